@@ -1,0 +1,43 @@
+/**
+ * Commands on clusters: the only way callers change one. Each turns a request
+ * into one actor event; times come from the host's clock so the machine stays
+ * pure.
+ */
+import type { ChangeContext } from "../../core/change.ts";
+import { newId } from "../../core/ids.ts";
+import type { ActorHost, SendResult } from "../host/host.ts";
+import { CLUSTER } from "./kind.ts";
+
+export const DEFAULT_ARCHIVE_GRACE_MS = 24 * 60 * 60 * 1000;
+
+export interface NewCluster { name: string; slug: string; region?: string | null; metadata?: Record<string, unknown> }
+
+export function createCluster(host: ActorHost<any>, input: NewCluster, change: ChangeContext): Promise<SendResult> {
+  return host.send(CLUSTER, newId(host.now().getTime()), {
+    type: "cluster.create",
+    name: input.name,
+    slug: input.slug,
+    region: input.region ?? null,
+    metadata: input.metadata ?? {},
+  }, change);
+}
+
+export function updateCluster(host: ActorHost<any>, id: string, patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> }, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.update", ...patch }, change);
+}
+
+export function suspendCluster(host: ActorHost<any>, id: string, reason: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.suspend", reason }, change);
+}
+
+export function resumeCluster(host: ActorHost<any>, id: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.resume" }, change);
+}
+
+export function archiveCluster(host: ActorHost<any>, id: string, graceMs: number, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.archive", graceMs, requestedAt: host.now().toISOString() }, change);
+}
+
+export function restoreCluster(host: ActorHost<any>, id: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.restore" }, change);
+}

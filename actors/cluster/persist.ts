@@ -1,0 +1,34 @@
+/**
+ * The cluster actor's projection: one `clusters` row, written in the
+ * transition's transaction. A taken slug violates `clusters_slug_key`; that
+ * aborts the whole transition (snapshot, journal and row) and surfaces as
+ * `cluster.slug_taken`.
+ */
+import { Conflict } from "../../core/errors.ts";
+import { pgError, UNIQUE_VIOLATION, type Tx } from "../../sql/db.ts";
+import { upsertCluster } from "../../sql/clusters.ts";
+import type { Transitioned } from "../host/kind.ts";
+import { stateName } from "../host/kind.ts";
+import type { ClusterContext, ClusterStatus } from "./machine.ts";
+
+export async function projectCluster(tx: Tx, done: Transitioned): Promise<void> {
+  const ctx = done.snapshot.context as ClusterContext;
+  try {
+    await upsertCluster(tx, {
+      id: done.id,
+      name: ctx.name,
+      slug: ctx.slug,
+      status: stateName(done.snapshot) as ClusterStatus,
+      region: ctx.region,
+      metadata: ctx.metadata,
+      archiveDueAt: ctx.archiveDueAt,
+      now: done.now,
+    });
+  } catch (err) {
+    const pg = pgError(err);
+    if (pg.code === UNIQUE_VIOLATION && pg.constraint === "clusters_slug_key") {
+      throw new Conflict("cluster.slug_taken", `cluster slug ${ctx.slug} is already in use`, { slug: ctx.slug });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * What an actor kind hands the host: its pure machine, the machine version
+ * stored beside each snapshot, the projection it writes in the transition's
+ * transaction, and the effects it runs after commit.
+ *
+ * Machines ask for durable timers through two named actions the host
+ * interprets (`timer.schedule`, `timer.cancel`); declare them with
+ * `timerActions` in `setup({ actions })`. xstate `after` delays are not used
+ * for anything that must survive a restart.
+ */
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from "xstate";
+import type { Tx } from "../../sql/db.ts";
+import type { ChangeContext } from "../../core/change.ts";
+
+/** A timer fires `delayMs` after the transition, or at `dueAt` (ISO time) when the event carried one. */
+export type ScheduleTimerParams = { name: string; event: EventObject } & ({ delayMs: number } | { dueAt: string });
+export interface CancelTimerParams {
+  name: string;
+}
+
+export const TIMER_SCHEDULE = "timer.schedule";
+export const TIMER_CANCEL = "timer.cancel";
+
+/** No-op implementations: `transition()` returns these actions and the host writes timer rows. */
+export const timerActions = {
+  [TIMER_SCHEDULE]: (_: unknown, _params: ScheduleTimerParams) => {},
+  [TIMER_CANCEL]: (_: unknown, _params: CancelTimerParams) => {},
+};
+
+export interface Transitioned {
+  id: string;
+  version: number;
+  snapshot: AnyMachineSnapshot;
+  change: ChangeContext;
+  now: Date;
+}
+
+export type Effect<D> = (params: unknown, deps: D, done: Transitioned) => Promise<void>;
+
+export interface ActorKind<D = unknown> {
+  kind: string;
+  machine: AnyStateMachine;
+  /** Bump when a persisted snapshot of the old machine can no longer be restored as is. */
+  machineVersion: number;
+  /** Writes projection rows inside the transition's transaction. */
+  project(tx: Tx, done: Transitioned): Promise<void>;
+  /** Named effects run after commit; a failure is logged, never rolls back. */
+  effects?: Record<string, Effect<D>>;
+}
+
+/** The state value as one string (`"active"`, `"archiving"`, `"a.b"` for nested states). */
+export function stateName(snapshot: AnyMachineSnapshot): string {
+  const flatten = (v: unknown): string =>
+    typeof v === "string" ? v : Object.entries(v as Record<string, unknown>).map(([k, sub]) => `${k}.${flatten(sub)}`).join(",");
+  return flatten(snapshot.value);
+}

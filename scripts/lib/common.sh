@@ -1,0 +1,44 @@
+# Shared helpers for scripts/*: repo root, logging, Node dependencies.
+# Sourced, not run. Everything a fresh machine needs is installed from here.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUN="$ROOT/node_modules/.bin/bun"
+
+say() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Installs npm packages when node_modules is missing or older than the lock file.
+# Bun itself comes from npm (devDependency); its binary works without postinstall.
+ensure_node_deps() {
+  command -v npm >/dev/null || die "npm is required (install Node.js 20+ and npm)"
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [ ! -x "$BUN" ] || [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+    say "installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+  fi
+  "$BUN" --version >/dev/null 2>&1 || die "bun from node_modules does not run; remove node_modules and retry"
+}
+
+# Installs Debian packages that are missing. Needs root (or sudo) and apt.
+APT_UPDATED=""
+ensure_debian_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+  say "installing Debian packages: ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then
+    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+}
+
+free_port() {
+  node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}

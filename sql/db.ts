@@ -1,0 +1,45 @@
+/**
+ * The one database seam. `Db` has the same API over a PostgreSQL server
+ * (porsager `postgres`) and embedded PGlite, so repositories, migrations and
+ * the actor host never know which one runs. SQL uses $1-style parameters;
+ * JSON goes in as text and is cast (`$1::jsonb`) so both drivers agree.
+ * Nothing outside sql/ imports a driver.
+ */
+export type Row = Record<string, unknown>;
+
+export interface Tx {
+  /** One parameterised statement; returns its rows. */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Db extends Tx {
+  readonly kind: "postgres" | "pglite";
+  /** Runs `fn` in one transaction: commit on return, rollback on throw. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Reads compose inside one transaction too; these names say which is which. */
+export function write<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(fn);
+}
+
+export async function one<T extends Row>(tx: Tx, text: string, params?: readonly unknown[]): Promise<T | undefined> {
+  const rows = await tx.query<T>(text, params);
+  return rows[0];
+}
+
+/** PostgreSQL error fields both drivers expose, read defensively. */
+export interface PgErrorInfo { code?: string; constraint?: string }
+export function pgError(err: unknown): PgErrorInfo {
+  if (typeof err !== "object" || err === null) return {};
+  const e = err as Record<string, unknown>;
+  return {
+    code: typeof e.code === "string" ? e.code : undefined,
+    constraint: typeof e.constraint_name === "string" ? e.constraint_name : typeof e.constraint === "string" ? e.constraint : undefined,
+  };
+}
+
+export const UNIQUE_VIOLATION = "23505";
