@@ -5,7 +5,8 @@
 import postgres from "postgres";
 import type { Db, Row, Tx } from "./db.ts";
 
-type Sql = postgres.Sql<Record<string, never>>;
+// The custom int8/json types widen the client type; queries here are untyped SQL text anyway.
+type Sql = postgres.Sql<any>;
 
 export function openPostgres(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
   const sql: Sql = postgres(url, {

@@ -12,7 +12,7 @@ export const DEFAULT_ARCHIVE_GRACE_MS = 24 * 60 * 60 * 1000;
 
 export interface NewCluster { name: string; slug: string; region?: string | null; metadata?: Record<string, unknown> }
 
-export function createCluster(host: ActorHost<any>, input: NewCluster, change: ChangeContext): Promise<SendResult> {
+export function createCluster(host: ActorHost, input: NewCluster, change: ChangeContext): Promise<SendResult> {
   return host.send(CLUSTER, newId(host.now().getTime()), {
     type: "cluster.create",
     name: input.name,
@@ -22,22 +22,22 @@ export function createCluster(host: ActorHost<any>, input: NewCluster, change: C
   }, change);
 }
 
-export function updateCluster(host: ActorHost<any>, id: string, patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> }, change: ChangeContext) {
+export function updateCluster(host: ActorHost, id: string, patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> }, change: ChangeContext) {
   return host.send(CLUSTER, id, { type: "cluster.update", ...patch }, change);
 }
 
-export function suspendCluster(host: ActorHost<any>, id: string, reason: string, change: ChangeContext) {
+export function suspendCluster(host: ActorHost, id: string, reason: string, change: ChangeContext) {
   return host.send(CLUSTER, id, { type: "cluster.suspend", reason }, change);
 }
 
-export function resumeCluster(host: ActorHost<any>, id: string, change: ChangeContext) {
+export function resumeCluster(host: ActorHost, id: string, change: ChangeContext) {
   return host.send(CLUSTER, id, { type: "cluster.resume" }, change);
 }
 
-export function archiveCluster(host: ActorHost<any>, id: string, graceMs: number, change: ChangeContext) {
+export function archiveCluster(host: ActorHost, id: string, graceMs: number, change: ChangeContext) {
   return host.send(CLUSTER, id, { type: "cluster.archive", graceMs, requestedAt: host.now().toISOString() }, change);
 }
 
-export function restoreCluster(host: ActorHost<any>, id: string, change: ChangeContext) {
+export function restoreCluster(host: ActorHost, id: string, change: ChangeContext) {
   return host.send(CLUSTER, id, { type: "cluster.restore" }, change);
 }

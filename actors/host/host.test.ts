@@ -4,7 +4,7 @@
  * host makes: row locking loses no event, timers survive a restart, and a
  * transition commits whole or not at all.
  */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freshDatabase, freshLiveState, storeKind, type TestDatabase } from "../../fixtures/stores.ts";
 import { makeHost } from "../../fixtures/control-plane.ts";
 import { ManualClock } from "../../fixtures/clock.ts";
@@ -18,6 +18,9 @@ import type { LiveState } from "../../live/live-state.ts";
 import { actorChannel } from "./host.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { newId } from "../../core/ids.ts";
+
+// Real stores and processes: PGlite alone takes seconds to start.
+setDefaultTimeout(30_000);
 
 const admin: ChangeContext = { author: { type: "user", id: "u-1" }, source: { type: "http" }, traceId: "a".repeat(32) };
 

@@ -13,7 +13,7 @@
  * Actors are persisted, not resident: nothing is cached between calls, so any
  * replica can serve any actor and the row lock serialises them.
  */
-import { initialTransition, transition, type AnyMachineSnapshot, type EventObject } from "xstate";
+import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { ActorEventRejected, ActorMachineVersionMismatch, ActorNotFound, DomainError, UnknownActorKind } from "../../core/errors.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { F, type Logger } from "../../core/log.ts";
@@ -25,18 +25,17 @@ import {
   stateName,
   TIMER_CANCEL,
   TIMER_SCHEDULE,
+  type ActorEvent,
   type ActorKind,
   type CancelTimerParams,
   type ScheduleTimerParams,
   type Transitioned,
 } from "./kind.ts";
 
-export interface ActorHostDeps<D = unknown> {
+export interface ActorHostDeps {
   db: Db;
   live: LiveState;
-  kinds: ActorKind<D>[];
-  /** Passed to kind effects. */
-  effectDeps: D;
+  kinds: ActorKind[];
   clock?: () => Date;
   log: Logger;
   metrics: ControlPlaneMetrics;
@@ -55,11 +54,11 @@ export interface TransitionOutcome { done: Transitioned; effects: PendingEffect[
 /** Channel on which every committed transition of a kind is announced. */
 export const actorChannel = (kind: string) => `actor:${kind}`;
 
-export class ActorHost<D = unknown> {
-  private readonly kinds: Map<string, ActorKind<D>>;
+export class ActorHost {
+  private readonly kinds: Map<string, ActorKind>;
   private readonly clock: () => Date;
 
-  constructor(private readonly deps: ActorHostDeps<D>) {
+  constructor(private readonly deps: ActorHostDeps) {
     this.kinds = new Map(deps.kinds.map((k) => [k.kind, k]));
     this.clock = deps.clock ?? (() => new Date());
   }
@@ -68,7 +67,7 @@ export class ActorHost<D = unknown> {
     return this.clock();
   }
 
-  async send(kind: string, id: string, event: EventObject, change: ChangeContext): Promise<SendResult> {
+  async send(kind: string, id: string, event: ActorEvent, change: ChangeContext): Promise<SendResult> {
     const started = performance.now();
     try {
       const outcome = await this.deps.db.transaction((tx) => this.transitionInTx(tx, kind, id, event, change));
@@ -94,7 +93,7 @@ export class ActorHost<D = unknown> {
    * One transition inside the caller's transaction. The scheduler uses it to
    * deliver a timer and delete the timer row in the same commit.
    */
-  async transitionInTx(tx: Tx, kind: string, id: string, event: EventObject, change: ChangeContext): Promise<TransitionOutcome> {
+  async transitionInTx(tx: Tx, kind: string, id: string, event: ActorEvent, change: ChangeContext): Promise<TransitionOutcome> {
     const def = this.kindOf(kind);
     const now = this.clock();
     let row = await lockActor(tx, kind, id);
@@ -114,7 +113,8 @@ export class ActorHost<D = unknown> {
     const current = def.machine.resolveState(row.snapshot as never) as AnyMachineSnapshot;
     if (current.status !== "active" || !current.can(event)) throw new ActorEventRejected(kind, id, event.type, row.state);
 
-    const [next, actions] = transition(def.machine, current, event);
+    const [next, resolved] = transition(def.machine, current, event);
+    const actions = resolved as unknown as { type: string; params?: unknown }[];
     const version = row.version + 1;
     const stateAfter = stateName(next);
     await saveSnapshot(tx, { kind, id, machineVersion: def.machineVersion, version, state: stateAfter, snapshot: def.machine.getPersistedSnapshot(next) }, row.version);
@@ -144,7 +144,7 @@ export class ActorHost<D = unknown> {
     const notice = JSON.stringify({ id: done.id, version: done.version, state: stateName(done.snapshot) });
     const runs = [
       this.deps.live.publish(actorChannel(kind), notice),
-      ...effects.map((e) => def.effects![e.type]!(e.params, this.deps.effectDeps, done)),
+      ...effects.map((e) => def.effects![e.type]!(e.params, { db: this.deps.db, live: this.deps.live, log: this.deps.log }, done)),
     ];
     const results = await Promise.allSettled(runs);
     for (const r of results) {
@@ -154,7 +154,7 @@ export class ActorHost<D = unknown> {
     }
   }
 
-  private kindOf(kind: string): ActorKind<D> {
+  private kindOf(kind: string): ActorKind {
     const def = this.kinds.get(kind);
     if (!def) throw new UnknownActorKind(kind);
     return def;

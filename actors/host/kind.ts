@@ -9,8 +9,10 @@
  * for anything that must survive a restart.
  */
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from "xstate";
-import type { Tx } from "../../sql/db.ts";
+import type { Db, Tx } from "../../sql/db.ts";
 import type { ChangeContext } from "../../core/change.ts";
+import type { Logger } from "../../core/log.ts";
+import type { LiveState } from "../../live/live-state.ts";
 
 /** A timer fires `delayMs` after the transition, or at `dueAt` (ISO time) when the event carried one. */
 export type ScheduleTimerParams = { name: string; event: EventObject } & ({ delayMs: number } | { dueAt: string });
@@ -35,9 +37,19 @@ export interface Transitioned {
   now: Date;
 }
 
-export type Effect<D> = (params: unknown, deps: D, done: Transitioned) => Promise<void>;
+/** Any event an actor is sent: a type plus its fields. */
+export type ActorEvent = { type: string } & Record<string, unknown>;
 
-export interface ActorKind<D = unknown> {
+/** What an effect may touch after commit. */
+export interface EffectDeps {
+  db: Db;
+  live: LiveState;
+  log: Logger;
+}
+
+export type Effect = (params: unknown, deps: EffectDeps, done: Transitioned) => Promise<void>;
+
+export interface ActorKind {
   kind: string;
   machine: AnyStateMachine;
   /** Bump when a persisted snapshot of the old machine can no longer be restored as is. */
@@ -45,7 +57,7 @@ export interface ActorKind<D = unknown> {
   /** Writes projection rows inside the transition's transaction. */
   project(tx: Tx, done: Transitioned): Promise<void>;
   /** Named effects run after commit; a failure is logged, never rolls back. */
-  effects?: Record<string, Effect<D>>;
+  effects?: Record<string, Effect>;
 }
 
 /** The state value as one string (`"active"`, `"archiving"`, `"a.b"` for nested states). */

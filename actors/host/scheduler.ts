@@ -16,7 +16,7 @@ import type { ActorHost, TransitionOutcome } from "./host.ts";
 
 export interface SchedulerDeps {
   db: Db;
-  host: ActorHost<any>;
+  host: ActorHost;
   log: Logger;
   metrics: ControlPlaneMetrics;
   pollMs?: number;

@@ -1,0 +1,46 @@
+/**
+ * Wire contract of the clusters API, shared by http/, the console and tests.
+ * Objects are strict: an unknown field is an error, not silently dropped.
+ */
+import * as v from "valibot";
+
+export const Slug = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63"),
+);
+const Name = v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(200));
+const Region = v.nullable(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(64)));
+const Metadata = v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown());
+
+export const NewClusterBody = v.strictObject({
+  name: Name,
+  slug: Slug,
+  region: v.optional(Region),
+  metadata: v.optional(Metadata),
+});
+
+export const UpdateClusterBody = v.pipe(
+  v.strictObject({
+    name: v.optional(Name),
+    slug: v.optional(Slug),
+    region: v.optional(Region),
+    metadata: v.optional(Metadata),
+  }),
+  v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),
+);
+
+export const SuspendClusterBody = v.strictObject({ reason: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500)) });
+
+export const ArchiveClusterBody = v.strictObject({
+  grace_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(30 * 24 * 3600))),
+});
+
+export const ClusterStatusValue = v.picklist(["active", "suspended", "archiving", "archived"]);
+
+export const ListClustersQuery = v.strictObject({
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50"),
+  after: v.optional(v.pipe(v.string(), v.uuid())),
+  status: v.optional(ClusterStatusValue),
+});
+
+export const ClusterIdParam = v.strictObject({ id: v.pipe(v.string(), v.uuid("must be a cluster id")) });

@@ -1,0 +1,52 @@
+/**
+ * The control-plane Hono app: middleware in order (deps → trace id → access
+ * log/metrics → JSON body guard), then one sub-app per resource. One
+ * `onError` turns every thrown error into the envelope of http/errors.ts.
+ */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { AppDeps, AppEnv } from "./env.ts";
+import { traceId } from "./middleware/trace/index.ts";
+import { observe } from "./middleware/observe/index.ts";
+import { jsonBody } from "./middleware/json-body/index.ts";
+import { healthRoutes } from "./health/routes.ts";
+import { clusterRoutes } from "./clusters/routes.ts";
+import { sendError, statusOf } from "./errors.ts";
+import { DomainError } from "../core/errors.ts";
+import { F } from "../core/log.ts";
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>()
+    .use(async (c, next) => {
+      c.set("deps", deps);
+      await next();
+    })
+    .use(traceId())
+    .use(observe())
+    .use(jsonBody())
+    .route("/", healthRoutes)
+    .route("/api/v1/clusters", clusterRoutes);
+
+  app.notFound((c) => sendError(c, "route.not_found", { method: c.req.method, path: c.req.path }));
+
+  app.onError((err, c) => {
+    const log = c.get("log") ?? deps.log;
+    if (err instanceof DomainError) {
+      const status = statusOf(err);
+      if (status >= 500) log.error("request failed", { [F.errorCode]: err.code, err });
+      else log.info("request refused", { [F.errorCode]: err.code });
+      return sendError(c, err.code, err.details);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      // Hono's own validator guards (content type of a body-less request, ...).
+      log.info("request refused", { [F.errorCode]: "request.validation_failed", reason: err.message });
+      return sendError(c, err.status === 413 ? "request.body_too_large" : "request.validation_failed", { reason: err.message });
+    }
+    log.error("unhandled error", { err });
+    return sendError(c, "internal.error");
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,89 @@
+/**
+ * Clusters API. Commands go to the cluster actor; reads come from the
+ * `clusters` projection. Every route needs an authenticated principal (the
+ * identity issue narrows this to platform admins with step-up).
+ */
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../env.ts";
+import { requirePrincipal } from "../middleware/auth/index.ts";
+import { valid } from "../validate.ts";
+import { changeOf } from "../change.ts";
+import {
+  ArchiveClusterBody,
+  ClusterIdParam,
+  ListClustersQuery,
+  NewClusterBody,
+  SuspendClusterBody,
+  UpdateClusterBody,
+} from "../../core/contracts/clusters.ts";
+import {
+  archiveCluster,
+  createCluster,
+  DEFAULT_ARCHIVE_GRACE_MS,
+  restoreCluster,
+  resumeCluster,
+  suspendCluster,
+  updateCluster,
+} from "../../actors/cluster/commands.ts";
+import { getCluster, listClusters, type ClusterRow } from "../../sql/clusters.ts";
+import { NotFound } from "../../core/errors.ts";
+
+export const clusterRoutes = new Hono<AppEnv>()
+  .use(requirePrincipal())
+  .post("/", valid("json", NewClusterBody), async (c) => {
+    const { id } = await createCluster(c.get("deps").host, c.req.valid("json"), changeOf(c));
+    return c.json(await view(c, id), 201);
+  })
+  .get("/", valid("query", ListClustersQuery), async (c) => {
+    const q = c.req.valid("query");
+    const rows = await listClusters(c.get("deps").db, { limit: q.limit + 1, after: q.after, status: q.status });
+    const page = rows.slice(0, q.limit);
+    return c.json({ items: page.map(toWire), next_cursor: rows.length > q.limit ? page.at(-1)!.id : null });
+  })
+  .get("/:id", valid("param", ClusterIdParam), async (c) => c.json(await view(c, c.req.valid("param").id)))
+  .patch("/:id", valid("param", ClusterIdParam), valid("json", UpdateClusterBody), async (c) => {
+    const { id } = c.req.valid("param");
+    await updateCluster(c.get("deps").host, id, c.req.valid("json"), changeOf(c));
+    return c.json(await view(c, id));
+  })
+  .post("/:id/suspend", valid("param", ClusterIdParam), valid("json", SuspendClusterBody), async (c) => {
+    const { id } = c.req.valid("param");
+    await suspendCluster(c.get("deps").host, id, c.req.valid("json").reason, changeOf(c));
+    return c.json(await view(c, id));
+  })
+  .post("/:id/resume", valid("param", ClusterIdParam), async (c) => {
+    const { id } = c.req.valid("param");
+    await resumeCluster(c.get("deps").host, id, changeOf(c));
+    return c.json(await view(c, id));
+  })
+  .post("/:id/archive", valid("param", ClusterIdParam), valid("json", ArchiveClusterBody), async (c) => {
+    const { id } = c.req.valid("param");
+    const graceSeconds = c.req.valid("json").grace_seconds;
+    await archiveCluster(c.get("deps").host, id, graceSeconds === undefined ? DEFAULT_ARCHIVE_GRACE_MS : graceSeconds * 1000, changeOf(c));
+    return c.json(await view(c, id));
+  })
+  .post("/:id/restore", valid("param", ClusterIdParam), async (c) => {
+    const { id } = c.req.valid("param");
+    await restoreCluster(c.get("deps").host, id, changeOf(c));
+    return c.json(await view(c, id));
+  });
+
+async function view(c: Context<AppEnv>, id: string) {
+  const row = await getCluster(c.get("deps").db, id);
+  if (!row) throw new NotFound("cluster.not_found", `cluster ${id} does not exist`, { id });
+  return toWire(row);
+}
+
+function toWire(r: ClusterRow) {
+  return {
+    id: r.id,
+    name: r.name,
+    slug: r.slug,
+    status: r.status,
+    region: r.region,
+    metadata: r.metadata,
+    archive_due_at: r.archiveDueAt,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+  };
+}

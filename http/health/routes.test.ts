@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
+import type { LiveState } from "../../live/live-state.ts";
+import type { Db } from "../../sql/db.ts";
+
+let store: TestDatabase;
+let live: LiveState;
+let t: TestApp;
+
+beforeAll(async () => {
+  store = await freshDatabase();
+  live = await freshLiveState();
+  t = makeApp(store.db, live);
+});
+afterAll(async () => {
+  await live.close();
+  await store.close();
+});
+
+describe("probes", () => {
+  test("/healthz answers while the process runs", async () => {
+    const res = await t.call("GET", "/healthz", { auth: false });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok" });
+  });
+
+  test("/readyz checks the store and live state", async () => {
+    const res = await t.call("GET", "/readyz", { auth: false });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ready", checks: { store: "ok", live_state: "ok", accepting: "ok" } });
+  });
+
+  test("/readyz fails when the store fails", async () => {
+    const failing: Db = { ...store.db, query: () => Promise.reject(new Error("down")) };
+    const res = await makeApp(failing, live).call("GET", "/readyz", { auth: false });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ status: "not_ready", checks: { store: "error", live_state: "ok", accepting: "ok" } });
+  });
+
+  test("/readyz fails while draining", async () => {
+    t.setDraining(true);
+    const res = await t.call("GET", "/readyz", { auth: false });
+    t.setDraining(false);
+    expect(res.status).toBe(503);
+  });
+});
+
+describe("/metrics", () => {
+  test("counts requests by matched route and actor transitions, in Prometheus text", async () => {
+    await t.call("POST", "/api/v1/clusters", { body: { name: "m", slug: "metrics" } });
+    await t.call("GET", "/api/v1/clusters/00000000-0000-7000-8000-000000000000");
+    await t.call("GET", "/no/such/path");
+    const res = await t.call("GET", "/metrics", { auth: false });
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    expect(text).toContain('rap_http_requests_total{method="POST",route="/api/v1/clusters",status="201"} 1');
+    expect(text).toContain('rap_http_requests_total{method="GET",route="/api/v1/clusters/:id",status="404"} 1');
+    expect(text).toContain('rap_http_requests_total{method="GET",route="unmatched",status="404"} 1');
+    expect(text).toContain('rap_actor_transitions_total{kind="cluster",event="cluster.create",outcome="accepted"} 1');
+    expect(text).toContain("# TYPE rap_timer_lag_seconds histogram");
+  });
+});

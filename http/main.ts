@@ -1,0 +1,44 @@
+/**
+ * Control-plane entry point (scripts/start runs it). Reads configuration,
+ * starts one replica, and shuts down gracefully on SIGINT/SIGTERM; a second
+ * signal exits at once.
+ */
+import { join } from "node:path";
+import { createLogger } from "../core/log.ts";
+import { ConfigInvalid, loadConfig } from "./config.ts";
+import { startServer } from "./server.ts";
+
+let cfg;
+try {
+  cfg = loadConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigInvalid)) throw err;
+  console.error(`rap control plane: ${err.message}\nfix: see docs/operations.md#configuration`);
+  process.exit(2);
+}
+
+const log = createLogger({ level: cfg.logLevel });
+const server = await startServer(cfg, log).catch((err) => {
+  log.error("control plane failed to start", { err });
+  console.error(`rap control plane: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
+
+const tokenHint = cfg.operatorToken ? "RAP_OPERATOR_TOKEN" : join(cfg.dataDir, "operator-token");
+console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, operator token: ${tokenHint}; Ctrl-C stops)`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info("shutting down", { signal });
+    server.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error("shutdown failed", { err });
+        process.exit(1);
+      },
+    );
+  });
+}

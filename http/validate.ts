@@ -1,0 +1,24 @@
+/**
+ * valibot validation for every input target (json, query, param). Failures
+ * become `request.unknown_field` when the only problem is extra keys (strict
+ * objects), `request.validation_failed` otherwise, with each issue's path.
+ */
+import { validator } from "hono/validator";
+import * as v from "valibot";
+import { HttpError } from "./errors.ts";
+
+type Target = "json" | "query" | "param";
+
+export function valid<T extends Target, S extends v.GenericSchema>(target: T, schema: S) {
+  return validator(target, (value): v.InferOutput<S> => {
+    const r = v.safeParse(schema, value);
+    if (r.success) return r.output;
+    // A strict object reports an extra key as expecting `never`; a missing key expects the key.
+    const issues = r.issues.map((i) => ({ path: v.getDotPath(i) ?? "", message: i.message, unknown: i.type === "strict_object" && i.expected === "never" }));
+    const unknownOnly = issues.every((i) => i.unknown);
+    throw new HttpError(unknownOnly ? "request.unknown_field" : "request.validation_failed", `invalid ${target}`, {
+      target,
+      issues: issues.map(({ path, message }) => ({ path, message })),
+    });
+  });
+}
