@@ -2,16 +2,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
+import { bootstrapOwner, type Session } from "../fixtures/identity.ts";
 import type { LiveState } from "../live/live-state.ts";
 
 let store: TestDatabase;
 let live: LiveState;
 let t: TestApp;
+let owner: Session;
 
 beforeAll(async () => {
   store = await freshDatabase();
   live = await freshLiveState();
-  t = makeApp(store.db, live, { bodyLimitBytes: 1024 });
+  t = await makeApp(store.db, live, { bodyLimitBytes: 1024 });
+  owner = await bootstrapOwner(t);
 });
 afterAll(async () => {
   await live.close();
@@ -21,6 +24,8 @@ afterAll(async () => {
 async function clusterCount(): Promise<number> {
   return (await store.db.query<{ n: number }>("select count(*)::int as n from actors"))[0]!.n;
 }
+
+const post = (body: unknown, headers?: Record<string, string>) => t.call("POST", "/api/v1/clusters", { body, token: owner.token, headers });
 
 async function expectError(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -39,24 +44,24 @@ describe("error envelope and input guards", () => {
 
   test("malformed JSON is a 400 and changes nothing", async () => {
     const before = await clusterCount();
-    await expectError(await t.call("POST", "/api/v1/clusters", { body: '{"name": "a",' }), 400, "request.invalid_json");
+    await expectError(await post('{"name": "a",'), 400, "request.invalid_json");
     expect(await clusterCount()).toBe(before);
   });
 
   test("wrong types name the offending field", async () => {
-    const err = await expectError(await t.call("POST", "/api/v1/clusters", { body: { name: 7, slug: "ok" } }), 400, "request.validation_failed");
+    const err = await expectError(await post({ name: 7, slug: "ok" }), 400, "request.validation_failed");
     expect((err.details as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(["name"]);
   });
 
   test("unknown fields are refused, not dropped", async () => {
-    const err = await expectError(await t.call("POST", "/api/v1/clusters", { body: { name: "a", slug: "a", owner: "x" } }), 400, "request.unknown_field");
+    const err = await expectError(await post({ name: "a", slug: "a", owner: "x" }), 400, "request.unknown_field");
     expect((err.details as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(["owner"]);
     expect(await clusterCount()).toBe(0);
   });
 
   test("a body over the limit is a 413, declared or streamed", async () => {
     const big = JSON.stringify({ name: "a", slug: "a", metadata: { pad: "x".repeat(2000) } });
-    await expectError(await t.call("POST", "/api/v1/clusters", { body: big }), 413, "request.body_too_large");
+    await expectError(await post(big), 413, "request.body_too_large");
     const stream = new ReadableStream({
       start(ctl) {
         ctl.enqueue(new TextEncoder().encode(big));
@@ -66,24 +71,24 @@ describe("error envelope and input guards", () => {
     const res = await t.app.request("/api/v1/clusters", {
       method: "POST",
       body: stream,
-      headers: { "content-type": "application/json", authorization: "Bearer test-operator-token-0123456789" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${owner.token}` },
     });
     await expectError(res, 413, "request.body_too_large");
   });
 
   test("a non-JSON body is a 415", async () => {
-    await expectError(await t.call("POST", "/api/v1/clusters", { body: "name=a", headers: { "content-type": "application/x-www-form-urlencoded" } }), 415, "request.unsupported_media_type");
+    await expectError(await post("name=a", { "content-type": "application/x-www-form-urlencoded" }), 415, "request.unsupported_media_type");
   });
 
   test("a missing body where one is required is a 400", async () => {
-    await expectError(await t.call("POST", "/api/v1/clusters"), 400, "request.validation_failed");
+    await expectError(await t.call("POST", "/api/v1/clusters", { token: owner.token }), 400, "request.validation_failed");
   });
 
   test("a 5xx body is generic and the cause stays in the log", async () => {
-    const broken = makeApp(store.db, live);
+    const broken = await makeApp(store.db, live, { identity: t.identity, clock: t.clock });
     // A store failure the app cannot explain to the caller.
     (broken.host as unknown as { send: () => Promise<never> }).send = () => Promise.reject(new Error("connection reset: secret-host:5432"));
-    const res = await broken.call("POST", "/api/v1/clusters", { body: { name: "a", slug: "a" } });
+    const res = await broken.call("POST", "/api/v1/clusters", { body: { name: "a", slug: "a" }, token: owner.token });
     const err = await expectError(res, 500, "internal.error");
     expect(err.details).toEqual({});
     expect(JSON.stringify(err)).not.toContain("secret-host");
@@ -106,10 +111,13 @@ describe("trace ids", () => {
   });
 
   test("request logs are JSON with the trace id, and never the bearer token", async () => {
-    const res = await t.call("GET", "/api/v1/clusters");
+    const res = await t.call("GET", "/api/v1/clusters", { token: owner.token });
     const trace = res.headers.get("x-trace-id");
     const line = t.logs.lines.find((l) => l.msg === "request" && l["trace.id"] === trace);
     expect(line).toMatchObject({ "http.method": "GET", route: "/api/v1/clusters", "http.status": 200 });
-    expect(JSON.stringify(t.logs.lines)).not.toContain("test-operator-token");
+    const logs = JSON.stringify(t.logs.lines);
+    expect(logs).not.toContain(owner.token);
+    expect(logs).not.toContain(owner.refresh);
+    expect(logs).not.toContain("correct horse");
   });
 });

@@ -11,6 +11,13 @@ import { observe } from "./middleware/observe/index.ts";
 import { jsonBody } from "./middleware/json-body/index.ts";
 import { healthRoutes } from "./health/routes.ts";
 import { clusterRoutes } from "./clusters/routes.ts";
+import { installationRoutes } from "./installation/routes.ts";
+import { authRoutes } from "./auth/routes.ts";
+import { organizationRoutes } from "./organizations/routes.ts";
+import { resourceRoutes } from "./resources/routes.ts";
+import { auditRoutes } from "./audit/routes.ts";
+import { platformRoutes } from "./platform/routes.ts";
+import { meRoutes } from "./auth/me.ts";
 import { sendError, statusOf } from "./errors.ts";
 import { DomainError } from "../core/errors.ts";
 import { F } from "../core/log.ts";
@@ -25,6 +32,13 @@ export function createApp(deps: AppDeps) {
     .use(observe())
     .use(jsonBody())
     .route("/", healthRoutes)
+    .route("/api/v1/installation", installationRoutes)
+    .route("/api/v1/auth", authRoutes)
+    .route("/api/v1/me", meRoutes)
+    .route("/api/v1/organizations", organizationRoutes)
+    .route("/api/v1/resources", resourceRoutes)
+    .route("/api/v1/audit", auditRoutes)
+    .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes);
 
   app.notFound((c) => sendError(c, "route.not_found", { method: c.req.method, path: c.req.path }));

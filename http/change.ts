@@ -6,3 +6,8 @@ import type { AppEnv } from "./env.ts";
 export function changeOf(c: Context<AppEnv>): ChangeContext {
   return { author: c.get("principal"), source: { type: "http" }, traceId: c.get("traceId") };
 }
+
+/** Before authentication: the author is the anonymous caller, identified later in the audit details if at all. */
+export function anonymousChange(c: Context<AppEnv>): ChangeContext {
+  return { author: { type: "user", id: "anonymous" }, source: { type: "http" }, traceId: c.get("traceId") };
+}

@@ -25,10 +25,28 @@ describe("config", () => {
     expect(problems).toContain("LOG_LEVEL");
   });
 
-  test("production refuses the embedded defaults and a generated operator token", () => {
-    expect(() => loadConfig({ APP_ENV: "production" })).toThrow(/DATABASE_URL[\s\S]*REDIS_URL[\s\S]*RAP_OPERATOR_TOKEN/);
-    expect(
-      loadConfig({ APP_ENV: "production", DATABASE_URL: "postgres://db/x", REDIS_URL: "redis://r", RAP_OPERATOR_TOKEN: "x".repeat(32) }).appEnv,
-    ).toBe("production");
+  const PROD = {
+    APP_ENV: "production",
+    DATABASE_URL: "postgres://db/x",
+    REDIS_URL: "redis://r",
+    INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE: "/etc/rap/root.pub",
+    SECRET_ENCRYPTION_KEY_FILE: "/etc/rap/secret.key",
+    AUTH_TOKEN_KEY_FILE: "/etc/rap/token.key",
+  };
+
+  test("production starts only with strict authority, a Product Root key, a secret key and servers", () => {
+    expect(loadConfig(PROD)).toMatchObject({ appEnv: "production", authority: { mode: "strict" } });
+    for (const missing of Object.keys(PROD).filter((k) => k !== "APP_ENV")) {
+      const env: Record<string, string> = { ...PROD };
+      delete env[missing];
+      expect(() => loadConfig(env)).toThrow(new RegExp(missing.replace(/_FILE$/, "")));
+    }
+    expect(() => loadConfig({ ...PROD, INSTALLATION_AUTHORITY_MODE: "dev" })).toThrow(/production requires strict/);
+  });
+
+  test("strict mode needs the Product Root key and forbids insecure bootstrap", () => {
+    expect(() => loadConfig({ INSTALLATION_AUTHORITY_MODE: "strict" })).toThrow(/PRODUCT_ROOT_PUBLIC_KEY/);
+    expect(() => loadConfig({ INSTALLATION_AUTHORITY_MODE: "strict", INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64: "x", INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true" })).toThrow(/not allowed in strict mode/);
+    expect(loadConfig({}).authority).toEqual({ mode: "dev", productRootKey: { b64: undefined, file: undefined }, insecureBootstrap: false });
   });
 });

@@ -27,8 +27,23 @@ const Env = v.object({
   LOG_LEVEL: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
   BODY_LIMIT_BYTES: v.optional(PositiveInt(1024, 64 * 1024 * 1024), String(1024 * 1024)),
   TIMER_POLL_MS: v.optional(PositiveInt(10, 60_000), "250"),
-  RAP_OPERATOR_TOKEN: v.optional(v.pipe(v.string(), v.minLength(32, "must be at least 32 characters"))),
+  INSTALLATION_AUTHORITY_MODE: v.optional(v.picklist(["strict", "dev"])),
+  INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64: v.optional(v.string()),
+  INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE: v.optional(v.string()),
+  INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: v.optional(v.picklist(["true", "false"]), "false"),
+  SECRET_ENCRYPTION_KEY_B64: v.optional(v.string()),
+  SECRET_ENCRYPTION_KEY_FILE: v.optional(v.string()),
+  SECRET_ENCRYPTION_KEY_ID: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, . _ - only")), "k1"),
+  SECRET_ENCRYPTION_PREVIOUS_KEYS: v.optional(v.string()),
+  AUTH_TOKEN_KEY_B64: v.optional(v.string()),
+  AUTH_TOKEN_KEY_FILE: v.optional(v.string()),
+  ACCESS_TOKEN_TTL_SECONDS: v.optional(PositiveInt(30, 3600), "600"),
+  TRUST_PROXY: v.optional(v.picklist(["true", "false"]), "false"),
+  REFRESH_TOKEN_TTL_SECONDS: v.optional(PositiveInt(300, 90 * 24 * 3600), String(30 * 24 * 3600)),
 });
+
+/** A key given inline (base64) or as a file path; neither means "not configured". */
+export interface KeySource { b64?: string; file?: string }
 
 export type Config = {
   appEnv: "development" | "test" | "production";
@@ -40,7 +55,11 @@ export type Config = {
   logLevel: "debug" | "info" | "warn" | "error";
   bodyLimitBytes: number;
   timerPollMs: number;
-  operatorToken?: string;
+  /** Take the client address from X-Forwarded-For (only behind a trusted load balancer). */
+  trustProxy: boolean;
+  authority: { mode: "strict" | "dev"; productRootKey: KeySource; insecureBootstrap: boolean };
+  secrets: { activeKeyId: string; activeKey: KeySource; previousKeys: string | undefined };
+  auth: { tokenKey: KeySource; accessTtlSeconds: number; refreshTtlSeconds: number };
 };
 
 export class ConfigInvalid extends DomainError {
@@ -65,14 +84,30 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     timerPollMs: e.TIMER_POLL_MS,
-    operatorToken: e.RAP_OPERATOR_TOKEN,
+    trustProxy: e.TRUST_PROXY === "true",
+    authority: {
+      mode: e.INSTALLATION_AUTHORITY_MODE ?? (e.APP_ENV === "production" ? "strict" : "dev"),
+      productRootKey: { b64: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64, file: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE },
+      insecureBootstrap: e.INSTALLATION_INSECURE_BOOTSTRAP_ENABLED === "true",
+    },
+    secrets: { activeKeyId: e.SECRET_ENCRYPTION_KEY_ID, activeKey: { b64: e.SECRET_ENCRYPTION_KEY_B64, file: e.SECRET_ENCRYPTION_KEY_FILE }, previousKeys: e.SECRET_ENCRYPTION_PREVIOUS_KEYS },
+    auth: { tokenKey: { b64: e.AUTH_TOKEN_KEY_B64, file: e.AUTH_TOKEN_KEY_FILE }, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS },
   };
+  const problems: string[] = [];
+  const configured = (k: KeySource) => Boolean(k.b64 || k.file);
+  if (cfg.authority.mode === "strict" && !configured(cfg.authority.productRootKey)) {
+    problems.push("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64 or _FILE: strict installation authority needs the Product Root public key");
+  }
+  if (cfg.authority.mode === "strict" && cfg.authority.insecureBootstrap) {
+    problems.push("INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: not allowed in strict mode");
+  }
   if (cfg.appEnv === "production") {
-    const problems: string[] = [];
     if (!cfg.databaseUrl) problems.push("DATABASE_URL: production needs a PostgreSQL server, not the embedded store");
     if (!cfg.redisUrl) problems.push("REDIS_URL: production needs Redis, not the in-process live state");
-    if (!cfg.operatorToken) problems.push("RAP_OPERATOR_TOKEN: production does not generate an operator token; set one");
-    if (problems.length) throw new ConfigInvalid(problems);
+    if (cfg.authority.mode !== "strict") problems.push("INSTALLATION_AUTHORITY_MODE: production requires strict");
+    if (!configured(cfg.secrets.activeKey)) problems.push("SECRET_ENCRYPTION_KEY_B64 or _FILE: production requires a secret encryption key");
+    if (!configured(cfg.auth.tokenKey)) problems.push("AUTH_TOKEN_KEY_B64 or _FILE: production requires a token signing key shared by all replicas");
   }
+  if (problems.length) throw new ConfigInvalid(problems);
   return cfg;
 }

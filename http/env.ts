@@ -5,6 +5,10 @@
  */
 import type { ActorHost } from "../actors/host/host.ts";
 import type { Principal } from "../core/change.ts";
+import type { Subject } from "../core/authz.ts";
+import type { Identity } from "./identity.ts";
+import type { UserRow } from "../sql/users.ts";
+import type { SessionRow } from "../sql/auth-sessions.ts";
 import type { Logger } from "../core/log.ts";
 import type { ControlPlaneMetrics } from "../core/metrics.ts";
 import type { LiveState } from "../live/live-state.ts";
@@ -18,8 +22,9 @@ export interface AppDeps {
   metrics: ControlPlaneMetrics;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
-  /** Resolves the caller from a bearer token; undefined means not authenticated. */
-  authenticate(bearer: string): Promise<Principal | undefined>;
+  identity: Identity;
+  clock: () => Date;
+  trustProxy: boolean;
   /** True while the process is shutting down: readiness fails so balancers drain it. */
   draining(): boolean;
 }
@@ -30,5 +35,13 @@ export interface AppEnv {
     traceId: string;
     log: Logger;
     principal: Principal;
+    auth: AuthContext;
   };
+}
+
+/** Who is calling, set by the authenticate middleware. */
+export interface AuthContext {
+  user: UserRow;
+  session: SessionRow;
+  subject: Subject;
 }

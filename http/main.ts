@@ -3,7 +3,6 @@
  * starts one replica, and shuts down gracefully on SIGINT/SIGTERM; a second
  * signal exits at once.
  */
-import { join } from "node:path";
 import { createLogger } from "../core/log.ts";
 import { ConfigInvalid, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
@@ -24,8 +23,7 @@ const server = await startServer(cfg, log).catch((err) => {
   process.exit(1);
 });
 
-const tokenHint = cfg.operatorToken ? "RAP_OPERATOR_TOKEN" : join(cfg.dataDir, "operator-token");
-console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, operator token: ${tokenHint}; Ctrl-C stops)`);
+console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation; Ctrl-C stops)`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -5,7 +5,7 @@
  * database) and the embedded PGlite otherwise.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnControlPlane } from "../fixtures/process.ts";
@@ -23,6 +23,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "rap-e2e-"));
   env.DATA_DIR = dataDir;
   env.TIMER_POLL_MS = "50";
+  env.INSTALLATION_INSECURE_BOOTSTRAP_ENABLED = "true";
   if (storeKind === "postgres") {
     store = await freshDatabase({ migrated: false });
     env.DATABASE_URL = store.url!;
@@ -37,9 +38,14 @@ afterAll(async () => {
 describe(`control plane restart (${storeKind})`, () => {
   test("clusters survive a restart and an archive timer set before it fires after it", async () => {
     const first = await spawnControlPlane(env);
-    const tokenFile = join(dataDir, "operator-token");
-    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
-    const auth = { authorization: `Bearer ${(await readFile(tokenFile, "utf8")).trim()}`, "content-type": "application/json" };
+    for (const key of ["secret-key", "token-key"]) expect((await stat(join(dataDir, key))).mode & 0o777).toBe(0o600);
+    const json = { "content-type": "application/json" };
+    const owner = { email: "owner@example.com", password: "correct horse battery staple" };
+    const boot = await fetch(`${first.url}/api/v1/installation/bootstrap-owner`, { method: "POST", headers: json, body: JSON.stringify({ ...owner, display_name: "Owner" }) });
+    expect(boot.status).toBe(201);
+    const login = (await (await fetch(`${first.url}/api/v1/auth/login`, { method: "POST", headers: json, body: JSON.stringify(owner) })).json()) as { access_token: string };
+    // The access token is reused after the restart: the development token key persists in DATA_DIR.
+    const auth = { ...json, authorization: `Bearer ${login.access_token}` };
 
     const created = await fetch(`${first.url}/api/v1/clusters`, { method: "POST", headers: auth, body: JSON.stringify({ name: "Durable", slug: "durable" }) });
     expect(created.status).toBe(201);

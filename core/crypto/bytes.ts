@@ -1,14 +1,19 @@
-/** Byte helpers shared by the crypto modules: base64/base64url/base32, constant-time compare, SHA-256. */
+/**
+ * Byte helpers shared by the crypto modules: base64/base64url/base32,
+ * constant-time compare, SHA-256. Everything returns `Bytes` (backed by a
+ * plain ArrayBuffer) so WebCrypto accepts it without casts.
+ */
+export type Bytes = Uint8Array<ArrayBuffer>;
 export function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64");
 }
-export function fromB64(text: string): Uint8Array {
+export function fromB64(text: string): Bytes {
   return new Uint8Array(Buffer.from(text, "base64"));
 }
 export function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
 }
-export function fromB64url(text: string): Uint8Array {
+export function fromB64url(text: string): Bytes {
   return new Uint8Array(Buffer.from(text, "base64url"));
 }
 
@@ -28,7 +33,7 @@ export function base32(bytes: Uint8Array): string {
   if (bits > 0) out += B32[(value << (5 - bits)) & 31];
   return out;
 }
-export function fromBase32(text: string): Uint8Array {
+export function fromBase32(text: string): Bytes {
   const clean = text.toUpperCase().replace(/=+$/, "").replace(/\s+/g, "");
   let bits = 0;
   let value = 0;
@@ -53,11 +58,11 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-export async function sha256(data: Uint8Array | string): Promise<Uint8Array> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+export async function sha256(data: Uint8Array | string): Promise<Bytes> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-export function randomBytes(n: number): Uint8Array {
+export function randomBytes(n: number): Bytes {
   return crypto.getRandomValues(new Uint8Array(n));
 }

@@ -5,7 +5,7 @@
  * storage. The associated data binds a ciphertext to its owner (e.g.
  * `resource:<id>`), so a sealed value copied onto another row will not open.
  */
-import { b64, fromB64, randomBytes } from "./bytes.ts";
+import { b64, fromB64, randomBytes, type Bytes } from "./bytes.ts";
 import { DomainError } from "../errors.ts";
 
 export interface Sealed {
@@ -42,11 +42,11 @@ export async function createKeyring(activeId: string, keys: Map<string, Uint8Arr
   const masters = new Map<string, CryptoKey>();
   for (const [id, raw] of keys) {
     if (raw.length !== 32) throw new Error(`master key ${id} must be 32 bytes, got ${raw.length}`);
-    masters.set(id, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+    masters.set(id, await crypto.subtle.importKey("raw", new Uint8Array(raw), "AES-GCM", false, ["encrypt", "decrypt"]));
   }
   if (!masters.has(activeId)) throw new Error(`active master key ${activeId} is not in the keyring`);
 
-  const enc = async (key: CryptoKey, data: Uint8Array, aad: string) => {
+  const enc = async (key: CryptoKey, data: Bytes, aad: string) => {
     const nonce = randomBytes(12);
     const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(aad) }, key, data));
     const out = new Uint8Array(12 + ct.length);
@@ -54,7 +54,7 @@ export async function createKeyring(activeId: string, keys: Map<string, Uint8Arr
     out.set(ct, 12);
     return b64(out);
   };
-  const dec = async (key: CryptoKey, blob: string, aad: string) => {
+  const dec = async (key: CryptoKey, blob: string, aad: string): Promise<Bytes> => {
     const bytes = fromB64(blob);
     try {
       return new Uint8Array(
@@ -78,7 +78,7 @@ export async function createKeyring(activeId: string, keys: Map<string, Uint8Arr
     async seal(plaintext, aad) {
       const dekRaw = randomBytes(32);
       const dek = await crypto.subtle.importKey("raw", dekRaw, "AES-GCM", false, ["encrypt"]);
-      const sealed = { keyId: activeId, wrappedKey: await enc(master(activeId), dekRaw, `dek|${aad}`), ciphertext: await enc(dek, plaintext, aad) };
+      const sealed = { keyId: activeId, wrappedKey: await enc(master(activeId), dekRaw, `dek|${aad}`), ciphertext: await enc(dek, new Uint8Array(plaintext), aad) };
       dekRaw.fill(0);
       return sealed;
     },

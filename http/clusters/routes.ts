@@ -1,11 +1,12 @@
 /**
  * Clusters API. Commands go to the cluster actor; reads come from the
- * `clusters` projection. Every route needs an authenticated principal (the
- * identity issue narrows this to platform admins with step-up).
+ * `clusters` projection. Reads need `cluster.read`, changes `cluster.manage`
+ * (platform roles only: clusters are platform topology).
  */
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import { requirePrincipal } from "../middleware/auth/index.ts";
+import { authenticate } from "../middleware/auth/index.ts";
+import { requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
 import {
@@ -27,9 +28,14 @@ import {
 } from "../../actors/cluster/commands.ts";
 import { getCluster, listClusters, type ClusterRow } from "../../sql/clusters.ts";
 import { NotFound } from "../../core/errors.ts";
+import { page } from "../page.ts";
 
 export const clusterRoutes = new Hono<AppEnv>()
-  .use(requirePrincipal())
+  .use(authenticate())
+  .use(async (c, next) => {
+    await requireAction(c, c.req.method === "GET" ? "cluster.read" : "cluster.manage", { kind: "platform" });
+    await next();
+  })
   .post("/", valid("json", NewClusterBody), async (c) => {
     const { id } = await createCluster(c.get("deps").host, c.req.valid("json"), changeOf(c));
     return c.json(await view(c, id), 201);
@@ -37,8 +43,7 @@ export const clusterRoutes = new Hono<AppEnv>()
   .get("/", valid("query", ListClustersQuery), async (c) => {
     const q = c.req.valid("query");
     const rows = await listClusters(c.get("deps").db, { limit: q.limit + 1, after: q.after, status: q.status });
-    const page = rows.slice(0, q.limit);
-    return c.json({ items: page.map(toWire), next_cursor: rows.length > q.limit ? page.at(-1)!.id : null });
+    return c.json(page(rows.map(toWire), q.limit, (r) => r.id));
   })
   .get("/:id", valid("param", ClusterIdParam), async (c) => c.json(await view(c, c.req.valid("param").id)))
   .patch("/:id", valid("param", ClusterIdParam), valid("json", UpdateClusterBody), async (c) => {

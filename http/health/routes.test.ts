@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
+import { bootstrapOwner, type Session } from "../../fixtures/identity.ts";
 import type { LiveState } from "../../live/live-state.ts";
 import type { Db } from "../../sql/db.ts";
 
 let store: TestDatabase;
 let live: LiveState;
 let t: TestApp;
+let owner: Session;
 
 beforeAll(async () => {
   store = await freshDatabase();
   live = await freshLiveState();
-  t = makeApp(store.db, live);
+  t = await makeApp(store.db, live);
+  owner = await bootstrapOwner(t);
 });
 afterAll(async () => {
   await live.close();
@@ -20,27 +23,27 @@ afterAll(async () => {
 
 describe("probes", () => {
   test("/healthz answers while the process runs", async () => {
-    const res = await t.call("GET", "/healthz", { auth: false });
+    const res = await t.call("GET", "/healthz");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ok" });
   });
 
   test("/readyz checks the store and live state", async () => {
-    const res = await t.call("GET", "/readyz", { auth: false });
+    const res = await t.call("GET", "/readyz");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ready", checks: { store: "ok", live_state: "ok", accepting: "ok" } });
   });
 
   test("/readyz fails when the store fails", async () => {
     const failing: Db = { ...store.db, query: () => Promise.reject(new Error("down")) };
-    const res = await makeApp(failing, live).call("GET", "/readyz", { auth: false });
+    const res = await (await makeApp(failing, live)).call("GET", "/readyz");
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: "not_ready", checks: { store: "error", live_state: "ok", accepting: "ok" } });
   });
 
   test("/readyz fails while draining", async () => {
     t.setDraining(true);
-    const res = await t.call("GET", "/readyz", { auth: false });
+    const res = await t.call("GET", "/readyz");
     t.setDraining(false);
     expect(res.status).toBe(503);
   });
@@ -48,10 +51,10 @@ describe("probes", () => {
 
 describe("/metrics", () => {
   test("counts requests by matched route and actor transitions, in Prometheus text", async () => {
-    await t.call("POST", "/api/v1/clusters", { body: { name: "m", slug: "metrics" } });
-    await t.call("GET", "/api/v1/clusters/00000000-0000-7000-8000-000000000000");
+    await t.call("POST", "/api/v1/clusters", { body: { name: "m", slug: "metrics" }, token: owner.token });
+    await t.call("GET", "/api/v1/clusters/00000000-0000-7000-8000-000000000000", { token: owner.token });
     await t.call("GET", "/no/such/path");
-    const res = await t.call("GET", "/metrics", { auth: false });
+    const res = await t.call("GET", "/metrics");
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
     expect(text).toContain('rap_http_requests_total{method="POST",route="/api/v1/clusters",status="201"} 1');

@@ -1,21 +1,32 @@
 /**
- * Requires an authenticated principal (`Authorization: Bearer ...`) on the
- * routes it guards. How a bearer becomes a principal is the `authenticate`
- * dependency, so the identity issue can swap in access tokens without
- * touching routes.
+ * Authenticates `Authorization: Bearer <access token>`: verifies the JWT,
+ * then the auth session it names (not revoked, not expired) and the user
+ * (active), and builds the authorization subject. Sets `auth` and `principal`.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../env.ts";
-import { Unauthenticated } from "../../../core/errors.ts";
+import { DomainError, Unauthenticated } from "../../../core/errors.ts";
+import { verifyAccessToken } from "../../auth/access-token.ts";
+import { getSession } from "../../../sql/auth-sessions.ts";
+import { getUserById } from "../../../sql/users.ts";
+import { loadSubject } from "../../auth/subject.ts";
 
-export function requirePrincipal(): MiddlewareHandler<AppEnv> {
+export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (!bearer) throw new Unauthenticated("missing bearer token");
-    const principal = await c.get("deps").authenticate(bearer);
-    if (!principal) throw new Unauthenticated("invalid bearer token");
-    c.set("principal", principal);
+    const { db, identity, clock } = c.get("deps");
+    const now = clock();
+    const claims = await verifyAccessToken(identity.tokenKey, bearer, now);
+    const session = await getSession(db, claims.sessionId);
+    if (!session || session.userId !== claims.userId || session.revokedAt || session.expiresAt <= now) {
+      throw new DomainError("auth.session_revoked", "session revoked or expired");
+    }
+    const user = await getUserById(db, claims.userId);
+    if (!user || user.status !== "active") throw new DomainError("auth.session_revoked", "user not active");
+    const subject = await loadSubject(db, identity, user, session, now);
+    c.set("auth", { user, session, subject });
+    c.set("principal", { type: "user", id: user.id });
     await next();
   };
 }

@@ -1,0 +1,85 @@
+/** Wire contract of organizations, memberships, resources and audit queries. */
+import * as v from "valibot";
+import { ORG_ROLES } from "../authz.ts";
+import { DisplayName, Email, Password } from "./auth.ts";
+import { Slug } from "./clusters.ts";
+
+const Uuid = (what: string) => v.pipe(v.string(), v.uuid(`must be ${what}`));
+const Limit = v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50");
+
+export const NewOrganizationBody = v.strictObject({ name: DisplayName, slug: Slug });
+export const UpdateOrganizationBody = v.strictObject({ name: DisplayName });
+export const OrgIdParam = v.strictObject({ orgId: Uuid("an organization id") });
+export const MemberParam = v.strictObject({ orgId: Uuid("an organization id"), userId: Uuid("a user id") });
+export const PageQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")) });
+
+export const NewMemberBody = v.strictObject({
+  email: Email,
+  display_name: DisplayName,
+  password: Password,
+  role: v.picklist(ORG_ROLES),
+});
+export const UpdateMemberBody = v.pipe(
+  v.strictObject({ role: v.optional(v.picklist(ORG_ROLES)), status: v.optional(v.picklist(["active", "suspended"])) }),
+  v.check((b) => b.role !== undefined || b.status !== undefined, "name role or status"),
+);
+
+const TransferMode = v.picklist(["disabled", "client_to_server", "server_to_client", "bidirectional"]);
+const Host = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(253), v.regex(/^[A-Za-z0-9.:\[\]_-]+$/, "must be a host name or address"));
+const Metadata = v.pipe(
+  v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()),
+  v.check((m) => JSON.stringify(m).length <= 8192, "must be at most 8 KiB as JSON"),
+);
+
+const ResourceFields = {
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200)),
+  protocol: v.picklist(["rdp", "vnc", "ssh"]),
+  target_host: Host,
+  target_port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
+  egress_pool: v.optional(v.nullable(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)))),
+  certificate_verification_mode: v.optional(v.picklist(["strict", "ignore"])),
+  clipboard_mode: v.optional(TransferMode),
+  file_transfer_mode: v.optional(TransferMode),
+  metadata: v.optional(Metadata),
+};
+
+export const SecretBody = v.pipe(
+  v.strictObject({
+    username: v.optional(v.pipe(v.string(), v.maxLength(256))),
+    password: v.optional(v.pipe(v.string(), v.maxLength(1024))),
+    domain: v.optional(v.pipe(v.string(), v.maxLength(256))),
+    private_key: v.optional(v.pipe(v.string(), v.maxLength(16384))),
+  }),
+  v.check((s) => Object.values(s).some((x) => x !== undefined), "give at least one credential field"),
+);
+
+export const NewResourceBody = v.strictObject({ organization_id: Uuid("an organization id"), ...ResourceFields, secret: v.optional(SecretBody) });
+export const UpdateResourceBody = v.pipe(
+  v.strictObject({
+    name: v.optional(ResourceFields.name),
+    protocol: v.optional(ResourceFields.protocol),
+    target_host: v.optional(Host),
+    target_port: v.optional(ResourceFields.target_port),
+    egress_pool: ResourceFields.egress_pool,
+    certificate_verification_mode: ResourceFields.certificate_verification_mode,
+    clipboard_mode: ResourceFields.clipboard_mode,
+    file_transfer_mode: ResourceFields.file_transfer_mode,
+    metadata: ResourceFields.metadata,
+  }),
+  v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),
+);
+export const ResourceIdParam = v.strictObject({ id: Uuid("a resource id") });
+export const ListResourcesQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")), organization_id: v.optional(Uuid("an organization id")) });
+
+export const AuditQuery = v.strictObject({
+  limit: Limit,
+  before: v.optional(Uuid("a cursor")),
+  organization_id: v.optional(Uuid("an organization id")),
+  action: v.optional(v.pipe(v.string(), v.maxLength(100))),
+  actor_id: v.optional(v.pipe(v.string(), v.maxLength(100))),
+  target_id: v.optional(v.pipe(v.string(), v.maxLength(100))),
+  outcome: v.optional(v.picklist(["success", "denied", "failure"])),
+  since: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+  until: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+});
+export const OrgAuditQuery = v.strictObject({ ...v.omit(AuditQuery, ["organization_id"]).entries });

@@ -1,0 +1,227 @@
+/**
+ * Authentication: password login (with lockout and rate limits), refresh
+ * token rotation with family revocation on reuse, logout, TOTP enrollment,
+ * step-up, trusted devices. Every outcome that matters is audited; raw
+ * passwords, codes and tokens are never logged or stored.
+ */
+import type { AppDeps } from "../env.ts";
+import type { ChangeContext } from "../../core/change.ts";
+import { DomainError } from "../../core/errors.ts";
+import { newId } from "../../core/ids.ts";
+import { sha256 } from "../../core/crypto/bytes.ts";
+import { toHex } from "../../core/ids.ts";
+import { issueOpaqueToken, parseOpaqueToken, secretMatches } from "../../core/crypto/opaque-token.ts";
+import { newTotpSecret, otpauthUri, verifyTotp } from "../../core/crypto/totp.ts";
+import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
+import { appendAudit } from "../../sql/audit.ts";
+import {
+  clearLoginFailures, enableTotp, getUserByEmail, getUserById, recordLoginFailure, recordTotpStep, setPendingTotp, type UserRow,
+} from "../../sql/users.ts";
+import {
+  findTrustedDevice, getSession, insertRefreshToken, insertSession, lockRefreshToken, markRefreshUsed, revokeSession, setSessionMfa, trustDevice,
+  type SessionRow,
+} from "../../sql/auth-sessions.ts";
+import type { Tx } from "../../sql/db.ts";
+import { signAccessToken } from "./access-token.ts";
+import { verifyPassword } from "./password.ts";
+import { userTotpAad as totpAad } from "../secrets.ts";
+
+type Deps = Pick<AppDeps, "db" | "live" | "identity" | "clock" | "log">;
+
+export const LOCKOUT_AFTER_FAILURES = 10;
+export const LOCKOUT_MS = 15 * 60_000;
+export const RATE_WINDOW_MS = 15 * 60_000;
+export const MAX_ATTEMPTS_PER_IP = 100;
+export const MAX_ATTEMPTS_PER_ACCOUNT = 30;
+
+export interface TokenPair {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+  session_id: string;
+}
+
+export interface LoginInput { email: string; password: string; deviceId?: string; totpCode?: string; ip: string; userAgent: string | null }
+
+/** The stored form of a client's device id: bound to the user, never the raw id. */
+export async function deviceHash(userId: string, deviceId: string | undefined): Promise<string> {
+  return deviceId ? toHex(await sha256(`${userId}:${deviceId}`)) : `ephemeral:${newId()}`;
+}
+
+export async function login(deps: Deps, input: LoginInput, change: ChangeContext): Promise<TokenPair & { mfa_verified: boolean; device_trusted: boolean }> {
+  const now = deps.clock();
+  await rateLimit(deps, input.ip, input.email);
+  const user = await getUserByEmail(deps.db, input.email);
+  const fail = async (code: string, reason: string, lock?: boolean) => {
+    await deps.db.transaction(async (tx) => {
+      if (user) {
+        const lockedUntil = lock || user.failedLogins + 1 >= LOCKOUT_AFTER_FAILURES ? new Date(now.getTime() + LOCKOUT_MS) : null;
+        await recordLoginFailure(tx, user.id, lockedUntil);
+      }
+      await appendAudit(tx, { change, action: "auth.login", targetType: "user", targetId: user?.id ?? null, outcome: "failure", reason });
+    });
+    return new DomainError(code, `login failed: ${reason}`);
+  };
+
+  if (user?.lockedUntil && user.lockedUntil > now) {
+    throw new DomainError("auth.account_locked", "account locked", { retry_after_seconds: Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000) });
+  }
+  if (!(await verifyPassword(input.password, user?.passwordHash)) || !user) throw await fail("auth.invalid_credentials", "bad_password");
+  if (user.status !== "active") throw await fail("auth.account_disabled", "disabled");
+
+  const device = await deviceHash(user.id, input.deviceId);
+  const trusted = Boolean(await findTrustedDevice(deps.db, user.id, device));
+  let mfaAt: Date | null = null;
+  if (user.totpEnabledAt) {
+    if (input.totpCode !== undefined) {
+      if (!(await consumeTotp(deps, user, input.totpCode))) throw await fail("auth.mfa_invalid", "bad_totp");
+      mfaAt = now;
+    } else if (!trusted) {
+      // An unknown device must prove the second factor before it gets any token.
+      throw new DomainError("auth.mfa_required", "second factor required on an unknown device");
+    }
+  }
+
+  const pair = await deps.db.transaction(async (tx) => {
+    await clearLoginFailures(tx, user.id);
+    const sessionId = newId(now.getTime());
+    await insertSession(tx, { id: sessionId, userId: user.id, deviceHash: device, mfaAt, now, expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000), userAgent: input.userAgent, ip: input.ip });
+    const issued = await issueTokens(deps, tx, user.id, sessionId, now);
+    await appendAudit(tx, { change: { ...change, author: { type: "user", id: user.id } }, action: "auth.login", targetType: "auth_session", targetId: sessionId, outcome: "success", details: { device_trusted: trusted, mfa: mfaAt !== null } });
+    return issued;
+  });
+  return { ...pair, mfa_verified: mfaAt !== null, device_trusted: trusted };
+}
+
+async function rateLimit(deps: Deps, ip: string, email: string): Promise<void> {
+  const [perIp, perAccount] = await Promise.all([
+    deps.live.incr(`auth:login:ip:${ip}`, 1, RATE_WINDOW_MS),
+    deps.live.incr(`auth:login:acct:${toHex(await sha256(email))}`, 1, RATE_WINDOW_MS),
+  ]);
+  if (perIp > MAX_ATTEMPTS_PER_IP || perAccount > MAX_ATTEMPTS_PER_ACCOUNT) {
+    throw new DomainError("auth.rate_limited", "too many login attempts", { retry_after_seconds: Math.ceil(RATE_WINDOW_MS / 1000) });
+  }
+}
+
+async function issueTokens(deps: Deps, tx: Tx, userId: string, sessionId: string, now: Date): Promise<TokenPair> {
+  const refresh = await issueOpaqueToken("rt");
+  await insertRefreshToken(tx, { prefix: refresh.prefix, sessionId, secretHash: refresh.hash, now, expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000) });
+  return {
+    access_token: await signAccessToken(deps.identity.tokenKey, { userId, sessionId }, now, deps.identity.accessTtlSeconds),
+    token_type: "Bearer",
+    expires_in: deps.identity.accessTtlSeconds,
+    refresh_token: refresh.token,
+    session_id: sessionId,
+  };
+}
+
+/**
+ * Rotates a refresh token. The presented token is spent; presenting a spent
+ * token again means it leaked, so the whole family (the auth session) is
+ * revoked and the caller must sign in again.
+ */
+export async function refresh(deps: Deps, token: string, change: ChangeContext): Promise<TokenPair> {
+  const now = deps.clock();
+  const parsed = parseOpaqueToken("rt", token);
+  if (!parsed) throw new DomainError("auth.refresh_token_invalid", "malformed refresh token");
+  const outcome = await deps.db.transaction(async (tx) => {
+    const row = await lockRefreshToken(tx, parsed.prefix);
+    if (!row || !(await secretMatches(parsed.secret, row.secretHash))) return { error: "auth.refresh_token_invalid" } as const;
+    const session = await getSession(tx, row.sessionId, true);
+    if (!session || session.revokedAt) return { error: "auth.session_revoked" } as const;
+    if (row.usedAt) {
+      await revokeSession(tx, session.id, "refresh_token_reuse");
+      await appendAudit(tx, { change: { ...change, author: { type: "user", id: session.userId } }, action: "auth.refresh_token_reuse", targetType: "auth_session", targetId: session.id, outcome: "denied", reason: "refresh_token_reused" });
+      return { error: "auth.refresh_token_reused" } as const;
+    }
+    if (row.expiresAt <= now || session.expiresAt <= now) return { error: "auth.refresh_token_expired" } as const;
+    await markRefreshUsed(tx, row.prefix, now);
+    return { pair: await issueTokens(deps, tx, session.userId, session.id, now) };
+  });
+  if ("error" in outcome) throw new DomainError(outcome.error!, "refresh refused");
+  return outcome.pair;
+}
+
+export async function logout(deps: Deps, session: SessionRow, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    await revokeSession(tx, session.id, "logout");
+    await appendAudit(tx, { change, action: "auth.logout", targetType: "auth_session", targetId: session.id, outcome: "success" });
+  });
+}
+
+export async function revokeOwnSession(deps: Deps, userId: string, sessionId: string, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const s = await getSession(tx, sessionId, true);
+    if (!s || s.userId !== userId || s.revokedAt) throw new DomainError("auth.session_not_found", "no such session");
+    await revokeSession(tx, sessionId, "revoked_by_user");
+    await appendAudit(tx, { change, action: "auth.session_revoke", targetType: "auth_session", targetId: sessionId, outcome: "success" });
+  });
+}
+
+/** Verifies a TOTP code and spends its time step, so a code works once. */
+async function consumeTotp(deps: Deps, user: UserRow, code: string): Promise<boolean> {
+  if (!user.totp) return false;
+  const secret = new TextDecoder().decode(await deps.identity.keyring.open(user.totp, totpAad(user.id)));
+  const step = await verifyTotp(secret, code, deps.clock());
+  if (step === null) return false;
+  return deps.db.transaction(async (tx) => {
+    const fresh = await getUserById(tx, user.id, true);
+    if (!fresh || (fresh.totpLastStep !== null && step <= fresh.totpLastStep)) return false;
+    await recordTotpStep(tx, user.id, step);
+    return true;
+  });
+}
+
+
+export async function startTotpEnrollment(deps: Deps, user: UserRow, change: ChangeContext): Promise<{ secret: string; otpauth_uri: string }> {
+  if (user.totpEnabledAt) throw new DomainError("auth.mfa_already_enabled", "TOTP already enabled");
+  const secret = newTotpSecret();
+  const sealed = await deps.identity.keyring.seal(new TextEncoder().encode(secret), totpAad(user.id));
+  await deps.db.transaction(async (tx) => {
+    await setPendingTotp(tx, user.id, sealed);
+    await appendAudit(tx, { change, action: "auth.mfa_enroll_start", targetType: "user", targetId: user.id, outcome: "success" });
+  });
+  return { secret, otpauth_uri: otpauthUri(secret, user.email) };
+}
+
+export async function confirmTotpEnrollment(deps: Deps, user: UserRow, session: SessionRow, code: string, change: ChangeContext): Promise<void> {
+  if (user.totpEnabledAt) throw new DomainError("auth.mfa_already_enabled", "TOTP already enabled");
+  if (!user.totp) throw new DomainError("auth.mfa_not_pending", "no TOTP enrollment in progress");
+  const secret = new TextDecoder().decode(await deps.identity.keyring.open(user.totp, totpAad(user.id)));
+  const now = deps.clock();
+  const step = await verifyTotp(secret, code, now);
+  if (step === null) throw new DomainError("auth.mfa_invalid", "wrong TOTP code");
+  await deps.db.transaction(async (tx) => {
+    await enableTotp(tx, user.id, now, step);
+    await setSessionMfa(tx, session.id, now);
+    await appendAudit(tx, { change, action: "auth.mfa_enabled", targetType: "user", targetId: user.id, outcome: "success" });
+  });
+}
+
+/** Proves the second factor for this session; high-risk actions look at when. */
+export async function stepUp(deps: Deps, user: UserRow, session: SessionRow, code: string, change: ChangeContext): Promise<{ mfa_at: string; valid_for_seconds: number }> {
+  if (!user.totpEnabledAt) throw new DomainError("auth.mfa_enrollment_required", "no second factor enrolled");
+  const now = deps.clock();
+  if (!(await consumeTotp(deps, user, code))) {
+    await appendAudit(deps.db, { change, action: "auth.step_up", targetType: "auth_session", targetId: session.id, outcome: "failure", reason: "bad_totp" });
+    throw new DomainError("auth.mfa_invalid", "wrong TOTP code");
+  }
+  const trusted = Boolean(await findTrustedDevice(deps.db, user.id, session.deviceHash));
+  await deps.db.transaction(async (tx) => {
+    await setSessionMfa(tx, session.id, now);
+    await appendAudit(tx, { change, action: "auth.step_up", targetType: "auth_session", targetId: session.id, outcome: "success" });
+  });
+  const window = trusted ? STEP_UP_WINDOW_MS.trustedDevice : STEP_UP_WINDOW_MS.unknownDevice;
+  return { mfa_at: now.toISOString(), valid_for_seconds: window / 1000 };
+}
+
+/** Trusting a device is itself high-risk: the caller checks a fresh step-up first. */
+export async function trustCurrentDevice(deps: Deps, user: UserRow, session: SessionRow, name: string, change: ChangeContext): Promise<string> {
+  if (session.deviceHash.startsWith("ephemeral:")) throw new DomainError("request.validation_failed", "sign in with a device_id to trust this device", { field: "device_id" });
+  return deps.db.transaction(async (tx) => {
+    const id = await trustDevice(tx, { id: newId(), userId: user.id, deviceHash: session.deviceHash, name });
+    await appendAudit(tx, { change, action: "auth.device_trusted", targetType: "trusted_device", targetId: id, outcome: "success" });
+    return id;
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * The identity settings a replica runs with, keys resolved: installation
+ * authority mode and Product Root public key, the secrets keyring, the access
+ * token key and token lifetimes. Outside production, a missing secret or token
+ * key is generated once into DATA_DIR (mode 0600) and reused; production
+ * configuration refuses to start without them (http/config.ts).
+ */
+import { chmod, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config, KeySource } from "./config.ts";
+import type { Logger } from "../core/log.ts";
+import { b64, fromB64, randomBytes, type Bytes } from "../core/crypto/bytes.ts";
+import { createKeyring, type Keyring } from "../core/crypto/envelope.ts";
+import { importPublicKey, keyFingerprint } from "../core/crypto/product-root.ts";
+import { ConfigInvalid } from "./config.ts";
+
+export interface Identity {
+  mode: "strict" | "dev";
+  productRoot: { key: CryptoKey; fingerprint: string } | null;
+  insecureBootstrap: boolean;
+  production: boolean;
+  keyring: Keyring;
+  tokenKey: Bytes;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> {
+  const rootB64 = await readKey(cfg.authority.productRootKey, "INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY");
+  const productRoot = rootB64 ? { key: await importPublicKey(rootB64).catch(bad("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY")), fingerprint: await keyFingerprint(rootB64) } : null;
+  const secretKey = (await readKey(cfg.secrets.activeKey, "SECRET_ENCRYPTION_KEY")) ?? (await devKey(cfg, "secret-key", log));
+  const keys = new Map<string, Uint8Array>([[cfg.secrets.activeKeyId, decode32(secretKey, "SECRET_ENCRYPTION_KEY")]]);
+  for (const entry of (cfg.secrets.previousKeys ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+    const [id, key] = entry.split(":");
+    if (!id || !key) throw new ConfigInvalid(["SECRET_ENCRYPTION_PREVIOUS_KEYS: expected id:base64[,id:base64]"]);
+    keys.set(id, decode32(key, `SECRET_ENCRYPTION_PREVIOUS_KEYS (${id})`));
+  }
+  const tokenKey = (await readKey(cfg.auth.tokenKey, "AUTH_TOKEN_KEY")) ?? (await devKey(cfg, "token-key", log));
+  if (cfg.authority.mode === "dev" && cfg.authority.insecureBootstrap) {
+    log.warn("insecure first-owner bootstrap is enabled (INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true); use only for development");
+  }
+  return {
+    mode: cfg.authority.mode,
+    productRoot,
+    insecureBootstrap: cfg.authority.insecureBootstrap,
+    production: cfg.appEnv === "production",
+    keyring: await createKeyring(cfg.secrets.activeKeyId, keys),
+    tokenKey: decode32(tokenKey, "AUTH_TOKEN_KEY"),
+    accessTtlSeconds: cfg.auth.accessTtlSeconds,
+    refreshTtlSeconds: cfg.auth.refreshTtlSeconds,
+  };
+}
+
+async function readKey(src: KeySource, name: string): Promise<string | undefined> {
+  if (src.b64) return src.b64.trim();
+  if (!src.file) return undefined;
+  try {
+    return (await readFile(src.file, "utf8")).trim();
+  } catch (err) {
+    throw new ConfigInvalid([`${name}_FILE: cannot read ${src.file} (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
+  }
+}
+
+function decode32(text: string, name: string): Bytes {
+  const raw = fromB64(text);
+  if (raw.length !== 32) throw new ConfigInvalid([`${name}: must be 32 bytes in base64, got ${raw.length} bytes`]);
+  return raw;
+}
+
+function bad(name: string) {
+  return (err: unknown): never => {
+    throw new ConfigInvalid([`${name}: ${err instanceof Error ? err.message : "invalid key"}`]);
+  };
+}
+
+/** A development key kept in DATA_DIR so restarts keep sessions and secrets readable. */
+async function devKey(cfg: Config, file: string, log: Logger): Promise<string> {
+  const path = join(cfg.dataDir, file);
+  const existing = await readFile(path, "utf8").then((s) => s.trim(), () => "");
+  if (existing) return existing;
+  const key = b64(randomBytes(32));
+  await writeFile(path, key + "\n", { mode: 0o600, flag: "wx" });
+  await chmod(path, 0o600);
+  log.info("development key generated", { file: path });
+  return key;
+}

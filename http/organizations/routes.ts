@@ -1,0 +1,91 @@
+/**
+ * /api/v1/organizations: organizations, their members and their audit trail.
+ * An organization the caller cannot read answers 404, exactly like one that
+ * does not exist.
+ */
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../env.ts";
+import { authenticate } from "../middleware/auth/index.ts";
+import { canRead, requireAction } from "../authorize.ts";
+import { valid } from "../validate.ts";
+import { changeOf } from "../change.ts";
+import { MemberParam, NewMemberBody, NewOrganizationBody, OrgAuditQuery, OrgIdParam, PageQuery, UpdateMemberBody, UpdateOrganizationBody } from "../../core/contracts/organizations.ts";
+import { readableOrgs } from "../../core/authz.ts";
+import { getOrg, getMembership, listMembers, listOrgs, type MemberRow, type OrgRow } from "../../sql/organizations.ts";
+import { listAudit } from "../../sql/audit.ts";
+import { DomainError } from "../../core/errors.ts";
+import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "./service.ts";
+import { auditWire } from "../audit/wire.ts";
+import { page } from "../page.ts";
+
+export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
+const memberWire = (m: MemberRow) => ({ user_id: m.userId, email: m.email, display_name: m.displayName, role: m.role, status: m.status, created_at: m.createdAt });
+
+/** The organization, or 404 when it does not exist or the caller cannot read it. */
+async function visibleOrg(c: Context<AppEnv>, orgId: string): Promise<OrgRow> {
+  const org = canRead(c, orgId, "organization.read") ? await getOrg(c.get("deps").db, orgId) : undefined;
+  if (!org) throw new DomainError("organization.not_found", "no such organization", { id: orgId });
+  return org;
+}
+
+export const organizationRoutes = new Hono<AppEnv>()
+  .use(authenticate())
+  .post("/", valid("json", NewOrganizationBody), async (c) => {
+    await requireAction(c, "organization.create", { kind: "platform" });
+    const id = await createOrganization(c.get("deps"), c.req.valid("json"), changeOf(c));
+    return c.json(orgWire((await getOrg(c.get("deps").db, id))!), 201);
+  })
+  .get("/", valid("query", PageQuery), async (c) => {
+    const q = c.req.valid("query");
+    const rows = await listOrgs(c.get("deps").db, { ids: readableOrgs(c.get("auth").subject), after: q.after, limit: q.limit + 1 });
+    return c.json(page(rows.map(orgWire), q.limit, (o) => o.id));
+  })
+  .get("/:orgId", valid("param", OrgIdParam), async (c) => c.json(orgWire(await visibleOrg(c, c.req.valid("param").orgId))))
+  .patch("/:orgId", valid("param", OrgIdParam), valid("json", UpdateOrganizationBody), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    await requireAction(c, "organization.update", { kind: "organization", orgId: org.id });
+    await renameOrganization(c.get("deps"), org.id, c.req.valid("json").name, changeOf(c));
+    return c.json(orgWire((await getOrg(c.get("deps").db, org.id))!));
+  })
+  .get("/:orgId/members", valid("param", OrgIdParam), valid("query", PageQuery), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    await requireAction(c, "member.read", { kind: "organization", orgId: org.id });
+    const q = c.req.valid("query");
+    const rows = await listMembers(c.get("deps").db, org.id, { after: q.after, limit: q.limit + 1 });
+    return c.json(page(rows.map(memberWire), q.limit, (m) => m.user_id));
+  })
+  .post("/:orgId/members", valid("param", OrgIdParam), valid("json", NewMemberBody), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    const body = c.req.valid("json");
+    await requireAction(c, body.role === "org_owner" ? "member.manage_owner" : "member.manage", { kind: "organization", orgId: org.id });
+    const userId = await addMember(c.get("deps"), org.id, body, changeOf(c));
+    return c.json(memberWire((await getMembership(c.get("deps").db, org.id, userId))!), 201);
+  })
+  .patch("/:orgId/members/:userId", valid("param", MemberParam), valid("json", UpdateMemberBody), async (c) => {
+    const { orgId, userId } = c.req.valid("param");
+    const org = await visibleOrg(c, orgId);
+    const patch = c.req.valid("json");
+    await requireMemberChange(c, org.id, userId, patch.role);
+    await changeMember(c.get("deps"), org.id, userId, patch, changeOf(c));
+    return c.json(memberWire((await getMembership(c.get("deps").db, org.id, userId))!));
+  })
+  .delete("/:orgId/members/:userId", valid("param", MemberParam), async (c) => {
+    const { orgId, userId } = c.req.valid("param");
+    const org = await visibleOrg(c, orgId);
+    await requireMemberChange(c, org.id, userId);
+    await removeMember(c.get("deps"), org.id, userId, changeOf(c));
+    return c.body(null, 204);
+  })
+  .get("/:orgId/audit", valid("param", OrgIdParam), valid("query", OrgAuditQuery), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    await requireAction(c, "audit.read_org", { kind: "organization", orgId: org.id });
+    const q = c.req.valid("query");
+    const rows = await listAudit(c.get("deps").db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: [org.id], limit: q.limit + 1 });
+    return c.json(page(rows.map(auditWire), q.limit, (e) => e.id));
+  });
+
+async function requireMemberChange(c: Context<AppEnv>, orgId: string, userId: string, newRole?: Parameters<typeof touchesOwner>[3]) {
+  const owner = await touchesOwner(c.get("deps"), orgId, userId, newRole);
+  await requireAction(c, owner ? "member.manage_owner" : "member.manage", { kind: "organization", orgId });
+}
+

@@ -1,0 +1,87 @@
+/**
+ * Organizations and memberships. Admin-created users: an organization admin
+ * creates the account with an initial password and a role in one step.
+ * Changing anything about an owner needs `member.manage_owner`, and the last
+ * active owner can be neither demoted nor removed.
+ */
+import type { AppDeps } from "../env.ts";
+import type { ChangeContext } from "../../core/change.ts";
+import type { OrgRole } from "../../core/authz.ts";
+import { DomainError } from "../../core/errors.ts";
+import { newId } from "../../core/ids.ts";
+import { pgError, UNIQUE_VIOLATION, type Tx } from "../../sql/db.ts";
+import { appendAudit } from "../../sql/audit.ts";
+import { countOwners, deleteMembership, lockOrg, getMembership, insertMembership, insertOrg, updateMembership, updateOrg } from "../../sql/organizations.ts";
+import { getUserByEmail, insertUser } from "../../sql/users.ts";
+import { hashPassword } from "../auth/password.ts";
+
+type Deps = Pick<AppDeps, "db" | "clock">;
+
+export async function createOrganization(deps: Deps, input: { name: string; slug: string }, change: ChangeContext): Promise<string> {
+  const id = newId(deps.clock().getTime());
+  await deps.db.transaction(async (tx) => {
+    await insertOrg(tx, { id, ...input }).catch(uniqueAs("organizations_slug_key", "organization.slug_taken", "slug already in use"));
+    await appendAudit(tx, { change, organizationId: id, action: "organization.create", targetType: "organization", targetId: id, outcome: "success", details: { slug: input.slug } });
+  });
+  return id;
+}
+
+export async function renameOrganization(deps: Deps, orgId: string, name: string, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    await updateOrg(tx, orgId, { name });
+    await appendAudit(tx, { change, organizationId: orgId, action: "organization.update", targetType: "organization", targetId: orgId, outcome: "success" });
+  });
+}
+
+export async function addMember(deps: Deps, orgId: string, input: { email: string; display_name: string; password: string; role: OrgRole }, change: ChangeContext): Promise<string> {
+  const passwordHash = await hashPassword(input.password);
+  return deps.db.transaction(async (tx) => {
+    if (await getUserByEmail(tx, input.email)) throw new DomainError("user.exists", "a user with that email exists");
+    const userId = newId(deps.clock().getTime());
+    await insertUser(tx, { id: userId, email: input.email, displayName: input.display_name, passwordHash }).catch(uniqueAs("users_email_key", "user.exists", "email taken"));
+    await insertMembership(tx, { organizationId: orgId, userId, role: input.role });
+    await appendAudit(tx, { change, organizationId: orgId, action: "member.create", targetType: "user", targetId: userId, outcome: "success", details: { role: input.role } });
+    return userId;
+  });
+}
+
+/** True when the change touches an owner (now or after), which needs `member.manage_owner`. */
+export async function touchesOwner(deps: Deps, orgId: string, userId: string, newRole?: OrgRole): Promise<boolean> {
+  const m = await getMembership(deps.db, orgId, userId);
+  return m?.role === "org_owner" || newRole === "org_owner";
+}
+
+export async function changeMember(deps: Deps, orgId: string, userId: string, patch: { role?: OrgRole; status?: "active" | "suspended" }, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const m = await lockedMember(tx, orgId, userId);
+    const demotesOwner = m.role === "org_owner" && ((patch.role && patch.role !== "org_owner") || patch.status === "suspended");
+    if (demotesOwner && (await countOwners(tx, orgId)) <= 1) throw new DomainError("member.last_owner", "the last owner stays");
+    await updateMembership(tx, orgId, userId, patch);
+    await appendAudit(tx, { change, organizationId: orgId, action: "member.update", targetType: "user", targetId: userId, outcome: "success", details: patch });
+  });
+}
+
+export async function removeMember(deps: Deps, orgId: string, userId: string, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const m = await lockedMember(tx, orgId, userId);
+    if (m.role === "org_owner" && (await countOwners(tx, orgId)) <= 1) throw new DomainError("member.last_owner", "the last owner stays");
+    await deleteMembership(tx, orgId, userId);
+    await appendAudit(tx, { change, organizationId: orgId, action: "member.remove", targetType: "user", targetId: userId, outcome: "success" });
+  });
+}
+
+async function lockedMember(tx: Tx, orgId: string, userId: string) {
+  // Serialise owner changes per organization so two demotions cannot both pass the last-owner check.
+  await lockOrg(tx, orgId);
+  const m = await getMembership(tx, orgId, userId);
+  if (!m) throw new DomainError("member.not_found", "no such member");
+  return m;
+}
+
+export function uniqueAs(constraint: string, code: string, message: string) {
+  return (err: unknown): never => {
+    const pg = pgError(err);
+    if (pg.code === UNIQUE_VIOLATION && pg.constraint === constraint) throw new DomainError(code, message);
+    throw err;
+  };
+}

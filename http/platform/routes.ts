@@ -1,0 +1,66 @@
+/**
+ * /api/v1/platform: platform-scope administration: Product Root signed role
+ * grants (strict), the dev-mode role column, account recovery and master key
+ * rotation. Every route checks its action; high-risk ones need step-up.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { authenticate } from "../middleware/auth/index.ts";
+import { requireAction } from "../authorize.ts";
+import { valid } from "../validate.ts";
+import { changeOf } from "../change.ts";
+import { DevPlatformRoleBody, GrantBody, IdParam } from "../../core/contracts/auth.ts";
+import { listGrants } from "../../sql/installation.ts";
+import { recordGrant, revokeGrantById } from "../installation/service.ts";
+import { rotateSecrets } from "../secrets.ts";
+import { DomainError } from "../../core/errors.ts";
+import { clearLoginFailures, getUserById, setPlatformRole } from "../../sql/users.ts";
+import { appendAudit } from "../../sql/audit.ts";
+
+const PLATFORM = { kind: "platform" } as const;
+
+export const platformRoutes = new Hono<AppEnv>()
+  .use(authenticate())
+  .get("/role-grants", async (c) => {
+    await requireAction(c, "platform.read", PLATFORM);
+    const rows = await listGrants(c.get("deps").db);
+    return c.json({
+      items: rows.map((g) => ({ id: g.id, user_id: g.userId, role: g.role, key_fingerprint: g.keyFingerprint, created_at: g.createdAt.toISOString(), revoked_at: g.revokedAt?.toISOString() ?? null })),
+    });
+  })
+  .post("/role-grants", valid("json", GrantBody), async (c) => {
+    await requireAction(c, "platform_role.grant", PLATFORM);
+    return c.json(await recordGrant(c.get("deps"), c.req.valid("json").grant, changeOf(c)), 201);
+  })
+  .delete("/role-grants/:id", valid("param", IdParam), async (c) => {
+    await requireAction(c, "platform_role.grant", PLATFORM);
+    await revokeGrantById(c.get("deps"), c.req.valid("param").id, changeOf(c));
+    return c.body(null, 204);
+  })
+  .put("/users/:id/platform-role", valid("param", IdParam), valid("json", DevPlatformRoleBody), async (c) => {
+    await requireAction(c, "platform_role.grant", PLATFORM);
+    const { db, identity } = c.get("deps");
+    if (identity.mode === "strict") throw new DomainError("installation.strict_mode_requires_grant", "use a Product Root signed grant");
+    const { id } = c.req.valid("param");
+    const { role } = c.req.valid("json");
+    await db.transaction(async (tx) => {
+      if (!(await getUserById(tx, id, true))) throw new DomainError("user.not_found", "no such user");
+      await setPlatformRole(tx, id, role);
+      await appendAudit(tx, { change: changeOf(c), action: "platform_role.set_dev", targetType: "user", targetId: id, outcome: "success", details: { role } });
+    });
+    return c.json({ user_id: id, role });
+  })
+  .post("/users/:id/unlock", valid("param", IdParam), async (c) => {
+    await requireAction(c, "user.recover", PLATFORM);
+    const { id } = c.req.valid("param");
+    await c.get("deps").db.transaction(async (tx) => {
+      if (!(await getUserById(tx, id, true))) throw new DomainError("user.not_found", "no such user");
+      await clearLoginFailures(tx, id);
+      await appendAudit(tx, { change: changeOf(c), action: "user.unlock", targetType: "user", targetId: id, outcome: "success" });
+    });
+    return c.json({ user_id: id, locked: false });
+  })
+  .post("/secrets/rotate", async (c) => {
+    await requireAction(c, "secret.rotate_keys", PLATFORM);
+    return c.json(await rotateSecrets(c.get("deps"), changeOf(c)));
+  });

@@ -1,0 +1,91 @@
+/**
+ * /api/v1/resources: organization resources with their access policies, and
+ * `PUT /:id/secret` to create or rotate their credentials. A resource in an
+ * organization the caller cannot read answers 404.
+ */
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../env.ts";
+import { authenticate } from "../middleware/auth/index.ts";
+import { canRead, requireAction } from "../authorize.ts";
+import { valid } from "../validate.ts";
+import { changeOf } from "../change.ts";
+import { ListResourcesQuery, NewResourceBody, ResourceIdParam, SecretBody, UpdateResourceBody } from "../../core/contracts/organizations.ts";
+import { readableOrgs } from "../../core/authz.ts";
+import { DomainError } from "../../core/errors.ts";
+import { getResource, listResources, type ResourceFields, type ResourceRow } from "../../sql/resources.ts";
+import { getOrg } from "../../sql/organizations.ts";
+import { page } from "../page.ts";
+import { changeResource, createResource, putResourceSecret, removeResource } from "./service.ts";
+
+export const resourceWire = (r: ResourceRow) => ({
+  id: r.id,
+  organization_id: r.organizationId,
+  name: r.name,
+  protocol: r.protocol,
+  target_host: r.targetHost,
+  target_port: r.targetPort,
+  egress_pool: r.egressPool,
+  certificate_verification_mode: r.certificateVerificationMode,
+  clipboard_mode: r.clipboardMode,
+  file_transfer_mode: r.fileTransferMode,
+  metadata: r.metadata,
+  secret_ref: r.secretRef,
+  created_at: r.createdAt,
+  updated_at: r.updatedAt,
+});
+
+type Body = { name?: string; protocol?: ResourceFields["protocol"]; target_host?: string; target_port?: number; egress_pool?: string | null; certificate_verification_mode?: "strict" | "ignore"; clipboard_mode?: ResourceFields["clipboardMode"]; file_transfer_mode?: ResourceFields["fileTransferMode"]; metadata?: Record<string, unknown> };
+const fieldsOf = (b: Body): Partial<ResourceFields> => ({
+  name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool,
+  certificateVerificationMode: b.certificate_verification_mode, clipboardMode: b.clipboard_mode, fileTransferMode: b.file_transfer_mode, metadata: b.metadata,
+});
+
+async function visibleResource(c: Context<AppEnv>, id: string): Promise<ResourceRow> {
+  const r = await getResource(c.get("deps").db, id);
+  if (!r || !canRead(c, r.organizationId, "resource.read")) throw new DomainError("resource.not_found", "no such resource", { id });
+  return r;
+}
+
+export const resourceRoutes = new Hono<AppEnv>()
+  .use(authenticate())
+  .post("/", valid("json", NewResourceBody), async (c) => {
+    const b = c.req.valid("json");
+    if (!canRead(c, b.organization_id, "organization.read") || !(await getOrg(c.get("deps").db, b.organization_id))) {
+      throw new DomainError("organization.not_found", "no such organization", { id: b.organization_id });
+    }
+    await requireAction(c, "resource.create", { kind: "organization", orgId: b.organization_id });
+    if (b.secret) await requireAction(c, "resource.secret_write", { kind: "organization", orgId: b.organization_id });
+    const fields: ResourceFields = {
+      name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool ?? null,
+      certificateVerificationMode: b.certificate_verification_mode ?? "strict", clipboardMode: b.clipboard_mode ?? "disabled",
+      fileTransferMode: b.file_transfer_mode ?? "disabled", metadata: b.metadata ?? {},
+    };
+    const id = await createResource(c.get("deps"), b.organization_id, fields, b.secret, changeOf(c));
+    return c.json(resourceWire((await getResource(c.get("deps").db, id))!), 201);
+  })
+  .get("/", valid("query", ListResourcesQuery), async (c) => {
+    const q = c.req.valid("query");
+    const readable = readableOrgs(c.get("auth").subject);
+    let orgIds = readable;
+    if (q.organization_id) orgIds = readable === null || readable.includes(q.organization_id) ? [q.organization_id] : [];
+    const rows = await listResources(c.get("deps").db, { orgIds, after: q.after, limit: q.limit + 1 });
+    return c.json(page(rows.filter((r) => canRead(c, r.organizationId, "resource.read")).map(resourceWire), q.limit, (r) => r.id));
+  })
+  .get("/:id", valid("param", ResourceIdParam), async (c) => c.json(resourceWire(await visibleResource(c, c.req.valid("param").id))))
+  .patch("/:id", valid("param", ResourceIdParam), valid("json", UpdateResourceBody), async (c) => {
+    const r = await visibleResource(c, c.req.valid("param").id);
+    await requireAction(c, "resource.update", { kind: "organization", orgId: r.organizationId });
+    await changeResource(c.get("deps"), r, fieldsOf(c.req.valid("json")), changeOf(c));
+    return c.json(resourceWire((await getResource(c.get("deps").db, r.id))!));
+  })
+  .delete("/:id", valid("param", ResourceIdParam), async (c) => {
+    const r = await visibleResource(c, c.req.valid("param").id);
+    await requireAction(c, "resource.delete", { kind: "organization", orgId: r.organizationId });
+    await removeResource(c.get("deps"), r, changeOf(c));
+    return c.body(null, 204);
+  })
+  .put("/:id/secret", valid("param", ResourceIdParam), valid("json", SecretBody), async (c) => {
+    const r = await visibleResource(c, c.req.valid("param").id);
+    await requireAction(c, "resource.secret_write", { kind: "organization", orgId: r.organizationId });
+    return c.json(await putResourceSecret(c.get("deps"), r, c.req.valid("json"), changeOf(c)));
+  });
