@@ -1,0 +1,226 @@
+/** Authentication over the real API and stores: login, lockout, rate limits, refresh rotation and reuse, logout, TOTP, step-up, devices. */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
+import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
+import type { LiveState } from "../../live/live-state.ts";
+import { LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_ACCOUNT } from "./service.ts";
+import { listAudit } from "../../sql/audit.ts";
+
+setDefaultTimeout(30_000);
+
+let store: TestDatabase;
+let live: LiveState;
+let t: TestApp;
+let owner: Session;
+
+beforeAll(async () => {
+  store = await freshDatabase();
+  live = await freshLiveState();
+  t = await makeApp(store.db, live);
+  owner = await bootstrapOwner(t);
+});
+afterAll(async () => {
+  await live.close();
+  await store.close();
+});
+
+const code = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
+const login = (body: Record<string, unknown>) => t.call("POST", "/api/v1/auth/login", { body });
+const refresh = (token: string) => t.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
+const me = (token: string) => t.call("GET", "/api/v1/me", { token });
+
+/** Tests move the clock past token lifetimes, so the owner signs in afresh for each helper call. */
+async function newUser(email: string): Promise<void> {
+  const { token } = await signIn(t, owner.email);
+  const orgs = await json(await t.call("GET", "/api/v1/organizations", { token }), 200);
+  let orgId = orgs.items[0]?.id;
+  if (!orgId) orgId = (await json(await t.call("POST", "/api/v1/organizations", { token, body: { name: "Users", slug: "users" } }), 201)).id;
+  await json(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token, body: { email, display_name: email, password: PASSWORD, role: "org_member" } }), 201);
+}
+
+describe("login", () => {
+  test("a good password gives an access token that works and a refresh token", async () => {
+    const r = await json(await login({ email: "OWNER@example.com", password: PASSWORD }), 200);
+    expect(r).toMatchObject({ token_type: "Bearer", expires_in: 600, mfa_verified: false, device_trusted: false });
+    expect(r.refresh_token).toMatch(/^rap_rt_[a-z0-9]{12}_/);
+    expect((await json(await me(r.access_token), 200)).platform_roles).toEqual(["platform_owner"]);
+  });
+
+  test("a wrong password and an unknown email fail the same way and are audited", async () => {
+    const wrong = await login({ email: "owner@example.com", password: "not the password" });
+    const unknown = await login({ email: "nobody@example.com", password: "not the password" });
+    expect([wrong.status, unknown.status]).toEqual([401, 401]);
+    expect((await code(wrong)).code).toBe("auth.invalid_credentials");
+    expect((await code(unknown)).code).toBe("auth.invalid_credentials");
+    const failures = await listAudit(store.db, { action: "auth.login", outcome: "failure", limit: 10 });
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test(`${LOCKOUT_AFTER_FAILURES} failures lock the account with a retry time; the right password then still fails`, async () => {
+    await newUser("lock@example.com");
+    for (let i = 0; i < LOCKOUT_AFTER_FAILURES; i++) expect((await login({ email: "lock@example.com", password: "wrong password" })).status).toBe(401);
+    const locked = await login({ email: "lock@example.com", password: PASSWORD });
+    expect(locked.status).toBe(423);
+    const err = await code(locked);
+    expect(err.code).toBe("auth.account_locked");
+    expect(err.details.retry_after_seconds).toBeGreaterThan(0);
+    t.clock.advance(16 * 60_000);
+    expect((await login({ email: "lock@example.com", password: PASSWORD })).status).toBe(200);
+  });
+
+  test("too many attempts for one account are rate limited", async () => {
+    await newUser("rate@example.com");
+    let last: Response | undefined;
+    for (let i = 0; i <= MAX_ATTEMPTS_PER_ACCOUNT; i++) {
+      last = await login({ email: "rate@example.com", password: "wrong password" });
+      if (last.status === 429) break;
+      t.clock.advance(16 * 60_000); // stay clear of the account lockout; the live-state window is real time
+    }
+    expect(last!.status).toBe(429);
+    expect((await code(last!)).code).toBe("auth.rate_limited");
+  });
+
+  test("bad bodies are 4xx and sign nobody in", async () => {
+    expect((await login({ email: "not-an-email", password: "x" })).status).toBe(400);
+    expect((await login({ email: "owner@example.com", password: PASSWORD, admin: true })).status).toBe(400);
+    expect((await login({ email: "owner@example.com", password: 12345 })).status).toBe(400);
+    expect((await login({ email: "owner@example.com", password: "x".repeat(300) })).status).toBe(400);
+    expect((await t.call("POST", "/api/v1/auth/login", { body: "{" })).status).toBe(400);
+  });
+});
+
+describe("access tokens", () => {
+  test("expired, tampered and foreign tokens are refused with distinct codes", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const [h, p, sig] = s.token.split(".");
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, "base64url").toString()), sub: "someone-else" })).toString("base64url")}.${sig}`;
+    expect((await code(await me(forged))).code).toBe("auth.token_invalid");
+    expect((await code(await me("not.a.jwt"))).code).toBe("auth.token_invalid");
+    t.clock.advance(601_000);
+    const expired = await me(s.token);
+    expect(expired.status).toBe(401);
+    expect((await code(expired)).code).toBe("auth.token_expired");
+  });
+
+  test("logout ends the session: its access token is refused at once (replay)", async () => {
+    const s = await signIn(t, "owner@example.com");
+    expect((await t.call("POST", "/api/v1/auth/logout", { token: s.token })).status).toBe(204);
+    const replay = await me(s.token);
+    expect(replay.status).toBe(401);
+    expect((await code(replay)).code).toBe("auth.session_revoked");
+    expect((await code(await refresh(s.refresh))).code).toBe("auth.session_revoked");
+  });
+
+  test("a user can list their sessions and revoke another one", async () => {
+    const a = await signIn(t, "owner@example.com");
+    const b = await signIn(t, "owner@example.com");
+    const list = await json(await t.call("GET", "/api/v1/auth/sessions", { token: a.token }), 200);
+    const other = list.items.find((x: { current: boolean; id: string }) => !x.current && x.id);
+    expect(list.items.filter((x: { current: boolean }) => x.current)).toHaveLength(1);
+    const bId = (await json(await me(b.token), 200)).session.id;
+    expect(other).toBeDefined();
+    expect((await t.call("DELETE", `/api/v1/auth/sessions/${bId}`, { token: a.token })).status).toBe(204);
+    expect((await me(b.token)).status).toBe(401);
+    expect((await t.call("DELETE", `/api/v1/auth/sessions/${bId}`, { token: a.token })).status).toBe(404);
+  });
+});
+
+describe("refresh tokens", () => {
+  test("each refresh rotates the token; the new pair works", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const r1 = await json(await refresh(s.refresh), 200);
+    expect(r1.refresh_token).not.toBe(s.refresh);
+    expect((await me(r1.access_token)).status).toBe(200);
+    const r2 = await json(await refresh(r1.refresh_token), 200);
+    expect((await me(r2.access_token)).status).toBe(200);
+  });
+
+  test("reusing a spent refresh token revokes the whole family", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const r1 = await json(await refresh(s.refresh), 200);
+    const reuse = await refresh(s.refresh);
+    expect(reuse.status).toBe(401);
+    expect((await code(reuse)).code).toBe("auth.refresh_token_reused");
+    // The legitimate holder's newer tokens die with the family.
+    expect((await me(r1.access_token)).status).toBe(401);
+    expect((await code(await refresh(r1.refresh_token))).code).toBe("auth.session_revoked");
+    const audit = await listAudit(store.db, { action: "auth.refresh_token_reuse", limit: 5 });
+    expect(audit[0]).toMatchObject({ outcome: "denied", target_id: r1.session_id });
+  });
+
+  test("only one of two concurrent refreshes with the same token wins", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const [a, b] = await Promise.all([refresh(s.refresh), refresh(s.refresh)]);
+    expect([a.status, b.status].sort()).toEqual([200, 401]);
+  });
+
+  test("malformed, unknown and expired refresh tokens are refused", async () => {
+    expect((await code(await refresh("garbage"))).code).toBe("auth.refresh_token_invalid");
+    expect((await code(await refresh(`rap_rt_abcdefghijkl_${"A".repeat(43)}`))).code).toBe("auth.refresh_token_invalid");
+    const s = await signIn(t, "owner@example.com");
+    t.clock.advance(31 * 24 * 3600_000);
+    expect((await code(await refresh(s.refresh))).code).toBe("auth.refresh_token_expired");
+  });
+
+  test("the database holds refresh tokens only as hashes", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const secret = s.refresh.split("_").slice(3).join("_");
+    const rows = await store.db.query<{ t: string }>("select row_to_json(r)::text as t from refresh_tokens r");
+    expect(rows.some((r) => r.t.includes(secret))).toBe(false);
+  });
+});
+
+describe("TOTP, step-up and devices", () => {
+  let admin: Session;
+  beforeAll(async () => {
+    await newUser("mfa@example.com");
+    admin = await enrollTotp(t, await signIn(t, "mfa@example.com", { deviceId: "mfa-device-0000000001" }));
+  });
+
+  test("after enrolment an unknown device must give a code at login", async () => {
+    const r = await login({ email: "mfa@example.com", password: PASSWORD, device_id: "unknown-device-000001" });
+    expect(r.status).toBe(401);
+    expect((await code(r)).code).toBe("auth.mfa_required");
+    const ok = await json(await login({ email: "mfa@example.com", password: PASSWORD, device_id: "unknown-device-000001", totp_code: await nextCode(t, admin.totpSecret!) }), 200);
+    expect(ok.mfa_verified).toBe(true);
+  });
+
+  test("a code works once: the same code again is refused", async () => {
+    const c = await nextCode(t, admin.totpSecret!);
+    expect((await t.call("POST", "/api/v1/auth/step-up", { token: admin.token, body: { code: c } })).status).toBe(200);
+    const again = await t.call("POST", "/api/v1/auth/step-up", { token: admin.token, body: { code: c } });
+    expect((await code(again)).code).toBe("auth.mfa_invalid");
+  });
+
+  /** Earlier tests moved the clock past the access token's life; refreshing keeps the same session. */
+  async function renew(): Promise<void> {
+    const r = await json(await refresh(admin.refresh), 200);
+    admin = { ...admin, token: r.access_token, refresh: r.refresh_token };
+  }
+
+  test("trusting a device needs a fresh second factor; a trusted device then signs in without a code", async () => {
+    await renew();
+    t.clock.advance(6 * 60_000); // past the 5-minute step-up window of an unknown device, within the token's life
+    const stale = await t.call("POST", "/api/v1/auth/devices", { token: admin.token, body: { name: "laptop" } });
+    expect((await code(stale)).code).toBe("auth.step_up_required");
+    await stepUp(t, admin);
+    const { id } = await json(await t.call("POST", "/api/v1/auth/devices", { token: admin.token, body: { name: "laptop" } }), 201);
+    const r = await json(await login({ email: "mfa@example.com", password: PASSWORD, device_id: admin.deviceId }), 200);
+    expect(r).toMatchObject({ device_trusted: true, mfa_verified: false });
+    expect((await t.call("DELETE", `/api/v1/auth/devices/${id}`, { token: admin.token })).status).toBe(204);
+    expect((await login({ email: "mfa@example.com", password: PASSWORD, device_id: admin.deviceId })).status).toBe(401);
+  });
+
+  test("enrolling twice is refused; confirming without a pending enrolment is refused", async () => {
+    await renew();
+    expect((await code(await t.call("POST", "/api/v1/auth/mfa/totp", { token: admin.token }))).code).toBe("auth.mfa_already_enabled");
+    const fresh = await signIn(t, "owner@example.com");
+    expect((await code(await t.call("POST", "/api/v1/auth/mfa/totp/confirm", { token: fresh.token, body: { code: "123456" } }))).code).toBe("auth.mfa_not_pending");
+  });
+
+  test("the TOTP seed is stored encrypted", async () => {
+    const rows = await store.db.query<{ t: string }>("select row_to_json(u)::text as t from users u");
+    expect(rows.some((r) => r.t.includes(admin.totpSecret!))).toBe(false);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * `rap`: operator command line for offline Product Root work.
+ *
+ *   rap root keygen --out DIR
+ *   rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
+ *   rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
+ *
+ * keygen writes DIR/product-root.pub (give it to the control plane as
+ * INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE) and DIR/product-root.key (mode
+ * 0600; keep it offline). It refuses a DIR inside this repository. The sign
+ * commands print a compact JWS on stdout.
+ */
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve, relative, isAbsolute } from "node:path";
+import { parseArgs } from "node:util";
+import * as v from "valibot";
+import {
+  generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newActivation, RoleGrant, signDocument,
+} from "../core/crypto/product-root.ts";
+import { newId } from "../core/ids.ts";
+
+const REPO = resolve(import.meta.dir, "..");
+
+class UsageError extends Error {}
+
+async function keygen(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: "string" } }, strict: true });
+  if (!values.out) throw new UsageError("keygen needs --out DIR (outside this repository)");
+  const dir = resolve(values.out);
+  const rel = relative(REPO, dir);
+  if (!rel.startsWith("..") && !isAbsolute(rel)) throw new UsageError(`refusing to write a private key inside the repository (${dir}); choose a directory outside it`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pair = await generateProductRoot();
+  const keyFile = join(dir, "product-root.key");
+  await writeFile(keyFile, pair.privateKeyPkcs8B64 + "\n", { mode: 0o600, flag: "wx" }).catch((err) => {
+    throw new UsageError(err.code === "EEXIST" ? `${keyFile} exists; refusing to overwrite a Product Root key` : `cannot write ${keyFile}: ${err.message}`);
+  });
+  await chmod(keyFile, 0o600);
+  await writeFile(join(dir, "product-root.pub"), pair.publicKeyB64 + "\n", { mode: 0o644 });
+  console.log(`public key:  ${join(dir, "product-root.pub")}\nprivate key: ${keyFile} (keep offline)\nfingerprint: ${await keyFingerprint(pair.publicKeyB64)}`);
+}
+
+async function loadKey(path: string | undefined): Promise<CryptoKey> {
+  if (!path) throw new UsageError("--key FILE (the product-root.key from keygen) is required");
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new UsageError(`cannot read ${path}`);
+  });
+  return importPrivateKey(text).catch(() => {
+    throw new UsageError(`${path} is not a Product Root private key`);
+  });
+}
+
+async function signActivation(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { key: { type: "string" }, email: { type: "string" }, name: { type: "string" }, "installation-id": { type: "string" }, "valid-hours": { type: "string" } },
+    strict: true,
+  });
+  if (!values.email) throw new UsageError("--email is required");
+  const hours = Number(values["valid-hours"] ?? "72");
+  if (!Number.isFinite(hours) || hours <= 0 || hours > 24 * 30) throw new UsageError("--valid-hours must be between 1 and 720");
+  const manifest = newActivation({
+    installationId: values["installation-id"] ?? newId(),
+    ownerEmail: values.email,
+    ownerDisplayName: values.name,
+    now: new Date(),
+    validForMs: hours * 3600_000,
+  });
+  console.log(await signDocument(await loadKey(values.key), manifest));
+}
+
+async function signGrant(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { key: { type: "string" }, email: { type: "string" }, role: { type: "string" }, "installation-id": { type: "string" }, "valid-days": { type: "string" } },
+    strict: true,
+  });
+  const now = new Date();
+  const days = values["valid-days"] ? Number(values["valid-days"]) : undefined;
+  const r = v.safeParse(RoleGrant, {
+    typ: GRANT_TYPE,
+    grant_id: newId(),
+    installation_id: values["installation-id"],
+    subject_email: values.email,
+    role: values.role,
+    issued_at: now.toISOString(),
+    expires_at: days ? new Date(now.getTime() + days * 86_400_000).toISOString() : undefined,
+  });
+  if (!r.success) throw new UsageError(`invalid grant: ${r.issues.map((i) => `${v.getDotPath(i)}: ${i.message}`).join("; ")}`);
+  console.log(await signDocument(await loadKey(values.key), r.output));
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, "sign-activation": signActivation, "sign-grant": signGrant };
+
+async function main(argv: string[]): Promise<number> {
+  const [group, command, ...rest] = argv;
+  const run = group === "root" && command ? COMMANDS[command] : undefined;
+  if (!run) {
+    console.error("usage: rap root keygen|sign-activation|sign-grant [options]  (see the header of scripts/rap.ts)");
+    return 2;
+  }
+  try {
+    await run(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`rap: ${(err as Error).message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));
