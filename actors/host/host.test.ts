@@ -12,6 +12,7 @@ import { archiveCluster, createCluster, restoreCluster, resumeCluster, updateClu
 import { CLUSTER } from "../cluster/kind.ts";
 import { readActor, readJournal, listTimers } from "../../sql/actors.ts";
 import { getCluster } from "../../sql/clusters.ts";
+import { listAudit } from "../../sql/audit.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { ActorEventRejected, ActorNotFound, Conflict } from "../../core/errors.ts";
 import type { LiveState } from "../../live/live-state.ts";
@@ -147,12 +148,17 @@ describe(`actor host (${storeKind})`, () => {
     expect(await readActor(store.db, CLUSTER, id)).toBeUndefined();
   });
 
-  test("the journal records who, how and under which trace", async () => {
+  test("the journal and the audit trail record who, how and under which trace, in the same commit", async () => {
     const { host } = makeHost(store.db, live);
     const { id } = await createCluster(host, { name: "c", slug: "c" }, admin);
     expect(await readJournal(store.db, CLUSTER, id)).toEqual([
       { version: 1, eventType: "cluster.create", stateBefore: "new", stateAfter: "active", authorId: "u-1", traceId: admin.traceId },
     ]);
+    expect(await listAudit(store.db, { targetId: id, limit: 5 })).toEqual([
+      expect.objectContaining({ action: "cluster.create", target_type: CLUSTER, actor_id: "u-1", trace_id: admin.traceId, outcome: "success" }),
+    ]);
+    await resumeCluster(host, id, admin).catch(() => {});
+    expect(await listAudit(store.db, { targetId: id, limit: 5 })).toHaveLength(1);
   });
 
   test("a committed transition is announced on live state after commit", async () => {

@@ -6,7 +6,7 @@
  *     lock the actor row (create it at version 0 if the initial state takes the event)
  *     restore the snapshot, reject the event if the state does not accept it
  *     pure transition() → next snapshot + actions
- *     write snapshot (version+1), journal row, projection rows, durable timers
+ *     write snapshot (version+1), journal row, projection rows, audit row, durable timers
  *   COMMIT
  *   run effects (live-state publish, kind effects)
  *
@@ -21,6 +21,7 @@ import type { ControlPlaneMetrics } from "../../core/metrics.ts";
 import type { Db, Tx } from "../../sql/db.ts";
 import { appendJournal, lockActor, lockOrInsertActor, readActor, saveSnapshot, upsertTimer, cancelTimer } from "../../sql/actors.ts";
 import type { LiveState } from "../../live/live-state.ts";
+import { appendAudit } from "../../sql/audit.ts";
 import {
   stateName,
   TIMER_CANCEL,
@@ -122,6 +123,7 @@ export class ActorHost {
 
     const done: Transitioned = { id, version, snapshot: next, change, now };
     await def.project(tx, done);
+    await appendAudit(tx, { change, organizationId: def.organizationOf?.(next) ?? null, action: event.type, targetType: kind, targetId: id, outcome: "success", details: { state_before: row.state, state_after: stateAfter }, at: now });
 
     const effects: PendingEffect[] = [];
     for (const action of actions) {

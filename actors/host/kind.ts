@@ -56,6 +56,8 @@ export interface ActorKind {
   machineVersion: number;
   /** Writes projection rows inside the transition's transaction. */
   project(tx: Tx, done: Transitioned): Promise<void>;
+  /** The organization an actor belongs to, for its audit rows; platform-scoped kinds omit it. */
+  organizationOf?(snapshot: AnyMachineSnapshot): string | null;
   /** Named effects run after commit; a failure is logged, never rolls back. */
   effects?: Record<string, Effect>;
 }

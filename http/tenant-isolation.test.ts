@@ -1,0 +1,214 @@
+/**
+ * Tenant isolation, generated from the app's own route table: every API route
+ * must have a case here (a new route without one fails this test). An owner
+ * of organization A, with a fresh step-up so MFA is never what stops them,
+ * is pointed at organization B's objects through every route, with B's real
+ * ids (leaked) and with guessed ids, and must get 403/404 while B's rows stay
+ * byte-for-byte the same. Everything A's people can read is then checked for
+ * topology and trust material.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
+import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
+import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, stepUp, type Session } from "../fixtures/identity.ts";
+import type { LiveState } from "../live/live-state.ts";
+import { newId } from "../core/ids.ts";
+
+setDefaultTimeout(60_000);
+
+let store: TestDatabase;
+let live: LiveState;
+let t: TestApp;
+let platformOwner: Session;
+let a: { org: string; owner: Session; viewer: Session; resource: string };
+let b: { org: string; owner: Session; member: Session; resource: string; session: string };
+
+type Ids = { org: string; resource: string; user: string; session: string; any: string };
+type Case =
+  | { kind: "tenant"; body?: (ids: Ids) => unknown; query?: (ids: Ids) => string }
+  | { kind: "platform"; body?: unknown }
+  | { kind: "own-account"; body?: unknown }
+  | { kind: "public" };
+
+const resourceBody = (ids: Ids) => ({ organization_id: ids.org, name: "intruder", protocol: "rdp", target_host: "10.0.0.9", target_port: 3389 });
+
+/** Every route of the API. The kind says who may use it and how isolation is proven. */
+const CASES: Record<string, Case> = {
+  "GET /api/v1/installation": { kind: "public" },
+  "POST /api/v1/installation/bootstrap-owner": { kind: "public" },
+  "POST /api/v1/auth/login": { kind: "public" },
+  "POST /api/v1/auth/refresh": { kind: "public" },
+  "POST /api/v1/auth/logout": { kind: "own-account" },
+  "GET /api/v1/auth/sessions": { kind: "own-account" },
+  "DELETE /api/v1/auth/sessions/:id": { kind: "tenant" },
+  "POST /api/v1/auth/mfa/totp": { kind: "own-account" },
+  "POST /api/v1/auth/mfa/totp/confirm": { kind: "own-account" },
+  "POST /api/v1/auth/step-up": { kind: "own-account" },
+  "GET /api/v1/auth/devices": { kind: "own-account" },
+  "POST /api/v1/auth/devices": { kind: "own-account" },
+  "DELETE /api/v1/auth/devices/:id": { kind: "tenant" },
+  "GET /api/v1/me": { kind: "own-account" },
+  "POST /api/v1/organizations": { kind: "platform", body: { name: "X", slug: "x-org" } },
+  "GET /api/v1/organizations": { kind: "tenant" },
+  "GET /api/v1/organizations/:orgId": { kind: "tenant" },
+  "PATCH /api/v1/organizations/:orgId": { kind: "tenant", body: () => ({ name: "Hijacked" }) },
+  "GET /api/v1/organizations/:orgId/members": { kind: "tenant" },
+  "POST /api/v1/organizations/:orgId/members": { kind: "tenant", body: () => ({ email: "intruder@x.example", display_name: "I", password: PASSWORD, role: "org_admin" }) },
+  "PATCH /api/v1/organizations/:orgId/members/:userId": { kind: "tenant", body: () => ({ role: "org_viewer" }) },
+  "DELETE /api/v1/organizations/:orgId/members/:userId": { kind: "tenant" },
+  "GET /api/v1/organizations/:orgId/audit": { kind: "tenant" },
+  "POST /api/v1/resources": { kind: "tenant", body: resourceBody },
+  "GET /api/v1/resources": { kind: "tenant", query: (ids) => `?organization_id=${ids.org}` },
+  "GET /api/v1/resources/:id": { kind: "tenant" },
+  "PATCH /api/v1/resources/:id": { kind: "tenant", body: () => ({ target_host: "evil.example" }) },
+  "DELETE /api/v1/resources/:id": { kind: "tenant" },
+  "PUT /api/v1/resources/:id/secret": { kind: "tenant", body: () => ({ password: "overwritten-by-intruder" }) },
+  "GET /api/v1/audit": { kind: "platform" },
+  "GET /api/v1/platform/role-grants": { kind: "platform" },
+  "POST /api/v1/platform/role-grants": { kind: "platform", body: { grant: "a.b.c" } },
+  "DELETE /api/v1/platform/role-grants/:id": { kind: "platform" },
+  "PUT /api/v1/platform/users/:id/platform-role": { kind: "platform", body: { role: "platform_owner" } },
+  "POST /api/v1/platform/users/:id/unlock": { kind: "platform" },
+  "POST /api/v1/platform/secrets/rotate": { kind: "platform" },
+  "GET /api/v1/clusters": { kind: "platform" },
+  "POST /api/v1/clusters": { kind: "platform", body: { name: "c", slug: "c" } },
+  "GET /api/v1/clusters/:id": { kind: "platform" },
+  "PATCH /api/v1/clusters/:id": { kind: "platform", body: { name: "x" } },
+  "POST /api/v1/clusters/:id/suspend": { kind: "platform", body: { reason: "x" } },
+  "POST /api/v1/clusters/:id/resume": { kind: "platform" },
+  "POST /api/v1/clusters/:id/archive": { kind: "platform", body: {} },
+  "POST /api/v1/clusters/:id/restore": { kind: "platform" },
+};
+
+function apiRoutes(): string[] {
+  const seen = new Set<string>();
+  for (const r of t.app.routes) {
+    if (r.method === "ALL" || !r.path.startsWith("/api/v1/")) continue;
+    seen.add(`${r.method} ${r.path.replace(/\/$/, "")}`);
+  }
+  return [...seen].sort();
+}
+
+function fill(path: string, ids: Ids): string {
+  return path.replace(":orgId", ids.org).replace(":userId", ids.user).replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/sessions/") ? ids.session : ids.any);
+}
+
+/** Every row that belongs to B, as text: the "no change" witness. */
+async function snapshotOfB(): Promise<string> {
+  const rows = await store.db.query<{ t: string }>(
+    `select row_to_json(o)::text as t from organizations o where id = $1
+     union all select row_to_json(m)::text from organization_memberships m where organization_id = $1
+     union all select row_to_json(r)::text from resources r where organization_id = $1
+     union all select row_to_json(s)::text from resource_secrets s where resource_id = $2
+     union all select row_to_json(x)::text from auth_sessions x where id = $3
+     union all select row_to_json(u)::text from users u where id = $4`,
+    [b.org, b.resource, b.session, b.member.userId],
+  );
+  return rows.map((r) => r.t).sort().join("\n");
+}
+
+beforeAll(async () => {
+  store = await freshDatabase();
+  live = await freshLiveState();
+  t = await makeApp(store.db, live);
+  platformOwner = await enrollTotp(t, await bootstrapOwner(t));
+  await stepUp(t, platformOwner);
+  const orgA = await createOrg(t, platformOwner, "tenant-a");
+  const orgB = await createOrg(t, platformOwner, "tenant-b");
+  const bOwner = await enrollTotp(t, await addMember(t, platformOwner, orgB, "owner@b.example", "org_owner"));
+  const bMember = await addMember(t, bOwner, orgB, "member@b.example", "org_member");
+  await stepUp(t, bOwner);
+  const rB = await json(await t.call("POST", "/api/v1/resources", { token: bOwner.token, body: { organization_id: orgB, name: "b-desk", protocol: "rdp", target_host: "10.1.0.5", target_port: 3389, secret: { password: "b-secret-value" } } }), 201);
+  const aOwner = await enrollTotp(t, await addMember(t, platformOwner, orgA, "owner@a.example", "org_owner"));
+  const aViewer = await addMember(t, aOwner, orgA, "viewer@a.example", "org_viewer");
+  const rA = await json(await t.call("POST", "/api/v1/resources", { token: aOwner.token, body: { organization_id: orgA, name: "a-desk", protocol: "ssh", target_host: "10.2.0.5", target_port: 22, egress_pool: "office-a" } }), 201);
+  const bSession = (await json(await t.call("GET", "/api/v1/me", { token: bMember.token }), 200)).session.id;
+  a = { org: orgA, owner: aOwner, viewer: aViewer, resource: rA.id };
+  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession };
+});
+afterAll(async () => {
+  await live.close();
+  await store.close();
+});
+
+describe("tenant isolation", () => {
+  test("every API route has an isolation case", () => {
+    const missing = apiRoutes().filter((r) => !CASES[r]);
+    expect(missing).toEqual([]);
+    const stale = Object.keys(CASES).filter((k) => !apiRoutes().includes(k));
+    expect(stale).toEqual([]);
+  });
+
+  for (const [ids, label] of [
+    [() => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, any: b.resource }), "leaked ids of B"],
+    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), any: newId() }), "guessed ids"],
+  ] as const) {
+    test(`an owner of A gets nothing of B through any route (${label})`, async () => {
+      await stepUp(t, a.owner);
+      const before = await snapshotOfB();
+      const failures: string[] = [];
+      for (const route of apiRoutes()) {
+        const c = CASES[route]!;
+        if (c.kind === "public" || c.kind === "own-account") continue;
+        const [method, path] = route.split(" ") as [string, string];
+        const idSet = ids();
+        const url = fill(path, idSet) + (c.kind === "tenant" && c.query ? c.query(idSet) : "");
+        const body = c.kind === "tenant" ? c.body?.(idSet) : c.body;
+        const res = await t.call(method, url, { token: a.owner.token, body });
+        const text = await res.text();
+        const listing = res.status === 200 && method === "GET" && !path.includes(":");
+        if (listing) {
+          if (text.includes(b.org) || text.includes(b.resource) || text.includes("b-desk")) failures.push(`${route}: listing shows B`);
+        } else if (res.status !== 403 && res.status !== 404) {
+          failures.push(`${route} → ${res.status} ${text.slice(0, 120)}`);
+        }
+      }
+      expect(failures).toEqual([]);
+      expect(await snapshotOfB()).toBe(before);
+    });
+  }
+
+  test("a viewer of A cannot even change A's own objects", async () => {
+    for (const [method, url, body] of [
+      ["PATCH", `/api/v1/resources/${a.resource}`, { name: "renamed" }],
+      ["DELETE", `/api/v1/resources/${a.resource}`, undefined],
+      ["PUT", `/api/v1/resources/${a.resource}/secret`, { password: "x-secret-value" }],
+      ["POST", `/api/v1/organizations/${a.org}/members`, { email: "v2@a.example", display_name: "V", password: PASSWORD, role: "org_admin" }],
+      ["GET", `/api/v1/organizations/${a.org}/audit`, undefined],
+    ] as const) {
+      expect((await t.call(method, url, { token: a.viewer.token, body })).status).toBe(403);
+    }
+  });
+
+  test("organization-facing responses carry no nodes, routes, peers or trust material", async () => {
+    const FORBIDDEN_KEY = /^(nodes?|node_id|node_ids|routes?|route_id|peers?|peer_id|relays?|relay_path|mesh.*|.*fingerprint|certificates?|certificate_.*(?<!verification_mode)|ca_chain|public_key|private_key|ciphertext|wrapped_key|key_id|jws|trust_bundle|cluster_authority.*)$/;
+    const bad: string[] = [];
+    const walk = (v: unknown, where: string) => {
+      if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${where}[${i}]`));
+      if (v && typeof v === "object") {
+        for (const [k, x] of Object.entries(v)) {
+          if (FORBIDDEN_KEY.test(k)) bad.push(`${where}.${k}`);
+          walk(x, `${where}.${k}`);
+        }
+      }
+    };
+    for (const who of [a.owner, a.viewer]) {
+      for (const url of [
+        "/api/v1/me",
+        "/api/v1/organizations",
+        `/api/v1/organizations/${a.org}`,
+        `/api/v1/organizations/${a.org}/members`,
+        `/api/v1/organizations/${a.org}/audit?limit=200`,
+        "/api/v1/resources",
+        `/api/v1/resources/${a.resource}`,
+        "/api/v1/auth/sessions",
+        "/api/v1/auth/devices",
+      ]) {
+        const res = await t.call("GET", url, { token: who.token });
+        if (res.status !== 200) continue;
+        walk(await res.json(), url);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
