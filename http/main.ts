@@ -20,7 +20,7 @@ const log = createLogger({ level: cfg.logLevel });
 const server = await startServer(cfg, log).catch((err) => {
   log.error("control plane failed to start", { err });
   console.error(`rap control plane: failed to start: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  process.exit(err instanceof ConfigInvalid ? 2 : 1);
 });
 
 console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation; Ctrl-C stops)`);

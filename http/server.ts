@@ -24,11 +24,12 @@ export interface RunningServer {
 
 export async function startServer(cfg: Config, log: Logger = createLogger({ level: cfg.logLevel })): Promise<RunningServer> {
   await mkdir(cfg.dataDir, { recursive: true });
+  // Keys first: a bad key file should stop start-up before anything touches the database.
+  const identity = await loadIdentity(cfg, log);
   const { db, describe: store } = await openDb(cfg);
   const { applied } = await migrate(db);
   if (applied.length) log.info("migrations applied", { migrations: applied });
   const { live, describe: liveDescribe } = await openLiveState(cfg.redisUrl);
-  const identity = await loadIdentity(cfg, log);
 
   const metrics = controlPlaneMetrics();
   const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
