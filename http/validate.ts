@@ -11,6 +11,10 @@ type Target = "json" | "query" | "param";
 
 export function valid<T extends Target, S extends v.GenericSchema>(target: T, schema: S) {
   return validator(target, (value): v.InferOutput<S> => {
+    // Every body of this API is an object; valibot would read an array as an object with keys "0", "1", ...
+    if (target === "json" && (typeof value !== "object" || value === null || Array.isArray(value))) {
+      throw new HttpError("request.validation_failed", "body must be a JSON object", { target, issues: [{ path: "", message: "must be a JSON object" }] });
+    }
     const r = v.safeParse(schema, value);
     if (r.success) return r.output;
     // A strict object reports an extra key as expecting `never`; a missing key expects the key.

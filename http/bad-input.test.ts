@@ -1,0 +1,101 @@
+/**
+ * Bad input on every endpoint that takes a body, generated from the app's
+ * route table: malformed JSON, a body that is not an object, unknown fields
+ * and an oversized body each get a 4xx envelope with a stable code, and no
+ * table changes. The caller is the platform owner with a fresh step-up, so
+ * only the input is wrong.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
+import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
+import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
+import type { LiveState } from "../live/live-state.ts";
+
+setDefaultTimeout(60_000);
+
+/** Endpoints that take no body: a body sent to them is not read. Every other POST/PUT/PATCH must validate one. */
+const NO_BODY = new Set([
+  "POST /api/v1/auth/logout",
+  "POST /api/v1/auth/mfa/totp",
+  "POST /api/v1/platform/users/:id/unlock",
+  "POST /api/v1/platform/secrets/rotate",
+  "POST /api/v1/clusters/:id/resume",
+  "POST /api/v1/clusters/:id/restore",
+]);
+
+let store: TestDatabase;
+let live: LiveState;
+let t: TestApp;
+let owner: Session;
+let ids: { org: string; resource: string; cluster: string };
+
+beforeAll(async () => {
+  store = await freshDatabase();
+  live = await freshLiveState();
+  t = await makeApp(store.db, live, { bodyLimitBytes: 4096 });
+  owner = await enrollTotp(t, await bootstrapOwner(t));
+  const org = await createOrg(t, owner, "acme");
+  const resource = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 } }), 201);
+  const cluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "c", slug: "c" } }), 201);
+  ids = { org, resource: resource.id, cluster: cluster.id };
+});
+afterAll(async () => {
+  await live.close();
+  await store.close();
+});
+
+function bodyRoutes(): string[] {
+  const out = new Set<string>();
+  for (const r of t.app.routes) {
+    if (!["POST", "PUT", "PATCH"].includes(r.method) || !r.path.startsWith("/api/v1/")) continue;
+    out.add(`${r.method} ${r.path.replace(/\/$/, "")}`);
+  }
+  return [...out].sort();
+}
+
+function url(path: string): string {
+  return path
+    .replace(":orgId", ids.org)
+    .replace(":userId", owner.userId)
+    .replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/clusters/") ? ids.cluster : owner.userId);
+}
+
+async function tableCounts(): Promise<Record<string, number>> {
+  const tables = await store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
+  const out: Record<string, number> = {};
+  for (const { table_name } of tables) out[table_name] = (await store.db.query<{ n: number }>(`select count(*)::int as n from "${table_name}"`))[0]!.n;
+  return out;
+}
+
+describe("bad input on every body-taking endpoint", () => {
+  const cases: [string, (path: string) => Promise<Response>, string[]][] = [
+    ["malformed JSON", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: '{"a":' }), ["request.invalid_json"]],
+    ["a JSON array", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: "[1,2]" }), ["request.validation_failed"]],
+    ["unknown fields only", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: { zz_unknown: true } }), ["request.unknown_field", "request.validation_failed"]],
+    ["an oversized body", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: { pad: "x".repeat(5000) } }), ["request.body_too_large"]],
+    ["a form body", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: "a=1", headers: { "content-type": "application/x-www-form-urlencoded" } }), ["request.unsupported_media_type"]],
+  ];
+
+  for (const [label, send, codes] of cases) {
+    test(`${label}: 4xx with a stable code, nothing written`, async () => {
+      await stepUp(t, owner);
+      const before = await tableCounts();
+      const wrong: string[] = [];
+      for (const route of bodyRoutes()) {
+        if (NO_BODY.has(route) && (label === "a JSON array" || label === "unknown fields only")) continue;
+        const res = await send(route);
+        const body = (await res.json().catch(() => null)) as { error?: { code: string; trace_id: string } } | null;
+        if (res.status < 400 || res.status >= 500 || !body?.error || !codes.includes(body.error.code) || !body.error.trace_id) {
+          wrong.push(`${route} → ${res.status} ${body?.error?.code ?? "no envelope"}`);
+        }
+      }
+      expect(wrong).toEqual([]);
+      expect(await tableCounts()).toEqual(before);
+    });
+  }
+
+  test("the no-body list names only real routes", () => {
+    const all = bodyRoutes();
+    expect([...NO_BODY].filter((r) => !all.includes(r))).toEqual([]);
+  });
+});
