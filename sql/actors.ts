@@ -16,13 +16,8 @@ export interface ActorRow {
 }
 
 /** Locks the actor row for the rest of the transaction; undefined when absent. */
-export async function lockActor(tx: Tx, kind: string, id: string): Promise<ActorRow | undefined> {
-  const r = await one<{ machine_version: number; version: number; state: string; snapshot: unknown }>(
-    tx,
-    "select machine_version, version, state, snapshot from actors where kind = $1 and id = $2 for update",
-    [kind, id],
-  );
-  return r && { kind, id, machineVersion: r.machine_version, version: r.version, state: r.state, snapshot: r.snapshot };
+export function lockActor(tx: Tx, kind: string, id: string): Promise<ActorRow | undefined> {
+  return readActor(tx, kind, id, true);
 }
 
 /**
@@ -41,10 +36,10 @@ export async function lockOrInsertActor(tx: Tx, row: Omit<ActorRow, "version">):
   return locked;
 }
 
-export async function readActor(tx: Tx, kind: string, id: string): Promise<ActorRow | undefined> {
+export async function readActor(tx: Tx, kind: string, id: string, lock = false): Promise<ActorRow | undefined> {
   const r = await one<{ machine_version: number; version: number; state: string; snapshot: unknown }>(
     tx,
-    "select machine_version, version, state, snapshot from actors where kind = $1 and id = $2",
+    `select machine_version, version, state, snapshot from actors where kind = $1 and id = $2${lock ? " for update" : ""}`,
     [kind, id],
   );
   return r && { kind, id, machineVersion: r.machine_version, version: r.version, state: r.state, snapshot: r.snapshot };
