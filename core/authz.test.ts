@@ -40,7 +40,7 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "resource.read": "OX", "resource.create": "OX", "resource.update": "OX", "resource.delete": "OX", "resource.secret_write": "OX", "audit.read_org": "OX",
   },
   platform_recovery_admin: {
-    "platform.read": "P", "cluster.read": "P", "organization.list_all": "P", "user.recover": "P", "audit.read_platform": "P",
+    "platform.read": "P", "cluster.read": "P", "organization.list_all": "P", "user.recover": "P", "audit.read_platform": "P", "partition.promote": "P",
     "organization.read": "OX", "member.read": "OX", "resource.read": "OX", "audit.read_org": "OX",
   },
   org_owner: {

@@ -75,7 +75,8 @@ const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[
     anyOrg: ORG_ACTIONS.filter((a) => a !== "member.manage_owner"),
   },
   platform_recovery_admin: {
-    platform: ["platform.read", "cluster.read", "organization.list_all", "user.recover", "audit.read_platform"],
+    // The delegated recovery role of the spec: may promote or merge a partition, never grant trust.
+    platform: ["platform.read", "cluster.read", "organization.list_all", "user.recover", "audit.read_platform", "partition.promote"],
     anyOrg: ORG_READS,
   },
 };

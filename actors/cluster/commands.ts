@@ -7,19 +7,32 @@ import type { ChangeContext } from "../../core/change.ts";
 import { newId } from "../../core/ids.ts";
 import type { ActorHost, SendResult } from "../host/host.ts";
 import { CLUSTER } from "./kind.ts";
+import { newAuthority } from "./authority.ts";
+import { insertAuthority } from "../../sql/cluster-authorities.ts";
+import type { Keyring } from "../../core/crypto/envelope.ts";
 
 export const DEFAULT_ARCHIVE_GRACE_MS = 24 * 60 * 60 * 1000;
 
 export interface NewCluster { name: string; slug: string; region?: string | null; metadata?: Record<string, unknown> }
 
-export function createCluster(host: ActorHost, input: NewCluster, change: ChangeContext): Promise<SendResult> {
-  return host.send(CLUSTER, newId(host.now().getTime()), {
-    type: "cluster.create",
-    name: input.name,
-    slug: input.slug,
-    region: input.region ?? null,
-    metadata: input.metadata ?? {},
-  }, change);
+/** Creates the cluster and its authority (signing key and node CA) in one commit. */
+export async function createCluster(host: ActorHost, keyring: Keyring, input: NewCluster, change: ChangeContext): Promise<SendResult> {
+  const id = newId(host.now().getTime());
+  const authority = await newAuthority(keyring, id, host.now());
+  const event = { type: "cluster.create", name: input.name, slug: input.slug, region: input.region ?? null, metadata: input.metadata ?? {} };
+  return host.sendWith(CLUSTER, id, event, change, (tx) => insertAuthority(tx, authority));
+}
+
+export function markMinority(host: ActorHost, id: string, reason: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.mark_minority", reason }, change);
+}
+
+export function promoteCluster(host: ActorHost, id: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.promote" }, change);
+}
+
+export function mergeCluster(host: ActorHost, id: string, change: ChangeContext) {
+  return host.send(CLUSTER, id, { type: "cluster.merge" }, change);
 }
 
 export function updateCluster(host: ActorHost, id: string, patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> }, change: ChangeContext) {

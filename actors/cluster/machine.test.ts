@@ -17,6 +17,8 @@ function run(...events: ClusterEvent[]) {
   return { s, actions };
 }
 
+const PARTITION: ClusterEvent[] = [{ type: "cluster.mark_minority", reason: "lost quorum" }, { type: "cluster.promote" }, { type: "cluster.merge" }];
+
 const ALL: ClusterEvent[] = [
   create,
   { type: "cluster.update", name: "x" },
@@ -25,6 +27,7 @@ const ALL: ClusterEvent[] = [
   archive,
   { type: "cluster.restore" },
   { type: "cluster.archive_due" },
+  ...PARTITION,
 ];
 
 function accepted(s: AnyMachineSnapshot): string[] {
@@ -42,7 +45,7 @@ describe("cluster machine", () => {
   });
 
   test("active accepts update, suspend and archive", () => {
-    expect(accepted(run(create).s)).toEqual(["cluster.archive", "cluster.suspend", "cluster.update"]);
+    expect(accepted(run(create).s)).toEqual(["cluster.archive", "cluster.mark_minority", "cluster.suspend", "cluster.update"]);
   });
 
   test("update changes only the fields it names", () => {
@@ -54,7 +57,7 @@ describe("cluster machine", () => {
     const suspended = run(create, { type: "cluster.suspend", reason: "maintenance" }).s;
     expect(suspended.value).toBe("suspended");
     expect(suspended.context.suspendedReason).toBe("maintenance");
-    expect(accepted(suspended)).toEqual(["cluster.archive", "cluster.resume", "cluster.update"]);
+    expect(accepted(suspended)).toEqual(["cluster.archive", "cluster.mark_minority", "cluster.resume", "cluster.update"]);
     const resumed = run(create, { type: "cluster.suspend", reason: "m" }, { type: "cluster.resume" }).s;
     expect(resumed.value).toBe("active");
     expect(resumed.context.suspendedReason).toBeNull();
@@ -68,7 +71,7 @@ describe("cluster machine", () => {
       type: TIMER_SCHEDULE,
       params: { name: ARCHIVE_TIMER, dueAt: "2026-01-01T00:01:00.000Z", event: { type: "cluster.archive_due" } },
     }));
-    expect(accepted(s)).toEqual(["cluster.archive_due", "cluster.restore"]);
+    expect(accepted(s)).toEqual(["cluster.archive_due", "cluster.mark_minority", "cluster.restore"]);
   });
 
   test("a suspended cluster can be archived too", () => {
@@ -87,5 +90,20 @@ describe("cluster machine", () => {
     expect(s.value).toBe("archived");
     expect(s.status).toBe("done");
     expect(accepted(s)).toEqual([]);
+  });
+});
+
+describe("cluster partition authority", () => {
+  test("a minority cluster can be promoted (new term) or merged (same term), nothing else", () => {
+    const minority = run(create, { type: "cluster.mark_minority", reason: "lost quorum" }).s;
+    expect(minority.context).toMatchObject({ partition: "minority", authorityTerm: 1 });
+    expect(PARTITION.filter((e) => minority.can(e)).map((e) => e.type)).toEqual(["cluster.promote", "cluster.merge"]);
+    expect(run(create, PARTITION[0]!, { type: "cluster.promote" }).s.context).toMatchObject({ partition: "normal", authorityTerm: 2 });
+    expect(run(create, PARTITION[0]!, { type: "cluster.merge" }).s.context).toMatchObject({ partition: "normal", authorityTerm: 1 });
+  });
+
+  test("a cluster that does not exist cannot change partition", () => {
+    const [s0] = initialTransition(clusterMachine);
+    expect(PARTITION.some((e) => s0.can(e))).toBe(false);
   });
 });

@@ -11,8 +11,12 @@
  *                     │ restore
  *                     ▼
  *                   active
+ *
+ * Orthogonal to the lifecycle: `partition` (normal | minority) and the
+ * authority term. mark_minority: normal → minority; promote: minority →
+ * normal with term + 1; merge: minority → normal, same term.
  */
-import { assign, setup } from "xstate";
+import { and, assign, not, setup, stateIn } from "xstate";
 import { timerActions, TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";
 
 export const ARCHIVE_TIMER = "archive";
@@ -24,6 +28,10 @@ export interface ClusterContext {
   metadata: Record<string, unknown>;
   suspendedReason: string | null;
   archiveDueAt: string | null;
+  /** `minority`: this cluster's control segment lost authority; trust-changing work is refused until promoted or merged. */
+  partition: "normal" | "minority";
+  /** Bumped by every promotion, so material signed under an older term can be told apart. */
+  authorityTerm: number;
 }
 
 export type ClusterEvent =
@@ -33,12 +41,20 @@ export type ClusterEvent =
   | { type: "cluster.resume" }
   | { type: "cluster.archive"; graceMs: number; requestedAt: string }
   | { type: "cluster.restore" }
-  | { type: "cluster.archive_due" };
+  | { type: "cluster.archive_due" }
+  | { type: "cluster.mark_minority"; reason: string }
+  | { type: "cluster.promote" }
+  | { type: "cluster.merge" };
 
 export type ClusterStatus = "active" | "suspended" | "archiving" | "archived";
 
 export const clusterMachine = setup({
   types: {} as { context: ClusterContext; events: ClusterEvent },
+  guards: {
+    // A cluster that was never created (slug still empty) has no partition to change.
+    isNormal: ({ context }) => context.slug !== "" && (context.partition ?? "normal") === "normal",
+    isMinority: ({ context }) => context.slug !== "" && context.partition === "minority",
+  },
   actions: {
     ...timerActions,
     applyUpdate: assign(({ context, event }) => {
@@ -54,7 +70,13 @@ export const clusterMachine = setup({
 }).createMachine({
   id: "cluster",
   initial: "new",
-  context: { name: "", slug: "", region: null, metadata: {}, suspendedReason: null, archiveDueAt: null },
+  context: { name: "", slug: "", region: null, metadata: {}, suspendedReason: null, archiveDueAt: null, partition: "normal", authorityTerm: 1 },
+  // Partition state is orthogonal to the lifecycle: any live cluster can lose or regain authority.
+  on: {
+    "cluster.mark_minority": { guard: and(["isNormal", not(stateIn("archived"))]), actions: assign({ partition: "minority" }) },
+    "cluster.promote": { guard: and(["isMinority", not(stateIn("archived"))]), actions: assign(({ context }) => ({ partition: "normal" as const, authorityTerm: (context.authorityTerm ?? 1) + 1 })) },
+    "cluster.merge": { guard: and(["isMinority", not(stateIn("archived"))]), actions: assign({ partition: "normal" }) },
+  },
   states: {
     new: {
       on: {

@@ -22,6 +22,8 @@ export async function projectCluster(tx: Tx, done: Transitioned): Promise<void> 
       region: ctx.region,
       metadata: ctx.metadata,
       archiveDueAt: ctx.archiveDueAt,
+      partitionState: ctx.partition ?? "normal",
+      authorityTerm: ctx.authorityTerm ?? 1,
       now: done.now,
     });
   } catch (err) {

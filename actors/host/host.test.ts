@@ -19,6 +19,8 @@ import type { LiveState } from "../../live/live-state.ts";
 import { actorChannel } from "./host.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { newId } from "../../core/ids.ts";
+import { createKeyring, type Keyring } from "../../core/crypto/envelope.ts";
+import { randomBytes } from "../../core/crypto/bytes.ts";
 
 // Real stores and processes: PGlite alone takes seconds to start.
 setDefaultTimeout(30_000);
@@ -28,7 +30,9 @@ const admin: ChangeContext = { author: { type: "user", id: "u-1" }, source: { ty
 describe(`actor host (${storeKind})`, () => {
   let store: TestDatabase;
   let live: LiveState;
+  let keyring: Keyring;
   beforeEach(async () => {
+    keyring = await createKeyring("k1", new Map([["k1", randomBytes(32)]]));
     store = await freshDatabase();
     live = await freshLiveState();
   });
@@ -40,7 +44,7 @@ describe(`actor host (${storeKind})`, () => {
   test("two host instances sending 200 concurrent events to one actor lose none", async () => {
     const a = makeHost(store.db, live);
     const b = makeHost(store.connect(), live);
-    const { id } = await createCluster(a.host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(a.host, keyring, { name: "c", slug: "c" }, admin);
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) => updateCluster(i % 2 ? a.host : b.host, id, { metadata: { n: i } }, admin)),
     );
@@ -56,7 +60,7 @@ describe(`actor host (${storeKind})`, () => {
   test("a timer set before a restart fires after it", async () => {
     const clock = new ManualClock();
     const before = makeHost(store.db, live, clock.now);
-    const { id } = await createCluster(before.host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(before.host, keyring, { name: "c", slug: "c" }, admin);
     await archiveCluster(before.host, id, 60_000, admin);
     expect(await listTimers(store.db, CLUSTER, id)).toEqual([{ name: "archive", dueAt: new Date(clock.now().getTime() + 60_000) }]);
 
@@ -77,7 +81,7 @@ describe(`actor host (${storeKind})`, () => {
   test("restoring cancels the timer, so nothing fires", async () => {
     const clock = new ManualClock();
     const { host, scheduler } = makeHost(store.db, live, clock.now);
-    const { id } = await createCluster(host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(host, keyring, { name: "c", slug: "c" }, admin);
     await archiveCluster(host, id, 1_000, admin);
     await restoreCluster(host, id, admin);
     clock.advance(5_000);
@@ -90,7 +94,7 @@ describe(`actor host (${storeKind})`, () => {
     const a = makeHost(store.db, live, clock.now);
     const b = makeHost(store.connect(), live, clock.now);
     const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-      const { id } = await createCluster(a.host, { name: `c${i}`, slug: `c${i}` }, admin);
+      const { id } = await createCluster(a.host, keyring, { name: `c${i}`, slug: `c${i}` }, admin);
       await archiveCluster(a.host, id, 1_000, admin);
       return id;
     }));
@@ -105,8 +109,8 @@ describe(`actor host (${storeKind})`, () => {
 
   test("a transition whose projection write fails leaves snapshot, journal and projection unchanged", async () => {
     const { host } = makeHost(store.db, live);
-    await createCluster(host, { name: "x", slug: "taken" }, admin);
-    const { id } = await createCluster(host, { name: "y", slug: "mine" }, admin);
+    await createCluster(host, keyring, { name: "x", slug: "taken" }, admin);
+    const { id } = await createCluster(host, keyring, { name: "y", slug: "mine" }, admin);
     const snapshotBefore = await readActor(store.db, CLUSTER, id);
     const projectionBefore = await getCluster(store.db, id);
 
@@ -121,8 +125,8 @@ describe(`actor host (${storeKind})`, () => {
 
   test("a create whose projection fails leaves no actor behind", async () => {
     const { host } = makeHost(store.db, live);
-    await createCluster(host, { name: "x", slug: "taken" }, admin);
-    const err = await createCluster(host, { name: "z", slug: "taken" }, admin).catch((e) => e);
+    await createCluster(host, keyring, { name: "x", slug: "taken" }, admin);
+    const err = await createCluster(host, keyring, { name: "z", slug: "taken" }, admin).catch((e) => e);
     expect(err).toBeInstanceOf(Conflict);
     const actors = await store.db.query<{ n: number }>("select count(*)::int as n from actors");
     const journal = await store.db.query<{ n: number }>("select count(*)::int as n from actor_journal");
@@ -131,7 +135,7 @@ describe(`actor host (${storeKind})`, () => {
 
   test("an event the current state does not accept is rejected and changes nothing", async () => {
     const { host } = makeHost(store.db, live);
-    const { id } = await createCluster(host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(host, keyring, { name: "c", slug: "c" }, admin);
     const before = await readActor(store.db, CLUSTER, id);
     const err = await resumeCluster(host, id, admin).catch((e) => e);
     expect(err).toBeInstanceOf(ActorEventRejected);
@@ -150,7 +154,7 @@ describe(`actor host (${storeKind})`, () => {
 
   test("the journal and the audit trail record who, how and under which trace, in the same commit", async () => {
     const { host } = makeHost(store.db, live);
-    const { id } = await createCluster(host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(host, keyring, { name: "c", slug: "c" }, admin);
     expect(await readJournal(store.db, CLUSTER, id)).toEqual([
       { version: 1, eventType: "cluster.create", stateBefore: "new", stateAfter: "active", authorId: "u-1", traceId: admin.traceId },
     ]);
@@ -165,7 +169,7 @@ describe(`actor host (${storeKind})`, () => {
     const { host } = makeHost(store.db, live);
     const seen: string[] = [];
     const unsubscribe = await live.subscribe(actorChannel(CLUSTER), (m) => seen.push(m));
-    const { id } = await createCluster(host, { name: "c", slug: "c" }, admin);
+    const { id } = await createCluster(host, keyring, { name: "c", slug: "c" }, admin);
     await waitFor(() => seen.length === 1, { what: "announcement" });
     expect(JSON.parse(seen[0]!)).toEqual({ id, version: 1, state: "active" });
     await unsubscribe();

@@ -68,10 +68,23 @@ export class ActorHost {
     return this.clock();
   }
 
-  async send(kind: string, id: string, event: ActorEvent, change: ChangeContext): Promise<SendResult> {
+  send(kind: string, id: string, event: ActorEvent, change: ChangeContext): Promise<SendResult> {
+    return this.sendWith(kind, id, event, change, async () => {});
+  }
+
+  /**
+   * A transition plus writes a command owns that are not the actor's
+   * projection (a cluster's authority keys, a node's certificate), committed
+   * together or not at all.
+   */
+  async sendWith(kind: string, id: string, event: ActorEvent, change: ChangeContext, alsoInTx: (tx: Tx, done: Transitioned) => Promise<void>): Promise<SendResult> {
     const started = performance.now();
     try {
-      const outcome = await this.deps.db.transaction((tx) => this.transitionInTx(tx, kind, id, event, change));
+      const outcome = await this.deps.db.transaction(async (tx) => {
+        const o = await this.transitionInTx(tx, kind, id, event, change);
+        await alsoInTx(tx, o.done);
+        return o;
+      });
       this.observe(kind, event.type, "accepted", started);
       await this.afterCommit(kind, outcome);
       return resultOf(outcome.done);

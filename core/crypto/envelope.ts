@@ -32,7 +32,7 @@ export interface Keyring {
   activeId: string;
   has(keyId: string): boolean;
   seal(plaintext: Uint8Array, aad: string): Promise<Sealed>;
-  open(sealed: Sealed, aad: string): Promise<Uint8Array>;
+  open(sealed: Sealed, aad: string): Promise<Bytes>;
   /** Re-wraps the data key under the active master key; plaintext never leaves this function. */
   rewrap(sealed: Sealed, aad: string): Promise<Sealed>;
 }

@@ -37,7 +37,7 @@ export const clusterRoutes = new Hono<AppEnv>()
     await next();
   })
   .post("/", valid("json", NewClusterBody), async (c) => {
-    const { id } = await createCluster(c.get("deps").host, c.req.valid("json"), changeOf(c));
+    const { id } = await createCluster(c.get("deps").host, c.get("deps").identity.keyring, c.req.valid("json"), changeOf(c));
     return c.json(await view(c, id), 201);
   })
   .get("/", valid("query", ListClustersQuery), async (c) => {
