@@ -39,6 +39,14 @@ function contract(name: string, make: () => Promise<Subject>, enabled = true) {
       expect(await s.live.get(k)).toBeNull();
     });
 
+    test("setMany writes every key with the TTL", async () => {
+      const [a, b] = [key(), key()];
+      await s.live.setMany([[a, "1"], [b, "2"]], 80);
+      expect([await s.live.get(a), await s.live.get(b)]).toEqual(["1", "2"]);
+      await s.advance(150);
+      expect([await s.live.get(a), await s.live.get(b)]).toEqual([null, null]);
+    });
+
     test("setIfAbsent grants one holder until the TTL lapses", async () => {
       const k = key();
       expect(await s.live.setIfAbsent(k, "a", 80)).toBe(true);

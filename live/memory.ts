@@ -26,6 +26,9 @@ export function memoryLiveState(clock: () => number = Date.now): LiveState {
     async set(key, value, ttlMs) {
       entries.set(key, { value, expiresAt: clock() + ttlMs });
     },
+    async setMany(list, ttlMs) {
+      for (const [key, value] of list) entries.set(key, { value, expiresAt: clock() + ttlMs });
+    },
     async setIfAbsent(key, value, ttlMs) {
       if (live(key)) return false;
       entries.set(key, { value, expiresAt: clock() + ttlMs });

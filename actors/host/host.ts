@@ -94,6 +94,26 @@ export class ActorHost {
     }
   }
 
+  /**
+   * Several transitions (of one or more actors) and other writes in one
+   * commit; effects of every transition run after it. `step` is the host's
+   * transition inside that transaction.
+   */
+  async batch<T>(fn: (tx: Tx, step: (kind: string, id: string, event: ActorEvent, change: ChangeContext) => Promise<SendResult>) => Promise<T>): Promise<T> {
+    const outcomes: [string, TransitionOutcome][] = [];
+    const result = await this.deps.db.transaction((tx) =>
+      fn(tx, async (kind, id, event, change) => {
+        const started = performance.now();
+        const o = await this.transitionInTx(tx, kind, id, event, change);
+        this.observe(kind, event.type, "accepted", started);
+        outcomes.push([kind, o]);
+        return resultOf(o.done);
+      }),
+    );
+    for (const [kind, o] of outcomes) await this.afterCommit(kind, o);
+    return result;
+  }
+
   /** Current snapshot without locking; undefined when the actor does not exist. */
   async read(kind: string, id: string): Promise<SendResult | undefined> {
     const def = this.kindOf(kind);

@@ -1,0 +1,110 @@
+/**
+ * A node's lifecycle in its cluster. Pure; times arrive in events.
+ *
+ *   new ──enroll──▶ pending ──activate (identity picked up)──▶ active ⇄ draining
+ *                                                              ⇅          │
+ *                                                            disabled ◀───╯
+ *   any live state ──revoke──▶ revoked (final)
+ *
+ * Health (healthy | stale | offline) is context, changed only when it
+ * actually changes. Liveness is a durable timer named `liveness`: it is
+ * (re)scheduled here on every health change and, for each heartbeat, pushed
+ * forward by the batched heartbeat writer in the same multi-row write, so a
+ * silent node's timer fires and moves it healthy → stale → offline while
+ * heartbeats themselves never transition the actor.
+ */
+
+export const LIVENESS_TIMER = "liveness";
+export const STALE_AFTER_MS = 90_000;
+export const OFFLINE_AFTER_MS = 300_000;
+import { assign, enqueueActions, setup } from "xstate";
+import { timerActions, TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";
+
+export type NodeHealth = "healthy" | "stale" | "offline";
+
+export interface NodeContext {
+  clusterId: string;
+  name: string;
+  capabilities: Record<string, boolean>;
+  facts: Record<string, unknown>;
+  joinRequestId: string;
+  health: NodeHealth;
+  disabledReason: string | null;
+  revokedReason: string | null;
+}
+
+export type NodeEvent =
+  | { type: "node.enroll"; clusterId: string; name: string; capabilities: Record<string, boolean>; facts: Record<string, unknown>; joinRequestId: string }
+  | { type: "node.activate" }
+  | { type: "node.drain" }
+  | { type: "node.disable"; reason: string }
+  | { type: "node.enable" }
+  | { type: "node.revoke"; reason: string }
+  | { type: "node.health"; health: NodeHealth };
+
+export const nodeMachine = setup({
+  types: {} as { context: NodeContext; events: NodeEvent },
+  guards: {
+    healthChanges: ({ context, event }) => event.type === "node.health" && event.health !== context.health,
+  },
+  actions: {
+    ...timerActions,
+    recordDisable: assign(({ event }) => (event.type === "node.disable" ? { disabledReason: event.reason } : {})),
+    recordRevoke: assign(({ event }) => (event.type === "node.revoke" ? { revokedReason: event.reason } : {})),
+    recordHealth: assign(({ event }) => (event.type === "node.health" ? { health: event.health } : {})),
+    /** Healthy waits for stale, stale waits for offline, offline waits for nothing. */
+    watchLiveness: enqueueActions(({ context, enqueue }) => {
+      // Sibling actions of setup() are not typed inside it; the host reads these by type name.
+      if (context.health === "healthy") {
+        enqueue({ type: TIMER_SCHEDULE, params: { name: LIVENESS_TIMER, delayMs: STALE_AFTER_MS, event: { type: "node.health", health: "stale" } } } as never);
+      } else if (context.health === "stale") {
+        enqueue({ type: TIMER_SCHEDULE, params: { name: LIVENESS_TIMER, delayMs: OFFLINE_AFTER_MS - STALE_AFTER_MS, event: { type: "node.health", health: "offline" } } } as never);
+      } else {
+        enqueue({ type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } } as never);
+      }
+    }),
+  },
+}).createMachine({
+  id: "node",
+  initial: "new",
+  context: { clusterId: "", name: "", capabilities: {}, facts: {}, joinRequestId: "", health: "healthy", disabledReason: null, revokedReason: null },
+  states: {
+    new: {
+      on: {
+        "node.enroll": {
+          target: "pending",
+          actions: assign(({ event }) => ({ clusterId: event.clusterId, name: event.name, capabilities: event.capabilities, facts: event.facts, joinRequestId: event.joinRequestId })),
+        },
+      },
+    },
+    pending: {
+      on: {
+        "node.activate": { target: "active", actions: "watchLiveness" },
+        "node.revoke": { target: "revoked", actions: "recordRevoke" },
+      },
+    },
+    active: {
+      on: {
+        "node.drain": "draining",
+        "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+        "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+        "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+      },
+    },
+    draining: {
+      on: {
+        "node.activate": "active",
+        "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+        "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+        "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+      },
+    },
+    disabled: {
+      on: {
+        "node.enable": { target: "active", actions: [assign({ disabledReason: null, health: "healthy" }), "watchLiveness"] },
+        "node.revoke": { target: "revoked", actions: "recordRevoke" },
+      },
+    },
+    revoked: { type: "final" },
+  },
+});
