@@ -87,7 +87,7 @@ describe("error envelope and input guards", () => {
   test("a 5xx body is generic and the cause stays in the log", async () => {
     const broken = await makeApp(store.db, live, { identity: t.identity, clock: t.clock });
     // A store failure the app cannot explain to the caller.
-    (broken.host as unknown as { send: () => Promise<never> }).send = () => Promise.reject(new Error("connection reset: secret-host:5432"));
+    (broken.host as unknown as { sendWith: () => Promise<never> }).sendWith = () => Promise.reject(new Error("connection reset: secret-host:5432"));
     const res = await broken.call("POST", "/api/v1/clusters", { body: { name: "a", slug: "a" }, token: owner.token });
     const err = await expectError(res, 500, "internal.error");
     expect(err.details).toEqual({});

@@ -32,6 +32,7 @@ describe("config", () => {
     INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE: "/etc/rap/root.pub",
     SECRET_ENCRYPTION_KEY_FILE: "/etc/rap/secret.key",
     AUTH_TOKEN_KEY_FILE: "/etc/rap/token.key",
+    DATA_PLANE_TOKEN_KEY_FILE: "/etc/rap/data-plane.key",
   };
 
   test("production starts only with strict authority, a Product Root key, a secret key and servers", () => {

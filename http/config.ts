@@ -38,6 +38,8 @@ const Env = v.object({
   AUTH_TOKEN_KEY_B64: v.optional(v.string()),
   AUTH_TOKEN_KEY_FILE: v.optional(v.string()),
   ACCESS_TOKEN_TTL_SECONDS: v.optional(PositiveInt(30, 3600), "600"),
+  DATA_PLANE_TOKEN_KEY_B64: v.optional(v.string()),
+  DATA_PLANE_TOKEN_KEY_FILE: v.optional(v.string()),
   TRUST_PROXY: v.optional(v.picklist(["true", "false"]), "false"),
   REFRESH_TOKEN_TTL_SECONDS: v.optional(PositiveInt(300, 90 * 24 * 3600), String(30 * 24 * 3600)),
 });
@@ -60,6 +62,8 @@ export type Config = {
   authority: { mode: "strict" | "dev"; productRootKey: KeySource; insecureBootstrap: boolean };
   secrets: { activeKeyId: string; activeKey: KeySource; previousKeys: string | undefined };
   auth: { tokenKey: KeySource; accessTtlSeconds: number; refreshTtlSeconds: number };
+  /** Ed25519 private key (PKCS#8, base64) that signs data-plane tokens; entry nodes get its public half. */
+  dataPlaneTokenKey: KeySource;
 };
 
 export class ConfigInvalid extends DomainError {
@@ -92,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     secrets: { activeKeyId: e.SECRET_ENCRYPTION_KEY_ID, activeKey: { b64: e.SECRET_ENCRYPTION_KEY_B64, file: e.SECRET_ENCRYPTION_KEY_FILE }, previousKeys: e.SECRET_ENCRYPTION_PREVIOUS_KEYS },
     auth: { tokenKey: { b64: e.AUTH_TOKEN_KEY_B64, file: e.AUTH_TOKEN_KEY_FILE }, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS },
+    dataPlaneTokenKey: { b64: e.DATA_PLANE_TOKEN_KEY_B64, file: e.DATA_PLANE_TOKEN_KEY_FILE },
   };
   const problems: string[] = [];
   const configured = (k: KeySource) => Boolean(k.b64 || k.file);
@@ -107,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (cfg.authority.mode !== "strict") problems.push("INSTALLATION_AUTHORITY_MODE: production requires strict");
     if (!configured(cfg.secrets.activeKey)) problems.push("SECRET_ENCRYPTION_KEY_B64 or _FILE: production requires a secret encryption key");
     if (!configured(cfg.auth.tokenKey)) problems.push("AUTH_TOKEN_KEY_B64 or _FILE: production requires a token signing key shared by all replicas");
+    if (!configured(cfg.dataPlaneTokenKey)) problems.push("DATA_PLANE_TOKEN_KEY_B64 or _FILE: production requires the data-plane token key shared by all replicas");
   }
   if (problems.length) throw new ConfigInvalid(problems);
   return cfg;

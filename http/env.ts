@@ -7,6 +7,7 @@ import type { ActorHost } from "../actors/host/host.ts";
 import type { Principal } from "../core/change.ts";
 import type { Subject } from "../core/authz.ts";
 import type { Identity } from "./identity.ts";
+import type { Fabric } from "./fabric.ts";
 import type { UserRow } from "../sql/users.ts";
 import type { SessionRow } from "../sql/auth-sessions.ts";
 import type { Logger } from "../core/log.ts";
@@ -23,6 +24,7 @@ export interface AppDeps {
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
   identity: Identity;
+  fabric: Fabric;
   clock: () => Date;
   trustProxy: boolean;
   /** True while the process is shutting down: readiness fails so balancers drain it. */

@@ -9,7 +9,7 @@ import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, KeySource } from "./config.ts";
 import type { Logger } from "../core/log.ts";
-import { b64, fromB64, randomBytes, type Bytes } from "../core/crypto/bytes.ts";
+import { b64, fromB64, fromB64url, randomBytes, type Bytes } from "../core/crypto/bytes.ts";
 import { createKeyring, type Keyring } from "../core/crypto/envelope.ts";
 import { importPublicKey, keyFingerprint } from "../core/crypto/product-root.ts";
 import { ConfigInvalid } from "./config.ts";
@@ -23,6 +23,8 @@ export interface Identity {
   tokenKey: Bytes;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+  /** Signs data-plane tokens; entry nodes receive `publicKeyB64` in their snapshots. */
+  dataPlaneKey: { kid: string; publicKeyB64: string; privateKey: CryptoKey };
 }
 
 export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> {
@@ -36,6 +38,7 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     keys.set(id, decode32(key, `SECRET_ENCRYPTION_PREVIOUS_KEYS (${id})`));
   }
   const tokenKey = (await readKey(cfg.auth.tokenKey, "AUTH_TOKEN_KEY")) ?? (await devKey(cfg, "token-key", log));
+  const dataPlaneKey = await loadDataPlaneKey((await readKey(cfg.dataPlaneTokenKey, "DATA_PLANE_TOKEN_KEY")) ?? (await devKey(cfg, "data-plane-key", log, newEd25519Pkcs8)));
   if (cfg.authority.mode === "dev" && cfg.authority.insecureBootstrap) {
     log.warn("insecure first-owner bootstrap is enabled (INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true); use only for development");
   }
@@ -48,7 +51,24 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     tokenKey: decode32(tokenKey, "AUTH_TOKEN_KEY"),
     accessTtlSeconds: cfg.auth.accessTtlSeconds,
     refreshTtlSeconds: cfg.auth.refreshTtlSeconds,
+    dataPlaneKey,
   };
+}
+
+export async function newEd25519Pkcs8(): Promise<string> {
+  const kp = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  return b64(new Uint8Array(await crypto.subtle.exportKey("pkcs8", kp.privateKey)));
+}
+
+/** The data-plane token key from its PKCS#8 form; the public half is derived through JWK. */
+export async function loadDataPlaneKey(pkcs8B64: string): Promise<Identity["dataPlaneKey"]> {
+  const extractable = await crypto.subtle.importKey("pkcs8", fromB64(pkcs8B64), { name: "Ed25519" }, true, ["sign"]).catch(() => {
+    throw new ConfigInvalid(["DATA_PLANE_TOKEN_KEY: not an Ed25519 PKCS#8 private key"]);
+  });
+  const jwk = await crypto.subtle.exportKey("jwk", extractable);
+  const publicKeyB64 = b64(fromB64url(jwk.x!));
+  const privateKey = await crypto.subtle.importKey("pkcs8", fromB64(pkcs8B64), { name: "Ed25519" }, false, ["sign"]);
+  return { kid: await keyFingerprint(publicKeyB64), publicKeyB64, privateKey };
 }
 
 async function readKey(src: KeySource, name: string): Promise<string | undefined> {
@@ -74,11 +94,11 @@ function bad(name: string) {
 }
 
 /** A development key kept in DATA_DIR so restarts keep sessions and secrets readable. */
-async function devKey(cfg: Config, file: string, log: Logger): Promise<string> {
+async function devKey(cfg: Config, file: string, log: Logger, generate: () => Promise<string> = async () => b64(randomBytes(32))): Promise<string> {
   const path = join(cfg.dataDir, file);
   const existing = await readFile(path, "utf8").then((s) => s.trim(), () => "");
   if (existing) return existing;
-  const key = b64(randomBytes(32));
+  const key = await generate();
   await writeFile(path, key + "\n", { mode: 0o600, flag: "wx" });
   await chmod(path, 0o600);
   log.info("development key generated", { file: path });

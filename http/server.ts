@@ -16,6 +16,10 @@ import { openLiveState } from "../live/open.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { loadIdentity } from "./identity.ts";
+import type { Fabric } from "./fabric.ts";
+import { AuthorityKeys } from "../actors/cluster/authority.ts";
+import { HeartbeatWriter } from "./nodes/heartbeats.ts";
+import { NodeStatusCache } from "./node-agents/auth.ts";
 
 export interface RunningServer {
   url: string;
@@ -34,6 +38,11 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
   const metrics = controlPlaneMetrics();
   const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
   const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
+  const fabric: Fabric = {
+    authorities: new AuthorityKeys(identity.keyring),
+    heartbeats: new HeartbeatWriter({ db, live, host, log }),
+    nodeStatus: new NodeStatusCache(db),
+  };
   let draining = false;
   const app = createApp({
     db,
@@ -43,6 +52,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     metrics,
     bodyLimitBytes: cfg.bodyLimitBytes,
     identity,
+    fabric,
     clock: () => new Date(),
     trustProxy: cfg.trustProxy,
     draining: () => draining,
@@ -65,6 +75,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
       draining = true;
       await server.stop(false);
       await scheduler.stop();
+      await fabric.heartbeats.stop();
       await live.close();
       await db.close();
       log.info("control plane stopped");

@@ -14,11 +14,10 @@
  * heartbeats themselves never transition the actor.
  */
 
-export const LIVENESS_TIMER = "liveness";
-export const STALE_AFTER_MS = 90_000;
-export const OFFLINE_AFTER_MS = 300_000;
+export { LIVENESS_TIMER, OFFLINE_AFTER_MS, STALE_AFTER_MS };
 import { assign, enqueueActions, setup } from "xstate";
 import { timerActions, TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";
+import { LIVENESS_TIMER, OFFLINE_AFTER_MS, STALE_AFTER_MS } from "../../core/fabric.ts";
 
 export type NodeHealth = "healthy" | "stale" | "offline";
 

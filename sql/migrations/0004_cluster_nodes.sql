@@ -105,9 +105,9 @@ create table cluster_memberships (
 );
 
 create table node_identities (
-  certificate_serial      text        primary key,
-  node_id                 uuid        not null,
   cluster_id              uuid        not null,
+  certificate_serial      text        not null,
+  node_id                 uuid        not null,
   public_key              text        not null,
   fingerprint             text        not null,
   certificate_pem         text        not null,
@@ -116,7 +116,9 @@ create table node_identities (
   identity_status         text        not null check (identity_status in ('active', 'rotated', 'revoked')),
   rotated_at              timestamptz,
   revoked_at              timestamptz,
-  created_at              timestamptz not null default now()
+  created_at              timestamptz not null default now(),
+  -- Serials are unique per issuing CA, and every cluster has its own CA.
+  primary key (cluster_id, certificate_serial)
 );
 create index node_identities_node on node_identities (node_id);
 create index node_identities_fingerprint on node_identities (fingerprint);

@@ -13,6 +13,8 @@ import { loadSubject } from "../../auth/subject.ts";
 
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    // Sub-apps mounted at one prefix each guard themselves; the first one authenticates.
+    if (c.get("auth")) return next();
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (!bearer) throw new Unauthenticated("missing bearer token");
     const { db, identity, clock } = c.get("deps");

@@ -4,7 +4,7 @@
  * bounded; unmatched paths share one label.
  */
 import type { MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../../env.ts";
 import { F } from "../../../core/log.ts";
 
@@ -13,8 +13,9 @@ export function observe(): MiddlewareHandler<AppEnv> {
     const started = performance.now();
     await next();
     const seconds = (performance.now() - started) / 1000;
-    const pattern = routePath(c, -1);
-    const route = pattern === "/*" || pattern === "*" || pattern === "" ? "unmatched" : pattern;
+    // The last matched handler that is not middleware names the route; none means no route matched.
+    const handler = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1);
+    const route = handler?.path ?? "unmatched";
     const { metrics } = c.get("deps");
     metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
     metrics.httpDuration.observe({ method: c.req.method, route }, seconds);

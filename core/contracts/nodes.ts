@@ -1,0 +1,72 @@
+/** Wire contract of enrollment, nodes, roles and the node-agent API. */
+import * as v from "valibot";
+import { CAPABILITIES, NODE_ROLES } from "../fabric.ts";
+
+const Uuid = (what: string) => v.pipe(v.string(), v.uuid(`must be ${what}`));
+const Limit = v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50");
+const Role = v.picklist(NODE_ROLES);
+const Roles = v.pipe(v.array(Role), v.maxLength(NODE_ROLES.length), v.check((r) => new Set(r).size === r.length, "roles must not repeat"));
+const Json8k = v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 8192, "must be at most 8 KiB as JSON"));
+const Reason = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500));
+
+export const ClusterParam = v.strictObject({ id: Uuid("a cluster id") });
+export const ClusterItemParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("an id") });
+export const PageQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")) });
+export const JoinRequestQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")), status: v.optional(v.picklist(["pending", "approved", "rejected", "expired"])) });
+export const NodeQuery = v.strictObject({
+  limit: Limit,
+  after: v.optional(Uuid("a cursor")),
+  status: v.optional(v.picklist(["pending", "active", "draining", "disabled", "revoked"])),
+  health: v.optional(v.picklist(["healthy", "stale", "offline"])),
+  group_id: v.optional(Uuid("a group id")),
+});
+
+export const NewJoinTokenBody = v.strictObject({
+  ttl_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(7 * 24 * 3600)), 3600),
+  max_uses: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 1),
+  requested_roles: v.optional(Roles, []),
+});
+
+export const ApproveBody = v.strictObject({ group_id: v.optional(Uuid("a group id")) });
+export const ReasonBody = v.strictObject({ reason: Reason });
+export const RoleAssignmentBody = v.strictObject({
+  role: Role,
+  organization_id: v.optional(Uuid("an organization id")),
+  policy: v.optional(v.strictObject({ egress_pool: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))) }), {}),
+});
+export const NodeGroupBody = v.strictObject({ name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), parent_id: v.optional(Uuid("a group id")) });
+export const SetGroupBody = v.strictObject({ group_id: v.nullable(Uuid("a group id")) });
+
+// Node-agent side. Bodies are capped by the app-wide limit before anything else runs.
+const PublicKey = v.pipe(v.string(), v.maxLength(512), v.base64("must be base64 SPKI"));
+const Pem = v.pipe(v.string(), v.maxLength(4096), v.startsWith("-----BEGIN CERTIFICATE REQUEST-----", "must be a PEM certificate request"));
+const Fingerprint = v.pipe(v.string(), v.regex(/^SHA256:[A-Za-z0-9+/]{43}=$/, "must be SHA256:<base64>"));
+
+export const JoinBody = v.strictObject({
+  token: v.pipe(v.string(), v.maxLength(200)),
+  cluster_id: Uuid("a cluster id"),
+  node_name: v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "1-63 letters, digits, . _ -")),
+  public_key: PublicKey,
+  csr: Pem,
+  fingerprint: Fingerprint,
+  facts: v.optional(Json8k, {}),
+  capabilities: v.optional(v.pipe(v.record(v.picklist(CAPABILITIES), v.boolean())), {}),
+  requested_roles: v.optional(Roles, []),
+});
+
+export const EnrollmentParam = v.strictObject({ requestId: Uuid("a join request id") });
+export const BootstrapBody = v.strictObject({
+  cluster_id: Uuid("a cluster id"),
+  fingerprint: Fingerprint,
+  challenge: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, "must be a challenge from /challenge")),
+  signature: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{86}$/, "must be a base64url P-256 signature")),
+});
+
+export const NodeSessionBody = v.strictObject({ proof: v.pipe(v.string(), v.maxLength(2048)) });
+export const HeartbeatBody = v.strictObject({
+  seq: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
+  agent_version: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  telemetry: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 4096, "must be at most 4 KiB as JSON")), {}),
+});
+export const CertificateRenewBody = v.strictObject({ csr: Pem });
+export const SnapshotQuery = v.strictObject({ after_version: v.optional(v.pipe(v.string(), v.regex(/^\d{1,9}$/), v.transform(Number))) });

@@ -1,0 +1,57 @@
+/**
+ * /api/v1/node-agents: what rap-node-agent calls. Enrollment is public
+ * (capped body, rate-limited per token and source); everything after it is
+ * authenticated by the node's own key (http/node-agents/auth.ts).
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { valid } from "../validate.ts";
+import { clientIp } from "../client-ip.ts";
+import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, NodeSessionBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
+import { bootstrap, issueChallenge, submitJoin } from "../enrollment/service.ts";
+import { authenticateNode, exchangeProof, type NodePrincipal } from "./auth.ts";
+import { renewCertificate } from "../nodes/service.ts";
+import { currentSnapshot } from "../nodes/snapshots.ts";
+import { latestRevocationList } from "../../sql/nodes.ts";
+import type { ChangeContext } from "../../core/change.ts";
+
+type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
+
+const agentChange = (traceId: string, nodeId = "unenrolled"): ChangeContext => ({ author: { type: "node", id: nodeId }, source: { type: "agent" }, traceId });
+
+// Per route, not `use()`: middleware of a sub-app mounted at "/" would also guard the public enrollment routes.
+const nodeAuth = authenticateNode();
+
+const authed = new Hono<NodeEnv>()
+  .post("/heartbeat", nodeAuth, valid("json", HeartbeatBody), async (c) => {
+    const b = c.req.valid("json");
+    const node = c.get("node");
+    await c.get("deps").fabric.heartbeats.submit({ nodeId: node.nodeId, clusterId: node.clusterId, receivedAt: c.get("deps").clock(), seq: b.seq, agentVersion: b.agent_version ?? null, telemetry: b.telemetry });
+    return c.json({ next_heartbeat_seconds: HEARTBEAT_INTERVAL_SECONDS }, 202);
+  })
+  .get("/snapshot", nodeAuth, valid("query", SnapshotQuery), async (c) => {
+    const { db, fabric, identity, clock } = c.get("deps");
+    const node = c.get("node");
+    const snap = await db.transaction((tx) => currentSnapshot(tx, (id) => fabric.authorities.load(tx, id), node.nodeId, { dataPlaneKey: identity.dataPlaneKey }, clock()));
+    const after = c.req.valid("query").after_version;
+    if (after !== undefined && snap.version <= after) return c.json({ version: snap.version, changed: false });
+    return c.json({ version: snap.version, changed: true, snapshot: snap.jws });
+  })
+  .post("/certificate", nodeAuth, valid("json", CertificateRenewBody), async (c) => {
+    const node = c.get("node");
+    return c.json(await renewCertificate(c.get("deps"), node.nodeId, c.req.valid("json").csr, agentChange(c.get("traceId"), node.nodeId)), 201);
+  })
+  .get("/revocations", nodeAuth, async (c) => {
+    const list = await latestRevocationList(c.get("deps").db, c.get("node").clusterId);
+    return c.json({ version: list?.version ?? 0, revocation_list: list?.jws ?? null });
+  });
+
+export const nodeAgentRoutes = new Hono<AppEnv>()
+  .post("/enrollments", valid("json", JoinBody), async (c) => c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202))
+  .post("/enrollments/:requestId/challenge", valid("param", EnrollmentParam), async (c) => c.json(await issueChallenge(c.get("deps"), c.req.valid("param").requestId, clientIp(c))))
+  .post("/enrollments/:requestId/bootstrap", valid("param", EnrollmentParam), valid("json", BootstrapBody), async (c) =>
+    c.json(await bootstrap(c.get("deps"), c.req.valid("param").requestId, c.req.valid("json"), clientIp(c), agentChange(c.get("traceId")))),
+  )
+  .post("/session", valid("json", NodeSessionBody), async (c) => c.json(await exchangeProof(c, c.req.valid("json").proof)))
+  .route("/", authed);

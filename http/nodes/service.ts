@@ -1,0 +1,215 @@
+/**
+ * Platform-admin work on nodes: approving and rejecting join requests (which
+ * creates the node, its identity and certificate, and the signed bootstrap
+ * bundle in one commit), lifecycle changes, revocation with a new signed
+ * revocation list, certificate renewal, role assignments, node groups.
+ * Everything that creates or changes trust is refused while the cluster is a
+ * minority partition.
+ */
+import type { AppDeps } from "../env.ts";
+import type { Fabric } from "../fabric.ts";
+import type { ChangeContext } from "../../core/change.ts";
+import { DomainError } from "../../core/errors.ts";
+import { newId } from "../../core/ids.ts";
+import { fromB64 } from "../../core/crypto/bytes.ts";
+import { fingerprintOf, issueNodeCertificate, readCsr } from "../../core/crypto/x509.ts";
+import { missingCapability, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
+import type { Tx } from "../../sql/db.ts";
+import { appendAudit } from "../../sql/audit.ts";
+import { getCluster, type ClusterRow } from "../../sql/clusters.ts";
+import { nextCertificateSerial } from "../../sql/cluster-authorities.ts";
+import { getJoinRequest, insertBootstrapBundle } from "../../sql/enrollment.ts";
+import { getNode, insertIdentity, insertRevocationList, markIdentitiesRotated, nodeHoldingKey, revokeIdentitiesOf, revokedIdentities, setNodeGroup } from "../../sql/nodes.ts";
+import { activeAssignments, getGroup, insertAssignment, insertGroup, removeAssignment, setDesiredService } from "../../sql/node-roles.ts";
+import { getOrg } from "../../sql/organizations.ts";
+import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
+import { NODE } from "../../actors/node/kind.ts";
+import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
+import { currentSnapshot } from "./snapshots.ts";
+
+type Deps = Pick<AppDeps, "db" | "host" | "clock" | "identity"> & { fabric: Fabric };
+
+export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
+export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
+export const REVOCATION_TYPE = "rap.revocation_list.v1";
+
+/** Trust-changing work needs an active cluster that holds authority. */
+export async function requireAuthority(tx: Tx, clusterId: string): Promise<ClusterRow> {
+  const cluster = await getCluster(tx, clusterId);
+  if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
+  if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
+  if (cluster.status !== "active") throw new DomainError("cluster.not_active", `cluster is ${cluster.status}`, { status: cluster.status });
+  return cluster;
+}
+
+const authorityOf = (deps: Deps, tx: Tx) => (clusterId: string) => deps.fabric.authorities.load(tx, clusterId);
+const snapshotCtx = (deps: Deps) => ({ dataPlaneKey: deps.identity.dataPlaneKey });
+
+async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date) {
+  const cert = await issueNodeCertificate({
+    caCertPem: authority.caCertificatePem, caPrivatePkcs8: authority.caPrivatePkcs8, nodePublicSpki: spki, clusterId, nodeId,
+    serial: await nextCertificateSerial(tx, clusterId), now, validForMs: CERTIFICATE_VALIDITY_MS,
+  });
+  await insertIdentity(tx, {
+    certificateSerial: cert.serial, nodeId, clusterId, publicKey: Buffer.from(spki).toString("base64"), fingerprint: await fingerprintOf(spki),
+    certificatePem: cert.pem, notBefore: cert.notBefore, notAfter: cert.notAfter,
+  });
+  return cert;
+}
+
+export async function approveJoin(deps: Deps, clusterId: string, requestId: string, opts: { groupId?: string }, change: ChangeContext): Promise<{ node_id: string; certificate_serial: string }> {
+  const now = deps.clock();
+  const nodeId = newId(now.getTime());
+  return deps.host.batch(async (tx, step) => {
+    await requireAuthority(tx, clusterId);
+    const request = await getJoinRequest(tx, requestId);
+    if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
+    const holder = await nodeHoldingKey(tx, request.nodeFingerprint);
+    if (holder) throw new DomainError("enrollment.key_reused", "this key already identifies a node", { cluster_id: holder.clusterId });
+    if (opts.groupId && (await getGroup(tx, opts.groupId))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such group in this cluster");
+
+    await step(JOIN_REQUEST, requestId, { type: "join.approve", nodeId, reviewedBy: change.author.id, at: now.toISOString() }, change);
+    await step(NODE, nodeId, { type: "node.enroll", clusterId, name: request.nodeName, capabilities: request.reportedCapabilities, facts: request.reportedFacts, joinRequestId: requestId }, change);
+    if (opts.groupId) await setNodeGroup(tx, nodeId, opts.groupId);
+
+    const authority = await deps.fabric.authorities.load(tx, clusterId);
+    const cert = await issueCertificate(tx, authority, clusterId, nodeId, fromB64(request.publicKey), now);
+    const snapshot = await currentSnapshot(tx, authorityOf(deps, tx), nodeId, snapshotCtx(deps), now);
+    const cluster = await getCluster(tx, clusterId);
+    const bundle = await authority.sign(BOOTSTRAP_TYPE, request.nodeFingerprint, {
+      node_id: nodeId,
+      join_request_id: requestId,
+      term: cluster!.authorityTerm,
+      authority: { public_key: authority.signingPublicKey, fingerprint: authority.signingFingerprint },
+      ca_chain: [authority.caCertificatePem],
+      certificate: cert.pem,
+      initial_snapshot: snapshot.jws,
+    }, now);
+    await insertBootstrapBundle(tx, requestId, bundle);
+    await appendAudit(tx, { change, action: "node.certificate_issued", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, serial: cert.serial, not_after: cert.notAfter.toISOString() } });
+    return { node_id: nodeId, certificate_serial: cert.serial };
+  });
+}
+
+export async function rejectJoin(deps: Deps, clusterId: string, requestId: string, reason: string, change: ChangeContext): Promise<void> {
+  await deps.host.batch(async (tx, step) => {
+    const request = await getJoinRequest(tx, requestId);
+    if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
+    await step(JOIN_REQUEST, requestId, { type: "join.reject", reason, reviewedBy: change.author.id, at: deps.clock().toISOString() }, change);
+  });
+}
+
+async function nodeIn(tx: Tx, clusterId: string, nodeId: string) {
+  const node = await getNode(tx, nodeId);
+  if (!node || node.clusterId !== clusterId) throw new DomainError("node.not_found", "no such node in this cluster", { id: nodeId });
+  return node;
+}
+
+export type LifecycleEvent = "node.drain" | "node.activate" | "node.disable" | "node.enable";
+
+export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: string, type: LifecycleEvent, reason: string | undefined, change: ChangeContext): Promise<void> {
+  await deps.host.batch(async (tx, step) => {
+    await nodeIn(tx, clusterId, nodeId);
+    if (type === "node.enable") await requireAuthority(tx, clusterId);
+    await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
+  });
+  deps.fabric.nodeStatus.forget(nodeId);
+}
+
+/** Revokes the node and all its certificates, and publishes a new signed revocation list. */
+export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, reason: string, change: ChangeContext): Promise<{ revocation_list_version: number; revoked_serials: string[] }> {
+  const now = deps.clock();
+  const out = await deps.host.batch(async (tx, step) => {
+    await requireAuthority(tx, clusterId);
+    await nodeIn(tx, clusterId, nodeId);
+    await step(NODE, nodeId, { type: "node.revoke", reason }, change);
+    const serials = await revokeIdentitiesOf(tx, nodeId);
+    const list = await revokedIdentities(tx, clusterId);
+    const authority = await deps.fabric.authorities.load(tx, clusterId);
+    const version = await insertRevocationList(tx, clusterId, await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: list, issued_at: now.toISOString() }, now));
+    await appendAudit(tx, { change, action: "node.certificate_revoked", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, serials, revocation_list_version: version } });
+    return { revocation_list_version: version, revoked_serials: serials };
+  });
+  deps.fabric.nodeStatus.forget(nodeId);
+  return out;
+}
+
+/** A node renews its certificate (new CSR, possibly a new key); older certificates become `rotated`. */
+export async function renewCertificate(deps: Deps, nodeId: string, csrPem: string, change: ChangeContext): Promise<{ certificate: string; serial: string; not_after: string }> {
+  const spki = await readCsr(csrPem);
+  const fingerprint = await fingerprintOf(spki);
+  const now = deps.clock();
+  return deps.db.transaction(async (tx) => {
+    const node = await getNode(tx, nodeId);
+    if (!node || node.status === "revoked" || node.status === "disabled") throw new DomainError("node.not_active", "node cannot renew");
+    await requireAuthority(tx, node.clusterId);
+    const holder = await nodeHoldingKey(tx, fingerprint);
+    if (holder && holder.nodeId !== nodeId) throw new DomainError("enrollment.key_reused", "this key already identifies another node");
+    const authority = await deps.fabric.authorities.load(tx, node.clusterId);
+    const cert = await issueCertificate(tx, authority, node.clusterId, nodeId, spki, now);
+    await markIdentitiesRotated(tx, nodeId, cert.serial);
+    await appendAudit(tx, { change, action: "node.certificate_rotated", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: node.clusterId, serial: cert.serial } });
+    return { certificate: cert.pem, serial: cert.serial, not_after: cert.notAfter.toISOString() };
+  });
+}
+
+export async function assignRole(deps: Deps, clusterId: string, nodeId: string, input: { role: NodeRole; organization_id?: string; policy: Record<string, unknown> }, change: ChangeContext): Promise<string> {
+  return deps.db.transaction(async (tx) => {
+    await requireAuthority(tx, clusterId);
+    const node = await nodeIn(tx, clusterId, nodeId);
+    if (node.status === "revoked") throw new DomainError("node.not_active", "a revoked node takes no roles");
+    const missing = missingCapability(input.role, node.capabilities);
+    if (missing) throw new DomainError("node.capability_missing", `the node does not report ${missing}`, { role: input.role, capability: missing });
+    if (input.organization_id && !(await getOrg(tx, input.organization_id))) throw new DomainError("organization.not_found", "no such organization");
+    const id = newId();
+    await insertAssignment(tx, { id, clusterId, nodeId, role: input.role, organizationId: input.organization_id ?? null, assignedBy: change.author.id, policy: input.policy }).catch((err) => {
+      if ((err as { code?: string }).code === "23505") throw new DomainError("node.role_exists", "the node already has this role");
+      throw err;
+    });
+    await appendAudit(tx, { change, organizationId: input.organization_id ?? null, action: "node.role_assigned", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: input.role, assignment_id: id } });
+    if (SERVICE_ROLES.includes(input.role) || input.role === "entry-node" || input.role === "relay-node" || input.role === "video-relay") {
+      await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: input.role, desiredState: "running" });
+      await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: input.role, desired_state: "running" } });
+    }
+    return id;
+  });
+}
+
+export async function unassignRole(deps: Deps, clusterId: string, nodeId: string, assignmentId: string, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    await requireAuthority(tx, clusterId);
+    await nodeIn(tx, clusterId, nodeId);
+    const removed = await removeAssignment(tx, nodeId, assignmentId);
+    if (!removed) throw new DomainError("node.role_not_found", "no such active role assignment");
+    await appendAudit(tx, { change, organizationId: removed.organizationId, action: "node.role_removed", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: removed.role } });
+    const stillHas = (await activeAssignments(tx, nodeId)).some((a) => a.role === removed.role);
+    if (!stillHas) {
+      await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: removed.role, desiredState: "stopped" });
+      await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: removed.role, desired_state: "stopped" } });
+    }
+  });
+}
+
+export async function createGroup(deps: Deps, clusterId: string, input: { name: string; parent_id?: string }, change: ChangeContext): Promise<string> {
+  return deps.db.transaction(async (tx) => {
+    if (!(await getCluster(tx, clusterId))) throw new DomainError("cluster.not_found", "no such cluster");
+    if (input.parent_id && (await getGroup(tx, input.parent_id))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such parent group in this cluster");
+    const id = newId();
+    await insertGroup(tx, { id, clusterId, parentId: input.parent_id ?? null, name: input.name }).catch((err) => {
+      if ((err as { code?: string }).code === "23505") throw new DomainError("node_group.exists", "a group with that name already exists here");
+      throw err;
+    });
+    await appendAudit(tx, { change, action: "node_group.create", targetType: "node_group", targetId: id, outcome: "success", details: { cluster_id: clusterId } });
+    return id;
+  });
+}
+
+export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string, groupId: string | null, change: ChangeContext): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    await nodeIn(tx, clusterId, nodeId);
+    if (groupId && (await getGroup(tx, groupId))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such group in this cluster");
+    await setNodeGroup(tx, nodeId, groupId);
+    await appendAudit(tx, { change, action: "node.group_changed", targetType: "node", targetId: nodeId, outcome: "success", details: { group_id: groupId } });
+  });
+}
+

@@ -1,0 +1,115 @@
+/**
+ * Signed scoped snapshots: the configuration one node needs, built from
+ * PostgreSQL, signed by its cluster authority, versioned per node (a new
+ * version only when the content changes). Need-to-know by role:
+ *
+ * - every node: its id, roles, heartbeat interval, revocation list version;
+ * - mesh roles: peers (active nodes with mesh roles) and route/QoS policy;
+ * - entry roles: data-plane token validation keys and entry policy;
+ * - service roles: their service configs and the resource references of the
+ *   organization the role serves (no credentials, no other organization).
+ */
+import type { Tx } from "../../sql/db.ts";
+import { toHex } from "../../core/ids.ts";
+import { sha256 } from "../../core/crypto/bytes.ts";
+import { ENTRY_ROLES, HEARTBEAT_INTERVAL_SECONDS, MESH_ROLES, ROLE_PROTOCOL, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
+import { getNode, latestRevocationList } from "../../sql/nodes.ts";
+import { activeAssignments, clusterAssignments, type AssignmentRow } from "../../sql/node-roles.ts";
+import { listNodes } from "../../sql/nodes.ts";
+import { listResources } from "../../sql/resources.ts";
+import { getCluster } from "../../sql/clusters.ts";
+import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
+import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
+
+export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
+export const snapshotAudience = (nodeId: string) => `node:${nodeId}`;
+
+/** Route and QoS policy every mesh node gets: channel classes in priority order. */
+export const DEFAULT_QOS = {
+  classes: [
+    { name: "control", priority: 0, reliable: true },
+    { name: "input", priority: 1, reliable: true },
+    { name: "render", priority: 2, reliable: false },
+    { name: "clipboard", priority: 3, reliable: true },
+    { name: "file_transfer", priority: 4, reliable: true },
+    { name: "vpn_packets", priority: 2, reliable: false },
+    { name: "telemetry", priority: 5, reliable: false },
+  ],
+  max_relay_hops: 2,
+};
+
+export interface SnapshotBody {
+  node_id: string;
+  roles: { role: string; organization_id: string | null }[];
+  heartbeat_interval_seconds: number;
+  revocation_list_version: number;
+  mesh?: { peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[]; qos: typeof DEFAULT_QOS };
+  entry?: { token_validation_keys: { kid: string; alg: "EdDSA"; public_key: string }[]; policy: { max_token_ttl_seconds: number } };
+  services?: { role: string; organization_id: string | null; desired_state: "running"; egress_pool: string | null; resources: { id: string; protocol: string; target_host: string; target_port: number; egress_pool: string | null }[] }[];
+}
+
+export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string } }
+
+export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotContext): Promise<{ clusterId: string; body: SnapshotBody }> {
+  const node = await getNode(tx, nodeId);
+  if (!node) throw new Error(`no node ${nodeId}`);
+  const assignments = await activeAssignments(tx, nodeId);
+  const roles = new Set(assignments.map((a) => a.role as NodeRole));
+  const body: SnapshotBody = {
+    node_id: nodeId,
+    roles: assignments.map((a) => ({ role: a.role, organization_id: a.organizationId })),
+    heartbeat_interval_seconds: HEARTBEAT_INTERVAL_SECONDS,
+    revocation_list_version: (await latestRevocationList(tx, node.clusterId))?.version ?? 0,
+  };
+  if (MESH_ROLES.some((r) => roles.has(r))) body.mesh = { peers: await meshPeers(tx, node.clusterId, nodeId), qos: DEFAULT_QOS };
+  if (ENTRY_ROLES.some((r) => roles.has(r))) {
+    body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: 60 } };
+  }
+  const services = assignments.filter((a) => SERVICE_ROLES.includes(a.role as NodeRole));
+  if (services.length) body.services = await Promise.all(services.map((a) => serviceConfig(tx, a)));
+  return { clusterId: node.clusterId, body };
+}
+
+async function meshPeers(tx: Tx, clusterId: string, self: string) {
+  const meshRoles = new Map<string, string[]>();
+  for (const a of await clusterAssignments(tx, clusterId)) {
+    if (a.nodeId === self || !MESH_ROLES.includes(a.role as NodeRole)) continue;
+    meshRoles.set(a.nodeId, [...(meshRoles.get(a.nodeId) ?? []), a.role]);
+  }
+  const peers = [];
+  for (const n of await listNodes(tx, { clusterId, status: "active", limit: 10_000 })) {
+    const r = meshRoles.get(n.id);
+    if (r) peers.push({ node_id: n.id, name: n.name, roles: r, endpoints: Array.isArray(n.facts.endpoints) ? n.facts.endpoints : [] });
+  }
+  return peers;
+}
+
+async function serviceConfig(tx: Tx, a: AssignmentRow) {
+  const protocol = ROLE_PROTOCOL[a.role as NodeRole];
+  const pool = typeof a.policy.egress_pool === "string" ? a.policy.egress_pool : null;
+  const resources = a.organizationId && protocol ? await listResources(tx, { orgIds: [a.organizationId], limit: 10_000 }) : [];
+  return {
+    role: a.role,
+    organization_id: a.organizationId,
+    desired_state: "running" as const,
+    egress_pool: pool,
+    resources: resources
+      .filter((r) => r.protocol === protocol && (pool === null || r.egressPool === pool))
+      .map((r) => ({ id: r.id, protocol: r.protocol, target_host: r.targetHost, target_port: r.targetPort, egress_pool: r.egressPool })),
+  };
+}
+
+/** The node's current signed snapshot: the stored one when nothing changed, a new signed version otherwise. */
+export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) => Promise<LoadedAuthority>, nodeId: string, ctx: SnapshotContext, now: Date): Promise<{ version: number; jws: string }> {
+  const { clusterId, body } = await buildSnapshotBody(tx, nodeId, ctx);
+  const hash = toHex(await sha256(JSON.stringify(body)));
+  const latest = await latestSnapshot(tx, nodeId);
+  if (latest?.contentHash === hash) return { version: latest.version, jws: latest.jws };
+  const version = (latest?.version ?? 0) + 1;
+  const cluster = await getCluster(tx, clusterId);
+  const jws = await (await authorityOf(clusterId)).sign(SNAPSHOT_TYPE, snapshotAudience(nodeId), { version, term: cluster?.authorityTerm ?? 1, ...body }, now);
+  if (await insertSnapshot(tx, nodeId, version, hash, jws)) return { version, jws };
+  // Another replica wrote this version meanwhile; theirs is as good as ours.
+  const again = await latestSnapshot(tx, nodeId);
+  return { version: again!.version, jws: again!.jws };
+}

@@ -1,0 +1,84 @@
+/**
+ * Heartbeat writes, the control plane's hottest path. `writeHeartbeatBatch`
+ * writes a whole batch in three multi-row statements (latest state, the
+ * bounded history ring, and the nodes' liveness timers); `writeHeartbeatNaive`
+ * is the one-row-at-a-time baseline the benchmark compares against.
+ */
+import type { Tx } from "./db.ts";
+import { LIVENESS_TIMER, STALE_AFTER_MS } from "../core/fabric.ts";
+
+export interface Heartbeat { nodeId: string; clusterId: string; receivedAt: Date; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> }
+
+/** 24 five-minute slots: two hours of history per node, overwritten in place. */
+export const HISTORY_SLOT_MS = 5 * 60_000;
+export const HISTORY_SLOTS = 24;
+export const historySlot = (at: Date) => Math.floor(at.getTime() / HISTORY_SLOT_MS) % HISTORY_SLOTS;
+
+const STALE_EVENT = JSON.stringify({ type: "node.health", health: "stale" });
+
+/** Writes a batch (at most one heartbeat per node: the caller keeps the newest). Returns nodes whose health was not healthy. */
+export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[]): Promise<{ nodeId: string; health: string }[]> {
+  if (batch.length === 0) return [];
+  const ids = batch.map((h) => h.nodeId);
+  const at = batch.map((h) => h.receivedAt.toISOString());
+  const telemetry = batch.map((h) => JSON.stringify(h.telemetry));
+  await tx.query(
+    `insert into node_heartbeats_latest (node_id, cluster_id, received_at, seq, agent_version, telemetry)
+     select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[], $5::text[], $6::jsonb[])
+     on conflict (node_id) do update set received_at = excluded.received_at, seq = excluded.seq, agent_version = excluded.agent_version, telemetry = excluded.telemetry
+       where node_heartbeats_latest.seq < excluded.seq or node_heartbeats_latest.received_at < excluded.received_at`,
+    [pgArray(ids), pgArray(batch.map((h) => h.clusterId)), pgArray(at), pgArray(batch.map((h) => String(h.seq))), pgArray(batch.map((h) => h.agentVersion)), pgArray(telemetry)],
+  );
+  await tx.query(
+    `insert into node_heartbeat_history (node_id, slot, received_at, telemetry)
+     select * from unnest($1::uuid[], $2::smallint[], $3::timestamptz[], $4::jsonb[])
+     on conflict (node_id, slot) do update set received_at = excluded.received_at, telemetry = excluded.telemetry`,
+    [pgArray(ids), pgArray(batch.map((h) => String(historySlot(h.receivedAt)))), pgArray(at), pgArray(telemetry)],
+  );
+  // Push each node's liveness timer forward; a node that stops beating is then found by the scheduler.
+  await tx.query(
+    `insert into actor_timers (kind, actor_id, name, event, due_at)
+     select 'node', id, $2, $3::jsonb, due from unnest($1::text[], $4::timestamptz[]) as t(id, due)
+     on conflict (kind, actor_id, name) do update set due_at = excluded.due_at, event = excluded.event, attempts = 0, last_error = null`,
+    [pgArray(ids), LIVENESS_TIMER, STALE_EVENT, pgArray(batch.map((h) => new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString()))],
+  );
+  return tx.query<{ nodeId: string; health: string }>(`select id::text as "nodeId", health from nodes where id = any($1::uuid[]) and health <> 'healthy'`, [pgArray(ids)]);
+}
+
+/** The baseline: one statement per heartbeat, each in its own transaction by the caller. */
+export async function writeHeartbeatNaive(tx: Tx, h: Heartbeat): Promise<void> {
+  await tx.query(
+    `insert into node_heartbeats_latest (node_id, cluster_id, received_at, seq, agent_version, telemetry) values ($1, $2, $3::timestamptz, $4, $5, $6::jsonb)
+     on conflict (node_id) do update set received_at = excluded.received_at, seq = excluded.seq, agent_version = excluded.agent_version, telemetry = excluded.telemetry`,
+    [h.nodeId, h.clusterId, h.receivedAt.toISOString(), h.seq, h.agentVersion, JSON.stringify(h.telemetry)],
+  );
+  await tx.query(
+    `insert into node_heartbeat_history (node_id, slot, received_at, telemetry) values ($1, $2, $3::timestamptz, $4::jsonb)
+     on conflict (node_id, slot) do update set received_at = excluded.received_at, telemetry = excluded.telemetry`,
+    [h.nodeId, historySlot(h.receivedAt), h.receivedAt.toISOString(), JSON.stringify(h.telemetry)],
+  );
+  await tx.query(
+    `insert into actor_timers (kind, actor_id, name, event, due_at) values ('node', $1, $2, $3::jsonb, $4::timestamptz)
+     on conflict (kind, actor_id, name) do update set due_at = excluded.due_at`,
+    [h.nodeId, LIVENESS_TIMER, STALE_EVENT, new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString()],
+  );
+}
+
+export async function latestHeartbeat(tx: Tx, nodeId: string): Promise<{ receivedAt: string; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> } | undefined> {
+  const rows = await tx.query<{ received_at: Date; seq: number; agent_version: string | null; telemetry: Record<string, unknown> }>(
+    "select received_at, seq, agent_version, telemetry from node_heartbeats_latest where node_id = $1",
+    [nodeId],
+  );
+  const r = rows[0];
+  return r && { receivedAt: new Date(r.received_at).toISOString(), seq: r.seq, agentVersion: r.agent_version, telemetry: r.telemetry };
+}
+
+export async function heartbeatHistory(tx: Tx, nodeId: string): Promise<{ receivedAt: string; telemetry: Record<string, unknown> }[]> {
+  const rows = await tx.query<{ received_at: Date; telemetry: Record<string, unknown> }>("select received_at, telemetry from node_heartbeat_history where node_id = $1 order by received_at desc", [nodeId]);
+  return rows.map((r) => ({ receivedAt: new Date(r.received_at).toISOString(), telemetry: r.telemetry }));
+}
+
+/** A PostgreSQL array literal, so one parameter carries a whole column in both drivers. */
+export function pgArray(values: (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)).join(",")}}`;
+}
