@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
+import { enrollNode } from "../fixtures/nodes.ts";
 import type { LiveState } from "../live/live-state.ts";
 
 setDefaultTimeout(60_000);
@@ -21,13 +22,20 @@ const NO_BODY = new Set([
   "POST /api/v1/platform/secrets/rotate",
   "POST /api/v1/clusters/:id/resume",
   "POST /api/v1/clusters/:id/restore",
+  "POST /api/v1/clusters/:id/partition/promote",
+  "POST /api/v1/clusters/:id/partition/merge",
+  "POST /api/v1/clusters/:id/nodes/:itemId/drain",
+  "POST /api/v1/clusters/:id/nodes/:itemId/activate",
+  "POST /api/v1/clusters/:id/nodes/:itemId/enable",
+  "POST /api/v1/node-agents/enrollments/:requestId/challenge",
 ]);
 
 let store: TestDatabase;
 let live: LiveState;
 let t: TestApp;
 let owner: Session;
-let ids: { org: string; resource: string; cluster: string };
+let ids: { org: string; resource: string; cluster: string; node: string };
+let nodeToken: string;
 
 beforeAll(async () => {
   store = await freshDatabase();
@@ -37,7 +45,9 @@ beforeAll(async () => {
   const org = await createOrg(t, owner, "acme");
   const resource = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 } }), 201);
   const cluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "c", slug: "c" } }), 201);
-  ids = { org, resource: resource.id, cluster: cluster.id };
+  const node = await enrollNode(t, owner, cluster.id);
+  ids = { org, resource: resource.id, cluster: cluster.id, node: node.nodeId };
+  nodeToken = node.token;
 });
 afterAll(async () => {
   await live.close();
@@ -57,8 +67,14 @@ function url(path: string): string {
   return path
     .replace(":orgId", ids.org)
     .replace(":userId", owner.userId)
+    .replace(":itemId", ids.node)
+    .replace(":assignmentId", ids.node)
+    .replace(":requestId", ids.node)
     .replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/clusters/") ? ids.cluster : owner.userId);
 }
+
+/** Node-agent routes take a node's token; everything else the owner's. */
+const tokenFor = (path: string) => (path.startsWith("/api/v1/node-agents/") ? nodeToken : owner.token);
 
 async function tableCounts(): Promise<Record<string, number>> {
   const tables = await store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
@@ -67,18 +83,24 @@ async function tableCounts(): Promise<Record<string, number>> {
   return out;
 }
 
+function send(route: string, body: unknown, headers?: Record<string, string>): Promise<Response> {
+  const [method, path] = route.split(" ") as [string, string];
+  return t.call(method, url(path), { token: tokenFor(path), body, headers });
+}
+
 describe("bad input on every body-taking endpoint", () => {
   const cases: [string, (path: string) => Promise<Response>, string[]][] = [
-    ["malformed JSON", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: '{"a":' }), ["request.invalid_json"]],
-    ["a JSON array", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: "[1,2]" }), ["request.validation_failed"]],
-    ["unknown fields only", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: { zz_unknown: true } }), ["request.unknown_field", "request.validation_failed"]],
-    ["an oversized body", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: { pad: "x".repeat(5000) } }), ["request.body_too_large"]],
-    ["a form body", (p) => t.call(p.split(" ")[0]!, url(p.split(" ")[1]!), { token: owner.token, body: "a=1", headers: { "content-type": "application/x-www-form-urlencoded" } }), ["request.unsupported_media_type"]],
+    ["malformed JSON", (p) => send(p, '{"a":'), ["request.invalid_json"]],
+    ["a JSON array", (p) => send(p, "[1,2]"), ["request.validation_failed"]],
+    ["unknown fields only", (p) => send(p, { zz_unknown: true }), ["request.unknown_field", "request.validation_failed"]],
+    ["an oversized body", (p) => send(p, { pad: "x".repeat(5000) }), ["request.body_too_large"]],
+    ["a form body", (p) => send(p, "a=1", { "content-type": "application/x-www-form-urlencoded" }), ["request.unsupported_media_type"]],
   ];
 
   for (const [label, send, codes] of cases) {
     test(`${label}: 4xx with a stable code, nothing written`, async () => {
       await stepUp(t, owner);
+      await live.del("enroll:rate:src:unknown");
       const before = await tableCounts();
       const wrong: string[] = [];
       for (const route of bodyRoutes()) {

@@ -28,6 +28,7 @@ type Case =
   | { kind: "tenant"; body?: (ids: Ids) => unknown; query?: (ids: Ids) => string }
   | { kind: "platform"; body?: unknown }
   | { kind: "own-account"; body?: unknown }
+  | { kind: "node-only"; body?: unknown }
   | { kind: "public" };
 
 const resourceBody = (ids: Ids) => ({ organization_id: ids.org, name: "intruder", protocol: "rdp", target_host: "10.0.0.9", target_port: 3389 });
@@ -78,6 +79,39 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/clusters/:id/resume": { kind: "platform" },
   "POST /api/v1/clusters/:id/archive": { kind: "platform", body: {} },
   "POST /api/v1/clusters/:id/restore": { kind: "platform" },
+  "GET /api/v1/clusters/:id/authority": { kind: "platform" },
+  "POST /api/v1/clusters/:id/partition/minority": { kind: "platform", body: { reason: "x" } },
+  "POST /api/v1/clusters/:id/partition/promote": { kind: "platform" },
+  "POST /api/v1/clusters/:id/partition/merge": { kind: "platform" },
+  "GET /api/v1/clusters/:id/join-tokens": { kind: "platform" },
+  "POST /api/v1/clusters/:id/join-tokens": { kind: "platform", body: {} },
+  "DELETE /api/v1/clusters/:id/join-tokens/:itemId": { kind: "platform" },
+  "GET /api/v1/clusters/:id/join-requests": { kind: "platform" },
+  "GET /api/v1/clusters/:id/join-requests/:itemId": { kind: "platform" },
+  "POST /api/v1/clusters/:id/join-requests/:itemId/approve": { kind: "platform", body: {} },
+  "POST /api/v1/clusters/:id/join-requests/:itemId/reject": { kind: "platform", body: { reason: "x" } },
+  "GET /api/v1/clusters/:id/nodes": { kind: "platform" },
+  "GET /api/v1/clusters/:id/nodes/:itemId": { kind: "platform" },
+  "GET /api/v1/clusters/:id/nodes/:itemId/snapshot": { kind: "platform" },
+  "POST /api/v1/clusters/:id/nodes/:itemId/drain": { kind: "platform" },
+  "POST /api/v1/clusters/:id/nodes/:itemId/activate": { kind: "platform" },
+  "POST /api/v1/clusters/:id/nodes/:itemId/enable": { kind: "platform" },
+  "POST /api/v1/clusters/:id/nodes/:itemId/disable": { kind: "platform", body: { reason: "x" } },
+  "POST /api/v1/clusters/:id/nodes/:itemId/revoke": { kind: "platform", body: { reason: "x" } },
+  "POST /api/v1/clusters/:id/nodes/:itemId/roles": { kind: "platform", body: { role: "relay-node" } },
+  "DELETE /api/v1/clusters/:id/nodes/:itemId/roles/:assignmentId": { kind: "platform" },
+  "PUT /api/v1/clusters/:id/nodes/:itemId/group": { kind: "platform", body: { group_id: null } },
+  "GET /api/v1/clusters/:id/node-groups": { kind: "platform" },
+  "POST /api/v1/clusters/:id/node-groups": { kind: "platform", body: { name: "g" } },
+  "GET /api/v1/clusters/:id/revocations": { kind: "platform" },
+  "POST /api/v1/node-agents/enrollments": { kind: "public" },
+  "POST /api/v1/node-agents/enrollments/:requestId/challenge": { kind: "public" },
+  "POST /api/v1/node-agents/enrollments/:requestId/bootstrap": { kind: "public" },
+  "POST /api/v1/node-agents/session": { kind: "public" },
+  "POST /api/v1/node-agents/heartbeat": { kind: "node-only", body: { seq: 1 } },
+  "GET /api/v1/node-agents/snapshot": { kind: "node-only" },
+  "POST /api/v1/node-agents/certificate": { kind: "node-only", body: { csr: "x" } },
+  "GET /api/v1/node-agents/revocations": { kind: "node-only" },
 };
 
 function apiRoutes(): string[] {
@@ -90,7 +124,13 @@ function apiRoutes(): string[] {
 }
 
 function fill(path: string, ids: Ids): string {
-  return path.replace(":orgId", ids.org).replace(":userId", ids.user).replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/sessions/") ? ids.session : ids.any);
+  return path
+    .replace(":orgId", ids.org)
+    .replace(":userId", ids.user)
+    .replace(":itemId", ids.any)
+    .replace(":assignmentId", ids.any)
+    .replace(":requestId", ids.any)
+    .replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/sessions/") ? ids.session : ids.any);
 }
 
 /** Every row that belongs to B, as text: the "no change" witness. */
@@ -150,6 +190,13 @@ describe("tenant isolation", () => {
       for (const route of apiRoutes()) {
         const c = CASES[route]!;
         if (c.kind === "public" || c.kind === "own-account") continue;
+        if (c.kind === "node-only") {
+          // A user's token is not a node's: node routes refuse it whoever holds it.
+          const [m, p] = route.split(" ") as [string, string];
+          const r = await t.call(m, p, { token: a.owner.token, body: c.body });
+          if (r.status !== 401) failures.push(`${route} → ${r.status} for a user token`);
+          continue;
+        }
         const [method, path] = route.split(" ") as [string, string];
         const idSet = ids();
         const url = fill(path, idSet) + (c.kind === "tenant" && c.query ? c.query(idSet) : "");

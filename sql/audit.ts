@@ -40,6 +40,8 @@ export interface AuditFilter {
   targetId?: string;
   since?: string;
   until?: string;
+  /** Target types left out (tenant views leave out infrastructure). */
+  excludeTargetTypes?: string[];
   /** Newest first; `before` is the last id of the previous page. */
   before?: string;
   limit: number;
@@ -72,9 +74,10 @@ export async function listAudit(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
         and ($6::timestamptz is null or at >= $6::timestamptz)
         and ($7::timestamptz is null or at < $7::timestamptz)
         and ($8::uuid is null or id < $8::uuid)
+        and ($10::text[] is null or not (target_type = any($10::text[])))
       order by id desc
       limit $9`,
-    [f.organizationIds ? `{${f.organizationIds.join(",")}}` : null, f.action ?? null, f.actorId ?? null, f.outcome ?? null, f.targetId ?? null, f.since ?? null, f.until ?? null, f.before ?? null, f.limit],
+    [f.organizationIds ? `{${f.organizationIds.join(",")}}` : null, f.action ?? null, f.actorId ?? null, f.outcome ?? null, f.targetId ?? null, f.since ?? null, f.until ?? null, f.before ?? null, f.limit, f.excludeTargetTypes ? `{${f.excludeTargetTypes.join(",")}}` : null],
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
 }

@@ -79,6 +79,8 @@ export class TimerScheduler {
       await db.transaction(async (tx) => {
         claimed = await claimDueTimer(tx, host.now());
         if (!claimed) return;
+        // Delete first: the transition may schedule a timer of the same name again, and that one must stay.
+        await deleteTimerById(tx, claimed.id);
         try {
           outcome = await host.transitionInTx(tx, claimed.kind, claimed.actorId, claimed.event, systemChange("timer", newTraceId()));
         } catch (err) {
@@ -86,7 +88,6 @@ export class TimerScheduler {
           if (!(err instanceof ActorEventRejected)) throw err;
           this.deps.log.info("stale timer dropped", this.fields(claimed));
         }
-        await deleteTimerById(tx, claimed.id);
       });
     } catch (err) {
       if (!claimed) throw err;

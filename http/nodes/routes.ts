@@ -49,6 +49,9 @@ const nodeWire = (n: NodeRow) => ({
 });
 
 /** Drain, activate and enable take no body; the params were validated by the route. */
+const heartbeatWire = (h: Awaited<ReturnType<typeof latestHeartbeat>>) =>
+  h ? { received_at: h.receivedAt, seq: h.seq, agent_version: h.agentVersion, telemetry: h.telemetry } : null;
+
 const lifecycle = (type: LifecycleEvent) => async (c: Context<AppEnv>) => {
   const { id, itemId } = c.req.param() as { id: string; itemId: string };
   await can(c, "cluster.manage");
@@ -138,8 +141,8 @@ export const nodeRoutes = new Hono<AppEnv>()
       identities: (await identitiesOf(db, node.id)).map((i) => ({ certificate_serial: i.certificateSerial, fingerprint: i.fingerprint, not_before: i.notBefore.toISOString(), not_after: i.notAfter.toISOString(), status: i.status })),
       roles: (await activeAssignments(db, node.id)).map((a) => ({ id: a.id, role: a.role, organization_id: a.organizationId, policy: a.policy, assigned_by_user_id: a.assignedBy, assigned_at: a.assignedAt })),
       services: (await servicesOf(db, node.id)).map((s) => ({ service_type: s.serviceType, desired_state: s.desiredState, reported_state: s.reportedState, version: s.version, last_heartbeat_at: s.lastHeartbeatAt })),
-      last_heartbeat: (await latestHeartbeat(db, node.id)) ?? null,
-      heartbeat_history: await heartbeatHistory(db, node.id),
+      last_heartbeat: heartbeatWire(await latestHeartbeat(db, node.id)),
+      heartbeat_history: (await heartbeatHistory(db, node.id)).map((h) => ({ received_at: h.receivedAt, telemetry: h.telemetry })),
     });
   })
   .get("/:id/nodes/:itemId/snapshot", valid("param", ClusterItemParam), async (c) => {

@@ -18,6 +18,13 @@ import { addMember, changeMember, createOrganization, removeMember, renameOrgani
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
 
+/**
+ * The tenant view of the audit trail leaves out events about platform
+ * infrastructure even when they name the organization (a node given a role
+ * for it, say): organizations never see nodes, clusters or trust material.
+ */
+const INFRASTRUCTURE_TARGETS = ["node", "cluster", "join_token", "join_request", "node_group", "keyring", "platform_role_grant", "installation"];
+
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({ user_id: m.userId, email: m.email, display_name: m.displayName, role: m.role, status: m.status, created_at: m.createdAt });
 
@@ -80,7 +87,7 @@ export const organizationRoutes = new Hono<AppEnv>()
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "audit.read_org", { kind: "organization", orgId: org.id });
     const q = c.req.valid("query");
-    const rows = await listAudit(c.get("deps").db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: [org.id], limit: q.limit + 1 });
+    const rows = await listAudit(c.get("deps").db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: [org.id], excludeTargetTypes: INFRASTRUCTURE_TARGETS, limit: q.limit + 1 });
     return c.json(page(rows.map(auditWire), q.limit, (e) => e.id));
   });
 

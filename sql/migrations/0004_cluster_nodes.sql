@@ -74,9 +74,10 @@ create table node_groups (
   cluster_id  uuid        not null,
   parent_id   uuid        references node_groups (id),
   name        text        not null,
-  created_at  timestamptz not null default now(),
-  unique (cluster_id, parent_id, name)
+  created_at  timestamptz not null default now()
 );
+-- Names are unique among siblings; root groups (no parent) are siblings too.
+create unique index node_groups_sibling_name on node_groups (cluster_id, coalesce(parent_id, '00000000-0000-0000-0000-000000000000'::uuid), name);
 
 -- Projection of the node actor. A node belongs to exactly one cluster: a host
 -- in two clusters is two nodes with two keys and two certificates.

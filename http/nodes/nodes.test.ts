@@ -1,0 +1,252 @@
+/**
+ * Enrolled nodes over the real API: node sessions from a proven key,
+ * heartbeats (batched, with history and live keys), liveness by durable
+ * timers, revocation with a signed revocation list, certificate renewal,
+ * role assignments against capabilities, node groups, and signed snapshots
+ * scoped per role and per organization.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
+import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
+import { enrollNode, nodeKeys, nodeSession, type EnrolledNode } from "../../fixtures/nodes.ts";
+import type { LiveState } from "../../live/live-state.ts";
+import { signNodeProof } from "../../core/crypto/node-proof.ts";
+import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
+import { fromB64 } from "../../core/crypto/bytes.ts";
+import { listAudit } from "../../sql/audit.ts";
+import { liveKey } from "./heartbeats.ts";
+import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "./snapshots.ts";
+import { REVOCATION_TYPE } from "./service.ts";
+
+setDefaultTimeout(60_000);
+
+let store: TestDatabase;
+let live: LiveState;
+let t: TestApp;
+let owner: Session;
+let clusterId: string;
+
+const errOf = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
+const admin = (method: string, path: string, body?: unknown) => t.call(method, `/api/v1/clusters/${clusterId}${path}`, { token: owner.token, body });
+const agent = (n: { token: string }, method: string, path: string, body?: unknown) => t.call(method, `/api/v1/node-agents${path}`, { token: n.token, body });
+const beat = (n: { token: string }, seq: number, telemetry: Record<string, unknown> = { cpu: 0.1 }) => agent(n, "POST", "/heartbeat", { seq, agent_version: "0.1.0", telemetry });
+
+async function authorityKey(): Promise<CryptoKey> {
+  const a = await json(await admin("GET", "/authority"), 200);
+  return crypto.subtle.importKey("raw", fromB64(a.signing_public_key), { name: "Ed25519" }, true, ["verify"]);
+}
+
+async function snapshotOf(n: EnrolledNode): Promise<SnapshotBody & { version: number }> {
+  const r = await json(await agent(n, "GET", "/snapshot"), 200);
+  return verifyAuthority(await authorityKey(), r.snapshot, { typ: SNAPSHOT_TYPE, aud: snapshotAudience(n.nodeId), clusterId }) as Promise<SnapshotBody & AuthorityClaims & { version: number }>;
+}
+
+beforeAll(async () => {
+  store = await freshDatabase();
+  live = await freshLiveState();
+  t = await makeApp(store.db, live, { identity: await testIdentity({ accessTtlSeconds: 24 * 3600 }) });
+  owner = await enrollTotp(t, await bootstrapOwner(t));
+  clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
+});
+afterAll(async () => {
+  await live.close();
+  await store.close();
+});
+
+describe("node sessions", () => {
+  test("a proof signed by the node's key gives a node token; a replayed, stale or foreign proof does not", async () => {
+    const n = await enrollNode(t, owner, clusterId);
+    expect((await beat(n, 1)).status).toBe(202);
+    const proof = await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now());
+    expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof } })).status).toBe(200);
+    expect((await errOf(await t.call("POST", "/api/v1/node-agents/session", { body: { proof } }))).code).toBe("node.auth_refused");
+    const old = await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, new Date(t.clock.now().getTime() - 5 * 60_000));
+    expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof: old } })).status).toBe(401);
+    const stranger = await nodeKeys();
+    const claimed = await signNodeProof(stranger.keys.privateKey, n.fingerprint, clusterId, t.clock.now());
+    expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof: claimed } })).status).toBe(401);
+    expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token: owner.token, body: { seq: 1 } })).status).toBe(401);
+  });
+});
+
+describe("heartbeats and liveness", () => {
+  test("heartbeats land in the latest state, the bounded history and the live keys", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "hb-1");
+    await Promise.all([beat(n, 1, { cpu: 0.1 }), beat(n, 2, { cpu: 0.2 })]);
+    const detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
+    expect(detail.last_heartbeat).toMatchObject({ seq: 2, agent_version: "0.1.0", telemetry: { cpu: 0.2 } });
+    expect(detail.heartbeat_history).toHaveLength(1);
+    expect(await live.get(liveKey(n.nodeId))).not.toBeNull();
+    expect((await beat(n, 3, { blob: "x".repeat(5000) })).status).toBe(400);
+  });
+
+  test("a silent node goes stale then offline on its durable timer; a heartbeat brings it back; all audited", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "hb-2");
+    await beat(n, 1);
+    t.clock.advance(91_000);
+    await t.scheduler.tick();
+    expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("stale");
+    t.clock.advance(210_000);
+    await t.scheduler.tick();
+    expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("offline");
+    n.token = await nodeSession(t, n, clusterId);
+    expect((await beat(n, 2)).status).toBe(202);
+    expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("healthy");
+    const health = (await listAudit(store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map((e) => (e.details as { state_after: string }).state_after);
+    expect(health).toHaveLength(3);
+    const offline = await json(await admin("GET", "/nodes?health=offline"), 200);
+    expect(offline.items.map((x: { id: string }) => x.id)).not.toContain(n.nodeId);
+  });
+});
+
+describe("revocation, disabling and renewal", () => {
+  test("revoking a node refuses it at once and publishes a signed revocation list with its serial", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "rev-1");
+    await stepUp(t, owner);
+    const r = await json(await admin("POST", `/nodes/${n.nodeId}/revoke`, { reason: "stolen" }), 200);
+    expect(r.revoked_serials).toHaveLength(1);
+    expect((await beat(n, 1)).status).toBe(401);
+    expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } })).status).toBe(401);
+    const list = await json(await admin("GET", "/revocations"), 200);
+    const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string; nodeId: string }[] }>(await authorityKey(), list.revocation_list, { typ: REVOCATION_TYPE, aud: `cluster:${clusterId}`, clusterId });
+    expect(doc.revoked).toContainEqual(expect.objectContaining({ serial: r.revoked_serials[0], nodeId: n.nodeId }));
+    expect((await listAudit(store.db, { action: "node.certificate_revoked", targetId: n.nodeId, limit: 1 }))).toHaveLength(1);
+  });
+
+  test("a disabled node is refused until enabled", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "dis-1");
+    await json(await admin("POST", `/nodes/${n.nodeId}/disable`, { reason: "maintenance" }), 200);
+    expect((await beat(n, 1)).status).toBe(401);
+    await json(await admin("POST", `/nodes/${n.nodeId}/enable`), 200);
+    expect((await beat(n, 2)).status).toBe(202);
+  });
+
+  test("a node renews its certificate with a new key; the old identity is rotated", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "ren-1");
+    const next = await nodeKeys("ren-1");
+    const renewed = await json(await agent(n, "POST", "/certificate", { csr: next.csr }), 201);
+    const a = await json(await admin("GET", "/authority"), 200);
+    const { verifyNodeCertificate } = await import("../../core/crypto/x509.ts");
+    expect(await verifyNodeCertificate(renewed.certificate, a.ca_certificate, { clusterId, nodeId: n.nodeId, at: t.clock.now() })).toBe(true);
+    const ids = (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).identities;
+    expect(ids.map((i: { status: string }) => i.status).sort()).toEqual(["active", "rotated"]);
+    expect(await nodeSession(t, next, clusterId)).toBeString();
+    expect(t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } }).then((r) => r.status)).resolves.toBe(401);
+  });
+});
+
+describe("roles and groups", () => {
+  test("a role needs its capability and a fresh step-up; assigning starts the service, removing stops it", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "role-1");
+    await stepUp(t, owner);
+    const missing = await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "rdp-worker" });
+    expect((await errOf(missing)).code).toBe("node.capability_missing");
+    t.clock.advance(6 * 60_000);
+    const stale = await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "relay-node" });
+    expect((await errOf(stale)).code).toBe("auth.step_up_required");
+    await stepUp(t, owner);
+    const { id } = await json(await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "relay-node" }), 201);
+    expect((await errOf(await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "relay-node" }))).code).toBe("node.role_exists");
+    let detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
+    expect(detail.roles.map((r: { role: string }) => r.role)).toEqual(["relay-node"]);
+    expect(detail.services).toEqual([expect.objectContaining({ service_type: "relay-node", desired_state: "running" })]);
+    expect((await admin("DELETE", `/nodes/${n.nodeId}/roles/${id}`)).status).toBe(204);
+    detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
+    expect(detail.services).toEqual([expect.objectContaining({ service_type: "relay-node", desired_state: "stopped" })]);
+    const actions = (await listAudit(store.db, { targetId: n.nodeId, limit: 50 })).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(["node.role_assigned", "node.role_removed", "node.service_desired_state"]));
+  });
+
+  test("node groups form a tree and filter the node list", async () => {
+    const root = await json(await admin("POST", "/node-groups", { name: "eu" }), 201);
+    const child = await json(await admin("POST", "/node-groups", { name: "fra-dc1", parent_id: root.id }), 201);
+    expect((await errOf(await admin("POST", "/node-groups", { name: "eu" }))).code).toBe("node_group.exists");
+    const tree = await json(await admin("GET", "/node-groups"), 200);
+    expect(tree.items).toEqual([{ id: root.id, name: "eu", children: [{ id: child.id, name: "fra-dc1", children: [] }] }]);
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "grp-1");
+    await json(await admin("PUT", `/nodes/${n.nodeId}/group`, { group_id: child.id }), 200);
+    const listed = await json(await admin("GET", `/nodes?group_id=${child.id}`), 200);
+    expect(listed.items.map((x: { id: string }) => x.id)).toEqual([n.nodeId]);
+  });
+});
+
+describe("signed scoped snapshots", () => {
+  let orgA: string;
+  let orgB: string;
+  let relay: EnrolledNode;
+  let entry: EnrolledNode;
+  let workerA: EnrolledNode;
+
+  beforeAll(async () => {
+    orgA = await createOrg(t, owner, "snap-a");
+    orgB = await createOrg(t, owner, "snap-b");
+    await stepUp(t, owner);
+    for (const [org, name, pool] of [[orgA, "a-office", "office-a"], [orgA, "a-dc", "dc-a"], [orgB, "b-office", "office-b"]] as const) {
+      await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name, protocol: "rdp", target_host: `${name}.internal`, target_port: 3389, egress_pool: pool, secret: { password: `pw-${name}` } } }), 201);
+    }
+    await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: orgA, name: "a-ssh", protocol: "ssh", target_host: "ssh.internal", target_port: 22, egress_pool: "office-a" } }), 201);
+    relay = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay");
+    entry = await enrollNode(t, owner, clusterId, { can_accept_client_ingress: true, can_route_mesh: true }, "entry");
+    workerA = await enrollNode(t, owner, clusterId, { can_run_rdp_worker: true }, "worker-a");
+    await stepUp(t, owner);
+    await json(await admin("POST", `/nodes/${relay.nodeId}/roles`, { role: "relay-node" }), 201);
+    await json(await admin("POST", `/nodes/${entry.nodeId}/roles`, { role: "entry-node" }), 201);
+    await json(await admin("POST", `/nodes/${workerA.nodeId}/roles`, { role: "rdp-worker", organization_id: orgA, policy: { egress_pool: "office-a" } }), 201);
+  });
+
+  test("a relay gets peers and QoS policy, nothing of entry or services", async () => {
+    const s = await snapshotOf(relay);
+    expect(s.roles).toEqual([{ role: "relay-node", organization_id: null }]);
+    expect(s.mesh!.peers.map((p) => p.node_id)).toEqual([entry.nodeId]);
+    expect(s.mesh!.qos.classes[0]).toEqual({ name: "control", priority: 0, reliable: true });
+    expect(s.entry).toBeUndefined();
+    expect(s.services).toBeUndefined();
+  });
+
+  test("an entry node gets token-validation keys and entry policy", async () => {
+    const s = await snapshotOf(entry);
+    expect(s.entry!.token_validation_keys).toEqual([{ kid: t.identity.dataPlaneKey.kid, alg: "EdDSA", public_key: t.identity.dataPlaneKey.publicKeyB64 }]);
+    expect(s.mesh!.peers.map((p) => p.node_id)).toEqual([relay.nodeId]);
+    expect(s.services).toBeUndefined();
+  });
+
+  test("an rdp worker for A gets A's rdp resources in its egress pool only: no other pool, protocol, organization or credential", async () => {
+    const s = await snapshotOf(workerA);
+    expect(s.mesh).toBeUndefined();
+    expect(s.entry).toBeUndefined();
+    expect(s.services).toHaveLength(1);
+    expect(s.services![0]!.resources.map((r) => r.target_host)).toEqual(["a-office.internal"]);
+    const text = JSON.stringify(s);
+    for (const absent of ["b-office", "a-dc", "ssh.internal", orgB, "pw-", "secret", "password"]) expect(text).not.toContain(absent);
+  });
+
+  test("versions move only when the content does, and an older version is not served as new", async () => {
+    const first = await snapshotOf(relay);
+    const same = await snapshotOf(relay);
+    expect(same.version).toBe(first.version);
+    const unchanged = await json(await agent(relay, "GET", `/snapshot?after_version=${first.version}`), 200);
+    expect(unchanged).toEqual({ version: first.version, changed: false });
+    await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay-2").then(async (r2) => {
+      await stepUp(t, owner);
+      await json(await admin("POST", `/nodes/${r2.nodeId}/roles`, { role: "relay-node" }), 201);
+    });
+    const next = await snapshotOf(relay);
+    expect(next.version).toBe(first.version + 1);
+    expect(next.mesh!.peers).toHaveLength(2);
+  });
+
+  test("organization principals reach no cluster or node endpoint and see no node data", async () => {
+    const orgAdmin = await addMember(t, owner, orgA, "admin@snap-a.example", "org_admin");
+    for (const path of ["", "/nodes", `/nodes/${workerA.nodeId}`, "/authority", "/join-requests", "/revocations", "/node-groups"]) {
+      expect((await t.call("GET", `/api/v1/clusters/${clusterId}${path}`, { token: orgAdmin.token })).status).toBe(403);
+    }
+    for (const url of ["/api/v1/resources", `/api/v1/organizations/${orgA}/audit?limit=200`, "/api/v1/me"]) {
+      const text = await (await t.call("GET", url, { token: orgAdmin.token })).text();
+      for (const n of [relay, entry, workerA]) {
+        expect(text).not.toContain(n.nodeId);
+        expect(text).not.toContain(n.fingerprint);
+      }
+    }
+  });
+});
