@@ -19,7 +19,7 @@ import { loadIdentity } from "./identity.ts";
 import type { Fabric } from "./fabric.ts";
 import { AuthorityKeys } from "../actors/cluster/authority.ts";
 import { HeartbeatWriter } from "./nodes/heartbeats.ts";
-import { NodeStatusCache } from "./node-agents/auth.ts";
+import { NodeBlocklist } from "./node-agents/auth.ts";
 
 export interface RunningServer {
   url: string;
@@ -41,8 +41,9 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
   const fabric: Fabric = {
     authorities: new AuthorityKeys(identity.keyring),
     heartbeats: new HeartbeatWriter({ db, live, host, log }),
-    nodeStatus: new NodeStatusCache(db),
+    nodeBlocklist: new NodeBlocklist(db, live),
   };
+  await fabric.nodeBlocklist.start();
   let draining = false;
   const app = createApp({
     db,
@@ -76,6 +77,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
       await server.stop(false);
       await scheduler.stop();
       await fabric.heartbeats.stop();
+      await fabric.nodeBlocklist.stop();
       await live.close();
       await db.close();
       log.info("control plane stopped");

@@ -113,3 +113,7 @@ export async function latestRevocationList(tx: Tx, clusterId: string): Promise<{
   const r = await one<{ version: number; list_jws: string }>(tx, "select version, list_jws from cluster_revocation_lists where cluster_id = $1 order by version desc limit 1", [clusterId]);
   return r && { version: r.version, jws: r.list_jws };
 }
+
+export async function blockedNodeIds(tx: Tx): Promise<string[]> {
+  return (await tx.query<{ id: string }>("select id::text from nodes where status in ('disabled', 'revoked')")).map((r) => r.id);
+}

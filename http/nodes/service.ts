@@ -111,9 +111,9 @@ export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: str
   await deps.host.batch(async (tx, step) => {
     await nodeIn(tx, clusterId, nodeId);
     if (type === "node.enable") await requireAuthority(tx, clusterId);
-    await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
-  });
-  deps.fabric.nodeStatus.forget(nodeId);
+    const r = await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
+    return r.state;
+  }).then((state) => deps.fabric.nodeBlocklist.changed(nodeId, state));
 }
 
 /** Revokes the node and all its certificates, and publishes a new signed revocation list. */
@@ -130,7 +130,7 @@ export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, 
     await appendAudit(tx, { change, action: "node.certificate_revoked", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, serials, revocation_list_version: version } });
     return { revocation_list_version: version, revoked_serials: serials };
   });
-  deps.fabric.nodeStatus.forget(nodeId);
+  await deps.fabric.nodeBlocklist.changed(nodeId, "revoked");
   return out;
 }
 
