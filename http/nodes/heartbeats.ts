@@ -2,7 +2,8 @@
  * The batched heartbeat writer. Requests queue their heartbeat and wait; a
  * flush every `flushMs` (or when `maxBatch` is reached) writes the whole batch
  * in one transaction of three multi-row statements, refreshes the nodes' live
- * keys in one Redis round trip, and then answers every waiter. A node whose
+ * keys in one Redis round trip, and then answers every waiter. Up to
+ * `maxFlushes` batches commit at once. A node whose
  * health was not healthy gets one `node.health healthy` event after commit.
  * Several heartbeats of one node in a window collapse to the newest.
  */
@@ -13,7 +14,7 @@ import type { Logger } from "../../core/log.ts";
 import { systemChange } from "../../core/change.ts";
 import { newTraceId } from "../../core/ids.ts";
 import { DomainError } from "../../core/errors.ts";
-import { writeHeartbeatBatch, type Heartbeat } from "../../sql/heartbeats.ts";
+import { historyBucket, TIMER_SLACK_SECONDS, writeHeartbeatBatch, type Heartbeat } from "../../sql/heartbeats.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { STALE_AFTER_MS } from "../../core/fabric.ts";
 
@@ -24,10 +25,14 @@ export const liveKey = (nodeId: string) => `node:live:${nodeId}`;
 export class HeartbeatWriter {
   private pending = new Map<string, Pending>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** What this replica last wrote per node: its history bucket and its liveness timer's due time. */
+  private readonly historyWritten = new Map<string, number>();
+  private readonly timerDue = new Map<string, number>();
   batches = 0;
 
-  constructor(private readonly deps: { db: Db; live: LiveState; host: ActorHost; log: Logger; flushMs?: number; maxBatch?: number }) {}
+  /** `maxFlushes`: batches committing at once (one builds while another commits). */
+  constructor(private readonly deps: { db: Db; live: LiveState; host: ActorHost; log: Logger; flushMs?: number; maxBatch?: number; maxFlushes?: number }) {}
 
   submit(hb: Heartbeat): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -48,8 +53,16 @@ export class HeartbeatWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.flushing = this.flushing.then(() => this.flush());
+      void this.startFlush();
     }, ms);
+  }
+
+  private async startFlush(): Promise<void> {
+    // At the limit, wait for a batch to commit; what arrives meanwhile joins the next batch.
+    while (this.inFlight.size >= (this.deps.maxFlushes ?? 2)) await Promise.race(this.inFlight);
+    const run = this.flush().finally(() => this.inFlight.delete(run));
+    this.inFlight.add(run);
+    await run;
   }
 
   /** Writes everything queued now; resolves when it is durable. */
@@ -59,11 +72,15 @@ export class HeartbeatWriter {
     this.pending = new Map();
     const beats = [...batch.values()].map((p) => p.hb);
     try {
-      const unhealthy = await this.deps.db.transaction((tx) => writeHeartbeatBatch(tx, beats));
-      this.batches++;
-      await this.deps.live.setMany(beats.map((h) => [liveKey(h.nodeId), h.receivedAt.toISOString()]), STALE_AFTER_MS).catch((err) => {
+      // Live keys are best-effort presence, written beside (not after) the durable commit.
+      const liveKeys = this.deps.live.setMany(beats.map((h) => [liveKey(h.nodeId), h.receivedAt.toISOString()]), STALE_AFTER_MS).catch((err) => {
         this.deps.log.warn("live keys not refreshed", { err });
       });
+      const skip = this.knownCurrent(beats);
+      const unhealthy = await this.deps.db.transaction((tx) => writeHeartbeatBatch(tx, beats, skip));
+      await liveKeys;
+      this.remember(beats, skip);
+      this.batches++;
       for (const p of batch.values()) for (const w of p.waiters) w.resolve();
       for (const u of unhealthy) {
         await this.deps.host.send(NODE, u.nodeId, { type: "node.health", health: "healthy" }, systemChange("agent", newTraceId())).catch((err) => {
@@ -75,10 +92,37 @@ export class HeartbeatWriter {
     }
   }
 
+  /**
+   * Rows this replica wrote recently enough that the batch would not change
+   * them: a history slot already filled on this lap, a liveness timer still
+   * due more than the slack ahead. Unknown nodes (new, or beating through
+   * another replica) are always written; the SQL conditions keep that correct.
+   * A remembered timer cannot have been replaced meanwhile: the only other
+   * writers are its own firing (not before it is due) and health transitions,
+   * which follow a firing or a heartbeat this writer sees.
+   */
+  private knownCurrent(beats: Heartbeat[]): { history: Set<string>; timer: Set<string> } {
+    const history = new Set<string>();
+    const timer = new Set<string>();
+    for (const h of beats) {
+      if (this.historyWritten.get(h.nodeId) === historyBucket(h.receivedAt)) history.add(h.nodeId);
+      const due = this.timerDue.get(h.nodeId);
+      if (due !== undefined && due >= h.receivedAt.getTime() + STALE_AFTER_MS - TIMER_SLACK_SECONDS * 1000) timer.add(h.nodeId);
+    }
+    return { history, timer };
+  }
+
+  private remember(beats: Heartbeat[], skip: { history: Set<string>; timer: Set<string> }): void {
+    for (const h of beats) {
+      this.historyWritten.set(h.nodeId, historyBucket(h.receivedAt));
+      if (!skip.timer.has(h.nodeId)) this.timerDue.set(h.nodeId, h.receivedAt.getTime() + STALE_AFTER_MS);
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flushing;
+    await Promise.all(this.inFlight);
     await this.flush();
   }
 }

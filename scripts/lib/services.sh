@@ -31,9 +31,12 @@ start_services() {
   pg_port="$(free_port)"
   as_pg_user "$PG_BIN/initdb" -D "$SERVICES_DIR/pg/data" -U rap --auth=trust -E UTF8 --no-sync >"$SERVICES_DIR/initdb.log" 2>&1 \
     || { cat "$SERVICES_DIR/initdb.log" >&2; die "initdb failed"; }
-  # Durability off: a test server is thrown away; max_connections covers several pools per test file.
+  # Tests turn durability off (the server is thrown away); benchmarks set PG_DURABLE=1 to
+  # measure with commits that really reach the disk. max_connections covers several pools.
+  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${PG_DURABLE:-0}" = "1" ] && durability=""
   as_pg_user "$PG_BIN/pg_ctl" -D "$SERVICES_DIR/pg/data" -l "$SERVICES_DIR/pg/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $SERVICES_DIR/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $SERVICES_DIR/pg $durability -c max_connections=300 -c shared_buffers=256MB" \
     start >/dev/null || { cat "$SERVICES_DIR/pg/server.log" >&2; die "PostgreSQL did not start"; }
   export TEST_DATABASE_URL="postgres://rap@127.0.0.1:$pg_port/postgres"
 
