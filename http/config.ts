@@ -40,6 +40,7 @@ const Env = v.object({
   ACCESS_TOKEN_TTL_SECONDS: v.optional(PositiveInt(30, 3600), "600"),
   DATA_PLANE_TOKEN_KEY_B64: v.optional(v.string()),
   DATA_PLANE_TOKEN_KEY_FILE: v.optional(v.string()),
+  RAP_REPLICA_PARTITION: v.optional(v.picklist(["normal", "minority"]), "normal"),
   TRUST_PROXY: v.optional(v.picklist(["true", "false"]), "false"),
   REFRESH_TOKEN_TTL_SECONDS: v.optional(PositiveInt(300, 90 * 24 * 3600), String(30 * 24 * 3600)),
 });
@@ -59,6 +60,8 @@ export type Config = {
   timerPollMs: number;
   /** Take the client address from X-Forwarded-For (only behind a trusted load balancer). */
   trustProxy: boolean;
+  /** `minority`: this replica runs in a segment cut off from the authoritative one; it refuses trust changes for every cluster. */
+  replicaPartition: "normal" | "minority";
   authority: { mode: "strict" | "dev"; productRootKey: KeySource; insecureBootstrap: boolean };
   secrets: { activeKeyId: string; activeKey: KeySource; previousKeys: string | undefined };
   auth: { tokenKey: KeySource; accessTtlSeconds: number; refreshTtlSeconds: number };
@@ -89,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     timerPollMs: e.TIMER_POLL_MS,
     trustProxy: e.TRUST_PROXY === "true",
+    replicaPartition: e.RAP_REPLICA_PARTITION,
     authority: {
       mode: e.INSTALLATION_AUTHORITY_MODE ?? (e.APP_ENV === "production" ? "strict" : "dev"),
       productRootKey: { b64: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64, file: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE },

@@ -12,4 +12,6 @@ export interface Fabric {
   authorities: AuthorityKeys;
   heartbeats: HeartbeatWriter;
   nodeBlocklist: NodeBlocklist;
+  /** Set when this replica itself is in a minority partition (RAP_REPLICA_PARTITION). */
+  replicaMinority: boolean;
 }

@@ -42,6 +42,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     authorities: new AuthorityKeys(identity.keyring),
     heartbeats: new HeartbeatWriter({ db, live, host, log }),
     nodeBlocklist: new NodeBlocklist(db, live),
+    replicaMinority: cfg.replicaPartition === "minority",
   };
   await fabric.nodeBlocklist.start();
   let draining = false;

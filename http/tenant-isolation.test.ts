@@ -112,6 +112,7 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/node-agents/snapshot": { kind: "node-only" },
   "POST /api/v1/node-agents/certificate": { kind: "node-only", body: { csr: "x" } },
   "GET /api/v1/node-agents/revocations": { kind: "node-only" },
+  "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
 };
 
 function apiRoutes(): string[] {

@@ -3,7 +3,7 @@
  * mutation appends one in the transaction of the change; denials of
  * high-risk actions and failed logins append one on their own.
  */
-import type { Tx } from "./db.ts";
+import { pgArray, type Tx } from "./db.ts";
 import type { ChangeContext } from "../core/change.ts";
 import { newId } from "../core/ids.ts";
 
@@ -77,7 +77,7 @@ export async function listAudit(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
         and ($10::text[] is null or not (target_type = any($10::text[])))
       order by id desc
       limit $9`,
-    [f.organizationIds ? `{${f.organizationIds.join(",")}}` : null, f.action ?? null, f.actorId ?? null, f.outcome ?? null, f.targetId ?? null, f.since ?? null, f.until ?? null, f.before ?? null, f.limit, f.excludeTargetTypes ? `{${f.excludeTargetTypes.join(",")}}` : null],
+    [f.organizationIds ? pgArray(f.organizationIds) : null, f.action ?? null, f.actorId ?? null, f.outcome ?? null, f.targetId ?? null, f.since ?? null, f.until ?? null, f.before ?? null, f.limit, f.excludeTargetTypes ? pgArray(f.excludeTargetTypes) : null],
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
 }

@@ -43,3 +43,8 @@ export function pgError(err: unknown): PgErrorInfo {
 }
 
 export const UNIQUE_VIOLATION = "23505";
+
+/** A PostgreSQL array literal, so one parameter carries a whole column in both drivers. */
+export function pgArray(values: (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)).join(",")}}`;
+}

@@ -5,7 +5,7 @@
  * is the one-heartbeat-per-transaction baseline the benchmark compares
  * against, with the very same statements and semantics.
  */
-import type { Tx } from "./db.ts";
+import { pgArray, type Tx } from "./db.ts";
 import { LIVENESS_TIMER, STALE_AFTER_MS } from "../core/fabric.ts";
 
 export interface Heartbeat { nodeId: string; clusterId: string; receivedAt: Date; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> }
@@ -104,9 +104,4 @@ export async function latestHeartbeat(tx: Tx, nodeId: string): Promise<{ receive
 export async function heartbeatHistory(tx: Tx, nodeId: string): Promise<{ receivedAt: string; telemetry: Record<string, unknown> }[]> {
   const rows = await tx.query<{ received_at: Date; telemetry: Record<string, unknown> }>("select received_at, telemetry from node_heartbeat_history where node_id = $1 order by received_at desc", [nodeId]);
   return rows.map((r) => ({ receivedAt: new Date(r.received_at).toISOString(), telemetry: r.telemetry }));
-}
-
-/** A PostgreSQL array literal, so one parameter carries a whole column in both drivers. */
-export function pgArray(values: (string | null)[]): string {
-  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)).join(",")}}`;
 }

@@ -1,5 +1,5 @@
 /** Role assignments, node groups and service instances (desired vs reported). */
-import { one, type Tx } from "./db.ts";
+import { one, pgArray, type Tx } from "./db.ts";
 
 export interface AssignmentRow { id: string; clusterId: string; nodeId: string; role: string; organizationId: string | null; status: string; assignedBy: string; assignedAt: string; policy: Record<string, unknown> }
 type RawAssignment = { id: string; cluster_id: string; node_id: string; role: string; organization_id: string | null; status: string; assigned_by_user_id: string; assigned_at: Date; policy: Record<string, unknown> };
@@ -61,4 +61,17 @@ export async function servicesOf(tx: Tx, nodeId: string): Promise<ServiceRow[]> 
     [nodeId],
   );
   return rows.map((r) => ({ id: r.id, nodeId: r.node_id, serviceType: r.service_type, desiredState: r.desired_state, reportedState: r.reported_state, version: r.version, lastHeartbeatAt: r.last_heartbeat_at ? new Date(r.last_heartbeat_at).toISOString() : null }));
+}
+
+/** Records what the agent reports for its own services; only rows that exist (assigned services) change. Returns the types it knew. */
+export async function reportServices(tx: Tx, nodeId: string, reports: { serviceType: string; reportedState: string; version: string | null }[], at: Date): Promise<string[]> {
+  if (reports.length === 0) return [];
+  const rows = await tx.query<{ service_type: string }>(
+    `update node_service_instances s set reported_state = r.state, version = r.version, last_heartbeat_at = $5::timestamptz, updated_at = now()
+       from unnest($2::text[], $3::text[], $4::text[]) as r(service_type, state, version)
+      where s.node_id = $1 and s.service_type = r.service_type
+      returning s.service_type`,
+    [nodeId, pgArray(reports.map((r) => r.serviceType)), pgArray(reports.map((r) => r.reportedState)), pgArray(reports.map((r) => r.version)), at.toISOString()],
+  );
+  return rows.map((r) => r.service_type);
 }

@@ -1,5 +1,5 @@
 /** Organizations and their memberships. */
-import { one, type Tx } from "./db.ts";
+import { one, type Tx, pgArray } from "./db.ts";
 import type { OrgRole } from "../core/authz.ts";
 
 export interface OrgRow { id: string; name: string; slug: string; status: string; createdAt: string }
@@ -25,7 +25,7 @@ export async function listOrgs(tx: Tx, opts: { ids: string[] | null; after?: str
     `select id::text, name, slug, status, created_at from organizations
       where ($1::uuid[] is null or id = any($1::uuid[])) and ($2::uuid is null or id > $2::uuid)
       order by id limit $3`,
-    [opts.ids ? `{${opts.ids.join(",")}}` : null, opts.after ?? null, opts.limit],
+    [opts.ids ? pgArray(opts.ids) : null, opts.after ?? null, opts.limit],
   );
   return rows.map(toOrg);
 }

@@ -1,5 +1,5 @@
 /** Organization resources with their access policies, and their encrypted secrets. */
-import { one, type Tx } from "./db.ts";
+import { one, type Tx, pgArray } from "./db.ts";
 import type { Sealed } from "../core/crypto/envelope.ts";
 
 export type TransferMode = "disabled" | "client_to_server" | "server_to_client" | "bidirectional";
@@ -61,7 +61,7 @@ export async function getResource(tx: Tx, id: string, lock = false): Promise<Res
 export async function listResources(tx: Tx, opts: { orgIds: string[] | null; after?: string; limit: number }): Promise<ResourceRow[]> {
   const rows = await tx.query<Raw>(
     `select ${COLS} from resources where ($1::uuid[] is null or organization_id = any($1::uuid[])) and ($2::uuid is null or id > $2::uuid) order by id limit $3`,
-    [opts.orgIds ? `{${opts.orgIds.join(",")}}` : null, opts.after ?? null, opts.limit],
+    [opts.orgIds ? pgArray(opts.orgIds) : null, opts.after ?? null, opts.limit],
   );
   return rows.map(toRow);
 }

@@ -70,3 +70,14 @@ export const HeartbeatBody = v.strictObject({
 });
 export const CertificateRenewBody = v.strictObject({ csr: Pem });
 export const SnapshotQuery = v.strictObject({ after_version: v.optional(v.pipe(v.string(), v.regex(/^\d{1,9}$/), v.transform(Number))) });
+
+export const ServiceReportBody = v.strictObject({
+  services: v.pipe(
+    v.array(v.strictObject({
+      service_type: v.picklist(NODE_ROLES),
+      reported_state: v.picklist(["starting", "running", "stopping", "stopped", "failed", "unsupported"]),
+      version: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]{1,64}$/, "letters, digits, . _ + -"))),
+    })),
+    v.maxLength(NODE_ROLES.length),
+  ),
+});

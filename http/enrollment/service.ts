@@ -22,6 +22,7 @@ import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { readActor } from "../../sql/actors.ts";
 import type { Fabric } from "../fabric.ts";
+import { requireAuthority } from "../nodes/service.ts";
 
 type Deps = Pick<AppDeps, "db" | "live" | "host" | "clock" | "log"> & { fabric: Fabric };
 
@@ -43,13 +44,7 @@ export class EnrollmentRefused extends DomainError {
 /** The one answer for every bootstrap refusal before proof: nothing is revealed. */
 const notFound = () => new DomainError("enrollment.not_found", "no such enrollment, or the proof did not verify");
 
-async function requireUsableCluster(deps: Deps, clusterId: string) {
-  const cluster = await getCluster(deps.db, clusterId);
-  if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
-  if (cluster.status !== "active") throw new DomainError("cluster.not_active", `cluster is ${cluster.status}`, { status: cluster.status });
-  if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused");
-  return cluster;
-}
+
 
 export async function createJoinToken(
   deps: Deps,
@@ -57,7 +52,7 @@ export async function createJoinToken(
   input: { ttl_seconds: number; max_uses: number; requested_roles: NodeRole[] },
   change: ChangeContext,
 ): Promise<{ id: string; token: string; expires_at: string; max_uses: number; requested_roles: NodeRole[]; cluster_id: string; authority_fingerprint: string }> {
-  await requireUsableCluster(deps, clusterId);
+  await requireAuthority(deps, deps.db, clusterId);
   const now = deps.clock();
   const id = newId(now.getTime());
   const issued = await issueOpaqueToken("jt");
@@ -131,7 +126,7 @@ export async function submitJoin(deps: Deps, input: JoinInput, sourceIp: string,
   if (allowedRoles.size > 0 && input.requested_roles.some((r) => !allowedRoles.has(r))) throw await refuse("roles_outside_scope");
   const cluster = await getCluster(deps.db, token.clusterId);
   if (!cluster || cluster.status !== "active") throw await refuse("cluster_not_active");
-  if (cluster.partitionState === "minority") throw await refuse("cluster_minority");
+  if (cluster.partitionState === "minority" || deps.fabric.replicaMinority) throw await refuse("cluster_minority");
   const holder = await nodeHoldingKey(deps.db, input.fingerprint);
   if (holder) throw await refuse(holder.clusterId === input.cluster_id ? "key_already_enrolled" : "key_enrolled_in_other_cluster");
 

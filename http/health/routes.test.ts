@@ -35,7 +35,8 @@ describe("probes", () => {
   });
 
   test("/readyz fails when the store fails", async () => {
-    const failing: Db = { ...store.db, query: () => Promise.reject(new Error("down")) };
+    // The probe's own query fails; start-up reads still work.
+    const failing: Db = { ...store.db, query: (text, params) => (text === "select 1" ? Promise.reject(new Error("down")) : store.db.query(text, params)) };
     const res = await (await makeApp(failing, live)).call("GET", "/readyz");
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: "not_ready", checks: { store: "error", live_state: "ok", accepting: "ok" } });

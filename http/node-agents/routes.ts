@@ -7,7 +7,8 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
-import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, NodeSessionBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { reportServices } from "../../sql/node-roles.ts";
 import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
 import { bootstrap, issueChallenge, submitJoin } from "../enrollment/service.ts";
 import { authenticateNode, exchangeProof, type NodePrincipal } from "./auth.ts";
@@ -41,6 +42,11 @@ const authed = new Hono<NodeEnv>()
   .post("/certificate", nodeAuth, valid("json", CertificateRenewBody), async (c) => {
     const node = c.get("node");
     return c.json(await renewCertificate(c.get("deps"), node.nodeId, c.req.valid("json").csr, agentChange(c.get("traceId"), node.nodeId)), 201);
+  })
+  .post("/services", nodeAuth, valid("json", ServiceReportBody), async (c) => {
+    const reports = c.req.valid("json").services.map((r) => ({ serviceType: r.service_type, reportedState: r.reported_state, version: r.version ?? null }));
+    const known = await c.get("deps").db.transaction((tx) => reportServices(tx, c.get("node").nodeId, reports, c.get("deps").clock()));
+    return c.json({ updated: known, not_assigned: reports.map((r) => r.serviceType).filter((t) => !known.includes(t)) });
   })
   .get("/revocations", nodeAuth, async (c) => {
     const list = await latestRevocationList(c.get("deps").db, c.get("node").clusterId);

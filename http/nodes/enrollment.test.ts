@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
-import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
-import { bootstrapOwner, enrollTotp, json, renew, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
+import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
+import { bootstrapOwner, enrollTotp, json, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
 import { createJoinToken, joinBody, nodeKeys, poll } from "../../fixtures/nodes.ts";
 import type { LiveState } from "../../live/live-state.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
@@ -35,7 +35,8 @@ const join = (body: unknown) => t.call("POST", "/api/v1/node-agents/enrollments"
 beforeAll(async () => {
   store = await freshDatabase();
   live = await freshLiveState();
-  t = await makeApp(store.db, live);
+  // Long-lived access tokens: these tests move the clock by hours.
+  t = await makeApp(store.db, live, { identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
   owner = await enrollTotp(t, await bootstrapOwner(t));
   clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
   otherClusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Kazan", slug: "kzn" } }), 201)).id;
@@ -114,7 +115,6 @@ describe("enrollment end to end", () => {
     const { token } = await createJoinToken(t, owner, clusterId);
     const { request_id } = await json(await join(joinBody(k, clusterId, token)), 202);
     t.clock.advance(25 * 3600_000);
-    owner = await renew(t, owner);
     expect(await t.scheduler.tick()).toBeGreaterThanOrEqual(1);
     expect(await json(await poll(t, request_id, clusterId, k), 200)).toEqual({ status: "expired" });
   });
@@ -236,11 +236,23 @@ describe("minority partition", () => {
     expect(audit).toEqual(expect.arrayContaining(["cluster.mark_minority", "cluster.promote"]));
   });
 
+  test("a replica started as a minority refuses trust changes for every cluster", async () => {
+    const cut = await makeApp(store.db, live, { identity: t.identity, clock: t.clock, replicaMinority: true });
+    const k = await nodeKeys();
+    const { token } = await createJoinToken(t, owner, clusterId);
+    const { request_id } = await json(await join(joinBody(k, clusterId, token)), 202);
+    await stepUp(t, owner);
+    const approve = await cut.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} });
+    expect((await errOf(approve)).code).toBe("cluster.partition_minority");
+    expect((await errOf(await cut.call("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { token: owner.token, body: {} }))).code).toBe("cluster.partition_minority");
+    expect((await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} })).status).toBe(200);
+  });
+
   test("only the owner (or the recovery role) may promote, and only with step-up", async () => {
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/minority`, { token: owner.token, body: { reason: "test" } }), 200);
     t.clock.advance(20 * 60_000);
     const fresh = await signIn(t, owner.email, { deviceId: owner.deviceId, totpSecret: owner.totpSecret });
-    t.clock.advance(6 * 60_000); // past the unknown device's 5-minute step-up window, inside the token's life
+    t.clock.advance(6 * 60_000); // past the unknown device's 5-minute step-up window
     const stale = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: fresh.token });
     expect((await errOf(stale)).code).toBe("auth.step_up_required");
     await stepUp(t, { ...fresh, totpSecret: owner.totpSecret });

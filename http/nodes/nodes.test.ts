@@ -158,6 +158,17 @@ describe("roles and groups", () => {
     expect(actions).toEqual(expect.arrayContaining(["node.role_assigned", "node.role_removed", "node.service_desired_state"]));
   });
 
+  test("an agent reports its services' state; only assigned services change", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "svc-1");
+    await stepUp(t, owner);
+    await json(await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "relay-node" }), 201);
+    const r = await json(await agent(n, "POST", "/services", { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }, { service_type: "rdp-worker", reported_state: "unsupported" }] }), 200);
+    expect(r).toEqual({ updated: ["relay-node"], not_assigned: ["rdp-worker"] });
+    const detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
+    expect(detail.services).toEqual([expect.objectContaining({ service_type: "relay-node", desired_state: "running", reported_state: "running", version: "1.2.3" })]);
+    expect((await agent(n, "POST", "/services", { services: [{ service_type: "relay-node", reported_state: "exploded" }] })).status).toBe(400);
+  });
+
   test("node groups form a tree and filter the node list", async () => {
     const root = await json(await admin("POST", "/node-groups", { name: "eu" }), 201);
     const child = await json(await admin("POST", "/node-groups", { name: "fra-dc1", parent_id: root.id }), 201);
@@ -179,6 +190,8 @@ describe("signed scoped snapshots", () => {
   let workerA: EnrolledNode;
 
   beforeAll(async () => {
+    // A cluster of its own, so peers from the tests above do not show up here.
+    clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Snapshots", slug: "snap" } }), 201)).id;
     orgA = await createOrg(t, owner, "snap-a");
     orgB = await createOrg(t, owner, "snap-b");
     await stepUp(t, owner);

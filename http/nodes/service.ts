@@ -33,8 +33,9 @@ export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
 export const REVOCATION_TYPE = "rap.revocation_list.v1";
 
-/** Trust-changing work needs an active cluster that holds authority. */
-export async function requireAuthority(tx: Tx, clusterId: string): Promise<ClusterRow> {
+/** Trust-changing work needs an active cluster that holds authority, on a replica that holds it too. */
+export async function requireAuthority(deps: { fabric: Fabric }, tx: Tx, clusterId: string): Promise<ClusterRow> {
+  if (deps.fabric.replicaMinority) throw new DomainError("cluster.partition_minority", "this control-plane replica is in a minority partition; trust changes are refused", { replica: true });
   const cluster = await getCluster(tx, clusterId);
   if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
   if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
@@ -61,7 +62,7 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
   const now = deps.clock();
   const nodeId = newId(now.getTime());
   return deps.host.batch(async (tx, step) => {
-    await requireAuthority(tx, clusterId);
+    await requireAuthority(deps, tx, clusterId);
     const request = await getJoinRequest(tx, requestId);
     if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
     const holder = await nodeHoldingKey(tx, request.nodeFingerprint);
@@ -110,7 +111,7 @@ export type LifecycleEvent = "node.drain" | "node.activate" | "node.disable" | "
 export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: string, type: LifecycleEvent, reason: string | undefined, change: ChangeContext): Promise<void> {
   await deps.host.batch(async (tx, step) => {
     await nodeIn(tx, clusterId, nodeId);
-    if (type === "node.enable") await requireAuthority(tx, clusterId);
+    if (type === "node.enable") await requireAuthority(deps, tx, clusterId);
     const r = await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
     return r.state;
   }).then((state) => deps.fabric.nodeBlocklist.changed(nodeId, state));
@@ -120,7 +121,7 @@ export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: str
 export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, reason: string, change: ChangeContext): Promise<{ revocation_list_version: number; revoked_serials: string[] }> {
   const now = deps.clock();
   const out = await deps.host.batch(async (tx, step) => {
-    await requireAuthority(tx, clusterId);
+    await requireAuthority(deps, tx, clusterId);
     await nodeIn(tx, clusterId, nodeId);
     await step(NODE, nodeId, { type: "node.revoke", reason }, change);
     const serials = await revokeIdentitiesOf(tx, nodeId);
@@ -142,7 +143,7 @@ export async function renewCertificate(deps: Deps, nodeId: string, csrPem: strin
   return deps.db.transaction(async (tx) => {
     const node = await getNode(tx, nodeId);
     if (!node || node.status === "revoked" || node.status === "disabled") throw new DomainError("node.not_active", "node cannot renew");
-    await requireAuthority(tx, node.clusterId);
+    await requireAuthority(deps, tx, node.clusterId);
     const holder = await nodeHoldingKey(tx, fingerprint);
     if (holder && holder.nodeId !== nodeId) throw new DomainError("enrollment.key_reused", "this key already identifies another node");
     const authority = await deps.fabric.authorities.load(tx, node.clusterId);
@@ -155,7 +156,7 @@ export async function renewCertificate(deps: Deps, nodeId: string, csrPem: strin
 
 export async function assignRole(deps: Deps, clusterId: string, nodeId: string, input: { role: NodeRole; organization_id?: string; policy: Record<string, unknown> }, change: ChangeContext): Promise<string> {
   return deps.db.transaction(async (tx) => {
-    await requireAuthority(tx, clusterId);
+    await requireAuthority(deps, tx, clusterId);
     const node = await nodeIn(tx, clusterId, nodeId);
     if (node.status === "revoked") throw new DomainError("node.not_active", "a revoked node takes no roles");
     const missing = missingCapability(input.role, node.capabilities);
@@ -177,7 +178,7 @@ export async function assignRole(deps: Deps, clusterId: string, nodeId: string, 
 
 export async function unassignRole(deps: Deps, clusterId: string, nodeId: string, assignmentId: string, change: ChangeContext): Promise<void> {
   await deps.db.transaction(async (tx) => {
-    await requireAuthority(tx, clusterId);
+    await requireAuthority(deps, tx, clusterId);
     await nodeIn(tx, clusterId, nodeId);
     const removed = await removeAssignment(tx, nodeId, assignmentId);
     if (!removed) throw new DomainError("node.role_not_found", "no such active role assignment");

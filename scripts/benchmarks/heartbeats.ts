@@ -22,7 +22,8 @@ import { SignJWT } from "jose";
 import { initialTransition, transition } from "xstate";
 import { openPostgres } from "../../sql/postgres-db.ts";
 import { migrate } from "../../sql/migrate.ts";
-import { pgArray, writeHeartbeatNaive, type Heartbeat } from "../../sql/heartbeats.ts";
+import { writeHeartbeatNaive, type Heartbeat } from "../../sql/heartbeats.ts";
+import { pgArray } from "../../sql/db.ts";
 import { ActorHost } from "../../actors/host/host.ts";
 import { actorKinds } from "../../actors/kinds.ts";
 import { createCluster } from "../../actors/cluster/commands.ts";
@@ -46,8 +47,8 @@ const STEP_SECONDS = quick ? 6 : INTERVAL_S;
 const STEPS = quick ? [2_000, 5_000] : [10_000, 25_000, 50_000, 75_000, 100_000, 125_000, 150_000];
 const P99_LIMIT_MS = 50;
 const WRITER_HEARTBEATS = quick ? 3_000 : 20_000;
-// Open enough that neither writer is starved of arrivals: the naive one is then bound by the pool, the batched by its window.
-const WRITER_CONCURRENCY = 2000;
+// Open enough that neither writer waits for arrivals (two full batches in flight): the naive one is then bound by its pool, the batched by its commits.
+const WRITER_CONCURRENCY = 4000;
 
 const log = createLogger({ base: { component: "bench" } });
 const adminUrl = process.env.TEST_DATABASE_URL;
