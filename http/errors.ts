@@ -58,6 +58,7 @@ export const ERRORS = {
   "resource.secret_required": { status: 400, fallback: "In production a resource needs its credentials stored as a secret." },
   "resource.plaintext_credentials": { status: 400, fallback: "Credentials must not be stored in metadata; use the resource secret." },
   "cluster.not_active": { status: 409, fallback: "The cluster is not active." },
+  "cluster.not_partitioned": { status: 409, fallback: "Only a minority partition can be split off." },
   "cluster.partition_minority": { status: 409, fallback: "This cluster is in a minority partition; trust changes are refused until it is promoted or merged." },
   "authority.signature_invalid": { status: 400, fallback: "The cluster authority signature is not valid." },
   "join_token.not_found": { status: 404, fallback: "That join token does not exist or is already revoked." },

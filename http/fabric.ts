@@ -7,6 +7,9 @@
 import type { AuthorityKeys } from "../actors/cluster/authority.ts";
 import type { HeartbeatWriter } from "./nodes/heartbeats.ts";
 import type { NodeBlocklist } from "./node-agents/auth.ts";
+import { DomainError } from "../core/errors.ts";
+import type { Tx } from "../sql/db.ts";
+import { getCluster, type ClusterRow } from "../sql/clusters.ts";
 
 export interface Fabric {
   authorities: AuthorityKeys;
@@ -15,3 +18,14 @@ export interface Fabric {
   /** Set when this replica itself is in a minority partition (RAP_REPLICA_PARTITION). */
   replicaMinority: boolean;
 }
+
+/** Trust-changing work needs an active cluster that holds authority, on a replica that holds it too. */
+export async function requireAuthority(deps: { fabric: Fabric }, tx: Tx, clusterId: string): Promise<ClusterRow> {
+  if (deps.fabric.replicaMinority) throw new DomainError("cluster.partition_minority", "this control-plane replica is in a minority partition; trust changes are refused", { replica: true });
+  const cluster = await getCluster(tx, clusterId);
+  if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
+  if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
+  if (cluster.status !== "active") throw new DomainError("cluster.not_active", `cluster is ${cluster.status}`, { status: cluster.status });
+  return cluster;
+}
+

@@ -83,6 +83,7 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/clusters/:id/partition/minority": { kind: "platform", body: { reason: "x" } },
   "POST /api/v1/clusters/:id/partition/promote": { kind: "platform" },
   "POST /api/v1/clusters/:id/partition/merge": { kind: "platform" },
+  "POST /api/v1/clusters/:id/partition/split": { kind: "platform", body: { name: "s", slug: "s", node_ids: [crypto.randomUUID()] } },
   "GET /api/v1/clusters/:id/join-tokens": { kind: "platform" },
   "POST /api/v1/clusters/:id/join-tokens": { kind: "platform", body: {} },
   "DELETE /api/v1/clusters/:id/join-tokens/:itemId": { kind: "platform" },

@@ -81,3 +81,9 @@ export const ServiceReportBody = v.strictObject({
     v.maxLength(NODE_ROLES.length),
   ),
 });
+
+export const SplitBody = v.strictObject({
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200)),
+  slug: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63")),
+  node_ids: v.pipe(v.array(Uuid("a node id")), v.minLength(1), v.maxLength(1000), v.check((ids) => new Set(ids).size === ids.length, "node ids must not repeat")),
+});

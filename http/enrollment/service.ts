@@ -21,8 +21,8 @@ import { nodeHoldingKey } from "../../sql/nodes.ts";
 import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { readActor } from "../../sql/actors.ts";
-import type { Fabric } from "../fabric.ts";
-import { requireAuthority } from "../nodes/service.ts";
+import type { Tx } from "../../sql/db.ts";
+import { requireAuthority, type Fabric } from "../fabric.ts";
 
 type Deps = Pick<AppDeps, "db" | "live" | "host" | "clock" | "log"> & { fabric: Fabric };
 
@@ -46,23 +46,34 @@ const notFound = () => new DomainError("enrollment.not_found", "no such enrollme
 
 
 
+export interface IssuedJoinToken { id: string; token: string; expires_at: string; max_uses: number; requested_roles: NodeRole[]; cluster_id: string; authority_fingerprint: string }
+
 export async function createJoinToken(
   deps: Deps,
   clusterId: string,
   input: { ttl_seconds: number; max_uses: number; requested_roles: NodeRole[] },
   change: ChangeContext,
-): Promise<{ id: string; token: string; expires_at: string; max_uses: number; requested_roles: NodeRole[]; cluster_id: string; authority_fingerprint: string }> {
+): Promise<IssuedJoinToken> {
   await requireAuthority(deps, deps.db, clusterId);
+  return deps.db.transaction((tx) => issueJoinToken(deps, tx, clusterId, input, change));
+}
+
+/** A join token inside the caller's transaction (a partition split issues several with its other changes). */
+export async function issueJoinToken(
+  deps: Pick<Deps, "clock" | "fabric">,
+  tx: Tx,
+  clusterId: string,
+  input: { ttl_seconds: number; max_uses: number; requested_roles: NodeRole[] },
+  change: ChangeContext,
+): Promise<IssuedJoinToken> {
   const now = deps.clock();
   const id = newId(now.getTime());
   const issued = await issueOpaqueToken("jt");
   const expiresAt = new Date(now.getTime() + input.ttl_seconds * 1000);
-  const authority = await deps.fabric.authorities.load(deps.db, clusterId);
+  const authority = await deps.fabric.authorities.load(tx, clusterId);
   const scopeJws = await authority.sign(JOIN_TOKEN_SCOPE, ENROLLMENT_AUDIENCE, { token_id: id, prefix: issued.prefix, roles: input.requested_roles, exp: Math.floor(expiresAt.getTime() / 1000) }, now);
-  await deps.db.transaction(async (tx) => {
-    await insertJoinToken(tx, { id, clusterId, prefix: issued.prefix, secretHash: issued.hash, requestedRoles: input.requested_roles, scopeJws, expiresAt, maxUses: input.max_uses, createdByUserId: change.author.id });
-    await appendAudit(tx, { change, action: "join_token.create", targetType: "join_token", targetId: id, outcome: "success", details: { cluster_id: clusterId, prefix: issued.prefix, max_uses: input.max_uses, roles: input.requested_roles } });
-  });
+  await insertJoinToken(tx, { id, clusterId, prefix: issued.prefix, secretHash: issued.hash, requestedRoles: input.requested_roles, scopeJws, expiresAt, maxUses: input.max_uses, createdByUserId: change.author.id });
+  await appendAudit(tx, { change, action: "join_token.create", targetType: "join_token", targetId: id, outcome: "success", details: { cluster_id: clusterId, prefix: issued.prefix, max_uses: input.max_uses, roles: input.requested_roles } });
   return { id, token: issued.token, expires_at: expiresAt.toISOString(), max_uses: input.max_uses, requested_roles: input.requested_roles, cluster_id: clusterId, authority_fingerprint: authority.signingFingerprint };
 }
 

@@ -236,6 +236,28 @@ describe("minority partition", () => {
     expect(audit).toEqual(expect.arrayContaining(["cluster.mark_minority", "cluster.promote"]));
   });
 
+  test("the owner splits nodes of a minority off into a new cluster; they re-enrol there with single-use tokens", async () => {
+    const k = await nodeKeys("splitter");
+    const { token } = await createJoinToken(t, owner, clusterId);
+    const { request_id } = await json(await join(joinBody(k, clusterId, token, { node_name: "splitter" })), 202);
+    await stepUp(t, owner);
+    const { node_id } = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }), 200);
+    await stepUp(t, owner);
+    const notMinority = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Split", slug: "split", node_ids: [node_id] } });
+    expect((await errOf(notMinority)).code).toBe("cluster.not_partitioned");
+    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/minority`, { token: owner.token, body: { reason: "datacenter cut off" } }), 200);
+    await stepUp(t, owner);
+    const split = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Split", slug: "split", node_ids: [node_id] } }), 201);
+    expect(split.nodes).toEqual([expect.objectContaining({ node_id, name: "splitter", agent_command: expect.stringContaining(split.cluster_id) })]);
+    expect((await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${node_id}`, { token: owner.token }), 200)).status).toBe("revoked");
+    const fresh = await nodeKeys("splitter");
+    expect((await join(joinBody(fresh, split.cluster_id, split.nodes[0].join_token.token, { node_name: "splitter" }))).status).toBe(202);
+    expect((await errOf(await join(joinBody(await nodeKeys(), split.cluster_id, split.nodes[0].join_token.token)))).code).toBe("enrollment.refused");
+    expect((await listAudit(store.db, { action: "cluster.split", limit: 1 }))[0]).toMatchObject({ target_id: clusterId, outcome: "success" });
+    await stepUp(t, owner);
+    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: owner.token }), 200);
+  });
+
   test("a replica started as a minority refuses trust changes for every cluster", async () => {
     const cut = await makeApp(store.db, live, { identity: t.identity, clock: t.clock, replicaMinority: true });
     const k = await nodeKeys();

@@ -15,7 +15,7 @@ import { page } from "../page.ts";
 import type { Action } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
 import {
-  ApproveBody, ClusterItemParam, ClusterParam, JoinRequestQuery, NewJoinTokenBody, NodeGroupBody, NodeQuery, ReasonBody, RoleAssignmentBody, SetGroupBody,
+  ApproveBody, ClusterItemParam, ClusterParam, JoinRequestQuery, NewJoinTokenBody, NodeGroupBody, NodeQuery, ReasonBody, RoleAssignmentBody, SetGroupBody, SplitBody,
 } from "../../core/contracts/nodes.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { getJoinRequest, listJoinRequests, listJoinTokens, type JoinRequestRow } from "../../sql/enrollment.ts";
@@ -24,7 +24,7 @@ import { activeAssignments, listGroups, servicesOf } from "../../sql/node-roles.
 import { heartbeatHistory, latestHeartbeat } from "../../sql/heartbeats.ts";
 import { markMinority, mergeCluster, promoteCluster } from "../../actors/cluster/commands.ts";
 import { createJoinToken, revokeToken } from "../enrollment/service.ts";
-import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, rejectJoin, revokeNode, unassignRole, type LifecycleEvent } from "./service.ts";
+import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, rejectJoin, revokeNode, splitCluster, unassignRole, type LifecycleEvent } from "./service.ts";
 import { currentSnapshot } from "./snapshots.ts";
 
 const PLATFORM = { kind: "platform" } as const;
@@ -84,6 +84,15 @@ export const nodeRoutes = new Hono<AppEnv>()
     await can(c, "partition.promote");
     await mergeCluster(c.get("deps").host, c.req.valid("param").id, changeOf(c));
     return c.json(await partitionView(c, c.req.valid("param").id));
+  })
+  .post("/:id/partition/split", valid("param", ClusterParam), valid("json", SplitBody), async (c) => {
+    await can(c, "partition.promote");
+    const origin = new URL(c.req.url).origin;
+    const r = await splitCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c));
+    return c.json({
+      ...r,
+      nodes: r.nodes.map((n) => ({ ...n, agent_command: `rap-node-agent enroll --control-plane ${origin} --cluster ${r.cluster_id} --token ${n.join_token.token} --authority-fingerprint ${n.join_token.authority_fingerprint}` })),
+    }, 201);
   })
   .get("/:id/join-tokens", valid("param", ClusterParam), async (c) => {
     await can(c, "cluster.read");

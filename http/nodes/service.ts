@@ -7,7 +7,7 @@
  * minority partition.
  */
 import type { AppDeps } from "../env.ts";
-import type { Fabric } from "../fabric.ts";
+import { requireAuthority, type Fabric } from "../fabric.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
@@ -16,7 +16,7 @@ import { fingerprintOf, issueNodeCertificate, readCsr } from "../../core/crypto/
 import { missingCapability, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
 import type { Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
-import { getCluster, type ClusterRow } from "../../sql/clusters.ts";
+import { getCluster } from "../../sql/clusters.ts";
 import { nextCertificateSerial } from "../../sql/cluster-authorities.ts";
 import { getJoinRequest, insertBootstrapBundle } from "../../sql/enrollment.ts";
 import { getNode, insertIdentity, insertRevocationList, markIdentitiesRotated, nodeHoldingKey, revokeIdentitiesOf, revokedIdentities, setNodeGroup } from "../../sql/nodes.ts";
@@ -26,22 +26,14 @@ import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
 import { currentSnapshot } from "./snapshots.ts";
+import { createCluster } from "../../actors/cluster/commands.ts";
+import { issueJoinToken, type IssuedJoinToken } from "../enrollment/service.ts";
 
 type Deps = Pick<AppDeps, "db" | "host" | "clock" | "identity"> & { fabric: Fabric };
 
 export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
 export const REVOCATION_TYPE = "rap.revocation_list.v1";
-
-/** Trust-changing work needs an active cluster that holds authority, on a replica that holds it too. */
-export async function requireAuthority(deps: { fabric: Fabric }, tx: Tx, clusterId: string): Promise<ClusterRow> {
-  if (deps.fabric.replicaMinority) throw new DomainError("cluster.partition_minority", "this control-plane replica is in a minority partition; trust changes are refused", { replica: true });
-  const cluster = await getCluster(tx, clusterId);
-  if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
-  if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
-  if (cluster.status !== "active") throw new DomainError("cluster.not_active", `cluster is ${cluster.status}`, { status: cluster.status });
-  return cluster;
-}
 
 const authorityOf = (deps: Deps, tx: Tx) => (clusterId: string) => deps.fabric.authorities.load(tx, clusterId);
 const snapshotCtx = (deps: Deps) => ({ dataPlaneKey: deps.identity.dataPlaneKey });
@@ -214,3 +206,43 @@ export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string,
   });
 }
 
+
+/**
+ * Splits nodes of a minority cluster off into a new cluster of their own: the
+ * owner's way to make a lasting partition official. A node's identity names
+ * its cluster, so the moved nodes cannot keep it: in one commit they are
+ * revoked here (with a new signed revocation list) and each gets a single-use
+ * join token for the new cluster, for the same roles. The new cluster has its
+ * own authority. Allowed only while the source is a minority: it is the
+ * sanctioned exception to "a minority changes no trust".
+ */
+export async function splitCluster(
+  deps: Deps & Pick<AppDeps, "log">,
+  clusterId: string,
+  input: { name: string; slug: string; node_ids: string[] },
+  change: ChangeContext,
+): Promise<{ cluster_id: string; nodes: { node_id: string; name: string; join_token: IssuedJoinToken }[]; revocation_list_version: number }> {
+  const source = await getCluster(deps.db, clusterId);
+  if (!source) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
+  if (source.partitionState !== "minority") throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
+  const { id: newClusterId } = await createCluster(deps.host, deps.identity.keyring, { name: input.name, slug: input.slug, region: source.region, metadata: { split_from: clusterId } }, change);
+  const now = deps.clock();
+  const result = await deps.host.batch(async (tx, step) => {
+    const moved = [];
+    for (const nodeId of input.node_ids) {
+      const node = await nodeIn(tx, clusterId, nodeId);
+      if (node.status === "revoked") throw new DomainError("node.not_active", "a revoked node cannot move", { id: nodeId });
+      const roles = (await activeAssignments(tx, nodeId)).map((a) => a.role as NodeRole);
+      await step(NODE, nodeId, { type: "node.revoke", reason: `split into cluster ${input.slug}` }, change);
+      await revokeIdentitiesOf(tx, nodeId);
+      const token = await issueJoinToken(deps, tx, newClusterId, { ttl_seconds: 24 * 3600, max_uses: 1, requested_roles: [...new Set(roles)] }, change);
+      moved.push({ node_id: nodeId, name: node.name, join_token: token });
+    }
+    const authority = await deps.fabric.authorities.load(tx, clusterId);
+    const version = await insertRevocationList(tx, clusterId, await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: await revokedIdentities(tx, clusterId), issued_at: now.toISOString() }, now));
+    await appendAudit(tx, { change, action: "cluster.split", targetType: "cluster", targetId: clusterId, outcome: "success", details: { new_cluster_id: newClusterId, node_ids: input.node_ids, revocation_list_version: version } });
+    return { cluster_id: newClusterId, nodes: moved, revocation_list_version: version };
+  });
+  for (const n of result.nodes) await deps.fabric.nodeBlocklist.changed(n.node_id, "revoked");
+  return result;
+}
