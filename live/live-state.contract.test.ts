@@ -39,12 +39,11 @@ function contract(name: string, make: () => Promise<Subject>, enabled = true) {
       expect(await s.live.get(k)).toBeNull();
     });
 
-    test("setMany writes every key with the TTL", async () => {
-      const [a, b] = [key(), key()];
-      await s.live.setMany([[a, "1"], [b, "2"]], 80);
-      expect([await s.live.get(a), await s.live.get(b)]).toEqual(["1", "2"]);
-      await s.advance(150);
-      expect([await s.live.get(a), await s.live.get(b)]).toEqual([null, null]);
+    test("hset writes many fields in one call; hget reads one; later writes win", async () => {
+      const h = key();
+      await s.live.hset(h, [["a", "1"], ["b", "2"]]);
+      await s.live.hset(h, [["b", "3"]]);
+      expect([await s.live.hget(h, "a"), await s.live.hget(h, "b"), await s.live.hget(h, "c")]).toEqual(["1", "3", null]);
     });
 
     test("setIfAbsent grants one holder until the TTL lapses", async () => {

@@ -10,8 +10,9 @@ export interface LiveState {
   readonly kind: "redis" | "memory";
   /** Sets `key` to `value`, expiring after `ttlMs`. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Sets many keys with one TTL in one round trip (presence keys written by a batch). */
-  setMany(entries: [string, string][], ttlMs: number): Promise<void>;
+  /** Sets many fields of one hash in one command (presence written by a batch: field = id, value = when). */
+  hset(key: string, entries: [string, string][]): Promise<void>;
+  hget(key: string, field: string): Promise<string | null>;
   /** Sets only when absent; true when this call set it (a lease or lock). */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   get(key: string): Promise<string | null>;

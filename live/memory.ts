@@ -11,6 +11,7 @@ interface Entry { value: string; expiresAt: number }
 export function memoryLiveState(clock: () => number = Date.now): LiveState {
   const entries = new Map<string, Entry>();
   const channels = new Map<string, Set<(m: string) => void>>();
+  const hashes = new Map<string, Map<string, string>>();
 
   const live = (key: string): Entry | undefined => {
     const e = entries.get(key);
@@ -26,8 +27,13 @@ export function memoryLiveState(clock: () => number = Date.now): LiveState {
     async set(key, value, ttlMs) {
       entries.set(key, { value, expiresAt: clock() + ttlMs });
     },
-    async setMany(list, ttlMs) {
-      for (const [key, value] of list) entries.set(key, { value, expiresAt: clock() + ttlMs });
+    async hset(key, list) {
+      const h = hashes.get(key) ?? new Map<string, string>();
+      for (const [field, value] of list) h.set(field, value);
+      hashes.set(key, h);
+    },
+    async hget(key, field) {
+      return hashes.get(key)?.get(field) ?? null;
     },
     async setIfAbsent(key, value, ttlMs) {
       if (live(key)) return false;
@@ -62,6 +68,7 @@ export function memoryLiveState(clock: () => number = Date.now): LiveState {
     async close() {
       entries.clear();
       channels.clear();
+      hashes.clear();
     },
   };
 }

@@ -31,12 +31,11 @@ export async function redisLiveState(url: string, prefix = "rap:"): Promise<Live
     async set(key, value, ttlMs) {
       await cmd.set(k(key), value, "PX", ttlMs);
     },
-    async setMany(entries, ttlMs) {
+    async hset(key, entries) {
       if (entries.length === 0) return;
-      const pipeline = cmd.pipeline();
-      for (const [key, value] of entries) pipeline.set(k(key), value, "PX", ttlMs);
-      await pipeline.exec();
+      await cmd.hset(k(key), Object.fromEntries(entries));
     },
+    hget: (key, field) => cmd.hget(k(key), field),
     async setIfAbsent(key, value, ttlMs) {
       return (await cmd.set(k(key), value, "PX", ttlMs, "NX")) === "OK";
     },

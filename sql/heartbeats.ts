@@ -38,7 +38,7 @@ export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { h
   const ids = batch.map((h) => h.nodeId);
   const at = batch.map((h) => h.receivedAt.toISOString());
   const telemetry = batch.map((h) => JSON.stringify(h.telemetry));
-  const history = skip ? batch.filter((h) => !skip.history.has(h.nodeId)) : batch;
+  const historyIndex = batch.flatMap((h, i) => (skip?.history.has(h.nodeId) ? [] : [i]));
   const timers = skip ? batch.filter((h) => !skip.timer.has(h.nodeId)) : batch;
   await tx.query(
     `insert into node_heartbeats_latest (node_id, cluster_id, received_at, seq, agent_version, telemetry)
@@ -47,13 +47,13 @@ export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { h
        where node_heartbeats_latest.seq < excluded.seq or node_heartbeats_latest.received_at < excluded.received_at`,
     [pgArray(ids), pgArray(batch.map((h) => h.clusterId)), pgArray(at), pgArray(batch.map((h) => String(h.seq))), pgArray(batch.map((h) => h.agentVersion)), pgArray(telemetry)],
   );
-  if (history.length) {
+  if (historyIndex.length) {
     await tx.query(
       `insert into node_heartbeat_history (node_id, slot, received_at, telemetry)
        select * from unnest($1::uuid[], $2::smallint[], $3::timestamptz[], $4::jsonb[])
        on conflict (node_id, slot) do update set received_at = excluded.received_at, telemetry = excluded.telemetry
          where node_heartbeat_history.received_at < excluded.received_at - interval '1 hour'`,
-      [pgArray(history.map((h) => h.nodeId)), pgArray(history.map((h) => String(historySlot(h.receivedAt)))), pgArray(history.map((h) => h.receivedAt.toISOString())), pgArray(history.map((h) => JSON.stringify(h.telemetry)))],
+      [pgArray(historyIndex.map((i) => ids[i]!)), pgArray(historyIndex.map((i) => String(historySlot(batch[i]!.receivedAt)))), pgArray(historyIndex.map((i) => at[i]!)), pgArray(historyIndex.map((i) => telemetry[i]!))],
     );
   }
   // Push each node's liveness timer forward; a node that stops beating is then found by the scheduler.

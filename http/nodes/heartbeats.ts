@@ -1,8 +1,8 @@
 /**
  * The batched heartbeat writer. Requests queue their heartbeat and wait; a
  * flush every `flushMs` (or when `maxBatch` is reached) writes the whole batch
- * in one transaction of three multi-row statements, refreshes the nodes' live
- * keys in one Redis round trip, and then answers every waiter. Up to
+ * in one transaction of three multi-row statements, refreshes the nodes'
+ * presence with one Redis command per cluster, and then answers every waiter. Up to
  * `maxFlushes` batches commit at once. A node whose
  * health was not healthy gets one `node.health healthy` event after commit.
  * Several heartbeats of one node in a window collapse to the newest.
@@ -20,7 +20,8 @@ import { STALE_AFTER_MS } from "../../core/fabric.ts";
 
 interface Pending { hb: Heartbeat; waiters: { resolve: () => void; reject: (e: unknown) => void }[] }
 
-export const liveKey = (nodeId: string) => `node:live:${nodeId}`;
+/** Presence: one hash per cluster, field = node id, value = last heartbeat time (ISO). */
+export const liveHash = (clusterId: string) => `nodes:live:${clusterId}`;
 
 export class HeartbeatWriter {
   private pending = new Map<string, Pending>();
@@ -72,13 +73,13 @@ export class HeartbeatWriter {
     this.pending = new Map();
     const beats = [...batch.values()].map((p) => p.hb);
     try {
-      // Live keys are best-effort presence, written beside (not after) the durable commit.
-      const liveKeys = this.deps.live.setMany(beats.map((h) => [liveKey(h.nodeId), h.receivedAt.toISOString()]), STALE_AFTER_MS).catch((err) => {
-        this.deps.log.warn("live keys not refreshed", { err });
+      // Presence is best-effort live state, written beside (not after) the durable commit.
+      const presence = this.writePresence(beats).catch((err) => {
+        this.deps.log.warn("live presence not refreshed", { err });
       });
       const skip = this.knownCurrent(beats);
       const unhealthy = await this.deps.db.transaction((tx) => writeHeartbeatBatch(tx, beats, skip));
-      await liveKeys;
+      await presence;
       this.remember(beats, skip);
       this.batches++;
       for (const p of batch.values()) for (const w of p.waiters) w.resolve();
@@ -90,6 +91,16 @@ export class HeartbeatWriter {
     } catch (err) {
       for (const p of batch.values()) for (const w of p.waiters) w.reject(err);
     }
+  }
+
+  private async writePresence(beats: Heartbeat[]): Promise<void> {
+    const byCluster = new Map<string, [string, string][]>();
+    for (const h of beats) {
+      const list = byCluster.get(h.clusterId) ?? [];
+      list.push([h.nodeId, h.receivedAt.toISOString()]);
+      byCluster.set(h.clusterId, list);
+    }
+    await Promise.all([...byCluster].map(([cluster, entries]) => this.deps.live.hset(liveHash(cluster), entries)));
   }
 
   /**

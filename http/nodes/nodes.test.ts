@@ -15,7 +15,7 @@ import { signNodeProof } from "../../core/crypto/node-proof.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { listAudit } from "../../sql/audit.ts";
-import { liveKey } from "./heartbeats.ts";
+import { liveHash } from "./heartbeats.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "./snapshots.ts";
 import { REVOCATION_TYPE } from "./service.ts";
 
@@ -77,7 +77,7 @@ describe("heartbeats and liveness", () => {
     const detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
     expect(detail.last_heartbeat).toMatchObject({ seq: 2, agent_version: "0.1.0", telemetry: { cpu: 0.2 } });
     expect(detail.heartbeat_history).toHaveLength(1);
-    expect(await live.get(liveKey(n.nodeId))).not.toBeNull();
+    expect(await live.hget(liveHash(clusterId), n.nodeId)).not.toBeNull();
     expect((await beat(n, 3, { blob: "x".repeat(5000) })).status).toBe(400);
   });
 
