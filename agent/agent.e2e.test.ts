@@ -1,0 +1,143 @@
+/**
+ * rap-node-agent end to end: a real control plane process and real agent
+ * processes. Enrollment with the agent killed mid-way, approval, bootstrap,
+ * pinning, heartbeats, a role reaching the agent's snapshot, revocation; and
+ * one host enrolled in two clusters without their state mixing.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
+import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
+import { runAgent, spawnAgent } from "../fixtures/agent-process.ts";
+import { waitFor } from "../fixtures/wait.ts";
+import { totpAt, totpStep } from "../core/crypto/totp.ts";
+import { keyPath } from "./keys.ts";
+
+setDefaultTimeout(120_000);
+
+let dir: string;
+let store: TestDatabase | undefined;
+let cp: ControlPlaneProcess;
+let token: string;
+const PASSWORD = "correct horse battery staple";
+
+async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${cp.url}${path}`, { method, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+async function newCluster(slug: string): Promise<string> {
+  return (await api("POST", "/api/v1/clusters", { name: slug, slug })).id;
+}
+
+const stateArgs = (stateDir: string) => ["--state-dir", stateDir];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "rap-agent-e2e-"));
+  const env: Record<string, string> = { DATA_DIR: join(dir, "cp"), INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", TIMER_POLL_MS: "100" };
+  if (storeKind === "postgres") {
+    store = await freshDatabase({ migrated: false });
+    env.DATABASE_URL = store.url!;
+  }
+  if (process.env.TEST_REDIS_URL) env.REDIS_URL = process.env.TEST_REDIS_URL;
+  cp = await spawnControlPlane(env);
+  await api("POST", "/api/v1/installation/bootstrap-owner", { email: "owner@example.com", password: PASSWORD, display_name: "Owner" });
+  token = (await api("POST", "/api/v1/auth/login", { email: "owner@example.com", password: PASSWORD })).access_token;
+  // Enrolling TOTP proves the second factor for this session: the step-up the approvals below need.
+  const { secret } = await api("POST", "/api/v1/auth/mfa/totp");
+  await api("POST", "/api/v1/auth/mfa/totp/confirm", { code: await totpAt(secret, totpStep(new Date())) });
+});
+
+afterAll(async () => {
+  await cp?.stop();
+  await store?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("rap-node-agent", () => {
+  test("enroll survives a kill while pending, then approve → bootstrap → pin → heartbeats → roles → revocation", async () => {
+    const clusterId = await newCluster("agents");
+    const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { requested_roles: [] });
+    const stateDir = join(dir, "host-a");
+    const enrollArgs = ["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--authority-fingerprint", jt.authority_fingerprint, "--name", "edge-a", "--poll-interval", "0.2", ...stateArgs(stateDir)];
+
+    const first = spawnAgent(enrollArgs);
+    await first.waitFor(/join request (\S+) sent/);
+    const requestId = /join request (\S+) sent/.exec(first.output())![1]!;
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    expect((await stat(keyPath(stateDir, clusterId))).mode & 0o777).toBe(0o600);
+
+    const second = spawnAgent(enrollArgs);
+    await second.waitFor(`resuming enrollment: join request ${requestId}`);
+    const pending = await api("GET", `/api/v1/clusters/${clusterId}/join-requests?status=pending`);
+    expect(pending.items.map((r: { id: string }) => r.id)).toEqual([requestId]);
+    const approved = await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${requestId}/approve`, {});
+    expect(await second.exited).toBe(0);
+    expect(second.output()).toContain(`enrolled in cluster ${clusterId} as node ${approved.node_id}`);
+
+    const status = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output);
+    expect(status.memberships).toEqual([expect.objectContaining({ cluster_id: clusterId, status: "enrolled", node_id: approved.node_id, authority_fingerprint: jt.authority_fingerprint, snapshot_version: 1 })]);
+
+    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
+    try {
+      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).last_heartbeat, { timeoutMs: 20_000, what: "first heartbeat" });
+      const node = await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`);
+      expect(node).toMatchObject({ status: "active", health: "healthy" });
+      expect(node.last_heartbeat.telemetry).toMatchObject({ memory_total_bytes: expect.any(Number), snapshot_version: 1 });
+
+      await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles`, { role: "relay-node" });
+      await runner.waitFor(/"msg":"snapshot applied".*"relay-node"/, 20_000);
+      const after = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
+      expect(after.roles).toEqual(["relay-node"]);
+      expect(after.snapshot_version).toBe(2);
+
+      await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/revoke`, { reason: "decommissioned" });
+      await runner.waitFor("the control plane refuses this node", 20_000);
+    } finally {
+      runner.proc.kill("SIGTERM");
+      expect(await runner.exited).toBe(0);
+    }
+  });
+
+  test("one host in two clusters: separate memberships, keys and certificates", async () => {
+    const stateDir = join(dir, "host-b");
+    const nodes: Record<string, string> = {};
+    for (const slug of ["north", "south"]) {
+      const clusterId = await newCluster(slug);
+      const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
+      const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "shared-host", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
+      await agent.waitFor(/join request (\S+) sent/);
+      const requestId = /join request (\S+) sent/.exec(agent.output())![1]!;
+      nodes[clusterId] = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${requestId}/approve`, {})).node_id;
+      expect(await agent.exited).toBe(0);
+    }
+    const { memberships } = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output);
+    expect(memberships).toHaveLength(2);
+    const [a, b] = memberships;
+    expect(a.cluster_id).not.toBe(b.cluster_id);
+    expect(a.node_id).not.toBe(b.node_id);
+    expect(a.fingerprint).not.toBe(b.fingerprint);
+    expect(a.authority_fingerprint).not.toBe(b.authority_fingerprint);
+    for (const m of memberships) expect(m.node_id).toBe(nodes[m.cluster_id]);
+    const left = await runAgent(["leave", "--cluster", a.cluster_id, ...stateArgs(stateDir)]);
+    expect(left.code).toBe(0);
+    const rest = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships;
+    expect(rest.map((m: { cluster_id: string }) => m.cluster_id)).toEqual([b.cluster_id]);
+  });
+
+  test("errors are one line with a cause and a fix", async () => {
+    const r = await runAgent(["enroll", "--control-plane", cp.url, "--cluster", crypto.randomUUID(), "--token", "rap_jt_abcdefghijkl_" + "A".repeat(43), ...stateArgs(join(dir, "host-c"))]);
+    expect(r.code).toBe(1);
+    expect(r.output.trim().split("\n")).toHaveLength(1);
+    expect(r.output).toContain("(enrollment.refused)");
+    const usage = await runAgent(["enroll"]);
+    expect(usage.code).toBe(2);
+    const down = await runAgent(["enroll", "--control-plane", "http://127.0.0.1:9", "--cluster", crypto.randomUUID(), "--token", "x", ...stateArgs(join(dir, "host-d"))]);
+    expect(down.output).toContain("(unreachable)");
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * The agent's HTTP client for the control plane. Errors come back as one
+ * `AgentError` with the server's stable code (or `unreachable`) so the CLI can
+ * print one line with a cause and a fix. Node sessions are obtained with a
+ * fresh signed proof and renewed before they expire.
+ */
+import { signNodeProof } from "../core/crypto/node-proof.ts";
+
+export class AgentError extends Error {
+  constructor(readonly code: string, message: string, readonly status = 0, readonly details: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+export class ControlPlaneClient {
+  private token: { value: string; expiresAt: number } | undefined;
+
+  constructor(private readonly baseUrl: string, private readonly timeoutMs = 15_000) {}
+
+  async request<T>(method: string, path: string, opts: { body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { ...(opts.body !== undefined ? { "content-type": "application/json" } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs),
+      });
+    } catch (err) {
+      throw new AgentError("unreachable", `control plane ${this.baseUrl} unreachable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const text = await res.text();
+    const body = text ? safeJson(text) : null;
+    if (!res.ok) {
+      const e = (body as { error?: { code?: string; fallback_message?: string; details?: Record<string, unknown> } } | null)?.error;
+      throw new AgentError(e?.code ?? `http_${res.status}`, e?.fallback_message ?? `HTTP ${res.status}`, res.status, e?.details ?? {});
+    }
+    return body as T;
+  }
+
+  /** A node token, renewed a minute before it expires, from a fresh proof signed by the node key. */
+  async nodeToken(key: { privateKey: CryptoKey; fingerprint: string }, clusterId: string): Promise<string> {
+    if (this.token && this.token.expiresAt - 60_000 > Date.now()) return this.token.value;
+    const proof = await signNodeProof(key.privateKey, key.fingerprint, clusterId, new Date());
+    const r = await this.request<{ access_token: string; expires_in: number }>("POST", "/api/v1/node-agents/session", { body: { proof } });
+    this.token = { value: r.access_token, expiresAt: Date.now() + r.expires_in * 1000 };
+    return r.access_token;
+  }
+
+  forgetToken(): void {
+    this.token = undefined;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

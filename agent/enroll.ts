@@ -1,0 +1,88 @@
+/**
+ * Enrollment, restart-safe at every step: the key is made (or reloaded) first,
+ * the join request id is stored as soon as the control plane returns it, and
+ * a restarted `enroll` resumes polling that request instead of sending
+ * another. On approval the bundle is verified and the authority pinned before
+ * anything is stored as enrolled.
+ */
+import { AgentError, ControlPlaneClient } from "./client.ts";
+import { certificateRequest, loadOrCreateKey } from "./keys.ts";
+import { detectCapabilities, hostFacts } from "./host-facts.ts";
+import { verifyBundle, verifySnapshot } from "./verify.ts";
+import type { AgentStore, Membership } from "./store.ts";
+import { signEnrollmentProof } from "../core/crypto/node-proof.ts";
+
+export interface EnrollOptions {
+  controlPlaneUrl: string;
+  clusterId: string;
+  token: string;
+  authorityFingerprint: string | null;
+  nodeName: string;
+  stateDir: string;
+  requestedRoles: string[];
+  pollIntervalMs: number;
+  timeoutMs: number;
+  progress: (line: string) => void;
+}
+
+export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membership> {
+  const existing = await store.membership(o.clusterId);
+  if (existing?.status === "enrolled") throw new AgentError("already_enrolled", `already enrolled in cluster ${o.clusterId} as node ${existing.nodeId}; run \`rap-node-agent leave --cluster ${o.clusterId}\` first`);
+  const key = await loadOrCreateKey(o.stateDir, o.clusterId);
+  const client = new ControlPlaneClient(o.controlPlaneUrl);
+  let membership: Membership = existing?.status === "pending" && existing.joinRequestId
+    ? existing
+    : {
+        clusterId: o.clusterId, controlPlaneUrl: o.controlPlaneUrl, status: "pending", nodeName: o.nodeName, nodeId: null, joinRequestId: null,
+        fingerprint: key.fingerprint, publicKey: key.publicKey, pinnedAuthorityFingerprint: o.authorityFingerprint, authorityPublicKey: null,
+        certificatePem: null, caChainPem: null, enrolledAt: null,
+      };
+  if (membership.joinRequestId) {
+    o.progress(`resuming enrollment: join request ${membership.joinRequestId} is waiting for approval`);
+  } else {
+    const facts = hostFacts();
+    const r = await client.request<{ request_id: string }>("POST", "/api/v1/node-agents/enrollments", {
+      body: {
+        token: o.token, cluster_id: o.clusterId, node_name: o.nodeName, public_key: key.publicKey, csr: await certificateRequest(key, o.nodeName),
+        fingerprint: key.fingerprint, facts, capabilities: detectCapabilities(facts), requested_roles: o.requestedRoles,
+      },
+    });
+    membership = { ...membership, joinRequestId: r.request_id };
+    await store.saveMembership(membership);
+    o.progress(`join request ${r.request_id} sent; waiting for a platform admin to approve it (fingerprint ${key.fingerprint})`);
+  }
+
+  const deadline = Date.now() + o.timeoutMs;
+  const started = Date.now();
+  for (;;) {
+    const requestId = membership.joinRequestId!;
+    const { challenge } = await client.request<{ challenge: string }>("POST", `/api/v1/node-agents/enrollments/${requestId}/challenge`);
+    const signature = await signEnrollmentProof(key.privateKey, requestId, o.clusterId, challenge);
+    const answer = await client.request<{ status: string; reason?: string | null; node_id?: string; bundle?: string }>("POST", `/api/v1/node-agents/enrollments/${requestId}/bootstrap`, {
+      body: { cluster_id: o.clusterId, fingerprint: key.fingerprint, challenge, signature },
+    });
+    if (answer.status === "approved") {
+      const bundle = await verifyBundle(answer.bundle!, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint });
+      const snapshot = await verifySnapshot(bundle.initial_snapshot, { authorityPublicKey: bundle.authority.public_key, clusterId: o.clusterId, nodeId: bundle.node_id, currentVersion: null });
+      membership = {
+        ...membership, status: "enrolled", nodeId: bundle.node_id, pinnedAuthorityFingerprint: bundle.authority.fingerprint, authorityPublicKey: bundle.authority.public_key,
+        certificatePem: bundle.certificate, caChainPem: bundle.ca_chain.join("\n"), enrolledAt: new Date().toISOString(),
+      };
+      await store.saveMembership(membership);
+      await store.applySnapshot(o.clusterId, snapshot.version, bundle.initial_snapshot, snapshot as never);
+      o.progress(`approved: node ${bundle.node_id}, cluster authority ${bundle.authority.fingerprint} pinned`);
+      return membership;
+    }
+    if (answer.status === "rejected") {
+      await store.removeMembership(o.clusterId);
+      throw new AgentError("rejected", `join request rejected: ${answer.reason ?? "no reason given"}; ask for a new join token`);
+    }
+    if (answer.status === "expired") {
+      await store.removeMembership(o.clusterId);
+      throw new AgentError("expired", "join request expired before anyone approved it; ask for a new join token");
+    }
+    if (Date.now() > deadline) throw new AgentError("timeout", `still pending after ${Math.round(o.timeoutMs / 1000)} s; run enroll again later to keep waiting (the request is kept)`);
+    o.progress(`pending approval (${Math.round((Date.now() - started) / 1000)} s)`);
+    await Bun.sleep(o.pollIntervalMs);
+  }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bun
+/**
+ * rap-node-agent: the native node agent.
+ *
+ *   rap-node-agent enroll --control-plane URL --cluster ID --token TOKEN [--authority-fingerprint SHA256:…] [--name NAME] [--role ROLE]…
+ *   rap-node-agent run
+ *   rap-node-agent status [--json]
+ *   rap-node-agent leave --cluster ID
+ *
+ * Common: --state-dir DIR (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent).
+ * Errors print one line with the cause and a fix and exit 1; usage errors exit 2.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { AgentStore } from "./store.ts";
+import { enroll } from "./enroll.ts";
+import { AgentError } from "./client.ts";
+import { ClusterRunner } from "./run.ts";
+import { keyPath } from "./keys.ts";
+
+const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
+
+class Usage extends Error {}
+
+const say = (line: string) => process.stderr.write(`rap-node-agent: ${line}\n`);
+const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields }) + "\n");
+
+async function openStore(stateDir: string): Promise<AgentStore> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  return AgentStore.open(join(stateDir, "state.db"));
+}
+
+async function cmdEnroll(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      "control-plane": { type: "string" }, cluster: { type: "string" }, token: { type: "string" }, "authority-fingerprint": { type: "string" },
+      name: { type: "string" }, role: { type: "string", multiple: true }, "state-dir": { type: "string" }, "poll-interval": { type: "string" }, timeout: { type: "string" },
+    },
+    strict: true,
+  });
+  const url = values["control-plane"];
+  if (!url || !values.cluster || !values.token) throw new Usage("enroll needs --control-plane URL --cluster ID --token TOKEN (the join token command from the admin console)");
+  const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
+  const store = await openStore(stateDir);
+  try {
+    const m = await enroll(store, {
+      controlPlaneUrl: url.replace(/\/$/, ""),
+      clusterId: values.cluster,
+      token: values.token,
+      authorityFingerprint: values["authority-fingerprint"] ?? null,
+      nodeName: values.name ?? hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63),
+      stateDir,
+      requestedRoles: values.role ?? [],
+      pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
+      timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
+      progress: say,
+    });
+    say(`enrolled in cluster ${m.clusterId} as node ${m.nodeId}; start it with \`rap-node-agent run\``);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" } }, strict: true });
+  const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
+  const intervalMs = Number(values["heartbeat-interval"] ?? "30") * 1000;
+  const store = await openStore(stateDir);
+  const memberships = (await store.memberships()).filter((m) => m.status === "enrolled");
+  if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
+  const runners = await Promise.all(memberships.map((m) => ClusterRunner.open(store, m, stateDir, { log: logJson })));
+  logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000 });
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  while (!stopping) {
+    await Promise.all(runners.map((r) => r.tick()));
+    for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
+  }
+  logJson("agent stopped");
+  store.close();
+  return 0;
+}
+
+async function cmdStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "state-dir": { type: "string" } }, strict: true });
+  const store = await openStore(values["state-dir"] ?? DEFAULT_STATE_DIR);
+  try {
+    const out = [];
+    for (const m of await store.memberships()) {
+      const snap = await store.snapshot(m.clusterId);
+      const health = await store.health(m.clusterId);
+      out.push({
+        cluster_id: m.clusterId, status: m.status, node_id: m.nodeId, node_name: m.nodeName, join_request_id: m.joinRequestId, fingerprint: m.fingerprint,
+        authority_fingerprint: m.pinnedAuthorityFingerprint, control_plane: m.controlPlaneUrl, snapshot_version: snap?.version ?? null,
+        roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length,
+        degraded: health ? !health.controlPlaneReachable : false, last_heartbeat_at: health?.lastHeartbeatAt ?? null, last_error: health?.lastError ?? null,
+      });
+    }
+    if (values.json) process.stdout.write(JSON.stringify({ memberships: out }, null, 2) + "\n");
+    else if (out.length === 0) process.stdout.write("not enrolled in any cluster\n");
+    else for (const m of out) process.stdout.write(`${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+async function cmdLeave(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { cluster: { type: "string" }, "state-dir": { type: "string" } }, strict: true });
+  if (!values.cluster) throw new Usage("leave needs --cluster ID");
+  const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
+  const store = await openStore(stateDir);
+  try {
+    if (!(await store.membership(values.cluster))) throw new AgentError("not_enrolled", `not a member of cluster ${values.cluster}`);
+    await store.removeMembership(values.cluster);
+    await rm(keyPath(stateDir, values.cluster), { force: true });
+    say(`left cluster ${values.cluster}: local state and key removed (ask an admin to revoke the node too)`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { enroll: cmdEnroll, run: cmdRun, status: cmdStatus, leave: cmdLeave };
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const run = command ? COMMANDS[command] : undefined;
+  if (!run) {
+    say("usage: rap-node-agent enroll|run|status|leave [options] (see docs/agent.md)");
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    if (err instanceof Usage || (err as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")) {
+      say((err as Error).message);
+      return 2;
+    }
+    if (err instanceof AgentError) {
+      say(`${err.message} (${err.code})`);
+      return 1;
+    }
+    say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));
