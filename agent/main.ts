@@ -80,10 +80,13 @@ async function cmdRun(args: string[]): Promise<number> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  const watching = runners.map((r) => r.watchSnapshots());
   while (!stopping) {
-    await Promise.all(runners.map((r) => r.tick()));
+    await Promise.all(runners.map((r) => r.heartbeat()));
     for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
   }
+  for (const r of runners) r.stop();
+  await Promise.race([Promise.all(watching), Bun.sleep(2000)]);
   logJson("agent stopped");
   store.close();
   return 0;

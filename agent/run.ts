@@ -1,8 +1,9 @@
 /**
  * The running agent for one cluster membership: a node session from the
- * node's own key, a heartbeat with live telemetry every interval, and the
- * signed snapshot checked each round (verified against the pinned authority
- * before it is stored). When the control plane cannot be reached the agent
+ * node's own key, a heartbeat with live telemetry every interval, and signed
+ * snapshots by long-poll (verified against the pinned authority before they
+ * are stored). Snapshots are always whole, never deltas, so a version gap
+ * needs no special resync: the next one simply replaces the last. When the control plane cannot be reached the agent
  * keeps running from its last valid snapshot and records that it is degraded;
  * it never decides anything the authority owns. A node the control plane
  * refuses (revoked or disabled) stops.
@@ -15,7 +16,13 @@ import type { AgentStore, Membership } from "./store.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
-export interface RunnerEvents { log: (line: string, fields?: Record<string, unknown>) => void }
+export interface RunnerEvents {
+  log: (line: string, fields?: Record<string, unknown>) => void;
+  /** A new verified snapshot is in the store. */
+  onSnapshot?: (clusterId: string) => void;
+  /** The control plane refuses this node: everything it runs must stop. */
+  onStop?: (clusterId: string) => void;
+}
 
 export class ClusterRunner {
   private seq = Date.now();
@@ -36,8 +43,12 @@ export class ClusterRunner {
     return this.m.clusterId;
   }
 
-  /** One round: session, heartbeat, snapshot. Never throws for a missing control plane. */
-  async tick(): Promise<void> {
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** One heartbeat round (with a session as needed). Never throws for a missing control plane. */
+  async heartbeat(): Promise<void> {
     if (this.stopped) return;
     const health = (await this.store.health(this.m.clusterId)) ?? { clusterId: this.m.clusterId, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: null, lastError: null };
     try {
@@ -47,7 +58,6 @@ export class ClusterRunner {
         token,
         body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: current?.version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable } },
       });
-      await this.syncSnapshot(token, current?.version ?? null);
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: new Date().toISOString(), lastError: null });
     } catch (err) {
@@ -58,11 +68,7 @@ export class ClusterRunner {
         return;
       }
       if (err.code === "node.auth_refused") {
-        this.refused = err.message;
-        this.stopped = true;
-        this.client.forgetToken();
-        this.events.log("the control plane refuses this node (revoked or disabled); stopping its work", { cluster: this.m.clusterId });
-        await this.store.saveHealth({ ...health, lastError: `refused: ${err.message}` });
+        await this.refuse(err.message);
         return;
       }
       await this.store.saveHealth({ ...health, lastError: `${err.code}: ${err.message}` });
@@ -70,13 +76,55 @@ export class ClusterRunner {
     }
   }
 
-  private async syncSnapshot(token: string, currentVersion: number | null): Promise<void> {
-    const r = await this.client.request<{ version: number; changed: boolean; snapshot?: string }>("GET", `/api/v1/node-agents/snapshot${currentVersion !== null ? `?after_version=${currentVersion}` : ""}`, { token });
+  private async refuse(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.refused = reason;
+    this.stopped = true;
+    this.client.forgetToken();
+    this.events.log("the control plane refuses this node (revoked or disabled); stopping its work", { cluster: this.m.clusterId });
+    const health = await this.store.health(this.m.clusterId);
+    if (health) await this.store.saveHealth({ ...health, lastError: `refused: ${reason}` });
+    this.events.onStop?.(this.m.clusterId);
+  }
+
+  /**
+   * Desired state by long-poll: each request waits up to `waitSeconds` on the
+   * control plane for a snapshot newer than the one applied. Errors back off
+   * (1 s doubling to 30 s); the heartbeat loop records degraded mode.
+   */
+  async watchSnapshots(waitSeconds = 25): Promise<void> {
+    let backoff = 1000;
+    while (!this.stopped) {
+      try {
+        const token = await this.client.nodeToken(this.key, this.m.clusterId);
+        const current = await this.store.snapshot(this.m.clusterId);
+        await this.syncSnapshot(token, current?.version ?? null, waitSeconds);
+        backoff = 1000;
+      } catch (err) {
+        if (!(err instanceof AgentError)) throw err;
+        if (err.code === "node.auth_refused") {
+          await this.refuse(err.message);
+          return;
+        }
+        await Bun.sleep(backoff);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async syncSnapshot(token: string, currentVersion: number | null, waitSeconds: number): Promise<void> {
+    const query = currentVersion !== null ? `?after_version=${currentVersion}&wait=${waitSeconds}` : "";
+    const r = await this.client.request<{ version: number; changed: boolean; snapshot?: string }>("GET", `/api/v1/node-agents/snapshot${query}`, { token, timeoutMs: (waitSeconds + 10) * 1000 });
     if (!r.changed || !r.snapshot) return;
     try {
       const doc = await verifySnapshot(r.snapshot, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId, nodeId: this.m.nodeId!, currentVersion });
       await this.store.applySnapshot(this.m.clusterId, doc.version, r.snapshot, doc as never);
       this.events.log("snapshot applied", { cluster: this.m.clusterId, version: doc.version, roles: doc.roles.map((x) => x.role) });
+      this.events.onSnapshot?.(this.m.clusterId);
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       // Kept out of use, counted, and reported in the next heartbeat; the last valid snapshot stays in force.

@@ -7,6 +7,7 @@
 import type { AuthorityKeys } from "../actors/cluster/authority.ts";
 import type { HeartbeatWriter } from "./nodes/heartbeats.ts";
 import type { NodeBlocklist } from "./node-agents/auth.ts";
+import type { SnapshotSignals } from "./nodes/snapshot-signals.ts";
 import { DomainError } from "../core/errors.ts";
 import type { Tx } from "../sql/db.ts";
 import { getCluster, type ClusterRow } from "../sql/clusters.ts";
@@ -15,6 +16,8 @@ export interface Fabric {
   authorities: AuthorityKeys;
   heartbeats: HeartbeatWriter;
   nodeBlocklist: NodeBlocklist;
+  /** Wakes agents long-polling for a new snapshot. */
+  snapshots: SnapshotSignals;
   /** Set when this replica itself is in a minority partition (RAP_REPLICA_PARTITION). */
   replicaMinority: boolean;
 }

@@ -19,6 +19,7 @@ import { loadIdentity } from "./identity.ts";
 import type { Fabric } from "./fabric.ts";
 import { AuthorityKeys } from "../actors/cluster/authority.ts";
 import { HeartbeatWriter } from "./nodes/heartbeats.ts";
+import { SnapshotSignals } from "./nodes/snapshot-signals.ts";
 import { NodeBlocklist } from "./node-agents/auth.ts";
 
 export interface RunningServer {
@@ -42,9 +43,11 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     authorities: new AuthorityKeys(identity.keyring),
     heartbeats: new HeartbeatWriter({ db, live, host, log }),
     nodeBlocklist: new NodeBlocklist(db, live),
+    snapshots: new SnapshotSignals(live),
     replicaMinority: cfg.replicaPartition === "minority",
   };
   await fabric.nodeBlocklist.start();
+  await fabric.snapshots.start();
   let draining = false;
   const app = createApp({
     db,
@@ -66,6 +69,8 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     fetch: (req, srv) => app.fetch(req, srv),
     // Bun's own cap sits above the app's so the app answers with its envelope.
     maxRequestBodySize: cfg.bodyLimitBytes + 1024,
+    // Agents long-poll for snapshots for up to 30 s.
+    idleTimeout: 60,
   });
   scheduler.start();
   const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${server.port}`;
@@ -79,6 +84,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
       await scheduler.stop();
       await fabric.heartbeats.stop();
       await fabric.nodeBlocklist.stop();
+      await fabric.snapshots.stop();
       await live.close();
       await db.close();
       log.info("control plane stopped");

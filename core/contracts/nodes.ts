@@ -69,7 +69,11 @@ export const HeartbeatBody = v.strictObject({
   telemetry: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 4096, "must be at most 4 KiB as JSON")), {}),
 });
 export const CertificateRenewBody = v.strictObject({ csr: Pem });
-export const SnapshotQuery = v.strictObject({ after_version: v.optional(v.pipe(v.string(), v.regex(/^\d{1,9}$/), v.transform(Number))) });
+export const SnapshotQuery = v.strictObject({
+  after_version: v.optional(v.pipe(v.string(), v.regex(/^\d{1,9}$/), v.transform(Number))),
+  /** Seconds to hold the request for a newer snapshot (long-poll), 0–30. */
+  wait: v.optional(v.pipe(v.string(), v.regex(/^\d{1,2}$/), v.transform(Number), v.maxValue(30))),
+});
 
 export const ServiceReportBody = v.strictObject({
   services: v.pipe(

@@ -34,8 +34,15 @@ const authed = new Hono<NodeEnv>()
   .get("/snapshot", nodeAuth, valid("query", SnapshotQuery), async (c) => {
     const { db, fabric, identity, clock } = c.get("deps");
     const node = c.get("node");
-    const snap = await db.transaction((tx) => currentSnapshot(tx, (id) => fabric.authorities.load(tx, id), node.nodeId, { dataPlaneKey: identity.dataPlaneKey }, clock()));
-    const after = c.req.valid("query").after_version;
+    const { after_version: after, wait = 0 } = c.req.valid("query");
+    const current = () => db.transaction((tx) => currentSnapshot(tx, (id) => fabric.authorities.load(tx, id), node.nodeId, { dataPlaneKey: identity.dataPlaneKey }, clock()));
+    // Long-poll: with `wait`, hold the request until the snapshot moves past `after_version` or the wait ends.
+    const deadline = Date.now() + wait * 1000;
+    let snap = await current();
+    while (after !== undefined && snap.version <= after && Date.now() < deadline) {
+      await fabric.snapshots.wait(node.clusterId, deadline - Date.now());
+      snap = await current();
+    }
     if (after !== undefined && snap.version <= after) return c.json({ version: snap.version, changed: false });
     return c.json({ version: snap.version, changed: true, snapshot: snap.jws });
   })

@@ -249,6 +249,22 @@ describe("signed scoped snapshots", () => {
     expect(next.mesh!.peers).toHaveLength(2);
   });
 
+  test("a long-polling agent is answered as soon as its snapshot changes", async () => {
+    const before = await snapshotOf(entry);
+    const started = Date.now();
+    const waiting = agent(entry, "GET", `/snapshot?after_version=${before.version}&wait=20`);
+    await Bun.sleep(50);
+    const r2 = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay-late");
+    await stepUp(t, owner);
+    await json(await admin("POST", `/nodes/${r2.nodeId}/roles`, { role: "relay-node" }), 201);
+    const answer = await json(await waiting, 200);
+    expect(answer).toMatchObject({ changed: true, version: before.version + 1 });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const idle = await json(await agent(entry, "GET", `/snapshot?after_version=${answer.version}&wait=1`), 200);
+    expect(idle).toEqual({ version: answer.version, changed: false });
+    expect((await agent(entry, "GET", "/snapshot?wait=99")).status).toBe(400);
+  });
+
   test("organization principals reach no cluster or node endpoint and see no node data", async () => {
     const orgAdmin = await addMember(t, owner, orgA, "admin@snap-a.example", "org_admin");
     for (const path of ["", "/nodes", `/nodes/${workerA.nodeId}`, "/authority", "/join-requests", "/revocations", "/node-groups"]) {

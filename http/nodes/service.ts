@@ -107,6 +107,7 @@ export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: str
     const r = await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
     return r.state;
   }).then((state) => deps.fabric.nodeBlocklist.changed(nodeId, state));
+  await deps.fabric.snapshots.changed(clusterId);
 }
 
 /** Revokes the node and all its certificates, and publishes a new signed revocation list. */
@@ -124,6 +125,7 @@ export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, 
     return { revocation_list_version: version, revoked_serials: serials };
   });
   await deps.fabric.nodeBlocklist.changed(nodeId, "revoked");
+  await deps.fabric.snapshots.changed(clusterId);
   return out;
 }
 
@@ -147,7 +149,7 @@ export async function renewCertificate(deps: Deps, nodeId: string, csrPem: strin
 }
 
 export async function assignRole(deps: Deps, clusterId: string, nodeId: string, input: { role: NodeRole; organization_id?: string; policy: Record<string, unknown> }, change: ChangeContext): Promise<string> {
-  return deps.db.transaction(async (tx) => {
+  const id = await deps.db.transaction(async (tx) => {
     await requireAuthority(deps, tx, clusterId);
     const node = await nodeIn(tx, clusterId, nodeId);
     if (node.status === "revoked") throw new DomainError("node.not_active", "a revoked node takes no roles");
@@ -166,6 +168,8 @@ export async function assignRole(deps: Deps, clusterId: string, nodeId: string, 
     }
     return id;
   });
+  await deps.fabric.snapshots.changed(clusterId);
+  return id;
 }
 
 export async function unassignRole(deps: Deps, clusterId: string, nodeId: string, assignmentId: string, change: ChangeContext): Promise<void> {
@@ -181,6 +185,7 @@ export async function unassignRole(deps: Deps, clusterId: string, nodeId: string
       await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: removed.role, desired_state: "stopped" } });
     }
   });
+  await deps.fabric.snapshots.changed(clusterId);
 }
 
 export async function createGroup(deps: Deps, clusterId: string, input: { name: string; parent_id?: string }, change: ChangeContext): Promise<string> {
@@ -244,5 +249,6 @@ export async function splitCluster(
     return { cluster_id: newClusterId, nodes: moved, revocation_list_version: version };
   });
   for (const n of result.nodes) await deps.fabric.nodeBlocklist.changed(n.node_id, "revoked");
+  await deps.fabric.snapshots.changed(clusterId);
   return result;
 }

@@ -13,7 +13,7 @@ import { deleteResource, getResource, insertResource, setResourceSecret, updateR
 import { resourceSecretAad } from "../secrets.ts";
 import { uniqueAs } from "../organizations/service.ts";
 
-type Deps = Pick<AppDeps, "db" | "identity" | "clock">;
+type Deps = Pick<AppDeps, "db" | "identity" | "clock" | "fabric">;
 
 export interface SecretInput { username?: string; password?: string; domain?: string; private_key?: string }
 
@@ -42,6 +42,8 @@ export async function createResource(deps: Deps, orgId: string, fields: Resource
     if (sealed) await setResourceSecret(tx, id, newId(), sealed);
     await appendAudit(tx, { change, organizationId: orgId, action: "resource.create", targetType: "resource", targetId: id, outcome: "success", details: { protocol: fields.protocol, with_secret: Boolean(sealed) } });
   });
+  // Service nodes of the organization carry resource references in their snapshots.
+  await deps.fabric.snapshots.changed(null);
   return id;
 }
 
@@ -52,6 +54,7 @@ export async function changeResource(deps: Deps, current: ResourceRow, patch: Pa
     await updateResource(tx, current.id, next).catch(uniqueAs("resources_org_name_key", "resource.name_taken", "name taken"));
     await appendAudit(tx, { change, organizationId: current.organizationId, action: "resource.update", targetType: "resource", targetId: current.id, outcome: "success", details: { fields: Object.keys(definedOnly(patch)) } });
   });
+  await deps.fabric.snapshots.changed(null);
 }
 
 export async function removeResource(deps: Deps, r: ResourceRow, change: ChangeContext): Promise<void> {
@@ -59,6 +62,7 @@ export async function removeResource(deps: Deps, r: ResourceRow, change: ChangeC
     await deleteResource(tx, r.id);
     await appendAudit(tx, { change, organizationId: r.organizationId, action: "resource.delete", targetType: "resource", targetId: r.id, outcome: "success" });
   });
+  await deps.fabric.snapshots.changed(null);
 }
 
 /** Creates or rotates the resource's secret; returns the secret reference only. */
