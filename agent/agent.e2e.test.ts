@@ -5,7 +5,9 @@
  * one host enrolled in two clusters without their state mixing.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
@@ -20,7 +22,10 @@ setDefaultTimeout(120_000);
 let dir: string;
 let store: TestDatabase | undefined;
 let cp: ControlPlaneProcess;
+let cpEnv: Record<string, string>;
 let token: string;
+let workloadsFile: string;
+let pidDir: string;
 const PASSWORD = "correct horse battery staple";
 
 async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
@@ -36,15 +41,31 @@ async function newCluster(slug: string): Promise<string> {
 
 const stateArgs = (stateDir: string) => ["--state-dir", stateDir];
 
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-agent-e2e-"));
-  const env: Record<string, string> = { DATA_DIR: join(dir, "cp"), INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", TIMER_POLL_MS: "100" };
+  // A fixed port, so the control plane can be stopped and started again where the agents expect it.
+  const env: Record<string, string> = { DATA_DIR: join(dir, "cp"), INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", TIMER_POLL_MS: "100", PORT: String(await freePort()) };
   if (storeKind === "postgres") {
     store = await freshDatabase({ migrated: false });
     env.DATABASE_URL = store.url!;
   }
   if (process.env.TEST_REDIS_URL) env.REDIS_URL = process.env.TEST_REDIS_URL;
+  cpEnv = env;
   cp = await spawnControlPlane(env);
+  pidDir = join(dir, "pids");
+  await mkdir(pidDir);
+  workloadsFile = join(dir, "workloads.json");
+  await writeFile(workloadsFile, JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }));
   await api("POST", "/api/v1/installation/bootstrap-owner", { email: "owner@example.com", password: PASSWORD, display_name: "Owner" });
   token = (await api("POST", "/api/v1/auth/login", { email: "owner@example.com", password: PASSWORD })).access_token;
   // Enrolling TOTP proves the second factor for this session: the step-up the approvals below need.
@@ -83,21 +104,30 @@ describe("rap-node-agent", () => {
     const status = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output);
     expect(status.memberships).toEqual([expect.objectContaining({ cluster_id: clusterId, status: "enrolled", node_id: approved.node_id, authority_fingerprint: jt.authority_fingerprint, snapshot_version: 1 })]);
 
-    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
+    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", "--workloads", workloadsFile, ...stateArgs(stateDir)]);
     try {
       await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).last_heartbeat, { timeoutMs: 20_000, what: "first heartbeat" });
       const node = await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`);
       expect(node).toMatchObject({ status: "active", health: "healthy" });
       expect(node.last_heartbeat.telemetry).toMatchObject({ memory_total_bytes: expect.any(Number), snapshot_version: 1 });
 
-      await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles`, { role: "relay-node" });
+      const { id: assignment } = await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles`, { role: "relay-node" });
       await runner.waitFor(/"msg":"snapshot applied".*"relay-node"/, 20_000);
       const after = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
       expect(after.roles).toEqual(["relay-node"]);
       expect(after.snapshot_version).toBe(2);
+      // The role's workload runs as a supervised child and is reported running.
+      await waitFor(() => existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 10_000, what: "relay workload" });
+      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).services.find((x: { reported_state: string }) => x.reported_state === "running"), { timeoutMs: 10_000, what: "running report" });
+
+      await api("DELETE", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles/${assignment}`);
+      await waitFor(() => !existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 20_000, what: "relay workload stopped" });
+      await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles`, { role: "relay-node" });
+      await waitFor(() => existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 20_000, what: "relay workload again" });
 
       await api("POST", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/revoke`, { reason: "decommissioned" });
       await runner.waitFor("the control plane refuses this node", 20_000);
+      await waitFor(() => !existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 10_000, what: "everything stopped on revocation" });
     } finally {
       runner.proc.kill("SIGTERM");
       expect(await runner.exited).toBe(0);
@@ -128,6 +158,31 @@ describe("rap-node-agent", () => {
     expect(left.code).toBe(0);
     const rest = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships;
     expect(rest.map((m: { cluster_id: string }) => m.cluster_id)).toEqual([b.cluster_id]);
+  });
+
+  test("control plane stopped → the agent runs degraded on its last snapshot → restarted → recovered", async () => {
+    const clusterId = await newCluster("outage");
+    const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
+    const stateDir = join(dir, "host-e");
+    const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "survivor", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
+    await agent.waitFor(/join request (\S+) sent/);
+    const nodeId = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${/join request (\S+) sent/.exec(agent.output())![1]}/approve`, {})).node_id;
+    expect(await agent.exited).toBe(0);
+    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
+    try {
+      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat, { timeoutMs: 20_000, what: "heartbeat" });
+      await cp.stop();
+      await runner.waitFor("running degraded from the last valid snapshot", 20_000);
+      const degraded = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
+      expect(degraded).toMatchObject({ degraded: true, snapshot_version: 1, node_id: nodeId });
+      cp = await spawnControlPlane(cpEnv);
+      await runner.waitFor("leaving degraded mode", 30_000);
+      const recovered = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
+      expect(recovered.degraded).toBe(false);
+    } finally {
+      runner.proc.kill("SIGTERM");
+      await runner.exited;
+    }
   });
 
   test("errors are one line with a cause and a fix", async () => {

@@ -3,14 +3,15 @@
  * rap-node-agent: the native node agent.
  *
  *   rap-node-agent enroll --control-plane URL --cluster ID --token TOKEN [--authority-fingerprint SHA256:…] [--name NAME] [--role ROLE]…
- *   rap-node-agent run
+ *   rap-node-agent run [--workloads FILE] [--heartbeat-interval SECONDS]
  *   rap-node-agent status [--json]
  *   rap-node-agent leave --cluster ID
  *
  * Common: --state-dir DIR (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent).
  * Errors print one line with the cause and a fix and exit 1; usage errors exit 2.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import * as v from "valibot";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -19,6 +20,7 @@ import { enroll } from "./enroll.ts";
 import { AgentError } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
 import { keyPath } from "./keys.ts";
+import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -65,15 +67,47 @@ async function cmdEnroll(args: string[]): Promise<number> {
   }
 }
 
+async function loadWorkloads(file: string | undefined): Promise<Record<string, WorkloadSpec>> {
+  if (!file) return {};
+  const text = await readFile(file, "utf8").catch(() => {
+    throw new AgentError("workloads_unreadable", `cannot read workloads file ${file}`);
+  });
+  const r = v.safeParse(WorkloadsFile, (() => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return null;
+    }
+  })());
+  if (!r.success) throw new AgentError("workloads_invalid", `workloads file ${file} is invalid: ${v.getDotPath(r.issues[0]) ?? ""} ${r.issues[0].message}; fix: {"relay-node": {"command": ["/usr/bin/relay"]}}`);
+  return r.output;
+}
+
+const WorkloadsFile = v.record(v.string(), v.strictObject({ command: v.pipe(v.array(v.string()), v.minLength(1)), env: v.optional(v.record(v.string(), v.string())) }));
+
 async function cmdRun(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" } }, strict: true });
+  const { values } = parseArgs({ args, options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" }, workloads: { type: "string" } }, strict: true });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
   const intervalMs = Number(values["heartbeat-interval"] ?? "30") * 1000;
+  const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
   const memberships = (await store.memberships()).filter((m) => m.status === "enrolled");
   if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
-  const runners = await Promise.all(memberships.map((m) => ClusterRunner.open(store, m, stateDir, { log: logJson })));
-  logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000 });
+  const supervisors = new Map<string, Supervisor>();
+  const runners: ClusterRunner[] = [];
+  const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await store.assignments(clusterId)).map((a) => a.serviceType));
+  for (const m of memberships) {
+    const runner = await ClusterRunner.open(store, m, stateDir, {
+      log: logJson,
+      onSnapshot: (clusterId) => void reconcile(clusterId),
+      onStop: (clusterId) => supervisors.get(clusterId)!.stopAll(),
+    });
+    supervisors.set(m.clusterId, new Supervisor({ registry, report: (r) => runner.reportServices(r), log: (msg, f) => logJson(msg, { cluster: m.clusterId, ...f }) }));
+    runners.push(runner);
+  }
+  logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000, workloads: Object.keys(registry) });
+  // Work already authorized by the last valid snapshot starts even before the control plane answers.
+  for (const r of runners) await reconcile(r.clusterId);
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -86,6 +120,7 @@ async function cmdRun(args: string[]): Promise<number> {
     for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
   }
   for (const r of runners) r.stop();
+  for (const s of supervisors.values()) await s.stopAll();
   await Promise.race([Promise.all(watching), Bun.sleep(2000)]);
   logJson("agent stopped");
   store.close();

@@ -21,7 +21,7 @@ export interface RunnerEvents {
   /** A new verified snapshot is in the store. */
   onSnapshot?: (clusterId: string) => void;
   /** The control plane refuses this node: everything it runs must stop. */
-  onStop?: (clusterId: string) => void;
+  onStop?: (clusterId: string) => void | Promise<void>;
 }
 
 export class ClusterRunner {
@@ -43,10 +43,6 @@ export class ClusterRunner {
     return this.m.clusterId;
   }
 
-  get isStopped(): boolean {
-    return this.stopped;
-  }
-
   /** One heartbeat round (with a session as needed). Never throws for a missing control plane. */
   async heartbeat(): Promise<void> {
     if (this.stopped) return;
@@ -59,6 +55,11 @@ export class ClusterRunner {
         body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: current?.version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable } },
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
+      if (this.refused) {
+        this.refused = null;
+        this.events.log("the control plane accepts this node again; resuming", { cluster: this.m.clusterId });
+        this.events.onSnapshot?.(this.m.clusterId);
+      }
       await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: new Date().toISOString(), lastError: null });
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
@@ -76,15 +77,25 @@ export class ClusterRunner {
     }
   }
 
+  /**
+   * The control plane refuses this node (revoked or disabled): its work stops
+   * at once. Heartbeats keep trying; a node that is enabled again is accepted
+   * and resumes, a revoked one stays refused.
+   */
   private async refuse(reason: string): Promise<void> {
-    if (this.stopped) return;
-    this.refused = reason;
-    this.stopped = true;
     this.client.forgetToken();
+    if (this.refused) return;
+    this.refused = reason;
     this.events.log("the control plane refuses this node (revoked or disabled); stopping its work", { cluster: this.m.clusterId });
     const health = await this.store.health(this.m.clusterId);
     if (health) await this.store.saveHealth({ ...health, lastError: `refused: ${reason}` });
-    this.events.onStop?.(this.m.clusterId);
+    await this.events.onStop?.(this.m.clusterId);
+  }
+
+  /** Tells the control plane what this node's workloads are doing. */
+  async reportServices(services: { service_type: string; reported_state: string; version?: string }[]): Promise<void> {
+    const token = await this.client.nodeToken(this.key, this.m.clusterId);
+    await this.client.request("POST", "/api/v1/node-agents/services", { token, body: { services } });
   }
 
   /**
@@ -95,6 +106,10 @@ export class ClusterRunner {
   async watchSnapshots(waitSeconds = 25): Promise<void> {
     let backoff = 1000;
     while (!this.stopped) {
+      if (this.refused) {
+        await Bun.sleep(1000);
+        continue;
+      }
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
         const current = await this.store.snapshot(this.m.clusterId);
@@ -104,7 +119,7 @@ export class ClusterRunner {
         if (!(err instanceof AgentError)) throw err;
         if (err.code === "node.auth_refused") {
           await this.refuse(err.message);
-          return;
+          continue;
         }
         await Bun.sleep(backoff);
         backoff = Math.min(backoff * 2, 30_000);

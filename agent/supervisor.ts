@@ -1,0 +1,124 @@
+/**
+ * The workload supervisor: runs exactly the workloads of the roles assigned
+ * to this node in this cluster, each as a child process, restarts one that
+ * exits with exponential backoff (1 s doubling to 60 s, reset after a minute
+ * of uptime), stops one whose role is gone, and stops everything when the
+ * node is refused or the agent shuts down (SIGTERM, then SIGKILL after the
+ * grace period). A role with no workload implementation here is reported
+ * `unsupported`, never `running`. Every state change is reported.
+ */
+import type { Subprocess } from "bun";
+
+export interface WorkloadSpec { command: string[]; env?: Record<string, string> }
+export type ReportedState = "starting" | "running" | "stopping" | "stopped" | "failed" | "unsupported";
+export interface WorkloadReport { service_type: string; reported_state: ReportedState; version?: string }
+
+interface Running {
+  role: string;
+  spec: WorkloadSpec;
+  proc: Subprocess | null;
+  state: ReportedState;
+  restarts: number;
+  startedAt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  wanted: boolean;
+}
+
+export interface SupervisorDeps {
+  /** Workload implementations by role; a role missing here is unsupported. */
+  registry: Record<string, WorkloadSpec>;
+  report: (reports: WorkloadReport[]) => Promise<void>;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+  graceMs?: number;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+const STABLE_MS = 60_000;
+
+export class Supervisor {
+  private readonly workloads = new Map<string, Running>();
+
+  constructor(private readonly deps: SupervisorDeps) {}
+
+  states(): Record<string, ReportedState> {
+    return Object.fromEntries([...this.workloads].map(([role, w]) => [role, w.state]));
+  }
+
+  /** Makes the running set match the assigned roles. */
+  async reconcile(roles: string[]): Promise<void> {
+    const wanted = new Set(roles);
+    const changes: WorkloadReport[] = [];
+    for (const [role, w] of this.workloads) {
+      if (!wanted.has(role)) {
+        await this.stopOne(w);
+        this.workloads.delete(role);
+        changes.push({ service_type: role, reported_state: "stopped" });
+      }
+    }
+    for (const role of wanted) {
+      if (this.workloads.has(role)) continue;
+      const spec = this.deps.registry[role];
+      if (!spec) {
+        this.workloads.set(role, { role, spec: { command: [] }, proc: null, state: "unsupported", restarts: 0, startedAt: 0, timer: undefined, wanted: true });
+        changes.push({ service_type: role, reported_state: "unsupported" });
+        continue;
+      }
+      const w: Running = { role, spec, proc: null, state: "starting", restarts: 0, startedAt: 0, timer: undefined, wanted: true };
+      this.workloads.set(role, w);
+      this.start(w);
+      changes.push({ service_type: role, reported_state: "running" });
+    }
+    if (changes.length) await this.deps.report(changes).catch((err) => this.deps.log("service report failed", { error: String(err) }));
+  }
+
+  /** Stops every workload (node refused, or agent shutting down). */
+  async stopAll(): Promise<void> {
+    const reports: WorkloadReport[] = [];
+    for (const w of this.workloads.values()) {
+      await this.stopOne(w);
+      reports.push({ service_type: w.role, reported_state: w.state === "unsupported" ? "unsupported" : "stopped" });
+    }
+    this.workloads.clear();
+    if (reports.length) await this.deps.report(reports).catch(() => {});
+  }
+
+  private start(w: Running): void {
+    w.startedAt = Date.now();
+    w.proc = Bun.spawn(w.spec.command, { env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role }, stdin: "ignore", stdout: "inherit", stderr: "inherit" });
+    w.state = "running";
+    this.deps.log("workload started", { role: w.role, pid: w.proc.pid, restarts: w.restarts });
+    const proc = w.proc;
+    void proc.exited.then((code) => {
+      if (!w.wanted || w.proc !== proc) return;
+      w.state = "failed";
+      if (Date.now() - w.startedAt > STABLE_MS) w.restarts = 0;
+      const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** w.restarts);
+      w.restarts++;
+      this.deps.log("workload exited; restarting", { role: w.role, code, backoff_ms: backoff });
+      void this.deps.report([{ service_type: w.role, reported_state: "failed" }]).catch(() => {});
+      w.timer = setTimeout(() => {
+        if (w.wanted) {
+          this.start(w);
+          void this.deps.report([{ service_type: w.role, reported_state: "running" }]).catch(() => {});
+        }
+      }, backoff);
+    });
+  }
+
+  private async stopOne(w: Running): Promise<void> {
+    w.wanted = false;
+    if (w.timer) clearTimeout(w.timer);
+    const proc = w.proc;
+    if (!proc || proc.exitCode !== null) {
+      if (w.state !== "unsupported") w.state = "stopped";
+      return;
+    }
+    w.state = "stopping";
+    proc.kill("SIGTERM");
+    const graceful = await Promise.race([proc.exited.then(() => true), Bun.sleep(this.deps.graceMs ?? 10_000).then(() => false)]);
+    if (!graceful) proc.kill("SIGKILL");
+    await proc.exited;
+    w.state = "stopped";
+    this.deps.log("workload stopped", { role: w.role, graceful });
+  }
+}
