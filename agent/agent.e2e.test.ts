@@ -185,6 +185,37 @@ describe("rap-node-agent", () => {
     }
   });
 
+  // Needs a second connection to the control plane's database, which only a PostgreSQL server allows.
+  test.skipIf(storeKind !== "postgres")("a tampered snapshot is rejected, reported, and never applied", async () => {
+    const clusterId = await newCluster("tamper");
+    const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
+    const stateDir = join(dir, "host-t");
+    const enrolling = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "target", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
+    await enrolling.waitFor(/join request (\S+) sent/);
+    const nodeId = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${/join request (\S+) sent/.exec(enrolling.output())![1]}/approve`, {})).node_id;
+    expect(await enrolling.exited).toBe(0);
+    // A new version exists (a role), then someone with database access rewrites it to add another role.
+    await api("POST", `/api/v1/clusters/${clusterId}/nodes/${nodeId}/roles`, { role: "relay-node" });
+    const v2 = await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}/snapshot`);
+    expect(v2.version).toBe(2);
+    const [h, p, sig] = (v2.jws as string).split(".");
+    const doc = JSON.parse(Buffer.from(p!, "base64url").toString());
+    doc.roles.push({ role: "entry-node", organization_id: null });
+    const tampered = `${h}.${Buffer.from(JSON.stringify(doc)).toString("base64url")}.${sig}`;
+    await store!.db.query("update node_snapshots set snapshot_jws = $1 where node_id = $2 and version = 2", [tampered, nodeId]);
+
+    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
+    try {
+      await runner.waitFor('"msg":"snapshot rejected"', 20_000);
+      await waitFor(async () => ((await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat?.telemetry?.snapshot_rejections ?? 0) >= 1, { timeoutMs: 20_000, what: "rejection reported" });
+      const status = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
+      expect(status).toMatchObject({ snapshot_version: 1, roles: [] });
+    } finally {
+      runner.proc.kill("SIGTERM");
+      await runner.exited;
+    }
+  });
+
   test("errors are one line with a cause and a fix", async () => {
     const r = await runAgent(["enroll", "--control-plane", cp.url, "--cluster", crypto.randomUUID(), "--token", "rap_jt_abcdefghijkl_" + "A".repeat(43), ...stateArgs(join(dir, "host-c"))]);
     expect(r.code).toBe(1);

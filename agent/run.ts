@@ -113,8 +113,13 @@ export class ClusterRunner {
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
         const current = await this.store.snapshot(this.m.clusterId);
-        await this.syncSnapshot(token, current?.version ?? null, waitSeconds);
-        backoff = 1000;
+        if ((await this.syncSnapshot(token, current?.version ?? null, waitSeconds)) === "rejected") {
+          // The control plane keeps offering a snapshot we refuse: ask again later, not in a loop.
+          await Bun.sleep(backoff);
+          backoff = Math.min(backoff * 2, 30_000);
+        } else {
+          backoff = 1000;
+        }
       } catch (err) {
         if (!(err instanceof AgentError)) throw err;
         if (err.code === "node.auth_refused") {
@@ -131,20 +136,22 @@ export class ClusterRunner {
     this.stopped = true;
   }
 
-  private async syncSnapshot(token: string, currentVersion: number | null, waitSeconds: number): Promise<void> {
+  private async syncSnapshot(token: string, currentVersion: number | null, waitSeconds: number): Promise<"applied" | "unchanged" | "rejected"> {
     const query = currentVersion !== null ? `?after_version=${currentVersion}&wait=${waitSeconds}` : "";
     const r = await this.client.request<{ version: number; changed: boolean; snapshot?: string }>("GET", `/api/v1/node-agents/snapshot${query}`, { token, timeoutMs: (waitSeconds + 10) * 1000 });
-    if (!r.changed || !r.snapshot) return;
+    if (!r.changed || !r.snapshot) return "unchanged";
     try {
       const doc = await verifySnapshot(r.snapshot, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId, nodeId: this.m.nodeId!, currentVersion });
       await this.store.applySnapshot(this.m.clusterId, doc.version, r.snapshot, doc as never);
       this.events.log("snapshot applied", { cluster: this.m.clusterId, version: doc.version, roles: doc.roles.map((x) => x.role) });
       this.events.onSnapshot?.(this.m.clusterId);
+      return "applied";
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       // Kept out of use, counted, and reported in the next heartbeat; the last valid snapshot stays in force.
       this.rejected++;
       this.events.log("snapshot rejected", { cluster: this.m.clusterId, reason: err.message });
+      return "rejected";
     }
   }
 }
