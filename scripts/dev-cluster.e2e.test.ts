@@ -1,0 +1,47 @@
+/** `scripts/start --agents 2 --approve` gives a live cluster: two local agents enrolled, approved and beating. */
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { runAgent } from "../fixtures/agent-process.ts";
+import { waitFor } from "../fixtures/wait.ts";
+
+setDefaultTimeout(120_000);
+
+let dir: string;
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+
+test("a dev cluster of two agents comes up in one command", async () => {
+  dir = await mkdtemp(join(tmpdir(), "rap-dev-cluster-"));
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "dev-cluster.ts"), "--agents", "2", "--approve"], {
+    env: { PATH: process.env.PATH ?? "", DATA_DIR: dir, PORT: String(await freePort()) },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  try {
+    for (const i of [1, 2]) {
+      const stateDir = join(dir, "agents", `agent-${i}`);
+      await waitFor(async () => {
+        const out = (await runAgent(["status", "--json", "--state-dir", stateDir])).output;
+        const m = JSON.parse(out.trim() || "{}").memberships?.[0];
+        return m?.status === "enrolled" && m.last_heartbeat_at ? m : null;
+      }, { timeoutMs: 90_000, what: `agent ${i} enrolled and beating` });
+    }
+    expect((await stat(join(dir, "dev-owner.json"))).mode & 0o777).toBe(0o600);
+  } finally {
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }
+});
