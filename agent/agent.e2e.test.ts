@@ -154,6 +154,21 @@ describe("rap-node-agent", () => {
     expect(a.fingerprint).not.toBe(b.fingerprint);
     expect(a.authority_fingerprint).not.toBe(b.authority_fingerprint);
     for (const m of memberships) expect(m.node_id).toBe(nodes[m.cluster_id]);
+    // One agent runs both memberships; each cluster sees its own node, key and certificate.
+    const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
+    try {
+      for (const m of memberships) {
+        const node = await waitFor(async () => {
+          const n = await api("GET", `/api/v1/clusters/${m.cluster_id}/nodes/${m.node_id}`);
+          return n.last_heartbeat ? n : null;
+        }, { timeoutMs: 20_000, what: `heartbeat in ${m.cluster_id}` });
+        expect(node.identities.map((i: { fingerprint: string }) => i.fingerprint)).toEqual([m.fingerprint]);
+      }
+    } finally {
+      runner.proc.kill("SIGTERM");
+      await runner.exited;
+    }
+    expect((await stat(keyPath(stateDir, a.cluster_id))).ino).not.toBe((await stat(keyPath(stateDir, b.cluster_id))).ino);
     const left = await runAgent(["leave", "--cluster", a.cluster_id, ...stateArgs(stateDir)]);
     expect(left.code).toBe(0);
     const rest = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships;

@@ -83,7 +83,14 @@ async function loadWorkloads(file: string | undefined): Promise<Record<string, W
   return r.output;
 }
 
-const WorkloadsFile = v.record(v.string(), v.strictObject({ command: v.pipe(v.array(v.string()), v.minLength(1)), env: v.optional(v.record(v.string(), v.string())) }));
+const WorkloadsFile = v.record(
+  v.string(),
+  v.strictObject({
+    command: v.pipe(v.array(v.string()), v.minLength(1)),
+    env: v.optional(v.record(v.string(), v.string())),
+    health: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url()), interval_seconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(3600))) })),
+  }),
+);
 
 async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" }, workloads: { type: "string" } }, strict: true });

@@ -67,6 +67,29 @@ describe("supervisor", () => {
     expect(reports).toContainEqual({ service_type: "rdp-worker", reported_state: "unsupported" });
   });
 
+  test("a workload that fails its health probe three times is restarted", async () => {
+    const reports: WorkloadReport[] = [];
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    sup = new Supervisor({
+      registry: { "relay-node": { ...WORKLOAD, env: { ...WORKLOAD.env, WORKLOAD_HEALTH_PORT: String(port) }, health: { url: `http://127.0.0.1:${port}/health`, interval_seconds: 0.1 } } },
+      report: async (r) => void reports.push(...r),
+      log: () => {},
+      graceMs: 2000,
+    });
+    await sup.reconcile(["relay-node"]);
+    const first = await waitFor(() => pidOf("relay-node"), { what: "pid" });
+    await Bun.sleep(500);
+    expect(pidOf("relay-node")).toBe(first);
+    writeFileSync(join(dir, "sick-relay-node"), "");
+    await waitFor(() => reports.some((r) => r.reported_state === "failed"), { timeoutMs: 5000, what: "probe failure restart" });
+    rmSync(join(dir, "sick-relay-node"), { force: true });
+    const second = await waitFor(() => {
+      const p = pidOf("relay-node");
+      return p && p !== first && alive(p) ? p : null;
+    }, { timeoutMs: 5000, what: "restarted pid" });
+    expect(second).not.toBe(first);
+  });
+
   test("stopAll stops every workload", async () => {
     const s = make([]);
     await s.reconcile(["relay-node"]);

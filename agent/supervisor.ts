@@ -1,7 +1,8 @@
 /**
  * The workload supervisor: runs exactly the workloads of the roles assigned
- * to this node in this cluster, each as a child process, restarts one that
- * exits with exponential backoff (1 s doubling to 60 s, reset after a minute
+ * to this node in this cluster, each as a child process (with an optional
+ * HTTP health probe), restarts one that exits or fails its probe with
+ * exponential backoff (1 s doubling to 60 s, reset after a minute
  * of uptime), stops one whose role is gone, and stops everything when the
  * node is refused or the agent shuts down (SIGTERM, then SIGKILL after the
  * grace period). A role with no workload implementation here is reported
@@ -9,7 +10,12 @@
  */
 import type { Subprocess } from "bun";
 
-export interface WorkloadSpec { command: string[]; env?: Record<string, string> }
+export interface WorkloadSpec {
+  command: string[];
+  env?: Record<string, string>;
+  /** Probed every `interval_seconds` (default 10); three failures in a row restart the workload. */
+  health?: { url: string; interval_seconds?: number };
+}
 export type ReportedState = "starting" | "running" | "stopping" | "stopped" | "failed" | "unsupported";
 export interface WorkloadReport { service_type: string; reported_state: ReportedState; version?: string }
 
@@ -21,6 +27,7 @@ interface Running {
   restarts: number;
   startedAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  probe: ReturnType<typeof setInterval> | undefined;
   wanted: boolean;
 }
 
@@ -59,11 +66,11 @@ export class Supervisor {
       if (this.workloads.has(role)) continue;
       const spec = this.deps.registry[role];
       if (!spec) {
-        this.workloads.set(role, { role, spec: { command: [] }, proc: null, state: "unsupported", restarts: 0, startedAt: 0, timer: undefined, wanted: true });
+        this.workloads.set(role, { role, spec: { command: [] }, proc: null, state: "unsupported", restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true });
         changes.push({ service_type: role, reported_state: "unsupported" });
         continue;
       }
-      const w: Running = { role, spec, proc: null, state: "starting", restarts: 0, startedAt: 0, timer: undefined, wanted: true };
+      const w: Running = { role, spec, proc: null, state: "starting", restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true };
       this.workloads.set(role, w);
       this.start(w);
       changes.push({ service_type: role, reported_state: "running" });
@@ -88,7 +95,9 @@ export class Supervisor {
     w.state = "running";
     this.deps.log("workload started", { role: w.role, pid: w.proc.pid, restarts: w.restarts });
     const proc = w.proc;
+    this.watchHealth(w, proc);
     void proc.exited.then((code) => {
+      if (w.probe) clearInterval(w.probe);
       if (!w.wanted || w.proc !== proc) return;
       w.state = "failed";
       if (Date.now() - w.startedAt > STABLE_MS) w.restarts = 0;
@@ -105,9 +114,26 @@ export class Supervisor {
     });
   }
 
+  /** An unhealthy workload is killed; the exit handler then restarts it with backoff. */
+  private watchHealth(w: Running, proc: Subprocess): void {
+    const health = w.spec.health;
+    if (!health) return;
+    let failures = 0;
+    w.probe = setInterval(async () => {
+      const ok = await fetch(health.url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      failures = ok ? 0 : failures + 1;
+      if (failures >= 3 && w.proc === proc && proc.exitCode === null) {
+        this.deps.log("workload unhealthy; restarting", { role: w.role, url: health.url });
+        failures = 0;
+        proc.kill("SIGKILL");
+      }
+    }, (health.interval_seconds ?? 10) * 1000);
+  }
+
   private async stopOne(w: Running): Promise<void> {
     w.wanted = false;
     if (w.timer) clearTimeout(w.timer);
+    if (w.probe) clearInterval(w.probe);
     const proc = w.proc;
     if (!proc || proc.exitCode !== null) {
       if (w.state !== "unsupported") w.state = "stopped";
