@@ -87,6 +87,7 @@ const WorkloadsFile = v.record(
   v.string(),
   v.strictObject({
     command: v.pipe(v.array(v.string()), v.minLength(1)),
+    version: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]{1,64}$/))),
     env: v.optional(v.record(v.string(), v.string())),
     health: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url()), interval_seconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(3600))) })),
   }),

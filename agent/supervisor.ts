@@ -12,6 +12,8 @@ import type { Subprocess } from "bun";
 
 export interface WorkloadSpec {
   command: string[];
+  /** Reported with the workload's state. */
+  version?: string;
   env?: Record<string, string>;
   /** Probed every `interval_seconds` (default 10); three failures in a row restart the workload. */
   health?: { url: string; interval_seconds?: number };
@@ -73,7 +75,7 @@ export class Supervisor {
       const w: Running = { role, spec, proc: null, state: "starting", restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true };
       this.workloads.set(role, w);
       this.start(w);
-      changes.push({ service_type: role, reported_state: "running" });
+      changes.push(this.report(w, "running"));
     }
     if (changes.length) await this.deps.report(changes).catch((err) => this.deps.log("service report failed", { error: String(err) }));
   }
@@ -104,14 +106,18 @@ export class Supervisor {
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** w.restarts);
       w.restarts++;
       this.deps.log("workload exited; restarting", { role: w.role, code, backoff_ms: backoff });
-      void this.deps.report([{ service_type: w.role, reported_state: "failed" }]).catch(() => {});
+      void this.deps.report([this.report(w, "failed")]).catch(() => {});
       w.timer = setTimeout(() => {
         if (w.wanted) {
           this.start(w);
-          void this.deps.report([{ service_type: w.role, reported_state: "running" }]).catch(() => {});
+          void this.deps.report([this.report(w, "running")]).catch(() => {});
         }
       }, backoff);
     });
+  }
+
+  private report(w: Running, state: ReportedState): WorkloadReport {
+    return w.spec.version ? { service_type: w.role, reported_state: state, version: w.spec.version } : { service_type: w.role, reported_state: state };
   }
 
   /** An unhealthy workload is killed; the exit handler then restarts it with backoff. */
