@@ -1,28 +1,21 @@
 /** The app's shared contract: error envelope, input guards, trace ids, logs. Through app.request() over real stores. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
+import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, type Session } from "../fixtures/identity.ts";
-import type { LiveState } from "../live/live-state.ts";
 
-let store: TestDatabase;
-let live: LiveState;
+const stores = useStores();
+
 let t: TestApp;
 let owner: Session;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live, { bodyLimitBytes: 1024 });
+  t = await makeApp(stores.store.db, stores.live, { bodyLimitBytes: 1024 });
   owner = await bootstrapOwner(t);
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 async function clusterCount(): Promise<number> {
-  return (await store.db.query<{ n: number }>("select count(*)::int as n from actors"))[0]!.n;
+  return (await stores.store.db.query<{ n: number }>("select count(*)::int as n from actors"))[0]!.n;
 }
 
 const post = (body: unknown, headers?: Record<string, string>) => t.call("POST", "/api/v1/clusters", { body, token: owner.token, headers });
@@ -85,7 +78,7 @@ describe("error envelope and input guards", () => {
   });
 
   test("a 5xx body is generic and the cause stays in the log", async () => {
-    const broken = await makeApp(store.db, live, { identity: t.identity, clock: t.clock });
+    const broken = await makeApp(stores.store.db, stores.live, { identity: t.identity, clock: t.clock });
     // A store failure the app cannot explain to the caller.
     (broken.host as unknown as { sendWith: () => Promise<never> }).sendWith = () => Promise.reject(new Error("connection reset: secret-host:5432"));
     const res = await broken.call("POST", "/api/v1/clusters", { body: { name: "a", slug: "a" }, token: owner.token });

@@ -6,11 +6,12 @@
  * only the input is wrong.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
+import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
 import { enrollNode } from "../fixtures/nodes.ts";
-import type { LiveState } from "../live/live-state.ts";
+
+const stores = useStores();
 
 setDefaultTimeout(60_000);
 
@@ -30,17 +31,13 @@ const NO_BODY = new Set([
   "POST /api/v1/node-agents/enrollments/:requestId/challenge",
 ]);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 let ids: { org: string; resource: string; cluster: string; node: string };
 let nodeToken: string;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live, { bodyLimitBytes: 4096 });
+  t = await makeApp(stores.store.db, stores.live, { bodyLimitBytes: 4096 });
   owner = await enrollTotp(t, await bootstrapOwner(t));
   const org = await createOrg(t, owner, "acme");
   const resource = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 } }), 201);
@@ -48,10 +45,6 @@ beforeAll(async () => {
   const node = await enrollNode(t, owner, cluster.id);
   ids = { org, resource: resource.id, cluster: cluster.id, node: node.nodeId };
   nodeToken = node.token;
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 function bodyRoutes(): string[] {
@@ -77,9 +70,9 @@ function url(path: string): string {
 const tokenFor = (path: string) => (path.startsWith("/api/v1/node-agents/") ? nodeToken : owner.token);
 
 async function tableCounts(): Promise<Record<string, number>> {
-  const tables = await store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
+  const tables = await stores.store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
   const out: Record<string, number> = {};
-  for (const { table_name } of tables) out[table_name] = (await store.db.query<{ n: number }>(`select count(*)::int as n from "${table_name}"`))[0]!.n;
+  for (const { table_name } of tables) out[table_name] = (await stores.store.db.query<{ n: number }>(`select count(*)::int as n from "${table_name}"`))[0]!.n;
   return out;
 }
 
@@ -100,7 +93,7 @@ describe("bad input on every body-taking endpoint", () => {
   for (const [label, send, codes] of cases) {
     test(`${label}: 4xx with a stable code, nothing written`, async () => {
       await stepUp(t, owner);
-      await live.del("enroll:rate:src:unknown");
+      await stores.live.del("enroll:rate:src:unknown");
       const before = await tableCounts();
       const wrong: string[] = [];
       for (const route of bodyRoutes()) {

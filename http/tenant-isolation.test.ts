@@ -8,16 +8,15 @@
  * topology and trust material.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../fixtures/stores.ts";
+import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, stepUp, type Session } from "../fixtures/identity.ts";
-import type { LiveState } from "../live/live-state.ts";
 import { newId } from "../core/ids.ts";
+
+const stores = useStores();
 
 setDefaultTimeout(60_000);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let platformOwner: Session;
 let a: { org: string; owner: Session; viewer: Session; resource: string };
@@ -137,7 +136,7 @@ function fill(path: string, ids: Ids): string {
 
 /** Every row that belongs to B, as text: the "no change" witness. */
 async function snapshotOfB(): Promise<string> {
-  const rows = await store.db.query<{ t: string }>(
+  const rows = await stores.store.db.query<{ t: string }>(
     `select row_to_json(o)::text as t from organizations o where id = $1
      union all select row_to_json(m)::text from organization_memberships m where organization_id = $1
      union all select row_to_json(r)::text from resources r where organization_id = $1
@@ -150,9 +149,7 @@ async function snapshotOfB(): Promise<string> {
 }
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live);
+  t = await makeApp(stores.store.db, stores.live);
   platformOwner = await enrollTotp(t, await bootstrapOwner(t));
   await stepUp(t, platformOwner);
   const orgA = await createOrg(t, platformOwner, "tenant-a");
@@ -167,10 +164,6 @@ beforeAll(async () => {
   const bSession = (await json(await t.call("GET", "/api/v1/me", { token: bMember.token }), 200)).session.id;
   a = { org: orgA, owner: aOwner, viewer: aViewer, resource: rA.id };
   b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession };
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 describe("tenant isolation", () => {

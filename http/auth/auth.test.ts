@@ -1,28 +1,21 @@
 /** Authentication over the real API and stores: login, lockout, rate limits, refresh rotation and reuse, logout, TOTP, step-up, devices. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import { LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_ACCOUNT } from "./service.ts";
 import { listAudit } from "../../sql/audit.ts";
 
+const stores = useStores();
+
 setDefaultTimeout(30_000);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live);
+  t = await makeApp(stores.store.db, stores.live);
   owner = await bootstrapOwner(t);
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 const code = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
@@ -53,7 +46,7 @@ describe("login", () => {
     expect([wrong.status, unknown.status]).toEqual([401, 401]);
     expect((await code(wrong)).code).toBe("auth.invalid_credentials");
     expect((await code(unknown)).code).toBe("auth.invalid_credentials");
-    const failures = await listAudit(store.db, { action: "auth.login", outcome: "failure", limit: 10 });
+    const failures = await listAudit(stores.store.db, { action: "auth.login", outcome: "failure", limit: 10 });
     expect(failures.length).toBeGreaterThanOrEqual(2);
   });
 
@@ -145,7 +138,7 @@ describe("refresh tokens", () => {
     // The legitimate holder's newer tokens die with the family.
     expect((await me(r1.access_token)).status).toBe(401);
     expect((await code(await refresh(r1.refresh_token))).code).toBe("auth.session_revoked");
-    const audit = await listAudit(store.db, { action: "auth.refresh_token_reuse", limit: 5 });
+    const audit = await listAudit(stores.store.db, { action: "auth.refresh_token_reuse", limit: 5 });
     expect(audit[0]).toMatchObject({ outcome: "denied", target_id: r1.session_id });
   });
 
@@ -166,7 +159,7 @@ describe("refresh tokens", () => {
   test("the database holds refresh tokens only as hashes", async () => {
     const s = await signIn(t, "owner@example.com");
     const secret = s.refresh.split("_").slice(3).join("_");
-    const rows = await store.db.query<{ t: string }>("select row_to_json(r)::text as t from refresh_tokens r");
+    const rows = await stores.store.db.query<{ t: string }>("select row_to_json(r)::text as t from refresh_tokens r");
     expect(rows.some((r) => r.t.includes(secret))).toBe(false);
   });
 });
@@ -220,7 +213,7 @@ describe("TOTP, step-up and devices", () => {
   });
 
   test("the TOTP seed is stored encrypted", async () => {
-    const rows = await store.db.query<{ t: string }>("select row_to_json(u)::text as t from users u");
+    const rows = await stores.store.db.query<{ t: string }>("select row_to_json(u)::text as t from users u");
     expect(rows.some((r) => r.t.includes(admin.totpSecret!))).toBe(false);
   });
 });

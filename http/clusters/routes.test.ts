@@ -1,30 +1,23 @@
 /** Clusters API through app.request() over real stores: lifecycle, auth, conflicts, pagination, timers. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, type Session } from "../../fixtures/identity.ts";
 import { ManualClock } from "../../fixtures/clock.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import { readJournal } from "../../sql/actors.ts";
 
-let store: TestDatabase;
-let live: LiveState;
+const stores = useStores();
+
 let t: TestApp;
 let owner: Session;
 const clock = new ManualClock(Date.now());
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live, { clock });
+  t = await makeApp(stores.store.db, stores.live, { clock });
   owner = await bootstrapOwner(t);
 });
 
 const call = (method: string, path: string, body?: unknown) => t.call(method, path, { body, token: owner.token });
-afterAll(async () => {
-  await live.close();
-  await store.close();
-});
 
 async function create(slug: string, extra: Record<string, unknown> = {}) {
   const res = await call("POST", "/api/v1/clusters", { name: `Cluster ${slug}`, slug, ...extra });
@@ -50,7 +43,7 @@ describe("clusters API", () => {
     expect(res.status).toBe(201);
     const body = (await res.json()) as Record<string, unknown> & { id: string };
     expect(body).toMatchObject({ name: "Frankfurt", slug: "fra", status: "active", region: "eu-central", metadata: { tier: 1 }, archive_due_at: null });
-    const journal = await readJournal(store.db, "cluster", body.id);
+    const journal = await readJournal(stores.store.db, "cluster", body.id);
     expect(journal).toEqual([expect.objectContaining({ eventType: "cluster.create", authorId: owner.userId, traceId: res.headers.get("x-trace-id")! })]);
     const got = await call("GET", `/api/v1/clusters/${body.id}`);
     expect(await got.json()).toEqual(body);

@@ -1,24 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, type Session } from "../../fixtures/identity.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import type { Db } from "../../sql/db.ts";
 
-let store: TestDatabase;
-let live: LiveState;
+const stores = useStores();
+
 let t: TestApp;
 let owner: Session;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live);
+  t = await makeApp(stores.store.db, stores.live);
   owner = await bootstrapOwner(t);
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 describe("probes", () => {
@@ -36,8 +29,8 @@ describe("probes", () => {
 
   test("/readyz fails when the store fails", async () => {
     // The probe's own query fails; start-up reads still work.
-    const failing: Db = { ...store.db, query: (text, params) => (text === "select 1" ? Promise.reject(new Error("down")) : store.db.query(text, params)) };
-    const res = await (await makeApp(failing, live)).call("GET", "/readyz");
+    const failing: Db = { ...stores.store.db, query: (text, params) => (text === "select 1" ? Promise.reject(new Error("down")) : stores.store.db.query(text, params)) };
+    const res = await (await makeApp(failing, stores.live)).call("GET", "/readyz");
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: "not_ready", checks: { store: "error", live_state: "ok", accepting: "ok" } });
   });

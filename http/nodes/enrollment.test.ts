@@ -7,11 +7,10 @@
  * partition.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
 import { createJoinToken, joinBody, nodeKeys, poll } from "../../fixtures/nodes.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
 import { verifyNodeCertificate } from "../../core/crypto/x509.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
@@ -20,10 +19,10 @@ import { listAudit } from "../../sql/audit.ts";
 import { BOOTSTRAP_TYPE } from "./service.ts";
 import { SNAPSHOT_TYPE, snapshotAudience } from "./snapshots.ts";
 
+const stores = useStores();
+
 setDefaultTimeout(60_000);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 let clusterId: string;
@@ -33,17 +32,11 @@ const errOf = async (res: Response) => ((await res.json()) as { error: { code: s
 const join = (body: unknown) => t.call("POST", "/api/v1/node-agents/enrollments", { body });
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
   // Long-lived access tokens: these tests move the clock by hours.
-  t = await makeApp(store.db, live, { identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
+  t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
   owner = await enrollTotp(t, await bootstrapOwner(t));
   clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
   otherClusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Kazan", slug: "kzn" } }), 201)).id;
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 describe("enrollment end to end", () => {
@@ -83,7 +76,7 @@ describe("enrollment end to end", () => {
     expect(node).toMatchObject({ status: "active", health: "healthy", name: "edge-1" });
     expect(node.identities).toEqual([expect.objectContaining({ fingerprint: k.fingerprint, status: "active", certificate_serial: approved.certificate_serial })]);
 
-    const actions = (await listAudit(store.db, { limit: 200 })).map((e) => e.action);
+    const actions = (await listAudit(stores.store.db, { limit: 200 })).map((e) => e.action);
     for (const a of ["join_token.create", "join.submit", "join.approve", "node.enroll", "node.certificate_issued", "node.activate"]) expect(actions).toContain(a);
     expect((await errOf(await join(joinBody(await nodeKeys(), clusterId, token.token)))).code).toBe("enrollment.refused");
   });
@@ -91,9 +84,9 @@ describe("enrollment end to end", () => {
   test("the raw join token is nowhere in the database", async () => {
     const { token } = await createJoinToken(t, owner, clusterId);
     const secret = token.split("_").slice(3).join("_");
-    const tables = await store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public'");
+    const tables = await stores.store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public'");
     for (const { table_name } of tables) {
-      const rows = await store.db.query<{ t: string }>(`select row_to_json(x)::text as t from "${table_name}" x`);
+      const rows = await stores.store.db.query<{ t: string }>(`select row_to_json(x)::text as t from "${table_name}" x`);
       expect(rows.some((r) => r.t.includes(secret) || r.t.includes(token))).toBe(false);
     }
   });
@@ -127,7 +120,7 @@ describe("enrollment end to end", () => {
     await stepUp(t, owner);
     expect((await t.call("DELETE", `/api/v1/clusters/${clusterId}/join-tokens/${revoked.id}`, { token: owner.token })).status).toBe(204);
     expect((await errOf(await join(joinBody(await nodeKeys(), clusterId, revoked.token)))).code).toBe("enrollment.refused");
-    const audit = await listAudit(store.db, { action: "join_request.refused", limit: 10 });
+    const audit = await listAudit(stores.store.db, { action: "join_request.refused", limit: 10 });
     expect(audit.map((e) => e.reason)).toEqual(expect.arrayContaining(["expired", "revoked"]));
   });
 
@@ -151,7 +144,7 @@ describe("enrollment end to end", () => {
   test("a token whose signed scope was tampered with in the database is refused", async () => {
     const { token, id } = await createJoinToken(t, owner, clusterId, { max_uses: 3 });
     const other = await createJoinToken(t, owner, clusterId);
-    await store.db.query("update node_join_tokens set scope_jws = (select scope_jws from node_join_tokens where id = $2) where id = $1", [id, other.id]);
+    await stores.store.db.query("update node_join_tokens set scope_jws = (select scope_jws from node_join_tokens where id = $2) where id = $1", [id, other.id]);
     expect((await errOf(await join(joinBody(await nodeKeys(), clusterId, token)))).code).toBe("enrollment.refused");
   });
 
@@ -208,7 +201,7 @@ describe("enrollment end to end", () => {
     let last = 0;
     for (let i = 0; i < 130 && last !== 429; i++) last = (await join(joinBody(await nodeKeys(), clusterId, `rap_jt_abcdefghijkl_${"A".repeat(43)}`))).status;
     expect(last).toBe(429);
-    await live.del("enroll:rate:src:unknown");
+    await stores.live.del("enroll:rate:src:unknown");
   });
 });
 
@@ -232,7 +225,7 @@ describe("minority partition", () => {
     expect(promoted).toEqual({ cluster_id: clusterId, partition_state: "normal", authority_term: 2 });
     await stepUp(t, owner);
     expect((await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} })).status).toBe(200);
-    const audit = (await listAudit(store.db, { targetId: clusterId, limit: 50 })).map((e) => e.action);
+    const audit = (await listAudit(stores.store.db, { targetId: clusterId, limit: 50 })).map((e) => e.action);
     expect(audit).toEqual(expect.arrayContaining(["cluster.mark_minority", "cluster.promote"]));
   });
 
@@ -253,13 +246,13 @@ describe("minority partition", () => {
     const fresh = await nodeKeys("splitter");
     expect((await join(joinBody(fresh, split.cluster_id, split.nodes[0].join_token.token, { node_name: "splitter" }))).status).toBe(202);
     expect((await errOf(await join(joinBody(await nodeKeys(), split.cluster_id, split.nodes[0].join_token.token)))).code).toBe("enrollment.refused");
-    expect((await listAudit(store.db, { action: "cluster.split", limit: 1 }))[0]).toMatchObject({ target_id: clusterId, outcome: "success" });
+    expect((await listAudit(stores.store.db, { action: "cluster.split", limit: 1 }))[0]).toMatchObject({ target_id: clusterId, outcome: "success" });
     await stepUp(t, owner);
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: owner.token }), 200);
   });
 
   test("a replica started as a minority refuses trust changes for every cluster", async () => {
-    const cut = await makeApp(store.db, live, { identity: t.identity, clock: t.clock, replicaMinority: true });
+    const cut = await makeApp(stores.store.db, stores.live, { identity: t.identity, clock: t.clock, replicaMinority: true });
     const k = await nodeKeys();
     const { token } = await createJoinToken(t, owner, clusterId);
     const { request_id } = await json(await join(joinBody(k, clusterId, token)), 202);

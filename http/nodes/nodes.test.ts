@@ -6,11 +6,10 @@
  * scoped per role and per organization.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { enrollNode, nodeKeys, nodeSession, type EnrolledNode } from "../../fixtures/nodes.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import { signNodeProof } from "../../core/crypto/node-proof.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
@@ -19,10 +18,10 @@ import { liveHash } from "./heartbeats.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "./snapshots.ts";
 import { REVOCATION_TYPE } from "./service.ts";
 
+const stores = useStores();
+
 setDefaultTimeout(60_000);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 let clusterId: string;
@@ -43,15 +42,9 @@ async function snapshotOf(n: EnrolledNode): Promise<SnapshotBody & { version: nu
 }
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live, { identity: await testIdentity({ accessTtlSeconds: 24 * 3600 }) });
+  t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ accessTtlSeconds: 24 * 3600 }) });
   owner = await enrollTotp(t, await bootstrapOwner(t));
   clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 describe("node sessions", () => {
@@ -77,7 +70,7 @@ describe("heartbeats and liveness", () => {
     const detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
     expect(detail.last_heartbeat).toMatchObject({ seq: 2, agent_version: "0.1.0", telemetry: { cpu: 0.2 } });
     expect(detail.heartbeat_history).toHaveLength(1);
-    expect(await live.hget(liveHash(clusterId), n.nodeId)).not.toBeNull();
+    expect(await stores.live.hget(liveHash(clusterId), n.nodeId)).not.toBeNull();
     expect((await beat(n, 3, { blob: "x".repeat(5000) })).status).toBe(400);
   });
 
@@ -93,7 +86,7 @@ describe("heartbeats and liveness", () => {
     n.token = await nodeSession(t, n, clusterId);
     expect((await beat(n, 2)).status).toBe(202);
     expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("healthy");
-    const health = (await listAudit(store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map((e) => (e.details as { state_after: string }).state_after);
+    const health = (await listAudit(stores.store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map((e) => (e.details as { state_after: string }).state_after);
     expect(health).toHaveLength(3);
     const offline = await json(await admin("GET", "/nodes?health=offline"), 200);
     expect(offline.items.map((x: { id: string }) => x.id)).not.toContain(n.nodeId);
@@ -111,7 +104,7 @@ describe("revocation, disabling and renewal", () => {
     const list = await json(await admin("GET", "/revocations"), 200);
     const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string; nodeId: string }[] }>(await authorityKey(), list.revocation_list, { typ: REVOCATION_TYPE, aud: `cluster:${clusterId}`, clusterId });
     expect(doc.revoked).toContainEqual(expect.objectContaining({ serial: r.revoked_serials[0], nodeId: n.nodeId }));
-    expect((await listAudit(store.db, { action: "node.certificate_revoked", targetId: n.nodeId, limit: 1 }))).toHaveLength(1);
+    expect((await listAudit(stores.store.db, { action: "node.certificate_revoked", targetId: n.nodeId, limit: 1 }))).toHaveLength(1);
   });
 
   test("a disabled node is refused until enabled", async () => {
@@ -154,7 +147,7 @@ describe("roles and groups", () => {
     expect((await admin("DELETE", `/nodes/${n.nodeId}/roles/${id}`)).status).toBe(204);
     detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
     expect(detail.services).toEqual([expect.objectContaining({ service_type: "relay-node", desired_state: "stopped" })]);
-    const actions = (await listAudit(store.db, { targetId: n.nodeId, limit: 50 })).map((e) => e.action);
+    const actions = (await listAudit(stores.store.db, { targetId: n.nodeId, limit: 50 })).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(["node.role_assigned", "node.role_removed", "node.service_desired_state"]));
   });
 

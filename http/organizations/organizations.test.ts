@@ -1,14 +1,13 @@
 /** Organizations, memberships and the audit trail over the real API. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, json, PASSWORD, type Session } from "../../fixtures/identity.ts";
-import type { LiveState } from "../../live/live-state.ts";
+
+const stores = useStores();
 
 setDefaultTimeout(30_000);
 
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 let orgId: string;
@@ -16,17 +15,11 @@ let orgOwner: Session;
 let orgAdmin: Session;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live);
+  t = await makeApp(stores.store.db, stores.live);
   owner = await bootstrapOwner(t);
   orgId = await createOrg(t, owner, "acme");
   orgOwner = await addMember(t, owner, orgId, "boss@acme.example", "org_owner");
   orgAdmin = await addMember(t, orgOwner, orgId, "admin@acme.example", "org_admin");
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 const errOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -117,9 +110,9 @@ describe("audit", () => {
   });
 
   test("the audit table has no update or delete path: rows only grow", async () => {
-    const before = (await store.db.query<{ n: number }>("select count(*)::int as n from audit_events"))[0]!.n;
+    const before = (await stores.store.db.query<{ n: number }>("select count(*)::int as n from audit_events"))[0]!.n;
     await t.call("PATCH", `/api/v1/organizations/${orgId}`, { token: orgOwner.token, body: { name: "Acme Again" } });
-    const after = (await store.db.query<{ n: number }>("select count(*)::int as n from audit_events"))[0]!.n;
+    const after = (await stores.store.db.query<{ n: number }>("select count(*)::int as n from audit_events"))[0]!.n;
     expect(after).toBe(before + 1);
   });
 });

@@ -1,21 +1,20 @@
 /** Resources, their policies and secrets over the real API: defaults, validation, production guards, encryption and key rotation. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
+import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
-import type { LiveState } from "../../live/live-state.ts";
 import { randomBytes } from "../../core/crypto/bytes.ts";
 import { createKeyring } from "../../core/crypto/envelope.ts";
 import { getResourceSecret } from "../../sql/resources.ts";
 import { resourceSecretAad } from "../secrets.ts";
 import { credentialLikeKeys } from "./service.ts";
 
+const stores = useStores();
+
 setDefaultTimeout(30_000);
 
 const K1 = randomBytes(32);
 const K2 = randomBytes(32);
-let store: TestDatabase;
-let live: LiveState;
 let t: TestApp;
 let owner: Session;
 let admin: Session;
@@ -23,17 +22,11 @@ let viewer: Session;
 let orgId: string;
 
 beforeAll(async () => {
-  store = await freshDatabase();
-  live = await freshLiveState();
-  t = await makeApp(store.db, live, { identity: await testIdentity({ secretKeys: [["k1", K1]] }) });
+  t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ secretKeys: [["k1", K1]] }) });
   owner = await bootstrapOwner(t);
   orgId = await createOrg(t, owner, "acme");
   admin = await enrollTotp(t, await addMember(t, owner, orgId, "admin@acme.example", "org_admin"));
   viewer = await addMember(t, owner, orgId, "viewer@acme.example", "org_viewer");
-});
-afterAll(async () => {
-  await live.close();
-  await store.close();
 });
 
 const rdp = (extra: Record<string, unknown> = {}) => ({ organization_id: orgId, name: `desk-${crypto.randomUUID().slice(0, 8)}`, protocol: "rdp", target_host: "10.0.0.5", target_port: 3389, ...extra });
@@ -53,7 +46,7 @@ describe("resources", () => {
   });
 
   test("bad input is a 400 with the field named, and writes nothing", async () => {
-    const before = (await store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n;
+    const before = (await stores.store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n;
     for (const [body, path] of [
       [rdp({ protocol: "telnet" }), "protocol"],
       [rdp({ target_port: 70000 }), "target_port"],
@@ -66,7 +59,7 @@ describe("resources", () => {
       expect(res.status).toBe(400);
       expect(((await errOf(res)).details.issues as { path: string }[]).map((i) => i.path)).toContain(path);
     }
-    expect((await store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n).toBe(before);
+    expect((await stores.store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n).toBe(before);
   });
 
   test("a viewer reads but cannot change; a duplicate name is a 409", async () => {
@@ -99,11 +92,11 @@ describe("secrets", () => {
     const rotate = await json(await t.call("PUT", `/api/v1/resources/${r.id}/secret`, { token: admin.token, body: { password: "An0ther-Secret!" } }), 200);
     expect(rotate).toEqual({ secret_ref, rotated: true });
 
-    const dump = await store.db.query<{ t: string }>("select row_to_json(x)::text as t from (select * from resource_secrets) x union all select row_to_json(a)::text from audit_events a union all select row_to_json(r)::text from resources r");
+    const dump = await stores.store.db.query<{ t: string }>("select row_to_json(x)::text as t from (select * from resource_secrets) x union all select row_to_json(a)::text from audit_events a union all select row_to_json(r)::text from resources r");
     expect(dump.some((row) => row.t.includes("Sup3r") || row.t.includes("An0ther"))).toBe(false);
     expect(JSON.stringify(t.logs.lines)).not.toContain("An0ther");
 
-    const sealed = await getResourceSecret(store.db, secret_ref);
+    const sealed = await getResourceSecret(stores.store.db, secret_ref);
     const plain = new TextDecoder().decode(await t.identity.keyring.open(sealed!, resourceSecretAad(r.id)));
     expect(JSON.parse(plain)).toEqual({ password: "An0ther-Secret!" });
   });
@@ -116,19 +109,19 @@ describe("secrets", () => {
   });
 
   test("rotating the master key re-encrypts every secret; the old key is then not needed", async () => {
-    const rotated = await makeApp(store.db, live, { identity: { ...(await testIdentity({ secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
+    const rotated = await makeApp(stores.store.db, stores.live, { identity: { ...(await testIdentity({ secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
     const ownerMfa = await enrollTotp(rotated, owner);
     await stepUp(rotated, ownerMfa);
     const result = await json(await rotated.call("POST", "/api/v1/platform/secrets/rotate", { token: ownerMfa.token }), 200);
     expect(result.key_id).toBe("k2");
     expect(result.resource_secrets).toBeGreaterThan(0);
     expect(result.totp_seeds).toBeGreaterThan(0);
-    const left = await store.db.query<{ n: number }>("select count(*)::int as n from resource_secrets where key_id <> 'k2'");
+    const left = await stores.store.db.query<{ n: number }>("select count(*)::int as n from resource_secrets where key_id <> 'k2'");
     expect(left[0]!.n).toBe(0);
     const onlyNew = await createKeyring("k2", new Map([["k2", K2]]));
-    const rows = await store.db.query<{ id: string; resource_id: string }>("select id::text, resource_id::text from resource_secrets");
+    const rows = await stores.store.db.query<{ id: string; resource_id: string }>("select id::text, resource_id::text from resource_secrets");
     for (const row of rows) {
-      const sealed = await getResourceSecret(store.db, row.id);
+      const sealed = await getResourceSecret(stores.store.db, row.id);
       expect(JSON.parse(new TextDecoder().decode(await onlyNew.open(sealed!, resourceSecretAad(row.resource_id))))).toBeDefined();
     }
   });
@@ -136,7 +129,7 @@ describe("secrets", () => {
 
 describe("production guards", () => {
   test("credential-like metadata is refused and a secret is required at create", async () => {
-    const prod = await makeApp(store.db, live, { identity: { ...(await testIdentity({ production: true, secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
+    const prod = await makeApp(stores.store.db, stores.live, { identity: { ...(await testIdentity({ production: true, secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
     const noSecret = await prod.call("POST", "/api/v1/resources", { token: admin.token, body: rdp() });
     expect((await errOf(noSecret)).code).toBe("resource.secret_required");
     const leaky = await prod.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ metadata: { login: { Password: "x" } } }) });
