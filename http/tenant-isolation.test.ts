@@ -113,6 +113,7 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/node-agents/certificate": { kind: "node-only", body: { csr: "x" } },
   "GET /api/v1/node-agents/revocations": { kind: "node-only" },
   "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
+  "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
 };
 
 function apiRoutes(): string[] {

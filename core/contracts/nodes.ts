@@ -91,3 +91,16 @@ export const SplitBody = v.strictObject({
   slug: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63")),
   node_ids: v.pipe(v.array(Uuid("a node id")), v.minLength(1), v.maxLength(1000), v.check((ids) => new Set(ids).size === ids.length, "node ids must not repeat")),
 });
+
+export const LinkReportBody = v.strictObject({
+  observations: v.pipe(
+    v.array(v.strictObject({
+      peer_node_id: Uuid("a node id"),
+      reachable: v.boolean(),
+      latency_ms: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(60_000))),
+      loss: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0),
+    })),
+    v.maxLength(200),
+    v.check((o) => new Set(o.map((x) => x.peer_node_id)).size === o.length, "one observation per peer"),
+  ),
+});

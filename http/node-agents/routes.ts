@@ -7,7 +7,10 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
-import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { recordLinks } from "../../sql/mesh.ts";
+import { listNodes } from "../../sql/nodes.ts";
+import { DomainError } from "../../core/errors.ts";
 import { reportServices } from "../../sql/node-roles.ts";
 import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
 import { bootstrap, issueChallenge, submitJoin } from "../enrollment/service.ts";
@@ -54,6 +57,21 @@ const authed = new Hono<NodeEnv>()
     const reports = c.req.valid("json").services.map((r) => ({ serviceType: r.service_type, reportedState: r.reported_state, version: r.version ?? null }));
     const known = await c.get("deps").db.transaction((tx) => reportServices(tx, c.get("node").nodeId, reports, c.get("deps").clock()));
     return c.json({ updated: known, not_assigned: reports.map((r) => r.serviceType).filter((t) => !known.includes(t)) });
+  })
+  .post("/links", nodeAuth, valid("json", LinkReportBody), async (c) => {
+    const node = c.get("node");
+    const { db, fabric, clock } = c.get("deps");
+    const obs = c.req.valid("json").observations;
+    const changed = await db.transaction(async (tx) => {
+      // Only peers of this node's own cluster count; anything else is refused, not stored.
+      const known = new Set((await listNodes(tx, { clusterId: node.clusterId, limit: 100_000 })).map((n) => n.id));
+      const foreign = obs.filter((o) => !known.has(o.peer_node_id) || o.peer_node_id === node.nodeId).map((o) => o.peer_node_id);
+      if (foreign.length) throw new DomainError("request.validation_failed", "observations name nodes that are not peers in this cluster", { peers: foreign });
+      return recordLinks(tx, node.clusterId, node.nodeId, obs.map((o) => ({ toNode: o.peer_node_id, reachable: o.reachable, latencyMs: o.latency_ms ?? null, loss: o.loss })), clock());
+    });
+    // Reachability changed: relay paths in this cluster's snapshots may change.
+    if (changed) await fabric.snapshots.changed(node.clusterId);
+    return c.json({ recorded: obs.length, reachability_changes: changed }, 202);
   })
   .get("/revocations", nodeAuth, async (c) => {
     const list = await latestRevocationList(c.get("deps").db, c.get("node").clusterId);

@@ -258,6 +258,25 @@ describe("signed scoped snapshots", () => {
     expect((await agent(entry, "GET", "/snapshot?wait=99")).status).toBe(400);
   });
 
+  test("relay paths: a peer a node cannot reach directly is routed through a relay that can, and rerouted when the relay reports it lost", async () => {
+    // entry cannot reach relay-late's peers directly; relay reaches everyone.
+    const s0 = await snapshotOf(entry);
+    const target = s0.mesh!.peers.find((p) => p.node_id !== relay.nodeId)!.node_id;
+    const report = (n: EnrolledNode, observations: unknown[]) => agent(n, "POST", "/links", { observations });
+    expect((await report(entry, [{ peer_node_id: relay.nodeId, reachable: true, latency_ms: 4 }, { peer_node_id: target, reachable: false }])).status).toBe(202);
+    expect((await report(relay, [{ peer_node_id: target, reachable: true, latency_ms: 6 }, { peer_node_id: entry.nodeId, reachable: true }])).status).toBe(202);
+    const routed = await snapshotOf(entry);
+    expect(routed.mesh!.relays).toContain(relay.nodeId);
+    expect(routed.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId] });
+    // Route-health feedback: the relay loses the target, so the path goes away in the next version.
+    await report(relay, [{ peer_node_id: target, reachable: false }]);
+    const rerouted = await snapshotOf(entry);
+    expect(rerouted.version).toBeGreaterThan(routed.version);
+    expect(rerouted.mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    // Reports about nodes outside the cluster are refused.
+    expect((await report(entry, [{ peer_node_id: crypto.randomUUID().replace(/^(.{14})./, "$17"), reachable: true }])).status).toBe(400);
+  });
+
   test("organization principals reach no cluster or node endpoint and see no node data", async () => {
     const orgAdmin = await addMember(t, owner, orgA, "admin@snap-a.example", "org_admin");
     for (const path of ["", "/nodes", `/nodes/${workerA.nodeId}`, "/authority", "/join-requests", "/revocations", "/node-groups"]) {

@@ -20,6 +20,8 @@ import { listResources } from "../../sql/resources.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
+import { reachableLinks } from "../../sql/mesh.ts";
+import { findRoute } from "../../core/routing/routes.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
 export const snapshotAudience = (nodeId: string) => `node:${nodeId}`;
@@ -43,14 +45,43 @@ export interface SnapshotBody {
   roles: { role: string; organization_id: string | null }[];
   heartbeat_interval_seconds: number;
   revocation_list_version: number;
-  mesh?: { peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[]; qos: typeof DEFAULT_QOS };
+  mesh?: {
+    peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[];
+    qos: typeof DEFAULT_QOS;
+    /** Peers that may forward traffic for this node. */
+    relays: string[];
+    /** Relay paths to peers this node cannot reach directly (by hop count; agents refine with what they measure). */
+    route_paths: { to: string; via: string[] }[];
+  };
   entry?: { token_validation_keys: { kid: string; alg: "EdDSA"; public_key: string }[]; policy: { max_token_ttl_seconds: number } };
   services?: { role: string; organization_id: string | null; desired_state: "running"; egress_pool: string | null; resources: { id: string; protocol: string; target_host: string; target_port: number; egress_pool: string | null }[] }[];
 }
 
 export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string } }
 
-export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotContext): Promise<{ clusterId: string; body: SnapshotBody }> {
+/** Observations older than this no longer count as reachability. */
+export const LINK_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * Signed route path decisions: for each peer this node has not observed as
+ * directly reachable, the fewest-hop path through relays over the links
+ * nodes reported. Hop count only, so the snapshot changes when reachability
+ * does, not with every latency sample.
+ */
+async function relayPaths(tx: Tx, clusterId: string, self: string, peers: string[], relays: string[], now: Date): Promise<{ to: string; via: string[] }[]> {
+  const links = await reachableLinks(tx, clusterId, now, LINK_MAX_AGE_MS);
+  const direct = new Set(links.filter((l) => l.from === self).map((l) => l.to));
+  const dir = { relays: new Set(relays), links: links.map((l) => ({ from: l.from, to: l.to, latencyMs: 1, loss: 0, up: true })) };
+  const out: { to: string; via: string[] }[] = [];
+  for (const peer of peers) {
+    if (direct.has(peer)) continue;
+    const route = findRoute(dir, self, peer, "control");
+    if (route && route.relays > 0) out.push({ to: peer, via: route.path.slice(1, -1) });
+  }
+  return out;
+}
+
+export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotContext, now: Date): Promise<{ clusterId: string; body: SnapshotBody }> {
   const node = await getNode(tx, nodeId);
   if (!node) throw new Error(`no node ${nodeId}`);
   const assignments = await activeAssignments(tx, nodeId);
@@ -61,7 +92,11 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
     heartbeat_interval_seconds: HEARTBEAT_INTERVAL_SECONDS,
     revocation_list_version: (await latestRevocationList(tx, node.clusterId))?.version ?? 0,
   };
-  if (MESH_ROLES.some((r) => roles.has(r))) body.mesh = { peers: await meshPeers(tx, node.clusterId, nodeId), qos: DEFAULT_QOS };
+  if (MESH_ROLES.some((r) => roles.has(r))) {
+    const peers = await meshPeers(tx, node.clusterId, nodeId);
+    const relays = peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.node_id);
+    body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: await relayPaths(tx, node.clusterId, nodeId, peers.map((p) => p.node_id), relays, now) };
+  }
   if (ENTRY_ROLES.some((r) => roles.has(r))) {
     body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: 60 } };
   }
@@ -101,7 +136,7 @@ async function serviceConfig(tx: Tx, a: AssignmentRow) {
 
 /** The node's current signed snapshot: the stored one when nothing changed, a new signed version otherwise. */
 export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) => Promise<LoadedAuthority>, nodeId: string, ctx: SnapshotContext, now: Date): Promise<{ version: number; jws: string }> {
-  const { clusterId, body } = await buildSnapshotBody(tx, nodeId, ctx);
+  const { clusterId, body } = await buildSnapshotBody(tx, nodeId, ctx, now);
   const hash = toHex(await sha256(JSON.stringify(body)));
   const latest = await latestSnapshot(tx, nodeId);
   if (latest?.contentHash === hash) return { version: latest.version, jws: latest.jws };
