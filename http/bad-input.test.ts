@@ -10,6 +10,7 @@ import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
 import { enrollNode } from "../fixtures/nodes.ts";
+import { apiRoutes } from "../fixtures/routes.ts";
 
 const stores = useStores();
 
@@ -47,14 +48,7 @@ beforeAll(async () => {
   nodeToken = node.token;
 });
 
-function bodyRoutes(): string[] {
-  const out = new Set<string>();
-  for (const r of t.app.routes) {
-    if (!["POST", "PUT", "PATCH"].includes(r.method) || !r.path.startsWith("/api/v1/")) continue;
-    out.add(`${r.method} ${r.path.replace(/\/$/, "")}`);
-  }
-  return [...out].sort();
-}
+const bodyRoutes = () => apiRoutes(t.app, ["POST", "PUT", "PATCH"]);
 
 function url(path: string): string {
   return path

@@ -4,10 +4,15 @@
  * the batched heartbeat writer, and the blocklist that refuses revoked or
  * disabled nodes on the hot path.
  */
-import type { AuthorityKeys } from "../actors/cluster/authority.ts";
-import type { HeartbeatWriter } from "./nodes/heartbeats.ts";
-import type { NodeBlocklist } from "./node-agents/auth.ts";
-import type { SnapshotSignals } from "./nodes/snapshot-signals.ts";
+import { HeartbeatWriter } from "./nodes/heartbeats.ts";
+import { NodeBlocklist } from "./node-agents/auth.ts";
+import { SnapshotSignals } from "./nodes/snapshot-signals.ts";
+import { AuthorityKeys } from "../actors/cluster/authority.ts";
+import type { ActorHost } from "../actors/host/host.ts";
+import type { Keyring } from "../core/crypto/envelope.ts";
+import type { Logger } from "../core/log.ts";
+import type { Db } from "../sql/db.ts";
+import type { LiveState } from "../live/live-state.ts";
 import { DomainError } from "../core/errors.ts";
 import type { Tx } from "../sql/db.ts";
 import { getCluster, type ClusterRow } from "../sql/clusters.ts";
@@ -20,6 +25,16 @@ export interface Fabric {
   snapshots: SnapshotSignals;
   /** Set when this replica itself is in a minority partition (RAP_REPLICA_PARTITION). */
   replicaMinority: boolean;
+}
+
+export function createFabric(d: { db: Db; live: LiveState; host: ActorHost; log: Logger; keyring: Keyring; replicaMinority: boolean; heartbeatFlushMs?: number }): Fabric {
+  return {
+    authorities: new AuthorityKeys(d.keyring),
+    heartbeats: new HeartbeatWriter({ db: d.db, live: d.live, host: d.host, log: d.log, flushMs: d.heartbeatFlushMs }),
+    nodeBlocklist: new NodeBlocklist(d.db, d.live),
+    snapshots: new SnapshotSignals(d.live),
+    replicaMinority: d.replicaMinority,
+  };
 }
 
 /** Trust-changing work needs an active cluster that holds authority, on a replica that holds it too. */

@@ -16,11 +16,7 @@ import { openLiveState } from "../live/open.ts";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { loadIdentity } from "./identity.ts";
-import type { Fabric } from "./fabric.ts";
-import { AuthorityKeys } from "../actors/cluster/authority.ts";
-import { HeartbeatWriter } from "./nodes/heartbeats.ts";
-import { SnapshotSignals } from "./nodes/snapshot-signals.ts";
-import { NodeBlocklist } from "./node-agents/auth.ts";
+import { createFabric } from "./fabric.ts";
 
 export interface RunningServer {
   url: string;
@@ -39,13 +35,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
   const metrics = controlPlaneMetrics();
   const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
   const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
-  const fabric: Fabric = {
-    authorities: new AuthorityKeys(identity.keyring),
-    heartbeats: new HeartbeatWriter({ db, live, host, log }),
-    nodeBlocklist: new NodeBlocklist(db, live),
-    snapshots: new SnapshotSignals(live),
-    replicaMinority: cfg.replicaPartition === "minority",
-  };
+  const fabric = createFabric({ db, live, host, log, keyring: identity.keyring, replicaMinority: cfg.replicaPartition === "minority" });
   await fabric.nodeBlocklist.start();
   await fabric.snapshots.start();
   let draining = false;

@@ -12,6 +12,7 @@ import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, stepUp, type Session } from "../fixtures/identity.ts";
 import { newId } from "../core/ids.ts";
+import { apiRoutes } from "../fixtures/routes.ts";
 
 const stores = useStores();
 
@@ -116,15 +117,6 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
 };
 
-function apiRoutes(): string[] {
-  const seen = new Set<string>();
-  for (const r of t.app.routes) {
-    if (r.method === "ALL" || !r.path.startsWith("/api/v1/")) continue;
-    seen.add(`${r.method} ${r.path.replace(/\/$/, "")}`);
-  }
-  return [...seen].sort();
-}
-
 function fill(path: string, ids: Ids): string {
   return path
     .replace(":orgId", ids.org)
@@ -169,9 +161,9 @@ beforeAll(async () => {
 
 describe("tenant isolation", () => {
   test("every API route has an isolation case", () => {
-    const missing = apiRoutes().filter((r) => !CASES[r]);
+    const missing = apiRoutes(t.app).filter((r) => !CASES[r]);
     expect(missing).toEqual([]);
-    const stale = Object.keys(CASES).filter((k) => !apiRoutes().includes(k));
+    const stale = Object.keys(CASES).filter((k) => !apiRoutes(t.app).includes(k));
     expect(stale).toEqual([]);
   });
 
@@ -183,7 +175,7 @@ describe("tenant isolation", () => {
       await stepUp(t, a.owner);
       const before = await snapshotOfB();
       const failures: string[] = [];
-      for (const route of apiRoutes()) {
+      for (const route of apiRoutes(t.app)) {
         const c = CASES[route]!;
         if (c.kind === "public" || c.kind === "own-account") continue;
         if (c.kind === "node-only") {
