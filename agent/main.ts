@@ -146,7 +146,7 @@ async function cmdStatus(args: string[]): Promise<number> {
       out.push({
         cluster_id: m.clusterId, status: m.status, node_id: m.nodeId, node_name: m.nodeName, join_request_id: m.joinRequestId, fingerprint: m.fingerprint,
         authority_fingerprint: m.pinnedAuthorityFingerprint, control_plane: m.controlPlaneUrl, snapshot_version: snap?.version ?? null,
-        roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length,
+        roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length, relay_routes: (await store.routes(m.clusterId)).length,
         degraded: health ? !health.controlPlaneReachable : false, last_heartbeat_at: health?.lastHeartbeatAt ?? null, last_error: health?.lastError ?? null,
       });
     }

@@ -111,6 +111,11 @@ export class AgentStore {
       for (const p of body.mesh?.peers ?? []) {
         await tx.execute({ sql: "insert into peer_cache values (?, ?, ?, ?, ?, ?)", args: [clusterId, p.node_id, p.name, JSON.stringify(p.roles), JSON.stringify(p.endpoints), now] });
       }
+      // Relay paths decided by the control plane seed the route cache; the routing engine refines them locally.
+      await tx.execute({ sql: "delete from route_cache where cluster_id = ?", args: [clusterId] });
+      for (const r of body.mesh?.route_paths ?? []) {
+        await tx.execute({ sql: "insert into route_cache values (?, ?, ?, ?, ?)", args: [clusterId, r.to, JSON.stringify(r.via), r.via.length, now] });
+      }
       await tx.execute({ sql: "delete from service_assignments where cluster_id = ?", args: [clusterId] });
       for (const r of body.roles ?? []) {
         const svc = body.services?.find((s) => s.role === r.role);
@@ -131,6 +136,11 @@ export class AgentStore {
     return (await this.db.execute({ sql: "select node_id, name from peer_cache where cluster_id = ? order by name", args: [clusterId] })).rows.map((r) => ({ nodeId: String(r.node_id), name: String(r.name) }));
   }
 
+  async routes(clusterId: string): Promise<{ destination: string; via: string[] }[]> {
+    const rows = (await this.db.execute({ sql: "select destination, via from route_cache where cluster_id = ? order by destination", args: [clusterId] })).rows;
+    return rows.map((r) => ({ destination: String(r.destination), via: JSON.parse(String(r.via)) as string[] }));
+  }
+
   async health(clusterId: string): Promise<HealthRow | undefined> {
     const r = (await this.db.execute({ sql: "select * from health where cluster_id = ?", args: [clusterId] })).rows[0];
     return r && { clusterId, controlPlaneReachable: Number(r.control_plane_reachable) === 1, degradedSince: (r.degraded_since as string | null) ?? null, lastHeartbeatAt: (r.last_heartbeat_at as string | null) ?? null, lastError: (r.last_error as string | null) ?? null };
@@ -146,7 +156,7 @@ export class AgentStore {
 
 export interface SnapshotCaches {
   roles?: { role: string; organization_id: string | null }[];
-  mesh?: { peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[] };
+  mesh?: { peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[]; route_paths?: { to: string; via: string[] }[] };
   services?: { role: string }[];
 }
 
