@@ -41,6 +41,18 @@ async function newCluster(slug: string): Promise<string> {
 
 const stateArgs = (stateDir: string) => ["--state-dir", stateDir];
 
+/** A real `enroll` that an admin approves as soon as its request shows up; resolves with the node id once the agent is done. */
+async function enrollApproved(clusterId: string, stateDir: string, name: string): Promise<string> {
+  const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
+  const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", name, "--poll-interval", "0.2", ...stateArgs(stateDir)]);
+  await agent.waitFor(/join request (\S+) sent/);
+  const requestId = /join request (\S+) sent/.exec(agent.output())![1]!;
+  const { node_id } = await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${requestId}/approve`, {});
+  expect(await agent.exited).toBe(0);
+  return node_id;
+}
+
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = createServer();
@@ -139,12 +151,7 @@ describe("rap-node-agent", () => {
     const nodes: Record<string, string> = {};
     for (const slug of ["north", "south"]) {
       const clusterId = await newCluster(slug);
-      const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
-      const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "shared-host", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
-      await agent.waitFor(/join request (\S+) sent/);
-      const requestId = /join request (\S+) sent/.exec(agent.output())![1]!;
-      nodes[clusterId] = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${requestId}/approve`, {})).node_id;
-      expect(await agent.exited).toBe(0);
+      nodes[clusterId] = await enrollApproved(clusterId, stateDir, "shared-host");
     }
     const { memberships } = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output);
     expect(memberships).toHaveLength(2);
@@ -177,12 +184,8 @@ describe("rap-node-agent", () => {
 
   test("control plane stopped → the agent runs degraded on its last snapshot → restarted → recovered", async () => {
     const clusterId = await newCluster("outage");
-    const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
     const stateDir = join(dir, "host-e");
-    const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "survivor", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
-    await agent.waitFor(/join request (\S+) sent/);
-    const nodeId = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${/join request (\S+) sent/.exec(agent.output())![1]}/approve`, {})).node_id;
-    expect(await agent.exited).toBe(0);
+    const nodeId = await enrollApproved(clusterId, stateDir, "survivor");
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
     try {
       await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat, { timeoutMs: 20_000, what: "heartbeat" });
@@ -203,12 +206,8 @@ describe("rap-node-agent", () => {
   // Needs a second connection to the control plane's database, which only a PostgreSQL server allows.
   test.skipIf(storeKind !== "postgres")("a tampered snapshot is rejected, reported, and never applied", async () => {
     const clusterId = await newCluster("tamper");
-    const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
     const stateDir = join(dir, "host-t");
-    const enrolling = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", "target", "--poll-interval", "0.2", ...stateArgs(stateDir)]);
-    await enrolling.waitFor(/join request (\S+) sent/);
-    const nodeId = (await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${/join request (\S+) sent/.exec(enrolling.output())![1]}/approve`, {})).node_id;
-    expect(await enrolling.exited).toBe(0);
+    const nodeId = await enrollApproved(clusterId, stateDir, "target");
     // A new version exists (a role), then someone with database access rewrites it to add another role.
     await api("POST", `/api/v1/clusters/${clusterId}/nodes/${nodeId}/roles`, { role: "relay-node" });
     const v2 = await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}/snapshot`);

@@ -25,11 +25,6 @@ export function isTraceId(value: string): boolean {
   return TRACE_ID.test(value) && value !== "0".repeat(32);
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
-
 export function toHex(bytes: Uint8Array): string {
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");

@@ -10,7 +10,7 @@ import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
 import { enrollNode } from "../fixtures/nodes.ts";
-import { apiRoutes } from "../fixtures/routes.ts";
+import { apiRoutes, fillParams } from "../fixtures/routes.ts";
 
 const stores = useStores();
 
@@ -51,13 +51,8 @@ beforeAll(async () => {
 const bodyRoutes = () => apiRoutes(t.app, ["POST", "PUT", "PATCH"]);
 
 function url(path: string): string {
-  return path
-    .replace(":orgId", ids.org)
-    .replace(":userId", owner.userId)
-    .replace(":itemId", ids.node)
-    .replace(":assignmentId", ids.node)
-    .replace(":requestId", ids.node)
-    .replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/clusters/") ? ids.cluster : owner.userId);
+  return fillParams(path, { orgId: ids.org, userId: owner.userId, itemId: ids.node, assignmentId: ids.node, requestId: ids.node }, (p) =>
+    p.includes("/resources/") ? ids.resource : p.includes("/clusters/") ? ids.cluster : owner.userId);
 }
 
 /** Node-agent routes take a node's token; everything else the owner's. */

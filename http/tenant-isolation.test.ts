@@ -12,7 +12,7 @@ import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, stepUp, type Session } from "../fixtures/identity.ts";
 import { newId } from "../core/ids.ts";
-import { apiRoutes } from "../fixtures/routes.ts";
+import { apiRoutes, fillParams } from "../fixtures/routes.ts";
 
 const stores = useStores();
 
@@ -118,13 +118,8 @@ const CASES: Record<string, Case> = {
 };
 
 function fill(path: string, ids: Ids): string {
-  return path
-    .replace(":orgId", ids.org)
-    .replace(":userId", ids.user)
-    .replace(":itemId", ids.any)
-    .replace(":assignmentId", ids.any)
-    .replace(":requestId", ids.any)
-    .replace(/:id\b/, path.includes("/resources/") ? ids.resource : path.includes("/sessions/") ? ids.session : ids.any);
+  return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any }, (p) =>
+    p.includes("/resources/") ? ids.resource : p.includes("/sessions/") ? ids.session : ids.any);
 }
 
 /** Every row that belongs to B, as text: the "no change" witness. */

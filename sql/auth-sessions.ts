@@ -54,10 +54,6 @@ export async function revokeSession(tx: Tx, id: string, reason: string): Promise
   return (await tx.query("update auth_sessions set revoked_at = now(), revoked_reason = $2 where id = $1 and revoked_at is null returning id", [id, reason])).length === 1;
 }
 
-export async function revokeUserSessions(tx: Tx, userId: string, reason: string): Promise<number> {
-  return (await tx.query("update auth_sessions set revoked_at = now(), revoked_reason = $2 where user_id = $1 and revoked_at is null returning id", [userId, reason])).length;
-}
-
 export interface RefreshRow { prefix: string; sessionId: string; secretHash: string; expiresAt: Date; usedAt: Date | null }
 
 export async function insertRefreshToken(tx: Tx, t: { prefix: string; sessionId: string; secretHash: string; now: Date; expiresAt: Date }): Promise<void> {

@@ -21,11 +21,6 @@ export interface Db extends Tx {
   close(): Promise<void>;
 }
 
-/** Reads compose inside one transaction too; these names say which is which. */
-export function write<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(fn);
-}
-
 export async function one<T extends Row>(tx: Tx, text: string, params?: readonly unknown[]): Promise<T | undefined> {
   const rows = await tx.query<T>(text, params);
   return rows[0];

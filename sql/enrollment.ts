@@ -29,11 +29,6 @@ export async function getJoinTokenByPrefix(tx: Tx, prefix: string): Promise<Join
   return r && toToken(r);
 }
 
-export async function getJoinToken(tx: Tx, id: string): Promise<JoinTokenRow | undefined> {
-  const r = await one<RawToken>(tx, `select ${TOKEN_COLS} from node_join_tokens where id = $1`, [id]);
-  return r && toToken(r);
-}
-
 export async function listJoinTokens(tx: Tx, clusterId: string): Promise<JoinTokenRow[]> {
   return (await tx.query<RawToken>(`select ${TOKEN_COLS} from node_join_tokens where cluster_id = $1 order by created_at desc limit 200`, [clusterId])).map(toToken);
 }

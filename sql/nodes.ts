@@ -1,5 +1,5 @@
 /** The node projection, cluster memberships, node identities (certificates) and revocation lists. */
-import { one, type Tx } from "./db.ts";
+import { one, pgArray, type Tx } from "./db.ts";
 
 export interface NodeRow {
   id: string; clusterId: string; name: string; status: string; health: string; groupId: string | null;
@@ -38,6 +38,12 @@ export async function listNodes(tx: Tx, opts: { clusterId: string; status?: stri
     [opts.clusterId, opts.status ?? null, opts.health ?? null, opts.groupId ?? null, opts.after ?? null, opts.limit],
   );
   return rows.map(toNode);
+}
+
+/** Which of `ids` are nodes of this cluster. */
+export async function nodesInCluster(tx: Tx, clusterId: string, ids: string[]): Promise<Set<string>> {
+  const rows = await tx.query<{ id: string }>("select id::text from nodes where cluster_id = $1 and id = any($2::uuid[])", [clusterId, pgArray(ids)]);
+  return new Set(rows.map((r) => r.id));
 }
 
 export async function setNodeGroup(tx: Tx, nodeId: string, groupId: string | null): Promise<void> {

@@ -19,7 +19,7 @@ import type { ChangeContext } from "../../core/change.ts";
 import { F, type Logger } from "../../core/log.ts";
 import type { ControlPlaneMetrics } from "../../core/metrics.ts";
 import type { Db, Tx } from "../../sql/db.ts";
-import { appendJournal, lockActor, lockOrInsertActor, readActor, saveSnapshot, upsertTimer, cancelTimer } from "../../sql/actors.ts";
+import { appendJournal, lockActor, lockOrInsertActor, saveSnapshot, upsertTimer, cancelTimer } from "../../sql/actors.ts";
 import type { LiveState } from "../../live/live-state.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import {
@@ -112,15 +112,6 @@ export class ActorHost {
     );
     for (const [kind, o] of outcomes) await this.afterCommit(kind, o);
     return result;
-  }
-
-  /** Current snapshot without locking; undefined when the actor does not exist. */
-  async read(kind: string, id: string): Promise<SendResult | undefined> {
-    const def = this.kindOf(kind);
-    const row = await readActor(this.deps.db, kind, id);
-    if (!row) return undefined;
-    const snapshot = def.machine.resolveState(row.snapshot as never) as AnyMachineSnapshot;
-    return { id, version: row.version, state: row.state, context: snapshot.context };
   }
 
   /**

@@ -41,6 +41,13 @@ export type NodeEvent =
   | { type: "node.revoke"; reason: string }
   | { type: "node.health"; health: NodeHealth };
 
+/** What active and draining nodes both accept: leaving service stops the liveness watch; health moves it. */
+const IN_SERVICE = {
+  "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+  "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
+  "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+} as const;
+
 export const nodeMachine = setup({
   types: {} as { context: NodeContext; events: NodeEvent },
   guards: {
@@ -85,17 +92,13 @@ export const nodeMachine = setup({
     active: {
       on: {
         "node.drain": "draining",
-        "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-        "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-        "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+        ...IN_SERVICE,
       },
     },
     draining: {
       on: {
         "node.activate": "active",
-        "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-        "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-        "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+        ...IN_SERVICE,
       },
     },
     disabled: {

@@ -5,7 +5,7 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { b64, fromB64, sha256, type Bytes } from "./bytes.ts";
+import { b64, sha256, type Bytes } from "./bytes.ts";
 import { DomainError } from "../errors.ts";
 
 x509.cryptoProvider.set(crypto);
@@ -106,8 +106,4 @@ export async function verifyNodeCertificate(certPem: string, caCertPem: string, 
   if (!(await cert.verify({ publicKey: ca.publicKey, date: expect.at }).catch(() => false))) return false;
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   return Boolean(san?.names.items.some((n) => n.type === "url" && n.value === nodeUri(expect.clusterId, expect.nodeId)));
-}
-
-export function spkiFromB64(text: string): Bytes {
-  return fromB64(text);
 }

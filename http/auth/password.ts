@@ -5,9 +5,6 @@
  */
 const PARAMS = { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 } as const;
 
-export const PASSWORD_MIN = 12;
-export const PASSWORD_MAX = 256;
-
 let dummy: Promise<string> | undefined;
 
 export function hashPassword(password: string): Promise<string> {

@@ -9,7 +9,7 @@ import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
 import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
 import { recordLinks } from "../../sql/mesh.ts";
-import { listNodes } from "../../sql/nodes.ts";
+import { nodesInCluster } from "../../sql/nodes.ts";
 import { DomainError } from "../../core/errors.ts";
 import { reportServices } from "../../sql/node-roles.ts";
 import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
@@ -64,7 +64,7 @@ const authed = new Hono<NodeEnv>()
     const obs = c.req.valid("json").observations;
     const changed = await db.transaction(async (tx) => {
       // Only peers of this node's own cluster count; anything else is refused, not stored.
-      const known = new Set((await listNodes(tx, { clusterId: node.clusterId, limit: 100_000 })).map((n) => n.id));
+      const known = await nodesInCluster(tx, node.clusterId, obs.map((o) => o.peer_node_id));
       const foreign = obs.filter((o) => !known.has(o.peer_node_id) || o.peer_node_id === node.nodeId).map((o) => o.peer_node_id);
       if (foreign.length) throw new DomainError("request.validation_failed", "observations name nodes that are not peers in this cluster", { peers: foreign });
       return recordLinks(tx, node.clusterId, node.nodeId, obs.map((o) => ({ toNode: o.peer_node_id, reachable: o.reachable, latencyMs: o.latency_ms ?? null, loss: o.loss })), clock());
