@@ -88,10 +88,6 @@ function contract(name: string, make: () => Promise<Subject>, enabled = true) {
       await ub();
       await uo();
     });
-
-    test("ping answers", async () => {
-      await s.live.ping();
-    });
   });
 }
 

@@ -34,7 +34,7 @@ describe("envelope encryption", () => {
   });
 
   test("keys must be 32 bytes and the active one present", async () => {
-    expect(createKeyring("k1", new Map([["k1", randomBytes(16)]]))).rejects.toThrow(/32 bytes/);
-    expect(createKeyring("k9", new Map([["k1", k1]]))).rejects.toThrow(/not in the keyring/);
+    await expect(createKeyring("k1", new Map([["k1", randomBytes(16)]]))).rejects.toThrow(/32 bytes/);
+    await expect(createKeyring("k9", new Map([["k1", k1]]))).rejects.toThrow(/not in the keyring/);
   });
 });

@@ -70,7 +70,7 @@ describe("enrollment end to end", () => {
     const snapshot = await verifyAuthority<AuthorityClaims & { node_id: string; version: number }>(authorityKey, bundle.initial_snapshot, { typ: SNAPSHOT_TYPE, aud: snapshotAudience(approved.node_id), clusterId });
     expect(snapshot).toMatchObject({ node_id: approved.node_id, version: 1 });
     // A bundle is useless to anyone else: its audience is the enrolling key.
-    expect(verifyAuthority(authorityKey, answer.bundle, { typ: BOOTSTRAP_TYPE, aud: "SHA256:someone-else", clusterId })).rejects.toThrow();
+    await expect(verifyAuthority(authorityKey, answer.bundle, { typ: BOOTSTRAP_TYPE, aud: "SHA256:someone-else", clusterId })).rejects.toThrow();
 
     const node = await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`, { token: owner.token }), 200);
     expect(node).toMatchObject({ status: "active", health: "healthy", name: "edge-1" });

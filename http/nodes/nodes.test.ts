@@ -125,7 +125,7 @@ describe("revocation, disabling and renewal", () => {
     const ids = (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).identities;
     expect(ids.map((i: { status: string }) => i.status).sort()).toEqual(["active", "rotated"]);
     expect(await nodeSession(t, next, clusterId)).toBeString();
-    expect(t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } }).then((r) => r.status)).resolves.toBe(401);
+    await expect(t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } }).then((r) => r.status)).resolves.toBe(401);
   });
 });
 
