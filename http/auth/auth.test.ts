@@ -120,9 +120,14 @@ describe("access tokens", () => {
 });
 
 describe("refresh tokens", () => {
-  test("each refresh rotates the token; the new pair works", async () => {
+  test("each refresh rotates the token; the new pair works; the session is seen", async () => {
     const s = await signIn(t, "owner@example.com");
+    t.clock.advance(60_000);
     const r1 = await json(await refresh(s.refresh), 200);
+    const sessions = await json(await t.call("GET", "/api/v1/auth/sessions", { token: r1.access_token }), 200);
+    const current = sessions.items.find((x: { current: boolean }) => x.current);
+    expect(current.last_seen_at).toBe(t.clock.now().toISOString());
+    expect(current.last_seen_at > current.created_at).toBe(true);
     expect(r1.refresh_token).not.toBe(s.refresh);
     expect((await me(r1.access_token)).status).toBe(200);
     const r2 = await json(await refresh(r1.refresh_token), 200);

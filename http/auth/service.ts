@@ -18,7 +18,7 @@ import {
   clearLoginFailures, enableTotp, getUserByEmail, getUserById, recordLoginFailure, recordTotpStep, setPendingTotp, type UserRow,
 } from "../../sql/users.ts";
 import {
-  findTrustedDevice, getSession, insertRefreshToken, insertSession, lockRefreshToken, markRefreshUsed, revokeSession, setSessionMfa, trustDevice,
+  findTrustedDevice, getSession, insertRefreshToken, insertSession, lockRefreshToken, markRefreshUsed, revokeSession, setSessionMfa, touchSession, trustDevice,
   type SessionRow,
 } from "../../sql/auth-sessions.ts";
 import type { Tx } from "../../sql/db.ts";
@@ -137,6 +137,8 @@ export async function refresh(deps: Deps, token: string, change: ChangeContext):
     }
     if (row.expiresAt <= now || session.expiresAt <= now) return { error: "auth.refresh_token_expired" } as const;
     await markRefreshUsed(tx, row.prefix, now);
+    // A session is seen when it refreshes (once per access-token lifetime), not on every request.
+    await touchSession(tx, session.id, now);
     return { pair: await issueTokens(deps, tx, session.userId, session.id, now) };
   });
   if ("error" in outcome) throw new DomainError(outcome.error!, "refresh refused");
