@@ -42,3 +42,12 @@ ensure_debian_packages() {
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
+
+# Builds the Rust napi addons (release) from source and puts each where its
+# TypeScript wrapper loads it: crates/<name>/<name>.node. Needs cargo (rustup).
+ensure_native() {
+  command -v cargo >/dev/null || die "cargo is required to build crates/ (install Rust with rustup)"
+  say "building native crates (cargo build --release)"
+  (cd "$ROOT" && cargo build --release --quiet -p fabric-quic) || die "cargo build failed"
+  install -m 0755 "$ROOT/target/release/libfabric_quic.so" "$ROOT/crates/fabric-quic/fabric-quic.node"
+}

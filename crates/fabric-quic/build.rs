@@ -1,0 +1,4 @@
+fn main() {
+    #[cfg(feature = "napi-addon")]
+    napi_build::setup();
+}

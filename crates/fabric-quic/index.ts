@@ -1,0 +1,180 @@
+/**
+ * TypeScript face of the fabric-quic addon: one mesh endpoint per node and
+ * cluster. Errors carry the channel spec's failure reason as `code`.
+ */
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export const CHANNEL_CLASSES = [
+  "fabric_control", "route_control", "health", "telemetry", "render", "input",
+  "clipboard", "file_transfer", "storage_fetch", "update_fetch", "vpn_packet",
+] as const;
+export type ChannelClass = (typeof CHANNEL_CLASSES)[number];
+
+export interface BindOptions {
+  clusterId: string;
+  nodeId: string;
+  /** host:port, default 127.0.0.1:0 */
+  listen?: string;
+  certPem: string;
+  keyPkcs8: Uint8Array;
+  caPems: string[];
+  revokedSerials?: string[];
+  idleTimeoutMs?: number;
+  keepAliveMs?: number;
+  udpBufferBytes?: number;
+  segmentationOffload?: boolean;
+}
+
+export interface MeshMessage { from: string; via: string | null; class: ChannelClass; data: Buffer }
+export interface PeerCertificate { node_id: string; serial: string; not_after_unix: number }
+export type MeshEvent =
+  | { type: "peer_up"; node_id: string; serial: string; not_after_unix: number; dialled: boolean }
+  | { type: "peer_down"; node_id: string; reason: string }
+  | { type: "handshake_failed"; node_id: string | null; reason: string }
+  | { type: "refused"; node_id: string; class: ChannelClass; reason: string };
+
+export interface ClassCounters { sent_messages: number; sent_bytes: number; received_messages: number; received_bytes: number; drops: number; refused: number }
+export interface MeshStats {
+  node_id: string;
+  classes: Record<ChannelClass, ClassCounters>;
+  relay: { streams: number; bytes: number; datagrams: number; refused: number };
+  handshake_failures: Record<string, number>;
+  peers: { node_id: string; serial: string; rtt_ms: number; cwnd: number; sent_packets: number; lost_packets: number; lost_bytes: number; congestion_events: number; udp_tx_bytes: number; udp_rx_bytes: number }[];
+  socket: { recv_buffer_bytes: number; send_buffer_bytes: number };
+}
+
+export class MeshError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "MeshError";
+  }
+}
+
+interface NativeEndpoint {
+  readonly localAddr: string;
+  connect(nodeId: string, addr: string): Promise<string>;
+  authorize(nodeId: string, classes: string[]): void;
+  setRoute(destination: string, relays: string[]): void;
+  setRelay(enabled: boolean): void;
+  setRevoked(serials: string[]): string[];
+  setTrust(caPems: string[]): string[];
+  disconnect(nodeId: string, reason: string): boolean;
+  peers(): string[];
+  send(to: string, cls: string, data: Uint8Array): Promise<boolean>;
+  recv(max: number): Promise<MeshMessage[]>;
+  nextEvent(): Promise<string | null>;
+  stats(): string;
+  close(): Promise<void>;
+}
+
+interface NativeModule {
+  bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint>;
+}
+
+export const ADDON_PATH = join(import.meta.dir, "fabric-quic.node");
+
+let loaded: NativeModule | undefined;
+function addon(): NativeModule {
+  if (!loaded) {
+    if (!existsSync(ADDON_PATH)) {
+      throw new MeshError("addon_missing", `${ADDON_PATH} is not built; run scripts/test or scripts/start, which build crates/ with cargo`);
+    }
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeModule;
+  }
+  return loaded;
+}
+
+/** Turns the addon's "<code>: <detail>" errors into MeshError. */
+async function native<T>(call: () => Promise<T> | T): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const match = /^([a-z_]+): (.*)$/s.exec(message);
+    throw match ? new MeshError(match[1], match[2]) : e;
+  }
+}
+
+function sync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const match = /^([a-z_]+): (.*)$/s.exec(message);
+    throw match ? new MeshError(match[1], match[2]) : e;
+  }
+}
+
+export class Mesh {
+  private constructor(private readonly endpoint: NativeEndpoint, readonly nodeId: string) {}
+
+  static async bind(options: BindOptions): Promise<Mesh> {
+    const endpoint = await native(() => addon().bind({ ...options, keyPkcs8: Buffer.from(options.keyPkcs8) }));
+    return new Mesh(endpoint, options.nodeId);
+  }
+
+  get address(): string {
+    return this.endpoint.localAddr;
+  }
+
+  /** Dials a node; the handshake fails unless the server is that node of our cluster. */
+  async connect(nodeId: string, address: string): Promise<PeerCertificate> {
+    return JSON.parse(await native(() => this.endpoint.connect(nodeId, address)));
+  }
+
+  /** The classes `nodeId` may exchange with us (fabric_control is always open for the hello). */
+  authorize(nodeId: string, classes: readonly ChannelClass[]): void {
+    sync(() => this.endpoint.authorize(nodeId, [...classes]));
+  }
+
+  setRoute(destination: string, relays: readonly string[]): void {
+    sync(() => this.endpoint.setRoute(destination, [...relays]));
+  }
+
+  setRelay(enabled: boolean): void {
+    this.endpoint.setRelay(enabled);
+  }
+
+  /** Replaces the revocation set; returns the peers closed because of it. */
+  setRevoked(serials: readonly string[]): string[] {
+    return this.endpoint.setRevoked([...serials]);
+  }
+
+  /** Replaces the trusted cluster CAs; returns the peers that no longer verify (closed). */
+  setTrust(caPems: readonly string[]): string[] {
+    return sync(() => this.endpoint.setTrust([...caPems]));
+  }
+
+  disconnect(nodeId: string, reason: string): boolean {
+    return this.endpoint.disconnect(nodeId, reason);
+  }
+
+  peers(): string[] {
+    return this.endpoint.peers();
+  }
+
+  /** true when queued; false when the class's QoS dropped it. */
+  send(to: string, cls: ChannelClass, data: Uint8Array): Promise<boolean> {
+    return native(() => this.endpoint.send(to, cls, data));
+  }
+
+  /** Waits for messages (urgent classes first); [] once closed. */
+  recv(max = 256): Promise<MeshMessage[]> {
+    return this.endpoint.recv(max);
+  }
+
+  async nextEvent(): Promise<MeshEvent | null> {
+    const raw = await this.endpoint.nextEvent();
+    return raw === null ? null : JSON.parse(raw);
+  }
+
+  stats(): MeshStats {
+    return JSON.parse(this.endpoint.stats());
+  }
+
+  close(): Promise<void> {
+    return this.endpoint.close();
+  }
+}

@@ -1,0 +1,190 @@
+//! The napi-rs surface. Everything here converts and forwards to
+//! `Endpoint`; errors carry the spec's failure reason as the message prefix
+//! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
+
+use crate::class::Class;
+use crate::endpoint::{Endpoint, EndpointOptions, FabricError};
+use crate::outbound::Enqueued;
+use bytes::Bytes;
+use napi::bindgen_prelude::*;
+use napi::{Env, JsObject};
+use napi_derive::napi;
+use std::time::Duration;
+
+fn to_napi(e: FabricError) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("{}: {}", e.code, e.message))
+}
+
+fn invalid(what: impl Into<String>) -> napi::Error {
+    to_napi(FabricError::new("config_invalid", what))
+}
+
+fn class(name: &str) -> Result<Class> {
+    Class::parse(name).ok_or_else(|| to_napi(FabricError::new("channel_class_denied", format!("unknown channel class {name:?}"))))
+}
+
+#[napi(object)]
+pub struct BindOptions {
+    pub cluster_id: String,
+    pub node_id: String,
+    /// `host:port`; default `127.0.0.1:0`.
+    pub listen: Option<String>,
+    pub cert_pem: String,
+    pub key_pkcs8: Buffer,
+    pub ca_pems: Vec<String>,
+    pub revoked_serials: Option<Vec<String>>,
+    pub idle_timeout_ms: Option<u32>,
+    pub keep_alive_ms: Option<u32>,
+    pub udp_buffer_bytes: Option<u32>,
+    pub segmentation_offload: Option<bool>,
+}
+
+#[napi(object)]
+pub struct MeshMessage {
+    pub from: String,
+    pub via: Option<String>,
+    pub class: String,
+    pub data: Buffer,
+}
+
+#[napi]
+pub struct MeshEndpoint {
+    inner: Endpoint,
+}
+
+#[napi(ts_return_type = "Promise<MeshEndpoint>")]
+pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
+    let mut opts = EndpointOptions::new(&options.cluster_id, &options.node_id, &options.cert_pem, options.key_pkcs8.to_vec(), "");
+    opts.ca_pems = options.ca_pems;
+    if let Some(listen) = options.listen {
+        opts.listen = listen.parse().map_err(|_| invalid(format!("listen address {listen:?} is not host:port")))?;
+    }
+    opts.revoked_serials = options.revoked_serials.unwrap_or_default();
+    if let Some(ms) = options.idle_timeout_ms {
+        opts.idle_timeout = Duration::from_millis(ms.into());
+    }
+    if let Some(ms) = options.keep_alive_ms {
+        opts.keep_alive = Duration::from_millis(ms.into());
+    }
+    if let Some(bytes) = options.udp_buffer_bytes {
+        opts.udp_buffer_bytes = bytes as usize;
+    }
+    if let Some(gso) = options.segmentation_offload {
+        opts.segmentation_offload = gso;
+    }
+    env.spawn_future(async move { Endpoint::bind(opts).map(|inner| MeshEndpoint { inner }).map_err(to_napi) })
+}
+
+#[napi]
+impl MeshEndpoint {
+    #[napi(getter)]
+    pub fn local_addr(&self) -> String {
+        self.inner.local_addr().to_string()
+    }
+
+    /// Resolves with the peer's certificate facts as JSON.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn connect(&self, env: Env, node_id: String, addr: String) -> Result<JsObject> {
+        let addr = addr.parse().map_err(|_| invalid(format!("peer address {addr:?} is not host:port")))?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let cert = inner.connect(&node_id, addr).await.map_err(to_napi)?;
+            Ok(serde_json::json!({ "node_id": cert.node_id, "serial": cert.serial, "not_after_unix": cert.not_after_unix }).to_string())
+        })
+    }
+
+    #[napi]
+    pub fn authorize(&self, node_id: String, classes: Vec<String>) -> Result<()> {
+        let parsed = classes.iter().map(|c| class(c)).collect::<Result<Vec<_>>>()?;
+        self.inner.authorize(&node_id, &parsed);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn set_route(&self, destination: String, relays: Vec<String>) -> Result<()> {
+        if relays.len() > 7 || relays.iter().chain([&destination]).any(|id| !crate::wire::valid_id(id)) {
+            return Err(invalid("a route has at most 7 relays and node ids of 1-64 bytes"));
+        }
+        self.inner.set_route(&destination, &relays);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn set_relay(&self, enabled: bool) {
+        self.inner.set_relay(enabled);
+    }
+
+    #[napi]
+    pub fn set_revoked(&self, serials: Vec<String>) -> Vec<String> {
+        self.inner.set_revoked(serials)
+    }
+
+    #[napi]
+    pub fn set_trust(&self, ca_pems: Vec<String>) -> Result<Vec<String>> {
+        self.inner.set_trust(&ca_pems).map_err(to_napi)
+    }
+
+    #[napi]
+    pub fn disconnect(&self, node_id: String, reason: String) -> bool {
+        self.inner.disconnect(&node_id, &reason)
+    }
+
+    #[napi]
+    pub fn peers(&self) -> Vec<String> {
+        self.inner.peers()
+    }
+
+    /// Resolves `true` when queued, `false` when QoS dropped the message.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn send(&self, env: Env, to: String, class_name: String, data: Buffer) -> Result<JsObject> {
+        // Queued here, on the JS thread, so messages keep their call order;
+        // only the wait for room (back-pressure) is asynchronous.
+        let class = class(&class_name)?;
+        let enqueued = self.inner.send_now(&to, class, Bytes::copy_from_slice(&data)).map_err(to_napi)?;
+        env.spawn_future(async move {
+            Ok(match enqueued {
+                Enqueued::Ready => true,
+                Enqueued::Dropped => false,
+                Enqueued::Wait(room) => {
+                    room.ready().await;
+                    true
+                }
+            })
+        })
+    }
+
+    /// Waits for messages; resolves with up to `max`, urgent classes first,
+    /// or an empty list once the endpoint is closed.
+    #[napi(ts_return_type = "Promise<MeshMessage[]>")]
+    pub fn recv(&self, env: Env, max: u32) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let batch = inner.recv(max.max(1) as usize).await;
+            Ok(batch
+                .into_iter()
+                .map(|d| MeshMessage { from: d.from, via: d.via, class: d.class.name().into(), data: d.data.to_vec().into() })
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// Resolves with the next event as JSON, or null once closed.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn next_event(&self, env: Env) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { Ok(inner.next_event().await.map(|e| e.to_json().to_string())) })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> String {
+        self.inner.stats().to_string()
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self, env: Env) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            inner.close().await;
+            Ok(())
+        })
+    }
+}
