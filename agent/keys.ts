@@ -30,6 +30,12 @@ export async function loadOrCreateKey(stateDir: string, clusterId: string): Prom
   return fromPkcs8(pkcs8, file);
 }
 
+/** The enrolled key's PKCS#8 bytes, for the mesh's TLS identity (stays in this process). */
+export async function readKeyPkcs8(stateDir: string, clusterId: string): Promise<Uint8Array> {
+  const key = await loadOrCreateKey(stateDir, clusterId); // checks the file's mode
+  return fromB64((await readFile(key.keyFile, "utf8")).trim());
+}
+
 async function fromPkcs8(pkcs8: string, file: string): Promise<NodeKey> {
   const extractable = await crypto.subtle.importKey("pkcs8", fromB64(pkcs8), EC_ALG, true, ["sign"]);
   const jwk = await crypto.subtle.exportKey("jwk", extractable);

@@ -21,6 +21,7 @@ import { AgentError } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
 import { keyPath } from "./keys.ts";
 import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
+import { MeshMember, type MeshSettings } from "./mesh/member.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -94,28 +95,43 @@ const WorkloadsFile = v.record(
 );
 
 async function cmdRun(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" }, workloads: { type: "string" } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" }, workloads: { type: "string" }, "mesh-listen": { type: "string" }, "mesh-advertise": { type: "string" } },
+    strict: true,
+  });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
   const intervalMs = Number(values["heartbeat-interval"] ?? "30") * 1000;
+  const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
   const memberships = (await store.memberships()).filter((m) => m.status === "enrolled");
   if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
   const supervisors = new Map<string, Supervisor>();
+  const members = new Map<string, MeshMember>();
   const runners: ClusterRunner[] = [];
   const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await store.assignments(clusterId)).map((a) => a.serviceType));
   for (const m of memberships) {
     const runner = await ClusterRunner.open(store, m, stateDir, {
       log: logJson,
-      onSnapshot: (clusterId) => void reconcile(clusterId),
-      onStop: (clusterId) => supervisors.get(clusterId)!.stopAll(),
+      onSnapshot: (clusterId) => {
+        void reconcile(clusterId);
+        void members.get(clusterId)!.refresh();
+      },
+      onStop: async (clusterId) => {
+        await members.get(clusterId)!.stop();
+        await supervisors.get(clusterId)!.stopAll();
+      },
     });
+    // Each further cluster listens on the next port (when a port is given).
+    members.set(m.clusterId, new MeshMember(runner, store, stateDir, { ...mesh, listen: nthPort(mesh.listen, members.size) }, logJson));
     supervisors.set(m.clusterId, new Supervisor({ registry, report: (r) => runner.reportServices(r), log: (msg, f) => logJson(msg, { cluster: m.clusterId, ...f }) }));
     runners.push(runner);
   }
   logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000, workloads: Object.keys(registry) });
   // Work already authorized by the last valid snapshot starts even before the control plane answers.
   for (const r of runners) await reconcile(r.clusterId);
+  for (const member of members.values()) await member.refresh();
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -128,11 +144,30 @@ async function cmdRun(args: string[]): Promise<number> {
     for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
   }
   for (const r of runners) r.stop();
+  for (const member of members.values()) await member.stop();
   for (const s of supervisors.values()) await s.stopAll();
   await Promise.race([Promise.all(watching), Bun.sleep(2000)]);
   logJson("agent stopped");
   store.close();
   return 0;
+}
+
+/** Mesh settings from flags and the environment (tuning knobs are for tests and labs). */
+function meshSettings(listen: string | undefined, advertise: string | undefined): MeshSettings {
+  const env = process.env;
+  const num = (name: string) => (env[name] !== undefined && env[name] !== "" ? Number(env[name]) : undefined);
+  const settings: MeshSettings = { listen: listen ?? env.RAP_MESH_LISTEN ?? "0.0.0.0:7443", advertise: advertise ?? env.RAP_MESH_ADVERTISE, refuseFile: env.RAP_MESH_REFUSE_FILE, tickMs: num("RAP_MESH_TICK_MS"), linkReportMs: num("RAP_MESH_LINK_REPORT_MS") };
+  if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
+  if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise)) throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
+  const shortcut = { minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"), minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"), minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN") };
+  settings.shortcut = Object.fromEntries(Object.entries(shortcut).filter(([, v]) => v !== undefined && Number.isFinite(v)));
+  return settings;
+}
+
+function nthPort(address: string, n: number): string {
+  const i = address.lastIndexOf(":");
+  const port = Number(address.slice(i + 1));
+  return port === 0 || n === 0 ? address : `${address.slice(0, i)}:${port + n}`;
 }
 
 async function cmdStatus(args: string[]): Promise<number> {
@@ -148,6 +183,7 @@ async function cmdStatus(args: string[]): Promise<number> {
         authority_fingerprint: m.pinnedAuthorityFingerprint, control_plane: m.controlPlaneUrl, snapshot_version: snap?.version ?? null,
         roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length, relay_routes: (await store.routes(m.clusterId)).length,
         degraded: health ? !health.controlPlaneReachable : false, last_heartbeat_at: health?.lastHeartbeatAt ?? null, last_error: health?.lastError ?? null,
+        mesh: (await store.meshStatus(m.clusterId))?.body ?? null,
       });
     }
     if (values.json) process.stdout.write(JSON.stringify({ memberships: out }, null, 2) + "\n");

@@ -11,7 +11,8 @@
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { loadOrCreateKey, type NodeKey } from "./keys.ts";
 import { telemetry } from "./host-facts.ts";
-import { verifySnapshot } from "./verify.ts";
+import { verifyRevocationList, verifySnapshot } from "./verify.ts";
+import type { Directory, LinkObservation, MeshControl } from "./mesh/runtime.ts";
 import type { AgentStore, Membership } from "./store.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -134,6 +135,34 @@ export class ClusterRunner {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  get membership(): Membership {
+    return this.m;
+  }
+
+  /** The mesh directory of the stored snapshot, or null when this node has no mesh role. */
+  async directory(): Promise<Directory | null> {
+    const snap = await this.store.snapshot(this.m.clusterId);
+    const body = snap?.body as { roles?: { role: string }[]; mesh?: Omit<Directory, "version" | "roles" | "revocation_list_version">; revocation_list_version?: number } | undefined;
+    if (!snap || !body?.mesh) return null;
+    return { version: snap.version, roles: (body.roles ?? []).map((r) => r.role), revocation_list_version: body.revocation_list_version ?? 0, ...body.mesh };
+  }
+
+  /** The mesh's way to the control plane, with this node's session. */
+  meshControl(): MeshControl {
+    const call = async <T>(method: string, path: string, body?: unknown) =>
+      this.client.request<T>(method, `/api/v1/node-agents${path}`, { token: await this.client.nodeToken(this.key, this.m.clusterId), body });
+    return {
+      advertise: async (address: string) => void (await call("PUT", "/mesh-endpoint", { address })),
+      reportLinks: async (observations: LinkObservation[]) => void (observations.length ? await call("POST", "/links", { observations }) : undefined),
+      revokedSerials: async () => {
+        const r = await call<{ version: number; revocation_list: string | null }>("GET", "/revocations");
+        if (!r.revocation_list) return { version: r.version, serials: [] };
+        const { serials } = await verifyRevocationList(r.revocation_list, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId });
+        return { version: r.version, serials };
+      },
+    };
   }
 
   private async syncSnapshot(token: string, currentVersion: number | null, waitSeconds: number): Promise<"applied" | "unchanged" | "rejected"> {

@@ -23,6 +23,11 @@ const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
       `create table pending_updates (cluster_id text primary key, version text not null, metadata text not null, received_at text not null)`,
     ],
   },
+  {
+    version: 2,
+    name: "mesh status",
+    sql: [`create table mesh_status (cluster_id text primary key, body text not null, updated_at text not null)`],
+  },
 ];
 
 export interface Membership {
@@ -144,6 +149,16 @@ export class AgentStore {
   async health(clusterId: string): Promise<HealthRow | undefined> {
     const r = (await this.db.execute({ sql: "select * from health where cluster_id = ?", args: [clusterId] })).rows[0];
     return r && { clusterId, controlPlaneReachable: Number(r.control_plane_reachable) === 1, degradedSince: (r.degraded_since as string | null) ?? null, lastHeartbeatAt: (r.last_heartbeat_at as string | null) ?? null, lastError: (r.last_error as string | null) ?? null };
+  }
+
+  /** What the running mesh reports about itself, for `status`. */
+  async saveMeshStatus(clusterId: string, body: unknown): Promise<void> {
+    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), new Date().toISOString()] });
+  }
+
+  async meshStatus(clusterId: string): Promise<{ body: Record<string, unknown>; updatedAt: string } | undefined> {
+    const r = (await this.db.execute({ sql: "select body, updated_at from mesh_status where cluster_id = ?", args: [clusterId] })).rows[0];
+    return r && { body: JSON.parse(String(r.body)), updatedAt: String(r.updated_at) };
   }
 
   async saveHealth(h: HealthRow): Promise<void> {

@@ -59,3 +59,14 @@ export async function verifySnapshot(jws: string, expect: { authorityPublicKey: 
   if (expect.currentVersion !== null && doc.version < expect.currentVersion) throw new AgentError("snapshot_rejected", `snapshot version ${doc.version} is older than ${expect.currentVersion}`);
   return doc;
 }
+
+export const REVOCATION_TYPE = "rap.revocation_list.v1";
+
+/** A cluster's signed revocation list, verified against the pinned authority. */
+export async function verifyRevocationList(jws: string, expect: { authorityPublicKey: string; clusterId: string }): Promise<{ serials: string[] }> {
+  const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string }[] }>(await importAuthority(expect.authorityPublicKey), jws, { typ: REVOCATION_TYPE, aud: `cluster:${expect.clusterId}`, clusterId: expect.clusterId }).catch((err) => {
+    throw new AgentError("revocation_list_rejected", `revocation list rejected: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  if (!Array.isArray(doc.revoked)) throw new AgentError("revocation_list_rejected", "revocation list has no serials");
+  return { serials: doc.revoked.map((r) => String(r.serial)) };
+}

@@ -115,6 +115,7 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/node-agents/revocations": { kind: "node-only" },
   "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
   "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
+  "PUT /api/v1/node-agents/mesh-endpoint": { kind: "node-only", body: { address: "127.0.0.1:7443" } },
 };
 
 function fill(path: string, ids: Ids): string {

@@ -28,3 +28,21 @@ export async function reachableLinks(tx: Tx, clusterId: string, now: Date, maxAg
   );
   return rows.map((r) => ({ from: r.from_node, to: r.to_node }));
 }
+
+/** Records where a node's mesh endpoint listens; true when it changed. */
+export async function advertiseEndpoint(tx: Tx, clusterId: string, nodeId: string, address: string, now: Date): Promise<boolean> {
+  const rows = await tx.query<{ changed: boolean }>(
+    `insert into mesh_endpoints (node_id, cluster_id, address, updated_at) values ($1, $2, $3, $4::timestamptz)
+     on conflict (node_id) do update set address = excluded.address, cluster_id = excluded.cluster_id, updated_at = excluded.updated_at
+       where mesh_endpoints.address is distinct from excluded.address or mesh_endpoints.cluster_id is distinct from excluded.cluster_id
+     returning true as changed`,
+    [nodeId, clusterId, address, now.toISOString()],
+  );
+  return rows.length > 0;
+}
+
+/** Advertised mesh addresses of a cluster's nodes, by node id. */
+export async function meshEndpoints(tx: Tx, clusterId: string): Promise<Map<string, string>> {
+  const rows = await tx.query<{ node_id: string; address: string }>("select node_id::text, address from mesh_endpoints where cluster_id = $1", [clusterId]);
+  return new Map(rows.map((r) => [r.node_id, r.address]));
+}

@@ -104,3 +104,12 @@ export const LinkReportBody = v.strictObject({
     v.check((o) => new Set(o.map((x) => x.peer_node_id)).size === o.length, "one observation per peer"),
   ),
 });
+
+/** host:port of a node's mesh (QUIC) endpoint: an IPv4 address, [IPv6] or a DNS name. */
+export const MeshEndpointBody = v.strictObject({
+  address: v.pipe(
+    v.string(),
+    v.maxLength(260),
+    v.regex(/^(?:(?:\d{1,3}\.){3}\d{1,3}|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/, "must be host:port"),
+  ),
+});

@@ -105,14 +105,17 @@ export const SHORTCUT_MIN_ROUTE_LATENCY_MS = 20;
 /** A shortcut must cut latency by at least this fraction, or cut loss. */
 export const SHORTCUT_MIN_GAIN = 0.2;
 
+export interface ShortcutThresholds { minFlowMs: number; minRouteLatencyMs: number; minGain: number }
+export const SHORTCUT_DEFAULTS: ShortcutThresholds = { minFlowMs: SHORTCUT_MIN_FLOW_MS, minRouteLatencyMs: SHORTCUT_MIN_ROUTE_LATENCY_MS, minGain: SHORTCUT_MIN_GAIN };
+
 /** Every condition, with the ones that fail; a shortcut is made only when none does. */
-export function shortcutBlockers(i: ShortcutInput): ShortcutBlocker[] {
+export function shortcutBlockers(i: ShortcutInput, t: ShortcutThresholds = SHORTCUT_DEFAULTS): ShortcutBlocker[] {
   const b: ShortcutBlocker[] = [];
   if (i.route.relays === 0) b.push("not_multi_hop");
-  if (i.flowAgeMs < SHORTCUT_MIN_FLOW_MS) b.push("flow_too_young");
-  if (i.route.latencyMs < SHORTCUT_MIN_ROUTE_LATENCY_MS) b.push("route_latency_low");
+  if (i.flowAgeMs < t.minFlowMs) b.push("flow_too_young");
+  if (i.route.latencyMs < t.minRouteLatencyMs) b.push("route_latency_low");
   if (!i.direct) b.push("direct_unreachable");
-  else if (i.direct.latencyMs > i.route.latencyMs * (1 - SHORTCUT_MIN_GAIN) && i.direct.loss >= i.route.loss) b.push("no_improvement");
+  else if (i.direct.latencyMs > i.route.latencyMs * (1 - t.minGain) && i.direct.loss >= i.route.loss) b.push("no_improvement");
   if (!i.policy.allowShortcut) b.push("policy_forbids_shortcut");
   if (!i.policy.allowDirectPeer) b.push("policy_forbids_direct_peer");
   if (!i.peerTrusted) b.push("peer_not_trusted");

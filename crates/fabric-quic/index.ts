@@ -86,14 +86,18 @@ function addon(): NativeModule {
   return loaded;
 }
 
-/** Turns the addon's "<code>: <detail>" errors into MeshError. */
+/** The addon's "<code>: <detail>" errors as MeshError. */
+function meshError(e: unknown): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  const match = /^([a-z_]+): (.*)$/s.exec(message);
+  return match ? new MeshError(match[1]!, match[2]!) : e;
+}
+
 async function native<T>(call: () => Promise<T> | T): Promise<T> {
   try {
     return await call();
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const match = /^([a-z_]+): (.*)$/s.exec(message);
-    throw match ? new MeshError(match[1], match[2]) : e;
+    throw meshError(e);
   }
 }
 
@@ -101,9 +105,7 @@ function sync<T>(call: () => T): T {
   try {
     return call();
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const match = /^([a-z_]+): (.*)$/s.exec(message);
-    throw match ? new MeshError(match[1], match[2]) : e;
+    throw meshError(e);
   }
 }
 
@@ -161,8 +163,11 @@ export class Mesh {
   }
 
   /** Waits for messages (urgent classes first); [] once closed. */
-  recv(max = 256): Promise<MeshMessage[]> {
-    return this.endpoint.recv(max);
+  async recv(max = 256): Promise<MeshMessage[]> {
+    const batch = await this.endpoint.recv(max);
+    // napi turns Rust's None into undefined; the wrapper promises null.
+    for (const m of batch) m.via ??= null;
+    return batch;
   }
 
   async nextEvent(): Promise<MeshEvent | null> {

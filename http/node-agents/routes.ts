@@ -7,8 +7,8 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
-import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
-import { recordLinks } from "../../sql/mesh.ts";
+import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { advertiseEndpoint, recordLinks } from "../../sql/mesh.ts";
 import { nodesInCluster } from "../../sql/nodes.ts";
 import { DomainError } from "../../core/errors.ts";
 import { reportServices } from "../../sql/node-roles.ts";
@@ -72,6 +72,15 @@ const authed = new Hono<NodeEnv>()
     // Reachability changed: relay paths in this cluster's snapshots may change.
     if (changed) await fabric.snapshots.changed(node.clusterId);
     return c.json({ recorded: obs.length, reachability_changes: changed }, 202);
+  })
+  .put("/mesh-endpoint", nodeAuth, valid("json", MeshEndpointBody), async (c) => {
+    const node = c.get("node");
+    const { db, fabric, clock } = c.get("deps");
+    const address = c.req.valid("json").address;
+    const changed = await db.transaction((tx) => advertiseEndpoint(tx, node.clusterId, node.nodeId, address, clock()));
+    // Peers learn the new address from their next snapshot.
+    if (changed) await fabric.snapshots.changed(node.clusterId);
+    return c.json({ address, changed });
   })
   .get("/revocations", nodeAuth, async (c) => {
     const list = await latestRevocationList(c.get("deps").db, c.get("node").clusterId);

@@ -267,7 +267,7 @@ describe("signed scoped snapshots", () => {
     expect((await report(relay, [{ peer_node_id: target, reachable: true, latency_ms: 6 }, { peer_node_id: entry.nodeId, reachable: true }])).status).toBe(202);
     const routed = await snapshotOf(entry);
     expect(routed.mesh!.relays).toContain(relay.nodeId);
-    expect(routed.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId] });
+    expect(routed.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [] });
     // Route-health feedback: the relay loses the target, so the path goes away in the next version.
     await report(relay, [{ peer_node_id: target, reachable: false }]);
     const rerouted = await snapshotOf(entry);
@@ -275,6 +275,22 @@ describe("signed scoped snapshots", () => {
     expect(rerouted.mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
     // Reports about nodes outside the cluster are refused.
     expect((await report(entry, [{ peer_node_id: crypto.randomUUID().replace(/^(.{14})./, "$17"), reachable: true }])).status).toBe(400);
+  });
+
+  test("a node advertises its mesh endpoint; peers find it in their next snapshot, bad addresses are refused", async () => {
+    const before = await snapshotOf(relay);
+    const put = (n: EnrolledNode, address: unknown) => agent(n, "PUT", "/mesh-endpoint", { address });
+    expect(await json(await put(entry, "127.0.0.1:7443"), 200)).toEqual({ address: "127.0.0.1:7443", changed: true });
+    expect(await json(await put(entry, "127.0.0.1:7443"), 200)).toEqual({ address: "127.0.0.1:7443", changed: false });
+    const after = await snapshotOf(relay);
+    expect(after.version).toBe(before.version + 1);
+    expect(after.mesh!.peers.find((p) => p.node_id === entry.nodeId)!.endpoints).toEqual([{ transport: "quic", address: "127.0.0.1:7443" }]);
+    for (const bad of ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host name:1", "a:1/x", 7443]) {
+      const r = await put(entry, bad);
+      expect(r.status).toBe(400);
+      expect((await r.json()).error.code).toBe("request.validation_failed");
+    }
+    expect((await snapshotOf(relay)).version).toBe(after.version);
   });
 
   test("organization principals reach no cluster or node endpoint and see no node data", async () => {

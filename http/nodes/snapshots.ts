@@ -20,7 +20,7 @@ import { listResources } from "../../sql/resources.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
-import { reachableLinks } from "../../sql/mesh.ts";
+import { meshEndpoints, reachableLinks } from "../../sql/mesh.ts";
 import { findRoute } from "../../core/routing/routes.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
@@ -46,12 +46,16 @@ export interface SnapshotBody {
   heartbeat_interval_seconds: number;
   revocation_list_version: number;
   mesh?: {
-    peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[];
+    peers: { node_id: string; name: string; roles: string[]; endpoints: { transport: "quic"; address: string }[] }[];
     qos: typeof DEFAULT_QOS;
     /** Peers that may forward traffic for this node. */
     relays: string[];
-    /** Relay paths to peers this node cannot reach directly (by hop count; agents refine with what they measure). */
-    route_paths: { to: string; via: string[] }[];
+    /**
+     * Relay paths to peers this node cannot reach directly (by hop count;
+     * agents refine with what they measure), each with alternates through
+     * other first relays, so an agent fails over without asking.
+     */
+    route_paths: { to: string; via: string[]; alternates: string[][] }[];
   };
   entry?: { token_validation_keys: { kid: string; alg: "EdDSA"; public_key: string }[]; policy: { max_token_ttl_seconds: number } };
   services?: { role: string; organization_id: string | null; desired_state: "running"; egress_pool: string | null; resources: { id: string; protocol: string; target_host: string; target_port: number; egress_pool: string | null }[] }[];
@@ -62,21 +66,34 @@ export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: st
 /** Observations older than this no longer count as reachability. */
 export const LINK_MAX_AGE_MS = 5 * 60_000;
 
+/** Alternate paths per destination, besides the primary. */
+export const ROUTE_ALTERNATES = 2;
+
 /**
  * Signed route path decisions: for each peer this node has not observed as
  * directly reachable, the fewest-hop path through relays over the links
- * nodes reported. Hop count only, so the snapshot changes when reachability
- * does, not with every latency sample.
+ * nodes reported, and alternates that avoid the first relays already used.
+ * Hop count only, so the snapshot changes when reachability does, not with
+ * every latency sample.
  */
-async function relayPaths(tx: Tx, clusterId: string, self: string, peers: string[], relays: string[], now: Date): Promise<{ to: string; via: string[] }[]> {
+async function relayPaths(tx: Tx, clusterId: string, self: string, peers: string[], relays: string[], now: Date): Promise<{ to: string; via: string[]; alternates: string[][] }[]> {
   const links = await reachableLinks(tx, clusterId, now, LINK_MAX_AGE_MS);
   const direct = new Set(links.filter((l) => l.from === self).map((l) => l.to));
-  const dir = { relays: new Set(relays), links: links.map((l) => ({ from: l.from, to: l.to, latencyMs: 1, loss: 0, up: true })) };
-  const out: { to: string; via: string[] }[] = [];
+  const hops = links.map((l) => ({ from: l.from, to: l.to, latencyMs: 1, loss: 0, up: true }));
+  const out: { to: string; via: string[]; alternates: string[][] }[] = [];
   for (const peer of peers) {
     if (direct.has(peer)) continue;
-    const route = findRoute(dir, self, peer, "control");
-    if (route && route.relays > 0) out.push({ to: peer, via: route.path.slice(1, -1) });
+    const paths: string[][] = [];
+    const usedFirst = new Set<string>();
+    while (paths.length <= ROUTE_ALTERNATES) {
+      const dir = { relays: new Set(relays), links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
+      const route = findRoute(dir, self, peer, "control");
+      if (!route || route.relays === 0) break;
+      const via = route.path.slice(1, -1);
+      paths.push(via);
+      usedFirst.add(via[0]!);
+    }
+    if (paths.length) out.push({ to: peer, via: paths[0]!, alternates: paths.slice(1) });
   }
   return out;
 }
@@ -106,6 +123,7 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
 }
 
 async function meshPeers(tx: Tx, clusterId: string, self: string) {
+  const addresses = await meshEndpoints(tx, clusterId);
   const meshRoles = new Map<string, string[]>();
   for (const a of await clusterAssignments(tx, clusterId)) {
     if (a.nodeId === self || !MESH_ROLES.includes(a.role as NodeRole)) continue;
@@ -114,7 +132,8 @@ async function meshPeers(tx: Tx, clusterId: string, self: string) {
   const peers = [];
   for (const n of await listNodes(tx, { clusterId, status: "active", limit: 10_000 })) {
     const r = meshRoles.get(n.id);
-    if (r) peers.push({ node_id: n.id, name: n.name, roles: r, endpoints: Array.isArray(n.facts.endpoints) ? n.facts.endpoints : [] });
+    const address = addresses.get(n.id);
+    if (r) peers.push({ node_id: n.id, name: n.name, roles: r, endpoints: address ? [{ transport: "quic" as const, address }] : [] });
   }
   return peers;
 }

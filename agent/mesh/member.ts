@@ -1,0 +1,77 @@
+/**
+ * Runs the mesh for one cluster membership while its signed snapshot gives
+ * the node a mesh role: starts the endpoint on the first such snapshot,
+ * hands every later directory to it, stops it when the role goes away or the
+ * control plane refuses the node, and keeps `status` informed.
+ */
+import { readFile } from "node:fs/promises";
+import { MeshRuntime, type MeshRuntimeOptions } from "./runtime.ts";
+import { readKeyPkcs8 } from "../keys.ts";
+import type { ClusterRunner } from "../run.ts";
+import type { AgentStore } from "../store.ts";
+
+export interface MeshSettings {
+  /** host:port to bind (port 0: any free port). */
+  listen: string;
+  advertise?: string;
+  /** A JSON array of node ids this node refuses direct channels with, re-read every tick. */
+  refuseFile?: string;
+  tickMs?: number;
+  linkReportMs?: number;
+  shortcut?: MeshRuntimeOptions["shortcut"];
+}
+
+export class MeshMember {
+  private runtime: MeshRuntime | null = null;
+  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void) {}
+
+  /** Call after every new snapshot; serialised. */
+  refresh(): Promise<void> {
+    this.applying = this.applying.then(() => this.apply()).catch((e) => this.log("mesh could not apply the snapshot", { error: String(e) }));
+    return this.applying;
+  }
+
+  private async apply(): Promise<void> {
+    const dir = await this.runner.directory();
+    if (!dir) return this.stop();
+    if (!this.runtime) {
+      const m = this.runner.membership;
+      if (!m.certificatePem || !m.caChainPem || !m.nodeId) return;
+      this.runtime = await MeshRuntime.start({
+        clusterId: m.clusterId, nodeId: m.nodeId, certPem: m.certificatePem, caPem: m.caChainPem,
+        keyPkcs8: await readKeyPkcs8(this.stateDir, m.clusterId),
+        listen: this.settings.listen, advertise: this.settings.advertise, control: this.runner.meshControl(),
+        log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
+        refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,
+        tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut,
+      });
+      const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
+      this.statusTimer = setInterval(save, 1000);
+    }
+    await this.runtime.apply(dir);
+  }
+
+  async stop(): Promise<void> {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusTimer = null;
+    const rt = this.runtime;
+    this.runtime = null;
+    if (rt) {
+      await rt.stop();
+      await this.store.saveMeshStatus(this.runner.clusterId, { stopped: true }).catch(() => undefined);
+      this.log("mesh stopped", { cluster: this.runner.clusterId });
+    }
+  }
+}
+
+async function readRefused(file: string): Promise<ReadonlySet<string>> {
+  try {
+    const ids = JSON.parse(await readFile(file, "utf8"));
+    return new Set(Array.isArray(ids) ? ids.filter((x): x is string => typeof x === "string") : []);
+  } catch {
+    return new Set();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * MeshRuntime over real QUIC in one process: two or three runtimes with
+ * certificates from the cluster CA code and an in-memory directory in place
+ * of the control plane (the multi-process test uses the real one).
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { MeshRuntime, type Directory, type LinkObservation, type MeshControl } from "./runtime.ts";
+import { nodeCredentials, testCa, type TestCa } from "../../fixtures/mesh.ts";
+import { waitFor } from "../../fixtures/wait.ts";
+
+const running: MeshRuntime[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+});
+
+class Control implements MeshControl {
+  addresses = new Map<string, string>();
+  reports: LinkObservation[][] = [];
+  constructor(private readonly nodeId: string, private readonly shared: Map<string, string>) {}
+  async advertise(address: string) {
+    this.shared.set(this.nodeId, address);
+  }
+  async reportLinks(o: LinkObservation[]) {
+    this.reports.push(o);
+  }
+  async revokedSerials() {
+    return { version: 0, serials: [] };
+  }
+}
+
+async function runtime(ca: TestCa, addresses: Map<string, string>, logs: string[], extra: Partial<Parameters<typeof MeshRuntime.start>[0]> = {}) {
+  const creds = await nodeCredentials(ca);
+  const control = new Control(creds.nodeId, addresses);
+  const rt = await MeshRuntime.start({
+    clusterId: ca.clusterId, nodeId: creds.nodeId, certPem: creds.certPem, caPem: ca.certPem, keyPkcs8: creds.keyPkcs8, listen: "127.0.0.1:0",
+    control, log: (line, f) => logs.push(`${creds.nodeId.slice(0, 8)} ${line} ${JSON.stringify(f ?? {})}`), tickMs: 100, heartbeatMs: 300, ...extra,
+  });
+  running.push(rt);
+  return { rt, nodeId: creds.nodeId, control };
+}
+
+function directory(version: number, self: string, roles: string[], peers: { nodeId: string; roles: string[] }[], addresses: Map<string, string>, paths: Directory["route_paths"] = []): Directory {
+  return {
+    version, roles, relays: peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.nodeId), route_paths: paths, revocation_list_version: 0,
+    peers: peers.filter((p) => p.nodeId !== self).map((p) => ({ node_id: p.nodeId, name: p.nodeId.slice(0, 8), roles: p.roles, endpoints: addresses.has(p.nodeId) ? [{ transport: "quic", address: addresses.get(p.nodeId)! }] : [] })),
+  };
+}
+
+describe("mesh runtime", () => {
+  test("two entry nodes establish a channel, authorize the session classes and answer pings directly", async () => {
+    const ca = await testCa();
+    const addresses = new Map<string, string>();
+    const logs: string[] = [];
+    const a = await runtime(ca, addresses, logs);
+    const b = await runtime(ca, addresses, logs);
+    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: b.nodeId, roles: ["entry-node"] }];
+    await a.rt.apply(directory(1, a.nodeId, ["entry-node"], nodes, addresses));
+    await b.rt.apply(directory(1, b.nodeId, ["entry-node"], nodes, addresses));
+    await a.rt.apply(directory(2, a.nodeId, ["entry-node"], nodes, addresses));
+    await b.rt.apply(directory(2, b.nodeId, ["entry-node"], nodes, addresses));
+    const peer = await waitFor(() => {
+      const p = a.rt.status().peers.find((x) => x.node_id === b.nodeId);
+      return p?.channel === "established" && p.reached_at ? p : null;
+    }, { what: `established channel; logs:\n${logs.join("\n")}` });
+    expect(peer.route).toBe("direct");
+    expect(peer.reached_via).toBeNull();
+    const got: string[] = [];
+    b.rt.onMessage((m) => got.push(`${m.class}:${new TextDecoder().decode(m.data)}`));
+    await a.rt.send(b.nodeId, "input", new TextEncoder().encode("key"));
+    await waitFor(() => got.length === 1);
+    expect(got).toEqual(["input:key"]);
+  });
+});

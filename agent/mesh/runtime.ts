@@ -1,0 +1,535 @@
+/**
+ * The mesh side of a running agent, for one cluster membership: a
+ * fabric-quic endpoint with this node's certificate, one channel machine per
+ * direct peer, and the routes to everyone else in the signed directory.
+ *
+ * Every tick (no control-plane round trip on the way):
+ * - dial the chosen peers that are not connected (with backoff per peer);
+ * - heartbeat established channels; three silent periods fail the channel;
+ * - pick each destination's route: direct when the signed directory has no
+ *   relay path for it; otherwise the signed path, or its first alternate
+ *   whose first relay is up (local failover); a direct shortcut replaces a
+ *   relay path only when every shortcut condition holds, and is dropped for
+ *   the prior path as soon as the direct channel fails;
+ * - ping every destination over its route (route health, RTT);
+ * - now and then, report link observations and the endpoint address.
+ *
+ * The control plane is reached only through `MeshControl`; when it is away
+ * the mesh keeps running on the last signed directory.
+ */
+import { networkInterfaces } from "node:os";
+import { createActor, type Actor } from "xstate";
+import { Mesh, MeshError, type MeshEvent, type MeshMessage, type ChannelClass } from "../../crates/fabric-quic/index.ts";
+import { channelMachine, canSend, reconnectDelay, PROTOCOL_VERSION, type ChannelClassName, type FailureReason } from "./channel.ts";
+import { classesBetween } from "./policy.ts";
+import { decode, encode, type ControlMessage } from "./messages.ts";
+import { selectPeers, type Peer } from "../../core/routing/peers.ts";
+import { shortcutBlockers, SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
+
+export interface DirectoryPeer { node_id: string; name: string; roles: string[]; endpoints: { transport: string; address: string }[] }
+/** The mesh part of a verified snapshot. */
+export interface Directory {
+  version: number;
+  roles: string[];
+  peers: DirectoryPeer[];
+  relays: string[];
+  route_paths: { to: string; via: string[]; alternates?: string[][] }[];
+  revocation_list_version: number;
+}
+
+export interface LinkObservation { peer_node_id: string; reachable: boolean; latency_ms?: number; loss?: number }
+
+/** What the mesh needs from the control plane; every call may fail (degraded). */
+export interface MeshControl {
+  advertise(address: string): Promise<void>;
+  reportLinks(observations: LinkObservation[]): Promise<void>;
+  /** The verified revocation list's serials. */
+  revokedSerials(): Promise<{ version: number; serials: string[] }>;
+}
+
+export interface MeshRuntimeOptions {
+  clusterId: string;
+  nodeId: string;
+  certPem: string;
+  caPem: string;
+  keyPkcs8: Uint8Array;
+  /** host:port to bind. */
+  listen: string;
+  /** host:port peers should dial; default: the bound address. */
+  advertise?: string;
+  control: MeshControl;
+  log: (line: string, fields?: Record<string, unknown>) => void;
+  /** Peers this node refuses direct channels with (operator block list / tests). Re-read every tick. */
+  refused?: () => Promise<ReadonlySet<string>>;
+  tickMs?: number;
+  heartbeatMs?: number;
+  linkReportMs?: number;
+  idleTimeoutMs?: number;
+  shortcut?: Partial<ShortcutThresholds>;
+  shortcutProbationMs?: number;
+  random?: () => number;
+}
+
+type ChannelActor = Actor<typeof channelMachine>;
+
+interface DirectPeer {
+  actor: ChannelActor;
+  attempts: number;
+  nextAttemptAt: number;
+  dialing: boolean;
+  heardSinceLastBeat: boolean;
+  rttMs: number | null;
+  lastFailure: FailureReason | string | null;
+}
+
+interface Reachability { rttMs: number; via: string | null; at: number }
+
+interface RouteState {
+  /** The relays in use now ([] = direct), or null when unreachable. */
+  current: string[] | null;
+  /** When traffic started to use a relay path (for the shortcut's flow age). */
+  relayedSince: number | null;
+  shortcut: boolean;
+  shortcutSince: number | null;
+}
+
+/**
+ * A shortcut is local and reversible; the control plane hears of the direct
+ * link only once the shortcut has held this long, so a flapping direct path
+ * never re-plans the cluster's routes.
+ */
+export const SHORTCUT_PROBATION_MS = 30_000;
+
+export class MeshRuntime {
+  private readonly direct = new Map<string, DirectPeer>();
+  private readonly routes = new Map<string, RouteState>();
+  private readonly reach = new Map<string, Reachability>();
+  private readonly authorized = new Map<string, string>();
+  private directory: Directory | null = null;
+  private refusedPeers: ReadonlySet<string> = new Set();
+  private revocationVersion = -1;
+  private revoked: ReadonlySet<string> = new Set();
+  private advertised: string | null = null;
+  private seq = 0;
+  private lastBeatAt = 0;
+  private lastReportAt = 0;
+  private malformed = 0;
+  private running = true;
+  private ticking = false;
+  private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly handlers = new Set<(m: MeshMessage) => void>();
+  private readonly thresholds: ShortcutThresholds;
+
+  private constructor(readonly mesh: Mesh, private readonly o: MeshRuntimeOptions) {
+    this.thresholds = { ...SHORTCUT_DEFAULTS, ...o.shortcut };
+  }
+
+  static async start(o: MeshRuntimeOptions): Promise<MeshRuntime> {
+    const mesh = await Mesh.bind({ clusterId: o.clusterId, nodeId: o.nodeId, certPem: o.certPem, keyPkcs8: o.keyPkcs8, caPems: [o.caPem], listen: o.listen, idleTimeoutMs: o.idleTimeoutMs });
+    const rt = new MeshRuntime(mesh, o);
+    void rt.pumpEvents();
+    void rt.pumpMessages();
+    rt.timer = setInterval(() => void rt.tick().catch((e) => o.log("mesh tick failed", { error: String(e) })), o.tickMs ?? 1000);
+    o.log("mesh endpoint listening", { cluster: o.clusterId, address: mesh.address });
+    return rt;
+  }
+
+  /** What peers should dial: the advertised address, else the bound one (a wildcard bind advertises the host's first external IPv4). */
+  get address(): string {
+    if (this.o.advertise) return this.o.advertise;
+    const bound = this.mesh.address;
+    const port = bound.slice(bound.lastIndexOf(":") + 1);
+    if (!bound.startsWith("0.0.0.0:") && !bound.startsWith("[::]:")) return bound;
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal);
+    return `${external?.address ?? "127.0.0.1"}:${port}`;
+  }
+
+  /** A new verified directory (from a snapshot). */
+  async apply(dir: Directory): Promise<void> {
+    this.directory = dir;
+    this.mesh.setRelay(dir.roles.includes("relay-node"));
+    if (dir.revocation_list_version > this.revocationVersion) await this.refreshRevocations();
+    await this.tick();
+  }
+
+  /** Receives messages of classes other than fabric_control (workloads). */
+  onMessage(handler: (m: MeshMessage) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Sends to a destination over its current route; never before the channel allows the class. */
+  async send(to: string, cls: ChannelClass, data: Uint8Array): Promise<boolean> {
+    const route = this.routes.get(to)?.current;
+    if (!route) throw new MeshError("network_unreachable", `no route to ${to}`);
+    const peer = this.direct.get(to);
+    if (route.length === 0 && (!peer || !canSend(peer.actor.getSnapshot(), cls as ChannelClassName))) {
+      throw new MeshError("channel_class_denied", `${cls} is not open with ${to}`);
+    }
+    return this.mesh.send(to, cls, data);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    for (const p of this.direct.values()) p.actor.stop();
+    await this.mesh.close();
+  }
+
+  /** What `rap-node-agent status` shows. */
+  status() {
+    const peers = (this.directory?.peers ?? []).map((p) => {
+      const d = this.direct.get(p.node_id);
+      const r = this.routes.get(p.node_id);
+      const seen = this.reach.get(p.node_id);
+      return {
+        node_id: p.node_id,
+        name: p.name,
+        channel: d ? String(d.actor.getSnapshot().value) : "none",
+        failure: d?.actor.getSnapshot().context.failure ?? d?.lastFailure ?? null,
+        route: r?.current === null || r === undefined ? null : r.current.length === 0 ? "direct" : r.current,
+        shortcut: r?.shortcut ?? false,
+        rtt_ms: seen?.rttMs ?? null,
+        reached_via: seen ? seen.via : null,
+        reached_at: seen ? new Date(seen.at).toISOString() : null,
+      };
+    });
+    const stats = this.mesh.stats();
+    return {
+      address: this.address,
+      relay: this.directory?.roles.includes("relay-node") ?? false,
+      directory_version: this.directory?.version ?? null,
+      revocation_list_version: this.revocationVersion,
+      malformed_messages: this.malformed,
+      peers,
+      relay_counters: stats.relay,
+      handshake_failures: stats.handshake_failures,
+    };
+  }
+
+  // ---- events and messages ----
+
+  private async pumpEvents(): Promise<void> {
+    while (this.running) {
+      const e = await this.mesh.nextEvent();
+      if (!e) return;
+      this.onEvent(e);
+    }
+  }
+
+  private async pumpMessages(): Promise<void> {
+    while (this.running) {
+      const batch = await this.mesh.recv(256);
+      if (batch.length === 0) return;
+      for (const m of batch) {
+        if (m.class !== "fabric_control") {
+          for (const h of this.handlers) h(m);
+          continue;
+        }
+        const msg = decode(m.data);
+        if (!msg) this.malformed++;
+        else this.onControl(m.from, m.via, msg);
+      }
+    }
+  }
+
+  private peerOf(nodeId: string): DirectoryPeer | undefined {
+    return this.directory?.peers.find((p) => p.node_id === nodeId);
+  }
+
+  private channel(nodeId: string): DirectPeer {
+    let p = this.direct.get(nodeId);
+    const state = p?.actor.getSnapshot().status;
+    if (!p || state === "done") {
+      const actor = createActor(channelMachine, { input: { clusterId: this.o.clusterId, expectedPeer: nodeId } });
+      actor.start();
+      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, lastFailure: p?.lastFailure ?? null };
+      this.direct.set(nodeId, p);
+    }
+    return p;
+  }
+
+  private onEvent(e: MeshEvent): void {
+    switch (e.type) {
+      case "peer_up": {
+        const peer = this.peerOf(e.node_id);
+        if (!peer || this.refusedPeers.has(e.node_id)) {
+          this.mesh.disconnect(e.node_id, "policy_denied");
+          return;
+        }
+        const p = this.channel(e.node_id);
+        const a = p.actor;
+        if (a.getSnapshot().value === "idle") a.send({ type: "open" });
+        if (a.getSnapshot().value === "connecting") a.send({ type: "transport.connected" });
+        if (a.getSnapshot().value === "handshaking") {
+          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: Date.now(), revokedSerials: this.revoked });
+        }
+        p.heardSinceLastBeat = true;
+        this.sendControl(e.node_id, this.hello(peer));
+        // Their hello may have been read before this event.
+        const early = this.pendingHello.get(e.node_id);
+        this.pendingHello.delete(e.node_id);
+        if (early) this.onControl(e.node_id, early.via, early.msg);
+        return;
+      }
+      case "peer_down": {
+        const p = this.direct.get(e.node_id);
+        if (!p) return;
+        p.lastFailure = e.reason;
+        if (e.reason === "certificate_revoked") p.actor.send({ type: "revoked", serials: new Set([p.actor.getSnapshot().context.peerSerial ?? ""]) });
+        p.actor.send({ type: "transport.closed" });
+        this.authorized.delete(e.node_id);
+        this.scheduleRetry(p);
+        this.o.log("mesh channel closed", { peer: e.node_id, reason: e.reason });
+        return;
+      }
+      case "handshake_failed":
+      case "refused":
+        this.o.log(`mesh ${e.type.replace("_", " ")}`, { peer: e.node_id, reason: e.reason, ...(e.type === "refused" ? { class: e.class } : {}) });
+    }
+  }
+
+  private hello(peer: DirectoryPeer): ControlMessage {
+    return {
+      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: this.o.clusterId, node_id: this.o.nodeId,
+      classes: classesBetween(this.directory?.roles ?? [], peer.roles), route_epoch: 0,
+      trust_bundle_version: Math.max(0, this.revocationVersion), draining: false,
+    };
+  }
+
+  private onControl(from: string, via: string | null, msg: ControlMessage): void {
+    switch (msg.type) {
+      case "hello": {
+        if (via !== null) return; // a hello only counts on a direct channel
+        const peer = this.peerOf(from);
+        const p = this.direct.get(from);
+        if (!peer) return;
+        if (!p || p.actor.getSnapshot().value !== "authorizing") {
+          this.pendingHello.set(from, { via, msg });
+          return;
+        }
+        const requested = classesBetween(this.directory?.roles ?? [], peer.roles);
+        p.actor.send({
+          type: "hello",
+          hello: { protocolVersion: msg.protocol_version, clusterId: msg.cluster_id, nodeId: msg.node_id, classes: msg.classes, routeEpoch: msg.route_epoch, trustBundleVersion: msg.trust_bundle_version, draining: msg.draining },
+          policy: { allowedClasses: requested, routeEpoch: 0, trustBundleVersion: Math.max(0, this.revocationVersion), revokedSerials: this.revoked, peerDisabled: false },
+          requested,
+        });
+        const snap = p.actor.getSnapshot();
+        if (snap.value === "established") {
+          p.attempts = 0;
+          this.authorize(from, snap.context.classes);
+          this.o.log("mesh channel established", { peer: from, classes: snap.context.classes.length });
+        } else if (snap.value === "failed") {
+          this.mesh.disconnect(from, snap.context.failure ?? "policy_denied");
+        }
+        return;
+      }
+      case "hb":
+        this.heard(from, via);
+        this.sendControl(from, { type: "hb_ack", seq: msg.seq, sent_at: msg.sent_at });
+        return;
+      case "hb_ack": {
+        this.heard(from, via);
+        const p = this.direct.get(from);
+        if (p && via === null) p.rttMs = Math.max(0, performance.now() - msg.sent_at);
+        return;
+      }
+      case "ping":
+        this.sendControl(from, { type: "pong", seq: msg.seq, sent_at: msg.sent_at });
+        return;
+      case "pong":
+        this.reach.set(from, { rttMs: Math.max(0, performance.now() - msg.sent_at), via, at: Date.now() });
+    }
+  }
+
+  private heard(from: string, via: string | null): void {
+    const p = this.direct.get(from);
+    if (p && via === null) p.heardSinceLastBeat = true;
+  }
+
+  private sendControl(to: string, msg: ControlMessage): void {
+    this.mesh.send(to, "fabric_control", encode(msg)).catch(() => undefined);
+  }
+
+  private authorize(nodeId: string, classes: readonly string[]): void {
+    const key = classes.join(",");
+    if (this.authorized.get(nodeId) === key) return;
+    this.mesh.authorize(nodeId, classes as ChannelClass[]);
+    this.authorized.set(nodeId, key);
+  }
+
+  private scheduleRetry(p: DirectPeer): void {
+    const delay = reconnectDelay(p.attempts, (this.o.random ?? Math.random)(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
+    p.attempts++;
+    p.nextAttemptAt = Date.now() + (delay ?? 30_000);
+  }
+
+  private async refreshRevocations(): Promise<void> {
+    try {
+      const { version, serials } = await this.o.control.revokedSerials();
+      this.revoked = new Set(serials.map((s) => s.replace(/^0+/, "").toLowerCase()));
+      this.revocationVersion = version;
+      const closed = this.mesh.setRevoked(serials);
+      for (const nodeId of closed) this.direct.get(nodeId)?.actor.send({ type: "revoked", serials: this.revoked });
+      if (closed.length) this.o.log("mesh channels closed by revocation", { peers: closed });
+    } catch (e) {
+      this.o.log("mesh revocation list unavailable; keeping the last one", { error: String(e) });
+    }
+  }
+
+  // ---- the tick ----
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tickOnce();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async tickOnce(): Promise<void> {
+    const dir = this.directory;
+    if (!this.running || !dir) return;
+    const now = Date.now();
+    if (this.o.refused) this.refusedPeers = await this.o.refused();
+    if (this.advertised !== this.address) {
+      await this.o.control.advertise(this.address).then(() => (this.advertised = this.address), () => undefined);
+    }
+    const inDirectory = new Set(dir.peers.map((p) => p.node_id));
+    for (const [nodeId, p] of this.direct) {
+      const live = p.actor.getSnapshot().status === "active";
+      if (live && (!inDirectory.has(nodeId) || this.refusedPeers.has(nodeId))) this.mesh.disconnect(nodeId, "policy_denied");
+    }
+    this.dial(dir, now);
+    if (now - this.lastBeatAt >= (this.o.heartbeatMs ?? 2000)) this.beat(now);
+    this.route(dir, now);
+    this.ping(dir);
+    if (now - this.lastReportAt >= (this.o.linkReportMs ?? 5000)) {
+      this.lastReportAt = now;
+      await this.o.control.reportLinks(this.observations(dir, now)).catch(() => undefined);
+    }
+  }
+
+  private dial(dir: Directory, now: number): void {
+    const candidates: Peer[] = dir.peers
+      .filter((p) => p.endpoints.some((e) => e.transport === "quic") && !this.refusedPeers.has(p.node_id))
+      .map((p) => ({
+        nodeId: p.node_id, clusterId: this.o.clusterId, roles: p.roles, region: null, certNotAfter: Number.MAX_SAFE_INTEGER, revoked: false, bootstrap: false,
+        observed: { latencyMs: this.direct.get(p.node_id)?.rttMs ?? null, loss: 0, reliability: 1, load: 0, bandwidthMbps: null, recentFailures: Math.min(this.direct.get(p.node_id)?.attempts ?? 0, 10), lastSuccessAt: null },
+      }));
+    const connected = new Set(this.mesh.peers());
+    const profile = dir.roles.includes("relay-node") ? "relay" : "normal";
+    const sets = selectPeers(candidates, { nodeId: this.o.nodeId, clusterId: this.o.clusterId, region: null, profile, minority: false, connected }, now);
+    for (const nodeId of [...sets.active, ...sets.warm]) {
+      if (connected.has(nodeId)) continue;
+      const p = this.channel(nodeId);
+      if (p.dialing || now < p.nextAttemptAt) continue;
+      const address = dir.peers.find((x) => x.node_id === nodeId)!.endpoints.find((e) => e.transport === "quic")!.address;
+      p.dialing = true;
+      if (p.actor.getSnapshot().value === "idle") p.actor.send({ type: "open" });
+      this.mesh.connect(nodeId, address).then(
+        () => {
+          p.dialing = false;
+        },
+        (err) => {
+          p.dialing = false;
+          p.lastFailure = err instanceof MeshError ? err.code : "network_unreachable";
+          p.actor.send({ type: "transport.error", handshake: true });
+          this.scheduleRetry(p);
+        },
+      );
+    }
+  }
+
+  private beat(now: number): void {
+    this.lastBeatAt = now;
+    for (const [nodeId, p] of this.direct) {
+      const state = p.actor.getSnapshot();
+      if (state.status !== "active" || !["established", "revalidating", "degraded", "draining"].includes(String(state.value))) continue;
+      p.actor.send({ type: p.heardSinceLastBeat ? "heartbeat.received" : "heartbeat.missed" });
+      p.heardSinceLastBeat = false;
+      if (p.actor.getSnapshot().value === "failed") {
+        this.mesh.disconnect(nodeId, "heartbeat_timeout");
+        continue;
+      }
+      this.sendControl(nodeId, { type: "hb", seq: this.seq++, sent_at: performance.now() });
+    }
+  }
+
+  private established(nodeId: string): boolean {
+    return this.direct.get(nodeId)?.actor.getSnapshot().value === "established";
+  }
+
+  private route(dir: Directory, now: number): void {
+    for (const peer of dir.peers) {
+      const to = peer.node_id;
+      const path = dir.route_paths.find((r) => r.to === to);
+      const state = this.routes.get(to) ?? { current: null, relayedSince: null, shortcut: false, shortcutSince: null };
+      const direct = this.established(to) && !this.refusedPeers.has(to);
+      let next: string[] | null;
+      if (!path) {
+        next = direct ? [] : null;
+        state.shortcut = false;
+        state.shortcutSince = null;
+      } else {
+        const relayed = [path.via, ...(path.alternates ?? [])].find((via) => via.length > 0 && this.established(via[0]!)) ?? null;
+        if (state.shortcut && !direct) {
+          state.shortcut = false;
+          state.shortcutSince = null;
+          this.o.log("mesh shortcut removed; back on the relay path", { peer: to, via: relayed });
+        }
+        if (!state.shortcut && direct && relayed && state.relayedSince !== null) {
+          const measured = this.reach.get(to);
+          const blockers = shortcutBlockers(
+            {
+              route: { path: [this.o.nodeId, ...relayed, to], latencyMs: measured && measured.via !== null ? measured.rttMs : 0, loss: 0, relays: relayed.length },
+              direct: { latencyMs: this.direct.get(to)?.rttMs ?? Number.MAX_SAFE_INTEGER, loss: 0 },
+              flowAgeMs: now - state.relayedSince,
+              policy: { allowShortcut: true, allowDirectPeer: true },
+              peerTrusted: true,
+            },
+            this.thresholds,
+          );
+          if (blockers.length === 0) {
+            state.shortcut = true;
+            state.shortcutSince = now;
+            this.o.log("mesh shortcut created", { peer: to, replaces: relayed });
+          }
+        }
+        next = state.shortcut ? [] : relayed ?? (direct ? [] : null);
+      }
+      if (next && next.length > 0) state.relayedSince ??= now;
+      else if (!state.shortcut) state.relayedSince = null;
+      if (JSON.stringify(next) !== JSON.stringify(state.current)) {
+        if (next) this.mesh.setRoute(to, next);
+        if (next && next.length > 0) this.authorize(to, classesBetween(dir.roles, peer.roles));
+        this.o.log("mesh route", { peer: to, route: next === null ? "unreachable" : next.length ? next : "direct" });
+        state.current = next;
+      }
+      this.routes.set(to, state);
+    }
+  }
+
+  private ping(dir: Directory): void {
+    for (const peer of dir.peers) {
+      if (this.routes.get(peer.node_id)?.current) this.sendControl(peer.node_id, { type: "ping", seq: this.seq++, sent_at: performance.now() });
+    }
+  }
+
+  private observations(dir: Directory, now: number): LinkObservation[] {
+    const probation = this.o.shortcutProbationMs ?? SHORTCUT_PROBATION_MS;
+    const onProbation = (nodeId: string) => {
+      const since = this.routes.get(nodeId)?.shortcutSince;
+      return since != null && now - since < probation;
+    };
+    return dir.peers.filter((p) => !onProbation(p.node_id)).slice(0, 200).map((p) => {
+      const d = this.direct.get(p.node_id);
+      const up = this.established(p.node_id) && !this.refusedPeers.has(p.node_id);
+      return up && d?.rttMs != null ? { peer_node_id: p.node_id, reachable: true, latency_ms: Math.min(60_000, d.rttMs) } : { peer_node_id: p.node_id, reachable: up };
+    });
+  }
+}
