@@ -36,6 +36,17 @@ export async function accountPage(): Promise<PageView> {
         setup.replaceChildren(confirm);
       }) }, "Set up two-factor"), setup);
   }
+  const devices = await api.get<{ items: { id: string; name: string; trusted_at: string }[] }>("/auth/devices");
+  const trust = h("div", { "data-testid": "devices" },
+    table([
+      { title: "Trusted device", cell: (d) => d.name },
+      { title: "Since", cell: (d) => when(d.trusted_at) },
+      { title: "", cell: (d) => h("button", { type: "button", onclick: () => attempt(out, async () => (await api.del(`/auth/devices/${d.id}`), location.reload())) }, "Forget") },
+    ], devices.items, { testid: "trusted-devices", empty: "No trusted devices: every sign-in asks for a code." }),
+    me.mfa_enabled ? h("button", { type: "button", "data-testid": "trust-device", onclick: () => attempt(out, async () => {
+      await api.post("/auth/devices", { name: `browser ${navigator.platform || ""}`.trim().slice(0, 100) });
+      location.reload();
+    }) }, "Trust this browser") : null);
   const sessions = await api.get<{ items: { id: string; created_at: string; last_seen_at: string; current: boolean; user_agent: string | null }[] }>("/auth/sessions");
   return {
     el: h("div", {},
@@ -43,6 +54,7 @@ export async function accountPage(): Promise<PageView> {
       facts(fact("Email", me.email, "me-email"), fact("Name", me.display_name), fact("Platform roles", me.platform_roles.join(", ") || "none", "me-platform-roles"),
         fact("Organizations", me.memberships.map((m) => `${m.organization_name ?? m.organization_id} (${m.role})`).join(", ") || "none")),
       section("Two-factor authentication", mfa),
+      section("Devices", h("p", { class: "muted" }, "A trusted browser signs in without a code; high-risk actions still ask for one."), trust),
       section("Your sessions", table([
         { title: "Started", cell: (s) => when(s.created_at) },
         { title: "Last seen", cell: (s) => when(s.last_seen_at) },
