@@ -41,6 +41,8 @@ let apiToken = "";
 let orgId = "";
 let clusterId = "";
 let nodeId = "";
+/** Script errors, CSP violations and any request that left the control plane's origin, for the whole run. */
+const problems: string[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -97,6 +99,13 @@ async function shot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+function watch(p: Page): void {
+  p.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  p.on("console", (m) => {
+    if (m.type() === "error" && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+}
+
 async function signIn(p: Page, who: { email: string; password: string }, code?: () => Promise<string>): Promise<void> {
   const form = p.getByTestId("sign-in-form");
   await form.locator("input[name=email]").fill(who.email);
@@ -126,6 +135,10 @@ beforeAll(async () => {
   }
   if (process.env.TEST_REDIS_URL) env.REDIS_URL = process.env.TEST_REDIS_URL;
   [cp, browser] = await Promise.all([spawnControlPlane(env), launchBrowser()]);
+  browser.context.on("request", (r) => {
+    if (!r.url().startsWith(`${cp.url}/`)) problems.push(`request to ${r.url()}`);
+  });
+  browser.context.on("page", watch);
   page = await browser.context.newPage();
 });
 
@@ -294,6 +307,8 @@ describe("platform owner console", () => {
   test("overview, clusters, health, audit and trust show the real state", async () => {
     await go(page, "#/overview");
     await waitText(page.getByTestId("count-workloads"), "2 / 2");
+    expect(await textOf(page.getByTestId("installation-state"))).toBe("activated");
+    expect(await textOf(page.getByTestId("installation-mode"))).toBe("dev");
     expect(await textOf(page.getByTestId("count-clusters"))).toBe("1");
     expect(await textOf(page.getByTestId("count-nodes"))).toBe("1");
     expect(await textOf(page.getByTestId("count-healthy"))).toBe("1");
@@ -398,5 +413,11 @@ describe("organization admin panel", () => {
       return Promise.all(paths.map(async (p) => (await fetch(p, { headers: { authorization: `Bearer ${token}` } })).status));
     }, clusterId);
     expect(statuses).toEqual([403, 403, 403, 403, 403]);
+  });
+});
+
+describe("the whole run", () => {
+  test("loaded everything from the control plane, with no script error or CSP violation", () => {
+    expect(problems).toEqual([]);
   });
 });

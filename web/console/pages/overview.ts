@@ -1,10 +1,21 @@
 /** Overview: counts across every cluster, nodes by health, pending join requests, role coverage gaps, workload health and risky states. Live. */
-import { badge, card, h, link, mount, section, table } from "../../lib/dom.ts";
+import { api } from "../../lib/api.ts";
+import { badge, card, fact, facts, h, link, mount, section, table } from "../../lib/dom.ts";
+import { when } from "../../lib/format.ts";
 import { href, type PageView } from "../../lib/router.ts";
 import { loadOverview, type Overview } from "../overview-data.ts";
 import { risksTable } from "./health.ts";
 
+interface Installation { activated: boolean; mode: string; product_root_fingerprint: string | null; activated_at: string | null }
+
 export async function overviewPage(): Promise<PageView> {
+  const inst = await api.get<Installation>("/installation");
+  const installation = section("Installation", facts(
+    fact("Status", badge(inst.activated ? "active" : "pending", inst.activated ? "activated" : "not activated"), "installation-state"),
+    fact("Mode", inst.mode, "installation-mode"),
+    fact("Activated", when(inst.activated_at)),
+    fact("Product Root fingerprint", inst.product_root_fingerprint ? h("code", {}, inst.product_root_fingerprint) : "none (dev mode)"),
+  ));
   const body = h("div");
   const render = (o: Overview) =>
     mount(body,
@@ -35,5 +46,5 @@ export async function overviewPage(): Promise<PageView> {
       h("p", { class: "muted" }, `Updated ${o.generated_at}`),
     );
   render(await loadOverview());
-  return { el: h("div", {}, h("h1", {}, "Overview"), body), refresh: async () => render(await loadOverview()) };
+  return { el: h("div", {}, h("h1", {}, "Overview"), body, installation), refresh: async () => render(await loadOverview()) };
 }
