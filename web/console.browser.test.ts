@@ -242,6 +242,17 @@ describe("platform owner console", () => {
     expect(enroller!.output()).toContain(`enrolled in cluster ${clusterId} as node ${nodeId}`);
   });
 
+  test("revokes an unused join token", async () => {
+    await page.getByTestId("create-token").click();
+    const command = await waitText(page.getByTestId("agent-command"), /--token rap_jt_/);
+    const tokens = await api<{ items: { id: string; prefix: string; revoked_at: string | null }[] }>("GET", `/clusters/${clusterId}/join-tokens`);
+    const fresh = tokens.items.find((t) => command.includes(t.prefix) && !t.revoked_at)!;
+    await page.getByTestId(`revoke-token-${fresh.prefix}`).click();
+    await waitText(page.locator("[data-testid=join-tokens] tr", { hasText: fresh.prefix }), "revoked");
+    const after = await api<{ items: { id: string; revoked_at: string | null }[] }>("GET", `/clusters/${clusterId}/join-tokens`);
+    expect(after.items.find((t) => t.id === fresh.id)!.revoked_at).not.toBeNull();
+  });
+
   test("the running node reports heartbeats and shows healthy", async () => {
     const pids = join(dir, "pids");
     await mkdir(pids);
