@@ -20,6 +20,7 @@ import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
 import { nodeRoutes } from "./nodes/routes.ts";
 import { nodeAgentRoutes } from "./node-agents/routes.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import { sendError, statusOf } from "./errors.ts";
 import { DomainError } from "../core/errors.ts";
 import { F } from "../core/log.ts";
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps) {
     .use(observe())
     .use(jsonBody())
     .route("/", healthRoutes)
+    .route("/", consoleRoutes)
     .route("/api/v1/installation", installationRoutes)
     .route("/api/v1/auth", authRoutes)
     .route("/api/v1/me", meRoutes)

@@ -23,7 +23,7 @@ const server = await startServer(cfg, log).catch((err) => {
   process.exit(err instanceof ConfigInvalid ? 2 : 1);
 });
 
-console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation; Ctrl-C stops)`);
+console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation, console: ${server.url}/console/; Ctrl-C stops)`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -21,6 +21,14 @@ export const NodeQuery = v.strictObject({
   group_id: v.optional(Uuid("a group id")),
 });
 
+/** The console's workload list: a cluster's role assignments with their service state. */
+export const WorkloadQuery = v.strictObject({
+  limit: Limit,
+  after: v.optional(Uuid("a cursor")),
+  role: v.optional(Role),
+  reported_state: v.optional(v.picklist(["unknown", "starting", "running", "stopping", "stopped", "failed", "unsupported"])),
+});
+
 export const NewJoinTokenBody = v.strictObject({
   ttl_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(7 * 24 * 3600)), 3600),
   max_uses: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 1),

@@ -15,7 +15,7 @@ import { page } from "../page.ts";
 import type { Action } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
 import {
-  ApproveBody, ClusterItemParam, ClusterParam, JoinRequestQuery, NewJoinTokenBody, NodeGroupBody, NodeQuery, ReasonBody, RoleAssignmentBody, SetGroupBody, SplitBody,
+  ApproveBody, ClusterItemParam, ClusterParam, JoinRequestQuery, NewJoinTokenBody, NodeGroupBody, NodeQuery, ReasonBody, RoleAssignmentBody, SetGroupBody, SplitBody, WorkloadQuery,
 } from "../../core/contracts/nodes.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { getJoinRequest, listJoinRequests, listJoinTokens, type JoinRequestRow } from "../../sql/enrollment.ts";
@@ -26,6 +26,7 @@ import { markMinority, mergeCluster, promoteCluster } from "../../actors/cluster
 import { createJoinToken, revokeToken } from "../enrollment/service.ts";
 import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, rejectJoin, revokeNode, splitCluster, unassignRole, type LifecycleEvent } from "./service.ts";
 import { currentSnapshot } from "./snapshots.ts";
+import { clusterWorkloads, type WorkloadRow } from "../../sql/console-views.ts";
 
 const PLATFORM = { kind: "platform" } as const;
 const can = (c: Context<AppEnv>, action: Action) => requireAction(c, action, PLATFORM);
@@ -42,6 +43,11 @@ const requestWire = (r: JoinRequestRow) => ({
   reported_facts: r.reportedFacts, reported_capabilities: r.reportedCapabilities, requested_roles: r.requestedRoles,
   reviewed_by_user_id: r.reviewedByUserId, reviewed_at: r.reviewedAt, approved_node_id: r.approvedNodeId, rejection_reason: r.rejectionReason,
   source_ip: r.sourceIp, created_at: r.createdAt,
+});
+const workloadWire = (w: WorkloadRow) => ({
+  assignment_id: w.assignmentId, node_id: w.nodeId, node_name: w.nodeName, node_health: w.nodeHealth, role: w.role, organization_id: w.organizationId, policy: w.policy,
+  assigned_by_user_id: w.assignedBy, assigned_at: w.assignedAt,
+  service: w.desiredState === null ? null : { desired_state: w.desiredState, reported_state: w.reportedState, version: w.version, last_report_at: w.lastReportAt },
 });
 const nodeWire = (n: NodeRow) => ({
   id: n.id, cluster_id: n.clusterId, name: n.name, status: n.status, health: n.health, group_id: n.groupId, capabilities: n.capabilities, facts: n.facts,
@@ -204,6 +210,12 @@ export const nodeRoutes = new Hono<AppEnv>()
   .post("/:id/node-groups", valid("param", ClusterParam), valid("json", NodeGroupBody), async (c) => {
     await can(c, "cluster.manage");
     return c.json({ id: await createGroup(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c)) }, 201);
+  })
+  .get("/:id/workloads", valid("param", ClusterParam), valid("query", WorkloadQuery), async (c) => {
+    await can(c, "cluster.read");
+    const q = c.req.valid("query");
+    const rows = await clusterWorkloads(c.get("deps").db, { clusterId: (await clusterOr404(c, c.req.valid("param").id)).id, role: q.role, reportedState: q.reported_state, after: q.after, limit: q.limit + 1 });
+    return c.json(page(rows.map(workloadWire), q.limit, (w) => w.assignment_id));
   })
   .get("/:id/revocations", valid("param", ClusterParam), async (c) => {
     await can(c, "cluster.read");

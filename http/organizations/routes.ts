@@ -17,6 +17,7 @@ import { DomainError } from "../../core/errors.ts";
 import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "./service.ts";
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
+import { memberSessions, orgEndpoints } from "../../sql/console-views.ts";
 
 /**
  * The tenant view of the audit trail leaves out events about platform
@@ -82,6 +83,19 @@ export const organizationRoutes = new Hono<AppEnv>()
     await requireMemberChange(c, org.id, userId);
     await removeMember(c.get("deps"), org.id, userId, changeOf(c));
     return c.body(null, 204);
+  })
+  // Sessions of members: those who manage members see who is signed in (no device hashes, addresses or tokens).
+  .get("/:orgId/sessions", valid("param", OrgIdParam), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    await requireAction(c, "member.manage", { kind: "organization", orgId: org.id });
+    const rows = await memberSessions(c.get("deps").db, org.id, c.get("deps").clock(), 200);
+    return c.json({ items: rows.map((s) => ({ id: s.id, user_id: s.userId, email: s.email, created_at: s.createdAt, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt, mfa_verified: s.mfa })) });
+  })
+  // Entry and egress names the organization may use: safe names and availability only, never nodes or addresses.
+  .get("/:orgId/endpoints", valid("param", OrgIdParam), async (c) => {
+    const org = await visibleOrg(c, c.req.valid("param").orgId);
+    await requireAction(c, "resource.read", { kind: "organization", orgId: org.id });
+    return c.json(await orgEndpoints(c.get("deps").db, org.id));
   })
   .get("/:orgId/audit", valid("param", OrgIdParam), valid("query", OrgAuditQuery), async (c) => {
     const org = await visibleOrg(c, c.req.valid("param").orgId);

@@ -16,11 +16,16 @@ import { rotateSecrets } from "../secrets.ts";
 import { DomainError } from "../../core/errors.ts";
 import { clearLoginFailures, getUserById, setPlatformRole } from "../../sql/users.ts";
 import { appendAudit } from "../../sql/audit.ts";
+import { overview } from "./overview.ts";
 
 const PLATFORM = { kind: "platform" } as const;
 
 export const platformRoutes = new Hono<AppEnv>()
   .use(authenticate())
+  .get("/overview", async (c) => {
+    await requireAction(c, "cluster.read", PLATFORM);
+    return c.json(await overview(c.get("deps").db, c.get("deps").clock()));
+  })
   .get("/role-grants", async (c) => {
     await requireAction(c, "platform.read", PLATFORM);
     const rows = await listGrants(c.get("deps").db);

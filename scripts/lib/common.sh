@@ -39,6 +39,12 @@ ensure_debian_packages() {
     || die "apt-get install ${missing[*]} failed"
 }
 
+# Debian's chromium for the browser tests (web/*.browser.test.ts drive it with
+# playwright-core; no browser is ever downloaded).
+ensure_chromium() {
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || ensure_debian_packages chromium
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }

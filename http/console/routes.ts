@@ -1,0 +1,104 @@
+/**
+ * Serves the browser apps of web/: the platform owner console at /console/
+ * and the organization admin panel at /org/. The TypeScript under web/ is
+ * bundled by Bun.build once per process, in memory, on first use (nothing
+ * built is committed); every asset is local. Pages carry a strict
+ * Content-Security-Policy (scripts and styles only from this origin, no
+ * inline code) and hold no secret: they sign in through /api/v1 like any
+ * other client.
+ */
+import { Hono, type Context } from "hono";
+import { join } from "node:path";
+import type { AppEnv } from "../env.ts";
+
+const WEB = join(import.meta.dir, "../../web");
+
+export const CONSOLE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** The two apps: the path they are served at, their entry module and their page title. */
+const APPS = {
+  console: { entry: "console/main.ts", title: "Platform console" },
+  org: { entry: "org/main.ts", title: "Organization admin" },
+} as const;
+type AppName = keyof typeof APPS;
+
+let bundles: Promise<Map<string, string>> | undefined;
+
+/** `<app>.js` → bundled source, built once per process. A failed build is retried on the next request. */
+function build(): Promise<Map<string, string>> {
+  bundles ??= (async () => {
+    const out = await Bun.build({
+      entrypoints: Object.values(APPS).map((a) => join(WEB, a.entry)),
+      target: "browser",
+      format: "esm",
+      minify: true,
+      naming: "[dir].[ext]",
+      root: WEB,
+    });
+    if (!out.success) throw new Error(`bundling web/ failed: ${out.logs.map((l) => l.message).join("; ")}`);
+    const files = new Map<string, string>();
+    for (const artifact of out.outputs) files.set(artifact.path.replace(/^\.\//, ""), await artifact.text());
+    return files;
+  })().catch((err) => {
+    bundles = undefined;
+    throw err;
+  });
+  return bundles;
+}
+
+function shell(app: AppName): string {
+  const { title } = APPS[app];
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · Secure Access Fabric</title>
+<link rel="stylesheet" href="/console/assets/console.css">
+<script type="module" src="/console/assets/${app}.js"></script>
+</head>
+<body><main id="app" data-app="${app}"><p class="muted">Loading…</p></main></body>
+</html>`;
+}
+
+function securityHeaders(c: Context<AppEnv>) {
+  c.header("content-security-policy", CONSOLE_CSP);
+  c.header("x-content-type-options", "nosniff");
+  c.header("referrer-policy", "no-referrer");
+  c.header("x-frame-options", "DENY");
+  c.header("cache-control", "no-store");
+}
+
+const page = (app: AppName) => (c: Context<AppEnv>) => {
+  securityHeaders(c);
+  return c.html(shell(app));
+};
+
+export const consoleRoutes = new Hono<AppEnv>()
+  .get("/console", (c) => c.redirect("/console/"))
+  .get("/org", (c) => c.redirect("/org/"))
+  .get("/console/", page("console"))
+  .get("/org/", page("org"))
+  .get("/console/assets/console.css", async (c) => {
+    securityHeaders(c);
+    c.header("content-type", "text/css; charset=utf-8");
+    return c.body(await Bun.file(join(WEB, "console.css")).text());
+  })
+  .get("/console/assets/:file{[a-z]+\\.js}", async (c) => {
+    const source = (await build()).get(c.req.param("file"));
+    if (source === undefined) return c.notFound();
+    securityHeaders(c);
+    c.header("content-type", "text/javascript; charset=utf-8");
+    return c.body(source);
+  });
