@@ -156,7 +156,7 @@ async function cmdRun(args: string[]): Promise<number> {
 function meshSettings(listen: string | undefined, advertise: string | undefined): MeshSettings {
   const env = process.env;
   const num = (name: string) => (env[name] !== undefined && env[name] !== "" ? Number(env[name]) : undefined);
-  const settings: MeshSettings = { listen: listen ?? env.RAP_MESH_LISTEN ?? "0.0.0.0:7443", advertise: advertise ?? env.RAP_MESH_ADVERTISE, refuseFile: env.RAP_MESH_REFUSE_FILE, tickMs: num("RAP_MESH_TICK_MS"), linkReportMs: num("RAP_MESH_LINK_REPORT_MS") };
+  const settings: MeshSettings = { listen: listen ?? env.RAP_MESH_LISTEN ?? "0.0.0.0:7443", advertise: advertise ?? env.RAP_MESH_ADVERTISE, refuseFile: env.RAP_MESH_REFUSE_FILE, tickMs: num("RAP_MESH_TICK_MS"), linkReportMs: num("RAP_MESH_LINK_REPORT_MS"), shortcutProbationMs: num("RAP_MESH_SHORTCUT_PROBATION_MS") };
   if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
   if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise)) throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
   const shortcut = { minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"), minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"), minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN") };

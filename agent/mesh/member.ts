@@ -19,6 +19,7 @@ export interface MeshSettings {
   tickMs?: number;
   linkReportMs?: number;
   shortcut?: MeshRuntimeOptions["shortcut"];
+  shortcutProbationMs?: number;
 }
 
 export class MeshMember {
@@ -46,7 +47,7 @@ export class MeshMember {
         listen: this.settings.listen, advertise: this.settings.advertise, control: this.runner.meshControl(),
         log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
         refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,
-        tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut,
+        tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
       });
       const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
       this.statusTimer = setInterval(save, 1000);

@@ -1,8 +1,9 @@
 /**
- * The agent's own messages on `fabric_control`: the channel hello,
- * heartbeats, and route-health pings that travel the same path (direct or
- * through relays) as the traffic they vouch for. Anything that does not
- * parse is dropped and counted; it never reaches the channel machine.
+ * The agent's own control messages: on `fabric_control` (hop by hop, never
+ * routed) the channel hello and heartbeats; on `route_control` the
+ * route-health pings, which travel the same path (direct or through relays)
+ * as the traffic they vouch for. Anything that does not parse is dropped and
+ * counted; it never reaches the channel machine.
  */
 import * as v from "valibot";
 import { CHANNEL_CLASSES } from "./channel.ts";

@@ -5,6 +5,10 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { MeshRuntime, type Directory, type LinkObservation, type MeshControl } from "./runtime.ts";
+import { Mesh } from "../../crates/fabric-quic/index.ts";
+import { encode } from "./messages.ts";
+import { classesBetween } from "./policy.ts";
+import { PROTOCOL_VERSION } from "./channel.ts";
 import { nodeCredentials, testCa, type TestCa } from "../../fixtures/mesh.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 
@@ -69,5 +73,57 @@ describe("mesh runtime", () => {
     await a.rt.send(b.nodeId, "input", new TextEncoder().encode("key"));
     await waitFor(() => got.length === 1);
     expect(got).toEqual(["input:key"]);
+  });
+});
+
+describe("mesh runtime failures", () => {
+  test("a peer that completes the hello but stops answering heartbeats fails with heartbeat_timeout and is disconnected", async () => {
+    const ca = await testCa();
+    const addresses = new Map<string, string>();
+    const logs: string[] = [];
+    const a = await runtime(ca, addresses, logs);
+    // The silent peer: a bare endpoint that says hello once and then reads nothing.
+    const silentCreds = await nodeCredentials(ca);
+    const silent = await Mesh.bind({ ...silentCreds, idleTimeoutMs: 60_000 });
+    addresses.set(silentCreds.nodeId, silent.address);
+    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: silentCreds.nodeId, roles: ["entry-node"] }];
+    await a.rt.apply(directory(1, a.nodeId, ["entry-node"], nodes, addresses));
+    await waitFor(() => silent.peers().includes(a.nodeId));
+    silent.authorize(a.nodeId, []);
+    await silent.send(a.nodeId, "fabric_control", encode({
+      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: ca.clusterId, node_id: silentCreds.nodeId,
+      classes: classesBetween(["entry-node"], ["entry-node"]), route_epoch: 0, trust_bundle_version: 0, draining: false,
+    }));
+    await waitFor(() => a.rt.status().peers.find((p) => p.node_id === silentCreds.nodeId)?.channel === "established", { what: "established" });
+    const failed = await waitFor(() => {
+      const p = a.rt.status().peers.find((x) => x.node_id === silentCreds.nodeId);
+      return p && p.failure === "heartbeat_timeout" ? p : null;
+    }, { timeoutMs: 5000, what: "heartbeat timeout" });
+    expect(["failed", "closed"]).toContain(failed.channel);
+    await waitFor(() => !silent.peers().includes(a.nodeId), { what: "disconnect" });
+    await silent.close();
+  });
+
+  test("a hello that does not offer the classes the policy requires fails the channel with channel_class_denied and closes it", async () => {
+    const ca = await testCa();
+    const addresses = new Map<string, string>();
+    const logs: string[] = [];
+    const a = await runtime(ca, addresses, logs);
+    const liarCreds = await nodeCredentials(ca);
+    const liar = await Mesh.bind(liarCreds);
+    addresses.set(liarCreds.nodeId, liar.address);
+    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: liarCreds.nodeId, roles: ["video-relay"] }];
+    await a.rt.apply(directory(1, a.nodeId, ["entry-node"], nodes, addresses));
+    await waitFor(() => liar.peers().includes(a.nodeId));
+    // Entry ↔ video-relay needs the base classes plus input, render and clipboard; this hello leaves out route_control, health and telemetry.
+    await liar.send(a.nodeId, "fabric_control", encode({
+      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: ca.clusterId, node_id: liarCreds.nodeId,
+      classes: ["fabric_control", "input", "render", "clipboard", "vpn_packet"], route_epoch: 0, trust_bundle_version: 0, draining: false,
+    }));
+    const p = await waitFor(() => a.rt.status().peers.find((x) => x.node_id === liarCreds.nodeId && x.failure), { what: "refusal" });
+    expect(p.failure).toBe("channel_class_denied");
+    await waitFor(() => !liar.peers().includes(a.nodeId), { what: "disconnect" });
+    await expect(liar.send(a.nodeId, "input", new Uint8Array([1]))).rejects.toMatchObject({ code: "channel_class_denied" });
+    await liar.close();
   });
 });

@@ -79,6 +79,7 @@ interface DirectPeer {
   dialing: boolean;
   heardSinceLastBeat: boolean;
   rttMs: number | null;
+  establishedAt: number | null;
   lastFailure: FailureReason | string | null;
 }
 
@@ -94,11 +95,15 @@ interface RouteState {
 }
 
 /**
- * A shortcut is local and reversible; the control plane hears of the direct
- * link only once the shortcut has held this long, so a flapping direct path
- * never re-plans the cluster's routes.
+ * A direct link to a peer the signed directory routes through relays is
+ * local knowledge at first: the control plane hears of it only once it has
+ * held as a shortcut for this long, or (when the shortcut rules never
+ * qualify it, e.g. the relay path is already fast) once it has been up for
+ * `DIRECT_RECOVERY_HOLD_MS`. A flapping direct path never re-plans the
+ * cluster's routes.
  */
 export const SHORTCUT_PROBATION_MS = 30_000;
+export const DIRECT_RECOVERY_HOLD_MS = 5 * 60_000;
 
 export class MeshRuntime {
   private readonly direct = new Map<string, DirectPeer>();
@@ -147,6 +152,7 @@ export class MeshRuntime {
 
   /** A new verified directory (from a snapshot). */
   async apply(dir: Directory): Promise<void> {
+    if (dir.version !== this.directory?.version) this.resetBackoff();
     this.directory = dir;
     this.mesh.setRelay(dir.roles.includes("relay-node"));
     if (dir.revocation_list_version > this.revocationVersion) await this.refreshRevocations();
@@ -202,6 +208,7 @@ export class MeshRuntime {
       directory_version: this.directory?.version ?? null,
       revocation_list_version: this.revocationVersion,
       malformed_messages: this.malformed,
+      connected: this.mesh.peers(),
       peers,
       relay_counters: stats.relay,
       handshake_failures: stats.handshake_failures,
@@ -223,12 +230,14 @@ export class MeshRuntime {
       const batch = await this.mesh.recv(256);
       if (batch.length === 0) return;
       for (const m of batch) {
-        if (m.class !== "fabric_control") {
+        if (m.class !== "fabric_control" && m.class !== "route_control") {
           for (const h of this.handlers) h(m);
           continue;
         }
         const msg = decode(m.data);
-        if (!msg) this.malformed++;
+        // Channel control (hello, heartbeats) only on fabric_control, route health only on route_control.
+        const channelMsg = msg?.type === "hello" || msg?.type === "hb" || msg?.type === "hb_ack";
+        if (!msg || channelMsg !== (m.class === "fabric_control")) this.malformed++;
         else this.onControl(m.from, m.via, msg);
       }
     }
@@ -244,7 +253,7 @@ export class MeshRuntime {
     if (!p || state === "done") {
       const actor = createActor(channelMachine, { input: { clusterId: this.o.clusterId, expectedPeer: nodeId } });
       actor.start();
-      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, lastFailure: p?.lastFailure ?? null };
+      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, establishedAt: null, lastFailure: p?.lastFailure ?? null };
       this.direct.set(nodeId, p);
     }
     return p;
@@ -319,7 +328,10 @@ export class MeshRuntime {
         const snap = p.actor.getSnapshot();
         if (snap.value === "established") {
           p.attempts = 0;
+          p.establishedAt = Date.now();
           this.authorize(from, snap.context.classes);
+          // A first heartbeat at once: the link's RTT is known before routing next looks at it.
+          this.sendControl(from, { type: "hb", seq: this.seq++, sent_at: performance.now() });
           this.o.log("mesh channel established", { peer: from, classes: snap.context.classes.length });
         } else if (snap.value === "failed") {
           this.mesh.disconnect(from, snap.context.failure ?? "policy_denied");
@@ -349,8 +361,10 @@ export class MeshRuntime {
     if (p && via === null) p.heardSinceLastBeat = true;
   }
 
+  /** Channel control goes straight to the peer (fabric_control); route health follows the route (route_control). */
   private sendControl(to: string, msg: ControlMessage): void {
-    this.mesh.send(to, "fabric_control", encode(msg)).catch(() => undefined);
+    const cls = msg.type === "ping" || msg.type === "pong" ? "route_control" : "fabric_control";
+    this.mesh.send(to, cls, encode(msg)).catch(() => undefined);
   }
 
   private authorize(nodeId: string, classes: readonly string[]): void {
@@ -364,6 +378,14 @@ export class MeshRuntime {
     const delay = reconnectDelay(p.attempts, (this.o.random ?? Math.random)(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
     p.attempts++;
     p.nextAttemptAt = Date.now() + (delay ?? 30_000);
+  }
+
+  /** Policy changed (new directory or block list): peers that were refused may now accept, so dial again without waiting out old backoff. */
+  private resetBackoff(): void {
+    for (const p of this.direct.values()) {
+      p.attempts = 0;
+      p.nextAttemptAt = 0;
+    }
   }
 
   private async refreshRevocations(): Promise<void> {
@@ -395,7 +417,11 @@ export class MeshRuntime {
     const dir = this.directory;
     if (!this.running || !dir) return;
     const now = Date.now();
-    if (this.o.refused) this.refusedPeers = await this.o.refused();
+    if (this.o.refused) {
+      const refused = await this.o.refused();
+      if ([...refused].sort().join() !== [...this.refusedPeers].sort().join()) this.resetBackoff();
+      this.refusedPeers = refused;
+    }
     if (this.advertised !== this.address) {
       await this.o.control.advertise(this.address).then(() => (this.advertised = this.address), () => undefined);
     }
@@ -438,7 +464,8 @@ export class MeshRuntime {
         (err) => {
           p.dialing = false;
           p.lastFailure = err instanceof MeshError ? err.code : "network_unreachable";
-          p.actor.send({ type: "transport.error", handshake: true });
+          // The peer may have dialled us meanwhile: only a channel still waiting on this dial fails.
+          if (p.actor.getSnapshot().value === "connecting") p.actor.send({ type: "transport.error", handshake: true });
           this.scheduleRetry(p);
         },
       );
@@ -449,6 +476,9 @@ export class MeshRuntime {
     this.lastBeatAt = now;
     for (const [nodeId, p] of this.direct) {
       const state = p.actor.getSnapshot();
+      // A hello can be lost with a connection that lost a dial race: repeat ours until theirs arrives.
+      const peer = this.peerOf(nodeId);
+      if (state.value === "authorizing" && peer) this.sendControl(nodeId, this.hello(peer));
       if (state.status !== "active" || !["established", "revalidating", "degraded", "draining"].includes(String(state.value))) continue;
       p.actor.send({ type: p.heardSinceLastBeat ? "heartbeat.received" : "heartbeat.missed" });
       p.heardSinceLastBeat = false;
@@ -522,11 +552,15 @@ export class MeshRuntime {
 
   private observations(dir: Directory, now: number): LinkObservation[] {
     const probation = this.o.shortcutProbationMs ?? SHORTCUT_PROBATION_MS;
-    const onProbation = (nodeId: string) => {
-      const since = this.routes.get(nodeId)?.shortcutSince;
-      return since != null && now - since < probation;
+    // A direct link that would replace a signed relay path waits until it has proven itself.
+    const unproven = (nodeId: string) => {
+      if (!dir.route_paths.some((r) => r.to === nodeId) || !this.established(nodeId)) return false;
+      const shortcutSince = this.routes.get(nodeId)?.shortcutSince;
+      if (shortcutSince != null) return now - shortcutSince < probation;
+      const upSince = this.direct.get(nodeId)?.establishedAt ?? now;
+      return now - upSince < DIRECT_RECOVERY_HOLD_MS;
     };
-    return dir.peers.filter((p) => !onProbation(p.node_id)).slice(0, 200).map((p) => {
+    return dir.peers.filter((p) => !unproven(p.node_id)).slice(0, 200).map((p) => {
       const d = this.direct.get(p.node_id);
       const up = this.established(p.node_id) && !this.refusedPeers.has(p.node_id);
       return up && d?.rttMs != null ? { peer_node_id: p.node_id, reachable: true, latency_ms: Math.min(60_000, d.rttMs) } : { peer_node_id: p.node_id, reachable: up };

@@ -155,7 +155,8 @@ pub(crate) struct State {
 
 impl State {
     /// fabric_control carries the hello that leads to authorization, so it is
-    /// the one class open between authenticated peers before it.
+    /// the one class open between authenticated peers before it. It is
+    /// hop-by-hop: never routed, never relayed.
     pub fn allows(&self, node: &str, class: Class) -> bool {
         class == Class::FabricControl || self.allowed.get(node).is_some_and(|s| s.contains(&class))
     }
@@ -483,11 +484,9 @@ impl Endpoint {
 /// one byte. A refusal arrives instead as the close reason.
 const WELCOME: u8 = 0xAC;
 
-async fn send_welcome(conn: Connection) {
-    if let Ok(mut stream) = conn.open_uni().await {
-        let _ = stream.write_all(&[WELCOME]).await;
-        let _ = stream.finish();
-    }
+async fn send_welcome(mut stream: quinn::SendStream) {
+    let _ = stream.write_all(&[WELCOME]).await;
+    let _ = stream.finish();
 }
 
 async fn welcome(conn: &Connection, limit: Duration) -> Result<(), ConnectionError> {
@@ -496,7 +495,11 @@ async fn welcome(conn: &Connection, limit: Duration) -> Result<(), ConnectionErr
         let mut byte = [0u8; 1];
         match stream.read_exact(&mut byte).await {
             Ok(()) if byte[0] == WELCOME => Ok(()),
-            _ => Err(conn.close_reason().unwrap_or(ConnectionError::LocallyClosed)),
+            Ok(()) => {
+                conn.close(close_code("protocol"), b"tls_handshake_failed");
+                Err(ConnectionError::LocallyClosed)
+            }
+            Err(_) => Err(conn.close_reason().unwrap_or(ConnectionError::LocallyClosed)),
         }
     };
     match tokio::time::timeout(limit, read).await {
@@ -524,9 +527,12 @@ async fn accept_loop(shared: Arc<Shared>) {
             match incoming.await {
                 Ok(conn) => match peer_certificate(&shared, &conn, None) {
                     Ok((cert, der)) => {
+                        // The welcome must be stream 0: open it before anything
+                        // registration lets the application send.
+                        let Ok(welcome) = conn.open_uni().await else { return };
                         let initiator = cert.node_id.clone();
                         register(&shared, conn.clone(), cert, der, initiator);
-                        send_welcome(conn).await;
+                        send_welcome(welcome).await;
                     }
                     Err(refusal) => {
                         conn.close(close_code(refusal.code()), refusal.code().as_bytes());

@@ -125,7 +125,7 @@ async fn deliver(shared: &Shared, delivery: Delivery) -> bool {
 
 /// Why this node will not forward `class` from `prev` to `next`, if it won't.
 fn relay_refusal(shared: &Shared, prev: &str, next: &str, class: Class) -> Result<Connection, &'static str> {
-    if !shared.relay_enabled.load(Ordering::Relaxed) {
+    if !shared.relay_enabled.load(Ordering::Relaxed) || class == Class::FabricControl {
         return Err("policy_denied");
     }
     let state = shared.state.lock().unwrap();

@@ -166,7 +166,9 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
     if let Some(sender) = state.senders.get(&key).filter(|s| s.alive()) {
         return Ok(sender.queue.clone());
     }
-    let relays = state.routes.get(to).cloned().unwrap_or_default();
+    // fabric_control is the channel's own control (hello, heartbeats): it
+    // always goes straight to the peer, never along a route.
+    let relays = if class == Class::FabricControl { Vec::new() } else { state.routes.get(to).cloned().unwrap_or_default() };
     let first_hop = relays.first().cloned().unwrap_or_else(|| to.to_string());
     let conn = state
         .peers
