@@ -5,90 +5,40 @@
  * one host enrolled in two clusters without their state mixing.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
-import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
+import { spawnControlPlane } from "../fixtures/process.ts";
+import { AgentCluster } from "../fixtures/agent-cluster.ts";
+import { storeKind } from "../fixtures/stores.ts";
 import { runAgent, spawnAgent } from "../fixtures/agent-process.ts";
 import { waitFor } from "../fixtures/wait.ts";
-import { totpAt, totpStep } from "../core/crypto/totp.ts";
 import { keyPath } from "./keys.ts";
 
 setDefaultTimeout(120_000);
 
+let c: AgentCluster;
 let dir: string;
-let store: TestDatabase | undefined;
-let cp: ControlPlaneProcess;
-let cpEnv: Record<string, string>;
-let token: string;
 let workloadsFile: string;
 let pidDir: string;
-const PASSWORD = "correct horse battery staple";
 
-async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${cp.url}${path}`, { method, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
-}
-
-async function newCluster(slug: string): Promise<string> {
-  return (await api("POST", "/api/v1/clusters", { name: slug, slug })).id;
-}
-
+const api = <T = Record<string, any>>(method: string, path: string, body?: unknown) => c.api<T>(method, path, body);
+const newCluster = (slug: string) => c.newCluster(slug);
+const enrollApproved = (clusterId: string, stateDir: string, name: string) => c.enrollApproved(clusterId, stateDir, name);
 const stateArgs = (stateDir: string) => ["--state-dir", stateDir];
 
-/** A real `enroll` that an admin approves as soon as its request shows up; resolves with the node id once the agent is done. */
-async function enrollApproved(clusterId: string, stateDir: string, name: string): Promise<string> {
-  const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, {});
-  const agent = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--name", name, "--poll-interval", "0.2", ...stateArgs(stateDir)]);
-  await agent.waitFor(/join request (\S+) sent/);
-  const requestId = /join request (\S+) sent/.exec(agent.output())![1]!;
-  const { node_id } = await api("POST", `/api/v1/clusters/${clusterId}/join-requests/${requestId}/approve`, {});
-  expect(await agent.exited).toBe(0);
-  return node_id;
-}
-
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "rap-agent-e2e-"));
   // A fixed port, so the control plane can be stopped and started again where the agents expect it.
-  const env: Record<string, string> = { DATA_DIR: join(dir, "cp"), INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", TIMER_POLL_MS: "100", PORT: String(await freePort()) };
-  if (storeKind === "postgres") {
-    store = await freshDatabase({ migrated: false });
-    env.DATABASE_URL = store.url!;
-  }
-  if (process.env.TEST_REDIS_URL) env.REDIS_URL = process.env.TEST_REDIS_URL;
-  cpEnv = env;
-  cp = await spawnControlPlane(env);
+  c = await AgentCluster.start("rap-agent-e2e-");
+  dir = c.dir;
   pidDir = join(dir, "pids");
   await mkdir(pidDir);
   workloadsFile = join(dir, "workloads.json");
   await writeFile(workloadsFile, JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }));
-  await api("POST", "/api/v1/installation/bootstrap-owner", { email: "owner@example.com", password: PASSWORD, display_name: "Owner" });
-  token = (await api("POST", "/api/v1/auth/login", { email: "owner@example.com", password: PASSWORD })).access_token;
-  // Enrolling TOTP proves the second factor for this session: the step-up the approvals below need.
-  const { secret } = await api("POST", "/api/v1/auth/mfa/totp");
-  await api("POST", "/api/v1/auth/mfa/totp/confirm", { code: await totpAt(secret, totpStep(new Date())) });
 });
 
 afterAll(async () => {
-  await cp?.stop();
-  await store?.close();
-  await rm(dir, { recursive: true, force: true });
+  await c?.stop();
 });
 
 describe("rap-node-agent", () => {
@@ -96,7 +46,7 @@ describe("rap-node-agent", () => {
     const clusterId = await newCluster("agents");
     const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { requested_roles: [] });
     const stateDir = join(dir, "host-a");
-    const enrollArgs = ["enroll", "--control-plane", cp.url, "--cluster", clusterId, "--token", jt.token, "--authority-fingerprint", jt.authority_fingerprint, "--name", "edge-a", "--poll-interval", "0.2", ...stateArgs(stateDir)];
+    const enrollArgs = ["enroll", "--control-plane", c.cp.url, "--cluster", clusterId, "--token", jt.token, "--authority-fingerprint", jt.authority_fingerprint, "--name", "edge-a", "--poll-interval", "0.2", ...stateArgs(stateDir)];
 
     const first = spawnAgent(enrollArgs);
     await first.waitFor(/join request (\S+) sent/);
@@ -189,11 +139,11 @@ describe("rap-node-agent", () => {
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
     try {
       await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat, { timeoutMs: 20_000, what: "heartbeat" });
-      await cp.stop();
+      await c.cp.stop();
       await runner.waitFor("running degraded from the last valid snapshot", 20_000);
       const degraded = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
       expect(degraded).toMatchObject({ degraded: true, snapshot_version: 1, node_id: nodeId });
-      cp = await spawnControlPlane(cpEnv);
+      c.cp = await spawnControlPlane(c.cpEnv);
       await runner.waitFor("leaving degraded mode", 30_000);
       const recovered = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
       expect(recovered.degraded).toBe(false);
@@ -216,7 +166,7 @@ describe("rap-node-agent", () => {
     const doc = JSON.parse(Buffer.from(p!, "base64url").toString());
     doc.roles.push({ role: "entry-node", organization_id: null });
     const tampered = `${h}.${Buffer.from(JSON.stringify(doc)).toString("base64url")}.${sig}`;
-    await store!.db.query("update node_snapshots set snapshot_jws = $1 where node_id = $2 and version = 2", [tampered, nodeId]);
+    await c.store!.db.query("update node_snapshots set snapshot_jws = $1 where node_id = $2 and version = 2", [tampered, nodeId]);
 
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
     try {
@@ -231,7 +181,7 @@ describe("rap-node-agent", () => {
   });
 
   test("errors are one line with a cause and a fix", async () => {
-    const r = await runAgent(["enroll", "--control-plane", cp.url, "--cluster", crypto.randomUUID(), "--token", "rap_jt_abcdefghijkl_" + "A".repeat(43), ...stateArgs(join(dir, "host-c"))]);
+    const r = await runAgent(["enroll", "--control-plane", c.cp.url, "--cluster", crypto.randomUUID(), "--token", "rap_jt_abcdefghijkl_" + "A".repeat(43), ...stateArgs(join(dir, "host-c"))]);
     expect(r.code).toBe(1);
     expect(r.output.trim().split("\n")).toHaveLength(1);
     expect(r.output).toContain("(enrollment.refused)");

@@ -156,6 +156,7 @@ export class ClusterRunner {
     return {
       advertise: async (address: string) => void (await call("PUT", "/mesh-endpoint", { address })),
       reportLinks: async (observations: LinkObservation[]) => void (observations.length ? await call("POST", "/links", { observations }) : undefined),
+      reportRouteHealth: async (reports) => void (await call("POST", "/route-health", { reports })),
       revokedSerials: async () => {
         const r = await call<{ version: number; revocation_list: string | null }>("GET", "/revocations");
         if (!r.revocation_list) return { version: r.version, serials: [] };

@@ -120,6 +120,7 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
   "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
   "PUT /api/v1/node-agents/mesh-endpoint": { kind: "node-only", body: { address: "127.0.0.1:7443" } },
+  "POST /api/v1/node-agents/route-health": { kind: "node-only", body: { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] } },
 };
 
 function fill(path: string, ids: Ids): string {

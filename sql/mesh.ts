@@ -46,3 +46,33 @@ export async function meshEndpoints(tx: Tx, clusterId: string): Promise<Map<stri
   const rows = await tx.query<{ node_id: string; address: string }>("select node_id::text, address from mesh_endpoints where cluster_id = $1", [clusterId]);
   return new Map(rows.map((r) => [r.node_id, r.address]));
 }
+
+/** Marks `relays` stale for traffic from → to until `until` (unhealthy), or clears them (healthy); true when anything changed. */
+export async function recordRouteHealth(tx: Tx, clusterId: string, from: string, to: string, relays: string[], healthy: boolean, until: Date): Promise<boolean> {
+  if (healthy) {
+    const rows = await tx.query("delete from mesh_route_feedback where from_node = $1 and to_node = $2 and relay = any($3::uuid[]) returning relay", [from, to, pgArray(relays)]);
+    return rows.length > 0;
+  }
+  const rows = await tx.query(
+    `insert into mesh_route_feedback (from_node, to_node, relay, cluster_id, stale_until)
+     select $1, $2, r, $3, $4::timestamptz from unnest($5::uuid[]) as r
+     on conflict (from_node, to_node, relay) do update set stale_until = excluded.stale_until
+     returning (xmax = 0) as inserted`,
+    [from, to, clusterId, until.toISOString(), pgArray(relays)],
+  );
+  return rows.length > 0;
+}
+
+/** Relays currently stale per "from|to" pair of a cluster. */
+export async function staleRelays(tx: Tx, clusterId: string, now: Date): Promise<Map<string, Set<string>>> {
+  const rows = await tx.query<{ from_node: string; to_node: string; relay: string }>(
+    "select from_node::text, to_node::text, relay::text from mesh_route_feedback where cluster_id = $1 and stale_until > $2::timestamptz",
+    [clusterId, now.toISOString()],
+  );
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const key = `${r.from_node}|${r.to_node}`;
+    out.set(key, (out.get(key) ?? new Set()).add(r.relay));
+  }
+  return out;
+}

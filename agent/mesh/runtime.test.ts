@@ -30,6 +30,7 @@ class Control implements MeshControl {
   async revokedSerials() {
     return { version: 0, serials: [] };
   }
+  async reportRouteHealth() {}
 }
 
 async function runtime(ca: TestCa, addresses: Map<string, string>, logs: string[], extra: Partial<Parameters<typeof MeshRuntime.start>[0]> = {}) {

@@ -34,6 +34,8 @@ export interface Directory {
   peers: DirectoryPeer[];
   relays: string[];
   route_paths: { to: string; via: string[]; alternates?: string[][] }[];
+  /** Relay nodes: the end-node pairs this relay may forward between. */
+  relay_leases?: { pairs: [string, string][]; expires_at: string };
   revocation_list_version: number;
 }
 
@@ -45,6 +47,8 @@ export interface MeshControl {
   reportLinks(observations: LinkObservation[]): Promise<void>;
   /** The verified revocation list's serials. */
   revokedSerials(): Promise<{ version: number; serials: string[] }>;
+  /** Route-health feedback: pings over this signed relay path are (not) answered. */
+  reportRouteHealth(reports: { to: string; via: string[]; healthy: boolean }[]): Promise<void>;
 }
 
 export interface MeshRuntimeOptions {
@@ -67,6 +71,8 @@ export interface MeshRuntimeOptions {
   idleTimeoutMs?: number;
   shortcut?: Partial<ShortcutThresholds>;
   shortcutProbationMs?: number;
+  /** A relayed route whose pings go unanswered this long is marked bad (local failover + feedback). */
+  routeHealthTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -92,7 +98,12 @@ interface RouteState {
   relayedSince: number | null;
   shortcut: boolean;
   shortcutSince: number | null;
+  /** When `current` was set. */
+  since: number;
 }
+
+/** How long a relay path reported bad is skipped locally (the control plane's mark lasts longer). */
+const BAD_ROUTE_MS = 60_000;
 
 /**
  * A direct link to a peer the signed directory routes through relays is
@@ -110,6 +121,8 @@ export class MeshRuntime {
   private readonly routes = new Map<string, RouteState>();
   private readonly reach = new Map<string, Reachability>();
   private readonly authorized = new Map<string, string>();
+  /** "to|relay,relay" → until when that relay path is skipped. */
+  private readonly badRoutes = new Map<string, number>();
   private directory: Directory | null = null;
   private refusedPeers: ReadonlySet<string> = new Set();
   private revocationVersion = -1;
@@ -155,6 +168,8 @@ export class MeshRuntime {
     if (dir.version !== this.directory?.version) this.resetBackoff();
     this.directory = dir;
     this.mesh.setRelay(dir.roles.includes("relay-node"));
+    // Without a lease from the signed snapshot a relay forwards nothing; an expired one (control plane away too long) ends relaying.
+    this.mesh.setRelayLeases(dir.relay_leases?.pairs ?? [], new Date(dir.relay_leases?.expires_at ?? 0));
     if (dir.revocation_list_version > this.revocationVersion) await this.refreshRevocations();
     await this.tick();
   }
@@ -498,7 +513,7 @@ export class MeshRuntime {
     for (const peer of dir.peers) {
       const to = peer.node_id;
       const path = dir.route_paths.find((r) => r.to === to);
-      const state = this.routes.get(to) ?? { current: null, relayedSince: null, shortcut: false, shortcutSince: null };
+      const state = this.routes.get(to) ?? { current: null, relayedSince: null, shortcut: false, shortcutSince: null, since: now };
       const direct = this.established(to) && !this.refusedPeers.has(to);
       let next: string[] | null;
       if (!path) {
@@ -506,7 +521,9 @@ export class MeshRuntime {
         state.shortcut = false;
         state.shortcutSince = null;
       } else {
-        const relayed = [path.via, ...(path.alternates ?? [])].find((via) => via.length > 0 && this.established(via[0]!)) ?? null;
+        // The first signed candidate whose first relay is up and that has not failed its pings lately; a failed one beats none.
+        const usable = [path.via, ...(path.alternates ?? [])].filter((via) => via.length > 0 && this.established(via[0]!));
+        const relayed = usable.find((via) => !this.isBad(to, via, now)) ?? usable[0] ?? null;
         if (state.shortcut && !direct) {
           state.shortcut = false;
           state.shortcutSince = null;
@@ -539,9 +556,31 @@ export class MeshRuntime {
         if (next && next.length > 0) this.authorize(to, classesBetween(dir.roles, peer.roles));
         this.o.log("mesh route", { peer: to, route: next === null ? "unreachable" : next.length ? next : "direct" });
         state.current = next;
+        state.since = now;
       }
       this.routes.set(to, state);
+      if (state.current && state.current.length > 0) this.checkRouteHealth(to, state, now);
     }
+  }
+
+  private isBad(to: string, via: string[], now: number): boolean {
+    const until = this.badRoutes.get(`${to}|${via.join(",")}`);
+    return until !== undefined && until > now;
+  }
+
+  /**
+   * A relayed route whose route-health pings stay unanswered (while its first
+   * relay is up) is marked bad: the next tick moves to an alternate, and the
+   * control plane hears of it so the next signed path avoids that relay.
+   */
+  private checkRouteHealth(to: string, state: RouteState, now: number): void {
+    const via = state.current!;
+    // Any answer since the route was set counts: the way back may differ (the peer routes on its own snapshot).
+    const answeredAt = this.reach.get(to)?.at ?? 0;
+    if (now - Math.max(state.since, answeredAt) < (this.o.routeHealthTimeoutMs ?? 3000)) return;
+    this.badRoutes.set(`${to}|${via.join(",")}`, now + BAD_ROUTE_MS);
+    this.o.log("mesh route unhealthy; trying another", { peer: to, via });
+    this.o.control.reportRouteHealth([{ to, via, healthy: false }]).catch(() => undefined);
   }
 
   private ping(dir: Directory): void {

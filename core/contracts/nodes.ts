@@ -121,3 +121,16 @@ export const MeshEndpointBody = v.strictObject({
     v.regex(/^(?:(?:\d{1,3}\.){3}\d{1,3}|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/, "must be host:port"),
   ),
 });
+
+/** Route-health feedback: whether pings over a signed relay path to `to` are answered. */
+export const RouteHealthBody = v.strictObject({
+  reports: v.pipe(
+    v.array(v.strictObject({
+      to: Uuid("a node id"),
+      via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(7)),
+      healthy: v.boolean(),
+    })),
+    v.minLength(1),
+    v.maxLength(50),
+  ),
+});

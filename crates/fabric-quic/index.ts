@@ -58,6 +58,7 @@ interface NativeEndpoint {
   authorize(nodeId: string, classes: string[]): void;
   setRoute(destination: string, relays: string[]): void;
   setRelay(enabled: boolean): void;
+  setRelayLeases(pairs: string[][], expiresUnix: number): void;
   setRevoked(serials: string[]): string[];
   setTrust(caPems: string[]): string[];
   disconnect(nodeId: string, reason: string): boolean;
@@ -137,6 +138,11 @@ export class Mesh {
 
   setRelay(enabled: boolean): void {
     this.endpoint.setRelay(enabled);
+  }
+
+  /** End-node pairs this relay may forward between (either direction), until `expiresAt`. */
+  setRelayLeases(pairs: readonly (readonly [string, string])[], expiresAt: Date): void {
+    sync(() => this.endpoint.setRelayLeases(pairs.map((p) => [...p]), Math.floor(expiresAt.getTime() / 1000)));
   }
 
   /** Replaces the revocation set; returns the peers closed because of it. */

@@ -223,8 +223,11 @@ describe("relays", () => {
     const rc = new MeshRecorder(c);
     const ra = new MeshRecorder(a);
     allow([[a, r1], [r1, r2], [r2, c], [a, c], [a, r2]], ["input", "file_transfer", "vpn_packet"]);
+    const hour = new Date(Date.now() + 3_600_000);
     r1.setRelay(true);
     r2.setRelay(true);
+    r1.setRelayLeases([[a.nodeId, c.nodeId], [a.nodeId, r2.nodeId]], hour);
+    r2.setRelayLeases([[a.nodeId, c.nodeId]], hour);
     a.setRoute(c.nodeId, [r1.nodeId, r2.nodeId]);
     c.setRoute(a.nodeId, [r2.nodeId, r1.nodeId]);
     const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
@@ -253,21 +256,34 @@ describe("relays", () => {
     for (const r of [rc, ra, rr2]) r.stop();
   });
 
-  test("a node that is not a relay, or lacks the class, refuses to forward", async () => {
+  test("a node forwards only as a relay, with a current lease for the two end nodes and the class on both links", async () => {
     const ca = await testCa();
     const [a, r, c] = await line(ca, 3);
     const rr = new MeshRecorder(r);
+    const rc = new MeshRecorder(c);
     allow([[a, r], [r, c], [a, c]], ["input"]);
     a.setRoute(c.nodeId, [r.nodeId]);
-    await a.send(c.nodeId, "input", bytes("x"));
-    expect((await rr.event("refused")).reason).toBe("policy_denied");
+    const reasons = () => rr.events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason);
+    await a.send(c.nodeId, "input", bytes("not a relay"));
+    await waitFor(() => reasons().length === 1);
     r.setRelay(true);
+    await a.send(c.nodeId, "input", bytes("no lease"));
+    await waitFor(() => reasons().length === 2);
+    r.setRelayLeases([[a.nodeId, c.nodeId]], new Date(Date.now() - 1000));
+    await a.send(c.nodeId, "input", bytes("expired lease"));
+    await waitFor(() => reasons().length === 3);
+    r.setRelayLeases([[c.nodeId, a.nodeId]], new Date(Date.now() + 60_000));
     a.authorize(c.nodeId, ["input", "clipboard"]);
-    await a.send(c.nodeId, "clipboard", bytes("y"));
-    await waitFor(() => rr.events.filter((e) => e.type === "refused").length === 2);
-    expect(rr.events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason)).toEqual(["policy_denied", "channel_class_denied"]);
-    expect(r.stats().relay.refused).toBe(2);
+    await a.send(c.nodeId, "clipboard", bytes("class not on the relay's links"));
+    await waitFor(() => reasons().length === 4);
+    expect(reasons()).toEqual(["policy_denied", "relay_lease_missing", "relay_lease_missing", "channel_class_denied"]);
+    expect(r.stats().relay.refused).toBe(4);
+    expect(rc.messages).toEqual([]);
+    await a.send(c.nodeId, "input", bytes("leased"));
+    await waitFor(() => rc.messages.length === 1);
+    expect(text(rc.messages[0]!.data)).toBe("leased");
     rr.stop();
+    rc.stop();
   });
 
   test("when the relay closes, the route moves to another relay on the next message", async () => {
@@ -277,6 +293,7 @@ describe("relays", () => {
       await a.connect(r.nodeId, r.address);
       await c.connect(r.nodeId, r.address);
       r.setRelay(true);
+      r.setRelayLeases([[a.nodeId, c.nodeId]], new Date(Date.now() + 60_000));
     }
     allow([[a, r1], [a, r2], [c, r1], [c, r2], [a, c]], ["input"]);
     const rc = new MeshRecorder(c);

@@ -7,8 +7,8 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
-import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
-import { advertiseEndpoint, recordLinks } from "../../sql/mesh.ts";
+import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, RouteHealthBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { advertiseEndpoint, recordLinks, recordRouteHealth } from "../../sql/mesh.ts";
 import { nodesInCluster } from "../../sql/nodes.ts";
 import { DomainError } from "../../core/errors.ts";
 import { reportServices } from "../../sql/node-roles.ts";
@@ -26,6 +26,8 @@ const agentChange = (traceId: string, nodeId = "unenrolled"): ChangeContext => (
 
 // Per route, not `use()`: middleware of a sub-app mounted at "/" would also guard the public enrollment routes.
 const nodeAuth = authenticateNode();
+/** How long a relay reported failing for a destination stays out of that node's paths. */
+export const RELAY_STALE_MS = 2 * 60_000;
 
 const authed = new Hono<NodeEnv>()
   .post("/heartbeat", nodeAuth, valid("json", HeartbeatBody), async (c) => {
@@ -72,6 +74,24 @@ const authed = new Hono<NodeEnv>()
     // Reachability changed: relay paths in this cluster's snapshots may change.
     if (changed) await fabric.snapshots.changed(node.clusterId);
     return c.json({ recorded: obs.length, reachability_changes: changed }, 202);
+  })
+  .post("/route-health", nodeAuth, valid("json", RouteHealthBody), async (c) => {
+    const node = c.get("node");
+    const { db, fabric, clock } = c.get("deps");
+    const reports = c.req.valid("json").reports;
+    const now = clock();
+    const changed = await db.transaction(async (tx) => {
+      const named = [...new Set(reports.flatMap((r) => [r.to, ...r.via]))];
+      const known = await nodesInCluster(tx, node.clusterId, named);
+      const foreign = named.filter((id) => !known.has(id) || id === node.nodeId);
+      if (foreign.length) throw new DomainError("request.validation_failed", "reports name nodes that are not peers in this cluster", { nodes: foreign });
+      let n = 0;
+      for (const r of reports) if (await recordRouteHealth(tx, node.clusterId, node.nodeId, r.to, r.via, r.healthy, new Date(now.getTime() + RELAY_STALE_MS))) n++;
+      return n;
+    });
+    // A relay marked stale for a destination leaves that node's path: a new signed snapshot follows.
+    if (changed) await fabric.snapshots.changed(node.clusterId);
+    return c.json({ recorded: reports.length, changes: changed }, 202);
   })
   .put("/mesh-endpoint", nodeAuth, valid("json", MeshEndpointBody), async (c) => {
     const node = c.get("node");

@@ -268,11 +268,27 @@ describe("signed scoped snapshots", () => {
     const routed = await snapshotOf(entry);
     expect(routed.mesh!.relays).toContain(relay.nodeId);
     expect(routed.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [] });
-    // Route-health feedback: the relay loses the target, so the path goes away in the next version.
+    // The relay holds a lease for exactly that pair, until the end of the next full hour.
+    const pair = [entry.nodeId, target].sort() as [string, string];
+    const leased = await snapshotOf(relay);
+    expect(leased.mesh!.relay_leases!.pairs).toContainEqual(pair);
+    expect(Date.parse(leased.mesh!.relay_leases!.expires_at) - t.clock.now().getTime()).toBeGreaterThan(3_600_000);
+    expect(routed.mesh!.relay_leases).toBeUndefined();
+    // Route-health feedback from the node itself: pings over that path go unanswered, so the relay is stale for that destination.
+    const health = (body: unknown) => agent(entry, "POST", "/route-health", body);
+    expect((await health({ reports: [{ to: target, via: [relay.nodeId], healthy: false }] })).status).toBe(202);
+    expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    expect((await health({ reports: [{ to: target, via: [relay.nodeId], healthy: true }] })).status).toBe(202);
+    expect((await snapshotOf(entry)).mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [] });
+    const foreign = await health({ reports: [{ to: crypto.randomUUID().replace(/^(.{14})./, "$17"), via: [relay.nodeId], healthy: false }] });
+    expect(foreign.status).toBe(400);
+    expect((await health({ reports: [] })).status).toBe(400);
+    // Route-health feedback: the relay loses the target, so the path and the lease go away in the next versions.
     await report(relay, [{ peer_node_id: target, reachable: false }]);
     const rerouted = await snapshotOf(entry);
     expect(rerouted.version).toBeGreaterThan(routed.version);
     expect(rerouted.mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    expect((await snapshotOf(relay)).mesh!.relay_leases!.pairs).not.toContainEqual(pair);
     // Reports about nodes outside the cluster are refused.
     expect((await report(entry, [{ peer_node_id: crypto.randomUUID().replace(/^(.{14})./, "$17"), reachable: true }])).status).toBe(400);
   });

@@ -20,7 +20,7 @@ import { listResources } from "../../sql/resources.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
-import { meshEndpoints, reachableLinks } from "../../sql/mesh.ts";
+import { meshEndpoints, reachableLinks, staleRelays } from "../../sql/mesh.ts";
 import { findRoute } from "../../core/routing/routes.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
@@ -56,6 +56,8 @@ export interface SnapshotBody {
      * other first relays, so an agent fails over without asking.
      */
     route_paths: { to: string; via: string[]; alternates: string[][] }[];
+    /** Relay nodes only: the end-node pairs it may forward between, until `expires_at`. */
+    relay_leases?: { pairs: [string, string][]; expires_at: string };
   };
   entry?: { token_validation_keys: { kid: string; alg: "EdDSA"; public_key: string }[]; policy: { max_token_ttl_seconds: number } };
   services?: { role: string; organization_id: string | null; desired_state: "running"; egress_pool: string | null; resources: { id: string; protocol: string; target_host: string; target_port: number; egress_pool: string | null }[] }[];
@@ -69,6 +71,12 @@ export const LINK_MAX_AGE_MS = 5 * 60_000;
 /** Alternate paths per destination, besides the primary. */
 export const ROUTE_ALTERNATES = 2;
 
+type Hop = { from: string; to: string; latencyMs: number; loss: number; up: boolean };
+
+async function meshLinks(tx: Tx, clusterId: string, now: Date): Promise<Hop[]> {
+  return (await reachableLinks(tx, clusterId, now, LINK_MAX_AGE_MS)).map((l) => ({ from: l.from, to: l.to, latencyMs: 1, loss: 0, up: true }));
+}
+
 /**
  * Signed route path decisions: for each peer this node has not observed as
  * directly reachable, the fewest-hop path through relays over the links
@@ -76,17 +84,18 @@ export const ROUTE_ALTERNATES = 2;
  * Hop count only, so the snapshot changes when reachability does, not with
  * every latency sample.
  */
-async function relayPaths(tx: Tx, clusterId: string, self: string, peers: string[], relays: string[], now: Date): Promise<{ to: string; via: string[]; alternates: string[][] }[]> {
-  const links = await reachableLinks(tx, clusterId, now, LINK_MAX_AGE_MS);
-  const direct = new Set(links.filter((l) => l.from === self).map((l) => l.to));
-  const hops = links.map((l) => ({ from: l.from, to: l.to, latencyMs: 1, loss: 0, up: true }));
+function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[], stale: Map<string, Set<string>>): { to: string; via: string[]; alternates: string[][] }[] {
+  const direct = new Set(hops.filter((l) => l.from === self).map((l) => l.to));
   const out: { to: string; via: string[]; alternates: string[][] }[] = [];
   for (const peer of peers) {
-    if (direct.has(peer)) continue;
+    if (peer === self || direct.has(peer)) continue;
     const paths: string[][] = [];
     const usedFirst = new Set<string>();
+    // Relays this node reported as failing for this destination are left out until their mark expires.
+    const avoid = stale.get(`${self}|${peer}`);
+    const usable = new Set(avoid ? relays.filter((r) => !avoid.has(r)) : relays);
     while (paths.length <= ROUTE_ALTERNATES) {
-      const dir = { relays: new Set(relays), links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
+      const dir = { relays: usable, links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
       const route = findRoute(dir, self, peer, "control");
       if (!route || route.relays === 0) break;
       const via = route.path.slice(1, -1);
@@ -96,6 +105,30 @@ async function relayPaths(tx: Tx, clusterId: string, self: string, peers: string
     if (paths.length) out.push({ to: peer, via: paths[0]!, alternates: paths.slice(1) });
   }
   return out;
+}
+
+/** Relay leases last to the end of the next full hour, so a relay's snapshot changes at most hourly for renewal. */
+export function leaseExpiry(now: Date): Date {
+  const hour = 3_600_000;
+  return new Date(Math.floor(now.getTime() / hour) * hour + 2 * hour);
+}
+
+/**
+ * Relay leases: the end-node pairs whose signed paths (primary or
+ * alternate) go through this relay. The relay forwards for nobody else, and
+ * for nobody once the lease expires without a newer snapshot.
+ */
+function relayLeases(hops: Hop[], self: string, meshNodes: string[], relays: string[], stale: Map<string, Set<string>>): [string, string][] {
+  const pairs = new Map<string, [string, string]>();
+  for (const from of meshNodes) {
+    if (from === self) continue;
+    for (const p of relayPaths(hops, from, meshNodes, relays, stale)) {
+      if (![p.via, ...p.alternates].some((via) => via.includes(self))) continue;
+      const pair: [string, string] = from < p.to ? [from, p.to] : [p.to, from];
+      pairs.set(pair.join("|"), pair);
+    }
+  }
+  return [...pairs.values()].sort((a, b) => a.join().localeCompare(b.join()));
 }
 
 export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotContext, now: Date): Promise<{ clusterId: string; body: SnapshotBody }> {
@@ -112,7 +145,13 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
   if (MESH_ROLES.some((r) => roles.has(r))) {
     const peers = await meshPeers(tx, node.clusterId, nodeId);
     const relays = peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.node_id);
-    body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: await relayPaths(tx, node.clusterId, nodeId, peers.map((p) => p.node_id), relays, now) };
+    const hops = await meshLinks(tx, node.clusterId, now);
+    const stale = await staleRelays(tx, node.clusterId, now);
+    const peerIds = peers.map((p) => p.node_id);
+    body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: relayPaths(hops, nodeId, peerIds, relays, stale) };
+    if (roles.has("relay-node")) {
+      body.mesh.relay_leases = { pairs: relayLeases(hops, nodeId, [nodeId, ...peerIds], [nodeId, ...relays], stale), expires_at: leaseExpiry(now).toISOString() };
+    }
   }
   if (ENTRY_ROLES.some((r) => roles.has(r))) {
     body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: 60 } };

@@ -162,6 +162,20 @@ impl State {
     }
 }
 
+/// Which end-node pairs this relay may forward for, until when (from the
+/// relay's signed snapshot). Without a current lease nothing is relayed.
+#[derive(Default)]
+pub struct RelayLeases {
+    pairs: HashSet<(String, String)>,
+    expires_unix: i64,
+}
+
+impl RelayLeases {
+    pub fn covers(&self, a: &str, b: &str, now_unix: i64) -> bool {
+        now_unix < self.expires_unix && (self.pairs.contains(&(a.to_string(), b.to_string())) || self.pairs.contains(&(b.to_string(), a.to_string())))
+    }
+}
+
 pub(crate) struct Shared {
     pub node_id: String,
     pub quic: quinn::Endpoint,
@@ -174,6 +188,7 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub counters: Counters,
     pub relay_enabled: AtomicBool,
+    pub leases: RwLock<RelayLeases>,
     /// Messages queued on urgent classes and not yet handed to QUIC; the
     /// `vpn_packet` sender waits while this is above zero.
     pub urgent_pending: AtomicUsize,
@@ -289,6 +304,7 @@ impl Endpoint {
             state: Mutex::new(State::default()),
             counters: Counters::default(),
             relay_enabled: AtomicBool::new(false),
+            leases: RwLock::new(RelayLeases::default()),
             urgent_pending: AtomicUsize::new(0),
             policy_epoch: AtomicU64::new(0),
             urgent_tx,
@@ -374,6 +390,12 @@ impl Endpoint {
 
     pub fn set_relay(&self, enabled: bool) {
         self.shared.relay_enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Replaces the relay leases: end-node pairs (either direction) this relay
+    /// may forward for, valid until `expires_unix`.
+    pub fn set_relay_leases(&self, pairs: Vec<(String, String)>, expires_unix: i64) {
+        *self.shared.leases.write().unwrap() = RelayLeases { pairs: pairs.into_iter().collect(), expires_unix };
     }
 
     /// Replaces the revocation set and closes every connection whose peer

@@ -123,10 +123,19 @@ async fn deliver(shared: &Shared, delivery: Delivery) -> bool {
     inbox.send(delivery).await.is_ok()
 }
 
-/// Why this node will not forward `class` from `prev` to `next`, if it won't.
-fn relay_refusal(shared: &Shared, prev: &str, next: &str, class: Class) -> Result<Connection, &'static str> {
+/// Why this node will not forward `class` from `prev` along `header`'s path,
+/// if it won't: it must be a relay, hold a lease for the two end nodes, and
+/// have the class authorized on both of its links.
+fn relay_refusal(shared: &Shared, prev: &str, header: &Header) -> Result<Connection, &'static str> {
+    let class = header.class;
+    let next = header.path[0].as_str();
     if !shared.relay_enabled.load(Ordering::Relaxed) || class == Class::FabricControl {
         return Err("policy_denied");
+    }
+    let origin = if header.origin.is_empty() { prev } else { header.origin.as_str() };
+    let destination = header.path.last().map(String::as_str).unwrap_or(next);
+    if !shared.leases.read().unwrap().covers(origin, destination, crate::endpoint::unix_now()) {
+        return Err("relay_lease_missing");
     }
     let state = shared.state.lock().unwrap();
     if !state.allows(prev, class) || !state.allows(next, class) {
@@ -141,8 +150,7 @@ fn refuse_relay(shared: &Shared, prev: &str, class: Class, reason: &'static str)
 }
 
 async fn relay_stream(shared: Arc<Shared>, prev: String, header: Header, leftover: Bytes, mut recv: RecvStream) {
-    let next = header.path[0].clone();
-    let conn = match relay_refusal(&shared, &prev, &next, header.class) {
+    let conn = match relay_refusal(&shared, &prev, &header) {
         Ok(conn) => conn,
         Err(reason) => {
             refuse_relay(&shared, &prev, header.class, reason);
@@ -203,7 +211,7 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
             }
             continue;
         }
-        match relay_refusal(&shared, &prev, &header.path[0], header.class) {
+        match relay_refusal(&shared, &prev, &header) {
             Ok(next) => {
                 let forwarded = header.forwarded(&prev).encode();
                 let mut out = BytesMut::with_capacity(forwarded.len() + payload.len());

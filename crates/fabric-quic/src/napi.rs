@@ -114,6 +114,20 @@ impl MeshEndpoint {
         self.inner.set_relay(enabled);
     }
 
+    /// `pairs` are `[nodeA, nodeB]` end nodes this relay may forward between.
+    #[napi]
+    pub fn set_relay_leases(&self, pairs: Vec<Vec<String>>, expires_unix: i64) -> Result<()> {
+        let pairs = pairs
+            .into_iter()
+            .map(|p| match p.as_slice() {
+                [a, b] => Ok((a.clone(), b.clone())),
+                _ => Err(invalid("a relay lease is a pair of node ids")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.set_relay_leases(pairs, expires_unix);
+        Ok(())
+    }
+
     #[napi]
     pub fn set_revoked(&self, serials: Vec<String>) -> Vec<String> {
         self.inner.set_revoked(serials)
