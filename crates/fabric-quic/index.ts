@@ -25,6 +25,8 @@ export interface BindOptions {
   keepAliveMs?: number;
   udpBufferBytes?: number;
   segmentationOffload?: boolean;
+  /** Queueing delay tolerated above the path's min RTT before the window is capped, µs (default 250; 0: plain CUBIC). */
+  queueDelayTargetUs?: number;
 }
 
 export interface MeshMessage { from: string; via: string | null; class: ChannelClass; data: Buffer }

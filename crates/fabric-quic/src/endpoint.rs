@@ -46,6 +46,9 @@ impl std::fmt::Display for FabricError {
 
 impl std::error::Error for FabricError {}
 
+/// Least queueing delay tolerated before the window is capped (the path's min RTT when larger).
+pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
+
 pub struct EndpointOptions {
     pub cluster_id: String,
     pub node_id: String,
@@ -60,6 +63,9 @@ pub struct EndpointOptions {
     pub udp_buffer_bytes: usize,
     pub segmentation_offload: bool,
     pub inbox_capacity: usize,
+    /// Queueing delay the congestion controller tolerates above the path's
+    /// minimum RTT (see `congestion`); None: plain CUBIC.
+    pub queue_delay_target: Option<Duration>,
 }
 
 impl EndpointOptions {
@@ -77,6 +83,7 @@ impl EndpointOptions {
             udp_buffer_bytes: 4 << 20,
             segmentation_offload: true,
             inbox_capacity: 1024,
+            queue_delay_target: Some(DEFAULT_QUEUE_DELAY_TARGET),
         }
     }
 }
@@ -249,6 +256,9 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
         // deep datagram buffer would queue vpn_packet in front of input.
         .datagram_send_buffer_size(64 << 10)
         .enable_segmentation_offload(opts.segmentation_offload);
+    if let Some(target) = opts.queue_delay_target {
+        t.congestion_controller_factory(Arc::new(crate::congestion::DelayCappedConfig::new(target)));
+    }
     Ok(t)
 }
 

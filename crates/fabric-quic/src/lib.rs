@@ -6,6 +6,7 @@
 //! bindings (`napi` module) are the only way TypeScript reaches it.
 
 pub mod class;
+pub mod congestion;
 pub mod endpoint;
 pub mod identity;
 mod inbound;

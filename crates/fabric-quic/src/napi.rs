@@ -37,6 +37,8 @@ pub struct BindOptions {
     pub keep_alive_ms: Option<u32>,
     pub udp_buffer_bytes: Option<u32>,
     pub segmentation_offload: Option<bool>,
+    /// Queueing delay tolerated above the path's min RTT, in µs; 0: plain CUBIC.
+    pub queue_delay_target_us: Option<u32>,
 }
 
 #[napi(object)]
@@ -71,6 +73,9 @@ pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
     }
     if let Some(gso) = options.segmentation_offload {
         opts.segmentation_offload = gso;
+    }
+    if let Some(us) = options.queue_delay_target_us {
+        opts.queue_delay_target = (us > 0).then(|| Duration::from_micros(us.into()));
     }
     env.spawn_future(async move { Endpoint::bind(opts).map(|inner| MeshEndpoint { inner }).map_err(to_napi) })
 }
