@@ -45,6 +45,7 @@ const INPUT: usize = 64;
 const VPN: usize = 1000;
 /// Socket buffers asked of the kernel (capped at net.core.{r,w}mem_max).
 const UDP_BUFFER: usize = 4 << 20;
+const DIAGNOSTIC_UDP_BUFFER: usize = 256 << 10;
 
 struct Sizes {
     bulk_bytes: u64,
@@ -105,9 +106,13 @@ impl Cluster {
     }
 
     fn endpoint(&self, node_id: &str, gso: bool) -> Result<Endpoint> {
+        self.endpoint_with(node_id, gso, UDP_BUFFER)
+    }
+
+    fn endpoint_with(&self, node_id: &str, gso: bool, udp_buffer: usize) -> Result<Endpoint> {
         let creds = self.node(node_id)?;
         let mut opts = EndpointOptions::new(&self.id, node_id, &creds.cert_pem, creds.key_pkcs8, &self.ca_pem());
-        opts.udp_buffer_bytes = UDP_BUFFER;
+        opts.udp_buffer_bytes = udp_buffer;
         opts.segmentation_offload = gso;
         Ok(Endpoint::bind(opts)?)
     }
@@ -351,7 +356,7 @@ async fn ping_pong(a: &Endpoint, c: &Endpoint, pings: usize) -> Result<Vec<f64>>
     Ok(rtts)
 }
 
-async fn relay(cluster: &Cluster, sizes: &Sizes) -> Result<Value> {
+async fn relay(cluster: &Cluster, sizes: &Sizes, relay_first: bool) -> Result<Value> {
     let a = cluster.endpoint("a", true)?;
     let r = cluster.endpoint("r", true)?;
     let c = cluster.endpoint("c", true)?;
@@ -361,17 +366,22 @@ async fn relay(cluster: &Cluster, sizes: &Sizes) -> Result<Value> {
     allow(&[(&a, &r), (&r, &c), (&a, &c)], &[Class::FileTransfer, Class::Input]);
     r.set_relay(true);
 
-    let drops = Drops::start();
-    let direct = bulk(&a, &c, sizes.bulk_bytes, MESSAGE).await?;
-    let direct_drops = drops.since();
-    let direct_rtt = ping_pong(&a, &c, sizes.rtt_pings).await?;
-
-    a.set_route("c", &["r".to_string()]);
-    c.set_route("a", &["r".to_string()]);
-    let drops = Drops::start();
-    let relayed = bulk(&a, &c, sizes.bulk_bytes, MESSAGE).await?;
-    let relayed_drops = drops.since();
-    let relayed_rtt = ping_pong(&a, &c, sizes.rtt_pings).await?;
+    // Which goes first alternates between runs, so neither always gets the
+    // warmer (or the quieter) half of the run.
+    let order = if relay_first { ["relay", "direct"] } else { ["direct", "relay"] };
+    let mut results = std::collections::HashMap::new();
+    for which in order {
+        let hops = if which == "relay" { vec!["r".to_string()] } else { Vec::new() };
+        a.set_route("c", &hops);
+        c.set_route("a", &hops);
+        let drops = Drops::start();
+        let rate = bulk(&a, &c, sizes.bulk_bytes, MESSAGE).await?;
+        let drops = drops.since();
+        let rtt = ping_pong(&a, &c, sizes.rtt_pings).await?;
+        results.insert(which, (rate, drops, rtt));
+    }
+    let (direct, direct_drops, direct_rtt) = results.remove("direct").expect("measured above");
+    let (relayed, relayed_drops, relayed_rtt) = results.remove("relay").expect("measured above");
     let relay_bytes = r.stats()["relay"]["bytes"].clone();
     close(&[&a, &r, &c]).await;
     if relay_bytes.as_u64().unwrap_or(0) < sizes.bulk_bytes {
@@ -385,6 +395,7 @@ async fn relay(cluster: &Cluster, sizes: &Sizes) -> Result<Value> {
         "direct_rtt_p99_ms": round(percentile(&direct_rtt, 99.0), 4),
         "relay_rtt_p99_ms": round(percentile(&relayed_rtt, 99.0), 4),
         "relay_bytes": relay_bytes,
+        "order": order.join(" then "),
         "udp_drops_direct": direct_drops,
         "udp_drops_relay": relayed_drops,
     }))
@@ -407,9 +418,9 @@ enum Load {
 /// One-way `input` latency a → b (send timestamp in the message, both ends in
 /// this process) while `load` shares the connection; p50/p99 in ms and what
 /// the load achieved.
-async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes) -> Result<Value> {
-    let a = cluster.endpoint("a", true)?;
-    let b = cluster.endpoint("b", true)?;
+async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer: usize) -> Result<Value> {
+    let a = cluster.endpoint_with("a", true, udp_buffer)?;
+    let b = cluster.endpoint_with("b", true, udp_buffer)?;
     a.connect("b", b.local_addr()).await?;
     allow(&[(&a, &b)], &[Class::Input, Class::FileTransfer, Class::VpnPacket]);
     let pings = sizes.pings;
@@ -498,6 +509,7 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes) -> Result<V
         "vpn_qos_drops": vpn_drops,
         "udp_drops": drops.since(),
         "sender": peer_stats(&a),
+        "socket": socket_buffers(&b),
     });
     close(&[&a, &b]).await;
     Ok(out)
@@ -521,16 +533,22 @@ async fn one_run(cluster: &Cluster, sizes: &Sizes, run: usize) -> Result<Value> 
     step("QUIC, GSO off");
     let gso_off = quic_pair(cluster, false, sizes.bulk_bytes, MESSAGE).await?;
     step("relay vs direct");
-    let relay = relay(cluster, sizes).await?;
+    let relay = relay(cluster, sizes, run % 2 == 0).await?;
     step("input latency idle");
-    let idle = input_latency(cluster, Load::Idle, sizes).await?;
+    let idle = input_latency(cluster, Load::Idle, sizes, UDP_BUFFER).await?;
     step("input latency under file_transfer");
-    let ft = input_latency(cluster, Load::FileTransfer, sizes).await?;
+    let ft = input_latency(cluster, Load::FileTransfer, sizes, UDP_BUFFER).await?;
     step("input latency under vpn_packet");
-    let vpn = input_latency(cluster, Load::VpnPacket, sizes).await?;
+    let vpn = input_latency(cluster, Load::VpnPacket, sizes, UDP_BUFFER).await?;
+    // Diagnostic, not a figure: the same file_transfer case with small socket
+    // buffers, to show how much of the loaded latency is the queue that a
+    // saturating flow builds in the receiver's socket buffer.
+    step("input latency under file_transfer, 256 KiB socket buffers (diagnostic)");
+    let ft_small = input_latency(cluster, Load::FileTransfer, sizes, DIAGNOSTIC_UDP_BUFFER).await?;
     Ok(json!({
         "raw_tcp": raw, "tls_tcp": tls, "quic_gso_on": gso_on, "quic_gso_off": gso_off, "relay": relay,
         "input_idle": idle, "input_file_transfer": ft, "input_vpn_packet": vpn,
+        "diagnostic_input_file_transfer_small_buffers": ft_small,
     }))
 }
 

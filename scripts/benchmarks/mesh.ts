@@ -1,0 +1,265 @@
+/**
+ * Mesh transport benchmark (run by `scripts/bench mesh [--quick]`).
+ *
+ * Every figure is a ratio against a baseline measured in the same run; the
+ * figure reported is the median of the per-run ratios over RUNS runs.
+ *
+ * 1. `target/release/mesh-bench suite` (crates/fabric-quic/src/bin/mesh-bench.rs)
+ *    measures the product path (`fabric_quic::Endpoint`) against TLS 1.3 over
+ *    TCP, raw TCP and GSO off; relay vs direct; `input` latency idle and loaded.
+ * 2. napi vs Rust: each run measures `mesh-bench bulk` (two endpoints in one
+ *    Rust process) and the same transfer through the TypeScript wrapper in this
+ *    Bun process (mesh-napi.ts), alternating which goes first.
+ *
+ * Writes docs/bench/mesh.json and docs/bench/mesh.md.
+ */
+import { writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { napiBulk, type NapiBulk } from "./mesh-napi.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const BIN = join(ROOT, "target/release/mesh-bench");
+const quick = process.argv.includes("--quick");
+const RUNS = 5;
+const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
+const MESSAGE = 64 << 10;
+
+type Drops = { rcvbuf_errors: number; sndbuf_errors: number };
+interface Bulk { mbps: number; udp_drops: Drops; socket: { recv_buffer_bytes: number; send_buffer_bytes: number }; sender?: { lost_packets: number; sent_packets: number; congestion_events: number } }
+interface Latency { p50_ms: number; p99_ms: number; max_ms: number; samples: number; load_mbps: number; vpn_qos_drops: number; udp_drops: Drops; sender: Bulk["sender"] }
+interface RustRun {
+  raw_tcp: { mbps: number };
+  tls_tcp: { mbps: number; protocol: string };
+  quic_gso_on: Bulk;
+  quic_gso_off: Bulk;
+  relay: { direct_mbps: number; relay_mbps: number; direct_rtt_p50_ms: number; relay_rtt_p50_ms: number; direct_rtt_p99_ms: number; relay_rtt_p99_ms: number; relay_bytes: number; udp_drops_direct: Drops; udp_drops_relay: Drops; order: string };
+  input_idle: Latency;
+  input_file_transfer: Latency;
+  input_vpn_packet: Latency;
+}
+interface Suite { bulk_bytes: number; message_bytes: number; input_bytes: number; vpn_bytes: number; pings: number; ping_interval_ms: number; rtt_pings: number; udp_buffer_requested: number; tokio_workers: number; runs: RustRun[] }
+interface NapiRun { napi: NapiBulk; rust: Bulk; first: "napi" | "rust" }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const sum = (d: Drops) => d.rcvbuf_errors + d.sndbuf_errors;
+
+async function rust(args: string[]): Promise<unknown> {
+  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error(`mesh-bench ${args.join(" ")} failed`);
+  return JSON.parse(out);
+}
+
+async function napiVsRust(): Promise<NapiRun[]> {
+  const runs: NapiRun[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    console.error(`[mesh] napi vs rust, run ${i + 1}`);
+    const first = i % 2 === 0 ? "rust" : "napi";
+    let napi: NapiBulk | undefined;
+    if (first === "napi") napi = await napiBulk(BULK_BYTES, MESSAGE);
+    const rustBulk = (await rust(["bulk", "--bytes", String(BULK_BYTES), "--message", String(MESSAGE)])) as Bulk;
+    if (first === "rust") napi = await napiBulk(BULK_BYTES, MESSAGE);
+    runs.push({ napi: napi!, rust: rustBulk, first });
+  }
+  return runs;
+}
+
+interface Figure { key: string; label: string; value: number; runs: number[]; floor?: number; aim?: number; better: "higher" | "lower" | "reference"; unit: string }
+
+function verdict(f: Figure): string {
+  if (f.better === "reference") return "reference";
+  const meets = (t: number) => (f.better === "higher" ? f.value >= t : f.value <= t);
+  if (f.aim !== undefined && meets(f.aim)) return "meets aim";
+  if (f.floor === undefined) return "misses aim";
+  return meets(f.floor) ? "meets floor, misses aim" : "**misses floor**";
+}
+
+function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "unknown";
+  const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  const sysctl = (k: string) => Number(readFileSync(`/proc/sys/net/core/${k}`, "utf8").trim());
+  return {
+    cpu_model: model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), kernel,
+    rmem_max: sysctl("rmem_max"), wmem_max: sysctl("wmem_max"),
+    bun: Bun.version,
+  };
+}
+
+async function main() {
+  const started = new Date();
+  const loadBefore = loadavg();
+  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
+  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
+  const napi = await napiVsRust();
+  const loadAfter = loadavg();
+  const finished = new Date();
+
+  const R = suite.runs;
+  const per = {
+    quic_vs_tls_tcp: R.map((r) => r.quic_gso_on.mbps / r.tls_tcp.mbps),
+    quic_vs_raw_tcp: R.map((r) => r.quic_gso_on.mbps / r.raw_tcp.mbps),
+    gso_on_vs_off: R.map((r) => r.quic_gso_on.mbps / r.quic_gso_off.mbps),
+    napi_vs_rust: napi.map((r) => r.napi.mbps / r.rust.mbps),
+    relay_vs_direct: R.map((r) => r.relay.relay_mbps / r.relay.direct_mbps),
+    relay_added_p50_ms: R.map((r) => r.relay.relay_rtt_p50_ms - r.relay.direct_rtt_p50_ms),
+    input_p99_file_transfer_vs_idle: R.map((r) => r.input_file_transfer.p99_ms / r.input_idle.p99_ms),
+    input_p99_vpn_packet_vs_idle: R.map((r) => r.input_vpn_packet.p99_ms / r.input_idle.p99_ms),
+  };
+  const worse = R.map((_, i) => Math.max(per.input_p99_file_transfer_vs_idle[i]!, per.input_p99_vpn_packet_vs_idle[i]!));
+  const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure =>
+    ({ key, label, value: r3(median(runs)), runs: runs.map(r3), floor, aim, better, unit });
+  const figures: Figure[] = [
+    fig("quic_vs_tls_tcp", "one channel's bulk throughput ÷ TLS 1.3 over TCP", per.quic_vs_tls_tcp, "higher", "×", 0.25, 0.5),
+    fig("quic_vs_raw_tcp", "one channel's bulk throughput ÷ raw TCP", per.quic_vs_raw_tcp, "reference", "×"),
+    fig("gso_on_vs_off", "QUIC bulk throughput, GSO on ÷ off", per.gso_on_vs_off, "reference", "×"),
+    fig("napi_vs_rust", "bulk through napi into Bun ÷ pure-Rust client and server", per.napi_vs_rust, "higher", "×", 0.6, 0.85),
+    fig("relay_vs_direct", "bulk through one relay ÷ direct", per.relay_vs_direct, "higher", "×", 0.4, 0.6),
+    fig("relay_added_p50_ms", "added p50 RTT of `input` ping-pong through one relay", per.relay_added_p50_ms, "lower", "ms", undefined, 0.1),
+    fig("input_p99_loaded_vs_idle", "`input` p99 under a saturating flow ÷ idle (worse of file_transfer, vpn_packet)", worse, "lower", "×", 2, 1.2),
+  ];
+  const detail = [
+    fig("input_p99_file_transfer_vs_idle", "`input` p99 under saturating file_transfer ÷ idle", per.input_p99_file_transfer_vs_idle, "lower", "×", 2, 1.2),
+    fig("input_p99_vpn_packet_vs_idle", "`input` p99 under saturating vpn_packet ÷ idle", per.input_p99_vpn_packet_vs_idle, "lower", "×", 2, 1.2),
+  ];
+  const m = machine();
+  const command = process.env.BENCH_COMMAND ?? `bun scripts/benchmarks/mesh.ts${quick ? " --quick" : ""}`;
+  const report = {
+    benchmark: "mesh",
+    date: started.toISOString(),
+    duration_s: Math.round((finished.getTime() - started.getTime()) / 1000),
+    command,
+    quick,
+    ...Object.fromEntries(figures.map((f) => [f.key, f.value])),
+    figures: Object.fromEntries([...figures, ...detail].map((f) => [f.key, { value: f.value, runs: f.runs, floor: f.floor ?? null, aim: f.aim ?? null, verdict: verdict(f).replaceAll("*", "") }])),
+    machine: m,
+    load: { loadavg_before: loadBefore.map(r3), loadavg_after: loadAfter.map(r3) },
+    setup: {
+      runs: RUNS, bulk_bytes: BULK_BYTES, message_bytes: MESSAGE, input_bytes: suite.input_bytes, vpn_bytes: suite.vpn_bytes,
+      pings: suite.pings, ping_interval_ms: suite.ping_interval_ms, rtt_pings: suite.rtt_pings,
+      udp_buffer_requested: suite.udp_buffer_requested, socket_buffers_in_effect: R[0]?.quic_gso_on.socket,
+      tokio_workers: suite.tokio_workers,
+    },
+    udp_socket_drops: {
+      total: R.reduce((n, r) => n + sum(r.quic_gso_on.udp_drops) + sum(r.quic_gso_off.udp_drops) + sum(r.relay.udp_drops_direct) + sum(r.relay.udp_drops_relay)
+        + sum(r.input_idle.udp_drops) + sum(r.input_file_transfer.udp_drops) + sum(r.input_vpn_packet.udp_drops), 0)
+        + napi.reduce((n, r) => n + sum(r.napi.udp_drops) + sum(r.rust.udp_drops), 0),
+    },
+    rust_runs: R,
+    napi_runs: napi,
+  };
+  await writeFile(join(ROOT, "docs/bench/mesh.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi));
+  console.error(`[mesh] wrote docs/bench/mesh.json and docs/bench/mesh.md`);
+  for (const f of figures) console.error(`[mesh] ${f.key} = ${f.value} (${verdict(f).replaceAll("*", "")})`);
+}
+
+const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+const drops = (d: Drops) => `${d.rcvbuf_errors}/${d.sndbuf_errors}`;
+const target = (f: Figure) =>
+  f.better === "reference" ? "reference" : [f.floor !== undefined ? `floor ${f.better === "lower" ? "≤ " : ""}${f.floor}` : "", f.aim !== undefined ? `aim ${f.better === "lower" ? "≤ " : ""}${f.aim}` : ""].filter(Boolean).join(", ");
+
+function markdown(r: ReturnType<typeof Object> & Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+  const R = suite.runs;
+  const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  const figureRows = [...figures, ...detail].map((f) => row([f.key === detail[0]?.key || f.key === detail[1]?.key ? `↳ ${f.label}` : f.label, `\`${f.key}\``, `**${f.value}${f.unit === "ms" ? " ms" : "×"}**`, target(f), verdict(f), f.runs.join(", ")]));
+  const sock = R[0]?.quic_gso_on.socket;
+  return `# Mesh transport benchmark
+
+Generated by \`${r.command}\` on ${r.date} (${r.duration_s} s); the figures are in
+[mesh.json](mesh.json). Re-run it to refresh both files.${r.quick ? "\n\n**This is a `--quick` run** (smaller transfers and fewer pings); the committed report should come from a full run." : ""}
+
+## Result
+
+Each figure is the median over ${RUNS} runs of a ratio whose two sides were measured in the same run.
+
+| figure | key | median | target | verdict | per run |
+| --- | --- | --- | --- | --- | --- |
+${figureRows.join("\n")}
+
+${ANALYSIS(r, figures, detail, suite, napi)}
+
+## How it was measured
+
+- Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, Bun ${r.machine.bun}.
+  Release build (\`cargo build --release\`, thin LTO). Everything (senders, receivers, relay, baselines) runs on loopback on these
+  ${r.machine.cores} cores.
+- Load: other engineers were using the same machine during the run; load average (1/5/15 min) was
+  ${r.load.loadavg_before.join(" / ")} when it started and ${r.load.loadavg_after.join(" / ")} when it ended. Absolute
+  throughputs move with that load; ratios are taken between measurements made back to back in the same run.
+- UDP socket buffers: ${mib(suite.udp_buffer_requested)} requested (\`EndpointOptions.udp_buffer_bytes\`);
+  \`net.core.rmem_max\` = ${r.machine.rmem_max}, \`wmem_max\` = ${r.machine.wmem_max} (scripts/bench raises them to at least 4 MiB
+  when they are lower and it runs as root). In effect, as read back from the socket (\`stats().socket\`): receive
+  ${sock?.recv_buffer_bytes} bytes, send ${sock?.send_buffer_bytes} bytes (Linux reports twice the value set).
+- UDP socket drops: the change of \`RcvbufErrors\`/\`SndbufErrors\` in \`/proc/net/snmp\` over each measurement (system-wide
+  counters, so another process's UDP would show up too). Total over the whole benchmark: **${r.udp_socket_drops.total}**; per
+  measurement in the tables below (rcvbuf/sndbuf).
+- Certificates: made in-process (rcgen in Rust, the control plane's \`core/crypto/x509.ts\` in Bun) like the cluster CA
+  makes them: ECDSA P-256 CA with CA:true, node certificates with digitalSignature and the
+  \`spiffe://rap/cluster/<cluster>/node/<node>\` URI SAN, so the mesh's own verifier runs in every handshake.
+- Bulk: one \`file_transfer\` channel (priority 20, back-pressured queue of 64), ${mib(suite.bulk_bytes)} per measurement in
+  ${suite.message_bytes / 1024} KiB messages (the size of a file-transfer chunk), sender awaiting \`send\` for each message,
+  receiver taking \`recv(256)\` batches; throughput is bytes ÷ time from the first \`send\` to the last byte delivered. The
+  handshake is not timed. Each measurement binds fresh endpoints.
+- TLS 1.3 over TCP: tokio-rustls with the mesh's own rustls configs (\`fabric_quic::tls::{server,client}_config\`: ring,
+  TLS 1.3 only, mutual authentication with the cluster verifier), same certificates kind, same ${suite.message_bytes / 1024} KiB writes,
+  same bytes. Raw TCP: the same without TLS. GSO off: the same QUIC run with \`segmentation_offload: false\`.
+- napi vs Rust: the same transfer through \`crates/fabric-quic/index.ts\` (\`Mesh.send\` with ${32} sends in flight,
+  \`Mesh.recv(256)\`), both endpoints in one Bun process, against \`mesh-bench bulk\` (both endpoints in one Rust process, same
+  options); the two alternate which goes first.
+- Relay: A → R → C (\`set_relay(true)\` on R, \`set_route\` on A and C) vs A → C on the same three endpoints, which of the two
+  goes first alternating between runs. RTT: ${suite.rtt_pings} sequential ${suite.input_bytes}-byte \`input\` ping-pongs (C echoes on
+  \`input\` along its own route, through R in the relayed case), so the relayed RTT crosses the relay twice.
+- \`input\` latency: ${suite.pings} one-way \`input\` messages of ${suite.input_bytes} bytes, one every ${suite.ping_interval_ms} ms, each carrying its send time
+  (both endpoints in one process, one clock), measured when \`recv\` hands it over. Idle; then with a saturating
+  \`file_transfer\` flow (sender always waiting on back-pressure) on the same connection; then with a saturating
+  \`vpn_packet\` flow (${suite.vpn_bytes}-byte datagrams offered far above what the path carries, so its queue is always full and QoS
+  drops the excess). The load runs 300 ms before the first sample. \`input_p99_loaded_vs_idle\` is the worse of the two ratios.
+
+## Runs
+
+### Bulk throughput (MB/s)
+
+| run | raw TCP | TLS 1.3/TCP | QUIC GSO on | QUIC GSO off | UDP drops on | UDP drops off | lost pkts on |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.raw_tcp.mbps, x.tls_tcp.mbps, x.quic_gso_on.mbps, x.quic_gso_off.mbps, drops(x.quic_gso_on.udp_drops), drops(x.quic_gso_off.udp_drops), x.quic_gso_on.sender?.lost_packets ?? ""])).join("\n")}
+| median | ${median(R.map((x) => x.raw_tcp.mbps))} | ${median(R.map((x) => x.tls_tcp.mbps))} | ${median(R.map((x) => x.quic_gso_on.mbps))} | ${median(R.map((x) => x.quic_gso_off.mbps))} | | | |
+
+### napi vs Rust (MB/s)
+
+| run | first | Rust (mesh-bench bulk) | Bun through napi | ratio | UDP drops Rust | UDP drops napi |
+| --- | --- | --- | --- | --- | --- | --- |
+${napi.map((x, i) => row([i + 1, x.first, x.rust.mbps, x.napi.mbps, r3(x.napi.mbps / x.rust.mbps), drops(x.rust.udp_drops), drops(x.napi.udp_drops)])).join("\n")}
+| median | | ${median(napi.map((x) => x.rust.mbps))} | ${median(napi.map((x) => x.napi.mbps))} | | | |
+
+### Relay
+
+| run | order | direct MB/s | relay MB/s | direct RTT p50 ms | relay RTT p50 ms | direct RTT p99 ms | relay RTT p99 ms | UDP drops direct | UDP drops relay |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.relay.order, x.relay.direct_mbps, x.relay.relay_mbps, x.relay.direct_rtt_p50_ms, x.relay.relay_rtt_p50_ms, x.relay.direct_rtt_p99_ms, x.relay.relay_rtt_p99_ms, drops(x.relay.udp_drops_direct), drops(x.relay.udp_drops_relay)])).join("\n")}
+
+### \`input\` one-way latency (ms)
+
+| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · ")])).join("\n")}
+`;
+}
+
+/** The analysis: what the figures say, and for a missed floor why and what would fix it. */
+function ANALYSIS(r: Record<string, any>, figures: Figure[], _detail: Figure[], _suite: Suite, _napi: NapiRun[]): string {
+  const missed = figures.filter((f) => verdict(f) === "**misses floor**");
+  return `## Analysis
+
+${missed.length === 0 ? "No floor is missed." : `Floors missed: ${missed.map((f) => `\`${f.key}\``).join(", ")}.`}
+`;
+}
+
+await main();
