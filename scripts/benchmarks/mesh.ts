@@ -329,15 +329,38 @@ run that the congestion controller then backs off from. Small buffers are not th
 and drops are what we report against), but they locate the queue.` : ""}
 ${missedFloor("input_p99_loaded_vs_idle") ? `What would fix it: bound the bytes a bulk class may have in flight so the standing queue stays near the
 bandwidth-delay product, e.g. a per-stream receive window for bulk classes of ~1 MiB (or scaled from the measured
-RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. A hand experiment on this machine
-(not committed: \`stream_receive_window\` 1 MiB in \`endpoint.rs\`, A/B against the unchanged build, 3 alternating quick runs
-each, under load from other tests) cut the file_transfer-loaded \`input\` p50 from 6.4 ms to 0.7 ms and p99 from 17.4 ms to
-6.7 ms with no loss of bulk throughput; quinn 0.11's BBR instead of CUBIC did not help latency (p99 13.1 ms) and halved
-bulk throughput. What is left after that is CPU scheduling on ${r.machine.cores} shared cores (the idle p99 itself moves
-between 0.1 and 1.5 ms with the machine's load); a floor of 2× needs the receiver to get CPU promptly, i.e. a quieter
-or bigger machine, or the receive path on its own thread.` : ""} \`vpn_packet\` datagrams do less harm: they are not
+RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. Hand experiments on this
+machine (2026-11-23, not committed: \`stream_receive_window\` changed in \`endpoint.rs\`, each build A/B against the
+unchanged one in alternating \`mesh-bench suite --quick --runs 1\` runs, 5 each, while other engineers' tests ran):
+
+| build | \`input\` p50 / p99 under file_transfer (ms) | ÷ idle p99 | loaded bulk MB/s | bulk GSO-on MB/s |
+| --- | --- | --- | --- | --- |
+| unchanged (8 MiB stream window), batch 1 | 7.12 / 16.44 | 69× | 700 | 659 |
+| 1 MiB stream window, batch 1 | 0.61 / 2.48 | 10× | 763 | 702 |
+| quinn 0.11 BBR instead of CUBIC, batch 1 | 6.00 / 13.17 | 76× | 1008 | 301 |
+| unchanged, batch 2 | 6.49 / 14.85 | 95× | 761 | 992 |
+| 1 MiB stream window, batch 2 | 0.71 / 5.50 | 33× | 712 | 797 |
+| 256 KiB stream window, batch 2 | 0.28 / 3.06 | 4.5× | 739 | 667 |
+
+A smaller window removes most of the queue without costing loopback throughput (within this machine's noise), but a
+fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
+bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
+a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
+remains after that is CPU scheduling on ${r.machine.cores} shared cores (the idle p99 itself moves between 0.1 and 1.5 ms
+with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
+than this benchmark host.` : ""} ${v("input_p99_vpn_packet_vs_idle") <= 2 ? `\`vpn_packet\` datagrams do less harm: they are not
 flow-controlled per stream, the sender waits while any \`input\` is queued, quinn keeps only 64 KiB of datagrams buffered,
-and the saturating sender is itself CPU-bound, so the receiver's socket queue stays short.
+and the saturating sender is itself CPU-bound, so no standing queue builds in the receiver's socket buffer.` : `Under \`vpn_packet\`
+the median \`input\` p50 stayed at ${med((x) => x.input_vpn_packet.p50_ms)} ms (idle: ${med((x) => x.input_idle.p50_ms)} ms), so no standing queue
+builds (the sender waits while any \`input\` is queued and quinn keeps only 64 KiB of datagrams buffered; socket drops in
+these measurements: ${R.reduce((n, x) => n + sum(x.input_vpn_packet.udp_drops), 0)}, lost packets: ${R.reduce((n, x) => n + (x.input_vpn_packet.sender?.lost_packets ?? 0), 0)}).
+Its p99 (${med((x) => x.input_vpn_packet.p99_ms)} ms) is a CPU tail: the saturating generator keeps a core busy refilling a queue
+that QoS keeps dropping from, and the receiver's tasks wait for a core, more so while other tests share the machine; the
+per-run ratios (${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}) show how much it depends on the moment. What would fix
+it: CPU headroom, and a way for a \`vpn_packet\` producer to wait for room instead of spinning. A drop-when-full class
+answers \`Dropped\` at once and has nothing to await, so a TUN reader at line rate can only spin or sleep a guessed time;
+a readiness signal for those queues (like \`WaitForRoom\` for back-pressured ones) would let it block.`}
+
 `;
 }
 

@@ -11,7 +11,7 @@
 //! - one-way `input` latency p99 idle, and while a saturating `file_transfer`
 //!   stream or `vpn_packet` datagram flow shares the connection.
 //!
-//! `mesh-bench suite [--quick] [--runs N]` prints one JSON document with
+//! `mesh-bench suite [--quick] [--runs N] [--bytes N]` prints one JSON document with
 //! every run's raw values; `mesh-bench bulk --bytes N --message M` prints the
 //! pure-Rust twin of the Bun napi measurement (scripts/benchmarks/mesh-napi.ts).
 //! Certificates are made in-process with rcgen the way core/crypto/x509.ts
@@ -161,7 +161,7 @@ impl Drops {
     }
     fn since(&self) -> Value {
         let now = udp_buffer_errors();
-        json!({ "rcvbuf_errors": now.0 - self.0 .0, "sndbuf_errors": now.1 - self.0 .1 })
+        json!({ "rcvbuf_errors": now.0.saturating_sub(self.0 .0), "sndbuf_errors": now.1.saturating_sub(self.0 .1) })
     }
 }
 
@@ -438,8 +438,9 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
                 let now = base().elapsed().as_nanos() as u64;
                 for d in batch {
                     if d.class == Class::Input {
+                        // Invariant: every input message here is one of ours, INPUT bytes starting with the send time.
                         let sent = u64::from_be_bytes(d.data[..8].try_into().expect("input messages carry 8 timestamp bytes"));
-                        latencies.push((now - sent) as f64 / 1e6);
+                        latencies.push(now.saturating_sub(sent) as f64 / 1e6);
                     } else {
                         bulk_received.fetch_add(d.data.len() as u64, Ordering::Relaxed);
                     }
