@@ -52,11 +52,23 @@ const median = (xs: number[]) => {
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const sum = (d: Drops) => d.rcvbuf_errors + d.sndbuf_errors;
 
+/** CPU time (µs) of the mesh-bench processes this script ran. */
+let childCpuUs = 0;
+
 async function rust(args: string[]): Promise<unknown> {
   const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) throw new Error(`mesh-bench ${args.join(" ")} failed`);
+  childCpuUs += Number(proc.resourceUsage()?.cpuTime.total ?? 0);
   return JSON.parse(out);
+}
+
+/** Busy and total CPU time of the whole machine so far, in seconds (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
 }
 
 async function napiVsRust(): Promise<NapiRun[]> {
@@ -98,10 +110,25 @@ function machine() {
 async function main() {
   const started = new Date();
   const loadBefore = loadavg();
+  const cpuBefore = machineCpu();
+  const ownBefore = process.cpuUsage();
   console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
   const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
   const napi = await napiVsRust();
   const loadAfter = loadavg();
+  const cpuAfter = machineCpu();
+  const ownUs = process.cpuUsage(ownBefore);
+  const cores = cpus().length;
+  const wall = (cpuAfter.total - cpuBefore.total) / cores;
+  const busy = cpuAfter.busy - cpuBefore.busy;
+  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
+  const cpu = {
+    wall_s: Math.round(wall),
+    machine_busy_core_s: Math.round(busy),
+    benchmark_core_s: Math.round(ours),
+    others_core_s: Math.max(0, Math.round(busy - ours)),
+    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
+  };
   const finished = new Date();
 
   const R = suite.runs;
@@ -142,7 +169,7 @@ async function main() {
     ...Object.fromEntries(figures.map((f) => [f.key, f.value])),
     figures: Object.fromEntries([...figures, ...detail].map((f) => [f.key, { value: f.value, runs: f.runs, floor: f.floor ?? null, aim: f.aim ?? null, verdict: verdict(f).replaceAll("*", "") }])),
     machine: m,
-    load: { loadavg_before: loadBefore.map(r3), loadavg_after: loadAfter.map(r3) },
+    load: { loadavg_before: loadBefore.map(r3), loadavg_after: loadAfter.map(r3), cpu },
     setup: {
       runs: RUNS, bulk_bytes: BULK_BYTES, message_bytes: MESSAGE, input_bytes: suite.input_bytes, vpn_bytes: suite.vpn_bytes,
       pings: suite.pings, ping_interval_ms: suite.ping_interval_ms, rtt_pings: suite.rtt_pings,
@@ -193,9 +220,12 @@ ${ANALYSIS(r, figures, detail, suite, napi)}
 - Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, Bun ${r.machine.bun}.
   Release build (\`cargo build --release\`, thin LTO). Everything (senders, receivers, relay, baselines) runs on loopback on these
   ${r.machine.cores} cores.
-- Load: other engineers were using the same machine during the run; load average (1/5/15 min) was
-  ${r.load.loadavg_before.join(" / ")} when it started and ${r.load.loadavg_after.join(" / ")} when it ended. Absolute
-  throughputs move with that load; ratios are taken between measurements made back to back in the same run.
+- Load: other engineers' tests shared the machine. Over the ${r.load.cpu.wall_s} s of measurement the machine's cores were busy for
+  ${r.load.cpu.machine_busy_core_s} core-seconds, ${r.load.cpu.benchmark_core_s} of them this benchmark's (Bun + mesh-bench), so other processes took
+  ${r.load.cpu.others_core_s} core-seconds, **${Math.round(r.load.cpu.others_share_of_machine * 100)} % of the machine** at most (/proc/stat vs
+  rusage; an upper bound, since interrupt time spent on the benchmark's own loopback packets is not always charged to it). Load average (1/5/15 min) was ${r.load.loadavg_before.join(" / ")} at the start and ${r.load.loadavg_after.join(" / ")}
+  at the end. Absolute throughputs move with that load; each ratio is between measurements made back to back in the
+  same run, which is why the ratios, not the MB/s, are the figures.
 - UDP socket buffers: ${mib(suite.udp_buffer_requested)} requested (\`EndpointOptions.udp_buffer_bytes\`);
   \`net.core.rmem_max\` = ${r.machine.rmem_max}, \`wmem_max\` = ${r.machine.wmem_max} (scripts/bench raises them to at least 4 MiB
   when they are lower and it runs as root). In effect, as read back from the socket (\`stats().socket\`): receive
