@@ -18,7 +18,7 @@ import { meshNode, testCa } from "../../fixtures/mesh.ts";
 
 const UDP_BUFFER = 4 << 20;
 /** Sends awaited at once: enough to keep the Rust queue (depth 64) fed. */
-const WINDOW = 32;
+export const WINDOW = 32;
 
 /** UDP RcvbufErrors + SndbufErrors from /proc/net/snmp (system-wide). */
 export function udpBufferErrors(): { rcvbuf_errors: number; sndbuf_errors: number } {

@@ -17,7 +17,7 @@ import { writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { napiBulk, type NapiBulk } from "./mesh-napi.ts";
+import { napiBulk, WINDOW, type NapiBulk } from "./mesh-napi.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = join(ROOT, "target/release/mesh-bench");
@@ -195,7 +195,7 @@ const drops = (d: Drops) => `${d.rcvbuf_errors}/${d.sndbuf_errors}`;
 const target = (f: Figure) =>
   f.better === "reference" ? "reference" : [f.floor !== undefined ? `floor ${f.better === "lower" ? "≤ " : ""}${f.floor}` : "", f.aim !== undefined ? `aim ${f.better === "lower" ? "≤ " : ""}${f.aim}` : ""].filter(Boolean).join(", ");
 
-function markdown(r: ReturnType<typeof Object> & Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
   const R = suite.runs;
   const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
   const figureRows = [...figures, ...detail].map((f) => row([f.key === detail[0]?.key || f.key === detail[1]?.key ? `↳ ${f.label}` : f.label, `\`${f.key}\``, `**${f.value}${f.unit === "ms" ? " ms" : "×"}**`, target(f), verdict(f), f.runs.join(", ")]));
@@ -213,7 +213,7 @@ Each figure is the median over ${RUNS} runs of a ratio whose two sides were meas
 | --- | --- | --- | --- | --- | --- |
 ${figureRows.join("\n")}
 
-${ANALYSIS(r, figures, detail, suite, napi)}
+${analysis(r, figures, detail, suite, napi)}
 
 ## How it was measured
 
@@ -243,7 +243,7 @@ ${ANALYSIS(r, figures, detail, suite, napi)}
 - TLS 1.3 over TCP: tokio-rustls with the mesh's own rustls configs (\`fabric_quic::tls::{server,client}_config\`: ring,
   TLS 1.3 only, mutual authentication with the cluster verifier), same certificates kind, same ${suite.message_bytes / 1024} KiB writes,
   same bytes. Raw TCP: the same without TLS. GSO off: the same QUIC run with \`segmentation_offload: false\`.
-- napi vs Rust: the same transfer through \`crates/fabric-quic/index.ts\` (\`Mesh.send\` with ${32} sends in flight,
+- napi vs Rust: the same transfer through \`crates/fabric-quic/index.ts\` (\`Mesh.send\` with ${WINDOW} sends in flight,
   \`Mesh.recv(256)\`), both endpoints in one Bun process, against \`mesh-bench bulk\` (both endpoints in one Rust process, same
   options); the two alternate which goes first.
 - Relay: A → R → C (\`set_relay(true)\` on R, \`set_route\` on A and C) vs A → C on the same three endpoints, which of the two
@@ -292,7 +292,7 @@ ${R.map((x, i) => { const d = x.diagnostic_input_file_transfer_small_buffers; co
 }
 
 /** The analysis: what the figures say and, for a missed floor, why and what would fix it. */
-function ANALYSIS(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
   const R = suite.runs;
   const f = (key: string) => [...figures, ...detail].find((x) => x.key === key)!;
   const v = (key: string) => f(key).value;
@@ -319,14 +319,15 @@ function ANALYSIS(r: Record<string, any>, figures: Figure[], detail: Figure[], s
     const ok = v("input_p99_vpn_packet_vs_idle") <= 2;
     return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams, the rest dropped by QoS) \`input\` had p50 ${p50} ms and
 p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
-Datagrams have no flow control, so only the congestion window bounds what is in flight, and CUBIC sees no loss on
-loopback: a queue forms at the receiver as with \`file_transfer\`.${vs ? ` With 256 KiB socket buffers the same load gave p50
-${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms: what goes away is the queue in the socket buffer;
+Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC
+keeps growing it, so the queue in the receiver's unbounded connection channel can keep growing for the whole
+measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
+${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
 what remains is receiver CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
 the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
 \`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
-${ok ? "" : `What would fix it: the same bound on bytes in flight for the datagram class (a delay-based controller, or pacing
-\`vpn_packet\` to the measured delivery rate, since there is no flow-control window to shrink), and cheaper datagram
+${ok ? "" : `What would fix it: a bound on what the datagram class puts in flight (there is no flow-control window to shrink:
+a delay-based congestion controller, or pacing \`vpn_packet\` to the delivery rate the peer reports), and cheaper datagram
 delivery (check the authorization once per policy epoch per peer, as the stream reader does, instead of per datagram).`}
 Note on the generator: an earlier version refilled the queue in a spinning loop; that kept a core busy, starved the
 sender of CPU and so hid the queue (it measured p50 near idle). A drop-when-full class answers \`Dropped\` at once with
@@ -371,15 +372,18 @@ runtime parks its workers less, which can even make the relayed p50 come out low
 worse of the two loads: under \`file_transfer\` ${v("input_p99_file_transfer_vs_idle")}×, under \`vpn_packet\`
 ${v("input_p99_vpn_packet_vs_idle")}×. Idle \`input\` p99 was ${idle99} ms; with a saturating \`file_transfer\` flow
 (${ftLoad} MB/s) it was p50 ${ft50} ms, p99 ${ft99} ms. The sender does put \`input\` first (stream priority 100 vs 20, so
-an \`input\` message overtakes every byte of bulk data still queued in quinn), but once bulk packets are sent they sit in
-the receiver's UDP socket buffer, and an \`input\` packet arriving behind them waits until the receiver has drained them:
-QUIC priorities cannot reorder packets already in flight. Loss-based congestion control (quinn's default, CUBIC) keeps
-growing the window until something drops, and on loopback nothing drops before the mesh's 8 MiB per-stream receive
-window is in flight, so a standing queue of several MiB builds in the ${bulkSock}-byte receive buffer (about 1 ms per MB
-at these rates).${small ? ` The diagnostic in the same run shows it: with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the
-same load gave p50 ${small50} ms, p99 ${small99} ms at ${smallLoad} MB/s, at the cost of ${smallDrops} socket drops per
-run that the congestion controller then backs off from. Small buffers are not the fix (the issue requires ≥ 4 MiB,
-and drops are what we report against), but they locate the queue.` : ""}
+an \`input\` message overtakes every byte of bulk data still queued in quinn), but once bulk packets are sent they queue at
+the receiver, and an \`input\` packet arriving behind them waits until the receiver has processed them: QUIC priorities
+cannot reorder packets already in flight. On a CPU-bound receiver the queue is in two places: the UDP socket buffer
+(${bulkSock} bytes here) and, once quinn's endpoint task has read the packets, the connection's event channel, which is
+unbounded (quinn 0.11 \`endpoint.rs\`: one \`mpsc::unbounded_channel\` per connection) and where packets wait for the
+connection task to decrypt and process them. Nothing is dropped there, so loss-based congestion control (quinn's
+default, CUBIC) never backs off; for \`file_transfer\` what finally bounds the bytes in flight is the mesh's 8 MiB
+per-stream receive window, a standing queue of several MiB, about 1 ms per MB at these rates.${small ? ` The diagnostic in the same run:
+with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the same load gave p50 ${small50} ms, p99 ${small99} ms at
+${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
+not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show the queue is
+what costs the latency.` : ""}
 ${missedFloor("input_p99_loaded_vs_idle") ? `What would fix it: bound the bytes a bulk class may have in flight so the standing queue stays near the
 bandwidth-delay product, e.g. a per-stream receive window for bulk classes of ~1 MiB (or scaled from the measured
 RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. Hand experiments on this
@@ -398,10 +402,13 @@ unchanged one in alternating \`mesh-bench suite --quick --runs 1\` runs, 5 each,
 A smaller window removes most of the queue without costing loopback throughput (within this machine's noise), but a
 fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
 bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
-a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
+a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here); upstream, a
+bounded connection channel in quinn would turn an overloaded receiver's queue into drops the sender reacts to. The tail that
 remains after that is CPU scheduling on ${r.machine.cores} shared cores (the idle p99 itself moves between 0.1 and 1.5 ms
 with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
-than this benchmark host.` : ""} ${vpnParagraph()}
+than this benchmark host.` : ""}
+
+${vpnParagraph()}
 
 `;
 }

@@ -503,6 +503,7 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
         a.send("b", Class::Input, Bytes::from(msg)).await?;
     }
     let mut latencies = tokio::time::timeout(Duration::from_secs(30), sink).await.map_err(|_| "input messages lost")??;
+    latencies.sort_by(|x, y| x.total_cmp(y));
     let window = t0.elapsed();
     let load_mbps = mbps(bulk_received.load(Ordering::Relaxed) - bulk_at_start, window);
     stop.store(true, Ordering::Relaxed);
@@ -510,7 +511,7 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
     let stats = a.stats();
     let vpn_drops = stats["classes"]["vpn_packet"]["drops"].clone();
     let out = json!({
-        "p50_ms": round(percentile(&sorted(&mut latencies), 50.0), 4),
+        "p50_ms": round(percentile(&latencies, 50.0), 4),
         "p99_ms": round(percentile(&latencies, 99.0), 4),
         "max_ms": round(latencies.last().copied().unwrap_or(f64::NAN), 4),
         "samples": latencies.len(),
@@ -522,11 +523,6 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
     });
     close(&[&a, &b]).await;
     Ok(out)
-}
-
-fn sorted(v: &mut [f64]) -> &[f64] {
-    v.sort_by(|x, y| x.total_cmp(y));
-    v
 }
 
 // ---------------------------------------------------------------- main
@@ -542,7 +538,7 @@ async fn one_run(cluster: &Cluster, sizes: &Sizes, run: usize) -> Result<Value> 
     step("QUIC, GSO off");
     let gso_off = quic_pair(cluster, false, sizes.bulk_bytes, MESSAGE).await?;
     step("relay vs direct");
-    let relay = relay(cluster, sizes, run % 2 == 0).await?;
+    let relay = relay(cluster, sizes, run.is_multiple_of(2)).await?;
     step("input latency idle");
     let idle = input_latency(cluster, Load::Idle, sizes, UDP_BUFFER).await?;
     step("input latency under file_transfer");
