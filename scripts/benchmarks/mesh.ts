@@ -218,7 +218,10 @@ ${analysis(r, figures, detail, suite, napi)}
 ## How it was measured
 
 - Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, Bun ${r.machine.bun}.
-  Release build (\`cargo build --release\`, thin LTO). Everything (senders, receivers, relay, baselines) runs on loopback on these
+  Release build (thin LTO): \`${r.command}\` builds \`mesh-bench\` (\`cargo build --release -p fabric-quic --no-default-features
+  --features bench --bin mesh-bench\`) and the napi addon (\`cargo build --release -p fabric-quic\`), then runs
+  \`target/release/mesh-bench suite --runs ${RUNS} --bytes ${suite.bulk_bytes}${r.quick ? " --quick" : ""}\` and, for napi vs Rust,
+  \`target/release/mesh-bench bulk\` alternating with scripts/benchmarks/mesh-napi.ts in this Bun process. Everything (senders, receivers, relay, baselines) runs on loopback on these
   ${r.machine.cores} cores.
 - Load: other engineers' tests shared the machine. Over the ${r.load.cpu.wall_s} s of measurement the machine's cores were busy for
   ${r.load.cpu.machine_busy_core_s} core-seconds, ${r.load.cpu.benchmark_core_s} of them this benchmark's (Bun + mesh-bench), so other processes took
@@ -241,7 +244,7 @@ ${analysis(r, figures, detail, suite, napi)}
   receiver taking \`recv(256)\` batches; throughput is bytes ÷ time from the first \`send\` to the last byte delivered. The
   handshake is not timed. Each measurement binds fresh endpoints.
 - TLS 1.3 over TCP: tokio-rustls with the mesh's own rustls configs (\`fabric_quic::tls::{server,client}_config\`: ring,
-  TLS 1.3 only, mutual authentication with the cluster verifier), same certificates kind, same ${suite.message_bytes / 1024} KiB writes,
+  TLS 1.3 only, mutual authentication with the cluster verifier), same kind of certificates, same ${suite.message_bytes / 1024} KiB writes,
   same bytes. Raw TCP: the same without TLS. GSO off: the same QUIC run with \`segmentation_offload: false\`.
 - napi vs Rust: the same transfer through \`crates/fabric-quic/index.ts\` (\`Mesh.send\` with ${WINDOW} sends in flight,
   \`Mesh.recv(256)\`), both endpoints in one Bun process, against \`mesh-bench bulk\` (both endpoints in one Rust process, same
