@@ -27,7 +27,7 @@ const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
 const MESSAGE = 64 << 10;
 
 type Drops = { rcvbuf_errors: number; sndbuf_errors: number };
-interface Bulk { mbps: number; udp_drops: Drops; socket: { recv_buffer_bytes: number; send_buffer_bytes: number }; sender?: { lost_packets: number; sent_packets: number; congestion_events: number } }
+interface Bulk { mbps: number; udp_drops: Drops; socket: { recv_buffer_bytes: number; send_buffer_bytes: number }; sender?: { lost_packets: number; sent_packets: number; congestion_events: number; rtt_ms?: number; cwnd?: number } }
 interface Latency { socket?: { recv_buffer_bytes: number; send_buffer_bytes: number }; p50_ms: number; p99_ms: number; max_ms: number; samples: number; load_mbps: number; vpn_qos_drops: number; udp_drops: Drops; sender: Bulk["sender"] }
 interface RustRun {
   raw_tcp: { mbps: number };
@@ -282,9 +282,9 @@ ${R.map((x, i) => row([i + 1, x.relay.order, x.relay.direct_mbps, x.relay.relay_
 
 ### \`input\` one-way latency (ms)
 
-| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · ")])).join("\n")}
+| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn | sender sRTT ms / cwnd MB at end, ft · vpn |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · "), [x.input_file_transfer, x.input_vpn_packet].map((l) => `${r3(l.sender?.rtt_ms ?? NaN)} / ${Math.round((l.sender?.cwnd ?? 0) / 1e6)}`).join(" · ")])).join("\n")}
 
 Diagnostic (not a figure): the loaded cases again with 256 KiB socket buffers instead of 4 MiB.
 
@@ -323,10 +323,10 @@ function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], s
     return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams, the rest dropped by QoS) \`input\` had p50 ${p50} ms and
 p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
 Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC
-keeps growing it, so the queue in the receiver's unbounded connection channel can keep growing for the whole
+keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
 measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
-what remains is receiver CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
+what remains is CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
 the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
 \`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
 ${ok ? "" : `What would fix it: a bound on what the datagram class puts in flight (there is no flow-control window to shrink:
@@ -377,16 +377,20 @@ ${v("input_p99_vpn_packet_vs_idle")}×. Idle \`input\` p99 was ${idle99} ms; wit
 (${ftLoad} MB/s) it was p50 ${ft50} ms, p99 ${ft99} ms. The sender does put \`input\` first (stream priority 100 vs 20, so
 an \`input\` message overtakes every byte of bulk data still queued in quinn), but once bulk packets are sent they queue at
 the receiver, and an \`input\` packet arriving behind them waits until the receiver has processed them: QUIC priorities
-cannot reorder packets already in flight. On a CPU-bound receiver the queue is in two places: the UDP socket buffer
-(${bulkSock} bytes here) and, once quinn's endpoint task has read the packets, the connection's event channel, which is
-unbounded (quinn 0.11 \`endpoint.rs\`: one \`mpsc::unbounded_channel\` per connection) and where packets wait for the
-connection task to decrypt and process them. Nothing is dropped there, so loss-based congestion control (quinn's
-default, CUBIC) never backs off; for \`file_transfer\` what finally bounds the bytes in flight is the mesh's 8 MiB
-per-stream receive window, a standing queue of several MiB, about 1 ms per MB at these rates.${small ? ` The diagnostic in the same run:
+cannot reorder packets already in flight, nor bulk data already received and waiting to be read. What the run shows:
+next to no loss with 4 MiB buffers (${R.reduce((n, x) => n + sum(x.input_file_transfer.udp_drops), 0)} socket drops and ${R.reduce((n, x) => n + (x.input_file_transfer.sender?.lost_packets ?? 0), 0)} lost packets over the
+${R.length} runs), so loss-based CUBIC, quinn's default, hardly backs off (the sender's congestion window ended at a median
+${Math.round(med((x) => (x.input_file_transfer.sender?.cwnd ?? 0) / 1e6))} MB), the bytes in flight are therefore bounded only by
+the mesh's 8 MiB per-stream receive window, and latency tracks that window (see the experiments below). Where exactly
+the \`input\` packet waits is not instrumented; the candidates are the receiver's UDP socket buffer (${bulkSock} bytes here),
+quinn's per-connection event channel (unbounded in quinn 0.11, so it queues instead of dropping), and the five or so
+task hand-offs between \`send\` and \`recv\` on two runtime workers kept busy by the bulk flow. The sender's smoothed RTT at
+the end of the load (${med((x) => x.input_file_transfer.sender?.rtt_ms ?? NaN)} ms, median) is far below the \`input\` p50, so most of the wait is
+not between a packet's send and its acknowledgement.${small ? ` The diagnostic in the same run:
 with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the same load gave p50 ${small50} ms, p99 ${small99} ms at
 ${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
-not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show the queue is
-what costs the latency.` : ""}
+not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show that an
+unbounded standing queue, not the priority scheduling, is what costs the latency.` : ""}
 ${missedFloor("input_p99_loaded_vs_idle") ? `What would fix it: bound the bytes a bulk class may have in flight so the standing queue stays near the
 bandwidth-delay product, e.g. a per-stream receive window for bulk classes of ~1 MiB (or scaled from the measured
 RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. Hand experiments on this
@@ -405,8 +409,7 @@ unchanged one in alternating \`mesh-bench suite --quick --runs 1\` runs, 5 each,
 A smaller window removes most of the queue without costing loopback throughput (within this machine's noise), but a
 fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
 bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
-a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here); upstream, a
-bounded connection channel in quinn would turn an overloaded receiver's queue into drops the sender reacts to. The tail that
+a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
 remains after that is CPU scheduling on ${r.machine.cores} shared cores (the idle p99 itself moves between 0.1 and 1.5 ms
 with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
 than this benchmark host.` : ""}

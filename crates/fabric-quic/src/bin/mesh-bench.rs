@@ -289,7 +289,10 @@ fn socket_buffers(e: &Endpoint) -> Value {
 fn peer_stats(e: &Endpoint) -> Value {
     let s = e.stats();
     let p = &s["peers"][0];
-    json!({ "lost_packets": p["lost_packets"], "sent_packets": p["sent_packets"], "congestion_events": p["congestion_events"] })
+    json!({
+        "lost_packets": p["lost_packets"], "sent_packets": p["sent_packets"], "congestion_events": p["congestion_events"],
+        "rtt_ms": p["rtt_ms"], "cwnd": p["cwnd"],
+    })
 }
 
 async fn quic_pair(cluster: &Cluster, gso: bool, bytes: u64, message: usize) -> Result<Value> {
