@@ -282,9 +282,9 @@ ${R.map((x, i) => row([i + 1, x.relay.order, x.relay.direct_mbps, x.relay.relay_
 
 ### \`input\` one-way latency (ms)
 
-| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn | sender sRTT ms / cwnd MB at end, ft · vpn |
+| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn | sender cwnd MB at end, ft · vpn |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · "), [x.input_file_transfer, x.input_vpn_packet].map((l) => `${r3(l.sender?.rtt_ms ?? NaN)} / ${Math.round((l.sender?.cwnd ?? 0) / 1e6)}`).join(" · ")])).join("\n")}
+${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · "), [x.input_file_transfer, x.input_vpn_packet].map((l) => Math.round((l.sender?.cwnd ?? 0) / 1e6)).join(" · ")])).join("\n")}
 
 Diagnostic (not a figure): the loaded cases again with 256 KiB socket buffers instead of 4 MiB.
 
@@ -326,7 +326,7 @@ Datagrams have no flow control: nothing but the congestion window bounds what is
 keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
 measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
-what remains is CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
+what remains is most likely CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
 the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
 \`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
 ${ok ? "" : `What would fix it: a bound on what the datagram class puts in flight (there is no flow-control window to shrink:
@@ -381,12 +381,14 @@ cannot reorder packets already in flight, nor bulk data already received and wai
 next to no loss with 4 MiB buffers (${R.reduce((n, x) => n + sum(x.input_file_transfer.udp_drops), 0)} socket drops and ${R.reduce((n, x) => n + (x.input_file_transfer.sender?.lost_packets ?? 0), 0)} lost packets over the
 ${R.length} runs), so loss-based CUBIC, quinn's default, hardly backs off (the sender's congestion window ended at a median
 ${Math.round(med((x) => (x.input_file_transfer.sender?.cwnd ?? 0) / 1e6))} MB), the bytes in flight are therefore bounded only by
-the mesh's 8 MiB per-stream receive window, and latency tracks that window (see the experiments below). Where exactly
-the \`input\` packet waits is not instrumented; the candidates are the receiver's UDP socket buffer (${bulkSock} bytes here),
-quinn's per-connection event channel (unbounded in quinn 0.11, so it queues instead of dropping), and the five or so
-task hand-offs between \`send\` and \`recv\` on two runtime workers kept busy by the bulk flow. The sender's smoothed RTT at
-the end of the load (${med((x) => x.input_file_transfer.sender?.rtt_ms ?? NaN)} ms, median) is far below the \`input\` p50, so most of the wait is
-not between a packet's send and its acknowledgement.${small ? ` The diagnostic in the same run:
+the mesh's 8 MiB per-stream receive window, and latency tracks that window (see the experiments below). Where the
+\`input\` message waits was located by hand with an instrumented build (not committed: timestamps taken in
+\`outbound.rs\` when the writer task has handed the message to quinn, and in \`inbound.rs\` when the receiver's stream task
+reads it; 3 quick runs): the hand-off to quinn took p50 0.1 ms (p99 0.6–5.8 ms) under \`file_transfer\` and 0.05 ms under
+\`vpn_packet\`, and the time to \`recv\` after the receiver's stream task had it was negligible. Nearly all of the wait is
+between the sender's quinn and the receiver's stream task: packet assembly at the sender, the receiver's UDP socket
+buffer (${bulkSock} bytes here), quinn's per-connection event channel on the receiver (unbounded in quinn 0.11, so it
+queues instead of dropping) and the receiver's connection task. Which of those dominates was not separated.${small ? ` The diagnostic in the same run:
 with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the same load gave p50 ${small50} ms, p99 ${small99} ms at
 ${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
 not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show that an
