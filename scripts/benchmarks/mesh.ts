@@ -223,10 +223,9 @@ ${analysis(r, figures, detail, suite, napi)}
   \`target/release/mesh-bench suite --runs ${RUNS} --bytes ${suite.bulk_bytes}${r.quick ? " --quick" : ""}\` and, for napi vs Rust,
   \`target/release/mesh-bench bulk\` alternating with scripts/benchmarks/mesh-napi.ts in this Bun process. Everything (senders, receivers, relay, baselines) runs on loopback on these
   ${r.machine.cores} cores.
-- Load: other engineers' tests shared the machine. Over the ${r.load.cpu.wall_s} s of measurement the machine's cores were busy for
-  ${r.load.cpu.machine_busy_core_s} core-seconds, ${r.load.cpu.benchmark_core_s} of them this benchmark's (Bun + mesh-bench), so other processes took
-  ${r.load.cpu.others_core_s} core-seconds, **${Math.round(r.load.cpu.others_share_of_machine * 100)} % of the machine** at most (/proc/stat vs
-  rusage; an upper bound, since interrupt time spent on the benchmark's own loopback packets is not always charged to it). Load average (1/5/15 min) was ${r.load.loadavg_before.join(" / ")} at the start and ${r.load.loadavg_after.join(" / ")}
+- Load: the machine is shared with other engineers' tests. Over the ${r.load.cpu.wall_s} s of measurement its cores were busy for
+  ${r.load.cpu.machine_busy_core_s} core-seconds and this benchmark (Bun + mesh-bench) used ${r.load.cpu.benchmark_core_s}, so other processes took at most
+  ${r.load.cpu.others_core_s} core-seconds, **${Math.round(r.load.cpu.others_share_of_machine * 100)} % of the machine** (/proc/stat vs rusage, clamped at 0; ${r.load.cpu.others_share_of_machine < 0.05 ? "the run was essentially alone on the machine" : "an upper bound, since interrupt time spent on the benchmark's own loopback packets is not always charged to it"}). Load average (1/5/15 min) was ${r.load.loadavg_before.join(" / ")} at the start and ${r.load.loadavg_after.join(" / ")}
   at the end. Absolute throughputs move with that load; each ratio is between measurements made back to back in the
   same run, which is why the ratios, not the MB/s, are the figures.
 - UDP socket buffers: ${mib(suite.udp_buffer_requested)} requested (\`EndpointOptions.udp_buffer_bytes\`);
@@ -412,8 +411,8 @@ A smaller window removes most of the queue without costing loopback throughput (
 fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
 bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
 a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
-remains after that is CPU scheduling on ${r.machine.cores} shared cores (the idle p99 itself moves between 0.1 and 1.5 ms
-with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
+remains after that is CPU scheduling on ${r.machine.cores} shared cores (in runs during development the idle p99
+moved between 0.1 and 1.5 ms with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
 than this benchmark host.` : ""}
 
 ${vpnParagraph()}
