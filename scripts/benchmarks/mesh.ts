@@ -1,0 +1,423 @@
+/**
+ * Mesh transport benchmark (run by `scripts/bench mesh [--quick]`).
+ *
+ * Every figure is a ratio against a baseline measured in the same run; the
+ * figure reported is the median of the per-run ratios over RUNS runs.
+ *
+ * 1. `target/release/mesh-bench suite` (crates/fabric-quic/src/bin/mesh-bench.rs)
+ *    measures the product path (`fabric_quic::Endpoint`) against TLS 1.3 over
+ *    TCP, raw TCP and GSO off; relay vs direct; `input` latency idle and loaded.
+ * 2. napi vs Rust: each run measures `mesh-bench bulk` (two endpoints in one
+ *    Rust process) and the same transfer through the TypeScript wrapper in this
+ *    Bun process (mesh-napi.ts), alternating which goes first.
+ *
+ * Writes docs/bench/mesh.json and docs/bench/mesh.md.
+ */
+import { writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { napiBulk, WINDOW, type NapiBulk } from "./mesh-napi.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const BIN = join(ROOT, "target/release/mesh-bench");
+const quick = process.argv.includes("--quick");
+const RUNS = 5;
+const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
+const MESSAGE = 64 << 10;
+
+type Drops = { rcvbuf_errors: number; sndbuf_errors: number };
+interface Bulk { mbps: number; udp_drops: Drops; socket: { recv_buffer_bytes: number; send_buffer_bytes: number }; sender?: { lost_packets: number; sent_packets: number; congestion_events: number; rtt_ms?: number; cwnd?: number } }
+interface Latency { socket?: { recv_buffer_bytes: number; send_buffer_bytes: number }; p50_ms: number; p99_ms: number; max_ms: number; samples: number; load_mbps: number; vpn_qos_drops: number; udp_drops: Drops; sender: Bulk["sender"] }
+interface RustRun {
+  raw_tcp: { mbps: number };
+  tls_tcp: { mbps: number; protocol: string };
+  quic_gso_on: Bulk;
+  quic_gso_off: Bulk;
+  relay: { direct_mbps: number; relay_mbps: number; direct_rtt_p50_ms: number; relay_rtt_p50_ms: number; direct_rtt_p99_ms: number; relay_rtt_p99_ms: number; relay_bytes: number; udp_drops_direct: Drops; udp_drops_relay: Drops; order: string };
+  input_idle: Latency;
+  input_file_transfer: Latency;
+  input_vpn_packet: Latency;
+  diagnostic_input_file_transfer_small_buffers?: Latency;
+  diagnostic_input_vpn_packet_small_buffers?: Latency;
+}
+interface Suite { bulk_bytes: number; message_bytes: number; input_bytes: number; vpn_bytes: number; pings: number; ping_interval_ms: number; rtt_pings: number; udp_buffer_requested: number; tokio_workers: number; runs: RustRun[] }
+interface NapiRun { napi: NapiBulk; rust: Bulk; first: "napi" | "rust" }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const sum = (d: Drops) => d.rcvbuf_errors + d.sndbuf_errors;
+
+/** CPU time (µs) of the mesh-bench processes this script ran. */
+let childCpuUs = 0;
+
+async function rust(args: string[]): Promise<unknown> {
+  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error(`mesh-bench ${args.join(" ")} failed`);
+  childCpuUs += Number(proc.resourceUsage()?.cpuTime.total ?? 0);
+  return JSON.parse(out);
+}
+
+/** Busy and total CPU time of the whole machine so far, in seconds (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
+async function napiVsRust(): Promise<NapiRun[]> {
+  const runs: NapiRun[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    console.error(`[mesh] napi vs rust, run ${i + 1}`);
+    const first = i % 2 === 0 ? "rust" : "napi";
+    let napi: NapiBulk | undefined;
+    if (first === "napi") napi = await napiBulk(BULK_BYTES, MESSAGE);
+    const rustBulk = (await rust(["bulk", "--bytes", String(BULK_BYTES), "--message", String(MESSAGE)])) as Bulk;
+    if (first === "rust") napi = await napiBulk(BULK_BYTES, MESSAGE);
+    runs.push({ napi: napi!, rust: rustBulk, first });
+  }
+  return runs;
+}
+
+interface Figure { key: string; label: string; value: number; runs: number[]; floor?: number; aim?: number; better: "higher" | "lower" | "reference"; unit: string }
+
+function verdict(f: Figure): string {
+  if (f.better === "reference") return "reference";
+  const meets = (t: number) => (f.better === "higher" ? f.value >= t : f.value <= t);
+  if (f.aim !== undefined && meets(f.aim)) return "meets aim";
+  if (f.floor === undefined) return "misses aim";
+  return meets(f.floor) ? "meets floor, misses aim" : "**misses floor**";
+}
+
+function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "unknown";
+  const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  const sysctl = (k: string) => Number(readFileSync(`/proc/sys/net/core/${k}`, "utf8").trim());
+  return {
+    cpu_model: model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), kernel,
+    rmem_max: sysctl("rmem_max"), wmem_max: sysctl("wmem_max"),
+    bun: Bun.version,
+  };
+}
+
+async function main() {
+  const started = new Date();
+  const loadBefore = loadavg();
+  const cpuBefore = machineCpu();
+  const ownBefore = process.cpuUsage();
+  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
+  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
+  const napi = await napiVsRust();
+  const loadAfter = loadavg();
+  const cpuAfter = machineCpu();
+  const ownUs = process.cpuUsage(ownBefore);
+  const cores = cpus().length;
+  const wall = (cpuAfter.total - cpuBefore.total) / cores;
+  const busy = cpuAfter.busy - cpuBefore.busy;
+  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
+  const cpu = {
+    wall_s: Math.round(wall),
+    machine_busy_core_s: Math.round(busy),
+    benchmark_core_s: Math.round(ours),
+    others_core_s: Math.max(0, Math.round(busy - ours)),
+    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
+  };
+  const finished = new Date();
+
+  const R = suite.runs;
+  const per = {
+    quic_vs_tls_tcp: R.map((r) => r.quic_gso_on.mbps / r.tls_tcp.mbps),
+    quic_vs_raw_tcp: R.map((r) => r.quic_gso_on.mbps / r.raw_tcp.mbps),
+    gso_on_vs_off: R.map((r) => r.quic_gso_on.mbps / r.quic_gso_off.mbps),
+    napi_vs_rust: napi.map((r) => r.napi.mbps / r.rust.mbps),
+    relay_vs_direct: R.map((r) => r.relay.relay_mbps / r.relay.direct_mbps),
+    relay_added_p50_ms: R.map((r) => r.relay.relay_rtt_p50_ms - r.relay.direct_rtt_p50_ms),
+    input_p99_file_transfer_vs_idle: R.map((r) => r.input_file_transfer.p99_ms / r.input_idle.p99_ms),
+    input_p99_vpn_packet_vs_idle: R.map((r) => r.input_vpn_packet.p99_ms / r.input_idle.p99_ms),
+  };
+  const worse = R.map((_, i) => Math.max(per.input_p99_file_transfer_vs_idle[i]!, per.input_p99_vpn_packet_vs_idle[i]!));
+  const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure =>
+    ({ key, label, value: r3(median(runs)), runs: runs.map(r3), floor, aim, better, unit });
+  const figures: Figure[] = [
+    fig("quic_vs_tls_tcp", "one channel's bulk throughput ÷ TLS 1.3 over TCP", per.quic_vs_tls_tcp, "higher", "×", 0.25, 0.5),
+    fig("quic_vs_raw_tcp", "one channel's bulk throughput ÷ raw TCP", per.quic_vs_raw_tcp, "reference", "×"),
+    fig("gso_on_vs_off", "QUIC bulk throughput, GSO on ÷ off", per.gso_on_vs_off, "reference", "×"),
+    fig("napi_vs_rust", "bulk through napi into Bun ÷ pure-Rust client and server", per.napi_vs_rust, "higher", "×", 0.6, 0.85),
+    fig("relay_vs_direct", "bulk through one relay ÷ direct", per.relay_vs_direct, "higher", "×", 0.4, 0.6),
+    fig("relay_added_p50_ms", "added p50 RTT of `input` ping-pong through one relay", per.relay_added_p50_ms, "lower", "ms", undefined, 0.1),
+    fig("input_p99_loaded_vs_idle", "`input` p99 under a saturating flow ÷ idle (worse of file_transfer, vpn_packet)", worse, "lower", "×", 2, 1.2),
+  ];
+  const detail = [
+    fig("input_p99_file_transfer_vs_idle", "`input` p99 under saturating file_transfer ÷ idle", per.input_p99_file_transfer_vs_idle, "lower", "×", 2, 1.2),
+    fig("input_p99_vpn_packet_vs_idle", "`input` p99 under saturating vpn_packet ÷ idle", per.input_p99_vpn_packet_vs_idle, "lower", "×", 2, 1.2),
+  ];
+  const m = machine();
+  const command = process.env.BENCH_COMMAND ?? `bun scripts/benchmarks/mesh.ts${quick ? " --quick" : ""}`;
+  const report = {
+    benchmark: "mesh",
+    date: started.toISOString(),
+    duration_s: Math.round((finished.getTime() - started.getTime()) / 1000),
+    command,
+    quick,
+    ...Object.fromEntries(figures.map((f) => [f.key, f.value])),
+    figures: Object.fromEntries([...figures, ...detail].map((f) => [f.key, { value: f.value, runs: f.runs, floor: f.floor ?? null, aim: f.aim ?? null, verdict: verdict(f).replaceAll("*", "") }])),
+    machine: m,
+    load: { loadavg_before: loadBefore.map(r3), loadavg_after: loadAfter.map(r3), cpu },
+    setup: {
+      runs: RUNS, bulk_bytes: BULK_BYTES, message_bytes: MESSAGE, input_bytes: suite.input_bytes, vpn_bytes: suite.vpn_bytes,
+      pings: suite.pings, ping_interval_ms: suite.ping_interval_ms, rtt_pings: suite.rtt_pings,
+      udp_buffer_requested: suite.udp_buffer_requested, socket_buffers_in_effect: R[0]?.quic_gso_on.socket,
+      tokio_workers: suite.tokio_workers,
+    },
+    udp_socket_drops: {
+      total: R.reduce((n, r) => n + sum(r.quic_gso_on.udp_drops) + sum(r.quic_gso_off.udp_drops) + sum(r.relay.udp_drops_direct) + sum(r.relay.udp_drops_relay)
+        + sum(r.input_idle.udp_drops) + sum(r.input_file_transfer.udp_drops) + sum(r.input_vpn_packet.udp_drops), 0)
+        + napi.reduce((n, r) => n + sum(r.napi.udp_drops) + sum(r.rust.udp_drops), 0),
+    },
+    rust_runs: R,
+    napi_runs: napi,
+  };
+  await writeFile(join(ROOT, "docs/bench/mesh.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi));
+  console.error(`[mesh] wrote docs/bench/mesh.json and docs/bench/mesh.md`);
+  for (const f of figures) console.error(`[mesh] ${f.key} = ${f.value} (${verdict(f).replaceAll("*", "")})`);
+}
+
+const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+const drops = (d: Drops) => `${d.rcvbuf_errors}/${d.sndbuf_errors}`;
+const target = (f: Figure) =>
+  f.better === "reference" ? "reference" : [f.floor !== undefined ? `floor ${f.better === "lower" ? "≤ " : ""}${f.floor}` : "", f.aim !== undefined ? `aim ${f.better === "lower" ? "≤ " : ""}${f.aim}` : ""].filter(Boolean).join(", ");
+
+function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+  const R = suite.runs;
+  const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  const figureRows = [...figures, ...detail].map((f) => row([f.key === detail[0]?.key || f.key === detail[1]?.key ? `↳ ${f.label}` : f.label, `\`${f.key}\``, `**${f.value}${f.unit === "ms" ? " ms" : "×"}**`, target(f), verdict(f), f.runs.join(", ")]));
+  const sock = R[0]?.quic_gso_on.socket;
+  return `# Mesh transport benchmark
+
+Generated by \`${r.command}\` on ${r.date} (${r.duration_s} s); the figures are in
+[mesh.json](mesh.json). Re-run it to refresh both files.${r.quick ? "\n\n**This is a `--quick` run** (smaller transfers and fewer pings); the committed report should come from a full run." : ""}
+
+## Result
+
+Each figure is the median over ${RUNS} runs of a ratio whose two sides were measured in the same run.
+
+| figure | key | median | target | verdict | per run |
+| --- | --- | --- | --- | --- | --- |
+${figureRows.join("\n")}
+
+${analysis(r, figures, detail, suite, napi)}
+
+## How it was measured
+
+- Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, Bun ${r.machine.bun}.
+  Release build (thin LTO): \`${r.command}\` builds \`mesh-bench\` (\`cargo build --release -p fabric-quic --no-default-features
+  --features bench --bin mesh-bench\`) and the napi addon (\`cargo build --release -p fabric-quic\`), then runs
+  \`target/release/mesh-bench suite --runs ${RUNS} --bytes ${suite.bulk_bytes}${r.quick ? " --quick" : ""}\` and, for napi vs Rust,
+  \`target/release/mesh-bench bulk\` alternating with scripts/benchmarks/mesh-napi.ts in this Bun process. Everything (senders, receivers, relay, baselines) runs on loopback on these
+  ${r.machine.cores} cores.
+- Load: the machine is shared with other engineers' tests. Over the ${r.load.cpu.wall_s} s of measurement its cores were busy for
+  ${r.load.cpu.machine_busy_core_s} core-seconds and this benchmark (Bun + mesh-bench) used ${r.load.cpu.benchmark_core_s}, so other processes took at most
+  ${r.load.cpu.others_core_s} core-seconds, **${Math.round(r.load.cpu.others_share_of_machine * 100)} % of the machine** (/proc/stat vs rusage, clamped at 0; ${r.load.cpu.others_share_of_machine < 0.05 ? "the run was essentially alone on the machine" : "an upper bound, since interrupt time spent on the benchmark's own loopback packets is not always charged to it"}). Load average (1/5/15 min) was ${r.load.loadavg_before.join(" / ")} at the start and ${r.load.loadavg_after.join(" / ")}
+  at the end. Absolute throughputs move with that load; each ratio is between measurements made back to back in the
+  same run, which is why the ratios, not the MB/s, are the figures.
+- UDP socket buffers: ${mib(suite.udp_buffer_requested)} requested (\`EndpointOptions.udp_buffer_bytes\`);
+  \`net.core.rmem_max\` = ${r.machine.rmem_max}, \`wmem_max\` = ${r.machine.wmem_max} (scripts/bench raises them to at least 4 MiB
+  when they are lower and it runs as root). In effect, as read back from the socket (\`stats().socket\`): receive
+  ${sock?.recv_buffer_bytes} bytes, send ${sock?.send_buffer_bytes} bytes (Linux reports twice the value set).
+- UDP socket drops: the change of \`RcvbufErrors\`/\`SndbufErrors\` in \`/proc/net/snmp\` over each measurement (system-wide
+  counters, so another process's UDP would show up too). Total over the whole benchmark: **${r.udp_socket_drops.total}**; per
+  measurement in the tables below (rcvbuf/sndbuf).
+- Certificates: made in-process (rcgen in Rust, the control plane's \`core/crypto/x509.ts\` in Bun) like the cluster CA
+  makes them: ECDSA P-256 CA with CA:true, node certificates with digitalSignature and the
+  \`spiffe://rap/cluster/<cluster>/node/<node>\` URI SAN, so the mesh's own verifier runs in every handshake.
+- Bulk: one \`file_transfer\` channel (priority 20, back-pressured queue of 64), ${mib(suite.bulk_bytes)} per measurement in
+  ${suite.message_bytes / 1024} KiB messages (the size of a file-transfer chunk), sender awaiting \`send\` for each message,
+  receiver taking \`recv(256)\` batches; throughput is bytes ÷ time from the first \`send\` to the last byte delivered. The
+  handshake is not timed. Each measurement binds fresh endpoints.
+- TLS 1.3 over TCP: tokio-rustls with the mesh's own rustls configs (\`fabric_quic::tls::{server,client}_config\`: ring,
+  TLS 1.3 only, mutual authentication with the cluster verifier), same kind of certificates, same ${suite.message_bytes / 1024} KiB writes,
+  same bytes. Raw TCP: the same without TLS. GSO off: the same QUIC run with \`segmentation_offload: false\`.
+- napi vs Rust: the same transfer through \`crates/fabric-quic/index.ts\` (\`Mesh.send\` with ${WINDOW} sends in flight,
+  \`Mesh.recv(256)\`), both endpoints in one Bun process, against \`mesh-bench bulk\` (both endpoints in one Rust process, same
+  options); the two alternate which goes first.
+- Relay: A → R → C (\`set_relay(true)\` on R, \`set_route\` on A and C) vs A → C on the same three endpoints, which of the two
+  goes first alternating between runs. RTT: ${suite.rtt_pings} sequential ${suite.input_bytes}-byte \`input\` ping-pongs (C echoes on
+  \`input\` along its own route, through R in the relayed case), so the relayed RTT crosses the relay twice.
+- \`input\` latency: ${suite.pings} one-way \`input\` messages of ${suite.input_bytes} bytes, one every ${suite.ping_interval_ms} ms, each carrying its send time
+  (both endpoints in one process, one clock), measured when \`recv\` hands it over. Idle; then with a saturating
+  \`file_transfer\` flow (sender always waiting on back-pressure) on the same connection; then with a saturating
+  \`vpn_packet\` flow (${suite.vpn_bytes}-byte datagrams; a separate thread tops the class's queue up every 100 µs until QoS
+  drops, like a TUN reader at line rate, so the queue never runs dry and the excess is dropped, without a core spinning). The load runs 300 ms before the first sample. \`input_p99_loaded_vs_idle\` is the worse of the two ratios.
+
+## Runs
+
+### Bulk throughput (MB/s)
+
+| run | raw TCP | TLS 1.3/TCP | QUIC GSO on | QUIC GSO off | UDP drops on | UDP drops off | lost pkts on |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.raw_tcp.mbps, x.tls_tcp.mbps, x.quic_gso_on.mbps, x.quic_gso_off.mbps, drops(x.quic_gso_on.udp_drops), drops(x.quic_gso_off.udp_drops), x.quic_gso_on.sender?.lost_packets ?? ""])).join("\n")}
+| median | ${median(R.map((x) => x.raw_tcp.mbps))} | ${median(R.map((x) => x.tls_tcp.mbps))} | ${median(R.map((x) => x.quic_gso_on.mbps))} | ${median(R.map((x) => x.quic_gso_off.mbps))} | | | |
+
+### napi vs Rust (MB/s)
+
+| run | first | Rust (mesh-bench bulk) | Bun through napi | ratio | UDP drops Rust | UDP drops napi |
+| --- | --- | --- | --- | --- | --- | --- |
+${napi.map((x, i) => row([i + 1, x.first, x.rust.mbps, x.napi.mbps, r3(x.napi.mbps / x.rust.mbps), drops(x.rust.udp_drops), drops(x.napi.udp_drops)])).join("\n")}
+| median | | ${median(napi.map((x) => x.rust.mbps))} | ${median(napi.map((x) => x.napi.mbps))} | | | |
+
+### Relay
+
+| run | order | direct MB/s | relay MB/s | direct RTT p50 ms | relay RTT p50 ms | direct RTT p99 ms | relay RTT p99 ms | UDP drops direct | UDP drops relay |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.relay.order, x.relay.direct_mbps, x.relay.relay_mbps, x.relay.direct_rtt_p50_ms, x.relay.relay_rtt_p50_ms, x.relay.direct_rtt_p99_ms, x.relay.relay_rtt_p99_ms, drops(x.relay.udp_drops_direct), drops(x.relay.udp_drops_relay)])).join("\n")}
+
+### \`input\` one-way latency (ms)
+
+| run | idle p50 | idle p99 | file_transfer p50 | file_transfer p99 | file_transfer load MB/s | vpn_packet p50 | vpn_packet p99 | vpn_packet load MB/s | vpn QoS drops | UDP drops idle / ft / vpn | sender cwnd MB at end, ft · vpn |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => row([i + 1, x.input_idle.p50_ms, x.input_idle.p99_ms, x.input_file_transfer.p50_ms, x.input_file_transfer.p99_ms, x.input_file_transfer.load_mbps, x.input_vpn_packet.p50_ms, x.input_vpn_packet.p99_ms, x.input_vpn_packet.load_mbps, x.input_vpn_packet.vpn_qos_drops, [x.input_idle, x.input_file_transfer, x.input_vpn_packet].map((l) => drops(l.udp_drops)).join(" · "), [x.input_file_transfer, x.input_vpn_packet].map((l) => Math.round((l.sender?.cwnd ?? 0) / 1e6)).join(" · ")])).join("\n")}
+
+Diagnostic (not a figure): the loaded cases again with 256 KiB socket buffers instead of 4 MiB.
+
+| run | file_transfer p50 / p99 ms | load MB/s | UDP drops | lost pkts | vpn_packet p50 / p99 ms | load MB/s | UDP drops | lost pkts |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${R.map((x, i) => { const d = x.diagnostic_input_file_transfer_small_buffers; const e = x.diagnostic_input_vpn_packet_small_buffers; return row([i + 1, d ? `${d.p50_ms} / ${d.p99_ms}` : "", d?.load_mbps ?? "", d ? drops(d.udp_drops) : "", d?.sender?.lost_packets ?? "", e ? `${e.p50_ms} / ${e.p99_ms}` : "", e?.load_mbps ?? "", e ? drops(e.udp_drops) : "", e?.sender?.lost_packets ?? ""]); }).join("\n")}
+`;
+}
+
+/** The analysis: what the figures say and, for a missed floor, why and what would fix it. */
+function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+  const R = suite.runs;
+  const f = (key: string) => [...figures, ...detail].find((x) => x.key === key)!;
+  const v = (key: string) => f(key).value;
+  const missedFloor = (key: string) => verdict(f(key)) === "**misses floor**";
+  const med = (g: (x: RustRun) => number) => r3(median(R.map(g)));
+  const missed = figures.filter((x) => verdict(x) === "**misses floor**");
+  const idle99 = med((x) => x.input_idle.p99_ms);
+  const ft50 = med((x) => x.input_file_transfer.p50_ms);
+  const ft99 = med((x) => x.input_file_transfer.p99_ms);
+  const ftLoad = med((x) => x.input_file_transfer.load_mbps);
+  const small = R.every((x) => x.diagnostic_input_file_transfer_small_buffers);
+  const small50 = small ? med((x) => x.diagnostic_input_file_transfer_small_buffers!.p50_ms) : NaN;
+  const small99 = small ? med((x) => x.diagnostic_input_file_transfer_small_buffers!.p99_ms) : NaN;
+  const smallLoad = small ? med((x) => x.diagnostic_input_file_transfer_small_buffers!.load_mbps) : NaN;
+  const smallDrops = small ? median(R.map((x) => sum(x.diagnostic_input_file_transfer_small_buffers!.udp_drops))) : NaN;
+  const smallSock = R[0]?.diagnostic_input_file_transfer_small_buffers?.socket?.recv_buffer_bytes ?? 0;
+  const bulkSock = R[0]?.quic_gso_on.socket.recv_buffer_bytes ?? 0;
+  const napiMb = median(napi.map((x) => x.napi.mbps));
+  const vs = R.every((x) => x.diagnostic_input_vpn_packet_small_buffers);
+  const vpnParagraph = () => {
+    const p50 = med((x) => x.input_vpn_packet.p50_ms);
+    const p99 = med((x) => x.input_vpn_packet.p99_ms);
+    const load = med((x) => x.input_vpn_packet.load_mbps);
+    const ok = v("input_p99_vpn_packet_vs_idle") <= 2;
+    return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams, the rest dropped by QoS) \`input\` had p50 ${p50} ms and
+p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
+Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC
+keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
+measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
+${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
+what remains is most likely CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
+the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
+\`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
+${ok ? "" : `What would fix it: a bound on what the datagram class puts in flight (there is no flow-control window to shrink:
+a delay-based congestion controller, or pacing \`vpn_packet\` to the delivery rate the peer reports), and cheaper datagram
+delivery (check the authorization once per policy epoch per peer, as the stream reader does, instead of per datagram).`}
+Note on the generator: an earlier version refilled the queue in a spinning loop; that kept a core busy, starved the
+sender of CPU and so hid the queue (it measured p50 near idle). A drop-when-full class answers \`Dropped\` at once with
+nothing to await, so a real TUN reader at line rate faces the same choice between spinning and sleeping a guessed time; a
+readiness signal for those queues (like \`WaitForRoom\` for back-pressured ones) would let it block.`;
+  };
+  const rustMb = median(napi.map((x) => x.rust.mbps));
+  return `## Analysis
+
+${missed.length === 0 ? "No floor is missed." : `Floor${missed.length > 1 ? "s" : ""} missed: ${missed.map((x) => `\`${x.key}\``).join(", ")} (why, and what would fix it, below).`}
+All of this runs on ${r.machine.cores} shared cores: sender, receiver (and relay) compete for the same CPUs, so every
+throughput here is CPU-bound, not link-bound, and the ratios say how much CPU each byte costs on each path.
+
+**QUIC vs TLS 1.3 over TCP (${v("quic_vs_tls_tcp")}×, ${verdict(f("quic_vs_tls_tcp")).replaceAll("*", "")}).** One mesh channel
+moved ${med((x) => x.quic_gso_on.mbps)} MB/s against ${med((x) => x.tls_tcp.mbps)} MB/s for TLS over TCP and
+${med((x) => x.raw_tcp.mbps)} MB/s for raw TCP (${v("quic_vs_raw_tcp")}×). Kernel TCP on loopback moves 64 KiB
+segments with no per-packet work in user space; TLS adds one AEAD pass over 16 KiB records. QUIC encrypts and
+header-protects every ~1.4 KB packet in user space, acknowledges in user space, and the mesh adds its framing,
+priority scheduling and one copy into each stream reader's buffer. GSO is what keeps that affordable: it lets one
+\`sendmsg\` carry many packets, and turning it off costs ${v("gso_on_vs_off")}× (${med((x) => x.quic_gso_off.mbps)} MB/s).
+${missedFloor("quic_vs_tls_tcp") ? "Below the floor, the next steps are fewer copies in `inbound.rs` (deliver `read_chunk` slices instead of copying into a `BytesMut`)." : ""}
+
+**napi vs Rust (${v("napi_vs_rust")}×, ${verdict(f("napi_vs_rust")).replaceAll("*", "")}).** Through the TypeScript wrapper the same
+transfer ran at ${napiMb} MB/s against ${rustMb} MB/s with both endpoints in one Rust process. The boundary costs: each
+\`Mesh.send\` copies the message into Rust (\`Bytes::copy_from_slice\`) and settles a promise through napi's threadsafe
+function, each \`recv\` batch is copied into fresh \`Buffer\`s, and the JS thread takes one of the two cores away from the
+QUIC drivers. ${missedFloor("napi_vs_rust") ? "This misses the floor; the fix is" : "What would close the rest of the gap to the aim:"} handing received
+\`Bytes\` to JS as external buffers instead of copying, answering \`send\` synchronously when the queue has room (no promise
+round trip for the common case), and a batched \`sendMany\`. None of that changes the Rust core.
+
+**Relay vs direct (${v("relay_vs_direct")}×, ${verdict(f("relay_vs_direct")).replaceAll("*", "")}; added p50 RTT ${v("relay_added_p50_ms")} ms,
+${verdict(f("relay_added_p50_ms")).replaceAll("*", "")}).** The relay splices stream chunks in Rust without parsing messages,
+but it still decrypts every packet from A and encrypts it again for C. With A, R and C on the same ${r.machine.cores} cores the
+relayed path does about twice the packet and crypto work of the direct one on the same CPUs, so about 0.5 is what a
+CPU-bound loopback run can show; on separate machines the relay's own cores do that work and the ratio is bounded by
+the relay's single connection driver instead. ${missedFloor("relay_vs_direct") ? "Below the floor in this run: besides the doubled crypto, R is a third connection driver and a third set of tasks competing for the same two cores, and the splice wakes a task for every chunk it forwards. What would fix it: measure with the relay on its own cores (the figure here is bounded by CPU contention, not by the relay's design), and in code forward several chunks per wake-up (`read_chunks`/`write_chunks`) instead of one `read_chunk`/`write_chunk` await per chunk." : ""}
+The added RTT (median p50 ${med((x) => x.relay.relay_rtt_p50_ms)} ms relayed vs ${med((x) => x.relay.direct_rtt_p50_ms)} ms direct) is
+two extra loopback hops and two task wake-ups in R; at this scale it is of the order of thread wake-up jitter (a busier
+runtime parks its workers less, which can even make the relayed p50 come out lower than direct in a run).
+
+**\`input\` under load (${v("input_p99_loaded_vs_idle")}×, ${verdict(f("input_p99_loaded_vs_idle")).replaceAll("*", "")}).** The figure is the
+worse of the two loads: under \`file_transfer\` ${v("input_p99_file_transfer_vs_idle")}×, under \`vpn_packet\`
+${v("input_p99_vpn_packet_vs_idle")}×. Idle \`input\` p99 was ${idle99} ms; with a saturating \`file_transfer\` flow
+(${ftLoad} MB/s) it was p50 ${ft50} ms, p99 ${ft99} ms. The sender does put \`input\` first (stream priority 100 vs 20, so
+an \`input\` message overtakes every byte of bulk data still queued in quinn), but once bulk packets are sent they queue at
+the receiver, and an \`input\` packet arriving behind them waits until the receiver has processed them: QUIC priorities
+cannot reorder packets already in flight, nor bulk data already received and waiting to be read. What the run shows:
+next to no loss with 4 MiB buffers (${R.reduce((n, x) => n + sum(x.input_file_transfer.udp_drops), 0)} socket drops and ${R.reduce((n, x) => n + (x.input_file_transfer.sender?.lost_packets ?? 0), 0)} lost packets over the
+${R.length} runs), so loss-based CUBIC, quinn's default, hardly backs off (the sender's congestion window ended at a median
+${Math.round(med((x) => (x.input_file_transfer.sender?.cwnd ?? 0) / 1e6))} MB), the bytes in flight are therefore bounded only by
+the mesh's 8 MiB per-stream receive window, and latency tracks that window (see the experiments below). Where the
+\`input\` message waits was located by hand with an instrumented build (not committed: timestamps taken in
+\`outbound.rs\` when the writer task has handed the message to quinn, and in \`inbound.rs\` when the receiver's stream task
+reads it; 3 quick runs): the hand-off to quinn took p50 0.1 ms (p99 0.6–5.8 ms) under \`file_transfer\` and 0.05 ms under
+\`vpn_packet\`, and the time to \`recv\` after the receiver's stream task had it was negligible. Nearly all of the wait is
+between the sender's quinn and the receiver's stream task: packet assembly at the sender, the receiver's UDP socket
+buffer (${bulkSock} bytes here), quinn's per-connection event channel on the receiver (unbounded in quinn 0.11, so it
+queues instead of dropping) and the receiver's connection task. Which of those dominates was not separated.${small ? ` The diagnostic in the same run:
+with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the same load gave p50 ${small50} ms, p99 ${small99} ms at
+${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
+not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show that an
+unbounded standing queue, not the priority scheduling, is what costs the latency.` : ""}
+${missedFloor("input_p99_loaded_vs_idle") ? `What would fix it: bound the bytes a bulk class may have in flight so the standing queue stays near the
+bandwidth-delay product, e.g. a per-stream receive window for bulk classes of ~1 MiB (or scaled from the measured
+RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. Hand experiments on this
+machine (2026-11-23, not committed: \`stream_receive_window\` changed in \`endpoint.rs\`, each build A/B against the
+unchanged one in alternating \`mesh-bench suite --quick --runs 1\` runs, 5 each, while other engineers' tests ran):
+
+| build | \`input\` p50 / p99 under file_transfer (ms) | ÷ idle p99 | loaded bulk MB/s | bulk GSO-on MB/s |
+| --- | --- | --- | --- | --- |
+| unchanged (8 MiB stream window), batch 1 | 7.12 / 16.44 | 69× | 700 | 659 |
+| 1 MiB stream window, batch 1 | 0.61 / 2.48 | 10× | 763 | 702 |
+| quinn 0.11 BBR instead of CUBIC, batch 1 | 6.00 / 13.17 | 76× | 1008 | 301 |
+| unchanged, batch 2 | 6.49 / 14.85 | 95× | 761 | 992 |
+| 1 MiB stream window, batch 2 | 0.71 / 5.50 | 33× | 712 | 797 |
+| 256 KiB stream window, batch 2 | 0.28 / 3.06 | 4.5× | 739 | 667 |
+
+A smaller window removes most of the queue without costing loopback throughput (within this machine's noise), but a
+fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
+bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
+a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
+remains after that is CPU scheduling on ${r.machine.cores} shared cores (in runs during development the idle p99
+moved between 0.1 and 1.5 ms with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
+than this benchmark host.` : ""}
+
+${vpnParagraph()}
+
+`;
+}
+
+await main();
