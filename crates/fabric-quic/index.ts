@@ -27,6 +27,8 @@ export interface BindOptions {
   segmentationOffload?: boolean;
   /** Queueing delay tolerated above the path's min RTT before the window is capped, µs (default 250; 0: plain CUBIC). */
   queueDelayTargetUs?: number;
+  /** Receive window per stream, bytes (default 1 MiB; 64 KiB–64 MiB). */
+  streamWindowBytes?: number;
 }
 
 export interface MeshMessage { from: string; via: string | null; class: ChannelClass; data: Buffer }

@@ -321,16 +321,16 @@ function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], s
     const ok = v("input_p99_vpn_packet_vs_idle") <= 2;
     return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams, the rest dropped by QoS) \`input\` had p50 ${p50} ms and
 p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
-Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC
+Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC alone
 keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
 measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
 what remains is most likely CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
 the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
 \`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
-${ok ? "" : `What would fix it: a bound on what the datagram class puts in flight (there is no flow-control window to shrink:
-a delay-based congestion controller, or pacing \`vpn_packet\` to the delivery rate the peer reports), and cheaper datagram
-delivery (check the authorization once per policy epoch per peer, as the stream reader does, instead of per datagram).`}
+${ok ? "" : `The delay-capped controller (above) is what bounds this queue now; what would fix the rest: pacing
+\`vpn_packet\` to the delivery rate the peer reports, and cheaper datagram delivery (check the authorization once per
+policy epoch per peer, as the stream reader does, instead of per datagram).`}
 Note on the generator: an earlier version refilled the queue in a spinning loop; that kept a core busy, starved the
 sender of CPU and so hid the queue (it measured p50 near idle). A drop-when-full class answers \`Dropped\` at once with
 nothing to await, so a real TUN reader at line rate faces the same choice between spinning and sleeping a guessed time; a
@@ -378,9 +378,9 @@ an \`input\` message overtakes every byte of bulk data still queued in quinn), b
 the receiver, and an \`input\` packet arriving behind them waits until the receiver has processed them: QUIC priorities
 cannot reorder packets already in flight, nor bulk data already received and waiting to be read. What the run shows:
 next to no loss with 4 MiB buffers (${R.reduce((n, x) => n + sum(x.input_file_transfer.udp_drops), 0)} socket drops and ${R.reduce((n, x) => n + (x.input_file_transfer.sender?.lost_packets ?? 0), 0)} lost packets over the
-${R.length} runs), so loss-based CUBIC, quinn's default, hardly backs off (the sender's congestion window ended at a median
-${Math.round(med((x) => (x.input_file_transfer.sender?.cwnd ?? 0) / 1e6))} MB), the bytes in flight are therefore bounded only by
-the mesh's 8 MiB per-stream receive window, and latency tracks that window (see the experiments below). Where the
+${R.length} runs), so a loss-based controller hardly backs off (the sender's congestion window ended at a median
+${Math.round(med((x) => (x.input_file_transfer.sender?.cwnd ?? 0) / 1e6))} MB); the bytes of one bulk class in flight are bounded by
+the mesh's per-stream receive window, and latency tracks that window (see the experiments below). Where the
 \`input\` message waits was located by hand with an instrumented build (not committed: timestamps taken in
 \`outbound.rs\` when the writer task has handed the message to quinn, and in \`inbound.rs\` when the receiver's stream task
 reads it; 3 quick runs): the hand-off to quinn took p50 0.1 ms (p99 0.6–5.8 ms) under \`file_transfer\` and 0.05 ms under
@@ -392,28 +392,38 @@ with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) t
 ${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
 not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show that an
 unbounded standing queue, not the priority scheduling, is what costs the latency.` : ""}
-${missedFloor("input_p99_loaded_vs_idle") ? `What would fix it: bound the bytes a bulk class may have in flight so the standing queue stays near the
-bandwidth-delay product, e.g. a per-stream receive window for bulk classes of ~1 MiB (or scaled from the measured
-RTT) instead of 8 MiB for every stream, or an equivalent send-side cap in \`outbound.rs\`. Hand experiments on this
-machine (2026-11-23, not committed: \`stream_receive_window\` changed in \`endpoint.rs\`, each build A/B against the
-unchanged one in alternating \`mesh-bench suite --quick --runs 1\` runs, 5 each, while other engineers' tests ran):
+What was changed after the first full runs, and what remains. Two changes in \`crates/fabric-quic\`, both defaults now:
+(1) the per-stream receive window went from 8 MiB to 1 MiB (\`DEFAULT_STREAM_WINDOW\`), so one bulk class can keep at
+most 1 MiB unread ahead of the receiver; (2) the congestion controller is CUBIC with a queueing-delay cap
+(\`congestion.rs\`: when the smoothed RTT rises more than max(1 ms, min RTT) above the minimum, the window is scaled
+down, at most halved per RTT, and grows back at the ack rate once the queue drains), which is what bounds datagrams,
+which have no flow-control window. Hand experiments on this machine (2026-11-23, single \`mesh-bench suite --quick
+--runs 1\` runs each, so indicative only; the first table by the benchmark's author, the second after the changes):
 
 | build | \`input\` p50 / p99 under file_transfer (ms) | ÷ idle p99 | loaded bulk MB/s | bulk GSO-on MB/s |
 | --- | --- | --- | --- | --- |
-| unchanged (8 MiB stream window), batch 1 | 7.12 / 16.44 | 69× | 700 | 659 |
-| 1 MiB stream window, batch 1 | 0.61 / 2.48 | 10× | 763 | 702 |
+| 8 MiB stream window, CUBIC, batch 1 | 7.12 / 16.44 | 69× | 700 | 659 |
+| 1 MiB stream window, CUBIC, batch 1 | 0.61 / 2.48 | 10× | 763 | 702 |
 | quinn 0.11 BBR instead of CUBIC, batch 1 | 6.00 / 13.17 | 76× | 1008 | 301 |
-| unchanged, batch 2 | 6.49 / 14.85 | 95× | 761 | 992 |
-| 1 MiB stream window, batch 2 | 0.71 / 5.50 | 33× | 712 | 797 |
-| 256 KiB stream window, batch 2 | 0.28 / 3.06 | 4.5× | 739 | 667 |
+| 8 MiB stream window, CUBIC, batch 2 | 6.49 / 14.85 | 95× | 761 | 992 |
+| 1 MiB stream window, CUBIC, batch 2 | 0.71 / 5.50 | 33× | 712 | 797 |
+| 256 KiB stream window, CUBIC, batch 2 | 0.28 / 3.06 | 4.5× | 739 | 667 |
 
-A smaller window removes most of the queue without costing loopback throughput (within this machine's noise), but a
-fixed window small enough for loopback would throttle a long WAN path, so the product fix is an in-flight cap for the
-bulk classes that follows the path's bandwidth-delay product (window ≈ delivery rate × min RTT plus a small margin), or
-a delay-based congestion controller once quinn's BBR is usable (in 0.11 it halves bulk throughput here). The tail that
-remains after that is CPU scheduling on ${r.machine.cores} shared cores (in runs during development the idle p99
-moved between 0.1 and 1.5 ms with the machine's load): the 2× floor also needs the receiver to get a CPU promptly, i.e. a quieter or bigger machine
-than this benchmark host.` : ""}
+| build (later, one run each) | under file_transfer p50 / p99 (ms) | under vpn_packet p50 / p99 (ms) | idle p99 (ms) | bulk GSO-on MB/s |
+| --- | --- | --- | --- | --- |
+| 8 MiB window, plain CUBIC | 3.37 / 12.98 | 4.74 / 138.16 | 0.162 | 737 |
+| 8 MiB window, delay-capped CUBIC | 5.39 / 11.35 | 1.07 / 9.65 | 0.144 | 931 |
+| 1 MiB window, delay-capped CUBIC (the default now) | 0.52 / 1.59 | 0.51 / 3.84 | 0.087 | 1105 |
+
+The delay cap alone does not shorten the \`file_transfer\` queue (quinn's RTT samples stayed near 1–2 ms while
+\`input\` waited 6–12 ms, so most of that wait is data already received and waiting in the receiver's connection and
+stream tasks, which only the stream window bounds), but it cuts the \`vpn_packet\` tail by an order of magnitude. A fixed
+1 MiB window caps one stream at 1 MiB per round trip (about 20 MB/s at 50 ms RTT; each bulk class has its own stream),
+which is the price on long paths. ${missedFloor("input_p99_loaded_vs_idle") ? `The floor is still missed. What would fix the rest: a receive window per class (quinn 0.11 has one
+window for every stream of a connection: bulk classes want a window that follows the bandwidth-delay product, interactive
+ones need almost none), reading urgent streams ahead of bulk ones in the receiver (today every stream task competes
+for the same two runtime workers), and a machine where the receiver gets a CPU promptly: the idle p99 here is under
+0.1 ms, so a single scheduling delay of the receiver's task on ${r.machine.cores} shared cores is already several times the idle figure.` : ""}
 
 ${vpnParagraph()}
 

@@ -49,6 +49,13 @@ impl std::error::Error for FabricError {}
 /// Least queueing delay tolerated before the window is capped (the path's min RTT when larger).
 pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
 
+/// 1 MiB per stream: a bulk class can keep at most this much queued ahead of
+/// the receiver, which is what delays `input` behind it (docs/bench/mesh.md:
+/// 8 MiB gave ~90× the idle p99 on loopback, 1 MiB ~10×). It caps one
+/// stream at 1 MiB per round trip (~20 MB/s at 50 ms); each bulk class has
+/// its own stream.
+pub const DEFAULT_STREAM_WINDOW: u32 = 1 << 20;
+
 pub struct EndpointOptions {
     pub cluster_id: String,
     pub node_id: String,
@@ -66,6 +73,9 @@ pub struct EndpointOptions {
     /// Queueing delay the congestion controller tolerates above the path's
     /// minimum RTT (see `congestion`); None: plain CUBIC.
     pub queue_delay_target: Option<Duration>,
+    /// Receive window per stream: how much of one class may wait unread at
+    /// the receiver (see `DEFAULT_STREAM_WINDOW`).
+    pub stream_window_bytes: u32,
 }
 
 impl EndpointOptions {
@@ -84,6 +94,7 @@ impl EndpointOptions {
             segmentation_offload: true,
             inbox_capacity: 1024,
             queue_delay_target: Some(DEFAULT_QUEUE_DELAY_TARGET),
+            stream_window_bytes: DEFAULT_STREAM_WINDOW,
         }
     }
 }
@@ -248,7 +259,7 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
         .keep_alive_interval(Some(opts.keep_alive))
         .max_concurrent_uni_streams(VarInt::from_u32(1024))
         .max_concurrent_bidi_streams(VarInt::from_u32(0))
-        .stream_receive_window(VarInt::from_u32(8 << 20))
+        .stream_receive_window(VarInt::from_u32(opts.stream_window_bytes))
         .receive_window(VarInt::from_u32(32 << 20))
         .send_window(32 << 20)
         .datagram_receive_buffer_size(Some(4 << 20))

@@ -39,6 +39,8 @@ pub struct BindOptions {
     pub segmentation_offload: Option<bool>,
     /// Queueing delay tolerated above the path's min RTT, in µs; 0: plain CUBIC.
     pub queue_delay_target_us: Option<u32>,
+    /// Receive window per stream, bytes (default 1 MiB).
+    pub stream_window_bytes: Option<u32>,
 }
 
 #[napi(object)]
@@ -73,6 +75,9 @@ pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
     }
     if let Some(gso) = options.segmentation_offload {
         opts.segmentation_offload = gso;
+    }
+    if let Some(bytes) = options.stream_window_bytes {
+        opts.stream_window_bytes = bytes.clamp(64 << 10, 64 << 20);
     }
     if let Some(us) = options.queue_delay_target_us {
         opts.queue_delay_target = (us > 0).then(|| Duration::from_micros(us.into()));

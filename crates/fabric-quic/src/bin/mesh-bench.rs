@@ -114,6 +114,14 @@ impl Cluster {
         let mut opts = EndpointOptions::new(&self.id, node_id, &creds.cert_pem, creds.key_pkcs8, &self.ca_pem());
         opts.udp_buffer_bytes = udp_buffer;
         opts.segmentation_offload = gso;
+        // Diagnostic: MESH_BENCH_PLAIN_CUBIC=1 measures quinn's plain CUBIC instead of the delay-capped default.
+        if std::env::var("MESH_BENCH_PLAIN_CUBIC").is_ok_and(|v| v == "1") {
+            opts.queue_delay_target = None;
+        }
+        // Diagnostic: MESH_BENCH_STREAM_WINDOW=<bytes> overrides the per-stream receive window.
+        if let Some(bytes) = std::env::var("MESH_BENCH_STREAM_WINDOW").ok().and_then(|v| v.parse().ok()) {
+            opts.stream_window_bytes = bytes;
+        }
         Ok(Endpoint::bind(opts)?)
     }
 
@@ -368,6 +376,7 @@ async fn relay(cluster: &Cluster, sizes: &Sizes, relay_first: bool) -> Result<Va
     a.connect("c", c.local_addr()).await?;
     allow(&[(&a, &r), (&r, &c), (&a, &c)], &[Class::FileTransfer, Class::Input]);
     r.set_relay(true);
+    r.set_relay_leases(vec![("a".to_string(), "c".to_string())], fabric_quic::endpoint::unix_now() + 3600);
 
     // Which goes first alternates between runs, so neither always gets the
     // warmer (or the quieter) half of the run.
