@@ -77,6 +77,35 @@ describe("mesh runtime", () => {
   });
 });
 
+describe("mesh runtime revalidation", () => {
+  test("a role change that takes classes away drains and closes the channel, which comes back with the smaller set", async () => {
+    const ca = await testCa();
+    const addresses = new Map<string, string>();
+    const logs: string[] = [];
+    const a = await runtime(ca, addresses, logs);
+    const b = await runtime(ca, addresses, logs);
+    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: b.nodeId, roles: ["entry-node"] }];
+    for (const v of [1, 2]) {
+      await a.rt.apply(directory(v, a.nodeId, ["entry-node"], nodes, addresses));
+      await b.rt.apply(directory(v, b.nodeId, ["entry-node"], nodes, addresses));
+    }
+    const direct = () => {
+      const p = a.rt.status().peers.find((x) => x.node_id === b.nodeId);
+      return p?.channel === "established" && p.route === "direct";
+    };
+    await waitFor(direct, { what: "established" });
+    expect(await a.rt.send(b.nodeId, "vpn_packet", new Uint8Array(100))).toBe(true);
+    // B becomes a video relay: between an entry node and a video relay only the interactive classes remain.
+    const after = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: b.nodeId, roles: ["video-relay"] }];
+    await a.rt.apply(directory(3, a.nodeId, ["entry-node"], after, addresses));
+    await b.rt.apply(directory(3, b.nodeId, ["video-relay"], after, addresses));
+    await waitFor(() => logs.some((l) => l.includes("mesh channel failed revalidation") && l.includes("policy_denied")), { what: `revalidation failure; logs:\n${logs.join("\n")}` });
+    await waitFor(direct, { timeoutMs: 10_000, what: "re-established" });
+    await expect(a.rt.send(b.nodeId, "vpn_packet", new Uint8Array(100))).rejects.toMatchObject({ code: "channel_class_denied" });
+    expect(await a.rt.send(b.nodeId, "input", new Uint8Array(1))).toBe(true);
+  });
+});
+
 describe("mesh runtime failures", () => {
   test("a peer that completes the hello but stops answering heartbeats fails with heartbeat_timeout and is disconnected", async () => {
     const ca = await testCa();

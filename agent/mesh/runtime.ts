@@ -86,6 +86,7 @@ interface DirectPeer {
   heardSinceLastBeat: boolean;
   rttMs: number | null;
   establishedAt: number | null;
+  certNotAfter: number;
   lastFailure: FailureReason | string | null;
 }
 
@@ -165,13 +166,43 @@ export class MeshRuntime {
 
   /** A new verified directory (from a snapshot). */
   async apply(dir: Directory): Promise<void> {
-    if (dir.version !== this.directory?.version) this.resetBackoff();
+    const changed = dir.version !== this.directory?.version;
+    if (changed) this.resetBackoff();
     this.directory = dir;
     this.mesh.setRelay(dir.roles.includes("relay-node"));
     // Without a lease from the signed snapshot a relay forwards nothing; an expired one (control plane away too long) ends relaying.
     this.mesh.setRelayLeases(dir.relay_leases?.pairs ?? [], new Date(dir.relay_leases?.expires_at ?? 0));
     if (dir.revocation_list_version > this.revocationVersion) await this.refreshRevocations();
+    else if (changed) this.revalidateAll();
     await this.tick();
+  }
+
+  /**
+   * Roles, peers, trust or revocations changed: every established channel is
+   * checked again against the new policy. One that no longer holds (peer
+   * gone, revoked, disabled, or a class it uses no longer allowed) drains and
+   * is closed; it is dialled again under the new policy if still wanted.
+   */
+  private revalidateAll(): void {
+    const now = Date.now();
+    for (const [nodeId, p] of this.direct) {
+      const snap = p.actor.getSnapshot();
+      if (snap.value !== "established") continue;
+      const peer = this.peerOf(nodeId);
+      const allowedClasses = peer ? classesBetween(this.directory?.roles ?? [], peer.roles) : [];
+      p.actor.send({ type: "revalidate" });
+      p.actor.send({
+        type: "revalidated",
+        cert: { clusterId: this.o.clusterId, nodeId, serial: snap.context.peerSerial ?? "", notBefore: 0, notAfter: p.certNotAfter },
+        policy: { allowedClasses, routeEpoch: 0, trustBundleVersion: Math.max(0, this.revocationVersion), revokedSerials: this.revoked, peerDisabled: !peer || this.refusedPeers.has(nodeId) },
+        now,
+      });
+      const after = p.actor.getSnapshot();
+      if (after.value === "draining") {
+        this.o.log("mesh channel failed revalidation; closing", { peer: nodeId, reason: after.context.failure });
+        this.mesh.disconnect(nodeId, after.context.failure ?? "policy_denied");
+      }
+    }
   }
 
   /** Receives messages of classes other than fabric_control (workloads). */
@@ -268,7 +299,7 @@ export class MeshRuntime {
     if (!p || state === "done") {
       const actor = createActor(channelMachine, { input: { clusterId: this.o.clusterId, expectedPeer: nodeId } });
       actor.start();
-      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, establishedAt: null, lastFailure: p?.lastFailure ?? null };
+      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, establishedAt: null, certNotAfter: 0, lastFailure: p?.lastFailure ?? null };
       this.direct.set(nodeId, p);
     }
     return p;
@@ -290,6 +321,7 @@ export class MeshRuntime {
           a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: Date.now(), revokedSerials: this.revoked });
         }
         p.heardSinceLastBeat = true;
+        p.certNotAfter = e.not_after_unix * 1000;
         this.sendControl(e.node_id, this.hello(peer));
         // Their hello may have been read before this event.
         const early = this.pendingHello.get(e.node_id);
@@ -411,6 +443,7 @@ export class MeshRuntime {
       const closed = this.mesh.setRevoked(serials);
       for (const nodeId of closed) this.direct.get(nodeId)?.actor.send({ type: "revoked", serials: this.revoked });
       if (closed.length) this.o.log("mesh channels closed by revocation", { peers: closed });
+      this.revalidateAll();
     } catch (e) {
       this.o.log("mesh revocation list unavailable; keeping the last one", { error: String(e) });
     }
