@@ -76,3 +76,32 @@ export async function staleRelays(tx: Tx, clusterId: string, now: Date): Promise
   }
   return out;
 }
+
+export interface RouteIntentRow { id: string; clusterId: string; fromNode: string; toNode: string; via: string[]; reason: string; createdBy: string | null; createdAt: Date }
+
+/** Inserts an intent; false when that pair already has one. */
+export async function insertRouteIntent(tx: Tx, r: Omit<RouteIntentRow, "createdAt">, now: Date): Promise<boolean> {
+  const rows = await tx.query(
+    `insert into mesh_route_intents (id, cluster_id, from_node, to_node, via, reason, created_by, created_at)
+     values ($1, $2, $3, $4, $5::uuid[], $6, $7, $8::timestamptz) on conflict (from_node, to_node) do nothing returning id`,
+    [r.id, r.clusterId, r.fromNode, r.toNode, pgArray(r.via), r.reason, r.createdBy, now.toISOString()],
+  );
+  return rows.length > 0;
+}
+
+export async function routeIntents(tx: Tx, clusterId: string): Promise<RouteIntentRow[]> {
+  const rows = await tx.query<{ id: string; from_node: string; to_node: string; via: string[]; reason: string; created_by: string | null; created_at: Date | string }>(
+    "select id::text, from_node::text, to_node::text, via::text[] as via, reason, created_by::text, created_at from mesh_route_intents where cluster_id = $1 order by created_at, id",
+    [clusterId],
+  );
+  return rows.map((r) => ({ id: r.id, clusterId, fromNode: r.from_node, toNode: r.to_node, via: r.via, reason: r.reason, createdBy: r.created_by, createdAt: new Date(r.created_at) }));
+}
+
+export async function deleteRouteIntent(tx: Tx, clusterId: string, id: string): Promise<RouteIntentRow | undefined> {
+  const rows = await tx.query<{ from_node: string; to_node: string; via: string[] }>(
+    "delete from mesh_route_intents where cluster_id = $1 and id = $2 returning from_node::text, to_node::text, via::text[] as via",
+    [clusterId, id],
+  );
+  const r = rows[0];
+  return r && { id, clusterId, fromNode: r.from_node, toNode: r.to_node, via: r.via, reason: "", createdBy: null, createdAt: new Date() };
+}

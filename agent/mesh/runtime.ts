@@ -33,7 +33,8 @@ export interface Directory {
   roles: string[];
   peers: DirectoryPeer[];
   relays: string[];
-  route_paths: { to: string; via: string[]; alternates?: string[][] }[];
+  /** `pinned`: from an operator's route intent; never replaced by a shortcut. */
+  route_paths: { to: string; via: string[]; alternates?: string[][]; pinned?: boolean }[];
   /** Relay nodes: the end-node pairs this relay may forward between. */
   relay_leases?: { pairs: [string, string][]; expires_at: string };
   revocation_list_version: number;
@@ -562,7 +563,7 @@ export class MeshRuntime {
           state.shortcutSince = null;
           this.o.log("mesh shortcut removed; back on the relay path", { peer: to, via: relayed });
         }
-        if (!state.shortcut && direct && relayed && state.relayedSince !== null) {
+        if (!state.shortcut && !path.pinned && direct && relayed && state.relayedSince !== null) {
           const measured = this.reach.get(to);
           const blockers = shortcutBlockers(
             {

@@ -134,3 +134,11 @@ export const RouteHealthBody = v.strictObject({
     v.maxLength(50),
   ),
 });
+
+/** A platform admin's route intent: traffic from → to goes through `via` (relay nodes, in order). */
+export const RouteIntentBody = v.strictObject({
+  from_node_id: Uuid("a node id"),
+  to_node_id: Uuid("a node id"),
+  via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(2), v.check((ids) => new Set(ids).size === ids.length, "relays must not repeat")),
+  reason: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500)),
+});

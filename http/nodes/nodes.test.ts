@@ -293,6 +293,35 @@ describe("signed scoped snapshots", () => {
     expect((await report(entry, [{ peer_node_id: crypto.randomUUID().replace(/^(.{14})./, "$17"), reachable: true }])).status).toBe(400);
   });
 
+  test("route intents: an admin pins a relay path that wins over a direct link while its hops are up; invalid intents are refused", async () => {
+    const s0 = await snapshotOf(entry);
+    const target = s0.mesh!.peers.find((p) => p.node_id !== relay.nodeId)!.node_id;
+    const report = (n: EnrolledNode, observations: unknown[]) => agent(n, "POST", "/links", { observations });
+    await report(entry, [{ peer_node_id: relay.nodeId, reachable: true }, { peer_node_id: target, reachable: true }]);
+    await report(relay, [{ peer_node_id: target, reachable: true }, { peer_node_id: entry.nodeId, reachable: true }]);
+    expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    await stepUp(t, owner);
+    const body = { from_node_id: entry.nodeId, to_node_id: target, via: [relay.nodeId], reason: "egress inspection" };
+    const { id } = await json(await admin("POST", "/route-intents", body), 201);
+    const pinned = await snapshotOf(entry);
+    expect(pinned.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [], pinned: true });
+    expect((await snapshotOf(relay)).mesh!.relay_leases!.pairs).toContainEqual([entry.nodeId, target].sort() as [string, string]);
+    expect((await json(await admin("GET", "/route-intents"), 200)).items).toMatchObject([{ id, from_node_id: entry.nodeId, to_node_id: target, via: [relay.nodeId], reason: "egress inspection" }]);
+    expect((await admin("POST", "/route-intents", body)).status).toBe(409);
+    const notARelay = await admin("POST", "/route-intents", { ...body, from_node_id: target, to_node_id: relay.nodeId, via: [entry.nodeId] });
+    expect(notARelay.status).toBe(422);
+    expect((await notARelay.json()).error.code).toBe("route_intent.invalid");
+    expect((await admin("POST", "/route-intents", { ...body, via: [crypto.randomUUID().replace(/^(.{14})./, "$17")] })).status).toBe(404);
+    // While the relay loses the target, the intent cannot be honoured and the node goes direct.
+    await report(relay, [{ peer_node_id: target, reachable: false }]);
+    expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    await report(relay, [{ peer_node_id: target, reachable: true }]);
+    expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)?.pinned).toBe(true);
+    expect((await admin("DELETE", `/route-intents/${id}`)).status).toBe(204);
+    expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
+    expect((await admin("DELETE", `/route-intents/${id}`)).status).toBe(404);
+  });
+
   test("a node advertises its mesh endpoint; peers find it in their next snapshot, bad addresses are refused", async () => {
     const before = await snapshotOf(relay);
     const put = (n: EnrolledNode, address: unknown) => agent(n, "PUT", "/mesh-endpoint", { address });

@@ -26,6 +26,9 @@ import { markMinority, mergeCluster, promoteCluster } from "../../actors/cluster
 import { createJoinToken, revokeToken } from "../enrollment/service.ts";
 import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, rejectJoin, revokeNode, splitCluster, unassignRole, type LifecycleEvent } from "./service.ts";
 import { currentSnapshot } from "./snapshots.ts";
+import { createRouteIntent, removeRouteIntent } from "./route-intents.ts";
+import { routeIntents } from "../../sql/mesh.ts";
+import { RouteIntentBody } from "../../core/contracts/nodes.ts";
 import { clusterWorkloads, type WorkloadRow } from "../../sql/console-views.ts";
 
 const PLATFORM = { kind: "platform" } as const;
@@ -216,6 +219,22 @@ export const nodeRoutes = new Hono<AppEnv>()
     const q = c.req.valid("query");
     const rows = await clusterWorkloads(c.get("deps").db, { clusterId: (await clusterOr404(c, c.req.valid("param").id)).id, role: q.role, reportedState: q.reported_state, after: q.after, limit: q.limit + 1 });
     return c.json(page(rows.map(workloadWire), q.limit, (w) => w.assignment_id));
+  })
+  .get("/:id/route-intents", valid("param", ClusterParam), async (c) => {
+    await can(c, "cluster.read");
+    const rows = await routeIntents(c.get("deps").db, (await clusterOr404(c, c.req.valid("param").id)).id);
+    return c.json({ items: rows.map((r) => ({ id: r.id, from_node_id: r.fromNode, to_node_id: r.toNode, via: r.via, reason: r.reason, created_by: r.createdBy, created_at: r.createdAt.toISOString() })) });
+  })
+  .post("/:id/route-intents", valid("param", ClusterParam), valid("json", RouteIntentBody), async (c) => {
+    await can(c, "cluster.manage");
+    const id = await createRouteIntent(c.get("deps"), (await clusterOr404(c, c.req.valid("param").id)).id, c.req.valid("json"), changeOf(c));
+    return c.json({ id }, 201);
+  })
+  .delete("/:id/route-intents/:itemId", valid("param", ClusterItemParam), async (c) => {
+    await can(c, "cluster.manage");
+    const { id, itemId } = c.req.valid("param");
+    await removeRouteIntent(c.get("deps"), (await clusterOr404(c, id)).id, itemId, changeOf(c));
+    return c.body(null, 204);
   })
   .get("/:id/revocations", valid("param", ClusterParam), async (c) => {
     await can(c, "cluster.read");

@@ -20,7 +20,7 @@ import { listResources } from "../../sql/resources.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
-import { meshEndpoints, reachableLinks, staleRelays } from "../../sql/mesh.ts";
+import { meshEndpoints, reachableLinks, routeIntents, staleRelays } from "../../sql/mesh.ts";
 import { findRoute } from "../../core/routing/routes.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
@@ -53,9 +53,10 @@ export interface SnapshotBody {
     /**
      * Relay paths to peers this node cannot reach directly (by hop count;
      * agents refine with what they measure), each with alternates through
-     * other first relays, so an agent fails over without asking.
+     * other first relays, so an agent fails over without asking. `pinned`
+     * paths come from a route intent: agents never shortcut them.
      */
-    route_paths: { to: string; via: string[]; alternates: string[][] }[];
+    route_paths: { to: string; via: string[]; alternates: string[][]; pinned?: true }[];
     /** Relay nodes only: the end-node pairs it may forward between, until `expires_at`. */
     relay_leases?: { pairs: [string, string][]; expires_at: string };
   };
@@ -84,11 +85,27 @@ async function meshLinks(tx: Tx, clusterId: string, now: Date): Promise<Hop[]> {
  * Hop count only, so the snapshot changes when reachability does, not with
  * every latency sample.
  */
-function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[], stale: Map<string, Set<string>>): { to: string; via: string[]; alternates: string[][] }[] {
+type RoutePath = { to: string; via: string[]; alternates: string[][]; pinned?: true };
+
+/** An intent's path when every hop of it is reachable now. */
+function viableIntent(hops: Hop[], self: string, peer: string, via: string[] | undefined): string[] | null {
+  if (!via) return null;
+  const path = [self, ...via, peer];
+  return path.every((n, i) => i === 0 || hops.some((l) => l.from === path[i - 1] && l.to === n)) ? via : null;
+}
+
+function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[], stale: Map<string, Set<string>>, intents: Map<string, string[]>): RoutePath[] {
   const direct = new Set(hops.filter((l) => l.from === self).map((l) => l.to));
-  const out: { to: string; via: string[]; alternates: string[][] }[] = [];
+  const out: RoutePath[] = [];
   for (const peer of peers) {
-    if (peer === self || direct.has(peer)) continue;
+    if (peer === self) continue;
+    // A route intent wins, even over a direct link, whenever its hops are up.
+    const intended = viableIntent(hops, self, peer, intents.get(`${self}|${peer}`));
+    if (intended) {
+      out.push({ to: peer, via: intended, alternates: [], pinned: true });
+      continue;
+    }
+    if (direct.has(peer)) continue;
     const paths: string[][] = [];
     const usedFirst = new Set<string>();
     // Relays this node reported as failing for this destination are left out until their mark expires.
@@ -118,11 +135,11 @@ export function leaseExpiry(now: Date): Date {
  * alternate) go through this relay. The relay forwards for nobody else, and
  * for nobody once the lease expires without a newer snapshot.
  */
-function relayLeases(hops: Hop[], self: string, meshNodes: string[], relays: string[], stale: Map<string, Set<string>>): [string, string][] {
+function relayLeases(hops: Hop[], self: string, meshNodes: string[], relays: string[], stale: Map<string, Set<string>>, intents: Map<string, string[]>): [string, string][] {
   const pairs = new Map<string, [string, string]>();
   for (const from of meshNodes) {
     if (from === self) continue;
-    for (const p of relayPaths(hops, from, meshNodes, relays, stale)) {
+    for (const p of relayPaths(hops, from, meshNodes, relays, stale, intents)) {
       if (![p.via, ...p.alternates].some((via) => via.includes(self))) continue;
       const pair: [string, string] = from < p.to ? [from, p.to] : [p.to, from];
       pairs.set(pair.join("|"), pair);
@@ -147,10 +164,11 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
     const relays = peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.node_id);
     const hops = await meshLinks(tx, node.clusterId, now);
     const stale = await staleRelays(tx, node.clusterId, now);
+    const intents = new Map((await routeIntents(tx, node.clusterId)).map((i) => [`${i.fromNode}|${i.toNode}`, i.via]));
     const peerIds = peers.map((p) => p.node_id);
-    body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: relayPaths(hops, nodeId, peerIds, relays, stale) };
+    body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: relayPaths(hops, nodeId, peerIds, relays, stale, intents) };
     if (roles.has("relay-node")) {
-      body.mesh.relay_leases = { pairs: relayLeases(hops, nodeId, [nodeId, ...peerIds], [nodeId, ...relays], stale), expires_at: leaseExpiry(now).toISOString() };
+      body.mesh.relay_leases = { pairs: relayLeases(hops, nodeId, [nodeId, ...peerIds], [nodeId, ...relays], stale, intents), expires_at: leaseExpiry(now).toISOString() };
     }
   }
   if (ENTRY_ROLES.some((r) => roles.has(r))) {
