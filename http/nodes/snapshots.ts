@@ -108,16 +108,20 @@ function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[]
     if (direct.has(peer)) continue;
     const paths: string[][] = [];
     const usedFirst = new Set<string>();
-    // Relays this node reported as failing for this destination are left out until their mark expires.
+    // Relays this node reported as failing for this destination are left out until their mark expires,
+    // unless nothing else reaches it: a suspect path beats none.
     const avoid = stale.get(`${self}|${peer}`);
-    const usable = new Set(avoid ? relays.filter((r) => !avoid.has(r)) : relays);
-    while (paths.length <= ROUTE_ALTERNATES) {
-      const dir = { relays: usable, links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
-      const route = findRoute(dir, self, peer, "control");
-      if (!route || route.relays === 0) break;
-      const via = route.path.slice(1, -1);
-      paths.push(via);
-      usedFirst.add(via[0]!);
+    const candidates = avoid ? [new Set(relays.filter((r) => !avoid.has(r))), new Set(relays)] : [new Set(relays)];
+    for (const usable of candidates) {
+      while (paths.length <= ROUTE_ALTERNATES) {
+        const dir = { relays: usable, links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
+        const route = findRoute(dir, self, peer, "control");
+        if (!route || route.relays === 0) break;
+        const via = route.path.slice(1, -1);
+        paths.push(via);
+        usedFirst.add(via[0]!);
+      }
+      if (paths.length) break;
     }
     if (paths.length) out.push({ to: peer, via: paths[0]!, alternates: paths.slice(1) });
   }
