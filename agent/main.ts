@@ -131,7 +131,8 @@ async function cmdRun(args: string[]): Promise<number> {
   logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000, workloads: Object.keys(registry) });
   // Work already authorized by the last valid snapshot starts even before the control plane answers.
   for (const r of runners) await reconcile(r.clusterId);
-  for (const member of members.values()) await member.refresh();
+  // The mesh starts alongside; heartbeats and snapshots never wait for it.
+  for (const member of members.values()) void member.refresh();
   let stopping = false;
   const stop = () => {
     stopping = true;

@@ -136,6 +136,7 @@ export class MeshRuntime {
   private malformed = 0;
   private running = true;
   private ticking = false;
+  private readonly pending = new Set<string>();
   private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly handlers = new Set<(m: MeshMessage) => void>();
@@ -452,6 +453,17 @@ export class MeshRuntime {
 
   // ---- the tick ----
 
+  /**
+   * Control-plane calls never hold up a tick (routing decisions do not wait
+   * on the control plane); one call of each kind at a time, failures are
+   * retried at a later tick.
+   */
+  private inBackground(kind: string, call: () => Promise<void>): void {
+    if (this.pending.has(kind)) return;
+    this.pending.add(kind);
+    call().catch(() => undefined).finally(() => this.pending.delete(kind));
+  }
+
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
@@ -472,7 +484,7 @@ export class MeshRuntime {
       this.refusedPeers = refused;
     }
     if (this.advertised !== this.address) {
-      await this.o.control.advertise(this.address).then(() => (this.advertised = this.address), () => undefined);
+      this.inBackground("advertise", () => this.o.control.advertise(this.address).then(() => void (this.advertised = this.address)));
     }
     const inDirectory = new Set(dir.peers.map((p) => p.node_id));
     for (const [nodeId, p] of this.direct) {
@@ -485,7 +497,8 @@ export class MeshRuntime {
     this.ping(dir);
     if (now - this.lastReportAt >= (this.o.linkReportMs ?? 5000)) {
       this.lastReportAt = now;
-      await this.o.control.reportLinks(this.observations(dir, now)).catch(() => undefined);
+      const observations = this.observations(dir, now);
+      this.inBackground("links", () => this.o.control.reportLinks(observations));
     }
   }
 
