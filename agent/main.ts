@@ -118,6 +118,7 @@ async function cmdRun(args: string[]): Promise<number> {
         void reconcile(clusterId);
         void members.get(clusterId)!.refresh();
       },
+      onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
       onStop: async (clusterId) => {
         await members.get(clusterId)!.stop();
         await supervisors.get(clusterId)!.stopAll();

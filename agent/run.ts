@@ -21,6 +21,8 @@ export interface RunnerEvents {
   log: (line: string, fields?: Record<string, unknown>) => void;
   /** A new verified snapshot is in the store. */
   onSnapshot?: (clusterId: string) => void;
+  /** Whether the control plane answered the last heartbeat (degraded mode when not). */
+  onControlPlane?: (clusterId: string, reachable: boolean) => void;
   /** The control plane refuses this node: everything it runs must stop. */
   onStop?: (clusterId: string) => void | Promise<void>;
 }
@@ -62,11 +64,13 @@ export class ClusterRunner {
         this.events.onSnapshot?.(this.m.clusterId);
       }
       await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: new Date().toISOString(), lastError: null });
+      this.events.onControlPlane?.(this.m.clusterId, true);
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       if (err.code === "unreachable" || err.status >= 500) {
         if (health.controlPlaneReachable) this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
         await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? new Date().toISOString(), lastError: err.message });
+        this.events.onControlPlane?.(this.m.clusterId, false);
         return;
       }
       if (err.code === "node.auth_refused") {

@@ -55,6 +55,11 @@ export class MeshMember {
     await this.runtime.apply(dir);
   }
 
+  /** Degraded mode: channels keep running from the last snapshot only until their TTL. */
+  controlPlane(reachable: boolean): void {
+    this.runtime?.controlPlane(reachable);
+  }
+
   async stop(): Promise<void> {
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;

@@ -72,6 +72,8 @@ export interface MeshRuntimeOptions {
   idleTimeoutMs?: number;
   shortcut?: Partial<ShortcutThresholds>;
   shortcutProbationMs?: number;
+  /** How long channels outlive an unreachable control plane (degraded mode). */
+  degradedTtlMs?: number;
   /** A relayed route whose pings go unanswered this long is marked bad (local failover + feedback). */
   routeHealthTimeoutMs?: number;
   random?: () => number;
@@ -117,6 +119,8 @@ const BAD_ROUTE_MS = 60_000;
  */
 export const SHORTCUT_PROBATION_MS = 30_000;
 export const DIRECT_RECOVERY_HOLD_MS = 5 * 60_000;
+/** Channels run this long on the last signed snapshot while the control plane is away, then drain. */
+export const DEGRADED_CHANNEL_TTL_MS = 60 * 60_000;
 
 export class MeshRuntime {
   private readonly direct = new Map<string, DirectPeer>();
@@ -137,6 +141,8 @@ export class MeshRuntime {
   private running = true;
   private ticking = false;
   private readonly pending = new Set<string>();
+  /** Since when the control plane has been unreachable (degraded mode), or null. */
+  private degradedSince: number | null = null;
   private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly handlers = new Set<(m: MeshMessage) => void>();
@@ -177,6 +183,46 @@ export class MeshRuntime {
     if (dir.revocation_list_version > this.revocationVersion) await this.refreshRevocations();
     else if (changed) this.revalidateAll();
     await this.tick();
+  }
+
+  /**
+   * The control plane stopped (or resumed) answering. Established channels go
+   * `degraded` and keep running on the last signed snapshot until the
+   * degraded TTL, then drain and close (`trust_bundle_stale`); a channel
+   * established meanwhile gets only what is left of the TTL.
+   */
+  controlPlane(reachable: boolean): void {
+    if (reachable === (this.degradedSince === null)) return;
+    this.degradedSince = reachable ? null : Date.now();
+    this.o.log(reachable ? "mesh leaves degraded mode" : "mesh in degraded mode: channels run on the last snapshot until the TTL", { ttl_ms: this.degradedTtl() });
+    for (const p of this.direct.values()) this.applyDegraded(p);
+  }
+
+  private degradedTtl(): number {
+    return this.o.degradedTtlMs ?? DEGRADED_CHANNEL_TTL_MS;
+  }
+
+  private applyDegraded(p: DirectPeer): void {
+    const now = Date.now();
+    const value = p.actor.getSnapshot().value;
+    if (this.degradedSince === null) {
+      if (value === "degraded") p.actor.send({ type: "control_plane.reachable" });
+    } else if (value === "established") {
+      p.actor.send({ type: "control_plane.unreachable", now, ttlMs: Math.max(0, this.degradedSince + this.degradedTtl() - now) });
+    }
+  }
+
+  /** Degraded channels whose TTL ran out drain and close. */
+  private expireDegraded(now: number): void {
+    for (const [nodeId, p] of this.direct) {
+      if (p.actor.getSnapshot().value !== "degraded") continue;
+      p.actor.send({ type: "tick", now });
+      const after = p.actor.getSnapshot();
+      if (after.value === "draining") {
+        this.o.log("mesh channel outlived the degraded TTL; closing", { peer: nodeId });
+        this.mesh.disconnect(nodeId, after.context.failure ?? "trust_bundle_stale");
+      }
+    }
   }
 
   /**
@@ -315,6 +361,11 @@ export class MeshRuntime {
           this.mesh.disconnect(e.node_id, "policy_denied");
           return;
         }
+        // A new connection while the old channel is still draining (both sides
+        // redialled at once): the old channel is over, this one starts fresh.
+        const previous = this.direct.get(e.node_id)?.actor;
+        const was = previous?.getSnapshot().value;
+        if (previous && (was === "draining" || was === "closing")) previous.send({ type: "transport.closed" });
         const p = this.channel(e.node_id);
         const a = p.actor;
         if (a.getSnapshot().value === "idle") a.send({ type: "open" });
@@ -382,6 +433,7 @@ export class MeshRuntime {
           // A first heartbeat at once: the link's RTT is known before routing next looks at it.
           this.sendControl(from, { type: "hb", seq: this.seq++, sent_at: performance.now() });
           this.o.log("mesh channel established", { peer: from, classes: snap.context.classes.length });
+          this.applyDegraded(p);
         } else if (snap.value === "failed") {
           this.mesh.disconnect(from, snap.context.failure ?? "policy_denied");
         }
@@ -491,6 +543,7 @@ export class MeshRuntime {
       const live = p.actor.getSnapshot().status === "active";
       if (live && (!inDirectory.has(nodeId) || this.refusedPeers.has(nodeId))) this.mesh.disconnect(nodeId, "policy_denied");
     }
+    this.expireDegraded(now);
     this.dial(dir, now);
     if (now - this.lastBeatAt >= (this.o.heartbeatMs ?? 2000)) this.beat(now);
     this.route(dir, now);
@@ -552,8 +605,10 @@ export class MeshRuntime {
     }
   }
 
+  /** A channel that carries traffic: established, or degraded within its TTL. */
   private established(nodeId: string): boolean {
-    return this.direct.get(nodeId)?.actor.getSnapshot().value === "established";
+    const value = this.direct.get(nodeId)?.actor.getSnapshot().value;
+    return value === "established" || value === "degraded";
   }
 
   private route(dir: Directory, now: number): void {
