@@ -24,7 +24,8 @@ import { channelMachine, canSend, reconnectDelay, PROTOCOL_VERSION, type Channel
 import { classesBetween } from "./policy.ts";
 import { decode, encode, type ControlMessage } from "./messages.ts";
 import { selectPeers, type Peer } from "../../core/routing/peers.ts";
-import { shortcutBlockers, SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
+import { SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
+import { chooseRoute, initialRouteState, type RouteState } from "./route-choice.ts";
 
 export interface DirectoryPeer { node_id: string; name: string; roles: string[]; endpoints: { transport: string; address: string }[] }
 /** The mesh part of a verified snapshot. */
@@ -94,17 +95,6 @@ interface DirectPeer {
 }
 
 interface Reachability { rttMs: number; via: string | null; at: number }
-
-interface RouteState {
-  /** The relays in use now ([] = direct), or null when unreachable. */
-  current: string[] | null;
-  /** When traffic started to use a relay path (for the shortcut's flow age). */
-  relayedSince: number | null;
-  shortcut: boolean;
-  shortcutSince: number | null;
-  /** When `current` was set. */
-  since: number;
-}
 
 /** How long a relay path reported bad is skipped locally (the control plane's mark lasts longer). */
 const BAD_ROUTE_MS = 60_000;
@@ -614,51 +604,27 @@ export class MeshRuntime {
   private route(dir: Directory, now: number): void {
     for (const peer of dir.peers) {
       const to = peer.node_id;
-      const path = dir.route_paths.find((r) => r.to === to);
-      const state = this.routes.get(to) ?? { current: null, relayedSince: null, shortcut: false, shortcutSince: null, since: now };
-      const direct = this.established(to) && !this.refusedPeers.has(to);
-      let next: string[] | null;
-      if (!path) {
-        next = direct ? [] : null;
-        state.shortcut = false;
-        state.shortcutSince = null;
-      } else {
-        // The first signed candidate whose first relay is up and that has not failed its pings lately; a failed one beats none.
-        const usable = [path.via, ...(path.alternates ?? [])].filter((via) => via.length > 0 && this.established(via[0]!));
-        const relayed = usable.find((via) => !this.isBad(to, via, now)) ?? usable[0] ?? null;
-        if (state.shortcut && !direct) {
-          state.shortcut = false;
-          state.shortcutSince = null;
-          this.o.log("mesh shortcut removed; back on the relay path", { peer: to, via: relayed });
-        }
-        if (!state.shortcut && !path.pinned && direct && relayed && state.relayedSince !== null) {
-          const measured = this.reach.get(to);
-          const blockers = shortcutBlockers(
-            {
-              route: { path: [this.o.nodeId, ...relayed, to], latencyMs: measured && measured.via !== null ? measured.rttMs : 0, loss: 0, relays: relayed.length },
-              direct: { latencyMs: this.direct.get(to)?.rttMs ?? Number.MAX_SAFE_INTEGER, loss: 0 },
-              flowAgeMs: now - state.relayedSince,
-              policy: { allowShortcut: true, allowDirectPeer: true },
-              peerTrusted: true,
-            },
-            this.thresholds,
-          );
-          if (blockers.length === 0) {
-            state.shortcut = true;
-            state.shortcutSince = now;
-            this.o.log("mesh shortcut created", { peer: to, replaces: relayed });
-          }
-        }
-        next = state.shortcut ? [] : relayed ?? (direct ? [] : null);
+      const measured = this.reach.get(to);
+      const choice = chooseRoute(this.routes.get(to) ?? initialRouteState(now), {
+        path: dir.route_paths.find((r) => r.to === to),
+        direct: this.established(to) && !this.refusedPeers.has(to),
+        firstHopUp: (relay) => this.established(relay),
+        isBad: (via) => this.isBad(to, via, now),
+        relayedRttMs: measured && measured.via !== null ? measured.rttMs : null,
+        directRttMs: this.direct.get(to)?.rttMs ?? null,
+        thresholds: this.thresholds,
+        now,
+      });
+      for (const e of choice.events) {
+        if (e.type === "shortcut_created") this.o.log("mesh shortcut created", { peer: to, replaces: e.replaces });
+        else this.o.log("mesh shortcut removed; back on the relay path", { peer: to, via: e.back_to });
       }
-      if (next && next.length > 0) state.relayedSince ??= now;
-      else if (!state.shortcut) state.relayedSince = null;
-      if (JSON.stringify(next) !== JSON.stringify(state.current)) {
+      const state = choice.state;
+      if (choice.changed) {
+        const next = state.current;
         if (next) this.mesh.setRoute(to, next);
         if (next && next.length > 0) this.authorize(to, classesBetween(dir.roles, peer.roles));
         this.o.log("mesh route", { peer: to, route: next === null ? "unreachable" : next.length ? next : "direct" });
-        state.current = next;
-        state.since = now;
       }
       this.routes.set(to, state);
       if (state.current && state.current.length > 0) this.checkRouteHealth(to, state, now);
