@@ -52,7 +52,8 @@ export class ControlPlaneClient {
   }
 }
 
-function safeJson(text: string): unknown {
+/** The parsed JSON, or null when the text is not JSON. */
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AgentStore } from "./store.ts";
 import { enroll } from "./enroll.ts";
-import { AgentError } from "./client.ts";
+import { AgentError, safeJson } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
 import { keyPath } from "./keys.ts";
 import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
@@ -73,13 +73,7 @@ async function loadWorkloads(file: string | undefined): Promise<Record<string, W
   const text = await readFile(file, "utf8").catch(() => {
     throw new AgentError("workloads_unreadable", `cannot read workloads file ${file}`);
   });
-  const r = v.safeParse(WorkloadsFile, (() => {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return null;
-    }
-  })());
+  const r = v.safeParse(WorkloadsFile, safeJson(text));
   if (!r.success) throw new AgentError("workloads_invalid", `workloads file ${file} is invalid: ${v.getDotPath(r.issues[0]) ?? ""} ${r.issues[0].message}; fix: {"relay-node": {"command": ["/usr/bin/relay"]}}`);
   return r.output;
 }

@@ -52,10 +52,10 @@ export class ClusterRunner {
     const health = (await this.store.health(this.m.clusterId)) ?? { clusterId: this.m.clusterId, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: null, lastError: null };
     try {
       const token = await this.client.nodeToken(this.key, this.m.clusterId);
-      const current = await this.store.snapshot(this.m.clusterId);
+      const version = await this.store.snapshotVersion(this.m.clusterId);
       await this.client.request("POST", "/api/v1/node-agents/heartbeat", {
         token,
-        body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: current?.version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable } },
+        body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable } },
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       if (this.refused) {
@@ -117,8 +117,7 @@ export class ClusterRunner {
       }
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
-        const current = await this.store.snapshot(this.m.clusterId);
-        if ((await this.syncSnapshot(token, current?.version ?? null, waitSeconds)) === "rejected") {
+        if ((await this.syncSnapshot(token, await this.store.snapshotVersion(this.m.clusterId), waitSeconds)) === "rejected") {
           // The control plane keeps offering a snapshot we refuse: ask again later, not in a loop.
           await Bun.sleep(backoff);
           backoff = Math.min(backoff * 2, 30_000);

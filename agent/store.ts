@@ -106,6 +106,12 @@ export class AgentStore {
     return r && { version: Number(r.version), jws: String(r.jws), body: JSON.parse(String(r.body)), receivedAt: String(r.received_at) };
   }
 
+  /** Just the applied snapshot's version (heartbeats and long-polls need no more). */
+  async snapshotVersion(clusterId: string): Promise<number | null> {
+    const r = (await this.db.execute({ sql: "select version from snapshots where cluster_id = ?", args: [clusterId] })).rows[0];
+    return r ? Number(r.version) : null;
+  }
+
   /** Stores a verified snapshot and the caches derived from it, in one transaction. */
   async applySnapshot(clusterId: string, version: number, jws: string, body: SnapshotCaches & Record<string, unknown>): Promise<void> {
     const now = new Date().toISOString();

@@ -3,37 +3,9 @@
  * roles, the capability each one needs, and which snapshot sections a role
  * may see. Capabilities are reported facts; roles are explicit grants.
  */
-export const CAPABILITIES = [
-  "can_accept_client_ingress",
-  "can_accept_node_ingress",
-  "can_route_mesh",
-  "can_egress_internet",
-  "can_egress_private_network",
-  "can_run_rdp_worker",
-  "can_run_vnc_worker",
-  "can_run_vpn_exit",
-  "can_run_vpn_connector",
-  "can_run_file_cache",
-  "can_run_update_cache",
-  "can_run_video_relay",
-] as const;
-export type Capability = (typeof CAPABILITIES)[number];
-
-/** Each role and the capability a node must report before it may be given the role. */
-export const ROLE_REQUIRES = {
-  "entry-node": "can_accept_client_ingress",
-  "relay-node": "can_route_mesh",
-  "rdp-worker": "can_run_rdp_worker",
-  "vnc-worker": "can_run_vnc_worker",
-  "vpn-exit": "can_run_vpn_exit",
-  "ipv4-egress": "can_egress_internet",
-  "vpn-connector": "can_run_vpn_connector",
-  "file-storage-cache": "can_run_file_cache",
-  "update-cache": "can_run_update_cache",
-  "video-relay": "can_run_video_relay",
-} as const satisfies Record<string, Capability>;
-export type NodeRole = keyof typeof ROLE_REQUIRES;
-export const NODE_ROLES = Object.keys(ROLE_REQUIRES) as NodeRole[];
+// Capabilities and roles are wire vocabulary (core/contracts/roles.ts; the browser console needs them too).
+export type { Capability, NodeRole } from "./contracts/roles.ts";
+import { ROLE_REQUIRES, type Capability, type NodeRole } from "./contracts/roles.ts";
 
 /** Roles that carry mesh traffic and so need peers and route/QoS policy. */
 export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "video-relay"];

@@ -3,9 +3,8 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import { runAgent } from "../fixtures/agent-process.ts";
-import { collectOutput } from "../fixtures/process.ts";
+import { collectOutput, freePort } from "../fixtures/process.ts";
 import { waitFor } from "../fixtures/wait.ts";
 
 setDefaultTimeout(120_000);
@@ -14,15 +13,6 @@ let dir: string;
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 
 test("a dev cluster of two agents comes up in one command", async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-dev-cluster-"));

@@ -1,5 +1,5 @@
 /** Link observations between nodes of a cluster (latest per directed pair). */
-import { pgArray, type Tx } from "./db.ts";
+import { one, pgArray, type Tx } from "./db.ts";
 
 export interface LinkObservation { toNode: string; reachable: boolean; latencyMs: number | null; loss: number }
 
@@ -57,7 +57,7 @@ export async function recordRouteHealth(tx: Tx, clusterId: string, from: string,
     `insert into mesh_route_feedback (from_node, to_node, relay, cluster_id, stale_until)
      select $1, $2, r, $3, $4::timestamptz from unnest($5::uuid[]) as r
      on conflict (from_node, to_node, relay) do update set stale_until = excluded.stale_until
-     returning (xmax = 0) as inserted`,
+     returning relay`,
     [from, to, clusterId, until.toISOString(), pgArray(relays)],
   );
   return rows.length > 0;
@@ -97,11 +97,12 @@ export async function routeIntents(tx: Tx, clusterId: string): Promise<RouteInte
   return rows.map((r) => ({ id: r.id, clusterId, fromNode: r.from_node, toNode: r.to_node, via: r.via, reason: r.reason, createdBy: r.created_by, createdAt: new Date(r.created_at) }));
 }
 
-export async function deleteRouteIntent(tx: Tx, clusterId: string, id: string): Promise<RouteIntentRow | undefined> {
-  const rows = await tx.query<{ from_node: string; to_node: string; via: string[] }>(
+/** Deletes an intent; what it said, or undefined when there was none. */
+export async function deleteRouteIntent(tx: Tx, clusterId: string, id: string): Promise<Pick<RouteIntentRow, "fromNode" | "toNode" | "via"> | undefined> {
+  const r = await one<{ from_node: string; to_node: string; via: string[] }>(
+    tx,
     "delete from mesh_route_intents where cluster_id = $1 and id = $2 returning from_node::text, to_node::text, via::text[] as via",
     [clusterId, id],
   );
-  const r = rows[0];
-  return r && { id, clusterId, fromNode: r.from_node, toNode: r.to_node, via: r.via, reason: "", createdBy: null, createdAt: new Date() };
+  return r && { fromNode: r.from_node, toNode: r.to_node, via: r.via };
 }

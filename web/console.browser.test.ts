@@ -10,11 +10,10 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Locator, Page } from "playwright-core";
-import { spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
+import { freePort, spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
 import { spawnAgent, type AgentProcess } from "../fixtures/agent-process.ts";
 import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
 import { launchBrowser, type Browser } from "../fixtures/browser.ts";
@@ -43,16 +42,6 @@ let clusterId = "";
 let nodeId = "";
 /** Script errors, CSP violations and any request that left the control plane's origin, for the whole run. */
 const problems: string[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The API as a separate client of the same control plane, to check what the pages show against the real state. */
 async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {

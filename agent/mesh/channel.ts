@@ -12,8 +12,10 @@
  */
 import { assign, setup } from "xstate";
 
-export const CHANNEL_CLASSES = ["fabric_control", "route_control", "health", "telemetry", "render", "input", "clipboard", "file_transfer", "storage_fetch", "update_fetch", "vpn_packet"] as const;
-export type ChannelClassName = (typeof CHANNEL_CLASSES)[number];
+import { CHANNEL_CLASSES, type ChannelClass as ChannelClassName } from "../../crates/fabric-quic/index.ts";
+
+/** The transport's channel classes (one list, in crates/fabric-quic). */
+export { CHANNEL_CLASSES, type ChannelClassName };
 /** May continue while revalidating or draining: liveness and control never wait. */
 export const ESSENTIAL: ReadonlySet<ChannelClassName> = new Set(["fabric_control", "route_control", "health"]);
 

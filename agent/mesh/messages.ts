@@ -22,10 +22,14 @@ export const ControlMessage = v.variant("type", [
     trust_bundle_version: Count,
     draining: v.boolean(),
   }),
-  v.strictObject({ type: v.picklist(["hb", "hb_ack"]), seq: Count, sent_at: v.number() }),
-  v.strictObject({ type: v.picklist(["ping", "pong"]), seq: Count, sent_at: v.number() }),
+  v.strictObject({ type: v.picklist(["hb", "hb_ack", "ping", "pong"]), seq: Count, sent_at: v.number() }),
 ]);
 export type ControlMessage = v.InferOutput<typeof ControlMessage>;
+
+/** Channel control (hello, heartbeats) is hop by hop on fabric_control; route health follows the route on route_control. */
+export function controlClass(m: ControlMessage): "fabric_control" | "route_control" {
+  return m.type === "ping" || m.type === "pong" ? "route_control" : "fabric_control";
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -22,7 +22,7 @@ import { createActor, type Actor } from "xstate";
 import { Mesh, MeshError, type MeshEvent, type MeshMessage, type ChannelClass } from "../../crates/fabric-quic/index.ts";
 import { channelMachine, canSend, reconnectDelay, PROTOCOL_VERSION, type ChannelClassName, type FailureReason } from "./channel.ts";
 import { classesBetween } from "./policy.ts";
-import { decode, encode, type ControlMessage } from "./messages.ts";
+import { controlClass, decode, encode, type ControlMessage } from "./messages.ts";
 import { selectPeers, type Peer } from "../../core/routing/peers.ts";
 import { SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
 import { chooseRoute, initialRouteState, type RouteState } from "./route-choice.ts";
@@ -254,7 +254,7 @@ export class MeshRuntime {
     const route = this.routes.get(to)?.current;
     if (!route) throw new MeshError("network_unreachable", `no route to ${to}`);
     const peer = this.direct.get(to);
-    if (route.length === 0 && (!peer || !canSend(peer.actor.getSnapshot(), cls as ChannelClassName))) {
+    if (route.length === 0 && (!peer || !canSend(peer.actor.getSnapshot(), cls))) {
       throw new MeshError("channel_class_denied", `${cls} is not open with ${to}`);
     }
     return this.mesh.send(to, cls, data);
@@ -319,9 +319,8 @@ export class MeshRuntime {
           continue;
         }
         const msg = decode(m.data);
-        // Channel control (hello, heartbeats) only on fabric_control, route health only on route_control.
-        const channelMsg = msg?.type === "hello" || msg?.type === "hb" || msg?.type === "hb_ack";
-        if (!msg || channelMsg !== (m.class === "fabric_control")) this.malformed++;
+        // Each control message counts only on its own class.
+        if (!msg || controlClass(msg) !== m.class) this.malformed++;
         else this.onControl(m.from, m.via, msg);
       }
     }
@@ -454,14 +453,13 @@ export class MeshRuntime {
 
   /** Channel control goes straight to the peer (fabric_control); route health follows the route (route_control). */
   private sendControl(to: string, msg: ControlMessage): void {
-    const cls = msg.type === "ping" || msg.type === "pong" ? "route_control" : "fabric_control";
-    this.mesh.send(to, cls, encode(msg)).catch(() => undefined);
+    this.mesh.send(to, controlClass(msg), encode(msg)).catch(() => undefined);
   }
 
-  private authorize(nodeId: string, classes: readonly string[]): void {
+  private authorize(nodeId: string, classes: readonly ChannelClass[]): void {
     const key = classes.join(",");
     if (this.authorized.get(nodeId) === key) return;
-    this.mesh.authorize(nodeId, classes as ChannelClass[]);
+    this.mesh.authorize(nodeId, classes);
     this.authorized.set(nodeId, key);
   }
 

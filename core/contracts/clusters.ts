@@ -3,6 +3,7 @@
  * Objects are strict: an unknown field is an error, not silently dropped.
  */
 import * as v from "valibot";
+import { Limit } from "./common.ts";
 
 export const Slug = v.pipe(
   v.string(),
@@ -38,7 +39,7 @@ export const ArchiveClusterBody = v.strictObject({
 export const ClusterStatusValue = v.picklist(["active", "suspended", "archiving", "archived"]);
 
 export const ListClustersQuery = v.strictObject({
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50"),
+  limit: Limit,
   after: v.optional(v.pipe(v.string(), v.uuid())),
   status: v.optional(ClusterStatusValue),
 });

@@ -1,9 +1,8 @@
 /** Wire contract of enrollment, nodes, roles and the node-agent API. */
 import * as v from "valibot";
-import { CAPABILITIES, NODE_ROLES } from "../fabric.ts";
+import { CAPABILITIES, NODE_ROLES } from "./roles.ts";
+import { Limit, Uuid } from "./common.ts";
 
-const Uuid = (what: string) => v.pipe(v.string(), v.uuid(`must be ${what}`));
-const Limit = v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50");
 const Role = v.picklist(NODE_ROLES);
 const Roles = v.pipe(v.array(Role), v.maxLength(NODE_ROLES.length), v.check((r) => new Set(r).size === r.length, "roles must not repeat"));
 const Json8k = v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 8192, "must be at most 8 KiB as JSON"));
@@ -11,7 +10,6 @@ const Reason = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500));
 
 export const ClusterParam = v.strictObject({ id: Uuid("a cluster id") });
 export const ClusterItemParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("an id") });
-export const PageQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")) });
 export const JoinRequestQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")), status: v.optional(v.picklist(["pending", "approved", "rejected", "expired"])) });
 export const NodeQuery = v.strictObject({
   limit: Limit,

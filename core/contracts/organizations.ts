@@ -3,15 +3,14 @@ import * as v from "valibot";
 import { ORG_ROLES } from "../authz.ts";
 import { DisplayName, Email, Password } from "./auth.ts";
 import { Slug } from "./clusters.ts";
+import { Limit, PageQuery, Uuid } from "./common.ts";
 
-const Uuid = (what: string) => v.pipe(v.string(), v.uuid(`must be ${what}`));
-const Limit = v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.minValue(1), v.maxValue(200)), "50");
 
 export const NewOrganizationBody = v.strictObject({ name: DisplayName, slug: Slug });
 export const UpdateOrganizationBody = v.strictObject({ name: DisplayName });
 export const OrgIdParam = v.strictObject({ orgId: Uuid("an organization id") });
 export const MemberParam = v.strictObject({ orgId: Uuid("an organization id"), userId: Uuid("a user id") });
-export const PageQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")) });
+export { PageQuery };
 
 export const NewMemberBody = v.strictObject({
   email: Email,

@@ -6,6 +6,7 @@
  * peers with role-dependent targets (normal 3-5, relay 8-20, thin 1-3).
  * Takes `now`; no IO, no control plane.
  */
+import { MESH_ROLES } from "../fabric.ts";
 export type ChannelClass = "control" | "input" | "render" | "clipboard" | "file_transfer" | "vpn_packet" | "telemetry";
 export type Profile = "normal" | "relay" | "thin";
 
@@ -49,14 +50,14 @@ export interface SelfContext {
 
 export type Rejection = "self" | "other_cluster" | "revoked" | "certificate_expired" | "no_mesh_role" | "partition";
 
-const MESH_ROLES = new Set(["relay-node", "entry-node", "video-relay"]);
+const MESH = new Set<string>(MESH_ROLES);
 
 export function hardConstraint(peer: Peer, self: SelfContext, now: number): Rejection | null {
   if (peer.nodeId === self.nodeId) return "self";
   if (peer.clusterId !== self.clusterId) return "other_cluster";
   if (peer.revoked) return "revoked";
   if (peer.certNotAfter <= now) return "certificate_expired";
-  if (!peer.roles.some((r) => MESH_ROLES.has(r))) return "no_mesh_role";
+  if (!peer.roles.some((r) => MESH.has(r))) return "no_mesh_role";
   if (self.minority && !self.connected.has(peer.nodeId)) return "partition";
   return null;
 }

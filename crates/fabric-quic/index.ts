@@ -25,7 +25,7 @@ export interface BindOptions {
   keepAliveMs?: number;
   udpBufferBytes?: number;
   segmentationOffload?: boolean;
-  /** Queueing delay tolerated above the path's min RTT before the window is capped, µs (default 250; 0: plain CUBIC). */
+  /** Queueing delay tolerated above the path's min RTT before the window is capped, µs (default 1000; 0: plain CUBIC). */
   queueDelayTargetUs?: number;
   /** Receive window per stream, bytes (default 1 MiB; 64 KiB–64 MiB). */
   streamWindowBytes?: number;

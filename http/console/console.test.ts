@@ -11,8 +11,6 @@ import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { createJoinToken, enrollNode, joinBody, nodeKeys, type EnrolledNode } from "../../fixtures/nodes.ts";
-import { ROLE_REQUIRES } from "../../core/fabric.ts";
-import { ROLE_REQUIRES as CONSOLE_ROLE_REQUIRES } from "../../web/console/roles.ts";
 
 // Before useStores: a hook takes the default timeout in force when it is registered.
 setDefaultTimeout(60_000);
@@ -68,12 +66,6 @@ describe("console pages", () => {
     expect((await t.app.request("/console/assets/org.js")).status).toBe(200);
     expect((await t.app.request("/console/assets/console.css")).headers.get("content-type")).toContain("text/css");
     expect((await t.app.request("/console/assets/nope.js")).status).toBe(404);
-  });
-});
-
-describe("console role table", () => {
-  test("matches the fabric's roles and capabilities (web/ keeps its own copy)", () => {
-    expect(CONSOLE_ROLE_REQUIRES).toEqual({ ...ROLE_REQUIRES });
   });
 });
 

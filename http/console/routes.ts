@@ -85,6 +85,8 @@ const page = (app: AppName) => (c: Context<AppEnv>) => {
   return c.html(shell(app));
 };
 
+let css: Promise<string> | undefined;
+
 export const consoleRoutes = new Hono<AppEnv>()
   .get("/console", (c) => c.redirect("/console/"))
   .get("/org", (c) => c.redirect("/org/"))
@@ -93,7 +95,9 @@ export const consoleRoutes = new Hono<AppEnv>()
   .get("/console/assets/console.css", async (c) => {
     securityHeaders(c);
     c.header("content-type", "text/css; charset=utf-8");
-    return c.body(await Bun.file(join(WEB, "console.css")).text());
+    // Read once per process, like the bundles.
+    css ??= Bun.file(join(WEB, "console.css")).text();
+    return c.body(await css);
   })
   .get("/console/assets/:file{[a-z]+\\.js}", async (c) => {
     const source = (await build()).get(c.req.param("file"));

@@ -76,7 +76,7 @@ export class NodeBlocklist {
 const USABLE = new Set(["active", "draining", "pending"]);
 
 export async function exchangeProof(c: Context<AppEnv>, proof: string): Promise<{ access_token: string; expires_in: number; node_id: string; cluster_id: string }> {
-  const { db, live, clock, identity, fabric } = c.get("deps");
+  const { db, live, clock, identity } = c.get("deps");
   const kid = nodeProofKid(proof);
   if (!kid) throw refused("proof is not an ES256 JWS with a key id");
   const id = await activeIdentityByFingerprint(db, kid);

@@ -15,8 +15,7 @@ import { reportServices } from "../../sql/node-roles.ts";
 import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
 import { bootstrap, issueChallenge, submitJoin } from "../enrollment/service.ts";
 import { authenticateNode, exchangeProof, type NodePrincipal } from "./auth.ts";
-import { renewCertificate } from "../nodes/service.ts";
-import { currentSnapshot } from "../nodes/snapshots.ts";
+import { nodeSnapshot, renewCertificate } from "../nodes/service.ts";
 import { latestRevocationList } from "../../sql/nodes.ts";
 import type { ChangeContext } from "../../core/change.ts";
 
@@ -37,15 +36,15 @@ const authed = new Hono<NodeEnv>()
     return c.json({ next_heartbeat_seconds: HEARTBEAT_INTERVAL_SECONDS }, 202);
   })
   .get("/snapshot", nodeAuth, valid("query", SnapshotQuery), async (c) => {
-    const { db, fabric, identity, clock } = c.get("deps");
+    const deps = c.get("deps");
     const node = c.get("node");
     const { after_version: after, wait = 0 } = c.req.valid("query");
-    const current = () => db.transaction((tx) => currentSnapshot(tx, (id) => fabric.authorities.load(tx, id), node.nodeId, { dataPlaneKey: identity.dataPlaneKey }, clock()));
+    const current = () => deps.db.transaction((tx) => nodeSnapshot(deps, tx, node.nodeId, deps.clock()));
     // Long-poll: with `wait`, hold the request until the snapshot moves past `after_version` or the wait ends.
     const deadline = Date.now() + wait * 1000;
     let snap = await current();
     while (after !== undefined && snap.version <= after && Date.now() < deadline) {
-      await fabric.snapshots.wait(node.clusterId, deadline - Date.now());
+      await deps.fabric.snapshots.wait(node.clusterId, deadline - Date.now());
       snap = await current();
     }
     if (after !== undefined && snap.version <= after) return c.json({ version: snap.version, changed: false });

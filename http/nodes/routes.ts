@@ -24,14 +24,16 @@ import { activeAssignments, listGroups, servicesOf } from "../../sql/node-roles.
 import { heartbeatHistory, latestHeartbeat } from "../../sql/heartbeats.ts";
 import { markMinority, mergeCluster, promoteCluster } from "../../actors/cluster/commands.ts";
 import { createJoinToken, revokeToken } from "../enrollment/service.ts";
-import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, rejectJoin, revokeNode, splitCluster, unassignRole, type LifecycleEvent } from "./service.ts";
-import { currentSnapshot } from "./snapshots.ts";
+import { approveJoin, assignRole, changeLifecycle, createGroup, moveToGroup, nodeSnapshot, rejectJoin, revokeNode, splitCluster, unassignRole, type LifecycleEvent } from "./service.ts";
 import { createRouteIntent, removeRouteIntent } from "./route-intents.ts";
 import { routeIntents } from "../../sql/mesh.ts";
 import { RouteIntentBody } from "../../core/contracts/nodes.ts";
 import { clusterWorkloads, type WorkloadRow } from "../../sql/console-views.ts";
 
 const PLATFORM = { kind: "platform" } as const;
+/** The exact command an operator runs on the new node for a join token. */
+const agentCommand = (origin: string, clusterId: string, t: { token: string; authority_fingerprint: string }) =>
+  `rap-node-agent enroll --control-plane ${origin} --cluster ${clusterId} --token ${t.token} --authority-fingerprint ${t.authority_fingerprint}`;
 const can = (c: Context<AppEnv>, action: Action) => requireAction(c, action, PLATFORM);
 const NodeRoleParam = v.strictObject({ id: v.pipe(v.string(), v.uuid()), itemId: v.pipe(v.string(), v.uuid()), assignmentId: v.pipe(v.string(), v.uuid()) });
 
@@ -100,7 +102,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     const r = await splitCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c));
     return c.json({
       ...r,
-      nodes: r.nodes.map((n) => ({ ...n, agent_command: `rap-node-agent enroll --control-plane ${origin} --cluster ${r.cluster_id} --token ${n.join_token.token} --authority-fingerprint ${n.join_token.authority_fingerprint}` })),
+      nodes: r.nodes.map((n) => ({ ...n, agent_command: agentCommand(origin, r.cluster_id, n.join_token) })),
     }, 201);
   })
   .get("/:id/join-tokens", valid("param", ClusterParam), async (c) => {
@@ -114,7 +116,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     await can(c, "join_token.create");
     const t = await createJoinToken(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c));
     const origin = new URL(c.req.url).origin;
-    return c.json({ ...t, agent_command: `rap-node-agent enroll --control-plane ${origin} --cluster ${t.cluster_id} --token ${t.token} --authority-fingerprint ${t.authority_fingerprint}` }, 201);
+    return c.json({ ...t, agent_command: agentCommand(origin, t.cluster_id, t) }, 201);
   })
   .delete("/:id/join-tokens/:itemId", valid("param", ClusterItemParam), async (c) => {
     await can(c, "join_token.create");
@@ -166,8 +168,8 @@ export const nodeRoutes = new Hono<AppEnv>()
   .get("/:id/nodes/:itemId/snapshot", valid("param", ClusterItemParam), async (c) => {
     await can(c, "cluster.read");
     const node = await nodeOr404(c);
-    const { db, fabric, identity, clock } = c.get("deps");
-    return c.json(await db.transaction((tx) => currentSnapshot(tx, (id) => fabric.authorities.load(tx, id), node.id, { dataPlaneKey: identity.dataPlaneKey }, clock())));
+    const deps = c.get("deps");
+    return c.json(await deps.db.transaction((tx) => nodeSnapshot(deps, tx, node.id, deps.clock())));
   })
   .post("/:id/nodes/:itemId/drain", valid("param", ClusterItemParam), lifecycle("node.drain"))
   .post("/:id/nodes/:itemId/activate", valid("param", ClusterItemParam), lifecycle("node.activate"))

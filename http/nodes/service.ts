@@ -13,7 +13,7 @@ import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { fingerprintOf, issueNodeCertificate, readCsr } from "../../core/crypto/x509.ts";
-import { missingCapability, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
+import { missingCapability, type NodeRole } from "../../core/fabric.ts";
 import type { Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { getCluster } from "../../sql/clusters.ts";
@@ -35,8 +35,9 @@ export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
 export const REVOCATION_TYPE = "rap.revocation_list.v1";
 
-const authorityOf = (deps: Deps, tx: Tx) => (clusterId: string) => deps.fabric.authorities.load(tx, clusterId);
-const snapshotCtx = (deps: Deps) => ({ dataPlaneKey: deps.identity.dataPlaneKey });
+/** A node's current signed snapshot (a new version only when its content changed). */
+export const nodeSnapshot = (deps: Pick<Deps, "identity" | "fabric">, tx: Tx, nodeId: string, now: Date) =>
+  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey }, now);
 
 async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date) {
   const cert = await issueNodeCertificate({
@@ -54,7 +55,7 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
   const now = deps.clock();
   const nodeId = newId(now.getTime());
   return deps.host.batch(async (tx, step) => {
-    await requireAuthority(deps, tx, clusterId);
+    const cluster = await requireAuthority(deps, tx, clusterId);
     const request = await getJoinRequest(tx, requestId);
     if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
     const holder = await nodeHoldingKey(tx, request.nodeFingerprint);
@@ -67,12 +68,11 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
 
     const authority = await deps.fabric.authorities.load(tx, clusterId);
     const cert = await issueCertificate(tx, authority, clusterId, nodeId, fromB64(request.publicKey), now);
-    const snapshot = await currentSnapshot(tx, authorityOf(deps, tx), nodeId, snapshotCtx(deps), now);
-    const cluster = await getCluster(tx, clusterId);
+    const snapshot = await nodeSnapshot(deps, tx, nodeId, now);
     const bundle = await authority.sign(BOOTSTRAP_TYPE, request.nodeFingerprint, {
       node_id: nodeId,
       join_request_id: requestId,
-      term: cluster!.authorityTerm,
+      term: cluster.authorityTerm,
       authority: { public_key: authority.signingPublicKey, fingerprint: authority.signingFingerprint },
       ca_chain: [authority.caCertificatePem],
       certificate: cert.pem,
@@ -162,10 +162,9 @@ export async function assignRole(deps: Deps, clusterId: string, nodeId: string, 
       throw err;
     });
     await appendAudit(tx, { change, organizationId: input.organization_id ?? null, action: "node.role_assigned", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: input.role, assignment_id: id } });
-    if (SERVICE_ROLES.includes(input.role) || input.role === "entry-node" || input.role === "relay-node" || input.role === "video-relay") {
-      await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: input.role, desiredState: "running" });
-      await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: input.role, desired_state: "running" } });
-    }
+    // Every role runs a workload on the node.
+    await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: input.role, desiredState: "running" });
+    await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: input.role, desired_state: "running" } });
     return id;
   });
   await deps.fabric.snapshots.changed(clusterId);

@@ -28,4 +28,3 @@ export function bytes(n: unknown): string {
   return `${v.toFixed(v < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
 }
 
-export const shortId = (id: string | null | undefined) => (id ? id.slice(0, 8) : "—");

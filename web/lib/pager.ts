@@ -7,7 +7,7 @@
 import type { Page } from "./api.ts";
 import { h, mount } from "./dom.ts";
 
-export interface Pager { el: HTMLElement; reload(): Promise<void>; first(): Promise<void> }
+export interface Pager { el: HTMLElement; reload(): Promise<void> }
 
 export function pager<T>(load: (cursor: string | undefined) => Promise<Page<T>>, render: (items: T[]) => HTMLElement, testid = "pager"): Pager {
   const body = h("div", { class: "page-body" });
@@ -36,6 +36,5 @@ export function pager<T>(load: (cursor: string | undefined) => Promise<Page<T>>,
   return {
     el: h("div", { class: "paged", "data-testid": testid }, body, h("div", { class: "pager" }, prev, info, next)),
     reload,
-    first: () => go(0),
   };
 }

@@ -137,10 +137,6 @@ impl Trust {
         self.revoked = serials.into_iter().map(|s| normalize_serial(&s)).collect();
     }
 
-    pub fn is_revoked(&self, serial: &str) -> bool {
-        self.revoked.contains(&normalize_serial(serial))
-    }
-
     /// Checks a peer's end-entity certificate (DER) at `now_unix`.
     pub fn verify(&self, der: &[u8], now_unix: i64, expected_node: Option<&str>) -> Result<NodeCert, Refusal> {
         let invalid = |why: &str| Refusal::CertificateInvalid(why.to_string());

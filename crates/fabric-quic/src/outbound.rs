@@ -202,8 +202,7 @@ async fn open(conn: &Connection, class: Class, header: Bytes) -> Option<quinn::S
 }
 
 async fn write_message(stream: &mut quinn::SendStream, data: Bytes) -> bool {
-    let len = Bytes::copy_from_slice(&(data.len() as u32).to_be_bytes());
-    stream.write_chunk(len).await.is_ok() && stream.write_chunk(data).await.is_ok()
+    stream.write_all(&(data.len() as u32).to_be_bytes()).await.is_ok() && stream.write_chunk(data).await.is_ok()
 }
 
 fn sent(shared: &Shared, class: Class, bytes: usize) {
@@ -248,8 +247,8 @@ async fn stream_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, cla
     }
 }
 
+/// Latest-only classes are never urgent (`render`), so nothing here counts toward `urgent_pending`.
 async fn latest_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, class: Class, slot: Arc<LatestSlot>) {
-    let urgent = class.is_urgent();
     let stream = open(&conn, class, header).await;
     let Some(mut stream) = stream else {
         slot.closed.store(true, Ordering::Relaxed);
@@ -260,11 +259,7 @@ async fn latest_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, cla
         match next {
             Some(data) => {
                 let len = data.len();
-                let ok = write_message(&mut stream, data).await;
-                if urgent {
-                    shared.urgent_pending.fetch_sub(1, Ordering::Relaxed);
-                }
-                if !ok {
+                if !write_message(&mut stream, data).await {
                     break;
                 }
                 sent(&shared, class, len);
