@@ -168,10 +168,18 @@ pub(crate) struct State {
     pub peers: HashMap<String, PeerConn>,
     pub allowed: HashMap<String, HashSet<Class>>,
     pub routes: HashMap<String, Vec<String>>,
-    pub senders: HashMap<(String, Class), Sender>,
+    /// By destination, then class: looked up on every send without allocating.
+    pub senders: HashMap<String, HashMap<Class, Sender>>,
 }
 
 impl State {
+    /// Senders whose streams ride the connection to `node_id` end with it.
+    pub fn drop_senders_through(&mut self, node_id: &str) {
+        for by_class in self.senders.values_mut() {
+            by_class.retain(|_, s| s.first_hop() != node_id);
+        }
+    }
+
     /// fabric_control carries the hello that leads to authorization, so it is
     /// the one class open between authenticated peers before it. It is
     /// hop-by-hop: never routed, never relayed.
@@ -184,13 +192,24 @@ impl State {
 /// relay's signed snapshot). Without a current lease nothing is relayed.
 #[derive(Default)]
 pub struct RelayLeases {
-    pairs: HashSet<(String, String)>,
+    /// Each leased pair under both of its ends, so a check borrows and never allocates.
+    peers_of: HashMap<String, HashSet<String>>,
     expires_unix: i64,
 }
 
 impl RelayLeases {
+    pub fn new(pairs: Vec<(String, String)>, expires_unix: i64) -> RelayLeases {
+        let mut peers_of: HashMap<String, HashSet<String>> = HashMap::new();
+        for (a, b) in pairs {
+            peers_of.entry(a.clone()).or_default().insert(b.clone());
+            peers_of.entry(b).or_default().insert(a);
+        }
+        RelayLeases { peers_of, expires_unix }
+    }
+
+    /// Runs for every relayed stream and datagram.
     pub fn covers(&self, a: &str, b: &str, now_unix: i64) -> bool {
-        now_unix < self.expires_unix && (self.pairs.contains(&(a.to_string(), b.to_string())) || self.pairs.contains(&(b.to_string(), a.to_string())))
+        now_unix < self.expires_unix && self.peers_of.get(a).is_some_and(|peers| peers.contains(b))
     }
 }
 
@@ -391,7 +410,9 @@ impl Endpoint {
     pub fn authorize(&self, node_id: &str, classes: &[Class]) {
         let mut state = self.shared.state.lock().unwrap();
         let set: HashSet<Class> = classes.iter().copied().collect();
-        state.senders.retain(|(to, class), _| to != node_id || *class == Class::FabricControl || set.contains(class));
+        if let Some(by_class) = state.senders.get_mut(node_id) {
+            by_class.retain(|class, _| *class == Class::FabricControl || set.contains(class));
+        }
         state.allowed.insert(node_id.to_string(), set);
         self.shared.policy_epoch.fetch_add(1, Ordering::Release);
     }
@@ -406,7 +427,7 @@ impl Endpoint {
         } else {
             state.routes.insert(destination.to_string(), relays.to_vec());
         }
-        state.senders.retain(|(to, _), _| to != destination);
+        state.senders.remove(destination);
     }
 
     pub fn set_relay(&self, enabled: bool) {
@@ -416,7 +437,7 @@ impl Endpoint {
     /// Replaces the relay leases: end-node pairs (either direction) this relay
     /// may forward for, valid until `expires_unix`.
     pub fn set_relay_leases(&self, pairs: Vec<(String, String)>, expires_unix: i64) {
-        *self.shared.leases.write().unwrap() = RelayLeases { pairs: pairs.into_iter().collect(), expires_unix };
+        *self.shared.leases.write().unwrap() = RelayLeases::new(pairs, expires_unix);
     }
 
     /// Replaces the revocation set and closes every connection whose peer
@@ -608,7 +629,7 @@ fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, cert_der: Ve
             }
             existing.close("duplicate");
         }
-        state.senders.retain(|_, s| s.first_hop() != node_id);
+        state.drop_senders_through(&node_id);
         state.peers.insert(node_id.clone(), peer);
     }
     shared.emit(Event::PeerUp {
@@ -639,7 +660,7 @@ async fn watch_close(shared: Arc<Shared>, conn: Connection, node_id: String) {
         (None, _) => "network_unreachable".into(),
     };
     state.peers.remove(&node_id);
-    state.senders.retain(|_, s| s.first_hop() != node_id);
+    state.drop_senders_through(&node_id);
     drop(state);
     shared.emit(Event::PeerDown { node_id, reason });
 }

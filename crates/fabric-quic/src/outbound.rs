@@ -136,7 +136,9 @@ impl Endpoint {
                     return Ok(enqueued);
                 }
                 None => {
-                    shared.state.lock().unwrap().senders.remove(&(to.to_string(), class));
+                    if let Some(by_class) = shared.state.lock().unwrap().senders.get_mut(to) {
+                        by_class.remove(&class);
+                    }
                 }
             }
         }
@@ -162,8 +164,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         add(&shared.counters.class(class).refused, 1);
         return Err(FabricError::new("channel_class_denied", format!("{} is not authorized with {to}", class.name())));
     }
-    let key = (to.to_string(), class);
-    if let Some(sender) = state.senders.get(&key).filter(|s| s.alive()) {
+    if let Some(sender) = state.senders.get(to).and_then(|by_class| by_class.get(&class)).filter(|s| s.alive()) {
         return Ok(sender.queue.clone());
     }
     // fabric_control is the channel's own control (hello, heartbeats): it
@@ -190,7 +191,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         };
         Queue::Fifo(fifo)
     };
-    state.senders.insert(key, Sender { first_hop, queue: queue.clone() });
+    state.senders.entry(to.to_string()).or_default().insert(class, Sender { first_hop, queue: queue.clone() });
     Ok(queue)
 }
 
