@@ -1,16 +1,19 @@
 /**
  * Domain errors: the one way code below http/ says "this request cannot be
- * done". Each error carries a stable `code`; http/errors.ts maps the code to a
- * status, message key and English fallback. Causes stay on `cause` for logs and
+ * done". Each error carries a stable `code` from core/error-catalog.ts, which
+ * gives its status, message key and English fallback. Causes stay on `cause` for logs and
  * never reach a response body.
  */
+import type { ErrorCode } from "./error-catalog.ts";
+
+export type { ErrorCode };
 export type ErrorDetails = Record<string, unknown>;
 
 export class DomainError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: ErrorDetails;
 
-  constructor(code: string, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -54,18 +57,11 @@ export class ActorMachineVersionMismatch extends DomainError {
   }
 }
 
-/** A unique value (slug, name) is already taken by another entity. */
-export class Conflict extends DomainError {
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
-    super(code, message, details);
-  }
-}
+/** A unique value (slug, name) is already taken by another entity; the store's error stays on `cause` for the log. */
+export class Conflict extends DomainError {}
 
-export class NotFound extends DomainError {
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
-    super(code, message, details);
-  }
-}
+/** The thing does not exist, or the caller may not know that it does. */
+export class NotFound extends DomainError {}
 
 export class Unauthenticated extends DomainError {
   constructor(message = "authentication required") {

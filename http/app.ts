@@ -18,7 +18,6 @@ import { resourceRoutes } from "./resources/routes.ts";
 import { auditRoutes } from "./audit/routes.ts";
 import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
-import { nodeRoutes } from "./nodes/routes.ts";
 import { nodeAgentRoutes } from "./node-agents/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import { sendError, statusOf } from "./errors.ts";
@@ -44,7 +43,6 @@ export function createApp(deps: AppDeps) {
     .route("/api/v1/audit", auditRoutes)
     .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes)
-    .route("/api/v1/clusters", nodeRoutes)
     .route("/api/v1/node-agents", nodeAgentRoutes);
 
   app.notFound((c) => sendError(c, "route.not_found", { method: c.req.method, path: c.req.path }));

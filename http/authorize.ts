@@ -7,7 +7,7 @@
 import type { Context } from "hono";
 import { authorize, HIGH_RISK, type Action, type OrgAction, type Scope } from "../core/authz.ts";
 import { DomainError } from "../core/errors.ts";
-import { appendAudit } from "../sql/audit.ts";
+import { recordAudit } from "../control/audit/service.ts";
 import { changeOf } from "./change.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -22,11 +22,10 @@ export class Forbidden extends DomainError {}
 
 export async function requireAction(c: Context<AppEnv>, action: Action, scope: Scope): Promise<void> {
   const { subject } = c.get("auth");
-  const { clock, db } = c.get("deps");
-  const decision = authorize(subject, action, scope, clock());
+  const decision = authorize(subject, action, scope, c.get("deps").clock());
   if (decision.allow) return;
   if (HIGH_RISK.has(action)) {
-    await appendAudit(db, {
+    await recordAudit(c.get("deps"), {
       change: changeOf(c),
       organizationId: scope.kind === "organization" ? scope.orgId : null,
       action,

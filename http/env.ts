@@ -1,31 +1,19 @@
 /**
  * The one Hono environment: what every handler can read from the context.
- * `deps` carries the stores and the actor host; `principal` is set by the auth
+ * `deps` carries the control plane's deps (control/deps.ts); `principal` is set by the auth
  * middleware on protected routes.
  */
-import type { ActorHost } from "../actors/host/host.ts";
 import type { Principal } from "../core/change.ts";
-import type { Subject } from "../core/authz.ts";
-import type { Identity } from "./identity.ts";
-import type { Fabric } from "./fabric.ts";
-import type { UserRow } from "../sql/users.ts";
-import type { SessionRow } from "../sql/auth-sessions.ts";
-import type { Logger } from "../core/log.ts";
 import type { ControlPlaneMetrics } from "../core/metrics.ts";
-import type { LiveState } from "../live/live-state.ts";
-import type { Db } from "../sql/db.ts";
+import type { Logger } from "../core/log.ts";
+import type { ControlDeps } from "../control/deps.ts";
+import type { Authenticated } from "../control/auth/authenticate.ts";
 
-export interface AppDeps {
-  db: Db;
-  live: LiveState;
-  host: ActorHost;
-  log: Logger;
+/** The control plane's deps plus what only the HTTP edge needs. */
+export interface AppDeps extends ControlDeps {
   metrics: ControlPlaneMetrics;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
-  identity: Identity;
-  fabric: Fabric;
-  clock: () => Date;
   trustProxy: boolean;
   /** True while the process is shutting down: readiness fails so balancers drain it. */
   draining(): boolean;
@@ -42,8 +30,4 @@ export interface AppEnv {
 }
 
 /** Who is calling, set by the authenticate middleware. */
-export interface AuthContext {
-  user: UserRow;
-  session: SessionRow;
-  subject: Subject;
-}
+export type AuthContext = Authenticated;

@@ -4,7 +4,7 @@
  * signal exits at once.
  */
 import { createLogger } from "../core/log.ts";
-import { ConfigInvalid, loadConfig } from "./config.ts";
+import { ConfigInvalid, loadConfig } from "../control/config.ts";
 import { startServer } from "./server.ts";
 
 let cfg;

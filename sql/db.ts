@@ -39,6 +39,23 @@ export function pgError(err: unknown): PgErrorInfo {
 
 export const UNIQUE_VIOLATION = "23505";
 
+/** True when `err` is PostgreSQL's unique violation (of `constraint`, when one is named). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const pg = pgError(err);
+  return pg.code === UNIQUE_VIOLATION && (constraint === undefined || pg.constraint === constraint);
+}
+
+/**
+ * A `.catch` handler for a write: a unique violation (of `constraint`, when
+ * named) becomes the domain error `conflict` makes from it (keep it as the
+ * cause); anything else is rethrown unchanged.
+ */
+export function onUniqueViolation(conflict: (cause: unknown) => Error, constraint?: string): (err: unknown) => never {
+  return (err) => {
+    throw isUniqueViolation(err, constraint) ? conflict(err) : err;
+  };
+}
+
 /** A PostgreSQL array literal, so one parameter carries a whole column in both drivers. */
 export function pgArray(values: (string | null)[]): string {
   return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)).join(",")}}`;

@@ -12,12 +12,17 @@ const toNode = (r: RawNode): NodeRow => ({
   createdAt: new Date(r.created_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString(),
 });
 
-export async function upsertNode(tx: Tx, n: { id: string; clusterId: string; name: string; status: string; health: string; capabilities: Record<string, boolean>; facts: Record<string, unknown>; now: Date }): Promise<void> {
+/** `groupId` undefined keeps the row's group (snapshots from before groups were actor context). */
+export async function upsertNode(
+  tx: Tx,
+  n: { id: string; clusterId: string; name: string; status: string; health: string; groupId: string | null | undefined; capabilities: Record<string, boolean>; facts: Record<string, unknown>; now: Date },
+): Promise<void> {
   await tx.query(
-    `insert into nodes (id, cluster_id, name, status, health, capabilities, facts, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::timestamptz, $8::timestamptz)
-     on conflict (id) do update set status = excluded.status, health = excluded.health, updated_at = excluded.updated_at`,
-    [n.id, n.clusterId, n.name, n.status, n.health, JSON.stringify(n.capabilities), JSON.stringify(n.facts), n.now.toISOString()],
+    `insert into nodes (id, cluster_id, name, status, health, capabilities, facts, created_at, updated_at, group_id)
+     values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::timestamptz, $8::timestamptz, $9::uuid)
+     on conflict (id) do update set status = excluded.status, health = excluded.health, updated_at = excluded.updated_at,
+       group_id = case when $10 then excluded.group_id else nodes.group_id end`,
+    [n.id, n.clusterId, n.name, n.status, n.health, JSON.stringify(n.capabilities), JSON.stringify(n.facts), n.now.toISOString(), n.groupId ?? null, n.groupId !== undefined],
   );
   await tx.query(
     `insert into cluster_memberships (cluster_id, node_id, membership_status, joined_at) values ($1, $2, $3, $4::timestamptz)
@@ -44,10 +49,6 @@ export async function listNodes(tx: Tx, opts: { clusterId: string; status?: stri
 export async function nodesInCluster(tx: Tx, clusterId: string, ids: string[]): Promise<Set<string>> {
   const rows = await tx.query<{ id: string }>("select id::text from nodes where cluster_id = $1 and id = any($2::uuid[])", [clusterId, pgArray(ids)]);
   return new Set(rows.map((r) => r.id));
-}
-
-export async function setNodeGroup(tx: Tx, nodeId: string, groupId: string | null): Promise<void> {
-  await tx.query("update nodes set group_id = $2, updated_at = now() where id = $1", [nodeId, groupId]);
 }
 
 export interface IdentityRow {

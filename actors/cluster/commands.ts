@@ -10,17 +10,39 @@ import { CLUSTER } from "./kind.ts";
 import { newAuthority } from "./authority.ts";
 import { insertAuthority } from "../../sql/cluster-authorities.ts";
 import type { Keyring } from "../../core/crypto/envelope.ts";
+import type { Tx } from "../../sql/db.ts";
+import type { ActorEvent } from "../host/kind.ts";
 
 export const DEFAULT_ARCHIVE_GRACE_MS = 24 * 60 * 60 * 1000;
 
 export interface NewCluster { name: string; slug: string; region?: string | null; metadata?: Record<string, unknown> }
 
-/** Creates the cluster and its authority (signing key and node CA) in one commit. */
-export async function createCluster(host: ActorHost, keyring: Keyring, input: NewCluster, change: ChangeContext): Promise<SendResult> {
+/**
+ * A new cluster's id, create event and sealed authority (signing key and node
+ * CA), made before any transaction opens: key generation is slow.
+ */
+export async function prepareCluster(host: ActorHost, keyring: Keyring, input: NewCluster) {
   const id = newId(host.now().getTime());
   const authority = await newAuthority(keyring, id, host.now());
   const event = { type: "cluster.create", name: input.name, slug: input.slug, region: input.region ?? null, metadata: input.metadata ?? {} };
-  return host.sendWith(CLUSTER, id, event, change, (tx) => insertAuthority(tx, authority));
+  return { id, event, authority };
+}
+
+/** Creates the cluster and its authority in one commit. */
+export async function createCluster(host: ActorHost, keyring: Keyring, input: NewCluster, change: ChangeContext): Promise<SendResult> {
+  const p = await prepareCluster(host, keyring, input);
+  return host.sendWith(CLUSTER, p.id, p.event, change, (tx) => insertAuthority(tx, p.authority));
+}
+
+/** Creates a prepared cluster inside a `host.batch`, so it commits with the rest of the batch or not at all. */
+export async function createPreparedCluster(
+  tx: Tx,
+  step: (kind: string, id: string, event: ActorEvent, change: ChangeContext) => Promise<SendResult>,
+  p: Awaited<ReturnType<typeof prepareCluster>>,
+  change: ChangeContext,
+): Promise<void> {
+  await step(CLUSTER, p.id, p.event, change);
+  await insertAuthority(tx, p.authority);
 }
 
 export function markMinority(host: ActorHost, id: string, reason: string, change: ChangeContext) {

@@ -5,7 +5,7 @@
  * `cluster.slug_taken`.
  */
 import { Conflict } from "../../core/errors.ts";
-import { pgError, UNIQUE_VIOLATION, type Tx } from "../../sql/db.ts";
+import { isUniqueViolation, type Tx } from "../../sql/db.ts";
 import { upsertCluster } from "../../sql/clusters.ts";
 import type { Transitioned } from "../host/kind.ts";
 import { stateName } from "../host/kind.ts";
@@ -27,10 +27,7 @@ export async function projectCluster(tx: Tx, done: Transitioned): Promise<void> 
       now: done.now,
     });
   } catch (err) {
-    const pg = pgError(err);
-    if (pg.code === UNIQUE_VIOLATION && pg.constraint === "clusters_slug_key") {
-      throw new Conflict("cluster.slug_taken", `cluster slug ${ctx.slug} is already in use`, { slug: ctx.slug });
-    }
+    if (isUniqueViolation(err, "clusters_slug_key")) throw new Conflict("cluster.slug_taken", `cluster slug ${ctx.slug} is already in use`, { slug: ctx.slug }, { cause: err });
     throw err;
   }
 }

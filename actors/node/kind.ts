@@ -9,7 +9,7 @@ export const NODE = "node";
 
 async function project(tx: Tx, done: Transitioned): Promise<void> {
   const c = done.snapshot.context as NodeContext;
-  await upsertNode(tx, { id: done.id, clusterId: c.clusterId, name: c.name, status: stateName(done.snapshot), health: c.health, capabilities: c.capabilities, facts: c.facts, now: done.now });
+  await upsertNode(tx, { id: done.id, clusterId: c.clusterId, name: c.name, status: stateName(done.snapshot), health: c.health, groupId: c.groupId, capabilities: c.capabilities, facts: c.facts, now: done.now });
 }
 
 export const nodeKind: ActorKind = { kind: NODE, machine: nodeMachine, machineVersion: 1, project };

@@ -12,6 +12,11 @@
  * forward by the batched heartbeat writer in the same multi-row write, so a
  * silent node's timer fires and moves it healthy → stale → offline while
  * heartbeats themselves never transition the actor.
+ *
+ * The node's group is context too (`node.set_group`, in any state but
+ * revoked), so the `nodes` row is written only by this actor's projection.
+ * Snapshots persisted before groups were context have no `groupId`: the
+ * projection then leaves the row's group as it is.
  */
 
 export { LIVENESS_TIMER, OFFLINE_AFTER_MS, STALE_AFTER_MS };
@@ -30,22 +35,28 @@ export interface NodeContext {
   health: NodeHealth;
   disabledReason: string | null;
   revokedReason: string | null;
+  /** Undefined only in snapshots persisted before groups were context. */
+  groupId?: string | null;
 }
 
 export type NodeEvent =
-  | { type: "node.enroll"; clusterId: string; name: string; capabilities: Record<string, boolean>; facts: Record<string, unknown>; joinRequestId: string }
+  | { type: "node.enroll"; clusterId: string; name: string; capabilities: Record<string, boolean>; facts: Record<string, unknown>; joinRequestId: string; groupId?: string | null }
   | { type: "node.activate" }
   | { type: "node.drain" }
   | { type: "node.disable"; reason: string }
   | { type: "node.enable" }
   | { type: "node.revoke"; reason: string }
-  | { type: "node.health"; health: NodeHealth };
+  | { type: "node.health"; health: NodeHealth }
+  | { type: "node.set_group"; groupId: string | null };
+
+const SET_GROUP = { "node.set_group": { actions: "recordGroup" } } as const;
 
 /** What active and draining nodes both accept: leaving service stops the liveness watch; health moves it. */
 const IN_SERVICE = {
   "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
   "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
   "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+  ...SET_GROUP,
 } as const;
 
 export const nodeMachine = setup({
@@ -58,6 +69,7 @@ export const nodeMachine = setup({
     recordDisable: assign(({ event }) => (event.type === "node.disable" ? { disabledReason: event.reason } : {})),
     recordRevoke: assign(({ event }) => (event.type === "node.revoke" ? { revokedReason: event.reason } : {})),
     recordHealth: assign(({ event }) => (event.type === "node.health" ? { health: event.health } : {})),
+    recordGroup: assign(({ event }) => (event.type === "node.set_group" ? { groupId: event.groupId } : {})),
     /** Healthy waits for stale, stale waits for offline, offline waits for nothing. */
     watchLiveness: enqueueActions(({ context, enqueue }) => {
       // Sibling actions of setup() are not typed inside it; the host reads these by type name.
@@ -73,13 +85,15 @@ export const nodeMachine = setup({
 }).createMachine({
   id: "node",
   initial: "new",
-  context: { clusterId: "", name: "", capabilities: {}, facts: {}, joinRequestId: "", health: "healthy", disabledReason: null, revokedReason: null },
+  context: { clusterId: "", name: "", capabilities: {}, facts: {}, joinRequestId: "", health: "healthy", disabledReason: null, revokedReason: null, groupId: null },
   states: {
     new: {
       on: {
         "node.enroll": {
           target: "pending",
-          actions: assign(({ event }) => ({ clusterId: event.clusterId, name: event.name, capabilities: event.capabilities, facts: event.facts, joinRequestId: event.joinRequestId })),
+          actions: assign(({ event }) => ({
+            clusterId: event.clusterId, name: event.name, capabilities: event.capabilities, facts: event.facts, joinRequestId: event.joinRequestId, groupId: event.groupId ?? null,
+          })),
         },
       },
     },
@@ -87,6 +101,7 @@ export const nodeMachine = setup({
       on: {
         "node.activate": { target: "active", actions: "watchLiveness" },
         "node.revoke": { target: "revoked", actions: "recordRevoke" },
+        ...SET_GROUP,
       },
     },
     active: {
@@ -105,6 +120,7 @@ export const nodeMachine = setup({
       on: {
         "node.enable": { target: "active", actions: [assign({ disabledReason: null, health: "healthy" }), "watchLiveness"] },
         "node.revoke": { target: "revoked", actions: "recordRevoke" },
+        ...SET_GROUP,
       },
     },
     revoked: { type: "final" },

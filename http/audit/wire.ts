@@ -1,5 +1,5 @@
 /** The wire form of an audit event, the same for platform and organization scope. */
-import type { AuditRow } from "../../sql/audit.ts";
+import type { AuditRow } from "../../control/audit/service.ts";
 
 export const auditWire = (e: AuditRow) => ({
   id: e.id,

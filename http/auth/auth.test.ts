@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
-import { LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_ACCOUNT } from "./service.ts";
+import { LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_ACCOUNT } from "../../control/auth/service.ts";
 import { listAudit } from "../../sql/audit.ts";
 
 const stores = useStores();

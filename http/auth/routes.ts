@@ -9,11 +9,11 @@ import { authenticate } from "../middleware/auth/index.ts";
 import { valid } from "../validate.ts";
 import { changeOf, anonymousChange } from "../change.ts";
 import { CodeBody, IdParam, LoginBody, RefreshBody, TrustDeviceBody } from "../../core/contracts/auth.ts";
-import { confirmTotpEnrollment, login, logout, refresh, revokeOwnSession, startTotpEnrollment, stepUp, trustCurrentDevice } from "./service.ts";
-import { listSessions, listTrustedDevices, revokeTrustedDevice } from "../../sql/auth-sessions.ts";
+import { confirmTotpEnrollment, login, logout, refresh, revokeOwnSession, startTotpEnrollment, stepUp, trustCurrentDevice } from "../../control/auth/service.ts";
+import { ownDevices, ownSessions, revokeOwnDevice } from "../../control/auth/devices.ts";
 import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
-import { appendAudit } from "../../sql/audit.ts";
+import { recordAudit } from "../../control/audit/service.ts";
 import { clientIp } from "../client-ip.ts";
 
 const authed = new Hono<AppEnv>()
@@ -24,7 +24,7 @@ const authed = new Hono<AppEnv>()
   })
   .get("/sessions", async (c) => {
     const { user, session } = c.get("auth");
-    const rows = await listSessions(c.get("deps").db, user.id);
+    const rows = await ownSessions(c.get("deps"), user.id);
     return c.json({
       items: rows.map((s) => ({ id: s.id, created_at: s.createdAt.toISOString(), last_seen_at: s.lastSeenAt.toISOString(), expires_at: s.expiresAt.toISOString(), user_agent: s.userAgent, current: s.id === session.id })),
     });
@@ -44,7 +44,7 @@ const authed = new Hono<AppEnv>()
     return c.json(await stepUp(c.get("deps"), user, session, c.req.valid("json").code, changeOf(c)));
   })
   .get("/devices", async (c) => {
-    const rows = await listTrustedDevices(c.get("deps").db, c.get("auth").user.id);
+    const rows = await ownDevices(c.get("deps"), c.get("auth").user.id);
     return c.json({ items: rows.map((d) => ({ id: d.id, name: d.name, trusted_at: d.trustedAt.toISOString() })) });
   })
   .post("/devices", valid("json", TrustDeviceBody), async (c) => {
@@ -52,16 +52,14 @@ const authed = new Hono<AppEnv>()
     const now = c.get("deps").clock().getTime();
     // Trusting a device lowers future friction, so it needs the strictest proof: a fresh second factor.
     if (!session.mfaAt || now - session.mfaAt.getTime() > STEP_UP_WINDOW_MS.unknownDevice) {
-      await appendAudit(c.get("deps").db, { change: changeOf(c), action: "auth.device_trust", targetType: "auth_session", targetId: session.id, outcome: "denied", reason: "step_up_required" });
+      await recordAudit(c.get("deps"), { change: changeOf(c), action: "auth.device_trust", targetType: "auth_session", targetId: session.id, outcome: "denied", reason: "step_up_required" });
       throw new DomainError(user.totpEnabledAt ? "auth.step_up_required" : "auth.mfa_enrollment_required", "fresh MFA needed to trust a device");
     }
     const id = await trustCurrentDevice(c.get("deps"), user, session, c.req.valid("json").name, changeOf(c));
     return c.json({ id }, 201);
   })
   .delete("/devices/:id", valid("param", IdParam), async (c) => {
-    const ok = await revokeTrustedDevice(c.get("deps").db, c.get("auth").user.id, c.req.valid("param").id);
-    if (!ok) throw new DomainError("auth.device_not_found", "no such device");
-    await appendAudit(c.get("deps").db, { change: changeOf(c), action: "auth.device_revoked", targetType: "trusted_device", targetId: c.req.valid("param").id, outcome: "success" });
+    await revokeOwnDevice(c.get("deps"), c.get("auth").user.id, c.req.valid("param").id, changeOf(c));
     return c.body(null, 204);
   });
 

@@ -1,105 +1,72 @@
 /**
- * Clusters API. Commands go to the cluster actor; reads come from the
- * `clusters` projection. Reads need `cluster.read`, changes `cluster.manage`
- * (platform roles only: clusters are platform topology). Enrollment, nodes
- * and partitions of a cluster are in http/nodes/routes.ts.
+ * /api/v1/clusters: the clusters themselves (commands go to the cluster
+ * actor, reads come from its projection), and one sub-router per resource of
+ * a cluster: authority and partitions, join tokens, join requests, nodes,
+ * node groups, workloads, route intents. Everything here is platform
+ * topology: platform roles only. Authentication runs once for all of them.
  */
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { authenticate } from "../middleware/auth/index.ts";
 import { requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
-import {
-  ArchiveClusterBody,
-  ClusterIdParam,
-  ListClustersQuery,
-  NewClusterBody,
-  SuspendClusterBody,
-  UpdateClusterBody,
-} from "../../core/contracts/clusters.ts";
-import {
-  archiveCluster,
-  createCluster,
-  DEFAULT_ARCHIVE_GRACE_MS,
-  restoreCluster,
-  resumeCluster,
-  suspendCluster,
-  updateCluster,
-} from "../../actors/cluster/commands.ts";
-import { getCluster, listClusters, type ClusterRow } from "../../sql/clusters.ts";
-import { NotFound } from "../../core/errors.ts";
 import { page } from "../page.ts";
+import { ArchiveClusterBody, ClusterIdParam, ListClustersQuery, NewClusterBody, SuspendClusterBody, UpdateClusterBody } from "../../core/contracts/clusters.ts";
+import {
+  archiveCluster, clusterOr404, createCluster, listClusters, restoreCluster, resumeCluster, suspendCluster, updateCluster,
+} from "../../control/clusters/service.ts";
+import { clusterWire, PLATFORM } from "./wire.ts";
+import { authorityRoutes } from "./authority.ts";
+import { joinTokenRoutes } from "./join-tokens.ts";
+import { joinRequestRoutes } from "./join-requests.ts";
+import { nodeRoutes } from "./nodes.ts";
+import { nodeGroupRoutes } from "./node-groups.ts";
+import { workloadRoutes } from "./workloads.ts";
+import { routeIntentRoutes } from "./route-intents.ts";
 
-const PLATFORM = { kind: "platform" } as const;
-
-export const clusterRoutes = new Hono<AppEnv>()
-  .use(authenticate())
+const clusters = new Hono<AppEnv>()
   .post("/", valid("json", NewClusterBody), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = await createCluster(c.get("deps").host, c.get("deps").identity.keyring, c.req.valid("json"), changeOf(c));
-    return c.json(await view(c, id), 201);
+    return c.json(clusterWire(await createCluster(c.get("deps"), c.req.valid("json"), changeOf(c))), 201);
   })
   .get("/", valid("query", ListClustersQuery), async (c) => {
     await requireAction(c, "cluster.read", PLATFORM);
     const q = c.req.valid("query");
-    const rows = await listClusters(c.get("deps").db, { limit: q.limit + 1, after: q.after, status: q.status });
-    return c.json(page(rows.map(toWire), q.limit, (r) => r.id));
+    return c.json(page((await listClusters(c.get("deps"), q)).map(clusterWire), q.limit, (r) => r.id));
   })
   .get("/:id", valid("param", ClusterIdParam), async (c) => {
     await requireAction(c, "cluster.read", PLATFORM);
-    return c.json(await view(c, c.req.valid("param").id));
+    return c.json(clusterWire(await clusterOr404(c.get("deps"), c.req.valid("param").id)));
   })
   .patch("/:id", valid("param", ClusterIdParam), valid("json", UpdateClusterBody), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = c.req.valid("param");
-    await updateCluster(c.get("deps").host, id, c.req.valid("json"), changeOf(c));
-    return c.json(await view(c, id));
+    return c.json(clusterWire(await updateCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c))));
   })
   .post("/:id/suspend", valid("param", ClusterIdParam), valid("json", SuspendClusterBody), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = c.req.valid("param");
-    await suspendCluster(c.get("deps").host, id, c.req.valid("json").reason, changeOf(c));
-    return c.json(await view(c, id));
+    return c.json(clusterWire(await suspendCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json").reason, changeOf(c))));
   })
   .post("/:id/resume", valid("param", ClusterIdParam), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = c.req.valid("param");
-    await resumeCluster(c.get("deps").host, id, changeOf(c));
-    return c.json(await view(c, id));
+    return c.json(clusterWire(await resumeCluster(c.get("deps"), c.req.valid("param").id, changeOf(c))));
   })
   .post("/:id/archive", valid("param", ClusterIdParam), valid("json", ArchiveClusterBody), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = c.req.valid("param");
-    const graceSeconds = c.req.valid("json").grace_seconds;
-    await archiveCluster(c.get("deps").host, id, graceSeconds === undefined ? DEFAULT_ARCHIVE_GRACE_MS : graceSeconds * 1000, changeOf(c));
-    return c.json(await view(c, id));
+    return c.json(clusterWire(await archiveCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json").grace_seconds, changeOf(c))));
   })
   .post("/:id/restore", valid("param", ClusterIdParam), async (c) => {
     await requireAction(c, "cluster.manage", PLATFORM);
-    const { id } = c.req.valid("param");
-    await restoreCluster(c.get("deps").host, id, changeOf(c));
-    return c.json(await view(c, id));
+    return c.json(clusterWire(await restoreCluster(c.get("deps"), c.req.valid("param").id, changeOf(c))));
   });
 
-async function view(c: Context<AppEnv>, id: string) {
-  const row = await getCluster(c.get("deps").db, id);
-  if (!row) throw new NotFound("cluster.not_found", `cluster ${id} does not exist`, { id });
-  return toWire(row);
-}
-
-function toWire(r: ClusterRow) {
-  return {
-    id: r.id,
-    name: r.name,
-    slug: r.slug,
-    status: r.status,
-    region: r.region,
-    metadata: r.metadata,
-    archive_due_at: r.archiveDueAt,
-    created_at: r.createdAt,
-    partition_state: r.partitionState,
-    authority_term: r.authorityTerm,
-    updated_at: r.updatedAt,
-  };
-}
+export const clusterRoutes = new Hono<AppEnv>()
+  .use(authenticate())
+  .route("/", clusters)
+  .route("/", authorityRoutes)
+  .route("/", joinTokenRoutes)
+  .route("/", joinRequestRoutes)
+  .route("/", nodeRoutes)
+  .route("/", nodeGroupRoutes)
+  .route("/", workloadRoutes)
+  .route("/", routeIntentRoutes);

@@ -4,13 +4,13 @@ import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { anonymousChange } from "../change.ts";
 import { BootstrapOwnerBody } from "../../core/contracts/auth.ts";
-import { getInstallation } from "../../sql/installation.ts";
-import { bootstrapOwner } from "./service.ts";
+import { installation } from "../../control/installation/queries.ts";
+import { bootstrapOwner } from "../../control/installation/service.ts";
 
 export const installationRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
-    const { identity, db } = c.get("deps");
-    const row = await getInstallation(db);
+    const { identity } = c.get("deps");
+    const row = await installation(c.get("deps"));
     return c.json({
       activated: Boolean(row),
       mode: identity.mode,

@@ -11,27 +11,19 @@ import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
 import { MemberParam, NewMemberBody, NewOrganizationBody, OrgAuditQuery, OrgIdParam, PageQuery, UpdateMemberBody, UpdateOrganizationBody } from "../../core/contracts/organizations.ts";
 import { readableOrgs } from "../../core/authz.ts";
-import { getOrg, getMembership, listMembers, listOrgs, type MemberRow, type OrgRow } from "../../sql/organizations.ts";
-import { listAudit } from "../../sql/audit.ts";
+import { members, membership, organization, organizationEndpoints, organizations, signedInMembers, type MemberRow, type OrgRow } from "../../control/organizations/queries.ts";
+import { organizationAudit } from "../../control/audit/service.ts";
 import { DomainError } from "../../core/errors.ts";
-import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "./service.ts";
+import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "../../control/organizations/service.ts";
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
-import { memberSessions, orgEndpoints } from "../../sql/console-views.ts";
-
-/**
- * The tenant view of the audit trail leaves out events about platform
- * infrastructure even when they name the organization (a node given a role
- * for it, say): organizations never see nodes, clusters or trust material.
- */
-const INFRASTRUCTURE_TARGETS = ["node", "cluster", "join_token", "join_request", "node_group", "keyring", "platform_role_grant", "installation"];
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({ user_id: m.userId, email: m.email, display_name: m.displayName, role: m.role, status: m.status, created_at: m.createdAt });
 
 /** The organization, or 404 when it does not exist or the caller cannot read it. */
 async function visibleOrg(c: Context<AppEnv>, orgId: string): Promise<OrgRow> {
-  const org = canRead(c, orgId, "organization.read") ? await getOrg(c.get("deps").db, orgId) : undefined;
+  const org = canRead(c, orgId, "organization.read") ? await organization(c.get("deps"), orgId) : undefined;
   if (!org) throw new DomainError("organization.not_found", "no such organization", { id: orgId });
   return org;
 }
@@ -41,11 +33,11 @@ export const organizationRoutes = new Hono<AppEnv>()
   .post("/", valid("json", NewOrganizationBody), async (c) => {
     await requireAction(c, "organization.create", { kind: "platform" });
     const id = await createOrganization(c.get("deps"), c.req.valid("json"), changeOf(c));
-    return c.json(orgWire((await getOrg(c.get("deps").db, id))!), 201);
+    return c.json(orgWire((await organization(c.get("deps"), id))!), 201);
   })
   .get("/", valid("query", PageQuery), async (c) => {
     const q = c.req.valid("query");
-    const rows = await listOrgs(c.get("deps").db, { ids: readableOrgs(c.get("auth").subject), after: q.after, limit: q.limit + 1 });
+    const rows = await organizations(c.get("deps"), { ids: readableOrgs(c.get("auth").subject), after: q.after, limit: q.limit + 1 });
     return c.json(page(rows.map(orgWire), q.limit, (o) => o.id));
   })
   .get("/:orgId", valid("param", OrgIdParam), async (c) => c.json(orgWire(await visibleOrg(c, c.req.valid("param").orgId))))
@@ -53,13 +45,13 @@ export const organizationRoutes = new Hono<AppEnv>()
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "organization.update", { kind: "organization", orgId: org.id });
     await renameOrganization(c.get("deps"), org.id, c.req.valid("json").name, changeOf(c));
-    return c.json(orgWire((await getOrg(c.get("deps").db, org.id))!));
+    return c.json(orgWire((await organization(c.get("deps"), org.id))!));
   })
   .get("/:orgId/members", valid("param", OrgIdParam), valid("query", PageQuery), async (c) => {
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "member.read", { kind: "organization", orgId: org.id });
     const q = c.req.valid("query");
-    const rows = await listMembers(c.get("deps").db, org.id, { after: q.after, limit: q.limit + 1 });
+    const rows = await members(c.get("deps"), org.id, { after: q.after, limit: q.limit + 1 });
     return c.json(page(rows.map(memberWire), q.limit, (m) => m.user_id));
   })
   .post("/:orgId/members", valid("param", OrgIdParam), valid("json", NewMemberBody), async (c) => {
@@ -67,7 +59,7 @@ export const organizationRoutes = new Hono<AppEnv>()
     const body = c.req.valid("json");
     await requireAction(c, body.role === "org_owner" ? "member.manage_owner" : "member.manage", { kind: "organization", orgId: org.id });
     const userId = await addMember(c.get("deps"), org.id, body, changeOf(c));
-    return c.json(memberWire((await getMembership(c.get("deps").db, org.id, userId))!), 201);
+    return c.json(memberWire((await membership(c.get("deps"), org.id, userId))!), 201);
   })
   .patch("/:orgId/members/:userId", valid("param", MemberParam), valid("json", UpdateMemberBody), async (c) => {
     const { orgId, userId } = c.req.valid("param");
@@ -75,7 +67,7 @@ export const organizationRoutes = new Hono<AppEnv>()
     const patch = c.req.valid("json");
     await requireMemberChange(c, org.id, userId, patch.role);
     await changeMember(c.get("deps"), org.id, userId, patch, changeOf(c));
-    return c.json(memberWire((await getMembership(c.get("deps").db, org.id, userId))!));
+    return c.json(memberWire((await membership(c.get("deps"), org.id, userId))!));
   })
   .delete("/:orgId/members/:userId", valid("param", MemberParam), async (c) => {
     const { orgId, userId } = c.req.valid("param");
@@ -88,20 +80,20 @@ export const organizationRoutes = new Hono<AppEnv>()
   .get("/:orgId/sessions", valid("param", OrgIdParam), async (c) => {
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "member.manage", { kind: "organization", orgId: org.id });
-    const rows = await memberSessions(c.get("deps").db, org.id, c.get("deps").clock(), 200);
+    const rows = await signedInMembers(c.get("deps"), org.id);
     return c.json({ items: rows.map((s) => ({ id: s.id, user_id: s.userId, email: s.email, created_at: s.createdAt, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt, mfa_verified: s.mfa })) });
   })
   // Entry and egress names the organization may use: safe names and availability only, never nodes or addresses.
   .get("/:orgId/endpoints", valid("param", OrgIdParam), async (c) => {
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "resource.read", { kind: "organization", orgId: org.id });
-    return c.json(await orgEndpoints(c.get("deps").db, org.id));
+    return c.json(await organizationEndpoints(c.get("deps"), org.id));
   })
   .get("/:orgId/audit", valid("param", OrgIdParam), valid("query", OrgAuditQuery), async (c) => {
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "audit.read_org", { kind: "organization", orgId: org.id });
     const q = c.req.valid("query");
-    const rows = await listAudit(c.get("deps").db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: [org.id], excludeTargetTypes: INFRASTRUCTURE_TARGETS, limit: q.limit + 1 });
+    const rows = await organizationAudit(c.get("deps"), org.id, q);
     return c.json(page(rows.map(auditWire), q.limit, (e) => e.id));
   });
 

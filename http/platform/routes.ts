@@ -10,13 +10,12 @@ import { requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
 import { DevPlatformRoleBody, GrantBody, IdParam } from "../../core/contracts/auth.ts";
-import { listGrants } from "../../sql/installation.ts";
-import { recordGrant, revokeGrantById } from "../installation/service.ts";
-import { rotateSecrets } from "../secrets.ts";
+import { platformRoleGrants } from "../../control/installation/queries.ts";
+import { recordGrant, revokeGrantById } from "../../control/installation/service.ts";
+import { rotateSecrets } from "../../control/secrets.ts";
 import { DomainError } from "../../core/errors.ts";
-import { clearLoginFailures, getUserById, setPlatformRole } from "../../sql/users.ts";
-import { appendAudit } from "../../sql/audit.ts";
-import { overview } from "./overview.ts";
+import { setDevPlatformRole, unlockUser } from "../../control/platform/users.ts";
+import { overview } from "../../control/platform/overview.ts";
 
 const PLATFORM = { kind: "platform" } as const;
 
@@ -28,7 +27,7 @@ export const platformRoutes = new Hono<AppEnv>()
   })
   .get("/role-grants", async (c) => {
     await requireAction(c, "platform.read", PLATFORM);
-    const rows = await listGrants(c.get("deps").db);
+    const rows = await platformRoleGrants(c.get("deps"));
     return c.json({
       items: rows.map((g) => ({ id: g.id, user_id: g.userId, role: g.role, key_fingerprint: g.keyFingerprint, created_at: g.createdAt.toISOString(), revoked_at: g.revokedAt?.toISOString() ?? null })),
     });
@@ -44,25 +43,15 @@ export const platformRoutes = new Hono<AppEnv>()
   })
   .put("/users/:id/platform-role", valid("param", IdParam), valid("json", DevPlatformRoleBody), async (c) => {
     await requireAction(c, "platform_role.grant", PLATFORM);
-    const { db, identity } = c.get("deps");
-    if (identity.mode === "strict") throw new DomainError("installation.strict_mode_requires_grant", "use a Product Root signed grant");
     const { id } = c.req.valid("param");
     const { role } = c.req.valid("json");
-    await db.transaction(async (tx) => {
-      if (!(await getUserById(tx, id, true))) throw new DomainError("user.not_found", "no such user");
-      await setPlatformRole(tx, id, role);
-      await appendAudit(tx, { change: changeOf(c), action: "platform_role.set_dev", targetType: "user", targetId: id, outcome: "success", details: { role } });
-    });
+    await setDevPlatformRole(c.get("deps"), id, role, changeOf(c));
     return c.json({ user_id: id, role });
   })
   .post("/users/:id/unlock", valid("param", IdParam), async (c) => {
     await requireAction(c, "user.recover", PLATFORM);
     const { id } = c.req.valid("param");
-    await c.get("deps").db.transaction(async (tx) => {
-      if (!(await getUserById(tx, id, true))) throw new DomainError("user.not_found", "no such user");
-      await clearLoginFailures(tx, id);
-      await appendAudit(tx, { change: changeOf(c), action: "user.unlock", targetType: "user", targetId: id, outcome: "success" });
-    });
+    await unlockUser(c.get("deps"), id, changeOf(c));
     return c.json({ user_id: id, locked: false });
   })
   .post("/secrets/rotate", async (c) => {

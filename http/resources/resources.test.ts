@@ -6,8 +6,8 @@ import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Se
 import { randomBytes } from "../../core/crypto/bytes.ts";
 import { createKeyring } from "../../core/crypto/envelope.ts";
 import { getResourceSecret } from "../../sql/resources.ts";
-import { resourceSecretAad } from "../secrets.ts";
-import { credentialLikeKeys } from "./service.ts";
+import { resourceSecretAad } from "../../control/secrets.ts";
+import { credentialLikeKeys } from "../../control/resources/service.ts";
 
 const stores = useStores();
 

@@ -12,10 +12,10 @@ import { changeOf } from "../change.ts";
 import { ListResourcesQuery, NewResourceBody, ResourceIdParam, SecretBody, UpdateResourceBody } from "../../core/contracts/organizations.ts";
 import { readableOrgs } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
-import { getResource, listResources, type ResourceFields, type ResourceRow } from "../../sql/resources.ts";
-import { getOrg } from "../../sql/organizations.ts";
+import { resource, resources, type ResourceFields, type ResourceRow } from "../../control/resources/queries.ts";
+import { organization } from "../../control/organizations/queries.ts";
 import { page } from "../page.ts";
-import { changeResource, createResource, putResourceSecret, removeResource } from "./service.ts";
+import { changeResource, createResource, putResourceSecret, removeResource } from "../../control/resources/service.ts";
 
 export const resourceWire = (r: ResourceRow) => ({
   id: r.id,
@@ -41,7 +41,7 @@ const fieldsOf = (b: Body): Partial<ResourceFields> => ({
 });
 
 async function visibleResource(c: Context<AppEnv>, id: string): Promise<ResourceRow> {
-  const r = await getResource(c.get("deps").db, id);
+  const r = await resource(c.get("deps"), id);
   if (!r || !canRead(c, r.organizationId, "resource.read")) throw new DomainError("resource.not_found", "no such resource", { id });
   return r;
 }
@@ -50,7 +50,7 @@ export const resourceRoutes = new Hono<AppEnv>()
   .use(authenticate())
   .post("/", valid("json", NewResourceBody), async (c) => {
     const b = c.req.valid("json");
-    if (!canRead(c, b.organization_id, "organization.read") || !(await getOrg(c.get("deps").db, b.organization_id))) {
+    if (!canRead(c, b.organization_id, "organization.read") || !(await organization(c.get("deps"), b.organization_id))) {
       throw new DomainError("organization.not_found", "no such organization", { id: b.organization_id });
     }
     await requireAction(c, "resource.create", { kind: "organization", orgId: b.organization_id });
@@ -61,14 +61,14 @@ export const resourceRoutes = new Hono<AppEnv>()
       fileTransferMode: b.file_transfer_mode ?? "disabled", metadata: b.metadata ?? {},
     };
     const id = await createResource(c.get("deps"), b.organization_id, fields, b.secret, changeOf(c));
-    return c.json(resourceWire((await getResource(c.get("deps").db, id))!), 201);
+    return c.json(resourceWire((await resource(c.get("deps"), id))!), 201);
   })
   .get("/", valid("query", ListResourcesQuery), async (c) => {
     const q = c.req.valid("query");
     const readable = readableOrgs(c.get("auth").subject);
     let orgIds = readable;
     if (q.organization_id) orgIds = readable === null || readable.includes(q.organization_id) ? [q.organization_id] : [];
-    const rows = await listResources(c.get("deps").db, { orgIds, after: q.after, limit: q.limit + 1 });
+    const rows = await resources(c.get("deps"), { orgIds, after: q.after, limit: q.limit + 1 });
     return c.json(page(rows.filter((r) => canRead(c, r.organizationId, "resource.read")).map(resourceWire), q.limit, (r) => r.id));
   })
   .get("/:id", valid("param", ResourceIdParam), async (c) => c.json(resourceWire(await visibleResource(c, c.req.valid("param").id))))
@@ -76,7 +76,7 @@ export const resourceRoutes = new Hono<AppEnv>()
     const r = await visibleResource(c, c.req.valid("param").id);
     await requireAction(c, "resource.update", { kind: "organization", orgId: r.organizationId });
     await changeResource(c.get("deps"), r, fieldsOf(c.req.valid("json")), changeOf(c));
-    return c.json(resourceWire((await getResource(c.get("deps").db, r.id))!));
+    return c.json(resourceWire((await resource(c.get("deps"), r.id))!));
   })
   .delete("/:id", valid("param", ResourceIdParam), async (c) => {
     const r = await visibleResource(c, c.req.valid("param").id);

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
 import type { LiveState } from "../../live/live-state.ts";
-import { NodeBlocklist } from "./auth.ts";
+import { NodeBlocklist } from "./blocklist.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { newId } from "../../core/ids.ts";
 

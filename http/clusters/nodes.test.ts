@@ -14,9 +14,10 @@ import { signNodeProof } from "../../core/crypto/node-proof.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { listAudit } from "../../sql/audit.ts";
-import { liveHash } from "./heartbeats.ts";
-import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "./snapshots.ts";
-import { REVOCATION_TYPE } from "./service.ts";
+import { waitFor } from "../../fixtures/wait.ts";
+import { liveHash } from "../../control/nodes/heartbeats.ts";
+import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../control/nodes/snapshots.ts";
+import { REVOCATION_TYPE } from "../../control/nodes/service.ts";
 
 const stores = useStores();
 
@@ -85,7 +86,8 @@ describe("heartbeats and liveness", () => {
     expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("offline");
     n.token = await nodeSession(t, n, clusterId);
     expect((await beat(n, 2)).status).toBe(202);
-    expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health).toBe("healthy");
+    // The heartbeat is answered once durable; the recovery event follows right after the commit.
+    await waitFor(async () => (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health === "healthy", { what: "the node back to healthy" });
     const health = (await listAudit(stores.store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map((e) => (e.details as { state_after: string }).state_after);
     expect(health).toHaveLength(3);
     const offline = await json(await admin("GET", "/nodes?health=offline"), 200);

@@ -4,9 +4,9 @@
  * step-up, trusted devices. Every outcome that matters is audited; raw
  * passwords, codes and tokens are never logged or stored.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
-import { DomainError } from "../../core/errors.ts";
+import { DomainError, type ErrorCode } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { sha256 } from "../../core/crypto/bytes.ts";
 import { toHex } from "../../core/ids.ts";
@@ -26,7 +26,7 @@ import { signAccessToken } from "./access-token.ts";
 import { verifyPassword } from "./password.ts";
 import { userTotpAad as totpAad } from "../secrets.ts";
 
-type Deps = Pick<AppDeps, "db" | "live" | "identity" | "clock" | "log">;
+type Deps = Pick<ControlDeps, "db" | "live" | "identity" | "clock" | "log">;
 
 export const LOCKOUT_AFTER_FAILURES = 10;
 export const LOCKOUT_MS = 15 * 60_000;
@@ -53,7 +53,7 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
   const now = deps.clock();
   await rateLimit(deps, input.ip, input.email);
   const user = await getUserByEmail(deps.db, input.email);
-  const fail = async (code: string, reason: string, lock?: boolean) => {
+  const fail = async (code: ErrorCode, reason: string, lock?: boolean) => {
     await deps.db.transaction(async (tx) => {
       if (user) {
         const lockedUntil = lock || user.failedLogins + 1 >= LOCKOUT_AFTER_FAILURES ? new Date(now.getTime() + LOCKOUT_MS) : null;

@@ -4,7 +4,7 @@
  * its hops are reachable (and mark it `pinned`, so agents never shortcut
  * it); otherwise the computed path applies. Organizations never see any of it.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import { requireAuthority } from "../fabric.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
@@ -14,7 +14,7 @@ import { nodesInCluster } from "../../sql/nodes.ts";
 import { clusterAssignments } from "../../sql/node-roles.ts";
 import { deleteRouteIntent, insertRouteIntent } from "../../sql/mesh.ts";
 
-type Deps = Pick<AppDeps, "db" | "clock" | "fabric">;
+type Deps = Pick<ControlDeps, "db" | "clock" | "fabric">;
 
 export interface RouteIntentInput { from_node_id: string; to_node_id: string; via: string[]; reason: string }
 

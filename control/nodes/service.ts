@@ -6,38 +6,37 @@
  * Everything that creates or changes trust is refused while the cluster is a
  * minority partition.
  */
-import type { AppDeps } from "../env.ts";
-import { requireAuthority, type Fabric } from "../fabric.ts";
+import type { ControlDeps } from "../deps.ts";
+import { requireAuthority } from "../fabric.ts";
 import type { ChangeContext } from "../../core/change.ts";
-import { DomainError } from "../../core/errors.ts";
+import { Conflict, DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { fingerprintOf, issueNodeCertificate, readCsr } from "../../core/crypto/x509.ts";
 import { missingCapability, type NodeRole } from "../../core/fabric.ts";
-import type { Tx } from "../../sql/db.ts";
+import { onUniqueViolation, type Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { nextCertificateSerial } from "../../sql/cluster-authorities.ts";
 import { getJoinRequest, insertBootstrapBundle } from "../../sql/enrollment.ts";
-import { getNode, insertIdentity, insertRevocationList, markIdentitiesRotated, nodeHoldingKey, revokeIdentitiesOf, revokedIdentities, setNodeGroup } from "../../sql/nodes.ts";
+import { getNode, insertIdentity, insertRevocationList, markIdentitiesRotated, nodeHoldingKey, revokeIdentitiesOf, revokedIdentities } from "../../sql/nodes.ts";
 import { activeAssignments, getGroup, insertAssignment, insertGroup, removeAssignment, setDesiredService } from "../../sql/node-roles.ts";
 import { getOrg } from "../../sql/organizations.ts";
 import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
-import { currentSnapshot } from "./snapshots.ts";
-import { createCluster } from "../../actors/cluster/commands.ts";
+import { nodeSnapshot } from "./snapshots.ts";
+import { nodeIn, type NodeRow } from "./queries.ts";
+import { joinRequestIn, type JoinRequestRow } from "../enrollment/queries.ts";
+import { createPreparedCluster, prepareCluster } from "../../actors/cluster/commands.ts";
 import { issueJoinToken, type IssuedJoinToken } from "../enrollment/service.ts";
 
-type Deps = Pick<AppDeps, "db" | "host" | "clock" | "identity"> & { fabric: Fabric };
+type Deps = Pick<ControlDeps, "db" | "host" | "clock" | "identity" | "fabric">;
 
 export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
 export const REVOCATION_TYPE = "rap.revocation_list.v1";
 
-/** A node's current signed snapshot (a new version only when its content changed). */
-export const nodeSnapshot = (deps: Pick<Deps, "identity" | "fabric">, tx: Tx, nodeId: string, now: Date) =>
-  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey }, now);
 
 async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date) {
   const cert = await issueNodeCertificate({
@@ -63,8 +62,7 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
     if (opts.groupId && (await getGroup(tx, opts.groupId))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such group in this cluster");
 
     await step(JOIN_REQUEST, requestId, { type: "join.approve", nodeId, reviewedBy: change.author.id, at: now.toISOString() }, change);
-    await step(NODE, nodeId, { type: "node.enroll", clusterId, name: request.nodeName, capabilities: request.reportedCapabilities, facts: request.reportedFacts, joinRequestId: requestId }, change);
-    if (opts.groupId) await setNodeGroup(tx, nodeId, opts.groupId);
+    await step(NODE, nodeId, { type: "node.enroll", clusterId, name: request.nodeName, capabilities: request.reportedCapabilities, facts: request.reportedFacts, joinRequestId: requestId, groupId: opts.groupId ?? null }, change);
 
     const authority = await deps.fabric.authorities.load(tx, clusterId);
     const cert = await issueCertificate(tx, authority, clusterId, nodeId, fromB64(request.publicKey), now);
@@ -84,30 +82,28 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
   });
 }
 
-export async function rejectJoin(deps: Deps, clusterId: string, requestId: string, reason: string, change: ChangeContext): Promise<void> {
-  await deps.host.batch(async (tx, step) => {
-    const request = await getJoinRequest(tx, requestId);
-    if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
+/** Rejects a pending join request; answers the request as it is afterwards. */
+export async function rejectJoin(deps: Deps, clusterId: string, requestId: string, reason: string, change: ChangeContext): Promise<JoinRequestRow> {
+  return deps.host.batch(async (tx, step) => {
+    await joinRequestIn(tx, clusterId, requestId);
     await step(JOIN_REQUEST, requestId, { type: "join.reject", reason, reviewedBy: change.author.id, at: deps.clock().toISOString() }, change);
+    return joinRequestIn(tx, clusterId, requestId);
   });
-}
-
-async function nodeIn(tx: Tx, clusterId: string, nodeId: string) {
-  const node = await getNode(tx, nodeId);
-  if (!node || node.clusterId !== clusterId) throw new DomainError("node.not_found", "no such node in this cluster", { id: nodeId });
-  return node;
 }
 
 export type LifecycleEvent = "node.drain" | "node.activate" | "node.disable" | "node.enable";
 
-export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: string, type: LifecycleEvent, reason: string | undefined, change: ChangeContext): Promise<void> {
-  await deps.host.batch(async (tx, step) => {
+/** Answers the node as it is after the change. */
+export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: string, type: LifecycleEvent, reason: string | undefined, change: ChangeContext): Promise<NodeRow> {
+  const node = await deps.host.batch(async (tx, step) => {
     await nodeIn(tx, clusterId, nodeId);
     if (type === "node.enable") await requireAuthority(deps, tx, clusterId);
-    const r = await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
-    return r.state;
-  }).then((state) => deps.fabric.nodeBlocklist.changed(nodeId, state));
+    await step(NODE, nodeId, type === "node.disable" ? { type, reason: reason ?? "disabled by an administrator" } : { type }, change);
+    return nodeIn(tx, clusterId, nodeId);
+  });
+  await deps.fabric.nodeBlocklist.changed(nodeId, node.status);
   await deps.fabric.snapshots.changed(clusterId);
+  return node;
 }
 
 /** Revokes the node and all its certificates, and publishes a new signed revocation list. */
@@ -157,10 +153,7 @@ export async function assignRole(deps: Deps, clusterId: string, nodeId: string, 
     if (missing) throw new DomainError("node.capability_missing", `the node does not report ${missing}`, { role: input.role, capability: missing });
     if (input.organization_id && !(await getOrg(tx, input.organization_id))) throw new DomainError("organization.not_found", "no such organization");
     const id = newId();
-    await insertAssignment(tx, { id, clusterId, nodeId, role: input.role, organizationId: input.organization_id ?? null, assignedBy: change.author.id, policy: input.policy }).catch((err) => {
-      if ((err as { code?: string }).code === "23505") throw new DomainError("node.role_exists", "the node already has this role");
-      throw err;
-    });
+    await insertAssignment(tx, { id, clusterId, nodeId, role: input.role, organizationId: input.organization_id ?? null, assignedBy: change.author.id, policy: input.policy }).catch(onUniqueViolation((cause) => new Conflict("node.role_exists", "the node already has this role", {}, { cause })));
     await appendAudit(tx, { change, organizationId: input.organization_id ?? null, action: "node.role_assigned", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: input.role, assignment_id: id } });
     // Every role runs a workload on the node.
     await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: input.role, desiredState: "running" });
@@ -192,21 +185,20 @@ export async function createGroup(deps: Deps, clusterId: string, input: { name: 
     if (!(await getCluster(tx, clusterId))) throw new DomainError("cluster.not_found", "no such cluster");
     if (input.parent_id && (await getGroup(tx, input.parent_id))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such parent group in this cluster");
     const id = newId();
-    await insertGroup(tx, { id, clusterId, parentId: input.parent_id ?? null, name: input.name }).catch((err) => {
-      if ((err as { code?: string }).code === "23505") throw new DomainError("node_group.exists", "a group with that name already exists here");
-      throw err;
-    });
+    await insertGroup(tx, { id, clusterId, parentId: input.parent_id ?? null, name: input.name }).catch(onUniqueViolation((cause) => new Conflict("node_group.exists", "a group with that name already exists here", {}, { cause })));
     await appendAudit(tx, { change, action: "node_group.create", targetType: "node_group", targetId: id, outcome: "success", details: { cluster_id: clusterId } });
     return id;
   });
 }
 
-export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string, groupId: string | null, change: ChangeContext): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+/** A node event, so the `nodes` row stays the node actor's to write; answers the node afterwards. */
+export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string, groupId: string | null, change: ChangeContext): Promise<NodeRow> {
+  return deps.host.batch(async (tx, step) => {
     await nodeIn(tx, clusterId, nodeId);
     if (groupId && (await getGroup(tx, groupId))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such group in this cluster");
-    await setNodeGroup(tx, nodeId, groupId);
+    await step(NODE, nodeId, { type: "node.set_group", groupId }, change);
     await appendAudit(tx, { change, action: "node.group_changed", targetType: "node", targetId: nodeId, outcome: "success", details: { group_id: groupId } });
+    return nodeIn(tx, clusterId, nodeId);
   });
 }
 
@@ -221,7 +213,7 @@ export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string,
  * sanctioned exception to "a minority changes no trust".
  */
 export async function splitCluster(
-  deps: Deps & Pick<AppDeps, "log">,
+  deps: Deps & Pick<ControlDeps, "log">,
   clusterId: string,
   input: { name: string; slug: string; node_ids: string[] },
   change: ChangeContext,
@@ -229,9 +221,13 @@ export async function splitCluster(
   const source = await getCluster(deps.db, clusterId);
   if (!source) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
   if (source.partitionState !== "minority") throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
-  const { id: newClusterId } = await createCluster(deps.host, deps.identity.keyring, { name: input.name, slug: input.slug, region: source.region, metadata: { split_from: clusterId } }, change);
+  const target = await prepareCluster(deps.host, deps.identity.keyring, { name: input.name, slug: input.slug, region: source.region, metadata: { split_from: clusterId } });
+  const newClusterId = target.id;
   const now = deps.clock();
+  // One commit: the new cluster, the revocations, the tokens and the list, or none of them.
   const result = await deps.host.batch(async (tx, step) => {
+    if ((await getCluster(tx, clusterId))?.partitionState !== "minority") throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
+    await createPreparedCluster(tx, step, target, change);
     const moved = [];
     for (const nodeId of input.node_ids) {
       const node = await nodeIn(tx, clusterId, nodeId);

@@ -4,7 +4,7 @@
  * the key it enrolled with by signing a fresh server challenge, for the right
  * cluster and fingerprint; every refusal before that proof looks the same.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
@@ -22,9 +22,9 @@ import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { readActor } from "../../sql/actors.ts";
 import type { Tx } from "../../sql/db.ts";
-import { requireAuthority, type Fabric } from "../fabric.ts";
+import { requireAuthority } from "../fabric.ts";
 
-type Deps = Pick<AppDeps, "db" | "live" | "host" | "clock" | "log"> & { fabric: Fabric };
+type Deps = Pick<ControlDeps, "db" | "live" | "host" | "clock" | "log" | "fabric">;
 
 export const JOIN_TOKEN_SCOPE = "rap.join_token_scope.v1";
 export const ENROLLMENT_AUDIENCE = "rap-node-enrollment";

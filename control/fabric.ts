@@ -5,7 +5,7 @@
  * disabled nodes on the hot path.
  */
 import { HeartbeatWriter } from "./nodes/heartbeats.ts";
-import { NodeBlocklist } from "./node-agents/auth.ts";
+import { NodeBlocklist } from "./nodes/blocklist.ts";
 import { SnapshotSignals } from "./nodes/snapshot-signals.ts";
 import { AuthorityKeys } from "../actors/cluster/authority.ts";
 import type { ActorHost } from "../actors/host/host.ts";

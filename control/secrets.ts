@@ -4,7 +4,7 @@
  * not under the active master key, in one transaction, so a half-rotated
  * state is never committed.
  */
-import type { AppDeps } from "./env.ts";
+import type { ControlDeps } from "./deps.ts";
 import type { ChangeContext } from "../core/change.ts";
 import { appendAudit } from "../sql/audit.ts";
 import { secretsNotUnderKey, updateSecretSealed } from "../sql/resources.ts";
@@ -15,7 +15,7 @@ import { rewrapAuthority } from "../actors/cluster/authority.ts";
 export const resourceSecretAad = (resourceId: string) => `resource-secret:${resourceId}`;
 export const userTotpAad = (userId: string) => `user-totp:${userId}`;
 
-export async function rotateSecrets(deps: Pick<AppDeps, "db" | "identity">, change: ChangeContext): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; cluster_authorities: number }> {
+export async function rotateSecrets(deps: Pick<ControlDeps, "db" | "identity">, change: ChangeContext): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; cluster_authorities: number }> {
   const { keyring } = deps.identity;
   return deps.db.transaction(async (tx) => {
     const secrets = await secretsNotUnderKey(tx, keyring.activeId);

@@ -4,18 +4,18 @@
  * Changing anything about an owner needs `member.manage_owner`, and the last
  * active owner can be neither demoted nor removed.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import type { OrgRole } from "../../core/authz.ts";
-import { DomainError } from "../../core/errors.ts";
+import { Conflict, DomainError, type ErrorCode } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
-import { pgError, UNIQUE_VIOLATION, type Tx } from "../../sql/db.ts";
+import { onUniqueViolation, type Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { countOwners, deleteMembership, lockOrg, getMembership, insertMembership, insertOrg, updateMembership, updateOrg } from "../../sql/organizations.ts";
 import { getUserByEmail, insertUser } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
 
-type Deps = Pick<AppDeps, "db" | "clock">;
+type Deps = Pick<ControlDeps, "db" | "clock">;
 
 export async function createOrganization(deps: Deps, input: { name: string; slug: string }, change: ChangeContext): Promise<string> {
   const id = newId(deps.clock().getTime());
@@ -78,10 +78,6 @@ async function lockedMember(tx: Tx, orgId: string, userId: string) {
   return m;
 }
 
-export function uniqueAs(constraint: string, code: string, message: string) {
-  return (err: unknown): never => {
-    const pg = pgError(err);
-    if (pg.code === UNIQUE_VIOLATION && pg.constraint === constraint) throw new DomainError(code, message);
-    throw err;
-  };
+export function uniqueAs(constraint: string, code: ErrorCode, message: string) {
+  return onUniqueViolation((cause) => new Conflict(code, message, {}, { cause }), constraint);
 }

@@ -3,7 +3,7 @@
  * resource secret; in production a resource must have one and its metadata
  * must not carry anything credential-like. Plaintext is never returned.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
@@ -13,7 +13,7 @@ import { deleteResource, getResource, insertResource, setResourceSecret, updateR
 import { resourceSecretAad } from "../secrets.ts";
 import { uniqueAs } from "../organizations/service.ts";
 
-type Deps = Pick<AppDeps, "db" | "identity" | "clock" | "fabric">;
+type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "fabric">;
 
 export interface SecretInput { username?: string; password?: string; domain?: string; private_key?: string }
 

@@ -10,6 +10,7 @@
  *   organization the role serves (no credentials, no other organization).
  */
 import type { Tx } from "../../sql/db.ts";
+import type { ControlDeps } from "../deps.ts";
 import { toHex } from "../../core/ids.ts";
 import { sha256 } from "../../core/crypto/bytes.ts";
 import { ENTRY_ROLES, HEARTBEAT_INTERVAL_SECONDS, MESH_ROLES, ROLE_PROTOCOL, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
@@ -228,3 +229,7 @@ export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) =
   const again = await latestSnapshot(tx, nodeId);
   return { version: again!.version, jws: again!.jws };
 }
+
+/** A node's current signed snapshot (a new version only when its content changed). */
+export const nodeSnapshot = (deps: Pick<ControlDeps, "identity" | "fabric">, tx: Tx, nodeId: string, now: Date) =>
+  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey }, now);

@@ -16,8 +16,8 @@ import { verifyNodeCertificate } from "../../core/crypto/x509.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { signEnrollmentProof } from "../../core/crypto/node-proof.ts";
 import { listAudit } from "../../sql/audit.ts";
-import { BOOTSTRAP_TYPE } from "./service.ts";
-import { SNAPSHOT_TYPE, snapshotAudience } from "./snapshots.ts";
+import { BOOTSTRAP_TYPE } from "../../control/nodes/service.ts";
+import { SNAPSHOT_TYPE, snapshotAudience } from "../../control/nodes/snapshots.ts";
 
 const stores = useStores();
 
@@ -247,6 +247,27 @@ describe("minority partition", () => {
     expect((await join(joinBody(fresh, split.cluster_id, split.nodes[0].join_token.token, { node_name: "splitter" }))).status).toBe(202);
     expect((await errOf(await join(joinBody(await nodeKeys(), split.cluster_id, split.nodes[0].join_token.token)))).code).toBe("enrollment.refused");
     expect((await listAudit(stores.store.db, { action: "cluster.split", limit: 1 }))[0]).toMatchObject({ target_id: clusterId, outcome: "success" });
+    await stepUp(t, owner);
+    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: owner.token }), 200);
+  });
+
+  test("a split that fails part-way leaves nothing behind: no new cluster, no revoked node", async () => {
+    const k = await nodeKeys("stays");
+    const { token } = await createJoinToken(t, owner, clusterId);
+    const { request_id } = await json(await join(joinBody(k, clusterId, token, { node_name: "stays" })), 202);
+    await stepUp(t, owner);
+    const { node_id } = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }), 200);
+    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/minority`, { token: owner.token, body: { reason: "cut off" } }), 200);
+    await stepUp(t, owner);
+    const nodeBefore = await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${node_id}`, { token: owner.token }), 200);
+    const clustersBefore = (await json(await t.call("GET", "/api/v1/clusters?limit=200", { token: owner.token }), 200)).items.length;
+    // The second node does not exist: the split fails after the first node was revoked and the new cluster created, inside the same commit.
+    const failed = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Half", slug: "half-split", node_ids: [node_id, crypto.randomUUID()] } });
+    expect((await errOf(failed)).code).toBe("node.not_found");
+    const clustersAfter = (await json(await t.call("GET", "/api/v1/clusters?limit=200", { token: owner.token }), 200)).items;
+    expect(clustersAfter.length).toBe(clustersBefore);
+    expect(clustersAfter.some((c: { slug: string }) => c.slug === "half-split")).toBe(false);
+    expect((await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${node_id}`, { token: owner.token }), 200)).status).toBe(nodeBefore.status);
     await stepUp(t, owner);
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: owner.token }), 200);
   });

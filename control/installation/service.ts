@@ -3,18 +3,18 @@
  * signed activation manifest; dev: an explicit, logged insecure bootstrap)
  * and Product Root signed platform role grants.
  */
-import type { AppDeps } from "../env.ts";
+import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
-import { DomainError } from "../../core/errors.ts";
+import { Conflict, DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { verifyActivation, verifyGrant } from "../../core/crypto/product-root.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { getInstallation, grantExists, insertGrant, insertInstallation, revokeGrant } from "../../sql/installation.ts";
 import { getUserByEmail, insertUser } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
-import { pgError, UNIQUE_VIOLATION } from "../../sql/db.ts";
+import { onUniqueViolation } from "../../sql/db.ts";
 
-type Deps = Pick<AppDeps, "db" | "identity" | "clock" | "log">;
+type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "log">;
 
 export type BootstrapInput = { activation: string; password: string; display_name?: string } | { email: string; password: string; display_name: string };
 
@@ -70,10 +70,7 @@ export async function recordGrant(deps: Deps, jws: string, change: ChangeContext
     const user = await getUserByEmail(tx, grant.subject_email);
     if (!user) throw new DomainError("user.not_found", "no user with the grant's email", { email: grant.subject_email });
     if (await grantExists(tx, grant.grant_id)) throw new DomainError("installation.grant_exists", "grant already recorded");
-    await insertGrant(tx, { id: grant.grant_id, userId: user.id, role: grant.role, jws, keyFingerprint: identity.productRoot!.fingerprint }).catch((err) => {
-      if (pgError(err).code === UNIQUE_VIOLATION) throw new DomainError("installation.grant_exists", "grant already recorded");
-      throw err;
-    });
+    await insertGrant(tx, { id: grant.grant_id, userId: user.id, role: grant.role, jws, keyFingerprint: identity.productRoot!.fingerprint }).catch(onUniqueViolation((cause) => new Conflict("installation.grant_exists", "grant already recorded", {}, { cause })));
     await appendAudit(tx, { change, action: "platform_role.grant", targetType: "user", targetId: user.id, outcome: "success", details: { role: grant.role, grant_id: grant.grant_id } });
     return { id: grant.grant_id, user_id: user.id, role: grant.role };
   });

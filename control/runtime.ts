@@ -1,0 +1,62 @@
+/**
+ * The control plane's composition root: opens the stores, applies
+ * migrations, starts the actor host, the timer scheduler and the fabric
+ * services, and hands out the `ControlDeps` every use case takes. `http/`
+ * (server.ts) asks this module for its deps and only serves them; `stop()`
+ * finishes the scheduler's tick and the fabric's pending writes, then closes
+ * the stores.
+ */
+import { mkdir } from "node:fs/promises";
+import { ActorHost } from "../actors/host/host.ts";
+import { TimerScheduler } from "../actors/host/scheduler.ts";
+import { actorKinds } from "../actors/kinds.ts";
+import type { Logger } from "../core/log.ts";
+import { controlPlaneMetrics, type ControlPlaneMetrics } from "../core/metrics.ts";
+import { openDb } from "../sql/open.ts";
+import { migrate } from "../sql/migrate.ts";
+import { openLiveState } from "../live/open.ts";
+import type { Config } from "./config.ts";
+import type { ControlDeps } from "./deps.ts";
+import { createFabric } from "./fabric.ts";
+import { loadIdentity } from "./identity.ts";
+
+export interface ControlPlane {
+  deps: ControlDeps;
+  metrics: ControlPlaneMetrics;
+  /** Where the stores are, for the start-up log line. */
+  describe: { store: string; liveState: string };
+  /** Starts the durable-timer scheduler (after the server listens). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export async function openControlPlane(cfg: Config, log: Logger): Promise<ControlPlane> {
+  await mkdir(cfg.dataDir, { recursive: true });
+  // Keys first: a bad key file should stop start-up before anything touches the database.
+  const identity = await loadIdentity(cfg, log);
+  const { db, describe: store } = await openDb(cfg);
+  const { applied } = await migrate(db);
+  if (applied.length) log.info("migrations applied", { migrations: applied });
+  const { live, describe: liveState } = await openLiveState(cfg.redisUrl);
+
+  const metrics = controlPlaneMetrics();
+  const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
+  const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
+  const fabric = createFabric({ db, live, host, log, keyring: identity.keyring, replicaMinority: cfg.replicaPartition === "minority" });
+  await fabric.nodeBlocklist.start();
+  await fabric.snapshots.start();
+  return {
+    deps: { db, live, host, clock: () => new Date(), identity, fabric, log },
+    metrics,
+    describe: { store, liveState },
+    start: () => scheduler.start(),
+    stop: async () => {
+      await scheduler.stop();
+      await fabric.heartbeats.stop();
+      await fabric.nodeBlocklist.stop();
+      await fabric.snapshots.stop();
+      await live.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The dependency direction, checked on every import of our own code:
+ * core ← sql/live ← actors ← control ← http, core ← agent, and web sees only
+ * core/contracts. Tests, fixtures and scripts may import anything. Also:
+ * no import circle among non-test modules anywhere.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SKIP = new Set(["node_modules", "target", ".git", ".data", "docs"]);
+
+/** Which top-level folders (or paths) each layer may import from, besides itself. */
+const ALLOWED: Record<string, string[]> = {
+  core: [],
+  sql: ["core"],
+  live: ["core"],
+  actors: ["core", "sql", "live"],
+  control: ["core", "sql", "live", "actors"],
+  http: ["core", "control", "web"],
+  agent: ["core", "crates"],
+  crates: [],
+  web: ["core/contracts"],
+};
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    if (SKIP.has(name)) return [];
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return /\.tsx?$/.test(name) && !name.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
+const isTest = (file: string) => /\.test\.tsx?$/.test(file);
+const SPEC = /(?:from\s+|import\s*\(\s*|import\s+)["'](\.{1,2}\/[^"']+)["']/g;
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(SPEC)].map((m) => relative(ROOT, resolve(dirname(file), m[1]!)));
+}
+
+const files = sources(ROOT).map((f) => relative(ROOT, f));
+const layerOf = (path: string) => path.split("/")[0]!;
+
+describe("layers", () => {
+  test("every import of our code runs in the allowed direction", () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      const layer = layerOf(file);
+      const allowed = ALLOWED[layer];
+      if (!allowed || isTest(file)) continue; // fixtures, scripts and tests may import anything
+      for (const target of importsOf(join(ROOT, file))) {
+        const to = layerOf(target);
+        if (to === layer || allowed.some((a) => target === a || target.startsWith(`${a}/`))) continue;
+        wrong.push(`${file} → ${target}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  test("no import circle among non-test modules", () => {
+    const graph = new Map(files.filter((f) => !isTest(f)).map((f) => [f, importsOf(join(ROOT, f)).filter((t) => t !== f)]));
+    const state = new Map<string, "open" | "done">();
+    const circles: string[] = [];
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === "done") return;
+      if (state.get(f) === "open") {
+        circles.push([...path.slice(path.indexOf(f)), f].join(" → "));
+        return;
+      }
+      state.set(f, "open");
+      for (const t of graph.get(f) ?? []) visit(t, [...path, f]);
+      state.set(f, "done");
+    };
+    for (const f of graph.keys()) visit(f, []);
+    expect(circles).toEqual([]);
+  });
+
+  test("the checker sees imports (a guard against a pattern that matches nothing)", () => {
+    expect(importsOf(join(ROOT, "http/app.ts"))).toContain("http/env.ts");
+    expect(files.length).toBeGreaterThan(100);
+  });
+});
