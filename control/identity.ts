@@ -3,7 +3,7 @@
  * authority mode and Product Root public key, the secrets keyring, the access
  * token key and token lifetimes. Outside production, a missing secret or token
  * key is generated once into DATA_DIR (mode 0600) and reused; production
- * configuration refuses to start without them (http/config.ts).
+ * configuration refuses to start without them (control/config.ts).
  */
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -296,7 +296,7 @@ statements and leaves out history slots and liveness timers it knows are already
 | writer | heartbeats/s |
 | --- | --- |
 | one transaction per heartbeat (latest state, history slot, liveness timer) | ${r.writers.naive_per_second} |
-| batched (\`http/nodes/heartbeats.ts\`: 20 ms window, three multi-row statements per batch) | ${r.writers.batched_per_second} |
+| batched (\`control/nodes/heartbeats.ts\`: 20 ms window, three multi-row statements per batch) | ${r.writers.batched_per_second} |
 
 The batched writer made ${r.writers.batches} commits for ${WRITER_HEARTBEATS.toLocaleString("en")} heartbeats.
 `;
