@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   control: ["core", "sql", "live", "actors"],
   http: ["core", "control", "web"],
   agent: ["core", "crates"],
-  crates: [],
+  crates: ["core/contracts"],
   web: ["core/contracts"],
 };
 

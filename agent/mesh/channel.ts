@@ -12,7 +12,7 @@
  */
 import { assign, setup } from "xstate";
 
-import { CHANNEL_CLASSES, type ChannelClass as ChannelClassName } from "../../crates/fabric-quic/index.ts";
+import { CHANNEL_CLASSES, type ChannelClass as ChannelClassName } from "../../core/contracts/channel-classes.ts";
 
 /** The transport's channel classes (one list, in crates/fabric-quic). */
 export { CHANNEL_CLASSES, type ChannelClassName };

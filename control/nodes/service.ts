@@ -26,6 +26,7 @@ import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
 import { nodeSnapshot } from "./snapshots.ts";
+import { BOOTSTRAP_TYPE, REVOCATION_TYPE } from "../../core/contracts/snapshot.ts";
 import { nodeIn, type NodeRow } from "./queries.ts";
 import { joinRequestIn, type JoinRequestRow } from "../enrollment/queries.ts";
 import { createPreparedCluster, prepareCluster } from "../../actors/cluster/commands.ts";
@@ -34,8 +35,7 @@ import { issueJoinToken, type IssuedJoinToken } from "../enrollment/service.ts";
 type Deps = Pick<ControlDeps, "db" | "host" | "clock" | "identity" | "fabric">;
 
 export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
-export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
-export const REVOCATION_TYPE = "rap.revocation_list.v1";
+export { BOOTSTRAP_TYPE, REVOCATION_TYPE };
 
 
 async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date) {

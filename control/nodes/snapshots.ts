@@ -23,47 +23,13 @@ import { insertSnapshot, latestSnapshot } from "../../sql/snapshots.ts";
 import type { LoadedAuthority } from "../../actors/cluster/authority.ts";
 import { meshEndpoints, reachableLinks, routeIntents, staleRelays } from "../../sql/mesh.ts";
 import { findRoute } from "../../core/routing/routes.ts";
+import { CLASS_POLICY } from "../../core/contracts/channel-classes.ts";
+import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../core/contracts/snapshot.ts";
 
-export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
-export const snapshotAudience = (nodeId: string) => `node:${nodeId}`;
+export { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody };
 
-/** Route and QoS policy every mesh node gets: channel classes in priority order. */
-export const DEFAULT_QOS = {
-  classes: [
-    { name: "control", priority: 0, reliable: true },
-    { name: "input", priority: 1, reliable: true },
-    { name: "render", priority: 2, reliable: false },
-    { name: "clipboard", priority: 3, reliable: true },
-    { name: "file_transfer", priority: 4, reliable: true },
-    { name: "vpn_packets", priority: 2, reliable: false },
-    { name: "telemetry", priority: 5, reliable: false },
-  ],
-  max_relay_hops: 2,
-};
-
-export interface SnapshotBody {
-  node_id: string;
-  roles: { role: string; organization_id: string | null }[];
-  heartbeat_interval_seconds: number;
-  revocation_list_version: number;
-  mesh?: {
-    peers: { node_id: string; name: string; roles: string[]; endpoints: { transport: "quic"; address: string }[] }[];
-    qos: typeof DEFAULT_QOS;
-    /** Peers that may forward traffic for this node. */
-    relays: string[];
-    /**
-     * Relay paths to peers this node cannot reach directly (by hop count;
-     * agents refine with what they measure), each with alternates through
-     * other first relays, so an agent fails over without asking. `pinned`
-     * paths come from a route intent: agents never shortcut them.
-     */
-    route_paths: { to: string; via: string[]; alternates: string[][]; pinned?: true }[];
-    /** Relay nodes only: the end-node pairs it may forward between, until `expires_at`. */
-    relay_leases?: { pairs: [string, string][]; expires_at: string };
-  };
-  entry?: { token_validation_keys: { kid: string; alg: "EdDSA"; public_key: string }[]; policy: { max_token_ttl_seconds: number } };
-  services?: { role: string; organization_id: string | null; desired_state: "running"; egress_pool: string | null; resources: { id: string; protocol: string; target_host: string; target_port: number; egress_pool: string | null }[] }[];
-}
+/** Route and QoS policy every mesh node gets: the channel classes, highest priority first. */
+export const DEFAULT_QOS = { classes: [...CLASS_POLICY], max_relay_hops: 2 };
 
 export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string } }
 
@@ -116,7 +82,7 @@ function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[]
     for (const usable of candidates) {
       while (paths.length <= ROUTE_ALTERNATES) {
         const dir = { relays: usable, links: hops.filter((l) => !(l.from === self && usedFirst.has(l.to))) };
-        const route = findRoute(dir, self, peer, "control");
+        const route = findRoute(dir, self, peer, "fabric_control");
         if (!route || route.relays === 0) break;
         const via = route.path.slice(1, -1);
         paths.push(via);

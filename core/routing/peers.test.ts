@@ -41,8 +41,8 @@ describe("scoring", () => {
   });
 
   test("recent failures and an unmeasured peer cost score", () => {
-    expect(score(peer("a", {}, { recentFailures: 3 }), self, "control")).toBeLessThan(score(peer("a"), self, "control"));
-    expect(score(peer("a", {}, { latencyMs: null, bandwidthMbps: null }), self, "control")).toBeLessThan(score(peer("a"), self, "control"));
+    expect(score(peer("a", {}, { recentFailures: 3 }), self, "fabric_control")).toBeLessThan(score(peer("a"), self, "fabric_control"));
+    expect(score(peer("a", {}, { latencyMs: null, bandwidthMbps: null }), self, "fabric_control")).toBeLessThan(score(peer("a"), self, "fabric_control"));
   });
 });
 

@@ -7,7 +7,9 @@
  * Takes `now`; no IO, no control plane.
  */
 import { MESH_ROLES } from "../fabric.ts";
-export type ChannelClass = "control" | "input" | "render" | "clipboard" | "file_transfer" | "vpn_packet" | "telemetry";
+import type { ChannelClass } from "../contracts/channel-classes.ts";
+
+export type { ChannelClass };
 export type Profile = "normal" | "relay" | "thin";
 
 export interface PeerObservation {
@@ -64,11 +66,15 @@ export function hardConstraint(peer: Peer, self: SelfContext, now: number): Reje
 
 /** Weights per channel class: what matters most for that traffic. */
 const WEIGHTS: Record<ChannelClass, { latency: number; loss: number; reliability: number; bandwidth: number; load: number; region: number }> = {
-  control: { latency: 3, loss: 3, reliability: 3, bandwidth: 0.2, load: 1, region: 1 },
+  fabric_control: { latency: 3, loss: 3, reliability: 3, bandwidth: 0.2, load: 1, region: 1 },
+  route_control: { latency: 3, loss: 3, reliability: 3, bandwidth: 0.2, load: 1, region: 1 },
+  health: { latency: 2, loss: 2, reliability: 3, bandwidth: 0.2, load: 1, region: 0.5 },
   input: { latency: 4, loss: 3, reliability: 3, bandwidth: 0.2, load: 1, region: 1 },
   clipboard: { latency: 1.5, loss: 2, reliability: 3, bandwidth: 0.3, load: 1, region: 0.5 },
   render: { latency: 2, loss: 1.5, reliability: 1.5, bandwidth: 3, load: 1.5, region: 1 },
   file_transfer: { latency: 0.5, loss: 2, reliability: 2, bandwidth: 3, load: 1.5, region: 0.5 },
+  storage_fetch: { latency: 0.5, loss: 2, reliability: 2, bandwidth: 3, load: 1.5, region: 0.5 },
+  update_fetch: { latency: 0.2, loss: 2, reliability: 2, bandwidth: 2, load: 2, region: 0.2 },
   vpn_packet: { latency: 1, loss: 1.5, reliability: 1.5, bandwidth: 2.5, load: 2, region: 0.5 },
   telemetry: { latency: 0.2, loss: 0.5, reliability: 1, bandwidth: 0.2, load: 2, region: 0.2 },
 };
@@ -112,7 +118,7 @@ export function selectPeers(peers: Peer[], self: SelfContext, now: number): Peer
   for (const p of peers) {
     const r = hardConstraint(p, self, now);
     if (r) rejected[p.nodeId] = r;
-    else valid.push({ peer: p, score: score(p, self, "control") * (self.connected.has(p.nodeId) ? 1.2 : 1) });
+    else valid.push({ peer: p, score: score(p, self, "fabric_control") * (self.connected.has(p.nodeId) ? 1.2 : 1) });
   }
   valid.sort((a, b) => b.score - a.score || a.peer.nodeId.localeCompare(b.peer.nodeId));
   const t = TARGETS[self.profile];

@@ -19,7 +19,7 @@ export interface Directory {
 
 export interface Route { path: string[]; latencyMs: number; loss: number; relays: number }
 
-const INTERACTIVE: ReadonlySet<ChannelClass> = new Set(["control", "input", "clipboard"]);
+const INTERACTIVE: ReadonlySet<ChannelClass> = new Set(["fabric_control", "route_control", "health", "input", "clipboard"]);
 
 function linkCost(l: Link, cls: ChannelClass): number {
   // Interactive traffic pays heavily for loss (retransmits are latency); bulk pays a fixed cost per hop.

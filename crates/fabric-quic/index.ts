@@ -6,11 +6,9 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-export const CHANNEL_CLASSES = [
-  "fabric_control", "route_control", "health", "telemetry", "render", "input",
-  "clipboard", "file_transfer", "storage_fetch", "update_fetch", "vpn_packet",
-] as const;
-export type ChannelClass = (typeof CHANNEL_CLASSES)[number];
+import { CHANNEL_CLASSES, type ChannelClass } from "../../core/contracts/channel-classes.ts";
+
+export { CHANNEL_CLASSES, type ChannelClass };
 
 export interface BindOptions {
   clusterId: string;

@@ -15,6 +15,7 @@ import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authori
 import { fromB64 } from "../../core/crypto/bytes.ts";
 import { listAudit } from "../../sql/audit.ts";
 import { waitFor } from "../../fixtures/wait.ts";
+import { CHANNEL_CLASSES } from "../../core/contracts/channel-classes.ts";
 import { liveHash } from "../../control/nodes/heartbeats.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../control/nodes/snapshots.ts";
 import { REVOCATION_TYPE } from "../../control/nodes/service.ts";
@@ -207,7 +208,9 @@ describe("signed scoped snapshots", () => {
     const s = await snapshotOf(relay);
     expect(s.roles).toEqual([{ role: "relay-node", organization_id: null }]);
     expect(s.mesh!.peers.map((p) => p.node_id)).toEqual([entry.nodeId]);
-    expect(s.mesh!.qos.classes[0]).toEqual({ name: "control", priority: 0, reliable: true });
+    expect(s.mesh!.qos.classes.map((c) => c.name)).toEqual(expect.arrayContaining([...CHANNEL_CLASSES]));
+    expect(s.mesh!.qos.classes[0]).toEqual({ name: "fabric_control", priority: 100, reliable: true });
+    expect(s.mesh!.qos.classes.at(-1)).toEqual({ name: "vpn_packet", priority: 0, reliable: false });
     expect(s.entry).toBeUndefined();
     expect(s.services).toBeUndefined();
   });

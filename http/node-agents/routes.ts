@@ -1,13 +1,15 @@
 /**
- * /api/v1/node-agents: what rap-node-agent calls. Enrollment is public
- * (capped body, rate-limited per token and source); everything after it is
- * authenticated by the node's own key (http/node-agents/auth.ts).
+ * /api/v1/node-agents: what rap-node-agent calls, mounted from the one
+ * contract table in core/contracts/node-agent-api.ts (routes and schemas).
+ * Enrollment is public (capped body, rate-limited per token and source);
+ * everything after it is authenticated by the node's own key
+ * (http/node-agents/auth.ts).
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { valid } from "../validate.ts";
 import { clientIp } from "../client-ip.ts";
-import { BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, RouteHealthBody, NodeSessionBody, ServiceReportBody, SnapshotQuery } from "../../core/contracts/nodes.ts";
+import { NODE_AGENT_API as API } from "../../core/contracts/node-agent-api.ts";
 import { HEARTBEAT_INTERVAL_SECONDS } from "../../core/fabric.ts";
 import { bootstrap, issueChallenge, submitJoin } from "../../control/enrollment/service.ts";
 import { exchangeNodeProof, type NodePrincipal } from "../../control/nodes/node-auth.ts";
@@ -23,29 +25,29 @@ type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
 const nodeAuth = authenticateNode();
 
 const authed = new Hono<NodeEnv>()
-  .post("/heartbeat", nodeAuth, valid("json", HeartbeatBody), async (c) => {
+  .post(API.heartbeat.route, nodeAuth, valid("json", API.heartbeat.body), async (c) => {
     await submitHeartbeat(c.get("deps"), c.get("node"), c.req.valid("json"));
     return c.json({ next_heartbeat_seconds: HEARTBEAT_INTERVAL_SECONDS }, 202);
   })
-  .get("/snapshot", nodeAuth, valid("query", SnapshotQuery), async (c) => {
+  .get(API.snapshot.route, nodeAuth, valid("query", API.snapshot.query), async (c) => {
     const { after_version: after, wait = 0 } = c.req.valid("query");
     return c.json(await pollSnapshot(c.get("deps"), c.get("node"), after, wait));
   })
-  .post("/certificate", nodeAuth, valid("json", CertificateRenewBody), async (c) => {
+  .post(API.certificate.route, nodeAuth, valid("json", API.certificate.body), async (c) => {
     const node = c.get("node");
     return c.json(await renewCertificate(c.get("deps"), node.nodeId, c.req.valid("json").csr, agentChange(c.get("traceId"), node.nodeId)), 201);
   })
-  .post("/services", nodeAuth, valid("json", ServiceReportBody), async (c) => c.json(await reportNodeServices(c.get("deps"), c.get("node"), c.req.valid("json").services)))
-  .post("/links", nodeAuth, valid("json", LinkReportBody), async (c) => c.json(await reportLinks(c.get("deps"), c.get("node"), c.req.valid("json").observations), 202))
-  .post("/route-health", nodeAuth, valid("json", RouteHealthBody), async (c) => c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202))
-  .put("/mesh-endpoint", nodeAuth, valid("json", MeshEndpointBody), async (c) => c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)))
-  .get("/revocations", nodeAuth, async (c) => c.json(await revocationList(c.get("deps"), c.get("node"))));
+  .post(API.services.route, nodeAuth, valid("json", API.services.body), async (c) => c.json(await reportNodeServices(c.get("deps"), c.get("node"), c.req.valid("json").services)))
+  .post(API.links.route, nodeAuth, valid("json", API.links.body), async (c) => c.json(await reportLinks(c.get("deps"), c.get("node"), c.req.valid("json").observations), 202))
+  .post(API.routeHealth.route, nodeAuth, valid("json", API.routeHealth.body), async (c) => c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202))
+  .put(API.meshEndpoint.route, nodeAuth, valid("json", API.meshEndpoint.body), async (c) => c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)))
+  .get(API.revocations.route, nodeAuth, async (c) => c.json(await revocationList(c.get("deps"), c.get("node"))));
 
 export const nodeAgentRoutes = new Hono<AppEnv>()
-  .post("/enrollments", valid("json", JoinBody), async (c) => c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202))
-  .post("/enrollments/:requestId/challenge", valid("param", EnrollmentParam), async (c) => c.json(await issueChallenge(c.get("deps"), c.req.valid("param").requestId, clientIp(c))))
-  .post("/enrollments/:requestId/bootstrap", valid("param", EnrollmentParam), valid("json", BootstrapBody), async (c) =>
+  .post(API.join.route, valid("json", API.join.body), async (c) => c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202))
+  .post(API.challenge.route, valid("param", API.challenge.param), async (c) => c.json(await issueChallenge(c.get("deps"), c.req.valid("param").requestId, clientIp(c))))
+  .post(API.bootstrap.route, valid("param", API.bootstrap.param), valid("json", API.bootstrap.body), async (c) =>
     c.json(await bootstrap(c.get("deps"), c.req.valid("param").requestId, c.req.valid("json"), clientIp(c), agentChange(c.get("traceId")))),
   )
-  .post("/session", valid("json", NodeSessionBody), async (c) => c.json(await exchangeNodeProof(c.get("deps"), c.req.valid("json").proof)))
+  .post(API.session.route, valid("json", API.session.body), async (c) => c.json(await exchangeNodeProof(c.get("deps"), c.req.valid("json").proof)))
   .route("/", authed);
