@@ -8,7 +8,8 @@
 //! (`authorize`), which relays reach a destination (`set_route`), whether
 //! this node relays (`set_relay`), and which certificates are trusted or
 //! revoked (`set_trust`, `set_revoked`), closing live connections at once
-//! when they stop being trusted.
+//! when they stop being trusted. The node's own certificate can be renewed
+//! at runtime (`set_certificate`) without dropping live connections.
 
 use crate::class::Class;
 use crate::identity::{pem_certificates, NodeCert, Refusal, Trust};
@@ -216,7 +217,9 @@ impl RelayLeases {
 pub(crate) struct Shared {
     pub node_id: String,
     pub quic: quinn::Endpoint,
-    pub identity: LocalIdentity,
+    /// This node's certificate and key for new dialled handshakes (accepted
+    /// ones use the server config installed with it); replaced on renewal.
+    pub identity: RwLock<LocalIdentity>,
     pub trust: SharedTrust,
     pub transport: Arc<TransportConfig>,
     pub transport_idle: Duration,
@@ -305,15 +308,32 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> Result<(std::net::UdpSocket, (
     Ok((socket.into(), sizes))
 }
 
+fn node_uri(cluster_id: &str, node_id: &str) -> String {
+    format!("spiffe://rap/cluster/{cluster_id}/node/{node_id}")
+}
+
+/// The DER chain of a PEM bundle, end entity first.
+fn certificate_chain(cert_pem: &str) -> Result<Vec<CertificateDer<'static>>, FabricError> {
+    let ders = pem_certificates(cert_pem).map_err(|e| FabricError::new("config_invalid", format!("certificate: {e}")))?;
+    Ok(ders.into_iter().map(CertificateDer::from).collect())
+}
+
+/// The accepting side's QUIC config: presents `identity`, checks clients
+/// against `trust`. A key that does not match the certificate fails here.
+fn server_config(identity: &LocalIdentity, trust: &SharedTrust, transport: &Arc<TransportConfig>) -> Result<quinn::ServerConfig, FabricError> {
+    let invalid = |what: &str, e: String| FabricError::new("config_invalid", format!("{what}: {e}"));
+    let server_tls = tls::server_config(identity, PeerVerifier::new(trust.clone(), None)).map_err(|e| invalid("key", e.to_string()))?;
+    let quic_tls = QuicServerConfig::try_from(server_tls).map_err(|e| invalid("tls", e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+    server.transport_config(transport.clone());
+    Ok(server)
+}
+
 impl Endpoint {
     /// Binds the socket and starts accepting. Must run inside a tokio runtime.
     pub fn bind(opts: EndpointOptions) -> Result<Endpoint, FabricError> {
         let invalid = |what: &str, e: String| FabricError::new("config_invalid", format!("{what}: {e}"));
-        let chain: Vec<CertificateDer<'static>> = pem_certificates(&opts.cert_pem)
-            .map_err(|e| invalid("certificate", e))?
-            .into_iter()
-            .map(CertificateDer::from)
-            .collect();
+        let chain = certificate_chain(&opts.cert_pem)?;
         let mut trust = Trust::new(&opts.cluster_id, &opts.ca_pems).map_err(|e| invalid("trust bundle", e))?;
         trust.set_revoked(opts.revoked_serials.iter().cloned());
         let own = trust.verify(&chain[0], unix_now(), Some(&opts.node_id));
@@ -323,10 +343,7 @@ impl Endpoint {
         let trust: SharedTrust = Arc::new(RwLock::new(trust));
         let identity = LocalIdentity { chain, key_pkcs8: opts.key_pkcs8.clone() };
         let transport = Arc::new(transport(&opts)?);
-        let server_tls = tls::server_config(&identity, PeerVerifier::new(trust.clone(), None)).map_err(|e| invalid("key", e.to_string()))?;
-        let quic_tls = QuicServerConfig::try_from(server_tls).map_err(|e| invalid("tls", e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-        server.transport_config(transport.clone());
+        let server = server_config(&identity, &trust, &transport)?;
         let (socket, socket_buffers) = udp_socket(opts.listen, opts.udp_buffer_bytes)?;
         let quic = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, Arc::new(quinn::TokioRuntime))
             .map_err(|e| FabricError::new("bind_failed", e.to_string()))?;
@@ -336,7 +353,7 @@ impl Endpoint {
         let shared = Arc::new(Shared {
             node_id: opts.node_id,
             quic,
-            identity,
+            identity: RwLock::new(identity),
             trust,
             transport,
             transport_idle: opts.idle_timeout,
@@ -373,7 +390,7 @@ impl Endpoint {
             return Ok(peer.cert.clone());
         }
         let verifier = PeerVerifier::new(self.shared.trust.clone(), Some(node_id.to_string()));
-        let client_tls = tls::client_config(&self.shared.identity, verifier.clone())
+        let client_tls = tls::client_config(&self.shared.identity.read().unwrap(), verifier.clone())
             .map_err(|e| FabricError::new("config_invalid", e.to_string()))?;
         let quic_tls = QuicClientConfig::try_from(client_tls).map_err(|e| FabricError::new("config_invalid", e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
@@ -452,6 +469,39 @@ impl Endpoint {
     pub fn set_trust(&self, ca_pems: &[String]) -> Result<Vec<String>, FabricError> {
         self.shared.trust.write().unwrap().set_cas(ca_pems).map_err(|e| FabricError::new("config_invalid", e))?;
         Ok(self.recheck_peers())
+    }
+
+    /// Replaces this node's certificate and key (renewal). Every handshake
+    /// from now on, dialled or accepted, presents the new certificate; live
+    /// connections keep the one they were authenticated with (TLS 1.3 has no
+    /// renegotiation), so a peer still closes them when that one expires or
+    /// is revoked. Refused, changing nothing, unless the certificate passes
+    /// the cluster's checks as this same node (the same
+    /// `spiffe://rap/cluster/<c>/node/<n>` URI SAN) and the key is its key.
+    pub fn set_certificate(&self, cert_pem: &str, key_pkcs8: Vec<u8>) -> Result<NodeCert, FabricError> {
+        let chain = certificate_chain(cert_pem)?;
+        let cert = {
+            let trust = self.shared.trust.read().unwrap();
+            trust.verify(&chain[0], unix_now(), Some(&self.shared.node_id)).map_err(|refusal| {
+                let expected = node_uri(&trust.cluster_id, &self.shared.node_id);
+                let message = match &refusal {
+                    Refusal::WrongCluster | Refusal::WrongNode => {
+                        let named = crate::identity::named_node(&chain[0]).map(|(c, n)| node_uri(&c, &n));
+                        format!("the new certificate names {}, not this node ({expected})", named.as_deref().unwrap_or("no node"))
+                    }
+                    other => format!("the new certificate for {expected} does not pass the cluster's checks: {other}"),
+                };
+                FabricError::new(refusal.code(), message)
+            })?
+        };
+        let identity = LocalIdentity { chain, key_pkcs8 };
+        let server = server_config(&identity, &self.shared.trust, &self.shared.transport)?;
+        // Under the lock, so concurrent renewals cannot leave the two sides
+        // presenting different certificates.
+        let mut current = self.shared.identity.write().unwrap();
+        self.shared.quic.set_server_config(Some(server));
+        *current = identity;
+        Ok(cert)
     }
 
     fn recheck_peers(&self) -> Vec<String> {

@@ -99,6 +99,29 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The (cluster, node) a certificate's one node URI SAN names.
+fn node_of(cert: &X509Certificate<'_>) -> Result<(String, String), Refusal> {
+    let invalid = |why: &str| Refusal::CertificateInvalid(why.to_string());
+    let uris: Vec<&str> = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let [uri] = uris.as_slice() else { return Err(invalid("needs exactly one node URI SAN")) };
+    parse_node_uri(uri).ok_or_else(|| invalid("SAN is not a node URI"))
+}
+
+/// The (cluster, node) a certificate (DER) names, without checking anything
+/// else: for error messages only, never for a decision.
+pub fn named_node(der: &[u8]) -> Option<(String, String)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    node_of(&cert).ok()
+}
+
 /// Cluster CAs and the revocation set; replaced at runtime on trust rotation
 /// and on every new signed revocation list.
 #[derive(Debug, Clone)]
@@ -160,17 +183,7 @@ impl Trust {
             Ok(Some(ku)) if ku.value.digital_signature() => {}
             _ => return Err(invalid("key usage does not allow digital signatures")),
         }
-        let uris: Vec<&str> = match cert.subject_alternative_name() {
-            Ok(Some(san)) => san
-                .value
-                .general_names
-                .iter()
-                .filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let [uri] = uris.as_slice() else { return Err(invalid("needs exactly one node URI SAN")) };
-        let (cluster_id, node_id) = parse_node_uri(uri).ok_or_else(|| invalid("SAN is not a node URI"))?;
+        let (cluster_id, node_id) = node_of(&cert)?;
         if cluster_id != self.cluster_id {
             return Err(Refusal::WrongCluster);
         }

@@ -148,6 +148,14 @@ impl MeshEndpoint {
         self.inner.set_trust(&ca_pems).map_err(to_napi)
     }
 
+    /// Replaces this node's certificate and key for new handshakes; returns
+    /// the new certificate's facts as JSON (as `connect` does for a peer).
+    #[napi]
+    pub fn set_certificate(&self, cert_pem: String, key_pkcs8: Buffer) -> Result<String> {
+        let cert = self.inner.set_certificate(&cert_pem, key_pkcs8.to_vec()).map_err(to_napi)?;
+        Ok(serde_json::json!({ "node_id": cert.node_id, "serial": cert.serial, "not_after_unix": cert.not_after_unix }).to_string())
+    }
+
     #[napi]
     pub fn disconnect(&self, node_id: String, reason: String) -> bool {
         self.inner.disconnect(&node_id, &reason)
