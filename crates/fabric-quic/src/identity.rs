@@ -9,18 +9,22 @@
 //! is not in the revocation set.
 
 use std::collections::HashSet;
-use std::fmt;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// Why a certificate was refused; `code()` is the spec's failure reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    #[error("certificate_invalid: {0}")]
     CertificateInvalid(String),
+    #[error("certificate_expired")]
     CertificateExpired,
+    #[error("certificate_revoked")]
     CertificateRevoked,
+    #[error("wrong_cluster")]
     WrongCluster,
+    #[error("wrong_node")]
     WrongNode,
 }
 
@@ -35,17 +39,6 @@ impl Refusal {
         }
     }
 }
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::CertificateInvalid(why) => write!(f, "certificate_invalid: {why}"),
-            other => f.write_str(other.code()),
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
 
 /// The identity a verified node certificate carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,9 @@
 //! looking at the messages inside.
 
 use crate::class::Class;
-use crate::endpoint::{Delivery, Event, Shared};
+use crate::clock::unix_now;
+use crate::event::{Delivery, Event};
+use crate::shared::Shared;
 use crate::stats::add;
 use crate::wire::{Header, MAX_HEADER, MAX_MESSAGE};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -134,7 +136,7 @@ fn relay_refusal(shared: &Shared, prev: &str, header: &Header) -> Result<Connect
     }
     let origin = if header.origin.is_empty() { prev } else { header.origin.as_str() };
     let destination = header.path.last().map(String::as_str).unwrap_or(next);
-    if !shared.leases.read().unwrap().covers(origin, destination, crate::endpoint::unix_now()) {
+    if !shared.leases.read().unwrap().covers(origin, destination, unix_now()) {
         return Err("relay_lease_missing");
     }
     let state = shared.state.lock().unwrap();

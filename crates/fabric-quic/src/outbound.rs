@@ -3,94 +3,18 @@
 //! connection to the first hop of the destination's route.
 
 use crate::class::{Carrier, Class, Queueing};
-use crate::endpoint::{Endpoint, FabricError, Shared};
+use crate::endpoint::Endpoint;
+use crate::error::FabricError;
+use crate::queue::{Enqueued, Fifo, LatestSlot, Queue, Sender, WaitForRoom};
+use crate::shared::Shared;
 use crate::stats::add;
 use crate::wire::Header;
 use bytes::{BufMut, Bytes, BytesMut};
 use quinn::Connection;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
-
-/// Holds the newest unsent message of a latest-only class.
-#[derive(Default)]
-pub(crate) struct LatestSlot {
-    slot: Mutex<Option<Bytes>>,
-    notify: Notify,
-    closed: AtomicBool,
-}
-
-/// A FIFO whose order is fixed when `send` is called (synchronously, on the
-/// caller's thread) and whose depth drives back-pressure or dropping.
-pub(crate) struct Fifo {
-    tx: mpsc::UnboundedSender<Bytes>,
-    depth: AtomicUsize,
-    drained: Notify,
-}
-
-#[derive(Clone)]
-enum Queue {
-    Fifo(Arc<Fifo>),
-    Latest(Arc<LatestSlot>),
-}
-
-/// The map entry; dropping it ends the writer once its queue is empty.
-pub(crate) struct Sender {
-    first_hop: String,
-    queue: Queue,
-}
-
-impl Sender {
-    pub fn first_hop(&self) -> &str {
-        &self.first_hop
-    }
-
-    fn alive(&self) -> bool {
-        match &self.queue {
-            Queue::Fifo(f) => !f.tx.is_closed(),
-            Queue::Latest(slot) => !slot.closed.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if let Queue::Latest(slot) = &self.queue {
-            slot.closed.store(true, Ordering::Relaxed);
-            slot.notify.notify_one();
-        }
-    }
-}
-
-/// What `send_now` did with a message.
-pub enum Enqueued {
-    /// Queued; the caller may go on.
-    Ready,
-    /// QoS dropped it (queue full, or a newer latest-only message replaced an older one).
-    Dropped,
-    /// Queued, but the queue is over its depth: wait before sending more.
-    Wait(WaitForRoom),
-}
-
-pub struct WaitForRoom {
-    fifo: Arc<Fifo>,
-    capacity: usize,
-}
-
-impl WaitForRoom {
-    pub async fn ready(self) {
-        loop {
-            let drained = self.fifo.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.fifo.depth.load(Ordering::Acquire) <= self.capacity || self.fifo.tx.is_closed() {
-                return;
-            }
-            drained.await;
-        }
-    }
-}
+use tokio::sync::mpsc;
 
 impl Endpoint {
     /// Queues `data` for `to` on `class`, in call order. Never blocks: a
@@ -142,7 +66,7 @@ impl Endpoint {
                 }
             }
         }
-        Err(FabricError::new("network_unreachable", format!("the route to {to} closed while sending")))
+        Err(FabricError::NetworkUnreachable(format!("the route to {to} closed while sending")))
     }
 
     /// `send_now`, then waits for room. `Ok(false)` means QoS dropped it.
@@ -162,7 +86,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
     let mut state = shared.state.lock().unwrap();
     if !state.allows(to, class) {
         add(&shared.counters.class(class).refused, 1);
-        return Err(FabricError::new("channel_class_denied", format!("{} is not authorized with {to}", class.name())));
+        return Err(FabricError::ChannelClassDenied(format!("{} is not authorized with {to}", class.name())));
     }
     if let Some(sender) = state.senders.get(to).and_then(|by_class| by_class.get(&class)).filter(|s| s.alive()) {
         return Ok(sender.queue.clone());
@@ -175,7 +99,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         .peers
         .get(&first_hop)
         .map(|p| p.conn.clone())
-        .ok_or_else(|| FabricError::new("network_unreachable", format!("no connection to {first_hop}")))?;
+        .ok_or_else(|| FabricError::NetworkUnreachable(format!("no connection to {first_hop}")))?;
     let path = if relays.is_empty() { Vec::new() } else { relays[1..].iter().cloned().chain([to.to_string()]).collect() };
     let header = Header { class, origin: String::new(), path }.encode();
     let queue = if class.queueing() == Queueing::LatestOnly {
@@ -184,14 +108,14 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         Queue::Latest(slot)
     } else {
         let (tx, rx) = mpsc::unbounded_channel();
-        let fifo = Arc::new(Fifo { tx, depth: AtomicUsize::new(0), drained: Notify::new() });
+        let fifo = Arc::new(Fifo::new(tx));
         match class.carrier() {
             Carrier::Stream => shared.runtime.spawn(stream_writer(shared.clone(), conn, header, class, rx, fifo.clone())),
             Carrier::Datagram => shared.runtime.spawn(datagram_writer(shared.clone(), conn, header, class, rx, fifo.clone())),
         };
         Queue::Fifo(fifo)
     };
-    state.senders.entry(to.to_string()).or_default().insert(class, Sender { first_hop, queue: queue.clone() });
+    state.senders.entry(to.to_string()).or_default().insert(class, Sender::new(first_hop, queue.clone()));
     Ok(queue)
 }
 
@@ -214,8 +138,7 @@ fn sent(shared: &Shared, class: Class, bytes: usize) {
 
 /// One message left the queue (written, or dropped with the writer).
 fn taken(shared: &Shared, fifo: &Fifo, class: Class) {
-    fifo.depth.fetch_sub(1, Ordering::AcqRel);
-    fifo.drained.notify_waiters();
+    fifo.taken();
     if class.is_urgent() {
         shared.urgent_pending.fetch_sub(1, Ordering::Relaxed);
     }
