@@ -212,6 +212,22 @@ mod tests {
     }
 
     #[test]
+    fn named_node_reads_the_san_of_any_certificate_without_trusting_it() {
+        let stranger = crate::test_pki::TestCa::new("c9").node("n1", 7);
+        assert_eq!(pem_certificates(&stranger.cert_pem).unwrap(), vec![stranger.der.clone()]);
+        assert_eq!(named_node(&stranger.der), Some(("c9".into(), "n1".into())));
+        let trust = Trust::new("c9", &[crate::test_pki::TestCa::new("c9").pem()]).unwrap();
+        assert!(matches!(trust.verify(&stranger.der, 0, None), Err(Refusal::CertificateInvalid(_))));
+        assert_eq!(named_node(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn refusals_display_as_their_code() {
+        assert_eq!(Refusal::WrongNode.to_string(), "wrong_node");
+        assert_eq!(Refusal::CertificateInvalid("why".into()).to_string(), "certificate_invalid: why");
+    }
+
+    #[test]
     fn a_trust_bundle_needs_ca_certificates() {
         assert!(Trust::new("c", &["not pem".into()]).is_err());
         assert!(Trust::new("c", &[]).is_err());

@@ -26,6 +26,9 @@ mod stats;
 pub mod tls;
 pub mod wire;
 
+#[cfg(test)]
+mod test_pki;
+
 #[cfg(feature = "napi-addon")]
 mod napi;
 
