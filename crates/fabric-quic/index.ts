@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
+/** The channel classes in wire order; must equal the crate's `class::ALL` (classes.test.ts checks). */
 export const CHANNEL_CLASSES = [
   "fabric_control", "route_control", "health", "telemetry", "render", "input",
   "clipboard", "file_transfer", "storage_fetch", "update_fetch", "vpn_packet",
@@ -77,6 +78,7 @@ interface NativeEndpoint {
 
 interface NativeModule {
   bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint>;
+  channelClasses(): string[];
 }
 
 export const ADDON_PATH = join(import.meta.dir, "fabric-quic.node");
@@ -113,6 +115,11 @@ function sync<T>(call: () => T): T {
   } catch (e) {
     throw meshError(e);
   }
+}
+
+/** The addon's channel-class names in wire order (from the Rust crate's list). */
+export function channelClasses(): string[] {
+  return addon().channelClasses();
 }
 
 export class Mesh {

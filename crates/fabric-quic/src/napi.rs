@@ -2,7 +2,7 @@
 //! `Endpoint`; errors carry the spec's failure reason as the message prefix
 //! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
 
-use crate::class::Class;
+use crate::class::{Class, ALL};
 use crate::endpoint::{Endpoint, EndpointOptions};
 use crate::error::FabricError;
 use crate::queue::Enqueued;
@@ -24,6 +24,13 @@ fn invalid(what: impl Into<String>) -> napi::Error {
 
 fn class(name: &str) -> Result<Class> {
     Class::parse(name).ok_or_else(|| to_napi(FabricError::ChannelClassDenied(format!("unknown channel class {name:?}"))))
+}
+
+/// The channel-class names in wire order (`class::ALL`); the wrapper's
+/// test compares them with its `CHANNEL_CLASSES`.
+#[napi]
+pub fn channel_classes() -> Vec<String> {
+    ALL.iter().map(|c| c.name().to_string()).collect()
 }
 
 #[napi(object)]
