@@ -113,7 +113,11 @@ impl Class {
     }
 
     pub fn carrier(self) -> Carrier {
-        if self == Class::VpnPacket { Carrier::Datagram } else { Carrier::Stream }
+        if self == Class::VpnPacket {
+            Carrier::Datagram
+        } else {
+            Carrier::Stream
+        }
     }
 }
 

@@ -106,7 +106,13 @@ impl Controller for DelayCapped {
     }
 
     fn clone_box(&self) -> Box<dyn Controller> {
-        Box::new(DelayCapped { inner: self.inner.clone_box(), cap: self.cap, mtu: self.mtu, min_target: self.min_target, last_cut: self.last_cut })
+        Box::new(DelayCapped {
+            inner: self.inner.clone_box(),
+            cap: self.cap,
+            mtu: self.mtu,
+            min_target: self.min_target,
+            last_cut: self.last_cut,
+        })
     }
 
     fn initial_window(&self) -> u64 {
@@ -148,7 +154,13 @@ mod tests {
     }
 
     fn capped(inner_window: u64) -> DelayCapped {
-        DelayCapped { inner: Box::new(Fixed(inner_window)), cap: u64::MAX, mtu: MTU as u64, min_target: Duration::from_millis(1), last_cut: None }
+        DelayCapped {
+            inner: Box::new(Fixed(inner_window)),
+            cap: u64::MAX,
+            mtu: MTU as u64,
+            min_target: Duration::from_millis(1),
+            last_cut: None,
+        }
     }
 
     /// Virtual time: `at(ms)` is `ms` after a fixed origin.

@@ -120,12 +120,7 @@ pub(crate) fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, c
         state.drop_senders_through(&node_id);
         state.peers.insert(node_id.clone(), peer);
     }
-    shared.emit(Event::PeerUp {
-        node_id: node_id.clone(),
-        serial: cert.serial.clone(),
-        not_after_unix: cert.not_after_unix,
-        dialled,
-    });
+    shared.emit(Event::PeerUp { node_id: node_id.clone(), serial: cert.serial.clone(), not_after_unix: cert.not_after_unix, dialled });
     tokio::spawn(inbound::streams(shared.clone(), conn.clone(), node_id.clone()));
     tokio::spawn(inbound::datagrams(shared.clone(), conn.clone(), node_id.clone()));
     tokio::spawn(watch_close(shared.clone(), conn.clone(), node_id.clone()));

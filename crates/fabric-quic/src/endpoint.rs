@@ -136,7 +136,11 @@ fn certificate_chain(cert_pem: &str) -> Result<Vec<CertificateDer<'static>>, Fab
 
 /// The accepting side's QUIC config: presents `identity`, checks clients
 /// against `trust`. A key that does not match the certificate fails here.
-fn server_config(identity: &LocalIdentity, trust: &SharedTrust, transport: &Arc<TransportConfig>) -> Result<quinn::ServerConfig, FabricError> {
+fn server_config(
+    identity: &LocalIdentity,
+    trust: &SharedTrust,
+    transport: &Arc<TransportConfig>,
+) -> Result<quinn::ServerConfig, FabricError> {
     let invalid = |what: &str, e: String| FabricError::ConfigInvalid(format!("{what}: {e}"));
     let server_tls = tls::server_config(identity, PeerVerifier::new(trust.clone(), None)).map_err(|e| invalid("key", e.to_string()))?;
     let quic_tls = QuicServerConfig::try_from(server_tls).map_err(|e| invalid("tls", e.to_string()))?;
@@ -154,7 +158,10 @@ impl Endpoint {
         trust.set_revoked(opts.revoked_serials.iter().cloned());
         let own = trust.verify(&chain[0], unix_now(), Some(&opts.node_id));
         if let Err(refusal) = own {
-            return Err(FabricError::Certificate { refusal, message: "this node's own certificate does not pass the cluster's checks".into() });
+            return Err(FabricError::Certificate {
+                refusal,
+                message: "this node's own certificate does not pass the cluster's checks".into(),
+            });
         }
         let trust: SharedTrust = Arc::new(RwLock::new(trust));
         let identity = LocalIdentity { chain, key_pkcs8: opts.key_pkcs8.clone() };
@@ -211,11 +218,8 @@ impl Endpoint {
         let quic_tls = QuicClientConfig::try_from(client_tls).map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
         client.transport_config(self.shared.transport.clone());
-        let connecting = self
-            .shared
-            .quic
-            .connect_with(client, addr, tls::SERVER_NAME)
-            .map_err(|e| FabricError::NetworkUnreachable(e.to_string()))?;
+        let connecting =
+            self.shared.quic.connect_with(client, addr, tls::SERVER_NAME).map_err(|e| FabricError::NetworkUnreachable(e.to_string()))?;
         let confirmed = match connecting.await {
             Ok(conn) => welcome(&conn, self.shared.transport_idle).await.map(|_| conn),
             Err(e) => Err(e),
@@ -237,7 +241,8 @@ impl Endpoint {
                 });
             }
         };
-        let (cert, der) = peer_certificate(&self.shared, &conn, Some(node_id)).map_err(|refusal| FabricError::Certificate { message: refusal.to_string(), refusal })?;
+        let (cert, der) = peer_certificate(&self.shared, &conn, Some(node_id))
+            .map_err(|refusal| FabricError::Certificate { message: refusal.to_string(), refusal })?;
         let me = self.shared.node_id.clone();
         Ok(register(&self.shared, conn, cert, der, me))
     }
@@ -397,7 +402,8 @@ impl Endpoint {
         let mut doc = self.shared.counters.to_json();
         doc["node_id"] = self.shared.node_id.clone().into();
         doc["peers"] = peers.into();
-        doc["socket"] = serde_json::json!({ "recv_buffer_bytes": self.shared.socket_buffers.0, "send_buffer_bytes": self.shared.socket_buffers.1 });
+        doc["socket"] =
+            serde_json::json!({ "recv_buffer_bytes": self.shared.socket_buffers.0, "send_buffer_bytes": self.shared.socket_buffers.1 });
         doc
     }
 

@@ -50,13 +50,21 @@ mod tests {
     fn the_message_starts_with_the_code_the_wrapper_parses() {
         let cases = [
             (FabricError::ConfigInvalid("key: bad".into()), "config_invalid", "config_invalid: key: bad"),
-            (FabricError::NetworkUnreachable("no connection to b".into()), "network_unreachable", "network_unreachable: no connection to b"),
+            (
+                FabricError::NetworkUnreachable("no connection to b".into()),
+                "network_unreachable",
+                "network_unreachable: no connection to b",
+            ),
             (
                 FabricError::Certificate { refusal: Refusal::WrongNode, message: "names node x".into() },
                 "wrong_node",
                 "wrong_node: names node x",
             ),
-            (FabricError::Handshake { reason: "tls_handshake_failed", message: "alert".into() }, "tls_handshake_failed", "tls_handshake_failed: alert"),
+            (
+                FabricError::Handshake { reason: "tls_handshake_failed", message: "alert".into() },
+                "tls_handshake_failed",
+                "tls_handshake_failed: alert",
+            ),
         ];
         for (error, code, text) in cases {
             assert_eq!(error.code(), code);

@@ -32,7 +32,9 @@ impl Event {
                 "type": "peer_up", "node_id": node_id, "serial": serial, "not_after_unix": not_after_unix, "dialled": dialled,
             }),
             Event::PeerDown { node_id, reason } => serde_json::json!({ "type": "peer_down", "node_id": node_id, "reason": reason }),
-            Event::HandshakeFailed { node_id, reason } => serde_json::json!({ "type": "handshake_failed", "node_id": node_id, "reason": reason }),
+            Event::HandshakeFailed { node_id, reason } => {
+                serde_json::json!({ "type": "handshake_failed", "node_id": node_id, "reason": reason })
+            }
             Event::Refused { node_id, class, reason } => serde_json::json!({
                 "type": "refused", "node_id": node_id, "class": class.name(), "reason": reason,
             }),

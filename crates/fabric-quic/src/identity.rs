@@ -55,7 +55,11 @@ pub struct NodeCert {
 pub fn normalize_serial(hex: &str) -> String {
     let lower: String = hex.chars().filter(|c| *c != ':').flat_map(char::to_lowercase).collect();
     let trimmed = lower.trim_start_matches('0');
-    if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -96,12 +100,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn node_of(cert: &X509Certificate<'_>) -> Result<(String, String), Refusal> {
     let invalid = |why: &str| Refusal::CertificateInvalid(why.to_string());
     let uris: Vec<&str> = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None })
-            .collect(),
+        Ok(Some(san)) => san.value.general_names.iter().filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None }).collect(),
         _ => Vec::new(),
     };
     let [uri] = uris.as_slice() else { return Err(invalid("needs exactly one node URI SAN")) };
@@ -158,9 +157,8 @@ impl Trust {
         let invalid = |why: &str| Refusal::CertificateInvalid(why.to_string());
         let (_, cert) = X509Certificate::from_der(der).map_err(|_| invalid("not a certificate"))?;
         let signed_by_ca = self.ca_ders.iter().any(|ca_der| {
-            X509Certificate::from_der(ca_der).is_ok_and(|(_, ca)| {
-                ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok()
-            })
+            X509Certificate::from_der(ca_der)
+                .is_ok_and(|(_, ca)| ca.subject() == cert.issuer() && cert.verify_signature(Some(ca.public_key())).is_ok())
         });
         if !signed_by_ca {
             return Err(invalid("not signed by a trusted cluster CA"));

@@ -173,7 +173,14 @@ fn taken(shared: &Shared, fifo: &Fifo, class: Class) {
     }
 }
 
-async fn stream_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, class: Class, mut rx: mpsc::UnboundedReceiver<Bytes>, fifo: Arc<Fifo>) {
+async fn stream_writer(
+    shared: Arc<Shared>,
+    conn: Connection,
+    header: Bytes,
+    class: Class,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    fifo: Arc<Fifo>,
+) {
     if let Some(mut stream) = open(&conn, class, header).await {
         loop {
             // A stream the peer stopped (refused, or a relay gave up) ends
@@ -228,7 +235,14 @@ async fn latest_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, cla
 /// `vpn_packet`: lowest class. Waits while urgent messages are queued, then
 /// sends one datagram; quinn's small datagram buffer bounds what can sit in
 /// front of later urgent data.
-async fn datagram_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, class: Class, mut rx: mpsc::UnboundedReceiver<Bytes>, fifo: Arc<Fifo>) {
+async fn datagram_writer(
+    shared: Arc<Shared>,
+    conn: Connection,
+    header: Bytes,
+    class: Class,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    fifo: Arc<Fifo>,
+) {
     while let Some(data) = rx.recv().await {
         let mut spins = 0u32;
         while shared.urgent_pending.load(Ordering::Relaxed) > 0 && spins < 10_000 {

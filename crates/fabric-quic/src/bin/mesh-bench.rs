@@ -23,8 +23,8 @@ use fabric_quic::identity::{pem_certificates, Trust};
 use fabric_quic::tls::{self, LocalIdentity, PeerVerifier};
 use fabric_quic::{Class, Endpoint, EndpointOptions, Enqueued};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
