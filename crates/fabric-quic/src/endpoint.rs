@@ -292,7 +292,7 @@ impl Endpoint {
     /// Replaces the trusted cluster CAs (both old and new during a rotation)
     /// and closes connections whose certificates no longer verify.
     pub fn set_trust(&self, ca_pems: &[String]) -> Result<Vec<String>, FabricError> {
-        self.shared.trust.write().unwrap().set_cas(ca_pems).map_err(|e| FabricError::ConfigInvalid(e))?;
+        self.shared.trust.write().unwrap().set_cas(ca_pems).map_err(FabricError::ConfigInvalid)?;
         Ok(self.recheck_peers())
     }
 

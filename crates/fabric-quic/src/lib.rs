@@ -29,7 +29,9 @@ pub mod wire;
 #[cfg(test)]
 mod test_pki;
 
-#[cfg(feature = "napi-addon")]
+// Not in unit-test builds: napi-derive registers the exports only outside
+// cfg(test), so there they would be dead code, and they run only inside Bun.
+#[cfg(all(feature = "napi-addon", not(test)))]
 mod napi;
 
 pub use class::Class;
