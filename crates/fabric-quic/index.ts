@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
+/** The channel classes in wire order: the one list of core/contracts, which must equal the crate's `class::ALL` (classes.test.ts checks). */
 import { CHANNEL_CLASSES, type ChannelClass } from "../../core/contracts/channel-classes.ts";
 
 export { CHANNEL_CLASSES, type ChannelClass };
@@ -63,6 +64,7 @@ interface NativeEndpoint {
   setRelayLeases(pairs: string[][], expiresUnix: number): void;
   setRevoked(serials: string[]): string[];
   setTrust(caPems: string[]): string[];
+  setCertificate(certPem: string, keyPkcs8: Buffer): string;
   disconnect(nodeId: string, reason: string): boolean;
   peers(): string[];
   send(to: string, cls: string, data: Uint8Array): Promise<boolean>;
@@ -74,6 +76,7 @@ interface NativeEndpoint {
 
 interface NativeModule {
   bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint>;
+  channelClasses(): string[];
 }
 
 export const ADDON_PATH = join(import.meta.dir, "fabric-quic.node");
@@ -110,6 +113,11 @@ function sync<T>(call: () => T): T {
   } catch (e) {
     throw meshError(e);
   }
+}
+
+/** The addon's channel-class names in wire order (from the Rust crate's list). */
+export function channelClasses(): string[] {
+  return addon().channelClasses();
 }
 
 export class Mesh {
@@ -155,6 +163,17 @@ export class Mesh {
   /** Replaces the trusted cluster CAs; returns the peers that no longer verify (closed). */
   setTrust(caPems: readonly string[]): string[] {
     return sync(() => this.endpoint.setTrust([...caPems]));
+  }
+
+  /**
+   * Renews this node's certificate: new handshakes (dialled and accepted)
+   * present it; live connections stay up on the old one until it expires or
+   * is revoked. Refused (wrong_node, wrong_cluster, certificate_* or
+   * config_invalid for a key that is not the certificate's) unless it is for
+   * this same node and passes the cluster's checks. Returns its facts.
+   */
+  setCertificate(certPem: string, keyPkcs8: Uint8Array): PeerCertificate {
+    return JSON.parse(sync(() => this.endpoint.setCertificate(certPem, Buffer.from(keyPkcs8))));
   }
 
   disconnect(nodeId: string, reason: string): boolean {

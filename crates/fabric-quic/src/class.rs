@@ -42,6 +42,8 @@ pub enum Carrier {
     Datagram,
 }
 
+/// Every class in wire order (by `Class as u8`); the napi `channelClasses()`
+/// export and the TypeScript `CHANNEL_CLASSES` follow it.
 pub const ALL: [Class; 11] = [
     Class::FabricControl,
     Class::RouteControl,
@@ -111,7 +113,11 @@ impl Class {
     }
 
     pub fn carrier(self) -> Carrier {
-        if self == Class::VpnPacket { Carrier::Datagram } else { Carrier::Stream }
+        if self == Class::VpnPacket {
+            Carrier::Datagram
+        } else {
+            Carrier::Stream
+        }
     }
 }
 
@@ -127,6 +133,12 @@ mod tests {
         }
         assert_eq!(Class::parse("nope"), None);
         assert_eq!(Class::from_wire(0), None);
+    }
+
+    #[test]
+    fn all_lists_every_class_once_in_wire_order() {
+        let ids: Vec<u8> = ALL.iter().map(|c| *c as u8).collect();
+        assert_eq!(ids, (1..=ALL.len() as u8).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Counters, readable from TypeScript as one JSON document.
 
 use crate::class::{Class, ALL};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub struct ClassCounters {

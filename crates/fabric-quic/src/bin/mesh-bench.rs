@@ -23,8 +23,8 @@ use fabric_quic::identity::{pem_certificates, Trust};
 use fabric_quic::tls::{self, LocalIdentity, PeerVerifier};
 use fabric_quic::{Class, Endpoint, EndpointOptions, Enqueued};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
@@ -376,7 +376,7 @@ async fn relay(cluster: &Cluster, sizes: &Sizes, relay_first: bool) -> Result<Va
     a.connect("c", c.local_addr()).await?;
     allow(&[(&a, &r), (&r, &c), (&a, &c)], &[Class::FileTransfer, Class::Input]);
     r.set_relay(true);
-    r.set_relay_leases(vec![("a".to_string(), "c".to_string())], fabric_quic::endpoint::unix_now() + 3600);
+    r.set_relay_leases(vec![("a".to_string(), "c".to_string())], fabric_quic::clock::unix_now() + 3600);
 
     // Which goes first alternates between runs, so neither always gets the
     // warmer (or the quieter) half of the run.
