@@ -1,8 +1,9 @@
 /**
  * The identity settings a replica runs with, keys resolved: installation
  * authority mode and Product Root public key, the secrets keyring, the access
- * token key and token lifetimes. Outside production, a missing secret or token
- * key is generated once into DATA_DIR (mode 0600) and reused; production
+ * token key and token lifetimes, and the fingerprints of the keys every
+ * replica must share. Outside production, a missing secret or token key is
+ * generated once into DATA_DIR (mode 0600) and reused; production
  * configuration refuses to start without them (control/config.ts).
  */
 import { chmod, readFile, writeFile } from "node:fs/promises";
@@ -12,6 +13,7 @@ import type { Logger } from "../core/log.ts";
 import { b64, fromB64, fromB64url, randomBytes, type Bytes } from "../core/crypto/bytes.ts";
 import { createKeyring, type Keyring } from "../core/crypto/envelope.ts";
 import { importPublicKey, keyFingerprint } from "../core/crypto/product-root.ts";
+import { sharedKeyFingerprint } from "../core/crypto/shared-key-fingerprint.ts";
 import { ConfigInvalid } from "./config.ts";
 
 export interface Identity {
@@ -25,6 +27,27 @@ export interface Identity {
   refreshTtlSeconds: number;
   /** Signs data-plane tokens; entry nodes receive `publicKeyB64` in their snapshots. */
   dataPlaneKey: { kid: string; publicKeyB64: string; privateKey: CryptoKey };
+  /** Of the keys every replica must share; control/installation/keys.ts compares them with the installation's at start. */
+  fingerprints: KeyFingerprints;
+}
+
+/** sharedKeyFingerprint of each shared key; the keys themselves stay here. */
+export interface KeyFingerprints {
+  authToken: string;
+  /** Of the public half: the same private key always has the same one. */
+  dataPlaneToken: string;
+  /** Secret master keys by id, the active one included. */
+  secrets: { activeId: string; byId: Map<string, string> };
+}
+
+export async function fingerprintKeys(k: { tokenKey: Uint8Array; dataPlanePublicKeyB64: string; secretActiveId: string; secretKeys: Map<string, Uint8Array> }): Promise<KeyFingerprints> {
+  const byId = new Map<string, string>();
+  for (const [id, key] of k.secretKeys) byId.set(id, await sharedKeyFingerprint("secret_encryption", key));
+  return {
+    authToken: await sharedKeyFingerprint("auth_token", k.tokenKey),
+    dataPlaneToken: await sharedKeyFingerprint("data_plane_token", fromB64(k.dataPlanePublicKeyB64)),
+    secrets: { activeId: k.secretActiveId, byId },
+  };
 }
 
 export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> {
@@ -35,9 +58,11 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
   for (const entry of (cfg.secrets.previousKeys ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
     const [id, key] = entry.split(":");
     if (!id || !key) throw new ConfigInvalid(["SECRET_ENCRYPTION_PREVIOUS_KEYS: expected id:base64[,id:base64]"]);
+    // The same id for two keys would make sealed values ambiguous; the later one used to win silently.
+    if (keys.has(id)) throw new ConfigInvalid([`SECRET_ENCRYPTION_PREVIOUS_KEYS: key id ${id} is given twice (or is SECRET_ENCRYPTION_KEY_ID)`]);
     keys.set(id, decode32(key, `SECRET_ENCRYPTION_PREVIOUS_KEYS (${id})`));
   }
-  const tokenKey = (await readKey(cfg.auth.tokenKey, "AUTH_TOKEN_KEY")) ?? (await devKey(cfg, "token-key", log));
+  const tokenKey = decode32((await readKey(cfg.auth.tokenKey, "AUTH_TOKEN_KEY")) ?? (await devKey(cfg, "token-key", log)), "AUTH_TOKEN_KEY");
   const dataPlaneKey = await loadDataPlaneKey((await readKey(cfg.dataPlaneTokenKey, "DATA_PLANE_TOKEN_KEY")) ?? (await devKey(cfg, "data-plane-key", log, newEd25519Pkcs8)));
   if (cfg.authority.mode === "dev" && cfg.authority.insecureBootstrap) {
     log.warn("insecure first-owner bootstrap is enabled (INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true); use only for development");
@@ -48,10 +73,11 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     insecureBootstrap: cfg.authority.insecureBootstrap,
     production: cfg.appEnv === "production",
     keyring: await createKeyring(cfg.secrets.activeKeyId, keys),
-    tokenKey: decode32(tokenKey, "AUTH_TOKEN_KEY"),
+    tokenKey,
     accessTtlSeconds: cfg.auth.accessTtlSeconds,
     refreshTtlSeconds: cfg.auth.refreshTtlSeconds,
     dataPlaneKey,
+    fingerprints: await fingerprintKeys({ tokenKey, dataPlanePublicKeyB64: dataPlaneKey.publicKeyB64, secretActiveId: cfg.secrets.activeKeyId, secretKeys: keys }),
   };
 }
 

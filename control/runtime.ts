@@ -1,6 +1,7 @@
 /**
  * The control plane's composition root: opens the stores, applies
- * migrations, starts the actor host, the timer scheduler and the fabric
+ * migrations, checks this replica's keys against the installation's
+ * (installation/keys.ts), starts the actor host, the timer scheduler and the fabric
  * services, and hands out the `ControlDeps` every use case takes. `http/`
  * (server.ts) asks this module for its deps and only serves them; `stop()`
  * finishes the scheduler's tick and the fabric's pending writes, then closes
@@ -19,6 +20,7 @@ import type { Config } from "./config.ts";
 import type { ControlDeps } from "./deps.ts";
 import { createFabric } from "./fabric.ts";
 import { loadIdentity } from "./identity.ts";
+import { checkInstallationKeys } from "./installation/keys.ts";
 
 export interface ControlPlane {
   deps: ControlDeps;
@@ -37,6 +39,13 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
   const { db, describe: store } = await openDb(cfg);
   const { applied } = await migrate(db);
   if (applied.length) log.info("migrations applied", { migrations: applied });
+  // Before anything else writes: a replica whose keys differ from the installation's must change nothing.
+  const keys = await checkInstallationKeys(db, identity.fingerprints).catch(async (err) => {
+    await db.close();
+    throw err;
+  });
+  if (keys.recorded.length) log.info("installation keys recorded", { keys: keys.recorded });
+  if (keys.activatedSecret) log.info("secret encryption key is now the installation's active key", { key_id: keys.activatedSecret.to, previous_key_id: keys.activatedSecret.from });
   const { live, describe: liveState } = await openLiveState(cfg.redisUrl);
 
   const metrics = controlPlaneMetrics();

@@ -4,7 +4,7 @@
  * audit log) in the same transaction as the change itself.
  */
 export type AuthorType = "user" | "node" | "system";
-export type SourceType = "http" | "agent" | "timer" | "cli";
+export type SourceType = "http" | "agent" | "timer" | "cli" | "startup";
 
 export interface Principal {
   type: AuthorType;

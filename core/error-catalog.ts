@@ -90,6 +90,7 @@ export const ERROR_CATALOG = {
   "config.invalid": { status: 500, fallback: "Internal server error." },
   "migration.checksum_mismatch": { status: 500, fallback: "Internal server error." },
   "migration.file_invalid": { status: 500, fallback: "Internal server error." },
+  "installation.key_mismatch": { status: 500, fallback: "Internal server error." },
 } as const satisfies Record<string, CatalogEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,10 +1,12 @@
 /**
  * Control-plane entry point (scripts/start runs it). Reads configuration,
  * starts one replica, and shuts down gracefully on SIGINT/SIGTERM; a second
- * signal exits at once.
+ * signal exits at once. Exit code 2: the configuration is invalid or its keys
+ * differ from the installation's; nothing started.
  */
 import { createLogger } from "../core/log.ts";
 import { ConfigInvalid, loadConfig } from "../control/config.ts";
+import { InstallationKeyMismatch } from "../control/installation/keys.ts";
 import { startServer } from "./server.ts";
 
 let cfg;
@@ -19,6 +21,11 @@ try {
 const log = createLogger({ level: cfg.logLevel });
 const server = await startServer(cfg, log).catch((err) => {
   log.error("control plane failed to start", { err });
+  if (err instanceof InstallationKeyMismatch) {
+    // One line: which key differs from the installation's, and the fix.
+    console.error(`rap control plane: ${err.message}`);
+    process.exit(2);
+  }
   console.error(`rap control plane: failed to start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(err instanceof ConfigInvalid ? 2 : 1);
 });

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../core/log.ts";
 import { openControlPlane } from "../control/runtime.ts";
 import type { Config } from "../control/config.ts";
 import { createApp } from "./app.ts";
+import { routableRequest } from "./routable-request.ts";
 
 export interface RunningServer {
   url: string;
@@ -26,15 +27,21 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
   const server = Bun.serve({
     hostname: cfg.host,
     port: cfg.port,
-    // The server is passed as the Hono env so handlers can read the peer address.
-    fetch: (req, srv) => app.fetch(req, srv),
+    fetch: (req, srv) => {
+      // Host-less requests (HTTP/1.0 health checks) get this server's own origin (http/routable-request.ts).
+      const routable = routableRequest(req, url);
+      // The server is passed as the Hono env so handlers can read the peer address; Bun
+      // knows the peer only of the request it made, not of a copy.
+      return app.fetch(routable, routable === req ? srv : { requestIP: () => srv.requestIP(req) });
+    },
     // Bun's own cap sits above the app's so the app answers with its envelope.
     maxRequestBodySize: cfg.bodyLimitBytes + 1024,
     // Agents long-poll for snapshots for up to 30 s.
     idleTimeout: 60,
   });
-  control.start();
+  // Also the origin of Host-less requests; set before the first request can arrive (fetch runs on a later tick).
   const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${server.port}`;
+  control.start();
   log.info("control plane serving", { url, store: control.describe.store, live_state: control.describe.liveState });
 
   return {
