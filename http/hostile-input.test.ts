@@ -27,7 +27,7 @@ import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, signI
 import { createJoinToken, enrollNode, joinBody, nodeKeys, nodeSession } from "../fixtures/nodes.ts";
 import { apiRoutes } from "../fixtures/routes.ts";
 import {
-  anyValue, asParam, badDate, bodyPlaces, bodyText, controlString, describePlace, hugeString, nulString, oddString, pct, poisonFor, preview, rawQueryJunk, unstorableString, wildString, withValue,
+  anyValue, asParam, badDate, bodyPlaces, boundaryNumber, bodyText, controlString, describePlace, hugeString, nulString, oddString, pct, poisonFor, preview, rawQueryJunk, unstorableString, wildString, withValue,
   type Kind, type Place, type Value,
 } from "../fixtures/hostile.ts";
 import { ERRORS } from "./errors.ts";
@@ -46,7 +46,7 @@ const DATE_FIELDS = new Set(["since", "until"]);
 
 interface Ids {
   org: string; decoyUser: string; resource: string; cluster: string; decoyCluster: string; node: string; decoyNode: string;
-  group: string; pendingRequest: string; enrollingRequest: string; joinToken: string; enrollBody: Record<string, unknown>;
+  group: string; pendingRequest: string; enrollingRequest: string; joinToken: string; enrollBody: Record<string, unknown>; nodeFingerprint: string;
 }
 /** A valid request for one route. `as` picks the credentials: the owner (default), a second session of the owner, the node, or none. */
 interface Template { as?: "owner" | "decoy-session" | "node" | "none"; params?: Record<string, string>; query?: Record<string, string>; body?: Record<string, unknown> }
@@ -186,7 +186,7 @@ beforeAll(async () => {
   const enrollKeys = await nodeKeys("edge-9");
   ids = {
     org, decoyUser: decoy.userId, resource: resource.id, cluster: cluster.id, decoyCluster: decoyCluster.id, node: node.nodeId, decoyNode: decoyNode.nodeId, group: group.id,
-    pendingRequest: await join("edge-3"), enrollingRequest: await join("edge-4"), joinToken,
+    pendingRequest: await join("edge-3"), enrollingRequest: await join("edge-4"), joinToken, nodeFingerprint: node.fingerprint,
     enrollBody: joinBody(enrollKeys, cluster.id, joinToken, { node_name: "edge-9", facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.9" }] }, requested_roles: ["relay-node"] }),
   };
   // Last, so no later TOTP step ages them: a fresh step-up and a node session (10 minutes of clock).
@@ -319,4 +319,16 @@ describe("generated hostile input", () => {
       expect(failures).toEqual([]);
     });
   }
+
+  // A node proof is read (its key id looked up) before its signature can be checked: hostile text inside it must not reach PostgreSQL.
+  test("POST /api/v1/node-agents/session: hostile text inside a proof's header and claims is refused without a write", async () => {
+    const route = "POST /api/v1/node-agents/session";
+    const tpl = TEMPLATES[route]!(ids);
+    const b64u = (x: unknown) => Buffer.from(bodyText(x)).toString("base64url");
+    const part = fc.oneof(anyValue, unstorableString, fc.constant(ids.nodeFingerprint), fc.constant(`SHA256:${"A".repeat(42)}\u0000=`));
+    const proof = fc
+      .tuple(part, fc.record({ typ: fc.oneof(part, fc.constant("rap.node_proof.v1")), cluster_id: fc.oneof(part, fc.constant(ids.cluster)), iat: fc.oneof(part, boundaryNumber), jti: part }))
+      .map(([kid, claims]): Probe => ({ place: { in: "body", path: ["proof"], kind: "text" }, value: `${b64u({ alg: "ES256", kid })}.${b64u(claims)}.${"A".repeat(86)}` }));
+    expect(await runProperty(route, "proof contents", proof, (p) => probe(route, tpl, p, true), seedOf(route) + 2)).toBeNull();
+  });
 });
