@@ -14,6 +14,8 @@ export const ERROR_CATALOG = {
   "request.unknown_field": { status: 400, fallback: "The request has fields this endpoint does not accept." },
   "request.unsupported_media_type": { status: 415, fallback: "Send the request body as application/json." },
   "request.body_too_large": { status: 413, fallback: "The request body is too large." },
+  "request.body_not_allowed": { status: 400, fallback: "This endpoint takes no request body." },
+  "request.body_incomplete": { status: 400, fallback: "The request body ended early or was malformed." },
   "route.not_found": { status: 404, fallback: "There is no such endpoint." },
   "auth.unauthenticated": { status: 401, fallback: "Sign in to continue." },
   "auth.token_invalid": { status: 401, fallback: "Your sign-in is not valid. Sign in again." },

@@ -3,7 +3,10 @@
  * deps, serves the Hono app under Bun.serve. `stop()` drains: readiness fails
  * first, in-flight requests finish, then the control plane stops.
  */
-import { createLogger, type Logger } from "../core/log.ts";
+import type { Server } from "bun";
+import { createLogger, F, type Logger } from "../core/log.ts";
+import { newTraceId } from "../core/ids.ts";
+import { envelope } from "./errors.ts";
 import { openControlPlane } from "../control/runtime.ts";
 import type { Config } from "../control/config.ts";
 import { createApp } from "./app.ts";
@@ -24,23 +27,8 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     trustProxy: cfg.trustProxy,
     draining: () => draining,
   });
-  const server = Bun.serve({
-    hostname: cfg.host,
-    port: cfg.port,
-    fetch: (req, srv) => {
-      // Host-less requests (HTTP/1.0 health checks) get this server's own origin (http/routable-request.ts).
-      const routable = routableRequest(req, url);
-      // The server is passed as the Hono env so handlers can read the peer address; Bun
-      // knows the peer only of the request it made, not of a copy.
-      return app.fetch(routable, routable === req ? srv : { requestIP: () => srv.requestIP(req) });
-    },
-    // Bun's own cap sits above the app's so the app answers with its envelope.
-    maxRequestBodySize: cfg.bodyLimitBytes + 1024,
-    // Agents long-poll for snapshots for up to 30 s.
-    idleTimeout: 60,
-  });
-  // Also the origin of Host-less requests; set before the first request can arrive (fetch runs on a later tick).
-  const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${server.port}`;
+  const server = serve(app, { hostname: cfg.host, port: cfg.port, log });
+  const url = originOf(cfg.host, server.port);
   control.start();
   log.info("control plane serving", { url, store: control.describe.store, live_state: control.describe.liveState });
 
@@ -54,3 +42,43 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     },
   };
 }
+
+/**
+ * Bun.serve for the app. Bun answers some malformed requests itself before
+ * any of our code runs (docs/api.md lists them); everything else gets the
+ * app's envelope:
+ * - no runtime body cap: the app refuses an oversized body with its own 413
+ *   (middleware/json-body reads at most BODY_LIMIT_BYTES and then closes the
+ *   connection); a body no route reads is discarded by Bun, never buffered.
+ *   A runtime cap would answer 413 without the envelope.
+ * - `error`: if the app itself ever throws, a 500 envelope instead of Bun's page.
+ * - Host-less requests (HTTP/1.0 health checks) get this server's own origin
+ *   (http/routable-request.ts), so they route like any other.
+ */
+export function serve(app: { fetch(req: Request, srv: Pick<Server<undefined>, "requestIP">): Response | Promise<Response> }, o: { hostname: string; port: number; log: Logger }): Server<undefined> {
+  let origin = "";
+  const server = Bun.serve({
+    hostname: o.hostname,
+    port: o.port,
+    fetch: (req, srv) => {
+      const routable = routableRequest(req, origin);
+      // The server is passed as the Hono env so handlers can read the peer address; Bun
+      // knows the peer only of the request it made, not of a copy.
+      return app.fetch(routable, routable === req ? srv : { requestIP: () => srv.requestIP(req) });
+    },
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    // Agents long-poll for snapshots for up to 30 s.
+    idleTimeout: 60,
+    error: (err) => {
+      const traceId = newTraceId();
+      o.log.error("unhandled error outside the app", { [F.traceId]: traceId, err });
+      const { status, body } = envelope("internal.error", {}, traceId);
+      return Response.json(body, { status, headers: { "x-trace-id": traceId } });
+    },
+  });
+  // Set before the first request can arrive: fetch runs on a later tick.
+  origin = originOf(o.hostname, server.port);
+  return server;
+}
+
+const originOf = (host: string, port: number | undefined) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;

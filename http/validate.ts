@@ -6,11 +6,12 @@
 import { validator } from "hono/validator";
 import * as v from "valibot";
 import { HttpError } from "./errors.ts";
+import { readsBody } from "./middleware/json-body/index.ts";
 
 type Target = "json" | "query" | "param";
 
 export function valid<T extends Target, S extends v.GenericSchema>(target: T, schema: S) {
-  return validator(target, (value): v.InferOutput<S> => {
+  const mw = validator(target, (value): v.InferOutput<S> => {
     // Every body of this API is an object; valibot would read an array as an object with keys "0", "1", ...
     if (target === "json" && (typeof value !== "object" || value === null || Array.isArray(value))) {
       throw new HttpError("request.validation_failed", "body must be a JSON object", { target, issues: [{ path: "", message: "must be a JSON object" }] });
@@ -25,4 +26,6 @@ export function valid<T extends Target, S extends v.GenericSchema>(target: T, sc
       issues: issues.map(({ path, message }) => ({ path, message })),
     });
   });
+  // Only a route with a JSON validator takes a body; every other route refuses one (middleware/json-body).
+  return target === "json" ? readsBody(mw) : mw;
 }

@@ -1,9 +1,10 @@
 /** Wire contract of authentication, installation and platform grant endpoints. */
 import * as v from "valibot";
+import { ExactText, Text } from "./common.ts";
 
-export const Email = v.pipe(v.string(), v.trim(), v.toLowerCase(), v.email("must be an email address"), v.maxLength(254));
-export const Password = v.pipe(v.string(), v.minLength(12, "must be at least 12 characters"), v.maxLength(256));
-export const DisplayName = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200));
+export const Email = v.pipe(Text(254), v.toLowerCase(), v.email("must be an email address"));
+export const Password = v.pipe(ExactText(256), v.minLength(12, "must be at least 12 characters"));
+export const DisplayName = Text(200, { min: 1 });
 const DeviceId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,128}$/, "16-128 letters, digits, _ or -"));
 export const TotpCode = v.pipe(v.string(), v.regex(/^\d{6}$/, "must be 6 digits"));
 const Jws = v.pipe(v.string(), v.maxLength(8192), v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "must be a compact JWS"));
@@ -11,14 +12,14 @@ const Jws = v.pipe(v.string(), v.maxLength(8192), v.regex(/^[A-Za-z0-9_-]+\.[A-Z
 export const LoginBody = v.strictObject({
   email: Email,
   // Login does not enforce the length policy: a wrong password is just wrong.
-  password: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  password: v.pipe(ExactText(256), v.minLength(1)),
   device_id: v.optional(DeviceId),
   totp_code: v.optional(TotpCode),
 });
 
-export const RefreshBody = v.strictObject({ refresh_token: v.pipe(v.string(), v.maxLength(200)) });
+export const RefreshBody = v.strictObject({ refresh_token: Text(200) });
 export const CodeBody = v.strictObject({ code: TotpCode });
-export const TrustDeviceBody = v.strictObject({ name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)) });
+export const TrustDeviceBody = v.strictObject({ name: Text(100, { min: 1 }) });
 export const IdParam = v.strictObject({ id: v.pipe(v.string(), v.uuid("must be an id")) });
 
 export const BootstrapOwnerBody = v.union([

@@ -3,15 +3,15 @@
  * Objects are strict: an unknown field is an error, not silently dropped.
  */
 import * as v from "valibot";
-import { Limit } from "./common.ts";
+import { JsonObject, Limit, Text } from "./common.ts";
 
 export const Slug = v.pipe(
   v.string(),
   v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63"),
 );
-const Name = v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(200));
-const Region = v.nullable(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(64)));
-const Metadata = v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown());
+const Name = Text(200, { min: 1 });
+const Region = v.nullable(Text(64, { min: 1 }));
+const Metadata = JsonObject({ maxBytes: 8192 });
 
 export const NewClusterBody = v.strictObject({
   name: Name,
@@ -30,7 +30,7 @@ export const UpdateClusterBody = v.pipe(
   v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),
 );
 
-export const SuspendClusterBody = v.strictObject({ reason: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500)) });
+export const SuspendClusterBody = v.strictObject({ reason: Text(500, { min: 1, multiline: true }) });
 
 export const ArchiveClusterBody = v.strictObject({
   grace_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(30 * 24 * 3600))),

@@ -1,12 +1,12 @@
 /** Wire contract of enrollment, nodes, roles and the node-agent API. */
 import * as v from "valibot";
 import { CAPABILITIES, NODE_ROLES } from "./roles.ts";
-import { Limit, Uuid } from "./common.ts";
+import { ExactText, JsonObject, Limit, Text, Uuid } from "./common.ts";
 
 const Role = v.picklist(NODE_ROLES);
 const Roles = v.pipe(v.array(Role), v.maxLength(NODE_ROLES.length), v.check((r) => new Set(r).size === r.length, "roles must not repeat"));
-const Json8k = v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 8192, "must be at most 8 KiB as JSON"));
-const Reason = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500));
+const Json8k = JsonObject({ maxBytes: 8192 });
+const Reason = Text(500, { min: 1, multiline: true });
 
 export const ClusterParam = v.strictObject({ id: Uuid("a cluster id") });
 export const ClusterItemParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("an id") });
@@ -38,20 +38,20 @@ export const ReasonBody = v.strictObject({ reason: Reason });
 export const RoleAssignmentBody = v.strictObject({
   role: Role,
   organization_id: v.optional(Uuid("an organization id")),
-  policy: v.optional(v.strictObject({ egress_pool: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))) }), {}),
+  policy: v.optional(v.strictObject({ egress_pool: v.optional(Text(100, { min: 1 })) }), {}),
 });
-export const NodeGroupBody = v.strictObject({ name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)), parent_id: v.optional(Uuid("a group id")) });
+export const NodeGroupBody = v.strictObject({ name: Text(100, { min: 1 }), parent_id: v.optional(Uuid("a group id")) });
 export const SetGroupBody = v.strictObject({ group_id: v.nullable(Uuid("a group id")) });
 
 // Node-agent side. Bodies are capped by the app-wide limit before anything else runs.
 const PublicKey = v.pipe(v.string(), v.maxLength(512), v.base64("must be base64 SPKI"));
-const Pem = v.pipe(v.string(), v.maxLength(4096), v.startsWith("-----BEGIN CERTIFICATE REQUEST-----", "must be a PEM certificate request"));
+const Pem = v.pipe(ExactText(4096), v.startsWith("-----BEGIN CERTIFICATE REQUEST-----", "must be a PEM certificate request"));
 const Fingerprint = v.pipe(v.string(), v.regex(/^SHA256:[A-Za-z0-9+/]{43}=$/, "must be SHA256:<base64>"));
 
 export const JoinBody = v.strictObject({
-  token: v.pipe(v.string(), v.maxLength(200)),
+  token: Text(200),
   cluster_id: Uuid("a cluster id"),
-  node_name: v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "1-63 letters, digits, . _ -")),
+  node_name: v.pipe(Text(63), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "1-63 letters, digits, . _ -")),
   public_key: PublicKey,
   csr: Pem,
   fingerprint: Fingerprint,
@@ -68,11 +68,11 @@ export const BootstrapBody = v.strictObject({
   signature: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{86}$/, "must be a base64url P-256 signature")),
 });
 
-export const NodeSessionBody = v.strictObject({ proof: v.pipe(v.string(), v.maxLength(2048)) });
+export const NodeSessionBody = v.strictObject({ proof: Text(2048) });
 export const HeartbeatBody = v.strictObject({
   seq: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
-  agent_version: v.optional(v.pipe(v.string(), v.maxLength(64))),
-  telemetry: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()), v.check((m) => JSON.stringify(m).length <= 4096, "must be at most 4 KiB as JSON")), {}),
+  agent_version: v.optional(Text(64)),
+  telemetry: v.optional(JsonObject({ maxBytes: 4096 }), {}),
 });
 export const CertificateRenewBody = v.strictObject({ csr: Pem });
 export const SnapshotQuery = v.strictObject({
@@ -93,7 +93,7 @@ export const ServiceReportBody = v.strictObject({
 });
 
 export const SplitBody = v.strictObject({
-  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200)),
+  name: Text(200, { min: 1 }),
   slug: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63")),
   node_ids: v.pipe(v.array(Uuid("a node id")), v.minLength(1), v.maxLength(1000), v.check((ids) => new Set(ids).size === ids.length, "node ids must not repeat")),
 });
@@ -138,5 +138,5 @@ export const RouteIntentBody = v.strictObject({
   from_node_id: Uuid("a node id"),
   to_node_id: Uuid("a node id"),
   via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(2), v.check((ids) => new Set(ids).size === ids.length, "relays must not repeat")),
-  reason: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500)),
+  reason: Reason,
 });

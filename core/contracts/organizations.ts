@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { ORG_ROLES } from "../authz.ts";
 import { DisplayName, Email, Password } from "./auth.ts";
 import { Slug } from "./clusters.ts";
-import { Limit, PageQuery, Uuid } from "./common.ts";
+import { JsonObject, Limit, PageQuery, ExactText, Text, Timestamp, Uuid } from "./common.ts";
 
 
 export const NewOrganizationBody = v.strictObject({ name: DisplayName, slug: Slug });
@@ -24,18 +24,15 @@ export const UpdateMemberBody = v.pipe(
 );
 
 const TransferMode = v.picklist(["disabled", "client_to_server", "server_to_client", "bidirectional"]);
-const Host = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(253), v.regex(/^[A-Za-z0-9.:\[\]_-]+$/, "must be a host name or address"));
-const Metadata = v.pipe(
-  v.record(v.pipe(v.string(), v.maxLength(64)), v.unknown()),
-  v.check((m) => JSON.stringify(m).length <= 8192, "must be at most 8 KiB as JSON"),
-);
+const Host = v.pipe(Text(253, { min: 1 }), v.regex(/^[A-Za-z0-9.:\[\]_-]+$/, "must be a host name or address"));
+const Metadata = JsonObject({ maxBytes: 8192 });
 
 const ResourceFields = {
-  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200)),
+  name: Text(200, { min: 1 }),
   protocol: v.picklist(["rdp", "vnc", "ssh"]),
   target_host: Host,
   target_port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
-  egress_pool: v.optional(v.nullable(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)))),
+  egress_pool: v.optional(v.nullable(Text(100, { min: 1 }))),
   certificate_verification_mode: v.optional(v.picklist(["strict", "ignore"])),
   clipboard_mode: v.optional(TransferMode),
   file_transfer_mode: v.optional(TransferMode),
@@ -44,10 +41,10 @@ const ResourceFields = {
 
 export const SecretBody = v.pipe(
   v.strictObject({
-    username: v.optional(v.pipe(v.string(), v.maxLength(256))),
-    password: v.optional(v.pipe(v.string(), v.maxLength(1024))),
-    domain: v.optional(v.pipe(v.string(), v.maxLength(256))),
-    private_key: v.optional(v.pipe(v.string(), v.maxLength(16384))),
+    username: v.optional(ExactText(256)),
+    password: v.optional(ExactText(1024)),
+    domain: v.optional(ExactText(256)),
+    private_key: v.optional(ExactText(16384)),
   }),
   v.check((s) => Object.values(s).some((x) => x !== undefined), "give at least one credential field"),
 );
@@ -74,11 +71,11 @@ export const AuditQuery = v.strictObject({
   limit: Limit,
   before: v.optional(Uuid("a cursor")),
   organization_id: v.optional(Uuid("an organization id")),
-  action: v.optional(v.pipe(v.string(), v.maxLength(100))),
-  actor_id: v.optional(v.pipe(v.string(), v.maxLength(100))),
-  target_id: v.optional(v.pipe(v.string(), v.maxLength(100))),
+  action: v.optional(Text(100)),
+  actor_id: v.optional(Text(100)),
+  target_id: v.optional(Text(100)),
   outcome: v.optional(v.picklist(["success", "denied", "failure"])),
-  since: v.optional(v.pipe(v.string(), v.isoTimestamp())),
-  until: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+  since: v.optional(Timestamp),
+  until: v.optional(Timestamp),
 });
 export const OrgAuditQuery = v.strictObject({ ...v.omit(AuditQuery, ["organization_id"]).entries });

@@ -43,10 +43,13 @@ export async function signNodeProof(privateKey: CryptoKey, fingerprint: string, 
 }
 
 /** The key id (fingerprint) a proof claims; the caller looks the key up and then verifies. */
+/** A key id is a key fingerprint (`fingerprintOf` in x509.ts); anything else, NUL included, is never looked up. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=$/;
+
 export function nodeProofKid(jws: string): string | null {
   try {
     const h = decodeProtectedHeader(jws);
-    return h.alg === "ES256" && typeof h.kid === "string" ? h.kid : null;
+    return h.alg === "ES256" && typeof h.kid === "string" && FINGERPRINT.test(h.kid) ? h.kid : null;
   } catch {
     return null;
   }

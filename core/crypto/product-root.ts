@@ -9,18 +9,20 @@ import * as v from "valibot";
 import { b64, fromB64, randomBytes, sha256 } from "./bytes.ts";
 import { DomainError } from "../errors.ts";
 import { PLATFORM_ROLES } from "../authz.ts";
+import { Email } from "../contracts/auth.ts";
+import { Text, Timestamp } from "../contracts/common.ts";
 
 export const ACTIVATION_TYPE = "rap.activation.v1";
 export const GRANT_TYPE = "rap.platform_role_grant.v1";
 
-const Email = v.pipe(v.string(), v.trim(), v.toLowerCase(), v.email(), v.maxLength(254));
-const Time = v.pipe(v.string(), v.isoTimestamp());
+// Signed, but still input: the same text and date rules as the HTTP API.
+const Time = Timestamp;
 
 export const ActivationManifest = v.strictObject({
   typ: v.literal(ACTIVATION_TYPE),
   installation_id: v.pipe(v.string(), v.uuid()),
   owner_email: Email,
-  owner_display_name: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  owner_display_name: v.optional(Text(200)),
   issued_at: Time,
   expires_at: Time,
   nonce: v.pipe(v.string(), v.minLength(16), v.maxLength(64)),
