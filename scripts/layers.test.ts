@@ -2,7 +2,9 @@
  * The dependency direction, checked on every import of our own code:
  * core ← sql/live ← actors ← control ← http, core ← agent, and web sees only
  * core/contracts. Tests, fixtures and scripts may import anything. Also:
- * no import circle among non-test modules anywhere.
+ * no import circle among non-test modules anywhere. Drivers and the web
+ * framework stay at their edges: only sql/ opens a database, only live/
+ * talks to Redis, only agent/store.ts to libsql, only http/ uses Hono.
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -41,6 +43,15 @@ function importsOf(file: string): string[] {
   return [...text.matchAll(SPEC)].map((m) => relative(ROOT, resolve(dirname(file), m[1]!)));
 }
 
+/** npm packages only one place may import (tests and fixtures excepted). */
+const PACKAGE_HOMES: [RegExp, (file: string) => boolean][] = [
+  [/^(postgres|@electric-sql\/pglite)(\/|$)/, (f) => f.startsWith("sql/")],
+  [/^ioredis(\/|$)/, (f) => f.startsWith("live/")],
+  [/^@libsql\//, (f) => f === "agent/store.ts"],
+  [/^hono(\/|$)/, (f) => f.startsWith("http/")],
+];
+const PACKAGE = /(?:from\s+|import\s*\(\s*|import\s+)["']([^."'][^"']*)["']/g;
+
 const files = sources(ROOT).map((f) => relative(ROOT, f));
 const layerOf = (path: string) => path.split("/")[0]!;
 
@@ -78,8 +89,21 @@ describe("layers", () => {
     expect(circles).toEqual([]);
   });
 
+  test("drivers and the web framework are imported only at their edges", () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      if (isTest(file) || file.startsWith("fixtures/") || file.startsWith("scripts/")) continue;
+      for (const m of readFileSync(join(ROOT, file), "utf8").matchAll(PACKAGE)) {
+        const home = PACKAGE_HOMES.find(([pattern]) => pattern.test(m[1]!));
+        if (home && !home[1](file)) wrong.push(`${file} → ${m[1]}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   test("the checker sees imports (a guard against a pattern that matches nothing)", () => {
     expect(importsOf(join(ROOT, "http/app.ts"))).toContain("http/env.ts");
+    expect([...readFileSync(join(ROOT, "http/app.ts"), "utf8").matchAll(PACKAGE)].map((m) => m[1])).toContain("hono");
     expect(files.length).toBeGreaterThan(100);
   });
 });
