@@ -4,7 +4,7 @@
  * readiness fails first, in-flight requests finish, the scheduler finishes its
  * tick, then the stores close.
  */
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
 import { actorKinds } from "../actors/kinds.ts";
@@ -24,7 +24,9 @@ export interface RunningServer {
 }
 
 export async function startServer(cfg: Config, log: Logger = createLogger({ level: cfg.logLevel })): Promise<RunningServer> {
-  await mkdir(cfg.dataDir, { recursive: true });
+  // Keys and the embedded database live here: owner-only, even when the directory already existed.
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(cfg.dataDir, 0o700);
   // Keys first: a bad key file should stop start-up before anything touches the database.
   const identity = await loadIdentity(cfg, log);
   const { db, describe: store } = await openDb(cfg);
