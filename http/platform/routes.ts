@@ -14,7 +14,8 @@ import { listGrants } from "../../sql/installation.ts";
 import { recordGrant, revokeGrantById } from "../installation/service.ts";
 import { rotateSecrets } from "../secrets.ts";
 import { DomainError } from "../../core/errors.ts";
-import { clearLoginFailures, getUserById, setPlatformRole } from "../../sql/users.ts";
+import { getUserById, setPlatformRole } from "../../sql/users.ts";
+import { LoginThrottle } from "../auth/throttle.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { overview } from "./overview.ts";
 
@@ -58,11 +59,12 @@ export const platformRoutes = new Hono<AppEnv>()
   .post("/users/:id/unlock", valid("param", IdParam), async (c) => {
     await requireAction(c, "user.recover", PLATFORM);
     const { id } = c.req.valid("param");
-    await c.get("deps").db.transaction(async (tx) => {
-      if (!(await getUserById(tx, id, true))) throw new DomainError("user.not_found", "no such user");
-      await clearLoginFailures(tx, id);
-      await appendAudit(tx, { change: changeOf(c), action: "user.unlock", targetType: "user", targetId: id, outcome: "success" });
-    });
+    const { db, live, clock } = c.get("deps");
+    const user = await getUserById(db, id);
+    if (!user) throw new DomainError("user.not_found", "no such user");
+    // Nothing locks an account; this ends its "under attack" state (sources that failed still wait out their own delay).
+    await new LoginThrottle(live, clock).clearAccount(user.email);
+    await appendAudit(db, { change: changeOf(c), action: "user.unlock", targetType: "user", targetId: id, outcome: "success" });
     return c.json({ user_id: id, locked: false });
   })
   .post("/secrets/rotate", async (c) => {
