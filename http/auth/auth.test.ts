@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
+import { SignJWT } from "jose";
 import { THROTTLE } from "./throttle.ts";
 import { listAudit } from "../../sql/audit.ts";
 
@@ -168,6 +169,22 @@ describe("access tokens", () => {
     const expired = await me(s.token);
     expect(expired.status).toBe(401);
     expect((await code(expired)).code).toBe("auth.token_expired");
+  });
+
+  test("a correctly signed token is honoured only within the lifetime the server issues: a 10-year exp or a future iat is refused", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const { id: sessionId } = (await json(await me(s.token), 200)).session;
+    const now = Math.floor(t.clock.now().getTime() / 1000);
+    const forge = (iat: number, exp: number) =>
+      new SignJWT({ sid: sessionId, typ: "access" }).setProtectedHeader({ alg: "HS256" }).setSubject(s.userId).setIssuer("rap-control-plane").setAudience("rap-api").setIssuedAt(iat).setExpirationTime(exp).sign(t.identity.tokenKey);
+    // The server's own shape is accepted, also from a replica whose clock runs a little ahead.
+    expect((await me(await forge(now, now + 600))).status).toBe(200);
+    expect((await me(await forge(now + 30, now + 630))).status).toBe(200);
+    for (const token of [await forge(now, now + 10 * 365 * 24 * 3600), await forge(now, now + 601), await forge(now + 3600, now + 4200), await forge(now + 10 * 365 * 24 * 3600, now + 10 * 365 * 24 * 3600 + 600)]) {
+      const res = await me(token);
+      expect(res.status).toBe(401);
+      expect((await code(res)).code).toBe("auth.token_invalid");
+    }
   });
 
   test("logout ends the session: its access token is refused at once (replay)", async () => {

@@ -13,6 +13,7 @@ import type { AppEnv } from "../env.ts";
 import { DomainError } from "../../core/errors.ts";
 import { nodeProofKid, verifyNodeProof } from "../../core/crypto/node-proof.ts";
 import { activeIdentityByFingerprint, blockedNodeIds, getNode } from "../../sql/nodes.ts";
+import { withinIssuedLifetime } from "../auth/access-token.ts";
 import type { Db } from "../../sql/db.ts";
 import type { LiveState } from "../../live/live-state.ts";
 
@@ -106,8 +107,11 @@ export function authenticateNode(): MiddlewareHandler<AppEnv & { Variables: { no
     const { identity, clock, fabric } = c.get("deps");
     let principal: NodePrincipal;
     try {
-      const { payload } = await jwtVerify(bearer, identity.tokenKey, { algorithms: ["HS256"], audience: AUDIENCE, currentDate: clock() });
+      const now = clock();
+      const { payload } = await jwtVerify(bearer, identity.tokenKey, { algorithms: ["HS256"], audience: AUDIENCE, currentDate: now });
       if (payload.typ !== "node" || typeof payload.sub !== "string" || typeof payload.cid !== "string" || typeof payload.fp !== "string") throw new Error("not a node token");
+      // Honoured only within the lifetime issued here, like user access tokens.
+      if (!withinIssuedLifetime(payload, now, NODE_TOKEN_TTL_SECONDS)) throw new Error("lifetime beyond what this server issues");
       principal = { nodeId: payload.sub, clusterId: payload.cid, fingerprint: payload.fp };
     } catch {
       throw refused("node token invalid or expired");

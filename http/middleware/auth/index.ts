@@ -19,7 +19,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     if (!bearer) throw new Unauthenticated("missing bearer token");
     const { db, identity, clock } = c.get("deps");
     const now = clock();
-    const claims = await verifyAccessToken(identity.tokenKey, bearer, now);
+    const claims = await verifyAccessToken(identity.tokenKey, bearer, now, identity.accessTtlSeconds);
     const session = await getSession(db, claims.sessionId);
     if (!session || session.userId !== claims.userId || session.revokedAt || session.expiresAt <= now) {
       throw new DomainError("auth.session_revoked", "session revoked or expired");
