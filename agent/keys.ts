@@ -23,6 +23,7 @@ export async function loadOrCreateKey(stateDir: string, clusterId: string): Prom
     return fromPkcs8(existing.trim(), file);
   }
   await mkdir(join(stateDir, "keys"), { recursive: true, mode: 0o700 });
+  await chmod(join(stateDir, "keys"), 0o700);
   const kp = (await crypto.subtle.generateKey(EC_ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const pkcs8 = b64(new Uint8Array(await crypto.subtle.exportKey("pkcs8", kp.privateKey)));
   await writeFile(file, pkcs8 + "\n", { mode: 0o600, flag: "wx" });

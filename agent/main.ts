@@ -10,7 +10,7 @@
  * Common: --state-dir DIR (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent).
  * Errors print one line with the cause and a fix and exit 1; usage errors exit 2.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import * as v from "valibot";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,8 @@ const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.s
 
 async function openStore(stateDir: string): Promise<AgentStore> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // Keys and state: owner-only, even when the directory already existed (a package may have made it 0755).
+  await chmod(stateDir, 0o700);
   return AgentStore.open(join(stateDir, "state.db"));
 }
 

@@ -2,7 +2,10 @@
  * Node-local state in libsql (a file next to the keys). Every table is keyed
  * by cluster id: a host in two clusters keeps two memberships that share
  * nothing but the file. Versioned migrations of its own, applied at open.
+ * The file is owner-only (0600); SQLite gives its -wal and -shm files the
+ * database file's mode, so they follow.
  */
+import { chmod, open } from "node:fs/promises";
 import { createClient, type Client, type InValue } from "@libsql/client";
 
 const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
@@ -52,6 +55,7 @@ export class AgentStore {
   private constructor(private readonly db: Client) {}
 
   static async open(path: string): Promise<AgentStore> {
+    await privateFile(path);
     const db = createClient({ url: `file:${path}` });
     await db.execute("pragma journal_mode = wal");
     await db.execute("create table if not exists agent_migrations (version integer primary key, name text not null, applied_at text not null)");
@@ -189,4 +193,14 @@ function toMembership(r: Record<string, unknown>): Membership {
     pinnedAuthorityFingerprint: s("pinned_authority_fingerprint"), authorityPublicKey: s("authority_public_key"), certificatePem: s("certificate_pem"),
     caChainPem: s("ca_chain_pem"), enrolledAt: s("enrolled_at"),
   };
+}
+
+/** Creates the database file owner-only before SQLite does (it would use the umask), and tightens one made by an older build. */
+async function privateFile(path: string): Promise<void> {
+  await (await open(path, "a", 0o600)).close();
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    await chmod(f, 0o600).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+  }
 }

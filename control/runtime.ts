@@ -7,7 +7,7 @@
  * finishes the scheduler's tick and the fabric's pending writes, then closes
  * the stores.
  */
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
 import { actorKinds } from "../actors/kinds.ts";
@@ -33,7 +33,9 @@ export interface ControlPlane {
 }
 
 export async function openControlPlane(cfg: Config, log: Logger): Promise<ControlPlane> {
-  await mkdir(cfg.dataDir, { recursive: true });
+  // Keys and the embedded database live here: owner-only, even when the directory already existed.
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(cfg.dataDir, 0o700);
   // Keys first: a bad key file should stop start-up before anything touches the database.
   const identity = await loadIdentity(cfg, log);
   const { db, describe: store } = await openDb(cfg);

@@ -24,7 +24,7 @@ const say = (line: string) => process.stderr.write(`[dev-cluster] ${line}\n`);
 interface DevOwner { email: string; password: string; totpSecret: string | null }
 
 async function main() {
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const cp = await spawnControlPlane({ ...pick(process.env), DATA_DIR: dataDir, INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", PORT: process.env.PORT ?? "8080", HOST: process.env.HOST ?? "127.0.0.1" });
   process.stderr.write(cp.output());
   const api = client(cp.url);

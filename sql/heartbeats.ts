@@ -6,9 +6,21 @@
  * against, with the very same statements and semantics.
  */
 import { pgArray, type Tx } from "./db.ts";
+import { storableText, unstorablePath } from "./storable.ts";
 import { LIVENESS_TIMER, STALE_AFTER_MS } from "../core/fabric.ts";
 
 export interface Heartbeat { nodeId: string; clusterId: string; receivedAt: Date; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> }
+
+/**
+ * The field of `h` the store cannot hold (a NUL or an unpaired surrogate in
+ * the agent version or anywhere in the telemetry), or undefined. Checked
+ * before a heartbeat joins a batch: one such row fails the whole statement.
+ */
+export function unstorableHeartbeatField(h: Heartbeat): string | undefined {
+  if (h.agentVersion !== null && !storableText(h.agentVersion)) return "agent_version";
+  const bad = unstorablePath(h.telemetry);
+  return bad === undefined ? undefined : bad ? `telemetry.${bad}` : "telemetry";
+}
 
 /**
  * 24 five-minute slots: two hours of history per node. A slot is written by

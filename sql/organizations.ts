@@ -42,6 +42,12 @@ export async function insertMembership(tx: Tx, m: { organizationId: string; user
   await tx.query("insert into organization_memberships (organization_id, user_id, role) values ($1, $2, $3)", [m.organizationId, m.userId, m.role]);
 }
 
+/** The member of the organization whose account has this email (one that signs in or an unclaimed one). */
+export async function memberByEmail(tx: Tx, orgId: string, email: string): Promise<MemberRow | undefined> {
+  const r = await one<RawMember>(tx, `${MEMBER_SELECT} where m.organization_id = $1 and u.email = $2`, [orgId, email]);
+  return r && toMember(r);
+}
+
 export async function getMembership(tx: Tx, orgId: string, userId: string): Promise<MemberRow | undefined> {
   const r = await one<RawMember>(tx, `${MEMBER_SELECT} where m.organization_id = $1 and m.user_id = $2`, [orgId, userId]);
   return r && toMember(r);

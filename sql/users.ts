@@ -1,4 +1,8 @@
-/** Users: identity, password hash, lockout counters and TOTP material (encrypted). */
+/**
+ * Users: identity, password hash and TOTP material (encrypted). The
+ * `failed_logins` / `locked_until` columns are no longer written: sign-in is
+ * throttled in live state (http/auth/throttle.ts), never locked.
+ */
 import { one, type Tx } from "./db.ts";
 import type { PlatformRole } from "../core/authz.ts";
 import type { Sealed } from "../core/crypto/envelope.ts";
@@ -9,7 +13,8 @@ export interface UserRow {
   displayName: string;
   passwordHash: string;
   platformRole: PlatformRole | null;
-  status: "active" | "disabled";
+  /** `unclaimed`: made by an organization for an email another account signs in with; it never signs in. */
+  status: "active" | "disabled" | "unclaimed";
   failedLogins: number;
   lockedUntil: Date | null;
   totp: Sealed | null;
@@ -22,7 +27,7 @@ const COLS = `id::text, email, display_name, password_hash, platform_role, statu
   totp_key_id, totp_wrapped_key, totp_ciphertext, totp_enabled_at, totp_last_step, created_at`;
 
 type Raw = {
-  id: string; email: string; display_name: string; password_hash: string; platform_role: PlatformRole | null; status: "active" | "disabled";
+  id: string; email: string; display_name: string; password_hash: string; platform_role: PlatformRole | null; status: UserRow["status"];
   failed_logins: number; locked_until: Date | null; totp_key_id: string | null; totp_wrapped_key: string | null; totp_ciphertext: string | null;
   totp_enabled_at: Date | null; totp_last_step: number | null; created_at: Date;
 };
@@ -46,22 +51,29 @@ export async function insertUser(tx: Tx, u: { id: string; email: string; display
   await tx.query("insert into users (id, email, display_name, password_hash, platform_role) values ($1, $2, $3, $4, $5)", [u.id, u.email, u.displayName, u.passwordHash, u.platformRole ?? null]);
 }
 
+/**
+ * Inserts the user; when an account that signs in already has the email, an
+ * `unclaimed` one instead (it never signs in). Returns which.
+ */
+export async function insertUserOrUnclaimed(tx: Tx, u: { id: string; email: string; displayName: string; passwordHash: string }): Promise<"active" | "unclaimed"> {
+  const rows = await tx.query(
+    "insert into users (id, email, display_name, password_hash) values ($1, $2, $3, $4) on conflict (email) where status <> 'unclaimed' do nothing returning id",
+    [u.id, u.email, u.displayName, u.passwordHash],
+  );
+  if (rows.length === 1) return "active";
+  await tx.query("insert into users (id, email, display_name, password_hash, status) values ($1, $2, $3, $4, 'unclaimed')", [u.id, u.email, u.displayName, u.passwordHash]);
+  return "unclaimed";
+}
+
 export async function getUserById(tx: Tx, id: string, lock = false): Promise<UserRow | undefined> {
   const r = await one<Raw>(tx, `select ${COLS} from users where id = $1${lock ? " for update" : ""}`, [id]);
   return r && toUser(r);
 }
 
+/** The account that signs in with this email (never an `unclaimed` one). */
 export async function getUserByEmail(tx: Tx, email: string, lock = false): Promise<UserRow | undefined> {
-  const r = await one<Raw>(tx, `select ${COLS} from users where email = $1${lock ? " for update" : ""}`, [email]);
+  const r = await one<Raw>(tx, `select ${COLS} from users where email = $1 and status <> 'unclaimed'${lock ? " for update" : ""}`, [email]);
   return r && toUser(r);
-}
-
-export async function recordLoginFailure(tx: Tx, id: string, lockedUntil: Date | null): Promise<void> {
-  await tx.query("update users set failed_logins = failed_logins + 1, locked_until = coalesce($2::timestamptz, locked_until), updated_at = now() where id = $1", [id, lockedUntil?.toISOString() ?? null]);
-}
-
-export async function clearLoginFailures(tx: Tx, id: string): Promise<void> {
-  await tx.query("update users set failed_logins = 0, locked_until = null, updated_at = now() where id = $1", [id]);
 }
 
 export async function setPendingTotp(tx: Tx, id: string, sealed: Sealed): Promise<void> {

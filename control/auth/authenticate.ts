@@ -17,7 +17,7 @@ export interface Authenticated { user: UserRow; session: SessionRow; subject: Su
 export async function authenticateAccessToken(deps: Pick<ControlDeps, "db" | "identity" | "clock">, bearer: string): Promise<Authenticated> {
   const { db, identity } = deps;
   const now = deps.clock();
-  const claims = await verifyAccessToken(identity.tokenKey, bearer, now);
+  const claims = await verifyAccessToken(identity.tokenKey, bearer, now, identity.accessTtlSeconds);
   const session = await getSession(db, claims.sessionId);
   if (!session || session.userId !== claims.userId || session.revokedAt || session.expiresAt <= now) {
     throw new DomainError("auth.session_revoked", "session revoked or expired");

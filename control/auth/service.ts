@@ -1,5 +1,5 @@
 /**
- * Authentication: password login (with lockout and rate limits), refresh
+ * Authentication: password login (throttled, never locked: auth/throttle.ts), refresh
  * token rotation with family revocation on reuse, logout, TOTP enrollment,
  * step-up, trusted devices. Every outcome that matters is audited; raw
  * passwords, codes and tokens are never logged or stored.
@@ -14,9 +14,7 @@ import { issueOpaqueToken, parseOpaqueToken, secretMatches } from "../../core/cr
 import { newTotpSecret, otpauthUri, verifyTotp } from "../../core/crypto/totp.ts";
 import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
 import { appendAudit } from "../../sql/audit.ts";
-import {
-  clearLoginFailures, enableTotp, getUserByEmail, getUserById, recordLoginFailure, recordTotpStep, setPendingTotp, type UserRow,
-} from "../../sql/users.ts";
+import { enableTotp, getUserByEmail, getUserById, recordTotpStep, setPendingTotp, type UserRow } from "../../sql/users.ts";
 import {
   findTrustedDevice, getSession, insertRefreshToken, insertSession, lockRefreshToken, markRefreshUsed, revokeSession, setSessionMfa, touchSession, trustDevice,
   type SessionRow,
@@ -24,15 +22,10 @@ import {
 import type { Tx } from "../../sql/db.ts";
 import { signAccessToken } from "./access-token.ts";
 import { verifyPassword } from "./password.ts";
+import { LoginThrottle } from "./throttle.ts";
 import { userTotpAad as totpAad } from "../secrets.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "identity" | "clock" | "log">;
-
-export const LOCKOUT_AFTER_FAILURES = 10;
-export const LOCKOUT_MS = 15 * 60_000;
-export const RATE_WINDOW_MS = 15 * 60_000;
-export const MAX_ATTEMPTS_PER_IP = 100;
-export const MAX_ATTEMPTS_PER_ACCOUNT = 30;
 
 export interface TokenPair {
   access_token: string;
@@ -49,59 +42,57 @@ export async function deviceHash(userId: string, deviceId: string | undefined): 
   return deviceId ? toHex(await sha256(`${userId}:${deviceId}`)) : `ephemeral:${newId()}`;
 }
 
+/**
+ * Password sign-in. Nothing locks an account: failures slow the source that
+ * makes them (auth/throttle.ts), and an attempt held back is answered 429
+ * before its password is checked, unless it brings a TOTP code, so a
+ * correct password and code always get the owner in. Existing and unknown
+ * emails get the same answers, bodies and work (the password hash runs for
+ * both; no per-account row is written on failure).
+ */
 export async function login(deps: Deps, input: LoginInput, change: ChangeContext): Promise<TokenPair & { mfa_verified: boolean; device_trusted: boolean }> {
   const now = deps.clock();
-  await rateLimit(deps, input.ip, input.email);
+  const throttle = new LoginThrottle(deps.live, deps.clock);
+  const gate = await throttle.gate(input.email, input.ip);
+  const held = gate.retryAfterMs > 0;
+  const refuse = () => new DomainError("auth.rate_limited", "sign-in held back", { retry_after_seconds: Math.ceil(gate.retryAfterMs / 1000) });
+  // Held and without a code: refused before anything is looked up or checked, the same for every email.
+  if (held && input.totpCode === undefined) throw refuse();
+
   const user = await getUserByEmail(deps.db, input.email);
-  const fail = async (code: ErrorCode, reason: string, lock?: boolean) => {
-    await deps.db.transaction(async (tx) => {
-      if (user) {
-        const lockedUntil = lock || user.failedLogins + 1 >= LOCKOUT_AFTER_FAILURES ? new Date(now.getTime() + LOCKOUT_MS) : null;
-        await recordLoginFailure(tx, user.id, lockedUntil);
-      }
-      await appendAudit(tx, { change, action: "auth.login", targetType: "user", targetId: user?.id ?? null, outcome: "failure", reason });
-    });
-    return new DomainError(code, `login failed: ${reason}`);
+  const fail = async (code: ErrorCode, reason: string) => {
+    await throttle.failed(input.email, input.ip);
+    await appendAudit(deps.db, { change, action: "auth.login", targetType: "user", targetId: user?.id ?? null, outcome: "failure", reason });
+    // Held back, every failure looks alike: the caller learns nothing about the password or the code.
+    return held ? refuse() : new DomainError(code, `login failed: ${reason}`);
   };
 
-  if (user?.lockedUntil && user.lockedUntil > now) {
-    throw new DomainError("auth.account_locked", "account locked", { retry_after_seconds: Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000) });
-  }
   if (!(await verifyPassword(input.password, user?.passwordHash)) || !user) throw await fail("auth.invalid_credentials", "bad_password");
   if (user.status !== "active") throw await fail("auth.account_disabled", "disabled");
 
   const device = await deviceHash(user.id, input.deviceId);
   const trusted = Boolean(await findTrustedDevice(deps.db, user.id, device));
   let mfaAt: Date | null = null;
+  if (held && !user.totpEnabledAt) throw await fail("auth.rate_limited", "held_without_totp");
   if (user.totpEnabledAt) {
     if (input.totpCode !== undefined) {
       if (!(await consumeTotp(deps, user, input.totpCode))) throw await fail("auth.mfa_invalid", "bad_totp");
       mfaAt = now;
-    } else if (!trusted) {
-      // An unknown device must prove the second factor before it gets any token.
-      throw new DomainError("auth.mfa_required", "second factor required on an unknown device");
+    } else if (!trusted || gate.underAttack) {
+      // An unknown device must prove the second factor before it gets any token; so must every device while the account is under attack.
+      throw new DomainError("auth.mfa_required", "second factor required");
     }
   }
 
+  await throttle.succeeded(input.email, input.ip);
   const pair = await deps.db.transaction(async (tx) => {
-    await clearLoginFailures(tx, user.id);
     const sessionId = newId(now.getTime());
     await insertSession(tx, { id: sessionId, userId: user.id, deviceHash: device, mfaAt, now, expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000), userAgent: input.userAgent, ip: input.ip });
     const issued = await issueTokens(deps, tx, user.id, sessionId, now);
-    await appendAudit(tx, { change: { ...change, author: { type: "user", id: user.id } }, action: "auth.login", targetType: "auth_session", targetId: sessionId, outcome: "success", details: { device_trusted: trusted, mfa: mfaAt !== null } });
+    await appendAudit(tx, { change: { ...change, author: { type: "user", id: user.id } }, action: "auth.login", targetType: "auth_session", targetId: sessionId, outcome: "success", details: { device_trusted: trusted, mfa: mfaAt !== null, held: held || undefined } });
     return issued;
   });
   return { ...pair, mfa_verified: mfaAt !== null, device_trusted: trusted };
-}
-
-async function rateLimit(deps: Deps, ip: string, email: string): Promise<void> {
-  const [perIp, perAccount] = await Promise.all([
-    deps.live.incr(`auth:login:ip:${ip}`, 1, RATE_WINDOW_MS),
-    deps.live.incr(`auth:login:acct:${toHex(await sha256(email))}`, 1, RATE_WINDOW_MS),
-  ]);
-  if (perIp > MAX_ATTEMPTS_PER_IP || perAccount > MAX_ATTEMPTS_PER_ACCOUNT) {
-    throw new DomainError("auth.rate_limited", "too many login attempts", { retry_after_seconds: Math.ceil(RATE_WINDOW_MS / 1000) });
-  }
 }
 
 async function issueTokens(deps: Deps, tx: Tx, userId: string, sessionId: string, now: Date): Promise<TokenPair> {

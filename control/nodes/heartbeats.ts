@@ -6,19 +6,32 @@
  * `maxFlushes` batches commit at once. A node whose
  * health was not healthy gets one `node.health healthy` event after commit.
  * Several heartbeats of one node in a window collapse to the newest.
+ *
+ * One node's heartbeat never fails another's: a heartbeat the store could
+ * not hold is refused at `submit`, before it joins a batch, and a batch that
+ * fails anyway for a reason a row may cause is split in halves and retried,
+ * down to single heartbeats, so only the offending one is refused.
  */
 import type { Db } from "../../sql/db.ts";
 import type { LiveState } from "../../live/live-state.ts";
 import type { ActorHost } from "../../actors/host/host.ts";
-import type { Logger } from "../../core/log.ts";
+import { F, type Logger } from "../../core/log.ts";
 import { systemChange } from "../../core/change.ts";
 import { newTraceId } from "../../core/ids.ts";
 import { DomainError } from "../../core/errors.ts";
-import { historyBucket, TIMER_SLACK_SECONDS, writeHeartbeatBatch, type Heartbeat } from "../../sql/heartbeats.ts";
+import { historyBucket, TIMER_SLACK_SECONDS, unstorableHeartbeatField, writeHeartbeatBatch, type Heartbeat } from "../../sql/heartbeats.ts";
+import { refusedByStore, rowMayCause } from "../../sql/storable.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { STALE_AFTER_MS } from "../../core/fabric.ts";
 
 interface Pending { hb: Heartbeat; waiters: { resolve: () => void; reject: (e: unknown) => void }[] }
+type Skip = { history: Set<string>; timer: Set<string> };
+/** What a flush wrote: nodes to mark healthy, and the answer for each node whose heartbeat was not written. */
+interface Written { unhealthy: { nodeId: string; health: string }[]; failed: Map<string, unknown> }
+
+/** The answer to a heartbeat the store cannot hold: a 400 naming the field, never a 500. */
+const refusal = (path: string, message: string, cause?: unknown) =>
+  new DomainError("request.validation_failed", "the store cannot keep this heartbeat", { target: "json", issues: [{ path, message }] }, { cause });
 
 /** Presence: one hash per cluster, field = node id, value = last heartbeat time (ISO). */
 export const liveHash = (clusterId: string) => `nodes:live:${clusterId}`;
@@ -36,6 +49,8 @@ export class HeartbeatWriter {
   constructor(private readonly deps: { db: Db; live: LiveState; host: ActorHost; log: Logger; flushMs?: number; maxBatch?: number; maxFlushes?: number }) {}
 
   submit(hb: Heartbeat): Promise<void> {
+    const bad = unstorableHeartbeatField(hb);
+    if (bad !== undefined) return Promise.reject(refusal(bad, "contains text that cannot be stored (NUL or an unpaired surrogate)"));
     return new Promise((resolve, reject) => {
       const existing = this.pending.get(hb.nodeId);
       if (existing) {
@@ -72,24 +87,47 @@ export class HeartbeatWriter {
     const batch = this.pending;
     this.pending = new Map();
     const beats = [...batch.values()].map((p) => p.hb);
-    try {
-      // Presence is best-effort live state, written beside (not after) the durable commit.
-      const presence = this.writePresence(beats).catch((err) => {
-        this.deps.log.warn("live presence not refreshed", { err });
+    // Presence is best-effort live state, written beside (not after) the durable commit.
+    const presence = this.writePresence(beats).catch((err) => {
+      this.deps.log.warn("live presence not refreshed", { err });
+    });
+    const skip = this.knownCurrent(beats);
+    const out: Written = { unhealthy: [], failed: new Map() };
+    await this.writeIsolated(beats, skip, out);
+    await presence;
+    this.remember(beats.filter((h) => !out.failed.has(h.nodeId)), skip);
+    if (out.failed.size < batch.size) this.batches++;
+    for (const [nodeId, p] of batch) {
+      const err = out.failed.get(nodeId);
+      for (const w of p.waiters) err === undefined ? w.resolve() : w.reject(err);
+    }
+    for (const u of out.unhealthy) {
+      await this.deps.host.send(NODE, u.nodeId, { type: "node.health", health: "healthy" }, systemChange("agent", newTraceId())).catch((err) => {
+        if (!(err instanceof DomainError)) this.deps.log.warn("health recovery not recorded", { err });
       });
-      const skip = this.knownCurrent(beats);
-      const unhealthy = await this.deps.db.transaction((tx) => writeHeartbeatBatch(tx, beats, skip));
-      await presence;
-      this.remember(beats, skip);
-      this.batches++;
-      for (const p of batch.values()) for (const w of p.waiters) w.resolve();
-      for (const u of unhealthy) {
-        await this.deps.host.send(NODE, u.nodeId, { type: "node.health", health: "healthy" }, systemChange("agent", newTraceId())).catch((err) => {
-          if (!(err instanceof DomainError)) this.deps.log.warn("health recovery not recorded", { err });
-        });
-      }
+    }
+  }
+
+  /**
+   * One transaction for `beats`; if the store refuses it for a reason a row
+   * may cause, each half again on its own, down to single heartbeats. One bad
+   * row among n then costs about 2·log2(n) extra transactions, and every
+   * other row is written. A failing store (connection, resources) fails the
+   * whole batch at once instead of row by row.
+   */
+  private async writeIsolated(beats: Heartbeat[], skip: Skip, out: Written): Promise<void> {
+    try {
+      out.unhealthy.push(...(await this.deps.db.transaction((tx) => writeHeartbeatBatch(tx, beats, skip))));
     } catch (err) {
-      for (const p of batch.values()) for (const w of p.waiters) w.reject(err);
+      if (beats.length > 1 && rowMayCause(err)) {
+        const mid = beats.length >> 1;
+        await this.writeIsolated(beats.slice(0, mid), skip, out);
+        await this.writeIsolated(beats.slice(mid), skip, out);
+        return;
+      }
+      if (beats.length === 1) this.deps.log.warn("heartbeat refused by the store", { [F.actorKind]: NODE, [F.actorId]: beats[0]!.nodeId, err });
+      const answer = beats.length === 1 && refusedByStore(err) ? refusal("telemetry", "the store refused this value", err) : err;
+      for (const h of beats) out.failed.set(h.nodeId, answer);
     }
   }
 
@@ -112,7 +150,7 @@ export class HeartbeatWriter {
    * writers are its own firing (not before it is due) and health transitions,
    * which follow a firing or a heartbeat this writer sees.
    */
-  private knownCurrent(beats: Heartbeat[]): { history: Set<string>; timer: Set<string> } {
+  private knownCurrent(beats: Heartbeat[]): Skip {
     const history = new Set<string>();
     const timer = new Set<string>();
     for (const h of beats) {
@@ -123,7 +161,7 @@ export class HeartbeatWriter {
     return { history, timer };
   }
 
-  private remember(beats: Heartbeat[], skip: { history: Set<string>; timer: Set<string> }): void {
+  private remember(beats: Heartbeat[], skip: Skip): void {
     for (const h of beats) {
       this.historyWritten.set(h.nodeId, historyBucket(h.receivedAt));
       if (!skip.timer.has(h.nodeId)) this.timerDue.set(h.nodeId, h.receivedAt.getTime() + STALE_AFTER_MS);

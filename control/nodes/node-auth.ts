@@ -12,6 +12,7 @@ import { DomainError } from "../../core/errors.ts";
 import { nodeProofKid, verifyNodeProof } from "../../core/crypto/node-proof.ts";
 import { activeIdentityByFingerprint, getNode } from "../../sql/nodes.ts";
 import type { ControlDeps } from "../deps.ts";
+import { withinIssuedLifetime } from "../auth/access-token.ts";
 
 export const NODE_TOKEN_TTL_SECONDS = 600;
 const PROOF_MAX_AGE_SECONDS = 60;
@@ -52,8 +53,11 @@ export async function exchangeNodeProof(
 export async function verifyNodeToken(deps: Pick<ControlDeps, "identity" | "clock" | "fabric">, bearer: string): Promise<NodePrincipal> {
   let principal: NodePrincipal;
   try {
-    const { payload } = await jwtVerify(bearer, deps.identity.tokenKey, { algorithms: ["HS256"], audience: AUDIENCE, currentDate: deps.clock() });
+    const now = deps.clock();
+    const { payload } = await jwtVerify(bearer, deps.identity.tokenKey, { algorithms: ["HS256"], audience: AUDIENCE, currentDate: now });
     if (payload.typ !== "node" || typeof payload.sub !== "string" || typeof payload.cid !== "string" || typeof payload.fp !== "string") throw new Error("not a node token");
+    // Honoured only within the lifetime issued here, like user access tokens.
+    if (!withinIssuedLifetime(payload, now, NODE_TOKEN_TTL_SECONDS)) throw new Error("lifetime beyond what this server issues");
     principal = { nodeId: payload.sub, clusterId: payload.cid, fingerprint: payload.fp };
   } catch {
     throw refused("node token invalid or expired");

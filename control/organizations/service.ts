@@ -1,6 +1,7 @@
 /**
  * Organizations and memberships. Admin-created users: an organization admin
- * creates the account with an initial password and a role in one step.
+ * creates the account with an initial password and a role in one step; an
+ * email taken elsewhere is not revealed (see addMember).
  * Changing anything about an owner needs `member.manage_owner`, and the last
  * active owner can be neither demoted nor removed.
  */
@@ -11,8 +12,8 @@ import { Conflict, DomainError, type ErrorCode } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { onUniqueViolation, type Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
-import { countOwners, deleteMembership, lockOrg, getMembership, insertMembership, insertOrg, updateMembership, updateOrg } from "../../sql/organizations.ts";
-import { getUserByEmail, insertUser } from "../../sql/users.ts";
+import { countOwners, deleteMembership, lockOrg, getMembership, insertMembership, insertOrg, memberByEmail, updateMembership, updateOrg } from "../../sql/organizations.ts";
+import { insertUserOrUnclaimed } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
 
 type Deps = Pick<ControlDeps, "db" | "clock">;
@@ -33,14 +34,27 @@ export async function renameOrganization(deps: Deps, orgId: string, name: string
   });
 }
 
+/**
+ * Adds a member with a new account. The organization must not learn whether
+ * the email already has an account elsewhere, nor touch such an account: then
+ * the member gets an `unclaimed` account of the organization's own, which
+ * never signs in (the email's owner keeps signing in to their own account).
+ * Either way the answer, the member as listed and the work done (the password
+ * is hashed first) are those of a new account. Only an email that is already
+ * a member here is refused (`member.exists`), which the organization can see
+ * in its member list anyway. The platform audit, not the organization's,
+ * records an unclaimed account.
+ */
 export async function addMember(deps: Deps, orgId: string, input: { email: string; display_name: string; password: string; role: OrgRole }, change: ChangeContext): Promise<string> {
   const passwordHash = await hashPassword(input.password);
+  const userId = newId(deps.clock().getTime());
   return deps.db.transaction(async (tx) => {
-    if (await getUserByEmail(tx, input.email)) throw new DomainError("user.exists", "a user with that email exists");
-    const userId = newId(deps.clock().getTime());
-    await insertUser(tx, { id: userId, email: input.email, displayName: input.display_name, passwordHash }).catch(uniqueAs("users_email_key", "user.exists", "email taken"));
+    await lockOrg(tx, orgId); // one add per email at a time here, so the member check below holds
+    if (await memberByEmail(tx, orgId, input.email)) throw new DomainError("member.exists", "already a member");
+    const status = await insertUserOrUnclaimed(tx, { id: userId, email: input.email, displayName: input.display_name, passwordHash });
     await insertMembership(tx, { organizationId: orgId, userId, role: input.role });
     await appendAudit(tx, { change, organizationId: orgId, action: "member.create", targetType: "user", targetId: userId, outcome: "success", details: { role: input.role } });
+    if (status === "unclaimed") await appendAudit(tx, { change, action: "user.unclaimed_created", targetType: "user", targetId: userId, outcome: "success", details: { organization_id: orgId, reason: "email_has_account" } });
     return userId;
   });
 }

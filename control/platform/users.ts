@@ -1,10 +1,11 @@
-/** Platform-level work on user accounts: the development-mode platform role, and unlocking an account. */
+/** Platform-level work on user accounts: the development-mode platform role, and ending an account's sign-in throttle. */
 import type { PlatformRole } from "../../core/authz.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import type { Tx } from "../../sql/db.ts";
-import { clearLoginFailures, getUserById, setPlatformRole } from "../../sql/users.ts";
+import { getUserById, setPlatformRole } from "../../sql/users.ts";
+import { LoginThrottle } from "../auth/throttle.ts";
 import type { ControlDeps } from "../deps.ts";
 
 async function userOr404(tx: Tx, id: string): Promise<void> {
@@ -21,10 +22,10 @@ export async function setDevPlatformRole(deps: Pick<ControlDeps, "db" | "identit
   });
 }
 
-export async function unlockUser(deps: Pick<ControlDeps, "db">, userId: string, change: ChangeContext): Promise<void> {
-  await deps.db.transaction(async (tx) => {
-    await userOr404(tx, userId);
-    await clearLoginFailures(tx, userId);
-    await appendAudit(tx, { change, action: "user.unlock", targetType: "user", targetId: userId, outcome: "success" });
-  });
+/** Nothing locks an account; this ends its "under attack" state (sources that failed still wait out their own delay). */
+export async function unlockUser(deps: Pick<ControlDeps, "db" | "live" | "clock">, userId: string, change: ChangeContext): Promise<void> {
+  const user = await getUserById(deps.db, userId);
+  if (!user) throw new DomainError("user.not_found", "no such user");
+  await new LoginThrottle(deps.live, deps.clock).clearAccount(user.email);
+  await appendAudit(deps.db, { change, action: "user.unlock", targetType: "user", targetId: userId, outcome: "success" });
 }

@@ -1,25 +1,37 @@
-/** Authentication over the real API and stores: login, lockout, rate limits, refresh rotation and reuse, logout, TOTP, step-up, devices. */
+/** Authentication over the real API and stores: login, throttling without lockout, refresh rotation and reuse, logout, TOTP, step-up, devices. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
-import { LOCKOUT_AFTER_FAILURES, MAX_ATTEMPTS_PER_ACCOUNT } from "../../control/auth/service.ts";
+import { SignJWT } from "jose";
+import { THROTTLE } from "../../control/auth/throttle.ts";
 import { listAudit } from "../../sql/audit.ts";
 
-const stores = useStores();
-
+// Before useStores: its hooks get the longer timeout too (opening and migrating a store is slow on a busy machine).
 setDefaultTimeout(30_000);
+const stores = useStores();
 
 let t: TestApp;
 let owner: Session;
 
 beforeAll(async () => {
-  t = await makeApp(stores.store.db, stores.live);
+  // Callers at different addresses send X-Forwarded-For; without it every caller is the same source.
+  t = await makeApp(stores.store.db, stores.live, { trustProxy: true });
   owner = await bootstrapOwner(t);
 });
 
 const code = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
 const login = (body: Record<string, unknown>) => t.call("POST", "/api/v1/auth/login", { body });
+const loginFrom = (ip: string, body: Record<string, unknown>) => t.call("POST", "/api/v1/auth/login", { body, headers: { "x-forwarded-for": ip } });
+/** The error envelope with its trace id replaced by its type, to compare two answers. */
+const shape = async (res: Response): Promise<Record<string, unknown>> => {
+  const { error } = (await res.json()) as { error: Record<string, unknown> };
+  return { status: res.status, ...error, trace_id: typeof error.trace_id };
+};
+/** `n` wrong passwords for `email` from `ip`, each answered 401. */
+async function failTimes(email: string, ip: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) expect((await loginFrom(ip, { email, password: "wrong password" })).status).toBe(401);
+}
 const refresh = (token: string) => t.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
 const me = (token: string) => t.call("GET", "/api/v1/me", { token });
 
@@ -50,28 +62,91 @@ describe("login", () => {
     expect(failures.length).toBeGreaterThanOrEqual(2);
   });
 
-  test(`${LOCKOUT_AFTER_FAILURES} failures lock the account with a retry time; the right password then still fails`, async () => {
-    await newUser("lock@example.com");
-    for (let i = 0; i < LOCKOUT_AFTER_FAILURES; i++) expect((await login({ email: "lock@example.com", password: "wrong password" })).status).toBe(401);
-    const locked = await login({ email: "lock@example.com", password: PASSWORD });
-    expect(locked.status).toBe(423);
-    const err = await code(locked);
-    expect(err.code).toBe("auth.account_locked");
-    expect(err.details.retry_after_seconds).toBeGreaterThan(0);
-    t.clock.advance(16 * 60_000);
-    expect((await login({ email: "lock@example.com", password: PASSWORD })).status).toBe(200);
+  test("wrong passwords slow this account down from that source only, doubling each time; the owner elsewhere is never locked out", async () => {
+    await newUser("slow@example.com");
+    const free = THROTTLE.freeFailuresPerAccountAndSource;
+    await failTimes("slow@example.com", "198.51.100.1", free + 1);
+    // Held: refused before the password is checked, even the right one, with when to come back.
+    const held = await loginFrom("198.51.100.1", { email: "slow@example.com", password: PASSWORD });
+    expect(held.status).toBe(429);
+    expect(await code(held)).toMatchObject({ code: "auth.rate_limited", details: { retry_after_seconds: 1 } });
+    // The owner somewhere else is not held at all.
+    expect((await loginFrom("203.0.113.9", { email: "slow@example.com", password: PASSWORD })).status).toBe(200);
+    for (const wait of [1, 2, 4]) {
+      t.clock.advance(wait * 1000);
+      await failTimes("slow@example.com", "198.51.100.1", 1);
+      expect((await code(await loginFrom("198.51.100.1", { email: "slow@example.com", password: PASSWORD }))).details.retry_after_seconds).toBe(wait * 2);
+    }
+    // After the wait the right password signs in from the held source too, and that pair starts afresh.
+    t.clock.advance(8_000);
+    expect((await loginFrom("198.51.100.1", { email: "slow@example.com", password: PASSWORD })).status).toBe(200);
+    await failTimes("slow@example.com", "198.51.100.1", free);
   });
 
-  test("too many attempts for one account are rate limited", async () => {
-    await newUser("rate@example.com");
-    let last: Response | undefined;
-    for (let i = 0; i <= MAX_ATTEMPTS_PER_ACCOUNT; i++) {
-      last = await login({ email: "rate@example.com", password: "wrong password" });
-      if (last.status === 429) break;
-      t.clock.advance(16 * 60_000); // stay clear of the account lockout; the live-state window is real time
+  test("existing and unknown emails get the same answers (401, then 429 with the same retry time) and the same work", async () => {
+    await newUser("twin@example.com");
+    const answers: Record<string, unknown>[][] = [[], []];
+    for (const [i, [email, ip]] of [["twin@example.com", "198.51.100.11"], ["ghost@example.com", "198.51.100.12"]].entries()) {
+      for (let n = 0; n <= THROTTLE.freeFailuresPerAccountAndSource + 1; n++) answers[i]!.push(await shape(await loginFrom(ip!, { email, password: "wrong password" })));
     }
-    expect(last!.status).toBe(429);
-    expect((await code(last!)).code).toBe("auth.rate_limited");
+    expect(answers[0]).toEqual(answers[1]!);
+    expect(answers[0]!.at(0)).toMatchObject({ status: 401, code: "auth.invalid_credentials", details: {} });
+    expect(answers[0]!.at(-1)).toMatchObject({ status: 429, code: "auth.rate_limited", details: { retry_after_seconds: 1 } });
+    // Timing: the password hash runs for unknown emails too. Medians of alternating attempts from fresh sources.
+    const times: number[][] = [[], []];
+    for (let n = 0; n < 7; n++) {
+      for (const [i, email] of ["twin@example.com", "ghost@example.com"].entries()) {
+        const started = performance.now();
+        expect((await loginFrom(`192.0.2.${n * 2 + i}`, { email, password: "wrong password" })).status).toBe(401);
+        times[i]!.push(performance.now() - started);
+      }
+    }
+    const [existing, unknown] = times.map((x) => x.sort((a, b) => a - b)[3]!);
+    expect(unknown! / existing!).toBeGreaterThan(0.5);
+    expect(unknown! / existing!).toBeLessThan(2);
+  });
+
+  test("held back, a correct password with a valid TOTP code still signs in; any other attempt gets the same 429", async () => {
+    await newUser("owner2@example.com");
+    const s = await enrollTotp(t, await signIn(t, "owner2@example.com"));
+    const ip = "198.51.100.21";
+    const valid = await nextCode(t, s.totpSecret!); // the clock stands still from here: the hold lasts
+    await failTimes("owner2@example.com", ip, THROTTLE.freeFailuresPerAccountAndSource + 1);
+    const attempts = [
+      { email: "owner2@example.com", password: PASSWORD },
+      { email: "owner2@example.com", password: PASSWORD, totp_code: valid === "000000" ? "111111" : "000000" },
+      { email: "owner2@example.com", password: "wrong password", totp_code: valid },
+    ];
+    const refused = await Promise.all(attempts.map(async (body) => (await shape(await loginFrom(ip, body))).code));
+    expect(refused).toEqual(attempts.map(() => "auth.rate_limited"));
+    const ok = await json(await loginFrom(ip, { email: "owner2@example.com", password: PASSWORD, totp_code: valid }), 200);
+    expect(ok.mfa_verified).toBe(true);
+  });
+
+  test("an account under attack from many sources: sources that failed wait, a fresh source still gets its try, a trusted device needs the code", async () => {
+    await newUser("target@example.com");
+    const s = await enrollTotp(t, await signIn(t, "target@example.com", { deviceId: "target-device-000001" }));
+    await json(await t.call("POST", "/api/v1/auth/devices", { token: s.token, body: { name: "laptop" } }), 201);
+    const trusted = { email: "target@example.com", password: PASSWORD, device_id: s.deviceId };
+    expect((await json(await loginFrom("203.0.113.50", trusted), 200)).device_trusted).toBe(true);
+    // One wrong guess from each of many sources: none is held by its own count.
+    const sources = Array.from({ length: THROTTLE.accountUnderAttackAfter + 2 }, (_, i) => `100.64.0.${i + 1}`);
+    for (const ip of sources) await failTimes("target@example.com", ip, 1);
+    // A source that failed now waits the account's delay; a fresh one is checked at once.
+    expect((await code(await loginFrom(sources[0]!, { email: "target@example.com", password: "wrong password" }))).code).toBe("auth.rate_limited");
+    expect((await loginFrom("100.64.1.1", { email: "target@example.com", password: "wrong password" })).status).toBe(401);
+    // The owner: a trusted device alone is not enough while the account is under attack; with the code it is.
+    expect((await code(await loginFrom("203.0.113.50", trusted))).code).toBe("auth.mfa_required");
+    expect((await json(await loginFrom("203.0.113.50", { ...trusted, totp_code: await nextCode(t, s.totpSecret!) }), 200)).mfa_verified).toBe(true);
+  });
+
+  test("one source trying many accounts is slowed down too", async () => {
+    const ip = "198.51.100.31";
+    for (let i = 0; i <= THROTTLE.freeFailuresPerSource; i++) await failTimes(`spray${i}@example.com`, ip, 1);
+    const held = await loginFrom(ip, { email: "spray-next@example.com", password: "wrong password" });
+    expect(held.status).toBe(429);
+    expect((await code(held)).details.retry_after_seconds).toBe(1);
+    expect((await loginFrom("198.51.100.32", { email: "spray-next@example.com", password: "wrong password" })).status).toBe(401);
   });
 
   test("bad bodies are 4xx and sign nobody in", async () => {
@@ -94,6 +169,22 @@ describe("access tokens", () => {
     const expired = await me(s.token);
     expect(expired.status).toBe(401);
     expect((await code(expired)).code).toBe("auth.token_expired");
+  });
+
+  test("a correctly signed token is honoured only within the lifetime the server issues: a 10-year exp or a future iat is refused", async () => {
+    const s = await signIn(t, "owner@example.com");
+    const { id: sessionId } = (await json(await me(s.token), 200)).session;
+    const now = Math.floor(t.clock.now().getTime() / 1000);
+    const forge = (iat: number, exp: number) =>
+      new SignJWT({ sid: sessionId, typ: "access" }).setProtectedHeader({ alg: "HS256" }).setSubject(s.userId).setIssuer("rap-control-plane").setAudience("rap-api").setIssuedAt(iat).setExpirationTime(exp).sign(t.identity.tokenKey);
+    // The server's own shape is accepted, also from a replica whose clock runs a little ahead.
+    expect((await me(await forge(now, now + 600))).status).toBe(200);
+    expect((await me(await forge(now + 30, now + 630))).status).toBe(200);
+    for (const token of [await forge(now, now + 10 * 365 * 24 * 3600), await forge(now, now + 601), await forge(now + 3600, now + 4200), await forge(now + 10 * 365 * 24 * 3600, now + 10 * 365 * 24 * 3600 + 600)]) {
+      const res = await me(token);
+      expect(res.status).toBe(401);
+      expect((await code(res)).code).toBe("auth.token_invalid");
+    }
   });
 
   test("logout ends the session: its access token is refused at once (replay)", async () => {

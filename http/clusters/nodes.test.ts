@@ -19,6 +19,8 @@ import { CHANNEL_CLASSES } from "../../core/contracts/channel-classes.ts";
 import { liveHash } from "../../control/nodes/heartbeats.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../control/nodes/snapshots.ts";
 import { REVOCATION_TYPE } from "../../control/nodes/service.ts";
+import { SignJWT } from "jose";
+import { NODE_TOKEN_TTL_SECONDS } from "../../control/nodes/node-auth.ts";
 
 const stores = useStores();
 
@@ -62,6 +64,19 @@ describe("node sessions", () => {
     const claimed = await signNodeProof(stranger.keys.privateKey, n.fingerprint, clusterId, t.clock.now());
     expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof: claimed } })).status).toBe(401);
     expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token: owner.token, body: { seq: 1 } })).status).toBe(401);
+  });
+
+  test("a correctly signed node token is honoured only within the 10 minutes the server issues: a 10-year exp or a future iat is refused", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "token-life");
+    const now = Math.floor(t.clock.now().getTime() / 1000);
+    const forge = (iat: number, exp: number) =>
+      new SignJWT({ typ: "node", cid: clusterId, fp: n.fingerprint }).setProtectedHeader({ alg: "HS256" }).setSubject(n.nodeId).setAudience("rap-node-api").setIssuedAt(iat).setExpirationTime(exp).sign(t.identity.tokenKey);
+    expect((await beat({ token: await forge(now, now + NODE_TOKEN_TTL_SECONDS) }, 1)).status).toBe(202);
+    for (const [iat, exp] of [[now, now + 10 * 365 * 24 * 3600], [now + 3600, now + 3600 + NODE_TOKEN_TTL_SECONDS]] as const) {
+      const res = await beat({ token: await forge(iat, exp) }, 2);
+      expect(res.status).toBe(401);
+      expect((await errOf(res)).code).toBe("node.auth_refused");
+    }
   });
 });
 

@@ -2,11 +2,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
-import { addMember, bootstrapOwner, createOrg, json, PASSWORD, type Session } from "../../fixtures/identity.ts";
+import { addMember, bootstrapOwner, createOrg, json, PASSWORD, signIn, type Session } from "../../fixtures/identity.ts";
 
-const stores = useStores();
-
+// Before useStores: its hooks get the longer timeout too (opening and migrating a store is slow on a busy machine).
 setDefaultTimeout(30_000);
+const stores = useStores();
 
 let t: TestApp;
 let owner: Session;
@@ -58,9 +58,39 @@ describe("memberships", () => {
     expect(await errOf(await t.call("DELETE", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgOwner.token }))).toBe("member.last_owner");
   });
 
-  test("an existing email is a 409, and short passwords are refused", async () => {
-    expect(await errOf(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "admin@acme.example", display_name: "Dup", password: PASSWORD, role: "org_member" } }))).toBe("user.exists");
+  test("an email already a member here is a 409, and short passwords are refused", async () => {
+    expect(await errOf(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "admin@acme.example", display_name: "Dup", password: PASSWORD, role: "org_member" } }))).toBe("member.exists");
     expect((await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "x@acme.example", display_name: "X", password: "short", role: "org_member" } })).status).toBe(400);
+  });
+
+  test("adding an email that has an account in another organization looks exactly like adding a new one, and leaves that account alone", async () => {
+    const other = await createOrg(t, owner, "elsewhere");
+    const outsider = await addMember(t, owner, other, "outsider@else.example", "org_admin");
+    const add = (email: string) => t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email, display_name: "Newcomer", password: "another initial password", role: "org_member" } });
+    const [taken, fresh] = [await add("outsider@else.example"), await add("newcomer@acme.example")];
+    expect([taken.status, fresh.status]).toEqual([201, 201]);
+    const [a, b] = [await taken.json(), await fresh.json()] as Record<string, string>[];
+    const sameShape = (m: Record<string, string>) => ({ ...m, user_id: typeof m.user_id, email: typeof m.email, created_at: typeof m.created_at });
+    expect(sameShape(a!)).toEqual(sameShape(b!));
+    expect(a).toMatchObject({ email: "outsider@else.example", display_name: "Newcomer", role: "org_member", status: "active" });
+    // Nothing of the outsider's account shows: not its id (a fresh one, as ids carry their creation time), not its sessions.
+    expect(a!.user_id).not.toBe(outsider.userId);
+    const sessions = await json(await t.call("GET", `/api/v1/organizations/${orgId}/sessions`, { token: orgAdmin.token }), 200);
+    expect(sessions.items.some((s: { email: string }) => s.email === "outsider@else.example")).toBe(false);
+    const listed = await json(await t.call("GET", `/api/v1/organizations/${orgId}/members?limit=100`, { token: orgAdmin.token }), 200);
+    expect(listed.items.find((m: { user_id: string }) => m.user_id === a!.user_id)).toEqual(a);
+    // Adding it again is refused like any member's email; the organization's audit shows a plain member.create.
+    expect(await errOf(await add("outsider@else.example"))).toBe("member.exists");
+    const audit = await json(await t.call("GET", `/api/v1/organizations/${orgId}/audit?limit=200`, { token: orgAdmin.token }), 200);
+    expect(audit.items.filter((e: { target: { id: string } }) => e.target.id === a!.user_id).map((e: { action: string }) => e.action)).toEqual(["member.create"]);
+    // The outsider's account is untouched: its own password signs it in, to its own organization only; the one given here signs in nobody.
+    const again = await signIn(t, "outsider@else.example");
+    expect(again.userId).toBe(outsider.userId);
+    expect((await json(await t.call("GET", "/api/v1/organizations", { token: again.token }), 200)).items.map((o: { id: string }) => o.id)).toEqual([other]);
+    expect((await t.call("POST", "/api/v1/auth/login", { body: { email: "outsider@else.example", password: "another initial password" } })).status).toBe(401);
+    // The platform audit records the unclaimed account.
+    const platform = await json(await t.call("GET", `/api/v1/audit?action=user.unclaimed_created`, { token: owner.token }), 200);
+    expect(platform.items.map((e: { target: { id: string } }) => e.target.id)).toEqual([a!.user_id]);
   });
 
   test("a suspended member loses access to the organization", async () => {

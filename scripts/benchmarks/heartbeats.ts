@@ -39,6 +39,7 @@ import { systemChange } from "../../core/change.ts";
 import { redisLiveState } from "../../live/redis.ts";
 import { HeartbeatWriter } from "../../control/nodes/heartbeats.ts";
 import { newEd25519Pkcs8 } from "../../control/identity.ts";
+import { NODE_TOKEN_TTL_SECONDS } from "../../control/nodes/node-auth.ts";
 import { spawnControlPlane } from "../../fixtures/process.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -78,7 +79,6 @@ async function main() {
   const maxNodes = STEPS.at(-1)!;
   log.info("seeding nodes", { nodes: maxNodes });
   const nodeIds = await seedNodes(db, clusterId, maxNodes);
-  const tokens = await Promise.all(nodeIds.map((id) => nodeToken(tokenKey, id, clusterId)));
 
   log.info("comparing writers", { heartbeats: WRITER_HEARTBEATS, concurrency: WRITER_CONCURRENCY });
   const writers = await compareWriters(db, live, host, clusterId, nodeIds);
@@ -96,7 +96,9 @@ async function main() {
   const steps = [];
   try {
     for (const n of STEPS) {
-      const step = await loadStep(server.url, tokens.slice(0, n), n);
+      // Minted per step: the server honours a node token only for the 10 minutes it issues them for.
+      const tokens = await Promise.all(nodeIds.slice(0, n).map((id) => nodeToken(tokenKey, id, clusterId)));
+      const step = await loadStep(server.url, tokens, n);
       steps.push(step);
       log.info("load step", step);
       if (!step.sustained) break;
@@ -167,7 +169,7 @@ function nodeToken(key: Uint8Array, nodeId: string, clusterId: string): Promise<
     .setSubject(nodeId)
     .setAudience("rap-node-api")
     .setIssuedAt(now)
-    .setExpirationTime(now + 3600)
+    .setExpirationTime(now + NODE_TOKEN_TTL_SECONDS)
     .sign(key);
 }
 
