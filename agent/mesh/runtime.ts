@@ -131,6 +131,14 @@ export class MeshRuntime {
   private running = true;
   private ticking = false;
   private readonly pending = new Set<string>();
+  /**
+   * Peers with a connection as far as the events say: from `peer_up` to
+   * `peer_down`. The endpoint forgets a closed connection before its
+   * `peer_down` is read; a peer is dialled again only after that event (which
+   * sets the backoff), or the redial would skip the backoff and the late
+   * `peer_down` would end the new channel's machine.
+   */
+  private readonly up = new Set<string>();
   /** Since when the control plane has been unreachable (degraded mode), or null. */
   private degradedSince: number | null = null;
   private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
@@ -345,6 +353,7 @@ export class MeshRuntime {
   private onEvent(e: MeshEvent): void {
     switch (e.type) {
       case "peer_up": {
+        this.up.add(e.node_id);
         const peer = this.peerOf(e.node_id);
         if (!peer || this.refusedPeers.has(e.node_id)) {
           this.mesh.disconnect(e.node_id, "policy_denied");
@@ -372,6 +381,7 @@ export class MeshRuntime {
         return;
       }
       case "peer_down": {
+        this.up.delete(e.node_id);
         const p = this.direct.get(e.node_id);
         if (!p) return;
         p.lastFailure = e.reason;
@@ -554,7 +564,7 @@ export class MeshRuntime {
     const profile = dir.roles.includes("relay-node") ? "relay" : "normal";
     const sets = selectPeers(candidates, { nodeId: this.o.nodeId, clusterId: this.o.clusterId, region: null, profile, minority: false, connected }, now);
     for (const nodeId of [...sets.active, ...sets.warm]) {
-      if (connected.has(nodeId)) continue;
+      if (connected.has(nodeId) || this.up.has(nodeId)) continue;
       const p = this.channel(nodeId);
       if (p.dialing || now < p.nextAttemptAt) continue;
       const address = dir.peers.find((x) => x.node_id === nodeId)!.endpoints.find((e) => e.transport === "quic")!.address;
