@@ -22,17 +22,18 @@ import { ClusterRunner } from "./run.ts";
 import { keyPath } from "./keys.ts";
 import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
 import { MeshMember, type MeshSettings } from "./mesh/member.ts";
+import { systemClock as clock, systemRandom as random } from "./clock.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
 class Usage extends Error {}
 
 const say = (line: string) => process.stderr.write(`rap-node-agent: ${line}\n`);
-const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields }) + "\n");
+const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: clock.now().toISOString(), level: "info", msg, ...fields }) + "\n");
 
 async function openStore(stateDir: string): Promise<AgentStore> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  return AgentStore.open(join(stateDir, "state.db"));
+  return AgentStore.open(join(stateDir, "state.db"), clock);
 }
 
 async function cmdEnroll(args: string[]): Promise<number> {
@@ -60,6 +61,7 @@ async function cmdEnroll(args: string[]): Promise<number> {
       pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
       timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
       progress: say,
+      clock,
     });
     say(`enrolled in cluster ${m.clusterId} as node ${m.nodeId}; start it with \`rap-node-agent run\``);
     return 0;
@@ -117,10 +119,10 @@ async function cmdRun(args: string[]): Promise<number> {
         await members.get(clusterId)!.stop();
         await supervisors.get(clusterId)!.stopAll();
       },
-    });
+    }, clock);
     // Each further cluster listens on the next port (when a port is given).
-    members.set(m.clusterId, new MeshMember(runner, store, stateDir, { ...mesh, listen: nthPort(mesh.listen, members.size) }, logJson));
-    supervisors.set(m.clusterId, new Supervisor({ registry, report: (r) => runner.reportServices(r), log: (msg, f) => logJson(msg, { cluster: m.clusterId, ...f }) }));
+    members.set(m.clusterId, new MeshMember(runner, store, stateDir, { ...mesh, listen: nthPort(mesh.listen, members.size) }, logJson, { clock, random }));
+    supervisors.set(m.clusterId, new Supervisor({ registry, report: (r) => runner.reportServices(r), log: (msg, f) => logJson(msg, { cluster: m.clusterId, ...f }), clock }));
     runners.push(runner);
   }
   logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000, workloads: Object.keys(registry) });
@@ -137,12 +139,12 @@ async function cmdRun(args: string[]): Promise<number> {
   const watching = runners.map((r) => r.watchSnapshots());
   while (!stopping) {
     await Promise.all(runners.map((r) => r.heartbeat()));
-    for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
+    for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await clock.sleep(100);
   }
   for (const r of runners) r.stop();
   for (const member of members.values()) await member.stop();
   for (const s of supervisors.values()) await s.stopAll();
-  await Promise.race([Promise.all(watching), Bun.sleep(2000)]);
+  await Promise.race([Promise.all(watching), clock.sleep(2000)]);
   logJson("agent stopped");
   store.close();
   return 0;

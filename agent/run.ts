@@ -14,6 +14,7 @@ import { telemetry } from "./host-facts.ts";
 import { verifyRevocationList, verifySnapshot } from "./verify.ts";
 import type { Directory, LinkObservation, MeshControl } from "./mesh/runtime.ts";
 import type { AgentStore, Membership } from "./store.ts";
+import type { Clock } from "./clock.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -28,18 +29,21 @@ export interface RunnerEvents {
 }
 
 export class ClusterRunner {
-  private seq = Date.now();
+  private seq: number;
   private rejected = 0;
   private stopped = false;
   refused: string | null = null;
 
-  private constructor(private readonly store: AgentStore, private readonly m: Membership, private readonly key: NodeKey, private readonly client: ControlPlaneClient, private readonly events: RunnerEvents) {}
+  private constructor(private readonly store: AgentStore, private readonly m: Membership, private readonly key: NodeKey, private readonly client: ControlPlaneClient, private readonly events: RunnerEvents, private readonly clock: Clock) {
+    // Sequence numbers keep rising across restarts: they start from the time.
+    this.seq = clock.now().getTime();
+  }
 
-  static async open(store: AgentStore, m: Membership, stateDir: string, events: RunnerEvents): Promise<ClusterRunner> {
+  static async open(store: AgentStore, m: Membership, stateDir: string, events: RunnerEvents, clock: Clock): Promise<ClusterRunner> {
     if (m.status !== "enrolled" || !m.nodeId || !m.authorityPublicKey) throw new AgentError("not_enrolled", `cluster ${m.clusterId} is not enrolled`);
     const key = await loadOrCreateKey(stateDir, m.clusterId);
     if (key.fingerprint !== m.fingerprint) throw new AgentError("key_mismatch", `the key file for cluster ${m.clusterId} is not the enrolled key; fix: restore ${key.keyFile} or enroll again`);
-    return new ClusterRunner(store, m, key, new ControlPlaneClient(m.controlPlaneUrl), events);
+    return new ClusterRunner(store, m, key, new ControlPlaneClient(m.controlPlaneUrl, clock), events, clock);
   }
 
   get clusterId(): string {
@@ -63,13 +67,13 @@ export class ClusterRunner {
         this.events.log("the control plane accepts this node again; resuming", { cluster: this.m.clusterId });
         this.events.onSnapshot?.(this.m.clusterId);
       }
-      await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: new Date().toISOString(), lastError: null });
+      await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: this.clock.now().toISOString(), lastError: null });
       this.events.onControlPlane?.(this.m.clusterId, true);
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       if (err.code === "unreachable" || err.status >= 500) {
         if (health.controlPlaneReachable) this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
-        await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? new Date().toISOString(), lastError: err.message });
+        await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? this.clock.now().toISOString(), lastError: err.message });
         this.events.onControlPlane?.(this.m.clusterId, false);
         return;
       }
@@ -112,14 +116,14 @@ export class ClusterRunner {
     let backoff = 1000;
     while (!this.stopped) {
       if (this.refused) {
-        await Bun.sleep(1000);
+        await this.clock.sleep(1000);
         continue;
       }
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
         if ((await this.syncSnapshot(token, await this.store.snapshotVersion(this.m.clusterId), waitSeconds)) === "rejected") {
           // The control plane keeps offering a snapshot we refuse: ask again later, not in a loop.
-          await Bun.sleep(backoff);
+          await this.clock.sleep(backoff);
           backoff = Math.min(backoff * 2, 30_000);
         } else {
           backoff = 1000;
@@ -130,7 +134,7 @@ export class ClusterRunner {
           await this.refuse(err.message);
           continue;
         }
-        await Bun.sleep(backoff);
+        await this.clock.sleep(backoff);
         backoff = Math.min(backoff * 2, 30_000);
       }
     }

@@ -4,6 +4,7 @@
  * nothing but the file. Versioned migrations of its own, applied at open.
  */
 import { createClient, type Client, type InValue } from "@libsql/client";
+import type { Clock } from "./clock.ts";
 
 const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
   {
@@ -49,9 +50,10 @@ export interface Membership {
 export interface HealthRow { clusterId: string; controlPlaneReachable: boolean; degradedSince: string | null; lastHeartbeatAt: string | null; lastError: string | null }
 
 export class AgentStore {
-  private constructor(private readonly db: Client) {}
+  /** `clock` dates the rows' bookkeeping columns (applied_at, received_at, updated_at). */
+  private constructor(private readonly db: Client, private readonly clock: Clock) {}
 
-  static async open(path: string): Promise<AgentStore> {
+  static async open(path: string, clock: Clock): Promise<AgentStore> {
     const db = createClient({ url: `file:${path}` });
     await db.execute("pragma journal_mode = wal");
     await db.execute("create table if not exists agent_migrations (version integer primary key, name text not null, applied_at text not null)");
@@ -61,13 +63,13 @@ export class AgentStore {
       const tx = await db.transaction("write");
       try {
         for (const stmt of m.sql) await tx.execute(stmt);
-        await tx.execute({ sql: "insert into agent_migrations values (?, ?, ?)", args: [m.version, m.name, new Date().toISOString()] });
+        await tx.execute({ sql: "insert into agent_migrations values (?, ?, ?)", args: [m.version, m.name, clock.now().toISOString()] });
         await tx.commit();
       } finally {
         tx.close();
       }
     }
-    return new AgentStore(db);
+    return new AgentStore(db, clock);
   }
 
   close(): void {
@@ -85,7 +87,7 @@ export class AgentStore {
 
   async saveMembership(m: Membership): Promise<void> {
     const cols = ["cluster_id", "control_plane_url", "status", "node_name", "node_id", "join_request_id", "fingerprint", "public_key", "pinned_authority_fingerprint", "authority_public_key", "certificate_pem", "ca_chain_pem", "enrolled_at", "updated_at"];
-    const args: InValue[] = [m.clusterId, m.controlPlaneUrl, m.status, m.nodeName, m.nodeId, m.joinRequestId, m.fingerprint, m.publicKey, m.pinnedAuthorityFingerprint, m.authorityPublicKey, m.certificatePem, m.caChainPem, m.enrolledAt, new Date().toISOString()];
+    const args: InValue[] = [m.clusterId, m.controlPlaneUrl, m.status, m.nodeName, m.nodeId, m.joinRequestId, m.fingerprint, m.publicKey, m.pinnedAuthorityFingerprint, m.authorityPublicKey, m.certificatePem, m.caChainPem, m.enrolledAt, this.clock.now().toISOString()];
     await this.db.execute({ sql: `insert or replace into memberships (${cols.join(", ")}) values (${cols.map(() => "?").join(", ")})`, args });
   }
 
@@ -114,7 +116,7 @@ export class AgentStore {
 
   /** Stores a verified snapshot and the caches derived from it, in one transaction. */
   async applySnapshot(clusterId: string, version: number, jws: string, body: SnapshotCaches & Record<string, unknown>): Promise<void> {
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     const tx = await this.db.transaction("write");
     try {
       await tx.execute({ sql: "insert or replace into snapshots values (?, ?, ?, ?, ?)", args: [clusterId, version, jws, JSON.stringify(body), now] });
@@ -159,7 +161,7 @@ export class AgentStore {
 
   /** What the running mesh reports about itself, for `status`. */
   async saveMeshStatus(clusterId: string, body: unknown): Promise<void> {
-    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), new Date().toISOString()] });
+    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), this.clock.now().toISOString()] });
   }
 
   async meshStatus(clusterId: string): Promise<{ body: Record<string, unknown>; updatedAt: string } | undefined> {
@@ -170,7 +172,7 @@ export class AgentStore {
   async saveHealth(h: HealthRow): Promise<void> {
     await this.db.execute({
       sql: "insert or replace into health values (?, ?, ?, ?, ?, ?)",
-      args: [h.clusterId, h.controlPlaneReachable ? 1 : 0, h.degradedSince, h.lastHeartbeatAt, h.lastError, new Date().toISOString()],
+      args: [h.clusterId, h.controlPlaneReachable ? 1 : 0, h.degradedSince, h.lastHeartbeatAt, h.lastError, this.clock.now().toISOString()],
     });
   }
 }

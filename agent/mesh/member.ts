@@ -9,6 +9,7 @@ import { MeshRuntime, type MeshRuntimeOptions } from "./runtime.ts";
 import { readKeyPkcs8 } from "../keys.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { AgentStore } from "../store.ts";
+import { every, type Clock, type Random } from "../clock.ts";
 
 export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
@@ -24,10 +25,10 @@ export interface MeshSettings {
 
 export class MeshMember {
   private runtime: MeshRuntime | null = null;
-  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private stopStatus: (() => void) | null = null;
   private applying: Promise<void> = Promise.resolve();
 
-  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void) {}
+  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void, private readonly time: { clock: Clock; random: Random }) {}
 
   /** Call after every new snapshot; serialised. */
   refresh(): Promise<void> {
@@ -47,10 +48,10 @@ export class MeshMember {
         listen: this.settings.listen, advertise: this.settings.advertise, control: this.runner.meshControl(),
         log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
         refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,
-        tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
+        clock: this.time.clock, random: this.time.random, tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
       });
       const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
-      this.statusTimer = setInterval(save, 1000);
+      this.stopStatus = every(this.time.clock, 1000, save);
     }
     await this.runtime.apply(dir);
   }
@@ -61,8 +62,8 @@ export class MeshMember {
   }
 
   async stop(): Promise<void> {
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    this.statusTimer = null;
+    this.stopStatus?.();
+    this.stopStatus = null;
     const rt = this.runtime;
     this.runtime = null;
     if (rt) {

@@ -26,6 +26,7 @@ import { controlClass, decode, encode, type ControlMessage } from "./messages.ts
 import { selectPeers, type Peer } from "../../core/routing/peers.ts";
 import { SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
 import { chooseRoute, initialRouteState, type RouteState } from "./route-choice.ts";
+import { every, type Clock, type Random } from "../clock.ts";
 
 export interface DirectoryPeer { node_id: string; name: string; roles: string[]; endpoints: { transport: string; address: string }[] }
 /** The mesh part of a verified snapshot. */
@@ -77,7 +78,10 @@ export interface MeshRuntimeOptions {
   degradedTtlMs?: number;
   /** A relayed route whose pings go unanswered this long is marked bad (local failover + feedback). */
   routeHealthTimeoutMs?: number;
-  random?: () => number;
+  /** Ticks, heartbeats, TTLs and backoff run on this clock; RTTs are measured with `performance.now()` (real time). */
+  clock: Clock;
+  /** Reconnect jitter. */
+  random: Random;
 }
 
 type ChannelActor = Actor<typeof channelMachine>;
@@ -142,7 +146,7 @@ export class MeshRuntime {
   /** Since when the control plane has been unreachable (degraded mode), or null. */
   private degradedSince: number | null = null;
   private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private stopTicking: (() => void) | null = null;
   private readonly handlers = new Set<(m: MeshMessage) => void>();
   private readonly thresholds: ShortcutThresholds;
 
@@ -155,7 +159,7 @@ export class MeshRuntime {
     const rt = new MeshRuntime(mesh, o);
     void rt.pumpEvents();
     void rt.pumpMessages();
-    rt.timer = setInterval(() => void rt.tick().catch((e) => o.log("mesh tick failed", { error: String(e) })), o.tickMs ?? 1000);
+    rt.stopTicking = every(o.clock, o.tickMs ?? 1000, () => void rt.tick().catch((e) => o.log("mesh tick failed", { error: String(e) })));
     o.log("mesh endpoint listening", { cluster: o.clusterId, address: mesh.address });
     return rt;
   }
@@ -191,9 +195,13 @@ export class MeshRuntime {
    */
   controlPlane(reachable: boolean): void {
     if (reachable === (this.degradedSince === null)) return;
-    this.degradedSince = reachable ? null : Date.now();
+    this.degradedSince = reachable ? null : this.now();
     this.o.log(reachable ? "mesh leaves degraded mode" : "mesh in degraded mode: channels run on the last snapshot until the TTL", { ttl_ms: this.degradedTtl() });
     for (const p of this.direct.values()) this.applyDegraded(p);
+  }
+
+  private now(): number {
+    return this.o.clock.now().getTime();
   }
 
   private degradedTtl(): number {
@@ -201,7 +209,7 @@ export class MeshRuntime {
   }
 
   private applyDegraded(p: DirectPeer): void {
-    const now = Date.now();
+    const now = this.now();
     const value = p.actor.getSnapshot().value;
     if (this.degradedSince === null) {
       if (value === "degraded") p.actor.send({ type: "control_plane.reachable" });
@@ -230,7 +238,7 @@ export class MeshRuntime {
    * is closed; it is dialled again under the new policy if still wanted.
    */
   private revalidateAll(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [nodeId, p] of this.direct) {
       const snap = p.actor.getSnapshot();
       if (snap.value !== "established") continue;
@@ -270,7 +278,7 @@ export class MeshRuntime {
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearInterval(this.timer);
+    this.stopTicking?.();
     for (const p of this.direct.values()) p.actor.stop();
     await this.mesh.close();
   }
@@ -369,7 +377,7 @@ export class MeshRuntime {
         if (a.getSnapshot().value === "idle") a.send({ type: "open" });
         if (a.getSnapshot().value === "connecting") a.send({ type: "transport.connected" });
         if (a.getSnapshot().value === "handshaking") {
-          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: Date.now(), revokedSerials: this.revoked });
+          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: this.now(), revokedSerials: this.revoked });
         }
         p.heardSinceLastBeat = true;
         p.certNotAfter = e.not_after_unix * 1000;
@@ -427,7 +435,7 @@ export class MeshRuntime {
         const snap = p.actor.getSnapshot();
         if (snap.value === "established") {
           p.attempts = 0;
-          p.establishedAt = Date.now();
+          p.establishedAt = this.now();
           this.authorize(from, snap.context.classes);
           // A first heartbeat at once: the link's RTT is known before routing next looks at it.
           this.sendControl(from, { type: "hb", seq: this.seq++, sent_at: performance.now() });
@@ -452,7 +460,7 @@ export class MeshRuntime {
         this.sendControl(from, { type: "pong", seq: msg.seq, sent_at: msg.sent_at });
         return;
       case "pong":
-        this.reach.set(from, { rttMs: Math.max(0, performance.now() - msg.sent_at), via, at: Date.now() });
+        this.reach.set(from, { rttMs: Math.max(0, performance.now() - msg.sent_at), via, at: this.now() });
     }
   }
 
@@ -474,9 +482,9 @@ export class MeshRuntime {
   }
 
   private scheduleRetry(p: DirectPeer): void {
-    const delay = reconnectDelay(p.attempts, (this.o.random ?? Math.random)(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
+    const delay = reconnectDelay(p.attempts, this.o.random(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
     p.attempts++;
-    p.nextAttemptAt = Date.now() + (delay ?? 30_000);
+    p.nextAttemptAt = this.now() + (delay ?? 30_000);
   }
 
   /** Policy changed (new directory or block list): peers that were refused may now accept, so dial again without waiting out old backoff. */
@@ -527,7 +535,7 @@ export class MeshRuntime {
   private async tickOnce(): Promise<void> {
     const dir = this.directory;
     if (!this.running || !dir) return;
-    const now = Date.now();
+    const now = this.now();
     if (this.o.refused) {
       const refused = await this.o.refused();
       if ([...refused].sort().join() !== [...this.refusedPeers].sort().join()) this.resetBackoff();
