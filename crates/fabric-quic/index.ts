@@ -65,6 +65,7 @@ interface NativeEndpoint {
   setRelayLeases(pairs: string[][], expiresUnix: number): void;
   setRevoked(serials: string[]): string[];
   setTrust(caPems: string[]): string[];
+  setCertificate(certPem: string, keyPkcs8: Buffer): string;
   disconnect(nodeId: string, reason: string): boolean;
   peers(): string[];
   send(to: string, cls: string, data: Uint8Array): Promise<boolean>;
@@ -157,6 +158,17 @@ export class Mesh {
   /** Replaces the trusted cluster CAs; returns the peers that no longer verify (closed). */
   setTrust(caPems: readonly string[]): string[] {
     return sync(() => this.endpoint.setTrust([...caPems]));
+  }
+
+  /**
+   * Renews this node's certificate: new handshakes (dialled and accepted)
+   * present it; live connections stay up on the old one until it expires or
+   * is revoked. Refused (wrong_node, wrong_cluster, certificate_* or
+   * config_invalid for a key that is not the certificate's) unless it is for
+   * this same node and passes the cluster's checks. Returns its facts.
+   */
+  setCertificate(certPem: string, keyPkcs8: Uint8Array): PeerCertificate {
+    return JSON.parse(sync(() => this.endpoint.setCertificate(certPem, Buffer.from(keyPkcs8))));
   }
 
   disconnect(nodeId: string, reason: string): boolean {

@@ -131,6 +131,67 @@ describe("mutual TLS with cluster node certificates", () => {
     expect(hub.peers()).toEqual([fresh.nodeId]);
     expect(() => hub.setTrust(["not a pem"])).toThrow(MeshError);
   });
+
+  test("a renewed certificate is presented on new handshakes both ways while the live connection keeps carrying messages", async () => {
+    const ca = await testCa();
+    const [a, b, c, d] = [await node(ca), await node(ca), await node(ca), await node(ca)];
+    const [ra, rb, rd] = [new MeshRecorder(a), new MeshRecorder(b), new MeshRecorder(d)];
+    const oldSerial = a.serial.replace(/^0+/, "");
+    await a.connect(b.nodeId, b.address);
+    a.authorize(b.nodeId, ["input"]);
+    b.authorize(a.nodeId, ["input"]);
+    await a.send(b.nodeId, "input", bytes("before"));
+    await waitFor(() => rb.messages.some((m) => text(m.data) === "before"));
+
+    const renewed = await nodeCredentials(ca, a.nodeId);
+    const newSerial = renewed.serial.replace(/^0+/, "");
+    expect(newSerial).not.toBe(oldSerial);
+    expect(a.setCertificate(renewed.certPem, renewed.keyPkcs8)).toMatchObject({ node_id: a.nodeId, serial: newSerial });
+
+    // The A–B connection made with the old certificate stays and works both ways.
+    await a.send(b.nodeId, "input", bytes("after"));
+    await b.send(a.nodeId, "input", bytes("reply"));
+    await waitFor(() => rb.messages.some((m) => text(m.data) === "after"));
+    await waitFor(() => ra.messages.some((m) => text(m.data) === "reply"));
+    expect(rb.events.filter((e) => e.type === "peer_down")).toEqual([]);
+    expect(b.stats().peers.find((p) => p.node_id === a.nodeId)?.serial).toBe(oldSerial);
+
+    // Accepting: C dialling A sees the new serial.
+    expect((await c.connect(a.nodeId, a.address)).serial).toBe(newSerial);
+    // Dialling: D, dialled by A, sees the new serial too.
+    await a.connect(d.nodeId, d.address);
+    expect((await rd.event("peer_up", (e) => e.node_id === a.nodeId)).serial).toBe(newSerial);
+    expect(a.peers().sort()).toEqual([b.nodeId, c.nodeId, d.nodeId].sort());
+    for (const r of [ra, rb, rd]) r.stop();
+  });
+
+  test("a certificate for another node or cluster, or with a key that is not its own, is refused and changes nothing", async () => {
+    const ca = await testCa();
+    const [a, b] = [await node(ca), await node(ca)];
+    const otherNode = await nodeCredentials(ca);
+    const otherCluster = await nodeCredentials(ca, a.nodeId, { sanClusterId: crypto.randomUUID() });
+    const foreignCa = await nodeCredentials(await testCa(ca.clusterId), a.nodeId);
+    const renewed = await nodeCredentials(ca, a.nodeId);
+    const codeOf = (call: () => unknown) => {
+      try {
+        call();
+      } catch (e) {
+        expect(e).toBeInstanceOf(MeshError);
+        return { code: (e as MeshError).code, message: (e as MeshError).message };
+      }
+      throw new Error("expected a refusal");
+    };
+    const wrongNode = codeOf(() => a.setCertificate(otherNode.certPem, otherNode.keyPkcs8));
+    expect(wrongNode.code).toBe("wrong_node");
+    expect(wrongNode.message).toContain(`node/${otherNode.nodeId}`);
+    expect(wrongNode.message).toContain(`node/${a.nodeId}`);
+    expect(codeOf(() => a.setCertificate(otherCluster.certPem, otherCluster.keyPkcs8)).code).toBe("wrong_cluster");
+    expect(codeOf(() => a.setCertificate(foreignCa.certPem, foreignCa.keyPkcs8)).code).toBe("certificate_invalid");
+    expect(codeOf(() => a.setCertificate(renewed.certPem, otherNode.keyPkcs8)).code).toBe("config_invalid");
+    expect(codeOf(() => a.setCertificate("not a pem", renewed.keyPkcs8)).code).toBe("config_invalid");
+    // Still the original certificate.
+    expect((await b.connect(a.nodeId, a.address)).serial).toBe(a.serial.replace(/^0+/, ""));
+  });
 });
 
 describe("channel classes", () => {

@@ -1,50 +1,36 @@
 //! One mesh endpoint per node and cluster: a QUIC socket that dials and
 //! accepts mutually authenticated connections, keeps at most one connection
 //! per peer node, and carries channel classes to direct peers or through
-//! relays (see `inbound` and `outbound`).
+//! relays (see `connection`, `inbound` and `outbound`; the state they share
+//! is in `shared`).
 //!
 //! Policy lives in TypeScript (the channel machine and the routing engine);
 //! this side enforces it: which classes each node may exchange
 //! (`authorize`), which relays reach a destination (`set_route`), whether
 //! this node relays (`set_relay`), and which certificates are trusted or
 //! revoked (`set_trust`, `set_revoked`), closing live connections at once
-//! when they stop being trusted.
+//! when they stop being trusted. The node's own certificate can be renewed
+//! at runtime (`set_certificate`) without dropping live connections.
 
 use crate::class::Class;
-use crate::identity::{pem_certificates, NodeCert, Refusal, Trust};
-use crate::outbound::Sender;
+use crate::clock::unix_now;
+use crate::congestion::DelayCappedConfig;
+use crate::connection::{accept_loop, peer_certificate, reason_from_error, register, welcome};
+use crate::error::FabricError;
+use crate::event::{Delivery, Event};
+use crate::identity::{named_node, pem_certificates, NodeCert, Refusal, Trust};
+use crate::shared::{RelayLeases, Shared, State};
 use crate::stats::Counters;
 use crate::tls::{self, LocalIdentity, PeerVerifier, SharedTrust};
-use bytes::Bytes;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{Connection, ConnectionError, TransportConfig, VarInt};
+use quinn::{ConnectionError, TransportConfig, VarInt};
 use rustls::pki_types::CertificateDer;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FabricError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl FabricError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> FabricError {
-        FabricError { code, message: message.into() }
-    }
-}
-
-impl std::fmt::Display for FabricError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for FabricError {}
 
 /// Least queueing delay tolerated before the window is capped (the path's min RTT when larger).
 pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
@@ -99,181 +85,14 @@ impl EndpointOptions {
     }
 }
 
-/// A message delivered to this node.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The originating node.
-    pub from: String,
-    /// The last relay, when the message did not come directly.
-    pub via: Option<String>,
-    pub class: Class,
-    pub data: Bytes,
-}
-
-/// Something the channel machines in TypeScript must hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    PeerUp { node_id: String, serial: String, not_after_unix: i64, dialled: bool },
-    PeerDown { node_id: String, reason: String },
-    HandshakeFailed { node_id: Option<String>, reason: String },
-    Refused { node_id: String, class: Class, reason: &'static str },
-}
-
-impl Event {
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Event::PeerUp { node_id, serial, not_after_unix, dialled } => serde_json::json!({
-                "type": "peer_up", "node_id": node_id, "serial": serial, "not_after_unix": not_after_unix, "dialled": dialled,
-            }),
-            Event::PeerDown { node_id, reason } => serde_json::json!({ "type": "peer_down", "node_id": node_id, "reason": reason }),
-            Event::HandshakeFailed { node_id, reason } => serde_json::json!({ "type": "handshake_failed", "node_id": node_id, "reason": reason }),
-            Event::Refused { node_id, class, reason } => serde_json::json!({
-                "type": "refused", "node_id": node_id, "class": class.name(), "reason": reason,
-            }),
-        }
-    }
-}
-
-pub(crate) struct PeerConn {
-    pub conn: Connection,
-    pub cert: NodeCert,
-    pub cert_der: Vec<u8>,
-    /// Node id of the side that dialled; duplicates keep the smaller one's.
-    pub initiator: String,
-    pub local_close_reason: Arc<Mutex<Option<String>>>,
-}
-
-impl PeerConn {
-    pub fn close(&self, reason: &str) {
-        *self.local_close_reason.lock().unwrap() = Some(reason.to_string());
-        self.conn.close(close_code(reason), reason.as_bytes());
-    }
-}
-
-fn close_code(reason: &str) -> VarInt {
-    VarInt::from_u32(match reason {
-        "shutdown" => 0,
-        "certificate_revoked" => 1,
-        "certificate_expired" => 2,
-        "certificate_invalid" | "wrong_cluster" | "wrong_node" => 3,
-        "duplicate" => 4,
-        "peer_draining" => 5,
-        "policy_denied" => 6,
-        _ => 7,
-    })
-}
-
-#[derive(Default)]
-pub(crate) struct State {
-    pub peers: HashMap<String, PeerConn>,
-    pub allowed: HashMap<String, HashSet<Class>>,
-    pub routes: HashMap<String, Vec<String>>,
-    /// By destination, then class: looked up on every send without allocating.
-    pub senders: HashMap<String, HashMap<Class, Sender>>,
-}
-
-impl State {
-    /// Senders whose streams ride the connection to `node_id` end with it.
-    pub fn drop_senders_through(&mut self, node_id: &str) {
-        for by_class in self.senders.values_mut() {
-            by_class.retain(|_, s| s.first_hop() != node_id);
-        }
-    }
-
-    /// fabric_control carries the hello that leads to authorization, so it is
-    /// the one class open between authenticated peers before it. It is
-    /// hop-by-hop: never routed, never relayed.
-    pub fn allows(&self, node: &str, class: Class) -> bool {
-        class == Class::FabricControl || self.allowed.get(node).is_some_and(|s| s.contains(&class))
-    }
-}
-
-/// Which end-node pairs this relay may forward for, until when (from the
-/// relay's signed snapshot). Without a current lease nothing is relayed.
-#[derive(Default)]
-pub struct RelayLeases {
-    /// Each leased pair under both of its ends, so a check borrows and never allocates.
-    peers_of: HashMap<String, HashSet<String>>,
-    expires_unix: i64,
-}
-
-impl RelayLeases {
-    pub fn new(pairs: Vec<(String, String)>, expires_unix: i64) -> RelayLeases {
-        let mut peers_of: HashMap<String, HashSet<String>> = HashMap::new();
-        for (a, b) in pairs {
-            peers_of.entry(a.clone()).or_default().insert(b.clone());
-            peers_of.entry(b).or_default().insert(a);
-        }
-        RelayLeases { peers_of, expires_unix }
-    }
-
-    /// Runs for every relayed stream and datagram.
-    pub fn covers(&self, a: &str, b: &str, now_unix: i64) -> bool {
-        now_unix < self.expires_unix && self.peers_of.get(a).is_some_and(|peers| peers.contains(b))
-    }
-}
-
-pub(crate) struct Shared {
-    pub node_id: String,
-    pub quic: quinn::Endpoint,
-    pub identity: LocalIdentity,
-    pub trust: SharedTrust,
-    pub transport: Arc<TransportConfig>,
-    pub transport_idle: Duration,
-    /// Writers may be started from a caller's thread (napi), outside tokio.
-    pub runtime: tokio::runtime::Handle,
-    pub state: Mutex<State>,
-    pub counters: Counters,
-    pub relay_enabled: AtomicBool,
-    pub leases: RwLock<RelayLeases>,
-    /// Messages queued on urgent classes and not yet handed to QUIC; the
-    /// `vpn_packet` sender waits while this is above zero.
-    pub urgent_pending: AtomicUsize,
-    /// Bumped on every authorization or trust change; open streams recheck.
-    pub policy_epoch: AtomicU64,
-    pub urgent_tx: mpsc::Sender<Delivery>,
-    pub bulk_tx: mpsc::Sender<Delivery>,
-    inbox: tokio::sync::Mutex<(mpsc::Receiver<Delivery>, mpsc::Receiver<Delivery>)>,
-    events_tx: mpsc::UnboundedSender<Event>,
-    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
-    pub socket_buffers: (usize, usize),
-}
-
-impl Shared {
-    pub fn emit(&self, event: Event) {
-        let _ = self.events_tx.send(event);
-    }
-}
-
 #[derive(Clone)]
 pub struct Endpoint {
     pub(crate) shared: Arc<Shared>,
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// The spec's failure reason for a failed handshake or lost connection.
-pub fn reason_from_error(text: &str) -> &'static str {
-    const KNOWN: [(&str, &str); 10] = [
-        ("WrongCluster", "wrong_cluster"),
-        ("wrong_cluster", "wrong_cluster"),
-        ("WrongNode", "wrong_node"),
-        ("wrong_node", "wrong_node"),
-        ("CertificateExpired", "certificate_expired"),
-        ("certificate_expired", "certificate_expired"),
-        ("CertificateRevoked", "certificate_revoked"),
-        ("certificate_revoked", "certificate_revoked"),
-        ("CertificateInvalid", "certificate_invalid"),
-        ("certificate_invalid", "certificate_invalid"),
-    ];
-    KNOWN.iter().find(|(needle, _)| text.contains(needle)).map(|(_, code)| *code).unwrap_or("tls_handshake_failed")
-}
-
 fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
     let mut t = TransportConfig::default();
-    let idle = opts.idle_timeout.try_into().map_err(|_| FabricError::new("config_invalid", "idle timeout out of range"))?;
+    let idle = opts.idle_timeout.try_into().map_err(|_| FabricError::ConfigInvalid("idle timeout out of range".into()))?;
     t.max_idle_timeout(Some(idle))
         .keep_alive_interval(Some(opts.keep_alive))
         .max_concurrent_uni_streams(VarInt::from_u32(1024))
@@ -287,14 +106,14 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
         .datagram_send_buffer_size(64 << 10)
         .enable_segmentation_offload(opts.segmentation_offload);
     if let Some(target) = opts.queue_delay_target {
-        t.congestion_controller_factory(Arc::new(crate::congestion::DelayCappedConfig::new(target)));
+        t.congestion_controller_factory(Arc::new(DelayCappedConfig::new(target)));
     }
     Ok(t)
 }
 
 fn udp_socket(addr: SocketAddr, buffer: usize) -> Result<(std::net::UdpSocket, (usize, usize)), FabricError> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let io = |e: std::io::Error| FabricError::new("bind_failed", format!("{addr}: {e}"));
+    let io = |e: std::io::Error| FabricError::BindFailed(format!("{addr}: {e}"));
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(io)?;
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = socket.set_recv_buffer_size(buffer);
@@ -305,38 +124,52 @@ fn udp_socket(addr: SocketAddr, buffer: usize) -> Result<(std::net::UdpSocket, (
     Ok((socket.into(), sizes))
 }
 
+fn node_uri(cluster_id: &str, node_id: &str) -> String {
+    format!("spiffe://rap/cluster/{cluster_id}/node/{node_id}")
+}
+
+/// The DER chain of a PEM bundle, end entity first.
+fn certificate_chain(cert_pem: &str) -> Result<Vec<CertificateDer<'static>>, FabricError> {
+    let ders = pem_certificates(cert_pem).map_err(|e| FabricError::ConfigInvalid(format!("certificate: {e}")))?;
+    Ok(ders.into_iter().map(CertificateDer::from).collect())
+}
+
+/// The accepting side's QUIC config: presents `identity`, checks clients
+/// against `trust`. A key that does not match the certificate fails here.
+fn server_config(identity: &LocalIdentity, trust: &SharedTrust, transport: &Arc<TransportConfig>) -> Result<quinn::ServerConfig, FabricError> {
+    let invalid = |what: &str, e: String| FabricError::ConfigInvalid(format!("{what}: {e}"));
+    let server_tls = tls::server_config(identity, PeerVerifier::new(trust.clone(), None)).map_err(|e| invalid("key", e.to_string()))?;
+    let quic_tls = QuicServerConfig::try_from(server_tls).map_err(|e| invalid("tls", e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+    server.transport_config(transport.clone());
+    Ok(server)
+}
+
 impl Endpoint {
     /// Binds the socket and starts accepting. Must run inside a tokio runtime.
     pub fn bind(opts: EndpointOptions) -> Result<Endpoint, FabricError> {
-        let invalid = |what: &str, e: String| FabricError::new("config_invalid", format!("{what}: {e}"));
-        let chain: Vec<CertificateDer<'static>> = pem_certificates(&opts.cert_pem)
-            .map_err(|e| invalid("certificate", e))?
-            .into_iter()
-            .map(CertificateDer::from)
-            .collect();
+        let invalid = |what: &str, e: String| FabricError::ConfigInvalid(format!("{what}: {e}"));
+        let chain = certificate_chain(&opts.cert_pem)?;
         let mut trust = Trust::new(&opts.cluster_id, &opts.ca_pems).map_err(|e| invalid("trust bundle", e))?;
         trust.set_revoked(opts.revoked_serials.iter().cloned());
         let own = trust.verify(&chain[0], unix_now(), Some(&opts.node_id));
         if let Err(refusal) = own {
-            return Err(FabricError::new(refusal.code(), "this node's own certificate does not pass the cluster's checks"));
+            return Err(FabricError::Certificate { refusal, message: "this node's own certificate does not pass the cluster's checks".into() });
         }
         let trust: SharedTrust = Arc::new(RwLock::new(trust));
         let identity = LocalIdentity { chain, key_pkcs8: opts.key_pkcs8.clone() };
         let transport = Arc::new(transport(&opts)?);
-        let server_tls = tls::server_config(&identity, PeerVerifier::new(trust.clone(), None)).map_err(|e| invalid("key", e.to_string()))?;
-        let quic_tls = QuicServerConfig::try_from(server_tls).map_err(|e| invalid("tls", e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-        server.transport_config(transport.clone());
+        let server = server_config(&identity, &trust, &transport)?;
         let (socket, socket_buffers) = udp_socket(opts.listen, opts.udp_buffer_bytes)?;
         let quic = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, Arc::new(quinn::TokioRuntime))
-            .map_err(|e| FabricError::new("bind_failed", e.to_string()))?;
+            .map_err(|e| FabricError::BindFailed(e.to_string()))?;
         let (urgent_tx, urgent_rx) = mpsc::channel(opts.inbox_capacity);
         let (bulk_tx, bulk_rx) = mpsc::channel(opts.inbox_capacity);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             node_id: opts.node_id,
             quic,
-            identity,
+            identity: RwLock::new(identity),
             trust,
             transport,
             transport_idle: opts.idle_timeout,
@@ -373,16 +206,16 @@ impl Endpoint {
             return Ok(peer.cert.clone());
         }
         let verifier = PeerVerifier::new(self.shared.trust.clone(), Some(node_id.to_string()));
-        let client_tls = tls::client_config(&self.shared.identity, verifier.clone())
-            .map_err(|e| FabricError::new("config_invalid", e.to_string()))?;
-        let quic_tls = QuicClientConfig::try_from(client_tls).map_err(|e| FabricError::new("config_invalid", e.to_string()))?;
+        let client_tls = tls::client_config(&self.shared.identity.read().unwrap(), verifier.clone())
+            .map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
+        let quic_tls = QuicClientConfig::try_from(client_tls).map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
         client.transport_config(self.shared.transport.clone());
         let connecting = self
             .shared
             .quic
             .connect_with(client, addr, tls::SERVER_NAME)
-            .map_err(|e| FabricError::new("network_unreachable", e.to_string()))?;
+            .map_err(|e| FabricError::NetworkUnreachable(e.to_string()))?;
         let confirmed = match connecting.await {
             Ok(conn) => welcome(&conn, self.shared.transport_idle).await.map(|_| conn),
             Err(e) => Err(e),
@@ -397,10 +230,14 @@ impl Endpoint {
                     (None, other) => reason_from_error(&format!("{other:?}")),
                 };
                 self.shared.counters.handshake_failed(reason);
-                return Err(FabricError::new(reason, e.to_string()));
+                let message = e.to_string();
+                return Err(match refusal {
+                    Some(refusal) => FabricError::Certificate { refusal, message },
+                    None => FabricError::Handshake { reason, message },
+                });
             }
         };
-        let (cert, der) = peer_certificate(&self.shared, &conn, Some(node_id)).map_err(|r| FabricError::new(r.code(), r.to_string()))?;
+        let (cert, der) = peer_certificate(&self.shared, &conn, Some(node_id)).map_err(|refusal| FabricError::Certificate { message: refusal.to_string(), refusal })?;
         let me = self.shared.node_id.clone();
         Ok(register(&self.shared, conn, cert, der, me))
     }
@@ -450,8 +287,41 @@ impl Endpoint {
     /// Replaces the trusted cluster CAs (both old and new during a rotation)
     /// and closes connections whose certificates no longer verify.
     pub fn set_trust(&self, ca_pems: &[String]) -> Result<Vec<String>, FabricError> {
-        self.shared.trust.write().unwrap().set_cas(ca_pems).map_err(|e| FabricError::new("config_invalid", e))?;
+        self.shared.trust.write().unwrap().set_cas(ca_pems).map_err(|e| FabricError::ConfigInvalid(e))?;
         Ok(self.recheck_peers())
+    }
+
+    /// Replaces this node's certificate and key (renewal). Every handshake
+    /// from now on, dialled or accepted, presents the new certificate; live
+    /// connections keep the one they were authenticated with (TLS 1.3 has no
+    /// renegotiation), so a peer still closes them when that one expires or
+    /// is revoked. Refused, changing nothing, unless the certificate passes
+    /// the cluster's checks as this same node (the same
+    /// `spiffe://rap/cluster/<c>/node/<n>` URI SAN) and the key is its key.
+    pub fn set_certificate(&self, cert_pem: &str, key_pkcs8: Vec<u8>) -> Result<NodeCert, FabricError> {
+        let chain = certificate_chain(cert_pem)?;
+        let cert = {
+            let trust = self.shared.trust.read().unwrap();
+            trust.verify(&chain[0], unix_now(), Some(&self.shared.node_id)).map_err(|refusal| {
+                let expected = node_uri(&trust.cluster_id, &self.shared.node_id);
+                let message = match &refusal {
+                    Refusal::WrongCluster | Refusal::WrongNode => {
+                        let named = named_node(&chain[0]).map(|(c, n)| node_uri(&c, &n));
+                        format!("the new certificate names {}, not this node ({expected})", named.as_deref().unwrap_or("no node"))
+                    }
+                    other => format!("the new certificate for {expected} does not pass the cluster's checks: {other}"),
+                };
+                FabricError::Certificate { refusal, message }
+            })?
+        };
+        let identity = LocalIdentity { chain, key_pkcs8 };
+        let server = server_config(&identity, &self.shared.trust, &self.shared.transport)?;
+        // Under the lock, so concurrent renewals cannot leave the two sides
+        // presenting different certificates.
+        let mut current = self.shared.identity.write().unwrap();
+        self.shared.quic.set_server_config(Some(server));
+        *current = identity;
+        Ok(cert)
     }
 
     fn recheck_peers(&self) -> Vec<String> {
@@ -539,153 +409,5 @@ impl Endpoint {
         }
         self.shared.quic.close(VarInt::from_u32(0), b"shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.quic.wait_idle()).await;
-    }
-}
-
-/// In TLS 1.3 the client finishes its handshake before the server has
-/// checked the client certificate, so a dialler only counts a connection as
-/// up once the server's welcome arrives: its first unidirectional stream,
-/// one byte. A refusal arrives instead as the close reason.
-const WELCOME: u8 = 0xAC;
-
-async fn send_welcome(mut stream: quinn::SendStream) {
-    let _ = stream.write_all(&[WELCOME]).await;
-    let _ = stream.finish();
-}
-
-async fn welcome(conn: &Connection, limit: Duration) -> Result<(), ConnectionError> {
-    let read = async {
-        let mut stream = conn.accept_uni().await?;
-        let mut byte = [0u8; 1];
-        match stream.read_exact(&mut byte).await {
-            Ok(()) if byte[0] == WELCOME => Ok(()),
-            Ok(()) => {
-                conn.close(close_code("protocol"), b"tls_handshake_failed");
-                Err(ConnectionError::LocallyClosed)
-            }
-            Err(_) => Err(conn.close_reason().unwrap_or(ConnectionError::LocallyClosed)),
-        }
-    };
-    match tokio::time::timeout(limit, read).await {
-        Ok(result) => result,
-        Err(_) => {
-            conn.close(close_code("network_unreachable"), b"network_unreachable");
-            Err(ConnectionError::TimedOut)
-        }
-    }
-}
-
-fn peer_certificate(shared: &Shared, conn: &Connection, expected: Option<&str>) -> Result<(NodeCert, Vec<u8>), Refusal> {
-    let invalid = || Refusal::CertificateInvalid("no peer certificate".into());
-    let identity = conn.peer_identity().ok_or_else(invalid)?;
-    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().map_err(|_| invalid())?;
-    let der = chain.first().ok_or_else(invalid)?.to_vec();
-    let cert = shared.trust.read().unwrap().verify(&der, unix_now(), expected)?;
-    Ok((cert, der))
-}
-
-async fn accept_loop(shared: Arc<Shared>) {
-    while let Some(incoming) = shared.quic.accept().await {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            match incoming.await {
-                Ok(conn) => match peer_certificate(&shared, &conn, None) {
-                    Ok((cert, der)) => {
-                        // The welcome must be stream 0: open it before anything
-                        // registration lets the application send.
-                        let Ok(welcome) = conn.open_uni().await else { return };
-                        let initiator = cert.node_id.clone();
-                        register(&shared, conn.clone(), cert, der, initiator);
-                        send_welcome(welcome).await;
-                    }
-                    Err(refusal) => {
-                        conn.close(close_code(refusal.code()), refusal.code().as_bytes());
-                        shared.counters.handshake_failed(refusal.code());
-                        shared.emit(Event::HandshakeFailed { node_id: None, reason: refusal.code().into() });
-                    }
-                },
-                Err(e) => {
-                    let reason = reason_from_error(&format!("{e:?}"));
-                    shared.counters.handshake_failed(reason);
-                    shared.emit(Event::HandshakeFailed { node_id: None, reason: reason.into() });
-                }
-            }
-        });
-    }
-}
-
-/// Adds an authenticated connection and starts its readers. When both sides
-/// dial at once, both keep the connection dialled by the smaller node id.
-fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, cert_der: Vec<u8>, initiator: String) -> NodeCert {
-    let node_id = cert.node_id.clone();
-    let dialled = initiator == shared.node_id;
-    let peer = PeerConn { conn: conn.clone(), cert: cert.clone(), cert_der, initiator, local_close_reason: Arc::new(Mutex::new(None)) };
-    {
-        let mut state = shared.state.lock().unwrap();
-        if let Some(existing) = state.peers.get(&node_id) {
-            if existing.conn.close_reason().is_none() && existing.initiator <= peer.initiator {
-                peer.close("duplicate");
-                return existing.cert.clone();
-            }
-            existing.close("duplicate");
-        }
-        state.drop_senders_through(&node_id);
-        state.peers.insert(node_id.clone(), peer);
-    }
-    shared.emit(Event::PeerUp {
-        node_id: node_id.clone(),
-        serial: cert.serial.clone(),
-        not_after_unix: cert.not_after_unix,
-        dialled,
-    });
-    tokio::spawn(crate::inbound::streams(shared.clone(), conn.clone(), node_id.clone()));
-    tokio::spawn(crate::inbound::datagrams(shared.clone(), conn.clone(), node_id.clone()));
-    tokio::spawn(watch_close(shared.clone(), conn.clone(), node_id.clone()));
-    tokio::spawn(expire_at(shared.clone(), conn, node_id, cert.not_after_unix));
-    cert
-}
-
-async fn watch_close(shared: Arc<Shared>, conn: Connection, node_id: String) {
-    let error = conn.closed().await;
-    let mut state = shared.state.lock().unwrap();
-    let Some(current) = state.peers.get(&node_id) else { return };
-    if current.conn.stable_id() != conn.stable_id() {
-        return; // superseded by a newer connection to the same node
-    }
-    let local = current.local_close_reason.lock().unwrap().clone();
-    let reason = match (local, &error) {
-        (Some(r), _) => r,
-        (None, ConnectionError::ApplicationClosed(close)) => String::from_utf8_lossy(&close.reason).into_owned(),
-        (None, ConnectionError::TimedOut) => "heartbeat_timeout".into(),
-        (None, _) => "network_unreachable".into(),
-    };
-    state.peers.remove(&node_id);
-    state.drop_senders_through(&node_id);
-    drop(state);
-    shared.emit(Event::PeerDown { node_id, reason });
-}
-
-async fn expire_at(shared: Arc<Shared>, conn: Connection, node_id: String, not_after_unix: i64) {
-    let left = (not_after_unix - unix_now()).max(0) as u64;
-    tokio::select! {
-        _ = conn.closed() => {}
-        _ = tokio::time::sleep(Duration::from_secs(left + 1)) => {
-            let state = shared.state.lock().unwrap();
-            if let Some(peer) = state.peers.get(&node_id).filter(|p| p.conn.stable_id() == conn.stable_id()) {
-                peer.close("certificate_expired");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::reason_from_error;
-
-    #[test]
-    fn handshake_errors_map_to_the_spec_reasons() {
-        assert_eq!(reason_from_error("invalid peer certificate: Other(OtherError(WrongNode))"), "wrong_node");
-        assert_eq!(reason_from_error("ApplicationClosed { reason: b\"certificate_revoked\" }"), "certificate_revoked");
-        assert_eq!(reason_from_error("peer sent no certificates"), "tls_handshake_failed");
     }
 }

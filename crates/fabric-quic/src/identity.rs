@@ -9,18 +9,22 @@
 //! is not in the revocation set.
 
 use std::collections::HashSet;
-use std::fmt;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// Why a certificate was refused; `code()` is the spec's failure reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    #[error("certificate_invalid: {0}")]
     CertificateInvalid(String),
+    #[error("certificate_expired")]
     CertificateExpired,
+    #[error("certificate_revoked")]
     CertificateRevoked,
+    #[error("wrong_cluster")]
     WrongCluster,
+    #[error("wrong_node")]
     WrongNode,
 }
 
@@ -35,17 +39,6 @@ impl Refusal {
         }
     }
 }
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::CertificateInvalid(why) => write!(f, "certificate_invalid: {why}"),
-            other => f.write_str(other.code()),
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
 
 /// The identity a verified node certificate carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +90,29 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The (cluster, node) a certificate's one node URI SAN names.
+fn node_of(cert: &X509Certificate<'_>) -> Result<(String, String), Refusal> {
+    let invalid = |why: &str| Refusal::CertificateInvalid(why.to_string());
+    let uris: Vec<&str> = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let [uri] = uris.as_slice() else { return Err(invalid("needs exactly one node URI SAN")) };
+    parse_node_uri(uri).ok_or_else(|| invalid("SAN is not a node URI"))
+}
+
+/// The (cluster, node) a certificate (DER) names, without checking anything
+/// else: for error messages only, never for a decision.
+pub fn named_node(der: &[u8]) -> Option<(String, String)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    node_of(&cert).ok()
 }
 
 /// Cluster CAs and the revocation set; replaced at runtime on trust rotation
@@ -160,17 +176,7 @@ impl Trust {
             Ok(Some(ku)) if ku.value.digital_signature() => {}
             _ => return Err(invalid("key usage does not allow digital signatures")),
         }
-        let uris: Vec<&str> = match cert.subject_alternative_name() {
-            Ok(Some(san)) => san
-                .value
-                .general_names
-                .iter()
-                .filter_map(|n| if let GeneralName::URI(u) = n { Some(*u) } else { None })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let [uri] = uris.as_slice() else { return Err(invalid("needs exactly one node URI SAN")) };
-        let (cluster_id, node_id) = parse_node_uri(uri).ok_or_else(|| invalid("SAN is not a node URI"))?;
+        let (cluster_id, node_id) = node_of(&cert)?;
         if cluster_id != self.cluster_id {
             return Err(Refusal::WrongCluster);
         }
@@ -203,6 +209,22 @@ mod tests {
         assert_eq!(parse_node_uri("spiffe://rap/cluster//node/n1"), None);
         assert_eq!(parse_node_uri("spiffe://rap/cluster/c1/node/n1/extra"), None);
         assert_eq!(parse_node_uri("spiffe://other/cluster/c1/node/n1"), None);
+    }
+
+    #[test]
+    fn named_node_reads_the_san_of_any_certificate_without_trusting_it() {
+        let stranger = crate::test_pki::TestCa::new("c9").node("n1", 7);
+        assert_eq!(pem_certificates(&stranger.cert_pem).unwrap(), vec![stranger.der.clone()]);
+        assert_eq!(named_node(&stranger.der), Some(("c9".into(), "n1".into())));
+        let trust = Trust::new("c9", &[crate::test_pki::TestCa::new("c9").pem()]).unwrap();
+        assert!(matches!(trust.verify(&stranger.der, 0, None), Err(Refusal::CertificateInvalid(_))));
+        assert_eq!(named_node(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn refusals_display_as_their_code() {
+        assert_eq!(Refusal::WrongNode.to_string(), "wrong_node");
+        assert_eq!(Refusal::CertificateInvalid("why".into()).to_string(), "certificate_invalid: why");
     }
 
     #[test]

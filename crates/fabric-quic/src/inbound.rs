@@ -4,9 +4,11 @@
 //! looking at the messages inside.
 
 use crate::class::Class;
-use crate::endpoint::{Delivery, Event, Shared};
+use crate::clock::unix_now;
+use crate::event::{Delivery, Event};
+use crate::shared::{Shared, State};
 use crate::stats::add;
-use crate::wire::{Header, MAX_HEADER, MAX_MESSAGE};
+use crate::wire::{next_message, Frame, Header, MAX_HEADER};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use quinn::{Connection, RecvStream, VarInt};
 use std::sync::atomic::Ordering;
@@ -32,20 +34,63 @@ async fn read_more(recv: &mut RecvStream, buf: &mut BytesMut) -> bool {
     }
 }
 
+/// How far the start of an incoming stream has got.
+#[derive(Debug, PartialEq, Eq)]
+enum HeaderRead {
+    /// The header, and how many bytes it took.
+    Ready(Header, usize),
+    NeedMore,
+    /// Not a header of ours: the stream is stopped.
+    Invalid,
+}
+
+fn read_header(buf: &[u8]) -> HeaderRead {
+    match Header::decode(buf) {
+        Ok((header, used)) => HeaderRead::Ready(header, used),
+        Err("short header") if buf.len() < MAX_HEADER => HeaderRead::NeedMore,
+        Err(_) => HeaderRead::Invalid,
+    }
+}
+
+/// Authorization of one incoming stream, rechecked whenever the policy
+/// epoch moves. A refusal is reported on the first check and each time the
+/// class goes from allowed to refused, not once per message.
+struct StreamGate {
+    checked_epoch: Option<u64>,
+    allowed: bool,
+}
+
+impl StreamGate {
+    fn new() -> StreamGate {
+        StreamGate { checked_epoch: None, allowed: false }
+    }
+
+    /// Whether the next message may be delivered; `check(report)` decides,
+    /// reporting a refusal when `report` is set.
+    fn admit(&mut self, epoch: u64, check: impl FnOnce(bool) -> bool) -> bool {
+        if self.checked_epoch != Some(epoch) {
+            let report = self.allowed || self.checked_epoch.is_none();
+            self.allowed = check(report);
+            self.checked_epoch = Some(epoch);
+        }
+        self.allowed
+    }
+}
+
 async fn stream(shared: Arc<Shared>, prev: String, mut recv: RecvStream) {
     let mut buf = BytesMut::with_capacity(64 << 10);
     let header = loop {
-        match Header::decode(&buf) {
-            Ok((header, used)) => {
+        match read_header(&buf) {
+            HeaderRead::Ready(header, used) => {
                 buf.advance(used);
                 break header;
             }
-            Err("short header") if buf.len() < MAX_HEADER => {
+            HeaderRead::NeedMore => {
                 if !read_more(&mut recv, &mut buf).await {
                     return;
                 }
             }
-            Err(_) => {
+            HeaderRead::Invalid => {
                 let _ = recv.stop(VarInt::from_u32(STOP_PROTOCOL));
                 return;
             }
@@ -56,31 +101,21 @@ async fn stream(shared: Arc<Shared>, prev: String, mut recv: RecvStream) {
     }
     let (origin, via) = origin_of(&header, &prev);
     let class = header.class;
-    // Authorization is rechecked whenever policy changes; messages that
-    // arrive while the class is not authorized are counted and discarded
-    // (reported once per refusal), never delivered.
-    let mut checked_epoch = u64::MAX;
-    let mut allowed = false;
+    // Messages that arrive while the class is not authorized are counted
+    // and discarded, never delivered.
+    let mut gate = StreamGate::new();
     loop {
-        while buf.len() >= 4 {
-            let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
-            if len > MAX_MESSAGE {
-                let _ = recv.stop(VarInt::from_u32(STOP_PROTOCOL));
-                return;
-            }
-            if buf.len() < 4 + len {
-                buf.reserve(4 + len - buf.len());
-                break;
-            }
+        loop {
+            let data = match next_message(&mut buf) {
+                Frame::Message(data) => data,
+                Frame::Incomplete => break,
+                Frame::TooLarge => {
+                    let _ = recv.stop(VarInt::from_u32(STOP_PROTOCOL));
+                    return;
+                }
+            };
             let epoch = shared.policy_epoch.load(Ordering::Acquire);
-            if epoch != checked_epoch {
-                let was = allowed || checked_epoch == u64::MAX;
-                allowed = authorized(&shared, &origin, via.as_deref(), class, was);
-                checked_epoch = epoch;
-            }
-            buf.advance(4);
-            let data = buf.split_to(len).freeze();
-            if !allowed {
+            if !gate.admit(epoch, |report| authorized(&shared, &origin, via.as_deref(), class, report)) {
                 add(&shared.counters.class(class).refused, 1);
                 continue;
             }
@@ -94,6 +129,8 @@ async fn stream(shared: Arc<Shared>, prev: String, mut recv: RecvStream) {
     }
 }
 
+/// Who sent a message that ends here: the origin the header names (then
+/// the previous hop was a relay), or the previous hop itself.
 fn origin_of(header: &Header, prev: &str) -> (String, Option<String>) {
     if header.origin.is_empty() {
         (prev.to_string(), None)
@@ -103,12 +140,14 @@ fn origin_of(header: &Header, prev: &str) -> (String, Option<String>) {
 }
 
 /// The origin must be authorized for the class, and so must the relay it
-/// came through. A refusal is reported when `report` is set.
+/// came through.
+fn may_deliver(state: &State, origin: &str, via: Option<&str>, class: Class) -> bool {
+    state.allows(origin, class) && via.is_none_or(|v| state.allows(v, class))
+}
+
+/// `may_deliver` against the live state; a refusal is reported when `report` is set.
 fn authorized(shared: &Shared, origin: &str, via: Option<&str>, class: Class, report: bool) -> bool {
-    let ok = {
-        let state = shared.state.lock().unwrap();
-        state.allows(origin, class) && via.is_none_or(|v| state.allows(v, class))
-    };
+    let ok = may_deliver(&shared.state.lock().unwrap(), origin, via, class);
     if !ok && report {
         shared.emit(Event::Refused { node_id: origin.to_string(), class, reason: "channel_class_denied" });
     }
@@ -123,24 +162,43 @@ async fn deliver(shared: &Shared, delivery: Delivery) -> bool {
     inbox.send(delivery).await.is_ok()
 }
 
-/// Why this node will not forward `class` from `prev` along `header`'s path,
-/// if it won't: it must be a relay, hold a lease for the two end nodes, and
-/// have the class authorized on both of its links.
-fn relay_refusal(shared: &Shared, prev: &str, header: &Header) -> Result<Connection, &'static str> {
-    let class = header.class;
-    let next = header.path[0].as_str();
-    if !shared.relay_enabled.load(Ordering::Relaxed) || class == Class::FabricControl {
-        return Err("policy_denied");
-    }
+/// The end nodes of a stream or datagram to relay: its origin (the previous
+/// hop when the header names none) and its destination (the path's last node).
+fn relay_ends<'a>(prev: &'a str, header: &'a Header) -> (&'a str, &'a str) {
     let origin = if header.origin.is_empty() { prev } else { header.origin.as_str() };
-    let destination = header.path.last().map(String::as_str).unwrap_or(next);
-    if !shared.leases.read().unwrap().covers(origin, destination, crate::endpoint::unix_now()) {
-        return Err("relay_lease_missing");
+    let destination = header.path.last().map(String::as_str).unwrap_or(prev);
+    (origin, destination)
+}
+
+/// Why this node will not forward `header`'s class from `prev` to the next
+/// hop, if it won't: it must be a relay (`relaying`), hold a lease for the
+/// two end nodes (`leased`), and have the class authorized on both of its
+/// links. fabric_control is hop-by-hop and never relayed.
+fn relay_refusal(relaying: bool, leased: bool, state: &State, prev: &str, header: &Header) -> Option<&'static str> {
+    let class = header.class;
+    let Some(next) = header.path.first() else { return Some("policy_denied") };
+    if !relaying || class == Class::FabricControl {
+        return Some("policy_denied");
     }
-    let state = shared.state.lock().unwrap();
+    if !leased {
+        return Some("relay_lease_missing");
+    }
     if !state.allows(prev, class) || !state.allows(next, class) {
-        return Err("channel_class_denied");
+        return Some("channel_class_denied");
     }
+    None
+}
+
+/// The connection to forward on, or why not.
+fn relay_next(shared: &Shared, prev: &str, header: &Header) -> Result<Connection, &'static str> {
+    let relaying = shared.relay_enabled.load(Ordering::Relaxed);
+    let (origin, destination) = relay_ends(prev, header);
+    let leased = shared.leases.read().unwrap().covers(origin, destination, unix_now());
+    let state = shared.state.lock().unwrap();
+    if let Some(reason) = relay_refusal(relaying, leased, &state, prev, header) {
+        return Err(reason);
+    }
+    let next = header.path.first().ok_or("network_unreachable")?;
     state.peers.get(next).map(|p| p.conn.clone()).ok_or("network_unreachable")
 }
 
@@ -150,7 +208,7 @@ fn refuse_relay(shared: &Shared, prev: &str, class: Class, reason: &'static str)
 }
 
 async fn relay_stream(shared: Arc<Shared>, prev: String, header: Header, leftover: Bytes, mut recv: RecvStream) {
-    let conn = match relay_refusal(&shared, &prev, &header) {
+    let conn = match relay_next(&shared, &prev, &header) {
         Ok(conn) => conn,
         Err(reason) => {
             refuse_relay(&shared, &prev, header.class, reason);
@@ -211,7 +269,7 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
             }
             continue;
         }
-        match relay_refusal(&shared, &prev, &header) {
+        match relay_next(&shared, &prev, &header) {
             Ok(next) => {
                 let forwarded = header.forwarded(&prev).encode();
                 let mut out = BytesMut::with_capacity(forwarded.len() + payload.len());
@@ -223,5 +281,90 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
             }
             Err(reason) => refuse_relay(&shared, &prev, header.class, reason),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(class: Class, origin: &str, path: &[&str]) -> Header {
+        Header { class, origin: origin.into(), path: path.iter().map(|s| s.to_string()).collect() }
+    }
+
+    fn state(allowed: &[(&str, &[Class])]) -> State {
+        let mut state = State::default();
+        for (node, classes) in allowed {
+            state.allowed.insert(node.to_string(), classes.iter().copied().collect());
+        }
+        state
+    }
+
+    #[test]
+    fn a_stream_header_is_read_once_it_is_all_there_and_garbage_stops_the_stream() {
+        let encoded = header(Class::Input, "a", &["c"]).encode();
+        for cut in 0..encoded.len() {
+            assert_eq!(read_header(&encoded[..cut]), HeaderRead::NeedMore, "{cut} bytes");
+        }
+        let mut with_data = encoded.to_vec();
+        with_data.extend_from_slice(&[0, 0, 0, 1, b'x']);
+        assert_eq!(read_header(&with_data), HeaderRead::Ready(header(Class::Input, "a", &["c"]), encoded.len()));
+        assert_eq!(read_header(&[1, 99, 0, 0]), HeaderRead::Invalid, "unknown class");
+        assert_eq!(read_header(&[2, 1, 0, 0]), HeaderRead::Invalid, "unknown version");
+    }
+
+    #[test]
+    fn a_message_comes_from_the_previous_hop_or_through_it_from_the_named_origin() {
+        assert_eq!(origin_of(&header(Class::Input, "", &[]), "b"), ("b".to_string(), None));
+        assert_eq!(origin_of(&header(Class::Input, "a", &[]), "r"), ("a".to_string(), Some("r".to_string())));
+    }
+
+    #[test]
+    fn delivery_needs_the_class_authorized_for_the_origin_and_for_the_relay() {
+        let s = state(&[("a", &[Class::Input, Class::Clipboard]), ("r", &[Class::Input])]);
+        assert!(may_deliver(&s, "a", None, Class::Input));
+        assert!(may_deliver(&s, "a", Some("r"), Class::Input));
+        assert!(!may_deliver(&s, "a", Some("r"), Class::Clipboard), "the relay's link lacks clipboard");
+        assert!(!may_deliver(&s, "a", None, Class::FileTransfer));
+        assert!(!may_deliver(&s, "r", Some("a"), Class::Clipboard));
+        assert!(may_deliver(&s, "stranger", None, Class::FabricControl), "the hello before authorization");
+    }
+
+    #[test]
+    fn a_refusal_is_reported_once_per_change_not_per_message() {
+        let mut gate = StreamGate::new();
+        let mut reports = Vec::new();
+        let mut check = |epoch: u64, allow: bool, gate: &mut StreamGate| {
+            gate.admit(epoch, |report| {
+                reports.push((epoch, report));
+                allow
+            })
+        };
+        assert!(!check(0, false, &mut gate));
+        assert!(!check(0, false, &mut gate), "same epoch: not checked again");
+        assert!(!check(1, false, &mut gate), "still refused");
+        assert!(check(2, true, &mut gate));
+        assert!(check(2, true, &mut gate));
+        assert!(!check(3, false, &mut gate), "withdrawn");
+        assert_eq!(reports, [(0, true), (1, false), (2, false), (3, true)]);
+    }
+
+    #[test]
+    fn a_relay_forwards_between_the_origin_and_the_last_node_of_the_path() {
+        assert_eq!(relay_ends("a", &header(Class::Input, "", &["r2", "c"])), ("a", "c"));
+        assert_eq!(relay_ends("r1", &header(Class::Input, "a", &["c"])), ("a", "c"));
+    }
+
+    #[test]
+    fn a_relay_refuses_unless_relaying_leased_and_the_class_is_on_both_links() {
+        let s = state(&[("a", &[Class::Input, Class::Clipboard]), ("c", &[Class::Input])]);
+        let input = header(Class::Input, "", &["c"]);
+        assert_eq!(relay_refusal(true, true, &s, "a", &input), None);
+        assert_eq!(relay_refusal(false, true, &s, "a", &input), Some("policy_denied"));
+        assert_eq!(relay_refusal(true, false, &s, "a", &input), Some("relay_lease_missing"));
+        assert_eq!(relay_refusal(true, true, &s, "a", &header(Class::Clipboard, "", &["c"])), Some("channel_class_denied"));
+        assert_eq!(relay_refusal(true, true, &s, "x", &input), Some("channel_class_denied"), "not on the incoming link");
+        assert_eq!(relay_refusal(true, true, &s, "a", &header(Class::FabricControl, "", &["c"])), Some("policy_denied"));
+        assert_eq!(relay_refusal(false, false, &s, "a", &input), Some("policy_denied"), "the first reason wins");
     }
 }

@@ -3,8 +3,10 @@
 //! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
 
 use crate::class::Class;
-use crate::endpoint::{Endpoint, EndpointOptions, FabricError};
-use crate::outbound::Enqueued;
+use crate::endpoint::{Endpoint, EndpointOptions};
+use crate::error::FabricError;
+use crate::queue::Enqueued;
+use crate::wire::valid_id;
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsObject};
@@ -12,15 +14,16 @@ use napi_derive::napi;
 use std::time::Duration;
 
 fn to_napi(e: FabricError) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, format!("{}: {}", e.code, e.message))
+    // Display is "<code>: <detail>", which the TypeScript wrapper parses.
+    napi::Error::new(Status::GenericFailure, e.to_string())
 }
 
 fn invalid(what: impl Into<String>) -> napi::Error {
-    to_napi(FabricError::new("config_invalid", what))
+    to_napi(FabricError::ConfigInvalid(what.into()))
 }
 
 fn class(name: &str) -> Result<Class> {
-    Class::parse(name).ok_or_else(|| to_napi(FabricError::new("channel_class_denied", format!("unknown channel class {name:?}"))))
+    Class::parse(name).ok_or_else(|| to_napi(FabricError::ChannelClassDenied(format!("unknown channel class {name:?}"))))
 }
 
 #[napi(object)]
@@ -112,7 +115,7 @@ impl MeshEndpoint {
 
     #[napi]
     pub fn set_route(&self, destination: String, relays: Vec<String>) -> Result<()> {
-        if relays.len() > 7 || relays.iter().chain([&destination]).any(|id| !crate::wire::valid_id(id)) {
+        if relays.len() > 7 || relays.iter().chain([&destination]).any(|id| !valid_id(id)) {
             return Err(invalid("a route has at most 7 relays and node ids of 1-64 bytes"));
         }
         self.inner.set_route(&destination, &relays);
@@ -146,6 +149,14 @@ impl MeshEndpoint {
     #[napi]
     pub fn set_trust(&self, ca_pems: Vec<String>) -> Result<Vec<String>> {
         self.inner.set_trust(&ca_pems).map_err(to_napi)
+    }
+
+    /// Replaces this node's certificate and key for new handshakes; returns
+    /// the new certificate's facts as JSON (as `connect` does for a peer).
+    #[napi]
+    pub fn set_certificate(&self, cert_pem: String, key_pkcs8: Buffer) -> Result<String> {
+        let cert = self.inner.set_certificate(&cert_pem, key_pkcs8.to_vec()).map_err(to_napi)?;
+        Ok(serde_json::json!({ "node_id": cert.node_id, "serial": cert.serial, "not_after_unix": cert.not_after_unix }).to_string())
     }
 
     #[napi]

@@ -3,94 +3,18 @@
 //! connection to the first hop of the destination's route.
 
 use crate::class::{Carrier, Class, Queueing};
-use crate::endpoint::{Endpoint, FabricError, Shared};
+use crate::endpoint::Endpoint;
+use crate::error::FabricError;
+use crate::queue::{Enqueued, Fifo, LatestSlot, Queue, Sender, WaitForRoom};
+use crate::shared::Shared;
 use crate::stats::add;
-use crate::wire::Header;
+use crate::wire::{length_prefix, Header};
 use bytes::{BufMut, Bytes, BytesMut};
 use quinn::Connection;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
-
-/// Holds the newest unsent message of a latest-only class.
-#[derive(Default)]
-pub(crate) struct LatestSlot {
-    slot: Mutex<Option<Bytes>>,
-    notify: Notify,
-    closed: AtomicBool,
-}
-
-/// A FIFO whose order is fixed when `send` is called (synchronously, on the
-/// caller's thread) and whose depth drives back-pressure or dropping.
-pub(crate) struct Fifo {
-    tx: mpsc::UnboundedSender<Bytes>,
-    depth: AtomicUsize,
-    drained: Notify,
-}
-
-#[derive(Clone)]
-enum Queue {
-    Fifo(Arc<Fifo>),
-    Latest(Arc<LatestSlot>),
-}
-
-/// The map entry; dropping it ends the writer once its queue is empty.
-pub(crate) struct Sender {
-    first_hop: String,
-    queue: Queue,
-}
-
-impl Sender {
-    pub fn first_hop(&self) -> &str {
-        &self.first_hop
-    }
-
-    fn alive(&self) -> bool {
-        match &self.queue {
-            Queue::Fifo(f) => !f.tx.is_closed(),
-            Queue::Latest(slot) => !slot.closed.load(Ordering::Relaxed),
-        }
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if let Queue::Latest(slot) = &self.queue {
-            slot.closed.store(true, Ordering::Relaxed);
-            slot.notify.notify_one();
-        }
-    }
-}
-
-/// What `send_now` did with a message.
-pub enum Enqueued {
-    /// Queued; the caller may go on.
-    Ready,
-    /// QoS dropped it (queue full, or a newer latest-only message replaced an older one).
-    Dropped,
-    /// Queued, but the queue is over its depth: wait before sending more.
-    Wait(WaitForRoom),
-}
-
-pub struct WaitForRoom {
-    fifo: Arc<Fifo>,
-    capacity: usize,
-}
-
-impl WaitForRoom {
-    pub async fn ready(self) {
-        loop {
-            let drained = self.fifo.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.fifo.depth.load(Ordering::Acquire) <= self.capacity || self.fifo.tx.is_closed() {
-                return;
-            }
-            drained.await;
-        }
-    }
-}
+use tokio::sync::mpsc;
 
 impl Endpoint {
     /// Queues `data` for `to` on `class`, in call order. Never blocks: a
@@ -99,35 +23,8 @@ impl Endpoint {
         let shared = &self.shared;
         for _ in 0..2 {
             let queue = sender_for(shared, to, class)?;
-            let urgent = class.is_urgent();
-            let outcome = match (&queue, class.queueing()) {
-                (Queue::Fifo(f), Queueing::DropWhenFull { capacity }) if f.depth.load(Ordering::Acquire) >= capacity => Some(Enqueued::Dropped),
-                (Queue::Fifo(f), queueing) => {
-                    f.depth.fetch_add(1, Ordering::AcqRel);
-                    if urgent {
-                        shared.urgent_pending.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if f.tx.send(data.clone()).is_err() {
-                        f.depth.fetch_sub(1, Ordering::AcqRel);
-                        if urgent {
-                            shared.urgent_pending.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        None
-                    } else {
-                        match queueing {
-                            Queueing::Backpressure { capacity } if f.depth.load(Ordering::Acquire) > capacity => {
-                                Some(Enqueued::Wait(WaitForRoom { fifo: f.clone(), capacity }))
-                            }
-                            _ => Some(Enqueued::Ready),
-                        }
-                    }
-                }
-                (Queue::Latest(slot), _) => {
-                    let replaced = slot.slot.lock().unwrap().replace(data.clone()).is_some();
-                    slot.notify.notify_one();
-                    Some(if replaced { Enqueued::Dropped } else { Enqueued::Ready })
-                }
-            };
+            let urgent = class.is_urgent().then_some(&shared.urgent_pending);
+            let outcome = enqueue(&queue, class.queueing(), &data, urgent);
             match outcome {
                 Some(enqueued) => {
                     if matches!(enqueued, Enqueued::Dropped) {
@@ -142,7 +39,7 @@ impl Endpoint {
                 }
             }
         }
-        Err(FabricError::new("network_unreachable", format!("the route to {to} closed while sending")))
+        Err(FabricError::NetworkUnreachable(format!("the route to {to} closed while sending")))
     }
 
     /// `send_now`, then waits for room. `Ok(false)` means QoS dropped it.
@@ -158,25 +55,68 @@ impl Endpoint {
     }
 }
 
+/// What a send does with its queue, by the class's QoS: queue it, drop it
+/// (a full drop-when-full queue, or a newer latest-only message replacing an
+/// unsent one), or queue it and ask the caller to wait (a back-pressured
+/// queue over its depth). Messages of urgent classes count in
+/// `urgent_pending` until taken. `None` when the writer has ended (its route
+/// closed): nothing was queued.
+fn enqueue(queue: &Queue, queueing: Queueing, data: &Bytes, urgent_pending: Option<&AtomicUsize>) -> Option<Enqueued> {
+    match (queue, queueing) {
+        (Queue::Fifo(f), Queueing::DropWhenFull { capacity }) if f.depth.load(Ordering::Acquire) >= capacity => Some(Enqueued::Dropped),
+        (Queue::Fifo(f), queueing) => {
+            f.depth.fetch_add(1, Ordering::AcqRel);
+            if let Some(pending) = urgent_pending {
+                pending.fetch_add(1, Ordering::Relaxed);
+            }
+            if f.tx.send(data.clone()).is_err() {
+                f.depth.fetch_sub(1, Ordering::AcqRel);
+                if let Some(pending) = urgent_pending {
+                    pending.fetch_sub(1, Ordering::Relaxed);
+                }
+                return None;
+            }
+            match queueing {
+                Queueing::Backpressure { capacity } if f.depth.load(Ordering::Acquire) > capacity => {
+                    Some(Enqueued::Wait(WaitForRoom { fifo: f.clone(), capacity }))
+                }
+                _ => Some(Enqueued::Ready),
+            }
+        }
+        (Queue::Latest(slot), _) => {
+            let replaced = slot.slot.lock().unwrap().replace(data.clone()).is_some();
+            slot.notify.notify_one();
+            Some(if replaced { Enqueued::Dropped } else { Enqueued::Ready })
+        }
+    }
+}
+
+/// The first hop towards `to` and the path the header carries past it.
+/// fabric_control is the channel's own control (hello, heartbeats): it
+/// always goes straight to the peer, never along a route.
+fn hops(to: &str, class: Class, relays: &[String]) -> (String, Vec<String>) {
+    let relays: &[String] = if class == Class::FabricControl { &[] } else { relays };
+    match relays.split_first() {
+        None => (to.to_string(), Vec::new()),
+        Some((first, rest)) => (first.clone(), rest.iter().cloned().chain([to.to_string()]).collect()),
+    }
+}
+
 fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, FabricError> {
     let mut state = shared.state.lock().unwrap();
     if !state.allows(to, class) {
         add(&shared.counters.class(class).refused, 1);
-        return Err(FabricError::new("channel_class_denied", format!("{} is not authorized with {to}", class.name())));
+        return Err(FabricError::ChannelClassDenied(format!("{} is not authorized with {to}", class.name())));
     }
     if let Some(sender) = state.senders.get(to).and_then(|by_class| by_class.get(&class)).filter(|s| s.alive()) {
         return Ok(sender.queue.clone());
     }
-    // fabric_control is the channel's own control (hello, heartbeats): it
-    // always goes straight to the peer, never along a route.
-    let relays = if class == Class::FabricControl { Vec::new() } else { state.routes.get(to).cloned().unwrap_or_default() };
-    let first_hop = relays.first().cloned().unwrap_or_else(|| to.to_string());
+    let (first_hop, path) = hops(to, class, state.routes.get(to).map(Vec::as_slice).unwrap_or_default());
     let conn = state
         .peers
         .get(&first_hop)
         .map(|p| p.conn.clone())
-        .ok_or_else(|| FabricError::new("network_unreachable", format!("no connection to {first_hop}")))?;
-    let path = if relays.is_empty() { Vec::new() } else { relays[1..].iter().cloned().chain([to.to_string()]).collect() };
+        .ok_or_else(|| FabricError::NetworkUnreachable(format!("no connection to {first_hop}")))?;
     let header = Header { class, origin: String::new(), path }.encode();
     let queue = if class.queueing() == Queueing::LatestOnly {
         let slot = Arc::new(LatestSlot::default());
@@ -184,14 +124,14 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         Queue::Latest(slot)
     } else {
         let (tx, rx) = mpsc::unbounded_channel();
-        let fifo = Arc::new(Fifo { tx, depth: AtomicUsize::new(0), drained: Notify::new() });
+        let fifo = Arc::new(Fifo::new(tx));
         match class.carrier() {
             Carrier::Stream => shared.runtime.spawn(stream_writer(shared.clone(), conn, header, class, rx, fifo.clone())),
             Carrier::Datagram => shared.runtime.spawn(datagram_writer(shared.clone(), conn, header, class, rx, fifo.clone())),
         };
         Queue::Fifo(fifo)
     };
-    state.senders.entry(to.to_string()).or_default().insert(class, Sender { first_hop, queue: queue.clone() });
+    state.senders.entry(to.to_string()).or_default().insert(class, Sender::new(first_hop, queue.clone()));
     Ok(queue)
 }
 
@@ -203,7 +143,20 @@ async fn open(conn: &Connection, class: Class, header: Bytes) -> Option<quinn::S
 }
 
 async fn write_message(stream: &mut quinn::SendStream, data: Bytes) -> bool {
-    stream.write_all(&(data.len() as u32).to_be_bytes()).await.is_ok() && stream.write_chunk(data).await.is_ok()
+    stream.write_all(&length_prefix(data.len())).await.is_ok() && stream.write_chunk(data).await.is_ok()
+}
+
+/// One `vpn_packet` datagram: the stream header, then the payload. `None`
+/// when it exceeds what the path carries now (or datagrams are off): it is
+/// dropped, never fragmented.
+fn datagram(header: &[u8], data: &[u8], max_size: Option<usize>) -> Option<Bytes> {
+    if header.len() + data.len() > max_size.unwrap_or(0) {
+        return None;
+    }
+    let mut datagram = BytesMut::with_capacity(header.len() + data.len());
+    datagram.put_slice(header);
+    datagram.put_slice(data);
+    Some(datagram.freeze())
 }
 
 fn sent(shared: &Shared, class: Class, bytes: usize) {
@@ -214,8 +167,7 @@ fn sent(shared: &Shared, class: Class, bytes: usize) {
 
 /// One message left the queue (written, or dropped with the writer).
 fn taken(shared: &Shared, fifo: &Fifo, class: Class) {
-    fifo.depth.fetch_sub(1, Ordering::AcqRel);
-    fifo.drained.notify_waiters();
+    fifo.taken();
     if class.is_urgent() {
         shared.urgent_pending.fetch_sub(1, Ordering::Relaxed);
     }
@@ -287,15 +239,12 @@ async fn datagram_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, c
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
         }
-        let mut datagram = BytesMut::with_capacity(header.len() + data.len());
-        datagram.put_slice(&header);
-        datagram.put_slice(&data);
         taken(&shared, &fifo, class);
-        if datagram.len() > conn.max_datagram_size().unwrap_or(0) {
+        let Some(datagram) = datagram(&header, &data, conn.max_datagram_size()) else {
             add(&shared.counters.class(class).drops, 1);
             continue;
-        }
-        if conn.send_datagram_wait(datagram.freeze()).await.is_err() {
+        };
+        if conn.send_datagram_wait(datagram).await.is_err() {
             break;
         }
         sent(&shared, class, data.len());
@@ -304,5 +253,132 @@ async fn datagram_writer(shared: Arc<Shared>, conn: Connection, header: Bytes, c
     while rx.try_recv().is_ok() {
         add(&shared.counters.class(class).drops, 1);
         taken(&shared, &fifo, class);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Header;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    fn fifo() -> (Queue, Arc<Fifo>, mpsc::UnboundedReceiver<Bytes>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fifo = Arc::new(Fifo::new(tx));
+        (Queue::Fifo(fifo.clone()), fifo, rx)
+    }
+
+    fn outcome(e: Option<Enqueued>) -> &'static str {
+        match e {
+            Some(Enqueued::Ready) => "ready",
+            Some(Enqueued::Dropped) => "dropped",
+            Some(Enqueued::Wait(_)) => "wait",
+            None => "closed",
+        }
+    }
+
+    fn msg(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn a_full_drop_when_full_queue_drops_new_messages_until_the_writer_takes_one() {
+        let (queue, fifo, mut rx) = fifo();
+        let queueing = Class::Telemetry.queueing();
+        let Queueing::DropWhenFull { capacity } = queueing else { panic!("telemetry drops when full") };
+        for i in 0..capacity {
+            assert_eq!(outcome(enqueue(&queue, queueing, &msg(&i.to_string()), None)), "ready");
+        }
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("one too many"), None)), "dropped");
+        assert_eq!(rx.try_recv().unwrap(), msg("0"), "the oldest stays first");
+        fifo.taken();
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("room again"), None)), "ready");
+        assert_eq!(fifo.depth.load(Ordering::Acquire), capacity);
+    }
+
+    #[test]
+    fn a_back_pressured_queue_keeps_every_message_and_asks_for_a_wait_until_it_drains() {
+        let (queue, fifo, mut rx) = fifo();
+        let queueing = Queueing::Backpressure { capacity: 2 };
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("a"), None)), "ready");
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("b"), None)), "ready");
+        let Some(Enqueued::Wait(room)) = enqueue(&queue, queueing, &msg("c"), None) else { panic!("over depth: wait") };
+        let mut ready = pin!(room.ready());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(ready.as_mut().poll(&mut cx).is_pending(), "three queued, room for two");
+        assert_eq!(rx.try_recv().unwrap(), msg("a"));
+        fifo.taken();
+        assert!(ready.as_mut().poll(&mut cx).is_ready(), "back to two");
+        assert_eq!([rx.try_recv().unwrap(), rx.try_recv().unwrap()], [msg("b"), msg("c")], "nothing was dropped, in order");
+    }
+
+    #[test]
+    fn a_wait_ends_when_the_writer_goes_away() {
+        let (queue, _fifo, rx) = fifo();
+        let queueing = Queueing::Backpressure { capacity: 0 };
+        let Some(Enqueued::Wait(room)) = enqueue(&queue, queueing, &msg("a"), None) else { panic!("over depth: wait") };
+        drop(rx);
+        let mut ready = pin!(room.ready());
+        assert!(ready.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready());
+    }
+
+    #[test]
+    fn urgent_messages_count_as_pending_until_taken_and_a_closed_writer_takes_nothing() {
+        let (queue, fifo, rx) = fifo();
+        let pending = AtomicUsize::new(0);
+        let queueing = Class::Input.queueing();
+        enqueue(&queue, queueing, &msg("k1"), Some(&pending));
+        enqueue(&queue, queueing, &msg("k2"), Some(&pending));
+        assert_eq!(pending.load(Ordering::Relaxed), 2);
+        drop(rx);
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("k3"), Some(&pending))), "closed");
+        assert_eq!(pending.load(Ordering::Relaxed), 2, "the failed send is not counted");
+        assert_eq!(fifo.depth.load(Ordering::Acquire), 2);
+    }
+
+    #[test]
+    fn a_latest_only_queue_keeps_just_the_newest_unsent_message() {
+        let slot = Arc::new(LatestSlot::default());
+        let queue = Queue::Latest(slot.clone());
+        let queueing = Class::Render.queueing();
+        assert_eq!(queueing, Queueing::LatestOnly);
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("frame 1"), None)), "ready");
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("frame 2"), None)), "dropped");
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("frame 3"), None)), "dropped");
+        assert_eq!(slot.slot.lock().unwrap().take(), Some(msg("frame 3")));
+        assert_eq!(outcome(enqueue(&queue, queueing, &msg("frame 4"), None)), "ready", "the writer took the last one");
+    }
+
+    #[test]
+    fn dropping_the_sender_of_a_latest_only_queue_ends_its_writer() {
+        let slot = Arc::new(LatestSlot::default());
+        let sender = Sender::new("b".into(), Queue::Latest(slot.clone()));
+        assert!(sender.alive());
+        drop(sender);
+        assert!(slot.closed.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn routes_name_the_first_hop_and_the_path_after_it() {
+        let relays = ["r1".to_string(), "r2".to_string()];
+        assert_eq!(hops("c", Class::Input, &[]), ("c".to_string(), vec![]));
+        assert_eq!(hops("c", Class::Input, &relays[..1]), ("r1".to_string(), vec!["c".to_string()]));
+        assert_eq!(hops("c", Class::Input, &relays), ("r1".to_string(), vec!["r2".to_string(), "c".to_string()]));
+        assert_eq!(hops("c", Class::FabricControl, &relays), ("c".to_string(), vec![]), "fabric_control never follows a route");
+    }
+
+    #[test]
+    fn a_datagram_is_the_header_then_the_payload_and_is_dropped_when_too_large() {
+        let header = Header { class: Class::VpnPacket, origin: String::new(), path: vec!["c".into()] }.encode();
+        let payload = [7u8; 1000];
+        let fits = header.len() + payload.len();
+        let sent = datagram(&header, &payload, Some(fits)).expect("fits exactly");
+        let (decoded, used) = Header::decode(&sent).unwrap();
+        assert_eq!(decoded.path, vec!["c".to_string()]);
+        assert_eq!(&sent[used..], &payload[..]);
+        assert_eq!(datagram(&header, &payload, Some(fits - 1)), None);
+        assert_eq!(datagram(&header, &payload, None), None, "datagrams unsupported by the peer");
     }
 }

@@ -8,7 +8,7 @@
 //! origin if empty and forwards the rest of the stream untouched.
 
 use crate::class::Class;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub const VERSION: u8 = 1;
 /// Largest message accepted on a stream; bigger frames close the stream.
@@ -83,6 +83,37 @@ fn take_id(buf: &[u8], at: &mut usize) -> Result<String, &'static str> {
     String::from_utf8(bytes.to_vec()).map_err(|_| "node id is not UTF-8")
 }
 
+/// The `u32` big-endian length that goes before each message on a stream.
+pub fn length_prefix(len: usize) -> [u8; 4] {
+    (len as u32).to_be_bytes()
+}
+
+/// What the front of a stream's buffer holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole message, taken off the buffer.
+    Message(Bytes),
+    /// Not all there yet; room for the rest has been reserved.
+    Incomplete,
+    /// Its length is over `MAX_MESSAGE`: the stream is broken.
+    TooLarge,
+}
+
+/// Takes the next length-prefixed message off the front of `buf`.
+pub fn next_message(buf: &mut BytesMut) -> Frame {
+    let Some(&[a, b, c, d]) = buf.get(..4) else { return Frame::Incomplete };
+    let len = u32::from_be_bytes([a, b, c, d]) as usize;
+    if len > MAX_MESSAGE {
+        return Frame::TooLarge;
+    }
+    if buf.len() < 4 + len {
+        buf.reserve(4 + len - buf.len());
+        return Frame::Incomplete;
+    }
+    buf.advance(4);
+    Frame::Message(buf.split_to(len).freeze())
+}
+
 /// Longest header a reader must buffer before it can decode one.
 pub const MAX_HEADER: usize = 3 + (1 + MAX_ID) * (1 + MAX_HOPS);
 
@@ -105,6 +136,43 @@ mod tests {
         assert_eq!(next.origin, "a");
         assert_eq!(next.path, vec!["c".to_string()]);
         assert_eq!(next.forwarded("r2").origin, "a");
+    }
+
+    #[test]
+    fn messages_come_off_a_stream_buffer_whole_whatever_the_read_boundaries() {
+        let mut wire = BytesMut::new();
+        for message in [&b"first"[..], b"", b"third message"] {
+            wire.put_slice(&length_prefix(message.len()));
+            wire.put_slice(message);
+        }
+        let wire = wire.freeze();
+        // Feed the bytes in reads of every size from 1 to all at once.
+        for chunk in 1..=wire.len() {
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for piece in wire.chunks(chunk) {
+                buf.put_slice(piece);
+                while let Frame::Message(m) = next_message(&mut buf) {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, [&b"first"[..], b"", b"third message"], "reads of {chunk} bytes");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_partial_message_reserves_room_and_an_oversized_one_is_refused() {
+        let mut buf = BytesMut::new();
+        buf.put_slice(&length_prefix(100_000));
+        buf.put_slice(b"abc");
+        assert_eq!(next_message(&mut buf), Frame::Incomplete);
+        assert!(buf.capacity() >= 4 + 100_000);
+        assert_eq!(buf.len(), 7, "nothing is consumed until the message is whole");
+        let mut huge = BytesMut::from(&length_prefix(MAX_MESSAGE + 1)[..]);
+        assert_eq!(next_message(&mut huge), Frame::TooLarge);
+        let mut short = BytesMut::from(&[0u8, 0][..]);
+        assert_eq!(next_message(&mut short), Frame::Incomplete);
     }
 
     #[test]

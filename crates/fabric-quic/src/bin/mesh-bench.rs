@@ -376,7 +376,7 @@ async fn relay(cluster: &Cluster, sizes: &Sizes, relay_first: bool) -> Result<Va
     a.connect("c", c.local_addr()).await?;
     allow(&[(&a, &r), (&r, &c), (&a, &c)], &[Class::FileTransfer, Class::Input]);
     r.set_relay(true);
-    r.set_relay_leases(vec![("a".to_string(), "c".to_string())], fabric_quic::endpoint::unix_now() + 3600);
+    r.set_relay_leases(vec![("a".to_string(), "c".to_string())], fabric_quic::clock::unix_now() + 3600);
 
     // Which goes first alternates between runs, so neither always gets the
     // warmer (or the quieter) half of the run.

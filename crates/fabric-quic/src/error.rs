@@ -1,0 +1,66 @@
+//! The crate's one error type. Each variant carries the channel spec's
+//! failure reason (`code()`), which `Display` puts first (`<code>: <detail>`)
+//! so the TypeScript wrapper can turn it into `MeshError.code`.
+
+use crate::identity::Refusal;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FabricError {
+    /// Options, PEM, keys or a trust bundle that cannot be used.
+    #[error("config_invalid: {0}")]
+    ConfigInvalid(String),
+    /// The UDP socket could not be opened or bound.
+    #[error("bind_failed: {0}")]
+    BindFailed(String),
+    /// No connection to the next hop, a route that closed, or a dial that timed out.
+    #[error("network_unreachable: {0}")]
+    NetworkUnreachable(String),
+    /// The class is unknown or not authorized with that node.
+    #[error("channel_class_denied: {0}")]
+    ChannelClassDenied(String),
+    /// A certificate failed the cluster's checks: this node's own (at bind
+    /// or renewal) or a peer's during or after a dial.
+    #[error("{}: {message}", refusal.code())]
+    Certificate { refusal: Refusal, message: String },
+    /// A dial failed for another reason; `reason` is the spec's failure
+    /// reason (see `connection::reason_from_error`).
+    #[error("{reason}: {message}")]
+    Handshake { reason: &'static str, message: String },
+}
+
+impl FabricError {
+    /// The spec's failure reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FabricError::ConfigInvalid(_) => "config_invalid",
+            FabricError::BindFailed(_) => "bind_failed",
+            FabricError::NetworkUnreachable(_) => "network_unreachable",
+            FabricError::ChannelClassDenied(_) => "channel_class_denied",
+            FabricError::Certificate { refusal, .. } => refusal.code(),
+            FabricError::Handshake { reason, .. } => reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_starts_with_the_code_the_wrapper_parses() {
+        let cases = [
+            (FabricError::ConfigInvalid("key: bad".into()), "config_invalid", "config_invalid: key: bad"),
+            (FabricError::NetworkUnreachable("no connection to b".into()), "network_unreachable", "network_unreachable: no connection to b"),
+            (
+                FabricError::Certificate { refusal: Refusal::WrongNode, message: "names node x".into() },
+                "wrong_node",
+                "wrong_node: names node x",
+            ),
+            (FabricError::Handshake { reason: "tls_handshake_failed", message: "alert".into() }, "tls_handshake_failed", "tls_handshake_failed: alert"),
+        ];
+        for (error, code, text) in cases {
+            assert_eq!(error.code(), code);
+            assert_eq!(error.to_string(), text);
+        }
+    }
+}
