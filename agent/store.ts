@@ -29,6 +29,15 @@ const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
     name: "mesh status",
     sql: [`create table mesh_status (cluster_id text primary key, body text not null, updated_at text not null)`],
   },
+  {
+    version: 3,
+    name: "certificate renewal",
+    sql: [
+      `create table certificate_renewal (
+        cluster_id text primary key, serial text not null, not_before text not null, not_after text not null, renew_at text not null,
+        next_attempt_at text, failures integer not null, last_error text, last_attempt_at text, renewed_at text, updated_at text not null)`,
+    ],
+  },
 ];
 
 export interface Membership {
@@ -45,6 +54,22 @@ export interface Membership {
   certificatePem: string | null;
   caChainPem: string | null;
   enrolledAt: string | null;
+}
+
+/** Renewal of the certificate in force (agent/renew.ts). */
+export interface CertificateRenewalRow {
+  clusterId: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  renewAt: Date;
+  /** After a failure: when to try again. */
+  nextAttemptAt: Date | null;
+  /** Failed attempts in a row. */
+  failures: number;
+  lastError: string | null;
+  lastAttemptAt: Date | null;
+  renewedAt: Date | null;
 }
 
 export interface HealthRow { clusterId: string; controlPlaneReachable: boolean; degradedSince: string | null; lastHeartbeatAt: string | null; lastError: string | null }
@@ -94,7 +119,7 @@ export class AgentStore {
   async removeMembership(clusterId: string): Promise<void> {
     const tx = await this.db.transaction("write");
     try {
-      for (const table of ["memberships", "snapshots", "peer_cache", "route_cache", "service_assignments", "health", "pending_updates"]) {
+      for (const table of ["memberships", "snapshots", "peer_cache", "route_cache", "service_assignments", "health", "pending_updates", "certificate_renewal"]) {
         await tx.execute({ sql: `delete from ${table} where cluster_id = ?`, args: [clusterId] });
       }
       await tx.commit();
@@ -167,6 +192,24 @@ export class AgentStore {
   async meshStatus(clusterId: string): Promise<{ body: Record<string, unknown>; updatedAt: string } | undefined> {
     const r = (await this.db.execute({ sql: "select body, updated_at from mesh_status where cluster_id = ?", args: [clusterId] })).rows[0];
     return r && { body: JSON.parse(String(r.body)), updatedAt: String(r.updated_at) };
+  }
+
+  async certificateRenewal(clusterId: string): Promise<CertificateRenewalRow | undefined> {
+    const r = (await this.db.execute({ sql: "select * from certificate_renewal where cluster_id = ?", args: [clusterId] })).rows[0];
+    if (!r) return undefined;
+    const date = (k: string) => (r[k] === null || r[k] === undefined ? null : new Date(String(r[k])));
+    return {
+      clusterId, serial: String(r.serial), notBefore: date("not_before")!, notAfter: date("not_after")!, renewAt: date("renew_at")!, nextAttemptAt: date("next_attempt_at"),
+      failures: Number(r.failures), lastError: r.last_error === null ? null : String(r.last_error), lastAttemptAt: date("last_attempt_at"), renewedAt: date("renewed_at"),
+    };
+  }
+
+  async saveCertificateRenewal(c: CertificateRenewalRow): Promise<void> {
+    const iso = (d: Date | null) => d?.toISOString() ?? null;
+    await this.db.execute({
+      sql: "insert or replace into certificate_renewal values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      args: [c.clusterId, c.serial, c.notBefore.toISOString(), c.notAfter.toISOString(), c.renewAt.toISOString(), iso(c.nextAttemptAt), c.failures, c.lastError, iso(c.lastAttemptAt), iso(c.renewedAt), this.clock.now().toISOString()],
+    });
   }
 
   async saveHealth(h: HealthRow): Promise<void> {

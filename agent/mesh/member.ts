@@ -1,8 +1,9 @@
 /**
  * Runs the mesh for one cluster membership while its signed snapshot gives
  * the node a mesh role: starts the endpoint on the first such snapshot,
- * hands every later directory to it, stops it when the role goes away or the
- * control plane refuses the node, and keeps `status` informed.
+ * hands every later directory to it and every renewed certificate, stops it
+ * when the role goes away or the control plane refuses the node, and keeps
+ * `status` informed.
  */
 import { readFile } from "node:fs/promises";
 import { MeshRuntime, type MeshRuntimeOptions } from "./runtime.ts";
@@ -30,6 +31,11 @@ export class MeshMember {
 
   constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void, private readonly time: { clock: Clock; random: Random }) {}
 
+  /** The running mesh, if this node has a mesh role now. */
+  get running(): MeshRuntime | null {
+    return this.runtime;
+  }
+
   /** Call after every new snapshot; serialised. */
   refresh(): Promise<void> {
     this.applying = this.applying.then(() => this.apply()).catch((e) => this.log("mesh could not apply the snapshot", { error: String(e) }));
@@ -54,6 +60,14 @@ export class MeshMember {
       this.stopStatus = every(this.time.clock, 1000, save);
     }
     await this.runtime.apply(dir);
+  }
+
+  /** A renewed node certificate (already stored): the running mesh moves to it; a later start reads it from the membership. */
+  renewed(certPem: string): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      if (this.runtime) await this.runtime.setCertificate(certPem, await readKeyPkcs8(this.stateDir, this.runner.clusterId));
+    });
+    return this.applying;
   }
 
   /** Degraded mode: channels keep running from the last snapshot only until their TTL. */

@@ -259,6 +259,24 @@ export class MeshRuntime {
     }
   }
 
+  /**
+   * This node's renewed certificate: new handshakes present it, and every
+   * live connection made with the old one moves to a new connection made
+   * with it (the endpoint's make-before-break `connect`), so no channel drops
+   * when the old certificate expires. A connection that cannot move now
+   * keeps the old certificate; when it expires the peer closes it and the
+   * channel is dialled again as after any close.
+   */
+  async setCertificate(certPem: string, keyPkcs8: Uint8Array): Promise<void> {
+    const cert = this.mesh.setCertificate(certPem, keyPkcs8);
+    this.o.log("mesh certificate renewed", { serial: cert.serial, not_after: new Date(cert.not_after_unix * 1000).toISOString() });
+    await Promise.all(this.mesh.peers().map(async (nodeId) => {
+      const address = this.peerOf(nodeId)?.endpoints.find((e) => e.transport === "quic")?.address;
+      if (!address) return;
+      await this.mesh.connect(nodeId, address).catch((err) => this.o.log("mesh connection could not move to the renewed certificate; it keeps the old one", { peer: nodeId, error: String(err) }));
+    }));
+  }
+
   /** Receives messages of classes other than fabric_control (workloads). */
   onMessage(handler: (m: MeshMessage) => void): () => void {
     this.handlers.add(handler);
@@ -372,6 +390,8 @@ export class MeshRuntime {
         const previous = this.direct.get(e.node_id)?.actor;
         const was = previous?.getSnapshot().value;
         if (previous && (was === "draining" || was === "closing")) previous.send({ type: "transport.closed" });
+        // A certificate renewal (either side) moved the channel to a new connection: it carries on.
+        if (was === "established" || was === "degraded") this.o.log("mesh channel moved to a new connection", { peer: e.node_id, serial: e.serial });
         const p = this.channel(e.node_id);
         const a = p.actor;
         if (a.getSnapshot().value === "idle") a.send({ type: "open" });
