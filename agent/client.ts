@@ -5,6 +5,7 @@
  * fresh signed proof and renewed before they expire.
  */
 import { signNodeProof } from "../core/crypto/node-proof.ts";
+import type { Clock } from "./clock.ts";
 
 export class AgentError extends Error {
   constructor(readonly code: string, message: string, readonly status = 0, readonly details: Record<string, unknown> = {}) {
@@ -15,7 +16,8 @@ export class AgentError extends Error {
 export class ControlPlaneClient {
   private token: { value: string; expiresAt: number } | undefined;
 
-  constructor(private readonly baseUrl: string, private readonly timeoutMs = 15_000) {}
+  /** `clock` dates proofs and times the session's renewal; request timeouts are real time. */
+  constructor(private readonly baseUrl: string, private readonly clock: Clock, private readonly timeoutMs = 15_000) {}
 
   async request<T>(method: string, path: string, opts: { body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
     let res: Response;
@@ -40,10 +42,10 @@ export class ControlPlaneClient {
 
   /** A node token, renewed a minute before it expires, from a fresh proof signed by the node key. */
   async nodeToken(key: { privateKey: CryptoKey; fingerprint: string }, clusterId: string): Promise<string> {
-    if (this.token && this.token.expiresAt - 60_000 > Date.now()) return this.token.value;
-    const proof = await signNodeProof(key.privateKey, key.fingerprint, clusterId, new Date());
+    if (this.token && this.token.expiresAt - 60_000 > this.clock.now().getTime()) return this.token.value;
+    const proof = await signNodeProof(key.privateKey, key.fingerprint, clusterId, this.clock.now());
     const r = await this.request<{ access_token: string; expires_in: number }>("POST", "/api/v1/node-agents/session", { body: { proof } });
-    this.token = { value: r.access_token, expiresAt: Date.now() + r.expires_in * 1000 };
+    this.token = { value: r.access_token, expiresAt: this.clock.now().getTime() + r.expires_in * 1000 };
     return r.access_token;
   }
 

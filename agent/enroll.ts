@@ -11,6 +11,7 @@ import { detectCapabilities, hostFacts } from "./host-facts.ts";
 import { verifyBundle, verifySnapshot } from "./verify.ts";
 import type { AgentStore, Membership } from "./store.ts";
 import { signEnrollmentProof } from "../core/crypto/node-proof.ts";
+import type { Clock } from "./clock.ts";
 
 export interface EnrollOptions {
   controlPlaneUrl: string;
@@ -23,13 +24,15 @@ export interface EnrollOptions {
   pollIntervalMs: number;
   timeoutMs: number;
   progress: (line: string) => void;
+  /** Polling and the timeout run on it; the bundle's certificate is checked at its `now()`. */
+  clock: Clock;
 }
 
 export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membership> {
   const existing = await store.membership(o.clusterId);
   if (existing?.status === "enrolled") throw new AgentError("already_enrolled", `already enrolled in cluster ${o.clusterId} as node ${existing.nodeId}; run \`rap-node-agent leave --cluster ${o.clusterId}\` first`);
   const key = await loadOrCreateKey(o.stateDir, o.clusterId);
-  const client = new ControlPlaneClient(o.controlPlaneUrl);
+  const client = new ControlPlaneClient(o.controlPlaneUrl, o.clock);
   let membership: Membership = existing?.status === "pending" && existing.joinRequestId
     ? existing
     : {
@@ -52,8 +55,8 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
     o.progress(`join request ${r.request_id} sent; waiting for a platform admin to approve it (fingerprint ${key.fingerprint})`);
   }
 
-  const deadline = Date.now() + o.timeoutMs;
-  const started = Date.now();
+  const started = o.clock.now().getTime();
+  const deadline = started + o.timeoutMs;
   for (;;) {
     const requestId = membership.joinRequestId!;
     const { challenge } = await client.request<{ challenge: string }>("POST", `/api/v1/node-agents/enrollments/${requestId}/challenge`);
@@ -62,11 +65,11 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
       body: { cluster_id: o.clusterId, fingerprint: key.fingerprint, challenge, signature },
     });
     if (answer.status === "approved") {
-      const bundle = await verifyBundle(answer.bundle!, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint });
+      const bundle = await verifyBundle(answer.bundle!, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint, at: o.clock.now() });
       const snapshot = await verifySnapshot(bundle.initial_snapshot, { authorityPublicKey: bundle.authority.public_key, clusterId: o.clusterId, nodeId: bundle.node_id, currentVersion: null });
       membership = {
         ...membership, status: "enrolled", nodeId: bundle.node_id, pinnedAuthorityFingerprint: bundle.authority.fingerprint, authorityPublicKey: bundle.authority.public_key,
-        certificatePem: bundle.certificate, caChainPem: bundle.ca_chain.join("\n"), enrolledAt: new Date().toISOString(),
+        certificatePem: bundle.certificate, caChainPem: bundle.ca_chain.join("\n"), enrolledAt: o.clock.now().toISOString(),
       };
       await store.saveMembership(membership);
       await store.applySnapshot(o.clusterId, snapshot.version, bundle.initial_snapshot, snapshot as never);
@@ -81,8 +84,8 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
       await store.removeMembership(o.clusterId);
       throw new AgentError("expired", "join request expired before anyone approved it; ask for a new join token");
     }
-    if (Date.now() > deadline) throw new AgentError("timeout", `still pending after ${Math.round(o.timeoutMs / 1000)} s; run enroll again later to keep waiting (the request is kept)`);
-    o.progress(`pending approval (${Math.round((Date.now() - started) / 1000)} s)`);
-    await Bun.sleep(o.pollIntervalMs);
+    if (o.clock.now().getTime() > deadline) throw new AgentError("timeout", `still pending after ${Math.round(o.timeoutMs / 1000)} s; run enroll again later to keep waiting (the request is kept)`);
+    o.progress(`pending approval (${Math.round((o.clock.now().getTime() - started) / 1000)} s)`);
+    await o.clock.sleep(o.pollIntervalMs);
   }
 }

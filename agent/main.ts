@@ -18,23 +18,25 @@ import { parseArgs } from "node:util";
 import { AgentStore } from "./store.ts";
 import { enroll } from "./enroll.ts";
 import { AgentError, safeJson } from "./client.ts";
-import { ClusterRunner } from "./run.ts";
 import { keyPath } from "./keys.ts";
-import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
-import { MeshMember, type MeshSettings } from "./mesh/member.ts";
+import type { WorkloadSpec } from "./supervisor.ts";
+import type { MeshSettings } from "./mesh/member.ts";
+import { Agent } from "./agent.ts";
+import { certificateStatus } from "./renew.ts";
+import { systemClock as clock, systemRandom as random } from "./clock.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
 class Usage extends Error {}
 
 const say = (line: string) => process.stderr.write(`rap-node-agent: ${line}\n`);
-const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields }) + "\n");
+const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: clock.now().toISOString(), level: "info", msg, ...fields }) + "\n");
 
 async function openStore(stateDir: string): Promise<AgentStore> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   // Keys and state: owner-only, even when the directory already existed (a package may have made it 0755).
   await chmod(stateDir, 0o700);
-  return AgentStore.open(join(stateDir, "state.db"));
+  return AgentStore.open(join(stateDir, "state.db"), clock);
 }
 
 async function cmdEnroll(args: string[]): Promise<number> {
@@ -62,6 +64,7 @@ async function cmdEnroll(args: string[]): Promise<number> {
       pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
       timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
       progress: say,
+      clock,
     });
     say(`enrolled in cluster ${m.clusterId} as node ${m.nodeId}; start it with \`rap-node-agent run\``);
     return 0;
@@ -101,52 +104,16 @@ async function cmdRun(args: string[]): Promise<number> {
   const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
-  const memberships = (await store.memberships()).filter((m) => m.status === "enrolled");
-  if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
-  const supervisors = new Map<string, Supervisor>();
-  const members = new Map<string, MeshMember>();
-  const runners: ClusterRunner[] = [];
-  const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await store.assignments(clusterId)).map((a) => a.serviceType));
-  for (const m of memberships) {
-    const runner = await ClusterRunner.open(store, m, stateDir, {
-      log: logJson,
-      onSnapshot: (clusterId) => {
-        void reconcile(clusterId);
-        void members.get(clusterId)!.refresh();
-      },
-      onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
-      onStop: async (clusterId) => {
-        await members.get(clusterId)!.stop();
-        await supervisors.get(clusterId)!.stopAll();
-      },
+  try {
+    const agent = await Agent.start({ store, stateDir, heartbeatIntervalMs: intervalMs, registry, mesh, log: logJson, clock, random });
+    await new Promise<void>((resolve) => {
+      process.on("SIGINT", resolve);
+      process.on("SIGTERM", resolve);
     });
-    // Each further cluster listens on the next port (when a port is given).
-    members.set(m.clusterId, new MeshMember(runner, store, stateDir, { ...mesh, listen: nthPort(mesh.listen, members.size) }, logJson));
-    supervisors.set(m.clusterId, new Supervisor({ registry, report: (r) => runner.reportServices(r), log: (msg, f) => logJson(msg, { cluster: m.clusterId, ...f }) }));
-    runners.push(runner);
+    await agent.stop();
+  } finally {
+    store.close();
   }
-  logJson("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: intervalMs / 1000, workloads: Object.keys(registry) });
-  // Work already authorized by the last valid snapshot starts even before the control plane answers.
-  for (const r of runners) await reconcile(r.clusterId);
-  // The mesh starts alongside; heartbeats and snapshots never wait for it.
-  for (const member of members.values()) void member.refresh();
-  let stopping = false;
-  const stop = () => {
-    stopping = true;
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  const watching = runners.map((r) => r.watchSnapshots());
-  while (!stopping) {
-    await Promise.all(runners.map((r) => r.heartbeat()));
-    for (let waited = 0; waited < intervalMs && !stopping; waited += 100) await Bun.sleep(100);
-  }
-  for (const r of runners) r.stop();
-  for (const member of members.values()) await member.stop();
-  for (const s of supervisors.values()) await s.stopAll();
-  await Promise.race([Promise.all(watching), Bun.sleep(2000)]);
-  logJson("agent stopped");
-  store.close();
   return 0;
 }
 
@@ -162,12 +129,6 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
   return settings;
 }
 
-function nthPort(address: string, n: number): string {
-  const i = address.lastIndexOf(":");
-  const port = Number(address.slice(i + 1));
-  return port === 0 || n === 0 ? address : `${address.slice(0, i)}:${port + n}`;
-}
-
 async function cmdStatus(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "state-dir": { type: "string" } }, strict: true });
   const store = await openStore(values["state-dir"] ?? DEFAULT_STATE_DIR);
@@ -181,16 +142,24 @@ async function cmdStatus(args: string[]): Promise<number> {
         authority_fingerprint: m.pinnedAuthorityFingerprint, control_plane: m.controlPlaneUrl, snapshot_version: snap?.version ?? null,
         roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length, relay_routes: (await store.routes(m.clusterId)).length,
         degraded: health ? !health.controlPlaneReachable : false, last_heartbeat_at: health?.lastHeartbeatAt ?? null, last_error: health?.lastError ?? null,
+        certificate: certificateStatus(m.certificatePem, await store.certificateRenewal(m.clusterId), clock.now()),
         mesh: (await store.meshStatus(m.clusterId))?.body ?? null,
       });
     }
     if (values.json) process.stdout.write(JSON.stringify({ memberships: out }, null, 2) + "\n");
     else if (out.length === 0) process.stdout.write("not enrolled in any cluster\n");
-    else for (const m of out) process.stdout.write(`${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`);
+    else for (const m of out) process.stdout.write(`${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`);
     return 0;
   } finally {
     store.close();
   }
+}
+
+function certificateLine(c: ReturnType<typeof certificateStatus>): string {
+  if (!c) return "";
+  const failing = c.renewal_failures > 0 ? ` (renewal failed ${c.renewal_failures}×: ${c.last_error})` : "";
+  if (c.state === "expired") return `  CERTIFICATE EXPIRED ${c.not_after}${failing}`;
+  return `  certificate until ${c.not_after}${failing || `, renews ${c.renew_at}`}`;
 }
 
 async function cmdLeave(args: string[]): Promise<number> {

@@ -1,19 +1,23 @@
 /**
  * The running agent for one cluster membership: a node session from the
- * node's own key, a heartbeat with live telemetry every interval, and signed
+ * node's own key, a heartbeat with live telemetry every interval, signed
  * snapshots by long-poll (verified against the pinned authority before they
- * are stored). Snapshots are always whole, never deltas, so a version gap
+ * are stored), and the node certificate renewed ahead of expiry (renew.ts). Snapshots are always whole, never deltas, so a version gap
  * needs no special resync: the next one simply replaces the last. When the control plane cannot be reached the agent
  * keeps running from its last valid snapshot and records that it is degraded;
  * it never decides anything the authority owns. A node the control plane
  * refuses (revoked or disabled) stops.
  */
 import { AgentError, ControlPlaneClient } from "./client.ts";
-import { loadOrCreateKey, type NodeKey } from "./keys.ts";
+import { certificateRequest, loadOrCreateKey, type NodeKey } from "./keys.ts";
 import { telemetry } from "./host-facts.ts";
 import { verifyRevocationList, verifySnapshot } from "./verify.ts";
 import type { Directory, LinkObservation, MeshControl } from "./mesh/runtime.ts";
 import type { AgentStore, Membership } from "./store.ts";
+import type { Clock, Random } from "./clock.ts";
+import { CertificateRenewal, certificateFacts, certificateTelemetry } from "./renew.ts";
+import { verifyNodeCertificate } from "../core/crypto/x509.ts";
+import { fromB64 } from "../core/crypto/bytes.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -25,21 +29,32 @@ export interface RunnerEvents {
   onControlPlane?: (clusterId: string, reachable: boolean) => void;
   /** The control plane refuses this node: everything it runs must stop. */
   onStop?: (clusterId: string) => void | Promise<void>;
+  /** A renewed certificate is stored (the membership has it): put it to use. */
+  onCertificate?: (clusterId: string, certPem: string) => void | Promise<void>;
 }
 
 export class ClusterRunner {
-  private seq = Date.now();
+  private seq: number;
   private rejected = 0;
   private stopped = false;
   refused: string | null = null;
+  private readonly renewal: CertificateRenewal;
 
-  private constructor(private readonly store: AgentStore, private readonly m: Membership, private readonly key: NodeKey, private readonly client: ControlPlaneClient, private readonly events: RunnerEvents) {}
+  private constructor(private readonly store: AgentStore, private m: Membership, private readonly key: NodeKey, private readonly client: ControlPlaneClient, private readonly events: RunnerEvents, private readonly clock: Clock, random: Random) {
+    // Sequence numbers keep rising across restarts: they start from the time.
+    this.seq = clock.now().getTime();
+    this.renewal = new CertificateRenewal({
+      clusterId: m.clusterId, store, clock, random, current: () => this.m.certificatePem!, renew: () => this.renewCertificate(), use: async (pem) => this.events.onCertificate?.(m.clusterId, pem),
+      refused: () => this.refused !== null, log: events.log,
+    });
+  }
 
-  static async open(store: AgentStore, m: Membership, stateDir: string, events: RunnerEvents): Promise<ClusterRunner> {
+  static async open(store: AgentStore, m: Membership, stateDir: string, events: RunnerEvents, clock: Clock, random: Random): Promise<ClusterRunner> {
     if (m.status !== "enrolled" || !m.nodeId || !m.authorityPublicKey) throw new AgentError("not_enrolled", `cluster ${m.clusterId} is not enrolled`);
     const key = await loadOrCreateKey(stateDir, m.clusterId);
     if (key.fingerprint !== m.fingerprint) throw new AgentError("key_mismatch", `the key file for cluster ${m.clusterId} is not the enrolled key; fix: restore ${key.keyFile} or enroll again`);
-    return new ClusterRunner(store, m, key, new ControlPlaneClient(m.controlPlaneUrl), events);
+    if (!m.certificatePem || !m.caChainPem) throw new AgentError("not_enrolled", `cluster ${m.clusterId} has no node certificate; enroll again`);
+    return new ClusterRunner(store, m, key, new ControlPlaneClient(m.controlPlaneUrl, clock), events, clock, random);
   }
 
   get clusterId(): string {
@@ -53,9 +68,10 @@ export class ClusterRunner {
     try {
       const token = await this.client.nodeToken(this.key, this.m.clusterId);
       const version = await this.store.snapshotVersion(this.m.clusterId);
+      const certificate = certificateTelemetry(await this.renewal.state(), this.clock.now());
       await this.client.request("POST", "/api/v1/node-agents/heartbeat", {
         token,
-        body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable } },
+        body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable, ...certificate } },
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       if (this.refused) {
@@ -63,13 +79,13 @@ export class ClusterRunner {
         this.events.log("the control plane accepts this node again; resuming", { cluster: this.m.clusterId });
         this.events.onSnapshot?.(this.m.clusterId);
       }
-      await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: new Date().toISOString(), lastError: null });
+      await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: this.clock.now().toISOString(), lastError: null });
       this.events.onControlPlane?.(this.m.clusterId, true);
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       if (err.code === "unreachable" || err.status >= 500) {
         if (health.controlPlaneReachable) this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
-        await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? new Date().toISOString(), lastError: err.message });
+        await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? this.clock.now().toISOString(), lastError: err.message });
         this.events.onControlPlane?.(this.m.clusterId, false);
         return;
       }
@@ -112,14 +128,14 @@ export class ClusterRunner {
     let backoff = 1000;
     while (!this.stopped) {
       if (this.refused) {
-        await Bun.sleep(1000);
+        await this.clock.sleep(1000);
         continue;
       }
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
         if ((await this.syncSnapshot(token, await this.store.snapshotVersion(this.m.clusterId), waitSeconds)) === "rejected") {
           // The control plane keeps offering a snapshot we refuse: ask again later, not in a loop.
-          await Bun.sleep(backoff);
+          await this.clock.sleep(backoff);
           backoff = Math.min(backoff * 2, 30_000);
         } else {
           backoff = 1000;
@@ -130,14 +146,38 @@ export class ClusterRunner {
           await this.refuse(err.message);
           continue;
         }
-        await Bun.sleep(backoff);
+        await this.clock.sleep(backoff);
         backoff = Math.min(backoff * 2, 30_000);
       }
     }
   }
 
+  /** Renews the node certificate ahead of expiry until `stop()` (see renew.ts). */
+  watchCertificate(): Promise<void> {
+    return this.renewal.run();
+  }
+
   stop(): void {
     this.stopped = true;
+    this.renewal.stop();
+  }
+
+  /**
+   * A new certificate for this node's key, checked (signed by the cluster CA
+   * pinned at enrollment, for this cluster and node, for this key, valid
+   * now) and stored in the membership before anything uses it.
+   */
+  private async renewCertificate(): Promise<string> {
+    const token = await this.client.nodeToken(this.key, this.m.clusterId);
+    const r = await this.client.request<{ certificate: string }>("POST", "/api/v1/node-agents/certificate", { token, body: { csr: await certificateRequest(this.key, this.m.nodeName) } });
+    const caPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(this.m.caChainPem ?? "")?.[0] ?? "";
+    const ours = await verifyNodeCertificate(r.certificate, caPem, { clusterId: this.m.clusterId, nodeId: this.m.nodeId!, at: this.clock.now() }).catch(() => false);
+    if (!ours || !sameBytes(certificateFacts(r.certificate).spki, fromB64(this.key.publicKey))) {
+      throw new AgentError("certificate_invalid", "the renewed certificate is not the cluster CA's for this node and key");
+    }
+    this.m = { ...this.m, certificatePem: r.certificate };
+    await this.store.saveMembership(this.m);
+    return r.certificate;
   }
 
   get membership(): Membership {
@@ -187,4 +227,8 @@ export class ClusterRunner {
       return "rejected";
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgentStore, type Membership } from "./store.ts";
+import { ManualClock } from "../fixtures/clock.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rap-agent-store-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,16 +17,16 @@ const membership = (clusterId: string): Membership => ({
 describe("agent store", () => {
   test("reopening applies no migration twice and keeps data", async () => {
     const path = join(dir, "a.db");
-    const s1 = await AgentStore.open(path);
+    const s1 = await AgentStore.open(path, new ManualClock());
     await s1.saveMembership(membership("c1"));
     s1.close();
-    const s2 = await AgentStore.open(path);
+    const s2 = await AgentStore.open(path, new ManualClock());
     expect((await s2.membership("c1"))?.nodeId).toBe("node-c1");
     s2.close();
   });
 
   test("a snapshot replaces the peer, route and service caches of its cluster only", async () => {
-    const s = await AgentStore.open(join(dir, "b.db"));
+    const s = await AgentStore.open(join(dir, "b.db"), new ManualClock());
     for (const c of ["c1", "c2"]) await s.saveMembership(membership(c));
     const body = (peers: string[], routes: { to: string; via: string[] }[], roles: string[]) => ({
       roles: roles.map((role) => ({ role, organization_id: null })),

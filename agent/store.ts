@@ -7,6 +7,7 @@
  */
 import { chmod, open } from "node:fs/promises";
 import { createClient, type Client, type InValue } from "@libsql/client";
+import type { Clock } from "./clock.ts";
 
 const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
   {
@@ -31,6 +32,15 @@ const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
     name: "mesh status",
     sql: [`create table mesh_status (cluster_id text primary key, body text not null, updated_at text not null)`],
   },
+  {
+    version: 3,
+    name: "certificate renewal",
+    sql: [
+      `create table certificate_renewal (
+        cluster_id text primary key, serial text not null, not_before text not null, not_after text not null, renew_at text not null,
+        next_attempt_at text, failures integer not null, last_error text, last_attempt_at text, renewed_at text, updated_at text not null)`,
+    ],
+  },
 ];
 
 export interface Membership {
@@ -49,12 +59,29 @@ export interface Membership {
   enrolledAt: string | null;
 }
 
+/** Renewal of the certificate in force (agent/renew.ts). */
+export interface CertificateRenewalRow {
+  clusterId: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  renewAt: Date;
+  /** After a failure: when to try again. */
+  nextAttemptAt: Date | null;
+  /** Failed attempts in a row. */
+  failures: number;
+  lastError: string | null;
+  lastAttemptAt: Date | null;
+  renewedAt: Date | null;
+}
+
 export interface HealthRow { clusterId: string; controlPlaneReachable: boolean; degradedSince: string | null; lastHeartbeatAt: string | null; lastError: string | null }
 
 export class AgentStore {
-  private constructor(private readonly db: Client) {}
+  /** `clock` dates the rows' bookkeeping columns (applied_at, received_at, updated_at). */
+  private constructor(private readonly db: Client, private readonly clock: Clock) {}
 
-  static async open(path: string): Promise<AgentStore> {
+  static async open(path: string, clock: Clock): Promise<AgentStore> {
     await privateFile(path);
     const db = createClient({ url: `file:${path}` });
     await db.execute("pragma journal_mode = wal");
@@ -65,13 +92,13 @@ export class AgentStore {
       const tx = await db.transaction("write");
       try {
         for (const stmt of m.sql) await tx.execute(stmt);
-        await tx.execute({ sql: "insert into agent_migrations values (?, ?, ?)", args: [m.version, m.name, new Date().toISOString()] });
+        await tx.execute({ sql: "insert into agent_migrations values (?, ?, ?)", args: [m.version, m.name, clock.now().toISOString()] });
         await tx.commit();
       } finally {
         tx.close();
       }
     }
-    return new AgentStore(db);
+    return new AgentStore(db, clock);
   }
 
   close(): void {
@@ -89,14 +116,14 @@ export class AgentStore {
 
   async saveMembership(m: Membership): Promise<void> {
     const cols = ["cluster_id", "control_plane_url", "status", "node_name", "node_id", "join_request_id", "fingerprint", "public_key", "pinned_authority_fingerprint", "authority_public_key", "certificate_pem", "ca_chain_pem", "enrolled_at", "updated_at"];
-    const args: InValue[] = [m.clusterId, m.controlPlaneUrl, m.status, m.nodeName, m.nodeId, m.joinRequestId, m.fingerprint, m.publicKey, m.pinnedAuthorityFingerprint, m.authorityPublicKey, m.certificatePem, m.caChainPem, m.enrolledAt, new Date().toISOString()];
+    const args: InValue[] = [m.clusterId, m.controlPlaneUrl, m.status, m.nodeName, m.nodeId, m.joinRequestId, m.fingerprint, m.publicKey, m.pinnedAuthorityFingerprint, m.authorityPublicKey, m.certificatePem, m.caChainPem, m.enrolledAt, this.clock.now().toISOString()];
     await this.db.execute({ sql: `insert or replace into memberships (${cols.join(", ")}) values (${cols.map(() => "?").join(", ")})`, args });
   }
 
   async removeMembership(clusterId: string): Promise<void> {
     const tx = await this.db.transaction("write");
     try {
-      for (const table of ["memberships", "snapshots", "peer_cache", "route_cache", "service_assignments", "health", "pending_updates"]) {
+      for (const table of ["memberships", "snapshots", "peer_cache", "route_cache", "service_assignments", "health", "pending_updates", "certificate_renewal"]) {
         await tx.execute({ sql: `delete from ${table} where cluster_id = ?`, args: [clusterId] });
       }
       await tx.commit();
@@ -118,7 +145,7 @@ export class AgentStore {
 
   /** Stores a verified snapshot and the caches derived from it, in one transaction. */
   async applySnapshot(clusterId: string, version: number, jws: string, body: SnapshotCaches & Record<string, unknown>): Promise<void> {
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     const tx = await this.db.transaction("write");
     try {
       await tx.execute({ sql: "insert or replace into snapshots values (?, ?, ?, ?, ?)", args: [clusterId, version, jws, JSON.stringify(body), now] });
@@ -163,7 +190,7 @@ export class AgentStore {
 
   /** What the running mesh reports about itself, for `status`. */
   async saveMeshStatus(clusterId: string, body: unknown): Promise<void> {
-    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), new Date().toISOString()] });
+    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), this.clock.now().toISOString()] });
   }
 
   async meshStatus(clusterId: string): Promise<{ body: Record<string, unknown>; updatedAt: string } | undefined> {
@@ -171,10 +198,28 @@ export class AgentStore {
     return r && { body: JSON.parse(String(r.body)), updatedAt: String(r.updated_at) };
   }
 
+  async certificateRenewal(clusterId: string): Promise<CertificateRenewalRow | undefined> {
+    const r = (await this.db.execute({ sql: "select * from certificate_renewal where cluster_id = ?", args: [clusterId] })).rows[0];
+    if (!r) return undefined;
+    const date = (k: string) => (r[k] === null || r[k] === undefined ? null : new Date(String(r[k])));
+    return {
+      clusterId, serial: String(r.serial), notBefore: date("not_before")!, notAfter: date("not_after")!, renewAt: date("renew_at")!, nextAttemptAt: date("next_attempt_at"),
+      failures: Number(r.failures), lastError: r.last_error === null ? null : String(r.last_error), lastAttemptAt: date("last_attempt_at"), renewedAt: date("renewed_at"),
+    };
+  }
+
+  async saveCertificateRenewal(c: CertificateRenewalRow): Promise<void> {
+    const iso = (d: Date | null) => d?.toISOString() ?? null;
+    await this.db.execute({
+      sql: "insert or replace into certificate_renewal values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      args: [c.clusterId, c.serial, c.notBefore.toISOString(), c.notAfter.toISOString(), c.renewAt.toISOString(), iso(c.nextAttemptAt), c.failures, c.lastError, iso(c.lastAttemptAt), iso(c.renewedAt), this.clock.now().toISOString()],
+    });
+  }
+
   async saveHealth(h: HealthRow): Promise<void> {
     await this.db.execute({
       sql: "insert or replace into health values (?, ?, ?, ?, ?, ?)",
-      args: [h.clusterId, h.controlPlaneReachable ? 1 : 0, h.degradedSince, h.lastHeartbeatAt, h.lastError, new Date().toISOString()],
+      args: [h.clusterId, h.controlPlaneReachable ? 1 : 0, h.degradedSince, h.lastHeartbeatAt, h.lastError, this.clock.now().toISOString()],
     });
   }
 }

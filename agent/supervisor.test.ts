@@ -1,23 +1,32 @@
-/** The supervisor with real child processes: start for a role, restart with backoff, stop on removal, unsupported roles. */
+/**
+ * The supervisor with real child processes: start for a role, restart with
+ * backoff, stop on removal, unsupported roles. Backoff and probe intervals
+ * run on a manual clock: processes are real, waiting out timers is not.
+ */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Supervisor, type WorkloadReport } from "./supervisor.ts";
 import { waitFor } from "../fixtures/wait.ts";
+import { ManualClock } from "../fixtures/clock.ts";
 
 setDefaultTimeout(30_000);
 
 const dir = mkdtempSync(join(tmpdir(), "rap-sup-"));
 const WORKLOAD = { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: dir } };
 let sup: Supervisor | undefined;
+let clock = new ManualClock();
 
 afterEach(async () => {
   await sup?.stopAll();
+  clock = new ManualClock();
+  // A workload that crashed leaves its pid file behind: the next test must not read it.
+  for (const f of ["relay-node.pid", "probes-relay-node", "sick-relay-node", "crash-relay-node"]) rmSync(join(dir, f), { force: true });
 });
 
 function make(reports: WorkloadReport[]) {
-  sup = new Supervisor({ registry: { "relay-node": WORKLOAD }, report: async (r) => void reports.push(...r), log: () => {}, graceMs: 2000 });
+  sup = new Supervisor({ registry: { "relay-node": WORKLOAD }, report: async (r) => void reports.push(...r), log: () => {}, graceMs: 2000, clock });
   return sup;
 }
 
@@ -51,6 +60,11 @@ describe("supervisor", () => {
     const first = await waitFor(() => pidOf("relay-node"), { what: "first pid" });
     writeFileSync(join(dir, "crash-relay-node"), "");
     await waitFor(() => reports.some((r) => r.reported_state === "failed"), { what: "failure report" });
+    // The first restart waits 1 s, and not a millisecond less.
+    await clock.advanceAsync(999);
+    expect(s.states()).toEqual({ "relay-node": "failed" });
+    await clock.advanceAsync(1);
+    expect(s.states()).toEqual({ "relay-node": "running" });
     const second = await waitFor(() => {
       const p = pidOf("relay-node");
       return p && p !== first ? p : null;
@@ -75,14 +89,25 @@ describe("supervisor", () => {
       report: async (r) => void reports.push(...r),
       log: () => {},
       graceMs: 2000,
+      clock,
     });
     await sup.reconcile(["relay-node"]);
     const first = await waitFor(() => pidOf("relay-node"), { what: "pid" });
-    await Bun.sleep(500);
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), { what: "workload serving /health" });
+    const probes = () => (existsSync(join(dir, "probes-relay-node")) ? readFileSync(join(dir, "probes-relay-node"), "utf8").trim().split("\n") : []);
+    /** One probe interval passes; resolves once that probe was answered. */
+    const probe = async () => {
+      const before = probes().length;
+      await clock.advanceAsync(100);
+      await waitFor(() => probes().length > before, { what: "a probe" });
+    };
+    for (let i = 0; i < 5; i++) await probe();
     expect(pidOf("relay-node")).toBe(first);
     writeFileSync(join(dir, "sick-relay-node"), "");
+    for (let i = 0; i < 3; i++) await probe();
     await waitFor(() => reports.some((r) => r.reported_state === "failed"), { timeoutMs: 5000, what: "probe failure restart" });
     rmSync(join(dir, "sick-relay-node"), { force: true });
+    await clock.advanceAsync(1000);
     const second = await waitFor(() => {
       const p = pidOf("relay-node");
       return p && p !== first && alive(p) ? p : null;

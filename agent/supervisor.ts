@@ -9,6 +9,7 @@
  * `unsupported`, never `running`. Every state change is reported.
  */
 import type { Subprocess } from "bun";
+import { every, type Clock, type Timer } from "./clock.ts";
 
 export interface WorkloadSpec {
   command: string[];
@@ -28,8 +29,9 @@ interface Running {
   state: ReportedState;
   restarts: number;
   startedAt: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  probe: ReturnType<typeof setInterval> | undefined;
+  timer: Timer | undefined;
+  /** Stops the health probe. */
+  probe: (() => void) | undefined;
   wanted: boolean;
 }
 
@@ -39,6 +41,8 @@ export interface SupervisorDeps {
   report: (reports: WorkloadReport[]) => Promise<void>;
   log: (msg: string, fields?: Record<string, unknown>) => void;
   graceMs?: number;
+  /** Backoff, probe intervals and the stop grace period run on it. */
+  clock: Clock;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -92,22 +96,22 @@ export class Supervisor {
   }
 
   private start(w: Running): void {
-    w.startedAt = Date.now();
+    w.startedAt = this.deps.clock.now().getTime();
     w.proc = Bun.spawn(w.spec.command, { env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role }, stdin: "ignore", stdout: "inherit", stderr: "inherit" });
     w.state = "running";
     this.deps.log("workload started", { role: w.role, pid: w.proc.pid, restarts: w.restarts });
     const proc = w.proc;
     this.watchHealth(w, proc);
     void proc.exited.then((code) => {
-      if (w.probe) clearInterval(w.probe);
+      w.probe?.();
       if (!w.wanted || w.proc !== proc) return;
       w.state = "failed";
-      if (Date.now() - w.startedAt > STABLE_MS) w.restarts = 0;
+      if (this.deps.clock.now().getTime() - w.startedAt > STABLE_MS) w.restarts = 0;
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** w.restarts);
       w.restarts++;
       this.deps.log("workload exited; restarting", { role: w.role, code, backoff_ms: backoff });
       void this.deps.report([this.report(w, "failed")]).catch(() => {});
-      w.timer = setTimeout(() => {
+      w.timer = this.deps.clock.setTimeout(() => {
         if (w.wanted) {
           this.start(w);
           void this.deps.report([this.report(w, "running")]).catch(() => {});
@@ -125,7 +129,7 @@ export class Supervisor {
     const health = w.spec.health;
     if (!health) return;
     let failures = 0;
-    w.probe = setInterval(async () => {
+    w.probe = every(this.deps.clock, (health.interval_seconds ?? 10) * 1000, async () => {
       const ok = await fetch(health.url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
       failures = ok ? 0 : failures + 1;
       if (failures >= 3 && w.proc === proc && proc.exitCode === null) {
@@ -133,13 +137,13 @@ export class Supervisor {
         failures = 0;
         proc.kill("SIGKILL");
       }
-    }, (health.interval_seconds ?? 10) * 1000);
+    });
   }
 
   private async stopOne(w: Running): Promise<void> {
     w.wanted = false;
-    if (w.timer) clearTimeout(w.timer);
-    if (w.probe) clearInterval(w.probe);
+    if (w.timer) this.deps.clock.clearTimeout(w.timer);
+    w.probe?.();
     const proc = w.proc;
     if (!proc || proc.exitCode !== null) {
       if (w.state !== "unsupported") w.state = "stopped";
@@ -147,7 +151,7 @@ export class Supervisor {
     }
     w.state = "stopping";
     proc.kill("SIGTERM");
-    const graceful = await Promise.race([proc.exited.then(() => true), Bun.sleep(this.deps.graceMs ?? 10_000).then(() => false)]);
+    const graceful = await Promise.race([proc.exited.then(() => true), this.deps.clock.sleep(this.deps.graceMs ?? 10_000).then(() => false)]);
     if (!graceful) proc.kill("SIGKILL");
     await proc.exited;
     w.state = "stopped";

@@ -28,7 +28,7 @@ export interface SnapshotDoc extends AuthorityClaims { node_id: string; version:
 
 const importAuthority = (rawB64: string) => crypto.subtle.importKey("raw", fromB64(rawB64), { name: "Ed25519" }, true, ["verify"]);
 
-export async function verifyBundle(jws: string, expect: { clusterId: string; fingerprint: string; pinnedFingerprint: string | null }): Promise<Bundle> {
+export async function verifyBundle(jws: string, expect: { clusterId: string; fingerprint: string; pinnedFingerprint: string | null; at: Date }): Promise<Bundle> {
   let claimed: Bundle;
   try {
     if (decodeProtectedHeader(jws).typ !== BOOTSTRAP_TYPE) throw new Error("wrong type");
@@ -45,7 +45,7 @@ export async function verifyBundle(jws: string, expect: { clusterId: string; fin
     throw new AgentError("bundle_invalid", `bootstrap bundle rejected: ${err instanceof Error ? err.message : String(err)}`);
   });
   const caPem = bundle.ca_chain[0];
-  if (!caPem || !(await verifyNodeCertificate(bundle.certificate, caPem, { clusterId: expect.clusterId, nodeId: bundle.node_id, at: new Date() }))) {
+  if (!caPem || !(await verifyNodeCertificate(bundle.certificate, caPem, { clusterId: expect.clusterId, nodeId: bundle.node_id, at: expect.at }))) {
     throw new AgentError("bundle_invalid", "the node certificate does not verify against the bundle's CA for this cluster and node");
   }
   return bundle;

@@ -86,8 +86,9 @@ export async function identitiesOf(tx: Tx, nodeId: string): Promise<IdentityRow[
   return (await tx.query<RawIdentity>(`select ${ID_COLS} from node_identities where node_id = $1 order by certificate_not_before`, [nodeId])).map(toIdentity);
 }
 
-export async function markIdentitiesRotated(tx: Tx, nodeId: string, exceptSerial: string): Promise<void> {
-  await tx.query("update node_identities set identity_status = 'rotated', rotated_at = now() where node_id = $1 and certificate_serial <> $2 and identity_status = 'active'", [nodeId, exceptSerial]);
+/** The node's active certificates become `rotated` (before a renewed one is recorded: it may be for the same key). */
+export async function markIdentitiesRotated(tx: Tx, nodeId: string): Promise<void> {
+  await tx.query("update node_identities set identity_status = 'rotated', rotated_at = now() where node_id = $1 and identity_status = 'active'", [nodeId]);
 }
 
 export async function revokeIdentitiesOf(tx: Tx, nodeId: string): Promise<string[]> {

@@ -290,6 +290,8 @@ describe("platform owner console", () => {
     const detail = await api("GET", `/clusters/${clusterId}/nodes/${nodeId}`);
     expect(detail.services.find((s: { service_type: string }) => s.service_type === "relay-node")).toMatchObject({ desired_state: "running", reported_state: "running" });
     await waitText(page.getByTestId("node-snapshot-version"), /v[3-9]/);
+    // The agent reports its certificate renewal with every heartbeat.
+    await waitText(page.getByTestId("node-cert-renewal"), "automatic (at 2/3 of the lifetime)");
     await shot(page, "node-detail");
 
     await go(page, `#/workloads?cluster=${clusterId}&state=running`);

@@ -1,14 +1,16 @@
 /**
  * Runs the mesh for one cluster membership while its signed snapshot gives
  * the node a mesh role: starts the endpoint on the first such snapshot,
- * hands every later directory to it, stops it when the role goes away or the
- * control plane refuses the node, and keeps `status` informed.
+ * hands every later directory to it and every renewed certificate, stops it
+ * when the role goes away or the control plane refuses the node, and keeps
+ * `status` informed.
  */
 import { readFile } from "node:fs/promises";
 import { MeshRuntime, type MeshRuntimeOptions } from "./runtime.ts";
 import { readKeyPkcs8 } from "../keys.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { AgentStore } from "../store.ts";
+import { every, type Clock, type Random } from "../clock.ts";
 
 export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
@@ -24,10 +26,15 @@ export interface MeshSettings {
 
 export class MeshMember {
   private runtime: MeshRuntime | null = null;
-  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private stopStatus: (() => void) | null = null;
   private applying: Promise<void> = Promise.resolve();
 
-  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void) {}
+  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void, private readonly time: { clock: Clock; random: Random }) {}
+
+  /** The running mesh, if this node has a mesh role now. */
+  get running(): MeshRuntime | null {
+    return this.runtime;
+  }
 
   /** Call after every new snapshot; serialised. */
   refresh(): Promise<void> {
@@ -47,12 +54,20 @@ export class MeshMember {
         listen: this.settings.listen, advertise: this.settings.advertise, control: this.runner.meshControl(),
         log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
         refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,
-        tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
+        clock: this.time.clock, random: this.time.random, tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
       });
       const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
-      this.statusTimer = setInterval(save, 1000);
+      this.stopStatus = every(this.time.clock, 1000, save);
     }
     await this.runtime.apply(dir);
+  }
+
+  /** A renewed node certificate (already stored): the running mesh moves to it; a later start reads it from the membership. */
+  renewed(certPem: string): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      if (this.runtime) await this.runtime.setCertificate(certPem, await readKeyPkcs8(this.stateDir, this.runner.clusterId));
+    });
+    return this.applying;
   }
 
   /** Degraded mode: channels keep running from the last snapshot only until their TTL. */
@@ -61,8 +76,8 @@ export class MeshMember {
   }
 
   async stop(): Promise<void> {
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    this.statusTimer = null;
+    this.stopStatus?.();
+    this.stopStatus = null;
     const rt = this.runtime;
     this.runtime = null;
     if (rt) {

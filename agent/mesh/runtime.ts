@@ -26,6 +26,7 @@ import { controlClass, decode, encode, type ControlMessage } from "./messages.ts
 import { selectPeers, type Peer } from "../../core/routing/peers.ts";
 import { SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/routes.ts";
 import { chooseRoute, initialRouteState, type RouteState } from "./route-choice.ts";
+import { every, type Clock, type Random } from "../clock.ts";
 
 export interface DirectoryPeer { node_id: string; name: string; roles: string[]; endpoints: { transport: string; address: string }[] }
 /** The mesh part of a verified snapshot. */
@@ -77,7 +78,10 @@ export interface MeshRuntimeOptions {
   degradedTtlMs?: number;
   /** A relayed route whose pings go unanswered this long is marked bad (local failover + feedback). */
   routeHealthTimeoutMs?: number;
-  random?: () => number;
+  /** Ticks, heartbeats, TTLs and backoff run on this clock; RTTs are measured with `performance.now()` (real time). */
+  clock: Clock;
+  /** Reconnect jitter. */
+  random: Random;
 }
 
 type ChannelActor = Actor<typeof channelMachine>;
@@ -131,10 +135,18 @@ export class MeshRuntime {
   private running = true;
   private ticking = false;
   private readonly pending = new Set<string>();
+  /**
+   * Peers with a connection as far as the events say: from `peer_up` to
+   * `peer_down`. The endpoint forgets a closed connection before its
+   * `peer_down` is read; a peer is dialled again only after that event (which
+   * sets the backoff), or the redial would skip the backoff and the late
+   * `peer_down` would end the new channel's machine.
+   */
+  private readonly up = new Set<string>();
   /** Since when the control plane has been unreachable (degraded mode), or null. */
   private degradedSince: number | null = null;
   private readonly pendingHello = new Map<string, { via: string | null; msg: ControlMessage }>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private stopTicking: (() => void) | null = null;
   private readonly handlers = new Set<(m: MeshMessage) => void>();
   private readonly thresholds: ShortcutThresholds;
 
@@ -147,7 +159,7 @@ export class MeshRuntime {
     const rt = new MeshRuntime(mesh, o);
     void rt.pumpEvents();
     void rt.pumpMessages();
-    rt.timer = setInterval(() => void rt.tick().catch((e) => o.log("mesh tick failed", { error: String(e) })), o.tickMs ?? 1000);
+    rt.stopTicking = every(o.clock, o.tickMs ?? 1000, () => void rt.tick().catch((e) => o.log("mesh tick failed", { error: String(e) })));
     o.log("mesh endpoint listening", { cluster: o.clusterId, address: mesh.address });
     return rt;
   }
@@ -183,9 +195,13 @@ export class MeshRuntime {
    */
   controlPlane(reachable: boolean): void {
     if (reachable === (this.degradedSince === null)) return;
-    this.degradedSince = reachable ? null : Date.now();
+    this.degradedSince = reachable ? null : this.now();
     this.o.log(reachable ? "mesh leaves degraded mode" : "mesh in degraded mode: channels run on the last snapshot until the TTL", { ttl_ms: this.degradedTtl() });
     for (const p of this.direct.values()) this.applyDegraded(p);
+  }
+
+  private now(): number {
+    return this.o.clock.now().getTime();
   }
 
   private degradedTtl(): number {
@@ -193,7 +209,7 @@ export class MeshRuntime {
   }
 
   private applyDegraded(p: DirectPeer): void {
-    const now = Date.now();
+    const now = this.now();
     const value = p.actor.getSnapshot().value;
     if (this.degradedSince === null) {
       if (value === "degraded") p.actor.send({ type: "control_plane.reachable" });
@@ -222,7 +238,7 @@ export class MeshRuntime {
    * is closed; it is dialled again under the new policy if still wanted.
    */
   private revalidateAll(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [nodeId, p] of this.direct) {
       const snap = p.actor.getSnapshot();
       if (snap.value !== "established") continue;
@@ -241,6 +257,24 @@ export class MeshRuntime {
         this.mesh.disconnect(nodeId, after.context.failure ?? "policy_denied");
       }
     }
+  }
+
+  /**
+   * This node's renewed certificate: new handshakes present it, and every
+   * live connection made with the old one moves to a new connection made
+   * with it (the endpoint's make-before-break `connect`), so no channel drops
+   * when the old certificate expires. A connection that cannot move now
+   * keeps the old certificate; when it expires the peer closes it and the
+   * channel is dialled again as after any close.
+   */
+  async setCertificate(certPem: string, keyPkcs8: Uint8Array): Promise<void> {
+    const cert = this.mesh.setCertificate(certPem, keyPkcs8);
+    this.o.log("mesh certificate renewed", { serial: cert.serial, not_after: new Date(cert.not_after_unix * 1000).toISOString() });
+    await Promise.all(this.mesh.peers().map(async (nodeId) => {
+      const address = this.peerOf(nodeId)?.endpoints.find((e) => e.transport === "quic")?.address;
+      if (!address) return;
+      await this.mesh.connect(nodeId, address).catch((err) => this.o.log("mesh connection could not move to the renewed certificate; it keeps the old one", { peer: nodeId, error: String(err) }));
+    }));
   }
 
   /** Receives messages of classes other than fabric_control (workloads). */
@@ -262,7 +296,7 @@ export class MeshRuntime {
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearInterval(this.timer);
+    this.stopTicking?.();
     for (const p of this.direct.values()) p.actor.stop();
     await this.mesh.close();
   }
@@ -345,6 +379,7 @@ export class MeshRuntime {
   private onEvent(e: MeshEvent): void {
     switch (e.type) {
       case "peer_up": {
+        this.up.add(e.node_id);
         const peer = this.peerOf(e.node_id);
         if (!peer || this.refusedPeers.has(e.node_id)) {
           this.mesh.disconnect(e.node_id, "policy_denied");
@@ -355,12 +390,14 @@ export class MeshRuntime {
         const previous = this.direct.get(e.node_id)?.actor;
         const was = previous?.getSnapshot().value;
         if (previous && (was === "draining" || was === "closing")) previous.send({ type: "transport.closed" });
+        // A certificate renewal (either side) moved the channel to a new connection: it carries on.
+        if (was === "established" || was === "degraded") this.o.log("mesh channel moved to a new connection", { peer: e.node_id, serial: e.serial });
         const p = this.channel(e.node_id);
         const a = p.actor;
         if (a.getSnapshot().value === "idle") a.send({ type: "open" });
         if (a.getSnapshot().value === "connecting") a.send({ type: "transport.connected" });
         if (a.getSnapshot().value === "handshaking") {
-          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: Date.now(), revokedSerials: this.revoked });
+          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: this.now(), revokedSerials: this.revoked });
         }
         p.heardSinceLastBeat = true;
         p.certNotAfter = e.not_after_unix * 1000;
@@ -372,6 +409,7 @@ export class MeshRuntime {
         return;
       }
       case "peer_down": {
+        this.up.delete(e.node_id);
         const p = this.direct.get(e.node_id);
         if (!p) return;
         p.lastFailure = e.reason;
@@ -417,7 +455,7 @@ export class MeshRuntime {
         const snap = p.actor.getSnapshot();
         if (snap.value === "established") {
           p.attempts = 0;
-          p.establishedAt = Date.now();
+          p.establishedAt = this.now();
           this.authorize(from, snap.context.classes);
           // A first heartbeat at once: the link's RTT is known before routing next looks at it.
           this.sendControl(from, { type: "hb", seq: this.seq++, sent_at: performance.now() });
@@ -442,7 +480,7 @@ export class MeshRuntime {
         this.sendControl(from, { type: "pong", seq: msg.seq, sent_at: msg.sent_at });
         return;
       case "pong":
-        this.reach.set(from, { rttMs: Math.max(0, performance.now() - msg.sent_at), via, at: Date.now() });
+        this.reach.set(from, { rttMs: Math.max(0, performance.now() - msg.sent_at), via, at: this.now() });
     }
   }
 
@@ -464,9 +502,9 @@ export class MeshRuntime {
   }
 
   private scheduleRetry(p: DirectPeer): void {
-    const delay = reconnectDelay(p.attempts, (this.o.random ?? Math.random)(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
+    const delay = reconnectDelay(p.attempts, this.o.random(), { baseMs: 500, capMs: 30_000, maxAttempts: 1_000 });
     p.attempts++;
-    p.nextAttemptAt = Date.now() + (delay ?? 30_000);
+    p.nextAttemptAt = this.now() + (delay ?? 30_000);
   }
 
   /** Policy changed (new directory or block list): peers that were refused may now accept, so dial again without waiting out old backoff. */
@@ -517,7 +555,7 @@ export class MeshRuntime {
   private async tickOnce(): Promise<void> {
     const dir = this.directory;
     if (!this.running || !dir) return;
-    const now = Date.now();
+    const now = this.now();
     if (this.o.refused) {
       const refused = await this.o.refused();
       if ([...refused].sort().join() !== [...this.refusedPeers].sort().join()) this.resetBackoff();
@@ -554,7 +592,7 @@ export class MeshRuntime {
     const profile = dir.roles.includes("relay-node") ? "relay" : "normal";
     const sets = selectPeers(candidates, { nodeId: this.o.nodeId, clusterId: this.o.clusterId, region: null, profile, minority: false, connected }, now);
     for (const nodeId of [...sets.active, ...sets.warm]) {
-      if (connected.has(nodeId)) continue;
+      if (connected.has(nodeId) || this.up.has(nodeId)) continue;
       const p = this.channel(nodeId);
       if (p.dialing || now < p.nextAttemptAt) continue;
       const address = dir.peers.find((x) => x.node_id === nodeId)!.endpoints.find((e) => e.transport === "quic")!.address;

@@ -38,11 +38,12 @@ export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export { BOOTSTRAP_TYPE, REVOCATION_TYPE };
 
 
-async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date) {
+async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date, beforeRecording?: () => Promise<void>) {
   const cert = await issueNodeCertificate({
     caCertPem: authority.caCertificatePem, caPrivatePkcs8: authority.caPrivatePkcs8, nodePublicSpki: spki, clusterId, nodeId,
     serial: await nextCertificateSerial(tx, clusterId), now, validForMs: CERTIFICATE_VALIDITY_MS,
   });
+  await beforeRecording?.();
   await insertIdentity(tx, {
     certificateSerial: cert.serial, nodeId, clusterId, publicKey: Buffer.from(spki).toString("base64"), fingerprint: await fingerprintOf(spki),
     certificatePem: cert.pem, notBefore: cert.notBefore, notAfter: cert.notAfter,
@@ -125,7 +126,7 @@ export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, 
   return out;
 }
 
-/** A node renews its certificate (new CSR, possibly a new key); older certificates become `rotated`. */
+/** A node renews its certificate (new CSR, with its current key or a new one); older certificates become `rotated`. */
 export async function renewCertificate(deps: Deps, nodeId: string, csrPem: string, change: ChangeContext): Promise<{ certificate: string; serial: string; not_after: string }> {
   const spki = await readCsr(csrPem);
   const fingerprint = await fingerprintOf(spki);
@@ -137,8 +138,9 @@ export async function renewCertificate(deps: Deps, nodeId: string, csrPem: strin
     const holder = await nodeHoldingKey(tx, fingerprint);
     if (holder && holder.nodeId !== nodeId) throw new DomainError("enrollment.key_reused", "this key already identifies another node");
     const authority = await deps.fabric.authorities.load(tx, node.clusterId);
-    const cert = await issueCertificate(tx, authority, node.clusterId, nodeId, spki, now);
-    await markIdentitiesRotated(tx, nodeId, cert.serial);
+    // Taking the serial locks the cluster's counter, so renewals take turns and each sees the one before; the current
+    // certificates stop being active before the new one is recorded, which may be for the same key (one active per key).
+    const cert = await issueCertificate(tx, authority, node.clusterId, nodeId, spki, now, () => markIdentitiesRotated(tx, nodeId));
     await appendAudit(tx, { change, action: "node.certificate_rotated", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: node.clusterId, serial: cert.serial } });
     return { certificate: cert.pem, serial: cert.serial, not_after: cert.notAfter.toISOString() };
   });

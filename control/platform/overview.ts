@@ -10,7 +10,8 @@ import type { Tx } from "../../sql/db.ts";
 
 /** Roles every active cluster with nodes should have somewhere: without them clients cannot enter or traffic cannot be relayed. */
 export const REQUIRED_ROLES = ["entry-node", "relay-node"] as const;
-const EXPIRY_WINDOW_MS = 14 * 24 * 3600 * 1000;
+/** Agents renew with 9–11 days left (docs/agent.md): a certificate closer to expiry is one its node failed to renew. */
+const EXPIRY_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
 type Health = "healthy" | "stale" | "offline";
 interface Risk { kind: string; severity: "warning" | "critical"; cluster_id: string; cluster_name: string; message: string }
@@ -45,7 +46,7 @@ export async function overview(tx: Tx, now: Date) {
     if (health.offline) risk("nodes_offline", "critical", `${health.offline} node(s) offline`);
     if (health.stale) risk("nodes_stale", "warning", `${health.stale} node(s) missed heartbeats`);
     if (workloads.failed) risk("workloads_failed", "critical", `${workloads.failed} workload(s) failed`);
-    if (certs?.expiringSoon) risk("certificates_expiring", "warning", `${certs.expiringSoon} certificate(s) expire within 14 days`);
+    if (certs?.expiringSoon) risk("certificates_expiring", "warning", `${certs.expiringSoon} certificate(s) expire within 7 days`);
     if (pending) risk("join_requests_pending", "warning", `${pending} join request(s) wait for review`);
     if (missing.length) risk("role_coverage_gap", "warning", `no active node runs ${missing.join(", ")}`);
 

@@ -132,7 +132,13 @@ export class Mesh {
     return this.endpoint.localAddr;
   }
 
-  /** Dials a node; the handshake fails unless the server is that node of our cluster. */
+  /**
+   * Dials a node; the handshake fails unless the server is that node of our
+   * cluster. A live connection is reused, unless this node renewed its
+   * certificate (`setCertificate`) since it was made: then a new connection
+   * takes over from it on both sides without a `peer_down` (the old one
+   * drains a few seconds, then closes).
+   */
   async connect(nodeId: string, address: string): Promise<PeerCertificate> {
     return JSON.parse(await native(() => this.endpoint.connect(nodeId, address)));
   }
@@ -168,9 +174,10 @@ export class Mesh {
   /**
    * Renews this node's certificate: new handshakes (dialled and accepted)
    * present it; live connections stay up on the old one until it expires or
-   * is revoked. Refused (wrong_node, wrong_cluster, certificate_* or
-   * config_invalid for a key that is not the certificate's) unless it is for
-   * this same node and passes the cluster's checks. Returns its facts.
+   * is revoked, or until `connect` moves them to a new connection. Refused
+   * (wrong_node, wrong_cluster, certificate_* or config_invalid for a key
+   * that is not the certificate's) unless it is for this same node and
+   * passes the cluster's checks. Returns its facts.
    */
   setCertificate(certPem: string, keyPkcs8: Uint8Array): PeerCertificate {
     return JSON.parse(sync(() => this.endpoint.setCertificate(certPem, Buffer.from(keyPkcs8))));

@@ -165,6 +165,38 @@ describe("mutual TLS with cluster node certificates", () => {
     for (const r of [ra, rb, rd]) r.stop();
   });
 
+  test("after a renewal, connect moves a live connection to the new certificate on both sides: no peer_down, nothing lost", async () => {
+    const ca = await testCa();
+    // B dialled A: the connection A moves is one A accepted.
+    const [a, b] = [await node(ca), await node(ca)];
+    const [ra, rb] = [new MeshRecorder(a), new MeshRecorder(b)];
+    await b.connect(a.nodeId, a.address);
+    a.authorize(b.nodeId, ["input"]);
+    b.authorize(a.nodeId, ["input"]);
+    const renewed = await nodeCredentials(ca, a.nodeId, { validForMs: 2 * 86_400_000 });
+    const newSerial = a.setCertificate(renewed.certPem, renewed.keyPkcs8).serial;
+    // Messages sent both ways before, while and after the connection moves all arrive.
+    const sent = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    const sending = (async () => {
+      for (const m of sent) {
+        await a.send(b.nodeId, "input", bytes(m));
+        await b.send(a.nodeId, "input", bytes(m));
+        if (Number(m.slice(1)) % 20 === 0) await Bun.sleep(1);
+      }
+    })();
+    expect((await a.connect(b.nodeId, b.address)).node_id).toBe(b.nodeId);
+    await sending;
+    await waitFor(() => b.stats().peers.find((p) => p.node_id === a.nodeId)?.serial === newSerial, { what: "B sees A's new certificate" });
+    await waitFor(() => rb.messages.length === sent.length && ra.messages.length === sent.length, { what: "every message" });
+    expect(rb.messages.map((m) => text(m.data))).toEqual(expect.arrayContaining(sent));
+    expect(ra.messages.map((m) => text(m.data))).toEqual(expect.arrayContaining(sent));
+    expect([...ra.events, ...rb.events].filter((e) => e.type === "peer_down")).toEqual([]);
+    // A second connect reuses the moved connection.
+    expect((await a.connect(b.nodeId, b.address)).serial).toBe(b.serial.replace(/^0+/, ""));
+    expect(rb.events.filter((e) => e.type === "peer_up")).toHaveLength(2);
+    for (const r of [ra, rb]) r.stop();
+  });
+
   test("a certificate for another node or cluster, or with a key that is not its own, is refused and changes nothing", async () => {
     const ca = await testCa();
     const [a, b] = [await node(ca), await node(ca)];

@@ -145,6 +145,28 @@ describe("revocation, disabling and renewal", () => {
     expect(await nodeSession(t, next, clusterId)).toBeString();
     await expect(t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } }).then((r) => r.status)).resolves.toBe(401);
   });
+
+  test("a node renews its certificate with its current key, again and concurrently: one active certificate, the key keeps working", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "ren-2");
+    const a = await json(await admin("GET", "/authority"), 200);
+    const { verifyNodeCertificate } = await import("../../core/crypto/x509.ts");
+    const renewed = await json(await agent(n, "POST", "/certificate", { csr: n.csr }), 201);
+    expect(await verifyNodeCertificate(renewed.certificate, a.ca_certificate, { clusterId, nodeId: n.nodeId, at: t.clock.now() })).toBe(true);
+    const twice = await Promise.all([1, 2].map(() => agent(n, "POST", "/certificate", { csr: n.csr })));
+    expect(twice.map((r) => r.status)).toEqual([201, 201]);
+    const ids: { certificate_serial: string; fingerprint: string; status: string }[] = (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).identities;
+    expect(ids).toHaveLength(4);
+    expect(ids.every((i) => i.fingerprint === n.fingerprint)).toBe(true);
+    expect(ids.filter((i) => i.status === "active")).toHaveLength(1);
+    expect(ids.filter((i) => i.status === "rotated")).toHaveLength(3);
+    expect(ids.find((i) => i.status === "active")!.certificate_serial).not.toBe(renewed.serial);
+    expect(await nodeSession(t, n, clusterId)).toBeString();
+    expect((await listAudit(stores.store.db, { action: "node.certificate_rotated", targetId: n.nodeId, limit: 10 }))).toHaveLength(3);
+    // Revoking the node still names every certificate its key ever had.
+    await stepUp(t, owner);
+    const revoked = await json(await admin("POST", `/nodes/${n.nodeId}/revoke`, { reason: "retired" }), 200);
+    expect([...revoked.revoked_serials].sort()).toEqual(ids.map((i) => i.certificate_serial).sort());
+  });
 });
 
 describe("roles and groups", () => {

@@ -1,7 +1,8 @@
 //! The life of one peer connection: accepting (the client certificate is
 //! checked, then the welcome is sent), the dialler's wait for the welcome,
-//! registration (one connection per peer node, its readers started), and
-//! its end (close watched, certificate expiry enforced).
+//! registration (one connection per peer node, its readers started; one
+//! made after a certificate renewal takes over make-before-break), and its
+//! end (close watched, certificate expiry enforced).
 
 use crate::clock::unix_now;
 use crate::event::Event;
@@ -10,8 +11,13 @@ use crate::inbound;
 use crate::shared::{close_code, PeerConn, Shared};
 use quinn::{Connection, ConnectionError};
 use rustls::pki_types::CertificateDer;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How long a connection replaced after a renewal stays open: writers still
+/// flush what was queued on it, and what the peer already sent arrives.
+pub(crate) const HANDOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// The spec's failure reason for a failed handshake or lost connection.
 pub(crate) fn reason_from_error(text: &str) -> &'static str {
@@ -83,7 +89,8 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>) {
                         // registration lets the application send.
                         let Ok(welcome) = conn.open_uni().await else { return };
                         let initiator = cert.node_id.clone();
-                        register(&shared, conn.clone(), cert, der, initiator);
+                        let local_not_after = shared.own_not_after.load(Ordering::Acquire);
+                        register(&shared, conn.clone(), cert, der, initiator, local_not_after);
                         send_welcome(welcome).await;
                     }
                     Err(refusal) => {
@@ -102,20 +109,47 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Adds an authenticated connection and starts its readers. When both sides
-/// dial at once, both keep the connection dialled by the smaller node id.
-pub(crate) fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, cert_der: Vec<u8>, initiator: String) -> NodeCert {
+/// Which of two live connections to one peer both ends keep: the one whose
+/// two certificates (this node's and the peer's) expire later in sum, so a
+/// connection made after either side renewed takes over; for two made with
+/// the same certificates (both sides dialled at once), the one dialled by
+/// the smaller node id. Both ends see the same two certificates on each
+/// connection, so they choose alike.
+pub(crate) fn keeps_new(existing: (i64, &str), new: (i64, &str)) -> bool {
+    if new.0 != existing.0 {
+        return new.0 > existing.0;
+    }
+    new.1 < existing.1
+}
+
+/// Adds an authenticated connection and starts its readers (see
+/// `keeps_new` for which one stays when one to that peer is already up).
+pub(crate) fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, cert_der: Vec<u8>, initiator: String, local_not_after: i64) -> NodeCert {
     let node_id = cert.node_id.clone();
     let dialled = initiator == shared.node_id;
-    let peer = PeerConn { conn: conn.clone(), cert: cert.clone(), cert_der, initiator, local_close_reason: Arc::new(Mutex::new(None)) };
+    let peer = PeerConn { conn: conn.clone(), cert: cert.clone(), cert_der, initiator, local_not_after, local_close_reason: Arc::new(Mutex::new(None)) };
     {
         let mut state = shared.state.lock().unwrap();
         if let Some(existing) = state.peers.get(&node_id) {
-            if existing.conn.close_reason().is_none() && existing.initiator <= peer.initiator {
+            let certificates = |p: &PeerConn| p.local_not_after + p.cert.not_after_unix;
+            let new_wins = keeps_new((certificates(existing), &existing.initiator), (certificates(&peer), &peer.initiator));
+            if existing.conn.close_reason().is_none() && !new_wins {
                 peer.close("duplicate");
                 return existing.cert.clone();
             }
-            existing.close("duplicate");
+            if certificates(&peer) > certificates(existing) {
+                // A renewal: the old connection drains, then closes. Its close
+                // emits no peer_down (the node has a newer connection).
+                let old = existing.conn.clone();
+                let reason = existing.local_close_reason.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(HANDOVER_GRACE).await;
+                    *reason.lock().unwrap() = Some("renewed".into());
+                    old.close(close_code("renewed"), b"renewed");
+                });
+            } else {
+                existing.close("duplicate");
+            }
         }
         state.drop_senders_through(&node_id);
         state.peers.insert(node_id.clone(), peer);
@@ -163,7 +197,18 @@ async fn expire_at(shared: Arc<Shared>, conn: Connection, node_id: String, not_a
 
 #[cfg(test)]
 mod tests {
-    use super::reason_from_error;
+    use super::{keeps_new, reason_from_error};
+
+    #[test]
+    fn the_connection_with_later_certificates_stays_else_the_smaller_dialler() {
+        // Made after a renewal (either side): the new one takes over, whoever dialled.
+        assert!(keeps_new((200, "a"), (230, "b")));
+        assert!(!keeps_new((230, "b"), (200, "a")));
+        // Same certificates: the one dialled by the smaller node id.
+        assert!(keeps_new((200, "b"), (200, "a")));
+        assert!(!keeps_new((200, "a"), (200, "b")));
+        assert!(!keeps_new((200, "a"), (200, "a")));
+    }
 
     #[test]
     fn handshake_errors_map_to_the_spec_reasons() {

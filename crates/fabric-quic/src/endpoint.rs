@@ -10,7 +10,9 @@
 //! this node relays (`set_relay`), and which certificates are trusted or
 //! revoked (`set_trust`, `set_revoked`), closing live connections at once
 //! when they stop being trusted. The node's own certificate can be renewed
-//! at runtime (`set_certificate`) without dropping live connections.
+//! at runtime (`set_certificate`) without dropping live connections; a
+//! `connect` to a peer whose connection predates the renewal moves it to a
+//! new one (make before break).
 
 use crate::class::Class;
 use crate::clock::unix_now;
@@ -27,7 +29,7 @@ use quinn::{ConnectionError, TransportConfig, VarInt};
 use rustls::pki_types::CertificateDer;
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -156,13 +158,10 @@ impl Endpoint {
         let chain = certificate_chain(&opts.cert_pem)?;
         let mut trust = Trust::new(&opts.cluster_id, &opts.ca_pems).map_err(|e| invalid("trust bundle", e))?;
         trust.set_revoked(opts.revoked_serials.iter().cloned());
-        let own = trust.verify(&chain[0], unix_now(), Some(&opts.node_id));
-        if let Err(refusal) = own {
-            return Err(FabricError::Certificate {
-                refusal,
-                message: "this node's own certificate does not pass the cluster's checks".into(),
-            });
-        }
+        let own = match trust.verify(&chain[0], unix_now(), Some(&opts.node_id)) {
+            Ok(own) => own,
+            Err(refusal) => return Err(FabricError::Certificate { refusal, message: "this node's own certificate does not pass the cluster's checks".into() }),
+        };
         let trust: SharedTrust = Arc::new(RwLock::new(trust));
         let identity = LocalIdentity { chain, key_pkcs8: opts.key_pkcs8.clone() };
         let transport = Arc::new(transport(&opts)?);
@@ -177,6 +176,7 @@ impl Endpoint {
             node_id: opts.node_id,
             quic,
             identity: RwLock::new(identity),
+            own_not_after: AtomicI64::new(own.not_after_unix),
             trust,
             transport,
             transport_idle: opts.idle_timeout,
@@ -207,14 +207,22 @@ impl Endpoint {
     }
 
     /// Dials `node_id` at `addr`; the handshake fails unless the server proves
-    /// to be that node of our cluster. Reuses a live connection.
+    /// to be that node of our cluster. Reuses a live connection, unless this
+    /// node has renewed its certificate since it was made: then the new
+    /// connection takes over from it on both sides, which keeps it open a
+    /// moment to drain (`connection::HANDOVER_GRACE`), and no `peer_down`.
     pub async fn connect(&self, node_id: &str, addr: SocketAddr) -> Result<NodeCert, FabricError> {
         if let Some(peer) = self.shared.state.lock().unwrap().peers.get(node_id) {
-            return Ok(peer.cert.clone());
+            if peer.local_not_after >= self.shared.own_not_after.load(Ordering::Acquire) {
+                return Ok(peer.cert.clone());
+            }
         }
         let verifier = PeerVerifier::new(self.shared.trust.clone(), Some(node_id.to_string()));
-        let client_tls = tls::client_config(&self.shared.identity.read().unwrap(), verifier.clone())
-            .map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
+        let (client_tls, local_not_after) = {
+            let identity = self.shared.identity.read().unwrap();
+            (tls::client_config(&identity, verifier.clone()), self.shared.own_not_after.load(Ordering::Acquire))
+        };
+        let client_tls = client_tls.map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
         let quic_tls = QuicClientConfig::try_from(client_tls).map_err(|e| FabricError::ConfigInvalid(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_tls));
         client.transport_config(self.shared.transport.clone());
@@ -244,7 +252,7 @@ impl Endpoint {
         let (cert, der) = peer_certificate(&self.shared, &conn, Some(node_id))
             .map_err(|refusal| FabricError::Certificate { message: refusal.to_string(), refusal })?;
         let me = self.shared.node_id.clone();
-        Ok(register(&self.shared, conn, cert, der, me))
+        Ok(register(&self.shared, conn, cert, der, me, local_not_after))
     }
 
     /// Sets the classes `node_id` may exchange with this node (replacing the
@@ -300,7 +308,7 @@ impl Endpoint {
     /// from now on, dialled or accepted, presents the new certificate; live
     /// connections keep the one they were authenticated with (TLS 1.3 has no
     /// renegotiation), so a peer still closes them when that one expires or
-    /// is revoked. Refused, changing nothing, unless the certificate passes
+    /// is revoked, unless `connect` moves them to a new connection first. Refused, changing nothing, unless the certificate passes
     /// the cluster's checks as this same node (the same
     /// `spiffe://rap/cluster/<c>/node/<n>` URI SAN) and the key is its key.
     pub fn set_certificate(&self, cert_pem: &str, key_pkcs8: Vec<u8>) -> Result<NodeCert, FabricError> {
@@ -326,6 +334,7 @@ impl Endpoint {
         let mut current = self.shared.identity.write().unwrap();
         self.shared.quic.set_server_config(Some(server));
         *current = identity;
+        self.shared.own_not_after.store(cert.not_after_unix, Ordering::Release);
         Ok(cert)
     }
 

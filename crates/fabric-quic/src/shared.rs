@@ -13,7 +13,7 @@ use crate::stats::Counters;
 use crate::tls::{LocalIdentity, SharedTrust};
 use quinn::{Connection, TransportConfig, VarInt};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -24,6 +24,9 @@ pub(crate) struct PeerConn {
     pub cert_der: Vec<u8>,
     /// Node id of the side that dialled; duplicates keep the smaller one's.
     pub initiator: String,
+    /// When the certificate this node presented on the connection expires:
+    /// one made before a renewal is replaced (see `connection::keeps_new`).
+    pub local_not_after: i64,
     pub local_close_reason: Arc<Mutex<Option<String>>>,
 }
 
@@ -105,6 +108,8 @@ pub(crate) struct Shared {
     /// This node's certificate and key for new dialled handshakes (accepted
     /// ones use the server config installed with it); replaced on renewal.
     pub identity: RwLock<LocalIdentity>,
+    /// When that certificate expires (written under the `identity` lock).
+    pub own_not_after: AtomicI64,
     pub trust: SharedTrust,
     pub transport: Arc<TransportConfig>,
     pub transport_idle: Duration,

@@ -23,7 +23,7 @@ export async function healthPage(): Promise<PageView> {
       { title: "Stale", cell: (c) => link(href("/nodes", { cluster: c.id, health: "stale" }), String(c.nodes.by_health.stale)) },
       { title: "Offline", cell: (c) => link(href("/nodes", { cluster: c.id, health: "offline" }), String(c.nodes.by_health.offline)) },
       { title: "Workloads failed", cell: (c) => (c.workloads.failed ? badge("failed", String(c.workloads.failed)) : "0") },
-      { title: "Certificates expiring (14 d)", cell: (c) => String(c.certificates.expiring_soon) },
+      { title: "Certificates expiring (7 d)", cell: (c) => String(c.certificates.expiring_soon) },
     ], o.per_cluster, { testid: "health-clusters" })),
   );
   render(await loadOverview());

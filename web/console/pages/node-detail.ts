@@ -1,5 +1,6 @@
 /**
- * Node detail: identity and certificates, membership, health, capabilities,
+ * Node detail: identity and certificates (expiry, and the agent's renewal
+ * state from its heartbeats), membership, health, capabilities,
  * roles (assign, restrict to an organization, remove), services desired vs
  * reported, last heartbeat, agent version, update state, lifecycle actions
  * and the node's audit timeline. Live.
@@ -36,13 +37,15 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
     const hb = n.last_heartbeat;
     const t = hb?.telemetry ?? {};
     const active = n.identities.find((i) => i.status === "active");
+    const expired = active !== undefined && Date.parse(active.not_after) <= Date.now();
     mount(body,
       h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", badge(n.health)),
       section("Identity", facts(
         fact("Node id", h("code", {}, n.id), "node-id"),
         fact("Key fingerprint", h("code", {}, active?.fingerprint ?? "—"), "node-fingerprint"),
         fact("Certificate serial", h("code", {}, active?.certificate_serial ?? "—")),
-        fact("Certificate expires", active ? `${when(active.not_after)} (${ago(active.not_after)})` : "—", "node-cert-expiry"),
+        fact("Certificate expires", active ? h("span", {}, `${when(active.not_after)} (${ago(active.not_after)})`, expired ? [" ", badge("expired")] : []) : "—", "node-cert-expiry"),
+        fact("Certificate renewal", renewal(t, expired), "node-cert-renewal"),
         fact("Enrolled", when(n.created_at)),
       )),
       section("Membership and health", facts(
@@ -107,4 +110,20 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
       out),
     refresh: load,
   };
+}
+
+/**
+ * What the agent's heartbeats say about renewing its certificate (at 2/3 of
+ * its lifetime, see docs/agent.md): failing attempts and the last error, and
+ * whether it expired before one succeeded.
+ */
+function renewal(t: Record<string, unknown>, expired: boolean) {
+  const failures = typeof t.certificate_renewal_failures === "number" ? t.certificate_renewal_failures : null;
+  if (failures === null) return "not reported by the agent";
+  if (failures === 0) return expired ? badge("expired", "expired: the agent has not renewed it") : "automatic (at 2/3 of the lifetime)";
+  const error = typeof t.certificate_renewal_error === "string" ? t.certificate_renewal_error : "";
+  return h("span", {},
+    badge(t.certificate_expired === true || expired ? "expired" : "failed", t.certificate_expired === true || expired ? `expired, renewal failing (${failures} attempts)` : `failing (${failures} attempts)`),
+    error ? ` ${error}` : "",
+    t.certificate_expired === true || expired ? " — its mesh channels fail until it renews; the agent keeps trying" : " — the agent keeps trying with backoff");
 }

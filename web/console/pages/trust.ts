@@ -47,7 +47,7 @@ export async function trustPage(_: Record<string, string>, query: URLSearchParam
       )),
       section("Node certificates", facts(
         fact("Active certificates", String(certs?.active ?? 0), "trust-active-certs"),
-        fact("Expiring within 14 days", String(certs?.expiring_soon ?? 0)),
+        fact("Expiring within 7 days", String(certs?.expiring_soon ?? 0)),
         fact("Next expiry", certs?.next_expiry ? `${when(certs.next_expiry)} (${ago(certs.next_expiry)})` : "—", "trust-next-expiry"),
       )),
       section("Revocations", facts(

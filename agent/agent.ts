@@ -1,0 +1,113 @@
+/**
+ * `rap-node-agent run` as a module: for every enrolled membership a
+ * `ClusterRunner` (heartbeats, snapshots, certificate renewal), a workload
+ * `Supervisor` and a `MeshMember`, wired together, on the clock and random
+ * source it is given. `main.ts` starts it with the system ones; tests start
+ * it in-process with a manual clock.
+ */
+import { AgentError } from "./client.ts";
+import { ClusterRunner } from "./run.ts";
+import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
+import { MeshMember, type MeshSettings } from "./mesh/member.ts";
+import type { AgentStore } from "./store.ts";
+import type { Clock, Random, Timer } from "./clock.ts";
+
+export interface AgentOptions {
+  store: AgentStore;
+  stateDir: string;
+  heartbeatIntervalMs: number;
+  /** Workload implementations by role. */
+  registry: Record<string, WorkloadSpec>;
+  mesh: MeshSettings;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+  clock: Clock;
+  random: Random;
+}
+
+/** How long `stop()` waits for snapshot long-polls in flight (real network requests). */
+const STOP_WAIT_MS = 2000;
+
+export class Agent {
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private loops: Promise<unknown>[] = [];
+
+  private constructor(private readonly o: AgentOptions, readonly runners: ClusterRunner[], readonly members: Map<string, MeshMember>, private readonly supervisors: Map<string, Supervisor>) {}
+
+  /** Opens every enrolled membership and starts the work its last valid snapshot authorizes; the loops run until `stop()`. */
+  static async start(o: AgentOptions): Promise<Agent> {
+    const memberships = (await o.store.memberships()).filter((m) => m.status === "enrolled");
+    if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
+    const supervisors = new Map<string, Supervisor>();
+    const members = new Map<string, MeshMember>();
+    const runners: ClusterRunner[] = [];
+    const time = { clock: o.clock, random: o.random };
+    const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await o.store.assignments(clusterId)).map((a) => a.serviceType));
+    for (const m of memberships) {
+      const runner = await ClusterRunner.open(o.store, m, o.stateDir, {
+        log: o.log,
+        onSnapshot: (clusterId) => {
+          void reconcile(clusterId);
+          void members.get(clusterId)!.refresh();
+        },
+        onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
+        onStop: async (clusterId) => {
+          await members.get(clusterId)!.stop();
+          await supervisors.get(clusterId)!.stopAll();
+        },
+        onCertificate: (clusterId, certPem) => members.get(clusterId)!.renewed(certPem),
+      }, o.clock, o.random);
+      // Each further cluster listens on the next port (when a port is given).
+      members.set(m.clusterId, new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time));
+      supervisors.set(m.clusterId, new Supervisor({ registry: o.registry, report: (r) => runner.reportServices(r), log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }), clock: o.clock }));
+      runners.push(runner);
+    }
+    const agent = new Agent(o, runners, members, supervisors);
+    o.log("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: o.heartbeatIntervalMs / 1000, workloads: Object.keys(o.registry) });
+    // Work already authorized by the last valid snapshot starts even before the control plane answers.
+    for (const r of runners) await reconcile(r.clusterId);
+    // The mesh starts alongside; heartbeats and snapshots never wait for it.
+    for (const member of members.values()) void member.refresh();
+    agent.loops = [...runners.map((r) => r.watchSnapshots()), ...runners.map((r) => r.watchCertificate()), agent.heartbeats()];
+    return agent;
+  }
+
+  runner(clusterId: string): ClusterRunner {
+    const r = this.runners.find((x) => x.clusterId === clusterId);
+    if (!r) throw new Error(`no membership for cluster ${clusterId}`);
+    return r;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    for (const r of this.runners) r.stop();
+    for (const member of this.members.values()) await member.stop();
+    for (const s of this.supervisors.values()) await s.stopAll();
+    await Promise.race([Promise.all(this.loops), Bun.sleep(STOP_WAIT_MS)]);
+    this.o.log("agent stopped");
+  }
+
+  private async heartbeats(): Promise<void> {
+    while (!this.stopping) {
+      await Promise.all(this.runners.map((r) => r.heartbeat()));
+      await new Promise<void>((resolve) => {
+        let timer: Timer;
+        const done = () => {
+          this.wake = null;
+          this.o.clock.clearTimeout(timer);
+          resolve();
+        };
+        timer = this.o.clock.setTimeout(done, this.o.heartbeatIntervalMs);
+        this.wake = done;
+        if (this.stopping) done();
+      });
+    }
+  }
+}
+
+function nthPort(address: string, n: number): string {
+  const i = address.lastIndexOf(":");
+  const port = Number(address.slice(i + 1));
+  return port === 0 || n === 0 ? address : `${address.slice(0, i)}:${port + n}`;
+}
