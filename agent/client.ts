@@ -2,9 +2,14 @@
  * The agent's HTTP client for the control plane. Errors come back as one
  * `AgentError` with the server's stable code (or `unreachable`) so the CLI can
  * print one line with a cause and a fix. Node sessions are obtained with a
- * fresh signed proof and renewed before they expire.
+ * fresh signed proof and renewed before they expire. Every call is one row
+ * of the node-agent contract (core/contracts/node-agent-api.ts): its path,
+ * method and body type come from there, and its answer is checked against
+ * the contract before anything uses it.
  */
+import * as v from "valibot";
 import { signNodeProof } from "../core/crypto/node-proof.ts";
+import { callPath, NODE_AGENT_API, type CallAnswer, type CallBody, type CallParams, type CallQuery, type NodeAgentCall } from "../core/contracts/node-agent-api.ts";
 import type { Clock } from "./clock.ts";
 
 export class AgentError extends Error {
@@ -19,7 +24,20 @@ export class ControlPlaneClient {
   /** `clock` dates proofs and times the session's renewal; request timeouts are real time. */
   constructor(private readonly baseUrl: string, private readonly clock: Clock, private readonly timeoutMs = 15_000) {}
 
-  async request<T>(method: string, path: string, opts: { body?: unknown; token?: string; timeoutMs?: number } = {}): Promise<T> {
+  /** One call of the node-agent API; an answer that does not match the contract is `answer_invalid`. */
+  async call<K extends NodeAgentCall>(
+    call: K,
+    opts: { params?: CallParams<K>; body?: CallBody<K>; query?: CallQuery<K>; token?: string; timeoutMs?: number } = {},
+  ): Promise<CallAnswer<K>> {
+    const query = opts.query ? `?${new URLSearchParams(opts.query as Record<string, string>)}` : "";
+    const path = callPath(call, opts.params as Record<string, string> | undefined) + query;
+    const answer = await this.request(NODE_AGENT_API[call].method, path, opts);
+    const parsed = v.safeParse(NODE_AGENT_API[call].answer, answer);
+    if (!parsed.success) throw new AgentError("answer_invalid", `the control plane's answer to ${call} does not match the contract: ${v.summarize(parsed.issues)}`);
+    return parsed.output as CallAnswer<K>;
+  }
+
+  private async request(method: string, path: string, opts: { body?: unknown; token?: string; timeoutMs?: number }): Promise<unknown> {
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
@@ -37,14 +55,14 @@ export class ControlPlaneClient {
       const e = (body as { error?: { code?: string; fallback_message?: string; details?: Record<string, unknown> } } | null)?.error;
       throw new AgentError(e?.code ?? `http_${res.status}`, e?.fallback_message ?? `HTTP ${res.status}`, res.status, e?.details ?? {});
     }
-    return body as T;
+    return body;
   }
 
   /** A node token, renewed a minute before it expires, from a fresh proof signed by the node key. */
   async nodeToken(key: { privateKey: CryptoKey; fingerprint: string }, clusterId: string): Promise<string> {
     if (this.token && this.token.expiresAt - 60_000 > this.clock.now().getTime()) return this.token.value;
     const proof = await signNodeProof(key.privateKey, key.fingerprint, clusterId, this.clock.now());
-    const r = await this.request<{ access_token: string; expires_in: number }>("POST", "/api/v1/node-agents/session", { body: { proof } });
+    const r = await this.call("session", { body: { proof } });
     this.token = { value: r.access_token, expiresAt: this.clock.now().getTime() + r.expires_in * 1000 };
     return r.access_token;
   }

@@ -5,6 +5,7 @@
  * another. On approval the bundle is verified and the authority pinned before
  * anything is stored as enrolled.
  */
+import type { NodeRole } from "../core/contracts/roles.ts";
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { certificateRequest, loadOrCreateKey } from "./keys.ts";
 import { detectCapabilities, hostFacts } from "./host-facts.ts";
@@ -20,7 +21,7 @@ export interface EnrollOptions {
   authorityFingerprint: string | null;
   nodeName: string;
   stateDir: string;
-  requestedRoles: string[];
+  requestedRoles: NodeRole[];
   pollIntervalMs: number;
   timeoutMs: number;
   progress: (line: string) => void;
@@ -44,7 +45,7 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
     o.progress(`resuming enrollment: join request ${membership.joinRequestId} is waiting for approval`);
   } else {
     const facts = hostFacts();
-    const r = await client.request<{ request_id: string }>("POST", "/api/v1/node-agents/enrollments", {
+    const r = await client.call("join", {
       body: {
         token: o.token, cluster_id: o.clusterId, node_name: o.nodeName, public_key: key.publicKey, csr: await certificateRequest(key, o.nodeName),
         fingerprint: key.fingerprint, facts, capabilities: detectCapabilities(facts), requested_roles: o.requestedRoles,
@@ -59,20 +60,21 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
   const deadline = started + o.timeoutMs;
   for (;;) {
     const requestId = membership.joinRequestId!;
-    const { challenge } = await client.request<{ challenge: string }>("POST", `/api/v1/node-agents/enrollments/${requestId}/challenge`);
+    const { challenge } = await client.call("challenge", { params: { requestId } });
     const signature = await signEnrollmentProof(key.privateKey, requestId, o.clusterId, challenge);
-    const answer = await client.request<{ status: string; reason?: string | null; node_id?: string; bundle?: string }>("POST", `/api/v1/node-agents/enrollments/${requestId}/bootstrap`, {
+    const answer = await client.call("bootstrap", {
+      params: { requestId },
       body: { cluster_id: o.clusterId, fingerprint: key.fingerprint, challenge, signature },
     });
     if (answer.status === "approved") {
-      const bundle = await verifyBundle(answer.bundle!, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint, at: o.clock.now() });
+      const bundle = await verifyBundle(answer.bundle, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint, at: o.clock.now() });
       const snapshot = await verifySnapshot(bundle.initial_snapshot, { authorityPublicKey: bundle.authority.public_key, clusterId: o.clusterId, nodeId: bundle.node_id, currentVersion: null });
       membership = {
         ...membership, status: "enrolled", nodeId: bundle.node_id, pinnedAuthorityFingerprint: bundle.authority.fingerprint, authorityPublicKey: bundle.authority.public_key,
         certificatePem: bundle.certificate, caChainPem: bundle.ca_chain.join("\n"), enrolledAt: o.clock.now().toISOString(),
       };
       await store.saveMembership(membership);
-      await store.applySnapshot(o.clusterId, snapshot.version, bundle.initial_snapshot, snapshot as never);
+      await store.applySnapshot(o.clusterId, snapshot.version, bundle.initial_snapshot, snapshot);
       o.progress(`approved: node ${bundle.node_id}, cluster authority ${bundle.authority.fingerprint} pinned`);
       return membership;
     }

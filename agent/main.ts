@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AgentStore } from "./store.ts";
 import { enroll } from "./enroll.ts";
+import { isNodeRole, NODE_ROLES } from "../core/contracts/roles.ts";
 import { AgentError, safeJson } from "./client.ts";
 import { keyPath } from "./keys.ts";
 import type { WorkloadSpec } from "./supervisor.ts";
@@ -50,6 +51,9 @@ async function cmdEnroll(args: string[]): Promise<number> {
   });
   const url = values["control-plane"];
   if (!url || !values.cluster || !values.token) throw new Usage("enroll needs --control-plane URL --cluster ID --token TOKEN (the join token command from the admin console)");
+  const requestedRoles = values.role ?? [];
+  const unknownRole = requestedRoles.find((r) => !isNodeRole(r));
+  if (unknownRole) throw new Usage(`--role ${unknownRole}: not a node role (one of ${NODE_ROLES.join(", ")})`);
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
   const store = await openStore(stateDir);
   try {
@@ -60,7 +64,7 @@ async function cmdEnroll(args: string[]): Promise<number> {
       authorityFingerprint: values["authority-fingerprint"] ?? null,
       nodeName: values.name ?? hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63),
       stateDir,
-      requestedRoles: values.role ?? [],
+      requestedRoles: requestedRoles.filter(isNodeRole),
       pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
       timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
       progress: say,

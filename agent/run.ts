@@ -8,6 +8,8 @@
  * it never decides anything the authority owns. A node the control plane
  * refuses (revoked or disabled) stops.
  */
+import { isNodeRole } from "../core/contracts/roles.ts";
+import type { WorkloadReport } from "./supervisor.ts";
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { certificateRequest, loadOrCreateKey, type NodeKey } from "./keys.ts";
 import { telemetry } from "./host-facts.ts";
@@ -69,7 +71,7 @@ export class ClusterRunner {
       const token = await this.client.nodeToken(this.key, this.m.clusterId);
       const version = await this.store.snapshotVersion(this.m.clusterId);
       const certificate = certificateTelemetry(await this.renewal.state(), this.clock.now());
-      await this.client.request("POST", "/api/v1/node-agents/heartbeat", {
+      await this.client.call("heartbeat", {
         token,
         body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable, ...certificate } },
       });
@@ -114,10 +116,13 @@ export class ClusterRunner {
   }
 
   /** Tells the control plane what this node's workloads are doing. */
-  async reportServices(services: { service_type: string; reported_state: string; version?: string }[]): Promise<void> {
+  async reportServices(reports: WorkloadReport[]): Promise<void> {
+    // Roles this agent does not know are not the control plane's to hear about (the contract would refuse them).
+    const services = reports.flatMap(({ service_type, ...r }) => (isNodeRole(service_type) ? [{ ...r, service_type }] : []));
     const token = await this.client.nodeToken(this.key, this.m.clusterId);
-    await this.client.request("POST", "/api/v1/node-agents/services", { token, body: { services } });
+    await this.client.call("services", { token, body: { services } });
   }
+
 
   /**
    * Desired state by long-poll: each request waits up to `waitSeconds` on the
@@ -169,7 +174,7 @@ export class ClusterRunner {
    */
   private async renewCertificate(): Promise<string> {
     const token = await this.client.nodeToken(this.key, this.m.clusterId);
-    const r = await this.client.request<{ certificate: string }>("POST", "/api/v1/node-agents/certificate", { token, body: { csr: await certificateRequest(this.key, this.m.nodeName) } });
+    const r = await this.client.call("certificate", { token, body: { csr: await certificateRequest(this.key, this.m.nodeName) } });
     const caPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(this.m.caChainPem ?? "")?.[0] ?? "";
     const ours = await verifyNodeCertificate(r.certificate, caPem, { clusterId: this.m.clusterId, nodeId: this.m.nodeId!, at: this.clock.now() }).catch(() => false);
     if (!ours || !sameBytes(certificateFacts(r.certificate).spki, fromB64(this.key.publicKey))) {
@@ -187,21 +192,20 @@ export class ClusterRunner {
   /** The mesh directory of the stored snapshot, or null when this node has no mesh role. */
   async directory(): Promise<Directory | null> {
     const snap = await this.store.snapshot(this.m.clusterId);
-    const body = snap?.body as { roles?: { role: string }[]; mesh?: Omit<Directory, "version" | "roles" | "revocation_list_version">; revocation_list_version?: number } | undefined;
-    if (!snap || !body?.mesh) return null;
-    return { version: snap.version, roles: (body.roles ?? []).map((r) => r.role), revocation_list_version: body.revocation_list_version ?? 0, ...body.mesh };
+    if (!snap?.body.mesh) return null;
+    const { peers, relays, route_paths, relay_leases } = snap.body.mesh;
+    return { version: snap.version, roles: snap.body.roles.map((r) => r.role), revocation_list_version: snap.body.revocation_list_version, peers, relays, route_paths, relay_leases };
   }
 
   /** The mesh's way to the control plane, with this node's session. */
   meshControl(): MeshControl {
-    const call = async <T>(method: string, path: string, body?: unknown) =>
-      this.client.request<T>(method, `/api/v1/node-agents${path}`, { token: await this.client.nodeToken(this.key, this.m.clusterId), body });
+    const token = () => this.client.nodeToken(this.key, this.m.clusterId);
     return {
-      advertise: async (address: string) => void (await call("PUT", "/mesh-endpoint", { address })),
-      reportLinks: async (observations: LinkObservation[]) => void (observations.length ? await call("POST", "/links", { observations }) : undefined),
-      reportRouteHealth: async (reports) => void (await call("POST", "/route-health", { reports })),
+      advertise: async (address: string) => void (await this.client.call("meshEndpoint", { token: await token(), body: { address } })),
+      reportLinks: async (observations: LinkObservation[]) => void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
+      reportRouteHealth: async (reports) => void (await this.client.call("routeHealth", { token: await token(), body: { reports } })),
       revokedSerials: async () => {
-        const r = await call<{ version: number; revocation_list: string | null }>("GET", "/revocations");
+        const r = await this.client.call("revocations", { token: await token() });
         if (!r.revocation_list) return { version: r.version, serials: [] };
         const { serials } = await verifyRevocationList(r.revocation_list, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId });
         return { version: r.version, serials };
@@ -210,12 +214,12 @@ export class ClusterRunner {
   }
 
   private async syncSnapshot(token: string, currentVersion: number | null, waitSeconds: number): Promise<"applied" | "unchanged" | "rejected"> {
-    const query = currentVersion !== null ? `?after_version=${currentVersion}&wait=${waitSeconds}` : "";
-    const r = await this.client.request<{ version: number; changed: boolean; snapshot?: string }>("GET", `/api/v1/node-agents/snapshot${query}`, { token, timeoutMs: (waitSeconds + 10) * 1000 });
-    if (!r.changed || !r.snapshot) return "unchanged";
+    const query = currentVersion !== null ? { after_version: String(currentVersion), wait: String(waitSeconds) } : {};
+    const r = await this.client.call("snapshot", { token, query, timeoutMs: (waitSeconds + 10) * 1000 });
+    if (!r.changed) return "unchanged";
     try {
       const doc = await verifySnapshot(r.snapshot, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId, nodeId: this.m.nodeId!, currentVersion });
-      await this.store.applySnapshot(this.m.clusterId, doc.version, r.snapshot, doc as never);
+      await this.store.applySnapshot(this.m.clusterId, doc.version, r.snapshot, doc);
       this.events.log("snapshot applied", { cluster: this.m.clusterId, version: doc.version, roles: doc.roles.map((x) => x.role) });
       this.events.onSnapshot?.(this.m.clusterId);
       return "applied";

@@ -1,4 +1,5 @@
 /** Node-local state: migrations once, memberships per cluster, snapshot caches replaced whole, removal per cluster. */
+import type { SignedSnapshot } from "../core/contracts/snapshot.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,9 +29,13 @@ describe("agent store", () => {
   test("a snapshot replaces the peer, route and service caches of its cluster only", async () => {
     const s = await AgentStore.open(join(dir, "b.db"), new ManualClock());
     for (const c of ["c1", "c2"]) await s.saveMembership(membership(c));
-    const body = (peers: string[], routes: { to: string; via: string[] }[], roles: string[]) => ({
+    const body = (peers: string[], routes: { to: string; via: string[] }[], roles: string[]): SignedSnapshot => ({
+      node_id: "n1", version: 1, term: 1, heartbeat_interval_seconds: 30, revocation_list_version: 0,
       roles: roles.map((role) => ({ role, organization_id: null })),
-      mesh: { peers: peers.map((p) => ({ node_id: p, name: p, roles: ["relay-node"], endpoints: [] })), route_paths: routes },
+      mesh: {
+        peers: peers.map((p) => ({ node_id: p, name: p, roles: ["relay-node"], endpoints: [] })), qos: { classes: [], max_relay_hops: 2 }, relays: [],
+        route_paths: routes.map((r) => ({ ...r, alternates: [] })),
+      },
     });
     await s.applySnapshot("c1", 1, "jws1", body(["p1", "p2"], [{ to: "p2", via: ["p1"] }], ["relay-node"]));
     await s.applySnapshot("c2", 1, "jws2", body(["q1"], [], ["entry-node"]));

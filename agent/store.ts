@@ -5,6 +5,7 @@
  * The file is owner-only (0600); SQLite gives its -wal and -shm files the
  * database file's mode, so they follow.
  */
+import type { SignedSnapshot } from "../core/contracts/snapshot.ts";
 import { chmod, open } from "node:fs/promises";
 import { createClient, type Client, type InValue } from "@libsql/client";
 import type { Clock } from "./clock.ts";
@@ -132,7 +133,8 @@ export class AgentStore {
     }
   }
 
-  async snapshot(clusterId: string): Promise<{ version: number; jws: string; body: Record<string, unknown>; receivedAt: string } | undefined> {
+  /** The applied snapshot; its body was checked against the contract (core/contracts/snapshot.ts) before it was stored. */
+  async snapshot(clusterId: string): Promise<{ version: number; jws: string; body: SignedSnapshot; receivedAt: string } | undefined> {
     const r = (await this.db.execute({ sql: "select version, jws, body, received_at from snapshots where cluster_id = ?", args: [clusterId] })).rows[0];
     return r && { version: Number(r.version), jws: String(r.jws), body: JSON.parse(String(r.body)), receivedAt: String(r.received_at) };
   }
@@ -144,7 +146,7 @@ export class AgentStore {
   }
 
   /** Stores a verified snapshot and the caches derived from it, in one transaction. */
-  async applySnapshot(clusterId: string, version: number, jws: string, body: SnapshotCaches & Record<string, unknown>): Promise<void> {
+  async applySnapshot(clusterId: string, version: number, jws: string, body: SignedSnapshot): Promise<void> {
     const now = this.clock.now().toISOString();
     const tx = await this.db.transaction("write");
     try {
@@ -222,12 +224,6 @@ export class AgentStore {
       args: [h.clusterId, h.controlPlaneReachable ? 1 : 0, h.degradedSince, h.lastHeartbeatAt, h.lastError, this.clock.now().toISOString()],
     });
   }
-}
-
-export interface SnapshotCaches {
-  roles?: { role: string; organization_id: string | null }[];
-  mesh?: { peers: { node_id: string; name: string; roles: string[]; endpoints: unknown[] }[]; route_paths?: { to: string; via: string[] }[] };
-  services?: { role: string }[];
 }
 
 function toMembership(r: Record<string, unknown>): Membership {

@@ -11,9 +11,10 @@ import { keyFingerprint } from "../core/crypto/product-root.ts";
 import { verifyAuthority, type AuthorityClaims } from "../core/crypto/authority-jws.ts";
 import { verifyNodeCertificate } from "../core/crypto/x509.ts";
 import { AgentError } from "./client.ts";
+import * as v from "valibot";
+import { BOOTSTRAP_TYPE, REVOCATION_TYPE, SignedSnapshot, SNAPSHOT_TYPE } from "../core/contracts/snapshot.ts";
 
-export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
-export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
+export { BOOTSTRAP_TYPE, REVOCATION_TYPE, SNAPSHOT_TYPE };
 
 export interface Bundle extends AuthorityClaims {
   node_id: string;
@@ -24,7 +25,7 @@ export interface Bundle extends AuthorityClaims {
   initial_snapshot: string;
 }
 
-export interface SnapshotDoc extends AuthorityClaims { node_id: string; version: number; term: number; roles: { role: string; organization_id: string | null }[] }
+export type SnapshotDoc = AuthorityClaims & SignedSnapshot;
 
 const importAuthority = (rawB64: string) => crypto.subtle.importKey("raw", fromB64(rawB64), { name: "Ed25519" }, true, ["verify"]);
 
@@ -55,12 +56,13 @@ export async function verifySnapshot(jws: string, expect: { authorityPublicKey: 
   const doc = await verifyAuthority<SnapshotDoc>(await importAuthority(expect.authorityPublicKey), jws, { typ: SNAPSHOT_TYPE, aud: `node:${expect.nodeId}`, clusterId: expect.clusterId }).catch((err) => {
     throw new AgentError("snapshot_rejected", `snapshot rejected: ${err instanceof Error ? err.message : String(err)}`);
   });
+  const shape = v.safeParse(SignedSnapshot, doc);
+  if (!shape.success) throw new AgentError("snapshot_rejected", `snapshot does not match the contract: ${v.summarize(shape.issues)}`);
   if (doc.node_id !== expect.nodeId) throw new AgentError("snapshot_rejected", "snapshot is for another node");
   if (expect.currentVersion !== null && doc.version < expect.currentVersion) throw new AgentError("snapshot_rejected", `snapshot version ${doc.version} is older than ${expect.currentVersion}`);
   return doc;
 }
 
-export const REVOCATION_TYPE = "rap.revocation_list.v1";
 
 /** A cluster's signed revocation list, verified against the pinned authority. */
 export async function verifyRevocationList(jws: string, expect: { authorityPublicKey: string; clusterId: string }): Promise<{ serials: string[] }> {

@@ -17,6 +17,8 @@
  * The control plane is reached only through `MeshControl`; when it is away
  * the mesh keeps running on the last signed directory.
  */
+import type { CallBody } from "../../core/contracts/node-agent-api.ts";
+import type { MeshPeer, SnapshotMesh } from "../../core/contracts/snapshot.ts";
 import { networkInterfaces } from "node:os";
 import { createActor, type Actor } from "xstate";
 import { Mesh, MeshError, type MeshEvent, type MeshMessage, type ChannelClass } from "../../crates/fabric-quic/index.ts";
@@ -28,21 +30,16 @@ import { SHORTCUT_DEFAULTS, type ShortcutThresholds } from "../../core/routing/r
 import { chooseRoute, initialRouteState, type RouteState } from "./route-choice.ts";
 import { every, type Clock, type Random } from "../clock.ts";
 
-export interface DirectoryPeer { node_id: string; name: string; roles: string[]; endpoints: { transport: string; address: string }[] }
-/** The mesh part of a verified snapshot. */
-export interface Directory {
+export type DirectoryPeer = MeshPeer;
+/** The mesh part of a verified snapshot (core/contracts/snapshot.ts), with the snapshot's version, roles and revocation list version. */
+export type Directory = Pick<SnapshotMesh, "peers" | "relays" | "route_paths" | "relay_leases"> & {
   version: number;
   roles: string[];
-  peers: DirectoryPeer[];
-  relays: string[];
-  /** `pinned`: from an operator's route intent; never replaced by a shortcut. */
-  route_paths: { to: string; via: string[]; alternates?: string[][]; pinned?: boolean }[];
-  /** Relay nodes: the end-node pairs this relay may forward between. */
-  relay_leases?: { pairs: [string, string][]; expires_at: string };
   revocation_list_version: number;
-}
+};
 
-export interface LinkObservation { peer_node_id: string; reachable: boolean; latency_ms?: number; loss?: number }
+/** One link observation as the node-agent contract carries it. */
+export type LinkObservation = CallBody<"links">["observations"][number];
 
 /** What the mesh needs from the control plane; every call may fail (degraded). */
 export interface MeshControl {
@@ -51,7 +48,7 @@ export interface MeshControl {
   /** The verified revocation list's serials. */
   revokedSerials(): Promise<{ version: number; serials: string[] }>;
   /** Route-health feedback: pings over this signed relay path are (not) answered. */
-  reportRouteHealth(reports: { to: string; via: string[]; healthy: boolean }[]): Promise<void>;
+  reportRouteHealth(reports: CallBody<"routeHealth">["reports"]): Promise<void>;
 }
 
 export interface MeshRuntimeOptions {

@@ -34,3 +34,4 @@ export const ROLE_REQUIRES = {
 } as const satisfies Record<string, Capability>;
 export type NodeRole = keyof typeof ROLE_REQUIRES;
 export const NODE_ROLES = Object.keys(ROLE_REQUIRES) as NodeRole[];
+export const isNodeRole = (s: string): s is NodeRole => Object.hasOwn(ROLE_REQUIRES, s);

@@ -8,7 +8,6 @@
  * authority-signed document a node receives.
  */
 import * as v from "valibot";
-import { CHANNEL_CLASSES } from "./channel-classes.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
@@ -28,7 +27,9 @@ export const MeshPeer = v.object({
 export const SnapshotMesh = v.object({
   peers: v.array(MeshPeer),
   qos: v.object({
-    classes: v.array(v.object({ name: v.picklist(CHANNEL_CLASSES), priority: v.number(), reliable: v.boolean() })),
+    // Names are the channel classes of core/contracts/channel-classes.ts; a string here so an agent
+    // keeps a snapshot naming a class it does not know yet (it ignores that class).
+    classes: v.array(v.object({ name: v.string(), priority: v.number(), reliable: v.boolean() })),
     max_relay_hops: v.number(),
   }),
   /** Peers that may forward traffic for this node. */
