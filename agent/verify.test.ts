@@ -14,7 +14,11 @@ async function authority() {
   return { privateKey: kp.privateKey, publicKey: b64(new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey))) };
 }
 
-const doc = (over: Record<string, unknown> = {}) => ({ typ: SNAPSHOT_TYPE, iss: AUTHORITY_ISSUER, aud: `node:${node}`, cluster_id: cluster, iat: 0, node_id: node, version: 3, term: 1, roles: [], ...over }) as never;
+const doc = (over: Record<string, unknown> = {}) =>
+  ({
+    typ: SNAPSHOT_TYPE, iss: AUTHORITY_ISSUER, aud: `node:${node}`, cluster_id: cluster, iat: 0,
+    node_id: node, version: 3, term: 1, roles: [], heartbeat_interval_seconds: 30, revocation_list_version: 0, ...over,
+  }) as never;
 
 describe("snapshot verification", async () => {
   const a = await authority();
@@ -23,6 +27,11 @@ describe("snapshot verification", async () => {
 
   test("a snapshot signed by the pinned authority for this node is accepted", async () => {
     expect((await verifySnapshot(await signAuthority(a.privateKey, "k", doc()), expectation)).version).toBe(3);
+  });
+
+  test("a signed snapshot that does not match the shared contract is rejected", async () => {
+    await rejects(await signAuthority(a.privateKey, "k", doc({ heartbeat_interval_seconds: undefined })));
+    await rejects(await signAuthority(a.privateKey, "k", doc({ mesh: { peers: "everyone" } })));
   });
 
   test("a tampered payload is rejected", async () => {
