@@ -40,6 +40,7 @@ const Env = v.object({
   ACCESS_TOKEN_TTL_SECONDS: v.optional(PositiveInt(30, 3600), "600"),
   DATA_PLANE_TOKEN_KEY_B64: v.optional(v.string()),
   DATA_PLANE_TOKEN_KEY_FILE: v.optional(v.string()),
+  DATA_PLANE_TOKEN_TTL_SECONDS: v.optional(PositiveInt(10, 300), "60"),
   RAP_REPLICA_PARTITION: v.optional(v.picklist(["normal", "minority"]), "normal"),
   TRUST_PROXY: v.optional(v.picklist(["true", "false"]), "false"),
   REFRESH_TOKEN_TTL_SECONDS: v.optional(PositiveInt(300, 90 * 24 * 3600), String(30 * 24 * 3600)),
@@ -67,6 +68,8 @@ export type Config = {
   auth: { tokenKey: KeySource; accessTtlSeconds: number; refreshTtlSeconds: number };
   /** Ed25519 private key (PKCS#8, base64) that signs data-plane tokens; entry nodes get its public half. */
   dataPlaneTokenKey: KeySource;
+  /** Lifetime of the data-plane tokens attach answers carry (10–300 s). */
+  dataPlaneTokenTtlSeconds: number;
 };
 
 export class ConfigInvalid extends DomainError {
@@ -101,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     secrets: { activeKeyId: e.SECRET_ENCRYPTION_KEY_ID, activeKey: { b64: e.SECRET_ENCRYPTION_KEY_B64, file: e.SECRET_ENCRYPTION_KEY_FILE }, previousKeys: e.SECRET_ENCRYPTION_PREVIOUS_KEYS },
     auth: { tokenKey: { b64: e.AUTH_TOKEN_KEY_B64, file: e.AUTH_TOKEN_KEY_FILE }, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS },
     dataPlaneTokenKey: { b64: e.DATA_PLANE_TOKEN_KEY_B64, file: e.DATA_PLANE_TOKEN_KEY_FILE },
+    dataPlaneTokenTtlSeconds: e.DATA_PLANE_TOKEN_TTL_SECONDS,
   };
   const problems: string[] = [];
   const configured = (k: KeySource) => Boolean(k.b64 || k.file);

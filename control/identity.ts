@@ -27,6 +27,8 @@ export interface Identity {
   refreshTtlSeconds: number;
   /** Signs data-plane tokens; entry nodes receive `publicKeyB64` in their snapshots. */
   dataPlaneKey: { kid: string; publicKeyB64: string; privateKey: CryptoKey };
+  /** Lifetime of data-plane tokens; entry nodes get it as `max_token_ttl_seconds`. */
+  dataPlaneTokenTtlSeconds: number;
   /** Of the keys every replica must share; control/installation/keys.ts compares them with the installation's at start. */
   fingerprints: KeyFingerprints;
 }
@@ -77,6 +79,7 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     accessTtlSeconds: cfg.auth.accessTtlSeconds,
     refreshTtlSeconds: cfg.auth.refreshTtlSeconds,
     dataPlaneKey,
+    dataPlaneTokenTtlSeconds: cfg.dataPlaneTokenTtlSeconds,
     fingerprints: await fingerprintKeys({ tokenKey, dataPlanePublicKeyB64: dataPlaneKey.publicKeyB64, secretActiveId: cfg.secrets.activeKeyId, secretKeys: keys }),
   };
 }

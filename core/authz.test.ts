@@ -32,27 +32,31 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "join_token.create": "P", "role_assignment.manage": "P", "trust.change": "P", "partition.promote": "P", "update_policy.change": "P",
     "organization.read": "OX", "organization.update": "OX", "member.read": "OX", "member.manage": "OX", "member.manage_owner": "OX",
     "resource.read": "OX", "resource.create": "OX", "resource.update": "OX", "resource.delete": "OX", "resource.secret_write": "OX", "audit.read_org": "OX",
+    "session.connect": "OX", "session.read_any": "OX", "session.manage_any": "OX",
   },
   platform_admin: {
     "platform.read": "P", "cluster.read": "P", "cluster.manage": "P", "organization.create": "P", "organization.list_all": "P",
     "user.recover": "P", "audit.read_platform": "P", "node.approve": "P", "join_token.create": "P", "role_assignment.manage": "P", "trust.change": "P",
     "organization.read": "OX", "organization.update": "OX", "member.read": "OX", "member.manage": "OX",
     "resource.read": "OX", "resource.create": "OX", "resource.update": "OX", "resource.delete": "OX", "resource.secret_write": "OX", "audit.read_org": "OX",
+    "session.connect": "OX", "session.read_any": "OX", "session.manage_any": "OX",
   },
   platform_recovery_admin: {
     "platform.read": "P", "cluster.read": "P", "organization.list_all": "P", "user.recover": "P", "audit.read_platform": "P", "partition.promote": "P",
-    "organization.read": "OX", "member.read": "OX", "resource.read": "OX", "audit.read_org": "OX",
+    "organization.read": "OX", "member.read": "OX", "resource.read": "OX", "audit.read_org": "OX", "session.read_any": "OX",
   },
   org_owner: {
     "organization.read": "O", "organization.update": "O", "member.read": "O", "member.manage": "O", "member.manage_owner": "O",
     "resource.read": "O", "resource.create": "O", "resource.update": "O", "resource.delete": "O", "resource.secret_write": "O", "audit.read_org": "O",
+    "session.connect": "O", "session.read_any": "O", "session.manage_any": "O",
   },
   org_admin: {
     "organization.read": "O", "member.read": "O", "member.manage": "O",
     "resource.read": "O", "resource.create": "O", "resource.update": "O", "resource.delete": "O", "resource.secret_write": "O", "audit.read_org": "O",
+    "session.connect": "O", "session.read_any": "O", "session.manage_any": "O",
   },
-  org_operator: { "organization.read": "O", "member.read": "O", "resource.read": "O" },
-  org_member: { "organization.read": "O", "resource.read": "O" },
+  org_operator: { "organization.read": "O", "member.read": "O", "resource.read": "O", "session.connect": "O" },
+  org_member: { "organization.read": "O", "resource.read": "O", "session.connect": "O" },
   org_viewer: { "organization.read": "O", "member.read": "O", "resource.read": "O" },
 };
 

@@ -45,6 +45,10 @@ export const ORG_ACTIONS = [
   "resource.delete",
   "resource.secret_write",
   "audit.read_org",
+  // Remote sessions: start one and act on one's own; read any in the organization; terminate or take over any.
+  "session.connect",
+  "session.read_any",
+  "session.manage_any",
 ] as const;
 export type OrgAction = (typeof ORG_ACTIONS)[number];
 export type Action = PlatformAction | OrgAction;
@@ -65,7 +69,7 @@ export const HIGH_RISK: ReadonlySet<Action> = new Set<Action>([
 /** How long an MFA proof counts for step-up. */
 export const STEP_UP_WINDOW_MS = { trustedDevice: 15 * 60_000, unknownDevice: 5 * 60_000 } as const;
 
-const ORG_READS: OrgAction[] = ["organization.read", "member.read", "resource.read", "audit.read_org"];
+const ORG_READS: OrgAction[] = ["organization.read", "member.read", "resource.read", "audit.read_org", "session.read_any"];
 
 const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[]; anyOrg: readonly OrgAction[] }> = {
   platform_owner: { platform: PLATFORM_ACTIONS, anyOrg: ORG_ACTIONS },
@@ -84,8 +88,9 @@ const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[
 const ORG_GRANTS: Record<OrgRole, readonly OrgAction[]> = {
   org_owner: ORG_ACTIONS,
   org_admin: ORG_ACTIONS.filter((a) => a !== "member.manage_owner" && a !== "organization.update"),
-  org_operator: ["organization.read", "member.read", "resource.read"],
-  org_member: ["organization.read", "resource.read"],
+  // Operators and members use resources (their own sessions); only owners and admins see or stop others' sessions.
+  org_operator: ["organization.read", "member.read", "resource.read", "session.connect"],
+  org_member: ["organization.read", "resource.read", "session.connect"],
   org_viewer: ["organization.read", "member.read", "resource.read"],
 };
 

@@ -15,6 +15,7 @@ import { installationRoutes } from "./installation/routes.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { organizationRoutes } from "./organizations/routes.ts";
 import { resourceRoutes } from "./resources/routes.ts";
+import { sessionRoutes } from "./sessions/routes.ts";
 import { auditRoutes } from "./audit/routes.ts";
 import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps) {
     .route("/api/v1/me", meRoutes)
     .route("/api/v1/organizations", organizationRoutes)
     .route("/api/v1/resources", resourceRoutes)
+    .route("/api/v1/remote-sessions", sessionRoutes)
     .route("/api/v1/audit", auditRoutes)
     .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes)

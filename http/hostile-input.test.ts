@@ -46,7 +46,7 @@ const DATE_FIELDS = new Set(["since", "until"]);
 
 interface Ids {
   org: string; decoyUser: string; resource: string; cluster: string; decoyCluster: string; node: string; decoyNode: string;
-  group: string; pendingRequest: string; enrollingRequest: string; joinToken: string; enrollBody: Record<string, unknown>; nodeFingerprint: string;
+  group: string; remoteSession: string; pendingRequest: string; enrollingRequest: string; joinToken: string; enrollBody: Record<string, unknown>; nodeFingerprint: string;
 }
 /** A valid request for one route. `as` picks the credentials: the owner (default), a second session of the owner, the node, or none. */
 interface Template { as?: "owner" | "decoy-session" | "node" | "none"; params?: Record<string, string>; query?: Record<string, string>; body?: Record<string, unknown> }
@@ -64,6 +64,9 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
   "POST /api/v1/node-agents/links": (x) => ({ as: "node", body: { observations: [{ peer_node_id: x.decoyNode, reachable: true, latency_ms: 12.5, loss: 0 }] } }),
   "PUT /api/v1/node-agents/mesh-endpoint": () => ({ as: "node", body: { address: "127.0.0.1:7443" } }),
   "POST /api/v1/node-agents/route-health": (x) => ({ as: "node", body: { reports: [{ to: x.decoyNode, via: [x.decoyNode], healthy: true }] } }),
+  "GET /api/v1/node-agents/sessions/assignments": () => ({ as: "node" }),
+  "POST /api/v1/node-agents/sessions/:sessionId/events": (x) => ({ as: "node", params: { sessionId: x.remoteSession }, body: { type: "adapter.failed", reason: "host key mismatch" } }),
+  "POST /api/v1/node-agents/data-plane-tokens/redeem": (x) => ({ as: "node", body: { token: "a.b.c", session_id: x.remoteSession } }),
   "POST /api/v1/node-agents/enrollments": (x) => ({ as: "none", body: x.enrollBody }),
   "POST /api/v1/node-agents/enrollments/:requestId/challenge": (x) => ({ as: "none", params: { requestId: x.enrollingRequest } }),
   "POST /api/v1/node-agents/enrollments/:requestId/bootstrap": (x) => ({
@@ -109,6 +112,14 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
   "PATCH /api/v1/resources/:id": (x) => ({ params: { id: x.resource }, body: { name: "desk-2", target_host: "host.example", target_port: 22, egress_pool: "office", metadata: { env: "lab" } } }),
   "DELETE /api/v1/resources/:id": () => ({ params: { id: newId() } }),
   "PUT /api/v1/resources/:id/secret": (x) => ({ params: { id: x.resource }, body: { username: "u", password: "p", domain: "d", private_key: "k" } }),
+
+  "POST /api/v1/remote-sessions": (x) => ({ body: { resource_id: x.resource } }),
+  "GET /api/v1/remote-sessions": (x) => ({ query: { limit: "10", after: newId(), organization_id: x.org, state: "active", all: "true" } }),
+  "GET /api/v1/remote-sessions/:id": (x) => ({ params: { id: x.remoteSession } }),
+  "POST /api/v1/remote-sessions/:id/attach": (x) => ({ params: { id: x.remoteSession } }),
+  "POST /api/v1/remote-sessions/:id/takeover": (x) => ({ params: { id: x.remoteSession } }),
+  "POST /api/v1/remote-sessions/:id/detach": (x) => ({ params: { id: x.remoteSession } }),
+  "POST /api/v1/remote-sessions/:id/terminate": (x) => ({ params: { id: x.remoteSession } }),
 
   "GET /api/v1/audit": (x) => ({ query: { ...AUDIT_FILTERS, organization_id: x.org, before: newId() } }),
   "GET /api/v1/platform/overview": () => ({}),
@@ -184,8 +195,11 @@ beforeAll(async () => {
   const join = async (name: string) =>
     (await json(await t.call("POST", "/api/v1/node-agents/enrollments", { body: joinBody(await nodeKeys(name), cluster.id, joinToken, { node_name: name }) }), 202)).request_id as string;
   const enrollKeys = await nodeKeys("edge-9");
+  // A remote session (failed: no node serves the resource's pool) for the session routes to act on.
+  const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource.id } });
+  const remoteSession = ((await unplaced.json()) as { error: { details: { session_id: string } } }).error.details.session_id;
   ids = {
-    org, decoyUser: decoy.userId, resource: resource.id, cluster: cluster.id, decoyCluster: decoyCluster.id, node: node.nodeId, decoyNode: decoyNode.nodeId, group: group.id,
+    org, decoyUser: decoy.userId, resource: resource.id, cluster: cluster.id, decoyCluster: decoyCluster.id, node: node.nodeId, decoyNode: decoyNode.nodeId, group: group.id, remoteSession,
     pendingRequest: await join("edge-3"), enrollingRequest: await join("edge-4"), joinToken, nodeFingerprint: node.fingerprint,
     enrollBody: joinBody(enrollKeys, cluster.id, joinToken, { node_name: "edge-9", facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.9" }] }, requested_roles: ["relay-node"] }),
   };

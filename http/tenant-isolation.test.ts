@@ -21,9 +21,9 @@ setDefaultTimeout(60_000);
 let t: TestApp;
 let platformOwner: Session;
 let a: { org: string; owner: Session; viewer: Session; resource: string };
-let b: { org: string; owner: Session; member: Session; resource: string; session: string };
+let b: { org: string; owner: Session; member: Session; resource: string; session: string; remoteSession: string };
 
-type Ids = { org: string; resource: string; user: string; session: string; any: string };
+type Ids = { org: string; resource: string; user: string; session: string; remoteSession: string; any: string };
 type Case =
   | { kind: "tenant"; body?: (ids: Ids) => unknown; query?: (ids: Ids) => string }
   | { kind: "platform"; body?: unknown }
@@ -66,6 +66,13 @@ const CASES: Record<string, Case> = {
   "PATCH /api/v1/resources/:id": { kind: "tenant", body: () => ({ target_host: "evil.example" }) },
   "DELETE /api/v1/resources/:id": { kind: "tenant" },
   "PUT /api/v1/resources/:id/secret": { kind: "tenant", body: () => ({ password: "overwritten-by-intruder" }) },
+  "POST /api/v1/remote-sessions": { kind: "tenant", body: (ids) => ({ resource_id: ids.resource }) },
+  "GET /api/v1/remote-sessions": { kind: "tenant", query: (ids) => `?organization_id=${ids.org}&all=true` },
+  "GET /api/v1/remote-sessions/:id": { kind: "tenant" },
+  "POST /api/v1/remote-sessions/:id/attach": { kind: "tenant" },
+  "POST /api/v1/remote-sessions/:id/takeover": { kind: "tenant" },
+  "POST /api/v1/remote-sessions/:id/detach": { kind: "tenant" },
+  "POST /api/v1/remote-sessions/:id/terminate": { kind: "tenant" },
   "GET /api/v1/audit": { kind: "platform" },
   "GET /api/v1/platform/overview": { kind: "platform" },
   "GET /api/v1/platform/role-grants": { kind: "platform" },
@@ -123,12 +130,15 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
   "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
   "PUT /api/v1/node-agents/mesh-endpoint": { kind: "node-only", body: { address: "127.0.0.1:7443" } },
+  "GET /api/v1/node-agents/sessions/assignments": { kind: "node-only" },
+  "POST /api/v1/node-agents/sessions/:sessionId/events": { kind: "node-only", body: { type: "adapter.started" } },
+  "POST /api/v1/node-agents/data-plane-tokens/redeem": { kind: "node-only", body: { token: "a.b.c" } },
   "POST /api/v1/node-agents/route-health": { kind: "node-only", body: { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] } },
 };
 
 function fill(path: string, ids: Ids): string {
   return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any }, (p) =>
-    p.includes("/resources/") ? ids.resource : p.includes("/sessions/") ? ids.session : ids.any);
+    p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any);
 }
 
 /** Every row that belongs to B, as text: the "no change" witness. */
@@ -139,8 +149,11 @@ async function snapshotOfB(): Promise<string> {
      union all select row_to_json(r)::text from resources r where organization_id = $1
      union all select row_to_json(s)::text from resource_secrets s where resource_id = $2
      union all select row_to_json(x)::text from auth_sessions x where id = $3
-     union all select row_to_json(u)::text from users u where id = $4`,
-    [b.org, b.resource, b.session, b.member.userId],
+     union all select row_to_json(u)::text from users u where id = $4
+     union all select row_to_json(rs)::text from remote_sessions rs where organization_id = $1
+     union all select row_to_json(ra)::text from remote_session_attachments ra where session_id = $5::uuid
+     union all select row_to_json(ac)::text from actors ac where id = $5::text`,
+    [b.org, b.resource, b.session, b.member.userId, b.remoteSession],
   );
   return rows.map((r) => r.t).sort().join("\n");
 }
@@ -159,8 +172,11 @@ beforeAll(async () => {
   const aViewer = await addMember(t, aOwner, orgA, "viewer@a.example", "org_viewer");
   const rA = await json(await t.call("POST", "/api/v1/resources", { token: aOwner.token, body: { organization_id: orgA, name: "a-desk", protocol: "ssh", target_host: "10.2.0.5", target_port: 22, egress_pool: "office-a" } }), 201);
   const bSession = (await json(await t.call("GET", "/api/v1/me", { token: bMember.token }), 200)).session.id;
+  // A remote session of B's member (no node serves B, so it is failed, but it exists).
+  const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: bMember.token, body: { resource_id: rB.id } });
+  const bRemoteSession = ((await unplaced.json()) as { error: { details: { session_id: string } } }).error.details.session_id;
   a = { org: orgA, owner: aOwner, viewer: aViewer, resource: rA.id };
-  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession };
+  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession, remoteSession: bRemoteSession };
 });
 
 describe("tenant isolation", () => {
@@ -172,8 +188,8 @@ describe("tenant isolation", () => {
   });
 
   for (const [ids, label] of [
-    [() => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, any: b.resource }), "leaked ids of B"],
-    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), any: newId() }), "guessed ids"],
+    [() => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, remoteSession: b.remoteSession, any: b.resource }), "leaked ids of B"],
+    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), any: newId() }), "guessed ids"],
   ] as const) {
     test(`an owner of A gets nothing of B through any route (${label})`, async () => {
       await stepUp(t, a.owner);
@@ -197,7 +213,7 @@ describe("tenant isolation", () => {
         const text = await res.text();
         const listing = res.status === 200 && method === "GET" && !path.includes(":");
         if (listing) {
-          if (text.includes(b.org) || text.includes(b.resource) || text.includes("b-desk")) failures.push(`${route}: listing shows B`);
+          if (text.includes(b.org) || text.includes(b.resource) || text.includes(b.remoteSession) || text.includes("b-desk")) failures.push(`${route}: listing shows B`);
         } else if (res.status !== 403 && res.status !== 404) {
           failures.push(`${route} → ${res.status} ${text.slice(0, 120)}`);
         }
@@ -242,6 +258,8 @@ describe("tenant isolation", () => {
         `/api/v1/organizations/${a.org}/endpoints`,
         "/api/v1/resources",
         `/api/v1/resources/${a.resource}`,
+        "/api/v1/remote-sessions",
+        `/api/v1/remote-sessions?organization_id=${a.org}&all=true`,
         "/api/v1/auth/sessions",
         "/api/v1/auth/devices",
       ]) {

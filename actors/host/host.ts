@@ -50,7 +50,8 @@ export interface SendResult {
 }
 
 interface PendingEffect { type: string; params: unknown }
-export interface TransitionOutcome { done: Transitioned; effects: PendingEffect[] }
+/** `cascaded`: transitions of other actors this one caused in the same commit, whose effects run after it too. */
+export interface TransitionOutcome { done: Transitioned; effects: PendingEffect[]; cascaded?: [string, TransitionOutcome][] }
 
 /** Channel on which every committed transition of a kind is announced. */
 export const actorChannel = (kind: string) => `actor:${kind}`;
@@ -147,7 +148,7 @@ export class ActorHost {
 
     const done: Transitioned = { id, version, snapshot: next, change, now };
     await def.project(tx, done);
-    await appendAudit(tx, { change, organizationId: def.organizationOf?.(next) ?? null, action: event.type, targetType: kind, targetId: id, outcome: "success", details: { state_before: row.state, state_after: stateAfter }, at: now });
+    await appendAudit(tx, { change, organizationId: def.organizationOf?.(next) ?? null, action: event.type, targetType: kind, targetId: id, outcome: "success", details: { ...def.auditDetails?.(next, event), state_before: row.state, state_after: stateAfter }, at: now });
 
     const effects: PendingEffect[] = [];
     for (const action of actions) {
@@ -161,18 +162,27 @@ export class ActorHost {
         effects.push({ type: action.type, params: action.params });
       }
     }
-    return { done, effects };
+    const cascaded: [string, TransitionOutcome][] = [];
+    for (const c of (await def.cascade?.(tx, done, current)) ?? []) {
+      try {
+        cascaded.push([c.kind, await this.transitionInTx(tx, c.kind, c.id, c.event, change)]);
+      } catch (err) {
+        // Refused before anything was written: that actor has moved on.
+        if (!(err instanceof ActorEventRejected)) throw err;
+      }
+    }
+    return { done, effects, cascaded };
   }
 
   /** Effects never roll back a committed transition; their failures are logged. */
-  async afterCommit(kind: string, { done, effects }: TransitionOutcome): Promise<void> {
+  async afterCommit(kind: string, { done, effects, cascaded }: TransitionOutcome): Promise<void> {
     const def = this.kindOf(kind);
     const notice = JSON.stringify({ id: done.id, version: done.version, state: stateName(done.snapshot) });
     const runs = [
       this.deps.live.publish(actorChannel(kind), notice),
       ...effects.map((e) => def.effects![e.type]!(e.params, { db: this.deps.db, live: this.deps.live, log: this.deps.log }, done)),
     ];
-    const results = await Promise.allSettled(runs);
+    const results = await Promise.allSettled([...runs, ...(cascaded ?? []).map(([k, o]) => this.afterCommit(k, o))]);
     for (const r of results) {
       if (r.status === "rejected") {
         this.deps.log.warn("actor effect failed", { [F.actorKind]: kind, [F.actorId]: done.id, [F.version]: done.version, [F.traceId]: done.change.traceId, err: r.reason });

@@ -58,6 +58,14 @@ export interface ActorKind {
   project(tx: Tx, done: Transitioned): Promise<void>;
   /** The organization an actor belongs to, for its audit rows; platform-scoped kinds omit it. */
   organizationOf?(snapshot: AnyMachineSnapshot): string | null;
+  /** Extra audit details of a transition (the destination of a session: resource and pool), beside the states. Never node ids for tenant-visible kinds. */
+  auditDetails?(snapshot: AnyMachineSnapshot, event: ActorEvent): Record<string, unknown>;
+  /**
+   * Transitions of other actors this one causes, run in the same transaction
+   * (a node lost fails the sessions it served). Each is a normal transition;
+   * one its actor no longer accepts is skipped.
+   */
+  cascade?(tx: Tx, done: Transitioned, before: AnyMachineSnapshot): Promise<{ kind: string; id: string; event: ActorEvent }[]>;
   /** Named effects run after commit; a failure is logged, never rolls back. */
   effects?: Record<string, Effect>;
 }

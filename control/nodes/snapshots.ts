@@ -31,7 +31,7 @@ export { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody };
 /** Route and QoS policy every mesh node gets: the channel classes, highest priority first. */
 export const DEFAULT_QOS = { classes: [...CLASS_POLICY], max_relay_hops: 2 };
 
-export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string } }
+export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string }; maxTokenTtlSeconds?: number }
 
 /** Observations older than this no longer count as reachability. */
 export const LINK_MAX_AGE_MS = 5 * 60_000;
@@ -143,7 +143,7 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
     }
   }
   if (ENTRY_ROLES.some((r) => roles.has(r))) {
-    body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: 60 } };
+    body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: ctx.maxTokenTtlSeconds ?? 60 } };
   }
   const services = assignments.filter((a) => SERVICE_ROLES.includes(a.role as NodeRole));
   if (services.length) body.services = await Promise.all(services.map((a) => serviceConfig(tx, a)));
@@ -198,4 +198,4 @@ export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) =
 
 /** A node's current signed snapshot (a new version only when its content changed). */
 export const nodeSnapshot = (deps: Pick<ControlDeps, "identity" | "fabric">, tx: Tx, nodeId: string, now: Date) =>
-  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey }, now);
+  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey, maxTokenTtlSeconds: deps.identity.dataPlaneTokenTtlSeconds }, now);

@@ -13,6 +13,9 @@ import { deleteResource, getResource, insertResource, setResourceSecret, updateR
 import { resourceSecretAad } from "../secrets.ts";
 import { uniqueAs } from "../organizations/service.ts";
 
+/** A detached remote session is kept this long unless the resource says otherwise. */
+export const DEFAULT_DETACHED_TIMEOUT_SECONDS = 900;
+
 type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "fabric">;
 
 export interface SecretInput { username?: string; password?: string; domain?: string; private_key?: string }
@@ -81,7 +84,7 @@ export async function putResourceSecret(deps: Deps, r: ResourceRow, secret: Secr
 function pickFields(r: ResourceRow): ResourceFields {
   return {
     name: r.name, protocol: r.protocol, targetHost: r.targetHost, targetPort: r.targetPort, egressPool: r.egressPool,
-    certificateVerificationMode: r.certificateVerificationMode, clipboardMode: r.clipboardMode, fileTransferMode: r.fileTransferMode, metadata: r.metadata,
+    certificateVerificationMode: r.certificateVerificationMode, clipboardMode: r.clipboardMode, fileTransferMode: r.fileTransferMode, detachedTimeoutSeconds: r.detachedTimeoutSeconds, metadata: r.metadata,
   };
 }
 

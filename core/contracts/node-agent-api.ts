@@ -12,6 +12,7 @@ import {
   BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, NodeSessionBody, RouteHealthBody,
   ServiceReportBody, SnapshotQuery,
 } from "./nodes.ts";
+import { AdapterAssignments, RedeemTokenAnswer, RedeemTokenBody, SessionEventAnswer, SessionEventBody, SessionEventParam } from "./adapter.ts";
 
 export const NODE_AGENT_BASE = "/api/v1/node-agents";
 
@@ -60,6 +61,12 @@ export const NODE_AGENT_API = {
   routeHealth: { method: "POST", route: "/route-health", authenticated: true, body: RouteHealthBody, answer: RouteHealthAnswer },
   meshEndpoint: { method: "PUT", route: "/mesh-endpoint", authenticated: true, body: MeshEndpointBody, answer: MeshEndpointAnswer },
   revocations: { method: "GET", route: "/revocations", authenticated: true, answer: Revocations },
+  /** Adapter nodes: the remote sessions to run or stop (core/contracts/adapter.ts). */
+  sessionAssignments: { method: "GET", route: "/sessions/assignments", authenticated: true, answer: AdapterAssignments },
+  /** Adapter events (started, failed, ended) from the session's adapter node; `entry.transport_closed` from one of its entry nodes. */
+  sessionEvent: { method: "POST", route: "/sessions/:sessionId/events", authenticated: true, param: SessionEventParam, body: SessionEventBody, answer: SessionEventAnswer },
+  /** Entry nodes: redeem a client's data-plane token (verified, spent once, attachment still in control). */
+  redeemToken: { method: "POST", route: "/data-plane-tokens/redeem", authenticated: true, body: RedeemTokenBody, answer: RedeemTokenAnswer },
 } as const satisfies Record<string, Call>;
 
 export type NodeAgentApi = typeof NODE_AGENT_API;

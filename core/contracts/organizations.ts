@@ -36,6 +36,8 @@ const ResourceFields = {
   certificate_verification_mode: v.optional(v.picklist(["strict", "ignore"])),
   clipboard_mode: v.optional(TransferMode),
   file_transfer_mode: v.optional(TransferMode),
+  /** The resource's `detached_timeout`: how long a detached remote session is kept (60 s – 24 h, default 900). */
+  detached_timeout_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(86_400))),
   metadata: v.optional(Metadata),
 };
 
@@ -60,6 +62,7 @@ export const UpdateResourceBody = v.pipe(
     certificate_verification_mode: ResourceFields.certificate_verification_mode,
     clipboard_mode: ResourceFields.clipboard_mode,
     file_transfer_mode: ResourceFields.file_transfer_mode,
+    detached_timeout_seconds: ResourceFields.detached_timeout_seconds,
     metadata: ResourceFields.metadata,
   }),
   v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),

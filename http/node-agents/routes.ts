@@ -18,6 +18,8 @@ import {
   advertiseMeshEndpoint, agentChange, pollSnapshot, reportLinks, reportNodeServices, reportRouteHealth, revocationList, submitHeartbeat,
 } from "../../control/nodes/agent-reports.ts";
 import { authenticateNode } from "./auth.ts";
+import { adapterAssignments, reportSessionEvent } from "../../control/sessions/service.ts";
+import { redeemDataPlaneToken } from "../../control/sessions/tokens.ts";
 
 type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
 
@@ -41,7 +43,13 @@ const authed = new Hono<NodeEnv>()
   .post(API.links.route, nodeAuth, valid("json", API.links.body), async (c) => c.json(await reportLinks(c.get("deps"), c.get("node"), c.req.valid("json").observations), 202))
   .post(API.routeHealth.route, nodeAuth, valid("json", API.routeHealth.body), async (c) => c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202))
   .put(API.meshEndpoint.route, nodeAuth, valid("json", API.meshEndpoint.body), async (c) => c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)))
-  .get(API.revocations.route, nodeAuth, async (c) => c.json(await revocationList(c.get("deps"), c.get("node"))));
+  .get(API.revocations.route, nodeAuth, async (c) => c.json(await revocationList(c.get("deps"), c.get("node"))))
+  .get(API.sessionAssignments.route, nodeAuth, async (c) => c.json({ assignments: await adapterAssignments(c.get("deps"), c.get("node")) }))
+  .post(API.sessionEvent.route, nodeAuth, valid("param", API.sessionEvent.param), valid("json", API.sessionEvent.body), async (c) => {
+    const node = c.get("node");
+    return c.json(await reportSessionEvent(c.get("deps"), node, c.req.valid("param").sessionId, c.req.valid("json"), agentChange(c.get("traceId"), node.nodeId)));
+  })
+  .post(API.redeemToken.route, nodeAuth, valid("json", API.redeemToken.body), async (c) => c.json(await redeemDataPlaneToken(c.get("deps"), c.get("node"), c.req.valid("json"))));
 
 export const nodeAgentRoutes = new Hono<AppEnv>()
   .post(API.join.route, valid("json", API.join.body), async (c) => c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202))

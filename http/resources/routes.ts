@@ -15,6 +15,7 @@ import { DomainError } from "../../core/errors.ts";
 import { resource, resources, type ResourceFields, type ResourceRow } from "../../control/resources/queries.ts";
 import { organization } from "../../control/organizations/queries.ts";
 import { page } from "../page.ts";
+import { DEFAULT_DETACHED_TIMEOUT_SECONDS } from "../../control/resources/service.ts";
 import { changeResource, createResource, putResourceSecret, removeResource } from "../../control/resources/service.ts";
 
 export const resourceWire = (r: ResourceRow) => ({
@@ -28,16 +29,17 @@ export const resourceWire = (r: ResourceRow) => ({
   certificate_verification_mode: r.certificateVerificationMode,
   clipboard_mode: r.clipboardMode,
   file_transfer_mode: r.fileTransferMode,
+  detached_timeout_seconds: r.detachedTimeoutSeconds,
   metadata: r.metadata,
   secret_ref: r.secretRef,
   created_at: r.createdAt,
   updated_at: r.updatedAt,
 });
 
-type Body = { name?: string; protocol?: ResourceFields["protocol"]; target_host?: string; target_port?: number; egress_pool?: string | null; certificate_verification_mode?: "strict" | "ignore"; clipboard_mode?: ResourceFields["clipboardMode"]; file_transfer_mode?: ResourceFields["fileTransferMode"]; metadata?: Record<string, unknown> };
+type Body = { name?: string; protocol?: ResourceFields["protocol"]; target_host?: string; target_port?: number; egress_pool?: string | null; certificate_verification_mode?: "strict" | "ignore"; clipboard_mode?: ResourceFields["clipboardMode"]; file_transfer_mode?: ResourceFields["fileTransferMode"]; detached_timeout_seconds?: number; metadata?: Record<string, unknown> };
 const fieldsOf = (b: Body): Partial<ResourceFields> => ({
   name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool,
-  certificateVerificationMode: b.certificate_verification_mode, clipboardMode: b.clipboard_mode, fileTransferMode: b.file_transfer_mode, metadata: b.metadata,
+  certificateVerificationMode: b.certificate_verification_mode, clipboardMode: b.clipboard_mode, fileTransferMode: b.file_transfer_mode, detachedTimeoutSeconds: b.detached_timeout_seconds, metadata: b.metadata,
 });
 
 async function visibleResource(c: Context<AppEnv>, id: string): Promise<ResourceRow> {
@@ -58,7 +60,7 @@ export const resourceRoutes = new Hono<AppEnv>()
     const fields: ResourceFields = {
       name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool ?? null,
       certificateVerificationMode: b.certificate_verification_mode ?? "strict", clipboardMode: b.clipboard_mode ?? "disabled",
-      fileTransferMode: b.file_transfer_mode ?? "disabled", metadata: b.metadata ?? {},
+      fileTransferMode: b.file_transfer_mode ?? "disabled", detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS, metadata: b.metadata ?? {},
     };
     const id = await createResource(c.get("deps"), b.organization_id, fields, b.secret, changeOf(c));
     return c.json(resourceWire((await resource(c.get("deps"), id))!), 201);

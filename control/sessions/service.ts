@@ -1,0 +1,150 @@
+/**
+ * Remote session commands (the session broker): start, attach (and reattach
+ * by the same client), takeover, detach, terminate, and what nodes report
+ * (adapter started / failed / ended, entry transport closed). Every command
+ * is one or more remote_session actor events: the actor's projection,
+ * journal and audit rows (with the destination: resource, pool, entry point
+ * name) commit with the transition. Routes authorize against the session's
+ * organization before calling these.
+ *
+ * Start places the session in the same commit as it is requested (see
+ * placement.ts); with no node to place it on, the session is failed and
+ * audited, and the caller gets a 409 naming the session.
+ */
+import type { ControlDeps } from "../deps.ts";
+import type { ChangeContext } from "../../core/change.ts";
+import { ActorEventRejected, DomainError } from "../../core/errors.ts";
+import { newId } from "../../core/ids.ts";
+import { REMOTE_SESSION } from "../../actors/remote-session/kind.ts";
+import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent } from "../../actors/remote-session/machine.ts";
+import type { ResourceRow } from "../../sql/resources.ts";
+import { getRemoteSession, liveSessionsOnAdapter, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
+import { getResource } from "../../sql/resources.ts";
+import { placeSession } from "./placement.ts";
+import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
+import { readActor } from "../../sql/actors.ts";
+import type { NodePrincipal } from "../nodes/node-auth.ts";
+import type { SessionEventBody, AdapterAssignment } from "../../core/contracts/adapter.ts";
+import { ADAPTER_ASSIGNMENT_TYPE } from "../../core/contracts/adapter.ts";
+import type { SendResult } from "../../actors/host/host.ts";
+
+type Deps = Pick<ControlDeps, "db" | "live" | "host" | "clock" | "identity">;
+
+/** Who acts: the user and the client (their sign-in session) the attachment comes from. */
+export interface Caller { userId: string; clientId: string }
+
+/** What a client needs to connect: the attachment, its token, and the entry point. */
+export interface AttachOffer { attachmentId: string; token: IssuedToken; entryName: string | null }
+
+const send = (deps: Deps, id: string, event: RemoteSessionEvent, change: ChangeContext) => deps.host.send(REMOTE_SESSION, id, event as never, change);
+const contextOf = (r: SendResult) => r.context as RemoteSessionContext;
+
+async function offerFor(deps: Deps, sessionId: string, r: SendResult): Promise<AttachOffer> {
+  const c = contextOf(r);
+  const ctl = controllerOf(c)!;
+  return { attachmentId: ctl.id, token: await issueDataPlaneToken(deps, sessionId, c, ctl), entryName: c.placement?.entryName ?? null };
+}
+
+export async function startSession(deps: Deps, caller: Caller, resource: ResourceRow, change: ChangeContext): Promise<{ sessionId: string; offer: AttachOffer }> {
+  const now = deps.clock();
+  const id = newId(now.getTime());
+  const at = now.toISOString();
+  const start: RemoteSessionEvent = {
+    type: "session.start", organizationId: resource.organizationId, resourceId: resource.id, resourceName: resource.name, protocol: resource.protocol,
+    egressPool: resource.egressPool, clipboard: resource.clipboardMode, fileTransfer: resource.fileTransferMode, detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
+    attachmentId: newId(now.getTime()), userId: caller.userId, clientId: caller.clientId, at,
+  };
+  const outcome = await deps.host.batch(async (tx, step) => {
+    await step(REMOTE_SESSION, id, start as never, change);
+    const placed = await placeSession(tx, resource);
+    if (!placed.ok) {
+      await step(REMOTE_SESSION, id, { type: "session.fail", reason: placed.reason, at } as never, change);
+      return { ok: false as const, reason: placed.reason };
+    }
+    return { ok: true as const, result: await step(REMOTE_SESSION, id, { type: "session.placed", ...placed.placement, startTimeoutMs: START_TIMEOUT_MS, at } as never, change) };
+  });
+  if (!outcome.ok) {
+    throw new DomainError(outcome.reason === "no_adapter_node" ? "remote_session.no_adapter_node" : "remote_session.no_entry_node", `session ${id} could not be placed: ${outcome.reason}`, {
+      session_id: id, egress_pool: resource.egressPool,
+    });
+  }
+  return { sessionId: id, offer: await offerFor(deps, id, outcome.result) };
+}
+
+/** Attach a client: when nobody controls the session, or as a reattach by the controller's own client. */
+export async function attachSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<AttachOffer> {
+  const at = deps.clock().toISOString();
+  try {
+    return await offerFor(deps, s.id, await send(deps, s.id, { type: "session.attach", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change));
+  } catch (err) {
+    // Refused because another client controls it: say so, so the client can offer a takeover.
+    if (err instanceof ActorEventRejected && ["starting", "active"].includes(String(err.details.state))) {
+      throw new DomainError("remote_session.attached_elsewhere", "another client controls the session", { session_id: s.id });
+    }
+    throw err;
+  }
+}
+
+/** Take control from whoever holds it (recorded as taken over), or attach when nobody does. */
+export async function takeoverSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<AttachOffer> {
+  const at = deps.clock().toISOString();
+  return offerFor(deps, s.id, await send(deps, s.id, { type: "session.takeover", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change));
+}
+
+/** Detach the caller's own client from the session; the session keeps running for the resource's detached timeout. */
+export async function detachSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<SendResult> {
+  const c = await sessionContext(deps, s.id);
+  const ctl = c && controllerOf(c);
+  if (!ctl || ctl.userId !== caller.userId || ctl.clientId !== caller.clientId) throw new DomainError("remote_session.not_attached", "this client does not control the session", { session_id: s.id });
+  return send(deps, s.id, { type: "session.detach", attachmentId: ctl.id, at: deps.clock().toISOString() }, change);
+}
+
+export function terminateSession(deps: Deps, s: RemoteSessionRow, reason: string, change: ChangeContext): Promise<SendResult> {
+  return send(deps, s.id, { type: "session.terminate", reason, at: deps.clock().toISOString() }, change);
+}
+
+async function sessionContext(deps: Deps, id: string): Promise<RemoteSessionContext | null> {
+  const row = await readActor(deps.db, REMOTE_SESSION, id);
+  return (row?.snapshot as { context: RemoteSessionContext } | undefined)?.context ?? null;
+}
+
+/**
+ * What a node reports for a session: adapter events only from the session's
+ * adapter node, `entry.transport_closed` only from one of its entry nodes.
+ * Anything else is answered as if the session did not exist.
+ */
+export async function reportSessionEvent(deps: Deps, node: NodePrincipal, sessionId: string, body: SessionEventBody, change: ChangeContext): Promise<{ session_id: string; state: string }> {
+  const s = await getRemoteSession(deps.db, sessionId);
+  const allowed = s && (body.type === "entry.transport_closed" ? s.entryNodeIds.includes(node.nodeId) : s.adapterNodeId === node.nodeId);
+  if (!s || !allowed) throw new DomainError("adapter.session_not_assigned", "no such session on this node", { session_id: sessionId });
+  const at = deps.clock().toISOString();
+  const event: RemoteSessionEvent =
+    body.type === "adapter.started" ? { type: "session.adapter_started", at }
+    : body.type === "adapter.failed" ? { type: "session.adapter_failed", reason: body.reason, at }
+    : body.type === "adapter.ended" ? { type: "session.adapter_ended", reason: body.reason ?? null, at }
+    : { type: "session.detach", attachmentId: body.attachment_id, at };
+  const r = await send(deps, sessionId, event, change);
+  return { session_id: sessionId, state: r.state };
+}
+
+/** The sessions a node must run or stop as their adapter, with target and policy (never credentials). */
+export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promise<AdapterAssignment[]> {
+  const out: AdapterAssignment[] = [];
+  for (const s of await liveSessionsOnAdapter(deps.db, node.nodeId)) {
+    if (s.state === "placing") continue;
+    const c = await sessionContext(deps, s.id);
+    const r = await getResource(deps.db, s.resourceId);
+    if (!c || !r) continue;
+    const ctl = controllerOf(c);
+    out.push({
+      type: ADAPTER_ASSIGNMENT_TYPE, session_id: s.id, organization_id: s.organizationId, state: s.state as AdapterAssignment["state"],
+      desired: s.state === "terminating" ? "stopped" : "running",
+      resource: { id: r.id, protocol: r.protocol, target_host: r.targetHost, target_port: r.targetPort, verification: r.certificateVerificationMode, has_credentials: r.secretRef !== null },
+      policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
+      entry_node_ids: s.entryNodeIds,
+      controller: ctl ? { attachment_id: ctl.id, user_id: ctl.userId } : null,
+      start_deadline: s.state === "starting" ? new Date(Date.parse(c.requestedAt ?? s.requestedAt) + START_TIMEOUT_MS).toISOString() : null,
+    });
+  }
+  return out;
+}

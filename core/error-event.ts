@@ -1,0 +1,15 @@
+/**
+ * The spec's error event (code, message_key, fallback_message, details,
+ * trace_id), built from the catalog exactly as the HTTP envelope is, for
+ * refusals that travel outside an HTTP answer: a data-plane token refused by
+ * an entry node, `session.taken_over`, a terminal `session.state`.
+ */
+import { ERROR_CATALOG, type ErrorCode } from "./error-catalog.ts";
+import type { ErrorEvent } from "./contracts/data-plane-token.ts";
+
+export function errorEvent(code: ErrorCode, details: Record<string, unknown>, traceId: string): ErrorEvent {
+  const entry = ERROR_CATALOG[code];
+  const hidden = entry.status >= 500;
+  const shown = hidden ? "internal.error" : code;
+  return { code: shown, message_key: `errors.${shown}`, fallback_message: entry.fallback, details: hidden ? {} : details, trace_id: traceId };
+}
