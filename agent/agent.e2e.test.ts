@@ -34,7 +34,10 @@ beforeAll(async () => {
   pidDir = join(dir, "pids");
   await mkdir(pidDir);
   workloadsFile = join(dir, "workloads.json");
-  await writeFile(workloadsFile, JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }));
+  await writeFile(
+    workloadsFile,
+    JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }),
+  );
 });
 
 afterAll(async () => {
@@ -46,7 +49,22 @@ describe("rap-node-agent", () => {
     const clusterId = await newCluster("agents");
     const jt = await api("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { requested_roles: [] });
     const stateDir = join(dir, "host-a");
-    const enrollArgs = ["enroll", "--control-plane", c.cp.url, "--cluster", clusterId, "--token", jt.token, "--authority-fingerprint", jt.authority_fingerprint, "--name", "edge-a", "--poll-interval", "0.2", ...stateArgs(stateDir)];
+    const enrollArgs = [
+      "enroll",
+      "--control-plane",
+      c.cp.url,
+      "--cluster",
+      clusterId,
+      "--token",
+      jt.token,
+      "--authority-fingerprint",
+      jt.authority_fingerprint,
+      "--name",
+      "edge-a",
+      "--poll-interval",
+      "0.2",
+      ...stateArgs(stateDir),
+    ];
 
     const first = spawnAgent(enrollArgs);
     await first.waitFor(/join request (\S+) sent/);
@@ -64,11 +82,22 @@ describe("rap-node-agent", () => {
     expect(second.output()).toContain(`enrolled in cluster ${clusterId} as node ${approved.node_id}`);
 
     const status = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output);
-    expect(status.memberships).toEqual([expect.objectContaining({ cluster_id: clusterId, status: "enrolled", node_id: approved.node_id, authority_fingerprint: jt.authority_fingerprint, snapshot_version: 1 })]);
+    expect(status.memberships).toEqual([
+      expect.objectContaining({
+        cluster_id: clusterId,
+        status: "enrolled",
+        node_id: approved.node_id,
+        authority_fingerprint: jt.authority_fingerprint,
+        snapshot_version: 1,
+      }),
+    ]);
 
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", "--workloads", workloadsFile, ...stateArgs(stateDir)]);
     try {
-      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).last_heartbeat, { timeoutMs: 20_000, what: "first heartbeat" });
+      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).last_heartbeat, {
+        timeoutMs: 20_000,
+        what: "first heartbeat",
+      });
       const node = await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`);
       expect(node).toMatchObject({ status: "active", health: "healthy" });
       expect(node.last_heartbeat.telemetry).toMatchObject({ memory_total_bytes: expect.any(Number), snapshot_version: 1 });
@@ -80,7 +109,13 @@ describe("rap-node-agent", () => {
       expect(after.snapshot_version).toBe(2);
       // The role's workload runs as a supervised child and is reported running.
       await waitFor(() => existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 10_000, what: "relay workload" });
-      await waitFor(async () => (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).services.find((x: { reported_state: string }) => x.reported_state === "running"), { timeoutMs: 10_000, what: "running report" });
+      await waitFor(
+        async () =>
+          (await api("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`)).services.find(
+            (x: { reported_state: string }) => x.reported_state === "running",
+          ),
+        { timeoutMs: 10_000, what: "running report" },
+      );
 
       await api("DELETE", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}/roles/${assignment}`);
       await waitFor(() => !existsSync(join(pidDir, "relay-node.pid")), { timeoutMs: 20_000, what: "relay workload stopped" });
@@ -115,10 +150,13 @@ describe("rap-node-agent", () => {
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
     try {
       for (const m of memberships) {
-        const node = await waitFor(async () => {
-          const n = await api("GET", `/api/v1/clusters/${m.cluster_id}/nodes/${m.node_id}`);
-          return n.last_heartbeat ? n : null;
-        }, { timeoutMs: 20_000, what: `heartbeat in ${m.cluster_id}` });
+        const node = await waitFor(
+          async () => {
+            const n = await api("GET", `/api/v1/clusters/${m.cluster_id}/nodes/${m.node_id}`);
+            return n.last_heartbeat ? n : null;
+          },
+          { timeoutMs: 20_000, what: `heartbeat in ${m.cluster_id}` },
+        );
         expect(node.identities.map((i: { fingerprint: string }) => i.fingerprint)).toEqual([m.fingerprint]);
       }
     } finally {
@@ -171,7 +209,10 @@ describe("rap-node-agent", () => {
     const runner = spawnAgent(["run", "--heartbeat-interval", "0.3", ...stateArgs(stateDir)]);
     try {
       await runner.waitFor('"msg":"snapshot rejected"', 20_000);
-      await waitFor(async () => ((await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat?.telemetry?.snapshot_rejections ?? 0) >= 1, { timeoutMs: 20_000, what: "rejection reported" });
+      await waitFor(
+        async () => ((await api("GET", `/api/v1/clusters/${clusterId}/nodes/${nodeId}`)).last_heartbeat?.telemetry?.snapshot_rejections ?? 0) >= 1,
+        { timeoutMs: 20_000, what: "rejection reported" },
+      );
       const status = JSON.parse((await runAgent(["status", "--json", ...stateArgs(stateDir)])).output).memberships[0];
       expect(status).toMatchObject({ snapshot_version: 1, roles: [] });
     } finally {
@@ -181,13 +222,31 @@ describe("rap-node-agent", () => {
   });
 
   test("errors are one line with a cause and a fix", async () => {
-    const r = await runAgent(["enroll", "--control-plane", c.cp.url, "--cluster", crypto.randomUUID(), "--token", "rap_jt_abcdefghijkl_" + "A".repeat(43), ...stateArgs(join(dir, "host-c"))]);
+    const r = await runAgent([
+      "enroll",
+      "--control-plane",
+      c.cp.url,
+      "--cluster",
+      crypto.randomUUID(),
+      "--token",
+      `rap_jt_abcdefghijkl_${"A".repeat(43)}`,
+      ...stateArgs(join(dir, "host-c")),
+    ]);
     expect(r.code).toBe(1);
     expect(r.output.trim().split("\n")).toHaveLength(1);
     expect(r.output).toContain("(enrollment.refused)");
     const usage = await runAgent(["enroll"]);
     expect(usage.code).toBe(2);
-    const down = await runAgent(["enroll", "--control-plane", "http://127.0.0.1:9", "--cluster", crypto.randomUUID(), "--token", "x", ...stateArgs(join(dir, "host-d"))]);
+    const down = await runAgent([
+      "enroll",
+      "--control-plane",
+      "http://127.0.0.1:9",
+      "--cluster",
+      crypto.randomUUID(),
+      "--token",
+      "x",
+      ...stateArgs(join(dir, "host-d")),
+    ]);
     expect(down.output).toContain("(unreachable)");
   });
 });

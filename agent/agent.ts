@@ -32,7 +32,12 @@ export class Agent {
   private wake: (() => void) | null = null;
   private loops: Promise<unknown>[] = [];
 
-  private constructor(private readonly o: AgentOptions, readonly runners: ClusterRunner[], readonly members: Map<string, MeshMember>, private readonly supervisors: Map<string, Supervisor>) {}
+  private constructor(
+    private readonly o: AgentOptions,
+    readonly runners: ClusterRunner[],
+    readonly members: Map<string, MeshMember>,
+    private readonly supervisors: Map<string, Supervisor>,
+  ) {}
 
   /** Opens every enrolled membership and starts the work its last valid snapshot authorizes; the loops run until `stop()`. */
   static async start(o: AgentOptions): Promise<Agent> {
@@ -44,26 +49,45 @@ export class Agent {
     const time = { clock: o.clock, random: o.random };
     const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await o.store.assignments(clusterId)).map((a) => a.serviceType));
     for (const m of memberships) {
-      const runner = await ClusterRunner.open(o.store, m, o.stateDir, {
-        log: o.log,
-        onSnapshot: (clusterId) => {
-          void reconcile(clusterId);
-          void members.get(clusterId)!.refresh();
+      const runner = await ClusterRunner.open(
+        o.store,
+        m,
+        o.stateDir,
+        {
+          log: o.log,
+          onSnapshot: (clusterId) => {
+            void reconcile(clusterId);
+            void members.get(clusterId)!.refresh();
+          },
+          onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
+          onStop: async (clusterId) => {
+            await members.get(clusterId)!.stop();
+            await supervisors.get(clusterId)!.stopAll();
+          },
+          onCertificate: (clusterId, certPem) => members.get(clusterId)!.renewed(certPem),
         },
-        onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
-        onStop: async (clusterId) => {
-          await members.get(clusterId)!.stop();
-          await supervisors.get(clusterId)!.stopAll();
-        },
-        onCertificate: (clusterId, certPem) => members.get(clusterId)!.renewed(certPem),
-      }, o.clock, o.random);
+        o.clock,
+        o.random,
+      );
       // Each further cluster listens on the next port (when a port is given).
       members.set(m.clusterId, new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time));
-      supervisors.set(m.clusterId, new Supervisor({ registry: o.registry, report: (r) => runner.reportServices(r), log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }), clock: o.clock }));
+      supervisors.set(
+        m.clusterId,
+        new Supervisor({
+          registry: o.registry,
+          report: (r) => runner.reportServices(r),
+          log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }),
+          clock: o.clock,
+        }),
+      );
       runners.push(runner);
     }
     const agent = new Agent(o, runners, members, supervisors);
-    o.log("agent running", { clusters: runners.map((r) => r.clusterId), heartbeat_interval_seconds: o.heartbeatIntervalMs / 1000, workloads: Object.keys(o.registry) });
+    o.log("agent running", {
+      clusters: runners.map((r) => r.clusterId),
+      heartbeat_interval_seconds: o.heartbeatIntervalMs / 1000,
+      workloads: Object.keys(o.registry),
+    });
     // Work already authorized by the last valid snapshot starts even before the control plane answers.
     for (const r of runners) await reconcile(r.clusterId);
     // The mesh starts alongside; heartbeats and snapshots never wait for it.

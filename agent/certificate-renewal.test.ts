@@ -48,7 +48,14 @@ let owner: Session;
 let dir: string;
 const logs: string[] = [];
 
-interface Host { name: string; clusterId: string; stateDir: string; store: AgentStore; nodeId: string; agent?: Agent }
+interface Host {
+  name: string;
+  clusterId: string;
+  stateDir: string;
+  store: AgentStore;
+  nodeId: string;
+  agent?: Agent;
+}
 const hosts: Host[] = [];
 
 const admin = (method: string, path: string, body?: unknown) => t.call(method, `/api/v1${path}`, { token: owner.token, body });
@@ -68,9 +75,20 @@ async function enrollAll(wanted: { name: string; clusterId: string }[]): Promise
     const jt = await createJoinToken(t, owner, w.clusterId);
     let done: Membership | undefined;
     const enrolling = enroll(store, {
-      controlPlaneUrl: server.url, clusterId: w.clusterId, token: jt.token, authorityFingerprint: jt.authority_fingerprint, nodeName: w.name, stateDir,
-      requestedRoles: [], pollIntervalMs: 100, timeoutMs: 10 * 60_000, progress: () => {}, clock,
-    }).then((m) => void (done = m));
+      controlPlaneUrl: server.url,
+      clusterId: w.clusterId,
+      token: jt.token,
+      authorityFingerprint: jt.authority_fingerprint,
+      nodeName: w.name,
+      stateDir,
+      requestedRoles: [],
+      pollIntervalMs: 100,
+      timeoutMs: 10 * 60_000,
+      progress: () => {},
+      clock,
+    }).then((m) => {
+      done = m;
+    });
     started.push({ ...w, stateDir, store, enrolling, done: () => done });
   }
   const pending = async (clusterId: string, name: string) =>
@@ -87,8 +105,14 @@ async function enrollAll(wanted: { name: string; clusterId: string }[]): Promise
 
 async function startAgent(h: Host, random: Random): Promise<void> {
   h.agent = await Agent.start({
-    store: h.store, stateDir: h.stateDir, heartbeatIntervalMs: 5000, registry: {}, mesh: { listen: "127.0.0.1:0", tickMs: 200 },
-    log: (msg, f) => logs.push(`${h.name} ${msg} ${JSON.stringify(f ?? {})}`), clock, random,
+    store: h.store,
+    stateDir: h.stateDir,
+    heartbeatIntervalMs: 5000,
+    registry: {},
+    mesh: { listen: "127.0.0.1:0", tickMs: 200 },
+    log: (msg, f) => logs.push(`${h.name} ${msg} ${JSON.stringify(f ?? {})}`),
+    clock,
+    random,
   });
 }
 
@@ -99,11 +123,16 @@ beforeAll(async () => {
   owner = await enrollTotp(t, await bootstrapOwner(t));
   const fra = (await json(await admin("POST", "/clusters", { name: "Frankfurt", slug: "fra" }), 201)).id;
   const cut = (await json(await admin("POST", "/clusters", { name: "Cut off", slug: "cut" }), 201)).id;
-  await enrollAll([{ name: "a", clusterId: fra }, { name: "b", clusterId: fra }, { name: "c", clusterId: cut }]);
+  await enrollAll([
+    { name: "a", clusterId: fra },
+    { name: "b", clusterId: fra },
+    { name: "c", clusterId: cut },
+  ]);
   // The second cluster loses its authority: it issues no certificates until promoted.
   await stepUp(t, owner);
   await json(await admin("POST", `/clusters/${cut}/partition/minority`, { reason: "lost its quorum" }), 200);
-  for (const h of hosts.filter((x) => x.clusterId === fra)) await json(await admin("POST", `/clusters/${fra}/nodes/${h.nodeId}/roles`, { role: "entry-node" }), 201);
+  for (const h of hosts.filter((x) => x.clusterId === fra))
+    await json(await admin("POST", `/clusters/${fra}/nodes/${h.nodeId}/roles`, { role: "entry-node" }), 201);
   // A renews at exactly 2/3 of its lifetime, B 0.8 day later, C 0.8 day earlier (the jitter is ±1/30 of the lifetime).
   const [a, b, c] = hosts;
   await startAgent(a!, () => 0.5);
@@ -127,8 +156,16 @@ describe("certificate renewal across expiry", () => {
     expect(first.every((f) => f.notAfter.getTime() > Date.now())).toBe(true);
 
     // The two entry nodes hold a direct channel; B receives what A sends.
-    const channel = (from: Host, to: Host) => meshOf(from)?.status().peers.find((p) => p.node_id === to.nodeId);
-    await waitFor(() => channel(a, b)?.channel === "established" && channel(a, b)?.route === "direct" && channel(b, a)?.channel === "established", { clock, stepMs: 200, timeoutMs: 30_000, what: `A–B channel; logs:\n${logs.join("\n")}` });
+    const channel = (from: Host, to: Host) =>
+      meshOf(from)
+        ?.status()
+        .peers.find((p) => p.node_id === to.nodeId);
+    await waitFor(() => channel(a, b)?.channel === "established" && channel(a, b)?.route === "direct" && channel(b, a)?.channel === "established", {
+      clock,
+      stepMs: 200,
+      timeoutMs: 30_000,
+      what: `A–B channel; logs:\n${logs.join("\n")}`,
+    });
     const received: string[] = [];
     meshOf(b)!.onMessage((m) => received.push(new TextDecoder().decode(m.data)));
     const say = async (text: string) => {
@@ -138,16 +175,18 @@ describe("certificate renewal across expiry", () => {
     await say("before renewal");
 
     // Each node drew its renewal time: 2/3 of the lifetime, within ±1/30 of it.
-    const renewAt = async (h: Host) => (await waitFor(() => h.store.certificateRenewal(h.clusterId), { clock, what: `${h.name}'s renewal state` })).renewAt.getTime();
+    const renewAt = async (h: Host) =>
+      (await waitFor(() => h.store.certificateRenewal(h.clusterId), { clock, what: `${h.name}'s renewal state` })).renewAt.getTime();
     for (const [i, h] of hosts.entries()) {
       const offset = (await renewAt(h)) - first[i]!.notBefore.getTime();
       expect(Math.abs(offset - RENEW_AT_FRACTION * lifetime)).toBeLessThanOrEqual(RENEW_JITTER_FRACTION * lifetime);
     }
     expect(await renewAt(a)).toBe(first[0]!.notBefore.getTime() + Math.round(lifetime * RENEW_AT_FRACTION));
     expect(await renewAt(c)).toBeLessThan(await renewAt(a));
-    expect(await renewAt(b)).toBeGreaterThan(await renewAt(a) + 12 * 3_600_000);
+    expect(await renewAt(b)).toBeGreaterThan((await renewAt(a)) + 12 * 3_600_000);
 
-    if (Date.now() > first[0]!.notAfter.getTime() - 5000) throw new Error(`setup took longer than the ${SETUP_MARGIN_MS} ms the first certificates had left in real time; raise SETUP_MARGIN_MS`);
+    if (Date.now() > first[0]!.notAfter.getTime() - 5000)
+      throw new Error(`setup took longer than the ${SETUP_MARGIN_MS} ms the first certificates had left in real time; raise SETUP_MARGIN_MS`);
 
     // A minute before A's renewal time nothing renews (C, whose time came earlier, tries and fails).
     const firstSerials = await Promise.all(hosts.map(serialOf));
@@ -161,20 +200,35 @@ describe("certificate renewal across expiry", () => {
     const renewedA = certificateFacts((await membershipOf(a)).certificatePem!);
     expect(renewedA.notAfter.getTime()).toBeGreaterThan(first[0]!.notAfter.getTime());
     expect(renewedA.spki).toEqual(first[0]!.spki);
-    const identities = (await json(await admin("GET", `/clusters/${a.clusterId}/nodes/${a.nodeId}`), 200)).identities as { status: string; fingerprint: string }[];
+    const identities = (await json(await admin("GET", `/clusters/${a.clusterId}/nodes/${a.nodeId}`), 200)).identities as {
+      status: string;
+      fingerprint: string;
+    }[];
     expect(identities.map((i) => i.status).sort()).toEqual(["active", "rotated"]);
     expect(new Set(identities.map((i) => i.fingerprint)).size).toBe(1);
     const stateA = (await a.store.certificateRenewal(a.clusterId))!;
     expect(stateA).toMatchObject({ serial: renewedA.serial, failures: 0, lastError: null });
     expect(stateA.renewedAt!.getTime()).toBeLessThan(first[0]!.notAfter.getTime());
-    await waitFor(() => meshOf(b)!.mesh.stats().peers.find((p) => p.node_id === a.nodeId)?.serial === renewedA.serial, { clock, stepMs: 200, what: `B sees A's renewed certificate; logs:\n${logs.join("\n")}` });
+    await waitFor(
+      () =>
+        meshOf(b)!
+          .mesh.stats()
+          .peers.find((p) => p.node_id === a.nodeId)?.serial === renewedA.serial,
+      { clock, stepMs: 200, what: `B sees A's renewed certificate; logs:\n${logs.join("\n")}` },
+    );
     await say("after A renewed");
 
     // B's turn, 0.8 day later: its connection moves the other way.
     await clock.jump((await renewAt(b)) - clock.now().getTime() + 60_000);
     await waitFor(async () => (await serialOf(b)) !== firstSerials[1], { clock, what: "B renewed" });
     const renewedB = certificateFacts((await membershipOf(b)).certificatePem!);
-    await waitFor(() => meshOf(a)!.mesh.stats().peers.find((p) => p.node_id === b.nodeId)?.serial === renewedB.serial, { clock, stepMs: 200, what: "A sees B's renewed certificate" });
+    await waitFor(
+      () =>
+        meshOf(a)!
+          .mesh.stats()
+          .peers.find((p) => p.node_id === b.nodeId)?.serial === renewedB.serial,
+      { clock, stepMs: 200, what: "A sees B's renewed certificate" },
+    );
     await say("after B renewed");
 
     // The old certificates expire: in clock time and in real time (the transport's), plus the second it allows.
@@ -204,11 +258,18 @@ describe("certificate renewal across expiry", () => {
     expect(statusA.certificate).toMatchObject({ state: "valid", serial: renewedA.serial, renewal_failures: 0, last_error: null });
     // …and in its heartbeats, which the control plane shows with the node. (A month has passed: the owner signs in again.)
     owner = await signIn(t, owner.email, { totpSecret: owner.totpSecret });
-    const telemetry = await waitFor(async () => {
-      const tm = (await json(await admin("GET", `/clusters/${c.clusterId}/nodes/${c.nodeId}`), 200)).last_heartbeat?.telemetry;
-      return tm?.certificate_expired === true ? tm : null;
-    }, { clock, stepMs: 1000, what: "C's heartbeat with the expired certificate" });
-    expect(telemetry).toMatchObject({ certificate_not_after: first[2]!.notAfter.toISOString(), certificate_renewal_failures: expect.any(Number), certificate_renewal_error: expect.stringContaining("cluster.partition_minority") });
+    const telemetry = await waitFor(
+      async () => {
+        const tm = (await json(await admin("GET", `/clusters/${c.clusterId}/nodes/${c.nodeId}`), 200)).last_heartbeat?.telemetry;
+        return tm?.certificate_expired === true ? tm : null;
+      },
+      { clock, stepMs: 1000, what: "C's heartbeat with the expired certificate" },
+    );
+    expect(telemetry).toMatchObject({
+      certificate_not_after: first[2]!.notAfter.toISOString(),
+      certificate_renewal_failures: expect.any(Number),
+      certificate_renewal_error: expect.stringContaining("cluster.partition_minority"),
+    });
     const telemetryA = (await json(await admin("GET", `/clusters/${a.clusterId}/nodes/${a.nodeId}`), 200)).last_heartbeat?.telemetry;
     expect(telemetryA).toMatchObject({ certificate_expired: false, certificate_renewal_failures: 0, certificate_not_after: renewedA.notAfter.toISOString() });
 
@@ -216,7 +277,11 @@ describe("certificate renewal across expiry", () => {
     await stepUp(t, owner);
     await json(await admin("POST", `/clusters/${c.clusterId}/partition/promote`), 200);
     await clock.jump(60 * 60_000);
-    await waitFor(async () => (await serialOf(c)) !== firstSerials[2], { clock, stepMs: 1000, what: `C renewed after the promotion; state ${JSON.stringify(await c.store.certificateRenewal(c.clusterId))}; logs:\n${logged(c, "").slice(-8).join("\n")}` });
+    await waitFor(async () => (await serialOf(c)) !== firstSerials[2], {
+      clock,
+      stepMs: 1000,
+      what: `C renewed after the promotion; state ${JSON.stringify(await c.store.certificateRenewal(c.clusterId))}; logs:\n${logged(c, "").slice(-8).join("\n")}`,
+    });
     expect(await c.store.certificateRenewal(c.clusterId)).toMatchObject({ failures: 0, lastError: null });
   });
 });

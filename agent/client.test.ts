@@ -28,13 +28,17 @@ test("a call's method, path and query come from the contract table", async () =>
 });
 
 test("an answer that does not match the contract is refused before anything uses it", async () => {
-  const err = await client().call("challenge", { params: { requestId: "r1" } }).catch((e) => e);
+  const err = await client()
+    .call("challenge", { params: { requestId: "r1" } })
+    .catch((e) => e);
   expect(err).toBeInstanceOf(AgentError);
   expect((err as AgentError).code).toBe("answer_invalid");
   expect(seen.at(-1)).toBe("POST /api/v1/node-agents/enrollments/r1/challenge");
 });
 
 test("an error answer keeps the server's stable code and status", async () => {
-  const err = (await client().call("heartbeat", { token: "t", body: { seq: 1 } }).catch((e) => e)) as AgentError;
+  const err = (await client()
+    .call("heartbeat", { token: "t", body: { seq: 1 } })
+    .catch((e) => e)) as AgentError;
   expect([err.code, err.status]).toEqual(["node.auth_refused", 401]);
 });

@@ -9,11 +9,24 @@
  */
 import * as v from "valibot";
 import { signNodeProof } from "../core/crypto/node-proof.ts";
-import { callPath, NODE_AGENT_API, type CallAnswer, type CallBody, type CallParams, type CallQuery, type NodeAgentCall } from "../core/contracts/node-agent-api.ts";
+import {
+  callPath,
+  NODE_AGENT_API,
+  type CallAnswer,
+  type CallBody,
+  type CallParams,
+  type CallQuery,
+  type NodeAgentCall,
+} from "../core/contracts/node-agent-api.ts";
 import type { Clock } from "./clock.ts";
 
 export class AgentError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 0, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 0,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
@@ -22,7 +35,11 @@ export class ControlPlaneClient {
   private token: { value: string; expiresAt: number } | undefined;
 
   /** `clock` dates proofs and times the session's renewal; request timeouts are real time. */
-  constructor(private readonly baseUrl: string, private readonly clock: Clock, private readonly timeoutMs = 15_000) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly clock: Clock,
+    private readonly timeoutMs = 15_000,
+  ) {}
 
   /** One call of the node-agent API; an answer that does not match the contract is `answer_invalid`. */
   async call<K extends NodeAgentCall>(
@@ -33,7 +50,8 @@ export class ControlPlaneClient {
     const path = callPath(call, opts.params as Record<string, string> | undefined) + query;
     const answer = await this.request(NODE_AGENT_API[call].method, path, opts);
     const parsed = v.safeParse(NODE_AGENT_API[call].answer, answer);
-    if (!parsed.success) throw new AgentError("answer_invalid", `the control plane's answer to ${call} does not match the contract: ${v.summarize(parsed.issues)}`);
+    if (!parsed.success)
+      throw new AgentError("answer_invalid", `the control plane's answer to ${call} does not match the contract: ${v.summarize(parsed.issues)}`);
     return parsed.output as CallAnswer<K>;
   }
 
@@ -42,7 +60,10 @@ export class ControlPlaneClient {
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { ...(opts.body !== undefined ? { "content-type": "application/json" } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
+        headers: {
+          ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        },
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs),
       });

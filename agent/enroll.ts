@@ -31,24 +31,46 @@ export interface EnrollOptions {
 
 export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membership> {
   const existing = await store.membership(o.clusterId);
-  if (existing?.status === "enrolled") throw new AgentError("already_enrolled", `already enrolled in cluster ${o.clusterId} as node ${existing.nodeId}; run \`rap-node-agent leave --cluster ${o.clusterId}\` first`);
+  if (existing?.status === "enrolled")
+    throw new AgentError(
+      "already_enrolled",
+      `already enrolled in cluster ${o.clusterId} as node ${existing.nodeId}; run \`rap-node-agent leave --cluster ${o.clusterId}\` first`,
+    );
   const key = await loadOrCreateKey(o.stateDir, o.clusterId);
   const client = new ControlPlaneClient(o.controlPlaneUrl, o.clock);
-  let membership: Membership = existing?.status === "pending" && existing.joinRequestId
-    ? existing
-    : {
-        clusterId: o.clusterId, controlPlaneUrl: o.controlPlaneUrl, status: "pending", nodeName: o.nodeName, nodeId: null, joinRequestId: null,
-        fingerprint: key.fingerprint, publicKey: key.publicKey, pinnedAuthorityFingerprint: o.authorityFingerprint, authorityPublicKey: null,
-        certificatePem: null, caChainPem: null, enrolledAt: null,
-      };
+  let membership: Membership =
+    existing?.status === "pending" && existing.joinRequestId
+      ? existing
+      : {
+          clusterId: o.clusterId,
+          controlPlaneUrl: o.controlPlaneUrl,
+          status: "pending",
+          nodeName: o.nodeName,
+          nodeId: null,
+          joinRequestId: null,
+          fingerprint: key.fingerprint,
+          publicKey: key.publicKey,
+          pinnedAuthorityFingerprint: o.authorityFingerprint,
+          authorityPublicKey: null,
+          certificatePem: null,
+          caChainPem: null,
+          enrolledAt: null,
+        };
   if (membership.joinRequestId) {
     o.progress(`resuming enrollment: join request ${membership.joinRequestId} is waiting for approval`);
   } else {
     const facts = hostFacts();
     const r = await client.call("join", {
       body: {
-        token: o.token, cluster_id: o.clusterId, node_name: o.nodeName, public_key: key.publicKey, csr: await certificateRequest(key, o.nodeName),
-        fingerprint: key.fingerprint, facts, capabilities: detectCapabilities(facts), requested_roles: o.requestedRoles,
+        token: o.token,
+        cluster_id: o.clusterId,
+        node_name: o.nodeName,
+        public_key: key.publicKey,
+        csr: await certificateRequest(key, o.nodeName),
+        fingerprint: key.fingerprint,
+        facts,
+        capabilities: detectCapabilities(facts),
+        requested_roles: o.requestedRoles,
       },
     });
     membership = { ...membership, joinRequestId: r.request_id };
@@ -67,11 +89,27 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
       body: { cluster_id: o.clusterId, fingerprint: key.fingerprint, challenge, signature },
     });
     if (answer.status === "approved") {
-      const bundle = await verifyBundle(answer.bundle, { clusterId: o.clusterId, fingerprint: key.fingerprint, pinnedFingerprint: membership.pinnedAuthorityFingerprint, at: o.clock.now() });
-      const snapshot = await verifySnapshot(bundle.initial_snapshot, { authorityPublicKey: bundle.authority.public_key, clusterId: o.clusterId, nodeId: bundle.node_id, currentVersion: null });
+      const bundle = await verifyBundle(answer.bundle, {
+        clusterId: o.clusterId,
+        fingerprint: key.fingerprint,
+        pinnedFingerprint: membership.pinnedAuthorityFingerprint,
+        at: o.clock.now(),
+      });
+      const snapshot = await verifySnapshot(bundle.initial_snapshot, {
+        authorityPublicKey: bundle.authority.public_key,
+        clusterId: o.clusterId,
+        nodeId: bundle.node_id,
+        currentVersion: null,
+      });
       membership = {
-        ...membership, status: "enrolled", nodeId: bundle.node_id, pinnedAuthorityFingerprint: bundle.authority.fingerprint, authorityPublicKey: bundle.authority.public_key,
-        certificatePem: bundle.certificate, caChainPem: bundle.ca_chain.join("\n"), enrolledAt: o.clock.now().toISOString(),
+        ...membership,
+        status: "enrolled",
+        nodeId: bundle.node_id,
+        pinnedAuthorityFingerprint: bundle.authority.fingerprint,
+        authorityPublicKey: bundle.authority.public_key,
+        certificatePem: bundle.certificate,
+        caChainPem: bundle.ca_chain.join("\n"),
+        enrolledAt: o.clock.now().toISOString(),
       };
       await store.saveMembership(membership);
       await store.applySnapshot(o.clusterId, snapshot.version, bundle.initial_snapshot, snapshot);
@@ -86,7 +124,8 @@ export async function enroll(store: AgentStore, o: EnrollOptions): Promise<Membe
       await store.removeMembership(o.clusterId);
       throw new AgentError("expired", "join request expired before anyone approved it; ask for a new join token");
     }
-    if (o.clock.now().getTime() > deadline) throw new AgentError("timeout", `still pending after ${Math.round(o.timeoutMs / 1000)} s; run enroll again later to keep waiting (the request is kept)`);
+    if (o.clock.now().getTime() > deadline)
+      throw new AgentError("timeout", `still pending after ${Math.round(o.timeoutMs / 1000)} s; run enroll again later to keep waiting (the request is kept)`);
     o.progress(`pending approval (${Math.round((o.clock.now().getTime() - started) / 1000)} s)`);
     await o.clock.sleep(o.pollIntervalMs);
   }

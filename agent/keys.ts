@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { b64, fromB64 } from "../core/crypto/bytes.ts";
 import { EC_ALG, fingerprintOf } from "../core/crypto/x509.ts";
 
-export interface NodeKey { privateKey: CryptoKey; publicKey: string; fingerprint: string; keyFile: string }
+export interface NodeKey {
+  privateKey: CryptoKey;
+  publicKey: string;
+  fingerprint: string;
+  keyFile: string;
+}
 
 export const keyPath = (stateDir: string, clusterId: string) => join(stateDir, "keys", `${clusterId}.key`);
 
@@ -26,7 +31,7 @@ export async function loadOrCreateKey(stateDir: string, clusterId: string): Prom
   await chmod(join(stateDir, "keys"), 0o700);
   const kp = (await crypto.subtle.generateKey(EC_ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const pkcs8 = b64(new Uint8Array(await crypto.subtle.exportKey("pkcs8", kp.privateKey)));
-  await writeFile(file, pkcs8 + "\n", { mode: 0o600, flag: "wx" });
+  await writeFile(file, `${pkcs8}\n`, { mode: 0o600, flag: "wx" });
   await chmod(file, 0o600);
   return fromPkcs8(pkcs8, file);
 }
@@ -49,6 +54,10 @@ async function fromPkcs8(pkcs8: string, file: string): Promise<NodeKey> {
 
 export async function certificateRequest(key: NodeKey, nodeName: string): Promise<string> {
   const publicKey = await crypto.subtle.importKey("spki", fromB64(key.publicKey), EC_ALG, true, ["verify"]);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${nodeName}`, keys: { privateKey: key.privateKey, publicKey }, signingAlgorithm: EC_ALG });
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${nodeName}`,
+    keys: { privateKey: key.privateKey, publicKey },
+    signingAlgorithm: EC_ALG,
+  });
   return csr.toString("pem");
 }

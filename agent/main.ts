@@ -31,7 +31,8 @@ const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-
 class Usage extends Error {}
 
 const say = (line: string) => process.stderr.write(`rap-node-agent: ${line}\n`);
-const logJson = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: clock.now().toISOString(), level: "info", msg, ...fields }) + "\n");
+const logJson = (msg: string, fields: Record<string, unknown> = {}) =>
+  process.stdout.write(`${JSON.stringify({ time: clock.now().toISOString(), level: "info", msg, ...fields })}\n`);
 
 async function openStore(stateDir: string): Promise<AgentStore> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -44,13 +45,21 @@ async function cmdEnroll(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      "control-plane": { type: "string" }, cluster: { type: "string" }, token: { type: "string" }, "authority-fingerprint": { type: "string" },
-      name: { type: "string" }, role: { type: "string", multiple: true }, "state-dir": { type: "string" }, "poll-interval": { type: "string" }, timeout: { type: "string" },
+      "control-plane": { type: "string" },
+      cluster: { type: "string" },
+      token: { type: "string" },
+      "authority-fingerprint": { type: "string" },
+      name: { type: "string" },
+      role: { type: "string", multiple: true },
+      "state-dir": { type: "string" },
+      "poll-interval": { type: "string" },
+      timeout: { type: "string" },
     },
     strict: true,
   });
   const url = values["control-plane"];
-  if (!url || !values.cluster || !values.token) throw new Usage("enroll needs --control-plane URL --cluster ID --token TOKEN (the join token command from the admin console)");
+  if (!url || !values.cluster || !values.token)
+    throw new Usage("enroll needs --control-plane URL --cluster ID --token TOKEN (the join token command from the admin console)");
   const requestedRoles = values.role ?? [];
   const unknownRole = requestedRoles.find((r) => !isNodeRole(r));
   if (unknownRole) throw new Usage(`--role ${unknownRole}: not a node role (one of ${NODE_ROLES.join(", ")})`);
@@ -62,7 +71,11 @@ async function cmdEnroll(args: string[]): Promise<number> {
       clusterId: values.cluster,
       token: values.token,
       authorityFingerprint: values["authority-fingerprint"] ?? null,
-      nodeName: values.name ?? hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63),
+      nodeName:
+        values.name ??
+        hostname()
+          .replace(/[^A-Za-z0-9._-]/g, "-")
+          .slice(0, 63),
       stateDir,
       requestedRoles: requestedRoles.filter(isNodeRole),
       pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
@@ -83,7 +96,11 @@ async function loadWorkloads(file: string | undefined): Promise<Record<string, W
     throw new AgentError("workloads_unreadable", `cannot read workloads file ${file}`);
   });
   const r = v.safeParse(WorkloadsFile, safeJson(text));
-  if (!r.success) throw new AgentError("workloads_invalid", `workloads file ${file} is invalid: ${v.getDotPath(r.issues[0]) ?? ""} ${r.issues[0].message}; fix: {"relay-node": {"command": ["/usr/bin/relay"]}}`);
+  if (!r.success)
+    throw new AgentError(
+      "workloads_invalid",
+      `workloads file ${file} is invalid: ${v.getDotPath(r.issues[0]) ?? ""} ${r.issues[0].message}; fix: {"relay-node": {"command": ["/usr/bin/relay"]}}`,
+    );
   return r.output;
 }
 
@@ -100,7 +117,13 @@ const WorkloadsFile = v.record(
 async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { "state-dir": { type: "string" }, "heartbeat-interval": { type: "string" }, workloads: { type: "string" }, "mesh-listen": { type: "string" }, "mesh-advertise": { type: "string" } },
+    options: {
+      "state-dir": { type: "string" },
+      "heartbeat-interval": { type: "string" },
+      workloads: { type: "string" },
+      "mesh-listen": { type: "string" },
+      "mesh-advertise": { type: "string" },
+    },
     strict: true,
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
@@ -125,10 +148,22 @@ async function cmdRun(args: string[]): Promise<number> {
 function meshSettings(listen: string | undefined, advertise: string | undefined): MeshSettings {
   const env = process.env;
   const num = (name: string) => (env[name] !== undefined && env[name] !== "" ? Number(env[name]) : undefined);
-  const settings: MeshSettings = { listen: listen ?? env.RAP_MESH_LISTEN ?? "0.0.0.0:7443", advertise: advertise ?? env.RAP_MESH_ADVERTISE, refuseFile: env.RAP_MESH_REFUSE_FILE, tickMs: num("RAP_MESH_TICK_MS"), linkReportMs: num("RAP_MESH_LINK_REPORT_MS"), shortcutProbationMs: num("RAP_MESH_SHORTCUT_PROBATION_MS") };
+  const settings: MeshSettings = {
+    listen: listen ?? env.RAP_MESH_LISTEN ?? "0.0.0.0:7443",
+    advertise: advertise ?? env.RAP_MESH_ADVERTISE,
+    refuseFile: env.RAP_MESH_REFUSE_FILE,
+    tickMs: num("RAP_MESH_TICK_MS"),
+    linkReportMs: num("RAP_MESH_LINK_REPORT_MS"),
+    shortcutProbationMs: num("RAP_MESH_SHORTCUT_PROBATION_MS"),
+  };
   if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
-  if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise)) throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
-  const shortcut = { minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"), minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"), minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN") };
+  if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise))
+    throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
+  const shortcut = {
+    minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"),
+    minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"),
+    minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN"),
+  };
   settings.shortcut = Object.fromEntries(Object.entries(shortcut).filter(([, v]) => v !== undefined && Number.isFinite(v)));
   return settings;
 }
@@ -142,17 +177,32 @@ async function cmdStatus(args: string[]): Promise<number> {
       const snap = await store.snapshot(m.clusterId);
       const health = await store.health(m.clusterId);
       out.push({
-        cluster_id: m.clusterId, status: m.status, node_id: m.nodeId, node_name: m.nodeName, join_request_id: m.joinRequestId, fingerprint: m.fingerprint,
-        authority_fingerprint: m.pinnedAuthorityFingerprint, control_plane: m.controlPlaneUrl, snapshot_version: snap?.version ?? null,
-        roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType), peers: (await store.peers(m.clusterId)).length, relay_routes: (await store.routes(m.clusterId)).length,
-        degraded: health ? !health.controlPlaneReachable : false, last_heartbeat_at: health?.lastHeartbeatAt ?? null, last_error: health?.lastError ?? null,
+        cluster_id: m.clusterId,
+        status: m.status,
+        node_id: m.nodeId,
+        node_name: m.nodeName,
+        join_request_id: m.joinRequestId,
+        fingerprint: m.fingerprint,
+        authority_fingerprint: m.pinnedAuthorityFingerprint,
+        control_plane: m.controlPlaneUrl,
+        snapshot_version: snap?.version ?? null,
+        roles: (await store.assignments(m.clusterId)).map((a) => a.serviceType),
+        peers: (await store.peers(m.clusterId)).length,
+        relay_routes: (await store.routes(m.clusterId)).length,
+        degraded: health ? !health.controlPlaneReachable : false,
+        last_heartbeat_at: health?.lastHeartbeatAt ?? null,
+        last_error: health?.lastError ?? null,
         certificate: certificateStatus(m.certificatePem, await store.certificateRenewal(m.clusterId), clock.now()),
         mesh: (await store.meshStatus(m.clusterId))?.body ?? null,
       });
     }
-    if (values.json) process.stdout.write(JSON.stringify({ memberships: out }, null, 2) + "\n");
+    if (values.json) process.stdout.write(`${JSON.stringify({ memberships: out }, null, 2)}\n`);
     else if (out.length === 0) process.stdout.write("not enrolled in any cluster\n");
-    else for (const m of out) process.stdout.write(`${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`);
+    else
+      for (const m of out)
+        process.stdout.write(
+          `${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`,
+        );
     return 0;
   } finally {
     store.close();

@@ -49,7 +49,13 @@ describe("the renewal loop", () => {
     let failing = true;
     const used: string[] = [];
     const renewal = new CertificateRenewal({
-      clusterId: ca.clusterId, store, clock, random: () => 0.5, current: () => current, refused: () => false, log: () => {},
+      clusterId: ca.clusterId,
+      store,
+      clock,
+      random: () => 0.5,
+      current: () => current,
+      refused: () => false,
+      log: () => {},
       renew: async () => {
         attempts.push(clock.now().getTime());
         if (failing) throw new AgentError("cluster.partition_minority", "the cluster is a minority partition", 409);
@@ -84,7 +90,11 @@ describe("the renewal loop", () => {
     }
     const failingState = (await store.certificateRenewal(ca.clusterId))!;
     await waitFor(async () => (await store.certificateRenewal(ca.clusterId))?.failures === 4, { what: "failure 4" });
-    expect(certificateStatus(current, await store.certificateRenewal(ca.clusterId), clock.now())).toMatchObject({ state: "renewal_failing", renewal_failures: 4, last_error: "cluster.partition_minority: the cluster is a minority partition" });
+    expect(certificateStatus(current, await store.certificateRenewal(ca.clusterId), clock.now())).toMatchObject({
+      state: "renewal_failing",
+      renewal_failures: 4,
+      last_error: "cluster.partition_minority: the cluster is a minority partition",
+    });
     expect(failingState.serial).toBe(certificateFacts(first.certPem).serial);
 
     // Still failing when the certificate expires: status and heartbeats say so.
@@ -95,7 +105,9 @@ describe("the renewal loop", () => {
     const expired = (await store.certificateRenewal(ca.clusterId))!;
     expect(certificateStatus(current, expired, clock.now())!.state).toBe("expired");
     expect(certificateTelemetry(expired, clock.now())).toEqual({
-      certificate_not_after: expired.notAfter.toISOString(), certificate_expired: true, certificate_renewal_failures: 5,
+      certificate_not_after: expired.notAfter.toISOString(),
+      certificate_expired: true,
+      certificate_renewal_failures: 5,
       certificate_renewal_error: "cluster.partition_minority: the cluster is a minority partition",
     });
 
@@ -108,7 +120,11 @@ describe("the renewal loop", () => {
     expect(renewed).toMatchObject({ serial: certificateFacts(current).serial, failures: 0, lastError: null, nextAttemptAt: null });
     expect(renewed.renewedAt).toEqual(clock.now());
     expect(certificateStatus(current, renewed, clock.now())!.state).toBe("valid");
-    expect(certificateTelemetry(renewed, clock.now())).toEqual({ certificate_not_after: renewed.notAfter.toISOString(), certificate_expired: false, certificate_renewal_failures: 0 });
+    expect(certificateTelemetry(renewed, clock.now())).toEqual({
+      certificate_not_after: renewed.notAfter.toISOString(),
+      certificate_expired: false,
+      certificate_renewal_failures: 0,
+    });
     renewal.stop();
     await running;
     store.close();

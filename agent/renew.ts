@@ -26,11 +26,21 @@ export const RETRY_MAX_MS = 60 * 60_000;
 /** The longest single wait: the time is checked again after it. */
 export const MAX_WAIT_MS = 60 * 60_000;
 
-export interface CertificateFacts { serial: string; notBefore: Date; notAfter: Date; spki: Uint8Array }
+export interface CertificateFacts {
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  spki: Uint8Array;
+}
 
 export function certificateFacts(pem: string): CertificateFacts {
   const cert = new x509.X509Certificate(pem);
-  return { serial: cert.serialNumber.replace(/^0+/, "").toLowerCase(), notBefore: cert.notBefore, notAfter: cert.notAfter, spki: new Uint8Array(cert.publicKey.rawData) };
+  return {
+    serial: cert.serialNumber.replace(/^0+/, "").toLowerCase(),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    spki: new Uint8Array(cert.publicKey.rawData),
+  };
 }
 
 /** When to renew a certificate valid from `notBefore` to `notAfter`. */
@@ -69,9 +79,21 @@ export function certificateView(row: CertificateRenewalRow, now: Date) {
 export function certificateStatus(pem: string | null, row: CertificateRenewalRow | undefined, now: Date) {
   if (!pem) return null;
   const f = certificateFacts(pem);
-  const current: CertificateRenewalRow = row && row.serial === f.serial
-    ? row
-    : { clusterId: "", serial: f.serial, notBefore: f.notBefore, notAfter: f.notAfter, renewAt: renewalTime(f.notBefore, f.notAfter, () => 0.5), nextAttemptAt: null, failures: 0, lastError: null, lastAttemptAt: null, renewedAt: row?.renewedAt ?? null };
+  const current: CertificateRenewalRow =
+    row && row.serial === f.serial
+      ? row
+      : {
+          clusterId: "",
+          serial: f.serial,
+          notBefore: f.notBefore,
+          notAfter: f.notAfter,
+          renewAt: renewalTime(f.notBefore, f.notAfter, () => 0.5),
+          nextAttemptAt: null,
+          failures: 0,
+          lastError: null,
+          lastAttemptAt: null,
+          renewedAt: row?.renewedAt ?? null,
+        };
   return certificateView(current, now);
 }
 
@@ -126,8 +148,15 @@ export class CertificateRenewal {
     const row = await this.d.store.certificateRenewal(this.d.clusterId);
     if (row && row.serial === facts.serial) return row;
     const fresh: CertificateRenewalRow = {
-      clusterId: this.d.clusterId, serial: facts.serial, notBefore: facts.notBefore, notAfter: facts.notAfter,
-      renewAt: renewalTime(facts.notBefore, facts.notAfter, this.d.random), nextAttemptAt: null, failures: 0, lastError: null, lastAttemptAt: null,
+      clusterId: this.d.clusterId,
+      serial: facts.serial,
+      notBefore: facts.notBefore,
+      notAfter: facts.notAfter,
+      renewAt: renewalTime(facts.notBefore, facts.notAfter, this.d.random),
+      nextAttemptAt: null,
+      failures: 0,
+      lastError: null,
+      lastAttemptAt: null,
       renewedAt: row?.renewedAt ?? null,
     };
     await this.d.store.saveCertificateRenewal(fresh);
@@ -164,11 +193,26 @@ export class CertificateRenewal {
       try {
         const pem = await this.d.renew();
         const facts = certificateFacts(pem);
-        await this.exclusive(() => this.d.store.saveCertificateRenewal({
-          clusterId: this.d.clusterId, serial: facts.serial, notBefore: facts.notBefore, notAfter: facts.notAfter,
-          renewAt: renewalTime(facts.notBefore, facts.notAfter, this.d.random), nextAttemptAt: null, failures: 0, lastError: null, lastAttemptAt: at, renewedAt: at,
-        }));
-        this.d.log("certificate renewed", { cluster: this.d.clusterId, serial: facts.serial, not_after: facts.notAfter.toISOString(), previous_serial: s.serial });
+        await this.exclusive(() =>
+          this.d.store.saveCertificateRenewal({
+            clusterId: this.d.clusterId,
+            serial: facts.serial,
+            notBefore: facts.notBefore,
+            notAfter: facts.notAfter,
+            renewAt: renewalTime(facts.notBefore, facts.notAfter, this.d.random),
+            nextAttemptAt: null,
+            failures: 0,
+            lastError: null,
+            lastAttemptAt: at,
+            renewedAt: at,
+          }),
+        );
+        this.d.log("certificate renewed", {
+          cluster: this.d.clusterId,
+          serial: facts.serial,
+          not_after: facts.notAfter.toISOString(),
+          previous_serial: s.serial,
+        });
         await this.d.use(pem).catch((err) => this.d.log("renewed certificate not put to use", { cluster: this.d.clusterId, error: String(err) }));
         return;
       } catch (err) {
@@ -180,7 +224,11 @@ export class CertificateRenewal {
     await this.exclusive(() => this.d.store.saveCertificateRenewal({ ...s, failures, lastError: error, lastAttemptAt: at, nextAttemptAt: next }));
     const expired = at >= s.notAfter;
     this.d.log(expired ? "certificate expired and renewal failed; retrying" : "certificate renewal failed; retrying", {
-      cluster: this.d.clusterId, failures, error, next_attempt_at: next.toISOString(), not_after: s.notAfter.toISOString(),
+      cluster: this.d.clusterId,
+      failures,
+      error,
+      next_attempt_at: next.toISOString(),
+      not_after: s.notAfter.toISOString(),
     });
   }
 

@@ -42,19 +42,35 @@ export class ClusterRunner {
   refused: string | null = null;
   private readonly renewal: CertificateRenewal;
 
-  private constructor(private readonly store: AgentStore, private m: Membership, private readonly key: NodeKey, private readonly client: ControlPlaneClient, private readonly events: RunnerEvents, private readonly clock: Clock, random: Random) {
+  private constructor(
+    private readonly store: AgentStore,
+    private m: Membership,
+    private readonly key: NodeKey,
+    private readonly client: ControlPlaneClient,
+    private readonly events: RunnerEvents,
+    private readonly clock: Clock,
+    random: Random,
+  ) {
     // Sequence numbers keep rising across restarts: they start from the time.
     this.seq = clock.now().getTime();
     this.renewal = new CertificateRenewal({
-      clusterId: m.clusterId, store, clock, random, current: () => this.m.certificatePem!, renew: () => this.renewCertificate(), use: async (pem) => this.events.onCertificate?.(m.clusterId, pem),
-      refused: () => this.refused !== null, log: events.log,
+      clusterId: m.clusterId,
+      store,
+      clock,
+      random,
+      current: () => this.m.certificatePem!,
+      renew: () => this.renewCertificate(),
+      use: async (pem) => this.events.onCertificate?.(m.clusterId, pem),
+      refused: () => this.refused !== null,
+      log: events.log,
     });
   }
 
   static async open(store: AgentStore, m: Membership, stateDir: string, events: RunnerEvents, clock: Clock, random: Random): Promise<ClusterRunner> {
     if (m.status !== "enrolled" || !m.nodeId || !m.authorityPublicKey) throw new AgentError("not_enrolled", `cluster ${m.clusterId} is not enrolled`);
     const key = await loadOrCreateKey(stateDir, m.clusterId);
-    if (key.fingerprint !== m.fingerprint) throw new AgentError("key_mismatch", `the key file for cluster ${m.clusterId} is not the enrolled key; fix: restore ${key.keyFile} or enroll again`);
+    if (key.fingerprint !== m.fingerprint)
+      throw new AgentError("key_mismatch", `the key file for cluster ${m.clusterId} is not the enrolled key; fix: restore ${key.keyFile} or enroll again`);
     if (!m.certificatePem || !m.caChainPem) throw new AgentError("not_enrolled", `cluster ${m.clusterId} has no node certificate; enroll again`);
     return new ClusterRunner(store, m, key, new ControlPlaneClient(m.controlPlaneUrl, clock), events, clock, random);
   }
@@ -66,14 +82,30 @@ export class ClusterRunner {
   /** One heartbeat round (with a session as needed). Never throws for a missing control plane. */
   async heartbeat(): Promise<void> {
     if (this.stopped) return;
-    const health = (await this.store.health(this.m.clusterId)) ?? { clusterId: this.m.clusterId, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: null, lastError: null };
+    const health = (await this.store.health(this.m.clusterId)) ?? {
+      clusterId: this.m.clusterId,
+      controlPlaneReachable: true,
+      degradedSince: null,
+      lastHeartbeatAt: null,
+      lastError: null,
+    };
     try {
       const token = await this.client.nodeToken(this.key, this.m.clusterId);
       const version = await this.store.snapshotVersion(this.m.clusterId);
       const certificate = certificateTelemetry(await this.renewal.state(), this.clock.now());
       await this.client.call("heartbeat", {
         token,
-        body: { seq: this.seq++, agent_version: AGENT_VERSION, telemetry: { ...telemetry(), snapshot_version: version ?? 0, snapshot_rejections: this.rejected, degraded: !health.controlPlaneReachable, ...certificate } },
+        body: {
+          seq: this.seq++,
+          agent_version: AGENT_VERSION,
+          telemetry: {
+            ...telemetry(),
+            snapshot_version: version ?? 0,
+            snapshot_rejections: this.rejected,
+            degraded: !health.controlPlaneReachable,
+            ...certificate,
+          },
+        },
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       if (this.refused) {
@@ -81,13 +113,25 @@ export class ClusterRunner {
         this.events.log("the control plane accepts this node again; resuming", { cluster: this.m.clusterId });
         this.events.onSnapshot?.(this.m.clusterId);
       }
-      await this.store.saveHealth({ ...health, controlPlaneReachable: true, degradedSince: null, lastHeartbeatAt: this.clock.now().toISOString(), lastError: null });
+      await this.store.saveHealth({
+        ...health,
+        controlPlaneReachable: true,
+        degradedSince: null,
+        lastHeartbeatAt: this.clock.now().toISOString(),
+        lastError: null,
+      });
       this.events.onControlPlane?.(this.m.clusterId, true);
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
       if (err.code === "unreachable" || err.status >= 500) {
-        if (health.controlPlaneReachable) this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
-        await this.store.saveHealth({ ...health, controlPlaneReachable: false, degradedSince: health.degradedSince ?? this.clock.now().toISOString(), lastError: err.message });
+        if (health.controlPlaneReachable)
+          this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
+        await this.store.saveHealth({
+          ...health,
+          controlPlaneReachable: false,
+          degradedSince: health.degradedSince ?? this.clock.now().toISOString(),
+          lastError: err.message,
+        });
         this.events.onControlPlane?.(this.m.clusterId, false);
         return;
       }
@@ -122,7 +166,6 @@ export class ClusterRunner {
     const token = await this.client.nodeToken(this.key, this.m.clusterId);
     await this.client.call("services", { token, body: { services } });
   }
-
 
   /**
    * Desired state by long-poll: each request waits up to `waitSeconds` on the
@@ -176,7 +219,9 @@ export class ClusterRunner {
     const token = await this.client.nodeToken(this.key, this.m.clusterId);
     const r = await this.client.call("certificate", { token, body: { csr: await certificateRequest(this.key, this.m.nodeName) } });
     const caPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(this.m.caChainPem ?? "")?.[0] ?? "";
-    const ours = await verifyNodeCertificate(r.certificate, caPem, { clusterId: this.m.clusterId, nodeId: this.m.nodeId!, at: this.clock.now() }).catch(() => false);
+    const ours = await verifyNodeCertificate(r.certificate, caPem, { clusterId: this.m.clusterId, nodeId: this.m.nodeId!, at: this.clock.now() }).catch(
+      () => false,
+    );
     if (!ours || !sameBytes(certificateFacts(r.certificate).spki, fromB64(this.key.publicKey))) {
       throw new AgentError("certificate_invalid", "the renewed certificate is not the cluster CA's for this node and key");
     }
@@ -194,7 +239,15 @@ export class ClusterRunner {
     const snap = await this.store.snapshot(this.m.clusterId);
     if (!snap?.body.mesh) return null;
     const { peers, relays, route_paths, relay_leases } = snap.body.mesh;
-    return { version: snap.version, roles: snap.body.roles.map((r) => r.role), revocation_list_version: snap.body.revocation_list_version, peers, relays, route_paths, relay_leases };
+    return {
+      version: snap.version,
+      roles: snap.body.roles.map((r) => r.role),
+      revocation_list_version: snap.body.revocation_list_version,
+      peers,
+      relays,
+      route_paths,
+      relay_leases,
+    };
   }
 
   /** The mesh's way to the control plane, with this node's session. */
@@ -202,7 +255,8 @@ export class ClusterRunner {
     const token = () => this.client.nodeToken(this.key, this.m.clusterId);
     return {
       advertise: async (address: string) => void (await this.client.call("meshEndpoint", { token: await token(), body: { address } })),
-      reportLinks: async (observations: LinkObservation[]) => void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
+      reportLinks: async (observations: LinkObservation[]) =>
+        void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
       reportRouteHealth: async (reports) => void (await this.client.call("routeHealth", { token: await token(), body: { reports } })),
       revokedSerials: async () => {
         const r = await this.client.call("revocations", { token: await token() });
@@ -218,7 +272,12 @@ export class ClusterRunner {
     const r = await this.client.call("snapshot", { token, query, timeoutMs: (waitSeconds + 10) * 1000 });
     if (!r.changed) return "unchanged";
     try {
-      const doc = await verifySnapshot(r.snapshot, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId, nodeId: this.m.nodeId!, currentVersion });
+      const doc = await verifySnapshot(r.snapshot, {
+        authorityPublicKey: this.m.authorityPublicKey!,
+        clusterId: this.m.clusterId,
+        nodeId: this.m.nodeId!,
+        currentVersion,
+      });
       await this.store.applySnapshot(this.m.clusterId, doc.version, r.snapshot, doc);
       this.events.log("snapshot applied", { cluster: this.m.clusterId, version: doc.version, roles: doc.roles.map((x) => x.role) });
       this.events.onSnapshot?.(this.m.clusterId);

@@ -11,8 +11,19 @@ const dir = mkdtempSync(join(tmpdir(), "rap-agent-store-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const membership = (clusterId: string): Membership => ({
-  clusterId, controlPlaneUrl: "http://cp", status: "enrolled", nodeName: "n", nodeId: `node-${clusterId}`, joinRequestId: "j", fingerprint: `fp-${clusterId}`,
-  publicKey: "pk", pinnedAuthorityFingerprint: "SHA256:a", authorityPublicKey: "apk", certificatePem: "cert", caChainPem: "ca", enrolledAt: "2026-01-01T00:00:00Z",
+  clusterId,
+  controlPlaneUrl: "http://cp",
+  status: "enrolled",
+  nodeName: "n",
+  nodeId: `node-${clusterId}`,
+  joinRequestId: "j",
+  fingerprint: `fp-${clusterId}`,
+  publicKey: "pk",
+  pinnedAuthorityFingerprint: "SHA256:a",
+  authorityPublicKey: "apk",
+  certificatePem: "cert",
+  caChainPem: "ca",
+  enrolledAt: "2026-01-01T00:00:00Z",
 });
 
 describe("agent store", () => {
@@ -30,10 +41,16 @@ describe("agent store", () => {
     const s = await AgentStore.open(join(dir, "b.db"), new ManualClock());
     for (const c of ["c1", "c2"]) await s.saveMembership(membership(c));
     const body = (peers: string[], routes: { to: string; via: string[] }[], roles: string[]): SignedSnapshot => ({
-      node_id: "n1", version: 1, term: 1, heartbeat_interval_seconds: 30, revocation_list_version: 0,
+      node_id: "n1",
+      version: 1,
+      term: 1,
+      heartbeat_interval_seconds: 30,
+      revocation_list_version: 0,
       roles: roles.map((role) => ({ role, organization_id: null })),
       mesh: {
-        peers: peers.map((p) => ({ node_id: p, name: p, roles: ["relay-node"], endpoints: [] })), qos: { classes: [], max_relay_hops: 2 }, relays: [],
+        peers: peers.map((p) => ({ node_id: p, name: p, roles: ["relay-node"], endpoints: [] })),
+        qos: { classes: [], max_relay_hops: 2 },
+        relays: [],
         route_paths: routes.map((r) => ({ ...r, alternates: [] })),
       },
     });

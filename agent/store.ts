@@ -76,11 +76,20 @@ export interface CertificateRenewalRow {
   renewedAt: Date | null;
 }
 
-export interface HealthRow { clusterId: string; controlPlaneReachable: boolean; degradedSince: string | null; lastHeartbeatAt: string | null; lastError: string | null }
+export interface HealthRow {
+  clusterId: string;
+  controlPlaneReachable: boolean;
+  degradedSince: string | null;
+  lastHeartbeatAt: string | null;
+  lastError: string | null;
+}
 
 export class AgentStore {
   /** `clock` dates the rows' bookkeeping columns (applied_at, received_at, updated_at). */
-  private constructor(private readonly db: Client, private readonly clock: Clock) {}
+  private constructor(
+    private readonly db: Client,
+    private readonly clock: Clock,
+  ) {}
 
   static async open(path: string, clock: Clock): Promise<AgentStore> {
     await privateFile(path);
@@ -116,15 +125,54 @@ export class AgentStore {
   }
 
   async saveMembership(m: Membership): Promise<void> {
-    const cols = ["cluster_id", "control_plane_url", "status", "node_name", "node_id", "join_request_id", "fingerprint", "public_key", "pinned_authority_fingerprint", "authority_public_key", "certificate_pem", "ca_chain_pem", "enrolled_at", "updated_at"];
-    const args: InValue[] = [m.clusterId, m.controlPlaneUrl, m.status, m.nodeName, m.nodeId, m.joinRequestId, m.fingerprint, m.publicKey, m.pinnedAuthorityFingerprint, m.authorityPublicKey, m.certificatePem, m.caChainPem, m.enrolledAt, this.clock.now().toISOString()];
+    const cols = [
+      "cluster_id",
+      "control_plane_url",
+      "status",
+      "node_name",
+      "node_id",
+      "join_request_id",
+      "fingerprint",
+      "public_key",
+      "pinned_authority_fingerprint",
+      "authority_public_key",
+      "certificate_pem",
+      "ca_chain_pem",
+      "enrolled_at",
+      "updated_at",
+    ];
+    const args: InValue[] = [
+      m.clusterId,
+      m.controlPlaneUrl,
+      m.status,
+      m.nodeName,
+      m.nodeId,
+      m.joinRequestId,
+      m.fingerprint,
+      m.publicKey,
+      m.pinnedAuthorityFingerprint,
+      m.authorityPublicKey,
+      m.certificatePem,
+      m.caChainPem,
+      m.enrolledAt,
+      this.clock.now().toISOString(),
+    ];
     await this.db.execute({ sql: `insert or replace into memberships (${cols.join(", ")}) values (${cols.map(() => "?").join(", ")})`, args });
   }
 
   async removeMembership(clusterId: string): Promise<void> {
     const tx = await this.db.transaction("write");
     try {
-      for (const table of ["memberships", "snapshots", "peer_cache", "route_cache", "service_assignments", "health", "pending_updates", "certificate_renewal"]) {
+      for (const table of [
+        "memberships",
+        "snapshots",
+        "peer_cache",
+        "route_cache",
+        "service_assignments",
+        "health",
+        "pending_updates",
+        "certificate_renewal",
+      ]) {
         await tx.execute({ sql: `delete from ${table} where cluster_id = ?`, args: [clusterId] });
       }
       await tx.commit();
@@ -153,7 +201,10 @@ export class AgentStore {
       await tx.execute({ sql: "insert or replace into snapshots values (?, ?, ?, ?, ?)", args: [clusterId, version, jws, JSON.stringify(body), now] });
       await tx.execute({ sql: "delete from peer_cache where cluster_id = ?", args: [clusterId] });
       for (const p of body.mesh?.peers ?? []) {
-        await tx.execute({ sql: "insert into peer_cache values (?, ?, ?, ?, ?, ?)", args: [clusterId, p.node_id, p.name, JSON.stringify(p.roles), JSON.stringify(p.endpoints), now] });
+        await tx.execute({
+          sql: "insert into peer_cache values (?, ?, ?, ?, ?, ?)",
+          args: [clusterId, p.node_id, p.name, JSON.stringify(p.roles), JSON.stringify(p.endpoints), now],
+        });
       }
       // Relay paths decided by the control plane seed the route cache; the routing engine refines them locally.
       await tx.execute({ sql: "delete from route_cache where cluster_id = ?", args: [clusterId] });
@@ -163,7 +214,10 @@ export class AgentStore {
       await tx.execute({ sql: "delete from service_assignments where cluster_id = ?", args: [clusterId] });
       for (const r of body.roles ?? []) {
         const svc = body.services?.find((s) => s.role === r.role);
-        await tx.execute({ sql: "insert or replace into service_assignments values (?, ?, ?, ?, ?)", args: [clusterId, r.role, r.organization_id, JSON.stringify(svc ?? {}), now] });
+        await tx.execute({
+          sql: "insert or replace into service_assignments values (?, ?, ?, ?, ?)",
+          args: [clusterId, r.role, r.organization_id, JSON.stringify(svc ?? {}), now],
+        });
       }
       await tx.commit();
     } finally {
@@ -172,12 +226,24 @@ export class AgentStore {
   }
 
   async assignments(clusterId: string): Promise<{ serviceType: string; organizationId: string | null; config: Record<string, unknown> }[]> {
-    const rows = (await this.db.execute({ sql: "select service_type, organization_id, config from service_assignments where cluster_id = ? order by service_type", args: [clusterId] })).rows;
-    return rows.map((r) => ({ serviceType: String(r.service_type), organizationId: r.organization_id === null ? null : String(r.organization_id), config: JSON.parse(String(r.config)) }));
+    const rows = (
+      await this.db.execute({
+        sql: "select service_type, organization_id, config from service_assignments where cluster_id = ? order by service_type",
+        args: [clusterId],
+      })
+    ).rows;
+    return rows.map((r) => ({
+      serviceType: String(r.service_type),
+      organizationId: r.organization_id === null ? null : String(r.organization_id),
+      config: JSON.parse(String(r.config)),
+    }));
   }
 
   async peers(clusterId: string): Promise<{ nodeId: string; name: string }[]> {
-    return (await this.db.execute({ sql: "select node_id, name from peer_cache where cluster_id = ? order by name", args: [clusterId] })).rows.map((r) => ({ nodeId: String(r.node_id), name: String(r.name) }));
+    return (await this.db.execute({ sql: "select node_id, name from peer_cache where cluster_id = ? order by name", args: [clusterId] })).rows.map((r) => ({
+      nodeId: String(r.node_id),
+      name: String(r.name),
+    }));
   }
 
   async routes(clusterId: string): Promise<{ destination: string; via: string[] }[]> {
@@ -187,12 +253,23 @@ export class AgentStore {
 
   async health(clusterId: string): Promise<HealthRow | undefined> {
     const r = (await this.db.execute({ sql: "select * from health where cluster_id = ?", args: [clusterId] })).rows[0];
-    return r && { clusterId, controlPlaneReachable: Number(r.control_plane_reachable) === 1, degradedSince: (r.degraded_since as string | null) ?? null, lastHeartbeatAt: (r.last_heartbeat_at as string | null) ?? null, lastError: (r.last_error as string | null) ?? null };
+    return (
+      r && {
+        clusterId,
+        controlPlaneReachable: Number(r.control_plane_reachable) === 1,
+        degradedSince: (r.degraded_since as string | null) ?? null,
+        lastHeartbeatAt: (r.last_heartbeat_at as string | null) ?? null,
+        lastError: (r.last_error as string | null) ?? null,
+      }
+    );
   }
 
   /** What the running mesh reports about itself, for `status`. */
   async saveMeshStatus(clusterId: string, body: unknown): Promise<void> {
-    await this.db.execute({ sql: "insert or replace into mesh_status values (?, ?, ?)", args: [clusterId, JSON.stringify(body), this.clock.now().toISOString()] });
+    await this.db.execute({
+      sql: "insert or replace into mesh_status values (?, ?, ?)",
+      args: [clusterId, JSON.stringify(body), this.clock.now().toISOString()],
+    });
   }
 
   async meshStatus(clusterId: string): Promise<{ body: Record<string, unknown>; updatedAt: string } | undefined> {
@@ -205,8 +282,16 @@ export class AgentStore {
     if (!r) return undefined;
     const date = (k: string) => (r[k] === null || r[k] === undefined ? null : new Date(String(r[k])));
     return {
-      clusterId, serial: String(r.serial), notBefore: date("not_before")!, notAfter: date("not_after")!, renewAt: date("renew_at")!, nextAttemptAt: date("next_attempt_at"),
-      failures: Number(r.failures), lastError: r.last_error === null ? null : String(r.last_error), lastAttemptAt: date("last_attempt_at"), renewedAt: date("renewed_at"),
+      clusterId,
+      serial: String(r.serial),
+      notBefore: date("not_before")!,
+      notAfter: date("not_after")!,
+      renewAt: date("renew_at")!,
+      nextAttemptAt: date("next_attempt_at"),
+      failures: Number(r.failures),
+      lastError: r.last_error === null ? null : String(r.last_error),
+      lastAttemptAt: date("last_attempt_at"),
+      renewedAt: date("renewed_at"),
     };
   }
 
@@ -214,7 +299,19 @@ export class AgentStore {
     const iso = (d: Date | null) => d?.toISOString() ?? null;
     await this.db.execute({
       sql: "insert or replace into certificate_renewal values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      args: [c.clusterId, c.serial, c.notBefore.toISOString(), c.notAfter.toISOString(), c.renewAt.toISOString(), iso(c.nextAttemptAt), c.failures, c.lastError, iso(c.lastAttemptAt), iso(c.renewedAt), this.clock.now().toISOString()],
+      args: [
+        c.clusterId,
+        c.serial,
+        c.notBefore.toISOString(),
+        c.notAfter.toISOString(),
+        c.renewAt.toISOString(),
+        iso(c.nextAttemptAt),
+        c.failures,
+        c.lastError,
+        iso(c.lastAttemptAt),
+        iso(c.renewedAt),
+        this.clock.now().toISOString(),
+      ],
     });
   }
 
@@ -229,10 +326,19 @@ export class AgentStore {
 function toMembership(r: Record<string, unknown>): Membership {
   const s = (k: string) => (r[k] === null || r[k] === undefined ? null : String(r[k]));
   return {
-    clusterId: String(r.cluster_id), controlPlaneUrl: String(r.control_plane_url), status: String(r.status) as Membership["status"], nodeName: String(r.node_name),
-    nodeId: s("node_id"), joinRequestId: s("join_request_id"), fingerprint: String(r.fingerprint), publicKey: String(r.public_key),
-    pinnedAuthorityFingerprint: s("pinned_authority_fingerprint"), authorityPublicKey: s("authority_public_key"), certificatePem: s("certificate_pem"),
-    caChainPem: s("ca_chain_pem"), enrolledAt: s("enrolled_at"),
+    clusterId: String(r.cluster_id),
+    controlPlaneUrl: String(r.control_plane_url),
+    status: String(r.status) as Membership["status"],
+    nodeName: String(r.node_name),
+    nodeId: s("node_id"),
+    joinRequestId: s("join_request_id"),
+    fingerprint: String(r.fingerprint),
+    publicKey: String(r.public_key),
+    pinnedAuthorityFingerprint: s("pinned_authority_fingerprint"),
+    authorityPublicKey: s("authority_public_key"),
+    certificatePem: s("certificate_pem"),
+    caChainPem: s("ca_chain_pem"),
+    enrolledAt: s("enrolled_at"),
   };
 }
 

@@ -50,7 +50,10 @@ describe("supervisor", () => {
     expect(s.states()).toEqual({ "relay-node": "running" });
     await s.reconcile([]);
     expect(alive(pid)).toBe(false);
-    expect(reports).toEqual([{ service_type: "relay-node", reported_state: "running" }, { service_type: "relay-node", reported_state: "stopped" }]);
+    expect(reports).toEqual([
+      { service_type: "relay-node", reported_state: "running" },
+      { service_type: "relay-node", reported_state: "stopped" },
+    ]);
   });
 
   test("a workload that exits is restarted with backoff and reported failed in between", async () => {
@@ -65,10 +68,13 @@ describe("supervisor", () => {
     expect(s.states()).toEqual({ "relay-node": "failed" });
     await clock.advanceAsync(1);
     expect(s.states()).toEqual({ "relay-node": "running" });
-    const second = await waitFor(() => {
-      const p = pidOf("relay-node");
-      return p && p !== first ? p : null;
-    }, { timeoutMs: 5000, what: "restarted pid" });
+    const second = await waitFor(
+      () => {
+        const p = pidOf("relay-node");
+        return p && p !== first ? p : null;
+      },
+      { timeoutMs: 5000, what: "restarted pid" },
+    );
     expect(alive(second)).toBe(true);
     expect(reports.map((r) => r.reported_state)).toEqual(["running", "failed", "running"]);
   });
@@ -85,7 +91,13 @@ describe("supervisor", () => {
     const reports: WorkloadReport[] = [];
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     sup = new Supervisor({
-      registry: { "relay-node": { ...WORKLOAD, env: { ...WORKLOAD.env, WORKLOAD_HEALTH_PORT: String(port) }, health: { url: `http://127.0.0.1:${port}/health`, interval_seconds: 0.1 } } },
+      registry: {
+        "relay-node": {
+          ...WORKLOAD,
+          env: { ...WORKLOAD.env, WORKLOAD_HEALTH_PORT: String(port) },
+          health: { url: `http://127.0.0.1:${port}/health`, interval_seconds: 0.1 },
+        },
+      },
       report: async (r) => void reports.push(...r),
       log: () => {},
       graceMs: 2000,
@@ -93,7 +105,14 @@ describe("supervisor", () => {
     });
     await sup.reconcile(["relay-node"]);
     const first = await waitFor(() => pidOf("relay-node"), { what: "pid" });
-    await waitFor(() => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), { what: "workload serving /health" });
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      { what: "workload serving /health" },
+    );
     const probes = () => (existsSync(join(dir, "probes-relay-node")) ? readFileSync(join(dir, "probes-relay-node"), "utf8").trim().split("\n") : []);
     /** One probe interval passes; resolves once that probe was answered. */
     const probe = async () => {
@@ -108,10 +127,13 @@ describe("supervisor", () => {
     await waitFor(() => reports.some((r) => r.reported_state === "failed"), { timeoutMs: 5000, what: "probe failure restart" });
     rmSync(join(dir, "sick-relay-node"), { force: true });
     await clock.advanceAsync(1000);
-    const second = await waitFor(() => {
-      const p = pidOf("relay-node");
-      return p && p !== first && alive(p) ? p : null;
-    }, { timeoutMs: 5000, what: "restarted pid" });
+    const second = await waitFor(
+      () => {
+        const p = pidOf("relay-node");
+        return p && p !== first && alive(p) ? p : null;
+      },
+      { timeoutMs: 5000, what: "restarted pid" },
+    );
     expect(second).not.toBe(first);
   });
 

@@ -20,7 +20,11 @@ export interface WorkloadSpec {
   health?: { url: string; interval_seconds?: number };
 }
 export type ReportedState = "starting" | "running" | "stopping" | "stopped" | "failed" | "unsupported";
-export interface WorkloadReport { service_type: string; reported_state: ReportedState; version?: string }
+export interface WorkloadReport {
+  service_type: string;
+  reported_state: ReportedState;
+  version?: string;
+}
 
 interface Running {
   role: string;
@@ -72,7 +76,17 @@ export class Supervisor {
       if (this.workloads.has(role)) continue;
       const spec = this.deps.registry[role];
       if (!spec) {
-        this.workloads.set(role, { role, spec: { command: [] }, proc: null, state: "unsupported", restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true });
+        this.workloads.set(role, {
+          role,
+          spec: { command: [] },
+          proc: null,
+          state: "unsupported",
+          restarts: 0,
+          startedAt: 0,
+          timer: undefined,
+          probe: undefined,
+          wanted: true,
+        });
         changes.push({ service_type: role, reported_state: "unsupported" });
         continue;
       }
@@ -97,7 +111,12 @@ export class Supervisor {
 
   private start(w: Running): void {
     w.startedAt = this.deps.clock.now().getTime();
-    w.proc = Bun.spawn(w.spec.command, { env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role }, stdin: "ignore", stdout: "inherit", stderr: "inherit" });
+    w.proc = Bun.spawn(w.spec.command, {
+      env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role },
+      stdin: "ignore",
+      stdout: "inherit",
+      stderr: "inherit",
+    });
     w.state = "running";
     this.deps.log("workload started", { role: w.role, pid: w.proc.pid, restarts: w.restarts });
     const proc = w.proc;
@@ -130,7 +149,10 @@ export class Supervisor {
     if (!health) return;
     let failures = 0;
     w.probe = every(this.deps.clock, (health.interval_seconds ?? 10) * 1000, async () => {
-      const ok = await fetch(health.url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(health.url, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       failures = ok ? 0 : failures + 1;
       if (failures >= 3 && w.proc === proc && proc.exitCode === null) {
         this.deps.log("workload unhealthy; restarting", { role: w.role, url: health.url });

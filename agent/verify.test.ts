@@ -16,8 +16,18 @@ async function authority() {
 
 const doc = (over: Record<string, unknown> = {}) =>
   ({
-    typ: SNAPSHOT_TYPE, iss: AUTHORITY_ISSUER, aud: `node:${node}`, cluster_id: cluster, iat: 0,
-    node_id: node, version: 3, term: 1, roles: [], heartbeat_interval_seconds: 30, revocation_list_version: 0, ...over,
+    typ: SNAPSHOT_TYPE,
+    iss: AUTHORITY_ISSUER,
+    aud: `node:${node}`,
+    cluster_id: cluster,
+    iat: 0,
+    node_id: node,
+    version: 3,
+    term: 1,
+    roles: [],
+    heartbeat_interval_seconds: 30,
+    revocation_list_version: 0,
+    ...over,
   }) as never;
 
 describe("snapshot verification", async () => {
@@ -50,7 +60,9 @@ describe("snapshot verification", async () => {
   test("an unsigned snapshot is rejected", async () => {
     const unsigned = `${Buffer.from(JSON.stringify({ alg: "none", typ: SNAPSHOT_TYPE })).toString("base64url")}.${Buffer.from(JSON.stringify(doc())).toString("base64url")}.`;
     await rejects(unsigned);
-    const hs = await new CompactSign(new TextEncoder().encode(JSON.stringify(doc()))).setProtectedHeader({ alg: "HS256", typ: SNAPSHOT_TYPE }).sign(new Uint8Array(32));
+    const hs = await new CompactSign(new TextEncoder().encode(JSON.stringify(doc())))
+      .setProtectedHeader({ alg: "HS256", typ: SNAPSHOT_TYPE })
+      .sign(new Uint8Array(32));
     await rejects(hs);
   });
 });

@@ -29,7 +29,10 @@ export type SnapshotDoc = AuthorityClaims & SignedSnapshot;
 
 const importAuthority = (rawB64: string) => crypto.subtle.importKey("raw", fromB64(rawB64), { name: "Ed25519" }, true, ["verify"]);
 
-export async function verifyBundle(jws: string, expect: { clusterId: string; fingerprint: string; pinnedFingerprint: string | null; at: Date }): Promise<Bundle> {
+export async function verifyBundle(
+  jws: string,
+  expect: { clusterId: string; fingerprint: string; pinnedFingerprint: string | null; at: Date },
+): Promise<Bundle> {
   let claimed: Bundle;
   try {
     if (decodeProtectedHeader(jws).typ !== BOOTSTRAP_TYPE) throw new Error("wrong type");
@@ -42,7 +45,11 @@ export async function verifyBundle(jws: string, expect: { clusterId: string; fin
   if (expect.pinnedFingerprint && actual !== expect.pinnedFingerprint) {
     throw new AgentError("authority_mismatch", `the cluster authority is ${actual}, not the ${expect.pinnedFingerprint} given with --authority-fingerprint`);
   }
-  const bundle = await verifyAuthority<Bundle>(await importAuthority(claimed.authority.public_key), jws, { typ: BOOTSTRAP_TYPE, aud: expect.fingerprint, clusterId: expect.clusterId }).catch((err) => {
+  const bundle = await verifyAuthority<Bundle>(await importAuthority(claimed.authority.public_key), jws, {
+    typ: BOOTSTRAP_TYPE,
+    aud: expect.fingerprint,
+    clusterId: expect.clusterId,
+  }).catch((err) => {
     throw new AgentError("bundle_invalid", `bootstrap bundle rejected: ${err instanceof Error ? err.message : String(err)}`);
   });
   const caPem = bundle.ca_chain[0];
@@ -52,21 +59,32 @@ export async function verifyBundle(jws: string, expect: { clusterId: string; fin
   return bundle;
 }
 
-export async function verifySnapshot(jws: string, expect: { authorityPublicKey: string; clusterId: string; nodeId: string; currentVersion: number | null }): Promise<SnapshotDoc> {
-  const doc = await verifyAuthority<SnapshotDoc>(await importAuthority(expect.authorityPublicKey), jws, { typ: SNAPSHOT_TYPE, aud: `node:${expect.nodeId}`, clusterId: expect.clusterId }).catch((err) => {
+export async function verifySnapshot(
+  jws: string,
+  expect: { authorityPublicKey: string; clusterId: string; nodeId: string; currentVersion: number | null },
+): Promise<SnapshotDoc> {
+  const doc = await verifyAuthority<SnapshotDoc>(await importAuthority(expect.authorityPublicKey), jws, {
+    typ: SNAPSHOT_TYPE,
+    aud: `node:${expect.nodeId}`,
+    clusterId: expect.clusterId,
+  }).catch((err) => {
     throw new AgentError("snapshot_rejected", `snapshot rejected: ${err instanceof Error ? err.message : String(err)}`);
   });
   const shape = v.safeParse(SignedSnapshot, doc);
   if (!shape.success) throw new AgentError("snapshot_rejected", `snapshot does not match the contract: ${v.summarize(shape.issues)}`);
   if (doc.node_id !== expect.nodeId) throw new AgentError("snapshot_rejected", "snapshot is for another node");
-  if (expect.currentVersion !== null && doc.version < expect.currentVersion) throw new AgentError("snapshot_rejected", `snapshot version ${doc.version} is older than ${expect.currentVersion}`);
+  if (expect.currentVersion !== null && doc.version < expect.currentVersion)
+    throw new AgentError("snapshot_rejected", `snapshot version ${doc.version} is older than ${expect.currentVersion}`);
   return doc;
 }
 
-
 /** A cluster's signed revocation list, verified against the pinned authority. */
 export async function verifyRevocationList(jws: string, expect: { authorityPublicKey: string; clusterId: string }): Promise<{ serials: string[] }> {
-  const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string }[] }>(await importAuthority(expect.authorityPublicKey), jws, { typ: REVOCATION_TYPE, aud: `cluster:${expect.clusterId}`, clusterId: expect.clusterId }).catch((err) => {
+  const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string }[] }>(await importAuthority(expect.authorityPublicKey), jws, {
+    typ: REVOCATION_TYPE,
+    aud: `cluster:${expect.clusterId}`,
+    clusterId: expect.clusterId,
+  }).catch((err) => {
     throw new AgentError("revocation_list_rejected", `revocation list rejected: ${err instanceof Error ? err.message : String(err)}`);
   });
   if (!Array.isArray(doc.revoked)) throw new AgentError("revocation_list_rejected", "revocation list has no serials");

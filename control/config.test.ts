@@ -3,7 +3,14 @@ import { ConfigInvalid, loadConfig } from "./config.ts";
 
 describe("config", () => {
   test("defaults serve the embedded store on loopback:8080", () => {
-    expect(loadConfig({})).toMatchObject({ host: "127.0.0.1", port: 8080, dataDir: ".data", databaseUrl: undefined, redisUrl: undefined, appEnv: "development" });
+    expect(loadConfig({})).toMatchObject({
+      host: "127.0.0.1",
+      port: 8080,
+      dataDir: ".data",
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      appEnv: "development",
+    });
   });
 
   test("empty variables count as unset", () => {
@@ -47,7 +54,9 @@ describe("config", () => {
 
   test("strict mode needs the Product Root key and forbids insecure bootstrap", () => {
     expect(() => loadConfig({ INSTALLATION_AUTHORITY_MODE: "strict" })).toThrow(/PRODUCT_ROOT_PUBLIC_KEY/);
-    expect(() => loadConfig({ INSTALLATION_AUTHORITY_MODE: "strict", INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64: "x", INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true" })).toThrow(/not allowed in strict mode/);
+    expect(() =>
+      loadConfig({ INSTALLATION_AUTHORITY_MODE: "strict", INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64: "x", INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true" }),
+    ).toThrow(/not allowed in strict mode/);
     expect(loadConfig({}).authority).toEqual({ mode: "dev", productRootKey: { b64: undefined, file: undefined }, insecureBootstrap: false });
   });
 });

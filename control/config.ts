@@ -7,15 +7,22 @@ import * as v from "valibot";
 import { DomainError } from "../core/errors.ts";
 
 const Port = v.pipe(v.string(), v.regex(/^\d{1,5}$/, "must be a port number"), v.transform(Number), v.minValue(0), v.maxValue(65535));
-const PositiveInt = (min: number, max: number) => v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));
+const PositiveInt = (min: number, max: number) =>
+  v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));
 const Url = (schemes: string[]) =>
-  v.pipe(v.string(), v.check((s) => {
-    try {
-      return schemes.includes(new URL(s).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL with scheme ${schemes.join(" or ")}`));
+  v.pipe(
+    v.string(),
+    v.check(
+      (s) => {
+        try {
+          return schemes.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL with scheme ${schemes.join(" or ")}`,
+    ),
+  );
 
 const Env = v.object({
   APP_ENV: v.optional(v.picklist(["development", "test", "production"]), "development"),
@@ -47,7 +54,10 @@ const Env = v.object({
 });
 
 /** A key given inline (base64) or as a file path; neither means "not configured". */
-export interface KeySource { b64?: string; file?: string }
+export interface KeySource {
+  b64?: string;
+  file?: string;
+}
 
 export type Config = {
   appEnv: "development" | "test" | "production";
@@ -101,8 +111,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       productRootKey: { b64: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64, file: e.INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE },
       insecureBootstrap: e.INSTALLATION_INSECURE_BOOTSTRAP_ENABLED === "true",
     },
-    secrets: { activeKeyId: e.SECRET_ENCRYPTION_KEY_ID, activeKey: { b64: e.SECRET_ENCRYPTION_KEY_B64, file: e.SECRET_ENCRYPTION_KEY_FILE }, previousKeys: e.SECRET_ENCRYPTION_PREVIOUS_KEYS },
-    auth: { tokenKey: { b64: e.AUTH_TOKEN_KEY_B64, file: e.AUTH_TOKEN_KEY_FILE }, accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS },
+    secrets: {
+      activeKeyId: e.SECRET_ENCRYPTION_KEY_ID,
+      activeKey: { b64: e.SECRET_ENCRYPTION_KEY_B64, file: e.SECRET_ENCRYPTION_KEY_FILE },
+      previousKeys: e.SECRET_ENCRYPTION_PREVIOUS_KEYS,
+    },
+    auth: {
+      tokenKey: { b64: e.AUTH_TOKEN_KEY_B64, file: e.AUTH_TOKEN_KEY_FILE },
+      accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    },
     dataPlaneTokenKey: { b64: e.DATA_PLANE_TOKEN_KEY_B64, file: e.DATA_PLANE_TOKEN_KEY_FILE },
     dataPlaneTokenTtlSeconds: e.DATA_PLANE_TOKEN_TTL_SECONDS,
   };
@@ -120,7 +138,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (cfg.authority.mode !== "strict") problems.push("INSTALLATION_AUTHORITY_MODE: production requires strict");
     if (!configured(cfg.secrets.activeKey)) problems.push("SECRET_ENCRYPTION_KEY_B64 or _FILE: production requires a secret encryption key");
     if (!configured(cfg.auth.tokenKey)) problems.push("AUTH_TOKEN_KEY_B64 or _FILE: production requires a token signing key shared by all replicas");
-    if (!configured(cfg.dataPlaneTokenKey)) problems.push("DATA_PLANE_TOKEN_KEY_B64 or _FILE: production requires the data-plane token key shared by all replicas");
+    if (!configured(cfg.dataPlaneTokenKey))
+      problems.push("DATA_PLANE_TOKEN_KEY_B64 or _FILE: production requires the data-plane token key shared by all replicas");
   }
   if (problems.length) throw new ConfigInvalid(problems);
   return cfg;

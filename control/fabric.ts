@@ -27,7 +27,15 @@ export interface Fabric {
   replicaMinority: boolean;
 }
 
-export function createFabric(d: { db: Db; live: LiveState; host: ActorHost; log: Logger; keyring: Keyring; replicaMinority: boolean; heartbeatFlushMs?: number }): Fabric {
+export function createFabric(d: {
+  db: Db;
+  live: LiveState;
+  host: ActorHost;
+  log: Logger;
+  keyring: Keyring;
+  replicaMinority: boolean;
+  heartbeatFlushMs?: number;
+}): Fabric {
   return {
     authorities: new AuthorityKeys(d.keyring),
     heartbeats: new HeartbeatWriter({ db: d.db, live: d.live, host: d.host, log: d.log, flushMs: d.heartbeatFlushMs }),
@@ -39,11 +47,12 @@ export function createFabric(d: { db: Db; live: LiveState; host: ActorHost; log:
 
 /** Trust-changing work needs an active cluster that holds authority, on a replica that holds it too. */
 export async function requireAuthority(deps: { fabric: Fabric }, tx: Tx, clusterId: string): Promise<ClusterRow> {
-  if (deps.fabric.replicaMinority) throw new DomainError("cluster.partition_minority", "this control-plane replica is in a minority partition; trust changes are refused", { replica: true });
+  if (deps.fabric.replicaMinority)
+    throw new DomainError("cluster.partition_minority", "this control-plane replica is in a minority partition; trust changes are refused", { replica: true });
   const cluster = await getCluster(tx, clusterId);
   if (!cluster) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
-  if (cluster.partitionState === "minority") throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
+  if (cluster.partitionState === "minority")
+    throw new DomainError("cluster.partition_minority", "this cluster is in a minority partition; trust changes are refused", { cluster_id: clusterId });
   if (cluster.status !== "active") throw new DomainError("cluster.not_active", `cluster is ${cluster.status}`, { status: cluster.status });
   return cluster;
 }
-

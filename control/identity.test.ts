@@ -32,15 +32,27 @@ describe("loadIdentity", () => {
   });
 
   test("fingerprints cover the active and previous secret keys by id", async () => {
-    const cfg = loadConfig({ DATA_DIR: await dataDir(), SECRET_ENCRYPTION_KEY_ID: "k2", SECRET_ENCRYPTION_KEY_B64: b64(randomBytes(32)), SECRET_ENCRYPTION_PREVIOUS_KEYS: `k1:${b64(randomBytes(32))}` });
+    const cfg = loadConfig({
+      DATA_DIR: await dataDir(),
+      SECRET_ENCRYPTION_KEY_ID: "k2",
+      SECRET_ENCRYPTION_KEY_B64: b64(randomBytes(32)),
+      SECRET_ENCRYPTION_PREVIOUS_KEYS: `k1:${b64(randomBytes(32))}`,
+    });
     const { fingerprints } = await loadIdentity(cfg, quiet);
     expect(fingerprints.secrets.activeId).toBe("k2");
     expect([...fingerprints.secrets.byId.keys()].sort()).toEqual(["k1", "k2"]);
   });
 
   test("a previous key under the active key's id (or twice) is refused, not silently preferred", async () => {
-    const cfg = loadConfig({ DATA_DIR: await dataDir(), SECRET_ENCRYPTION_KEY_B64: b64(randomBytes(32)), SECRET_ENCRYPTION_PREVIOUS_KEYS: `k1:${b64(randomBytes(32))}` });
-    const err = await loadIdentity(cfg, quiet).then(() => undefined, (e: unknown) => e);
+    const cfg = loadConfig({
+      DATA_DIR: await dataDir(),
+      SECRET_ENCRYPTION_KEY_B64: b64(randomBytes(32)),
+      SECRET_ENCRYPTION_PREVIOUS_KEYS: `k1:${b64(randomBytes(32))}`,
+    });
+    const err = await loadIdentity(cfg, quiet).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConfigInvalid);
     expect((err as ConfigInvalid).problems[0]).toContain("key id k1 is given twice");
   });

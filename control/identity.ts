@@ -42,7 +42,12 @@ export interface KeyFingerprints {
   secrets: { activeId: string; byId: Map<string, string> };
 }
 
-export async function fingerprintKeys(k: { tokenKey: Uint8Array; dataPlanePublicKeyB64: string; secretActiveId: string; secretKeys: Map<string, Uint8Array> }): Promise<KeyFingerprints> {
+export async function fingerprintKeys(k: {
+  tokenKey: Uint8Array;
+  dataPlanePublicKeyB64: string;
+  secretActiveId: string;
+  secretKeys: Map<string, Uint8Array>;
+}): Promise<KeyFingerprints> {
   const byId = new Map<string, string>();
   for (const [id, key] of k.secretKeys) byId.set(id, await sharedKeyFingerprint("secret_encryption", key));
   return {
@@ -54,10 +59,15 @@ export async function fingerprintKeys(k: { tokenKey: Uint8Array; dataPlanePublic
 
 export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> {
   const rootB64 = await readKey(cfg.authority.productRootKey, "INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY");
-  const productRoot = rootB64 ? { key: await importPublicKey(rootB64).catch(bad("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY")), fingerprint: await keyFingerprint(rootB64) } : null;
+  const productRoot = rootB64
+    ? { key: await importPublicKey(rootB64).catch(bad("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY")), fingerprint: await keyFingerprint(rootB64) }
+    : null;
   const secretKey = (await readKey(cfg.secrets.activeKey, "SECRET_ENCRYPTION_KEY")) ?? (await devKey(cfg, "secret-key", log));
   const keys = new Map<string, Uint8Array>([[cfg.secrets.activeKeyId, decode32(secretKey, "SECRET_ENCRYPTION_KEY")]]);
-  for (const entry of (cfg.secrets.previousKeys ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of (cfg.secrets.previousKeys ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [id, key] = entry.split(":");
     if (!id || !key) throw new ConfigInvalid(["SECRET_ENCRYPTION_PREVIOUS_KEYS: expected id:base64[,id:base64]"]);
     // The same id for two keys would make sealed values ambiguous; the later one used to win silently.
@@ -65,7 +75,9 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     keys.set(id, decode32(key, `SECRET_ENCRYPTION_PREVIOUS_KEYS (${id})`));
   }
   const tokenKey = decode32((await readKey(cfg.auth.tokenKey, "AUTH_TOKEN_KEY")) ?? (await devKey(cfg, "token-key", log)), "AUTH_TOKEN_KEY");
-  const dataPlaneKey = await loadDataPlaneKey((await readKey(cfg.dataPlaneTokenKey, "DATA_PLANE_TOKEN_KEY")) ?? (await devKey(cfg, "data-plane-key", log, newEd25519Pkcs8)));
+  const dataPlaneKey = await loadDataPlaneKey(
+    (await readKey(cfg.dataPlaneTokenKey, "DATA_PLANE_TOKEN_KEY")) ?? (await devKey(cfg, "data-plane-key", log, newEd25519Pkcs8)),
+  );
   if (cfg.authority.mode === "dev" && cfg.authority.insecureBootstrap) {
     log.warn("insecure first-owner bootstrap is enabled (INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true); use only for development");
   }
@@ -80,7 +92,12 @@ export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> 
     refreshTtlSeconds: cfg.auth.refreshTtlSeconds,
     dataPlaneKey,
     dataPlaneTokenTtlSeconds: cfg.dataPlaneTokenTtlSeconds,
-    fingerprints: await fingerprintKeys({ tokenKey, dataPlanePublicKeyB64: dataPlaneKey.publicKeyB64, secretActiveId: cfg.secrets.activeKeyId, secretKeys: keys }),
+    fingerprints: await fingerprintKeys({
+      tokenKey,
+      dataPlanePublicKeyB64: dataPlaneKey.publicKeyB64,
+      secretActiveId: cfg.secrets.activeKeyId,
+      secretKeys: keys,
+    }),
   };
 }
 
@@ -125,10 +142,13 @@ function bad(name: string) {
 /** A development key kept in DATA_DIR so restarts keep sessions and secrets readable. */
 async function devKey(cfg: Config, file: string, log: Logger, generate: () => Promise<string> = async () => b64(randomBytes(32))): Promise<string> {
   const path = join(cfg.dataDir, file);
-  const existing = await readFile(path, "utf8").then((s) => s.trim(), () => "");
+  const existing = await readFile(path, "utf8").then(
+    (s) => s.trim(),
+    () => "",
+  );
   if (existing) return existing;
   const key = await generate();
-  await writeFile(path, key + "\n", { mode: 0o600, flag: "wx" });
+  await writeFile(path, `${key}\n`, { mode: 0o600, flag: "wx" });
   await chmod(path, 0o600);
   log.info("development key generated", { file: path });
   return key;

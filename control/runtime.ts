@@ -47,7 +47,8 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
     throw err;
   });
   if (keys.recorded.length) log.info("installation keys recorded", { keys: keys.recorded });
-  if (keys.activatedSecret) log.info("secret encryption key is now the installation's active key", { key_id: keys.activatedSecret.to, previous_key_id: keys.activatedSecret.from });
+  if (keys.activatedSecret)
+    log.info("secret encryption key is now the installation's active key", { key_id: keys.activatedSecret.to, previous_key_id: keys.activatedSecret.from });
   const { live, describe: liveState } = await openLiveState(cfg.redisUrl);
 
   const metrics = controlPlaneMetrics();

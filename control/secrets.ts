@@ -15,7 +15,10 @@ import { rewrapAuthority } from "../actors/cluster/authority.ts";
 export const resourceSecretAad = (resourceId: string) => `resource-secret:${resourceId}`;
 export const userTotpAad = (userId: string) => `user-totp:${userId}`;
 
-export async function rotateSecrets(deps: Pick<ControlDeps, "db" | "identity">, change: ChangeContext): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; cluster_authorities: number }> {
+export async function rotateSecrets(
+  deps: Pick<ControlDeps, "db" | "identity">,
+  change: ChangeContext,
+): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; cluster_authorities: number }> {
   const { keyring } = deps.identity;
   return deps.db.transaction(async (tx) => {
     const secrets = await secretsNotUnderKey(tx, keyring.activeId);

@@ -9,8 +9,18 @@
  */
 import { MAILBOX } from "./contracts/adapter.ts";
 
-export interface MailboxEvent<T = unknown> { sequence: number; event: T }
-export interface MailboxCounters { depth: number; enqueued: number; drained: number; dropped: number; reads: number; empty_reads: number }
+export interface MailboxEvent<T = unknown> {
+  sequence: number;
+  event: T;
+}
+export interface MailboxCounters {
+  depth: number;
+  enqueued: number;
+  drained: number;
+  dropped: number;
+  reads: number;
+  empty_reads: number;
+}
 
 export class AdapterMailbox<T = unknown> {
   private events: MailboxEvent<T>[] = [];
@@ -34,10 +44,15 @@ export class AdapterMailbox<T = unknown> {
     return sequence;
   }
 
-  read(o: { drain?: boolean; limit?: number; consumerId?: string; ackSequence?: number } = {}): { events: MailboxEvent<T>[]; empty: boolean; lag: number | null } {
+  read(o: { drain?: boolean; limit?: number; consumerId?: string; ackSequence?: number } = {}): {
+    events: MailboxEvent<T>[];
+    empty: boolean;
+    lag: number | null;
+  } {
     if (this.closed) throw new Error("mailbox closed");
     const limit = Math.min(o.limit ?? MAILBOX.maxDrainLimit, MAILBOX.maxDrainLimit);
-    if (o.consumerId && o.ackSequence !== undefined) this.acks.set(o.consumerId, Math.max(this.acks.get(o.consumerId) ?? 0, Math.min(o.ackSequence, this.next - 1)));
+    if (o.consumerId && o.ackSequence !== undefined)
+      this.acks.set(o.consumerId, Math.max(this.acks.get(o.consumerId) ?? 0, Math.min(o.ackSequence, this.next - 1)));
     const events = this.events.slice(0, limit);
     if (o.drain) {
       this.events.splice(0, events.length);
@@ -46,7 +61,7 @@ export class AdapterMailbox<T = unknown> {
     }
     this.counters.reads++;
     if (!events.length) this.counters.empty_reads++;
-    const acked = o.consumerId ? this.acks.get(o.consumerId) ?? 0 : null;
+    const acked = o.consumerId ? (this.acks.get(o.consumerId) ?? 0) : null;
     return { events, empty: events.length === 0, lag: acked === null ? null : this.next - 1 - acked };
   }
 

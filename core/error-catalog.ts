@@ -6,7 +6,10 @@
  * responses. 5xx codes are never shown: the envelope says `internal.error`.
  */
 
-export interface CatalogEntry { status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 423 | 429 | 500 | 503; fallback: string }
+export interface CatalogEntry {
+  status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 423 | 429 | 500 | 503;
+  fallback: string;
+}
 
 export const ERROR_CATALOG = {
   "request.invalid_json": { status: 400, fallback: "The request body is not valid JSON." },

@@ -12,7 +12,16 @@ export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "vid
 /** Roles that accept clients and so need token-validation keys and entry policy. */
 export const ENTRY_ROLES: readonly NodeRole[] = ["entry-node"];
 /** Roles that run services for organizations and so need their service configs and resource references. */
-export const SERVICE_ROLES: readonly NodeRole[] = ["rdp-worker", "vnc-worker", "ssh-worker", "vpn-exit", "ipv4-egress", "vpn-connector", "file-storage-cache", "update-cache"];
+export const SERVICE_ROLES: readonly NodeRole[] = [
+  "rdp-worker",
+  "vnc-worker",
+  "ssh-worker",
+  "vpn-exit",
+  "ipv4-egress",
+  "vpn-connector",
+  "file-storage-cache",
+  "update-cache",
+];
 /** Service roles that adapt one resource protocol. */
 export const ROLE_PROTOCOL: Partial<Record<NodeRole, "rdp" | "vnc" | "ssh">> = { "rdp-worker": "rdp", "vnc-worker": "vnc", "ssh-worker": "ssh" };
 /** The adapter role that serves each resource protocol (the inverse of ROLE_PROTOCOL). */

@@ -35,7 +35,7 @@ export interface Logger {
 
 export function createLogger(opts: { level?: Level; sink?: LogSink; base?: LogFields } = {}): Logger {
   const min = ORDER[opts.level ?? "info"];
-  const sink = opts.sink ?? ((line: string) => process.stdout.write(line + "\n"));
+  const sink = opts.sink ?? ((line: string) => process.stdout.write(`${line}\n`));
   const base = opts.base ?? {};
   const write = (level: Level, msg: string, fields: LogFields = {}) => {
     if (ORDER[level] < min) return;

@@ -6,11 +6,23 @@
  */
 type Labels = Record<string, string>;
 
-interface CounterSeries { labels: Labels; value: number }
-interface HistogramSeries { labels: Labels; buckets: number[]; sum: number; count: number }
+interface CounterSeries {
+  labels: Labels;
+  value: number;
+}
+interface HistogramSeries {
+  labels: Labels;
+  buckets: number[];
+  sum: number;
+  count: number;
+}
 
-export interface Counter { inc(labels?: Labels, by?: number): void }
-export interface Histogram { observe(labels: Labels, value: number): void }
+export interface Counter {
+  inc(labels?: Labels, by?: number): void;
+}
+export interface Histogram {
+  observe(labels: Labels, value: number): void;
+}
 
 const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -57,17 +69,20 @@ export class MetricsRegistry {
     for (const [name, m] of this.histograms) {
       lines.push(`# HELP ${name} ${m.help}`, `# TYPE ${name} histogram`);
       for (const s of m.series.values()) {
-        m.bounds.forEach((b, i) => lines.push(`${name}_bucket${fmtLabels({ ...s.labels, le: String(b) })} ${s.buckets[i]}`));
+        for (const [i, b] of m.bounds.entries()) lines.push(`${name}_bucket${fmtLabels({ ...s.labels, le: String(b) })} ${s.buckets[i]}`);
         lines.push(`${name}_bucket${fmtLabels({ ...s.labels, le: "+Inf" })} ${s.count}`);
         lines.push(`${name}_sum${fmtLabels(s.labels)} ${s.sum}`, `${name}_count${fmtLabels(s.labels)} ${s.count}`);
       }
     }
-    return lines.join("\n") + "\n";
+    return `${lines.join("\n")}\n`;
   }
 }
 
 function seriesKey(labels: Labels): string {
-  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(",");
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(",");
 }
 
 function fmtLabels(labels: Labels): string {

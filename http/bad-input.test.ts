@@ -5,7 +5,7 @@
  * table changes; an endpoint that takes no body refuses one. The caller is
  * the platform owner with a fresh step-up, so only the input is wrong.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";
@@ -41,7 +41,13 @@ beforeAll(async () => {
   t = await makeApp(stores.store.db, stores.live, { bodyLimitBytes: 4096 });
   owner = await enrollTotp(t, await bootstrapOwner(t));
   const org = await createOrg(t, owner, "acme");
-  const resource = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 } }), 201);
+  const resource = await json(
+    await t.call("POST", "/api/v1/resources", {
+      token: owner.token,
+      body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 },
+    }),
+    201,
+  );
   const cluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "c", slug: "c" } }), 201);
   const node = await enrollNode(t, owner, cluster.id);
   ids = { org, resource: resource.id, cluster: cluster.id, node: node.nodeId };
@@ -52,14 +58,17 @@ const bodyRoutes = () => apiRoutes(t.app, ["POST", "PUT", "PATCH"]);
 
 function url(path: string): string {
   return fillParams(path, { orgId: ids.org, userId: owner.userId, itemId: ids.node, assignmentId: ids.node, requestId: ids.node }, (p) =>
-    p.includes("/resources/") ? ids.resource : p.includes("/clusters/") ? ids.cluster : owner.userId);
+    p.includes("/resources/") ? ids.resource : p.includes("/clusters/") ? ids.cluster : owner.userId,
+  );
 }
 
 /** Node-agent routes take a node's token; everything else the owner's. */
 const tokenFor = (path: string) => (path.startsWith("/api/v1/node-agents/") ? nodeToken : owner.token);
 
 async function tableCounts(): Promise<Record<string, number>> {
-  const tables = await stores.store.db.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
+  const tables = await stores.store.db.query<{ table_name: string }>(
+    "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1",
+  );
   const out: Record<string, number> = {};
   for (const { table_name } of tables) out[table_name] = (await stores.store.db.query<{ n: number }>(`select count(*)::int as n from "${table_name}"`))[0]!.n;
   return out;
@@ -112,7 +121,8 @@ describe("bad input on every body-taking endpoint", () => {
       for (const body of [{}, "null", "[]", '{"a":'] as const) {
         const res = await send(route, body);
         const code = ((await res.json().catch(() => null)) as { error?: { code: string } } | null)?.error?.code;
-        if (res.status !== 400 || code !== "request.body_not_allowed") wrong.push(`${route} with ${JSON.stringify(body)} → ${res.status} ${code ?? "no envelope"}`);
+        if (res.status !== 400 || code !== "request.body_not_allowed")
+          wrong.push(`${route} with ${JSON.stringify(body)} → ${res.status} ${code ?? "no envelope"}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -121,7 +131,10 @@ describe("bad input on every body-taking endpoint", () => {
 
   test("an empty body is no body: a no-body endpoint still answers", async () => {
     await stepUp(t, owner);
-    const res = await t.call("POST", `/api/v1/clusters/${ids.cluster}/resume`, { token: owner.token, headers: { "content-type": "application/json", "content-length": "0" } });
+    const res = await t.call("POST", `/api/v1/clusters/${ids.cluster}/resume`, {
+      token: owner.token,
+      headers: { "content-type": "application/json", "content-length": "0" },
+    });
     // The cluster is active, so the resume itself is refused by the cluster; the (absent) body is not.
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("actor.event_rejected");
   });

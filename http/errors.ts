@@ -9,7 +9,6 @@ import { ERROR_CATALOG, type CatalogEntry, type ErrorCode } from "../core/error-
 
 export type { ErrorCode };
 
-
 /** An error raised by the HTTP layer itself (bad request shape, unknown route). */
 export class HttpError extends DomainError {
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {

@@ -27,8 +27,27 @@ import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, signI
 import { createJoinToken, enrollNode, joinBody, nodeKeys, nodeSession } from "../fixtures/nodes.ts";
 import { apiRoutes } from "../fixtures/routes.ts";
 import {
-  anyValue, asParam, badDate, bodyPlaces, boundaryNumber, bodyText, controlString, describePlace, hugeString, nulString, oddString, pct, poisonFor, preview, rawQueryJunk, unstorableString, wildString, withValue,
-  type Kind, type Place, type Value,
+  anyValue,
+  asParam,
+  badDate,
+  bodyPlaces,
+  boundaryNumber,
+  bodyText,
+  controlString,
+  describePlace,
+  hugeString,
+  nulString,
+  oddString,
+  pct,
+  poisonFor,
+  preview,
+  rawQueryJunk,
+  unstorableString,
+  wildString,
+  withValue,
+  type Kind,
+  type Place,
+  type Value,
 } from "../fixtures/hostile.ts";
 import { isErrorCode } from "../core/error-catalog.ts";
 import { newId } from "../core/ids.ts";
@@ -45,38 +64,84 @@ const SECRET_FIELDS = new Set(["password", "username", "domain", "private_key"])
 const DATE_FIELDS = new Set(["since", "until"]);
 
 interface Ids {
-  org: string; decoyUser: string; resource: string; cluster: string; decoyCluster: string; node: string; decoyNode: string;
-  group: string; remoteSession: string; pendingRequest: string; enrollingRequest: string; joinToken: string; enrollBody: Record<string, unknown>; nodeFingerprint: string;
+  org: string;
+  decoyUser: string;
+  resource: string;
+  cluster: string;
+  decoyCluster: string;
+  node: string;
+  decoyNode: string;
+  group: string;
+  remoteSession: string;
+  pendingRequest: string;
+  enrollingRequest: string;
+  joinToken: string;
+  enrollBody: Record<string, unknown>;
+  nodeFingerprint: string;
 }
 /** A valid request for one route. `as` picks the credentials: the owner (default), a second session of the owner, the node, or none. */
-interface Template { as?: "owner" | "decoy-session" | "node" | "none"; params?: Record<string, string>; query?: Record<string, string>; body?: Record<string, unknown> }
+interface Template {
+  as?: "owner" | "decoy-session" | "node" | "none";
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+  body?: Record<string, unknown>;
+}
 
 const LIMIT = { limit: "10" };
-const AUDIT_FILTERS = { limit: "10", action: "cluster.create", actor_id: "someone", target_id: "something", outcome: "success", since: "2020-01-01T00:00:00Z", until: "2099-12-31T23:59:59+01:00" };
+const AUDIT_FILTERS = {
+  limit: "10",
+  action: "cluster.create",
+  actor_id: "someone",
+  target_id: "something",
+  outcome: "success",
+  since: "2020-01-01T00:00:00Z",
+  until: "2099-12-31T23:59:59+01:00",
+};
 
 /** Every API route and a valid request for it. Destructive routes act on decoys so the others keep their objects. */
 const TEMPLATES: Record<string, (x: Ids) => Template> = {
-  "POST /api/v1/node-agents/heartbeat": () => ({ as: "node", body: { seq: 1, agent_version: "1.2.3", telemetry: { load: [0.1, 0.2, 0.3], memory_free_bytes: 1024, degraded: false } } }),
+  "POST /api/v1/node-agents/heartbeat": () => ({
+    as: "node",
+    body: { seq: 1, agent_version: "1.2.3", telemetry: { load: [0.1, 0.2, 0.3], memory_free_bytes: 1024, degraded: false } },
+  }),
   "GET /api/v1/node-agents/snapshot": () => ({ as: "node", query: { after_version: "0", wait: "0" } }),
-  "POST /api/v1/node-agents/certificate": () => ({ as: "node", body: { csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n" } }),
+  "POST /api/v1/node-agents/certificate": () => ({
+    as: "node",
+    body: { csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n" },
+  }),
   "GET /api/v1/node-agents/revocations": () => ({ as: "node" }),
-  "POST /api/v1/node-agents/services": () => ({ as: "node", body: { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }] } }),
-  "POST /api/v1/node-agents/links": (x) => ({ as: "node", body: { observations: [{ peer_node_id: x.decoyNode, reachable: true, latency_ms: 12.5, loss: 0 }] } }),
+  "POST /api/v1/node-agents/services": () => ({
+    as: "node",
+    body: { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }] },
+  }),
+  "POST /api/v1/node-agents/links": (x) => ({
+    as: "node",
+    body: { observations: [{ peer_node_id: x.decoyNode, reachable: true, latency_ms: 12.5, loss: 0 }] },
+  }),
   "PUT /api/v1/node-agents/mesh-endpoint": () => ({ as: "node", body: { address: "127.0.0.1:7443" } }),
   "POST /api/v1/node-agents/route-health": (x) => ({ as: "node", body: { reports: [{ to: x.decoyNode, via: [x.decoyNode], healthy: true }] } }),
   "GET /api/v1/node-agents/sessions/assignments": () => ({ as: "node" }),
-  "POST /api/v1/node-agents/sessions/:sessionId/events": (x) => ({ as: "node", params: { sessionId: x.remoteSession }, body: { type: "adapter.failed", reason: "host key mismatch" } }),
+  "POST /api/v1/node-agents/sessions/:sessionId/events": (x) => ({
+    as: "node",
+    params: { sessionId: x.remoteSession },
+    body: { type: "adapter.failed", reason: "host key mismatch" },
+  }),
   "POST /api/v1/node-agents/data-plane-tokens/redeem": (x) => ({ as: "node", body: { token: "a.b.c", session_id: x.remoteSession } }),
   "POST /api/v1/node-agents/enrollments": (x) => ({ as: "none", body: x.enrollBody }),
   "POST /api/v1/node-agents/enrollments/:requestId/challenge": (x) => ({ as: "none", params: { requestId: x.enrollingRequest } }),
   "POST /api/v1/node-agents/enrollments/:requestId/bootstrap": (x) => ({
-    as: "none", params: { requestId: x.enrollingRequest }, body: { cluster_id: x.cluster, fingerprint: `SHA256:${"A".repeat(43)}=`, challenge: "A".repeat(43), signature: "A".repeat(86) },
+    as: "none",
+    params: { requestId: x.enrollingRequest },
+    body: { cluster_id: x.cluster, fingerprint: `SHA256:${"A".repeat(43)}=`, challenge: "A".repeat(43), signature: "A".repeat(86) },
   }),
   "POST /api/v1/node-agents/session": () => ({ as: "none", body: { proof: "a.b.c" } }),
 
   "GET /api/v1/installation": () => ({ as: "none" }),
   "POST /api/v1/installation/bootstrap-owner": () => ({ as: "none", body: { email: "late@example.com", password: PASSWORD, display_name: "Late" } }),
-  "POST /api/v1/auth/login": () => ({ as: "none", body: { email: "nobody@example.com", password: PASSWORD, device_id: "device-0123456789abcdef", totp_code: "123456" } }),
+  "POST /api/v1/auth/login": () => ({
+    as: "none",
+    body: { email: "nobody@example.com", password: PASSWORD, device_id: "device-0123456789abcdef", totp_code: "123456" },
+  }),
   "POST /api/v1/auth/refresh": () => ({ as: "none", body: { refresh_token: "rap_rt_abcdef_ghijkl" } }),
   "POST /api/v1/auth/logout": () => ({ as: "decoy-session" }),
   "GET /api/v1/auth/sessions": () => ({}),
@@ -94,8 +159,14 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
   "GET /api/v1/organizations/:orgId": (x) => ({ params: { orgId: x.org } }),
   "PATCH /api/v1/organizations/:orgId": (x) => ({ params: { orgId: x.org }, body: { name: "Acme" } }),
   "GET /api/v1/organizations/:orgId/members": (x) => ({ params: { orgId: x.org }, query: LIMIT }),
-  "POST /api/v1/organizations/:orgId/members": (x) => ({ params: { orgId: x.org }, body: { email: "new@example.com", display_name: "New", password: PASSWORD, role: "org_viewer" } }),
-  "PATCH /api/v1/organizations/:orgId/members/:userId": (x) => ({ params: { orgId: x.org, userId: x.decoyUser }, body: { role: "org_viewer", status: "active" } }),
+  "POST /api/v1/organizations/:orgId/members": (x) => ({
+    params: { orgId: x.org },
+    body: { email: "new@example.com", display_name: "New", password: PASSWORD, role: "org_viewer" },
+  }),
+  "PATCH /api/v1/organizations/:orgId/members/:userId": (x) => ({
+    params: { orgId: x.org, userId: x.decoyUser },
+    body: { role: "org_viewer", status: "active" },
+  }),
   "DELETE /api/v1/organizations/:orgId/members/:userId": (x) => ({ params: { orgId: x.org, userId: newId() } }),
   "GET /api/v1/organizations/:orgId/audit": (x) => ({ params: { orgId: x.org }, query: AUDIT_FILTERS }),
   "GET /api/v1/organizations/:orgId/sessions": (x) => ({ params: { orgId: x.org } }),
@@ -103,13 +174,25 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
 
   "POST /api/v1/resources": (x) => ({
     body: {
-      organization_id: x.org, name: "desk", protocol: "rdp", target_host: "10.0.0.1", target_port: 3389, egress_pool: "office", certificate_verification_mode: "strict",
-      clipboard_mode: "disabled", file_transfer_mode: "disabled", metadata: { env: "lab", tags: ["a", "b"], owner: { team: "ops" } }, secret: { username: "u", password: "p", domain: "d" },
+      organization_id: x.org,
+      name: "desk",
+      protocol: "rdp",
+      target_host: "10.0.0.1",
+      target_port: 3389,
+      egress_pool: "office",
+      certificate_verification_mode: "strict",
+      clipboard_mode: "disabled",
+      file_transfer_mode: "disabled",
+      metadata: { env: "lab", tags: ["a", "b"], owner: { team: "ops" } },
+      secret: { username: "u", password: "p", domain: "d" },
     },
   }),
   "GET /api/v1/resources": (x) => ({ query: { limit: "10", organization_id: x.org } }),
   "GET /api/v1/resources/:id": (x) => ({ params: { id: x.resource } }),
-  "PATCH /api/v1/resources/:id": (x) => ({ params: { id: x.resource }, body: { name: "desk-2", target_host: "host.example", target_port: 22, egress_pool: "office", metadata: { env: "lab" } } }),
+  "PATCH /api/v1/resources/:id": (x) => ({
+    params: { id: x.resource },
+    body: { name: "desk-2", target_host: "host.example", target_port: 22, egress_pool: "office", metadata: { env: "lab" } },
+  }),
   "DELETE /api/v1/resources/:id": () => ({ params: { id: newId() } }),
   "PUT /api/v1/resources/:id/secret": (x) => ({ params: { id: x.resource }, body: { username: "u", password: "p", domain: "d", private_key: "k" } }),
 
@@ -150,7 +233,10 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
   "GET /api/v1/clusters/:id/join-requests/:itemId": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest } }),
   "POST /api/v1/clusters/:id/join-requests/:itemId/approve": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest }, body: { group_id: x.group } }),
   "POST /api/v1/clusters/:id/join-requests/:itemId/reject": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest }, body: { reason: "unknown host" } }),
-  "GET /api/v1/clusters/:id/nodes": (x) => ({ params: { id: x.cluster }, query: { limit: "10", status: "active", health: "healthy", group_id: x.group, after: newId() } }),
+  "GET /api/v1/clusters/:id/nodes": (x) => ({
+    params: { id: x.cluster },
+    query: { limit: "10", status: "active", health: "healthy", group_id: x.group, after: newId() },
+  }),
   "GET /api/v1/clusters/:id/nodes/:itemId": (x) => ({ params: { id: x.cluster, itemId: x.node } }),
   "GET /api/v1/clusters/:id/nodes/:itemId/snapshot": (x) => ({ params: { id: x.cluster, itemId: x.node } }),
   "POST /api/v1/clusters/:id/nodes/:itemId/drain": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode } }),
@@ -158,15 +244,24 @@ const TEMPLATES: Record<string, (x: Ids) => Template> = {
   "POST /api/v1/clusters/:id/nodes/:itemId/enable": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode } }),
   "POST /api/v1/clusters/:id/nodes/:itemId/disable": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode }, body: { reason: "noisy" } }),
   "POST /api/v1/clusters/:id/nodes/:itemId/revoke": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode }, body: { reason: "stolen" } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/roles": (x) => ({ params: { id: x.cluster, itemId: x.node }, body: { role: "rdp-worker", organization_id: x.org, policy: { egress_pool: "office" } } }),
+  "POST /api/v1/clusters/:id/nodes/:itemId/roles": (x) => ({
+    params: { id: x.cluster, itemId: x.node },
+    body: { role: "rdp-worker", organization_id: x.org, policy: { egress_pool: "office" } },
+  }),
   "DELETE /api/v1/clusters/:id/nodes/:itemId/roles/:assignmentId": (x) => ({ params: { id: x.cluster, itemId: x.node, assignmentId: newId() } }),
   "PUT /api/v1/clusters/:id/nodes/:itemId/group": (x) => ({ params: { id: x.cluster, itemId: x.node }, body: { group_id: x.group } }),
   "GET /api/v1/clusters/:id/node-groups": (x) => ({ params: { id: x.cluster } }),
   "POST /api/v1/clusters/:id/node-groups": (x) => ({ params: { id: x.cluster }, body: { name: "edge", parent_id: x.group } }),
-  "GET /api/v1/clusters/:id/workloads": (x) => ({ params: { id: x.cluster }, query: { limit: "10", role: "relay-node", reported_state: "running", after: newId() } }),
+  "GET /api/v1/clusters/:id/workloads": (x) => ({
+    params: { id: x.cluster },
+    query: { limit: "10", role: "relay-node", reported_state: "running", after: newId() },
+  }),
   "GET /api/v1/clusters/:id/revocations": (x) => ({ params: { id: x.cluster } }),
   "GET /api/v1/clusters/:id/route-intents": (x) => ({ params: { id: x.cluster } }),
-  "POST /api/v1/clusters/:id/route-intents": (x) => ({ params: { id: x.cluster }, body: { from_node_id: x.node, to_node_id: newId(), via: [x.decoyNode], reason: "pin through the decoy" } }),
+  "POST /api/v1/clusters/:id/route-intents": (x) => ({
+    params: { id: x.cluster },
+    body: { from_node_id: x.node, to_node_id: newId(), via: [x.decoyNode], reason: "pin through the decoy" },
+  }),
   "DELETE /api/v1/clusters/:id/route-intents/:itemId": (x) => ({ params: { id: x.cluster, itemId: newId() } }),
 };
 
@@ -185,7 +280,13 @@ beforeAll(async () => {
   await stepUp(t, owner);
   const org = await createOrg(t, owner, "acme");
   const decoy = await addMember(t, owner, org, "decoy@example.com", "org_member");
-  const resource = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 } }), 201);
+  const resource = await json(
+    await t.call("POST", "/api/v1/resources", {
+      token: owner.token,
+      body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 },
+    }),
+    201,
+  );
   const cluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "c", slug: "c" } }), 201);
   const decoyCluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "d", slug: "d" } }), 201);
   const node = await enrollNode(t, owner, cluster.id, undefined, "edge-1");
@@ -193,28 +294,57 @@ beforeAll(async () => {
   const group = await json(await t.call("POST", `/api/v1/clusters/${cluster.id}/node-groups`, { token: owner.token, body: { name: "g" } }), 201);
   const { token: joinToken } = await createJoinToken(t, owner, cluster.id, { max_uses: 1000 });
   const join = async (name: string) =>
-    (await json(await t.call("POST", "/api/v1/node-agents/enrollments", { body: joinBody(await nodeKeys(name), cluster.id, joinToken, { node_name: name }) }), 202)).request_id as string;
+    (
+      await json(
+        await t.call("POST", "/api/v1/node-agents/enrollments", { body: joinBody(await nodeKeys(name), cluster.id, joinToken, { node_name: name }) }),
+        202,
+      )
+    ).request_id as string;
   const enrollKeys = await nodeKeys("edge-9");
   // A remote session (failed: no node serves the resource's pool) for the session routes to act on.
   const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource.id } });
   const remoteSession = ((await unplaced.json()) as { error: { details: { session_id: string } } }).error.details.session_id;
   ids = {
-    org, decoyUser: decoy.userId, resource: resource.id, cluster: cluster.id, decoyCluster: decoyCluster.id, node: node.nodeId, decoyNode: decoyNode.nodeId, group: group.id, remoteSession,
-    pendingRequest: await join("edge-3"), enrollingRequest: await join("edge-4"), joinToken, nodeFingerprint: node.fingerprint,
-    enrollBody: joinBody(enrollKeys, cluster.id, joinToken, { node_name: "edge-9", facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.9" }] }, requested_roles: ["relay-node"] }),
+    org,
+    decoyUser: decoy.userId,
+    resource: resource.id,
+    cluster: cluster.id,
+    decoyCluster: decoyCluster.id,
+    node: node.nodeId,
+    decoyNode: decoyNode.nodeId,
+    group: group.id,
+    remoteSession,
+    pendingRequest: await join("edge-3"),
+    enrollingRequest: await join("edge-4"),
+    joinToken,
+    nodeFingerprint: node.fingerprint,
+    enrollBody: joinBody(enrollKeys, cluster.id, joinToken, {
+      node_name: "edge-9",
+      facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.9" }] },
+      requested_roles: ["relay-node"],
+    }),
   };
   // Last, so no later TOTP step ages them: a fresh step-up and a node session (10 minutes of clock).
   await stepUp(t, owner);
   nodeToken = await nodeSession(t, node, cluster.id);
 
-  const tables = (await stores.store.db.query<{ table_name: string }>(
-    "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1",
-  )).map((r) => r.table_name);
-  const sql = tables.map((n) => `select '${n}' as t, count(*)::text || ':' || coalesce(sum(hashtext(x::text)::bigint), 0)::text as s from "${n}" x`).join(" union all ");
+  const tables = (
+    await stores.store.db.query<{ table_name: string }>(
+      "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1",
+    )
+  ).map((r) => r.table_name);
+  const sql = tables
+    .map((n) => `select '${n}' as t, count(*)::text || ':' || coalesce(sum(hashtext(x::text)::bigint), 0)::text as s from "${n}" x`)
+    .join(" union all ");
   checksum = async () => new Map((await stores.store.db.query<{ t: string; s: string }>(sql)).map((r) => [r.t, r.s]));
 }, 120_000);
 
-interface Probe { place: Place; value: Value; key?: string; raw?: string }
+interface Probe {
+  place: Place;
+  value: Value;
+  key?: string;
+  raw?: string;
+}
 
 /** The request a probe makes: the route's valid request with one hostile value in one place. */
 function build(route: string, tpl: Template, p: Probe): { method: string; url: string; body?: string } {
@@ -225,9 +355,17 @@ function build(route: string, tpl: Template, p: Probe): { method: string; url: s
   let hasBody = tpl.body !== undefined;
   const pl = p.place;
   if (pl.in === "param") params[pl.name] = asParam(p.value);
-  else if (pl.in === "query") query.splice(query.findIndex(([k]) => k === pl.key), 1, [pl.key, asParam(p.value)]);
+  else if (pl.in === "query")
+    query.splice(
+      query.findIndex(([k]) => k === pl.key),
+      1,
+      [pl.key, asParam(p.value)],
+    );
   else if (pl.in === "body") body = withValue(body, pl.path, p.value);
-  else if (pl.in === "whole-body") (body = p.value), (hasBody = true);
+  else if (pl.in === "whole-body") {
+    body = p.value;
+    hasBody = true;
+  }
   const path = pattern.replace(/:([A-Za-z]+)/g, (_, name: string) => pct(params[name] ?? ""));
   let qs = query.map(([k, v]) => `${pct(k)}=${pct(v)}`).join("&");
   if (pl.in === "extra-query") qs = [qs, p.raw ?? `${pct(p.key ?? "x")}=${pct(asParam(p.value))}`].filter(Boolean).join("&");
@@ -248,7 +386,14 @@ function placesOf(route: string, tpl: Template): Place[] {
 // A lone surrogate cannot travel in a URL (its percent-encoding is not UTF-8 and is read as literal text), so query poison is NUL, controls and size.
 const queryPoison = (kind: Kind) => (kind === "date" ? fc.oneof(badDate, nulString, controlString) : fc.oneof(nulString, controlString, hugeString));
 function poisonProbe(place: Place): fc.Arbitrary<Probe> {
-  const value = place.in === "body" ? poisonFor(place.kind) : place.in === "query" ? queryPoison(place.kind) : place.in === "param" ? poisonFor("param") : poisonFor("whole-body");
+  const value =
+    place.in === "body"
+      ? poisonFor(place.kind)
+      : place.in === "query"
+        ? queryPoison(place.kind)
+        : place.in === "param"
+          ? poisonFor("param")
+          : poisonFor("whole-body");
   return value.map((v) => ({ place, value: v }));
 }
 function anyProbe(place: Place): fc.Arbitrary<Probe> {
@@ -262,7 +407,8 @@ function anyProbe(place: Place): fc.Arbitrary<Probe> {
   return anyValue.map((value) => ({ place, value }));
 }
 
-const tokenFor = (tpl: Template) => (tpl.as === "none" ? undefined : tpl.as === "node" ? nodeToken : tpl.as === "decoy-session" ? decoySession.token : owner.token);
+const tokenFor = (tpl: Template) =>
+  tpl.as === "none" ? undefined : tpl.as === "node" ? nodeToken : tpl.as === "decoy-session" ? decoySession.token : owner.token;
 let last: Map<string, string> | undefined;
 
 /** Sends one probe; returns what is wrong with the answer, or null. */
@@ -287,7 +433,9 @@ async function probe(route: string, tpl: Template, p: Probe, mustRefuse: boolean
     last = after;
   }
   if (!problems.length) return null;
-  const shown = p.raw ? `raw query ${JSON.stringify(p.raw)}` : `${describePlace(p.place)}${p.key !== undefined ? ` ${preview(p.key)}` : ""} = ${preview(p.value)}`;
+  const shown = p.raw
+    ? `raw query ${JSON.stringify(p.raw)}`
+    : `${describePlace(p.place)}${p.key !== undefined ? ` ${preview(p.key)}` : ""} = ${preview(p.value)}`;
   return `${shown}: ${problems.join("; ")} (${res.status} ${code ?? text.slice(0, 120)})`;
 }
 
@@ -298,7 +446,13 @@ function seedOf(route: string): number {
   return h;
 }
 
-async function runProperty(route: string, label: string, arb: fc.Arbitrary<Probe>, check: (p: Probe) => Promise<string | null>, seed: number): Promise<string | null> {
+async function runProperty(
+  route: string,
+  label: string,
+  arb: fc.Arbitrary<Probe>,
+  check: (p: Probe) => Promise<string | null>,
+  seed: number,
+): Promise<string | null> {
   const r = await fc.check(
     fc.asyncProperty(arb, async (p) => {
       const wrong = await check(p);
@@ -341,8 +495,21 @@ describe("generated hostile input", () => {
     const b64u = (x: unknown) => Buffer.from(bodyText(x)).toString("base64url");
     const part = fc.oneof(anyValue, unstorableString, fc.constant(ids.nodeFingerprint), fc.constant(`SHA256:${"A".repeat(42)}\u0000=`));
     const proof = fc
-      .tuple(part, fc.record({ typ: fc.oneof(part, fc.constant("rap.node_proof.v1")), cluster_id: fc.oneof(part, fc.constant(ids.cluster)), iat: fc.oneof(part, boundaryNumber), jti: part }))
-      .map(([kid, claims]): Probe => ({ place: { in: "body", path: ["proof"], kind: "text" }, value: `${b64u({ alg: "ES256", kid })}.${b64u(claims)}.${"A".repeat(86)}` }));
+      .tuple(
+        part,
+        fc.record({
+          typ: fc.oneof(part, fc.constant("rap.node_proof.v1")),
+          cluster_id: fc.oneof(part, fc.constant(ids.cluster)),
+          iat: fc.oneof(part, boundaryNumber),
+          jti: part,
+        }),
+      )
+      .map(
+        ([kid, claims]): Probe => ({
+          place: { in: "body", path: ["proof"], kind: "text" },
+          value: `${b64u({ alg: "ES256", kid })}.${b64u(claims)}.${"A".repeat(86)}`,
+        }),
+      );
     expect(await runProperty(route, "proof contents", proof, (p) => probe(route, tpl, p, true), seedOf(route) + 2)).toBeNull();
   });
 });

@@ -5,11 +5,11 @@
  * differ from the installation's; nothing started.
  */
 import { createLogger } from "../core/log.ts";
-import { ConfigInvalid, loadConfig } from "../control/config.ts";
+import { type Config, ConfigInvalid, loadConfig } from "../control/config.ts";
 import { InstallationKeyMismatch } from "../control/installation/keys.ts";
 import { startServer } from "./server.ts";
 
-let cfg;
+let cfg: Config;
 try {
   cfg = loadConfig(process.env);
 } catch (err) {
@@ -30,7 +30,9 @@ const server = await startServer(cfg, log).catch((err) => {
   process.exit(err instanceof ConfigInvalid ? 2 : 1);
 });
 
-console.error(`rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation, console: ${server.url}/console/; Ctrl-C stops)`);
+console.error(
+  `rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation, console: ${server.url}/console/; Ctrl-C stops)`,
+);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -55,10 +55,14 @@ afterAll(async () => {
 
 /** Every row of every table, hashed per table: what a refused replica must leave as it was. */
 async function databaseContents(): Promise<Record<string, string>> {
-  const tables = await store.db.query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1");
+  const tables = await store.db.query<{ name: string }>(
+    "select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1",
+  );
   const out: Record<string, string> = {};
   for (const { name } of tables) {
-    const [row] = await store.db.query<{ n: number; h: string }>(`select count(*)::int as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as h from "${name}" t`);
+    const [row] = await store.db.query<{ n: number; h: string }>(
+      `select count(*)::int as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as h from "${name}" t`,
+    );
     out[name] = `${row!.n}:${row!.h}`;
   }
   return out;
@@ -69,7 +73,9 @@ const owner = { email: "owner@example.com", password: "correct horse battery sta
 
 describe.skipIf(!servers)("two replicas on one PostgreSQL and Redis", () => {
   test("the two started together recorded the keys once", async () => {
-    const keys = await store.db.query<{ purpose: string; key_id: string; active: boolean }>("select purpose, key_id, active from installation_keys order by purpose");
+    const keys = await store.db.query<{ purpose: string; key_id: string; active: boolean }>(
+      "select purpose, key_id, active from installation_keys order by purpose",
+    );
     expect(keys).toEqual([
       { purpose: "auth_token", key_id: "", active: true },
       { purpose: "data_plane_token", key_id: "", active: true },
@@ -91,7 +97,15 @@ describe.skipIf(!servers)("two replicas on one PostgreSQL and Redis", () => {
 
   test("a token issued by one replica is accepted by the other, and a TOTP seed sealed by one opens on the other", async () => {
     const [a, b] = replicas as [ControlPlaneProcess, ControlPlaneProcess];
-    expect((await fetch(`${a.url}/api/v1/installation/bootstrap-owner`, { method: "POST", headers: json, body: JSON.stringify({ ...owner, display_name: "Owner" }) })).status).toBe(201);
+    expect(
+      (
+        await fetch(`${a.url}/api/v1/installation/bootstrap-owner`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ ...owner, display_name: "Owner" }),
+        })
+      ).status,
+    ).toBe(201);
     const login = async (url: string, extra: Record<string, string> = {}) => {
       const r = await fetch(`${url}/api/v1/auth/login`, { method: "POST", headers: json, body: JSON.stringify({ ...owner, ...extra }) });
       return { status: r.status, body: (await r.json()) as { access_token: string; error?: { code: string } } };
@@ -109,7 +123,11 @@ describe.skipIf(!servers)("two replicas on one PostgreSQL and Redis", () => {
     const started = await fetch(`${a.url}/api/v1/auth/mfa/totp`, { method: "POST", headers: bearer(fromA.body.access_token) });
     expect(started.status).toBe(201);
     const { secret } = (await started.json()) as { secret: string };
-    const confirmed = await fetch(`${b.url}/api/v1/auth/mfa/totp/confirm`, { method: "POST", headers: bearer(fromA.body.access_token), body: JSON.stringify({ code: await totpAt(secret, totpStep(new Date())) }) });
+    const confirmed = await fetch(`${b.url}/api/v1/auth/mfa/totp/confirm`, {
+      method: "POST",
+      headers: bearer(fromA.body.access_token),
+      body: JSON.stringify({ code: await totpAt(secret, totpStep(new Date())) }),
+    });
     expect(confirmed.status).toBeLessThan(300);
     expect((await login(a.url)).body.error?.code).toBe("auth.mfa_required");
     // The next step's code: the confirmation spent the current one (verifyTotp accepts now ± 1).
@@ -131,7 +149,9 @@ describe.skipIf(!servers)("two replicas on one PostgreSQL and Redis", () => {
       const lines = run.stderr.trim().split("\n");
       expect(lines).toHaveLength(1);
       expect(lines[0]).toStartWith(`rap control plane: ${name} differs from the installation's`);
-      expect(lines[0]).toMatch(/\(fingerprint [0-9a-f]{16}, this replica [0-9a-f]{16}\): give every replica the same key.*; see docs\/operations\.md#replicas$/);
+      expect(lines[0]).toMatch(
+        /\(fingerprint [0-9a-f]{16}, this replica [0-9a-f]{16}\): give every replica the same key.*; see docs\/operations\.md#replicas$/,
+      );
       expect(run.stdout).not.toContain("serving");
     }
     expect(await databaseContents()).toEqual(before);

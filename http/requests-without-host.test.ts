@@ -69,7 +69,11 @@ describe(`requests without a Host header (${storeKind})`, () => {
     expect(info.json.activated).toBe(false);
 
     const owner = { email: "hostless@example.com", password: "correct horse battery staple" };
-    const boot = await rawHttp(server.url, ["POST /api/v1/installation/bootstrap-owner HTTP/1.0", "Content-Type: application/json"], json({ ...owner, display_name: "Owner" }));
+    const boot = await rawHttp(
+      server.url,
+      ["POST /api/v1/installation/bootstrap-owner HTTP/1.0", "Content-Type: application/json"],
+      json({ ...owner, display_name: "Owner" }),
+    );
     expect(boot.status).toBe(201);
     const login = await rawHttp(server.url, ["POST /api/v1/auth/login HTTP/1.0", "Content-Type: application/json"], json(owner));
     expect(login.status).toBe(200);
@@ -86,7 +90,11 @@ describe(`requests without a Host header (${storeKind})`, () => {
   test("the peer address still reaches the app for a Host-less request (the session records it)", async () => {
     if (!store) return; // the embedded PGlite is held by the server; only PostgreSQL has a second session
     const owner = { email: "hostless@example.com", password: "correct horse battery staple" };
-    const login = await rawHttp(server.url, ["POST /api/v1/auth/login HTTP/1.0", "Content-Type: application/json", "User-Agent: hostless-ip-probe"], json(owner));
+    const login = await rawHttp(
+      server.url,
+      ["POST /api/v1/auth/login HTTP/1.0", "Content-Type: application/json", "User-Agent: hostless-ip-probe"],
+      json(owner),
+    );
     expect(login.status).toBe(200);
     const rows = await store.db.query<{ ip: string }>("select ip::text as ip from auth_sessions where user_agent = 'hostless-ip-probe'");
     expect(rows.map((r) => r.ip)).toEqual(["127.0.0.1"]);

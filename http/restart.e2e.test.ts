@@ -41,9 +41,15 @@ describe(`control plane restart (${storeKind})`, () => {
     for (const key of ["secret-key", "token-key"]) expect((await stat(join(dataDir, key))).mode & 0o777).toBe(0o600);
     const json = { "content-type": "application/json" };
     const owner = { email: "owner@example.com", password: "correct horse battery staple" };
-    const boot = await fetch(`${first.url}/api/v1/installation/bootstrap-owner`, { method: "POST", headers: json, body: JSON.stringify({ ...owner, display_name: "Owner" }) });
+    const boot = await fetch(`${first.url}/api/v1/installation/bootstrap-owner`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ ...owner, display_name: "Owner" }),
+    });
     expect(boot.status).toBe(201);
-    const login = (await (await fetch(`${first.url}/api/v1/auth/login`, { method: "POST", headers: json, body: JSON.stringify(owner) })).json()) as { access_token: string };
+    const login = (await (await fetch(`${first.url}/api/v1/auth/login`, { method: "POST", headers: json, body: JSON.stringify(owner) })).json()) as {
+      access_token: string;
+    };
     // The access token is reused after the restart: the development token key persists in DATA_DIR.
     const auth = { ...json, authorization: `Bearer ${login.access_token}` };
 
@@ -57,9 +63,12 @@ describe(`control plane restart (${storeKind})`, () => {
 
     const second = await spawnControlPlane(env);
     try {
-      const read = async () => ((await (await fetch(`${second.url}/api/v1/clusters/${id}`, { headers: auth })).json()) as { name: string; status: string });
+      const read = async () => (await (await fetch(`${second.url}/api/v1/clusters/${id}`, { headers: auth })).json()) as { name: string; status: string };
       expect((await read()).name).toBe("Durable");
-      const final = await waitFor(async () => ((await read()).status === "archived" ? "archived" : undefined), { timeoutMs: 15_000, what: "archive timer after restart" });
+      const final = await waitFor(async () => ((await read()).status === "archived" ? "archived" : undefined), {
+        timeoutMs: 15_000,
+        what: "archive timer after restart",
+      });
       expect(final).toBe("archived");
     } finally {
       expect(await second.stop()).toBe(0);

@@ -25,7 +25,10 @@ describe("routableRequest", () => {
   });
 
   test("method, headers and body travel with the rebuilt request", async () => {
-    const rebuilt = routableRequest(withUrl("/api/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: '{"a":1}' }), ORIGIN);
+    const rebuilt = routableRequest(
+      withUrl("/api/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: '{"a":1}' }),
+      ORIGIN,
+    );
     expect(rebuilt.method).toBe("POST");
     expect(rebuilt.headers.get("content-type")).toBe("application/json");
     expect(await rebuilt.text()).toBe('{"a":1}');

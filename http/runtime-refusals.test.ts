@@ -28,7 +28,12 @@ beforeAll(async () => {
 
 afterAll(() => server?.stop(true));
 
-interface RawAnswer { status: number | null; headers: Record<string, string>; body: string; closed: boolean }
+interface RawAnswer {
+  status: number | null;
+  headers: Record<string, string>;
+  body: string;
+  closed: boolean;
+}
 
 /** Writes `parts` to a new connection (a pause between them) and reads until the server closes it or `waitMs` passes. */
 function raw(parts: string[], opts: { port?: number; waitMs?: number } = {}): Promise<RawAnswer> {
@@ -44,7 +49,10 @@ function raw(parts: string[], opts: { port?: number; waitMs?: number } = {}): Pr
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1]) || null, headers, body: rest.join("\r\n\r\n"), closed });
     };
     socket.on("data", (d) => (text += d.toString("latin1")));
-    socket.on("close", () => ((closed = true), finish()));
+    socket.on("close", () => {
+      closed = true;
+      finish();
+    });
     socket.on("error", () => {});
     const timer = setTimeout(finish, opts.waitMs ?? 3000);
     socket.on("close", () => clearTimeout(timer));
@@ -79,21 +87,29 @@ describe("the runtime's 4xx answers carry the envelope where our code can see th
   });
 
   test("an oversized chunked body gets 413 too", async () => {
-    const a = await raw([post("/api/v1/clusters", "Transfer-Encoding: chunked\r\n"), `1000\r\n${"x".repeat(4096)}\r\n`, `10\r\n${"x".repeat(16)}\r\n0\r\n\r\n`]);
+    const a = await raw([
+      post("/api/v1/clusters", "Transfer-Encoding: chunked\r\n"),
+      `1000\r\n${"x".repeat(4096)}\r\n`,
+      `10\r\n${"x".repeat(16)}\r\n0\r\n\r\n`,
+    ]);
     expectEnvelope(a, 413, "request.body_too_large");
     expect(a.closed).toBe(true);
   });
 
   test("a body on a route that takes none gets 400 request.body_not_allowed, a GET's included", async () => {
-    expectEnvelope(await raw([post("/api/v1/auth/logout", "Content-Length: 2\r\nConnection: close\r\n") + "{}"]), 400, "request.body_not_allowed");
-    expectEnvelope(await raw(["GET /api/v1/installation HTTP/1.1\r\nHost: cp.test\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"]), 400, "request.body_not_allowed");
+    expectEnvelope(await raw([`${post("/api/v1/auth/logout", "Content-Length: 2\r\nConnection: close\r\n")}{}`]), 400, "request.body_not_allowed");
+    expectEnvelope(
+      await raw(["GET /api/v1/installation HTTP/1.1\r\nHost: cp.test\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"]),
+      400,
+      "request.body_not_allowed",
+    );
     expect((await raw(["GET /api/v1/installation HTTP/1.1\r\nHost: cp.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"])).status).toBe(200);
   });
 
   test("a body cut off midway is logged as the client's 400, not as our 500", async () => {
     const from = t.logs.lines.length;
     await raw([post("/api/v1/clusters", "Transfer-Encoding: chunked\r\n"), '2\r\n{"\r\n', "zz\r\nnot a chunk\r\n"]);
-    await raw([post("/api/v1/clusters", "Content-Length: 100\r\n") + '{"a":'], { waitMs: 300 });
+    await raw([`${post("/api/v1/clusters", "Content-Length: 100\r\n")}{"a":`], { waitMs: 300 });
     // The second connection is closed by the client; give the app a moment to notice.
     const lines = await (async () => {
       for (let i = 0; i < 50; i++) {
@@ -108,7 +124,14 @@ describe("the runtime's 4xx answers carry the envelope where our code can see th
   });
 
   test("an error thrown outside the app gets the 500 envelope without its message", async () => {
-    const broken = serve({ fetch: () => { throw new Error("secret detail"); } }, { hostname: "127.0.0.1", port: 0, log: t.logs.log });
+    const broken = serve(
+      {
+        fetch: () => {
+          throw new Error("secret detail");
+        },
+      },
+      { hostname: "127.0.0.1", port: 0, log: t.logs.log },
+    );
     try {
       const a = await raw(["GET /anything HTTP/1.1\r\nHost: cp.test\r\nConnection: close\r\n\r\n"], { port: broken.port! });
       expectEnvelope(a, 500, "internal.error");
@@ -127,7 +150,11 @@ describe("what Bun answers before our code runs (cannot be wrapped; listed in do
     ["a NUL in a header value", "GET /healthz HTTP/1.1\r\nHost: cp.test\r\nX-A: a\u0000b\r\n\r\n", 400],
     ["HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400],
     ["an invalid Content-Length", "POST /api/v1/clusters HTTP/1.1\r\nHost: cp.test\r\nContent-Length: -1\r\n\r\n", 400],
-    ["Content-Length with Transfer-Encoding", "POST /api/v1/clusters HTTP/1.1\r\nHost: cp.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+    [
+      "Content-Length with Transfer-Encoding",
+      "POST /api/v1/clusters HTTP/1.1\r\nHost: cp.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+    ],
     ["a transfer coding other than chunked", "POST /api/v1/clusters HTTP/1.1\r\nHost: cp.test\r\nTransfer-Encoding: gzip\r\n\r\n", 400],
     ["the asterisk request target", "OPTIONS * HTTP/1.1\r\nHost: cp.test\r\n\r\n", 400],
     ["headers over 16 KiB", `GET /healthz HTTP/1.1\r\nHost: cp.test\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],

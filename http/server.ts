@@ -55,7 +55,10 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
  * - Host-less requests (HTTP/1.0 health checks) get this server's own origin
  *   (http/routable-request.ts), so they route like any other.
  */
-export function serve(app: { fetch(req: Request, srv: Pick<Server<undefined>, "requestIP">): Response | Promise<Response> }, o: { hostname: string; port: number; log: Logger }): Server<undefined> {
+export function serve(
+  app: { fetch(req: Request, srv: Pick<Server<undefined>, "requestIP">): Response | Promise<Response> },
+  o: { hostname: string; port: number; log: Logger },
+): Server<undefined> {
   let origin = "";
   const server = Bun.serve({
     hostname: o.hostname,

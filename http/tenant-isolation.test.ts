@@ -7,7 +7,7 @@
  * byte-for-byte the same. Everything A's people can read is then checked for
  * topology and trust material.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, stepUp, type Session } from "../fixtures/identity.ts";
@@ -54,7 +54,10 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/organizations/:orgId": { kind: "tenant" },
   "PATCH /api/v1/organizations/:orgId": { kind: "tenant", body: () => ({ name: "Hijacked" }) },
   "GET /api/v1/organizations/:orgId/members": { kind: "tenant" },
-  "POST /api/v1/organizations/:orgId/members": { kind: "tenant", body: () => ({ email: "intruder@x.example", display_name: "I", password: PASSWORD, role: "org_admin" }) },
+  "POST /api/v1/organizations/:orgId/members": {
+    kind: "tenant",
+    body: () => ({ email: "intruder@x.example", display_name: "I", password: PASSWORD, role: "org_admin" }),
+  },
   "PATCH /api/v1/organizations/:orgId/members/:userId": { kind: "tenant", body: () => ({ role: "org_viewer" }) },
   "DELETE /api/v1/organizations/:orgId/members/:userId": { kind: "tenant" },
   "GET /api/v1/organizations/:orgId/audit": { kind: "tenant" },
@@ -117,7 +120,15 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/clusters/:id/workloads": { kind: "platform" },
   "GET /api/v1/clusters/:id/revocations": { kind: "platform" },
   "GET /api/v1/clusters/:id/route-intents": { kind: "platform" },
-  "POST /api/v1/clusters/:id/route-intents": { kind: "platform", body: { from_node_id: "01a20a05-7de4-745e-9a97-9afb1e424ac0", to_node_id: "01a20a05-82d0-71ac-b254-3e4f46bb03de", via: ["01a20a05-85ca-741e-a12c-40f321e2b257"], reason: "test" } },
+  "POST /api/v1/clusters/:id/route-intents": {
+    kind: "platform",
+    body: {
+      from_node_id: "01a20a05-7de4-745e-9a97-9afb1e424ac0",
+      to_node_id: "01a20a05-82d0-71ac-b254-3e4f46bb03de",
+      via: ["01a20a05-85ca-741e-a12c-40f321e2b257"],
+      reason: "test",
+    },
+  },
   "DELETE /api/v1/clusters/:id/route-intents/:itemId": { kind: "platform" },
   "POST /api/v1/node-agents/enrollments": { kind: "public" },
   "POST /api/v1/node-agents/enrollments/:requestId/challenge": { kind: "public" },
@@ -133,12 +144,16 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/node-agents/sessions/assignments": { kind: "node-only" },
   "POST /api/v1/node-agents/sessions/:sessionId/events": { kind: "node-only", body: { type: "adapter.started" } },
   "POST /api/v1/node-agents/data-plane-tokens/redeem": { kind: "node-only", body: { token: "a.b.c" } },
-  "POST /api/v1/node-agents/route-health": { kind: "node-only", body: { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] } },
+  "POST /api/v1/node-agents/route-health": {
+    kind: "node-only",
+    body: { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] },
+  },
 };
 
 function fill(path: string, ids: Ids): string {
   return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any }, (p) =>
-    p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any);
+    p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any,
+  );
 }
 
 /** Every row that belongs to B, as text: the "no change" witness. */
@@ -155,7 +170,10 @@ async function snapshotOfB(): Promise<string> {
      union all select row_to_json(ac)::text from actors ac where id = $5::text`,
     [b.org, b.resource, b.session, b.member.userId, b.remoteSession],
   );
-  return rows.map((r) => r.t).sort().join("\n");
+  return rows
+    .map((r) => r.t)
+    .sort()
+    .join("\n");
 }
 
 beforeAll(async () => {
@@ -167,10 +185,22 @@ beforeAll(async () => {
   const bOwner = await enrollTotp(t, await addMember(t, platformOwner, orgB, "owner@b.example", "org_owner"));
   const bMember = await addMember(t, bOwner, orgB, "member@b.example", "org_member");
   await stepUp(t, bOwner);
-  const rB = await json(await t.call("POST", "/api/v1/resources", { token: bOwner.token, body: { organization_id: orgB, name: "b-desk", protocol: "rdp", target_host: "10.1.0.5", target_port: 3389, secret: { password: "b-secret-value" } } }), 201);
+  const rB = await json(
+    await t.call("POST", "/api/v1/resources", {
+      token: bOwner.token,
+      body: { organization_id: orgB, name: "b-desk", protocol: "rdp", target_host: "10.1.0.5", target_port: 3389, secret: { password: "b-secret-value" } },
+    }),
+    201,
+  );
   const aOwner = await enrollTotp(t, await addMember(t, platformOwner, orgA, "owner@a.example", "org_owner"));
   const aViewer = await addMember(t, aOwner, orgA, "viewer@a.example", "org_viewer");
-  const rA = await json(await t.call("POST", "/api/v1/resources", { token: aOwner.token, body: { organization_id: orgA, name: "a-desk", protocol: "ssh", target_host: "10.2.0.5", target_port: 22, egress_pool: "office-a" } }), 201);
+  const rA = await json(
+    await t.call("POST", "/api/v1/resources", {
+      token: aOwner.token,
+      body: { organization_id: orgA, name: "a-desk", protocol: "ssh", target_host: "10.2.0.5", target_port: 22, egress_pool: "office-a" },
+    }),
+    201,
+  );
   const bSession = (await json(await t.call("GET", "/api/v1/me", { token: bMember.token }), 200)).session.id;
   // A remote session of B's member (no node serves B, so it is failed, but it exists).
   const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: bMember.token, body: { resource_id: rB.id } });
@@ -188,7 +218,10 @@ describe("tenant isolation", () => {
   });
 
   for (const [ids, label] of [
-    [() => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, remoteSession: b.remoteSession, any: b.resource }), "leaked ids of B"],
+    [
+      () => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, remoteSession: b.remoteSession, any: b.resource }),
+      "leaked ids of B",
+    ],
     [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), any: newId() }), "guessed ids"],
   ] as const) {
     test(`an owner of A gets nothing of B through any route (${label})`, async () => {
@@ -213,7 +246,8 @@ describe("tenant isolation", () => {
         const text = await res.text();
         const listing = res.status === 200 && method === "GET" && !path.includes(":");
         if (listing) {
-          if (text.includes(b.org) || text.includes(b.resource) || text.includes(b.remoteSession) || text.includes("b-desk")) failures.push(`${route}: listing shows B`);
+          if (text.includes(b.org) || text.includes(b.resource) || text.includes(b.remoteSession) || text.includes("b-desk"))
+            failures.push(`${route}: listing shows B`);
         } else if (res.status !== 403 && res.status !== 404) {
           failures.push(`${route} → ${res.status} ${text.slice(0, 120)}`);
         }
@@ -236,10 +270,14 @@ describe("tenant isolation", () => {
   });
 
   test("organization-facing responses carry no nodes, routes, peers or trust material", async () => {
-    const FORBIDDEN_KEY = /^(nodes?|node_id|node_ids|routes?|route_id|peers?|peer_id|relays?|relay_path|mesh.*|.*fingerprint|certificates?|certificate_.*(?<!verification_mode)|ca_chain|public_key|private_key|ciphertext|wrapped_key|key_id|jws|trust_bundle|cluster_authority.*)$/;
+    const FORBIDDEN_KEY =
+      /^(nodes?|node_id|node_ids|routes?|route_id|peers?|peer_id|relays?|relay_path|mesh.*|.*fingerprint|certificates?|certificate_.*(?<!verification_mode)|ca_chain|public_key|private_key|ciphertext|wrapped_key|key_id|jws|trust_bundle|cluster_authority.*)$/;
     const bad: string[] = [];
     const walk = (v: unknown, where: string) => {
-      if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${where}[${i}]`));
+      if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) walk(x, `${where}[${i}]`);
+        return;
+      }
       if (v && typeof v === "object") {
         for (const [k, x] of Object.entries(v)) {
           if (FORBIDDEN_KEY.test(k)) bad.push(`${where}.${k}`);

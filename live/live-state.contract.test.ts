@@ -10,7 +10,10 @@ import { redisLiveState } from "./redis.ts";
 import { waitFor } from "../fixtures/wait.ts";
 import { newId } from "../core/ids.ts";
 
-interface Subject { live: LiveState; advance(ms: number): Promise<void> }
+interface Subject {
+  live: LiveState;
+  advance(ms: number): Promise<void>;
+}
 
 function contract(name: string, make: () => Promise<Subject>, enabled = true) {
   describe.skipIf(!enabled)(`live state contract: ${name}`, () => {
@@ -41,7 +44,10 @@ function contract(name: string, make: () => Promise<Subject>, enabled = true) {
 
     test("hset writes many fields in one call; hget reads one; later writes win", async () => {
       const h = key();
-      await s.live.hset(h, [["a", "1"], ["b", "2"]]);
+      await s.live.hset(h, [
+        ["a", "1"],
+        ["b", "2"],
+      ]);
       await s.live.hset(h, [["b", "3"]]);
       expect([await s.live.hget(h, "a"), await s.live.hget(h, "b"), await s.live.hget(h, "c")]).toEqual(["1", "3", null]);
     });
@@ -76,7 +82,7 @@ function contract(name: string, make: () => Promise<Subject>, enabled = true) {
       const other: string[] = [];
       const ua = await s.live.subscribe(ch, (m) => a.push(m));
       const ub = await s.live.subscribe(ch, (m) => b.push(m));
-      const uo = await s.live.subscribe(ch + ":other", (m) => other.push(m));
+      const uo = await s.live.subscribe(`${ch}:other`, (m) => other.push(m));
       await s.live.publish(ch, "hello");
       await waitFor(() => a.length === 1 && b.length === 1, { what: "both subscribers" });
       await ua();
@@ -100,8 +106,4 @@ contract("in-process", async () => ({
 }));
 
 const redisUrl = process.env.TEST_REDIS_URL;
-contract(
-  "redis",
-  async () => ({ live: await redisLiveState(redisUrl!, `test:${newId()}:`), advance: (ms) => Bun.sleep(ms) }),
-  Boolean(redisUrl),
-);
+contract("redis", async () => ({ live: await redisLiveState(redisUrl!, `test:${newId()}:`), advance: (ms) => Bun.sleep(ms) }), Boolean(redisUrl));

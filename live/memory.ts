@@ -6,7 +6,10 @@
  */
 import type { LiveState, Unsubscribe } from "./live-state.ts";
 
-interface Entry { value: string; expiresAt: number }
+interface Entry {
+  value: string;
+  expiresAt: number;
+}
 
 export function memoryLiveState(clock: () => number = Date.now): LiveState {
   const entries = new Map<string, Entry>();

@@ -45,7 +45,7 @@ export async function redisLiveState(url: string, prefix = "rap:"): Promise<Live
     },
     async incr(key, by, ttlMs) {
       // One round trip; the TTL is set only when the increment created the key.
-      const [[, value] = [], ] = (await cmd.multi().incrby(k(key), by).pexpire(k(key), ttlMs, "NX").exec()) ?? [];
+      const [[, value] = []] = (await cmd.multi().incrby(k(key), by).pexpire(k(key), ttlMs, "NX").exec()) ?? [];
       return Number(value);
     },
     async publish(channel, message) {

@@ -26,11 +26,14 @@ test("a dev cluster of two agents comes up in one command", async () => {
   try {
     for (const i of [1, 2]) {
       const stateDir = join(dir, "agents", `agent-${i}`);
-      await waitFor(async () => {
-        const out = (await runAgent(["status", "--json", "--state-dir", stateDir])).output;
-        const m = JSON.parse(out.trim() || "{}").memberships?.[0];
-        return m?.status === "enrolled" && m.last_heartbeat_at ? m : null;
-      }, { timeoutMs: 90_000, what: `agent ${i} enrolled and beating` }).catch((err) => {
+      await waitFor(
+        async () => {
+          const out = (await runAgent(["status", "--json", "--state-dir", stateDir])).output;
+          const m = JSON.parse(out.trim() || "{}").memberships?.[0];
+          return m?.status === "enrolled" && m.last_heartbeat_at ? m : null;
+        },
+        { timeoutMs: 90_000, what: `agent ${i} enrolled and beating` },
+      ).catch((err) => {
         throw new Error(`${err instanceof Error ? err.message : String(err)}\nthe script said:\n${output().slice(-3000)}`);
       });
     }

@@ -21,17 +21,30 @@ const count = Math.max(1, Math.min(20, Number(values.agents ?? "3") || 3));
 const dataDir = process.env.DATA_DIR ?? ".data";
 const say = (line: string) => process.stderr.write(`[dev-cluster] ${line}\n`);
 
-interface DevOwner { email: string; password: string; totpSecret: string | null }
+interface DevOwner {
+  email: string;
+  password: string;
+  totpSecret: string | null;
+}
 
 async function main() {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const cp = await spawnControlPlane({ ...pick(process.env), DATA_DIR: dataDir, INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", PORT: process.env.PORT ?? "8080", HOST: process.env.HOST ?? "127.0.0.1" });
+  const cp = await spawnControlPlane({
+    ...pick(process.env),
+    DATA_DIR: dataDir,
+    INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true",
+    PORT: process.env.PORT ?? "8080",
+    HOST: process.env.HOST ?? "127.0.0.1",
+  });
   process.stderr.write(cp.output());
   const api = client(cp.url);
   const ownerFile = join(dataDir, "dev-owner.json");
-  let owner: DevOwner = await readFile(ownerFile, "utf8").then((t) => JSON.parse(t) as DevOwner, () => ({ email: "owner@example.com", password: b64url(randomBytes(18)), totpSecret: null }));
+  let owner: DevOwner = await readFile(ownerFile, "utf8").then(
+    (t) => JSON.parse(t) as DevOwner,
+    () => ({ email: "owner@example.com", password: b64url(randomBytes(18)), totpSecret: null }),
+  );
   const save = async () => {
-    await writeFile(ownerFile, JSON.stringify(owner, null, 2) + "\n", { mode: 0o600 });
+    await writeFile(ownerFile, `${JSON.stringify(owner, null, 2)}\n`, { mode: 0o600 });
     await chmod(ownerFile, 0o600);
   };
   if (!(await api("GET", "/api/v1/installation")).activated) {
@@ -46,7 +59,12 @@ async function main() {
     lastStep = totpStep(new Date());
     return totpAt(owner.totpSecret!, lastStep);
   };
-  const login = await api("POST", "/api/v1/auth/login", { email: owner.email, password: owner.password, device_id: "dev-cluster-script-0001", ...(owner.totpSecret ? { totp_code: await code() } : {}) });
+  const login = await api("POST", "/api/v1/auth/login", {
+    email: owner.email,
+    password: owner.password,
+    device_id: "dev-cluster-script-0001",
+    ...(owner.totpSecret ? { totp_code: await code() } : {}),
+  });
   api.token = login.access_token;
   if (!owner.totpSecret) {
     const { secret } = await api("POST", "/api/v1/auth/mfa/totp");
@@ -65,7 +83,23 @@ async function main() {
     const status = await runJson(["status", "--json", "--state-dir", stateDir]);
     if (!status.memberships.some((m: { status: string }) => m.status === "enrolled")) {
       token ??= await api("POST", `/api/v1/clusters/${cluster.id}/join-tokens`, { max_uses: count, ttl_seconds: 24 * 3600 });
-      const enroll = spawnAgent(["enroll", "--control-plane", cp.url, "--cluster", cluster.id, "--token", token!.token, "--authority-fingerprint", token!.authority_fingerprint, "--name", `dev-agent-${i}`, "--poll-interval", "1", "--state-dir", stateDir]);
+      const enroll = spawnAgent([
+        "enroll",
+        "--control-plane",
+        cp.url,
+        "--cluster",
+        cluster.id,
+        "--token",
+        token!.token,
+        "--authority-fingerprint",
+        token!.authority_fingerprint,
+        "--name",
+        `dev-agent-${i}`,
+        "--poll-interval",
+        "1",
+        "--state-dir",
+        stateDir,
+      ]);
       await enroll.waitFor(/join request (\S+) (sent|is waiting)/, 30_000);
       pendingRequests.push(/join request (\S+)/.exec(enroll.output())![1]!);
       agents.push(enroll);
@@ -79,14 +113,18 @@ async function main() {
     say(`approved ${pendingRequests.length} agent(s) as the dev owner`);
   } else if (pendingRequests.length) {
     say(`${pendingRequests.length} agent(s) wait for approval. Sign in as ${owner.email} (password in ${ownerFile}), step up, then for each request:`);
-    for (const id of pendingRequests) say(`  curl -X POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}' ${cp.url}/api/v1/clusters/${cluster.id}/join-requests/${id}/approve`);
+    for (const id of pendingRequests)
+      say(
+        `  curl -X POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}' ${cp.url}/api/v1/clusters/${cluster.id}/join-requests/${id}/approve`,
+      );
     say("or run `scripts/start --agents N --approve` to let the dev owner approve them");
   }
   // Agents that finished enrolling start running.
   for (let i = 0; i < agents.length; i++) {
     const a = agents[i]!;
     void a.exited.then((code) => {
-      if (code === 0 && a.output().includes("enrolled in cluster")) agents[i] = spawnAgent(["run", "--heartbeat-interval", "10", "--state-dir", join(dataDir, "agents", `agent-${i + 1}`)]);
+      if (code === 0 && a.output().includes("enrolled in cluster"))
+        agents[i] = spawnAgent(["run", "--heartbeat-interval", "10", "--state-dir", join(dataDir, "agents", `agent-${i + 1}`)]);
     });
   }
   say(`cluster dev (${cluster.id}) with ${count} local agent(s); control plane at ${cp.url}; Ctrl-C stops everything`);
@@ -107,7 +145,11 @@ function pick(env: NodeJS.ProcessEnv): Record<string, string> {
 
 function client(base: string) {
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json", ...(call.token ? { authorization: `Bearer ${call.token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...(call.token ? { authorization: `Bearer ${call.token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
     return text ? JSON.parse(text) : null;

@@ -14,9 +14,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve, relative, isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
-import {
-  generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newActivation, RoleGrant, signDocument,
-} from "../core/crypto/product-root.ts";
+import { generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newActivation, RoleGrant, signDocument } from "../core/crypto/product-root.ts";
 import { newId } from "../core/ids.ts";
 
 const REPO = resolve(import.meta.dir, "..");
@@ -28,15 +26,16 @@ async function keygen(args: string[]): Promise<void> {
   if (!values.out) throw new UsageError("keygen needs --out DIR (outside this repository)");
   const dir = resolve(values.out);
   const rel = relative(REPO, dir);
-  if (!rel.startsWith("..") && !isAbsolute(rel)) throw new UsageError(`refusing to write a private key inside the repository (${dir}); choose a directory outside it`);
+  if (!rel.startsWith("..") && !isAbsolute(rel))
+    throw new UsageError(`refusing to write a private key inside the repository (${dir}); choose a directory outside it`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const pair = await generateProductRoot();
   const keyFile = join(dir, "product-root.key");
-  await writeFile(keyFile, pair.privateKeyPkcs8B64 + "\n", { mode: 0o600, flag: "wx" }).catch((err) => {
+  await writeFile(keyFile, `${pair.privateKeyPkcs8B64}\n`, { mode: 0o600, flag: "wx" }).catch((err) => {
     throw new UsageError(err.code === "EEXIST" ? `${keyFile} exists; refusing to overwrite a Product Root key` : `cannot write ${keyFile}: ${err.message}`);
   });
   await chmod(keyFile, 0o600);
-  await writeFile(join(dir, "product-root.pub"), pair.publicKeyB64 + "\n", { mode: 0o644 });
+  await writeFile(join(dir, "product-root.pub"), `${pair.publicKeyB64}\n`, { mode: 0o644 });
   console.log(`public key:  ${join(dir, "product-root.pub")}\nprivate key: ${keyFile} (keep offline)\nfingerprint: ${await keyFingerprint(pair.publicKeyB64)}`);
 }
 
@@ -53,7 +52,13 @@ async function loadKey(path: string | undefined): Promise<CryptoKey> {
 async function signActivation(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { key: { type: "string" }, email: { type: "string" }, name: { type: "string" }, "installation-id": { type: "string" }, "valid-hours": { type: "string" } },
+    options: {
+      key: { type: "string" },
+      email: { type: "string" },
+      name: { type: "string" },
+      "installation-id": { type: "string" },
+      "valid-hours": { type: "string" },
+    },
     strict: true,
   });
   if (!values.email) throw new UsageError("--email is required");
@@ -72,7 +77,13 @@ async function signActivation(args: string[]): Promise<void> {
 async function signGrant(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { key: { type: "string" }, email: { type: "string" }, role: { type: "string" }, "installation-id": { type: "string" }, "valid-days": { type: "string" } },
+    options: {
+      key: { type: "string" },
+      email: { type: "string" },
+      role: { type: "string" },
+      "installation-id": { type: "string" },
+      "valid-days": { type: "string" },
+    },
     strict: true,
   });
   const now = new Date();

@@ -69,18 +69,44 @@ export async function appendJournal(tx: Tx, e: JournalEntry): Promise<void> {
   await tx.query(
     `insert into actor_journal (kind, actor_id, version, event_type, event, author_type, author_id, source, trace_id, state_before, state_after)
      values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)`,
-    [e.kind, e.actorId, e.version, e.event.type, JSON.stringify(e.event), e.change.author.type, e.change.author.id, e.change.source.type, e.change.traceId, e.stateBefore, e.stateAfter],
+    [
+      e.kind,
+      e.actorId,
+      e.version,
+      e.event.type,
+      JSON.stringify(e.event),
+      e.change.author.type,
+      e.change.author.id,
+      e.change.source.type,
+      e.change.traceId,
+      e.stateBefore,
+      e.stateAfter,
+    ],
   );
 }
 
-export interface JournalRow { version: number; eventType: string; stateBefore: string; stateAfter: string; authorId: string; traceId: string }
+export interface JournalRow {
+  version: number;
+  eventType: string;
+  stateBefore: string;
+  stateAfter: string;
+  authorId: string;
+  traceId: string;
+}
 
 export async function readJournal(tx: Tx, kind: string, actorId: string): Promise<JournalRow[]> {
   const rows = await tx.query<{ version: number; event_type: string; state_before: string; state_after: string; author_id: string; trace_id: string }>(
     "select version, event_type, state_before, state_after, author_id, trace_id from actor_journal where kind = $1 and actor_id = $2 order by version",
     [kind, actorId],
   );
-  return rows.map((r) => ({ version: r.version, eventType: r.event_type, stateBefore: r.state_before, stateAfter: r.state_after, authorId: r.author_id, traceId: r.trace_id }));
+  return rows.map((r) => ({
+    version: r.version,
+    eventType: r.event_type,
+    stateBefore: r.state_before,
+    stateAfter: r.state_after,
+    authorId: r.author_id,
+    traceId: r.trace_id,
+  }));
 }
 
 export async function upsertTimer(tx: Tx, kind: string, actorId: string, name: string, event: { type: string }, dueAt: Date): Promise<void> {
@@ -95,7 +121,15 @@ export async function cancelTimer(tx: Tx, kind: string, actorId: string, name: s
   await tx.query("delete from actor_timers where kind = $1 and actor_id = $2 and name = $3", [kind, actorId, name]);
 }
 
-export interface DueTimer { id: number; kind: string; actorId: string; name: string; event: { type: string }; dueAt: Date; attempts: number }
+export interface DueTimer {
+  id: number;
+  kind: string;
+  actorId: string;
+  name: string;
+  event: { type: string };
+  dueAt: Date;
+  attempts: number;
+}
 
 /**
  * Claims one due timer and locks its actor row in the same statement. SKIP
@@ -126,6 +160,9 @@ export async function deferTimer(tx: Tx, id: number, dueAt: Date, error: string)
 }
 
 export async function listTimers(tx: Tx, kind: string, actorId: string): Promise<{ name: string; dueAt: Date }[]> {
-  const rows = await tx.query<{ name: string; due_at: Date }>("select name, due_at from actor_timers where kind = $1 and actor_id = $2 order by name", [kind, actorId]);
+  const rows = await tx.query<{ name: string; due_at: Date }>("select name, due_at from actor_timers where kind = $1 and actor_id = $2 order by name", [
+    kind,
+    actorId,
+  ]);
   return rows.map((r) => ({ name: r.name, dueAt: new Date(r.due_at) }));
 }

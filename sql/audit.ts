@@ -26,7 +26,20 @@ export async function appendAudit(tx: Tx, e: AuditEntry): Promise<string> {
   await tx.query(
     `insert into audit_events (id, at, actor_type, actor_id, organization_id, action, target_type, target_id, outcome, reason, trace_id, details)
      values ($1, coalesce($2::timestamptz, now()), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`,
-    [id, e.at?.toISOString() ?? null, e.change.author.type, e.change.author.id, e.organizationId ?? null, e.action, e.targetType, e.targetId ?? null, e.outcome, e.reason ?? null, e.change.traceId, JSON.stringify(e.details ?? {})],
+    [
+      id,
+      e.at?.toISOString() ?? null,
+      e.change.author.type,
+      e.change.author.id,
+      e.organizationId ?? null,
+      e.action,
+      e.targetType,
+      e.targetId ?? null,
+      e.outcome,
+      e.reason ?? null,
+      e.change.traceId,
+      JSON.stringify(e.details ?? {}),
+    ],
   );
   return id;
 }
@@ -77,7 +90,18 @@ export async function listAudit(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
         and ($10::text[] is null or not (target_type = any($10::text[])))
       order by id desc
       limit $9`,
-    [f.organizationIds ? pgArray(f.organizationIds) : null, f.action ?? null, f.actorId ?? null, f.outcome ?? null, f.targetId ?? null, f.since ?? null, f.until ?? null, f.before ?? null, f.limit, f.excludeTargetTypes ? pgArray(f.excludeTargetTypes) : null],
+    [
+      f.organizationIds ? pgArray(f.organizationIds) : null,
+      f.action ?? null,
+      f.actorId ?? null,
+      f.outcome ?? null,
+      f.targetId ?? null,
+      f.since ?? null,
+      f.until ?? null,
+      f.before ?? null,
+      f.limit,
+      f.excludeTargetTypes ? pgArray(f.excludeTargetTypes) : null,
+    ],
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
 }

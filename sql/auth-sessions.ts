@@ -16,15 +16,37 @@ export interface SessionRow {
   revokedReason: string | null;
   userAgent: string | null;
 }
-type RawSession = { id: string; user_id: string; device_hash: string; mfa_at: Date | null; created_at: Date; last_seen_at: Date; expires_at: Date; revoked_at: Date | null; revoked_reason: string | null; user_agent: string | null };
+type RawSession = {
+  id: string;
+  user_id: string;
+  device_hash: string;
+  mfa_at: Date | null;
+  created_at: Date;
+  last_seen_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  user_agent: string | null;
+};
 const d = (x: Date | null) => (x ? new Date(x) : null);
 const toSession = (r: RawSession): SessionRow => ({
-  id: r.id, userId: r.user_id, deviceHash: r.device_hash, mfaAt: d(r.mfa_at), createdAt: new Date(r.created_at), lastSeenAt: new Date(r.last_seen_at),
-  expiresAt: new Date(r.expires_at), revokedAt: d(r.revoked_at), revokedReason: r.revoked_reason, userAgent: r.user_agent,
+  id: r.id,
+  userId: r.user_id,
+  deviceHash: r.device_hash,
+  mfaAt: d(r.mfa_at),
+  createdAt: new Date(r.created_at),
+  lastSeenAt: new Date(r.last_seen_at),
+  expiresAt: new Date(r.expires_at),
+  revokedAt: d(r.revoked_at),
+  revokedReason: r.revoked_reason,
+  userAgent: r.user_agent,
 });
 const SESSION_COLS = "id::text, user_id::text, device_hash, mfa_at, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, user_agent";
 
-export async function insertSession(tx: Tx, s: { id: string; userId: string; deviceHash: string; mfaAt: Date | null; now: Date; expiresAt: Date; userAgent: string | null; ip: string | null }): Promise<void> {
+export async function insertSession(
+  tx: Tx,
+  s: { id: string; userId: string; deviceHash: string; mfaAt: Date | null; now: Date; expiresAt: Date; userAgent: string | null; ip: string | null },
+): Promise<void> {
   await tx.query(
     `insert into auth_sessions (id, user_id, device_hash, mfa_at, created_at, last_seen_at, expires_at, user_agent, ip)
      values ($1, $2, $3, $4::timestamptz, $5::timestamptz, $5::timestamptz, $6::timestamptz, $7, $8)`,
@@ -38,7 +60,10 @@ export async function getSession(tx: Tx, id: string, lock = false): Promise<Sess
 }
 
 export async function listSessions(tx: Tx, userId: string): Promise<SessionRow[]> {
-  const rows = await tx.query<RawSession>(`select ${SESSION_COLS} from auth_sessions where user_id = $1 and revoked_at is null order by created_at desc limit 100`, [userId]);
+  const rows = await tx.query<RawSession>(
+    `select ${SESSION_COLS} from auth_sessions where user_id = $1 and revoked_at is null order by created_at desc limit 100`,
+    [userId],
+  );
   return rows.map(toSession);
 }
 
@@ -51,13 +76,28 @@ export async function touchSession(tx: Tx, id: string, at: Date): Promise<void> 
 }
 
 export async function revokeSession(tx: Tx, id: string, reason: string): Promise<boolean> {
-  return (await tx.query("update auth_sessions set revoked_at = now(), revoked_reason = $2 where id = $1 and revoked_at is null returning id", [id, reason])).length === 1;
+  return (
+    (await tx.query("update auth_sessions set revoked_at = now(), revoked_reason = $2 where id = $1 and revoked_at is null returning id", [id, reason]))
+      .length === 1
+  );
 }
 
-export interface RefreshRow { prefix: string; sessionId: string; secretHash: string; expiresAt: Date; usedAt: Date | null }
+export interface RefreshRow {
+  prefix: string;
+  sessionId: string;
+  secretHash: string;
+  expiresAt: Date;
+  usedAt: Date | null;
+}
 
 export async function insertRefreshToken(tx: Tx, t: { prefix: string; sessionId: string; secretHash: string; now: Date; expiresAt: Date }): Promise<void> {
-  await tx.query("insert into refresh_tokens (prefix, session_id, secret_hash, issued_at, expires_at) values ($1, $2, $3, $4::timestamptz, $5::timestamptz)", [t.prefix, t.sessionId, t.secretHash, t.now.toISOString(), t.expiresAt.toISOString()]);
+  await tx.query("insert into refresh_tokens (prefix, session_id, secret_hash, issued_at, expires_at) values ($1, $2, $3, $4::timestamptz, $5::timestamptz)", [
+    t.prefix,
+    t.sessionId,
+    t.secretHash,
+    t.now.toISOString(),
+    t.expiresAt.toISOString(),
+  ]);
 }
 
 /** Locks the token row so two concurrent refreshes with one token cannot both succeed. */
@@ -74,7 +114,13 @@ export async function markRefreshUsed(tx: Tx, prefix: string, at: Date): Promise
   await tx.query("update refresh_tokens set used_at = $2::timestamptz where prefix = $1", [prefix, at.toISOString()]);
 }
 
-export interface DeviceRow { id: string; userId: string; name: string; trustedAt: Date; lastSeenAt: Date | null }
+export interface DeviceRow {
+  id: string;
+  userId: string;
+  name: string;
+  trustedAt: Date;
+  lastSeenAt: Date | null;
+}
 
 export async function findTrustedDevice(tx: Tx, userId: string, deviceHash: string): Promise<DeviceRow | undefined> {
   const r = await one<{ id: string; user_id: string; name: string; trusted_at: Date; last_seen_at: Date | null }>(
@@ -103,5 +149,8 @@ export async function listTrustedDevices(tx: Tx, userId: string): Promise<Device
 }
 
 export async function revokeTrustedDevice(tx: Tx, userId: string, id: string): Promise<boolean> {
-  return (await tx.query("update trusted_devices set revoked_at = now() where id = $1 and user_id = $2 and revoked_at is null returning id", [id, userId])).length === 1;
+  return (
+    (await tx.query("update trusted_devices set revoked_at = now() where id = $1 and user_id = $2 and revoked_at is null returning id", [id, userId]))
+      .length === 1
+  );
 }

@@ -21,8 +21,16 @@ export interface ClusterRow {
 export async function upsertCluster(
   tx: Tx,
   c: {
-    id: string; name: string; slug: string; status: string; region: string | null; metadata: Record<string, unknown>; archiveDueAt: string | null;
-    partitionState: "normal" | "minority"; authorityTerm: number; now: Date;
+    id: string;
+    name: string;
+    slug: string;
+    status: string;
+    region: string | null;
+    metadata: Record<string, unknown>;
+    archiveDueAt: string | null;
+    partitionState: "normal" | "minority";
+    authorityTerm: number;
+    now: Date;
   },
 ): Promise<void> {
   await tx.query(
@@ -37,7 +45,19 @@ export async function upsertCluster(
 
 const COLUMNS = "id::text, name, slug, status, region, metadata, archive_due_at, partition_state, authority_term, created_at, updated_at";
 
-type Raw = { id: string; name: string; slug: string; status: string; region: string | null; metadata: Record<string, unknown>; archive_due_at: Date | null; partition_state: "normal" | "minority"; authority_term: number; created_at: Date; updated_at: Date };
+type Raw = {
+  id: string;
+  name: string;
+  slug: string;
+  status: string;
+  region: string | null;
+  metadata: Record<string, unknown>;
+  archive_due_at: Date | null;
+  partition_state: "normal" | "minority";
+  authority_term: number;
+  created_at: Date;
+  updated_at: Date;
+};
 const toRow = (r: Raw): ClusterRow => ({
   id: r.id,
   name: r.name,

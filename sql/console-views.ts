@@ -46,20 +46,50 @@ export async function clusterCounts(tx: Tx, expiringBefore: Date): Promise<Clust
     pendingJoinRequests: pending.map((r) => ({ clusterId: r.cluster_id, n: r.n })),
     roles: roles.map((r) => ({ clusterId: r.cluster_id, role: r.role, n: r.n })),
     services: services.map((r) => ({ clusterId: r.cluster_id, desiredState: r.desired_state, reportedState: r.reported_state, n: r.n })),
-    certificates: certs.map((r) => ({ clusterId: r.cluster_id, active: r.active, expiringSoon: r.expiring, nextExpiry: r.next_expiry ? new Date(r.next_expiry).toISOString() : null })),
+    certificates: certs.map((r) => ({
+      clusterId: r.cluster_id,
+      active: r.active,
+      expiringSoon: r.expiring,
+      nextExpiry: r.next_expiry ? new Date(r.next_expiry).toISOString() : null,
+    })),
   };
 }
 
 export interface WorkloadRow {
-  assignmentId: string; nodeId: string; nodeName: string; nodeHealth: string; role: string; organizationId: string | null; policy: Record<string, unknown>;
-  assignedBy: string; assignedAt: string; desiredState: string | null; reportedState: string | null; version: string | null; lastReportAt: string | null;
+  assignmentId: string;
+  nodeId: string;
+  nodeName: string;
+  nodeHealth: string;
+  role: string;
+  organizationId: string | null;
+  policy: Record<string, unknown>;
+  assignedBy: string;
+  assignedAt: string;
+  desiredState: string | null;
+  reportedState: string | null;
+  version: string | null;
+  lastReportAt: string | null;
 }
 
 /** A cluster's active role assignments, each with the service instance its role asks for (if any), keyset-paged by assignment id. */
-export async function clusterWorkloads(tx: Tx, opts: { clusterId: string; role?: string; reportedState?: string; after?: string; limit: number }): Promise<WorkloadRow[]> {
+export async function clusterWorkloads(
+  tx: Tx,
+  opts: { clusterId: string; role?: string; reportedState?: string; after?: string; limit: number },
+): Promise<WorkloadRow[]> {
   const rows = await tx.query<{
-    id: string; node_id: string; node_name: string; node_health: string; role: string; organization_id: string | null; policy: Record<string, unknown>;
-    assigned_by_user_id: string; assigned_at: Date; desired_state: string | null; reported_state: string | null; version: string | null; last_heartbeat_at: Date | null;
+    id: string;
+    node_id: string;
+    node_name: string;
+    node_health: string;
+    role: string;
+    organization_id: string | null;
+    policy: Record<string, unknown>;
+    assigned_by_user_id: string;
+    assigned_at: Date;
+    desired_state: string | null;
+    reported_state: string | null;
+    version: string | null;
+    last_heartbeat_at: Date | null;
   }>(
     `select a.id::text, a.node_id::text, n.name as node_name, n.health as node_health, a.role, a.organization_id::text, a.policy, a.assigned_by_user_id, a.assigned_at,
             s.desired_state, s.reported_state, s.version, s.last_heartbeat_at
@@ -73,13 +103,31 @@ export async function clusterWorkloads(tx: Tx, opts: { clusterId: string; role?:
     [opts.clusterId, opts.role ?? null, opts.reportedState ?? null, opts.after ?? null, opts.limit],
   );
   return rows.map((r) => ({
-    assignmentId: r.id, nodeId: r.node_id, nodeName: r.node_name, nodeHealth: r.node_health, role: r.role, organizationId: r.organization_id, policy: r.policy,
-    assignedBy: r.assigned_by_user_id, assignedAt: new Date(r.assigned_at).toISOString(), desiredState: r.desired_state, reportedState: r.reported_state,
-    version: r.version, lastReportAt: r.last_heartbeat_at ? new Date(r.last_heartbeat_at).toISOString() : null,
+    assignmentId: r.id,
+    nodeId: r.node_id,
+    nodeName: r.node_name,
+    nodeHealth: r.node_health,
+    role: r.role,
+    organizationId: r.organization_id,
+    policy: r.policy,
+    assignedBy: r.assigned_by_user_id,
+    assignedAt: new Date(r.assigned_at).toISOString(),
+    desiredState: r.desired_state,
+    reportedState: r.reported_state,
+    version: r.version,
+    lastReportAt: r.last_heartbeat_at ? new Date(r.last_heartbeat_at).toISOString() : null,
   }));
 }
 
-export interface MemberSessionRow { id: string; userId: string; email: string; createdAt: string; lastSeenAt: string; expiresAt: string; mfa: boolean }
+export interface MemberSessionRow {
+  id: string;
+  userId: string;
+  email: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  mfa: boolean;
+}
 
 /** Live sign-in sessions of an organization's members, newest first. */
 export async function memberSessions(tx: Tx, orgId: string, now: Date, limit: number): Promise<MemberSessionRow[]> {
@@ -91,12 +139,20 @@ export async function memberSessions(tx: Tx, orgId: string, now: Date, limit: nu
     [orgId, now.toISOString(), limit],
   );
   return rows.map((r) => ({
-    id: r.id, userId: r.user_id, email: r.email, createdAt: new Date(r.created_at).toISOString(), lastSeenAt: new Date(r.last_seen_at).toISOString(),
-    expiresAt: new Date(r.expires_at).toISOString(), mfa: r.mfa_at !== null,
+    id: r.id,
+    userId: r.user_id,
+    email: r.email,
+    createdAt: new Date(r.created_at).toISOString(),
+    lastSeenAt: new Date(r.last_seen_at).toISOString(),
+    expiresAt: new Date(r.expires_at).toISOString(),
+    mfa: r.mfa_at !== null,
   }));
 }
 
-export interface OrgEndpoints { entry: { name: string; region: string | null; available: boolean }[]; egress: string[] }
+export interface OrgEndpoints {
+  entry: { name: string; region: string | null; available: boolean }[];
+  egress: string[];
+}
 
 /**
  * The entry and egress names an organization may use, and nothing else: an
@@ -122,4 +178,3 @@ export async function orgEndpoints(tx: Tx, orgId: string): Promise<OrgEndpoints>
   );
   return { entry: entry.map((e) => ({ name: e.name, region: e.region, available: e.available === true })), egress: egress.map((e) => e.pool) };
 }
-

@@ -15,7 +15,12 @@ afterAll(() => store.close());
 describe(`Db adapter (${storeKind})`, () => {
   test("parameters, jsonb, int8 and timestamps come back the same way", async () => {
     const at = new Date("2026-01-02T03:04:05.678Z");
-    await store.db.query("insert into t values ($1, $2::jsonb, $3, $4::timestamptz)", [1, JSON.stringify({ a: [1, "x"] }), 9_007_199_254_740_991, at.toISOString()]);
+    await store.db.query("insert into t values ($1, $2::jsonb, $3, $4::timestamptz)", [
+      1,
+      JSON.stringify({ a: [1, "x"] }),
+      9_007_199_254_740_991,
+      at.toISOString(),
+    ]);
     const [row] = await store.db.query<{ id: number; doc: unknown; n: number; at: Date }>("select * from t where id = $1", [1]);
     expect(row).toEqual({ id: 1, doc: { a: [1, "x"] }, n: 9_007_199_254_740_991, at });
   });

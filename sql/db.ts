@@ -27,7 +27,10 @@ export async function one<T extends Row>(tx: Tx, text: string, params?: readonly
 }
 
 /** PostgreSQL error fields both drivers expose, read defensively. */
-export interface PgErrorInfo { code?: string; constraint?: string }
+export interface PgErrorInfo {
+  code?: string;
+  constraint?: string;
+}
 export function pgError(err: unknown): PgErrorInfo {
   if (typeof err !== "object" || err === null) return {};
   const e = err as Record<string, unknown>;

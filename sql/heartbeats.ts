@@ -9,7 +9,14 @@ import { pgArray, type Tx } from "./db.ts";
 import { storableText, unstorablePath } from "./storable.ts";
 import { LIVENESS_TIMER, STALE_AFTER_MS } from "../core/fabric.ts";
 
-export interface Heartbeat { nodeId: string; clusterId: string; receivedAt: Date; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> }
+export interface Heartbeat {
+  nodeId: string;
+  clusterId: string;
+  receivedAt: Date;
+  seq: number;
+  agentVersion: string | null;
+  telemetry: Record<string, unknown>;
+}
 
 /**
  * The field of `h` the store cannot hold (a NUL or an unpaired surrogate in
@@ -45,7 +52,11 @@ export const TIMER_SLACK_SECONDS = 30;
  * statements' own conditions would leave them unchanged, but still lock
  * them). Returns the nodes whose health was not healthy.
  */
-export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { history: Set<string>; timer: Set<string> }): Promise<{ nodeId: string; health: string }[]> {
+export async function writeHeartbeatBatch(
+  tx: Tx,
+  batch: Heartbeat[],
+  skip?: { history: Set<string>; timer: Set<string> },
+): Promise<{ nodeId: string; health: string }[]> {
   if (batch.length === 0) return [];
   const ids = batch.map((h) => h.nodeId);
   const at = batch.map((h) => h.receivedAt.toISOString());
@@ -57,7 +68,14 @@ export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { h
      select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[], $5::text[], $6::jsonb[])
      on conflict (node_id) do update set received_at = excluded.received_at, seq = excluded.seq, agent_version = excluded.agent_version, telemetry = excluded.telemetry
        where node_heartbeats_latest.seq < excluded.seq or node_heartbeats_latest.received_at < excluded.received_at`,
-    [pgArray(ids), pgArray(batch.map((h) => h.clusterId)), pgArray(at), pgArray(batch.map((h) => String(h.seq))), pgArray(batch.map((h) => h.agentVersion)), pgArray(telemetry)],
+    [
+      pgArray(ids),
+      pgArray(batch.map((h) => h.clusterId)),
+      pgArray(at),
+      pgArray(batch.map((h) => String(h.seq))),
+      pgArray(batch.map((h) => h.agentVersion)),
+      pgArray(telemetry),
+    ],
   );
   if (historyIndex.length) {
     await tx.query(
@@ -65,7 +83,12 @@ export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { h
        select * from unnest($1::uuid[], $2::smallint[], $3::timestamptz[], $4::jsonb[])
        on conflict (node_id, slot) do update set received_at = excluded.received_at, telemetry = excluded.telemetry
          where node_heartbeat_history.received_at < excluded.received_at - interval '1 hour'`,
-      [pgArray(historyIndex.map((i) => ids[i]!)), pgArray(historyIndex.map((i) => String(historySlot(batch[i]!.receivedAt)))), pgArray(historyIndex.map((i) => at[i]!)), pgArray(historyIndex.map((i) => telemetry[i]!))],
+      [
+        pgArray(historyIndex.map((i) => ids[i]!)),
+        pgArray(historyIndex.map((i) => String(historySlot(batch[i]!.receivedAt)))),
+        pgArray(historyIndex.map((i) => at[i]!)),
+        pgArray(historyIndex.map((i) => telemetry[i]!)),
+      ],
     );
   }
   // Push each node's liveness timer forward; a node that stops beating is then found by the scheduler.
@@ -77,10 +100,18 @@ export async function writeHeartbeatBatch(tx: Tx, batch: Heartbeat[], skip?: { h
        select 'node', id, $2, $3::jsonb, due from unnest($1::text[], $4::timestamptz[]) as t(id, due)
        on conflict (kind, actor_id, name) do update set due_at = excluded.due_at, event = excluded.event, attempts = 0, last_error = null
          where actor_timers.due_at < excluded.due_at - $5::interval or actor_timers.event <> excluded.event`,
-      [pgArray(timers.map((h) => h.nodeId)), LIVENESS_TIMER, STALE_EVENT, pgArray(timers.map((h) => new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString())), TIMER_SLACK_SECONDS + " seconds"],
+      [
+        pgArray(timers.map((h) => h.nodeId)),
+        LIVENESS_TIMER,
+        STALE_EVENT,
+        pgArray(timers.map((h) => new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString())),
+        `${TIMER_SLACK_SECONDS} seconds`,
+      ],
     );
   }
-  return tx.query<{ nodeId: string; health: string }>(`select id::text as "nodeId", health from nodes where id = any($1::uuid[]) and health <> 'healthy'`, [pgArray(ids)]);
+  return tx.query<{ nodeId: string; health: string }>(`select id::text as "nodeId", health from nodes where id = any($1::uuid[]) and health <> 'healthy'`, [
+    pgArray(ids),
+  ]);
 }
 
 /** The baseline: one statement per heartbeat, each in its own transaction by the caller. */
@@ -100,11 +131,14 @@ export async function writeHeartbeatNaive(tx: Tx, h: Heartbeat): Promise<void> {
     `insert into actor_timers (kind, actor_id, name, event, due_at) values ('node', $1, $2, $3::jsonb, $4::timestamptz)
      on conflict (kind, actor_id, name) do update set due_at = excluded.due_at, event = excluded.event, attempts = 0, last_error = null
        where actor_timers.due_at < excluded.due_at - $5::interval or actor_timers.event <> excluded.event`,
-    [h.nodeId, LIVENESS_TIMER, STALE_EVENT, new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString(), TIMER_SLACK_SECONDS + " seconds"],
+    [h.nodeId, LIVENESS_TIMER, STALE_EVENT, new Date(h.receivedAt.getTime() + STALE_AFTER_MS).toISOString(), `${TIMER_SLACK_SECONDS} seconds`],
   );
 }
 
-export async function latestHeartbeat(tx: Tx, nodeId: string): Promise<{ receivedAt: string; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> } | undefined> {
+export async function latestHeartbeat(
+  tx: Tx,
+  nodeId: string,
+): Promise<{ receivedAt: string; seq: number; agentVersion: string | null; telemetry: Record<string, unknown> } | undefined> {
   const rows = await tx.query<{ received_at: Date; seq: number; agent_version: string | null; telemetry: Record<string, unknown> }>(
     "select received_at, seq, agent_version, telemetry from node_heartbeats_latest where node_id = $1",
     [nodeId],
@@ -114,6 +148,9 @@ export async function latestHeartbeat(tx: Tx, nodeId: string): Promise<{ receive
 }
 
 export async function heartbeatHistory(tx: Tx, nodeId: string): Promise<{ receivedAt: string; telemetry: Record<string, unknown> }[]> {
-  const rows = await tx.query<{ received_at: Date; telemetry: Record<string, unknown> }>("select received_at, telemetry from node_heartbeat_history where node_id = $1 order by received_at desc", [nodeId]);
+  const rows = await tx.query<{ received_at: Date; telemetry: Record<string, unknown> }>(
+    "select received_at, telemetry from node_heartbeat_history where node_id = $1 order by received_at desc",
+    [nodeId],
+  );
   return rows.map((r) => ({ receivedAt: new Date(r.received_at).toISOString(), telemetry: r.telemetry }));
 }

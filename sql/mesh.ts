@@ -1,21 +1,38 @@
 /** Link observations between nodes of a cluster (latest per directed pair). */
 import { one, pgArray, type Tx } from "./db.ts";
 
-export interface LinkObservation { toNode: string; reachable: boolean; latencyMs: number | null; loss: number }
+export interface LinkObservation {
+  toNode: string;
+  reachable: boolean;
+  latencyMs: number | null;
+  loss: number;
+}
 
 /** Records a node's observations; returns how many pairs changed reachability (those change routes). */
 export async function recordLinks(tx: Tx, clusterId: string, fromNode: string, obs: LinkObservation[], now: Date): Promise<number> {
   if (obs.length === 0) return 0;
   const before = new Map(
-    (await tx.query<{ to_node: string; reachable: boolean }>("select to_node::text, reachable from mesh_link_observations where from_node = $1 and to_node = any($2::uuid[])", [fromNode, pgArray(obs.map((o) => o.toNode))]))
-      .map((r) => [r.to_node, r.reachable]),
+    (
+      await tx.query<{ to_node: string; reachable: boolean }>(
+        "select to_node::text, reachable from mesh_link_observations where from_node = $1 and to_node = any($2::uuid[])",
+        [fromNode, pgArray(obs.map((o) => o.toNode))],
+      )
+    ).map((r) => [r.to_node, r.reachable]),
   );
   await tx.query(
     `insert into mesh_link_observations (from_node, to_node, cluster_id, reachable, latency_ms, loss, observed_at)
      select $1, t.to_node, $2, t.reachable, t.latency, t.loss, $3::timestamptz
        from unnest($4::uuid[], $5::boolean[], $6::real[], $7::real[]) as t(to_node, reachable, latency, loss)
      on conflict (from_node, to_node) do update set reachable = excluded.reachable, latency_ms = excluded.latency_ms, loss = excluded.loss, observed_at = excluded.observed_at`,
-    [fromNode, clusterId, now.toISOString(), pgArray(obs.map((o) => o.toNode)), pgArray(obs.map((o) => String(o.reachable))), pgArray(obs.map((o) => (o.latencyMs === null ? null : String(o.latencyMs)))), pgArray(obs.map((o) => String(o.loss)))],
+    [
+      fromNode,
+      clusterId,
+      now.toISOString(),
+      pgArray(obs.map((o) => o.toNode)),
+      pgArray(obs.map((o) => String(o.reachable))),
+      pgArray(obs.map((o) => (o.latencyMs === null ? null : String(o.latencyMs)))),
+      pgArray(obs.map((o) => String(o.loss))),
+    ],
   );
   return obs.filter((o) => before.get(o.toNode) !== o.reachable).length;
 }
@@ -48,9 +65,21 @@ export async function meshEndpoints(tx: Tx, clusterId: string): Promise<Map<stri
 }
 
 /** Marks `relays` stale for traffic from → to until `until` (unhealthy), or clears them (healthy); true when anything changed. */
-export async function recordRouteHealth(tx: Tx, clusterId: string, from: string, to: string, relays: string[], healthy: boolean, until: Date): Promise<boolean> {
+export async function recordRouteHealth(
+  tx: Tx,
+  clusterId: string,
+  from: string,
+  to: string,
+  relays: string[],
+  healthy: boolean,
+  until: Date,
+): Promise<boolean> {
   if (healthy) {
-    const rows = await tx.query("delete from mesh_route_feedback where from_node = $1 and to_node = $2 and relay = any($3::uuid[]) returning relay", [from, to, pgArray(relays)]);
+    const rows = await tx.query("delete from mesh_route_feedback where from_node = $1 and to_node = $2 and relay = any($3::uuid[]) returning relay", [
+      from,
+      to,
+      pgArray(relays),
+    ]);
     return rows.length > 0;
   }
   const rows = await tx.query(
@@ -77,7 +106,16 @@ export async function staleRelays(tx: Tx, clusterId: string, now: Date): Promise
   return out;
 }
 
-export interface RouteIntentRow { id: string; clusterId: string; fromNode: string; toNode: string; via: string[]; reason: string; createdBy: string | null; createdAt: Date }
+export interface RouteIntentRow {
+  id: string;
+  clusterId: string;
+  fromNode: string;
+  toNode: string;
+  via: string[];
+  reason: string;
+  createdBy: string | null;
+  createdAt: Date;
+}
 
 /** Inserts an intent; false when that pair already has one. */
 export async function insertRouteIntent(tx: Tx, r: Omit<RouteIntentRow, "createdAt">, now: Date): Promise<boolean> {
@@ -90,11 +128,28 @@ export async function insertRouteIntent(tx: Tx, r: Omit<RouteIntentRow, "created
 }
 
 export async function routeIntents(tx: Tx, clusterId: string): Promise<RouteIntentRow[]> {
-  const rows = await tx.query<{ id: string; from_node: string; to_node: string; via: string[]; reason: string; created_by: string | null; created_at: Date | string }>(
+  const rows = await tx.query<{
+    id: string;
+    from_node: string;
+    to_node: string;
+    via: string[];
+    reason: string;
+    created_by: string | null;
+    created_at: Date | string;
+  }>(
     "select id::text, from_node::text, to_node::text, via::text[] as via, reason, created_by::text, created_at from mesh_route_intents where cluster_id = $1 order by created_at, id",
     [clusterId],
   );
-  return rows.map((r) => ({ id: r.id, clusterId, fromNode: r.from_node, toNode: r.to_node, via: r.via, reason: r.reason, createdBy: r.created_by, createdAt: new Date(r.created_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    clusterId,
+    fromNode: r.from_node,
+    toNode: r.to_node,
+    via: r.via,
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: new Date(r.created_at),
+  }));
 }
 
 /** Deletes an intent; what it said, or undefined when there was none. */

@@ -16,7 +16,12 @@ export const MIGRATIONS_DIR = join(import.meta.dir, "migrations");
 const MIGRATION_LOCK_KEY = 7_305_128_441;
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
-export interface Migration { version: number; name: string; sql: string; checksum: string }
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
 
 export class MigrationChecksumMismatch extends DomainError {
   constructor(version: number, name: string) {
@@ -44,7 +49,10 @@ export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migr
   return out;
 }
 
-export interface MigrateResult { applied: string[]; alreadyApplied: number }
+export interface MigrateResult {
+  applied: string[];
+  alreadyApplied: number;
+}
 
 export async function migrate(db: Db, migrations?: Migration[]): Promise<MigrateResult> {
   const all = migrations ?? (await loadMigrations());

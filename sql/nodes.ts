@@ -2,27 +2,75 @@
 import { one, pgArray, type Tx } from "./db.ts";
 
 export interface NodeRow {
-  id: string; clusterId: string; name: string; status: string; health: string; groupId: string | null;
-  capabilities: Record<string, boolean>; facts: Record<string, unknown>; createdAt: string; updatedAt: string;
+  id: string;
+  clusterId: string;
+  name: string;
+  status: string;
+  health: string;
+  groupId: string | null;
+  capabilities: Record<string, boolean>;
+  facts: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
 }
-type RawNode = { id: string; cluster_id: string; name: string; status: string; health: string; group_id: string | null; capabilities: Record<string, boolean>; facts: Record<string, unknown>; created_at: Date; updated_at: Date };
+type RawNode = {
+  id: string;
+  cluster_id: string;
+  name: string;
+  status: string;
+  health: string;
+  group_id: string | null;
+  capabilities: Record<string, boolean>;
+  facts: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+};
 const NODE_COLS = "id::text, cluster_id::text, name, status, health, group_id::text, capabilities, facts, created_at, updated_at";
 const toNode = (r: RawNode): NodeRow => ({
-  id: r.id, clusterId: r.cluster_id, name: r.name, status: r.status, health: r.health, groupId: r.group_id, capabilities: r.capabilities, facts: r.facts,
-  createdAt: new Date(r.created_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString(),
+  id: r.id,
+  clusterId: r.cluster_id,
+  name: r.name,
+  status: r.status,
+  health: r.health,
+  groupId: r.group_id,
+  capabilities: r.capabilities,
+  facts: r.facts,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
 });
 
 /** `groupId` undefined keeps the row's group (snapshots from before groups were actor context). */
 export async function upsertNode(
   tx: Tx,
-  n: { id: string; clusterId: string; name: string; status: string; health: string; groupId: string | null | undefined; capabilities: Record<string, boolean>; facts: Record<string, unknown>; now: Date },
+  n: {
+    id: string;
+    clusterId: string;
+    name: string;
+    status: string;
+    health: string;
+    groupId: string | null | undefined;
+    capabilities: Record<string, boolean>;
+    facts: Record<string, unknown>;
+    now: Date;
+  },
 ): Promise<void> {
   await tx.query(
     `insert into nodes (id, cluster_id, name, status, health, capabilities, facts, created_at, updated_at, group_id)
      values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::timestamptz, $8::timestamptz, $9::uuid)
      on conflict (id) do update set status = excluded.status, health = excluded.health, updated_at = excluded.updated_at,
        group_id = case when $10 then excluded.group_id else nodes.group_id end`,
-    [n.id, n.clusterId, n.name, n.status, n.health, JSON.stringify(n.capabilities), JSON.stringify(n.facts), n.now.toISOString(), n.groupId ?? null, n.groupId !== undefined],
+    [
+      n.id,
+      n.clusterId,
+      n.name,
+      n.status,
+      n.health,
+      JSON.stringify(n.capabilities),
+      JSON.stringify(n.facts),
+      n.now.toISOString(),
+      n.groupId ?? null,
+      n.groupId !== undefined,
+    ],
   );
   await tx.query(
     `insert into cluster_memberships (cluster_id, node_id, membership_status, joined_at) values ($1, $2, $3, $4::timestamptz)
@@ -36,7 +84,10 @@ export async function getNode(tx: Tx, id: string): Promise<NodeRow | undefined> 
   return r && toNode(r);
 }
 
-export async function listNodes(tx: Tx, opts: { clusterId: string; status?: string; health?: string; groupId?: string; after?: string; limit: number }): Promise<NodeRow[]> {
+export async function listNodes(
+  tx: Tx,
+  opts: { clusterId: string; status?: string; health?: string; groupId?: string; after?: string; limit: number },
+): Promise<NodeRow[]> {
   const rows = await tx.query<RawNode>(
     `select ${NODE_COLS} from nodes where cluster_id = $1 and ($2::text is null or status = $2) and ($3::text is null or health = $3)
        and ($4::uuid is null or group_id = $4::uuid) and ($5::uuid is null or id > $5::uuid) order by id limit $6`,
@@ -52,14 +103,39 @@ export async function nodesInCluster(tx: Tx, clusterId: string, ids: string[]): 
 }
 
 export interface IdentityRow {
-  certificateSerial: string; nodeId: string; clusterId: string; publicKey: string; fingerprint: string; certificatePem: string;
-  notBefore: Date; notAfter: Date; status: "active" | "rotated" | "revoked";
+  certificateSerial: string;
+  nodeId: string;
+  clusterId: string;
+  publicKey: string;
+  fingerprint: string;
+  certificatePem: string;
+  notBefore: Date;
+  notAfter: Date;
+  status: "active" | "rotated" | "revoked";
 }
-type RawIdentity = { certificate_serial: string; node_id: string; cluster_id: string; public_key: string; fingerprint: string; certificate_pem: string; certificate_not_before: Date; certificate_not_after: Date; identity_status: IdentityRow["status"] };
-const ID_COLS = "certificate_serial, node_id::text, cluster_id::text, public_key, fingerprint, certificate_pem, certificate_not_before, certificate_not_after, identity_status";
+type RawIdentity = {
+  certificate_serial: string;
+  node_id: string;
+  cluster_id: string;
+  public_key: string;
+  fingerprint: string;
+  certificate_pem: string;
+  certificate_not_before: Date;
+  certificate_not_after: Date;
+  identity_status: IdentityRow["status"];
+};
+const ID_COLS =
+  "certificate_serial, node_id::text, cluster_id::text, public_key, fingerprint, certificate_pem, certificate_not_before, certificate_not_after, identity_status";
 const toIdentity = (r: RawIdentity): IdentityRow => ({
-  certificateSerial: r.certificate_serial, nodeId: r.node_id, clusterId: r.cluster_id, publicKey: r.public_key, fingerprint: r.fingerprint,
-  certificatePem: r.certificate_pem, notBefore: new Date(r.certificate_not_before), notAfter: new Date(r.certificate_not_after), status: r.identity_status,
+  certificateSerial: r.certificate_serial,
+  nodeId: r.node_id,
+  clusterId: r.cluster_id,
+  publicKey: r.public_key,
+  fingerprint: r.fingerprint,
+  certificatePem: r.certificate_pem,
+  notBefore: new Date(r.certificate_not_before),
+  notAfter: new Date(r.certificate_not_after),
+  status: r.identity_status,
 });
 
 export async function insertIdentity(tx: Tx, i: Omit<IdentityRow, "status">): Promise<void> {
@@ -72,13 +148,21 @@ export async function insertIdentity(tx: Tx, i: Omit<IdentityRow, "status">): Pr
 
 /** The active identity whose key has this fingerprint: how a proven key becomes a node. */
 export async function activeIdentityByFingerprint(tx: Tx, fingerprint: string): Promise<IdentityRow | undefined> {
-  const r = await one<RawIdentity>(tx, `select ${ID_COLS} from node_identities where fingerprint = $1 and identity_status = 'active' order by certificate_not_after desc limit 1`, [fingerprint]);
+  const r = await one<RawIdentity>(
+    tx,
+    `select ${ID_COLS} from node_identities where fingerprint = $1 and identity_status = 'active' order by certificate_not_after desc limit 1`,
+    [fingerprint],
+  );
   return r && toIdentity(r);
 }
 
 /** Any node, in any cluster, that ever held this key. */
 export async function nodeHoldingKey(tx: Tx, fingerprint: string): Promise<{ nodeId: string; clusterId: string } | undefined> {
-  const r = await one<{ node_id: string; cluster_id: string }>(tx, "select node_id::text, cluster_id::text from node_identities where fingerprint = $1 limit 1", [fingerprint]);
+  const r = await one<{ node_id: string; cluster_id: string }>(
+    tx,
+    "select node_id::text, cluster_id::text from node_identities where fingerprint = $1 limit 1",
+    [fingerprint],
+  );
   return r && { nodeId: r.node_id, clusterId: r.cluster_id };
 }
 
@@ -118,7 +202,11 @@ export async function insertRevocationList(tx: Tx, clusterId: string, jws: strin
 }
 
 export async function latestRevocationList(tx: Tx, clusterId: string): Promise<{ version: number; jws: string } | undefined> {
-  const r = await one<{ version: number; list_jws: string }>(tx, "select version, list_jws from cluster_revocation_lists where cluster_id = $1 order by version desc limit 1", [clusterId]);
+  const r = await one<{ version: number; list_jws: string }>(
+    tx,
+    "select version, list_jws from cluster_revocation_lists where cluster_id = $1 order by version desc limit 1",
+    [clusterId],
+  );
   return r && { version: r.version, jws: r.list_jws };
 }
 

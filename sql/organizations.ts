@@ -2,7 +2,13 @@
 import { one, type Tx, pgArray } from "./db.ts";
 import type { OrgRole } from "../core/authz.ts";
 
-export interface OrgRow { id: string; name: string; slug: string; status: string; createdAt: string }
+export interface OrgRow {
+  id: string;
+  name: string;
+  slug: string;
+  status: string;
+  createdAt: string;
+}
 type RawOrg = { id: string; name: string; slug: string; status: string; created_at: Date };
 const toOrg = (r: RawOrg): OrgRow => ({ id: r.id, name: r.name, slug: r.slug, status: r.status, createdAt: new Date(r.created_at).toISOString() });
 
@@ -30,10 +36,24 @@ export async function listOrgs(tx: Tx, opts: { ids: string[] | null; after?: str
   return rows.map(toOrg);
 }
 
-export interface MemberRow { organizationId: string; userId: string; email: string; displayName: string; role: OrgRole; status: string; createdAt: string }
+export interface MemberRow {
+  organizationId: string;
+  userId: string;
+  email: string;
+  displayName: string;
+  role: OrgRole;
+  status: string;
+  createdAt: string;
+}
 type RawMember = { organization_id: string; user_id: string; email: string; display_name: string; role: OrgRole; status: string; created_at: Date };
 const toMember = (r: RawMember): MemberRow => ({
-  organizationId: r.organization_id, userId: r.user_id, email: r.email, displayName: r.display_name, role: r.role, status: r.status, createdAt: new Date(r.created_at).toISOString(),
+  organizationId: r.organization_id,
+  userId: r.user_id,
+  email: r.email,
+  displayName: r.display_name,
+  role: r.role,
+  status: r.status,
+  createdAt: new Date(r.created_at).toISOString(),
 });
 const MEMBER_SELECT = `select m.organization_id::text, m.user_id::text, u.email, u.display_name, m.role, m.status, m.created_at
   from organization_memberships m join users u on u.id = m.user_id`;
@@ -54,12 +74,18 @@ export async function getMembership(tx: Tx, orgId: string, userId: string): Prom
 }
 
 export async function listMembers(tx: Tx, orgId: string, opts: { after?: string; limit: number }): Promise<MemberRow[]> {
-  const rows = await tx.query<RawMember>(`${MEMBER_SELECT} where m.organization_id = $1 and ($2::uuid is null or m.user_id > $2::uuid) order by m.user_id limit $3`, [orgId, opts.after ?? null, opts.limit]);
+  const rows = await tx.query<RawMember>(
+    `${MEMBER_SELECT} where m.organization_id = $1 and ($2::uuid is null or m.user_id > $2::uuid) order by m.user_id limit $3`,
+    [orgId, opts.after ?? null, opts.limit],
+  );
   return rows.map(toMember);
 }
 
 export async function updateMembership(tx: Tx, orgId: string, userId: string, patch: { role?: OrgRole; status?: string }): Promise<void> {
-  await tx.query("update organization_memberships set role = coalesce($3, role), status = coalesce($4, status), updated_at = now() where organization_id = $1 and user_id = $2", [orgId, userId, patch.role ?? null, patch.status ?? null]);
+  await tx.query(
+    "update organization_memberships set role = coalesce($3, role), status = coalesce($4, status), updated_at = now() where organization_id = $1 and user_id = $2",
+    [orgId, userId, patch.role ?? null, patch.status ?? null],
+  );
 }
 
 export async function deleteMembership(tx: Tx, orgId: string, userId: string): Promise<void> {
@@ -67,7 +93,11 @@ export async function deleteMembership(tx: Tx, orgId: string, userId: string): P
 }
 
 export async function countOwners(tx: Tx, orgId: string): Promise<number> {
-  const r = await one<{ n: number }>(tx, "select count(*)::int as n from organization_memberships where organization_id = $1 and role = 'org_owner' and status = 'active'", [orgId]);
+  const r = await one<{ n: number }>(
+    tx,
+    "select count(*)::int as n from organization_memberships where organization_id = $1 and role = 'org_owner' and status = 'active'",
+    [orgId],
+  );
   return r?.n ?? 0;
 }
 

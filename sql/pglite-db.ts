@@ -25,8 +25,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const pg = dataDir ? new PGlite({ fs: new PrivateNodeFS(dataDir) }) : new PGlite();
   await pg.waitReady;
   const wrap = (q: Pick<PGlite, "query" | "exec">): Tx => ({
-    query: async <T extends Row>(text: string, params: readonly unknown[] = []) =>
-      (await q.query<T>(text, params as unknown[])).rows,
+    query: async <T extends Row>(text: string, params: readonly unknown[] = []) => (await q.query<T>(text, params as unknown[])).rows,
     exec: async (script: string) => {
       await q.exec(script);
     },

@@ -5,7 +5,7 @@
 import postgres from "postgres";
 import type { Db, Row, Tx } from "./db.ts";
 
-// The custom int8/json types widen the client type; queries here are untyped SQL text anyway.
+// biome-ignore lint/suspicious/noExplicitAny: the custom int8/json types widen the client type; queries here are untyped SQL text anyway.
 type Sql = postgres.Sql<any>;
 
 export function openPostgres(url: string, opts: { max?: number; applicationName?: string } = {}): Db {

@@ -6,25 +6,78 @@
 import { one, pgArray, type Tx } from "./db.ts";
 
 export interface RemoteSessionRow {
-  id: string; organizationId: string; resourceId: string; resourceName: string; userId: string; protocol: string; egressPool: string | null; state: string;
-  adapterNodeId: string | null; entryNodeIds: string[]; entryName: string | null; controllerAttachmentId: string | null;
-  failureReason: string | null; endReason: string | null; requestedAt: string; startedAt: string | null; detachedAt: string | null; endedAt: string | null; updatedAt: string;
+  id: string;
+  organizationId: string;
+  resourceId: string;
+  resourceName: string;
+  userId: string;
+  protocol: string;
+  egressPool: string | null;
+  state: string;
+  adapterNodeId: string | null;
+  entryNodeIds: string[];
+  entryName: string | null;
+  controllerAttachmentId: string | null;
+  failureReason: string | null;
+  endReason: string | null;
+  requestedAt: string;
+  startedAt: string | null;
+  detachedAt: string | null;
+  endedAt: string | null;
+  updatedAt: string;
 }
 type Raw = {
-  id: string; organization_id: string; resource_id: string; resource_name: string; user_id: string; protocol: string; egress_pool: string | null; state: string;
-  adapter_node_id: string | null; entry_node_ids: string[] | string; entry_name: string | null; controller_attachment_id: string | null;
-  failure_reason: string | null; end_reason: string | null; requested_at: Date; started_at: Date | null; detached_at: Date | null; ended_at: Date | null; updated_at: Date;
+  id: string;
+  organization_id: string;
+  resource_id: string;
+  resource_name: string;
+  user_id: string;
+  protocol: string;
+  egress_pool: string | null;
+  state: string;
+  adapter_node_id: string | null;
+  entry_node_ids: string[] | string;
+  entry_name: string | null;
+  controller_attachment_id: string | null;
+  failure_reason: string | null;
+  end_reason: string | null;
+  requested_at: Date;
+  started_at: Date | null;
+  detached_at: Date | null;
+  ended_at: Date | null;
+  updated_at: Date;
 };
 const COLS = `id::text, organization_id::text, resource_id::text, resource_name, user_id::text, protocol, egress_pool, state, adapter_node_id::text,
   entry_node_ids::text[] as entry_node_ids, entry_name, controller_attachment_id::text, failure_reason, end_reason, requested_at, started_at, detached_at, ended_at, updated_at`;
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 /** PGlite may hand a uuid[] back as its text form. */
-const uuids = (a: string[] | string): string[] => (Array.isArray(a) ? a : a.replace(/^\{|\}$/g, "").split(",").filter(Boolean));
+const uuids = (a: string[] | string): string[] =>
+  Array.isArray(a)
+    ? a
+    : a
+        .replace(/^\{|\}$/g, "")
+        .split(",")
+        .filter(Boolean);
 const toRow = (r: Raw): RemoteSessionRow => ({
-  id: r.id, organizationId: r.organization_id, resourceId: r.resource_id, resourceName: r.resource_name, userId: r.user_id, protocol: r.protocol, egressPool: r.egress_pool,
-  state: r.state, adapterNodeId: r.adapter_node_id, entryNodeIds: uuids(r.entry_node_ids), entryName: r.entry_name, controllerAttachmentId: r.controller_attachment_id,
-  failureReason: r.failure_reason, endReason: r.end_reason, requestedAt: iso(r.requested_at)!, startedAt: iso(r.started_at), detachedAt: iso(r.detached_at),
-  endedAt: iso(r.ended_at), updatedAt: iso(r.updated_at)!,
+  id: r.id,
+  organizationId: r.organization_id,
+  resourceId: r.resource_id,
+  resourceName: r.resource_name,
+  userId: r.user_id,
+  protocol: r.protocol,
+  egressPool: r.egress_pool,
+  state: r.state,
+  adapterNodeId: r.adapter_node_id,
+  entryNodeIds: uuids(r.entry_node_ids),
+  entryName: r.entry_name,
+  controllerAttachmentId: r.controller_attachment_id,
+  failureReason: r.failure_reason,
+  endReason: r.end_reason,
+  requestedAt: iso(r.requested_at)!,
+  startedAt: iso(r.started_at),
+  detachedAt: iso(r.detached_at),
+  endedAt: iso(r.ended_at),
+  updatedAt: iso(r.updated_at)!,
 });
 
 export type RemoteSessionProjection = Omit<RemoteSessionRow, "updatedAt">;
@@ -37,12 +90,42 @@ export async function upsertRemoteSession(tx: Tx, s: RemoteSessionProjection, no
      on conflict (id) do update set state = excluded.state, adapter_node_id = excluded.adapter_node_id, entry_node_ids = excluded.entry_node_ids, entry_name = excluded.entry_name,
        controller_attachment_id = excluded.controller_attachment_id, failure_reason = excluded.failure_reason, end_reason = excluded.end_reason,
        started_at = excluded.started_at, detached_at = excluded.detached_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at`,
-    [s.id, s.organizationId, s.resourceId, s.resourceName, s.userId, s.protocol, s.egressPool, s.state, s.adapterNodeId, pgArray(s.entryNodeIds), s.entryName,
-      s.controllerAttachmentId, s.failureReason, s.endReason, s.requestedAt, s.startedAt, s.detachedAt, s.endedAt, now.toISOString()],
+    [
+      s.id,
+      s.organizationId,
+      s.resourceId,
+      s.resourceName,
+      s.userId,
+      s.protocol,
+      s.egressPool,
+      s.state,
+      s.adapterNodeId,
+      pgArray(s.entryNodeIds),
+      s.entryName,
+      s.controllerAttachmentId,
+      s.failureReason,
+      s.endReason,
+      s.requestedAt,
+      s.startedAt,
+      s.detachedAt,
+      s.endedAt,
+      now.toISOString(),
+    ],
   );
 }
 
-export interface AttachmentRow { id: string; sessionId: string; userId: string; clientId: string; role: string; state: string; attachedAt: string; endedAt: string | null; endReason: string | null; takenOverBy: string | null }
+export interface AttachmentRow {
+  id: string;
+  sessionId: string;
+  userId: string;
+  clientId: string;
+  role: string;
+  state: string;
+  attachedAt: string;
+  endedAt: string | null;
+  endReason: string | null;
+  takenOverBy: string | null;
+}
 
 export async function upsertAttachments(tx: Tx, sessionId: string, list: Omit<AttachmentRow, "sessionId">[]): Promise<void> {
   for (const a of list) {
@@ -60,7 +143,10 @@ export async function getRemoteSession(tx: Tx, id: string): Promise<RemoteSessio
   return r && toRow(r);
 }
 
-export async function listRemoteSessions(tx: Tx, o: { orgIds: string[] | null; userId?: string; states?: string[]; after?: string; limit: number }): Promise<RemoteSessionRow[]> {
+export async function listRemoteSessions(
+  tx: Tx,
+  o: { orgIds: string[] | null; userId?: string; states?: string[]; after?: string; limit: number },
+): Promise<RemoteSessionRow[]> {
   const rows = await tx.query<Raw>(
     `select ${COLS} from remote_sessions
       where ($1::uuid[] is null or organization_id = any($1::uuid[])) and ($2::uuid is null or user_id = $2::uuid)
@@ -72,23 +158,53 @@ export async function listRemoteSessions(tx: Tx, o: { orgIds: string[] | null; u
 }
 
 export async function attachmentsOf(tx: Tx, sessionId: string): Promise<AttachmentRow[]> {
-  const rows = await tx.query<{ id: string; session_id: string; user_id: string; client_id: string; role: string; state: string; attached_at: Date; ended_at: Date | null; end_reason: string | null; taken_over_by: string | null }>(
+  const rows = await tx.query<{
+    id: string;
+    session_id: string;
+    user_id: string;
+    client_id: string;
+    role: string;
+    state: string;
+    attached_at: Date;
+    ended_at: Date | null;
+    end_reason: string | null;
+    taken_over_by: string | null;
+  }>(
     `select id::text, session_id::text, user_id::text, client_id, role, state, attached_at, ended_at, end_reason, taken_over_by::text
        from remote_session_attachments where session_id = $1 order by attached_at, id`,
     [sessionId],
   );
-  return rows.map((r) => ({ id: r.id, sessionId: r.session_id, userId: r.user_id, clientId: r.client_id, role: r.role, state: r.state, attachedAt: iso(r.attached_at)!, endedAt: iso(r.ended_at), endReason: r.end_reason, takenOverBy: r.taken_over_by }));
+  return rows.map((r) => ({
+    id: r.id,
+    sessionId: r.session_id,
+    userId: r.user_id,
+    clientId: r.client_id,
+    role: r.role,
+    state: r.state,
+    attachedAt: iso(r.attached_at)!,
+    endedAt: iso(r.ended_at),
+    endReason: r.end_reason,
+    takenOverBy: r.taken_over_by,
+  }));
 }
 
 export const LIVE_SESSION_STATES = ["placing", "starting", "active", "detached", "terminating"];
 
 /** Sessions a node holds as their adapter, in a live state. */
 export async function liveSessionsOnAdapter(tx: Tx, nodeId: string): Promise<RemoteSessionRow[]> {
-  const rows = await tx.query<Raw>(`select ${COLS} from remote_sessions where adapter_node_id = $1 and state = any($2::text[]) order by id`, [nodeId, pgArray(LIVE_SESSION_STATES)]);
+  const rows = await tx.query<Raw>(`select ${COLS} from remote_sessions where adapter_node_id = $1 and state = any($2::text[]) order by id`, [
+    nodeId,
+    pgArray(LIVE_SESSION_STATES),
+  ]);
   return rows.map(toRow);
 }
 
-export interface AdapterCandidate { nodeId: string; clusterId: string; groupId: string | null; liveSessions: number }
+export interface AdapterCandidate {
+  nodeId: string;
+  clusterId: string;
+  groupId: string | null;
+  liveSessions: number;
+}
 
 /**
  * Nodes that may run a session: active and healthy, in an active cluster,
@@ -108,7 +224,12 @@ export async function adapterCandidates(tx: Tx, o: { orgId: string; role: string
   return rows.map((r) => ({ nodeId: r.node_id, clusterId: r.cluster_id, groupId: r.group_id, liveSessions: Number(r.live) }));
 }
 
-export interface EntryCandidate { nodeId: string; groupId: string | null; clusterName: string; latencyMs: number | null }
+export interface EntryCandidate {
+  nodeId: string;
+  groupId: string | null;
+  clusterName: string;
+  latencyMs: number | null;
+}
 
 /**
  * Entry nodes that may carry a session to an adapter: active and healthy,
@@ -128,5 +249,10 @@ export async function entryCandidates(tx: Tx, o: { orgId: string; clusterId: str
       order by n.id`,
     [o.orgId, o.clusterId, o.adapterNodeId],
   );
-  return rows.map((r) => ({ nodeId: r.node_id, groupId: r.group_id, clusterName: r.cluster_name, latencyMs: r.latency_ms === null ? null : Number(r.latency_ms) }));
+  return rows.map((r) => ({
+    nodeId: r.node_id,
+    groupId: r.group_id,
+    clusterName: r.cluster_name,
+    latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+  }));
 }

@@ -24,17 +24,40 @@ export interface ResourceRow {
 }
 
 type Raw = {
-  id: string; organization_id: string; name: string; protocol: ResourceRow["protocol"]; target_host: string; target_port: number; egress_pool: string | null;
-  certificate_verification_mode: "strict" | "ignore"; clipboard_mode: TransferMode; file_transfer_mode: TransferMode; detached_timeout_seconds: number; metadata: Record<string, unknown>;
-  secret_ref: string | null; created_at: Date; updated_at: Date;
+  id: string;
+  organization_id: string;
+  name: string;
+  protocol: ResourceRow["protocol"];
+  target_host: string;
+  target_port: number;
+  egress_pool: string | null;
+  certificate_verification_mode: "strict" | "ignore";
+  clipboard_mode: TransferMode;
+  file_transfer_mode: TransferMode;
+  detached_timeout_seconds: number;
+  metadata: Record<string, unknown>;
+  secret_ref: string | null;
+  created_at: Date;
+  updated_at: Date;
 };
 const COLS = `id::text, organization_id::text, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode,
   clipboard_mode, file_transfer_mode, detached_timeout_seconds, metadata, secret_ref::text, created_at, updated_at`;
 const toRow = (r: Raw): ResourceRow => ({
-  id: r.id, organizationId: r.organization_id, name: r.name, protocol: r.protocol, targetHost: r.target_host, targetPort: r.target_port,
-  egressPool: r.egress_pool, certificateVerificationMode: r.certificate_verification_mode, clipboardMode: r.clipboard_mode,
-  fileTransferMode: r.file_transfer_mode, detachedTimeoutSeconds: r.detached_timeout_seconds, metadata: r.metadata, secretRef: r.secret_ref,
-  createdAt: new Date(r.created_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString(),
+  id: r.id,
+  organizationId: r.organization_id,
+  name: r.name,
+  protocol: r.protocol,
+  targetHost: r.target_host,
+  targetPort: r.target_port,
+  egressPool: r.egress_pool,
+  certificateVerificationMode: r.certificate_verification_mode,
+  clipboardMode: r.clipboard_mode,
+  fileTransferMode: r.file_transfer_mode,
+  detachedTimeoutSeconds: r.detached_timeout_seconds,
+  metadata: r.metadata,
+  secretRef: r.secret_ref,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
 });
 
 export type ResourceFields = Omit<ResourceRow, "id" | "organizationId" | "secretRef" | "createdAt" | "updatedAt">;
@@ -43,7 +66,20 @@ export async function insertResource(tx: Tx, id: string, organizationId: string,
   await tx.query(
     `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
-    [id, organizationId, f.name, f.protocol, f.targetHost, f.targetPort, f.egressPool, f.certificateVerificationMode, f.clipboardMode, f.fileTransferMode, JSON.stringify(f.metadata), f.detachedTimeoutSeconds],
+    [
+      id,
+      organizationId,
+      f.name,
+      f.protocol,
+      f.targetHost,
+      f.targetPort,
+      f.egressPool,
+      f.certificateVerificationMode,
+      f.clipboardMode,
+      f.fileTransferMode,
+      JSON.stringify(f.metadata),
+      f.detachedTimeoutSeconds,
+    ],
   );
 }
 
@@ -51,7 +87,19 @@ export async function updateResource(tx: Tx, id: string, f: ResourceFields): Pro
   await tx.query(
     `update resources set name = $2, protocol = $3, target_host = $4, target_port = $5, egress_pool = $6, certificate_verification_mode = $7,
        clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, updated_at = now() where id = $1`,
-    [id, f.name, f.protocol, f.targetHost, f.targetPort, f.egressPool, f.certificateVerificationMode, f.clipboardMode, f.fileTransferMode, JSON.stringify(f.metadata), f.detachedTimeoutSeconds],
+    [
+      id,
+      f.name,
+      f.protocol,
+      f.targetHost,
+      f.targetPort,
+      f.egressPool,
+      f.certificateVerificationMode,
+      f.clipboardMode,
+      f.fileTransferMode,
+      JSON.stringify(f.metadata),
+      f.detachedTimeoutSeconds,
+    ],
   );
 }
 
@@ -82,7 +130,11 @@ export async function setResourceSecret(tx: Tx, resourceId: string, secretId: st
 }
 
 export async function getResourceSecret(tx: Tx, secretId: string): Promise<(Sealed & { resourceId: string }) | undefined> {
-  const r = await one<{ resource_id: string; key_id: string; wrapped_key: string; ciphertext: string }>(tx, "select resource_id::text, key_id, wrapped_key, ciphertext from resource_secrets where id = $1", [secretId]);
+  const r = await one<{ resource_id: string; key_id: string; wrapped_key: string; ciphertext: string }>(
+    tx,
+    "select resource_id::text, key_id, wrapped_key, ciphertext from resource_secrets where id = $1",
+    [secretId],
+  );
   return r && { resourceId: r.resource_id, keyId: r.key_id, wrappedKey: r.wrapped_key, ciphertext: r.ciphertext };
 }
 
@@ -95,5 +147,10 @@ export async function secretsNotUnderKey(tx: Tx, keyId: string): Promise<{ id: s
 }
 
 export async function updateSecretSealed(tx: Tx, id: string, sealed: Sealed): Promise<void> {
-  await tx.query("update resource_secrets set key_id = $2, wrapped_key = $3, ciphertext = $4, rotated_at = now() where id = $1", [id, sealed.keyId, sealed.wrappedKey, sealed.ciphertext]);
+  await tx.query("update resource_secrets set key_id = $2, wrapped_key = $3, ciphertext = $4, rotated_at = now() where id = $1", [
+    id,
+    sealed.keyId,
+    sealed.wrappedKey,
+    sealed.ciphertext,
+  ]);
 }

@@ -12,6 +12,9 @@ export async function latestSnapshot(tx: Tx, nodeId: string): Promise<{ version:
 
 /** Inserts the next version; false when another writer took that version first. */
 export async function insertSnapshot(tx: Tx, nodeId: string, version: number, contentHash: string, jws: string): Promise<boolean> {
-  const rows = await tx.query("insert into node_snapshots (node_id, version, content_hash, snapshot_jws) values ($1, $2, $3, $4) on conflict do nothing returning version", [nodeId, version, contentHash, jws]);
+  const rows = await tx.query(
+    "insert into node_snapshots (node_id, version, content_hash, snapshot_jws) values ($1, $2, $3, $4) on conflict do nothing returning version",
+    [nodeId, version, contentHash, jws],
+  );
   return rows.length === 1;
 }

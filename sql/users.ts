@@ -27,9 +27,20 @@ const COLS = `id::text, email, display_name, password_hash, platform_role, statu
   totp_key_id, totp_wrapped_key, totp_ciphertext, totp_enabled_at, totp_last_step, created_at`;
 
 type Raw = {
-  id: string; email: string; display_name: string; password_hash: string; platform_role: PlatformRole | null; status: UserRow["status"];
-  failed_logins: number; locked_until: Date | null; totp_key_id: string | null; totp_wrapped_key: string | null; totp_ciphertext: string | null;
-  totp_enabled_at: Date | null; totp_last_step: number | null; created_at: Date;
+  id: string;
+  email: string;
+  display_name: string;
+  password_hash: string;
+  platform_role: PlatformRole | null;
+  status: UserRow["status"];
+  failed_logins: number;
+  locked_until: Date | null;
+  totp_key_id: string | null;
+  totp_wrapped_key: string | null;
+  totp_ciphertext: string | null;
+  totp_enabled_at: Date | null;
+  totp_last_step: number | null;
+  created_at: Date;
 };
 
 const toUser = (r: Raw): UserRow => ({
@@ -41,27 +52,45 @@ const toUser = (r: Raw): UserRow => ({
   status: r.status,
   failedLogins: r.failed_logins,
   lockedUntil: r.locked_until ? new Date(r.locked_until) : null,
-  totp: r.totp_key_id && r.totp_wrapped_key && r.totp_ciphertext ? { keyId: r.totp_key_id, wrappedKey: r.totp_wrapped_key, ciphertext: r.totp_ciphertext } : null,
+  totp:
+    r.totp_key_id && r.totp_wrapped_key && r.totp_ciphertext ? { keyId: r.totp_key_id, wrappedKey: r.totp_wrapped_key, ciphertext: r.totp_ciphertext } : null,
   totpEnabledAt: r.totp_enabled_at ? new Date(r.totp_enabled_at) : null,
   totpLastStep: r.totp_last_step === null ? null : Number(r.totp_last_step),
   createdAt: new Date(r.created_at),
 });
 
-export async function insertUser(tx: Tx, u: { id: string; email: string; displayName: string; passwordHash: string; platformRole?: PlatformRole | null }): Promise<void> {
-  await tx.query("insert into users (id, email, display_name, password_hash, platform_role) values ($1, $2, $3, $4, $5)", [u.id, u.email, u.displayName, u.passwordHash, u.platformRole ?? null]);
+export async function insertUser(
+  tx: Tx,
+  u: { id: string; email: string; displayName: string; passwordHash: string; platformRole?: PlatformRole | null },
+): Promise<void> {
+  await tx.query("insert into users (id, email, display_name, password_hash, platform_role) values ($1, $2, $3, $4, $5)", [
+    u.id,
+    u.email,
+    u.displayName,
+    u.passwordHash,
+    u.platformRole ?? null,
+  ]);
 }
 
 /**
  * Inserts the user; when an account that signs in already has the email, an
  * `unclaimed` one instead (it never signs in). Returns which.
  */
-export async function insertUserOrUnclaimed(tx: Tx, u: { id: string; email: string; displayName: string; passwordHash: string }): Promise<"active" | "unclaimed"> {
+export async function insertUserOrUnclaimed(
+  tx: Tx,
+  u: { id: string; email: string; displayName: string; passwordHash: string },
+): Promise<"active" | "unclaimed"> {
   const rows = await tx.query(
     "insert into users (id, email, display_name, password_hash) values ($1, $2, $3, $4) on conflict (email) where status <> 'unclaimed' do nothing returning id",
     [u.id, u.email, u.displayName, u.passwordHash],
   );
   if (rows.length === 1) return "active";
-  await tx.query("insert into users (id, email, display_name, password_hash, status) values ($1, $2, $3, $4, 'unclaimed')", [u.id, u.email, u.displayName, u.passwordHash]);
+  await tx.query("insert into users (id, email, display_name, password_hash, status) values ($1, $2, $3, $4, 'unclaimed')", [
+    u.id,
+    u.email,
+    u.displayName,
+    u.passwordHash,
+  ]);
   return "unclaimed";
 }
 
@@ -100,7 +129,12 @@ export async function usersWithTotpKey(tx: Tx, notKeyId: string): Promise<{ id: 
 }
 
 export async function setTotpSealed(tx: Tx, id: string, sealed: Sealed): Promise<void> {
-  await tx.query("update users set totp_key_id = $2, totp_wrapped_key = $3, totp_ciphertext = $4 where id = $1", [id, sealed.keyId, sealed.wrappedKey, sealed.ciphertext]);
+  await tx.query("update users set totp_key_id = $2, totp_wrapped_key = $3, totp_ciphertext = $4 where id = $1", [
+    id,
+    sealed.keyId,
+    sealed.wrappedKey,
+    sealed.ciphertext,
+  ]);
 }
 
 /** Dev mode's platform role column; in strict mode it grants nothing on its own. */

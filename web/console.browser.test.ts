@@ -45,7 +45,11 @@ const problems: string[] = [];
 
 /** The API as a separate client of the same control plane, to check what the pages show against the real state. */
 async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${cp.url}/api/v1${path}`, { method, headers: { "content-type": "application/json", ...(apiToken ? { authorization: `Bearer ${apiToken}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${cp.url}/api/v1${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(apiToken ? { authorization: `Bearer ${apiToken}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
@@ -73,7 +77,12 @@ async function waitText(l: Locator, want: string | RegExp, timeoutMs = 30_000): 
   let last = "";
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    last = ((await l.first().textContent({ timeout: timeoutMs }).catch(() => "")) ?? "").trim();
+    last = (
+      (await l
+        .first()
+        .textContent({ timeout: timeoutMs })
+        .catch(() => "")) ?? ""
+    ).trim();
     if (typeof want === "string" ? last.includes(want) : want.test(last)) return last;
     await Bun.sleep(100);
   }
@@ -117,7 +126,12 @@ async function signOut(p: Page): Promise<void> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-console-browser-"));
   await mkdir(SHOTS, { recursive: true });
-  const env: Record<string, string> = { DATA_DIR: join(dir, "cp"), INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true", TIMER_POLL_MS: "100", PORT: String(await freePort()) };
+  const env: Record<string, string> = {
+    DATA_DIR: join(dir, "cp"),
+    INSTALLATION_INSECURE_BOOTSTRAP_ENABLED: "true",
+    TIMER_POLL_MS: "100",
+    PORT: String(await freePort()),
+  };
   if (storeKind === "postgres") {
     store = await freshDatabase({ migrated: false });
     env.DATABASE_URL = store.url!;
@@ -204,7 +218,11 @@ describe("platform owner console", () => {
     await page.getByTestId("step-up-input").fill(await freshCode());
     await page.getByTestId("step-up-submit").click();
     const command = await textOf(page.getByTestId("agent-command"));
-    expect(command).toMatch(new RegExp(`^rap-node-agent enroll --control-plane ${cp.url.replace(/[.]/g, "\\.")} --cluster ${clusterId} --token rap_jt_\\S+ --authority-fingerprint SHA256:\\S+$`));
+    expect(command).toMatch(
+      new RegExp(
+        `^rap-node-agent enroll --control-plane ${cp.url.replace(/[.]/g, "\\.")} --cluster ${clusterId} --token rap_jt_\\S+ --authority-fingerprint SHA256:\\S+$`,
+      ),
+    );
     const tokens = await api<{ items: { prefix: string; used_count: number }[] }>("GET", `/clusters/${clusterId}/join-tokens`);
     expect(tokens.items).toHaveLength(1);
     expect(command).toContain(tokens.items[0]!.prefix);
@@ -249,10 +267,13 @@ describe("platform owner console", () => {
     const workload = { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pids } };
     await writeFile(workloads, JSON.stringify({ "relay-node": workload, "entry-node": workload }));
     runner = spawnAgent(["run", "--heartbeat-interval", "0.5", "--workloads", workloads, "--state-dir", join(dir, "host")]);
-    const node = await waitFor(async () => {
-      const n = await api("GET", `/clusters/${clusterId}/nodes/${nodeId}`);
-      return n.last_heartbeat ? n : null;
-    }, { timeoutMs: 20_000, what: "first heartbeat" });
+    const node = await waitFor(
+      async () => {
+        const n = await api("GET", `/clusters/${clusterId}/nodes/${nodeId}`);
+        return n.last_heartbeat ? n : null;
+      },
+      { timeoutMs: 20_000, what: "first heartbeat" },
+    );
 
     await go(page, `#/nodes?cluster=${clusterId}`);
     const rowText = await waitText(page.locator(`[data-testid=nodes] tr[data-row="${nodeId}"]`), "healthy");
@@ -269,8 +290,21 @@ describe("platform owner console", () => {
 
   test("assigns roles in the UI and sees the workload run", async () => {
     orgId = (await api("POST", "/organizations", { name: "Acme", slug: "acme" })).id;
-    await api("POST", `/organizations/${orgId}/members`, { email: ORG_ADMIN.email, display_name: "Ada Admin", password: ORG_ADMIN.password, role: "org_admin" });
-    await api("POST", "/resources", { organization_id: orgId, name: "finance-desktop", protocol: "rdp", target_host: "10.20.0.5", target_port: 3389, egress_pool: "acme-office", clipboard_mode: "client_to_server" });
+    await api("POST", `/organizations/${orgId}/members`, {
+      email: ORG_ADMIN.email,
+      display_name: "Ada Admin",
+      password: ORG_ADMIN.password,
+      role: "org_admin",
+    });
+    await api("POST", "/resources", {
+      organization_id: orgId,
+      name: "finance-desktop",
+      protocol: "rdp",
+      target_host: "10.20.0.5",
+      target_port: 3389,
+      egress_pool: "acme-office",
+      clipboard_mode: "client_to_server",
+    });
     await page.reload();
     await waitText(page.getByTestId("node-name"), NODE_NAME);
 
@@ -288,7 +322,10 @@ describe("platform owner console", () => {
     // The agent gets the roles in its signed snapshot, its supervisor starts the workloads and reports them running.
     await waitText(page.getByTestId("node-services"), /relay-node.*running/s, 30_000);
     const detail = await api("GET", `/clusters/${clusterId}/nodes/${nodeId}`);
-    expect(detail.services.find((s: { service_type: string }) => s.service_type === "relay-node")).toMatchObject({ desired_state: "running", reported_state: "running" });
+    expect(detail.services.find((s: { service_type: string }) => s.service_type === "relay-node")).toMatchObject({
+      desired_state: "running",
+      reported_state: "running",
+    });
     await waitText(page.getByTestId("node-snapshot-version"), /v[3-9]/);
     // The agent reports its certificate renewal with every heartbeat.
     await waitText(page.getByTestId("node-cert-renewal"), "automatic (at 2/3 of the lifetime)");
@@ -317,7 +354,12 @@ describe("platform owner console", () => {
     expect(await textOf(page.getByTestId("count-pending"))).toBe("0");
     expect(await textOf(page.getByTestId("count-gaps"))).toBe("0");
     const overview = await api("GET", "/platform/overview");
-    expect(overview).toMatchObject({ nodes: { total: 1, by_health: { healthy: 1 } }, pending_join_requests: 0, role_coverage_gaps: [], workloads: { running: 2 } });
+    expect(overview).toMatchObject({
+      nodes: { total: 1, by_health: { healthy: 1 } },
+      pending_join_requests: 0,
+      role_coverage_gaps: [],
+      workloads: { running: 2 },
+    });
     await shot(page, "overview");
 
     await go(page, "#/clusters");
@@ -411,7 +453,13 @@ describe("organization admin panel", () => {
     }
     const statuses = await org.evaluate(async (cluster) => {
       const token = JSON.parse(sessionStorage.getItem("rap.session") ?? "{}").access_token as string;
-      const paths = ["/api/v1/clusters", "/api/v1/platform/overview", `/api/v1/clusters/${cluster}/nodes`, `/api/v1/clusters/${cluster}/workloads`, `/api/v1/clusters/${cluster}/authority`];
+      const paths = [
+        "/api/v1/clusters",
+        "/api/v1/platform/overview",
+        `/api/v1/clusters/${cluster}/nodes`,
+        `/api/v1/clusters/${cluster}/workloads`,
+        `/api/v1/clusters/${cluster}/authority`,
+      ];
       return Promise.all(paths.map(async (p) => (await fetch(p, { headers: { authorization: `Bearer ${token}` } })).status));
     }, clusterId);
     expect(statuses).toEqual([403, 403, 403, 403, 403]);

@@ -60,7 +60,13 @@ export class AuthorityKeys {
     if (hit) return hit;
     const row = await getAuthority(tx, clusterId);
     if (!row) throw new NotFound("cluster.not_found", `cluster ${clusterId} has no authority`, { id: clusterId });
-    const signingKey = await crypto.subtle.importKey("pkcs8", await this.keyring.open(row.signingSealed, aad(clusterId, "signing")), { name: "Ed25519" }, false, ["sign"]);
+    const signingKey = await crypto.subtle.importKey(
+      "pkcs8",
+      await this.keyring.open(row.signingSealed, aad(clusterId, "signing")),
+      { name: "Ed25519" },
+      false,
+      ["sign"],
+    );
     const caPrivatePkcs8 = await this.keyring.open(row.caSealed, aad(clusterId, "ca"));
     const loaded: LoadedAuthority = {
       clusterId,
@@ -70,7 +76,14 @@ export class AuthorityKeys {
       caFingerprint: row.caFingerprint,
       caPrivatePkcs8,
       sign: (typ, aud, doc, now) =>
-        signAuthority(signingKey, row.signingFingerprint, { ...doc, typ, iss: AUTHORITY_ISSUER, aud, cluster_id: clusterId, iat: Math.floor(now.getTime() / 1000) } as AuthorityClaims & typeof doc),
+        signAuthority(signingKey, row.signingFingerprint, {
+          ...doc,
+          typ,
+          iss: AUTHORITY_ISSUER,
+          aud,
+          cluster_id: clusterId,
+          iat: Math.floor(now.getTime() / 1000),
+        } as AuthorityClaims & typeof doc),
       publicKey: () => crypto.subtle.importKey("raw", fromB64(row.signingPublicKey), { name: "Ed25519" }, true, ["verify"]),
     };
     this.cache.set(clusterId, loaded);

@@ -15,7 +15,12 @@ import type { ActorEvent } from "../host/kind.ts";
 
 export const DEFAULT_ARCHIVE_GRACE_MS = 24 * 60 * 60 * 1000;
 
-export interface NewCluster { name: string; slug: string; region?: string | null; metadata?: Record<string, unknown> }
+export interface NewCluster {
+  name: string;
+  slug: string;
+  region?: string | null;
+  metadata?: Record<string, unknown>;
+}
 
 /**
  * A new cluster's id, create event and sealed authority (signing key and node
@@ -57,7 +62,12 @@ export function mergeCluster(host: ActorHost, id: string, change: ChangeContext)
   return host.send(CLUSTER, id, { type: "cluster.merge" }, change);
 }
 
-export function updateCluster(host: ActorHost, id: string, patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> }, change: ChangeContext) {
+export function updateCluster(
+  host: ActorHost,
+  id: string,
+  patch: { name?: string; slug?: string; region?: string | null; metadata?: Record<string, unknown> },
+  change: ChangeContext,
+) {
   return host.send(CLUSTER, id, { type: "cluster.update", ...patch }, change);
 }
 

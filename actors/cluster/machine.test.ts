@@ -31,7 +31,9 @@ const ALL: ClusterEvent[] = [
 ];
 
 function accepted(s: AnyMachineSnapshot): string[] {
-  return ALL.filter((e) => s.can(e)).map((e) => e.type).sort();
+  return ALL.filter((e) => s.can(e))
+    .map((e) => e.type)
+    .sort();
 }
 
 describe("cluster machine", () => {
@@ -67,10 +69,12 @@ describe("cluster machine", () => {
     const { s, actions } = run(create, archive);
     expect(s.value).toBe("archiving");
     expect(s.context.archiveDueAt).toBe("2026-01-01T00:01:00.000Z");
-    expect(actions).toContainEqual(expect.objectContaining({
-      type: TIMER_SCHEDULE,
-      params: { name: ARCHIVE_TIMER, dueAt: "2026-01-01T00:01:00.000Z", event: { type: "cluster.archive_due" } },
-    }));
+    expect(actions).toContainEqual(
+      expect.objectContaining({
+        type: TIMER_SCHEDULE,
+        params: { name: ARCHIVE_TIMER, dueAt: "2026-01-01T00:01:00.000Z", event: { type: "cluster.archive_due" } },
+      }),
+    );
     expect(accepted(s)).toEqual(["cluster.archive_due", "cluster.mark_minority", "cluster.restore"]);
   });
 

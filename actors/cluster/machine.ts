@@ -74,7 +74,10 @@ export const clusterMachine = setup({
   // Partition state is orthogonal to the lifecycle: any live cluster can lose or regain authority.
   on: {
     "cluster.mark_minority": { guard: and(["isNormal", not(stateIn("archived"))]), actions: assign({ partition: "minority" }) },
-    "cluster.promote": { guard: and(["isMinority", not(stateIn("archived"))]), actions: assign(({ context }) => ({ partition: "normal" as const, authorityTerm: (context.authorityTerm ?? 1) + 1 })) },
+    "cluster.promote": {
+      guard: and(["isMinority", not(stateIn("archived"))]),
+      actions: assign(({ context }) => ({ partition: "normal" as const, authorityTerm: (context.authorityTerm ?? 1) + 1 })),
+    },
     "cluster.merge": { guard: and(["isMinority", not(stateIn("archived"))]), actions: assign({ partition: "normal" }) },
   },
   states: {
@@ -102,7 +105,9 @@ export const clusterMachine = setup({
     },
     archiving: {
       entry: [
-        assign(({ event }) => (event.type === "cluster.archive" ? { archiveDueAt: new Date(Date.parse(event.requestedAt) + event.graceMs).toISOString() } : {})),
+        assign(({ event }) =>
+          event.type === "cluster.archive" ? { archiveDueAt: new Date(Date.parse(event.requestedAt) + event.graceMs).toISOString() } : {},
+        ),
         {
           type: TIMER_SCHEDULE,
           params: ({ context }) => ({

@@ -27,7 +27,8 @@ export async function projectCluster(tx: Tx, done: Transitioned): Promise<void> 
       now: done.now,
     });
   } catch (err) {
-    if (isUniqueViolation(err, "clusters_slug_key")) throw new Conflict("cluster.slug_taken", `cluster slug ${ctx.slug} is already in use`, { slug: ctx.slug }, { cause: err });
+    if (isUniqueViolation(err, "clusters_slug_key"))
+      throw new Conflict("cluster.slug_taken", `cluster slug ${ctx.slug} is already in use`, { slug: ctx.slug }, { cause: err });
     throw err;
   }
 }

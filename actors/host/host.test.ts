@@ -45,9 +45,7 @@ describe(`actor host (${storeKind})`, () => {
     const a = makeHost(store.db, live);
     const b = makeHost(store.connect(), live);
     const { id } = await createCluster(a.host, keyring, { name: "c", slug: "c" }, admin);
-    const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => updateCluster(i % 2 ? a.host : b.host, id, { metadata: { n: i } }, admin)),
-    );
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => updateCluster(i % 2 ? a.host : b.host, id, { metadata: { n: i } }, admin)));
     const versions = results.map((r) => r.version).sort((x, y) => x - y);
     expect(versions).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
     const journal = await readJournal(store.db, CLUSTER, id);
@@ -93,11 +91,13 @@ describe(`actor host (${storeKind})`, () => {
     const clock = new ManualClock();
     const a = makeHost(store.db, live, clock.now);
     const b = makeHost(store.connect(), live, clock.now);
-    const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-      const { id } = await createCluster(a.host, keyring, { name: `c${i}`, slug: `c${i}` }, admin);
-      await archiveCluster(a.host, id, 1_000, admin);
-      return id;
-    }));
+    const ids = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const { id } = await createCluster(a.host, keyring, { name: `c${i}`, slug: `c${i}` }, admin);
+        await archiveCluster(a.host, id, 1_000, admin);
+        return id;
+      }),
+    );
     clock.advance(2_000);
     const [na, nb] = await Promise.all([a.scheduler.tick(), b.scheduler.tick()]);
     expect(na + nb).toBe(10);

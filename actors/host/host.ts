@@ -49,9 +49,16 @@ export interface SendResult {
   context: unknown;
 }
 
-interface PendingEffect { type: string; params: unknown }
+interface PendingEffect {
+  type: string;
+  params: unknown;
+}
 /** `cascaded`: transitions of other actors this one caused in the same commit, whose effects run after it too. */
-export interface TransitionOutcome { done: Transitioned; effects: PendingEffect[]; cascaded?: [string, TransitionOutcome][] }
+export interface TransitionOutcome {
+  done: Transitioned;
+  effects: PendingEffect[];
+  cascaded?: [string, TransitionOutcome][];
+}
 
 /** Channel on which every committed transition of a kind is announced. */
 export const actorChannel = (kind: string) => `actor:${kind}`;
@@ -78,7 +85,13 @@ export class ActorHost {
    * projection (a cluster's authority keys, a node's certificate), committed
    * together or not at all.
    */
-  async sendWith(kind: string, id: string, event: ActorEvent, change: ChangeContext, alsoInTx: (tx: Tx, done: Transitioned) => Promise<void>): Promise<SendResult> {
+  async sendWith(
+    kind: string,
+    id: string,
+    event: ActorEvent,
+    change: ChangeContext,
+    alsoInTx: (tx: Tx, done: Transitioned) => Promise<void>,
+  ): Promise<SendResult> {
     const started = performance.now();
     try {
       const outcome = await this.deps.db.transaction(async (tx) => {
@@ -143,12 +156,25 @@ export class ActorHost {
     const actions = resolved as unknown as { type: string; params?: unknown }[];
     const version = row.version + 1;
     const stateAfter = stateName(next);
-    await saveSnapshot(tx, { kind, id, machineVersion: def.machineVersion, version, state: stateAfter, snapshot: def.machine.getPersistedSnapshot(next) }, row.version);
+    await saveSnapshot(
+      tx,
+      { kind, id, machineVersion: def.machineVersion, version, state: stateAfter, snapshot: def.machine.getPersistedSnapshot(next) },
+      row.version,
+    );
     await appendJournal(tx, { kind, actorId: id, version, event, change, stateBefore: row.state, stateAfter });
 
     const done: Transitioned = { id, version, snapshot: next, change, now };
     await def.project(tx, done);
-    await appendAudit(tx, { change, organizationId: def.organizationOf?.(next) ?? null, action: event.type, targetType: kind, targetId: id, outcome: "success", details: { ...def.auditDetails?.(next, event), state_before: row.state, state_after: stateAfter }, at: now });
+    await appendAudit(tx, {
+      change,
+      organizationId: def.organizationOf?.(next) ?? null,
+      action: event.type,
+      targetType: kind,
+      targetId: id,
+      outcome: "success",
+      details: { ...def.auditDetails?.(next, event), state_before: row.state, state_after: stateAfter },
+      at: now,
+    });
 
     const effects: PendingEffect[] = [];
     for (const action of actions) {
@@ -185,7 +211,13 @@ export class ActorHost {
     const results = await Promise.allSettled([...runs, ...(cascaded ?? []).map(([k, o]) => this.afterCommit(k, o))]);
     for (const r of results) {
       if (r.status === "rejected") {
-        this.deps.log.warn("actor effect failed", { [F.actorKind]: kind, [F.actorId]: done.id, [F.version]: done.version, [F.traceId]: done.change.traceId, err: r.reason });
+        this.deps.log.warn("actor effect failed", {
+          [F.actorKind]: kind,
+          [F.actorId]: done.id,
+          [F.version]: done.version,
+          [F.traceId]: done.change.traceId,
+          err: r.reason,
+        });
       }
     }
   }

@@ -73,6 +73,10 @@ export interface ActorKind {
 /** The state value as one string (`"active"`, `"archiving"`, `"a.b"` for nested states). */
 export function stateName(snapshot: AnyMachineSnapshot): string {
   const flatten = (v: unknown): string =>
-    typeof v === "string" ? v : Object.entries(v as Record<string, unknown>).map(([k, sub]) => `${k}.${flatten(sub)}`).join(",");
+    typeof v === "string"
+      ? v
+      : Object.entries(v as Record<string, unknown>)
+          .map(([k, sub]) => `${k}.${flatten(sub)}`)
+          .join(",");
   return flatten(snapshot.value);
 }

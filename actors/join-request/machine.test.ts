@@ -5,8 +5,17 @@ import { EXPIRE_TIMER, joinRequestMachine, type JoinRequestEvent } from "./machi
 import { TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";
 
 const submit: JoinRequestEvent = {
-  type: "join.submit", clusterId: "c", tokenId: "t", nodeName: "n", fingerprint: "SHA256:x", publicKey: "pk", facts: {}, capabilities: { can_route_mesh: true },
-  requestedRoles: ["relay-node"], sourceIp: "127.0.0.1", expiresAt: "2026-01-02T00:00:00.000Z",
+  type: "join.submit",
+  clusterId: "c",
+  tokenId: "t",
+  nodeName: "n",
+  fingerprint: "SHA256:x",
+  publicKey: "pk",
+  facts: {},
+  capabilities: { can_route_mesh: true },
+  requestedRoles: ["relay-node"],
+  sourceIp: "127.0.0.1",
+  expiresAt: "2026-01-02T00:00:00.000Z",
 };
 const approve: JoinRequestEvent = { type: "join.approve", nodeId: "node-1", reviewedBy: "u", at: "2026-01-01T01:00:00.000Z" };
 const reject: JoinRequestEvent = { type: "join.reject", reason: "unknown host", reviewedBy: "u", at: "2026-01-01T01:00:00.000Z" };
@@ -21,7 +30,9 @@ describe("join request machine", () => {
     const [s, actions] = step(initialTransition(joinRequestMachine)[0], submit);
     expect(s.value).toBe("pending");
     expect(s.context).toMatchObject({ nodeName: "n", requestedRoles: ["relay-node"], approvedNodeId: null });
-    expect(actions).toContainEqual(expect.objectContaining({ type: TIMER_SCHEDULE, params: { name: EXPIRE_TIMER, dueAt: submit.expiresAt, event: { type: "join.expire" } } }));
+    expect(actions).toContainEqual(
+      expect.objectContaining({ type: TIMER_SCHEDULE, params: { name: EXPIRE_TIMER, dueAt: submit.expiresAt, event: { type: "join.expire" } } }),
+    );
   });
 
   test("approve and reject record the reviewer and cancel the expiry; all three ends are final", () => {

@@ -44,8 +44,20 @@ export const joinRequestMachine = setup({
   id: "join_request",
   initial: "new",
   context: {
-    clusterId: "", tokenId: "", nodeName: "", fingerprint: "", publicKey: "", facts: {}, capabilities: {}, requestedRoles: [], sourceIp: null,
-    expiresAt: null, reviewedBy: null, reviewedAt: null, approvedNodeId: null, rejectionReason: null,
+    clusterId: "",
+    tokenId: "",
+    nodeName: "",
+    fingerprint: "",
+    publicKey: "",
+    facts: {},
+    capabilities: {},
+    requestedRoles: [],
+    sourceIp: null,
+    expiresAt: null,
+    reviewedBy: null,
+    reviewedAt: null,
+    approvedNodeId: null,
+    rejectionReason: null,
   },
   states: {
     new: {
@@ -57,15 +69,24 @@ export const joinRequestMachine = setup({
               const { type: _type, ...fields } = event;
               return fields;
             }),
-            { type: TIMER_SCHEDULE, params: ({ event }) => ({ name: EXPIRE_TIMER, dueAt: event.expiresAt ?? new Date(0).toISOString(), event: { type: "join.expire" } }) },
+            {
+              type: TIMER_SCHEDULE,
+              params: ({ event }) => ({ name: EXPIRE_TIMER, dueAt: event.expiresAt ?? new Date(0).toISOString(), event: { type: "join.expire" } }),
+            },
           ],
         },
       },
     },
     pending: {
       on: {
-        "join.approve": { target: "approved", actions: [assign(({ event }) => ({ approvedNodeId: event.nodeId, reviewedBy: event.reviewedBy, reviewedAt: event.at })), cancelExpiry] },
-        "join.reject": { target: "rejected", actions: [assign(({ event }) => ({ rejectionReason: event.reason, reviewedBy: event.reviewedBy, reviewedAt: event.at })), cancelExpiry] },
+        "join.approve": {
+          target: "approved",
+          actions: [assign(({ event }) => ({ approvedNodeId: event.nodeId, reviewedBy: event.reviewedBy, reviewedAt: event.at })), cancelExpiry],
+        },
+        "join.reject": {
+          target: "rejected",
+          actions: [assign(({ event }) => ({ rejectionReason: event.reason, reviewedBy: event.reviewedBy, reviewedAt: event.at })), cancelExpiry],
+        },
         "join.expire": "expired",
       },
     },

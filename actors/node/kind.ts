@@ -17,7 +17,17 @@ export const NODE = "node";
 
 async function project(tx: Tx, done: Transitioned): Promise<void> {
   const c = done.snapshot.context as NodeContext;
-  await upsertNode(tx, { id: done.id, clusterId: c.clusterId, name: c.name, status: stateName(done.snapshot), health: c.health, groupId: c.groupId, capabilities: c.capabilities, facts: c.facts, now: done.now });
+  await upsertNode(tx, {
+    id: done.id,
+    clusterId: c.clusterId,
+    name: c.name,
+    status: stateName(done.snapshot),
+    health: c.health,
+    groupId: c.groupId,
+    capabilities: c.capabilities,
+    facts: c.facts,
+    now: done.now,
+  });
 }
 
 /** Out of service: offline, disabled or revoked. */
@@ -26,7 +36,11 @@ const lost = (s: AnyMachineSnapshot) => (s.context as NodeContext).health === "o
 async function cascade(tx: Tx, done: Transitioned, before: AnyMachineSnapshot) {
   if (!lost(done.snapshot) || lost(before)) return [];
   const at = done.now.toISOString();
-  return (await liveSessionsOnAdapter(tx, done.id)).map((s) => ({ kind: REMOTE_SESSION, id: s.id, event: { type: "session.fail", reason: "adapter_node_lost", at } }));
+  return (await liveSessionsOnAdapter(tx, done.id)).map((s) => ({
+    kind: REMOTE_SESSION,
+    id: s.id,
+    event: { type: "session.fail", reason: "adapter_node_lost", at },
+  }));
 }
 
 export const nodeKind: ActorKind = { kind: NODE, machine: nodeMachine, machineVersion: 1, project, cascade };

@@ -3,7 +3,14 @@ import { describe, expect, test } from "bun:test";
 import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { nodeMachine, type NodeEvent } from "./machine.ts";
 
-const enroll: NodeEvent = { type: "node.enroll", clusterId: "c", name: "n1", capabilities: { can_route_mesh: true }, facts: { os: "linux" }, joinRequestId: "j" };
+const enroll: NodeEvent = {
+  type: "node.enroll",
+  clusterId: "c",
+  name: "n1",
+  capabilities: { can_route_mesh: true },
+  facts: { os: "linux" },
+  joinRequestId: "j",
+};
 const ALL: NodeEvent[] = [
   enroll,
   { type: "node.activate" },
@@ -22,7 +29,10 @@ function run(...events: NodeEvent[]): AnyMachineSnapshot {
   }
   return s;
 }
-const accepted = (s: AnyMachineSnapshot) => ALL.filter((e) => s.can(e)).map((e) => e.type).sort();
+const accepted = (s: AnyMachineSnapshot) =>
+  ALL.filter((e) => s.can(e))
+    .map((e) => e.type)
+    .sort();
 
 describe("node machine", () => {
   test("enrolment makes a pending node that only activation or revocation moves", () => {
@@ -56,13 +66,22 @@ describe("node machine", () => {
       for (const e of events) [s, actions] = transition(nodeMachine, s, e) as [AnyMachineSnapshot, typeof actions];
       return actions.filter((a) => a.type.startsWith("timer.")).map((a) => [a.type, a.params]);
     };
-    expect(timers(enroll, { type: "node.activate" })).toEqual([["timer.schedule", { name: "liveness", delayMs: 90_000, event: { type: "node.health", health: "stale" } }]]);
-    expect(timers(enroll, { type: "node.activate" }, { type: "node.health", health: "stale" })).toEqual([["timer.schedule", { name: "liveness", delayMs: 210_000, event: { type: "node.health", health: "offline" } }]]);
+    expect(timers(enroll, { type: "node.activate" })).toEqual([
+      ["timer.schedule", { name: "liveness", delayMs: 90_000, event: { type: "node.health", health: "stale" } }],
+    ]);
+    expect(timers(enroll, { type: "node.activate" }, { type: "node.health", health: "stale" })).toEqual([
+      ["timer.schedule", { name: "liveness", delayMs: 210_000, event: { type: "node.health", health: "offline" } }],
+    ]);
     expect(timers(enroll, { type: "node.activate" }, { type: "node.disable", reason: "x" })).toEqual([["timer.cancel", { name: "liveness" }]]);
   });
 
   test("revocation is final from every live state", () => {
-    for (const path of [[enroll], [enroll, { type: "node.activate" }], [enroll, { type: "node.activate" }, { type: "node.drain" }], [enroll, { type: "node.activate" }, { type: "node.disable", reason: "x" }]] as NodeEvent[][]) {
+    for (const path of [
+      [enroll],
+      [enroll, { type: "node.activate" }],
+      [enroll, { type: "node.activate" }, { type: "node.drain" }],
+      [enroll, { type: "node.activate" }, { type: "node.disable", reason: "x" }],
+    ] as NodeEvent[][]) {
       const s = run(...path, { type: "node.revoke", reason: "stolen" });
       expect(s.value).toBe("revoked");
       expect(s.status).toBe("done");

@@ -40,7 +40,15 @@ export interface NodeContext {
 }
 
 export type NodeEvent =
-  | { type: "node.enroll"; clusterId: string; name: string; capabilities: Record<string, boolean>; facts: Record<string, unknown>; joinRequestId: string; groupId?: string | null }
+  | {
+      type: "node.enroll";
+      clusterId: string;
+      name: string;
+      capabilities: Record<string, boolean>;
+      facts: Record<string, unknown>;
+      joinRequestId: string;
+      groupId?: string | null;
+    }
   | { type: "node.activate" }
   | { type: "node.drain" }
   | { type: "node.disable"; reason: string }
@@ -76,7 +84,10 @@ export const nodeMachine = setup({
       if (context.health === "healthy") {
         enqueue({ type: TIMER_SCHEDULE, params: { name: LIVENESS_TIMER, delayMs: STALE_AFTER_MS, event: { type: "node.health", health: "stale" } } } as never);
       } else if (context.health === "stale") {
-        enqueue({ type: TIMER_SCHEDULE, params: { name: LIVENESS_TIMER, delayMs: OFFLINE_AFTER_MS - STALE_AFTER_MS, event: { type: "node.health", health: "offline" } } } as never);
+        enqueue({
+          type: TIMER_SCHEDULE,
+          params: { name: LIVENESS_TIMER, delayMs: OFFLINE_AFTER_MS - STALE_AFTER_MS, event: { type: "node.health", health: "offline" } },
+        } as never);
       } else {
         enqueue({ type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } } as never);
       }
@@ -85,14 +96,29 @@ export const nodeMachine = setup({
 }).createMachine({
   id: "node",
   initial: "new",
-  context: { clusterId: "", name: "", capabilities: {}, facts: {}, joinRequestId: "", health: "healthy", disabledReason: null, revokedReason: null, groupId: null },
+  context: {
+    clusterId: "",
+    name: "",
+    capabilities: {},
+    facts: {},
+    joinRequestId: "",
+    health: "healthy",
+    disabledReason: null,
+    revokedReason: null,
+    groupId: null,
+  },
   states: {
     new: {
       on: {
         "node.enroll": {
           target: "pending",
           actions: assign(({ event }) => ({
-            clusterId: event.clusterId, name: event.name, capabilities: event.capabilities, facts: event.facts, joinRequestId: event.joinRequestId, groupId: event.groupId ?? null,
+            clusterId: event.clusterId,
+            name: event.name,
+            capabilities: event.capabilities,
+            facts: event.facts,
+            joinRequestId: event.joinRequestId,
+            groupId: event.groupId ?? null,
           })),
         },
       },

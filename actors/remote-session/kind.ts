@@ -15,13 +15,30 @@ export const REMOTE_SESSION = "remote_session";
 async function project(tx: Tx, done: Transitioned): Promise<void> {
   const c = done.snapshot.context as RemoteSessionContext;
   const state = stateName(done.snapshot);
-  await upsertRemoteSession(tx, {
-    id: done.id, organizationId: c.organizationId, resourceId: c.resourceId, resourceName: c.resourceName, userId: c.userId, protocol: c.protocol, egressPool: c.egressPool,
-    state, adapterNodeId: c.placement?.adapterNodeId ?? null, entryNodeIds: c.placement?.entryNodeIds ?? [], entryName: c.placement?.entryName ?? null,
-    controllerAttachmentId: controllerOf(c)?.id ?? null, failureReason: c.failureReason, endReason: c.endReason,
-    requestedAt: c.requestedAt ?? done.now.toISOString(), startedAt: c.startedAt, detachedAt: state === "detached" ? c.detachedAt : null,
-    endedAt: state === "terminated" || state === "failed" ? c.endedAt ?? done.now.toISOString() : null,
-  }, done.now);
+  await upsertRemoteSession(
+    tx,
+    {
+      id: done.id,
+      organizationId: c.organizationId,
+      resourceId: c.resourceId,
+      resourceName: c.resourceName,
+      userId: c.userId,
+      protocol: c.protocol,
+      egressPool: c.egressPool,
+      state,
+      adapterNodeId: c.placement?.adapterNodeId ?? null,
+      entryNodeIds: c.placement?.entryNodeIds ?? [],
+      entryName: c.placement?.entryName ?? null,
+      controllerAttachmentId: controllerOf(c)?.id ?? null,
+      failureReason: c.failureReason,
+      endReason: c.endReason,
+      requestedAt: c.requestedAt ?? done.now.toISOString(),
+      startedAt: c.startedAt,
+      detachedAt: state === "detached" ? c.detachedAt : null,
+      endedAt: state === "terminated" || state === "failed" ? (c.endedAt ?? done.now.toISOString()) : null,
+    },
+    done.now,
+  );
   await upsertAttachments(tx, done.id, c.attachments);
 }
 
@@ -29,8 +46,14 @@ async function project(tx: Tx, done: Transitioned): Promise<void> {
 function auditDetails(snapshot: AnyMachineSnapshot): Record<string, unknown> {
   const c = snapshot.context as RemoteSessionContext;
   return {
-    resource_id: c.resourceId, resource_name: c.resourceName, protocol: c.protocol, egress_pool: c.egressPool, entry_name: c.placement?.entryName ?? null,
-    user_id: c.userId, ...(c.failureReason ? { failure_reason: c.failureReason } : {}), ...(c.endReason ? { end_reason: c.endReason } : {}),
+    resource_id: c.resourceId,
+    resource_name: c.resourceName,
+    protocol: c.protocol,
+    egress_pool: c.egressPool,
+    entry_name: c.placement?.entryName ?? null,
+    user_id: c.userId,
+    ...(c.failureReason ? { failure_reason: c.failureReason } : {}),
+    ...(c.endReason ? { end_reason: c.endReason } : {}),
     ...(() => {
       const taken = c.attachments.find((a) => a.state === "taken_over" && a.takenOverBy === controllerOf(c)?.id);
       return taken ? { taken_over_attachment_id: taken.id } : {};

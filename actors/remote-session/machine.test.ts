@@ -6,19 +6,58 @@ import { remoteSessionMachine, controllerOf, MAX_ENDED_ATTACHMENTS, type RemoteS
 const T0 = "2026-01-01T00:00:00.000Z";
 const at = (s: number) => new Date(Date.parse(T0) + s * 1000).toISOString();
 const start: RemoteSessionEvent = {
-  type: "session.start", organizationId: "org", resourceId: "res", resourceName: "db-1", protocol: "ssh", egressPool: "office", clipboard: "bidirectional",
-  fileTransfer: "disabled", detachedTimeoutMs: 900_000, attachmentId: "att-1", userId: "u1", clientId: "laptop", at: T0,
+  type: "session.start",
+  organizationId: "org",
+  resourceId: "res",
+  resourceName: "db-1",
+  protocol: "ssh",
+  egressPool: "office",
+  clipboard: "bidirectional",
+  fileTransfer: "disabled",
+  detachedTimeoutMs: 900_000,
+  attachmentId: "att-1",
+  userId: "u1",
+  clientId: "laptop",
+  at: T0,
 };
-const placed: RemoteSessionEvent = { type: "session.placed", adapterNodeId: "n-adapter", entryNodeIds: ["n-entry"], entryName: "Main", startTimeoutMs: 60_000, at: at(1) };
+const placed: RemoteSessionEvent = {
+  type: "session.placed",
+  adapterNodeId: "n-adapter",
+  entryNodeIds: ["n-entry"],
+  entryName: "Main",
+  startTimeoutMs: 60_000,
+  at: at(1),
+};
 const started: RemoteSessionEvent = { type: "session.adapter_started", at: at(2) };
 const detach = (id = "att-1", s = 10): RemoteSessionEvent => ({ type: "session.detach", attachmentId: id, at: at(s) });
-const attach = (id: string, userId = "u1", clientId = "laptop", s = 20): RemoteSessionEvent => ({ type: "session.attach", attachmentId: id, userId, clientId, at: at(s) });
-const takeover = (id: string, userId = "u1", clientId = "phone", s = 30): RemoteSessionEvent => ({ type: "session.takeover", attachmentId: id, userId, clientId, at: at(s) });
+const attach = (id: string, userId = "u1", clientId = "laptop", s = 20): RemoteSessionEvent => ({
+  type: "session.attach",
+  attachmentId: id,
+  userId,
+  clientId,
+  at: at(s),
+});
+const takeover = (id: string, userId = "u1", clientId = "phone", s = 30): RemoteSessionEvent => ({
+  type: "session.takeover",
+  attachmentId: id,
+  userId,
+  clientId,
+  at: at(s),
+});
 const terminate: RemoteSessionEvent = { type: "session.terminate", reason: "user", at: at(40) };
 const ALL: RemoteSessionEvent[] = [
-  start, placed, started, { type: "session.adapter_failed", reason: "boom", at: at(5) }, { type: "session.adapter_ended", reason: null, at: at(5) },
-  attach("att-x", "u2", "other"), takeover("att-y"), detach(), terminate, { type: "session.fail", reason: "adapter_node_lost", at: at(5) },
-  { type: "session.detached_timeout", at: at(5) }, { type: "session.stop_timeout", at: at(5) },
+  start,
+  placed,
+  started,
+  { type: "session.adapter_failed", reason: "boom", at: at(5) },
+  { type: "session.adapter_ended", reason: null, at: at(5) },
+  attach("att-x", "u2", "other"),
+  takeover("att-y"),
+  detach(),
+  terminate,
+  { type: "session.fail", reason: "adapter_node_lost", at: at(5) },
+  { type: "session.detached_timeout", at: at(5) },
+  { type: "session.stop_timeout", at: at(5) },
 ];
 
 type Action = { type: string; params?: any };
@@ -67,7 +106,10 @@ describe("remote session machine", () => {
     expect(timers(actions)).toEqual([["timer.cancel", "start_timeout", null]]);
     const d = run(start, placed, detach("att-1", 1), started);
     expect(d.s.value).toBe("detached");
-    expect(timers(d.actions)).toEqual([["timer.cancel", "start_timeout", null], ["timer.schedule", "detached_timeout", at(902)]]);
+    expect(timers(d.actions)).toEqual([
+      ["timer.cancel", "start_timeout", null],
+      ["timer.schedule", "detached_timeout", at(902)],
+    ]);
   });
 
   test("starting: start timeout, adapter failure and node loss fail it; adapter end terminates it", () => {
@@ -77,7 +119,13 @@ describe("remote session machine", () => {
     expect(ctx(f)).toMatchObject({ failureReason: "adapter_failed", failureDetail: "auth refused" });
     expect(run(...base, { type: "session.adapter_ended", reason: null, at: at(3) }).s.value).toBe("terminated");
     expect(accepted(run(...base).s)).toEqual([
-      "session.adapter_ended", "session.adapter_failed", "session.adapter_started", "session.detach", "session.fail", "session.takeover", "session.terminate",
+      "session.adapter_ended",
+      "session.adapter_failed",
+      "session.adapter_started",
+      "session.detach",
+      "session.fail",
+      "session.takeover",
+      "session.terminate",
     ]);
   });
 
@@ -108,7 +156,12 @@ describe("remote session machine", () => {
     const { s } = run(start, placed, started, takeover("att-2", "admin", "desk"));
     expect(s.value).toBe("active");
     expect(controllerOf(ctx(s))).toMatchObject({ id: "att-2", userId: "admin", clientId: "desk" });
-    expect(ctx(s).attachments.find((a) => a.id === "att-1")).toMatchObject({ state: "taken_over", endReason: "taken_over", takenOverBy: "att-2", endedAt: at(30) });
+    expect(ctx(s).attachments.find((a) => a.id === "att-1")).toMatchObject({
+      state: "taken_over",
+      endReason: "taken_over",
+      takenOverBy: "att-2",
+      endedAt: at(30),
+    });
     // A takeover during start works the same way.
     const early = run(start, placed, takeover("att-3")).s;
     expect(early.value).toBe("starting");
@@ -127,7 +180,13 @@ describe("remote session machine", () => {
       expect(ctx(s).attachments.find((a) => a.id === "att-1")!.state).toBe("detached");
     }
     expect(accepted(run(...base).s)).toEqual([
-      "session.adapter_ended", "session.adapter_failed", "session.attach", "session.detached_timeout", "session.fail", "session.takeover", "session.terminate",
+      "session.adapter_ended",
+      "session.adapter_failed",
+      "session.attach",
+      "session.detached_timeout",
+      "session.fail",
+      "session.takeover",
+      "session.terminate",
     ]);
   });
 
@@ -135,17 +194,34 @@ describe("remote session machine", () => {
     const { s, actions } = run(start, placed, started, detach(), { type: "session.detached_timeout", at: at(910) });
     expect(s.value).toBe("terminating");
     expect(ctx(s).endReason).toBe("detached_timeout");
-    expect(timers(actions)).toEqual([["timer.cancel", "start_timeout", null], ["timer.cancel", "detached_timeout", null], ["timer.schedule", "stop_timeout", at(940)]]);
+    expect(timers(actions)).toEqual([
+      ["timer.cancel", "start_timeout", null],
+      ["timer.cancel", "detached_timeout", null],
+      ["timer.schedule", "stop_timeout", at(940)],
+    ]);
     expect(accepted(s)).toEqual(["session.adapter_ended", "session.adapter_failed", "session.fail", "session.stop_timeout"]);
-    const ended = run(start, placed, started, detach(), { type: "session.detached_timeout", at: at(910) }, { type: "session.adapter_ended", reason: null, at: at(912) });
+    const ended = run(
+      start,
+      placed,
+      started,
+      detach(),
+      { type: "session.detached_timeout", at: at(910) },
+      { type: "session.adapter_ended", reason: null, at: at(912) },
+    );
     expect(ended.s.value).toBe("terminated");
     expect(ctx(ended.s)).toMatchObject({ endReason: "detached_timeout", endedAt: at(912) });
     expect(timers(ended.actions)).toEqual([["timer.cancel", "stop_timeout", null]]);
-    expect(run(start, placed, started, detach(), { type: "session.detached_timeout", at: at(910) }, { type: "session.stop_timeout", at: at(940) }).s.value).toBe("terminated");
+    expect(
+      run(start, placed, started, detach(), { type: "session.detached_timeout", at: at(910) }, { type: "session.stop_timeout", at: at(940) }).s.value,
+    ).toBe("terminated");
   });
 
   test("terminate from starting, active or detached ends every attachment; node loss while terminating still terminates", () => {
-    for (const path of [[start, placed], [start, placed, started], [start, placed, started, detach()]]) {
+    for (const path of [
+      [start, placed],
+      [start, placed, started],
+      [start, placed, started, detach()],
+    ]) {
       const { s } = run(...path, terminate);
       expect(s.value).toBe("terminating");
       expect(ctx(s).endReason).toBe("user");
@@ -168,7 +244,14 @@ describe("remote session machine", () => {
     const ended = run(...base, { type: "session.adapter_ended", reason: "exit 0", at: at(5) }).s;
     expect(ended.value).toBe("terminated");
     expect(ctx(ended).endReason).toBe("exit 0");
-    expect(accepted(run(...base).s)).toEqual(["session.adapter_ended", "session.adapter_failed", "session.detach", "session.fail", "session.takeover", "session.terminate"]);
+    expect(accepted(run(...base).s)).toEqual([
+      "session.adapter_ended",
+      "session.adapter_failed",
+      "session.detach",
+      "session.fail",
+      "session.takeover",
+      "session.terminate",
+    ]);
   });
 
   test("terminated and failed are final and accept nothing", () => {

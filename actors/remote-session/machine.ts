@@ -82,7 +82,17 @@ export interface RemoteSessionContext {
 type NewAttachment = { attachmentId: string; userId: string; clientId: string; at: string };
 
 export type RemoteSessionEvent =
-  | ({ type: "session.start"; organizationId: string; resourceId: string; resourceName: string; protocol: Protocol; egressPool: string | null; clipboard: TransferMode; fileTransfer: TransferMode; detachedTimeoutMs: number } & NewAttachment)
+  | ({
+      type: "session.start";
+      organizationId: string;
+      resourceId: string;
+      resourceName: string;
+      protocol: Protocol;
+      egressPool: string | null;
+      clipboard: TransferMode;
+      fileTransfer: TransferMode;
+      detachedTimeoutMs: number;
+    } & NewAttachment)
   | ({ type: "session.placed"; startTimeoutMs: number; at: string } & Placement)
   | { type: "session.adapter_started"; at: string }
   | { type: "session.adapter_failed"; reason: string; at: string }
@@ -111,7 +121,15 @@ function boundEnded(list: Attachment[]): Attachment[] {
 }
 
 const newController = (e: NewAttachment): Attachment => ({
-  id: e.attachmentId, userId: e.userId, clientId: e.clientId, role: "controller", state: "attached", attachedAt: e.at, endedAt: null, endReason: null, takenOverBy: null,
+  id: e.attachmentId,
+  userId: e.userId,
+  clientId: e.clientId,
+  role: "controller",
+  state: "attached",
+  attachedAt: e.at,
+  endedAt: null,
+  endReason: null,
+  takenOverBy: null,
 });
 
 const eventAt = (e: RemoteSessionEvent): string => ("at" in e ? e.at : "");
@@ -135,7 +153,9 @@ export const remoteSessionMachine = setup({
       if (event.type !== "session.attach" && event.type !== "session.takeover") return {};
       const ctl = controllerOf(context);
       const takeover = event.type === "session.takeover" && ctl !== undefined && !(ctl.userId === event.userId && ctl.clientId === event.clientId);
-      const rest = ctl ? endController(context, takeover ? "taken_over" : "ended", takeover ? "taken_over" : "reattached", event.at, takeover ? event.attachmentId : null) : context.attachments;
+      const rest = ctl
+        ? endController(context, takeover ? "taken_over" : "ended", takeover ? "taken_over" : "reattached", event.at, takeover ? event.attachmentId : null)
+        : context.attachments;
       return { attachments: boundEnded([...rest, newController(event)]), detachedAt: null };
     }),
     detachController: assign(({ context, event }) => {
@@ -150,15 +170,21 @@ export const remoteSessionMachine = setup({
     }),
     recordEnd: assign(({ context, event }) => {
       const at = eventAt(event);
-      const reason = event.type === "session.terminate" ? event.reason
-        : event.type === "session.adapter_ended" ? event.reason ?? "adapter_ended"
-        : event.type === "session.detached_timeout" ? "detached_timeout"
-        : event.type === "session.stop_timeout" ? context.endReason ?? "stop_timeout"
-        : event.type === "session.fail" ? event.reason
-        : context.endReason;
+      const reason =
+        event.type === "session.terminate"
+          ? event.reason
+          : event.type === "session.adapter_ended"
+            ? (event.reason ?? "adapter_ended")
+            : event.type === "session.detached_timeout"
+              ? "detached_timeout"
+              : event.type === "session.stop_timeout"
+                ? (context.endReason ?? "stop_timeout")
+                : event.type === "session.fail"
+                  ? event.reason
+                  : context.endReason;
       return { endReason: context.endReason ?? reason, endedAt: at };
     }),
-    recordFailure: assign(({ context, event }) => {
+    recordFailure: assign(({ event }) => {
       const at = eventAt(event);
       if (event.type === "session.fail") return { failureReason: event.reason, failureDetail: event.detail ?? null, endedAt: at };
       if (event.type === "session.adapter_failed") return { failureReason: "adapter_failed" as const, failureDetail: event.reason, endedAt: at };
@@ -184,9 +210,24 @@ export const remoteSessionMachine = setup({
   id: "remote_session",
   initial: "requested",
   context: {
-    organizationId: "", resourceId: "", resourceName: "", userId: "", protocol: "ssh", egressPool: null, clipboard: "disabled", fileTransfer: "disabled",
-    detachedTimeoutMs: 0, placement: null, attachments: [], failureReason: null, failureDetail: null, endReason: null,
-    requestedAt: null, startedAt: null, detachedAt: null, endedAt: null,
+    organizationId: "",
+    resourceId: "",
+    resourceName: "",
+    userId: "",
+    protocol: "ssh",
+    egressPool: null,
+    clipboard: "disabled",
+    fileTransfer: "disabled",
+    detachedTimeoutMs: 0,
+    placement: null,
+    attachments: [],
+    failureReason: null,
+    failureDetail: null,
+    endReason: null,
+    requestedAt: null,
+    startedAt: null,
+    detachedAt: null,
+    endedAt: null,
   },
   states: {
     requested: {
@@ -194,9 +235,17 @@ export const remoteSessionMachine = setup({
         "session.start": {
           target: "placing",
           actions: assign(({ event }) => ({
-            organizationId: event.organizationId, resourceId: event.resourceId, resourceName: event.resourceName, userId: event.userId, protocol: event.protocol,
-            egressPool: event.egressPool, clipboard: event.clipboard, fileTransfer: event.fileTransfer, detachedTimeoutMs: event.detachedTimeoutMs,
-            attachments: [newController(event)], requestedAt: event.at,
+            organizationId: event.organizationId,
+            resourceId: event.resourceId,
+            resourceName: event.resourceName,
+            userId: event.userId,
+            protocol: event.protocol,
+            egressPool: event.egressPool,
+            clipboard: event.clipboard,
+            fileTransfer: event.fileTransfer,
+            detachedTimeoutMs: event.detachedTimeoutMs,
+            attachments: [newController(event)],
+            requestedAt: event.at,
           })),
         },
       },
@@ -210,7 +259,10 @@ export const remoteSessionMachine = setup({
             enqueueActions(({ event, enqueue }) => {
               if (event.type !== "session.placed") return;
               const at = later(event.at, event.startTimeoutMs);
-              enqueue({ type: TIMER_SCHEDULE, params: { name: START_TIMER, dueAt: at, event: { type: "session.fail", reason: "start_timeout", at } } } as never);
+              enqueue({
+                type: TIMER_SCHEDULE,
+                params: { name: START_TIMER, dueAt: at, event: { type: "session.fail", reason: "start_timeout", at } },
+              } as never);
             }),
           ],
         },
@@ -221,8 +273,19 @@ export const remoteSessionMachine = setup({
     starting: {
       on: {
         "session.adapter_started": [
-          { guard: "hasController", target: "active", actions: [{ type: TIMER_CANCEL, params: { name: START_TIMER } }, assign(({ event }) => ({ startedAt: event.at }))] },
-          { target: "detached", actions: [{ type: TIMER_CANCEL, params: { name: START_TIMER } }, assign(({ event }) => ({ startedAt: event.at, detachedAt: event.at })), "watchDetached"] },
+          {
+            guard: "hasController",
+            target: "active",
+            actions: [{ type: TIMER_CANCEL, params: { name: START_TIMER } }, assign(({ event }) => ({ startedAt: event.at }))],
+          },
+          {
+            target: "detached",
+            actions: [
+              { type: TIMER_CANCEL, params: { name: START_TIMER } },
+              assign(({ event }) => ({ startedAt: event.at, detachedAt: event.at })),
+              "watchDetached",
+            ],
+          },
         ],
         "session.attach": { guard: "mayAttach", actions: "attachController" },
         "session.takeover": { actions: "attachController" },

@@ -7,13 +7,36 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createActor, type SnapshotFrom } from "xstate";
-import { canSend, channelMachine, reconnectDelay, PROTOCOL_VERSION, type ChannelEvent, type ChannelPolicy, type Hello, type PeerCertificate } from "./channel.ts";
+import {
+  canSend,
+  channelMachine,
+  reconnectDelay,
+  PROTOCOL_VERSION,
+  type ChannelEvent,
+  type ChannelPolicy,
+  type Hello,
+  type PeerCertificate,
+} from "./channel.ts";
 
 const now = 1_800_000_000_000;
 const input = { clusterId: "c1", expectedPeer: "peer-1" };
 const cert: PeerCertificate = { clusterId: "c1", nodeId: "peer-1", serial: "0a", notBefore: now - 1000, notAfter: now + 86_400_000 };
-const policy: ChannelPolicy = { allowedClasses: ["fabric_control", "health", "input", "render"], routeEpoch: 3, trustBundleVersion: 1, revokedSerials: new Set(), peerDisabled: false };
-const hello: Hello = { protocolVersion: PROTOCOL_VERSION, clusterId: "c1", nodeId: "peer-1", classes: ["fabric_control", "health", "input", "render", "vpn_packet"], routeEpoch: 3, trustBundleVersion: 1, draining: false };
+const policy: ChannelPolicy = {
+  allowedClasses: ["fabric_control", "health", "input", "render"],
+  routeEpoch: 3,
+  trustBundleVersion: 1,
+  revokedSerials: new Set(),
+  peerDisabled: false,
+};
+const hello: Hello = {
+  protocolVersion: PROTOCOL_VERSION,
+  clusterId: "c1",
+  nodeId: "peer-1",
+  classes: ["fabric_control", "health", "input", "render", "vpn_packet"],
+  routeEpoch: 3,
+  trustBundleVersion: 1,
+  draining: false,
+};
 
 function run(...events: ChannelEvent[]): SnapshotFrom<typeof channelMachine> {
   const actor = createActor(channelMachine, { input }).start();
@@ -34,7 +57,8 @@ describe("channel lifecycle", () => {
   });
 
   test("wrong cluster, wrong node id, expired and revoked certificates are rejected", () => {
-    const attempt = (c: PeerCertificate, revoked = new Set<string>()) => run({ type: "open" }, { type: "transport.connected" }, { type: "tls.verified", cert: c, now, revokedSerials: revoked }).context.failure;
+    const attempt = (c: PeerCertificate, revoked = new Set<string>()) =>
+      run({ type: "open" }, { type: "transport.connected" }, { type: "tls.verified", cert: c, now, revokedSerials: revoked }).context.failure;
     expect(attempt({ ...cert, clusterId: "c2" })).toBe("wrong_cluster");
     expect(attempt({ ...cert, nodeId: "impostor" })).toBe("wrong_node");
     expect(attempt({ ...cert, notAfter: now - 1 })).toBe("certificate_invalid");
@@ -105,7 +129,10 @@ describe("channel lifecycle", () => {
   });
 
   test("closed and failed are terminal: nothing reopens them", () => {
-    for (const s of [run(...established, { type: "close" }, { type: "transport.closed" }), run({ type: "open" }, { type: "transport.error", handshake: false })]) {
+    for (const s of [
+      run(...established, { type: "close" }, { type: "transport.closed" }),
+      run({ type: "open" }, { type: "transport.error", handshake: false }),
+    ]) {
       expect(s.status).toBe("done");
       expect(s.can({ type: "open" })).toBe(false);
     }

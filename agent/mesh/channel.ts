@@ -20,13 +20,45 @@ export { CHANNEL_CLASSES, type ChannelClassName };
 export const ESSENTIAL: ReadonlySet<ChannelClassName> = new Set(["fabric_control", "route_control", "health"]);
 
 export type FailureReason =
-  | "tls_handshake_failed" | "certificate_invalid" | "certificate_revoked" | "wrong_cluster" | "wrong_node" | "policy_denied" | "channel_class_denied"
-  | "route_epoch_stale" | "heartbeat_timeout" | "peer_draining" | "peer_disabled" | "trust_bundle_stale" | "network_unreachable" | "backoff_exhausted";
+  | "tls_handshake_failed"
+  | "certificate_invalid"
+  | "certificate_revoked"
+  | "wrong_cluster"
+  | "wrong_node"
+  | "policy_denied"
+  | "channel_class_denied"
+  | "route_epoch_stale"
+  | "heartbeat_timeout"
+  | "peer_draining"
+  | "peer_disabled"
+  | "trust_bundle_stale"
+  | "network_unreachable"
+  | "backoff_exhausted";
 
-export interface PeerCertificate { clusterId: string; nodeId: string; serial: string; notBefore: number; notAfter: number }
-export interface Hello { protocolVersion: number; clusterId: string; nodeId: string; classes: ChannelClassName[]; routeEpoch: number; trustBundleVersion: number; draining: boolean }
+export interface PeerCertificate {
+  clusterId: string;
+  nodeId: string;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+export interface Hello {
+  protocolVersion: number;
+  clusterId: string;
+  nodeId: string;
+  classes: ChannelClassName[];
+  routeEpoch: number;
+  trustBundleVersion: number;
+  draining: boolean;
+}
 /** What local policy (from the signed snapshot) allows with this peer. */
-export interface ChannelPolicy { allowedClasses: ChannelClassName[]; routeEpoch: number; trustBundleVersion: number; revokedSerials: ReadonlySet<string>; peerDisabled: boolean }
+export interface ChannelPolicy {
+  allowedClasses: ChannelClassName[];
+  routeEpoch: number;
+  trustBundleVersion: number;
+  revokedSerials: ReadonlySet<string>;
+  peerDisabled: boolean;
+}
 
 export const PROTOCOL_VERSION = 1;
 export const MISSED_HEARTBEATS_TO_FAIL = 3;
@@ -62,7 +94,12 @@ export type ChannelEvent =
   | { type: "transport.closed" };
 
 /** Why a peer certificate is refused, or null. Valid TLS is necessary, not sufficient. */
-export function certificateProblem(ctx: Pick<ChannelContext, "clusterId" | "expectedPeer">, cert: PeerCertificate, now: number, revoked: ReadonlySet<string>): FailureReason | null {
+export function certificateProblem(
+  ctx: Pick<ChannelContext, "clusterId" | "expectedPeer">,
+  cert: PeerCertificate,
+  now: number,
+  revoked: ReadonlySet<string>,
+): FailureReason | null {
   if (cert.clusterId !== ctx.clusterId) return "wrong_cluster";
   if (cert.nodeId !== ctx.expectedPeer) return "wrong_node";
   if (cert.notAfter <= now || cert.notBefore > now) return "certificate_invalid";
@@ -71,7 +108,12 @@ export function certificateProblem(ctx: Pick<ChannelContext, "clusterId" | "expe
 }
 
 /** Why the hello does not authorize the requested classes, or null. */
-export function authorizationProblem(ctx: Pick<ChannelContext, "clusterId" | "expectedPeer">, hello: Hello, policy: ChannelPolicy, requested: ChannelClassName[]): FailureReason | null {
+export function authorizationProblem(
+  ctx: Pick<ChannelContext, "clusterId" | "expectedPeer">,
+  hello: Hello,
+  policy: ChannelPolicy,
+  requested: ChannelClassName[],
+): FailureReason | null {
   if (hello.protocolVersion !== PROTOCOL_VERSION) return "policy_denied";
   if (hello.clusterId !== ctx.clusterId) return "wrong_cluster";
   if (hello.nodeId !== ctx.expectedPeer) return "wrong_node";
@@ -83,7 +125,6 @@ export function authorizationProblem(ctx: Pick<ChannelContext, "clusterId" | "ex
   return null;
 }
 
-
 export const channelMachine = setup({
   types: {} as { context: ChannelContext; events: ChannelEvent; input: { clusterId: string; expectedPeer: string } },
   actions: {
@@ -94,7 +135,9 @@ export const channelMachine = setup({
     helloBad: ({ context, event }) => event.type === "hello" && authorizationProblem(context, event.hello, event.policy, event.requested) !== null,
     revalidationBad: ({ context, event }) =>
       event.type === "revalidated" &&
-      (certificateProblem(context, event.cert, event.now, event.policy.revokedSerials) !== null || event.policy.peerDisabled || context.classes.some((c) => !event.policy.allowedClasses.includes(c))),
+      (certificateProblem(context, event.cert, event.now, event.policy.revokedSerials) !== null ||
+        event.policy.peerDisabled ||
+        context.classes.some((c) => !event.policy.allowedClasses.includes(c))),
     ourPeerRevoked: ({ context, event }) => event.type === "revoked" && context.peerSerial !== null && event.serials.has(context.peerSerial),
     heartbeatsExhausted: ({ context }) => context.missedHeartbeats + 1 >= MISSED_HEARTBEATS_TO_FAIL,
     degradedExpired: ({ context, event }) => event.type === "tick" && context.degradedUntil !== null && event.now >= context.degradedUntil,
@@ -102,7 +145,16 @@ export const channelMachine = setup({
 }).createMachine({
   id: "channel",
   initial: "idle",
-  context: ({ input }) => ({ clusterId: input.clusterId, expectedPeer: input.expectedPeer, peerSerial: null, classes: [], missedHeartbeats: 0, suspect: false, degradedUntil: null, failure: null }),
+  context: ({ input }) => ({
+    clusterId: input.clusterId,
+    expectedPeer: input.expectedPeer,
+    peerSerial: null,
+    classes: [],
+    missedHeartbeats: 0,
+    suspect: false,
+    degradedUntil: null,
+    failure: null,
+  }),
   states: {
     idle: { on: { open: "connecting" } },
     connecting: {
@@ -115,7 +167,11 @@ export const channelMachine = setup({
     handshaking: {
       on: {
         "tls.verified": [
-          { guard: "certBad", target: "failed", actions: assign(({ context, event }) => ({ failure: certificateProblem(context, event.cert, event.now, event.revokedSerials) })) },
+          {
+            guard: "certBad",
+            target: "failed",
+            actions: assign(({ context, event }) => ({ failure: certificateProblem(context, event.cert, event.now, event.revokedSerials) })),
+          },
           { target: "authenticating", actions: assign(({ event }) => ({ peerSerial: event.cert.serial })) },
         ],
         "transport.error": { target: "#channel.failed", actions: { type: "recordFailure", params: { reason: "tls_handshake_failed" } } },
@@ -128,7 +184,11 @@ export const channelMachine = setup({
     authorizing: {
       on: {
         hello: [
-          { guard: "helloBad", target: "failed", actions: assign(({ context, event }) => ({ failure: authorizationProblem(context, event.hello, event.policy, event.requested) })) },
+          {
+            guard: "helloBad",
+            target: "failed",
+            actions: assign(({ context, event }) => ({ failure: authorizationProblem(context, event.hello, event.policy, event.requested) })),
+          },
           { target: "established", actions: assign(({ event }) => ({ classes: event.requested })) },
         ],
         "transport.error": { target: "#channel.failed", actions: { type: "recordFailure", params: { reason: "network_unreachable" } } },
@@ -143,10 +203,7 @@ export const channelMachine = setup({
     },
     revalidating: {
       on: {
-        revalidated: [
-          { guard: "revalidationBad", target: "draining", actions: assign({ failure: "policy_denied" }) },
-          { target: "established" },
-        ],
+        revalidated: [{ guard: "revalidationBad", target: "draining", actions: assign({ failure: "policy_denied" }) }, { target: "established" }],
       },
     },
     degraded: {

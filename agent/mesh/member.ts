@@ -29,7 +29,14 @@ export class MeshMember {
   private stopStatus: (() => void) | null = null;
   private applying: Promise<void> = Promise.resolve();
 
-  constructor(private readonly runner: ClusterRunner, private readonly store: AgentStore, private readonly stateDir: string, private readonly settings: MeshSettings, private readonly log: (line: string, fields?: Record<string, unknown>) => void, private readonly time: { clock: Clock; random: Random }) {}
+  constructor(
+    private readonly runner: ClusterRunner,
+    private readonly store: AgentStore,
+    private readonly stateDir: string,
+    private readonly settings: MeshSettings,
+    private readonly log: (line: string, fields?: Record<string, unknown>) => void,
+    private readonly time: { clock: Clock; random: Random },
+  ) {}
 
   /** The running mesh, if this node has a mesh role now. */
   get running(): MeshRuntime | null {
@@ -49,12 +56,22 @@ export class MeshMember {
       const m = this.runner.membership;
       if (!m.certificatePem || !m.caChainPem || !m.nodeId) return;
       this.runtime = await MeshRuntime.start({
-        clusterId: m.clusterId, nodeId: m.nodeId, certPem: m.certificatePem, caPem: m.caChainPem,
+        clusterId: m.clusterId,
+        nodeId: m.nodeId,
+        certPem: m.certificatePem,
+        caPem: m.caChainPem,
         keyPkcs8: await readKeyPkcs8(this.stateDir, m.clusterId),
-        listen: this.settings.listen, advertise: this.settings.advertise, control: this.runner.meshControl(),
+        listen: this.settings.listen,
+        advertise: this.settings.advertise,
+        control: this.runner.meshControl(),
         log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
         refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,
-        clock: this.time.clock, random: this.time.random, tickMs: this.settings.tickMs, linkReportMs: this.settings.linkReportMs, shortcut: this.settings.shortcut, shortcutProbationMs: this.settings.shortcutProbationMs,
+        clock: this.time.clock,
+        random: this.time.random,
+        tickMs: this.settings.tickMs,
+        linkReportMs: this.settings.linkReportMs,
+        shortcut: this.settings.shortcut,
+        shortcutProbationMs: this.settings.shortcutProbationMs,
       });
       const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
       this.stopStatus = every(this.time.clock, 1000, save);

@@ -15,8 +15,23 @@ import { waitFor } from "../../fixtures/wait.ts";
 
 setDefaultTimeout(180_000);
 
-interface MeshAgent { name: string; nodeId: string; stateDir: string; refuseFile: string; proc: AgentProcess }
-interface PeerView { node_id: string; channel: string; failure: string | null; route: "direct" | string[] | null; shortcut: boolean; rtt_ms: number | null; reached_via: string | null; reached_at: string | null }
+interface MeshAgent {
+  name: string;
+  nodeId: string;
+  stateDir: string;
+  refuseFile: string;
+  proc: AgentProcess;
+}
+interface PeerView {
+  node_id: string;
+  channel: string;
+  failure: string | null;
+  route: "direct" | string[] | null;
+  shortcut: boolean;
+  rtt_ms: number | null;
+  reached_via: string | null;
+  reached_at: string | null;
+}
 
 let c: AgentCluster;
 let clusterId: string;
@@ -77,7 +92,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.MESH_E2E_LOGS) for (const a of Object.values(agents)) console.log(`=== status ${a.name}`, (await runAgent(["status", "--json", "--state-dir", a.stateDir])).output.slice(0, 5000));
+  if (process.env.MESH_E2E_LOGS)
+    for (const a of Object.values(agents))
+      console.log(`=== status ${a.name}`, (await runAgent(["status", "--json", "--state-dir", a.stateDir])).output.slice(0, 5000));
   if (process.env.MESH_E2E_LOGS) for (const a of Object.values(agents)) console.log(`--- ${a.name} ${a.nodeId}\n${a.proc.output().slice(-6000)}`);
   for (const a of Object.values(agents)) {
     a.proc.proc.kill("SIGTERM");
@@ -101,15 +118,21 @@ describe("mesh with real agent processes", () => {
     const { a, c: cc, r1, r2 } = agents;
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const v = await waitFor(async () => {
-      const x = await view(a!, cc!);
-      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] && x.channel !== "established" ? x : null;
-    }, { timeoutMs: 45_000, what: "a one-relay route from a to c" });
+    const v = await waitFor(
+      async () => {
+        const x = await view(a!, cc!);
+        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] && x.channel !== "established" ? x : null;
+      },
+      { timeoutMs: 45_000, what: "a one-relay route from a to c" },
+    );
     expect([r1!.nodeId, r2!.nodeId]).toContain((v.route as string[])[0]!);
-    const back = await waitFor(async () => {
-      const x = await view(cc!, a!);
-      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
-    }, { timeoutMs: 45_000 });
+    const back = await waitFor(
+      async () => {
+        const x = await view(cc!, a!);
+        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
+      },
+      { timeoutMs: 45_000 },
+    );
     expect(back.route).toHaveLength(1);
   });
 
@@ -129,10 +152,13 @@ describe("mesh with real agent processes", () => {
     for (const x of Object.values(agents)) await refuse(x);
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const before = await waitFor(async () => {
-      const x = await view(a!, cc!);
-      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
-    }, { timeoutMs: 45_000 });
+    const before = await waitFor(
+      async () => {
+        const x = await view(a!, cc!);
+        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
+      },
+      { timeoutMs: 45_000 },
+    );
     const used = Object.values(agents).find((x) => x.nodeId === (before.route as string[])[0])!;
     const spare = used === agents.r1 ? agents.r2! : agents.r1!;
     // The spare must be up on both sides before the kill.
@@ -155,10 +181,13 @@ describe("mesh with real agent processes", () => {
     await reaches(a!, cc!, [relay]);
     await refuse(a!);
     await refuse(cc!);
-    await waitFor(async () => {
-      const x = await view(a!, cc!);
-      return x?.shortcut && x.route === "direct" && x.channel === "established" ? x : null;
-    }, { timeoutMs: 45_000, what: "a shortcut from a to c" });
+    await waitFor(
+      async () => {
+        const x = await view(a!, cc!);
+        return x?.shortcut && x.route === "direct" && x.channel === "established" ? x : null;
+      },
+      { timeoutMs: 45_000, what: "a shortcut from a to c" },
+    );
     expect(a!.proc.output()).toContain('"msg":"mesh shortcut created"');
     await refuse(a!, cc!);
     await refuse(cc!, a!);

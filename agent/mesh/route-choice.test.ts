@@ -3,7 +3,15 @@ import { chooseRoute, initialRouteState, type RouteInput } from "./route-choice.
 
 const thresholds = { minFlowMs: 60_000, minRouteLatencyMs: 20, minGain: 0.2 };
 const input = (over: Partial<RouteInput> = {}): RouteInput => ({
-  path: undefined, direct: false, firstHopUp: () => true, isBad: () => false, relayedRttMs: null, directRttMs: null, thresholds, now: 1_000_000, ...over,
+  path: undefined,
+  direct: false,
+  firstHopUp: () => true,
+  isBad: () => false,
+  relayedRttMs: null,
+  directRttMs: null,
+  thresholds,
+  now: 1_000_000,
+  ...over,
 });
 
 describe("route choice", () => {

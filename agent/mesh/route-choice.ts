@@ -7,7 +7,11 @@
  */
 import { shortcutBlockers, type ShortcutThresholds } from "../../core/routing/routes.ts";
 
-export interface SignedPath { via: string[]; alternates?: string[][]; pinned?: boolean }
+export interface SignedPath {
+  via: string[];
+  alternates?: string[][];
+  pinned?: boolean;
+}
 
 export interface RouteState {
   /** The relays in use now ([] = direct), or null when unreachable. */
@@ -38,7 +42,11 @@ export interface RouteInput {
 
 export type RouteEvent = { type: "shortcut_created"; replaces: string[] } | { type: "shortcut_removed"; back_to: string[] | null };
 
-export interface RouteChoice { state: RouteState; changed: boolean; events: RouteEvent[] }
+export interface RouteChoice {
+  state: RouteState;
+  changed: boolean;
+  events: RouteEvent[];
+}
 
 export function chooseRoute(prev: RouteState, i: RouteInput): RouteChoice {
   const state = { ...prev };
@@ -74,7 +82,7 @@ export function chooseRoute(prev: RouteState, i: RouteInput): RouteChoice {
         events.push({ type: "shortcut_created", replaces: relayed });
       }
     }
-    next = state.shortcut ? [] : relayed ?? (i.direct ? [] : null);
+    next = state.shortcut ? [] : (relayed ?? (i.direct ? [] : null));
   }
   if (next && next.length > 0) state.relayedSince ??= i.now;
   else if (!state.shortcut) state.relayedSince = null;

@@ -22,7 +22,10 @@ afterEach(async () => {
 
 /** The control plane's part: advertised addresses land in a shared map; reports go nowhere. */
 class Control implements MeshControl {
-  constructor(private readonly nodeId: string, private readonly shared: Map<string, string>) {}
+  constructor(
+    private readonly nodeId: string,
+    private readonly shared: Map<string, string>,
+  ) {}
   async advertise(address: string) {
     this.shared.set(this.nodeId, address);
   }
@@ -34,12 +37,28 @@ class Control implements MeshControl {
 }
 
 /** Heartbeats keep their default period (2 s): while a test steps the clock 100 ms per round, real acks always have time to arrive. */
-async function runtime(ca: TestCa, addresses: Map<string, string>, logs: string[], clock: ManualClock, extra: Partial<Parameters<typeof MeshRuntime.start>[0]> = {}) {
+async function runtime(
+  ca: TestCa,
+  addresses: Map<string, string>,
+  logs: string[],
+  clock: ManualClock,
+  extra: Partial<Parameters<typeof MeshRuntime.start>[0]> = {},
+) {
   const creds = await nodeCredentials(ca);
   const control = new Control(creds.nodeId, addresses);
   const rt = await MeshRuntime.start({
-    clusterId: ca.clusterId, nodeId: creds.nodeId, certPem: creds.certPem, caPem: ca.certPem, keyPkcs8: creds.keyPkcs8, listen: "127.0.0.1:0",
-    control, log: (line, f) => logs.push(`${creds.nodeId.slice(0, 8)} ${line} ${JSON.stringify(f ?? {})}`), tickMs: 100, clock, random: () => 0.5, ...extra,
+    clusterId: ca.clusterId,
+    nodeId: creds.nodeId,
+    certPem: creds.certPem,
+    caPem: ca.certPem,
+    keyPkcs8: creds.keyPkcs8,
+    listen: "127.0.0.1:0",
+    control,
+    log: (line, f) => logs.push(`${creds.nodeId.slice(0, 8)} ${line} ${JSON.stringify(f ?? {})}`),
+    tickMs: 100,
+    clock,
+    random: () => 0.5,
+    ...extra,
   });
   running.push(rt);
   return { rt, nodeId: creds.nodeId, control };
@@ -47,8 +66,19 @@ async function runtime(ca: TestCa, addresses: Map<string, string>, logs: string[
 
 function directory(version: number, self: string, roles: string[], peers: { nodeId: string; roles: string[] }[], addresses: Map<string, string>): Directory {
   return {
-    version, roles, relays: peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.nodeId), route_paths: [], revocation_list_version: 0,
-    peers: peers.filter((p) => p.nodeId !== self).map((p) => ({ node_id: p.nodeId, name: p.nodeId.slice(0, 8), roles: p.roles, endpoints: addresses.has(p.nodeId) ? [{ transport: "quic", address: addresses.get(p.nodeId)! }] : [] })),
+    version,
+    roles,
+    relays: peers.filter((p) => p.roles.includes("relay-node")).map((p) => p.nodeId),
+    route_paths: [],
+    revocation_list_version: 0,
+    peers: peers
+      .filter((p) => p.nodeId !== self)
+      .map((p) => ({
+        node_id: p.nodeId,
+        name: p.nodeId.slice(0, 8),
+        roles: p.roles,
+        endpoints: addresses.has(p.nodeId) ? [{ transport: "quic", address: addresses.get(p.nodeId)! }] : [],
+      })),
   };
 }
 
@@ -60,7 +90,10 @@ async function entryPair(aOptions: Partial<Parameters<typeof MeshRuntime.start>[
   const clock = new ManualClock(Date.now());
   const a = await runtime(ca, addresses, logs, clock, aOptions);
   const b = await runtime(ca, addresses, logs, clock);
-  const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: b.nodeId, roles: ["entry-node"] }];
+  const nodes = [
+    { nodeId: a.nodeId, roles: ["entry-node"] },
+    { nodeId: b.nodeId, roles: ["entry-node"] },
+  ];
   // The second directory carries the addresses both advertised when they started.
   for (const v of [1, 2]) {
     await a.rt.apply(directory(v, a.nodeId, ["entry-node"], nodes, addresses));
@@ -91,10 +124,16 @@ describe("mesh runtime revalidation", () => {
     const direct = () => view()?.channel === "established" && view()?.route === "direct";
     expect(await a.rt.send(b.nodeId, "vpn_packet", new Uint8Array(100))).toBe(true);
     // B becomes a video relay: between an entry node and a video relay only the interactive classes remain.
-    const after = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: b.nodeId, roles: ["video-relay"] }];
+    const after = [
+      { nodeId: a.nodeId, roles: ["entry-node"] },
+      { nodeId: b.nodeId, roles: ["video-relay"] },
+    ];
     await a.rt.apply(directory(3, a.nodeId, ["entry-node"], after, addresses));
     await b.rt.apply(directory(3, b.nodeId, ["video-relay"], after, addresses));
-    await waitFor(() => logs.some((l) => l.includes("mesh channel failed revalidation") && l.includes("policy_denied")), { clock, what: `revalidation failure; logs:\n${logs.join("\n")}` });
+    await waitFor(() => logs.some((l) => l.includes("mesh channel failed revalidation") && l.includes("policy_denied")), {
+      clock,
+      what: `revalidation failure; logs:\n${logs.join("\n")}`,
+    });
     await waitFor(direct, { clock, timeoutMs: 15_000, what: "re-established" });
     await expect(a.rt.send(b.nodeId, "vpn_packet", new Uint8Array(100))).rejects.toMatchObject({ code: "channel_class_denied" });
     expect(await a.rt.send(b.nodeId, "input", new Uint8Array(1))).toBe(true);
@@ -137,20 +176,36 @@ describe("mesh runtime failures", () => {
     const silentCreds = await nodeCredentials(ca);
     const silent = await Mesh.bind({ ...silentCreds, idleTimeoutMs: 60_000 });
     addresses.set(silentCreds.nodeId, silent.address);
-    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: silentCreds.nodeId, roles: ["entry-node"] }];
+    const nodes = [
+      { nodeId: a.nodeId, roles: ["entry-node"] },
+      { nodeId: silentCreds.nodeId, roles: ["entry-node"] },
+    ];
     await a.rt.apply(directory(1, a.nodeId, ["entry-node"], nodes, addresses));
     await waitFor(() => silent.peers().includes(a.nodeId), { clock, what: "dialled" });
     silent.authorize(a.nodeId, []);
-    await silent.send(a.nodeId, "fabric_control", encode({
-      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: ca.clusterId, node_id: silentCreds.nodeId,
-      classes: classesBetween(["entry-node"], ["entry-node"]), route_epoch: 0, trust_bundle_version: 0, draining: false,
-    }));
+    await silent.send(
+      a.nodeId,
+      "fabric_control",
+      encode({
+        type: "hello",
+        protocol_version: PROTOCOL_VERSION,
+        cluster_id: ca.clusterId,
+        node_id: silentCreds.nodeId,
+        classes: classesBetween(["entry-node"], ["entry-node"]),
+        route_epoch: 0,
+        trust_bundle_version: 0,
+        draining: false,
+      }),
+    );
     await waitFor(() => a.rt.status().peers.find((p) => p.node_id === silentCreds.nodeId)?.channel === "established", { clock, what: "established" });
     // Three silent heartbeat periods fail the channel. Time stops moving once it has: no redial (backoff 250 ms) can follow.
-    const failed = await waitFor(() => {
-      const p = a.rt.status().peers.find((x) => x.node_id === silentCreds.nodeId);
-      return p && p.failure === "heartbeat_timeout" ? p : null;
-    }, { clock, what: "heartbeat timeout" });
+    const failed = await waitFor(
+      () => {
+        const p = a.rt.status().peers.find((x) => x.node_id === silentCreds.nodeId);
+        return p && p.failure === "heartbeat_timeout" ? p : null;
+      },
+      { clock, what: "heartbeat timeout" },
+    );
     expect(failed.channel).not.toBe("established");
     await waitFor(() => !silent.peers().includes(a.nodeId), { what: "disconnect" });
     await silent.close();
@@ -165,14 +220,27 @@ describe("mesh runtime failures", () => {
     const liarCreds = await nodeCredentials(ca);
     const liar = await Mesh.bind(liarCreds);
     addresses.set(liarCreds.nodeId, liar.address);
-    const nodes = [{ nodeId: a.nodeId, roles: ["entry-node"] }, { nodeId: liarCreds.nodeId, roles: ["video-relay"] }];
+    const nodes = [
+      { nodeId: a.nodeId, roles: ["entry-node"] },
+      { nodeId: liarCreds.nodeId, roles: ["video-relay"] },
+    ];
     await a.rt.apply(directory(1, a.nodeId, ["entry-node"], nodes, addresses));
     await waitFor(() => liar.peers().includes(a.nodeId), { clock, what: "dialled" });
     // Entry ↔ video-relay needs the base classes plus input, render and clipboard; this hello leaves out route_control, health and telemetry.
-    await liar.send(a.nodeId, "fabric_control", encode({
-      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: ca.clusterId, node_id: liarCreds.nodeId,
-      classes: ["fabric_control", "input", "render", "clipboard", "vpn_packet"], route_epoch: 0, trust_bundle_version: 0, draining: false,
-    }));
+    await liar.send(
+      a.nodeId,
+      "fabric_control",
+      encode({
+        type: "hello",
+        protocol_version: PROTOCOL_VERSION,
+        cluster_id: ca.clusterId,
+        node_id: liarCreds.nodeId,
+        classes: ["fabric_control", "input", "render", "clipboard", "vpn_packet"],
+        route_epoch: 0,
+        trust_bundle_version: 0,
+        draining: false,
+      }),
+    );
     const p = await waitFor(() => a.rt.status().peers.find((x) => x.node_id === liarCreds.nodeId && x.failure), { clock, what: "refusal" });
     expect(p.failure).toBe("channel_class_denied");
     await waitFor(() => !liar.peers().includes(a.nodeId), { what: "disconnect" });

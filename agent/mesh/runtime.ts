@@ -22,7 +22,7 @@ import type { MeshPeer, SnapshotMesh } from "../../core/contracts/snapshot.ts";
 import { networkInterfaces } from "node:os";
 import { createActor, type Actor } from "xstate";
 import { Mesh, MeshError, type MeshEvent, type MeshMessage, type ChannelClass } from "../../crates/fabric-quic/index.ts";
-import { channelMachine, canSend, reconnectDelay, PROTOCOL_VERSION, type ChannelClassName, type FailureReason } from "./channel.ts";
+import { channelMachine, canSend, reconnectDelay, PROTOCOL_VERSION, type FailureReason } from "./channel.ts";
 import { classesBetween } from "./policy.ts";
 import { controlClass, decode, encode, type ControlMessage } from "./messages.ts";
 import { selectPeers, type Peer } from "../../core/routing/peers.ts";
@@ -95,7 +95,11 @@ interface DirectPeer {
   lastFailure: FailureReason | string | null;
 }
 
-interface Reachability { rttMs: number; via: string | null; at: number }
+interface Reachability {
+  rttMs: number;
+  via: string | null;
+  at: number;
+}
 
 /** How long a relay path reported bad is skipped locally (the control plane's mark lasts longer). */
 const BAD_ROUTE_MS = 60_000;
@@ -147,12 +151,23 @@ export class MeshRuntime {
   private readonly handlers = new Set<(m: MeshMessage) => void>();
   private readonly thresholds: ShortcutThresholds;
 
-  private constructor(readonly mesh: Mesh, private readonly o: MeshRuntimeOptions) {
+  private constructor(
+    readonly mesh: Mesh,
+    private readonly o: MeshRuntimeOptions,
+  ) {
     this.thresholds = { ...SHORTCUT_DEFAULTS, ...o.shortcut };
   }
 
   static async start(o: MeshRuntimeOptions): Promise<MeshRuntime> {
-    const mesh = await Mesh.bind({ clusterId: o.clusterId, nodeId: o.nodeId, certPem: o.certPem, keyPkcs8: o.keyPkcs8, caPems: [o.caPem], listen: o.listen, idleTimeoutMs: o.idleTimeoutMs });
+    const mesh = await Mesh.bind({
+      clusterId: o.clusterId,
+      nodeId: o.nodeId,
+      certPem: o.certPem,
+      keyPkcs8: o.keyPkcs8,
+      caPems: [o.caPem],
+      listen: o.listen,
+      idleTimeoutMs: o.idleTimeoutMs,
+    });
     const rt = new MeshRuntime(mesh, o);
     void rt.pumpEvents();
     void rt.pumpMessages();
@@ -167,7 +182,9 @@ export class MeshRuntime {
     const bound = this.mesh.address;
     const port = bound.slice(bound.lastIndexOf(":") + 1);
     if (!bound.startsWith("0.0.0.0:") && !bound.startsWith("[::]:")) return bound;
-    const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === "IPv4" && !i.internal);
     return `${external?.address ?? "127.0.0.1"}:${port}`;
   }
 
@@ -193,7 +210,9 @@ export class MeshRuntime {
   controlPlane(reachable: boolean): void {
     if (reachable === (this.degradedSince === null)) return;
     this.degradedSince = reachable ? null : this.now();
-    this.o.log(reachable ? "mesh leaves degraded mode" : "mesh in degraded mode: channels run on the last snapshot until the TTL", { ttl_ms: this.degradedTtl() });
+    this.o.log(reachable ? "mesh leaves degraded mode" : "mesh in degraded mode: channels run on the last snapshot until the TTL", {
+      ttl_ms: this.degradedTtl(),
+    });
     for (const p of this.direct.values()) this.applyDegraded(p);
   }
 
@@ -245,7 +264,13 @@ export class MeshRuntime {
       p.actor.send({
         type: "revalidated",
         cert: { clusterId: this.o.clusterId, nodeId, serial: snap.context.peerSerial ?? "", notBefore: 0, notAfter: p.certNotAfter },
-        policy: { allowedClasses, routeEpoch: 0, trustBundleVersion: Math.max(0, this.revocationVersion), revokedSerials: this.revoked, peerDisabled: !peer || this.refusedPeers.has(nodeId) },
+        policy: {
+          allowedClasses,
+          routeEpoch: 0,
+          trustBundleVersion: Math.max(0, this.revocationVersion),
+          revokedSerials: this.revoked,
+          peerDisabled: !peer || this.refusedPeers.has(nodeId),
+        },
         now,
       });
       const after = p.actor.getSnapshot();
@@ -267,11 +292,15 @@ export class MeshRuntime {
   async setCertificate(certPem: string, keyPkcs8: Uint8Array): Promise<void> {
     const cert = this.mesh.setCertificate(certPem, keyPkcs8);
     this.o.log("mesh certificate renewed", { serial: cert.serial, not_after: new Date(cert.not_after_unix * 1000).toISOString() });
-    await Promise.all(this.mesh.peers().map(async (nodeId) => {
-      const address = this.peerOf(nodeId)?.endpoints.find((e) => e.transport === "quic")?.address;
-      if (!address) return;
-      await this.mesh.connect(nodeId, address).catch((err) => this.o.log("mesh connection could not move to the renewed certificate; it keeps the old one", { peer: nodeId, error: String(err) }));
-    }));
+    await Promise.all(
+      this.mesh.peers().map(async (nodeId) => {
+        const address = this.peerOf(nodeId)?.endpoints.find((e) => e.transport === "quic")?.address;
+        if (!address) return;
+        await this.mesh
+          .connect(nodeId, address)
+          .catch((err) => this.o.log("mesh connection could not move to the renewed certificate; it keeps the old one", { peer: nodeId, error: String(err) }));
+      }),
+    );
   }
 
   /** Receives messages of classes other than fabric_control (workloads). */
@@ -367,7 +396,17 @@ export class MeshRuntime {
     if (!p || state === "done") {
       const actor = createActor(channelMachine, { input: { clusterId: this.o.clusterId, expectedPeer: nodeId } });
       actor.start();
-      p = { actor, attempts: p?.attempts ?? 0, nextAttemptAt: p?.nextAttemptAt ?? 0, dialing: false, heardSinceLastBeat: true, rttMs: null, establishedAt: null, certNotAfter: 0, lastFailure: p?.lastFailure ?? null };
+      p = {
+        actor,
+        attempts: p?.attempts ?? 0,
+        nextAttemptAt: p?.nextAttemptAt ?? 0,
+        dialing: false,
+        heardSinceLastBeat: true,
+        rttMs: null,
+        establishedAt: null,
+        certNotAfter: 0,
+        lastFailure: p?.lastFailure ?? null,
+      };
       this.direct.set(nodeId, p);
     }
     return p;
@@ -394,7 +433,12 @@ export class MeshRuntime {
         if (a.getSnapshot().value === "idle") a.send({ type: "open" });
         if (a.getSnapshot().value === "connecting") a.send({ type: "transport.connected" });
         if (a.getSnapshot().value === "handshaking") {
-          a.send({ type: "tls.verified", cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 }, now: this.now(), revokedSerials: this.revoked });
+          a.send({
+            type: "tls.verified",
+            cert: { clusterId: this.o.clusterId, nodeId: e.node_id, serial: e.serial, notBefore: 0, notAfter: e.not_after_unix * 1000 },
+            now: this.now(),
+            revokedSerials: this.revoked,
+          });
         }
         p.heardSinceLastBeat = true;
         p.certNotAfter = e.not_after_unix * 1000;
@@ -425,9 +469,14 @@ export class MeshRuntime {
 
   private hello(peer: DirectoryPeer): ControlMessage {
     return {
-      type: "hello", protocol_version: PROTOCOL_VERSION, cluster_id: this.o.clusterId, node_id: this.o.nodeId,
-      classes: classesBetween(this.directory?.roles ?? [], peer.roles), route_epoch: 0,
-      trust_bundle_version: Math.max(0, this.revocationVersion), draining: false,
+      type: "hello",
+      protocol_version: PROTOCOL_VERSION,
+      cluster_id: this.o.clusterId,
+      node_id: this.o.nodeId,
+      classes: classesBetween(this.directory?.roles ?? [], peer.roles),
+      route_epoch: 0,
+      trust_bundle_version: Math.max(0, this.revocationVersion),
+      draining: false,
     };
   }
 
@@ -438,15 +487,29 @@ export class MeshRuntime {
         const peer = this.peerOf(from);
         const p = this.direct.get(from);
         if (!peer) return;
-        if (!p || p.actor.getSnapshot().value !== "authorizing") {
+        if (p?.actor.getSnapshot().value !== "authorizing") {
           this.pendingHello.set(from, { via, msg });
           return;
         }
         const requested = classesBetween(this.directory?.roles ?? [], peer.roles);
         p.actor.send({
           type: "hello",
-          hello: { protocolVersion: msg.protocol_version, clusterId: msg.cluster_id, nodeId: msg.node_id, classes: msg.classes, routeEpoch: msg.route_epoch, trustBundleVersion: msg.trust_bundle_version, draining: msg.draining },
-          policy: { allowedClasses: requested, routeEpoch: 0, trustBundleVersion: Math.max(0, this.revocationVersion), revokedSerials: this.revoked, peerDisabled: false },
+          hello: {
+            protocolVersion: msg.protocol_version,
+            clusterId: msg.cluster_id,
+            nodeId: msg.node_id,
+            classes: msg.classes,
+            routeEpoch: msg.route_epoch,
+            trustBundleVersion: msg.trust_bundle_version,
+            draining: msg.draining,
+          },
+          policy: {
+            allowedClasses: requested,
+            routeEpoch: 0,
+            trustBundleVersion: Math.max(0, this.revocationVersion),
+            revokedSerials: this.revoked,
+            peerDisabled: false,
+          },
           requested,
         });
         const snap = p.actor.getSnapshot();
@@ -536,7 +599,9 @@ export class MeshRuntime {
   private inBackground(kind: string, call: () => Promise<void>): void {
     if (this.pending.has(kind)) return;
     this.pending.add(kind);
-    call().catch(() => undefined).finally(() => this.pending.delete(kind));
+    call()
+      .catch(() => undefined)
+      .finally(() => this.pending.delete(kind));
   }
 
   private async tick(): Promise<void> {
@@ -559,7 +624,11 @@ export class MeshRuntime {
       this.refusedPeers = refused;
     }
     if (this.advertised !== this.address) {
-      this.inBackground("advertise", () => this.o.control.advertise(this.address).then(() => void (this.advertised = this.address)));
+      this.inBackground("advertise", () =>
+        this.o.control.advertise(this.address).then(() => {
+          this.advertised = this.address;
+        }),
+      );
     }
     const inDirectory = new Set(dir.peers.map((p) => p.node_id));
     for (const [nodeId, p] of this.direct) {
@@ -582,8 +651,22 @@ export class MeshRuntime {
     const candidates: Peer[] = dir.peers
       .filter((p) => p.endpoints.some((e) => e.transport === "quic") && !this.refusedPeers.has(p.node_id))
       .map((p) => ({
-        nodeId: p.node_id, clusterId: this.o.clusterId, roles: p.roles, region: null, certNotAfter: Number.MAX_SAFE_INTEGER, revoked: false, bootstrap: false,
-        observed: { latencyMs: this.direct.get(p.node_id)?.rttMs ?? null, loss: 0, reliability: 1, load: 0, bandwidthMbps: null, recentFailures: Math.min(this.direct.get(p.node_id)?.attempts ?? 0, 10), lastSuccessAt: null },
+        nodeId: p.node_id,
+        clusterId: this.o.clusterId,
+        roles: p.roles,
+        region: null,
+        certNotAfter: Number.MAX_SAFE_INTEGER,
+        revoked: false,
+        bootstrap: false,
+        observed: {
+          latencyMs: this.direct.get(p.node_id)?.rttMs ?? null,
+          loss: 0,
+          reliability: 1,
+          load: 0,
+          bandwidthMbps: null,
+          recentFailures: Math.min(this.direct.get(p.node_id)?.attempts ?? 0, 10),
+          lastSuccessAt: null,
+        },
       }));
     const connected = new Set(this.mesh.peers());
     const profile = dir.roles.includes("relay-node") ? "relay" : "normal";
@@ -700,10 +783,15 @@ export class MeshRuntime {
       const upSince = this.direct.get(nodeId)?.establishedAt ?? now;
       return now - upSince < DIRECT_RECOVERY_HOLD_MS;
     };
-    return dir.peers.filter((p) => !unproven(p.node_id)).slice(0, 200).map((p) => {
-      const d = this.direct.get(p.node_id);
-      const up = this.established(p.node_id) && !this.refusedPeers.has(p.node_id);
-      return up && d?.rttMs != null ? { peer_node_id: p.node_id, reachable: true, latency_ms: Math.min(60_000, d.rttMs) } : { peer_node_id: p.node_id, reachable: up };
-    });
+    return dir.peers
+      .filter((p) => !unproven(p.node_id))
+      .slice(0, 200)
+      .map((p) => {
+        const d = this.direct.get(p.node_id);
+        const up = this.established(p.node_id) && !this.refusedPeers.has(p.node_id);
+        return up && d?.rttMs != null
+          ? { peer_node_id: p.node_id, reachable: true, latency_ms: Math.min(60_000, d.rttMs) }
+          : { peer_node_id: p.node_id, reachable: up };
+      });
   }
 }

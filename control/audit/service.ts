@@ -20,12 +20,25 @@ const INFRASTRUCTURE_TARGETS = ["node", "cluster", "join_token", "join_request",
 
 /** One more row than `limit`, so the caller can tell whether there is a next page. */
 export function platformAudit(deps: Deps, q: v.InferOutput<typeof AuditQuery>): Promise<AuditRow[]> {
-  return listAudit(deps.db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: q.organization_id ? [q.organization_id] : undefined, limit: q.limit + 1 });
+  return listAudit(deps.db, {
+    ...q,
+    actorId: q.actor_id,
+    targetId: q.target_id,
+    organizationIds: q.organization_id ? [q.organization_id] : undefined,
+    limit: q.limit + 1,
+  });
 }
 
 /** One more row than `limit`, so the caller can tell whether there is a next page. */
 export function organizationAudit(deps: Deps, orgId: string, q: v.InferOutput<typeof OrgAuditQuery>): Promise<AuditRow[]> {
-  return listAudit(deps.db, { ...q, actorId: q.actor_id, targetId: q.target_id, organizationIds: [orgId], excludeTargetTypes: INFRASTRUCTURE_TARGETS, limit: q.limit + 1 });
+  return listAudit(deps.db, {
+    ...q,
+    actorId: q.actor_id,
+    targetId: q.target_id,
+    organizationIds: [orgId],
+    excludeTargetTypes: INFRASTRUCTURE_TARGETS,
+    limit: q.limit + 1,
+  });
 }
 
 /** Appends one audit row in its own transaction (a denial, or a change that wrote nothing else). */

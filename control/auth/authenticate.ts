@@ -12,7 +12,11 @@ import type { ControlDeps } from "../deps.ts";
 import { verifyAccessToken } from "./access-token.ts";
 import { loadSubject } from "./subject.ts";
 
-export interface Authenticated { user: UserRow; session: SessionRow; subject: Subject }
+export interface Authenticated {
+  user: UserRow;
+  session: SessionRow;
+  subject: Subject;
+}
 
 export async function authenticateAccessToken(deps: Pick<ControlDeps, "db" | "identity" | "clock">, bearer: string): Promise<Authenticated> {
   const { db, identity } = deps;
@@ -23,6 +27,6 @@ export async function authenticateAccessToken(deps: Pick<ControlDeps, "db" | "id
     throw new DomainError("auth.session_revoked", "session revoked or expired");
   }
   const user = await getUserById(db, claims.userId);
-  if (!user || user.status !== "active") throw new DomainError("auth.session_revoked", "user not active");
+  if (user?.status !== "active") throw new DomainError("auth.session_revoked", "user not active");
   return { user, session, subject: await loadSubject(db, identity, user, session, now) };
 }

@@ -16,7 +16,16 @@ import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { enableTotp, getUserByEmail, getUserById, recordTotpStep, setPendingTotp, type UserRow } from "../../sql/users.ts";
 import {
-  findTrustedDevice, getSession, insertRefreshToken, insertSession, lockRefreshToken, markRefreshUsed, revokeSession, setSessionMfa, touchSession, trustDevice,
+  findTrustedDevice,
+  getSession,
+  insertRefreshToken,
+  insertSession,
+  lockRefreshToken,
+  markRefreshUsed,
+  revokeSession,
+  setSessionMfa,
+  touchSession,
+  trustDevice,
   type SessionRow,
 } from "../../sql/auth-sessions.ts";
 import type { Tx } from "../../sql/db.ts";
@@ -35,7 +44,14 @@ export interface TokenPair {
   session_id: string;
 }
 
-export interface LoginInput { email: string; password: string; deviceId?: string; totpCode?: string; ip: string; userAgent: string | null }
+export interface LoginInput {
+  email: string;
+  password: string;
+  deviceId?: string;
+  totpCode?: string;
+  ip: string;
+  userAgent: string | null;
+}
 
 /** The stored form of a client's device id: bound to the user, never the raw id. */
 export async function deviceHash(userId: string, deviceId: string | undefined): Promise<string> {
@@ -87,9 +103,25 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
   await throttle.succeeded(input.email, input.ip);
   const pair = await deps.db.transaction(async (tx) => {
     const sessionId = newId(now.getTime());
-    await insertSession(tx, { id: sessionId, userId: user.id, deviceHash: device, mfaAt, now, expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000), userAgent: input.userAgent, ip: input.ip });
+    await insertSession(tx, {
+      id: sessionId,
+      userId: user.id,
+      deviceHash: device,
+      mfaAt,
+      now,
+      expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000),
+      userAgent: input.userAgent,
+      ip: input.ip,
+    });
     const issued = await issueTokens(deps, tx, user.id, sessionId, now);
-    await appendAudit(tx, { change: { ...change, author: { type: "user", id: user.id } }, action: "auth.login", targetType: "auth_session", targetId: sessionId, outcome: "success", details: { device_trusted: trusted, mfa: mfaAt !== null, held: held || undefined } });
+    await appendAudit(tx, {
+      change: { ...change, author: { type: "user", id: user.id } },
+      action: "auth.login",
+      targetType: "auth_session",
+      targetId: sessionId,
+      outcome: "success",
+      details: { device_trusted: trusted, mfa: mfaAt !== null, held: held || undefined },
+    });
     return issued;
   });
   return { ...pair, mfa_verified: mfaAt !== null, device_trusted: trusted };
@@ -97,7 +129,13 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
 
 async function issueTokens(deps: Deps, tx: Tx, userId: string, sessionId: string, now: Date): Promise<TokenPair> {
   const refresh = await issueOpaqueToken("rt");
-  await insertRefreshToken(tx, { prefix: refresh.prefix, sessionId, secretHash: refresh.hash, now, expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000) });
+  await insertRefreshToken(tx, {
+    prefix: refresh.prefix,
+    sessionId,
+    secretHash: refresh.hash,
+    now,
+    expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000),
+  });
   return {
     access_token: await signAccessToken(deps.identity.tokenKey, { userId, sessionId }, now, deps.identity.accessTtlSeconds),
     token_type: "Bearer",
@@ -123,7 +161,14 @@ export async function refresh(deps: Deps, token: string, change: ChangeContext):
     if (!session || session.revokedAt) return { error: "auth.session_revoked" } as const;
     if (row.usedAt) {
       await revokeSession(tx, session.id, "refresh_token_reuse");
-      await appendAudit(tx, { change: { ...change, author: { type: "user", id: session.userId } }, action: "auth.refresh_token_reuse", targetType: "auth_session", targetId: session.id, outcome: "denied", reason: "refresh_token_reused" });
+      await appendAudit(tx, {
+        change: { ...change, author: { type: "user", id: session.userId } },
+        action: "auth.refresh_token_reuse",
+        targetType: "auth_session",
+        targetId: session.id,
+        outcome: "denied",
+        reason: "refresh_token_reused",
+      });
       return { error: "auth.refresh_token_reused" } as const;
     }
     if (row.expiresAt <= now || session.expiresAt <= now) return { error: "auth.refresh_token_expired" } as const;
@@ -166,7 +211,6 @@ async function consumeTotp(deps: Deps, user: UserRow, code: string): Promise<boo
   });
 }
 
-
 export async function startTotpEnrollment(deps: Deps, user: UserRow, change: ChangeContext): Promise<{ secret: string; otpauth_uri: string }> {
   if (user.totpEnabledAt) throw new DomainError("auth.mfa_already_enabled", "TOTP already enabled");
   const secret = newTotpSecret();
@@ -193,7 +237,13 @@ export async function confirmTotpEnrollment(deps: Deps, user: UserRow, session: 
 }
 
 /** Proves the second factor for this session; high-risk actions look at when. */
-export async function stepUp(deps: Deps, user: UserRow, session: SessionRow, code: string, change: ChangeContext): Promise<{ mfa_at: string; valid_for_seconds: number }> {
+export async function stepUp(
+  deps: Deps,
+  user: UserRow,
+  session: SessionRow,
+  code: string,
+  change: ChangeContext,
+): Promise<{ mfa_at: string; valid_for_seconds: number }> {
   if (!user.totpEnabledAt) throw new DomainError("auth.mfa_enrollment_required", "no second factor enrolled");
   const now = deps.clock();
   if (!(await consumeTotp(deps, user, code))) {
@@ -211,7 +261,8 @@ export async function stepUp(deps: Deps, user: UserRow, session: SessionRow, cod
 
 /** Trusting a device is itself high-risk: the caller checks a fresh step-up first. */
 export async function trustCurrentDevice(deps: Deps, user: UserRow, session: SessionRow, name: string, change: ChangeContext): Promise<string> {
-  if (session.deviceHash.startsWith("ephemeral:")) throw new DomainError("request.validation_failed", "sign in with a device_id to trust this device", { field: "device_id" });
+  if (session.deviceHash.startsWith("ephemeral:"))
+    throw new DomainError("request.validation_failed", "sign in with a device_id to trust this device", { field: "device_id" });
   return deps.db.transaction(async (tx) => {
     const id = await trustDevice(tx, { id: newId(), userId: user.id, deviceHash: session.deviceHash, name });
     await appendAudit(tx, { change, action: "auth.device_trusted", targetType: "trusted_device", targetId: id, outcome: "success" });

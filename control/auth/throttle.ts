@@ -49,10 +49,16 @@ export interface Gate {
   underAttack: boolean;
 }
 
-interface Count { n: number; last: number }
+interface Count {
+  n: number;
+  last: number;
+}
 
 export class LoginThrottle {
-  constructor(private readonly live: LiveState, private readonly clock: () => Date) {}
+  constructor(
+    private readonly live: LiveState,
+    private readonly clock: () => Date,
+  ) {}
 
   /** Whether this attempt may be checked now. Counts the attempt against the source's cap. */
   async gate(email: string, ip: string): Promise<Gate> {

@@ -2,7 +2,13 @@
 import type * as v from "valibot";
 import type { JoinRequestQuery } from "../../core/contracts/nodes.ts";
 import { NotFound } from "../../core/errors.ts";
-import { getJoinRequest, listJoinRequests as listRequestRows, listJoinTokens as listTokenRows, type JoinRequestRow, type JoinTokenRow } from "../../sql/enrollment.ts";
+import {
+  getJoinRequest,
+  listJoinRequests as listRequestRows,
+  listJoinTokens as listTokenRows,
+  type JoinRequestRow,
+  type JoinTokenRow,
+} from "../../sql/enrollment.ts";
 import { clusterOr404 } from "../clusters/service.ts";
 import type { Tx } from "../../sql/db.ts";
 import type { ControlDeps } from "../deps.ts";

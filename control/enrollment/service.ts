@@ -44,9 +44,15 @@ export class EnrollmentRefused extends DomainError {
 /** The one answer for every bootstrap refusal before proof: nothing is revealed. */
 const notFound = () => new DomainError("enrollment.not_found", "no such enrollment, or the proof did not verify");
 
-
-
-export interface IssuedJoinToken { id: string; token: string; expires_at: string; max_uses: number; requested_roles: NodeRole[]; cluster_id: string; authority_fingerprint: string }
+export interface IssuedJoinToken {
+  id: string;
+  token: string;
+  expires_at: string;
+  max_uses: number;
+  requested_roles: NodeRole[];
+  cluster_id: string;
+  authority_fingerprint: string;
+}
 
 export async function createJoinToken(
   deps: Deps,
@@ -71,16 +77,53 @@ export async function issueJoinToken(
   const issued = await issueOpaqueToken("jt");
   const expiresAt = new Date(now.getTime() + input.ttl_seconds * 1000);
   const authority = await deps.fabric.authorities.load(tx, clusterId);
-  const scopeJws = await authority.sign(JOIN_TOKEN_SCOPE, ENROLLMENT_AUDIENCE, { token_id: id, prefix: issued.prefix, roles: input.requested_roles, exp: Math.floor(expiresAt.getTime() / 1000) }, now);
-  await insertJoinToken(tx, { id, clusterId, prefix: issued.prefix, secretHash: issued.hash, requestedRoles: input.requested_roles, scopeJws, expiresAt, maxUses: input.max_uses, createdByUserId: change.author.id });
-  await appendAudit(tx, { change, action: "join_token.create", targetType: "join_token", targetId: id, outcome: "success", details: { cluster_id: clusterId, prefix: issued.prefix, max_uses: input.max_uses, roles: input.requested_roles } });
-  return { id, token: issued.token, expires_at: expiresAt.toISOString(), max_uses: input.max_uses, requested_roles: input.requested_roles, cluster_id: clusterId, authority_fingerprint: authority.signingFingerprint };
+  const scopeJws = await authority.sign(
+    JOIN_TOKEN_SCOPE,
+    ENROLLMENT_AUDIENCE,
+    { token_id: id, prefix: issued.prefix, roles: input.requested_roles, exp: Math.floor(expiresAt.getTime() / 1000) },
+    now,
+  );
+  await insertJoinToken(tx, {
+    id,
+    clusterId,
+    prefix: issued.prefix,
+    secretHash: issued.hash,
+    requestedRoles: input.requested_roles,
+    scopeJws,
+    expiresAt,
+    maxUses: input.max_uses,
+    createdByUserId: change.author.id,
+  });
+  await appendAudit(tx, {
+    change,
+    action: "join_token.create",
+    targetType: "join_token",
+    targetId: id,
+    outcome: "success",
+    details: { cluster_id: clusterId, prefix: issued.prefix, max_uses: input.max_uses, roles: input.requested_roles },
+  });
+  return {
+    id,
+    token: issued.token,
+    expires_at: expiresAt.toISOString(),
+    max_uses: input.max_uses,
+    requested_roles: input.requested_roles,
+    cluster_id: clusterId,
+    authority_fingerprint: authority.signingFingerprint,
+  };
 }
 
 export async function revokeToken(deps: Deps, clusterId: string, tokenId: string, change: ChangeContext): Promise<void> {
   await deps.db.transaction(async (tx) => {
     if (!(await revokeJoinToken(tx, clusterId, tokenId))) throw new DomainError("join_token.not_found", "no active join token with that id");
-    await appendAudit(tx, { change, action: "join_token.revoke", targetType: "join_token", targetId: tokenId, outcome: "success", details: { cluster_id: clusterId } });
+    await appendAudit(tx, {
+      change,
+      action: "join_token.revoke",
+      targetType: "join_token",
+      targetId: tokenId,
+      outcome: "success",
+      details: { cluster_id: clusterId },
+    });
   });
 }
 
@@ -107,7 +150,12 @@ async function rateLimit(deps: Deps, key: string, max: number): Promise<void> {
  * and spent in the same transaction that creates the request, so a failed
  * request never spends a use and `max_uses` cannot be exceeded.
  */
-export async function submitJoin(deps: Deps, input: JoinInput, sourceIp: string, change: ChangeContext): Promise<{ request_id: string; status: "pending"; poll_interval_seconds: number }> {
+export async function submitJoin(
+  deps: Deps,
+  input: JoinInput,
+  sourceIp: string,
+  change: ChangeContext,
+): Promise<{ request_id: string; status: "pending"; poll_interval_seconds: number }> {
   await rateLimit(deps, `src:${sourceIp}`, JOIN_RATE.perSource);
   const parsed = parseOpaqueToken("jt", input.token);
   if (!parsed) throw new EnrollmentRefused("join token malformed");
@@ -121,7 +169,15 @@ export async function submitJoin(deps: Deps, input: JoinInput, sourceIp: string,
   const now = deps.clock();
   // One refusal for every token problem, so a guesser cannot tell which check failed; the audit keeps the reason.
   const refuse = async (reason: string) => {
-    await appendAudit(deps.db, { change, action: "join_request.refused", targetType: "join_token", targetId: token?.id ?? null, outcome: "denied", reason, details: { cluster_id: input.cluster_id, prefix: parsed.prefix } });
+    await appendAudit(deps.db, {
+      change,
+      action: "join_request.refused",
+      targetType: "join_token",
+      targetId: token?.id ?? null,
+      outcome: "denied",
+      reason,
+      details: { cluster_id: input.cluster_id, prefix: parsed.prefix },
+    });
     return new EnrollmentRefused("join token invalid, expired, revoked, used up or for another cluster");
   };
   if (!token || !(await secretMatches(parsed.secret, token.secretHash))) throw await refuse("unknown_token");
@@ -129,14 +185,16 @@ export async function submitJoin(deps: Deps, input: JoinInput, sourceIp: string,
   if (token.revokedAt) throw await refuse("revoked");
   if (token.expiresAt <= now) throw await refuse("expired");
   const authority = await deps.fabric.authorities.load(deps.db, token.clusterId);
-  const scope = await verifyAuthority<{ token_id: string; prefix: string; roles: string[] } & AuthorityClaims>(
-    await authority.publicKey(), token.scopeJws, { typ: JOIN_TOKEN_SCOPE, aud: ENROLLMENT_AUDIENCE, clusterId: input.cluster_id },
-  ).catch(() => null);
+  const scope = await verifyAuthority<{ token_id: string; prefix: string; roles: string[] } & AuthorityClaims>(await authority.publicKey(), token.scopeJws, {
+    typ: JOIN_TOKEN_SCOPE,
+    aud: ENROLLMENT_AUDIENCE,
+    clusterId: input.cluster_id,
+  }).catch(() => null);
   if (!scope || scope.token_id !== token.id || scope.prefix !== token.prefix) throw await refuse("scope_signature_invalid");
   const allowedRoles = new Set(scope.roles);
   if (allowedRoles.size > 0 && input.requested_roles.some((r) => !allowedRoles.has(r))) throw await refuse("roles_outside_scope");
   const cluster = await getCluster(deps.db, token.clusterId);
-  if (!cluster || cluster.status !== "active") throw await refuse("cluster_not_active");
+  if (cluster?.status !== "active") throw await refuse("cluster_not_active");
   if (cluster.partitionState === "minority" || deps.fabric.replicaMinority) throw await refuse("cluster_minority");
   const holder = await nodeHoldingKey(deps.db, input.fingerprint);
   if (holder) throw await refuse(holder.clusterId === input.cluster_id ? "key_already_enrolled" : "key_enrolled_in_other_cluster");
@@ -144,19 +202,24 @@ export async function submitJoin(deps: Deps, input: JoinInput, sourceIp: string,
   const requestId = newId(now.getTime());
   const spent = await deps.host.batch(async (tx, step) => {
     if (!(await spendJoinToken(tx, token.id, now))) return false;
-    await step(JOIN_REQUEST, requestId, {
-      type: "join.submit",
-      clusterId: token.clusterId,
-      tokenId: token.id,
-      nodeName: input.node_name,
-      fingerprint: input.fingerprint,
-      publicKey: input.public_key,
-      facts: input.facts,
-      capabilities: input.capabilities,
-      requestedRoles: input.requested_roles,
-      sourceIp,
-      expiresAt: new Date(now.getTime() + PENDING_TTL_MS).toISOString(),
-    }, change);
+    await step(
+      JOIN_REQUEST,
+      requestId,
+      {
+        type: "join.submit",
+        clusterId: token.clusterId,
+        tokenId: token.id,
+        nodeName: input.node_name,
+        fingerprint: input.fingerprint,
+        publicKey: input.public_key,
+        facts: input.facts,
+        capabilities: input.capabilities,
+        requestedRoles: input.requested_roles,
+        sourceIp,
+        expiresAt: new Date(now.getTime() + PENDING_TTL_MS).toISOString(),
+      },
+      change,
+    );
     return true;
   });
   // Audited outside the transaction: inside it, the embedded store would wait on itself.
@@ -201,10 +264,11 @@ export async function bootstrap(
   const node = await readActor(deps.db, NODE, request.approvedNodeId);
   // The node becomes active the first time it proves its key and takes its identity.
   if (node?.state === "pending") {
-    await deps.host.send(NODE, request.approvedNodeId, { type: "node.activate" }, { ...change, author: { type: "node", id: request.approvedNodeId } }).catch((err) => {
-      if (!(err instanceof DomainError)) throw err;
-    });
+    await deps.host
+      .send(NODE, request.approvedNodeId, { type: "node.activate" }, { ...change, author: { type: "node", id: request.approvedNodeId } })
+      .catch((err) => {
+        if (!(err instanceof DomainError)) throw err;
+      });
   }
   return { status: "approved", node_id: request.approvedNodeId, bundle };
 }
-

@@ -19,7 +19,15 @@
  *   side of one.
  */
 import type { Db } from "../../sql/db.ts";
-import { activateInstallationKey, insertInstallationKey, listInstallationKeys, lockInstallationKeys, sealedKeyIds, type InstallationKeyRow, type KeyPurpose } from "../../sql/installation-keys.ts";
+import {
+  activateInstallationKey,
+  insertInstallationKey,
+  listInstallationKeys,
+  lockInstallationKeys,
+  sealedKeyIds,
+  type InstallationKeyRow,
+  type KeyPurpose,
+} from "../../sql/installation-keys.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { systemChange } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
@@ -63,7 +71,10 @@ export function planKeys(recorded: InstallationKeyRow[], mine: KeyFingerprints, 
     const rec = find(purpose);
     if (!rec) insert.push({ purpose, keyId: "", fingerprint, active: true });
     else if (rec.fingerprint !== fingerprint) {
-      problems.push({ variable, line: `${variable} differs from the installation's (fingerprint ${rec.fingerprint}, this replica ${fingerprint}): give every replica the same key; see ${REPLICAS_DOC}` });
+      problems.push({
+        variable,
+        line: `${variable} differs from the installation's (fingerprint ${rec.fingerprint}, this replica ${fingerprint}): give every replica the same key; see ${REPLICAS_DOC}`,
+      });
     }
   };
 

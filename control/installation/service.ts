@@ -18,12 +18,19 @@ type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "log">;
 
 export type BootstrapInput = { activation: string; password: string; display_name?: string } | { email: string; password: string; display_name: string };
 
-export async function bootstrapOwner(deps: Deps, input: BootstrapInput, change: ChangeContext): Promise<{ user_id: string; installation_id: string; mode: string }> {
+export async function bootstrapOwner(
+  deps: Deps,
+  input: BootstrapInput,
+  change: ChangeContext,
+): Promise<{ user_id: string; installation_id: string; mode: string }> {
   const { identity } = deps;
   const now = deps.clock();
   if (await getInstallation(deps.db)) throw new DomainError("installation.already_activated", "installation already has an owner");
 
-  let email: string, displayName: string, jws: string | null = null, installationId: string;
+  let email: string,
+    displayName: string,
+    jws: string | null = null,
+    installationId: string;
   if (identity.mode === "strict") {
     if (!("activation" in input)) throw new DomainError("installation.activation_required", "strict mode needs a signed activation manifest");
     const manifest = await verifyActivation(identity.productRoot!.key, input.activation, now);
@@ -32,8 +39,10 @@ export async function bootstrapOwner(deps: Deps, input: BootstrapInput, change: 
     jws = input.activation;
     installationId = manifest.installation_id;
   } else {
-    if (!identity.insecureBootstrap) throw new DomainError("installation.insecure_bootstrap_disabled", "set INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true for a dev bootstrap");
-    if (!("email" in input)) throw new DomainError("request.validation_failed", "dev bootstrap needs email, password and display_name", { fields: ["email", "display_name"] });
+    if (!identity.insecureBootstrap)
+      throw new DomainError("installation.insecure_bootstrap_disabled", "set INSTALLATION_INSECURE_BOOTSTRAP_ENABLED=true for a dev bootstrap");
+    if (!("email" in input))
+      throw new DomainError("request.validation_failed", "dev bootstrap needs email, password and display_name", { fields: ["email", "display_name"] });
     email = input.email;
     displayName = input.display_name;
     installationId = newId();
@@ -43,7 +52,13 @@ export async function bootstrapOwner(deps: Deps, input: BootstrapInput, change: 
   const userId = newId(now.getTime());
   const passwordHash = await hashPassword(input.password);
   await deps.db.transaction(async (tx) => {
-    const won = await insertInstallation(tx, { installationId, mode: identity.mode, productRootFingerprint: identity.productRoot?.fingerprint ?? null, activationJws: jws, insecureBootstrap: identity.mode === "dev" });
+    const won = await insertInstallation(tx, {
+      installationId,
+      mode: identity.mode,
+      productRootFingerprint: identity.productRoot?.fingerprint ?? null,
+      activationJws: jws,
+      insecureBootstrap: identity.mode === "dev",
+    });
     if (!won) throw new DomainError("installation.already_activated", "installation already has an owner");
     await insertUser(tx, { id: userId, email, displayName, passwordHash, platformRole: "platform_owner" });
     if (jws) await insertGrant(tx, { id: newId(), userId, role: "platform_owner", jws, keyFingerprint: identity.productRoot!.fingerprint });
@@ -61,7 +76,8 @@ export async function bootstrapOwner(deps: Deps, input: BootstrapInput, change: 
 
 export async function recordGrant(deps: Deps, jws: string, change: ChangeContext): Promise<{ id: string; user_id: string; role: string }> {
   const { identity } = deps;
-  if (identity.mode !== "strict" || !identity.productRoot) throw new DomainError("installation.strict_mode_requires_grant", "signed grants are used in strict mode only");
+  if (identity.mode !== "strict" || !identity.productRoot)
+    throw new DomainError("installation.strict_mode_requires_grant", "signed grants are used in strict mode only");
   const grant = await verifyGrant(identity.productRoot.key, jws, deps.clock());
   return deps.db.transaction(async (tx) => {
     const installation = await getInstallation(tx);
@@ -70,8 +86,17 @@ export async function recordGrant(deps: Deps, jws: string, change: ChangeContext
     const user = await getUserByEmail(tx, grant.subject_email);
     if (!user) throw new DomainError("user.not_found", "no user with the grant's email", { email: grant.subject_email });
     if (await grantExists(tx, grant.grant_id)) throw new DomainError("installation.grant_exists", "grant already recorded");
-    await insertGrant(tx, { id: grant.grant_id, userId: user.id, role: grant.role, jws, keyFingerprint: identity.productRoot!.fingerprint }).catch(onUniqueViolation((cause) => new Conflict("installation.grant_exists", "grant already recorded", {}, { cause })));
-    await appendAudit(tx, { change, action: "platform_role.grant", targetType: "user", targetId: user.id, outcome: "success", details: { role: grant.role, grant_id: grant.grant_id } });
+    await insertGrant(tx, { id: grant.grant_id, userId: user.id, role: grant.role, jws, keyFingerprint: identity.productRoot!.fingerprint }).catch(
+      onUniqueViolation((cause) => new Conflict("installation.grant_exists", "grant already recorded", {}, { cause })),
+    );
+    await appendAudit(tx, {
+      change,
+      action: "platform_role.grant",
+      targetType: "user",
+      targetId: user.id,
+      outcome: "success",
+      details: { role: grant.role, grant_id: grant.grant_id },
+    });
     return { id: grant.grant_id, user_id: user.id, role: grant.role };
   });
 }

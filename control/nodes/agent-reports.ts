@@ -19,10 +19,21 @@ import { nodeSnapshot } from "./snapshots.ts";
 /** How long a relay reported failing for a destination stays out of that node's paths. */
 export const RELAY_STALE_MS = 2 * 60_000;
 
-export const agentChange = (traceId: string, nodeId = "unenrolled"): ChangeContext => ({ author: { type: "node", id: nodeId }, source: { type: "agent" }, traceId });
+export const agentChange = (traceId: string, nodeId = "unenrolled"): ChangeContext => ({
+  author: { type: "node", id: nodeId },
+  source: { type: "agent" },
+  traceId,
+});
 
 export function submitHeartbeat(deps: Pick<ControlDeps, "fabric" | "clock">, node: NodePrincipal, b: v.InferOutput<typeof HeartbeatBody>): Promise<void> {
-  return deps.fabric.heartbeats.submit({ nodeId: node.nodeId, clusterId: node.clusterId, receivedAt: deps.clock(), seq: b.seq, agentVersion: b.agent_version ?? null, telemetry: b.telemetry });
+  return deps.fabric.heartbeats.submit({
+    nodeId: node.nodeId,
+    clusterId: node.clusterId,
+    receivedAt: deps.clock(),
+    seq: b.seq,
+    agentVersion: b.agent_version ?? null,
+    telemetry: b.telemetry,
+  });
 }
 
 export type SnapshotPoll = { version: number; changed: false } | { version: number; changed: true; snapshot: string };
@@ -63,9 +74,25 @@ export async function reportLinks(
   obs: v.InferOutput<typeof LinkReportBody>["observations"],
 ): Promise<{ recorded: number; reachability_changes: number }> {
   const changed = await deps.db.transaction(async (tx) => {
-    const known = await nodesInCluster(tx, node.clusterId, obs.map((o) => o.peer_node_id));
-    refuseForeign(obs.map((o) => o.peer_node_id), known, node.nodeId, "observations", "peers");
-    return recordLinks(tx, node.clusterId, node.nodeId, obs.map((o) => ({ toNode: o.peer_node_id, reachable: o.reachable, latencyMs: o.latency_ms ?? null, loss: o.loss })), deps.clock());
+    const known = await nodesInCluster(
+      tx,
+      node.clusterId,
+      obs.map((o) => o.peer_node_id),
+    );
+    refuseForeign(
+      obs.map((o) => o.peer_node_id),
+      known,
+      node.nodeId,
+      "observations",
+      "peers",
+    );
+    return recordLinks(
+      tx,
+      node.clusterId,
+      node.nodeId,
+      obs.map((o) => ({ toNode: o.peer_node_id, reachable: o.reachable, latencyMs: o.latency_ms ?? null, loss: o.loss })),
+      deps.clock(),
+    );
   });
   // Reachability changed: relay paths in this cluster's snapshots may change.
   if (changed) await deps.fabric.snapshots.changed(node.clusterId);
@@ -82,7 +109,8 @@ export async function reportRouteHealth(
     const named = [...new Set(reports.flatMap((r) => [r.to, ...r.via]))];
     refuseForeign(named, await nodesInCluster(tx, node.clusterId, named), node.nodeId, "reports", "nodes");
     let n = 0;
-    for (const r of reports) if (await recordRouteHealth(tx, node.clusterId, node.nodeId, r.to, r.via, r.healthy, new Date(now.getTime() + RELAY_STALE_MS))) n++;
+    for (const r of reports)
+      if (await recordRouteHealth(tx, node.clusterId, node.nodeId, r.to, r.via, r.healthy, new Date(now.getTime() + RELAY_STALE_MS))) n++;
     return n;
   });
   // A relay marked stale for a destination leaves that node's path: a new signed snapshot follows.
@@ -90,7 +118,11 @@ export async function reportRouteHealth(
   return { recorded: reports.length, changes: changed };
 }
 
-export async function advertiseMeshEndpoint(deps: Pick<ControlDeps, "db" | "fabric" | "clock">, node: NodePrincipal, address: string): Promise<{ address: string; changed: boolean }> {
+export async function advertiseMeshEndpoint(
+  deps: Pick<ControlDeps, "db" | "fabric" | "clock">,
+  node: NodePrincipal,
+  address: string,
+): Promise<{ address: string; changed: boolean }> {
   const changed = await deps.db.transaction((tx) => advertiseEndpoint(tx, node.clusterId, node.nodeId, address, deps.clock()));
   // Peers learn the new address from their next snapshot.
   if (changed) await deps.fabric.snapshots.changed(node.clusterId);

@@ -15,7 +15,11 @@ export class NodeBlocklist {
   private unsubscribe: (() => Promise<void>) | undefined;
   static readonly CHANNEL = "node-status";
 
-  constructor(private readonly db: Db, private readonly live: LiveState, private readonly reloadMs = 5000) {}
+  constructor(
+    private readonly db: Db,
+    private readonly live: LiveState,
+    private readonly reloadMs = 5000,
+  ) {}
 
   async start(): Promise<void> {
     await this.reload();

@@ -24,10 +24,16 @@ import { refusedByStore, rowMayCause } from "../../sql/storable.ts";
 import { NODE } from "../../actors/node/kind.ts";
 import { STALE_AFTER_MS } from "../../core/fabric.ts";
 
-interface Pending { hb: Heartbeat; waiters: { resolve: () => void; reject: (e: unknown) => void }[] }
+interface Pending {
+  hb: Heartbeat;
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+}
 type Skip = { history: Set<string>; timer: Set<string> };
 /** What a flush wrote: nodes to mark healthy, and the answer for each node whose heartbeat was not written. */
-interface Written { unhealthy: { nodeId: string; health: string }[]; failed: Map<string, unknown> }
+interface Written {
+  unhealthy: { nodeId: string; health: string }[];
+  failed: Map<string, unknown>;
+}
 
 /** The answer to a heartbeat the store cannot hold: a 400 naming the field, never a 500. */
 const refusal = (path: string, message: string, cause?: unknown) =>
@@ -95,7 +101,10 @@ export class HeartbeatWriter {
     const out: Written = { unhealthy: [], failed: new Map() };
     await this.writeIsolated(beats, skip, out);
     await presence;
-    this.remember(beats.filter((h) => !out.failed.has(h.nodeId)), skip);
+    this.remember(
+      beats.filter((h) => !out.failed.has(h.nodeId)),
+      skip,
+    );
     if (out.failed.size < batch.size) this.batches++;
     for (const [nodeId, p] of batch) {
       const err = out.failed.get(nodeId);

@@ -18,7 +18,11 @@ export const NODE_TOKEN_TTL_SECONDS = 600;
 const PROOF_MAX_AGE_SECONDS = 60;
 const AUDIENCE = "rap-node-api";
 
-export interface NodePrincipal { nodeId: string; clusterId: string; fingerprint: string }
+export interface NodePrincipal {
+  nodeId: string;
+  clusterId: string;
+  fingerprint: string;
+}
 
 const refused = (why: string) => new DomainError("node.auth_refused", why);
 
@@ -55,7 +59,8 @@ export async function verifyNodeToken(deps: Pick<ControlDeps, "identity" | "cloc
   try {
     const now = deps.clock();
     const { payload } = await jwtVerify(bearer, deps.identity.tokenKey, { algorithms: ["HS256"], audience: AUDIENCE, currentDate: now });
-    if (payload.typ !== "node" || typeof payload.sub !== "string" || typeof payload.cid !== "string" || typeof payload.fp !== "string") throw new Error("not a node token");
+    if (payload.typ !== "node" || typeof payload.sub !== "string" || typeof payload.cid !== "string" || typeof payload.fp !== "string")
+      throw new Error("not a node token");
     // Honoured only within the lifetime issued here, like user access tokens.
     if (!withinIssuedLifetime(payload, now, NODE_TOKEN_TTL_SECONDS)) throw new Error("lifetime beyond what this server issues");
     principal = { nodeId: payload.sub, clusterId: payload.cid, fingerprint: payload.fp };

@@ -25,13 +25,29 @@ const N = 1000;
 /** The store, counting transactions. */
 function counting(db: Db): { db: Db; transactions: () => number } {
   let n = 0;
-  return { db: { ...db, kind: db.kind, query: db.query, exec: db.exec, close: db.close, transaction: (fn) => (n++, db.transaction(fn)) }, transactions: () => n };
+  return {
+    db: {
+      ...db,
+      kind: db.kind,
+      query: db.query,
+      exec: db.exec,
+      close: db.close,
+      transaction: (fn) => {
+        n++;
+        return db.transaction(fn);
+      },
+    },
+    transactions: () => n,
+  };
 }
 
 /** N heartbeats of fresh nodes in one batch, the one at `poisonAt` replaced by `poison`; what each submit answered. */
 async function oneBatch(poison: (h: Heartbeat) => Heartbeat, poisonAt = 617) {
   const clusterId = newId();
-  const beats = Array.from({ length: N }, (_, i): Heartbeat => ({ nodeId: newId(), clusterId, receivedAt: new Date(), seq: 1, agentVersion: "0.1.0", telemetry: { cpu: i / N } }));
+  const beats = Array.from(
+    { length: N },
+    (_, i): Heartbeat => ({ nodeId: newId(), clusterId, receivedAt: new Date(), seq: 1, agentVersion: "0.1.0", telemetry: { cpu: i / N } }),
+  );
   // Liveness timers need the nodes' actor rows; the node projections are not needed here.
   await stores.store.db.query(
     "insert into actors (kind, id, machine_version, version, state, snapshot) select 'node', id, 1, 1, 'active', '{}'::jsonb from unnest($1::text[]) as t(id)",
@@ -41,11 +57,18 @@ async function oneBatch(poison: (h: Heartbeat) => Heartbeat, poisonAt = 617) {
   const counted = counting(stores.store.db);
   const { host } = makeHost(counted.db, stores.live);
   const writer = new HeartbeatWriter({ db: counted.db, live: stores.live, host, log: silentLogger, flushMs: 60_000, maxBatch: N + 1 });
-  const answers = beats.map((h) => writer.submit(h).then(() => null, (err: unknown) => err));
+  const answers = beats.map((h) =>
+    writer.submit(h).then(
+      () => null,
+      (err: unknown) => err,
+    ),
+  );
   await writer.flush();
   const settled = await Promise.all(answers);
   const stored = await stores.store.db.query<{ n: number }>("select count(*)::int as n from node_heartbeats_latest where cluster_id = $1", [clusterId]);
-  const timers = await stores.store.db.query<{ n: number }>("select count(*)::int as n from actor_timers where kind = 'node' and actor_id = any($1::text[])", [pgArray(beats.map((h) => h.nodeId))]);
+  const timers = await stores.store.db.query<{ n: number }>("select count(*)::int as n from actor_timers where kind = 'node' and actor_id = any($1::text[])", [
+    pgArray(beats.map((h) => h.nodeId)),
+  ]);
   return { settled, stored: stored[0]!.n, timers: timers[0]!.n, transactions: counted.transactions(), batches: writer.batches };
 }
 
@@ -67,7 +90,7 @@ describe("one poisoned heartbeat among 1,000", () => {
 
   test("unpaired surrogates (in a key, a nested value) and a NUL in the agent version are refused the same way", async () => {
     for (const [poison, path] of [
-      [(h: Heartbeat) => ({ ...h, telemetry: { ["x\ud800"]: 1 } }), "telemetry.x\ud800"],
+      [(h: Heartbeat) => ({ ...h, telemetry: { "x\ud800": 1 } }), "telemetry.x\ud800"],
       [(h: Heartbeat) => ({ ...h, telemetry: { disks: [{ label: "\udc00" }] } }), "telemetry.disks.0.label"],
       [(h: Heartbeat) => ({ ...h, agentVersion: "1.0\u0000" }), "agent_version"],
     ] as const) {

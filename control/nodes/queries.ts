@@ -35,7 +35,11 @@ export function listNodes(deps: Deps, clusterId: string, q: v.InferOutput<typeof
 export async function nodeDetail(deps: Deps, clusterId: string, nodeId: string) {
   const node = await nodeIn(deps.db, clusterId, nodeId);
   const [identities, roles, services, last, history] = await Promise.all([
-    identitiesOf(deps.db, node.id), activeAssignments(deps.db, node.id), servicesOf(deps.db, node.id), latestHeartbeat(deps.db, node.id), heartbeatHistory(deps.db, node.id),
+    identitiesOf(deps.db, node.id),
+    activeAssignments(deps.db, node.id),
+    servicesOf(deps.db, node.id),
+    latestHeartbeat(deps.db, node.id),
+    heartbeatHistory(deps.db, node.id),
   ]);
   return { node, identities, roles, services, lastHeartbeat: last, heartbeatHistory: history };
 }
@@ -45,7 +49,11 @@ export async function nodeSnapshotIn(deps: Pick<ControlDeps, "db" | "identity" |
   return deps.db.transaction((tx) => nodeSnapshot(deps, tx, node.id, deps.clock()));
 }
 
-export interface GroupTree { id: string; name: string; children: GroupTree[] }
+export interface GroupTree {
+  id: string;
+  name: string;
+  children: GroupTree[];
+}
 
 export async function groupTree(deps: Deps, clusterId: string): Promise<GroupTree[]> {
   const groups = await listGroups(deps.db, clusterId);
@@ -58,7 +66,13 @@ export async function groupTree(deps: Deps, clusterId: string): Promise<GroupTre
 
 /** One more row than `limit`, so the caller can tell whether there is a next page. */
 export async function workloads(deps: Deps, clusterId: string, q: v.InferOutput<typeof WorkloadQuery>): Promise<WorkloadRow[]> {
-  return clusterWorkloads(deps.db, { clusterId: (await clusterOr404(deps, clusterId)).id, role: q.role, reportedState: q.reported_state, after: q.after, limit: q.limit + 1 });
+  return clusterWorkloads(deps.db, {
+    clusterId: (await clusterOr404(deps, clusterId)).id,
+    role: q.role,
+    reportedState: q.reported_state,
+    after: q.after,
+    limit: q.limit + 1,
+  });
 }
 
 export async function routeIntentsOf(deps: Deps, clusterId: string): Promise<RouteIntentRow[]> {

@@ -16,7 +16,12 @@ import { deleteRouteIntent, insertRouteIntent } from "../../sql/mesh.ts";
 
 type Deps = Pick<ControlDeps, "db" | "clock" | "fabric">;
 
-export interface RouteIntentInput { from_node_id: string; to_node_id: string; via: string[]; reason: string }
+export interface RouteIntentInput {
+  from_node_id: string;
+  to_node_id: string;
+  via: string[];
+  reason: string;
+}
 
 export async function createRouteIntent(deps: Deps, clusterId: string, input: RouteIntentInput, change: ChangeContext): Promise<string> {
   const id = newId();
@@ -32,7 +37,14 @@ export async function createRouteIntent(deps: Deps, clusterId: string, input: Ro
     if (notRelays.length) throw new DomainError("route_intent.invalid", "every node in via must have the relay-node role", { nodes: notRelays });
     const row = { id, clusterId, fromNode: input.from_node_id, toNode: input.to_node_id, via: input.via, reason: input.reason, createdBy: change.author.id };
     if (!(await insertRouteIntent(tx, row, deps.clock()))) throw new DomainError("route_intent.exists", "those nodes already have a route intent");
-    await appendAudit(tx, { change, action: "mesh.route_intent_created", targetType: "cluster", targetId: clusterId, outcome: "success", details: { intent_id: id, from: input.from_node_id, to: input.to_node_id, via: input.via, reason: input.reason } });
+    await appendAudit(tx, {
+      change,
+      action: "mesh.route_intent_created",
+      targetType: "cluster",
+      targetId: clusterId,
+      outcome: "success",
+      details: { intent_id: id, from: input.from_node_id, to: input.to_node_id, via: input.via, reason: input.reason },
+    });
   });
   await deps.fabric.snapshots.changed(clusterId);
   return id;
@@ -43,7 +55,14 @@ export async function removeRouteIntent(deps: Deps, clusterId: string, id: strin
     await requireAuthority(deps, tx, clusterId);
     const gone = await deleteRouteIntent(tx, clusterId, id);
     if (!gone) throw new DomainError("route_intent.not_found", "no such route intent in this cluster");
-    await appendAudit(tx, { change, action: "mesh.route_intent_deleted", targetType: "cluster", targetId: clusterId, outcome: "success", details: { intent_id: id, from: gone.fromNode, to: gone.toNode, via: gone.via } });
+    await appendAudit(tx, {
+      change,
+      action: "mesh.route_intent_deleted",
+      targetType: "cluster",
+      targetId: clusterId,
+      outcome: "success",
+      details: { intent_id: id, from: gone.fromNode, to: gone.toNode, via: gone.via },
+    });
   });
   await deps.fabric.snapshots.changed(clusterId);
 }

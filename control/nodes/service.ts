@@ -19,7 +19,15 @@ import { appendAudit } from "../../sql/audit.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import { nextCertificateSerial } from "../../sql/cluster-authorities.ts";
 import { getJoinRequest, insertBootstrapBundle } from "../../sql/enrollment.ts";
-import { getNode, insertIdentity, insertRevocationList, markIdentitiesRotated, nodeHoldingKey, revokeIdentitiesOf, revokedIdentities } from "../../sql/nodes.ts";
+import {
+  getNode,
+  insertIdentity,
+  insertRevocationList,
+  markIdentitiesRotated,
+  nodeHoldingKey,
+  revokeIdentitiesOf,
+  revokedIdentities,
+} from "../../sql/nodes.ts";
 import { activeAssignments, getGroup, insertAssignment, insertGroup, removeAssignment, setDesiredService } from "../../sql/node-roles.ts";
 import { getOrg } from "../../sql/organizations.ts";
 import { JOIN_REQUEST } from "../../actors/join-request/kind.ts";
@@ -37,21 +45,46 @@ type Deps = Pick<ControlDeps, "db" | "host" | "clock" | "identity" | "fabric">;
 export const CERTIFICATE_VALIDITY_MS = 30 * 86_400_000;
 export { BOOTSTRAP_TYPE, REVOCATION_TYPE };
 
-
-async function issueCertificate(tx: Tx, authority: LoadedAuthority, clusterId: string, nodeId: string, spki: Uint8Array, now: Date, beforeRecording?: () => Promise<void>) {
+async function issueCertificate(
+  tx: Tx,
+  authority: LoadedAuthority,
+  clusterId: string,
+  nodeId: string,
+  spki: Uint8Array,
+  now: Date,
+  beforeRecording?: () => Promise<void>,
+) {
   const cert = await issueNodeCertificate({
-    caCertPem: authority.caCertificatePem, caPrivatePkcs8: authority.caPrivatePkcs8, nodePublicSpki: spki, clusterId, nodeId,
-    serial: await nextCertificateSerial(tx, clusterId), now, validForMs: CERTIFICATE_VALIDITY_MS,
+    caCertPem: authority.caCertificatePem,
+    caPrivatePkcs8: authority.caPrivatePkcs8,
+    nodePublicSpki: spki,
+    clusterId,
+    nodeId,
+    serial: await nextCertificateSerial(tx, clusterId),
+    now,
+    validForMs: CERTIFICATE_VALIDITY_MS,
   });
   await beforeRecording?.();
   await insertIdentity(tx, {
-    certificateSerial: cert.serial, nodeId, clusterId, publicKey: Buffer.from(spki).toString("base64"), fingerprint: await fingerprintOf(spki),
-    certificatePem: cert.pem, notBefore: cert.notBefore, notAfter: cert.notAfter,
+    certificateSerial: cert.serial,
+    nodeId,
+    clusterId,
+    publicKey: Buffer.from(spki).toString("base64"),
+    fingerprint: await fingerprintOf(spki),
+    certificatePem: cert.pem,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
   });
   return cert;
 }
 
-export async function approveJoin(deps: Deps, clusterId: string, requestId: string, opts: { groupId?: string }, change: ChangeContext): Promise<{ node_id: string; certificate_serial: string }> {
+export async function approveJoin(
+  deps: Deps,
+  clusterId: string,
+  requestId: string,
+  opts: { groupId?: string },
+  change: ChangeContext,
+): Promise<{ node_id: string; certificate_serial: string }> {
   const now = deps.clock();
   const nodeId = newId(now.getTime());
   return deps.host.batch(async (tx, step) => {
@@ -60,25 +93,51 @@ export async function approveJoin(deps: Deps, clusterId: string, requestId: stri
     if (!request || request.clusterId !== clusterId) throw new DomainError("join_request.not_found", "no such join request", { id: requestId });
     const holder = await nodeHoldingKey(tx, request.nodeFingerprint);
     if (holder) throw new DomainError("enrollment.key_reused", "this key already identifies a node", { cluster_id: holder.clusterId });
-    if (opts.groupId && (await getGroup(tx, opts.groupId))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such group in this cluster");
+    if (opts.groupId && (await getGroup(tx, opts.groupId))?.clusterId !== clusterId)
+      throw new DomainError("node_group.not_found", "no such group in this cluster");
 
     await step(JOIN_REQUEST, requestId, { type: "join.approve", nodeId, reviewedBy: change.author.id, at: now.toISOString() }, change);
-    await step(NODE, nodeId, { type: "node.enroll", clusterId, name: request.nodeName, capabilities: request.reportedCapabilities, facts: request.reportedFacts, joinRequestId: requestId, groupId: opts.groupId ?? null }, change);
+    await step(
+      NODE,
+      nodeId,
+      {
+        type: "node.enroll",
+        clusterId,
+        name: request.nodeName,
+        capabilities: request.reportedCapabilities,
+        facts: request.reportedFacts,
+        joinRequestId: requestId,
+        groupId: opts.groupId ?? null,
+      },
+      change,
+    );
 
     const authority = await deps.fabric.authorities.load(tx, clusterId);
     const cert = await issueCertificate(tx, authority, clusterId, nodeId, fromB64(request.publicKey), now);
     const snapshot = await nodeSnapshot(deps, tx, nodeId, now);
-    const bundle = await authority.sign(BOOTSTRAP_TYPE, request.nodeFingerprint, {
-      node_id: nodeId,
-      join_request_id: requestId,
-      term: cluster.authorityTerm,
-      authority: { public_key: authority.signingPublicKey, fingerprint: authority.signingFingerprint },
-      ca_chain: [authority.caCertificatePem],
-      certificate: cert.pem,
-      initial_snapshot: snapshot.jws,
-    }, now);
+    const bundle = await authority.sign(
+      BOOTSTRAP_TYPE,
+      request.nodeFingerprint,
+      {
+        node_id: nodeId,
+        join_request_id: requestId,
+        term: cluster.authorityTerm,
+        authority: { public_key: authority.signingPublicKey, fingerprint: authority.signingFingerprint },
+        ca_chain: [authority.caCertificatePem],
+        certificate: cert.pem,
+        initial_snapshot: snapshot.jws,
+      },
+      now,
+    );
     await insertBootstrapBundle(tx, requestId, bundle);
-    await appendAudit(tx, { change, action: "node.certificate_issued", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, serial: cert.serial, not_after: cert.notAfter.toISOString() } });
+    await appendAudit(tx, {
+      change,
+      action: "node.certificate_issued",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { cluster_id: clusterId, serial: cert.serial, not_after: cert.notAfter.toISOString() },
+    });
     return { node_id: nodeId, certificate_serial: cert.serial };
   });
 }
@@ -95,7 +154,14 @@ export async function rejectJoin(deps: Deps, clusterId: string, requestId: strin
 export type LifecycleEvent = "node.drain" | "node.activate" | "node.disable" | "node.enable";
 
 /** Answers the node as it is after the change. */
-export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: string, type: LifecycleEvent, reason: string | undefined, change: ChangeContext): Promise<NodeRow> {
+export async function changeLifecycle(
+  deps: Deps,
+  clusterId: string,
+  nodeId: string,
+  type: LifecycleEvent,
+  reason: string | undefined,
+  change: ChangeContext,
+): Promise<NodeRow> {
   const node = await deps.host.batch(async (tx, step) => {
     await nodeIn(tx, clusterId, nodeId);
     if (type === "node.enable") await requireAuthority(deps, tx, clusterId);
@@ -108,7 +174,13 @@ export async function changeLifecycle(deps: Deps, clusterId: string, nodeId: str
 }
 
 /** Revokes the node and all its certificates, and publishes a new signed revocation list. */
-export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, reason: string, change: ChangeContext): Promise<{ revocation_list_version: number; revoked_serials: string[] }> {
+export async function revokeNode(
+  deps: Deps,
+  clusterId: string,
+  nodeId: string,
+  reason: string,
+  change: ChangeContext,
+): Promise<{ revocation_list_version: number; revoked_serials: string[] }> {
   const now = deps.clock();
   const out = await deps.host.batch(async (tx, step) => {
     await requireAuthority(deps, tx, clusterId);
@@ -117,8 +189,19 @@ export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, 
     const serials = await revokeIdentitiesOf(tx, nodeId);
     const list = await revokedIdentities(tx, clusterId);
     const authority = await deps.fabric.authorities.load(tx, clusterId);
-    const version = await insertRevocationList(tx, clusterId, await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: list, issued_at: now.toISOString() }, now));
-    await appendAudit(tx, { change, action: "node.certificate_revoked", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, serials, revocation_list_version: version } });
+    const version = await insertRevocationList(
+      tx,
+      clusterId,
+      await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: list, issued_at: now.toISOString() }, now),
+    );
+    await appendAudit(tx, {
+      change,
+      action: "node.certificate_revoked",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { cluster_id: clusterId, serials, revocation_list_version: version },
+    });
     return { revocation_list_version: version, revoked_serials: serials };
   });
   await deps.fabric.nodeBlocklist.changed(nodeId, "revoked");
@@ -127,7 +210,12 @@ export async function revokeNode(deps: Deps, clusterId: string, nodeId: string, 
 }
 
 /** A node renews its certificate (new CSR, with its current key or a new one); older certificates become `rotated`. */
-export async function renewCertificate(deps: Deps, nodeId: string, csrPem: string, change: ChangeContext): Promise<{ certificate: string; serial: string; not_after: string }> {
+export async function renewCertificate(
+  deps: Deps,
+  nodeId: string,
+  csrPem: string,
+  change: ChangeContext,
+): Promise<{ certificate: string; serial: string; not_after: string }> {
   const spki = await readCsr(csrPem);
   const fingerprint = await fingerprintOf(spki);
   const now = deps.clock();
@@ -141,12 +229,25 @@ export async function renewCertificate(deps: Deps, nodeId: string, csrPem: strin
     // Taking the serial locks the cluster's counter, so renewals take turns and each sees the one before; the current
     // certificates stop being active before the new one is recorded, which may be for the same key (one active per key).
     const cert = await issueCertificate(tx, authority, node.clusterId, nodeId, spki, now, () => markIdentitiesRotated(tx, nodeId));
-    await appendAudit(tx, { change, action: "node.certificate_rotated", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: node.clusterId, serial: cert.serial } });
+    await appendAudit(tx, {
+      change,
+      action: "node.certificate_rotated",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { cluster_id: node.clusterId, serial: cert.serial },
+    });
     return { certificate: cert.pem, serial: cert.serial, not_after: cert.notAfter.toISOString() };
   });
 }
 
-export async function assignRole(deps: Deps, clusterId: string, nodeId: string, input: { role: NodeRole; organization_id?: string; policy: Record<string, unknown> }, change: ChangeContext): Promise<string> {
+export async function assignRole(
+  deps: Deps,
+  clusterId: string,
+  nodeId: string,
+  input: { role: NodeRole; organization_id?: string; policy: Record<string, unknown> },
+  change: ChangeContext,
+): Promise<string> {
   const id = await deps.db.transaction(async (tx) => {
     await requireAuthority(deps, tx, clusterId);
     const node = await nodeIn(tx, clusterId, nodeId);
@@ -155,11 +256,34 @@ export async function assignRole(deps: Deps, clusterId: string, nodeId: string, 
     if (missing) throw new DomainError("node.capability_missing", `the node does not report ${missing}`, { role: input.role, capability: missing });
     if (input.organization_id && !(await getOrg(tx, input.organization_id))) throw new DomainError("organization.not_found", "no such organization");
     const id = newId();
-    await insertAssignment(tx, { id, clusterId, nodeId, role: input.role, organizationId: input.organization_id ?? null, assignedBy: change.author.id, policy: input.policy }).catch(onUniqueViolation((cause) => new Conflict("node.role_exists", "the node already has this role", {}, { cause })));
-    await appendAudit(tx, { change, organizationId: input.organization_id ?? null, action: "node.role_assigned", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: input.role, assignment_id: id } });
+    await insertAssignment(tx, {
+      id,
+      clusterId,
+      nodeId,
+      role: input.role,
+      organizationId: input.organization_id ?? null,
+      assignedBy: change.author.id,
+      policy: input.policy,
+    }).catch(onUniqueViolation((cause) => new Conflict("node.role_exists", "the node already has this role", {}, { cause })));
+    await appendAudit(tx, {
+      change,
+      organizationId: input.organization_id ?? null,
+      action: "node.role_assigned",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { cluster_id: clusterId, role: input.role, assignment_id: id },
+    });
     // Every role runs a workload on the node.
     await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: input.role, desiredState: "running" });
-    await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: input.role, desired_state: "running" } });
+    await appendAudit(tx, {
+      change,
+      action: "node.service_desired_state",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { service_type: input.role, desired_state: "running" },
+    });
     return id;
   });
   await deps.fabric.snapshots.changed(clusterId);
@@ -172,11 +296,26 @@ export async function unassignRole(deps: Deps, clusterId: string, nodeId: string
     await nodeIn(tx, clusterId, nodeId);
     const removed = await removeAssignment(tx, nodeId, assignmentId);
     if (!removed) throw new DomainError("node.role_not_found", "no such active role assignment");
-    await appendAudit(tx, { change, organizationId: removed.organizationId, action: "node.role_removed", targetType: "node", targetId: nodeId, outcome: "success", details: { cluster_id: clusterId, role: removed.role } });
+    await appendAudit(tx, {
+      change,
+      organizationId: removed.organizationId,
+      action: "node.role_removed",
+      targetType: "node",
+      targetId: nodeId,
+      outcome: "success",
+      details: { cluster_id: clusterId, role: removed.role },
+    });
     const stillHas = (await activeAssignments(tx, nodeId)).some((a) => a.role === removed.role);
     if (!stillHas) {
       await setDesiredService(tx, { id: newId(), clusterId, nodeId, serviceType: removed.role, desiredState: "stopped" });
-      await appendAudit(tx, { change, action: "node.service_desired_state", targetType: "node", targetId: nodeId, outcome: "success", details: { service_type: removed.role, desired_state: "stopped" } });
+      await appendAudit(tx, {
+        change,
+        action: "node.service_desired_state",
+        targetType: "node",
+        targetId: nodeId,
+        outcome: "success",
+        details: { service_type: removed.role, desired_state: "stopped" },
+      });
     }
   });
   await deps.fabric.snapshots.changed(clusterId);
@@ -185,10 +324,20 @@ export async function unassignRole(deps: Deps, clusterId: string, nodeId: string
 export async function createGroup(deps: Deps, clusterId: string, input: { name: string; parent_id?: string }, change: ChangeContext): Promise<string> {
   return deps.db.transaction(async (tx) => {
     if (!(await getCluster(tx, clusterId))) throw new DomainError("cluster.not_found", "no such cluster");
-    if (input.parent_id && (await getGroup(tx, input.parent_id))?.clusterId !== clusterId) throw new DomainError("node_group.not_found", "no such parent group in this cluster");
+    if (input.parent_id && (await getGroup(tx, input.parent_id))?.clusterId !== clusterId)
+      throw new DomainError("node_group.not_found", "no such parent group in this cluster");
     const id = newId();
-    await insertGroup(tx, { id, clusterId, parentId: input.parent_id ?? null, name: input.name }).catch(onUniqueViolation((cause) => new Conflict("node_group.exists", "a group with that name already exists here", {}, { cause })));
-    await appendAudit(tx, { change, action: "node_group.create", targetType: "node_group", targetId: id, outcome: "success", details: { cluster_id: clusterId } });
+    await insertGroup(tx, { id, clusterId, parentId: input.parent_id ?? null, name: input.name }).catch(
+      onUniqueViolation((cause) => new Conflict("node_group.exists", "a group with that name already exists here", {}, { cause })),
+    );
+    await appendAudit(tx, {
+      change,
+      action: "node_group.create",
+      targetType: "node_group",
+      targetId: id,
+      outcome: "success",
+      details: { cluster_id: clusterId },
+    });
     return id;
   });
 }
@@ -203,7 +352,6 @@ export async function moveToGroup(deps: Deps, clusterId: string, nodeId: string,
     return nodeIn(tx, clusterId, nodeId);
   });
 }
-
 
 /**
  * Splits nodes of a minority cluster off into a new cluster of their own: the
@@ -223,12 +371,18 @@ export async function splitCluster(
   const source = await getCluster(deps.db, clusterId);
   if (!source) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
   if (source.partitionState !== "minority") throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
-  const target = await prepareCluster(deps.host, deps.identity.keyring, { name: input.name, slug: input.slug, region: source.region, metadata: { split_from: clusterId } });
+  const target = await prepareCluster(deps.host, deps.identity.keyring, {
+    name: input.name,
+    slug: input.slug,
+    region: source.region,
+    metadata: { split_from: clusterId },
+  });
   const newClusterId = target.id;
   const now = deps.clock();
   // One commit: the new cluster, the revocations, the tokens and the list, or none of them.
   const result = await deps.host.batch(async (tx, step) => {
-    if ((await getCluster(tx, clusterId))?.partitionState !== "minority") throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
+    if ((await getCluster(tx, clusterId))?.partitionState !== "minority")
+      throw new DomainError("cluster.not_partitioned", "only a minority partition can be split off");
     await createPreparedCluster(tx, step, target, change);
     const moved = [];
     for (const nodeId of input.node_ids) {
@@ -241,8 +395,19 @@ export async function splitCluster(
       moved.push({ node_id: nodeId, name: node.name, join_token: token });
     }
     const authority = await deps.fabric.authorities.load(tx, clusterId);
-    const version = await insertRevocationList(tx, clusterId, await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: await revokedIdentities(tx, clusterId), issued_at: now.toISOString() }, now));
-    await appendAudit(tx, { change, action: "cluster.split", targetType: "cluster", targetId: clusterId, outcome: "success", details: { new_cluster_id: newClusterId, node_ids: input.node_ids, revocation_list_version: version } });
+    const version = await insertRevocationList(
+      tx,
+      clusterId,
+      await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: await revokedIdentities(tx, clusterId), issued_at: now.toISOString() }, now),
+    );
+    await appendAudit(tx, {
+      change,
+      action: "cluster.split",
+      targetType: "cluster",
+      targetId: clusterId,
+      outcome: "success",
+      details: { new_cluster_id: newClusterId, node_ids: input.node_ids, revocation_list_version: version },
+    });
     return { cluster_id: newClusterId, nodes: moved, revocation_list_version: version };
   });
   for (const n of result.nodes) await deps.fabric.nodeBlocklist.changed(n.node_id, "revoked");

@@ -31,7 +31,10 @@ export { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody };
 /** Route and QoS policy every mesh node gets: the channel classes, highest priority first. */
 export const DEFAULT_QOS = { classes: [...CLASS_POLICY], max_relay_hops: 2 };
 
-export interface SnapshotContext { dataPlaneKey: { kid: string; publicKeyB64: string }; maxTokenTtlSeconds?: number }
+export interface SnapshotContext {
+  dataPlaneKey: { kid: string; publicKeyB64: string };
+  maxTokenTtlSeconds?: number;
+}
 
 /** Observations older than this no longer count as reachability. */
 export const LINK_MAX_AGE_MS = 5 * 60_000;
@@ -61,7 +64,14 @@ function viableIntent(hops: Hop[], self: string, peer: string, via: string[] | u
   return path.every((n, i) => i === 0 || hops.some((l) => l.from === path[i - 1] && l.to === n)) ? via : null;
 }
 
-function relayPaths(hops: Hop[], self: string, peers: string[], relays: string[], stale: Map<string, Set<string>>, intents: Map<string, string[]>): RoutePath[] {
+function relayPaths(
+  hops: Hop[],
+  self: string,
+  peers: string[],
+  relays: string[],
+  stale: Map<string, Set<string>>,
+  intents: Map<string, string[]>,
+): RoutePath[] {
   const direct = new Set(hops.filter((l) => l.from === self).map((l) => l.to));
   const out: RoutePath[] = [];
   for (const peer of peers) {
@@ -106,7 +116,14 @@ export function leaseExpiry(now: Date): Date {
  * alternate) go through this relay. The relay forwards for nobody else, and
  * for nobody once the lease expires without a newer snapshot.
  */
-function relayLeases(hops: Hop[], self: string, meshNodes: string[], relays: string[], stale: Map<string, Set<string>>, intents: Map<string, string[]>): [string, string][] {
+function relayLeases(
+  hops: Hop[],
+  self: string,
+  meshNodes: string[],
+  relays: string[],
+  stale: Map<string, Set<string>>,
+  intents: Map<string, string[]>,
+): [string, string][] {
   const pairs = new Map<string, [string, string]>();
   for (const from of meshNodes) {
     if (from === self) continue;
@@ -139,11 +156,17 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
     const peerIds = peers.map((p) => p.node_id);
     body.mesh = { peers, qos: DEFAULT_QOS, relays, route_paths: relayPaths(hops, nodeId, peerIds, relays, stale, intents) };
     if (roles.has("relay-node")) {
-      body.mesh.relay_leases = { pairs: relayLeases(hops, nodeId, [nodeId, ...peerIds], [nodeId, ...relays], stale, intents), expires_at: leaseExpiry(now).toISOString() };
+      body.mesh.relay_leases = {
+        pairs: relayLeases(hops, nodeId, [nodeId, ...peerIds], [nodeId, ...relays], stale, intents),
+        expires_at: leaseExpiry(now).toISOString(),
+      };
     }
   }
   if (ENTRY_ROLES.some((r) => roles.has(r))) {
-    body.entry = { token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }], policy: { max_token_ttl_seconds: ctx.maxTokenTtlSeconds ?? 60 } };
+    body.entry = {
+      token_validation_keys: [{ kid: ctx.dataPlaneKey.kid, alg: "EdDSA", public_key: ctx.dataPlaneKey.publicKeyB64 }],
+      policy: { max_token_ttl_seconds: ctx.maxTokenTtlSeconds ?? 60 },
+    };
   }
   const services = assignments.filter((a) => SERVICE_ROLES.includes(a.role as NodeRole));
   if (services.length) body.services = await Promise.all(services.map((a) => serviceConfig(tx, a)));
@@ -182,7 +205,13 @@ async function serviceConfig(tx: Tx, a: AssignmentRow) {
 }
 
 /** The node's current signed snapshot: the stored one when nothing changed, a new signed version otherwise. */
-export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) => Promise<LoadedAuthority>, nodeId: string, ctx: SnapshotContext, now: Date): Promise<{ version: number; jws: string }> {
+export async function currentSnapshot(
+  tx: Tx,
+  authorityOf: (clusterId: string) => Promise<LoadedAuthority>,
+  nodeId: string,
+  ctx: SnapshotContext,
+  now: Date,
+): Promise<{ version: number; jws: string }> {
   const { clusterId, body } = await buildSnapshotBody(tx, nodeId, ctx, now);
   const hash = toHex(await sha256(JSON.stringify(body)));
   const latest = await latestSnapshot(tx, nodeId);
@@ -198,4 +227,10 @@ export async function currentSnapshot(tx: Tx, authorityOf: (clusterId: string) =
 
 /** A node's current signed snapshot (a new version only when its content changed). */
 export const nodeSnapshot = (deps: Pick<ControlDeps, "identity" | "fabric">, tx: Tx, nodeId: string, now: Date) =>
-  currentSnapshot(tx, (clusterId) => deps.fabric.authorities.load(tx, clusterId), nodeId, { dataPlaneKey: deps.identity.dataPlaneKey, maxTokenTtlSeconds: deps.identity.dataPlaneTokenTtlSeconds }, now);
+  currentSnapshot(
+    tx,
+    (clusterId) => deps.fabric.authorities.load(tx, clusterId),
+    nodeId,
+    { dataPlaneKey: deps.identity.dataPlaneKey, maxTokenTtlSeconds: deps.identity.dataPlaneTokenTtlSeconds },
+    now,
+  );

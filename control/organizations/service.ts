@@ -12,7 +12,17 @@ import { Conflict, DomainError, type ErrorCode } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { onUniqueViolation, type Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
-import { countOwners, deleteMembership, lockOrg, getMembership, insertMembership, insertOrg, memberByEmail, updateMembership, updateOrg } from "../../sql/organizations.ts";
+import {
+  countOwners,
+  deleteMembership,
+  lockOrg,
+  getMembership,
+  insertMembership,
+  insertOrg,
+  memberByEmail,
+  updateMembership,
+  updateOrg,
+} from "../../sql/organizations.ts";
 import { insertUserOrUnclaimed } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
 
@@ -22,7 +32,15 @@ export async function createOrganization(deps: Deps, input: { name: string; slug
   const id = newId(deps.clock().getTime());
   await deps.db.transaction(async (tx) => {
     await insertOrg(tx, { id, ...input }).catch(uniqueAs("organizations_slug_key", "organization.slug_taken", "slug already in use"));
-    await appendAudit(tx, { change, organizationId: id, action: "organization.create", targetType: "organization", targetId: id, outcome: "success", details: { slug: input.slug } });
+    await appendAudit(tx, {
+      change,
+      organizationId: id,
+      action: "organization.create",
+      targetType: "organization",
+      targetId: id,
+      outcome: "success",
+      details: { slug: input.slug },
+    });
   });
   return id;
 }
@@ -45,7 +63,12 @@ export async function renameOrganization(deps: Deps, orgId: string, name: string
  * in its member list anyway. The platform audit, not the organization's,
  * records an unclaimed account.
  */
-export async function addMember(deps: Deps, orgId: string, input: { email: string; display_name: string; password: string; role: OrgRole }, change: ChangeContext): Promise<string> {
+export async function addMember(
+  deps: Deps,
+  orgId: string,
+  input: { email: string; display_name: string; password: string; role: OrgRole },
+  change: ChangeContext,
+): Promise<string> {
   const passwordHash = await hashPassword(input.password);
   const userId = newId(deps.clock().getTime());
   return deps.db.transaction(async (tx) => {
@@ -53,8 +76,24 @@ export async function addMember(deps: Deps, orgId: string, input: { email: strin
     if (await memberByEmail(tx, orgId, input.email)) throw new DomainError("member.exists", "already a member");
     const status = await insertUserOrUnclaimed(tx, { id: userId, email: input.email, displayName: input.display_name, passwordHash });
     await insertMembership(tx, { organizationId: orgId, userId, role: input.role });
-    await appendAudit(tx, { change, organizationId: orgId, action: "member.create", targetType: "user", targetId: userId, outcome: "success", details: { role: input.role } });
-    if (status === "unclaimed") await appendAudit(tx, { change, action: "user.unclaimed_created", targetType: "user", targetId: userId, outcome: "success", details: { organization_id: orgId, reason: "email_has_account" } });
+    await appendAudit(tx, {
+      change,
+      organizationId: orgId,
+      action: "member.create",
+      targetType: "user",
+      targetId: userId,
+      outcome: "success",
+      details: { role: input.role },
+    });
+    if (status === "unclaimed")
+      await appendAudit(tx, {
+        change,
+        action: "user.unclaimed_created",
+        targetType: "user",
+        targetId: userId,
+        outcome: "success",
+        details: { organization_id: orgId, reason: "email_has_account" },
+      });
     return userId;
   });
 }
@@ -65,7 +104,13 @@ export async function touchesOwner(deps: Deps, orgId: string, userId: string, ne
   return m?.role === "org_owner" || newRole === "org_owner";
 }
 
-export async function changeMember(deps: Deps, orgId: string, userId: string, patch: { role?: OrgRole; status?: "active" | "suspended" }, change: ChangeContext): Promise<void> {
+export async function changeMember(
+  deps: Deps,
+  orgId: string,
+  userId: string,
+  patch: { role?: OrgRole; status?: "active" | "suspended" },
+  change: ChangeContext,
+): Promise<void> {
   await deps.db.transaction(async (tx) => {
     const m = await lockedMember(tx, orgId, userId);
     const demotesOwner = m.role === "org_owner" && ((patch.role && patch.role !== "org_owner") || patch.status === "suspended");

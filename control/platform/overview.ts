@@ -14,7 +14,13 @@ export const REQUIRED_ROLES = ["entry-node", "relay-node"] as const;
 const EXPIRY_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
 type Health = "healthy" | "stale" | "offline";
-interface Risk { kind: string; severity: "warning" | "critical"; cluster_id: string; cluster_name: string; message: string }
+interface Risk {
+  kind: string;
+  severity: "warning" | "critical";
+  cluster_id: string;
+  cluster_name: string;
+  message: string;
+}
 
 const sum = (xs: { n: number }[]) => xs.reduce((a, x) => a + x.n, 0);
 const countBy = <T extends { n: number }>(xs: T[], key: (x: T) => string) => {
@@ -32,16 +38,25 @@ export async function overview(tx: Tx, now: Date) {
     const inService = nodes.filter((n) => n.status === "active" || n.status === "draining");
     const health: Record<Health, number> = { healthy: 0, stale: 0, offline: 0 };
     for (const n of inService) health[n.health as Health] = (health[n.health as Health] ?? 0) + n.n;
-    const roles = countBy(c.roles.filter((r) => r.clusterId === cl.id), (r) => r.role);
+    const roles = countBy(
+      c.roles.filter((r) => r.clusterId === cl.id),
+      (r) => r.role,
+    );
     const services = c.services.filter((s) => s.clusterId === cl.id && s.desiredState === "running");
-    const workloads = { desired_running: sum(services), running: sum(services.filter((s) => s.reportedState === "running")), failed: sum(services.filter((s) => s.reportedState === "failed")) };
+    const workloads = {
+      desired_running: sum(services),
+      running: sum(services.filter((s) => s.reportedState === "running")),
+      failed: sum(services.filter((s) => s.reportedState === "failed")),
+    };
     const certs = c.certificates.find((x) => x.clusterId === cl.id);
     const pending = c.pendingJoinRequests.find((p) => p.clusterId === cl.id)?.n ?? 0;
     const active = sum(nodes.filter((n) => n.status === "active"));
     const missing = cl.status === "active" && active > 0 ? REQUIRED_ROLES.filter((r) => !roles[r]) : [];
 
-    const risk = (kind: string, severity: Risk["severity"], message: string) => risks.push({ kind, severity, cluster_id: cl.id, cluster_name: cl.name, message });
-    if (cl.partitionState === "minority") risk("partition_minority", "critical", "minority partition: no enrollment, role or trust changes until promoted or merged");
+    const risk = (kind: string, severity: Risk["severity"], message: string) =>
+      risks.push({ kind, severity, cluster_id: cl.id, cluster_name: cl.name, message });
+    if (cl.partitionState === "minority")
+      risk("partition_minority", "critical", "minority partition: no enrollment, role or trust changes until promoted or merged");
     if (cl.status === "suspended") risk("cluster_suspended", "warning", "cluster is suspended");
     if (health.offline) risk("nodes_offline", "critical", `${health.offline} node(s) offline`);
     if (health.stale) risk("nodes_stale", "warning", `${health.stale} node(s) missed heartbeats`);
@@ -51,7 +66,12 @@ export async function overview(tx: Tx, now: Date) {
     if (missing.length) risk("role_coverage_gap", "warning", `no active node runs ${missing.join(", ")}`);
 
     return {
-      id: cl.id, name: cl.name, slug: cl.slug, status: cl.status, region: cl.region, partition_state: cl.partitionState,
+      id: cl.id,
+      name: cl.name,
+      slug: cl.slug,
+      status: cl.status,
+      region: cl.region,
+      partition_state: cl.partitionState,
       nodes: { total: sum(nodes), by_status: countBy(nodes, (n) => n.status), by_health: health },
       pending_join_requests: pending,
       roles,
@@ -63,15 +83,35 @@ export async function overview(tx: Tx, now: Date) {
   const total = <K extends "pending_join_requests">(k: K) => clusters.reduce((a, x) => a + x[k], 0);
   return {
     generated_at: now.toISOString(),
-    clusters: { total: clusters.length, by_status: countBy(c.clusters.map((x) => ({ ...x, n: 1 })), (x) => x.status) },
+    clusters: {
+      total: clusters.length,
+      by_status: countBy(
+        c.clusters.map((x) => ({ ...x, n: 1 })),
+        (x) => x.status,
+      ),
+    },
     nodes: {
       total: sum(c.nodes),
       by_status: countBy(c.nodes, (n) => n.status),
-      by_health: clusters.reduce((a, x) => ({ healthy: a.healthy + x.nodes.by_health.healthy, stale: a.stale + x.nodes.by_health.stale, offline: a.offline + x.nodes.by_health.offline }), { healthy: 0, stale: 0, offline: 0 }),
+      by_health: clusters.reduce(
+        (a, x) => ({
+          healthy: a.healthy + x.nodes.by_health.healthy,
+          stale: a.stale + x.nodes.by_health.stale,
+          offline: a.offline + x.nodes.by_health.offline,
+        }),
+        { healthy: 0, stale: 0, offline: 0 },
+      ),
     },
     pending_join_requests: total("pending_join_requests"),
     role_coverage_gaps: clusters.filter((x) => x.missing_roles.length).map((x) => ({ cluster_id: x.id, cluster_name: x.name, missing_roles: x.missing_roles })),
-    workloads: clusters.reduce((a, x) => ({ desired_running: a.desired_running + x.workloads.desired_running, running: a.running + x.workloads.running, failed: a.failed + x.workloads.failed }), { desired_running: 0, running: 0, failed: 0 }),
+    workloads: clusters.reduce(
+      (a, x) => ({
+        desired_running: a.desired_running + x.workloads.desired_running,
+        running: a.running + x.workloads.running,
+        failed: a.failed + x.workloads.failed,
+      }),
+      { desired_running: 0, running: 0, failed: 0 },
+    ),
     risky_states: risks,
     per_cluster: clusters,
   };

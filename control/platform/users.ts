@@ -13,7 +13,12 @@ async function userOr404(tx: Tx, id: string): Promise<void> {
 }
 
 /** Dev mode only: strict mode grants platform roles through Product Root signed grants. */
-export async function setDevPlatformRole(deps: Pick<ControlDeps, "db" | "identity">, userId: string, role: PlatformRole | null, change: ChangeContext): Promise<void> {
+export async function setDevPlatformRole(
+  deps: Pick<ControlDeps, "db" | "identity">,
+  userId: string,
+  role: PlatformRole | null,
+  change: ChangeContext,
+): Promise<void> {
   if (deps.identity.mode === "strict") throw new DomainError("installation.strict_mode_requires_grant", "use a Product Root signed grant");
   await deps.db.transaction(async (tx) => {
     await userOr404(tx, userId);

@@ -18,7 +18,12 @@ export const DEFAULT_DETACHED_TIMEOUT_SECONDS = 900;
 
 type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "fabric">;
 
-export interface SecretInput { username?: string; password?: string; domain?: string; private_key?: string }
+export interface SecretInput {
+  username?: string;
+  password?: string;
+  domain?: string;
+  private_key?: string;
+}
 
 const CREDENTIAL_KEY = /pass(word|wd)?|pwd|secret|token|private[_-]?key|credential|api[_-]?key|otp/i;
 
@@ -26,7 +31,10 @@ const CREDENTIAL_KEY = /pass(word|wd)?|pwd|secret|token|private[_-]?key|credenti
 export function credentialLikeKeys(value: unknown, path = ""): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => credentialLikeKeys(v, `${path}[${i}]`));
   if (typeof value !== "object" || value === null) return [];
-  return Object.entries(value).flatMap(([k, v]) => [...(CREDENTIAL_KEY.test(k) ? [path ? `${path}.${k}` : k] : []), ...credentialLikeKeys(v, path ? `${path}.${k}` : k)]);
+  return Object.entries(value).flatMap(([k, v]) => [
+    ...(CREDENTIAL_KEY.test(k) ? [path ? `${path}.${k}` : k] : []),
+    ...credentialLikeKeys(v, path ? `${path}.${k}` : k),
+  ]);
 }
 
 function guardMetadata(deps: Deps, metadata: Record<string, unknown>): void {
@@ -35,7 +43,13 @@ function guardMetadata(deps: Deps, metadata: Record<string, unknown>): void {
   if (keys.length) throw new DomainError("resource.plaintext_credentials", "metadata carries credential-like fields", { fields: keys });
 }
 
-export async function createResource(deps: Deps, orgId: string, fields: ResourceFields, secret: SecretInput | undefined, change: ChangeContext): Promise<string> {
+export async function createResource(
+  deps: Deps,
+  orgId: string,
+  fields: ResourceFields,
+  secret: SecretInput | undefined,
+  change: ChangeContext,
+): Promise<string> {
   guardMetadata(deps, fields.metadata);
   if (deps.identity.production && !secret) throw new DomainError("resource.secret_required", "production resources need credentials in `secret`");
   const id = newId(deps.clock().getTime());
@@ -43,7 +57,15 @@ export async function createResource(deps: Deps, orgId: string, fields: Resource
   await deps.db.transaction(async (tx) => {
     await insertResource(tx, id, orgId, fields).catch(uniqueAs("resources_org_name_key", "resource.name_taken", "name taken"));
     if (sealed) await setResourceSecret(tx, id, newId(), sealed);
-    await appendAudit(tx, { change, organizationId: orgId, action: "resource.create", targetType: "resource", targetId: id, outcome: "success", details: { protocol: fields.protocol, with_secret: Boolean(sealed) } });
+    await appendAudit(tx, {
+      change,
+      organizationId: orgId,
+      action: "resource.create",
+      targetType: "resource",
+      targetId: id,
+      outcome: "success",
+      details: { protocol: fields.protocol, with_secret: Boolean(sealed) },
+    });
   });
   // Service nodes of the organization carry resource references in their snapshots.
   await deps.fabric.snapshots.changed(null);
@@ -55,7 +77,15 @@ export async function changeResource(deps: Deps, current: ResourceRow, patch: Pa
   guardMetadata(deps, next.metadata);
   await deps.db.transaction(async (tx) => {
     await updateResource(tx, current.id, next).catch(uniqueAs("resources_org_name_key", "resource.name_taken", "name taken"));
-    await appendAudit(tx, { change, organizationId: current.organizationId, action: "resource.update", targetType: "resource", targetId: current.id, outcome: "success", details: { fields: Object.keys(definedOnly(patch)) } });
+    await appendAudit(tx, {
+      change,
+      organizationId: current.organizationId,
+      action: "resource.update",
+      targetType: "resource",
+      targetId: current.id,
+      outcome: "success",
+      details: { fields: Object.keys(definedOnly(patch)) },
+    });
   });
   await deps.fabric.snapshots.changed(null);
 }
@@ -69,22 +99,43 @@ export async function removeResource(deps: Deps, r: ResourceRow, change: ChangeC
 }
 
 /** Creates or rotates the resource's secret; returns the secret reference only. */
-export async function putResourceSecret(deps: Deps, r: ResourceRow, secret: SecretInput, change: ChangeContext): Promise<{ secret_ref: string; rotated: boolean }> {
+export async function putResourceSecret(
+  deps: Deps,
+  r: ResourceRow,
+  secret: SecretInput,
+  change: ChangeContext,
+): Promise<{ secret_ref: string; rotated: boolean }> {
   const sealed = await deps.identity.keyring.seal(new TextEncoder().encode(JSON.stringify(secret)), resourceSecretAad(r.id));
   const ref = r.secretRef ?? newId();
   await deps.db.transaction(async (tx: Tx) => {
     const locked = await getResource(tx, r.id, true);
     if (!locked) throw new DomainError("resource.not_found", "no such resource");
     await setResourceSecret(tx, r.id, ref, sealed);
-    await appendAudit(tx, { change, organizationId: r.organizationId, action: r.secretRef ? "resource.secret_rotate" : "resource.secret_create", targetType: "resource", targetId: r.id, outcome: "success", details: { fields: Object.keys(secret).sort() } });
+    await appendAudit(tx, {
+      change,
+      organizationId: r.organizationId,
+      action: r.secretRef ? "resource.secret_rotate" : "resource.secret_create",
+      targetType: "resource",
+      targetId: r.id,
+      outcome: "success",
+      details: { fields: Object.keys(secret).sort() },
+    });
   });
   return { secret_ref: ref, rotated: Boolean(r.secretRef) };
 }
 
 function pickFields(r: ResourceRow): ResourceFields {
   return {
-    name: r.name, protocol: r.protocol, targetHost: r.targetHost, targetPort: r.targetPort, egressPool: r.egressPool,
-    certificateVerificationMode: r.certificateVerificationMode, clipboardMode: r.clipboardMode, fileTransferMode: r.fileTransferMode, detachedTimeoutSeconds: r.detachedTimeoutSeconds, metadata: r.metadata,
+    name: r.name,
+    protocol: r.protocol,
+    targetHost: r.targetHost,
+    targetPort: r.targetPort,
+    egressPool: r.egressPool,
+    certificateVerificationMode: r.certificateVerificationMode,
+    clipboardMode: r.clipboardMode,
+    fileTransferMode: r.fileTransferMode,
+    detachedTimeoutSeconds: r.detachedTimeoutSeconds,
+    metadata: r.metadata,
   };
 }
 

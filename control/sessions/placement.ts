@@ -27,12 +27,19 @@ export function rankEntries(entries: EntryCandidate[], adapterGroupId: string | 
   return [...entries].sort((a, b) => sameGroup(a) - sameGroup(b) || (a.latencyMs ?? Infinity) - (b.latencyMs ?? Infinity) || a.nodeId.localeCompare(b.nodeId));
 }
 
-export async function placeSession(tx: Tx, r: { organizationId: string; protocol: "ssh" | "rdp" | "vnc"; egressPool: string | null }): Promise<PlacementResult> {
+export async function placeSession(
+  tx: Tx,
+  r: { organizationId: string; protocol: "ssh" | "rdp" | "vnc"; egressPool: string | null },
+): Promise<PlacementResult> {
   const adapters = await adapterCandidates(tx, { orgId: r.organizationId, role: PROTOCOL_ROLE[r.protocol], pool: r.egressPool });
   if (!adapters.length) return { ok: false, reason: "no_adapter_node" };
   for (const a of adapters) {
-    const entries = rankEntries(await entryCandidates(tx, { orgId: r.organizationId, clusterId: a.clusterId, adapterNodeId: a.nodeId }), a.groupId).slice(0, MAX_ENTRY_NODES);
-    if (entries.length) return { ok: true, placement: { adapterNodeId: a.nodeId, entryNodeIds: entries.map((e) => e.nodeId), entryName: entries[0]!.clusterName } };
+    const entries = rankEntries(await entryCandidates(tx, { orgId: r.organizationId, clusterId: a.clusterId, adapterNodeId: a.nodeId }), a.groupId).slice(
+      0,
+      MAX_ENTRY_NODES,
+    );
+    if (entries.length)
+      return { ok: true, placement: { adapterNodeId: a.nodeId, entryNodeIds: entries.map((e) => e.nodeId), entryName: entries[0]!.clusterName } };
   }
   return { ok: false, reason: "no_entry_node" };
 }

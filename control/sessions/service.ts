@@ -31,10 +31,17 @@ import type { SendResult } from "../../actors/host/host.ts";
 type Deps = Pick<ControlDeps, "db" | "live" | "host" | "clock" | "identity">;
 
 /** Who acts: the user and the client (their sign-in session) the attachment comes from. */
-export interface Caller { userId: string; clientId: string }
+export interface Caller {
+  userId: string;
+  clientId: string;
+}
 
 /** What a client needs to connect: the attachment, its token, and the entry point. */
-export interface AttachOffer { attachmentId: string; token: IssuedToken; entryName: string | null }
+export interface AttachOffer {
+  attachmentId: string;
+  token: IssuedToken;
+  entryName: string | null;
+}
 
 const send = (deps: Deps, id: string, event: RemoteSessionEvent, change: ChangeContext) => deps.host.send(REMOTE_SESSION, id, event as never, change);
 const contextOf = (r: SendResult) => r.context as RemoteSessionContext;
@@ -45,14 +52,29 @@ async function offerFor(deps: Deps, sessionId: string, r: SendResult): Promise<A
   return { attachmentId: ctl.id, token: await issueDataPlaneToken(deps, sessionId, c, ctl), entryName: c.placement?.entryName ?? null };
 }
 
-export async function startSession(deps: Deps, caller: Caller, resource: ResourceRow, change: ChangeContext): Promise<{ sessionId: string; offer: AttachOffer }> {
+export async function startSession(
+  deps: Deps,
+  caller: Caller,
+  resource: ResourceRow,
+  change: ChangeContext,
+): Promise<{ sessionId: string; offer: AttachOffer }> {
   const now = deps.clock();
   const id = newId(now.getTime());
   const at = now.toISOString();
   const start: RemoteSessionEvent = {
-    type: "session.start", organizationId: resource.organizationId, resourceId: resource.id, resourceName: resource.name, protocol: resource.protocol,
-    egressPool: resource.egressPool, clipboard: resource.clipboardMode, fileTransfer: resource.fileTransferMode, detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
-    attachmentId: newId(now.getTime()), userId: caller.userId, clientId: caller.clientId, at,
+    type: "session.start",
+    organizationId: resource.organizationId,
+    resourceId: resource.id,
+    resourceName: resource.name,
+    protocol: resource.protocol,
+    egressPool: resource.egressPool,
+    clipboard: resource.clipboardMode,
+    fileTransfer: resource.fileTransferMode,
+    detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
+    attachmentId: newId(now.getTime()),
+    userId: caller.userId,
+    clientId: caller.clientId,
+    at,
   };
   const outcome = await deps.host.batch(async (tx, step) => {
     await step(REMOTE_SESSION, id, start as never, change);
@@ -61,12 +83,20 @@ export async function startSession(deps: Deps, caller: Caller, resource: Resourc
       await step(REMOTE_SESSION, id, { type: "session.fail", reason: placed.reason, at } as never, change);
       return { ok: false as const, reason: placed.reason };
     }
-    return { ok: true as const, result: await step(REMOTE_SESSION, id, { type: "session.placed", ...placed.placement, startTimeoutMs: START_TIMEOUT_MS, at } as never, change) };
+    return {
+      ok: true as const,
+      result: await step(REMOTE_SESSION, id, { type: "session.placed", ...placed.placement, startTimeoutMs: START_TIMEOUT_MS, at } as never, change),
+    };
   });
   if (!outcome.ok) {
-    throw new DomainError(outcome.reason === "no_adapter_node" ? "remote_session.no_adapter_node" : "remote_session.no_entry_node", `session ${id} could not be placed: ${outcome.reason}`, {
-      session_id: id, egress_pool: resource.egressPool,
-    });
+    throw new DomainError(
+      outcome.reason === "no_adapter_node" ? "remote_session.no_adapter_node" : "remote_session.no_entry_node",
+      `session ${id} could not be placed: ${outcome.reason}`,
+      {
+        session_id: id,
+        egress_pool: resource.egressPool,
+      },
+    );
   }
   return { sessionId: id, offer: await offerFor(deps, id, outcome.result) };
 }
@@ -75,7 +105,11 @@ export async function startSession(deps: Deps, caller: Caller, resource: Resourc
 export async function attachSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<AttachOffer> {
   const at = deps.clock().toISOString();
   try {
-    return await offerFor(deps, s.id, await send(deps, s.id, { type: "session.attach", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change));
+    return await offerFor(
+      deps,
+      s.id,
+      await send(deps, s.id, { type: "session.attach", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change),
+    );
   } catch (err) {
     // Refused because another client controls it: say so, so the client can offer a takeover.
     if (err instanceof ActorEventRejected && ["starting", "active"].includes(String(err.details.state))) {
@@ -88,14 +122,19 @@ export async function attachSession(deps: Deps, caller: Caller, s: RemoteSession
 /** Take control from whoever holds it (recorded as taken over), or attach when nobody does. */
 export async function takeoverSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<AttachOffer> {
   const at = deps.clock().toISOString();
-  return offerFor(deps, s.id, await send(deps, s.id, { type: "session.takeover", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change));
+  return offerFor(
+    deps,
+    s.id,
+    await send(deps, s.id, { type: "session.takeover", attachmentId: newId(), userId: caller.userId, clientId: caller.clientId, at }, change),
+  );
 }
 
 /** Detach the caller's own client from the session; the session keeps running for the resource's detached timeout. */
 export async function detachSession(deps: Deps, caller: Caller, s: RemoteSessionRow, change: ChangeContext): Promise<SendResult> {
   const c = await sessionContext(deps, s.id);
   const ctl = c && controllerOf(c);
-  if (!ctl || ctl.userId !== caller.userId || ctl.clientId !== caller.clientId) throw new DomainError("remote_session.not_attached", "this client does not control the session", { session_id: s.id });
+  if (!ctl || ctl.userId !== caller.userId || ctl.clientId !== caller.clientId)
+    throw new DomainError("remote_session.not_attached", "this client does not control the session", { session_id: s.id });
   return send(deps, s.id, { type: "session.detach", attachmentId: ctl.id, at: deps.clock().toISOString() }, change);
 }
 
@@ -113,16 +152,25 @@ async function sessionContext(deps: Deps, id: string): Promise<RemoteSessionCont
  * adapter node, `entry.transport_closed` only from one of its entry nodes.
  * Anything else is answered as if the session did not exist.
  */
-export async function reportSessionEvent(deps: Deps, node: NodePrincipal, sessionId: string, body: SessionEventBody, change: ChangeContext): Promise<{ session_id: string; state: string }> {
+export async function reportSessionEvent(
+  deps: Deps,
+  node: NodePrincipal,
+  sessionId: string,
+  body: SessionEventBody,
+  change: ChangeContext,
+): Promise<{ session_id: string; state: string }> {
   const s = await getRemoteSession(deps.db, sessionId);
   const allowed = s && (body.type === "entry.transport_closed" ? s.entryNodeIds.includes(node.nodeId) : s.adapterNodeId === node.nodeId);
   if (!s || !allowed) throw new DomainError("adapter.session_not_assigned", "no such session on this node", { session_id: sessionId });
   const at = deps.clock().toISOString();
   const event: RemoteSessionEvent =
-    body.type === "adapter.started" ? { type: "session.adapter_started", at }
-    : body.type === "adapter.failed" ? { type: "session.adapter_failed", reason: body.reason, at }
-    : body.type === "adapter.ended" ? { type: "session.adapter_ended", reason: body.reason ?? null, at }
-    : { type: "session.detach", attachmentId: body.attachment_id, at };
+    body.type === "adapter.started"
+      ? { type: "session.adapter_started", at }
+      : body.type === "adapter.failed"
+        ? { type: "session.adapter_failed", reason: body.reason, at }
+        : body.type === "adapter.ended"
+          ? { type: "session.adapter_ended", reason: body.reason ?? null, at }
+          : { type: "session.detach", attachmentId: body.attachment_id, at };
   const r = await send(deps, sessionId, event, change);
   return { session_id: sessionId, state: r.state };
 }
@@ -137,9 +185,19 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
     if (!c || !r) continue;
     const ctl = controllerOf(c);
     out.push({
-      type: ADAPTER_ASSIGNMENT_TYPE, session_id: s.id, organization_id: s.organizationId, state: s.state as AdapterAssignment["state"],
+      type: ADAPTER_ASSIGNMENT_TYPE,
+      session_id: s.id,
+      organization_id: s.organizationId,
+      state: s.state as AdapterAssignment["state"],
       desired: s.state === "terminating" ? "stopped" : "running",
-      resource: { id: r.id, protocol: r.protocol, target_host: r.targetHost, target_port: r.targetPort, verification: r.certificateVerificationMode, has_credentials: r.secretRef !== null },
+      resource: {
+        id: r.id,
+        protocol: r.protocol,
+        target_host: r.targetHost,
+        target_port: r.targetPort,
+        verification: r.certificateVerificationMode,
+        has_credentials: r.secretRef !== null,
+      },
       policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
       entry_node_ids: s.entryNodeIds,
       controller: ctl ? { attachment_id: ctl.id, user_id: ctl.userId } : null,

@@ -12,7 +12,12 @@ import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { entryRef, signDataPlaneToken, verifyDataPlaneToken } from "../../core/crypto/data-plane-token.ts";
 import {
-  DATA_PLANE_AUDIENCE, DATA_PLANE_ISSUER, DATA_PLANE_SKEW_SECONDS, DATA_PLANE_TOKEN_TYPE, type DataPlaneClaims, type SessionChannel,
+  DATA_PLANE_AUDIENCE,
+  DATA_PLANE_ISSUER,
+  DATA_PLANE_SKEW_SECONDS,
+  DATA_PLANE_TOKEN_TYPE,
+  type DataPlaneClaims,
+  type SessionChannel,
 } from "../../core/contracts/data-plane-token.ts";
 import type { RemoteSessionContext } from "../../actors/remote-session/machine.ts";
 import { getRemoteSession } from "../../sql/remote-sessions.ts";
@@ -22,20 +27,46 @@ type Deps = Pick<ControlDeps, "db" | "live" | "clock" | "identity">;
 
 /** The channels a session's client may open: clipboard and file transfer only when the resource's policy allows a direction. */
 export function sessionChannels(c: Pick<RemoteSessionContext, "clipboard" | "fileTransfer">): SessionChannel[] {
-  return ["control", "input", "render", ...(c.clipboard !== "disabled" ? (["clipboard"] as const) : []), ...(c.fileTransfer !== "disabled" ? (["file_transfer"] as const) : [])];
+  return [
+    "control",
+    "input",
+    "render",
+    ...(c.clipboard !== "disabled" ? (["clipboard"] as const) : []),
+    ...(c.fileTransfer !== "disabled" ? (["file_transfer"] as const) : []),
+  ];
 }
 
-export interface IssuedToken { token: string; expiresAt: string; channels: SessionChannel[] }
+export interface IssuedToken {
+  token: string;
+  expiresAt: string;
+  channels: SessionChannel[];
+}
 
-export async function issueDataPlaneToken(deps: Deps, sessionId: string, c: RemoteSessionContext, attachment: { id: string; userId: string }): Promise<IssuedToken> {
+export async function issueDataPlaneToken(
+  deps: Deps,
+  sessionId: string,
+  c: RemoteSessionContext,
+  attachment: { id: string; userId: string },
+): Promise<IssuedToken> {
   const iat = Math.floor(deps.clock().getTime() / 1000);
   const exp = iat + deps.identity.dataPlaneTokenTtlSeconds;
   const channels = sessionChannels(c);
   const claims: DataPlaneClaims = {
-    typ: DATA_PLANE_TOKEN_TYPE, iss: DATA_PLANE_ISSUER, aud: DATA_PLANE_AUDIENCE, jti: newId(), iat, exp,
-    sid: sessionId, att: attachment.id, sub: attachment.userId, org: c.organizationId, rid: c.resourceId, proto: c.protocol,
+    typ: DATA_PLANE_TOKEN_TYPE,
+    iss: DATA_PLANE_ISSUER,
+    aud: DATA_PLANE_AUDIENCE,
+    jti: newId(),
+    iat,
+    exp,
+    sid: sessionId,
+    att: attachment.id,
+    sub: attachment.userId,
+    org: c.organizationId,
+    rid: c.resourceId,
+    proto: c.protocol,
     ent: await Promise.all((c.placement?.entryNodeIds ?? []).map((n) => entryRef(sessionId, n))),
-    chn: channels, pol: { clipboard: c.clipboard, file_transfer: c.fileTransfer },
+    chn: channels,
+    pol: { clipboard: c.clipboard, file_transfer: c.fileTransfer },
   };
   return { token: await signDataPlaneToken(deps.identity.dataPlaneKey, claims), expiresAt: new Date(exp * 1000).toISOString(), channels };
 }
@@ -46,17 +77,30 @@ const jtiKey = (jti: string) => `dp:jti:${jti}`;
 export async function redeemDataPlaneToken(deps: Deps, node: NodePrincipal, body: { token: string; session_id?: string }) {
   const now = deps.clock();
   const k = deps.identity.dataPlaneKey;
-  const verdict = await verifyDataPlaneToken(body.token, [{ kid: k.kid, alg: "EdDSA", public_key: k.publicKeyB64 }], { entryNodeId: node.nodeId, sessionId: body.session_id, maxTtlSeconds: deps.identity.dataPlaneTokenTtlSeconds }, now);
+  const verdict = await verifyDataPlaneToken(
+    body.token,
+    [{ kid: k.kid, alg: "EdDSA", public_key: k.publicKeyB64 }],
+    { entryNodeId: node.nodeId, sessionId: body.session_id, maxTtlSeconds: deps.identity.dataPlaneTokenTtlSeconds },
+    now,
+  );
   if (!verdict.ok) throw new DomainError(verdict.code, `data-plane token refused: ${verdict.code}`, verdict.details);
   const c = verdict.claims;
   const ttlMs = (c.exp - Math.floor(now.getTime() / 1000) + DATA_PLANE_SKEW_SECONDS) * 1000;
-  if (!(await deps.live.setIfAbsent(jtiKey(c.jti), node.nodeId, ttlMs))) throw new DomainError("data_plane.token_replayed", "data-plane token already used", { session_id: c.sid });
+  if (!(await deps.live.setIfAbsent(jtiKey(c.jti), node.nodeId, ttlMs)))
+    throw new DomainError("data_plane.token_replayed", "data-plane token already used", { session_id: c.sid });
   const s = await getRemoteSession(deps.db, c.sid);
-  if (!s || !s.adapterNodeId || !["starting", "active", "detached"].includes(s.state) || s.controllerAttachmentId !== c.att) {
+  if (!s?.adapterNodeId || !["starting", "active", "detached"].includes(s.state) || s.controllerAttachmentId !== c.att) {
     throw new DomainError("data_plane.attachment_superseded", "the attachment no longer controls the session", { session_id: c.sid, state: s?.state ?? null });
   }
   return {
-    session_id: c.sid, attachment_id: c.att, user_id: c.sub, resource_id: c.rid, protocol: c.proto, channels: c.chn, policy: c.pol,
-    adapter_node_id: s.adapterNodeId, expires_at: new Date(c.exp * 1000).toISOString(),
+    session_id: c.sid,
+    attachment_id: c.att,
+    user_id: c.sub,
+    resource_id: c.rid,
+    protocol: c.proto,
+    channels: c.chn,
+    policy: c.pol,
+    adapter_node_id: s.adapterNodeId,
+    expires_at: new Date(c.exp * 1000).toISOString(),
   };
 }

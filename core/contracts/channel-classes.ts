@@ -8,17 +8,39 @@
  * (higher is sent first); `vpn_packet` alone rides datagrams.
  */
 export const CHANNEL_CLASSES = [
-  "fabric_control", "route_control", "health", "telemetry", "render", "input",
-  "clipboard", "file_transfer", "storage_fetch", "update_fetch", "vpn_packet",
+  "fabric_control",
+  "route_control",
+  "health",
+  "telemetry",
+  "render",
+  "input",
+  "clipboard",
+  "file_transfer",
+  "storage_fetch",
+  "update_fetch",
+  "vpn_packet",
 ] as const;
 
 export type ChannelClass = (typeof CHANNEL_CLASSES)[number];
 
-export interface ChannelClassPolicy { name: ChannelClass; priority: number; reliable: boolean }
+export interface ChannelClassPolicy {
+  name: ChannelClass;
+  priority: number;
+  reliable: boolean;
+}
 
 const PRIORITY: Record<ChannelClass, number> = {
-  fabric_control: 100, input: 100, route_control: 90, health: 80, clipboard: 60, render: 50,
-  file_transfer: 20, storage_fetch: 20, update_fetch: 20, telemetry: 10, vpn_packet: 0,
+  fabric_control: 100,
+  input: 100,
+  route_control: 90,
+  health: 80,
+  clipboard: 60,
+  render: 50,
+  file_transfer: 20,
+  storage_fetch: 20,
+  update_fetch: 20,
+  telemetry: 10,
+  vpn_packet: 0,
 };
 
 /** Every class with its priority, highest first (ties in list order); what signed snapshots carry as QoS. */

@@ -5,10 +5,7 @@
 import * as v from "valibot";
 import { JsonObject, Limit, Text } from "./common.ts";
 
-export const Slug = v.pipe(
-  v.string(),
-  v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63"),
-);
+export const Slug = v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63"));
 const Name = Text(200, { min: 1 });
 const Region = v.nullable(Text(64, { min: 1 }));
 const Metadata = JsonObject({ maxBytes: 8192 });

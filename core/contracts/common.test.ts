@@ -17,8 +17,12 @@ const opts = { seed: SEED, numRuns: 300 };
 /** Every string in a value (keys included), for "nothing unstorable got through". */
 function strings(x: unknown, out: string[] = []): string[] {
   if (typeof x === "string") out.push(x);
-  else if (Array.isArray(x)) x.forEach((i) => strings(i, out));
-  else if (x && typeof x === "object") for (const [k, i] of Object.entries(x)) out.push(k), strings(i, out);
+  else if (Array.isArray(x)) for (const i of x) strings(i, out);
+  else if (x && typeof x === "object")
+    for (const [k, i] of Object.entries(x)) {
+      out.push(k);
+      strings(i, out);
+    }
   return out;
 }
 
@@ -42,7 +46,10 @@ describe("Text", () => {
   });
 
   test("NUL and lone surrogates are refused wherever they are", () => {
-    fc.assert(fc.property(unstorableString, (s) => expect(v.safeParse(Text(10_000), s).success).toBe(false)), opts);
+    fc.assert(
+      fc.property(unstorableString, (s) => expect(v.safeParse(Text(10_000), s).success).toBe(false)),
+      opts,
+    );
   });
 
   test("odd but valid Unicode is kept, composed to NFC", () => {
@@ -79,13 +86,23 @@ describe("JsonObject", () => {
 
   test("what passes is storable and within every bound", () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.oneof(wildString, oddString), fc.oneof(fc.jsonValue({ maxDepth: 4 }), wildString, anyValue.filter((x) => !(x instanceof RawJson)))), (m) => {
-        const r = parse(m);
-        expect(r.success).toBe(jsonProblem(m, { maxBytes: 8192 }) === null);
-        if (!r.success) return;
-        expect(strings(r.output).every(isStorableText)).toBe(true);
-        expect(new TextEncoder().encode(JSON.stringify(r.output)).byteLength).toBeLessThanOrEqual(8192);
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.oneof(wildString, oddString),
+          fc.oneof(
+            fc.jsonValue({ maxDepth: 4 }),
+            wildString,
+            anyValue.filter((x) => !(x instanceof RawJson)),
+          ),
+        ),
+        (m) => {
+          const r = parse(m);
+          expect(r.success).toBe(jsonProblem(m, { maxBytes: 8192 }) === null);
+          if (!r.success) return;
+          expect(strings(r.output).every(isStorableText)).toBe(true);
+          expect(new TextEncoder().encode(JSON.stringify(r.output)).byteLength).toBeLessThanOrEqual(8192);
+        },
+      ),
       opts,
     );
   });
@@ -105,10 +122,18 @@ describe("Timestamp", () => {
 
   test("any instant in range round-trips; any outside is refused", () => {
     const range = { min: new Date("1970-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59.999Z") };
-    fc.assert(fc.property(fc.date({ ...range, noInvalidDate: true }), (d) => expect(v.parse(Timestamp, d.toISOString())).toBe(d.toISOString())), opts);
     fc.assert(
-      fc.property(fc.oneof(fc.date({ min: new Date(-8.64e15), max: new Date(-1), noInvalidDate: true }), fc.date({ min: new Date(Date.UTC(10_000, 0, 1)), max: new Date(8.64e15), noInvalidDate: true })), (d) =>
-        expect(v.safeParse(Timestamp, d.toISOString()).success).toBe(false)),
+      fc.property(fc.date({ ...range, noInvalidDate: true }), (d) => expect(v.parse(Timestamp, d.toISOString())).toBe(d.toISOString())),
+      opts,
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.date({ min: new Date(-8.64e15), max: new Date(-1), noInvalidDate: true }),
+          fc.date({ min: new Date(Date.UTC(10_000, 0, 1)), max: new Date(8.64e15), noInvalidDate: true }),
+        ),
+        (d) => expect(v.safeParse(Timestamp, d.toISOString()).success).toBe(false),
+      ),
       opts,
     );
   });
@@ -117,14 +142,29 @@ describe("Timestamp", () => {
 describe("agent wire contracts", () => {
   const valid: [string, v.GenericSchema, Record<string, unknown>][] = [
     ["heartbeat", HeartbeatBody, { seq: 1, agent_version: "1.0.0", telemetry: { load: [0.1, 0.2], memory_free_bytes: 1, degraded: false } }],
-    ["join", JoinBody, {
-      token: "rap_jt_a_b", cluster_id: "01a20a05-7de4-745e-9a97-9afb1e424ac0", node_name: "edge-1", public_key: "AAAA", csr: "-----BEGIN CERTIFICATE REQUEST-----\n",
-      fingerprint: `SHA256:${"A".repeat(43)}=`, facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.1" }] }, capabilities: { can_route_mesh: true }, requested_roles: ["relay-node"],
-    }],
+    [
+      "join",
+      JoinBody,
+      {
+        token: "rap_jt_a_b",
+        cluster_id: "01a20a05-7de4-745e-9a97-9afb1e424ac0",
+        node_name: "edge-1",
+        public_key: "AAAA",
+        csr: "-----BEGIN CERTIFICATE REQUEST-----\n",
+        fingerprint: `SHA256:${"A".repeat(43)}=`,
+        facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.1" }] },
+        capabilities: { can_route_mesh: true },
+        requested_roles: ["relay-node"],
+      },
+    ],
     ["services", ServiceReportBody, { services: [{ service_type: "relay-node", reported_state: "running", version: "1.0.0" }] }],
     ["links", LinkReportBody, { observations: [{ peer_node_id: "01a20a05-7de4-745e-9a97-9afb1e424ac0", reachable: true, latency_ms: 1, loss: 0 }] }],
     ["mesh endpoint", MeshEndpointBody, { address: "127.0.0.1:7443" }],
-    ["route health", RouteHealthBody, { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] }],
+    [
+      "route health",
+      RouteHealthBody,
+      { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] },
+    ],
   ];
 
   /** Every path of a value, to pick where a hostile value goes. */

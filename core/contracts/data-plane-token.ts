@@ -55,13 +55,28 @@ export const DataPlaneClaims = v.strictObject({
 export type DataPlaneClaims = v.InferOutput<typeof DataPlaneClaims>;
 
 /** A key an entry node accepts, as its snapshot carries it: Ed25519 public key, raw 32 bytes in base64. */
-export interface DataPlaneKey { kid: string; alg: "EdDSA"; public_key: string }
+export interface DataPlaneKey {
+  kid: string;
+  alg: "EdDSA";
+  public_key: string;
+}
 
 /** What the verifier expects: the entry node that checks (its own id) and, when the client named one, the session. */
-export interface DataPlaneExpect { entryNodeId: string; sessionId?: string; maxTtlSeconds?: number }
+export interface DataPlaneExpect {
+  entryNodeId: string;
+  sessionId?: string;
+  maxTtlSeconds?: number;
+}
 
 /** The codes a refused token produces; each is in core/error-catalog.ts. */
-export const DATA_PLANE_REFUSALS = ["data_plane.token_invalid", "data_plane.token_expired", "data_plane.token_replayed", "data_plane.wrong_entry", "data_plane.wrong_session", "data_plane.attachment_superseded"] as const;
+export const DATA_PLANE_REFUSALS = [
+  "data_plane.token_invalid",
+  "data_plane.token_expired",
+  "data_plane.token_replayed",
+  "data_plane.wrong_entry",
+  "data_plane.wrong_session",
+  "data_plane.attachment_superseded",
+] as const;
 export type DataPlaneRefusal = (typeof DATA_PLANE_REFUSALS)[number];
 
 export type DataPlaneVerdict = { ok: true; claims: DataPlaneClaims } | { ok: false; code: DataPlaneRefusal; details: Record<string, unknown> };

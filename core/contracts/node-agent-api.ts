@@ -9,8 +9,17 @@
  */
 import * as v from "valibot";
 import {
-  BootstrapBody, CertificateRenewBody, EnrollmentParam, HeartbeatBody, JoinBody, LinkReportBody, MeshEndpointBody, NodeSessionBody, RouteHealthBody,
-  ServiceReportBody, SnapshotQuery,
+  BootstrapBody,
+  CertificateRenewBody,
+  EnrollmentParam,
+  HeartbeatBody,
+  JoinBody,
+  LinkReportBody,
+  MeshEndpointBody,
+  NodeSessionBody,
+  RouteHealthBody,
+  ServiceReportBody,
+  SnapshotQuery,
 } from "./nodes.ts";
 import { AdapterAssignments, RedeemTokenAnswer, RedeemTokenBody, SessionEventAnswer, SessionEventBody, SessionEventParam } from "./adapter.ts";
 
@@ -51,7 +60,14 @@ interface Call {
 export const NODE_AGENT_API = {
   join: { method: "POST", route: "/enrollments", authenticated: false, body: JoinBody, answer: Joined },
   challenge: { method: "POST", route: "/enrollments/:requestId/challenge", authenticated: false, param: EnrollmentParam, answer: Challenge },
-  bootstrap: { method: "POST", route: "/enrollments/:requestId/bootstrap", authenticated: false, param: EnrollmentParam, body: BootstrapBody, answer: BootstrapAnswer },
+  bootstrap: {
+    method: "POST",
+    route: "/enrollments/:requestId/bootstrap",
+    authenticated: false,
+    param: EnrollmentParam,
+    body: BootstrapBody,
+    answer: BootstrapAnswer,
+  },
   session: { method: "POST", route: "/session", authenticated: false, body: NodeSessionBody, answer: NodeSession },
   heartbeat: { method: "POST", route: "/heartbeat", authenticated: true, body: HeartbeatBody, answer: HeartbeatAnswer },
   snapshot: { method: "GET", route: "/snapshot", authenticated: true, query: SnapshotQuery, answer: SnapshotPoll },
@@ -64,7 +80,14 @@ export const NODE_AGENT_API = {
   /** Adapter nodes: the remote sessions to run or stop (core/contracts/adapter.ts). */
   sessionAssignments: { method: "GET", route: "/sessions/assignments", authenticated: true, answer: AdapterAssignments },
   /** Adapter events (started, failed, ended) from the session's adapter node; `entry.transport_closed` from one of its entry nodes. */
-  sessionEvent: { method: "POST", route: "/sessions/:sessionId/events", authenticated: true, param: SessionEventParam, body: SessionEventBody, answer: SessionEventAnswer },
+  sessionEvent: {
+    method: "POST",
+    route: "/sessions/:sessionId/events",
+    authenticated: true,
+    param: SessionEventParam,
+    body: SessionEventBody,
+    answer: SessionEventAnswer,
+  },
   /** Entry nodes: redeem a client's data-plane token (verified, spent once, attachment still in control). */
   redeemToken: { method: "POST", route: "/data-plane-tokens/redeem", authenticated: true, body: RedeemTokenBody, answer: RedeemTokenAnswer },
 } as const satisfies Record<string, Call>;
@@ -81,9 +104,12 @@ export type CallAnswer<K extends NodeAgentCall> = v.InferOutput<NodeAgentApi[K][
 /** The request path of a call: its route with `:name` segments filled from `params`. */
 export function callPath<K extends NodeAgentCall>(call: K, params?: Record<string, string>): string {
   const route: string = NODE_AGENT_API[call].route;
-  return NODE_AGENT_BASE + route.replace(/:([A-Za-z]+)/g, (_, name: string) => {
-    const value = params?.[name];
-    if (value === undefined) throw new Error(`${call}: missing path parameter ${name}`);
-    return encodeURIComponent(value);
-  });
+  return (
+    NODE_AGENT_BASE +
+    route.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+      const value = params?.[name];
+      if (value === undefined) throw new Error(`${call}: missing path parameter ${name}`);
+      return encodeURIComponent(value);
+    })
+  );
 }

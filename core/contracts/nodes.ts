@@ -4,13 +4,21 @@ import { CAPABILITIES, NODE_ROLES } from "./roles.ts";
 import { ExactText, JsonObject, Limit, Text, Uuid } from "./common.ts";
 
 const Role = v.picklist(NODE_ROLES);
-const Roles = v.pipe(v.array(Role), v.maxLength(NODE_ROLES.length), v.check((r) => new Set(r).size === r.length, "roles must not repeat"));
+const Roles = v.pipe(
+  v.array(Role),
+  v.maxLength(NODE_ROLES.length),
+  v.check((r) => new Set(r).size === r.length, "roles must not repeat"),
+);
 const Json8k = JsonObject({ maxBytes: 8192 });
 const Reason = Text(500, { min: 1, multiline: true });
 
 export const ClusterParam = v.strictObject({ id: Uuid("a cluster id") });
 export const ClusterItemParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("an id") });
-export const JoinRequestQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")), status: v.optional(v.picklist(["pending", "approved", "rejected", "expired"])) });
+export const JoinRequestQuery = v.strictObject({
+  limit: Limit,
+  after: v.optional(Uuid("a cursor")),
+  status: v.optional(v.picklist(["pending", "approved", "rejected", "expired"])),
+});
 export const NodeQuery = v.strictObject({
   limit: Limit,
   after: v.optional(Uuid("a cursor")),
@@ -83,11 +91,13 @@ export const SnapshotQuery = v.strictObject({
 
 export const ServiceReportBody = v.strictObject({
   services: v.pipe(
-    v.array(v.strictObject({
-      service_type: v.picklist(NODE_ROLES),
-      reported_state: v.picklist(["starting", "running", "stopping", "stopped", "failed", "unsupported"]),
-      version: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]{1,64}$/, "letters, digits, . _ + -"))),
-    })),
+    v.array(
+      v.strictObject({
+        service_type: v.picklist(NODE_ROLES),
+        reported_state: v.picklist(["starting", "running", "stopping", "stopped", "failed", "unsupported"]),
+        version: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]{1,64}$/, "letters, digits, . _ + -"))),
+      }),
+    ),
     v.maxLength(NODE_ROLES.length),
   ),
 });
@@ -95,17 +105,24 @@ export const ServiceReportBody = v.strictObject({
 export const SplitBody = v.strictObject({
   name: Text(200, { min: 1 }),
   slug: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lowercase letters, digits and inner dashes, at most 63")),
-  node_ids: v.pipe(v.array(Uuid("a node id")), v.minLength(1), v.maxLength(1000), v.check((ids) => new Set(ids).size === ids.length, "node ids must not repeat")),
+  node_ids: v.pipe(
+    v.array(Uuid("a node id")),
+    v.minLength(1),
+    v.maxLength(1000),
+    v.check((ids) => new Set(ids).size === ids.length, "node ids must not repeat"),
+  ),
 });
 
 export const LinkReportBody = v.strictObject({
   observations: v.pipe(
-    v.array(v.strictObject({
-      peer_node_id: Uuid("a node id"),
-      reachable: v.boolean(),
-      latency_ms: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(60_000))),
-      loss: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0),
-    })),
+    v.array(
+      v.strictObject({
+        peer_node_id: Uuid("a node id"),
+        reachable: v.boolean(),
+        latency_ms: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(60_000))),
+        loss: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0),
+      }),
+    ),
     v.maxLength(200),
     v.check((o) => new Set(o.map((x) => x.peer_node_id)).size === o.length, "one observation per peer"),
   ),
@@ -116,18 +133,23 @@ export const MeshEndpointBody = v.strictObject({
   address: v.pipe(
     v.string(),
     v.maxLength(260),
-    v.regex(/^(?:(?:\d{1,3}\.){3}\d{1,3}|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/, "must be host:port"),
+    v.regex(
+      /^(?:(?:\d{1,3}\.){3}\d{1,3}|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/,
+      "must be host:port",
+    ),
   ),
 });
 
 /** Route-health feedback: whether pings over a signed relay path to `to` are answered. */
 export const RouteHealthBody = v.strictObject({
   reports: v.pipe(
-    v.array(v.strictObject({
-      to: Uuid("a node id"),
-      via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(7)),
-      healthy: v.boolean(),
-    })),
+    v.array(
+      v.strictObject({
+        to: Uuid("a node id"),
+        via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(7)),
+        healthy: v.boolean(),
+      }),
+    ),
     v.minLength(1),
     v.maxLength(50),
   ),
@@ -137,6 +159,11 @@ export const RouteHealthBody = v.strictObject({
 export const RouteIntentBody = v.strictObject({
   from_node_id: Uuid("a node id"),
   to_node_id: Uuid("a node id"),
-  via: v.pipe(v.array(Uuid("a relay node id")), v.minLength(1), v.maxLength(2), v.check((ids) => new Set(ids).size === ids.length, "relays must not repeat")),
+  via: v.pipe(
+    v.array(Uuid("a relay node id")),
+    v.minLength(1),
+    v.maxLength(2),
+    v.check((ids) => new Set(ids).size === ids.length, "relays must not repeat"),
+  ),
   reason: Reason,
 });

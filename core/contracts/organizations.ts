@@ -5,7 +5,6 @@ import { DisplayName, Email, Password } from "./auth.ts";
 import { Slug } from "./clusters.ts";
 import { JsonObject, Limit, PageQuery, ExactText, Text, Timestamp, Uuid } from "./common.ts";
 
-
 export const NewOrganizationBody = v.strictObject({ name: DisplayName, slug: Slug });
 export const UpdateOrganizationBody = v.strictObject({ name: DisplayName });
 export const OrgIdParam = v.strictObject({ orgId: Uuid("an organization id") });
@@ -24,7 +23,7 @@ export const UpdateMemberBody = v.pipe(
 );
 
 const TransferMode = v.picklist(["disabled", "client_to_server", "server_to_client", "bidirectional"]);
-const Host = v.pipe(Text(253, { min: 1 }), v.regex(/^[A-Za-z0-9.:\[\]_-]+$/, "must be a host name or address"));
+const Host = v.pipe(Text(253, { min: 1 }), v.regex(/^[A-Za-z0-9.:[\]_-]+$/, "must be a host name or address"));
 const Metadata = JsonObject({ maxBytes: 8192 });
 
 const ResourceFields = {
@@ -68,7 +67,11 @@ export const UpdateResourceBody = v.pipe(
   v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),
 );
 export const ResourceIdParam = v.strictObject({ id: Uuid("a resource id") });
-export const ListResourcesQuery = v.strictObject({ limit: Limit, after: v.optional(Uuid("a cursor")), organization_id: v.optional(Uuid("an organization id")) });
+export const ListResourcesQuery = v.strictObject({
+  limit: Limit,
+  after: v.optional(Uuid("a cursor")),
+  organization_id: v.optional(Uuid("an organization id")),
+});
 
 export const AuditQuery = v.strictObject({
   limit: Limit,

@@ -50,17 +50,23 @@ export const SnapshotBody = v.object({
   heartbeat_interval_seconds: v.number(),
   revocation_list_version: v.number(),
   mesh: v.optional(SnapshotMesh),
-  entry: v.optional(v.object({
-    token_validation_keys: v.array(v.object({ kid: v.string(), alg: v.literal("EdDSA"), public_key: v.string() })),
-    policy: v.object({ max_token_ttl_seconds: v.number() }),
-  })),
-  services: v.optional(v.array(v.object({
-    role: v.string(),
-    organization_id: v.nullable(Id),
-    desired_state: v.literal("running"),
-    egress_pool: v.nullable(v.string()),
-    resources: v.array(v.object({ id: Id, protocol: v.string(), target_host: v.string(), target_port: v.number(), egress_pool: v.nullable(v.string()) })),
-  }))),
+  entry: v.optional(
+    v.object({
+      token_validation_keys: v.array(v.object({ kid: v.string(), alg: v.literal("EdDSA"), public_key: v.string() })),
+      policy: v.object({ max_token_ttl_seconds: v.number() }),
+    }),
+  ),
+  services: v.optional(
+    v.array(
+      v.object({
+        role: v.string(),
+        organization_id: v.nullable(Id),
+        desired_state: v.literal("running"),
+        egress_pool: v.nullable(v.string()),
+        resources: v.array(v.object({ id: Id, protocol: v.string(), target_host: v.string(), target_port: v.number(), egress_pool: v.nullable(v.string()) })),
+      }),
+    ),
+  ),
 });
 
 /** The snapshot as signed: the body plus its version and the authority's term (and the JWS claims). */

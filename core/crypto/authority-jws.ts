@@ -27,7 +27,11 @@ export async function signAuthority<T extends AuthorityClaims>(key: CryptoKey, k
   return new CompactSign(new TextEncoder().encode(JSON.stringify(doc))).setProtectedHeader({ alg: "EdDSA", typ: doc.typ, kid }).sign(key);
 }
 
-export async function verifyAuthority<T extends AuthorityClaims>(publicKey: CryptoKey, jws: string, expect: { typ: string; aud: string; clusterId: string }): Promise<T> {
+export async function verifyAuthority<T extends AuthorityClaims>(
+  publicKey: CryptoKey,
+  jws: string,
+  expect: { typ: string; aud: string; clusterId: string },
+): Promise<T> {
   let payload: Uint8Array;
   try {
     if (decodeProtectedHeader(jws).typ !== expect.typ) throw new Error("wrong typ");

@@ -1,7 +1,14 @@
 /** The offline verifier an entry node runs: every refusal, in the spec's error event shape. */
 import { describe, expect, test } from "bun:test";
 import { entryRef, signDataPlaneToken, verifyDataPlaneToken } from "./data-plane-token.ts";
-import { DATA_PLANE_AUDIENCE, DATA_PLANE_ISSUER, DATA_PLANE_TOKEN_TYPE, type DataPlaneClaims, type DataPlaneExpect, type DataPlaneKey } from "../contracts/data-plane-token.ts";
+import {
+  DATA_PLANE_AUDIENCE,
+  DATA_PLANE_ISSUER,
+  DATA_PLANE_TOKEN_TYPE,
+  type DataPlaneClaims,
+  type DataPlaneExpect,
+  type DataPlaneKey,
+} from "../contracts/data-plane-token.ts";
 import { errorEvent } from "../error-event.ts";
 import { b64, fromB64url } from "./bytes.ts";
 
@@ -20,8 +27,22 @@ async function keyPair(kid: string) {
 
 async function claims(over: Partial<DataPlaneClaims> = {}): Promise<DataPlaneClaims> {
   return {
-    typ: DATA_PLANE_TOKEN_TYPE, iss: DATA_PLANE_ISSUER, aud: DATA_PLANE_AUDIENCE, jti: U, iat: t0, exp: t0 + 60, sid: SID, att: U, sub: U, org: U, rid: U, proto: "ssh",
-    ent: [await entryRef(SID, ENTRY)], chn: ["control", "input", "render"], pol: { clipboard: "disabled", file_transfer: "disabled" }, ...over,
+    typ: DATA_PLANE_TOKEN_TYPE,
+    iss: DATA_PLANE_ISSUER,
+    aud: DATA_PLANE_AUDIENCE,
+    jti: U,
+    iat: t0,
+    exp: t0 + 60,
+    sid: SID,
+    att: U,
+    sub: U,
+    org: U,
+    rid: U,
+    proto: "ssh",
+    ent: [await entryRef(SID, ENTRY)],
+    chn: ["control", "input", "render"],
+    pol: { clipboard: "disabled", file_transfer: "disabled" },
+    ...over,
   };
 }
 
@@ -62,7 +83,11 @@ describe("verifyDataPlaneToken", async () => {
 
   test("a refusal becomes the spec's error event", () => {
     expect(errorEvent("data_plane.token_replayed", { session_id: SID }, "abc")).toEqual({
-      code: "data_plane.token_replayed", message_key: "errors.data_plane.token_replayed", fallback_message: "The connection token was already used. Connect again.", details: { session_id: SID }, trace_id: "abc",
+      code: "data_plane.token_replayed",
+      message_key: "errors.data_plane.token_replayed",
+      fallback_message: "The connection token was already used. Connect again.",
+      details: { session_id: SID },
+      trace_id: "abc",
     });
     expect(errorEvent("internal.error", { x: 1 }, "t").details).toEqual({});
   });

@@ -9,8 +9,15 @@ import * as v from "valibot";
 import { CompactSign, compactVerify, decodeProtectedHeader } from "jose";
 import { b64url, fromB64, sha256 } from "./bytes.ts";
 import {
-  DATA_PLANE_AUDIENCE, DATA_PLANE_ISSUER, DATA_PLANE_MAX_TTL_SECONDS, DATA_PLANE_SKEW_SECONDS, DATA_PLANE_TOKEN_TYPE, DataPlaneClaims,
-  type DataPlaneExpect, type DataPlaneKey, type DataPlaneVerdict,
+  DATA_PLANE_AUDIENCE,
+  DATA_PLANE_ISSUER,
+  DATA_PLANE_MAX_TTL_SECONDS,
+  DATA_PLANE_SKEW_SECONDS,
+  DATA_PLANE_TOKEN_TYPE,
+  DataPlaneClaims,
+  type DataPlaneExpect,
+  type DataPlaneKey,
+  type DataPlaneVerdict,
 } from "../contracts/data-plane-token.ts";
 
 /** How a token names an entry node: bound to the session, so refs of one node differ between sessions and reveal no node id. */
@@ -19,10 +26,16 @@ export async function entryRef(sessionId: string, nodeId: string): Promise<strin
 }
 
 export async function signDataPlaneToken(key: { kid: string; privateKey: CryptoKey }, claims: DataPlaneClaims): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: "EdDSA", typ: DATA_PLANE_TOKEN_TYPE, kid: key.kid }).sign(key.privateKey);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: "EdDSA", typ: DATA_PLANE_TOKEN_TYPE, kid: key.kid })
+    .sign(key.privateKey);
 }
 
-const refuse = (code: Exclude<DataPlaneVerdict, { ok: true }>["code"], details: Record<string, unknown> = {}): DataPlaneVerdict => ({ ok: false, code, details });
+const refuse = (code: Exclude<DataPlaneVerdict, { ok: true }>["code"], details: Record<string, unknown> = {}): DataPlaneVerdict => ({
+  ok: false,
+  code,
+  details,
+});
 
 /**
  * Checks, in order: header (alg, typ, a known kid), signature, claims shape,

@@ -24,7 +24,13 @@ describe("envelope encryption", () => {
   test("rotation re-wraps under the new key, keeps the ciphertext, and the old key is no longer needed", async () => {
     const old = await createKeyring("k1", new Map([["k1", k1]]));
     const sealed = await old.seal(text("secret"), "a");
-    const both = await createKeyring("k2", new Map([["k1", k1], ["k2", k2]]));
+    const both = await createKeyring(
+      "k2",
+      new Map([
+        ["k1", k1],
+        ["k2", k2],
+      ]),
+    );
     const rewrapped = await both.rewrap(sealed, "a");
     expect(rewrapped.keyId).toBe("k2");
     expect(rewrapped.ciphertext).toBe(sealed.ciphertext);

@@ -78,7 +78,11 @@ export async function createKeyring(activeId: string, keys: Map<string, Uint8Arr
     async seal(plaintext, aad) {
       const dekRaw = randomBytes(32);
       const dek = await crypto.subtle.importKey("raw", dekRaw, "AES-GCM", false, ["encrypt"]);
-      const sealed = { keyId: activeId, wrappedKey: await enc(master(activeId), dekRaw, `dek|${aad}`), ciphertext: await enc(dek, new Uint8Array(plaintext), aad) };
+      const sealed = {
+        keyId: activeId,
+        wrappedKey: await enc(master(activeId), dekRaw, `dek|${aad}`),
+        ciphertext: await enc(dek, new Uint8Array(plaintext), aad),
+      };
       dekRaw.fill(0);
       return sealed;
     },

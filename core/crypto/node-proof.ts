@@ -23,7 +23,13 @@ export async function signEnrollmentProof(privateKey: CryptoKey, requestId: stri
   return b64url(new Uint8Array(await crypto.subtle.sign(SIG, privateKey, new Uint8Array(msg))));
 }
 
-export async function verifyEnrollmentProof(spki: Uint8Array, requestId: string, clusterId: string, challenge: string, signatureB64url: string): Promise<boolean> {
+export async function verifyEnrollmentProof(
+  spki: Uint8Array,
+  requestId: string,
+  clusterId: string,
+  challenge: string,
+  signatureB64url: string,
+): Promise<boolean> {
   try {
     const key = await crypto.subtle.importKey("spki", new Uint8Array(spki), EC_ALG, false, ["verify"]);
     return await crypto.subtle.verify(SIG, key, fromB64url(signatureB64url), new Uint8Array(enrollmentProofMessage(requestId, clusterId, challenge)));
@@ -35,11 +41,25 @@ export async function verifyEnrollmentProof(spki: Uint8Array, requestId: string,
 export const NODE_PROOF_TYPE = "rap.node_proof.v1";
 export const NODE_PROOF_AUDIENCE = "rap-control-plane";
 
-export interface NodeProof { typ: typeof NODE_PROOF_TYPE; aud: string; cluster_id: string; iat: number; jti: string }
+export interface NodeProof {
+  typ: typeof NODE_PROOF_TYPE;
+  aud: string;
+  cluster_id: string;
+  iat: number;
+  jti: string;
+}
 
 export async function signNodeProof(privateKey: CryptoKey, fingerprint: string, clusterId: string, now: Date): Promise<string> {
-  const doc: NodeProof = { typ: NODE_PROOF_TYPE, aud: NODE_PROOF_AUDIENCE, cluster_id: clusterId, iat: Math.floor(now.getTime() / 1000), jti: b64url(crypto.getRandomValues(new Uint8Array(16))) };
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(doc))).setProtectedHeader({ alg: "ES256", kid: fingerprint, typ: NODE_PROOF_TYPE }).sign(privateKey);
+  const doc: NodeProof = {
+    typ: NODE_PROOF_TYPE,
+    aud: NODE_PROOF_AUDIENCE,
+    cluster_id: clusterId,
+    iat: Math.floor(now.getTime() / 1000),
+    jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
+  };
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(doc)))
+    .setProtectedHeader({ alg: "ES256", kid: fingerprint, typ: NODE_PROOF_TYPE })
+    .sign(privateKey);
 }
 
 /** The key id (fingerprint) a proof claims; the caller looks the key up and then verifies. */

@@ -8,13 +8,18 @@ describe("opaque tokens", () => {
     expect(parsed.prefix).toBe(t.prefix);
     expect(t.hash).not.toContain(parsed.secret);
     expect(await secretMatches(parsed.secret, t.hash)).toBe(true);
-    expect(await secretMatches(parsed.secret.replace(/.$/, (c) => (c === "A" ? "B" : "A")), t.hash)).toBe(false);
+    expect(
+      await secretMatches(
+        parsed.secret.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
+        t.hash,
+      ),
+    ).toBe(false);
   });
 
   test("malformed tokens and tokens of another kind do not parse", async () => {
     const t = await issueOpaqueToken("rt");
     expect(parseOpaqueToken("jt", t.token)).toBeNull();
-    for (const bad of ["", "rap_rt_", `${t.token}x`, t.token.replace("rap_", "rap-"), "rap_rt_UPPERCASEPRE_" + "a".repeat(43)]) {
+    for (const bad of ["", "rap_rt_", `${t.token}x`, t.token.replace("rap_", "rap-"), `rap_rt_UPPERCASEPRE_${"a".repeat(43)}`]) {
       expect(parseOpaqueToken("rt", bad)).toBeNull();
     }
   });

@@ -7,8 +7,15 @@
 import { b64url, constantTimeEqual, randomBytes, sha256 } from "./bytes.ts";
 import { toHex } from "../ids.ts";
 
-export interface IssuedToken { token: string; prefix: string; hash: string }
-export interface ParsedToken { prefix: string; secret: string }
+export interface IssuedToken {
+  token: string;
+  prefix: string;
+  hash: string;
+}
+export interface ParsedToken {
+  prefix: string;
+  secret: string;
+}
 
 const PREFIX_CHARS = 12;
 

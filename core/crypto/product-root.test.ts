@@ -42,7 +42,14 @@ describe("product root", async () => {
   });
 
   test("a grant cannot pass as an activation and vice versa", async () => {
-    const grant = { typ: GRANT_TYPE, grant_id: "0190f5f0-0000-7000-8000-000000000002", installation_id: installationId, subject_email: "a@example.com", role: "platform_admin", issued_at: now.toISOString() } as const;
+    const grant = {
+      typ: GRANT_TYPE,
+      grant_id: "0190f5f0-0000-7000-8000-000000000002",
+      installation_id: installationId,
+      subject_email: "a@example.com",
+      role: "platform_admin",
+      issued_at: now.toISOString(),
+    } as const;
     const gj = await signDocument(priv, grant);
     expect((await verifyGrant(pub, gj, now)).role).toBe("platform_admin");
     expect(await verifyActivation(pub, gj, now).catch((e) => e)).toBeInstanceOf(SignatureInvalid);

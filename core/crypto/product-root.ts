@@ -78,7 +78,13 @@ export async function signDocument(privateKey: CryptoKey, doc: ActivationManifes
   return new CompactSign(new TextEncoder().encode(JSON.stringify(doc))).setProtectedHeader({ alg: "EdDSA", typ: doc.typ }).sign(privateKey);
 }
 
-export function newActivation(opts: { installationId: string; ownerEmail: string; ownerDisplayName?: string; now: Date; validForMs: number }): ActivationManifest {
+export function newActivation(opts: {
+  installationId: string;
+  ownerEmail: string;
+  ownerDisplayName?: string;
+  now: Date;
+  validForMs: number;
+}): ActivationManifest {
   return v.parse(ActivationManifest, {
     typ: ACTIVATION_TYPE,
     installation_id: opts.installationId,

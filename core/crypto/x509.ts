@@ -62,7 +62,12 @@ export async function readCsr(pem: string): Promise<Bytes> {
   return new Uint8Array(csr.publicKey.rawData);
 }
 
-export interface IssuedCertificate { pem: string; serial: string; notBefore: Date; notAfter: Date }
+export interface IssuedCertificate {
+  pem: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
 
 export async function issueNodeCertificate(opts: {
   caCertPem: string;

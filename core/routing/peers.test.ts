@@ -7,7 +7,13 @@ const self: SelfContext = { nodeId: "me", clusterId: "c1", region: "eu", profile
 
 function peer(id: string, over: Partial<Peer> = {}, obs: Partial<Peer["observed"]> = {}): Peer {
   return {
-    nodeId: id, clusterId: "c1", roles: ["relay-node"], region: "eu", certNotAfter: now + 86_400_000, revoked: false, bootstrap: false,
+    nodeId: id,
+    clusterId: "c1",
+    roles: ["relay-node"],
+    region: "eu",
+    certNotAfter: now + 86_400_000,
+    revoked: false,
+    bootstrap: false,
     observed: { latencyMs: 10, loss: 0, reliability: 0.99, load: 0.2, bandwidthMbps: 500, recentFailures: 0, lastSuccessAt: now, ...obs },
     ...over,
   };

@@ -91,9 +91,14 @@ export function score(peer: Peer, self: SelfContext, cls: ChannelClass): number 
   const bandwidth = o.bandwidthMbps === null ? 0.4 : Math.min(1, o.bandwidthMbps / 1000);
   const region = self.region && peer.region ? (self.region === peer.region ? 1 : 0.3) : 0.5;
   const roleFit = peer.roles.includes("relay-node") ? 1 : 0.7;
-  const failures = Math.pow(0.7, o.recentFailures);
+  const failures = 0.7 ** o.recentFailures;
   const parts =
-    w.latency * latency + w.loss * (1 - Math.min(1, o.loss * 10)) + w.reliability * o.reliability + w.bandwidth * bandwidth + w.load * (1 - o.load) + w.region * region;
+    w.latency * latency +
+    w.loss * (1 - Math.min(1, o.loss * 10)) +
+    w.reliability * o.reliability +
+    w.bandwidth * bandwidth +
+    w.load * (1 - o.load) +
+    w.region * region;
   return 100 * parts * roleFit * failures;
 }
 
@@ -103,7 +108,12 @@ export const TARGETS: Record<Profile, { min: number; target: number; max: number
   thin: { min: 1, target: 2, max: 3, warm: 2 },
 };
 
-export interface PeerSets { active: string[]; warm: string[]; cold: string[]; rejected: Record<string, Rejection> }
+export interface PeerSets {
+  active: string[];
+  warm: string[];
+  cold: string[];
+  rejected: Record<string, Rejection>;
+}
 
 /**
  * Ranks valid peers for control traffic (connection choice is about staying
@@ -130,7 +140,10 @@ export function selectPeers(peers: Peer[], self: SelfContext, now: number): Peer
 }
 
 /** Where to look when every active link is down, in the spec's order. */
-export function recoveryOrder(sets: PeerSets, degradedAllowed: boolean): { step: "active" | "warm" | "bootstrap" | "config_service" | "last_snapshot"; peers: string[] }[] {
+export function recoveryOrder(
+  sets: PeerSets,
+  degradedAllowed: boolean,
+): { step: "active" | "warm" | "bootstrap" | "config_service" | "last_snapshot"; peers: string[] }[] {
   const steps: { step: "active" | "warm" | "bootstrap" | "config_service" | "last_snapshot"; peers: string[] }[] = [
     { step: "active", peers: sets.active },
     { step: "warm", peers: sets.warm },

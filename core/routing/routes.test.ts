@@ -24,7 +24,10 @@ describe("findRoute", () => {
   });
 
   test("interactive classes avoid lossy links; down links are never used", () => {
-    const dir: Directory = { relays: new Set(["r1", "r2"]), links: [...link("a", "r1", 5, 0.05), ...link("r1", "b", 5, 0.05), ...link("a", "r2", 8), ...link("r2", "b", 8)] };
+    const dir: Directory = {
+      relays: new Set(["r1", "r2"]),
+      links: [...link("a", "r1", 5, 0.05), ...link("r1", "b", 5, 0.05), ...link("a", "r2", 8), ...link("r2", "b", 8)],
+    };
     expect(findRoute(dir, "a", "b", "input")!.path).toEqual(["a", "r2", "b"]);
     const down: Directory = { relays: new Set(["r1"]), links: [...link("a", "r1", 5), ...link("r1", "b", 5, 0, false)] };
     expect(findRoute(down, "a", "b", "input")).toBeNull();
@@ -54,7 +57,9 @@ describe("shortcuts", () => {
     expect(shortcutBlockers({ ...ok, direct: null })).toEqual(["direct_unreachable"]);
     expect(shortcutBlockers({ ...ok, direct: { latencyMs: 58, loss: 0.02 } })).toEqual(["no_improvement"]);
     expect(shortcutBlockers({ ...ok, policy: { allowShortcut: false, allowDirectPeer: false }, peerTrusted: false })).toEqual([
-      "policy_forbids_shortcut", "policy_forbids_direct_peer", "peer_not_trusted",
+      "policy_forbids_shortcut",
+      "policy_forbids_direct_peer",
+      "peer_not_trusted",
     ]);
     expect(shortcutBlockers({ ...ok, route: { ...route, relays: 0, path: ["a", "b"], latencyMs: 5 } })).toEqual(["not_multi_hop", "route_latency_low"]);
   });

@@ -9,7 +9,13 @@
  */
 import type { ChannelClass } from "./peers.ts";
 
-export interface Link { from: string; to: string; latencyMs: number; loss: number; up: boolean }
+export interface Link {
+  from: string;
+  to: string;
+  latencyMs: number;
+  loss: number;
+  up: boolean;
+}
 
 export interface Directory {
   /** Nodes allowed to forward traffic for others (assigned relay-node). */
@@ -17,7 +23,12 @@ export interface Directory {
   links: Link[];
 }
 
-export interface Route { path: string[]; latencyMs: number; loss: number; relays: number }
+export interface Route {
+  path: string[];
+  latencyMs: number;
+  loss: number;
+  relays: number;
+}
 
 const INTERACTIVE: ReadonlySet<ChannelClass> = new Set(["fabric_control", "route_control", "health", "input", "clipboard"]);
 
@@ -45,13 +56,23 @@ export function findRoute(dir: Directory, from: string, to: string, cls: Channel
       if (s.path.includes(l.to)) continue;
       const relaysSoFar = s.path.length - 1;
       if (l.to !== to && (!dir.relays.has(l.to) || relaysSoFar >= maxRelays)) continue;
-      queue.push({ node: l.to, cost: s.cost + linkCost(l, cls), path: [...s.path, l.to], latency: s.latency + l.latencyMs, delivery: s.delivery * (1 - l.loss) });
+      queue.push({
+        node: l.to,
+        cost: s.cost + linkCost(l, cls),
+        path: [...s.path, l.to],
+        latency: s.latency + l.latencyMs,
+        delivery: s.delivery * (1 - l.loss),
+      });
     }
   }
   return null;
 }
 
-interface Cached { route: Route; epoch: number; expiresAt: number }
+interface Cached {
+  route: Route;
+  epoch: number;
+  expiresAt: number;
+}
 
 export class RouteCache {
   private readonly entries = new Map<string, Cached>();
@@ -105,8 +126,16 @@ export const SHORTCUT_MIN_ROUTE_LATENCY_MS = 20;
 /** A shortcut must cut latency by at least this fraction, or cut loss. */
 export const SHORTCUT_MIN_GAIN = 0.2;
 
-export interface ShortcutThresholds { minFlowMs: number; minRouteLatencyMs: number; minGain: number }
-export const SHORTCUT_DEFAULTS: ShortcutThresholds = { minFlowMs: SHORTCUT_MIN_FLOW_MS, minRouteLatencyMs: SHORTCUT_MIN_ROUTE_LATENCY_MS, minGain: SHORTCUT_MIN_GAIN };
+export interface ShortcutThresholds {
+  minFlowMs: number;
+  minRouteLatencyMs: number;
+  minGain: number;
+}
+export const SHORTCUT_DEFAULTS: ShortcutThresholds = {
+  minFlowMs: SHORTCUT_MIN_FLOW_MS,
+  minRouteLatencyMs: SHORTCUT_MIN_ROUTE_LATENCY_MS,
+  minGain: SHORTCUT_MIN_GAIN,
+};
 
 /** Every condition, with the ones that fail; a shortcut is made only when none does. */
 export function shortcutBlockers(i: ShortcutInput, t: ShortcutThresholds = SHORTCUT_DEFAULTS): ShortcutBlocker[] {

@@ -30,26 +30,56 @@ export interface BindOptions {
   streamWindowBytes?: number;
 }
 
-export interface MeshMessage { from: string; via: string | null; class: ChannelClass; data: Buffer }
-export interface PeerCertificate { node_id: string; serial: string; not_after_unix: number }
+export interface MeshMessage {
+  from: string;
+  via: string | null;
+  class: ChannelClass;
+  data: Buffer;
+}
+export interface PeerCertificate {
+  node_id: string;
+  serial: string;
+  not_after_unix: number;
+}
 export type MeshEvent =
   | { type: "peer_up"; node_id: string; serial: string; not_after_unix: number; dialled: boolean }
   | { type: "peer_down"; node_id: string; reason: string }
   | { type: "handshake_failed"; node_id: string | null; reason: string }
   | { type: "refused"; node_id: string; class: ChannelClass; reason: string };
 
-export interface ClassCounters { sent_messages: number; sent_bytes: number; received_messages: number; received_bytes: number; drops: number; refused: number }
+export interface ClassCounters {
+  sent_messages: number;
+  sent_bytes: number;
+  received_messages: number;
+  received_bytes: number;
+  drops: number;
+  refused: number;
+}
 export interface MeshStats {
   node_id: string;
   classes: Record<ChannelClass, ClassCounters>;
   relay: { streams: number; bytes: number; datagrams: number; refused: number };
   handshake_failures: Record<string, number>;
-  peers: { node_id: string; serial: string; rtt_ms: number; cwnd: number; sent_packets: number; lost_packets: number; lost_bytes: number; congestion_events: number; udp_tx_bytes: number; udp_rx_bytes: number }[];
+  peers: {
+    node_id: string;
+    serial: string;
+    rtt_ms: number;
+    cwnd: number;
+    sent_packets: number;
+    lost_packets: number;
+    lost_bytes: number;
+    congestion_events: number;
+    udp_tx_bytes: number;
+    udp_rx_bytes: number;
+  }[];
   socket: { recv_buffer_bytes: number; send_buffer_bytes: number };
 }
 
 export class MeshError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = "MeshError";
   }
@@ -121,7 +151,10 @@ export function channelClasses(): string[] {
 }
 
 export class Mesh {
-  private constructor(private readonly endpoint: NativeEndpoint, readonly nodeId: string) {}
+  private constructor(
+    private readonly endpoint: NativeEndpoint,
+    readonly nodeId: string,
+  ) {}
 
   static async bind(options: BindOptions): Promise<Mesh> {
     const endpoint = await native(() => addon().bind({ ...options, keyPkcs8: Buffer.from(options.keyPkcs8) }));
@@ -158,7 +191,12 @@ export class Mesh {
 
   /** End-node pairs this relay may forward between (either direction), until `expiresAt`. */
   setRelayLeases(pairs: readonly (readonly [string, string])[], expiresAt: Date): void {
-    sync(() => this.endpoint.setRelayLeases(pairs.map((p) => [...p]), Math.floor(expiresAt.getTime() / 1000)));
+    sync(() =>
+      this.endpoint.setRelayLeases(
+        pairs.map((p) => [...p]),
+        Math.floor(expiresAt.getTime() / 1000),
+      ),
+    );
   }
 
   /** Replaces the revocation set; returns the peers closed because of it. */

@@ -21,7 +21,10 @@ async function node(ca: TestCa, overrides = {}) {
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {
-  const error = await p.then(() => null, (e) => e);
+  const error = await p.then(
+    () => null,
+    (e) => e,
+  );
   expect(error).toBeInstanceOf(MeshError);
   return (error as MeshError).code;
 }
@@ -315,11 +318,26 @@ describe("relays", () => {
     const [a, r1, r2, c] = await line(ca, 4);
     const rc = new MeshRecorder(c);
     const ra = new MeshRecorder(a);
-    allow([[a, r1], [r1, r2], [r2, c], [a, c], [a, r2]], ["input", "file_transfer", "vpn_packet"]);
+    allow(
+      [
+        [a, r1],
+        [r1, r2],
+        [r2, c],
+        [a, c],
+        [a, r2],
+      ],
+      ["input", "file_transfer", "vpn_packet"],
+    );
     const hour = new Date(Date.now() + 3_600_000);
     r1.setRelay(true);
     r2.setRelay(true);
-    r1.setRelayLeases([[a.nodeId, c.nodeId], [a.nodeId, r2.nodeId]], hour);
+    r1.setRelayLeases(
+      [
+        [a.nodeId, c.nodeId],
+        [a.nodeId, r2.nodeId],
+      ],
+      hour,
+    );
     r2.setRelayLeases([[a.nodeId, c.nodeId]], hour);
     a.setRoute(c.nodeId, [r1.nodeId, r2.nodeId]);
     c.setRoute(a.nodeId, [r2.nodeId, r1.nodeId]);
@@ -354,7 +372,14 @@ describe("relays", () => {
     const [a, r, c] = await line(ca, 3);
     const rr = new MeshRecorder(r);
     const rc = new MeshRecorder(c);
-    allow([[a, r], [r, c], [a, c]], ["input"]);
+    allow(
+      [
+        [a, r],
+        [r, c],
+        [a, c],
+      ],
+      ["input"],
+    );
     a.setRoute(c.nodeId, [r.nodeId]);
     const reasons = () => rr.events.filter((e) => e.type === "refused").map((e) => (e as { reason: string }).reason);
     await a.send(c.nodeId, "input", bytes("not a relay"));
@@ -388,7 +413,16 @@ describe("relays", () => {
       r.setRelay(true);
       r.setRelayLeases([[a.nodeId, c.nodeId]], new Date(Date.now() + 60_000));
     }
-    allow([[a, r1], [a, r2], [c, r1], [c, r2], [a, c]], ["input"]);
+    allow(
+      [
+        [a, r1],
+        [a, r2],
+        [c, r1],
+        [c, r2],
+        [a, c],
+      ],
+      ["input"],
+    );
     const rc = new MeshRecorder(c);
     a.setRoute(c.nodeId, [r1.nodeId]);
     await a.send(c.nodeId, "input", bytes("1"));
@@ -399,7 +433,10 @@ describe("relays", () => {
     a.setRoute(c.nodeId, [r2.nodeId]);
     await a.send(c.nodeId, "input", bytes("2"));
     await waitFor(() => rc.messages.length === 2);
-    expect(rc.messages.map((m) => [text(m.data), m.via])).toEqual([["1", r1.nodeId], ["2", r2.nodeId]]);
+    expect(rc.messages.map((m) => [text(m.data), m.via])).toEqual([
+      ["1", r1.nodeId],
+      ["2", r2.nodeId],
+    ]);
     rc.stop();
   });
 });

@@ -1,5 +1,5 @@
 /** Authentication over the real API and stores: login, throttling without lockout, refresh rotation and reuse, logout, TOTP, step-up, devices. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, nextCode, PASSWORD, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
@@ -41,7 +41,10 @@ async function newUser(email: string): Promise<void> {
   const orgs = await json(await t.call("GET", "/api/v1/organizations", { token }), 200);
   let orgId = orgs.items[0]?.id;
   if (!orgId) orgId = (await json(await t.call("POST", "/api/v1/organizations", { token, body: { name: "Users", slug: "users" } }), 201)).id;
-  await json(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token, body: { email, display_name: email, password: PASSWORD, role: "org_member" } }), 201);
+  await json(
+    await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token, body: { email, display_name: email, password: PASSWORD, role: "org_member" } }),
+    201,
+  );
 }
 
 describe("login", () => {
@@ -86,8 +89,12 @@ describe("login", () => {
   test("existing and unknown emails get the same answers (401, then 429 with the same retry time) and the same work", async () => {
     await newUser("twin@example.com");
     const answers: Record<string, unknown>[][] = [[], []];
-    for (const [i, [email, ip]] of [["twin@example.com", "198.51.100.11"], ["ghost@example.com", "198.51.100.12"]].entries()) {
-      for (let n = 0; n <= THROTTLE.freeFailuresPerAccountAndSource + 1; n++) answers[i]!.push(await shape(await loginFrom(ip!, { email, password: "wrong password" })));
+    for (const [i, [email, ip]] of [
+      ["twin@example.com", "198.51.100.11"],
+      ["ghost@example.com", "198.51.100.12"],
+    ].entries()) {
+      for (let n = 0; n <= THROTTLE.freeFailuresPerAccountAndSource + 1; n++)
+        answers[i]!.push(await shape(await loginFrom(ip!, { email, password: "wrong password" })));
     }
     expect(answers[0]).toEqual(answers[1]!);
     expect(answers[0]!.at(0)).toMatchObject({ status: 401, code: "auth.invalid_credentials", details: {} });
@@ -176,11 +183,23 @@ describe("access tokens", () => {
     const { id: sessionId } = (await json(await me(s.token), 200)).session;
     const now = Math.floor(t.clock.now().getTime() / 1000);
     const forge = (iat: number, exp: number) =>
-      new SignJWT({ sid: sessionId, typ: "access" }).setProtectedHeader({ alg: "HS256" }).setSubject(s.userId).setIssuer("rap-control-plane").setAudience("rap-api").setIssuedAt(iat).setExpirationTime(exp).sign(t.identity.tokenKey);
+      new SignJWT({ sid: sessionId, typ: "access" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(s.userId)
+        .setIssuer("rap-control-plane")
+        .setAudience("rap-api")
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(t.identity.tokenKey);
     // The server's own shape is accepted, also from a replica whose clock runs a little ahead.
     expect((await me(await forge(now, now + 600))).status).toBe(200);
     expect((await me(await forge(now + 30, now + 630))).status).toBe(200);
-    for (const token of [await forge(now, now + 10 * 365 * 24 * 3600), await forge(now, now + 601), await forge(now + 3600, now + 4200), await forge(now + 10 * 365 * 24 * 3600, now + 10 * 365 * 24 * 3600 + 600)]) {
+    for (const token of [
+      await forge(now, now + 10 * 365 * 24 * 3600),
+      await forge(now, now + 601),
+      await forge(now + 3600, now + 4200),
+      await forge(now + 10 * 365 * 24 * 3600, now + 10 * 365 * 24 * 3600 + 600),
+    ]) {
       const res = await me(token);
       expect(res.status).toBe(401);
       expect((await code(res)).code).toBe("auth.token_invalid");
@@ -271,7 +290,10 @@ describe("TOTP, step-up and devices", () => {
     const r = await login({ email: "mfa@example.com", password: PASSWORD, device_id: "unknown-device-000001" });
     expect(r.status).toBe(401);
     expect((await code(r)).code).toBe("auth.mfa_required");
-    const ok = await json(await login({ email: "mfa@example.com", password: PASSWORD, device_id: "unknown-device-000001", totp_code: await nextCode(t, admin.totpSecret!) }), 200);
+    const ok = await json(
+      await login({ email: "mfa@example.com", password: PASSWORD, device_id: "unknown-device-000001", totp_code: await nextCode(t, admin.totpSecret!) }),
+      200,
+    );
     expect(ok.mfa_verified).toBe(true);
   });
 
@@ -305,7 +327,9 @@ describe("TOTP, step-up and devices", () => {
     await renew();
     expect((await code(await t.call("POST", "/api/v1/auth/mfa/totp", { token: admin.token }))).code).toBe("auth.mfa_already_enabled");
     const fresh = await signIn(t, "owner@example.com");
-    expect((await code(await t.call("POST", "/api/v1/auth/mfa/totp/confirm", { token: fresh.token, body: { code: "123456" } }))).code).toBe("auth.mfa_not_pending");
+    expect((await code(await t.call("POST", "/api/v1/auth/mfa/totp/confirm", { token: fresh.token, body: { code: "123456" } }))).code).toBe(
+      "auth.mfa_not_pending",
+    );
   });
 
   test("the TOTP seed is stored encrypted", async () => {

@@ -3,17 +3,15 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { authenticate } from "../middleware/auth/index.ts";
 
-export const meRoutes = new Hono<AppEnv>()
-  .use(authenticate())
-  .get("/", (c) => {
-    const { user, session, subject } = c.get("auth");
-    return c.json({
-      id: user.id,
-      email: user.email,
-      display_name: user.displayName,
-      platform_roles: subject.platformRoles,
-      memberships: [...subject.memberships].map(([organization_id, role]) => ({ organization_id, role })),
-      mfa_enabled: subject.mfaEnrolled,
-      session: { id: session.id, mfa_at: session.mfaAt?.toISOString() ?? null, device_trusted: subject.deviceTrusted },
-    });
+export const meRoutes = new Hono<AppEnv>().use(authenticate()).get("/", (c) => {
+  const { user, session, subject } = c.get("auth");
+  return c.json({
+    id: user.id,
+    email: user.email,
+    display_name: user.displayName,
+    platform_roles: subject.platformRoles,
+    memberships: [...subject.memberships].map(([organization_id, role]) => ({ organization_id, role })),
+    mfa_enabled: subject.mfaEnrolled,
+    session: { id: session.id, mfa_at: session.mfaAt?.toISOString() ?? null, device_trusted: subject.deviceTrusted },
   });
+});

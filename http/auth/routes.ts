@@ -9,7 +9,16 @@ import { authenticate } from "../middleware/auth/index.ts";
 import { valid } from "../validate.ts";
 import { changeOf, anonymousChange } from "../change.ts";
 import { CodeBody, IdParam, LoginBody, RefreshBody, TrustDeviceBody } from "../../core/contracts/auth.ts";
-import { confirmTotpEnrollment, login, logout, refresh, revokeOwnSession, startTotpEnrollment, stepUp, trustCurrentDevice } from "../../control/auth/service.ts";
+import {
+  confirmTotpEnrollment,
+  login,
+  logout,
+  refresh,
+  revokeOwnSession,
+  startTotpEnrollment,
+  stepUp,
+  trustCurrentDevice,
+} from "../../control/auth/service.ts";
 import { ownDevices, ownSessions, revokeOwnDevice } from "../../control/auth/devices.ts";
 import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
@@ -26,7 +35,14 @@ const authed = new Hono<AppEnv>()
     const { user, session } = c.get("auth");
     const rows = await ownSessions(c.get("deps"), user.id);
     return c.json({
-      items: rows.map((s) => ({ id: s.id, created_at: s.createdAt.toISOString(), last_seen_at: s.lastSeenAt.toISOString(), expires_at: s.expiresAt.toISOString(), user_agent: s.userAgent, current: s.id === session.id })),
+      items: rows.map((s) => ({
+        id: s.id,
+        created_at: s.createdAt.toISOString(),
+        last_seen_at: s.lastSeenAt.toISOString(),
+        expires_at: s.expiresAt.toISOString(),
+        user_agent: s.userAgent,
+        current: s.id === session.id,
+      })),
     });
   })
   .delete("/sessions/:id", valid("param", IdParam), async (c) => {
@@ -52,7 +68,14 @@ const authed = new Hono<AppEnv>()
     const now = c.get("deps").clock().getTime();
     // Trusting a device lowers future friction, so it needs the strictest proof: a fresh second factor.
     if (!session.mfaAt || now - session.mfaAt.getTime() > STEP_UP_WINDOW_MS.unknownDevice) {
-      await recordAudit(c.get("deps"), { change: changeOf(c), action: "auth.device_trust", targetType: "auth_session", targetId: session.id, outcome: "denied", reason: "step_up_required" });
+      await recordAudit(c.get("deps"), {
+        change: changeOf(c),
+        action: "auth.device_trust",
+        targetType: "auth_session",
+        targetId: session.id,
+        outcome: "denied",
+        reason: "step_up_required",
+      });
       throw new DomainError(user.totpEnabledAt ? "auth.step_up_required" : "auth.mfa_enrollment_required", "fresh MFA needed to trust a device");
     }
     const id = await trustCurrentDevice(c.get("deps"), user, session, c.req.valid("json").name, changeOf(c));
@@ -66,7 +89,18 @@ const authed = new Hono<AppEnv>()
 export const authRoutes = new Hono<AppEnv>()
   .post("/login", valid("json", LoginBody), async (c) => {
     const b = c.req.valid("json");
-    const result = await login(c.get("deps"), { email: b.email, password: b.password, deviceId: b.device_id, totpCode: b.totp_code, ip: clientIp(c), userAgent: c.req.header("user-agent")?.slice(0, 300) ?? null }, anonymousChange(c));
+    const result = await login(
+      c.get("deps"),
+      {
+        email: b.email,
+        password: b.password,
+        deviceId: b.device_id,
+        totpCode: b.totp_code,
+        ip: clientIp(c),
+        userAgent: c.req.header("user-agent")?.slice(0, 300) ?? null,
+      },
+      anonymousChange(c),
+    );
     return c.json(result);
   })
   .post("/refresh", valid("json", RefreshBody), async (c) => c.json(await refresh(c.get("deps"), c.req.valid("json").refresh_token, anonymousChange(c))))

@@ -6,7 +6,7 @@
  * concurrent joins, wrong-cluster and forged bootstrap attempts, a minority
  * partition.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
@@ -55,7 +55,10 @@ describe("enrollment end to end", () => {
     expect(listed.items.map((r: { id: string }) => r.id)).toContain(submitted.request_id);
 
     await stepUp(t, owner);
-    const approved = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${submitted.request_id}/approve`, { token: owner.token, body: {} }), 200);
+    const approved = await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${submitted.request_id}/approve`, { token: owner.token, body: {} }),
+      200,
+    );
     const answer = await json(await poll(t, submitted.request_id, clusterId, k), 200);
     expect(answer).toMatchObject({ status: "approved", node_id: approved.node_id });
 
@@ -64,20 +67,33 @@ describe("enrollment end to end", () => {
     const authorityKey = await crypto.subtle.importKey("raw", fromB64(authority.signing_public_key), { name: "Ed25519" }, true, ["verify"]);
     type Bundle = AuthorityClaims & { node_id: string; certificate: string; ca_chain: string[]; initial_snapshot: string; authority: { fingerprint: string } };
     const bundle = await verifyAuthority<Bundle>(authorityKey, answer.bundle, { typ: BOOTSTRAP_TYPE, aud: k.fingerprint, clusterId });
-    expect(bundle).toMatchObject({ node_id: approved.node_id, authority: { fingerprint: authority.signing_fingerprint }, ca_chain: [authority.ca_certificate] });
+    expect(bundle).toMatchObject({
+      node_id: approved.node_id,
+      authority: { fingerprint: authority.signing_fingerprint },
+      ca_chain: [authority.ca_certificate],
+    });
     expect(await verifyNodeCertificate(bundle.certificate, authority.ca_certificate, { clusterId, nodeId: approved.node_id, at: t.clock.now() })).toBe(true);
-    expect(await verifyNodeCertificate(bundle.certificate, authority.ca_certificate, { clusterId: otherClusterId, nodeId: approved.node_id, at: t.clock.now() })).toBe(false);
-    const snapshot = await verifyAuthority<AuthorityClaims & { node_id: string; version: number }>(authorityKey, bundle.initial_snapshot, { typ: SNAPSHOT_TYPE, aud: snapshotAudience(approved.node_id), clusterId });
+    expect(
+      await verifyNodeCertificate(bundle.certificate, authority.ca_certificate, { clusterId: otherClusterId, nodeId: approved.node_id, at: t.clock.now() }),
+    ).toBe(false);
+    const snapshot = await verifyAuthority<AuthorityClaims & { node_id: string; version: number }>(authorityKey, bundle.initial_snapshot, {
+      typ: SNAPSHOT_TYPE,
+      aud: snapshotAudience(approved.node_id),
+      clusterId,
+    });
     expect(snapshot).toMatchObject({ node_id: approved.node_id, version: 1 });
     // A bundle is useless to anyone else: its audience is the enrolling key.
     await expect(verifyAuthority(authorityKey, answer.bundle, { typ: BOOTSTRAP_TYPE, aud: "SHA256:someone-else", clusterId })).rejects.toThrow();
 
     const node = await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${approved.node_id}`, { token: owner.token }), 200);
     expect(node).toMatchObject({ status: "active", health: "healthy", name: "edge-1" });
-    expect(node.identities).toEqual([expect.objectContaining({ fingerprint: k.fingerprint, status: "active", certificate_serial: approved.certificate_serial })]);
+    expect(node.identities).toEqual([
+      expect.objectContaining({ fingerprint: k.fingerprint, status: "active", certificate_serial: approved.certificate_serial }),
+    ]);
 
     const actions = (await listAudit(stores.store.db, { limit: 200 })).map((e) => e.action);
-    for (const a of ["join_token.create", "join.submit", "join.approve", "node.enroll", "node.certificate_issued", "node.activate"]) expect(actions).toContain(a);
+    for (const a of ["join_token.create", "join.submit", "join.approve", "node.enroll", "node.certificate_issued", "node.activate"])
+      expect(actions).toContain(a);
     expect((await errOf(await join(joinBody(await nodeKeys(), clusterId, token.token)))).code).toBe("enrollment.refused");
   });
 
@@ -96,7 +112,10 @@ describe("enrollment end to end", () => {
     const { token } = await createJoinToken(t, owner, clusterId);
     const { request_id } = await json(await join(joinBody(k, clusterId, token)), 202);
     await stepUp(t, owner);
-    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/reject`, { token: owner.token, body: { reason: "unknown host" } }), 200);
+    await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/reject`, { token: owner.token, body: { reason: "unknown host" } }),
+      200,
+    );
     expect(await json(await poll(t, request_id, clusterId, k), 200)).toEqual({ status: "rejected", reason: "unknown host" });
     await stepUp(t, owner);
     const late = await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} });
@@ -165,7 +184,12 @@ describe("enrollment end to end", () => {
     }
     // A challenge is single-use.
     const { challenge } = await json(await t.call("POST", `/api/v1/node-agents/enrollments/${request_id}/challenge`), 200);
-    const body = { cluster_id: clusterId, fingerprint: k.fingerprint, challenge, signature: await signEnrollmentProof(k.keys.privateKey, request_id, clusterId, challenge) };
+    const body = {
+      cluster_id: clusterId,
+      fingerprint: k.fingerprint,
+      challenge,
+      signature: await signEnrollmentProof(k.keys.privateKey, request_id, clusterId, challenge),
+    };
     expect((await t.call("POST", `/api/v1/node-agents/enrollments/${request_id}/bootstrap`, { body })).status).toBe(200);
     expect((await t.call("POST", `/api/v1/node-agents/enrollments/${request_id}/bootstrap`, { body })).status).toBe(404);
   });
@@ -188,7 +212,9 @@ describe("enrollment end to end", () => {
   test("bad agent input is a 4xx and spends no token use", async () => {
     const k = await nodeKeys();
     const { token, id } = await createJoinToken(t, owner, clusterId, { max_uses: 1 });
-    expect((await errOf(await join(joinBody(k, clusterId, token, { csr: "-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n-----END CERTIFICATE REQUEST-----" })))).code).toBe("enrollment.csr_invalid");
+    expect(
+      (await errOf(await join(joinBody(k, clusterId, token, { csr: "-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n-----END CERTIFICATE REQUEST-----" })))).code,
+    ).toBe("enrollment.csr_invalid");
     expect((await errOf(await join(joinBody(k, clusterId, token, { public_key: (await nodeKeys()).publicKey })))).code).toBe("enrollment.refused");
     expect((await join({ ...joinBody(k, clusterId, token), capabilities: { can_fly: true } })).status).toBe(400);
     expect((await join({ ...joinBody(k, clusterId, token), node_name: "bad name!" })).status).toBe(400);
@@ -216,7 +242,9 @@ describe("minority partition", () => {
     const approve = await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} });
     expect(approve.status).toBe(409);
     expect((await errOf(approve)).code).toBe("cluster.partition_minority");
-    expect((await errOf(await t.call("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { token: owner.token, body: {} }))).code).toBe("cluster.partition_minority");
+    expect((await errOf(await t.call("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { token: owner.token, body: {} }))).code).toBe(
+      "cluster.partition_minority",
+    );
     expect((await errOf(await join(joinBody(await nodeKeys(), clusterId, token)))).code).toBe("enrollment.refused");
 
     const before = await json(await t.call("GET", `/api/v1/clusters/${clusterId}`, { token: owner.token }), 200);
@@ -234,13 +262,25 @@ describe("minority partition", () => {
     const { token } = await createJoinToken(t, owner, clusterId);
     const { request_id } = await json(await join(joinBody(k, clusterId, token, { node_name: "splitter" })), 202);
     await stepUp(t, owner);
-    const { node_id } = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }), 200);
+    const { node_id } = await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }),
+      200,
+    );
     await stepUp(t, owner);
-    const notMinority = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Split", slug: "split", node_ids: [node_id] } });
+    const notMinority = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, {
+      token: owner.token,
+      body: { name: "Split", slug: "split", node_ids: [node_id] },
+    });
     expect((await errOf(notMinority)).code).toBe("cluster.not_partitioned");
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/minority`, { token: owner.token, body: { reason: "datacenter cut off" } }), 200);
     await stepUp(t, owner);
-    const split = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Split", slug: "split", node_ids: [node_id] } }), 201);
+    const split = await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, {
+        token: owner.token,
+        body: { name: "Split", slug: "split", node_ids: [node_id] },
+      }),
+      201,
+    );
     expect(split.nodes).toEqual([expect.objectContaining({ node_id, name: "splitter", agent_command: expect.stringContaining(split.cluster_id) })]);
     expect((await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${node_id}`, { token: owner.token }), 200)).status).toBe("revoked");
     const fresh = await nodeKeys("splitter");
@@ -256,13 +296,19 @@ describe("minority partition", () => {
     const { token } = await createJoinToken(t, owner, clusterId);
     const { request_id } = await json(await join(joinBody(k, clusterId, token, { node_name: "stays" })), 202);
     await stepUp(t, owner);
-    const { node_id } = await json(await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }), 200);
+    const { node_id } = await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} }),
+      200,
+    );
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/minority`, { token: owner.token, body: { reason: "cut off" } }), 200);
     await stepUp(t, owner);
     const nodeBefore = await json(await t.call("GET", `/api/v1/clusters/${clusterId}/nodes/${node_id}`, { token: owner.token }), 200);
     const clustersBefore = (await json(await t.call("GET", "/api/v1/clusters?limit=200", { token: owner.token }), 200)).items.length;
     // The second node does not exist: the split fails after the first node was revoked and the new cluster created, inside the same commit.
-    const failed = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, { token: owner.token, body: { name: "Half", slug: "half-split", node_ids: [node_id, crypto.randomUUID()] } });
+    const failed = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/split`, {
+      token: owner.token,
+      body: { name: "Half", slug: "half-split", node_ids: [node_id, crypto.randomUUID()] },
+    });
     expect((await errOf(failed)).code).toBe("node.not_found");
     const clustersAfter = (await json(await t.call("GET", "/api/v1/clusters?limit=200", { token: owner.token }), 200)).items;
     expect(clustersAfter.length).toBe(clustersBefore);
@@ -280,7 +326,9 @@ describe("minority partition", () => {
     await stepUp(t, owner);
     const approve = await cut.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} });
     expect((await errOf(approve)).code).toBe("cluster.partition_minority");
-    expect((await errOf(await cut.call("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { token: owner.token, body: {} }))).code).toBe("cluster.partition_minority");
+    expect((await errOf(await cut.call("POST", `/api/v1/clusters/${clusterId}/join-tokens`, { token: owner.token, body: {} }))).code).toBe(
+      "cluster.partition_minority",
+    );
     expect((await t.call("POST", `/api/v1/clusters/${clusterId}/join-requests/${request_id}/approve`, { token: owner.token, body: {} })).status).toBe(200);
   });
 
@@ -292,6 +340,9 @@ describe("minority partition", () => {
     const stale = await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: fresh.token });
     expect((await errOf(stale)).code).toBe("auth.step_up_required");
     await stepUp(t, { ...fresh, totpSecret: owner.totpSecret });
-    expect(await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: fresh.token }), 200)).toMatchObject({ partition_state: "normal", authority_term: 2 });
+    expect(await json(await t.call("POST", `/api/v1/clusters/${clusterId}/partition/merge`, { token: fresh.token }), 200)).toMatchObject({
+      partition_state: "normal",
+      authority_term: 2,
+    });
   });
 });

@@ -5,7 +5,7 @@
  * role assignments against capabilities, node groups, and signed snapshots
  * scoped per role and per organization.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
@@ -33,7 +33,8 @@ let clusterId: string;
 const errOf = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
 const admin = (method: string, path: string, body?: unknown) => t.call(method, `/api/v1/clusters/${clusterId}${path}`, { token: owner.token, body });
 const agent = (n: { token: string }, method: string, path: string, body?: unknown) => t.call(method, `/api/v1/node-agents${path}`, { token: n.token, body });
-const beat = (n: { token: string }, seq: number, telemetry: Record<string, unknown> = { cpu: 0.1 }) => agent(n, "POST", "/heartbeat", { seq, agent_version: "0.1.0", telemetry });
+const beat = (n: { token: string }, seq: number, telemetry: Record<string, unknown> = { cpu: 0.1 }) =>
+  agent(n, "POST", "/heartbeat", { seq, agent_version: "0.1.0", telemetry });
 
 async function authorityKey(): Promise<CryptoKey> {
   const a = await json(await admin("GET", "/authority"), 200);
@@ -42,7 +43,9 @@ async function authorityKey(): Promise<CryptoKey> {
 
 async function snapshotOf(n: EnrolledNode): Promise<SnapshotBody & { version: number }> {
   const r = await json(await agent(n, "GET", "/snapshot"), 200);
-  return verifyAuthority(await authorityKey(), r.snapshot, { typ: SNAPSHOT_TYPE, aud: snapshotAudience(n.nodeId), clusterId }) as Promise<SnapshotBody & AuthorityClaims & { version: number }>;
+  return verifyAuthority(await authorityKey(), r.snapshot, { typ: SNAPSHOT_TYPE, aud: snapshotAudience(n.nodeId), clusterId }) as Promise<
+    SnapshotBody & AuthorityClaims & { version: number }
+  >;
 }
 
 beforeAll(async () => {
@@ -70,9 +73,18 @@ describe("node sessions", () => {
     const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "token-life");
     const now = Math.floor(t.clock.now().getTime() / 1000);
     const forge = (iat: number, exp: number) =>
-      new SignJWT({ typ: "node", cid: clusterId, fp: n.fingerprint }).setProtectedHeader({ alg: "HS256" }).setSubject(n.nodeId).setAudience("rap-node-api").setIssuedAt(iat).setExpirationTime(exp).sign(t.identity.tokenKey);
+      new SignJWT({ typ: "node", cid: clusterId, fp: n.fingerprint })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(n.nodeId)
+        .setAudience("rap-node-api")
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(t.identity.tokenKey);
     expect((await beat({ token: await forge(now, now + NODE_TOKEN_TTL_SECONDS) }, 1)).status).toBe(202);
-    for (const [iat, exp] of [[now, now + 10 * 365 * 24 * 3600], [now + 3600, now + 3600 + NODE_TOKEN_TTL_SECONDS]] as const) {
+    for (const [iat, exp] of [
+      [now, now + 10 * 365 * 24 * 3600],
+      [now + 3600, now + 3600 + NODE_TOKEN_TTL_SECONDS],
+    ] as const) {
       const res = await beat({ token: await forge(iat, exp) }, 2);
       expect(res.status).toBe(401);
       expect((await errOf(res)).code).toBe("node.auth_refused");
@@ -104,7 +116,9 @@ describe("heartbeats and liveness", () => {
     expect((await beat(n, 2)).status).toBe(202);
     // The heartbeat is answered once durable; the recovery event follows right after the commit.
     await waitFor(async () => (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).health === "healthy", { what: "the node back to healthy" });
-    const health = (await listAudit(stores.store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map((e) => (e.details as { state_after: string }).state_after);
+    const health = (await listAudit(stores.store.db, { targetId: n.nodeId, action: "node.health", limit: 10 })).map(
+      (e) => (e.details as { state_after: string }).state_after,
+    );
     expect(health).toHaveLength(3);
     const offline = await json(await admin("GET", "/nodes?health=offline"), 200);
     expect(offline.items.map((x: { id: string }) => x.id)).not.toContain(n.nodeId);
@@ -118,11 +132,21 @@ describe("revocation, disabling and renewal", () => {
     const r = await json(await admin("POST", `/nodes/${n.nodeId}/revoke`, { reason: "stolen" }), 200);
     expect(r.revoked_serials).toHaveLength(1);
     expect((await beat(n, 1)).status).toBe(401);
-    expect((await t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } })).status).toBe(401);
+    expect(
+      (
+        await t.call("POST", "/api/v1/node-agents/session", {
+          body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) },
+        })
+      ).status,
+    ).toBe(401);
     const list = await json(await admin("GET", "/revocations"), 200);
-    const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string; nodeId: string }[] }>(await authorityKey(), list.revocation_list, { typ: REVOCATION_TYPE, aud: `cluster:${clusterId}`, clusterId });
+    const doc = await verifyAuthority<AuthorityClaims & { revoked: { serial: string; nodeId: string }[] }>(await authorityKey(), list.revocation_list, {
+      typ: REVOCATION_TYPE,
+      aud: `cluster:${clusterId}`,
+      clusterId,
+    });
     expect(doc.revoked).toContainEqual(expect.objectContaining({ serial: r.revoked_serials[0], nodeId: n.nodeId }));
-    expect((await listAudit(stores.store.db, { action: "node.certificate_revoked", targetId: n.nodeId, limit: 1 }))).toHaveLength(1);
+    expect(await listAudit(stores.store.db, { action: "node.certificate_revoked", targetId: n.nodeId, limit: 1 })).toHaveLength(1);
   });
 
   test("a disabled node is refused until enabled", async () => {
@@ -143,7 +167,11 @@ describe("revocation, disabling and renewal", () => {
     const ids = (await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).identities;
     expect(ids.map((i: { status: string }) => i.status).sort()).toEqual(["active", "rotated"]);
     expect(await nodeSession(t, next, clusterId)).toBeString();
-    await expect(t.call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } }).then((r) => r.status)).resolves.toBe(401);
+    await expect(
+      t
+        .call("POST", "/api/v1/node-agents/session", { body: { proof: await signNodeProof(n.keys.privateKey, n.fingerprint, clusterId, t.clock.now()) } })
+        .then((r) => r.status),
+    ).resolves.toBe(401);
   });
 
   test("a node renews its certificate with its current key, again and concurrently: one active certificate, the key keeps working", async () => {
@@ -161,7 +189,7 @@ describe("revocation, disabling and renewal", () => {
     expect(ids.filter((i) => i.status === "rotated")).toHaveLength(3);
     expect(ids.find((i) => i.status === "active")!.certificate_serial).not.toBe(renewed.serial);
     expect(await nodeSession(t, n, clusterId)).toBeString();
-    expect((await listAudit(stores.store.db, { action: "node.certificate_rotated", targetId: n.nodeId, limit: 10 }))).toHaveLength(3);
+    expect(await listAudit(stores.store.db, { action: "node.certificate_rotated", targetId: n.nodeId, limit: 10 })).toHaveLength(3);
     // Revoking the node still names every certificate its key ever had.
     await stepUp(t, owner);
     const revoked = await json(await admin("POST", `/nodes/${n.nodeId}/revoke`, { reason: "retired" }), 200);
@@ -195,10 +223,20 @@ describe("roles and groups", () => {
     const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "svc-1");
     await stepUp(t, owner);
     await json(await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "relay-node" }), 201);
-    const r = await json(await agent(n, "POST", "/services", { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }, { service_type: "rdp-worker", reported_state: "unsupported" }] }), 200);
+    const r = await json(
+      await agent(n, "POST", "/services", {
+        services: [
+          { service_type: "relay-node", reported_state: "running", version: "1.2.3" },
+          { service_type: "rdp-worker", reported_state: "unsupported" },
+        ],
+      }),
+      200,
+    );
     expect(r).toEqual({ updated: ["relay-node"], not_assigned: ["rdp-worker"] });
     const detail = await json(await admin("GET", `/nodes/${n.nodeId}`), 200);
-    expect(detail.services).toEqual([expect.objectContaining({ service_type: "relay-node", desired_state: "running", reported_state: "running", version: "1.2.3" })]);
+    expect(detail.services).toEqual([
+      expect.objectContaining({ service_type: "relay-node", desired_state: "running", reported_state: "running", version: "1.2.3" }),
+    ]);
     expect((await agent(n, "POST", "/services", { services: [{ service_type: "relay-node", reported_state: "exploded" }] })).status).toBe(400);
   });
 
@@ -228,10 +266,34 @@ describe("signed scoped snapshots", () => {
     orgA = await createOrg(t, owner, "snap-a");
     orgB = await createOrg(t, owner, "snap-b");
     await stepUp(t, owner);
-    for (const [org, name, pool] of [[orgA, "a-office", "office-a"], [orgA, "a-dc", "dc-a"], [orgB, "b-office", "office-b"]] as const) {
-      await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name, protocol: "rdp", target_host: `${name}.internal`, target_port: 3389, egress_pool: pool, secret: { password: `pw-${name}` } } }), 201);
+    for (const [org, name, pool] of [
+      [orgA, "a-office", "office-a"],
+      [orgA, "a-dc", "dc-a"],
+      [orgB, "b-office", "office-b"],
+    ] as const) {
+      await json(
+        await t.call("POST", "/api/v1/resources", {
+          token: owner.token,
+          body: {
+            organization_id: org,
+            name,
+            protocol: "rdp",
+            target_host: `${name}.internal`,
+            target_port: 3389,
+            egress_pool: pool,
+            secret: { password: `pw-${name}` },
+          },
+        }),
+        201,
+      );
     }
-    await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: orgA, name: "a-ssh", protocol: "ssh", target_host: "ssh.internal", target_port: 22, egress_pool: "office-a" } }), 201);
+    await json(
+      await t.call("POST", "/api/v1/resources", {
+        token: owner.token,
+        body: { organization_id: orgA, name: "a-ssh", protocol: "ssh", target_host: "ssh.internal", target_port: 22, egress_pool: "office-a" },
+      }),
+      201,
+    );
     relay = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay");
     entry = await enrollNode(t, owner, clusterId, { can_accept_client_ingress: true, can_route_mesh: true }, "entry");
     workerA = await enrollNode(t, owner, clusterId, { can_run_rdp_worker: true }, "worker-a");
@@ -305,8 +367,22 @@ describe("signed scoped snapshots", () => {
     const s0 = await snapshotOf(entry);
     const target = s0.mesh!.peers.find((p) => p.node_id !== relay.nodeId)!.node_id;
     const report = (n: EnrolledNode, observations: unknown[]) => agent(n, "POST", "/links", { observations });
-    expect((await report(entry, [{ peer_node_id: relay.nodeId, reachable: true, latency_ms: 4 }, { peer_node_id: target, reachable: false }])).status).toBe(202);
-    expect((await report(relay, [{ peer_node_id: target, reachable: true, latency_ms: 6 }, { peer_node_id: entry.nodeId, reachable: true }])).status).toBe(202);
+    expect(
+      (
+        await report(entry, [
+          { peer_node_id: relay.nodeId, reachable: true, latency_ms: 4 },
+          { peer_node_id: target, reachable: false },
+        ])
+      ).status,
+    ).toBe(202);
+    expect(
+      (
+        await report(relay, [
+          { peer_node_id: target, reachable: true, latency_ms: 6 },
+          { peer_node_id: entry.nodeId, reachable: true },
+        ])
+      ).status,
+    ).toBe(202);
     const routed = await snapshotOf(entry);
     expect(routed.mesh!.relays).toContain(relay.nodeId);
     expect(routed.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [] });
@@ -342,8 +418,14 @@ describe("signed scoped snapshots", () => {
     const s0 = await snapshotOf(entry);
     const target = s0.mesh!.peers.find((p) => p.node_id !== relay.nodeId)!.node_id;
     const report = (n: EnrolledNode, observations: unknown[]) => agent(n, "POST", "/links", { observations });
-    await report(entry, [{ peer_node_id: relay.nodeId, reachable: true }, { peer_node_id: target, reachable: true }]);
-    await report(relay, [{ peer_node_id: target, reachable: true }, { peer_node_id: entry.nodeId, reachable: true }]);
+    await report(entry, [
+      { peer_node_id: relay.nodeId, reachable: true },
+      { peer_node_id: target, reachable: true },
+    ]);
+    await report(relay, [
+      { peer_node_id: target, reachable: true },
+      { peer_node_id: entry.nodeId, reachable: true },
+    ]);
     expect((await snapshotOf(entry)).mesh!.route_paths.find((p) => p.to === target)).toBeUndefined();
     await stepUp(t, owner);
     const body = { from_node_id: entry.nodeId, to_node_id: target, via: [relay.nodeId], reason: "egress inspection" };
@@ -351,7 +433,9 @@ describe("signed scoped snapshots", () => {
     const pinned = await snapshotOf(entry);
     expect(pinned.mesh!.route_paths).toContainEqual({ to: target, via: [relay.nodeId], alternates: [], pinned: true });
     expect((await snapshotOf(relay)).mesh!.relay_leases!.pairs).toContainEqual([entry.nodeId, target].sort() as [string, string]);
-    expect((await json(await admin("GET", "/route-intents"), 200)).items).toMatchObject([{ id, from_node_id: entry.nodeId, to_node_id: target, via: [relay.nodeId], reason: "egress inspection" }]);
+    expect((await json(await admin("GET", "/route-intents"), 200)).items).toMatchObject([
+      { id, from_node_id: entry.nodeId, to_node_id: target, via: [relay.nodeId], reason: "egress inspection" },
+    ]);
     expect((await admin("POST", "/route-intents", body)).status).toBe(409);
     const notARelay = await admin("POST", "/route-intents", { ...body, from_node_id: target, to_node_id: relay.nodeId, via: [entry.nodeId] });
     expect(notARelay.status).toBe(422);

@@ -21,10 +21,31 @@ const NodeRoleParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("a
 type NodeDetail = Awaited<ReturnType<typeof nodeDetail>>;
 const detailWire = (d: NodeDetail) => ({
   ...nodeWire(d.node),
-  identities: d.identities.map((i) => ({ certificate_serial: i.certificateSerial, fingerprint: i.fingerprint, not_before: i.notBefore.toISOString(), not_after: i.notAfter.toISOString(), status: i.status })),
-  roles: d.roles.map((a) => ({ id: a.id, role: a.role, organization_id: a.organizationId, policy: a.policy, assigned_by_user_id: a.assignedBy, assigned_at: a.assignedAt })),
-  services: d.services.map((s) => ({ service_type: s.serviceType, desired_state: s.desiredState, reported_state: s.reportedState, version: s.version, last_heartbeat_at: s.lastHeartbeatAt })),
-  last_heartbeat: d.lastHeartbeat ? { received_at: d.lastHeartbeat.receivedAt, seq: d.lastHeartbeat.seq, agent_version: d.lastHeartbeat.agentVersion, telemetry: d.lastHeartbeat.telemetry } : null,
+  identities: d.identities.map((i) => ({
+    certificate_serial: i.certificateSerial,
+    fingerprint: i.fingerprint,
+    not_before: i.notBefore.toISOString(),
+    not_after: i.notAfter.toISOString(),
+    status: i.status,
+  })),
+  roles: d.roles.map((a) => ({
+    id: a.id,
+    role: a.role,
+    organization_id: a.organizationId,
+    policy: a.policy,
+    assigned_by_user_id: a.assignedBy,
+    assigned_at: a.assignedAt,
+  })),
+  services: d.services.map((s) => ({
+    service_type: s.serviceType,
+    desired_state: s.desiredState,
+    reported_state: s.reportedState,
+    version: s.version,
+    last_heartbeat_at: s.lastHeartbeatAt,
+  })),
+  last_heartbeat: d.lastHeartbeat
+    ? { received_at: d.lastHeartbeat.receivedAt, seq: d.lastHeartbeat.seq, agent_version: d.lastHeartbeat.agentVersion, telemetry: d.lastHeartbeat.telemetry }
+    : null,
   heartbeat_history: d.heartbeatHistory.map((h) => ({ received_at: h.receivedAt, telemetry: h.telemetry })),
 });
 

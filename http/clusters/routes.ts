@@ -14,7 +14,14 @@ import { changeOf } from "../change.ts";
 import { page } from "../page.ts";
 import { ArchiveClusterBody, ClusterIdParam, ListClustersQuery, NewClusterBody, SuspendClusterBody, UpdateClusterBody } from "../../core/contracts/clusters.ts";
 import {
-  archiveCluster, clusterOr404, createCluster, listClusters, restoreCluster, resumeCluster, suspendCluster, updateCluster,
+  archiveCluster,
+  clusterOr404,
+  createCluster,
+  listClusters,
+  restoreCluster,
+  resumeCluster,
+  suspendCluster,
+  updateCluster,
 } from "../../control/clusters/service.ts";
 import { clusterWire, PLATFORM } from "./wire.ts";
 import { authorityRoutes } from "./authority.ts";

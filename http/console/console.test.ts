@@ -33,8 +33,16 @@ beforeAll(async () => {
   org = await createOrg(t, owner, "acme");
   orgAdmin = await addMember(t, owner, org, "admin@acme.example", "org_admin");
   orgViewer = await addMember(t, owner, org, "viewer@acme.example", "org_viewer");
-  await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: org, name: "desk", protocol: "rdp", target_host: "10.9.0.5", target_port: 3389, egress_pool: "acme-office" } }), 201);
-  clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra", region: "eu-central" } }), 201)).id;
+  await json(
+    await t.call("POST", "/api/v1/resources", {
+      token: owner.token,
+      body: { organization_id: org, name: "desk", protocol: "rdp", target_host: "10.9.0.5", target_port: 3389, egress_pool: "acme-office" },
+    }),
+    201,
+  );
+  clusterId = (
+    await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra", region: "eu-central" } }), 201)
+  ).id;
   edge = await enrollNode(t, owner, clusterId, { can_accept_client_ingress: true, can_route_mesh: true }, "edge-fra-1");
   relay = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay-fra-1");
   // One request left pending.
@@ -73,7 +81,13 @@ describe("platform overview", () => {
   test("counts clusters, nodes by health, pending requests, coverage gaps and workloads", async () => {
     await stepUp(t, owner);
     await json(await t.call("POST", `/api/v1/clusters/${clusterId}/nodes/${relay.nodeId}/roles`, { token: owner.token, body: { role: "relay-node" } }), 201);
-    await json(await t.call("POST", "/api/v1/node-agents/services", { token: relay.token, body: { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }] } }), 200);
+    await json(
+      await t.call("POST", "/api/v1/node-agents/services", {
+        token: relay.token,
+        body: { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }] },
+      }),
+      200,
+    );
     const o = await get("/api/v1/platform/overview");
     expect(o.clusters.total).toBe(1);
     expect(o.nodes).toMatchObject({ total: 2, by_status: { active: 2 }, by_health: { healthy: 2, stale: 0, offline: 0 } });
@@ -94,17 +108,34 @@ describe("platform overview", () => {
 describe("cluster workloads", () => {
   test("list each role assignment with its service state, filtered and paged", async () => {
     await stepUp(t, owner);
-    await json(await t.call("POST", `/api/v1/clusters/${clusterId}/nodes/${edge.nodeId}/roles`, { token: owner.token, body: { role: "entry-node", organization_id: org, policy: { egress_pool: "acme-exit" } } }), 201);
+    await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/nodes/${edge.nodeId}/roles`, {
+        token: owner.token,
+        body: { role: "entry-node", organization_id: org, policy: { egress_pool: "acme-exit" } },
+      }),
+      201,
+    );
     const all = await get(`/api/v1/clusters/${clusterId}/workloads`);
-    expect(all.items.map((w: { role: string; node_name: string }) => `${w.role}@${w.node_name}`).sort()).toEqual(["entry-node@edge-fra-1", "relay-node@relay-fra-1"]);
+    expect(all.items.map((w: { role: string; node_name: string }) => `${w.role}@${w.node_name}`).sort()).toEqual([
+      "entry-node@edge-fra-1",
+      "relay-node@relay-fra-1",
+    ]);
     const running = await get(`/api/v1/clusters/${clusterId}/workloads?reported_state=running`);
-    expect(running.items).toEqual([expect.objectContaining({ role: "relay-node", node_id: relay.nodeId, service: { desired_state: "running", reported_state: "running", version: "1.2.3", last_report_at: expect.any(String) } })]);
+    expect(running.items).toEqual([
+      expect.objectContaining({
+        role: "relay-node",
+        node_id: relay.nodeId,
+        service: { desired_state: "running", reported_state: "running", version: "1.2.3", last_report_at: expect.any(String) },
+      }),
+    ]);
     const first = await get(`/api/v1/clusters/${clusterId}/workloads?limit=1`);
     expect(first.items).toHaveLength(1);
     const second = await get(`/api/v1/clusters/${clusterId}/workloads?limit=1&after=${first.next_cursor}`);
     expect(second.items).toHaveLength(1);
     expect(second.items[0].assignment_id).not.toBe(first.items[0].assignment_id);
-    expect((await json(await t.call("GET", `/api/v1/clusters/${clusterId}/workloads?reported_state=bogus`, { token: owner.token }), 400)).error.code).toBe("request.validation_failed");
+    expect((await json(await t.call("GET", `/api/v1/clusters/${clusterId}/workloads?reported_state=bogus`, { token: owner.token }), 400)).error.code).toBe(
+      "request.validation_failed",
+    );
   });
 });
 
@@ -142,7 +173,9 @@ describe("at 10,000 nodes", () => {
     expect(o.nodes.total).toBe(10_002);
     expect(bulk.nodes.by_health).toEqual({ healthy: 9000, stale: 1000, offline: 0 });
     expect(bulk.missing_roles).toEqual(["entry-node", "relay-node"]);
-    expect(o.risky_states).toEqual(expect.arrayContaining([expect.objectContaining({ cluster_id: big, kind: "nodes_stale", message: "1000 node(s) missed heartbeats" })]));
+    expect(o.risky_states).toEqual(
+      expect.arrayContaining([expect.objectContaining({ cluster_id: big, kind: "nodes_stale", message: "1000 node(s) missed heartbeats" })]),
+    );
 
     const first = await get(`/api/v1/clusters/${big}/nodes?health=stale&limit=50`);
     expect(first.items).toHaveLength(50);

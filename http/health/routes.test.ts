@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, type Session } from "../../fixtures/identity.ts";
@@ -29,7 +29,10 @@ describe("probes", () => {
 
   test("/readyz fails when the store fails", async () => {
     // The probe's own query fails; start-up reads still work.
-    const failing: Db = { ...stores.store.db, query: (text, params) => (text === "select 1" ? Promise.reject(new Error("down")) : stores.store.db.query(text, params)) };
+    const failing: Db = {
+      ...stores.store.db,
+      query: (text, params) => (text === "select 1" ? Promise.reject(new Error("down")) : stores.store.db.query(text, params)),
+    };
     const res = await (await makeApp(failing, stores.live)).call("GET", "/readyz");
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: "not_ready", checks: { store: "error", live_state: "ok", accepting: "ok" } });

@@ -30,7 +30,13 @@ async function probe(fn: () => Promise<unknown>): Promise<string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("timeout"), PROBE_TIMEOUT_MS)));
   try {
-    return await Promise.race([fn().then(() => "ok", () => "error"), timeout]);
+    return await Promise.race([
+      fn().then(
+        () => "ok",
+        () => "error",
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -65,7 +65,10 @@ describe("strict mode", () => {
     const insecure = await t.call("POST", "/api/v1/installation/bootstrap-owner", { body: { email: "o@example.com", password: PASSWORD, display_name: "O" } });
     expect(await errCode(insecure)).toBe("installation.activation_required");
     const forgedKey = await importPrivateKey((await generateProductRoot()).privateKeyPkcs8B64);
-    const forged = await signDocument(forgedKey, newActivation({ installationId: newId(), ownerEmail: "o@example.com", now: t.clock.now(), validForMs: 3600_000 }));
+    const forged = await signDocument(
+      forgedKey,
+      newActivation({ installationId: newId(), ownerEmail: "o@example.com", now: t.clock.now(), validForMs: 3600_000 }),
+    );
     const bad = await t.call("POST", "/api/v1/installation/bootstrap-owner", { body: { activation: forged, password: PASSWORD } });
     expect(bad.status).toBe(400);
     expect(await errCode(bad)).toBe("installation.signature_invalid");
@@ -99,11 +102,21 @@ describe("strict mode", () => {
 
   test("a Product Root signed grant gives platform power; revoking it takes it away", async () => {
     const grant = async (email: string, installation = installationId) =>
-      signDocument(privateKey, { typ: GRANT_TYPE, grant_id: newId(), installation_id: installation, subject_email: email, role: "platform_admin", issued_at: t.clock.now().toISOString() });
+      signDocument(privateKey, {
+        typ: GRANT_TYPE,
+        grant_id: newId(),
+        installation_id: installation,
+        subject_email: email,
+        role: "platform_admin",
+        issued_at: t.clock.now().toISOString(),
+      });
 
     const signedOwner = await enrollTotp(t, owner);
     ownerTotp = signedOwner.totpSecret!;
-    const withoutStepUp = await t.call("POST", "/api/v1/platform/role-grants", { token: signedOwner.token, body: { grant: await grant("sneaky@example.com") } });
+    const withoutStepUp = await t.call("POST", "/api/v1/platform/role-grants", {
+      token: signedOwner.token,
+      body: { grant: await grant("sneaky@example.com") },
+    });
     // Enrolment proved MFA moments ago, so step-up is fresh; move past the window to see the refusal.
     t.clock.advance(16 * 60_000);
     const fresh = await signIn(t, "owner@example.com", { totpSecret: signedOwner.totpSecret });
@@ -119,7 +132,10 @@ describe("strict mode", () => {
     expect((await t.call("GET", "/api/v1/clusters", { token: sneaky.token })).status).toBe(200);
 
     await stepUp(t, stale);
-    const wrongInstallation = await t.call("POST", "/api/v1/platform/role-grants", { token: stale.token, body: { grant: await grant("sneaky@example.com", newId()) } });
+    const wrongInstallation = await t.call("POST", "/api/v1/platform/role-grants", {
+      token: stale.token,
+      body: { grant: await grant("sneaky@example.com", newId()) },
+    });
     expect(await errCode(wrongInstallation)).toBe("installation.wrong_installation");
     const unknownUser = await t.call("POST", "/api/v1/platform/role-grants", { token: stale.token, body: { grant: await grant("nobody@example.com") } });
     expect(await errCode(unknownUser)).toBe("user.not_found");
@@ -158,7 +174,10 @@ describe("dev mode", () => {
       expect(await errCode(r)).toBe("installation.insecure_bootstrap_disabled");
 
       const open = await makeApp(store.db, live, { identity: await testIdentity({ mode: "dev", insecureBootstrap: true }) });
-      await json(await open.call("POST", "/api/v1/installation/bootstrap-owner", { body: { email: "o@example.com", password: PASSWORD, display_name: "O" } }), 201);
+      await json(
+        await open.call("POST", "/api/v1/installation/bootstrap-owner", { body: { email: "o@example.com", password: PASSWORD, display_name: "O" } }),
+        201,
+      );
       expect(open.logs.lines.some((l) => l.msg === "insecure first-owner bootstrap")).toBe(true);
       const audit = await listAudit(store.db, { action: "installation.insecure_bootstrap_owner", limit: 1 });
       expect(audit).toHaveLength(1);

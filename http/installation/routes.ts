@@ -19,4 +19,6 @@ export const installationRoutes = new Hono<AppEnv>()
       activated_at: row?.activatedAt.toISOString() ?? null,
     });
   })
-  .post("/bootstrap-owner", valid("json", BootstrapOwnerBody), async (c) => c.json(await bootstrapOwner(c.get("deps"), c.req.valid("json"), anonymousChange(c)), 201));
+  .post("/bootstrap-owner", valid("json", BootstrapOwnerBody), async (c) =>
+    c.json(await bootstrapOwner(c.get("deps"), c.req.valid("json"), anonymousChange(c)), 201),
+  );

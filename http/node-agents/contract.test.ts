@@ -9,7 +9,9 @@ test("the app's /node-agents routes are the contract table's", () => {
   // Building the app needs no stores: the route table is static.
   const app = createApp({} as never);
   const served = apiRoutes(app).filter((r) => r.includes(NODE_AGENT_BASE));
-  const contract = Object.values(NODE_AGENT_API).map((c) => `${c.method} ${NODE_AGENT_BASE}${c.route}`).sort();
+  const contract = Object.values(NODE_AGENT_API)
+    .map((c) => `${c.method} ${NODE_AGENT_BASE}${c.route}`)
+    .sort();
   expect(served).toEqual(contract);
 });
 

@@ -15,7 +15,14 @@ import { bootstrap, issueChallenge, submitJoin } from "../../control/enrollment/
 import { exchangeNodeProof, type NodePrincipal } from "../../control/nodes/node-auth.ts";
 import { renewCertificate } from "../../control/nodes/service.ts";
 import {
-  advertiseMeshEndpoint, agentChange, pollSnapshot, reportLinks, reportNodeServices, reportRouteHealth, revocationList, submitHeartbeat,
+  advertiseMeshEndpoint,
+  agentChange,
+  pollSnapshot,
+  reportLinks,
+  reportNodeServices,
+  reportRouteHealth,
+  revocationList,
+  submitHeartbeat,
 } from "../../control/nodes/agent-reports.ts";
 import { authenticateNode } from "./auth.ts";
 import { adapterAssignments, reportSessionEvent } from "../../control/sessions/service.ts";
@@ -39,21 +46,37 @@ const authed = new Hono<NodeEnv>()
     const node = c.get("node");
     return c.json(await renewCertificate(c.get("deps"), node.nodeId, c.req.valid("json").csr, agentChange(c.get("traceId"), node.nodeId)), 201);
   })
-  .post(API.services.route, nodeAuth, valid("json", API.services.body), async (c) => c.json(await reportNodeServices(c.get("deps"), c.get("node"), c.req.valid("json").services)))
-  .post(API.links.route, nodeAuth, valid("json", API.links.body), async (c) => c.json(await reportLinks(c.get("deps"), c.get("node"), c.req.valid("json").observations), 202))
-  .post(API.routeHealth.route, nodeAuth, valid("json", API.routeHealth.body), async (c) => c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202))
-  .put(API.meshEndpoint.route, nodeAuth, valid("json", API.meshEndpoint.body), async (c) => c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)))
+  .post(API.services.route, nodeAuth, valid("json", API.services.body), async (c) =>
+    c.json(await reportNodeServices(c.get("deps"), c.get("node"), c.req.valid("json").services)),
+  )
+  .post(API.links.route, nodeAuth, valid("json", API.links.body), async (c) =>
+    c.json(await reportLinks(c.get("deps"), c.get("node"), c.req.valid("json").observations), 202),
+  )
+  .post(API.routeHealth.route, nodeAuth, valid("json", API.routeHealth.body), async (c) =>
+    c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202),
+  )
+  .put(API.meshEndpoint.route, nodeAuth, valid("json", API.meshEndpoint.body), async (c) =>
+    c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)),
+  )
   .get(API.revocations.route, nodeAuth, async (c) => c.json(await revocationList(c.get("deps"), c.get("node"))))
   .get(API.sessionAssignments.route, nodeAuth, async (c) => c.json({ assignments: await adapterAssignments(c.get("deps"), c.get("node")) }))
   .post(API.sessionEvent.route, nodeAuth, valid("param", API.sessionEvent.param), valid("json", API.sessionEvent.body), async (c) => {
     const node = c.get("node");
-    return c.json(await reportSessionEvent(c.get("deps"), node, c.req.valid("param").sessionId, c.req.valid("json"), agentChange(c.get("traceId"), node.nodeId)));
+    return c.json(
+      await reportSessionEvent(c.get("deps"), node, c.req.valid("param").sessionId, c.req.valid("json"), agentChange(c.get("traceId"), node.nodeId)),
+    );
   })
-  .post(API.redeemToken.route, nodeAuth, valid("json", API.redeemToken.body), async (c) => c.json(await redeemDataPlaneToken(c.get("deps"), c.get("node"), c.req.valid("json"))));
+  .post(API.redeemToken.route, nodeAuth, valid("json", API.redeemToken.body), async (c) =>
+    c.json(await redeemDataPlaneToken(c.get("deps"), c.get("node"), c.req.valid("json"))),
+  );
 
 export const nodeAgentRoutes = new Hono<AppEnv>()
-  .post(API.join.route, valid("json", API.join.body), async (c) => c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202))
-  .post(API.challenge.route, valid("param", API.challenge.param), async (c) => c.json(await issueChallenge(c.get("deps"), c.req.valid("param").requestId, clientIp(c))))
+  .post(API.join.route, valid("json", API.join.body), async (c) =>
+    c.json(await submitJoin(c.get("deps"), c.req.valid("json"), clientIp(c), agentChange(c.get("traceId"))), 202),
+  )
+  .post(API.challenge.route, valid("param", API.challenge.param), async (c) =>
+    c.json(await issueChallenge(c.get("deps"), c.req.valid("param").requestId, clientIp(c))),
+  )
   .post(API.bootstrap.route, valid("param", API.bootstrap.param), valid("json", API.bootstrap.body), async (c) =>
     c.json(await bootstrap(c.get("deps"), c.req.valid("param").requestId, c.req.valid("json"), clientIp(c), agentChange(c.get("traceId")))),
   )

@@ -1,5 +1,5 @@
 /** Organizations, memberships and the audit trail over the real API. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, json, PASSWORD, signIn, type Session } from "../../fixtures/identity.ts";
@@ -27,7 +27,9 @@ const errOf = async (res: Response) => ((await res.json()) as { error: { code: s
 describe("organizations", () => {
   test("only platform roles create organizations; slugs are unique", async () => {
     expect((await t.call("POST", "/api/v1/organizations", { token: orgAdmin.token, body: { name: "Mine", slug: "mine" } })).status).toBe(403);
-    expect(await errOf(await t.call("POST", "/api/v1/organizations", { token: owner.token, body: { name: "Again", slug: "acme" } }))).toBe("organization.slug_taken");
+    expect(await errOf(await t.call("POST", "/api/v1/organizations", { token: owner.token, body: { name: "Again", slug: "acme" } }))).toBe(
+      "organization.slug_taken",
+    );
   });
 
   test("members see their organizations only; the platform owner sees all", async () => {
@@ -40,33 +42,74 @@ describe("organizations", () => {
 
   test("org_owner may rename; org_admin may not", async () => {
     expect((await t.call("PATCH", `/api/v1/organizations/${orgId}`, { token: orgAdmin.token, body: { name: "Nope" } })).status).toBe(403);
-    expect((await json(await t.call("PATCH", `/api/v1/organizations/${orgId}`, { token: orgOwner.token, body: { name: "Acme Corp" } }), 200)).name).toBe("Acme Corp");
+    expect((await json(await t.call("PATCH", `/api/v1/organizations/${orgId}`, { token: orgOwner.token, body: { name: "Acme Corp" } }), 200)).name).toBe(
+      "Acme Corp",
+    );
   });
 });
 
 describe("memberships", () => {
   test("an admin adds members but cannot create or touch owners", async () => {
-    const m = await json(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "op@acme.example", display_name: "Op", password: PASSWORD, role: "org_operator" } }), 201);
+    const m = await json(
+      await t.call("POST", `/api/v1/organizations/${orgId}/members`, {
+        token: orgAdmin.token,
+        body: { email: "op@acme.example", display_name: "Op", password: PASSWORD, role: "org_operator" },
+      }),
+      201,
+    );
     expect(m).toMatchObject({ email: "op@acme.example", role: "org_operator", status: "active" });
-    expect((await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "o2@acme.example", display_name: "O2", password: PASSWORD, role: "org_owner" } })).status).toBe(403);
-    expect((await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgAdmin.token, body: { role: "org_viewer" } })).status).toBe(403);
-    expect((await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${m.user_id}`, { token: orgAdmin.token, body: { role: "org_owner" } })).status).toBe(403);
+    expect(
+      (
+        await t.call("POST", `/api/v1/organizations/${orgId}/members`, {
+          token: orgAdmin.token,
+          body: { email: "o2@acme.example", display_name: "O2", password: PASSWORD, role: "org_owner" },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgAdmin.token, body: { role: "org_viewer" } })).status,
+    ).toBe(403);
+    expect((await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${m.user_id}`, { token: orgAdmin.token, body: { role: "org_owner" } })).status).toBe(
+      403,
+    );
   });
 
   test("the last owner can be neither demoted nor removed", async () => {
-    expect(await errOf(await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgOwner.token, body: { role: "org_admin" } }))).toBe("member.last_owner");
-    expect(await errOf(await t.call("DELETE", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgOwner.token }))).toBe("member.last_owner");
+    expect(
+      await errOf(await t.call("PATCH", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgOwner.token, body: { role: "org_admin" } })),
+    ).toBe("member.last_owner");
+    expect(await errOf(await t.call("DELETE", `/api/v1/organizations/${orgId}/members/${orgOwner.userId}`, { token: orgOwner.token }))).toBe(
+      "member.last_owner",
+    );
   });
 
   test("an email already a member here is a 409, and short passwords are refused", async () => {
-    expect(await errOf(await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "admin@acme.example", display_name: "Dup", password: PASSWORD, role: "org_member" } }))).toBe("member.exists");
-    expect((await t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email: "x@acme.example", display_name: "X", password: "short", role: "org_member" } })).status).toBe(400);
+    expect(
+      await errOf(
+        await t.call("POST", `/api/v1/organizations/${orgId}/members`, {
+          token: orgAdmin.token,
+          body: { email: "admin@acme.example", display_name: "Dup", password: PASSWORD, role: "org_member" },
+        }),
+      ),
+    ).toBe("member.exists");
+    expect(
+      (
+        await t.call("POST", `/api/v1/organizations/${orgId}/members`, {
+          token: orgAdmin.token,
+          body: { email: "x@acme.example", display_name: "X", password: "short", role: "org_member" },
+        })
+      ).status,
+    ).toBe(400);
   });
 
   test("adding an email that has an account in another organization looks exactly like adding a new one, and leaves that account alone", async () => {
     const other = await createOrg(t, owner, "elsewhere");
     const outsider = await addMember(t, owner, other, "outsider@else.example", "org_admin");
-    const add = (email: string) => t.call("POST", `/api/v1/organizations/${orgId}/members`, { token: orgAdmin.token, body: { email, display_name: "Newcomer", password: "another initial password", role: "org_member" } });
+    const add = (email: string) =>
+      t.call("POST", `/api/v1/organizations/${orgId}/members`, {
+        token: orgAdmin.token,
+        body: { email, display_name: "Newcomer", password: "another initial password", role: "org_member" },
+      });
     const [taken, fresh] = [await add("outsider@else.example"), await add("newcomer@acme.example")];
     expect([taken.status, fresh.status]).toEqual([201, 201]);
     const [a, b] = [await taken.json(), await fresh.json()] as Record<string, string>[];
@@ -82,7 +125,9 @@ describe("memberships", () => {
     // Adding it again is refused like any member's email; the organization's audit shows a plain member.create.
     expect(await errOf(await add("outsider@else.example"))).toBe("member.exists");
     const audit = await json(await t.call("GET", `/api/v1/organizations/${orgId}/audit?limit=200`, { token: orgAdmin.token }), 200);
-    expect(audit.items.filter((e: { target: { id: string } }) => e.target.id === a!.user_id).map((e: { action: string }) => e.action)).toEqual(["member.create"]);
+    expect(audit.items.filter((e: { target: { id: string } }) => e.target.id === a!.user_id).map((e: { action: string }) => e.action)).toEqual([
+      "member.create",
+    ]);
     // The outsider's account is untouched: its own password signs it in, to its own organization only; the one given here signs in nobody.
     const again = await signIn(t, "outsider@else.example");
     expect(again.userId).toBe(outsider.userId);

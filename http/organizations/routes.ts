@@ -9,9 +9,27 @@ import { authenticate } from "../middleware/auth/index.ts";
 import { canRead, requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
-import { MemberParam, NewMemberBody, NewOrganizationBody, OrgAuditQuery, OrgIdParam, PageQuery, UpdateMemberBody, UpdateOrganizationBody } from "../../core/contracts/organizations.ts";
+import {
+  MemberParam,
+  NewMemberBody,
+  NewOrganizationBody,
+  OrgAuditQuery,
+  OrgIdParam,
+  PageQuery,
+  UpdateMemberBody,
+  UpdateOrganizationBody,
+} from "../../core/contracts/organizations.ts";
 import { readableOrgs } from "../../core/authz.ts";
-import { members, membership, organization, organizationEndpoints, organizations, signedInMembers, type MemberRow, type OrgRow } from "../../control/organizations/queries.ts";
+import {
+  members,
+  membership,
+  organization,
+  organizationEndpoints,
+  organizations,
+  signedInMembers,
+  type MemberRow,
+  type OrgRow,
+} from "../../control/organizations/queries.ts";
 import { organizationAudit } from "../../control/audit/service.ts";
 import { DomainError } from "../../core/errors.ts";
 import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "../../control/organizations/service.ts";
@@ -19,7 +37,14 @@ import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
-const memberWire = (m: MemberRow) => ({ user_id: m.userId, email: m.email, display_name: m.displayName, role: m.role, status: m.status, created_at: m.createdAt });
+const memberWire = (m: MemberRow) => ({
+  user_id: m.userId,
+  email: m.email,
+  display_name: m.displayName,
+  role: m.role,
+  status: m.status,
+  created_at: m.createdAt,
+});
 
 /** The organization, or 404 when it does not exist or the caller cannot read it. */
 async function visibleOrg(c: Context<AppEnv>, orgId: string): Promise<OrgRow> {
@@ -81,7 +106,17 @@ export const organizationRoutes = new Hono<AppEnv>()
     const org = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "member.manage", { kind: "organization", orgId: org.id });
     const rows = await signedInMembers(c.get("deps"), org.id);
-    return c.json({ items: rows.map((s) => ({ id: s.id, user_id: s.userId, email: s.email, created_at: s.createdAt, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt, mfa_verified: s.mfa })) });
+    return c.json({
+      items: rows.map((s) => ({
+        id: s.id,
+        user_id: s.userId,
+        email: s.email,
+        created_at: s.createdAt,
+        last_seen_at: s.lastSeenAt,
+        expires_at: s.expiresAt,
+        mfa_verified: s.mfa,
+      })),
+    });
   })
   // Entry and egress names the organization may use: safe names and availability only, never nodes or addresses.
   .get("/:orgId/endpoints", valid("param", OrgIdParam), async (c) => {
@@ -101,4 +136,3 @@ async function requireMemberChange(c: Context<AppEnv>, orgId: string, userId: st
   const owner = await touchesOwner(c.get("deps"), orgId, userId, newRole);
   await requireAction(c, owner ? "member.manage_owner" : "member.manage", { kind: "organization", orgId });
 }
-

@@ -13,7 +13,6 @@ import { DevPlatformRoleBody, GrantBody, IdParam } from "../../core/contracts/au
 import { platformRoleGrants } from "../../control/installation/queries.ts";
 import { recordGrant, revokeGrantById } from "../../control/installation/service.ts";
 import { rotateSecrets } from "../../control/secrets.ts";
-import { DomainError } from "../../core/errors.ts";
 import { setDevPlatformRole, unlockUser } from "../../control/platform/users.ts";
 import { overview } from "../../control/platform/overview.ts";
 
@@ -29,7 +28,14 @@ export const platformRoutes = new Hono<AppEnv>()
     await requireAction(c, "platform.read", PLATFORM);
     const rows = await platformRoleGrants(c.get("deps"));
     return c.json({
-      items: rows.map((g) => ({ id: g.id, user_id: g.userId, role: g.role, key_fingerprint: g.keyFingerprint, created_at: g.createdAt.toISOString(), revoked_at: g.revokedAt?.toISOString() ?? null })),
+      items: rows.map((g) => ({
+        id: g.id,
+        user_id: g.userId,
+        role: g.role,
+        key_fingerprint: g.keyFingerprint,
+        created_at: g.createdAt.toISOString(),
+        revoked_at: g.revokedAt?.toISOString() ?? null,
+      })),
     });
   })
   .post("/role-grants", valid("json", GrantBody), async (c) => {

@@ -1,5 +1,5 @@
 /** Resources, their policies and secrets over the real API: defaults, validation, production guards, encryption and key rotation. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
@@ -29,17 +29,38 @@ beforeAll(async () => {
   viewer = await addMember(t, owner, orgId, "viewer@acme.example", "org_viewer");
 });
 
-const rdp = (extra: Record<string, unknown> = {}) => ({ organization_id: orgId, name: `desk-${crypto.randomUUID().slice(0, 8)}`, protocol: "rdp", target_host: "10.0.0.5", target_port: 3389, ...extra });
+const rdp = (extra: Record<string, unknown> = {}) => ({
+  organization_id: orgId,
+  name: `desk-${crypto.randomUUID().slice(0, 8)}`,
+  protocol: "rdp",
+  target_host: "10.0.0.5",
+  target_port: 3389,
+  ...extra,
+});
 const errOf = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
 
 describe("resources", () => {
   test("create applies the safe policy defaults", async () => {
     const r = await json(await t.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ egress_pool: "office-moscow" }) }), 201);
-    expect(r).toMatchObject({ organization_id: orgId, protocol: "rdp", certificate_verification_mode: "strict", clipboard_mode: "disabled", file_transfer_mode: "disabled", egress_pool: "office-moscow", secret_ref: null });
+    expect(r).toMatchObject({
+      organization_id: orgId,
+      protocol: "rdp",
+      certificate_verification_mode: "strict",
+      clipboard_mode: "disabled",
+      file_transfer_mode: "disabled",
+      egress_pool: "office-moscow",
+      secret_ref: null,
+    });
   });
 
   test("policies are stored as given, and ignore must be explicit", async () => {
-    const r = await json(await t.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ certificate_verification_mode: "ignore", clipboard_mode: "bidirectional", file_transfer_mode: "client_to_server" }) }), 201);
+    const r = await json(
+      await t.call("POST", "/api/v1/resources", {
+        token: admin.token,
+        body: rdp({ certificate_verification_mode: "ignore", clipboard_mode: "bidirectional", file_transfer_mode: "client_to_server" }),
+      }),
+      201,
+    );
     expect(r).toMatchObject({ certificate_verification_mode: "ignore", clipboard_mode: "bidirectional", file_transfer_mode: "client_to_server" });
     const patched = await json(await t.call("PATCH", `/api/v1/resources/${r.id}`, { token: admin.token, body: { clipboard_mode: "server_to_client" } }), 200);
     expect(patched).toMatchObject({ clipboard_mode: "server_to_client", file_transfer_mode: "client_to_server", name: r.name });
@@ -92,7 +113,9 @@ describe("secrets", () => {
     const rotate = await json(await t.call("PUT", `/api/v1/resources/${r.id}/secret`, { token: admin.token, body: { password: "An0ther-Secret!" } }), 200);
     expect(rotate).toEqual({ secret_ref, rotated: true });
 
-    const dump = await stores.store.db.query<{ t: string }>("select row_to_json(x)::text as t from (select * from resource_secrets) x union all select row_to_json(a)::text from audit_events a union all select row_to_json(r)::text from resources r");
+    const dump = await stores.store.db.query<{ t: string }>(
+      "select row_to_json(x)::text as t from (select * from resource_secrets) x union all select row_to_json(a)::text from audit_events a union all select row_to_json(r)::text from resources r",
+    );
     expect(dump.some((row) => row.t.includes("Sup3r") || row.t.includes("An0ther"))).toBe(false);
     expect(JSON.stringify(t.logs.lines)).not.toContain("An0ther");
 
@@ -109,7 +132,18 @@ describe("secrets", () => {
   });
 
   test("rotating the master key re-encrypts every secret; the old key is then not needed", async () => {
-    const rotated = await makeApp(stores.store.db, stores.live, { identity: { ...(await testIdentity({ secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
+    const rotated = await makeApp(stores.store.db, stores.live, {
+      identity: {
+        ...(await testIdentity({
+          secretKeys: [
+            ["k2", K2],
+            ["k1", K1],
+          ],
+        })),
+        tokenKey: t.identity.tokenKey,
+      },
+      clock: t.clock,
+    });
     const ownerMfa = await enrollTotp(rotated, owner);
     await stepUp(rotated, ownerMfa);
     const result = await json(await rotated.call("POST", "/api/v1/platform/secrets/rotate", { token: ownerMfa.token }), 200);
@@ -130,7 +164,19 @@ describe("secrets", () => {
 
 describe("production guards", () => {
   test("credential-like metadata is refused and a secret is required at create", async () => {
-    const prod = await makeApp(stores.store.db, stores.live, { identity: { ...(await testIdentity({ production: true, secretKeys: [["k2", K2], ["k1", K1]] })), tokenKey: t.identity.tokenKey }, clock: t.clock });
+    const prod = await makeApp(stores.store.db, stores.live, {
+      identity: {
+        ...(await testIdentity({
+          production: true,
+          secretKeys: [
+            ["k2", K2],
+            ["k1", K1],
+          ],
+        })),
+        tokenKey: t.identity.tokenKey,
+      },
+      clock: t.clock,
+    });
     const noSecret = await prod.call("POST", "/api/v1/resources", { token: admin.token, body: rdp() });
     expect((await errOf(noSecret)).code).toBe("resource.secret_required");
     const leaky = await prod.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ metadata: { login: { Password: "x" } } }) });
@@ -138,13 +184,21 @@ describe("production guards", () => {
     expect(err.code).toBe("resource.plaintext_credentials");
     expect(err.details.fields).toEqual(["login.Password"]);
     await stepUp(prod, admin);
-    const ok = await prod.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ secret: { username: "u", password: "p-secret-1" }, metadata: { owner: "it" } }) });
+    const ok = await prod.call("POST", "/api/v1/resources", {
+      token: admin.token,
+      body: rdp({ secret: { username: "u", password: "p-secret-1" }, metadata: { owner: "it" } }),
+    });
     expect(ok.status).toBe(201);
     expect((await json(ok)).secret_ref).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   test("credential-like key detection", () => {
-    expect(credentialLikeKeys({ host: "a", nested: [{ api_key: 1 }], pwd: 2, note: { privateKey: "x" }, passwd: 1 })).toEqual(["nested[0].api_key", "pwd", "note.privateKey", "passwd"]);
+    expect(credentialLikeKeys({ host: "a", nested: [{ api_key: 1 }], pwd: 2, note: { privateKey: "x" }, passwd: 1 })).toEqual([
+      "nested[0].api_key",
+      "pwd",
+      "note.privateKey",
+      "passwd",
+    ]);
     expect(credentialLikeKeys({ owner: "it", port: 3389 })).toEqual([]);
   });
 });

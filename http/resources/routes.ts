@@ -36,10 +36,29 @@ export const resourceWire = (r: ResourceRow) => ({
   updated_at: r.updatedAt,
 });
 
-type Body = { name?: string; protocol?: ResourceFields["protocol"]; target_host?: string; target_port?: number; egress_pool?: string | null; certificate_verification_mode?: "strict" | "ignore"; clipboard_mode?: ResourceFields["clipboardMode"]; file_transfer_mode?: ResourceFields["fileTransferMode"]; detached_timeout_seconds?: number; metadata?: Record<string, unknown> };
+type Body = {
+  name?: string;
+  protocol?: ResourceFields["protocol"];
+  target_host?: string;
+  target_port?: number;
+  egress_pool?: string | null;
+  certificate_verification_mode?: "strict" | "ignore";
+  clipboard_mode?: ResourceFields["clipboardMode"];
+  file_transfer_mode?: ResourceFields["fileTransferMode"];
+  detached_timeout_seconds?: number;
+  metadata?: Record<string, unknown>;
+};
 const fieldsOf = (b: Body): Partial<ResourceFields> => ({
-  name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool,
-  certificateVerificationMode: b.certificate_verification_mode, clipboardMode: b.clipboard_mode, fileTransferMode: b.file_transfer_mode, detachedTimeoutSeconds: b.detached_timeout_seconds, metadata: b.metadata,
+  name: b.name,
+  protocol: b.protocol,
+  targetHost: b.target_host,
+  targetPort: b.target_port,
+  egressPool: b.egress_pool,
+  certificateVerificationMode: b.certificate_verification_mode,
+  clipboardMode: b.clipboard_mode,
+  fileTransferMode: b.file_transfer_mode,
+  detachedTimeoutSeconds: b.detached_timeout_seconds,
+  metadata: b.metadata,
 });
 
 async function visibleResource(c: Context<AppEnv>, id: string): Promise<ResourceRow> {
@@ -58,9 +77,16 @@ export const resourceRoutes = new Hono<AppEnv>()
     await requireAction(c, "resource.create", { kind: "organization", orgId: b.organization_id });
     if (b.secret) await requireAction(c, "resource.secret_write", { kind: "organization", orgId: b.organization_id });
     const fields: ResourceFields = {
-      name: b.name, protocol: b.protocol, targetHost: b.target_host, targetPort: b.target_port, egressPool: b.egress_pool ?? null,
-      certificateVerificationMode: b.certificate_verification_mode ?? "strict", clipboardMode: b.clipboard_mode ?? "disabled",
-      fileTransferMode: b.file_transfer_mode ?? "disabled", detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS, metadata: b.metadata ?? {},
+      name: b.name,
+      protocol: b.protocol,
+      targetHost: b.target_host,
+      targetPort: b.target_port,
+      egressPool: b.egress_pool ?? null,
+      certificateVerificationMode: b.certificate_verification_mode ?? "strict",
+      clipboardMode: b.clipboard_mode ?? "disabled",
+      fileTransferMode: b.file_transfer_mode ?? "disabled",
+      detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS,
+      metadata: b.metadata ?? {},
     };
     const id = await createResource(c.get("deps"), b.organization_id, fields, b.secret, changeOf(c));
     return c.json(resourceWire((await resource(c.get("deps"), id))!), 201);

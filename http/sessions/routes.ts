@@ -21,7 +21,15 @@ import { readableOrgs } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
 import { resource } from "../../control/resources/queries.ts";
 import { remoteSession, remoteSessions, sessionAttachments, type AttachmentRow, type RemoteSessionRow } from "../../control/sessions/queries.ts";
-import { attachSession, detachSession, startSession, takeoverSession, terminateSession, type AttachOffer, type Caller } from "../../control/sessions/service.ts";
+import {
+  attachSession,
+  detachSession,
+  startSession,
+  takeoverSession,
+  terminateSession,
+  type AttachOffer,
+  type Caller,
+} from "../../control/sessions/service.ts";
 
 /** The organization-facing view of a session: no node ids, addresses or paths. */
 export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: AttachmentRow[]) => ({
@@ -42,12 +50,21 @@ export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: Attac
   detached_at: s.detachedAt,
   ended_at: s.endedAt,
   updated_at: s.updatedAt,
-  ...(attachments ? {
-    attachments: attachments.map((a) => ({
-      id: a.id, user_id: a.userId, role: a.role, state: a.state, this_client: a.userId === me.userId && a.clientId === me.clientId,
-      attached_at: a.attachedAt, ended_at: a.endedAt, end_reason: a.endReason, taken_over_by: a.takenOverBy,
-    })),
-  } : {}),
+  ...(attachments
+    ? {
+        attachments: attachments.map((a) => ({
+          id: a.id,
+          user_id: a.userId,
+          role: a.role,
+          state: a.state,
+          this_client: a.userId === me.userId && a.clientId === me.clientId,
+          attached_at: a.attachedAt,
+          ended_at: a.endedAt,
+          end_reason: a.endReason,
+          taken_over_by: a.takenOverBy,
+        })),
+      }
+    : {}),
 });
 
 /** What a client needs to connect. `entry.urls` is empty until entry nodes publish their WebTransport/WebSocket listeners (issue 12, entry-node work). */
@@ -85,7 +102,8 @@ export const sessionRoutes = new Hono<AppEnv>()
   .use(authenticate())
   .post("/", valid("json", StartSessionBody), async (c) => {
     const r = await resource(c.get("deps"), c.req.valid("json").resource_id);
-    if (!r || !canRead(c, r.organizationId, "resource.read")) throw new DomainError("resource.not_found", "no such resource", { id: c.req.valid("json").resource_id });
+    if (!r || !canRead(c, r.organizationId, "resource.read"))
+      throw new DomainError("resource.not_found", "no such resource", { id: c.req.valid("json").resource_id });
     await requireAction(c, "session.connect", { kind: "organization", orgId: r.organizationId });
     const me = callerOf(c);
     const { sessionId, offer } = await startSession(c.get("deps"), me, r, changeOf(c));
@@ -96,14 +114,27 @@ export const sessionRoutes = new Hono<AppEnv>()
     const q = c.req.valid("query");
     const me = callerOf(c);
     if (q.all === "true") {
-      if (!q.organization_id || !canRead(c, q.organization_id, "organization.read")) throw new DomainError("organization.not_found", "no such organization", { id: q.organization_id ?? null });
+      if (!q.organization_id || !canRead(c, q.organization_id, "organization.read"))
+        throw new DomainError("organization.not_found", "no such organization", { id: q.organization_id ?? null });
       await requireAction(c, "session.read_any", { kind: "organization", orgId: q.organization_id });
     }
     const readable = readableOrgs(c.get("auth").subject);
     let orgIds = readable;
     if (q.organization_id) orgIds = readable === null || readable.includes(q.organization_id) ? [q.organization_id] : [];
-    const rows = await remoteSessions(c.get("deps"), { orgIds, userId: q.all === "true" ? undefined : me.userId, states: q.state ? [q.state] : undefined, after: q.after, limit: q.limit + 1 });
-    return c.json(page(rows.map((s) => sessionWire(s, me)), q.limit, (s) => s.id));
+    const rows = await remoteSessions(c.get("deps"), {
+      orgIds,
+      userId: q.all === "true" ? undefined : me.userId,
+      states: q.state ? [q.state] : undefined,
+      after: q.after,
+      limit: q.limit + 1,
+    });
+    return c.json(
+      page(
+        rows.map((s) => sessionWire(s, me)),
+        q.limit,
+        (s) => s.id,
+      ),
+    );
   })
   .get("/:id", valid("param", RemoteSessionParam), async (c) => {
     const s = await visibleSession(c, c.req.valid("param").id);

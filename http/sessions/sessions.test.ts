@@ -32,13 +32,16 @@ let adapter: EnrolledNode, entry: EnrolledNode, otherPool: EnrolledNode;
 let resource: string, poolless: string;
 
 const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
-const errOf = async (res: Response) => ((await res.json()) as { error: { code: string; message_key: string; fallback_message: string; details: Record<string, unknown>; trace_id: string } }).error;
+const errOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message_key: string; fallback_message: string; details: Record<string, unknown>; trace_id: string } }).error;
 const call = (s: Session, method: string, path: string, body?: unknown) => t.call(method, `/api/v1/remote-sessions${path}`, { token: s.token, body });
-const agent = async (n: EnrolledNode, method: string, path: string, body?: unknown) => t.call(method, `/api/v1/node-agents${path}`, { token: await nodeSession(t, n, clusterId), body });
+const agent = async (n: EnrolledNode, method: string, path: string, body?: unknown) =>
+  t.call(method, `/api/v1/node-agents${path}`, { token: await nodeSession(t, n, clusterId), body });
 const start = (s: Session, resourceId = resource) => call(s, "POST", "", { resource_id: resourceId });
 const stateOf = async (id: string) => (await json(await call(owner, "GET", `/${id}`), 200)).state as string;
 const report = (n: EnrolledNode, id: string, body: unknown) => agent(n, "POST", `/sessions/${id}/events`, body);
-const redeem = (n: EnrolledNode, token: string, sessionId?: string) => agent(n, "POST", "/data-plane-tokens/redeem", { token, ...(sessionId ? { session_id: sessionId } : {}) });
+const redeem = (n: EnrolledNode, token: string, sessionId?: string) =>
+  agent(n, "POST", "/data-plane-tokens/redeem", { token, ...(sessionId ? { session_id: sessionId } : {}) });
 
 async function assign(n: EnrolledNode, role: string, org: string | null, pool?: string) {
   await stepUp(t, owner);
@@ -46,7 +49,15 @@ async function assign(n: EnrolledNode, role: string, org: string | null, pool?: 
   return json(await t.call("POST", `/api/v1/clusters/${clusterId}/nodes/${n.nodeId}/roles`, { token: owner.token, body }), 201);
 }
 async function newResource(name: string, pool: string | null, extra: Record<string, unknown> = {}) {
-  return (await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: { organization_id: orgA, name, protocol: "ssh", target_host: "10.0.0.22", target_port: 22, ...(pool ? { egress_pool: pool } : {}), ...extra } }), 201)).id as string;
+  return (
+    await json(
+      await t.call("POST", "/api/v1/resources", {
+        token: owner.token,
+        body: { organization_id: orgA, name, protocol: "ssh", target_host: "10.0.0.22", target_port: 22, ...(pool ? { egress_pool: pool } : {}), ...extra },
+      }),
+      201,
+    )
+  ).id as string;
 }
 let seq = 0;
 /** Moves the clock and runs due timers, with every node heartbeating first so only session timers matter. */
@@ -96,7 +107,11 @@ describe("placement", () => {
     expect(e.code).toBe("remote_session.no_entry_node");
     expect(await stateOf(e.details.session_id as string)).toBe("failed");
     expect(await journal(e.details.session_id as string)).toEqual(["session.start", "session.fail"]);
-    expect((await audited(e.details.session_id as string, "session.fail")).details).toMatchObject({ failure_reason: "no_entry_node", egress_pool: "office-moscow", resource_name: "db-1" });
+    expect((await audited(e.details.session_id as string, "session.fail")).details).toMatchObject({
+      failure_reason: "no_entry_node",
+      egress_pool: "office-moscow",
+      resource_name: "db-1",
+    });
     await assign(entry, "entry-node", orgA);
   });
 
@@ -110,29 +125,64 @@ describe("placement", () => {
   });
 
   test("an unhealthy or disabled adapter is not chosen", async () => {
-    await t.host.send("node", adapter.nodeId, { type: "node.health", health: "stale" }, { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" });
+    await t.host.send(
+      "node",
+      adapter.nodeId,
+      { type: "node.health", health: "stale" },
+      { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" },
+    );
     expect((await errOf(await start(aMember))).code).toBe("remote_session.no_adapter_node");
-    await t.host.send("node", adapter.nodeId, { type: "node.health", health: "healthy" }, { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" });
+    await t.host.send(
+      "node",
+      adapter.nodeId,
+      { type: "node.health", health: "healthy" },
+      { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" },
+    );
   });
 
   test("right pool: starting on the pool's adapter with the entry point named by its cluster; nothing names a node", async () => {
     const res = await start(aMember);
     const text = await res.clone().text();
     const r = await json(res, 201);
-    expect(r.session).toMatchObject({ state: "starting", egress_pool: "office-moscow", resource_name: "db-1", protocol: "ssh", entry: { name: "Frankfurt" }, user_id: aMember.userId });
-    expect(r.attach).toMatchObject({ token_type: "rap.data_plane.v1", channels: ["control", "input", "render", "clipboard"], entry: { name: "Frankfurt", urls: [] } });
+    expect(r.session).toMatchObject({
+      state: "starting",
+      egress_pool: "office-moscow",
+      resource_name: "db-1",
+      protocol: "ssh",
+      entry: { name: "Frankfurt" },
+      user_id: aMember.userId,
+    });
+    expect(r.attach).toMatchObject({
+      token_type: "rap.data_plane.v1",
+      channels: ["control", "input", "render", "clipboard"],
+      entry: { name: "Frankfurt", urls: [] },
+    });
     for (const n of [adapter, entry, otherPool]) expect(text).not.toContain(n.nodeId);
-    const row = (await stores.store.db.query<{ adapter_node_id: string; entry_node_ids: unknown }>("select adapter_node_id::text, entry_node_ids::text as entry_node_ids from remote_sessions where id = $1", [r.session.id]))[0]!;
+    const row = (
+      await stores.store.db.query<{ adapter_node_id: string; entry_node_ids: unknown }>(
+        "select adapter_node_id::text, entry_node_ids::text as entry_node_ids from remote_sessions where id = $1",
+        [r.session.id],
+      )
+    )[0]!;
     expect(row.adapter_node_id).toBe(adapter.nodeId);
     expect(String(row.entry_node_ids)).toContain(entry.nodeId);
     // Audit: the destination by name, never a node.
     const audit = await auditOf(r.session.id);
     expect(audit.map((a) => a.action).sort()).toEqual(["session.placed", "session.start"]);
     expect(JSON.stringify(audit)).not.toContain(adapter.nodeId);
-    expect(audit.find((a) => a.action === "session.placed")!.details).toMatchObject({ egress_pool: "office-moscow", entry_name: "Frankfurt", state_after: "starting" });
+    expect(audit.find((a) => a.action === "session.placed")!.details).toMatchObject({
+      egress_pool: "office-moscow",
+      entry_name: "Frankfurt",
+      state_after: "starting",
+    });
     // The adapter sees its assignment (target and policy, never credentials); the other pool's node sees none.
     const { assignments } = await json(await agent(adapter, "GET", "/sessions/assignments"), 200);
-    expect(assignments.find((a: any) => a.session_id === r.session.id)).toMatchObject({ desired: "running", state: "starting", resource: { protocol: "ssh", target_port: 22, verification: "strict" }, entry_node_ids: [entry.nodeId] });
+    expect(assignments.find((a: any) => a.session_id === r.session.id)).toMatchObject({
+      desired: "running",
+      state: "starting",
+      resource: { protocol: "ssh", target_port: 22, verification: "strict" },
+      entry_node_ids: [entry.nodeId],
+    });
     expect((await json(await agent(otherPool, "GET", "/sessions/assignments"), 200)).assignments).toEqual([]);
     await call(aMember, "POST", `/${r.session.id}/terminate`);
   });
@@ -158,25 +208,42 @@ describe("lifecycle", () => {
     const taken = await json(await call(phone, "POST", `/${id}/takeover`), 200);
     const view = await json(await call(phone, "GET", `/${id}`), 200);
     expect(view.controller_attachment_id).toBe(taken.attachment_id);
-    expect(view.attachments.find((a: any) => a.id === re.attachment_id)).toMatchObject({ state: "taken_over", taken_over_by: taken.attachment_id, this_client: false });
+    expect(view.attachments.find((a: any) => a.id === re.attachment_id)).toMatchObject({
+      state: "taken_over",
+      taken_over_by: taken.attachment_id,
+      this_client: false,
+    });
     expect(view.attachments.find((a: any) => a.id === taken.attachment_id)).toMatchObject({ state: "attached", this_client: true });
     // The old client's detach is refused: it no longer controls the session.
     expect((await errOf(await call(aMember, "POST", `/${id}/detach`))).code).toBe("remote_session.not_attached");
     expect((await json(await call(aMember, "POST", `/${id}/terminate`), 200)).state).toBe("terminating");
-    expect((await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments.find((a: any) => a.session_id === id)).toMatchObject({ desired: "stopped" });
+    expect((await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments.find((a: any) => a.session_id === id)).toMatchObject({
+      desired: "stopped",
+    });
     expect((await json(await report(adapter, id, { type: "adapter.ended" }), 200)).state).toBe("terminated");
     const final = await json(await call(aMember, "GET", `/${id}`), 200);
     expect(final).toMatchObject({ state: "terminated", end_reason: "user" });
     expect(final.ended_at).not.toBeNull();
     expect((await auditOf(id)).length).toBe(8);
-    expect(await journal(id)).toEqual(["session.start", "session.placed", "session.adapter_started", "session.detach", "session.attach", "session.takeover", "session.terminate", "session.adapter_ended"]);
+    expect(await journal(id)).toEqual([
+      "session.start",
+      "session.placed",
+      "session.adapter_started",
+      "session.detach",
+      "session.attach",
+      "session.takeover",
+      "session.terminate",
+      "session.adapter_ended",
+    ]);
     // Nothing more is accepted.
     expect((await errOf(await call(aMember, "POST", `/${id}/attach`))).code).toBe("actor.event_rejected");
   });
 
   test("the entry's transport-closed report detaches the controller", async () => {
     const r = await activeSession(aMember);
-    expect((await json(await report(entry, r.session.id, { type: "entry.transport_closed", attachment_id: r.attach.attachment_id }), 200)).state).toBe("detached");
+    expect((await json(await report(entry, r.session.id, { type: "entry.transport_closed", attachment_id: r.attach.attachment_id }), 200)).state).toBe(
+      "detached",
+    );
     // Only the session's own nodes may report, and only their kind of event.
     expect((await errOf(await report(otherPool, r.session.id, { type: "adapter.failed", reason: "x" }))).code).toBe("adapter.session_not_assigned");
     expect((await errOf(await report(entry, r.session.id, { type: "adapter.ended" }))).code).toBe("adapter.session_not_assigned");
@@ -213,18 +280,35 @@ describe("lifecycle", () => {
     const s = await json(await call(aMember, "GET", `/${r.session.id}`), 200);
     expect(s).toMatchObject({ state: "terminated", end_reason: "detached_timeout" });
     expect((await audited(r.session.id, "session.detached_timeout")).details).toMatchObject({ end_reason: "detached_timeout", state_after: "terminating" });
-    expect(await journal(r.session.id)).toEqual(["session.start", "session.placed", "session.adapter_started", "session.detach", "session.detached_timeout", "session.stop_timeout"]);
+    expect(await journal(r.session.id)).toEqual([
+      "session.start",
+      "session.placed",
+      "session.adapter_started",
+      "session.detach",
+      "session.detached_timeout",
+      "session.stop_timeout",
+    ]);
   });
 
   test("node loss: an adapter that goes offline fails its live sessions in the same commit, audited", async () => {
     const a = await activeSession(aMember);
     const b = await json(await start(aMember2), 201);
-    await t.host.send("node", adapter.nodeId, { type: "node.health", health: "offline" }, { author: { type: "system", id: "liveness" }, source: { type: "timer" }, traceId: "t" });
+    await t.host.send(
+      "node",
+      adapter.nodeId,
+      { type: "node.health", health: "offline" },
+      { author: { type: "system", id: "liveness" }, source: { type: "timer" }, traceId: "t" },
+    );
     for (const id of [a.session.id, b.session.id]) {
       expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "failed", failure_reason: "adapter_node_lost" });
       expect(await audited(id, "session.fail")).toMatchObject({ organization_id: orgA, actor_type: "system" });
     }
-    await t.host.send("node", adapter.nodeId, { type: "node.health", health: "healthy" }, { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" });
+    await t.host.send(
+      "node",
+      adapter.nodeId,
+      { type: "node.health", health: "healthy" },
+      { author: { type: "system", id: "test" }, source: { type: "timer" }, traceId: "t" },
+    );
   });
 });
 
@@ -235,7 +319,13 @@ describe("authorization", () => {
   });
 
   test("another member neither sees nor acts on it; the viewer may not start sessions", async () => {
-    for (const [m, p] of [["GET", ""], ["POST", "/attach"], ["POST", "/takeover"], ["POST", "/detach"], ["POST", "/terminate"]] as const) {
+    for (const [m, p] of [
+      ["GET", ""],
+      ["POST", "/attach"],
+      ["POST", "/takeover"],
+      ["POST", "/detach"],
+      ["POST", "/terminate"],
+    ] as const) {
       expect((await call(aMember2, m, `/${id}${p}`)).status).toBe(404);
     }
     expect((await json(await call(aMember2, "GET", ""), 200)).items.map((s: any) => s.id)).not.toContain(id);
@@ -244,7 +334,12 @@ describe("authorization", () => {
   });
 
   test("another organization's owner gets 404 for the session and the resource", async () => {
-    for (const [m, p] of [["GET", ""], ["POST", "/takeover"], ["POST", "/terminate"]] as const) expect((await call(bOwner, m, `/${id}${p}`)).status).toBe(404);
+    for (const [m, p] of [
+      ["GET", ""],
+      ["POST", "/takeover"],
+      ["POST", "/terminate"],
+    ] as const)
+      expect((await call(bOwner, m, `/${id}${p}`)).status).toBe(404);
     expect((await errOf(await start(bOwner))).code).toBe("resource.not_found");
     expect((await call(bOwner, "GET", `?organization_id=${orgA}&all=true`)).status).toBe(404);
   });
@@ -271,16 +366,35 @@ describe("data-plane tokens", () => {
   test("valid at an allowed entry: verified offline with the snapshot's key, redeemed once; replay refused with the error event", async () => {
     const r = await activeSession(aMember);
     const k = t.identity.dataPlaneKey;
-    const verdict = await verifyDataPlaneToken(r.attach.token, [{ kid: k.kid, alg: "EdDSA", public_key: k.publicKeyB64 }], { entryNodeId: entry.nodeId, sessionId: r.session.id }, t.clock.now());
+    const verdict = await verifyDataPlaneToken(
+      r.attach.token,
+      [{ kid: k.kid, alg: "EdDSA", public_key: k.publicKeyB64 }],
+      { entryNodeId: entry.nodeId, sessionId: r.session.id },
+      t.clock.now(),
+    );
     expect(verdict.ok).toBe(true);
     if (verdict.ok) {
-      expect(verdict.claims).toMatchObject({ sid: r.session.id, att: r.attach.attachment_id, sub: aMember.userId, org: orgA, rid: resource, proto: "ssh", chn: ["control", "input", "render", "clipboard"], pol: { clipboard: "client_to_server", file_transfer: "disabled" } });
+      expect(verdict.claims).toMatchObject({
+        sid: r.session.id,
+        att: r.attach.attachment_id,
+        sub: aMember.userId,
+        org: orgA,
+        rid: resource,
+        proto: "ssh",
+        chn: ["control", "input", "render", "clipboard"],
+        pol: { clipboard: "client_to_server", file_transfer: "disabled" },
+      });
       expect(verdict.claims.exp - verdict.claims.iat).toBe(60);
       expect(verdict.claims.ent).toEqual([await entryRef(r.session.id, entry.nodeId)]);
       expect(r.attach.token).not.toContain(entry.nodeId);
     }
     const ok = await json(await redeem(entry, r.attach.token, r.session.id), 200);
-    expect(ok).toMatchObject({ session_id: r.session.id, attachment_id: r.attach.attachment_id, adapter_node_id: adapter.nodeId, channels: ["control", "input", "render", "clipboard"] });
+    expect(ok).toMatchObject({
+      session_id: r.session.id,
+      attachment_id: r.attach.attachment_id,
+      adapter_node_id: adapter.nodeId,
+      channels: ["control", "input", "render", "clipboard"],
+    });
     const replay = await redeem(entry, r.attach.token, r.session.id);
     expect(replay.status).toBe(401);
     const e = await errOf(replay);

@@ -74,7 +74,7 @@ async function main() {
   const live = await redisLiveState(redisUrl!, "bench:");
   const keyring = await createKeyring("k1", new Map([["k1", secretKey]]));
   const host = new ActorHost({ db, live, kinds: actorKinds, log: silentLogger, metrics: controlPlaneMetrics() });
-  const { id: clusterId } = await createCluster(host, keyring, { name: "Bench", slug: "bench" }, systemChange("cli", "0".repeat(31) + "1"));
+  const { id: clusterId } = await createCluster(host, keyring, { name: "Bench", slug: "bench" }, systemChange("cli", `${"0".repeat(31)}1`));
 
   const maxNodes = STEPS.at(-1)!;
   log.info("seeding nodes", { nodes: maxNodes });
@@ -113,14 +113,21 @@ async function main() {
     date: new Date().toISOString(),
     quick,
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", memory_gib: Math.round(totalmem() / 2 ** 30) },
-    setup: { interval_seconds: INTERVAL_S, step_seconds: STEP_SECONDS, p99_limit_ms: P99_LIMIT_MS, postgres: "throw-away server, durable commits (fsync on)", redis: "throw-away server", client: "one Bun process, keep-alive fetch" },
+    setup: {
+      interval_seconds: INTERVAL_S,
+      step_seconds: STEP_SECONDS,
+      p99_limit_ms: P99_LIMIT_MS,
+      postgres: "throw-away server, durable commits (fsync on)",
+      redis: "throw-away server",
+      client: "one Bun process, keep-alive fetch",
+    },
     agents_sustained: best?.agents ?? 0,
     p99_ingest_ms: best?.p99_ms ?? null,
     batched_vs_naive: writers.ratio,
     writers,
     steps,
   };
-  await writeFile(join(ROOT, "docs/bench/heartbeats.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(join(ROOT, "docs/bench/heartbeats.json"), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(ROOT, "docs/bench/heartbeats.md"), markdown(report));
   log.info("report written", { agents_sustained: report.agents_sustained, p99_ingest_ms: report.p99_ingest_ms, batched_vs_naive: report.batched_vs_naive });
 
@@ -144,7 +151,14 @@ async function seedNodes(db: ReturnType<typeof openPostgres>, clusterId: string,
     const chunk = Array.from({ length: Math.min(2000, count - start) }, () => newId());
     const snapshots = chunk.map((id, i) => {
       let [s] = initialTransition(nodeMachine);
-      [s] = transition(nodeMachine, s, { type: "node.enroll", clusterId, name: `sim-${start + i}`, capabilities: { can_route_mesh: true }, facts: {}, joinRequestId: id });
+      [s] = transition(nodeMachine, s, {
+        type: "node.enroll",
+        clusterId,
+        name: `sim-${start + i}`,
+        capabilities: { can_route_mesh: true },
+        facts: {},
+        joinRequestId: id,
+      });
       [s] = transition(nodeMachine, s, { type: "node.activate" });
       return s;
     });
@@ -152,9 +166,15 @@ async function seedNodes(db: ReturnType<typeof openPostgres>, clusterId: string,
       await tx.query(
         `insert into actors (kind, id, machine_version, version, state, snapshot)
          select 'node', id, $4, 2, st, snap from unnest($1::text[], $2::text[], $3::jsonb[]) as t(id, st, snap)`,
-        [pgArray(chunk), pgArray(snapshots.map((s) => stateName(s))), pgArray(snapshots.map((s) => JSON.stringify(nodeMachine.getPersistedSnapshot(s)))), nodeKind.machineVersion],
+        [
+          pgArray(chunk),
+          pgArray(snapshots.map((s) => stateName(s))),
+          pgArray(snapshots.map((s) => JSON.stringify(nodeMachine.getPersistedSnapshot(s)))),
+          nodeKind.machineVersion,
+        ],
       );
-      for (const [i, id] of chunk.entries()) await nodeKind.project(tx, { id, version: 2, snapshot: snapshots[i]!, change: systemChange("cli", "bench-seed"), now });
+      for (const [i, id] of chunk.entries())
+        await nodeKind.project(tx, { id, version: 2, snapshot: snapshots[i]!, change: systemChange("cli", "bench-seed"), now });
     });
     ids.push(...chunk);
   }
@@ -179,10 +199,23 @@ function nodeToken(key: Uint8Array, nodeId: string, clusterId: string): Promise<
  * matters (every node has beaten before, so its rows exist): a warm-up pass
  * writes one heartbeat per node first and is not timed.
  */
-async function compareWriters(db: ReturnType<typeof openPostgres>, live: Awaited<ReturnType<typeof redisLiveState>>, host: ActorHost, clusterId: string, nodeIds: string[]) {
+async function compareWriters(
+  db: ReturnType<typeof openPostgres>,
+  live: Awaited<ReturnType<typeof redisLiveState>>,
+  host: ActorHost,
+  clusterId: string,
+  nodeIds: string[],
+) {
   const nodes = nodeIds.slice(0, WRITER_HEARTBEATS);
   let seq = 0;
-  const beat = (i: number): Heartbeat => ({ nodeId: nodes[i]!, clusterId, receivedAt: new Date(), seq: seq++, agentVersion: "bench", telemetry: { cpu: 0.25, mem: 0.5 } });
+  const beat = (i: number): Heartbeat => ({
+    nodeId: nodes[i]!,
+    clusterId,
+    receivedAt: new Date(),
+    seq: seq++,
+    agentVersion: "bench",
+    telemetry: { cpu: 0.25, mem: 0.5 },
+  });
   const run = async (write: (h: Heartbeat) => Promise<void>) => {
     let next = 0;
     const started = performance.now();
@@ -200,7 +233,12 @@ async function compareWriters(db: ReturnType<typeof openPostgres>, live: Awaited
   const writer = new HeartbeatWriter({ db, live, host, log: silentLogger, flushMs: 20 });
   const batched = await run((h) => writer.submit(h));
   await writer.stop();
-  return { naive_per_second: Math.round(naive), batched_per_second: Math.round(batched), ratio: Math.round((batched / naive) * 10) / 10, batches: writer.batches };
+  return {
+    naive_per_second: Math.round(naive),
+    batched_per_second: Math.round(batched),
+    ratio: Math.round((batched / naive) * 10) / 10,
+    batches: writer.batches,
+  };
 }
 
 /** Every agent beats once per interval, spread evenly; latencies measured at the client. */
@@ -218,7 +256,11 @@ async function loadStep(baseUrl: string, tokens: string[], agents: number) {
     for (; sent < due; sent++) {
       const token = tokens[sent % tokens.length]!;
       const t0 = performance.now();
-      const p = fetch(`${baseUrl}/api/v1/node-agents/heartbeat`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body(sent) })
+      const p = fetch(`${baseUrl}/api/v1/node-agents/heartbeat`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body(sent),
+      })
         .then(async (r) => {
           await r.arrayBuffer();
           if (r.status !== 202) errors++;
@@ -250,10 +292,19 @@ async function loadStep(baseUrl: string, tokens: string[], agents: number) {
   };
 }
 
-type Report = Record<string, unknown> & { steps: Awaited<ReturnType<typeof loadStep>>[]; writers: Awaited<ReturnType<typeof compareWriters>>; machine: { cpus: number; cpu_model: string; memory_gib: number } };
+type Report = Record<string, unknown> & {
+  steps: Awaited<ReturnType<typeof loadStep>>[];
+  writers: Awaited<ReturnType<typeof compareWriters>>;
+  machine: { cpus: number; cpu_model: string; memory_gib: number };
+};
 
 function markdown(r: Report): string {
-  const rows = r.steps.map((s) => `| ${s.agents.toLocaleString("en")} | ${s.target_per_second} | ${s.achieved_per_second} | ${s.p50_ms} | ${s.p99_ms} | ${s.max_ms} | ${s.errors} | ${s.sustained ? "yes" : "no"} |`).join("\n");
+  const rows = r.steps
+    .map(
+      (s) =>
+        `| ${s.agents.toLocaleString("en")} | ${s.target_per_second} | ${s.achieved_per_second} | ${s.p50_ms} | ${s.p99_ms} | ${s.max_ms} | ${s.errors} | ${s.sustained ? "yes" : "no"} |`,
+    )
+    .join("\n");
   return `# Heartbeat ingest benchmark
 
 Generated by \`scripts/bench heartbeats${r.quick ? " --quick" : ""}\` on ${r.date}; the figures are in

@@ -13,7 +13,7 @@
  * prints one JSON line.
  */
 import { readFileSync } from "node:fs";
-import { type Mesh } from "../../crates/fabric-quic/index.ts";
+import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import { meshNode, testCa } from "../../fixtures/mesh.ts";
 
 const UDP_BUFFER = 4 << 20;
@@ -22,7 +22,9 @@ export const WINDOW = 32;
 
 /** UDP RcvbufErrors + SndbufErrors from /proc/net/snmp (system-wide). */
 export function udpBufferErrors(): { rcvbuf_errors: number; sndbuf_errors: number } {
-  const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp:"));
+  const lines = readFileSync("/proc/net/snmp", "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("Udp:"));
   const names = lines[0]?.split(/\s+/) ?? [];
   const values = lines[1]?.split(/\s+/) ?? [];
   const field = (name: string) => Number(values[names.indexOf(name)] ?? 0);

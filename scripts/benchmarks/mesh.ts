@@ -27,22 +27,63 @@ const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
 const MESSAGE = 64 << 10;
 
 type Drops = { rcvbuf_errors: number; sndbuf_errors: number };
-interface Bulk { mbps: number; udp_drops: Drops; socket: { recv_buffer_bytes: number; send_buffer_bytes: number }; sender?: { lost_packets: number; sent_packets: number; congestion_events: number; rtt_ms?: number; cwnd?: number } }
-interface Latency { socket?: { recv_buffer_bytes: number; send_buffer_bytes: number }; p50_ms: number; p99_ms: number; max_ms: number; samples: number; load_mbps: number; vpn_qos_drops: number; udp_drops: Drops; sender: Bulk["sender"] }
+interface Bulk {
+  mbps: number;
+  udp_drops: Drops;
+  socket: { recv_buffer_bytes: number; send_buffer_bytes: number };
+  sender?: { lost_packets: number; sent_packets: number; congestion_events: number; rtt_ms?: number; cwnd?: number };
+}
+interface Latency {
+  socket?: { recv_buffer_bytes: number; send_buffer_bytes: number };
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  samples: number;
+  load_mbps: number;
+  vpn_qos_drops: number;
+  udp_drops: Drops;
+  sender: Bulk["sender"];
+}
 interface RustRun {
   raw_tcp: { mbps: number };
   tls_tcp: { mbps: number; protocol: string };
   quic_gso_on: Bulk;
   quic_gso_off: Bulk;
-  relay: { direct_mbps: number; relay_mbps: number; direct_rtt_p50_ms: number; relay_rtt_p50_ms: number; direct_rtt_p99_ms: number; relay_rtt_p99_ms: number; relay_bytes: number; udp_drops_direct: Drops; udp_drops_relay: Drops; order: string };
+  relay: {
+    direct_mbps: number;
+    relay_mbps: number;
+    direct_rtt_p50_ms: number;
+    relay_rtt_p50_ms: number;
+    direct_rtt_p99_ms: number;
+    relay_rtt_p99_ms: number;
+    relay_bytes: number;
+    udp_drops_direct: Drops;
+    udp_drops_relay: Drops;
+    order: string;
+  };
   input_idle: Latency;
   input_file_transfer: Latency;
   input_vpn_packet: Latency;
   diagnostic_input_file_transfer_small_buffers?: Latency;
   diagnostic_input_vpn_packet_small_buffers?: Latency;
 }
-interface Suite { bulk_bytes: number; message_bytes: number; input_bytes: number; vpn_bytes: number; pings: number; ping_interval_ms: number; rtt_pings: number; udp_buffer_requested: number; tokio_workers: number; runs: RustRun[] }
-interface NapiRun { napi: NapiBulk; rust: Bulk; first: "napi" | "rust" }
+interface Suite {
+  bulk_bytes: number;
+  message_bytes: number;
+  input_bytes: number;
+  vpn_bytes: number;
+  pings: number;
+  ping_interval_ms: number;
+  rtt_pings: number;
+  udp_buffer_requested: number;
+  tokio_workers: number;
+  runs: RustRun[];
+}
+interface NapiRun {
+  napi: NapiBulk;
+  rust: Bulk;
+  first: "napi" | "rust";
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -85,7 +126,16 @@ async function napiVsRust(): Promise<NapiRun[]> {
   return runs;
 }
 
-interface Figure { key: string; label: string; value: number; runs: number[]; floor?: number; aim?: number; better: "higher" | "lower" | "reference"; unit: string }
+interface Figure {
+  key: string;
+  label: string;
+  value: number;
+  runs: number[];
+  floor?: number;
+  aim?: number;
+  better: "higher" | "lower" | "reference";
+  unit: string;
+}
 
 function verdict(f: Figure): string {
   if (f.better === "reference") return "reference";
@@ -101,8 +151,12 @@ function machine() {
   const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
   const sysctl = (k: string) => Number(readFileSync(`/proc/sys/net/core/${k}`, "utf8").trim());
   return {
-    cpu_model: model, cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), kernel,
-    rmem_max: sysctl("rmem_max"), wmem_max: sysctl("wmem_max"),
+    cpu_model: model,
+    cores: cpus().length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    kernel,
+    rmem_max: sysctl("rmem_max"),
+    wmem_max: sysctl("wmem_max"),
     bun: Bun.version,
   };
 }
@@ -143,8 +197,16 @@ async function main() {
     input_p99_vpn_packet_vs_idle: R.map((r) => r.input_vpn_packet.p99_ms / r.input_idle.p99_ms),
   };
   const worse = R.map((_, i) => Math.max(per.input_p99_file_transfer_vs_idle[i]!, per.input_p99_vpn_packet_vs_idle[i]!));
-  const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure =>
-    ({ key, label, value: r3(median(runs)), runs: runs.map(r3), floor, aim, better, unit });
+  const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure => ({
+    key,
+    label,
+    value: r3(median(runs)),
+    runs: runs.map(r3),
+    floor,
+    aim,
+    better,
+    unit,
+  });
   const figures: Figure[] = [
     fig("quic_vs_tls_tcp", "one channel's bulk throughput ÷ TLS 1.3 over TCP", per.quic_vs_tls_tcp, "higher", "×", 0.25, 0.5),
     fig("quic_vs_raw_tcp", "one channel's bulk throughput ÷ raw TCP", per.quic_vs_raw_tcp, "reference", "×"),
@@ -167,24 +229,46 @@ async function main() {
     command,
     quick,
     ...Object.fromEntries(figures.map((f) => [f.key, f.value])),
-    figures: Object.fromEntries([...figures, ...detail].map((f) => [f.key, { value: f.value, runs: f.runs, floor: f.floor ?? null, aim: f.aim ?? null, verdict: verdict(f).replaceAll("*", "") }])),
+    figures: Object.fromEntries(
+      [...figures, ...detail].map((f) => [
+        f.key,
+        { value: f.value, runs: f.runs, floor: f.floor ?? null, aim: f.aim ?? null, verdict: verdict(f).replaceAll("*", "") },
+      ]),
+    ),
     machine: m,
     load: { loadavg_before: loadBefore.map(r3), loadavg_after: loadAfter.map(r3), cpu },
     setup: {
-      runs: RUNS, bulk_bytes: BULK_BYTES, message_bytes: MESSAGE, input_bytes: suite.input_bytes, vpn_bytes: suite.vpn_bytes,
-      pings: suite.pings, ping_interval_ms: suite.ping_interval_ms, rtt_pings: suite.rtt_pings,
-      udp_buffer_requested: suite.udp_buffer_requested, socket_buffers_in_effect: R[0]?.quic_gso_on.socket,
+      runs: RUNS,
+      bulk_bytes: BULK_BYTES,
+      message_bytes: MESSAGE,
+      input_bytes: suite.input_bytes,
+      vpn_bytes: suite.vpn_bytes,
+      pings: suite.pings,
+      ping_interval_ms: suite.ping_interval_ms,
+      rtt_pings: suite.rtt_pings,
+      udp_buffer_requested: suite.udp_buffer_requested,
+      socket_buffers_in_effect: R[0]?.quic_gso_on.socket,
       tokio_workers: suite.tokio_workers,
     },
     udp_socket_drops: {
-      total: R.reduce((n, r) => n + sum(r.quic_gso_on.udp_drops) + sum(r.quic_gso_off.udp_drops) + sum(r.relay.udp_drops_direct) + sum(r.relay.udp_drops_relay)
-        + sum(r.input_idle.udp_drops) + sum(r.input_file_transfer.udp_drops) + sum(r.input_vpn_packet.udp_drops), 0)
-        + napi.reduce((n, r) => n + sum(r.napi.udp_drops) + sum(r.rust.udp_drops), 0),
+      total:
+        R.reduce(
+          (n, r) =>
+            n +
+            sum(r.quic_gso_on.udp_drops) +
+            sum(r.quic_gso_off.udp_drops) +
+            sum(r.relay.udp_drops_direct) +
+            sum(r.relay.udp_drops_relay) +
+            sum(r.input_idle.udp_drops) +
+            sum(r.input_file_transfer.udp_drops) +
+            sum(r.input_vpn_packet.udp_drops),
+          0,
+        ) + napi.reduce((n, r) => n + sum(r.napi.udp_drops) + sum(r.rust.udp_drops), 0),
     },
     rust_runs: R,
     napi_runs: napi,
   };
-  await writeFile(join(ROOT, "docs/bench/mesh.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(join(ROOT, "docs/bench/mesh.json"), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi));
   console.error(`[mesh] wrote docs/bench/mesh.json and docs/bench/mesh.md`);
   for (const f of figures) console.error(`[mesh] ${f.key} = ${f.value} (${verdict(f).replaceAll("*", "")})`);
@@ -193,12 +277,28 @@ async function main() {
 const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 const drops = (d: Drops) => `${d.rcvbuf_errors}/${d.sndbuf_errors}`;
 const target = (f: Figure) =>
-  f.better === "reference" ? "reference" : [f.floor !== undefined ? `floor ${f.better === "lower" ? "≤ " : ""}${f.floor}` : "", f.aim !== undefined ? `aim ${f.better === "lower" ? "≤ " : ""}${f.aim}` : ""].filter(Boolean).join(", ");
+  f.better === "reference"
+    ? "reference"
+    : [
+        f.floor !== undefined ? `floor ${f.better === "lower" ? "≤ " : ""}${f.floor}` : "",
+        f.aim !== undefined ? `aim ${f.better === "lower" ? "≤ " : ""}${f.aim}` : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
 
 function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
   const R = suite.runs;
   const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
-  const figureRows = [...figures, ...detail].map((f) => row([f.key === detail[0]?.key || f.key === detail[1]?.key ? `↳ ${f.label}` : f.label, `\`${f.key}\``, `**${f.value}${f.unit === "ms" ? " ms" : "×"}**`, target(f), verdict(f), f.runs.join(", ")]));
+  const figureRows = [...figures, ...detail].map((f) =>
+    row([
+      f.key === detail[0]?.key || f.key === detail[1]?.key ? `↳ ${f.label}` : f.label,
+      `\`${f.key}\``,
+      `**${f.value}${f.unit === "ms" ? " ms" : "×"}**`,
+      target(f),
+      verdict(f),
+      f.runs.join(", "),
+    ]),
+  );
   const sock = R[0]?.quic_gso_on.socket;
   return `# Mesh transport benchmark
 
@@ -289,7 +389,21 @@ Diagnostic (not a figure): the loaded cases again with 256 KiB socket buffers in
 
 | run | file_transfer p50 / p99 ms | load MB/s | UDP drops | lost pkts | vpn_packet p50 / p99 ms | load MB/s | UDP drops | lost pkts |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-${R.map((x, i) => { const d = x.diagnostic_input_file_transfer_small_buffers; const e = x.diagnostic_input_vpn_packet_small_buffers; return row([i + 1, d ? `${d.p50_ms} / ${d.p99_ms}` : "", d?.load_mbps ?? "", d ? drops(d.udp_drops) : "", d?.sender?.lost_packets ?? "", e ? `${e.p50_ms} / ${e.p99_ms}` : "", e?.load_mbps ?? "", e ? drops(e.udp_drops) : "", e?.sender?.lost_packets ?? ""]); }).join("\n")}
+${R.map((x, i) => {
+  const d = x.diagnostic_input_file_transfer_small_buffers;
+  const e = x.diagnostic_input_vpn_packet_small_buffers;
+  return row([
+    i + 1,
+    d ? `${d.p50_ms} / ${d.p99_ms}` : "",
+    d?.load_mbps ?? "",
+    d ? drops(d.udp_drops) : "",
+    d?.sender?.lost_packets ?? "",
+    e ? `${e.p50_ms} / ${e.p99_ms}` : "",
+    e?.load_mbps ?? "",
+    e ? drops(e.udp_drops) : "",
+    e?.sender?.lost_packets ?? "",
+  ]);
+}).join("\n")}
 `;
 }
 
@@ -323,14 +437,22 @@ function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], s
 p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
 Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC alone
 keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
-measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${vs ? ` With 256 KiB socket buffers the same load gave p50
+measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${
+      vs
+        ? ` With 256 KiB socket buffers the same load gave p50
 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
 what remains is most likely CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
 the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
-\`input\` stream's reader task waits for one of the two runtime workers behind it.` : ""}
-${ok ? "" : `The delay-capped controller (above) is what bounds this queue now; what would fix the rest: pacing
+\`input\` stream's reader task waits for one of the two runtime workers behind it.`
+        : ""
+    }
+${
+  ok
+    ? ""
+    : `The delay-capped controller (above) is what bounds this queue now; what would fix the rest: pacing
 \`vpn_packet\` to the delivery rate the peer reports, and cheaper datagram delivery (check the authorization once per
-policy epoch per peer, as the stream reader does, instead of per datagram).`}
+policy epoch per peer, as the stream reader does, instead of per datagram).`
+}
 Note on the generator: an earlier version refilled the queue in a spinning loop; that kept a core busy, starved the
 sender of CPU and so hid the queue (it measured p50 near idle). A drop-when-full class answers \`Dropped\` at once with
 nothing to await, so a real TUN reader at line rate faces the same choice between spinning and sleeping a guessed time; a
@@ -387,11 +509,15 @@ reads it; 3 quick runs): the hand-off to quinn took p50 0.1 ms (p99 0.6–5.8 ms
 \`vpn_packet\`, and the time to \`recv\` after the receiver's stream task had it was negligible. Nearly all of the wait is
 between the sender's quinn and the receiver's stream task: packet assembly at the sender, the receiver's UDP socket
 buffer (${bulkSock} bytes here), quinn's per-connection event channel on the receiver (unbounded in quinn 0.11, so it
-queues instead of dropping) and the receiver's connection task. Which of those dominates was not separated.${small ? ` The diagnostic in the same run:
+queues instead of dropping) and the receiver's connection task. Which of those dominates was not separated.${
+    small
+      ? ` The diagnostic in the same run:
 with ${smallSock / 2 / 1024} KiB socket buffers (${smallSock} bytes in effect) the same load gave p50 ${small50} ms, p99 ${small99} ms at
 ${smallLoad} MB/s, with ${smallDrops} socket drops per run that the congestion controller backs off from. Small buffers are
 not the fix (the issue requires ≥ 4 MiB, and socket drops are what we report against), but they show that an
-unbounded standing queue, not the priority scheduling, is what costs the latency.` : ""}
+unbounded standing queue, not the priority scheduling, is what costs the latency.`
+      : ""
+  }
 What was changed after the first full runs, and what remains. Two changes in \`crates/fabric-quic\`, both defaults now:
 (1) the per-stream receive window went from 8 MiB to 1 MiB (\`DEFAULT_STREAM_WINDOW\`), so one bulk class can keep at
 most 1 MiB unread ahead of the receiver; (2) the congestion controller is CUBIC with a queueing-delay cap
@@ -419,11 +545,15 @@ The delay cap alone does not shorten the \`file_transfer\` queue (quinn's RTT sa
 \`input\` waited 6–12 ms, so most of that wait is data already received and waiting in the receiver's connection and
 stream tasks, which only the stream window bounds), but it cuts the \`vpn_packet\` tail by an order of magnitude. A fixed
 1 MiB window caps one stream at 1 MiB per round trip (about 20 MB/s at 50 ms RTT; each bulk class has its own stream),
-which is the price on long paths. ${missedFloor("input_p99_loaded_vs_idle") ? `The floor is still missed. What would fix the rest: a receive window per class (quinn 0.11 has one
+which is the price on long paths. ${
+    missedFloor("input_p99_loaded_vs_idle")
+      ? `The floor is still missed. What would fix the rest: a receive window per class (quinn 0.11 has one
 window for every stream of a connection: bulk classes want a window that follows the bandwidth-delay product, interactive
 ones need almost none), reading urgent streams ahead of bulk ones in the receiver (today every stream task competes
 for the same two runtime workers), and a machine where the receiver gets a CPU promptly: the idle p99 here is under
-0.1 ms, so a single scheduling delay of the receiver's task on ${r.machine.cores} shared cores is already several times the idle figure.` : ""}
+0.1 ms, so a single scheduling delay of the receiver's task on ${r.machine.cores} shared cores is already several times the idle figure.`
+      : ""
+  }
 
 ${vpnParagraph()}
 

@@ -7,7 +7,16 @@
 import { api, type Page } from "../lib/api.ts";
 import { h } from "../lib/dom.ts";
 
-export interface Cluster { id: string; name: string; slug: string; status: string; region: string | null; partition_state: string; authority_term: number; created_at: string }
+export interface Cluster {
+  id: string;
+  name: string;
+  slug: string;
+  status: string;
+  region: string | null;
+  partition_state: string;
+  authority_term: number;
+  created_at: string;
+}
 
 const KEY = "rap.cluster";
 
@@ -21,12 +30,24 @@ export async function currentCluster(query: URLSearchParams): Promise<{ cluster:
 
 /** A select that switches the page to another cluster, keeping the rest of the query. */
 export function clusterPicker(path: string, current: Cluster, clusters: Cluster[], query: URLSearchParams): HTMLElement {
-  return h("label", { class: "picker" }, "Cluster ",
-    h("select", { "data-testid": "cluster-picker", onchange: (e: Event) => {
-      const q = new URLSearchParams(query);
-      q.set("cluster", (e.target as HTMLSelectElement).value);
-      location.hash = `${path}?${q}`;
-    } }, clusters.map((c) => h("option", { value: c.id, selected: c.id === current.id }, `${c.name} (${c.slug})`))));
+  return h(
+    "label",
+    { class: "picker" },
+    "Cluster ",
+    h(
+      "select",
+      {
+        "data-testid": "cluster-picker",
+        onchange: (e: Event) => {
+          const q = new URLSearchParams(query);
+          q.set("cluster", (e.target as HTMLSelectElement).value);
+          location.hash = `${path}?${q}`;
+        },
+      },
+      clusters.map((c) => h("option", { value: c.id, selected: c.id === current.id }, `${c.name} (${c.slug})`)),
+    ),
+  );
 }
 
-export const noClusters = () => h("p", { class: "muted", "data-testid": "no-clusters" }, "No clusters yet. ", h("a", { href: "#/clusters" }, "Create one"), " first.");
+export const noClusters = () =>
+  h("p", { class: "muted", "data-testid": "no-clusters" }, "No clusters yet. ", h("a", { href: "#/clusters" }, "Create one"), " first.");

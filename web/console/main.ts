@@ -52,14 +52,32 @@ const root = document.getElementById("app")!;
 
 async function shell(): Promise<void> {
   const me = await api.get<Me>("/me");
-  const nav = h("nav", { "data-testid": "nav" }, NAV.map(([path, label]) => h("a", { href: `#${path}`, "data-path": path }, label)));
+  const nav = h(
+    "nav",
+    { "data-testid": "nav" },
+    NAV.map(([path, label]) => h("a", { href: `#${path}`, "data-path": path }, label)),
+  );
   const outlet = h("div", { class: "content", "data-testid": "page" });
-  const banner = me.platform_roles.length === 0
-    ? h("div", { class: "notice", "data-testid": "not-platform" }, "This console is for platform operators. Your account has no platform role: pages here answer 403. Your organization panel is at ", h("a", { href: "/org/" }, "/org/"), ".")
-    : null;
-  mount(root, h("header", {}, h("div", { class: "brand" }, "Secure Access Fabric · Platform console"),
-    h("div", { class: "who", "data-testid": "who" }, me.email, me.platform_roles.length ? ` · ${me.platform_roles.join(", ")}` : " · no platform role")),
-    h("div", { class: "layout" }, nav, h("div", { class: "main" }, banner, outlet)));
+  const banner =
+    me.platform_roles.length === 0
+      ? h(
+          "div",
+          { class: "notice", "data-testid": "not-platform" },
+          "This console is for platform operators. Your account has no platform role: pages here answer 403. Your organization panel is at ",
+          h("a", { href: "/org/" }, "/org/"),
+          ".",
+        )
+      : null;
+  mount(
+    root,
+    h(
+      "header",
+      {},
+      h("div", { class: "brand" }, "Secure Access Fabric · Platform console"),
+      h("div", { class: "who", "data-testid": "who" }, me.email, me.platform_roles.length ? ` · ${me.platform_roles.join(", ")}` : " · no platform role"),
+    ),
+    h("div", { class: "layout" }, nav, h("div", { class: "main" }, banner, outlet)),
+  );
   startRouter(outlet, ROUTES, "/overview", (path) => {
     for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", path.startsWith(a.dataset.path ?? "-"));
   });

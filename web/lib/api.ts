@@ -7,10 +7,18 @@
  */
 import { clearTokens, loadTokens, saveTokens, type Tokens } from "./session.ts";
 
-export interface Page<T> { items: T[]; next_cursor: string | null }
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
@@ -35,7 +43,11 @@ function renew(): Promise<boolean> {
   refreshing ??= (async () => {
     const t = loadTokens();
     if (!t) return false;
-    const res = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: t.refresh_token }) });
+    const res = await fetch("/api/v1/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: t.refresh_token }),
+    });
     if (!res.ok) {
       clearTokens();
       return false;
@@ -54,7 +66,8 @@ async function send(method: string, path: string, body: unknown, retried: { rene
   const res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.ok) return res;
   const err = await toError(res);
-  if (res.status === 401 && err.code === "auth.token_expired" && !retried.renew && (await renew())) return send(method, path, body, { ...retried, renew: true });
+  if (res.status === 401 && err.code === "auth.token_expired" && !retried.renew && (await renew()))
+    return send(method, path, body, { ...retried, renew: true });
   if (res.status === 401 && t && path !== "/auth/login") {
     clearTokens();
     onSignedOut();
@@ -73,11 +86,14 @@ async function parse<T>(res: Response): Promise<T> {
   return (text ? JSON.parse(text) : null) as T;
 }
 
+// Pages read the JSON they asked for; its shape is the server's contract (docs/api.md), not re-declared here.
+/* biome-ignore-start lint/suspicious/noExplicitAny: see above */
 export const api = {
   get: async <T = any>(path: string, query: Record<string, string | undefined> = {}) => parse<T>(await send("GET", path + qs(query), undefined)),
   post: async <T = any>(path: string, body?: unknown) => parse<T>(await send("POST", path, body)),
   del: async <T = any>(path: string) => parse<T>(await send("DELETE", path, undefined)),
 };
+/* biome-ignore-end lint/suspicious/noExplicitAny: see above */
 
 export function qs(query: Record<string, string | undefined>): string {
   const p = new URLSearchParams();

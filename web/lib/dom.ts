@@ -34,28 +34,76 @@ export function mount(el: Element, ...children: Child[]): void {
   append(el, children);
 }
 
-export interface Column<T> { title: string; cell: (row: T) => Child }
+export interface Column<T> {
+  title: string;
+  cell: (row: T) => Child;
+}
 
 /** A table with one row per item; `empty` is shown when there are none. */
 export function table<T>(columns: Column<T>[], rows: T[], opts: { testid?: string; empty?: string; rowId?: (row: T) => string } = {}): HTMLElement {
   if (rows.length === 0) return h("p", { class: "muted", "data-testid": opts.testid }, opts.empty ?? "Nothing here yet.");
-  return h("table", { "data-testid": opts.testid },
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c.title)))),
-    h("tbody", {}, rows.map((r) => h("tr", { "data-row": opts.rowId?.(r) }, columns.map((c) => h("td", {}, c.cell(r)))))),
+  return h(
+    "table",
+    { "data-testid": opts.testid },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((c) => h("th", {}, c.title)),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      rows.map((r) =>
+        h(
+          "tr",
+          { "data-row": opts.rowId?.(r) },
+          columns.map((c) => h("td", {}, c.cell(r))),
+        ),
+      ),
+    ),
   );
 }
 
 const TONE: Record<string, string> = {
-  healthy: "ok", active: "ok", running: "ok", approved: "ok", success: "ok", normal: "ok", available: "ok",
-  stale: "warn", pending: "warn", draining: "warn", starting: "warn", stopping: "warn", suspended: "warn", warning: "warn", unknown: "warn", expiring: "warn",
-  offline: "bad", failed: "bad", revoked: "bad", rejected: "bad", disabled: "bad", denied: "bad", critical: "bad", minority: "bad", expired: "bad", unavailable: "bad",
+  healthy: "ok",
+  active: "ok",
+  running: "ok",
+  approved: "ok",
+  success: "ok",
+  normal: "ok",
+  available: "ok",
+  stale: "warn",
+  pending: "warn",
+  draining: "warn",
+  starting: "warn",
+  stopping: "warn",
+  suspended: "warn",
+  warning: "warn",
+  unknown: "warn",
+  expiring: "warn",
+  offline: "bad",
+  failed: "bad",
+  revoked: "bad",
+  rejected: "bad",
+  disabled: "bad",
+  denied: "bad",
+  critical: "bad",
+  minority: "bad",
+  expired: "bad",
+  unavailable: "bad",
 };
 
 /** A coloured label for a state word. */
-export const badge = (state: string | null | undefined, label?: string) => h("span", { class: `badge ${TONE[state ?? ""] ?? "plain"}`, "data-state": state ?? "" }, label ?? state ?? "—");
+export const badge = (state: string | null | undefined, label?: string) =>
+  h("span", { class: `badge ${TONE[state ?? ""] ?? "plain"}`, "data-state": state ?? "" }, label ?? state ?? "—");
 
 /** A labelled value for fact lists. */
-export const fact = (label: string, value: Child, testid?: string) => h("div", { class: "fact" }, h("dt", {}, label), h("dd", { "data-testid": testid }, value ?? "—"));
+export const fact = (label: string, value: Child, testid?: string) =>
+  h("div", { class: "fact" }, h("dt", {}, label), h("dd", { "data-testid": testid }, value ?? "—"));
 
 export const facts = (...items: HTMLElement[]) => h("dl", { class: "facts" }, items);
 

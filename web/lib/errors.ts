@@ -4,14 +4,23 @@ import { h } from "./dom.ts";
 
 export function errorView(err: unknown): HTMLElement {
   if (err instanceof ApiError) {
-    return h("div", { class: "error-box", role: "alert", "data-testid": "error", "data-status": err.status, "data-code": err.code },
+    return h(
+      "div",
+      { class: "error-box", role: "alert", "data-testid": "error", "data-status": err.status, "data-code": err.code },
       h("strong", {}, `${err.status} · ${err.code}`),
       h("p", {}, err.message),
       err.status === 403 && err.code === "auth.forbidden" ? h("p", { class: "muted" }, "Your account's roles do not allow this page.") : null,
-      err.code === "auth.mfa_enrollment_required" ? h("p", {}, "Set up two-factor authentication under ", h("a", { href: "#/account" }, "Account"), " first.") : null,
+      err.code === "auth.mfa_enrollment_required"
+        ? h("p", {}, "Set up two-factor authentication under ", h("a", { href: "#/account" }, "Account"), " first.")
+        : null,
     );
   }
-  return h("div", { class: "error-box", role: "alert", "data-testid": "error" }, h("strong", {}, "Error"), h("p", {}, err instanceof Error ? err.message : String(err)));
+  return h(
+    "div",
+    { class: "error-box", role: "alert", "data-testid": "error" },
+    h("strong", {}, "Error"),
+    h("p", {}, err instanceof Error ? err.message : String(err)),
+  );
 }
 
 /** Runs an action from a button or form and shows its error next to it instead of throwing. */

@@ -7,7 +7,10 @@
 import type { Page } from "./api.ts";
 import { h, mount } from "./dom.ts";
 
-export interface Pager { el: HTMLElement; reload(): Promise<void> }
+export interface Pager {
+  el: HTMLElement;
+  reload(): Promise<void>;
+}
 
 export function pager<T>(load: (cursor: string | undefined) => Promise<Page<T>>, render: (items: T[]) => HTMLElement, testid = "pager"): Pager {
   const body = h("div", { class: "page-body" });

@@ -7,7 +7,10 @@
 import { mount } from "./dom.ts";
 import { errorView } from "./errors.ts";
 
-export interface PageView { el: HTMLElement; refresh?: () => Promise<void> }
+export interface PageView {
+  el: HTMLElement;
+  refresh?: () => Promise<void>;
+}
 export type Route = (params: Record<string, string>, query: URLSearchParams) => Promise<PageView>;
 
 export const REFRESH_MS = 2000;
@@ -56,7 +59,12 @@ function find(routes: Record<string, Route>, path: string): { route: Route; para
     const want = pattern.split("/").filter(Boolean);
     if (want.length !== parts.length) continue;
     const params: Record<string, string> = {};
-    if (want.every((w, i) => (w.startsWith(":") ? ((params[w.slice(1)] = decodeURIComponent(parts[i]!)), true) : w === parts[i]))) return { route, params };
+    const matches = want.every((w, i) => {
+      if (!w.startsWith(":")) return w === parts[i];
+      params[w.slice(1)] = decodeURIComponent(parts[i]!);
+      return true;
+    });
+    if (matches) return { route, params };
   }
   return null;
 }

@@ -7,7 +7,12 @@
 const KEY = "rap.session";
 const DEVICE = "rap.device_id";
 
-export interface Tokens { access_token: string; refresh_token: string; expires_in: number; session_id: string }
+export interface Tokens {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+  session_id: string;
+}
 
 export function loadTokens(): Tokens | null {
   try {
@@ -19,7 +24,10 @@ export function loadTokens(): Tokens | null {
 }
 
 export function saveTokens(t: Tokens): void {
-  sessionStorage.setItem(KEY, JSON.stringify({ access_token: t.access_token, refresh_token: t.refresh_token, expires_in: t.expires_in, session_id: t.session_id }));
+  sessionStorage.setItem(
+    KEY,
+    JSON.stringify({ access_token: t.access_token, refresh_token: t.refresh_token, expires_in: t.expires_in, session_id: t.session_id }),
+  );
 }
 
 export function clearTokens(): void {

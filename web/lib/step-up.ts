@@ -11,7 +11,15 @@ export function installStepUp(): void {
   setStepUpPrompt(async () => {
     let text = "This is a high-risk action. Enter the current code from your authenticator app to confirm it is you.";
     for (let attempt = 0; attempt < 3; attempt++) {
-      const code = await prompt({ title: "Confirm with your authenticator", text, label: "Authenticator code", name: "step-up", inputmode: "numeric", autocomplete: "one-time-code", submit: "Confirm" });
+      const code = await prompt({
+        title: "Confirm with your authenticator",
+        text,
+        label: "Authenticator code",
+        name: "step-up",
+        inputmode: "numeric",
+        autocomplete: "one-time-code",
+        submit: "Confirm",
+      });
       if (!code) return false;
       try {
         await api.post("/auth/step-up", { code });

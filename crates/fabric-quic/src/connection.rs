@@ -124,10 +124,24 @@ pub(crate) fn keeps_new(existing: (i64, &str), new: (i64, &str)) -> bool {
 
 /// Adds an authenticated connection and starts its readers (see
 /// `keeps_new` for which one stays when one to that peer is already up).
-pub(crate) fn register(shared: &Arc<Shared>, conn: Connection, cert: NodeCert, cert_der: Vec<u8>, initiator: String, local_not_after: i64) -> NodeCert {
+pub(crate) fn register(
+    shared: &Arc<Shared>,
+    conn: Connection,
+    cert: NodeCert,
+    cert_der: Vec<u8>,
+    initiator: String,
+    local_not_after: i64,
+) -> NodeCert {
     let node_id = cert.node_id.clone();
     let dialled = initiator == shared.node_id;
-    let peer = PeerConn { conn: conn.clone(), cert: cert.clone(), cert_der, initiator, local_not_after, local_close_reason: Arc::new(Mutex::new(None)) };
+    let peer = PeerConn {
+        conn: conn.clone(),
+        cert: cert.clone(),
+        cert_der,
+        initiator,
+        local_not_after,
+        local_close_reason: Arc::new(Mutex::new(None)),
+    };
     {
         let mut state = shared.state.lock().unwrap();
         if let Some(existing) = state.peers.get(&node_id) {

@@ -160,7 +160,12 @@ impl Endpoint {
         trust.set_revoked(opts.revoked_serials.iter().cloned());
         let own = match trust.verify(&chain[0], unix_now(), Some(&opts.node_id)) {
             Ok(own) => own,
-            Err(refusal) => return Err(FabricError::Certificate { refusal, message: "this node's own certificate does not pass the cluster's checks".into() }),
+            Err(refusal) => {
+                return Err(FabricError::Certificate {
+                    refusal,
+                    message: "this node's own certificate does not pass the cluster's checks".into(),
+                })
+            }
         };
         let trust: SharedTrust = Arc::new(RwLock::new(trust));
         let identity = LocalIdentity { chain, key_pkcs8: opts.key_pkcs8.clone() };

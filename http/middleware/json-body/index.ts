@@ -81,7 +81,9 @@ async function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>) {
   try {
     return await reader.read();
   } catch (err) {
-    throw new HttpError("request.body_incomplete", "the request body ended early or was malformed", { reason: err instanceof Error ? err.message : "read error" });
+    throw new HttpError("request.body_incomplete", "the request body ended early or was malformed", {
+      reason: err instanceof Error ? err.message : "read error",
+    });
   }
 }
 

@@ -14,7 +14,9 @@ export function observe(): MiddlewareHandler<AppEnv> {
     await next();
     const seconds = (performance.now() - started) / 1000;
     // The last matched handler that is not middleware names the route; none means no route matched.
-    const handler = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1);
+    const handler = matchedRoutes(c)
+      .filter((r) => r.method !== "ALL")
+      .at(-1);
     const route = handler?.path ?? "unmatched";
     const { metrics } = c.get("deps");
     metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });

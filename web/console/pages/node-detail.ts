@@ -21,14 +21,18 @@ interface NodeDetail extends NodeSummary {
   services: { service_type: string; desired_state: string; reported_state: string; version: string | null; last_heartbeat_at: string | null }[];
   last_heartbeat: { received_at: string; seq: number; agent_version: string | null; telemetry: Record<string, unknown> } | null;
 }
-interface Org { id: string; name: string; slug: string }
+interface Org {
+  id: string;
+  name: string;
+  slug: string;
+}
 
 export async function nodeDetailPage(params: Record<string, string>): Promise<PageView> {
   const clusterId = params.cluster!;
   const nodeId = params.node!;
   const base = `/clusters/${clusterId}/nodes/${nodeId}`;
   const orgs = (await api.get<Page<Org>>("/organizations", { limit: "200" })).items;
-  const orgName = (id: string | null) => (id ? orgs.find((o) => o.id === id)?.name ?? id : "all organizations");
+  const orgName = (id: string | null) => (id ? (orgs.find((o) => o.id === id)?.name ?? id) : "all organizations");
   const body = h("div");
   const out = h("div", { "data-testid": "node-actions-result" });
 
@@ -38,76 +42,175 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
     const t = hb?.telemetry ?? {};
     const active = n.identities.find((i) => i.status === "active");
     const expired = active !== undefined && Date.parse(active.not_after) <= Date.now();
-    mount(body,
+    mount(
+      body,
       h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", badge(n.health)),
-      section("Identity", facts(
-        fact("Node id", h("code", {}, n.id), "node-id"),
-        fact("Key fingerprint", h("code", {}, active?.fingerprint ?? "—"), "node-fingerprint"),
-        fact("Certificate serial", h("code", {}, active?.certificate_serial ?? "—")),
-        fact("Certificate expires", active ? h("span", {}, `${when(active.not_after)} (${ago(active.not_after)})`, expired ? [" ", badge("expired")] : []) : "—", "node-cert-expiry"),
-        fact("Certificate renewal", renewal(t, expired), "node-cert-renewal"),
-        fact("Enrolled", when(n.created_at)),
-      )),
-      section("Membership and health", facts(
-        fact("Cluster", link(`#/clusters/${n.cluster_id}`, n.cluster_id)),
-        fact("Status", badge(n.status), "node-status"),
-        fact("Health", badge(n.health), "node-health"),
-        fact("Last heartbeat", hb ? `${when(hb.received_at)} (${ago(hb.received_at)}, #${hb.seq})` : "never", "node-last-heartbeat"),
-        fact("Agent version", hb?.agent_version ?? "—", "node-version"),
-        fact("Update state", typeof t.update_state === "string" ? t.update_state : "up to date (no update pending)", "node-update-state"),
-        fact("Snapshot applied", t.snapshot_version === undefined ? "—" : `v${String(t.snapshot_version)}`, "node-snapshot-version"),
-        fact("Memory", `${bytes(t.memory_free_bytes)} free of ${bytes(t.memory_total_bytes)}`),
-        fact("Host", `${String(n.facts.os ?? "?")} ${String(n.facts.arch ?? "")} ${String(n.facts.hostname ?? "")}`),
-      )),
-      section("Capabilities", h("div", { "data-testid": "node-capabilities" }, Object.entries(n.capabilities).map(([k, v]) => badge(v ? "active" : "disabled", k)))),
-      section("Roles", table([
-        { title: "Role", cell: (r) => h("code", {}, r.role) },
-        { title: "Organization", cell: (r) => orgName(r.organization_id) },
-        { title: "Egress pool", cell: (r) => String(r.policy.egress_pool ?? "—") },
-        { title: "Assigned", cell: (r) => when(r.assigned_at) },
-        { title: "", cell: (r) => h("button", { type: "button", "data-testid": `remove-role-${r.role}`, onclick: () => attempt(out, async () => {
-          await api.del(`${base}/roles/${r.id}`);
-          await load();
-        }) }, "Remove") },
-      ], n.roles, { testid: "node-roles", empty: "No roles: this node runs no workloads." })),
-      section("Services", table([
-        { title: "Service", cell: (s) => h("code", {}, s.service_type) },
-        { title: "Desired", cell: (s) => badge(s.desired_state === "running" ? "active" : "disabled", s.desired_state) },
-        { title: "Reported", cell: (s) => badge(s.reported_state) },
-        { title: "Version", cell: (s) => s.version ?? "—" },
-        { title: "Last report", cell: (s) => ago(s.last_heartbeat_at) },
-      ], n.services, { testid: "node-services", empty: "No services." })),
+      section(
+        "Identity",
+        facts(
+          fact("Node id", h("code", {}, n.id), "node-id"),
+          fact("Key fingerprint", h("code", {}, active?.fingerprint ?? "—"), "node-fingerprint"),
+          fact("Certificate serial", h("code", {}, active?.certificate_serial ?? "—")),
+          fact(
+            "Certificate expires",
+            active ? h("span", {}, `${when(active.not_after)} (${ago(active.not_after)})`, expired ? [" ", badge("expired")] : []) : "—",
+            "node-cert-expiry",
+          ),
+          fact("Certificate renewal", renewal(t, expired), "node-cert-renewal"),
+          fact("Enrolled", when(n.created_at)),
+        ),
+      ),
+      section(
+        "Membership and health",
+        facts(
+          fact("Cluster", link(`#/clusters/${n.cluster_id}`, n.cluster_id)),
+          fact("Status", badge(n.status), "node-status"),
+          fact("Health", badge(n.health), "node-health"),
+          fact("Last heartbeat", hb ? `${when(hb.received_at)} (${ago(hb.received_at)}, #${hb.seq})` : "never", "node-last-heartbeat"),
+          fact("Agent version", hb?.agent_version ?? "—", "node-version"),
+          fact("Update state", typeof t.update_state === "string" ? t.update_state : "up to date (no update pending)", "node-update-state"),
+          fact("Snapshot applied", t.snapshot_version === undefined ? "—" : `v${String(t.snapshot_version)}`, "node-snapshot-version"),
+          fact("Memory", `${bytes(t.memory_free_bytes)} free of ${bytes(t.memory_total_bytes)}`),
+          fact("Host", `${String(n.facts.os ?? "?")} ${String(n.facts.arch ?? "")} ${String(n.facts.hostname ?? "")}`),
+        ),
+      ),
+      section(
+        "Capabilities",
+        h(
+          "div",
+          { "data-testid": "node-capabilities" },
+          Object.entries(n.capabilities).map(([k, v]) => badge(v ? "active" : "disabled", k)),
+        ),
+      ),
+      section(
+        "Roles",
+        table(
+          [
+            { title: "Role", cell: (r) => h("code", {}, r.role) },
+            { title: "Organization", cell: (r) => orgName(r.organization_id) },
+            { title: "Egress pool", cell: (r) => String(r.policy.egress_pool ?? "—") },
+            { title: "Assigned", cell: (r) => when(r.assigned_at) },
+            {
+              title: "",
+              cell: (r) =>
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    "data-testid": `remove-role-${r.role}`,
+                    onclick: () =>
+                      attempt(out, async () => {
+                        await api.del(`${base}/roles/${r.id}`);
+                        await load();
+                      }),
+                  },
+                  "Remove",
+                ),
+            },
+          ],
+          n.roles,
+          { testid: "node-roles", empty: "No roles: this node runs no workloads." },
+        ),
+      ),
+      section(
+        "Services",
+        table(
+          [
+            { title: "Service", cell: (s) => h("code", {}, s.service_type) },
+            { title: "Desired", cell: (s) => badge(s.desired_state === "running" ? "active" : "disabled", s.desired_state) },
+            { title: "Reported", cell: (s) => badge(s.reported_state) },
+            { title: "Version", cell: (s) => s.version ?? "—" },
+            { title: "Last report", cell: (s) => ago(s.last_heartbeat_at) },
+          ],
+          n.services,
+          { testid: "node-services", empty: "No services." },
+        ),
+      ),
       section("Audit timeline", auditTable(audit.items), h("p", {}, link(href("/audit", { target_id: nodeId }), "Full audit for this node"))),
     );
   };
   await load();
 
-  const assign = h("form", { class: "inline", "data-testid": "assign-role", onsubmit: (e: Event) => {
-    e.preventDefault();
-    void attempt(out, async () => {
-      const v = formValues(assign);
-      await api.post(`${base}/roles`, { role: v.role, ...(v.organization_id ? { organization_id: v.organization_id } : {}), ...(v.egress_pool ? { policy: { egress_pool: v.egress_pool } } : {}) });
-      assign.reset();
-      await load();
-    });
-  } },
-    field("Role", h("select", { name: "role", "data-testid": "role-select" }, ROLES.map((r) => h("option", { value: r }, `${r} (needs ${ROLE_REQUIRES[r]})`)))),
-    field("Restrict to organization", h("select", { name: "organization_id", "data-testid": "role-org" }, h("option", { value: "" }, "all organizations"), orgs.map((o) => h("option", { value: o.id }, o.name)))),
+  const assign = h(
+    "form",
+    {
+      class: "inline",
+      "data-testid": "assign-role",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void attempt(out, async () => {
+          const v = formValues(assign);
+          await api.post(`${base}/roles`, {
+            role: v.role,
+            ...(v.organization_id ? { organization_id: v.organization_id } : {}),
+            ...(v.egress_pool ? { policy: { egress_pool: v.egress_pool } } : {}),
+          });
+          assign.reset();
+          await load();
+        });
+      },
+    },
+    field(
+      "Role",
+      h(
+        "select",
+        { name: "role", "data-testid": "role-select" },
+        ROLES.map((r) => h("option", { value: r }, `${r} (needs ${ROLE_REQUIRES[r]})`)),
+      ),
+    ),
+    field(
+      "Restrict to organization",
+      h(
+        "select",
+        { name: "organization_id", "data-testid": "role-org" },
+        h("option", { value: "" }, "all organizations"),
+        orgs.map((o) => h("option", { value: o.id }, o.name)),
+      ),
+    ),
     field("Egress pool", h("input", { name: "egress_pool", placeholder: "optional" })),
-    h("button", { type: "submit", class: "primary", "data-testid": "assign-role-submit" }, "Assign role"));
+    h("button", { type: "submit", class: "primary", "data-testid": "assign-role-submit" }, "Assign role"),
+  );
 
-  const lifecycle = (label: string, path: string, needsReason = false) => h("button", { type: "button", "data-testid": `node-${path}`, onclick: () => attempt(out, async () => {
-    const reason = needsReason ? await prompt({ title: `${label} node`, text: "The reason is kept in the audit trail.", label: "Reason", name: "reason", submit: label }) : null;
-    if (needsReason && !reason) return;
-    await api.post(`${base}/${path}`, needsReason ? { reason } : undefined);
-    await load();
-  }) }, label);
+  const lifecycle = (label: string, path: string, needsReason = false) =>
+    h(
+      "button",
+      {
+        type: "button",
+        "data-testid": `node-${path}`,
+        onclick: () =>
+          attempt(out, async () => {
+            const reason = needsReason
+              ? await prompt({ title: `${label} node`, text: "The reason is kept in the audit trail.", label: "Reason", name: "reason", submit: label })
+              : null;
+            if (needsReason && !reason) return;
+            await api.post(`${base}/${path}`, needsReason ? { reason } : undefined);
+            await load();
+          }),
+      },
+      label,
+    );
 
   return {
-    el: h("div", {}, h("p", {}, link(href("/nodes", { cluster: clusterId }), "← Nodes")), body,
+    el: h(
+      "div",
+      {},
+      h("p", {}, link(href("/nodes", { cluster: clusterId }), "← Nodes")),
+      body,
       section("Assign a role", assign),
-      section("Lifecycle", h("div", { class: "actions" }, lifecycle("Drain", "drain"), lifecycle("Activate", "activate"), lifecycle("Disable", "disable", true), lifecycle("Enable", "enable"), lifecycle("Revoke", "revoke", true))),
-      out),
+      section(
+        "Lifecycle",
+        h(
+          "div",
+          { class: "actions" },
+          lifecycle("Drain", "drain"),
+          lifecycle("Activate", "activate"),
+          lifecycle("Disable", "disable", true),
+          lifecycle("Enable", "enable"),
+          lifecycle("Revoke", "revoke", true),
+        ),
+      ),
+      out,
+    ),
     refresh: load,
   };
 }
@@ -122,8 +225,14 @@ function renewal(t: Record<string, unknown>, expired: boolean) {
   if (failures === null) return "not reported by the agent";
   if (failures === 0) return expired ? badge("expired", "expired: the agent has not renewed it") : "automatic (at 2/3 of the lifetime)";
   const error = typeof t.certificate_renewal_error === "string" ? t.certificate_renewal_error : "";
-  return h("span", {},
-    badge(t.certificate_expired === true || expired ? "expired" : "failed", t.certificate_expired === true || expired ? `expired, renewal failing (${failures} attempts)` : `failing (${failures} attempts)`),
+  return h(
+    "span",
+    {},
+    badge(
+      t.certificate_expired === true || expired ? "expired" : "failed",
+      t.certificate_expired === true || expired ? `expired, renewal failing (${failures} attempts)` : `failing (${failures} attempts)`,
+    ),
     error ? ` ${error}` : "",
-    t.certificate_expired === true || expired ? " — its mesh channels fail until it renews; the agent keeps trying" : " — the agent keeps trying with backoff");
+    t.certificate_expired === true || expired ? " — its mesh channels fail until it renews; the agent keeps trying" : " — the agent keeps trying with backoff",
+  );
 }

@@ -6,20 +6,31 @@ import { href, type PageView } from "../../lib/router.ts";
 import { loadOverview, type Overview } from "../overview-data.ts";
 import { risksTable } from "./health.ts";
 
-interface Installation { activated: boolean; mode: string; product_root_fingerprint: string | null; activated_at: string | null }
+interface Installation {
+  activated: boolean;
+  mode: string;
+  product_root_fingerprint: string | null;
+  activated_at: string | null;
+}
 
 export async function overviewPage(): Promise<PageView> {
   const inst = await api.get<Installation>("/installation");
-  const installation = section("Installation", facts(
-    fact("Status", badge(inst.activated ? "active" : "pending", inst.activated ? "activated" : "not activated"), "installation-state"),
-    fact("Mode", inst.mode, "installation-mode"),
-    fact("Activated", when(inst.activated_at)),
-    fact("Product Root fingerprint", inst.product_root_fingerprint ? h("code", {}, inst.product_root_fingerprint) : "none (dev mode)"),
-  ));
+  const installation = section(
+    "Installation",
+    facts(
+      fact("Status", badge(inst.activated ? "active" : "pending", inst.activated ? "activated" : "not activated"), "installation-state"),
+      fact("Mode", inst.mode, "installation-mode"),
+      fact("Activated", when(inst.activated_at)),
+      fact("Product Root fingerprint", inst.product_root_fingerprint ? h("code", {}, inst.product_root_fingerprint) : "none (dev mode)"),
+    ),
+  );
   const body = h("div");
   const render = (o: Overview) =>
-    mount(body,
-      h("div", { class: "cards" },
+    mount(
+      body,
+      h(
+        "div",
+        { class: "cards" },
         card("clusters", o.clusters.total, "count-clusters"),
         card("nodes", o.nodes.total, "count-nodes"),
         card("healthy", o.nodes.by_health.healthy, "count-healthy", "ok"),
@@ -30,19 +41,33 @@ export async function overviewPage(): Promise<PageView> {
         card("workloads running", `${o.workloads.running} / ${o.workloads.desired_running}`, "count-workloads", o.workloads.failed ? "bad" : ""),
       ),
       section("Risky states", risksTable(o.risky_states)),
-      section("Role coverage gaps", table([
-        { title: "Cluster", cell: (g) => link(`#/clusters/${g.cluster_id}`, g.cluster_name) },
-        { title: "Missing roles", cell: (g) => g.missing_roles.map((r) => badge("warning", r)) },
-        { title: "", cell: (g) => link(href("/nodes", { cluster: g.cluster_id }), "assign from a node") },
-      ], o.role_coverage_gaps, { testid: "gaps", empty: "Every active cluster has its required roles." })),
-      section("Clusters", table([
-        { title: "Cluster", cell: (c) => link(`#/clusters/${c.id}`, c.name) },
-        { title: "Status", cell: (c) => [badge(c.status), " ", badge(c.partition_state)] },
-        { title: "Nodes", cell: (c) => c.nodes.total },
-        { title: "Healthy / stale / offline", cell: (c) => `${c.nodes.by_health.healthy} / ${c.nodes.by_health.stale} / ${c.nodes.by_health.offline}` },
-        { title: "Pending", cell: (c) => link(href("/join-requests", { cluster: c.id }), String(c.pending_join_requests)) },
-        { title: "Workloads", cell: (c) => `${c.workloads.running} / ${c.workloads.desired_running} running` },
-      ], o.per_cluster, { testid: "overview-clusters", rowId: (c) => c.id })),
+      section(
+        "Role coverage gaps",
+        table(
+          [
+            { title: "Cluster", cell: (g) => link(`#/clusters/${g.cluster_id}`, g.cluster_name) },
+            { title: "Missing roles", cell: (g) => g.missing_roles.map((r) => badge("warning", r)) },
+            { title: "", cell: (g) => link(href("/nodes", { cluster: g.cluster_id }), "assign from a node") },
+          ],
+          o.role_coverage_gaps,
+          { testid: "gaps", empty: "Every active cluster has its required roles." },
+        ),
+      ),
+      section(
+        "Clusters",
+        table(
+          [
+            { title: "Cluster", cell: (c) => link(`#/clusters/${c.id}`, c.name) },
+            { title: "Status", cell: (c) => [badge(c.status), " ", badge(c.partition_state)] },
+            { title: "Nodes", cell: (c) => c.nodes.total },
+            { title: "Healthy / stale / offline", cell: (c) => `${c.nodes.by_health.healthy} / ${c.nodes.by_health.stale} / ${c.nodes.by_health.offline}` },
+            { title: "Pending", cell: (c) => link(href("/join-requests", { cluster: c.id }), String(c.pending_join_requests)) },
+            { title: "Workloads", cell: (c) => `${c.workloads.running} / ${c.workloads.desired_running} running` },
+          ],
+          o.per_cluster,
+          { testid: "overview-clusters", rowId: (c) => c.id },
+        ),
+      ),
       h("p", { class: "muted" }, `Updated ${o.generated_at}`),
     );
   render(await loadOverview());
