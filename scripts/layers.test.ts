@@ -2,7 +2,8 @@
  * The dependency direction, checked on every import of our own code:
  * core ← sql/live ← actors ← control ← http, core ← agent, and web sees only
  * core/contracts. Tests, fixtures and scripts may import anything. Also:
- * no import circle among non-test modules anywhere. Drivers and the web
+ * no import circle among non-test modules anywhere, in TypeScript or among
+ * the modules of a Rust crate. Drivers and the web
  * framework stay at their edges: only sql/ opens a database, only live/
  * talks to Redis, only agent/store.ts to libsql, only http/ uses Hono.
  */
@@ -86,6 +87,39 @@ describe("layers", () => {
       state.set(f, "done");
     };
     for (const f of graph.keys()) visit(f, []);
+    expect(circles).toEqual([]);
+  });
+
+  test("no module of a Rust crate uses another in a loop", () => {
+    const circles: string[] = [];
+    for (const crate of readdirSync(join(ROOT, "crates"))) {
+      const src = join(ROOT, "crates", crate, "src");
+      let names: string[];
+      try {
+        names = readdirSync(src).filter((n) => n.endsWith(".rs") && n !== "lib.rs" && n !== "main.rs");
+      } catch {
+        continue;
+      }
+      const modules = new Set(names.map((n) => n.replace(/\.rs$/, "")));
+      const uses = new Map<string, Set<string>>();
+      for (const m of modules) {
+        // Test-only code may reach anywhere; the production module graph is what must stay a tree.
+        const text = readFileSync(join(src, `${m}.rs`), "utf8").split(/#\[cfg\(test\)\]/)[0]!;
+        uses.set(m, new Set([...text.matchAll(/crate::([a-z_0-9]+)/g)].map((x) => x[1]!).filter((t) => modules.has(t) && t !== m)));
+      }
+      const state = new Map<string, "open" | "done">();
+      const visit = (m: string, path: string[]) => {
+        if (state.get(m) === "done") return;
+        if (state.get(m) === "open") {
+          circles.push(`${crate}: ${[...path.slice(path.indexOf(m)), m].join(" → ")}`);
+          return;
+        }
+        state.set(m, "open");
+        for (const t of uses.get(m) ?? []) visit(t, [...path, m]);
+        state.set(m, "done");
+      };
+      for (const m of modules) visit(m, []);
+    }
     expect(circles).toEqual([]);
   });
 
