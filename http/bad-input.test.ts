@@ -30,6 +30,10 @@ const NO_BODY = new Set([
   "POST /api/v1/clusters/:id/nodes/:itemId/activate",
   "POST /api/v1/clusters/:id/nodes/:itemId/enable",
   "POST /api/v1/node-agents/enrollments/:requestId/challenge",
+  "POST /api/v1/remote-sessions/:id/attach",
+  "POST /api/v1/remote-sessions/:id/detach",
+  "POST /api/v1/remote-sessions/:id/takeover",
+  "POST /api/v1/remote-sessions/:id/terminate",
 ]);
 
 let t: TestApp;
