@@ -55,6 +55,8 @@ export interface AuditFilter {
   until?: string;
   /** Target types left out (tenant views leave out infrastructure). */
   excludeTargetTypes?: string[];
+  /** With `actorId`: actor types it never matches (a tenant view cannot confirm a node id by filtering on it). */
+  actorTypesNotMatched?: string[];
   /** Newest first; `before` is the last id of the previous page. */
   before?: string;
   limit: number;
@@ -81,7 +83,7 @@ export async function listAudit(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
        from audit_events
       where ($1::uuid[] is null or organization_id = any($1::uuid[]))
         and ($2::text is null or action = $2)
-        and ($3::text is null or actor_id = $3)
+        and ($3::text is null or (actor_id = $3 and ($11::text[] is null or not (actor_type = any($11::text[])))))
         and ($4::text is null or outcome = $4)
         and ($5::text is null or target_id = $5)
         and ($6::timestamptz is null or at >= $6::timestamptz)
@@ -101,6 +103,7 @@ export async function listAudit(tx: Tx, f: AuditFilter): Promise<AuditRow[]> {
       f.before ?? null,
       f.limit,
       f.excludeTargetTypes ? pgArray(f.excludeTargetTypes) : null,
+      f.actorTypesNotMatched ? pgArray(f.actorTypesNotMatched) : null,
     ],
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() }));

@@ -29,16 +29,23 @@ export function platformAudit(deps: Deps, q: v.InferOutput<typeof AuditQuery>): 
   });
 }
 
-/** One more row than `limit`, so the caller can tell whether there is a next page. */
-export function organizationAudit(deps: Deps, orgId: string, q: v.InferOutput<typeof OrgAuditQuery>): Promise<AuditRow[]> {
-  return listAudit(deps.db, {
+/**
+ * One more row than `limit`, so the caller can tell whether there is a next
+ * page. Nodes act on an organization's sessions (an adapter reports its
+ * shell started, say): those rows stay, but the node's id never reaches the
+ * tenant, and filtering by a node's id finds nothing.
+ */
+export async function organizationAudit(deps: Deps, orgId: string, q: v.InferOutput<typeof OrgAuditQuery>): Promise<AuditRow[]> {
+  const rows = await listAudit(deps.db, {
     ...q,
     actorId: q.actor_id,
+    actorTypesNotMatched: ["node"],
     targetId: q.target_id,
     organizationIds: [orgId],
     excludeTargetTypes: INFRASTRUCTURE_TARGETS,
     limit: q.limit + 1,
   });
+  return rows.map((r) => (r.actor_type === "node" ? { ...r, actor_id: "" } : r));
 }
 
 /** Appends one audit row in its own transaction (a denial, or a change that wrote nothing else). */

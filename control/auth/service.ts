@@ -72,8 +72,9 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
   const gate = await throttle.gate(input.email, input.ip);
   const held = gate.retryAfterMs > 0;
   const refuse = () => new DomainError("auth.rate_limited", "sign-in held back", { retry_after_seconds: Math.ceil(gate.retryAfterMs / 1000) });
-  // Held and without a code: refused before anything is looked up or checked, the same for every email.
-  if (held && input.totpCode === undefined) throw refuse();
+  // Held and without a code (or past the source's cap, or past the budget of held attempts with a code):
+  // refused before anything is looked up or checked, the same for every email.
+  if (held && (input.totpCode === undefined || gate.sourceCapped || !(await throttle.spendHeldWithCode(input.email, input.ip)))) throw refuse();
 
   const user = await getUserByEmail(deps.db, input.email);
   const fail = async (code: ErrorCode, reason: string) => {

@@ -16,7 +16,11 @@
  *
  * A held attempt is answered 429 with `retry_after_seconds` before any
  * password is checked, unless it brings a TOTP code: then a correct password
- * and code still sign in (see auth/service.ts). Keys hash the email, and
+ * and code still sign in (see auth/service.ts). Those code-bearing held
+ * attempts have a budget of their own, spent before anything is checked (5
+ * per account and source, 20 per source, per window), and the per-source
+ * cap on all attempts is never lifted, so a stolen password cannot be
+ * paired with an unlimited stream of guessed codes. Keys hash the email, and
  * unknown emails are counted exactly like accounts, so nothing here tells
  * the two apart. Times come from the app clock: a count ends 15 minutes
  * after its last failure. The live-state TTL (a day, since live state cannot
@@ -33,6 +37,8 @@ export const THROTTLE = {
   freeFailuresPerSource: 20,
   accountUnderAttackAfter: 20,
   maxAttemptsPerSource: 100,
+  heldWithCodePerAccountAndSource: 5,
+  heldWithCodePerSource: 20,
   keyTtlMs: 24 * 3600_000,
 } as const;
 
@@ -47,6 +53,8 @@ export interface Gate {
   retryAfterMs: number;
   /** The account has failed often from many sources: a TOTP account then needs its code every time. */
   underAttack: boolean;
+  /** The source passed its cap on all attempts: nothing from it is checked, code or not. */
+  sourceCapped: boolean;
 }
 
 interface Count {
@@ -78,7 +86,21 @@ export class LoginThrottle {
       pair.n > 0 ? account.last + delayAfter(account.n, THROTTLE.accountUnderAttackAfter) - now : 0,
       attempts > THROTTLE.maxAttemptsPerSource ? THROTTLE.windowMs : 0,
     ];
-    return { retryAfterMs: Math.max(0, ...waits), underAttack };
+    return { retryAfterMs: Math.max(0, ...waits), underAttack, sourceCapped: attempts > THROTTLE.maxAttemptsPerSource };
+  }
+
+  /**
+   * Spends one of the held-with-a-code budget, before the password or code is
+   * checked; false when the budget of this account and source, or of this
+   * source, is spent (the attempt is then refused like any held one).
+   */
+  async spendHeldWithCode(email: string, ip: string): Promise<boolean> {
+    const k = await keys(email, ip);
+    const [pair, source] = await Promise.all([
+      this.live.incr(`${k.pair}:held`, 1, THROTTLE.windowMs),
+      this.live.incr(`${k.source}:held`, 1, THROTTLE.windowMs),
+    ]);
+    return pair <= THROTTLE.heldWithCodePerAccountAndSource && source <= THROTTLE.heldWithCodePerSource;
   }
 
   async failed(email: string, ip: string): Promise<void> {

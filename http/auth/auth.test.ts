@@ -130,6 +130,22 @@ describe("login", () => {
     expect(ok.mfa_verified).toBe(true);
   });
 
+  test("held back, guessed codes with a stolen password have a small budget: after it even the right code waits", async () => {
+    await newUser("stolen@example.com");
+    const s = await enrollTotp(t, await signIn(t, "stolen@example.com"));
+    const ip = "198.51.100.41";
+    const valid = await nextCode(t, s.totpSecret!); // the clock stands still from here: the hold lasts
+    await failTimes("stolen@example.com", ip, THROTTLE.freeFailuresPerAccountAndSource + 1);
+    const wrong = valid === "000000" ? "111111" : "000000";
+    for (let n = 0; n < THROTTLE.heldWithCodePerAccountAndSource; n++) {
+      expect((await shape(await loginFrom(ip, { email: "stolen@example.com", password: PASSWORD, totp_code: wrong }))).code).toBe("auth.rate_limited");
+    }
+    // The budget is spent before the password or code is looked at: the right pair is held too, until the wait ends.
+    expect((await shape(await loginFrom(ip, { email: "stolen@example.com", password: PASSWORD, totp_code: valid }))).code).toBe("auth.rate_limited");
+    // The owner elsewhere is not held by any of this.
+    expect((await loginFrom("203.0.113.77", { email: "stolen@example.com", password: PASSWORD, totp_code: valid })).status).toBe(200);
+  });
+
   test("an account under attack from many sources: sources that failed wait, a fresh source still gets its try, a trusted device needs the code", async () => {
     await newUser("target@example.com");
     const s = await enrollTotp(t, await signIn(t, "target@example.com", { deviceId: "target-device-000001" }));

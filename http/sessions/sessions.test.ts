@@ -188,6 +188,21 @@ describe("placement", () => {
   });
 });
 
+describe("the organization's audit trail", () => {
+  test("shows what nodes reported about its sessions without the nodes' ids, and a node id finds nothing", async () => {
+    const r = await activeSession(aMember);
+    expect((await report(adapter, r.session.id, { type: "adapter.ended" })).status).toBe(200);
+    const trail = await json(await t.call("GET", `/api/v1/organizations/${orgA}/audit?limit=200`, { token: aAdmin.token }), 200);
+    const text = JSON.stringify(trail);
+    expect(trail.items.some((e: { actor: { type: string } }) => e.actor.type === "node")).toBe(true);
+    for (const n of [adapter, entry, otherPool]) expect(text).not.toContain(n.nodeId);
+    const probe = await json(await t.call("GET", `/api/v1/organizations/${orgA}/audit?actor_id=${adapter.nodeId}`, { token: aAdmin.token }), 200);
+    expect(probe.items).toEqual([]);
+    // The platform's own trail keeps who did it.
+    expect(JSON.stringify(await auditOf(r.session.id))).toContain(adapter.nodeId);
+  });
+});
+
 describe("lifecycle", () => {
   test("start → active → detached → reattach → takeover → terminating → terminated, each audited", async () => {
     const r = await activeSession(aMember);
