@@ -130,7 +130,7 @@ describe("planKeys", () => {
     expect(planKeys(afterRotation, onlyNew, new Map([["k2", 1]])).problems).toEqual([]);
   });
 
-  test("rolling back to the older key while holding the newer one starts and moves the active key back", () => {
+  test("a replica whose active key is an earlier key of the installation is refused: a stale replica cannot roll a rotation back", () => {
     const afterRotation = [
       rec("auth_token", "", "a1"),
       rec("data_plane_token", "", "d1"),
@@ -147,7 +147,22 @@ describe("planKeys", () => {
         ]),
       },
     };
-    expect(planKeys(afterRotation, back, new Map())).toEqual({ problems: [], insert: [], activateSecret: { from: "k2", to: "k1" } });
+    const { problems } = planKeys(afterRotation, back, new Map());
+    expect(problems.map((p) => p.variable)).toEqual(["SECRET_ENCRYPTION_KEY"]);
+    expect(problems[0]!.line).toContain("active key k1 is an earlier key of the installation, whose active key is now k2");
+    // Forward is always possible: a new key id becomes active.
+    const forward: KeyFingerprints = {
+      ...fp,
+      secrets: {
+        activeId: "k3",
+        byId: new Map([
+          ["k3", "s3"],
+          ["k2", "s2"],
+          ["k1", "s1"],
+        ]),
+      },
+    };
+    expect(planKeys(afterRotation, forward, new Map()).activateSecret).toEqual({ from: "k2", to: "k3" });
   });
 });
 

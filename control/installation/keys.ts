@@ -100,6 +100,14 @@ export function planKeys(recorded: InstallationKeyRow[], mine: KeyFingerprints, 
       line: `SECRET_ENCRYPTION_KEY: this replica lacks the installation's active secret key ${installationActive.keyId} (fingerprint ${installationActive.fingerprint}; this replica has ${[...byId.keys()].join(", ")}): give it that key, as SECRET_ENCRYPTION_KEY with SECRET_ENCRYPTION_KEY_ID=${installationActive.keyId} or in SECRET_ENCRYPTION_PREVIOUS_KEYS; see ${ROTATION_DOC}`,
     });
   }
+  // Only a key id the installation has not seen may become active: a replica still configured with a
+  // retired key would otherwise roll a rotation back and seal new secrets under it.
+  if (installationActive && byId.has(installationActive.keyId) && installationActive.keyId !== activeId && find("secret_encryption", activeId)) {
+    problems.push({
+      variable: "SECRET_ENCRYPTION_KEY",
+      line: `SECRET_ENCRYPTION_KEY: this replica's active key ${activeId} is an earlier key of the installation, whose active key is now ${installationActive.keyId}: make ${installationActive.keyId} this replica's SECRET_ENCRYPTION_KEY (SECRET_ENCRYPTION_KEY_ID=${installationActive.keyId}) and keep ${activeId} in SECRET_ENCRYPTION_PREVIOUS_KEYS; see ${ROTATION_DOC}`,
+    });
+  }
   for (const [id, count] of sealed) {
     if (byId.has(id) || id === installationActive?.keyId) continue; // the active key is reported above
     problems.push({
