@@ -12,7 +12,7 @@ import { prompt } from "../../lib/dialog.ts";
 import { ago, bytes, when } from "../../lib/format.ts";
 import { href, type PageView } from "../../lib/router.ts";
 import { ROLE_REQUIRES, ROLES } from "../roles.ts";
-import type { NodeSummary } from "./nodes.ts";
+import { healthBadge, type NodeSummary } from "./nodes.ts";
 import { auditTable, type AuditEvent } from "./audit.ts";
 
 interface NodeDetail extends NodeSummary {
@@ -44,7 +44,7 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
     const expired = active !== undefined && Date.parse(active.not_after) <= Date.now();
     mount(
       body,
-      h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", badge(n.health)),
+      h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", healthBadge(n)),
       section(
         "Identity",
         facts(
@@ -65,7 +65,7 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
         facts(
           fact("Cluster", link(`#/clusters/${n.cluster_id}`, n.cluster_id)),
           fact("Status", badge(n.status), "node-status"),
-          fact("Health", badge(n.health), "node-health"),
+          fact("Health", healthBadge(n), "node-health"),
           fact("Last heartbeat", hb ? `${when(hb.received_at)} (${ago(hb.received_at)}, #${hb.seq})` : "never", "node-last-heartbeat"),
           fact("Agent version", hb?.agent_version ?? "—", "node-version"),
           fact("Update state", typeof t.update_state === "string" ? t.update_state : "up to date (no update pending)", "node-update-state"),
