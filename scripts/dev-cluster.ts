@@ -109,7 +109,12 @@ async function stopAll(code: number, why?: string): Promise<never> {
   const cp = controlPlane;
   for (const p of all) if (p !== cp) p.kill("SIGTERM");
   const settle = (ps: Subprocess[]) =>
-    Promise.race([Promise.all(ps.map((p) => p.exited)), Bun.sleep(10_000).then(() => ps.forEach((p) => p.exitCode === null && p.kill("SIGKILL")))]);
+    Promise.race([
+      Promise.all(ps.map((p) => p.exited)),
+      Bun.sleep(10_000).then(() => {
+        for (const p of ps) if (p.exitCode === null) p.kill("SIGKILL");
+      }),
+    ]);
   await settle(all.filter((p) => p !== cp));
   if (cp && cp.exitCode === null) {
     cp.kill("SIGTERM");
