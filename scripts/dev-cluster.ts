@@ -148,7 +148,7 @@ class AgentSlot {
   }
 
   start(args: string[], onLine?: (line: string) => void) {
-    const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" };
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "", ...(process.env.HOME ? { HOME: process.env.HOME } : {}) };
     this.proc = spawnChild(this.name, [process.execPath, AGENT_MAIN, ...args, "--state-dir", this.stateDir], env, onLine);
     say(`${this.name} ${args[0]} started (pid ${this.proc.pid})`);
     return this.proc;
