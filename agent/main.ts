@@ -4,13 +4,15 @@
  *
  *   rap-node-agent enroll --control-plane URL --cluster ID --token TOKEN [--authority-fingerprint SHA256:…] [--name NAME] [--role ROLE]…
  *   rap-node-agent run [--workloads FILE] [--heartbeat-interval SECONDS]
- *   rap-node-agent status [--json]
+ *   rap-node-agent status [--json]   (without --state-dir and with no state in the default
+ *                                    directory: the dev cluster's agents, $DATA_DIR/agents/* or .data/agents/*)
  *   rap-node-agent leave --cluster ID
  *
  * Common: --state-dir DIR (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent).
  * Errors print one line with the cause and a fix and exit 1; usage errors exit 2.
  */
-import { chmod, mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import * as v from "valibot";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -168,9 +170,50 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
   return settings;
 }
 
+/**
+ * The state directories `status` reads: --state-dir, else $RAP_AGENT_STATE_DIR
+ * or the default directory when it holds state, else the dev cluster's agents
+ * (`scripts/start --agents` keeps them in $DATA_DIR/agents/agent-<i>, DATA_DIR
+ * defaulting to .data).
+ */
+async function statusDirs(flag: string | undefined): Promise<string[]> {
+  if (flag) return [flag];
+  if (process.env.RAP_AGENT_STATE_DIR || existsSync(join(DEFAULT_STATE_DIR, "state.db"))) return [DEFAULT_STATE_DIR];
+  const dev = join(process.env.DATA_DIR ?? ".data", "agents");
+  const found = (await readdir(dev).catch(() => [] as string[]))
+    .map((d) => join(dev, d))
+    .filter((d) => existsSync(join(d, "state.db")))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  return found.length ? found : [DEFAULT_STATE_DIR];
+}
+
 async function cmdStatus(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "state-dir": { type: "string" } }, strict: true });
-  const store = await openStore(values["state-dir"] ?? DEFAULT_STATE_DIR);
+  const dirs = await statusDirs(values["state-dir"]);
+  if (dirs.length === 1 && !existsSync(join(dirs[0]!, "state.db"))) {
+    // Nothing to read: say so without creating the directory.
+    if (values.json) process.stdout.write(`${JSON.stringify({ memberships: [] }, null, 2)}\n`);
+    else process.stdout.write(`not enrolled in any cluster (no state in ${dirs[0]}; another directory: --state-dir DIR)\n`);
+    return 0;
+  }
+  const out = [];
+  for (const dir of dirs) out.push(...(await membershipsIn(dir, dirs.length > 1)));
+  if (values.json) process.stdout.write(`${JSON.stringify({ memberships: out }, null, 2)}\n`);
+  else if (out.length === 0) process.stdout.write("not enrolled in any cluster\n");
+  else
+    for (const m of out) {
+      const peers = (m.mesh as { peers?: { channel?: string }[] } | null)?.peers;
+      const mesh = peers ? `  mesh peers ${peers.length} (${peers.filter((p) => p.channel === "established").length} established)` : "";
+      process.stdout.write(
+        `${m.state_dir ? `${m.state_dir}: ` : ""}${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]${mesh}  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`,
+      );
+    }
+  return 0;
+}
+
+/** One state directory's memberships as `status` shows them (`state_dir` only when several directories are shown). */
+async function membershipsIn(stateDir: string, named: boolean) {
+  const store = await openStore(stateDir);
   try {
     const out = [];
     for (const m of await store.memberships()) {
@@ -194,16 +237,10 @@ async function cmdStatus(args: string[]): Promise<number> {
         last_error: health?.lastError ?? null,
         certificate: certificateStatus(m.certificatePem, await store.certificateRenewal(m.clusterId), clock.now()),
         mesh: (await store.meshStatus(m.clusterId))?.body ?? null,
+        ...(named ? { state_dir: stateDir } : {}),
       });
     }
-    if (values.json) process.stdout.write(`${JSON.stringify({ memberships: out }, null, 2)}\n`);
-    else if (out.length === 0) process.stdout.write("not enrolled in any cluster\n");
-    else
-      for (const m of out)
-        process.stdout.write(
-          `${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`,
-        );
-    return 0;
+    return out;
   } finally {
     store.close();
   }

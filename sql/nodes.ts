@@ -12,6 +12,8 @@ export interface NodeRow {
   facts: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /** When its latest heartbeat arrived; null: never heard from (whatever `health` says). */
+  lastHeartbeatAt: string | null;
 }
 type RawNode = {
   id: string;
@@ -24,8 +26,10 @@ type RawNode = {
   facts: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
+  last_heartbeat_at: Date | null;
 };
-const NODE_COLS = "id::text, cluster_id::text, name, status, health, group_id::text, capabilities, facts, created_at, updated_at";
+const NODE_COLS =
+  "id::text, cluster_id::text, name, status, health, group_id::text, capabilities, facts, created_at, updated_at, (select h.received_at from node_heartbeats_latest h where h.node_id = nodes.id) as last_heartbeat_at";
 const toNode = (r: RawNode): NodeRow => ({
   id: r.id,
   clusterId: r.cluster_id,
@@ -37,6 +41,7 @@ const toNode = (r: RawNode): NodeRow => ({
   facts: r.facts,
   createdAt: new Date(r.created_at).toISOString(),
   updatedAt: new Date(r.updated_at).toISOString(),
+  lastHeartbeatAt: r.last_heartbeat_at ? new Date(r.last_heartbeat_at).toISOString() : null,
 });
 
 /** `groupId` undefined keeps the row's group (snapshots from before groups were actor context). */

@@ -8,10 +8,14 @@
  *
  * Health (healthy | stale | offline) is context, changed only when it
  * actually changes. Liveness is a durable timer named `liveness`: it is
- * (re)scheduled here on every health change and, for each heartbeat, pushed
- * forward by the batched heartbeat writer in the same multi-row write, so a
- * silent node's timer fires and moves it healthy → stale → offline while
- * heartbeats themselves never transition the actor.
+ * scheduled at enrolment, (re)scheduled here on every health change and, for
+ * each heartbeat, pushed forward by the batched heartbeat writer in the same
+ * multi-row write, so a silent node's timer fires and moves it healthy →
+ * stale → offline while heartbeats themselves never transition the actor.
+ * Every state but `new` and `revoked` follows health, so a pending node whose
+ * agent never picks up its identity, or a disabled node whose agent stopped,
+ * goes stale and offline too. Health alone does not say the node was ever
+ * seen: readers pair it with the last heartbeat (none yet: "never seen").
  *
  * The node's group is context too (`node.set_group`, in any state but
  * revoked), so the `nodes` row is written only by this actor's projection.
@@ -59,11 +63,16 @@ export type NodeEvent =
 
 const SET_GROUP = { "node.set_group": { actions: "recordGroup" } } as const;
 
-/** What active and draining nodes both accept: leaving service stops the liveness watch; health moves it. */
+/** Health moves in every live state; the liveness timer follows it. */
+const HEALTH = { "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] } } as const;
+/** Revocation ends the liveness watch. */
+const REVOKE = { "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] } } as const;
+
+/** What active and draining nodes both accept. A disabled node keeps its liveness watch: its health stays truthful. */
 const IN_SERVICE = {
-  "node.disable": { target: "disabled", actions: ["recordDisable", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-  "node.revoke": { target: "revoked", actions: ["recordRevoke", { type: TIMER_CANCEL, params: { name: LIVENESS_TIMER } }] },
-  "node.health": { guard: "healthChanges", actions: ["recordHealth", "watchLiveness"] },
+  "node.disable": { target: "disabled", actions: "recordDisable" },
+  ...REVOKE,
+  ...HEALTH,
   ...SET_GROUP,
 } as const;
 
@@ -112,21 +121,26 @@ export const nodeMachine = setup({
       on: {
         "node.enroll": {
           target: "pending",
-          actions: assign(({ event }) => ({
-            clusterId: event.clusterId,
-            name: event.name,
-            capabilities: event.capabilities,
-            facts: event.facts,
-            joinRequestId: event.joinRequestId,
-            groupId: event.groupId ?? null,
-          })),
+          // The liveness watch starts now: a node whose agent never takes its identity goes stale, then offline.
+          actions: [
+            assign(({ event }) => ({
+              clusterId: event.clusterId,
+              name: event.name,
+              capabilities: event.capabilities,
+              facts: event.facts,
+              joinRequestId: event.joinRequestId,
+              groupId: event.groupId ?? null,
+            })),
+            "watchLiveness",
+          ],
         },
       },
     },
     pending: {
       on: {
         "node.activate": { target: "active", actions: "watchLiveness" },
-        "node.revoke": { target: "revoked", actions: "recordRevoke" },
+        ...REVOKE,
+        ...HEALTH,
         ...SET_GROUP,
       },
     },
@@ -144,8 +158,10 @@ export const nodeMachine = setup({
     },
     disabled: {
       on: {
-        "node.enable": { target: "active", actions: [assign({ disabledReason: null, health: "healthy" }), "watchLiveness"] },
-        "node.revoke": { target: "revoked", actions: "recordRevoke" },
+        // Health is kept as it is: enabling a silent node does not make it healthy; its next heartbeat does.
+        "node.enable": { target: "active", actions: [assign({ disabledReason: null }), "watchLiveness"] },
+        ...REVOKE,
+        ...HEALTH,
         ...SET_GROUP,
       },
     },

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
-import { enrollNode, nodeKeys, nodeSession, type EnrolledNode } from "../../fixtures/nodes.ts";
+import { createJoinToken, enrollNode, joinBody, nodeKeys, nodeSession, poll, type EnrolledNode } from "../../fixtures/nodes.ts";
 import { signNodeProof } from "../../core/crypto/node-proof.ts";
 import { verifyAuthority, type AuthorityClaims } from "../../core/crypto/authority-jws.ts";
 import { fromB64 } from "../../core/crypto/bytes.ts";
@@ -122,6 +122,44 @@ describe("heartbeats and liveness", () => {
     expect(health).toHaveLength(3);
     const offline = await json(await admin("GET", "/nodes?health=offline"), 200);
     expect(offline.items.map((x: { id: string }) => x.id)).not.toContain(n.nodeId);
+  });
+  test("liveness whatever the enrolment state: an approved node whose agent never picks up goes stale then offline, never shown as seen", async () => {
+    const k = await nodeKeys("never-seen");
+    const { token } = await createJoinToken(t, owner, clusterId);
+    const { request_id } = await json(
+      await t.call("POST", "/api/v1/node-agents/enrollments", { body: joinBody(k, clusterId, token, { node_name: "never-seen" }) }),
+      202,
+    );
+    await stepUp(t, owner);
+    const { node_id } = await json(await admin("POST", `/join-requests/${request_id}/approve`, {}), 200);
+    const row = async () => (await json(await admin("GET", "/nodes?limit=200"), 200)).items.find((x: { id: string }) => x.id === node_id);
+    expect(await row()).toMatchObject({ status: "pending", health: "healthy", last_heartbeat_at: null });
+    t.clock.advance(91_000);
+    await t.scheduler.tick();
+    expect(await row()).toMatchObject({ status: "pending", health: "stale", last_heartbeat_at: null });
+    t.clock.advance(210_000);
+    await t.scheduler.tick();
+    expect(await row()).toMatchObject({ status: "pending", health: "offline" });
+    // The agent comes back late: it takes its identity (active, still offline) and its first heartbeat makes it healthy.
+    await json(await poll(t, request_id, clusterId, k), 200);
+    expect(await row()).toMatchObject({ status: "active", health: "offline" });
+    expect((await beat({ token: await nodeSession(t, k, clusterId) }, 1)).status).toBe(202);
+    await waitFor(async () => (await row())?.health === "healthy", { what: "the late node healthy" });
+    expect((await row()).last_heartbeat_at).toBe(t.clock.now().toISOString());
+  });
+
+  test("a disabled node is not heard from: it goes stale then offline, and enabling it does not claim it healthy", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "hb-disabled");
+    await beat(n, 1);
+    await stepUp(t, owner);
+    await json(await admin("POST", `/nodes/${n.nodeId}/disable`, { reason: "maintenance" }), 200);
+    t.clock.advance(91_000);
+    await t.scheduler.tick();
+    t.clock.advance(210_000);
+    await t.scheduler.tick();
+    expect(await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).toMatchObject({ status: "disabled", health: "offline" });
+    await stepUp(t, owner);
+    expect(await json(await admin("POST", `/nodes/${n.nodeId}/enable`), 200)).toMatchObject({ status: "active", health: "offline" });
   });
 });
 

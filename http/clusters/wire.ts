@@ -58,6 +58,7 @@ export const nodeWire = (n: NodeRow) => ({
   name: n.name,
   status: n.status,
   health: n.health,
+  last_heartbeat_at: n.lastHeartbeatAt,
   group_id: n.groupId,
   capabilities: n.capabilities,
   facts: n.facts,

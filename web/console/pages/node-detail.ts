@@ -12,7 +12,7 @@ import { prompt } from "../../lib/dialog.ts";
 import { ago, bytes, when } from "../../lib/format.ts";
 import { href, type PageView } from "../../lib/router.ts";
 import { ROLE_REQUIRES, ROLES } from "../roles.ts";
-import type { NodeSummary } from "./nodes.ts";
+import { healthBadge, type NodeSummary } from "./nodes.ts";
 import { auditTable, type AuditEvent } from "./audit.ts";
 
 interface NodeDetail extends NodeSummary {
@@ -21,6 +21,45 @@ interface NodeDetail extends NodeSummary {
   services: { service_type: string; desired_state: string; reported_state: string; version: string | null; last_heartbeat_at: string | null }[];
   last_heartbeat: { received_at: string; seq: number; agent_version: string | null; telemetry: Record<string, unknown> } | null;
 }
+/** The mesh part of the node's signed snapshot (core/contracts/snapshot.ts): who it peers with and over which relays. */
+interface SnapshotMesh {
+  peers: { node_id: string; name: string; roles: string[]; endpoints: { address: string }[] }[];
+  relays: string[];
+  route_paths: { to: string; via: string[]; alternates: string[][]; pinned?: true }[];
+}
+
+/** The snapshot's payload, read for display only (the agents verify the signature, the console does not need to). */
+function snapshotMesh(jws: string): SnapshotMesh | null {
+  const part = jws.split(".")[1] ?? "";
+  const bin = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+  const body = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)))) as { mesh?: SnapshotMesh };
+  return body.mesh ?? null;
+}
+
+function meshSection(clusterId: string, mesh: SnapshotMesh | null, seen: boolean) {
+  if (!mesh) return section("Mesh", h("p", { class: "muted", "data-testid": "node-mesh" }, "Not in the mesh: no entry-node, relay-node or video-relay role."));
+  const nameOf = (id: string) => mesh.peers.find((p) => p.node_id === id)?.name ?? id;
+  const path = (to: string) => {
+    const r = mesh.route_paths.find((p) => p.to === to);
+    if (!r) return "direct";
+    return `via ${r.via.map(nameOf).join(" → ")}${r.pinned ? " (pinned)" : ""}${r.alternates.length ? `; ${r.alternates.length} alternate(s)` : ""}`;
+  };
+  return section(
+    "Mesh",
+    seen ? [] : h("p", { class: "muted" }, "This node never sent a heartbeat: these are the peers it is told about, not ones it reached."),
+    table(
+      [
+        { title: "Peer", cell: (p) => link(`#/nodes/${clusterId}/${p.node_id}`, p.name) },
+        { title: "Roles", cell: (p) => p.roles.join(", ") },
+        { title: "Endpoint", cell: (p) => p.endpoints.map((e) => e.address).join(", ") || "none advertised" },
+        { title: "Path", cell: (p) => path(p.node_id) },
+      ],
+      mesh.peers,
+      { testid: "node-mesh", empty: "No other mesh node in this cluster yet." },
+    ),
+  );
+}
+
 interface Org {
   id: string;
   name: string;
@@ -37,14 +76,18 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
   const out = h("div", { "data-testid": "node-actions-result" });
 
   const load = async () => {
-    const [n, audit] = await Promise.all([api.get<NodeDetail>(base), api.get<Page<AuditEvent>>("/audit", { target_id: nodeId, limit: "50" })]);
+    const [n, audit, snapshot] = await Promise.all([
+      api.get<NodeDetail>(base),
+      api.get<Page<AuditEvent>>("/audit", { target_id: nodeId, limit: "50" }),
+      api.get<{ jws: string }>(`${base}/snapshot`).catch(() => null),
+    ]);
     const hb = n.last_heartbeat;
     const t = hb?.telemetry ?? {};
     const active = n.identities.find((i) => i.status === "active");
     const expired = active !== undefined && Date.parse(active.not_after) <= Date.now();
     mount(
       body,
-      h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", badge(n.health)),
+      h("h1", { "data-testid": "node-name" }, n.name, " ", badge(n.status), " ", healthBadge(n)),
       section(
         "Identity",
         facts(
@@ -65,7 +108,7 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
         facts(
           fact("Cluster", link(`#/clusters/${n.cluster_id}`, n.cluster_id)),
           fact("Status", badge(n.status), "node-status"),
-          fact("Health", badge(n.health), "node-health"),
+          fact("Health", healthBadge(n), "node-health"),
           fact("Last heartbeat", hb ? `${when(hb.received_at)} (${ago(hb.received_at)}, #${hb.seq})` : "never", "node-last-heartbeat"),
           fact("Agent version", hb?.agent_version ?? "—", "node-version"),
           fact("Update state", typeof t.update_state === "string" ? t.update_state : "up to date (no update pending)", "node-update-state"),
@@ -112,6 +155,7 @@ export async function nodeDetailPage(params: Record<string, string>): Promise<Pa
           { testid: "node-roles", empty: "No roles: this node runs no workloads." },
         ),
       ),
+      meshSection(clusterId, snapshot ? snapshotMesh(snapshot.jws) : null, hb !== null),
       section(
         "Services",
         table(

@@ -17,12 +17,18 @@ export interface NodeSummary {
   name: string;
   status: string;
   health: string;
+  /** Null: the node never sent a heartbeat. */
+  last_heartbeat_at: string | null;
   group_id: string | null;
   capabilities: Record<string, boolean>;
   facts: Record<string, unknown>;
   created_at: string;
   updated_at: string;
 }
+/** Health as the console shows it: a node never heard from is "never seen", not the healthy it starts with. */
+export const healthBadge = (n: { health: string; last_heartbeat_at: string | null }) =>
+  n.last_heartbeat_at === null && n.health === "healthy" ? badge("never seen") : badge(n.health);
+
 interface Group {
   id: string;
   name: string;
@@ -43,7 +49,8 @@ export async function nodesPage(_: Record<string, string>, query: URLSearchParam
         [
           { title: "Name", cell: (n) => link(`#/nodes/${cluster.id}/${n.id}`, n.name) },
           { title: "Status", cell: (n) => badge(n.status) },
-          { title: "Health", cell: (n) => badge(n.health) },
+          { title: "Health", cell: (n) => healthBadge(n) },
+          { title: "Last heartbeat", cell: (n) => (n.last_heartbeat_at ? ago(n.last_heartbeat_at) : "never") },
           { title: "Group", cell: (n) => groupName(groups, n.group_id) },
           { title: "OS / arch", cell: (n) => `${String(n.facts.os ?? "?")} / ${String(n.facts.arch ?? "?")}` },
           { title: "Changed", cell: (n) => ago(n.updated_at) },
