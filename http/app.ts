@@ -21,6 +21,8 @@ import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
 import { nodeAgentRoutes } from "./node-agents/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
+import { openApiRoutes } from "./openapi/routes.ts";
+import type { RouteEntry } from "./openapi/document.ts";
 import { sendError, statusOf } from "./errors.ts";
 import { DomainError } from "../core/errors.ts";
 import { F } from "../core/log.ts";
@@ -45,7 +47,12 @@ export function createApp(deps: AppDeps) {
     .route("/api/v1/audit", auditRoutes)
     .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes)
-    .route("/api/v1/node-agents", nodeAgentRoutes);
+    .route("/api/v1/node-agents", nodeAgentRoutes)
+    // Built from this app's own route table on first use (http/openapi/).
+    .route(
+      "/",
+      openApiRoutes((): readonly RouteEntry[] => app.routes),
+    );
 
   app.notFound((c) => sendError(c, "route.not_found", { method: c.req.method, path: c.req.path }));
 

@@ -22,10 +22,9 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import { useStores } from "../fixtures/stores.ts";
-import { makeApp, testIdentity, type TestApp } from "../fixtures/control-plane.ts";
-import { addMember, bootstrapOwner, createOrg, enrollTotp, json, PASSWORD, signIn, stepUp, type Session } from "../fixtures/identity.ts";
-import { createJoinToken, enrollNode, joinBody, nodeKeys, nodeSession } from "../fixtures/nodes.ts";
+import type { TestApp } from "../fixtures/control-plane.ts";
 import { apiRoutes } from "../fixtures/routes.ts";
+import { routeWorld, TEMPLATES, type Ids, type RouteWorld, type Template } from "../fixtures/route-requests.ts";
 import {
   anyValue,
   asParam,
@@ -50,7 +49,6 @@ import {
   type Value,
 } from "../fixtures/hostile.ts";
 import { isErrorCode } from "../core/error-catalog.ts";
-import { newId } from "../core/ids.ts";
 
 // Before useStores: its hooks take the default timeout in force when they are registered.
 setDefaultTimeout(120_000);
@@ -63,270 +61,14 @@ const JSON_FIELDS = new Set(["metadata", "facts", "telemetry"]);
 const SECRET_FIELDS = new Set(["password", "username", "domain", "private_key"]);
 const DATE_FIELDS = new Set(["since", "until"]);
 
-interface Ids {
-  org: string;
-  decoyUser: string;
-  resource: string;
-  cluster: string;
-  decoyCluster: string;
-  node: string;
-  decoyNode: string;
-  group: string;
-  remoteSession: string;
-  pendingRequest: string;
-  enrollingRequest: string;
-  joinToken: string;
-  enrollBody: Record<string, unknown>;
-  nodeFingerprint: string;
-}
-/** A valid request for one route. `as` picks the credentials: the owner (default), a second session of the owner, the node, or none. */
-interface Template {
-  as?: "owner" | "decoy-session" | "node" | "none";
-  params?: Record<string, string>;
-  query?: Record<string, string>;
-  body?: Record<string, unknown>;
-}
-
-const LIMIT = { limit: "10" };
-const AUDIT_FILTERS = {
-  limit: "10",
-  action: "cluster.create",
-  actor_id: "someone",
-  target_id: "something",
-  outcome: "success",
-  since: "2020-01-01T00:00:00Z",
-  until: "2099-12-31T23:59:59+01:00",
-};
-
-/** Every API route and a valid request for it. Destructive routes act on decoys so the others keep their objects. */
-const TEMPLATES: Record<string, (x: Ids) => Template> = {
-  "POST /api/v1/node-agents/heartbeat": () => ({
-    as: "node",
-    body: { seq: 1, agent_version: "1.2.3", telemetry: { load: [0.1, 0.2, 0.3], memory_free_bytes: 1024, degraded: false } },
-  }),
-  "GET /api/v1/node-agents/snapshot": () => ({ as: "node", query: { after_version: "0", wait: "0" } }),
-  "POST /api/v1/node-agents/certificate": () => ({
-    as: "node",
-    body: { csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n" },
-  }),
-  "GET /api/v1/node-agents/revocations": () => ({ as: "node" }),
-  "POST /api/v1/node-agents/services": () => ({
-    as: "node",
-    body: { services: [{ service_type: "relay-node", reported_state: "running", version: "1.2.3" }] },
-  }),
-  "POST /api/v1/node-agents/links": (x) => ({
-    as: "node",
-    body: { observations: [{ peer_node_id: x.decoyNode, reachable: true, latency_ms: 12.5, loss: 0 }] },
-  }),
-  "PUT /api/v1/node-agents/mesh-endpoint": () => ({ as: "node", body: { address: "127.0.0.1:7443" } }),
-  "POST /api/v1/node-agents/route-health": (x) => ({ as: "node", body: { reports: [{ to: x.decoyNode, via: [x.decoyNode], healthy: true }] } }),
-  "GET /api/v1/node-agents/sessions/assignments": () => ({ as: "node" }),
-  "POST /api/v1/node-agents/sessions/:sessionId/events": (x) => ({
-    as: "node",
-    params: { sessionId: x.remoteSession },
-    body: { type: "adapter.failed", reason: "host key mismatch" },
-  }),
-  "POST /api/v1/node-agents/data-plane-tokens/redeem": (x) => ({ as: "node", body: { token: "a.b.c", session_id: x.remoteSession } }),
-  "POST /api/v1/node-agents/enrollments": (x) => ({ as: "none", body: x.enrollBody }),
-  "POST /api/v1/node-agents/enrollments/:requestId/challenge": (x) => ({ as: "none", params: { requestId: x.enrollingRequest } }),
-  "POST /api/v1/node-agents/enrollments/:requestId/bootstrap": (x) => ({
-    as: "none",
-    params: { requestId: x.enrollingRequest },
-    body: { cluster_id: x.cluster, fingerprint: `SHA256:${"A".repeat(43)}=`, challenge: "A".repeat(43), signature: "A".repeat(86) },
-  }),
-  "POST /api/v1/node-agents/session": () => ({ as: "none", body: { proof: "a.b.c" } }),
-
-  "GET /api/v1/installation": () => ({ as: "none" }),
-  "POST /api/v1/installation/bootstrap-owner": () => ({ as: "none", body: { email: "late@example.com", password: PASSWORD, display_name: "Late" } }),
-  "POST /api/v1/auth/login": () => ({
-    as: "none",
-    body: { email: "nobody@example.com", password: PASSWORD, device_id: "device-0123456789abcdef", totp_code: "123456" },
-  }),
-  "POST /api/v1/auth/refresh": () => ({ as: "none", body: { refresh_token: "rap_rt_abcdef_ghijkl" } }),
-  "POST /api/v1/auth/logout": () => ({ as: "decoy-session" }),
-  "GET /api/v1/auth/sessions": () => ({}),
-  "DELETE /api/v1/auth/sessions/:id": () => ({ params: { id: newId() } }),
-  "POST /api/v1/auth/mfa/totp": () => ({}),
-  "POST /api/v1/auth/mfa/totp/confirm": () => ({ body: { code: "000000" } }),
-  "POST /api/v1/auth/step-up": () => ({ body: { code: "000000" } }),
-  "GET /api/v1/auth/devices": () => ({}),
-  "POST /api/v1/auth/devices": () => ({ body: { name: "laptop" } }),
-  "DELETE /api/v1/auth/devices/:id": () => ({ params: { id: newId() } }),
-  "GET /api/v1/me": () => ({}),
-
-  "POST /api/v1/organizations": () => ({ body: { name: "Fuzz", slug: "fuzz-org" } }),
-  "GET /api/v1/organizations": () => ({ query: LIMIT }),
-  "GET /api/v1/organizations/:orgId": (x) => ({ params: { orgId: x.org } }),
-  "PATCH /api/v1/organizations/:orgId": (x) => ({ params: { orgId: x.org }, body: { name: "Acme" } }),
-  "GET /api/v1/organizations/:orgId/members": (x) => ({ params: { orgId: x.org }, query: LIMIT }),
-  "POST /api/v1/organizations/:orgId/members": (x) => ({
-    params: { orgId: x.org },
-    body: { email: "new@example.com", display_name: "New", password: PASSWORD, role: "org_viewer" },
-  }),
-  "PATCH /api/v1/organizations/:orgId/members/:userId": (x) => ({
-    params: { orgId: x.org, userId: x.decoyUser },
-    body: { role: "org_viewer", status: "active" },
-  }),
-  "DELETE /api/v1/organizations/:orgId/members/:userId": (x) => ({ params: { orgId: x.org, userId: newId() } }),
-  "GET /api/v1/organizations/:orgId/audit": (x) => ({ params: { orgId: x.org }, query: AUDIT_FILTERS }),
-  "GET /api/v1/organizations/:orgId/sessions": (x) => ({ params: { orgId: x.org } }),
-  "GET /api/v1/organizations/:orgId/endpoints": (x) => ({ params: { orgId: x.org } }),
-
-  "POST /api/v1/resources": (x) => ({
-    body: {
-      organization_id: x.org,
-      name: "desk",
-      protocol: "rdp",
-      target_host: "10.0.0.1",
-      target_port: 3389,
-      egress_pool: "office",
-      certificate_verification_mode: "strict",
-      clipboard_mode: "disabled",
-      file_transfer_mode: "disabled",
-      metadata: { env: "lab", tags: ["a", "b"], owner: { team: "ops" } },
-      secret: { username: "u", password: "p", domain: "d" },
-    },
-  }),
-  "GET /api/v1/resources": (x) => ({ query: { limit: "10", organization_id: x.org } }),
-  "GET /api/v1/resources/:id": (x) => ({ params: { id: x.resource } }),
-  "PATCH /api/v1/resources/:id": (x) => ({
-    params: { id: x.resource },
-    body: { name: "desk-2", target_host: "host.example", target_port: 22, egress_pool: "office", metadata: { env: "lab" } },
-  }),
-  "DELETE /api/v1/resources/:id": () => ({ params: { id: newId() } }),
-  "PUT /api/v1/resources/:id/secret": (x) => ({ params: { id: x.resource }, body: { username: "u", password: "p", domain: "d", private_key: "k" } }),
-
-  "POST /api/v1/remote-sessions": (x) => ({ body: { resource_id: x.resource } }),
-  "GET /api/v1/remote-sessions": (x) => ({ query: { limit: "10", after: newId(), organization_id: x.org, state: "active", all: "true" } }),
-  "GET /api/v1/remote-sessions/:id": (x) => ({ params: { id: x.remoteSession } }),
-  "POST /api/v1/remote-sessions/:id/attach": (x) => ({ params: { id: x.remoteSession } }),
-  "POST /api/v1/remote-sessions/:id/takeover": (x) => ({ params: { id: x.remoteSession } }),
-  "POST /api/v1/remote-sessions/:id/detach": (x) => ({ params: { id: x.remoteSession } }),
-  "POST /api/v1/remote-sessions/:id/terminate": (x) => ({ params: { id: x.remoteSession } }),
-
-  "GET /api/v1/audit": (x) => ({ query: { ...AUDIT_FILTERS, organization_id: x.org, before: newId() } }),
-  "GET /api/v1/platform/overview": () => ({}),
-  "GET /api/v1/platform/role-grants": () => ({}),
-  "POST /api/v1/platform/role-grants": () => ({ body: { grant: "a.b.c" } }),
-  "DELETE /api/v1/platform/role-grants/:id": () => ({ params: { id: newId() } }),
-  "PUT /api/v1/platform/users/:id/platform-role": (x) => ({ params: { id: x.decoyUser }, body: { role: "platform_admin" } }),
-  "POST /api/v1/platform/users/:id/unlock": (x) => ({ params: { id: x.decoyUser } }),
-  "POST /api/v1/platform/secrets/rotate": () => ({}),
-
-  "GET /api/v1/clusters": () => ({ query: { limit: "10", status: "active", after: newId() } }),
-  "POST /api/v1/clusters": () => ({ body: { name: "Fuzz", slug: "fuzz", region: "eu-west", metadata: { owner: "ops", tags: ["a"], nested: { k: 1 } } } }),
-  "GET /api/v1/clusters/:id": (x) => ({ params: { id: x.cluster } }),
-  "PATCH /api/v1/clusters/:id": (x) => ({ params: { id: x.cluster }, body: { name: "Main", region: "eu-west", metadata: { owner: "ops" } } }),
-  "POST /api/v1/clusters/:id/suspend": (x) => ({ params: { id: x.decoyCluster }, body: { reason: "maintenance" } }),
-  "POST /api/v1/clusters/:id/resume": (x) => ({ params: { id: x.decoyCluster } }),
-  "POST /api/v1/clusters/:id/archive": (x) => ({ params: { id: x.decoyCluster }, body: { grace_seconds: 3600 } }),
-  "POST /api/v1/clusters/:id/restore": (x) => ({ params: { id: x.decoyCluster } }),
-  "GET /api/v1/clusters/:id/authority": (x) => ({ params: { id: x.cluster } }),
-  "POST /api/v1/clusters/:id/partition/minority": (x) => ({ params: { id: x.decoyCluster }, body: { reason: "split brain" } }),
-  "POST /api/v1/clusters/:id/partition/promote": (x) => ({ params: { id: x.decoyCluster } }),
-  "POST /api/v1/clusters/:id/partition/merge": (x) => ({ params: { id: x.decoyCluster } }),
-  "POST /api/v1/clusters/:id/partition/split": (x) => ({ params: { id: x.decoyCluster }, body: { name: "Split", slug: "split", node_ids: [newId()] } }),
-  "GET /api/v1/clusters/:id/join-tokens": (x) => ({ params: { id: x.cluster } }),
-  "POST /api/v1/clusters/:id/join-tokens": (x) => ({ params: { id: x.cluster }, body: { ttl_seconds: 3600, max_uses: 1, requested_roles: ["relay-node"] } }),
-  "DELETE /api/v1/clusters/:id/join-tokens/:itemId": (x) => ({ params: { id: x.cluster, itemId: newId() } }),
-  "GET /api/v1/clusters/:id/join-requests": (x) => ({ params: { id: x.cluster }, query: { limit: "10", status: "pending", after: newId() } }),
-  "GET /api/v1/clusters/:id/join-requests/:itemId": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest } }),
-  "POST /api/v1/clusters/:id/join-requests/:itemId/approve": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest }, body: { group_id: x.group } }),
-  "POST /api/v1/clusters/:id/join-requests/:itemId/reject": (x) => ({ params: { id: x.cluster, itemId: x.pendingRequest }, body: { reason: "unknown host" } }),
-  "GET /api/v1/clusters/:id/nodes": (x) => ({
-    params: { id: x.cluster },
-    query: { limit: "10", status: "active", health: "healthy", group_id: x.group, after: newId() },
-  }),
-  "GET /api/v1/clusters/:id/nodes/:itemId": (x) => ({ params: { id: x.cluster, itemId: x.node } }),
-  "GET /api/v1/clusters/:id/nodes/:itemId/snapshot": (x) => ({ params: { id: x.cluster, itemId: x.node } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/drain": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/activate": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/enable": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/disable": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode }, body: { reason: "noisy" } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/revoke": (x) => ({ params: { id: x.cluster, itemId: x.decoyNode }, body: { reason: "stolen" } }),
-  "POST /api/v1/clusters/:id/nodes/:itemId/roles": (x) => ({
-    params: { id: x.cluster, itemId: x.node },
-    body: { role: "rdp-worker", organization_id: x.org, policy: { egress_pool: "office" } },
-  }),
-  "DELETE /api/v1/clusters/:id/nodes/:itemId/roles/:assignmentId": (x) => ({ params: { id: x.cluster, itemId: x.node, assignmentId: newId() } }),
-  "PUT /api/v1/clusters/:id/nodes/:itemId/group": (x) => ({ params: { id: x.cluster, itemId: x.node }, body: { group_id: x.group } }),
-  "GET /api/v1/clusters/:id/node-groups": (x) => ({ params: { id: x.cluster } }),
-  "POST /api/v1/clusters/:id/node-groups": (x) => ({ params: { id: x.cluster }, body: { name: "edge", parent_id: x.group } }),
-  "GET /api/v1/clusters/:id/workloads": (x) => ({
-    params: { id: x.cluster },
-    query: { limit: "10", role: "relay-node", reported_state: "running", after: newId() },
-  }),
-  "GET /api/v1/clusters/:id/revocations": (x) => ({ params: { id: x.cluster } }),
-  "GET /api/v1/clusters/:id/route-intents": (x) => ({ params: { id: x.cluster } }),
-  "POST /api/v1/clusters/:id/route-intents": (x) => ({
-    params: { id: x.cluster },
-    body: { from_node_id: x.node, to_node_id: newId(), via: [x.decoyNode], reason: "pin through the decoy" },
-  }),
-  "DELETE /api/v1/clusters/:id/route-intents/:itemId": (x) => ({ params: { id: x.cluster, itemId: newId() } }),
-};
-
 let t: TestApp;
-let owner: Session;
-let decoySession: Session;
-let nodeToken: string;
+let world: RouteWorld;
 let ids: Ids;
 let checksum: () => Promise<Map<string, string>>;
 
 beforeAll(async () => {
-  // Long-lived access tokens: setup moves the clock one TOTP step per code.
-  t = await makeApp(stores.store.db, stores.live, { bodyLimitBytes: 1024 * 1024, identity: await testIdentity({ accessTtlSeconds: 24 * 3600 }) });
-  owner = await enrollTotp(t, await bootstrapOwner(t));
-  decoySession = await signIn(t, owner.email, { totpSecret: owner.totpSecret });
-  await stepUp(t, owner);
-  const org = await createOrg(t, owner, "acme");
-  const decoy = await addMember(t, owner, org, "decoy@example.com", "org_member");
-  const resource = await json(
-    await t.call("POST", "/api/v1/resources", {
-      token: owner.token,
-      body: { organization_id: org, name: "r", protocol: "rdp", target_host: "h", target_port: 3389 },
-    }),
-    201,
-  );
-  const cluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "c", slug: "c" } }), 201);
-  const decoyCluster = await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "d", slug: "d" } }), 201);
-  const node = await enrollNode(t, owner, cluster.id, undefined, "edge-1");
-  const decoyNode = await enrollNode(t, owner, cluster.id, undefined, "edge-2");
-  const group = await json(await t.call("POST", `/api/v1/clusters/${cluster.id}/node-groups`, { token: owner.token, body: { name: "g" } }), 201);
-  const { token: joinToken } = await createJoinToken(t, owner, cluster.id, { max_uses: 1000 });
-  const join = async (name: string) =>
-    (
-      await json(
-        await t.call("POST", "/api/v1/node-agents/enrollments", { body: joinBody(await nodeKeys(name), cluster.id, joinToken, { node_name: name }) }),
-        202,
-      )
-    ).request_id as string;
-  const enrollKeys = await nodeKeys("edge-9");
-  // A remote session (failed: no node serves the resource's pool) for the session routes to act on.
-  const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource.id } });
-  const remoteSession = ((await unplaced.json()) as { error: { details: { session_id: string } } }).error.details.session_id;
-  ids = {
-    org,
-    decoyUser: decoy.userId,
-    resource: resource.id,
-    cluster: cluster.id,
-    decoyCluster: decoyCluster.id,
-    node: node.nodeId,
-    decoyNode: decoyNode.nodeId,
-    group: group.id,
-    remoteSession,
-    pendingRequest: await join("edge-3"),
-    enrollingRequest: await join("edge-4"),
-    joinToken,
-    nodeFingerprint: node.fingerprint,
-    enrollBody: joinBody(enrollKeys, cluster.id, joinToken, {
-      node_name: "edge-9",
-      facts: { os: "linux", interfaces: [{ name: "eth0", address: "10.0.0.9" }] },
-      requested_roles: ["relay-node"],
-    }),
-  };
-  // Last, so no later TOTP step ages them: a fresh step-up and a node session (10 minutes of clock).
-  await stepUp(t, owner);
-  nodeToken = await nodeSession(t, node, cluster.id);
+  world = await routeWorld(stores);
+  ({ t, ids } = world);
 
   const tables = (
     await stores.store.db.query<{ table_name: string }>(
@@ -407,8 +149,7 @@ function anyProbe(place: Place): fc.Arbitrary<Probe> {
   return anyValue.map((value) => ({ place, value }));
 }
 
-const tokenFor = (tpl: Template) =>
-  tpl.as === "none" ? undefined : tpl.as === "node" ? nodeToken : tpl.as === "decoy-session" ? decoySession.token : owner.token;
+const tokenFor = (tpl: Template) => world.tokenFor(tpl);
 let last: Map<string, string> | undefined;
 
 /** Sends one probe; returns what is wrong with the answer, or null. */

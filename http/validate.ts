@@ -2,13 +2,13 @@
  * valibot validation for every input target (json, query, param). Failures
  * become `request.unknown_field` when the only problem is extra keys (strict
  * objects), `request.validation_failed` otherwise, with each issue's path.
+ * Each validator is marked with its schema for the OpenAPI document.
  */
 import { validator } from "hono/validator";
 import * as v from "valibot";
 import { HttpError } from "./errors.ts";
 import { readsBody } from "./middleware/json-body/index.ts";
-
-type Target = "json" | "query" | "param";
+import { mark, type Target } from "./openapi/registry.ts";
 
 export function valid<T extends Target, S extends v.GenericSchema>(target: T, schema: S) {
   const mw = validator(target, (value): v.InferOutput<S> => {
@@ -27,5 +27,6 @@ export function valid<T extends Target, S extends v.GenericSchema>(target: T, sc
     });
   });
   // Only a route with a JSON validator takes a body; every other route refuses one (middleware/json-body).
-  return target === "json" ? readsBody(mw) : mw;
+  // Marked with its schema: the OpenAPI document (openapi/document.ts) is built from these marks.
+  return mark(target === "json" ? readsBody(mw) : mw, { kind: "validator", target, schema });
 }

@@ -1,5 +1,8 @@
 /**
- * `rap`: operator command line for offline Product Root work.
+ * `rap`: the operator command line. `rap login` and the commands after it
+ * (clusters, nodes, tokens, requests, groups, roles) talk to a control plane
+ * through the client of scripts/rap-client.ts; `rap --help` and docs/cli.md
+ * list them. `rap root …` is the offline Product Root work:
  *
  *   rap root keygen --out DIR
  *   rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
@@ -16,10 +19,9 @@ import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newActivation, RoleGrant, signDocument } from "../core/crypto/product-root.ts";
 import { newId } from "../core/ids.ts";
+import { runCli, UsageError, wantsHelp } from "./rap-commands.ts";
 
 const REPO = resolve(import.meta.dir, "..");
-
-class UsageError extends Error {}
 
 async function keygen(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { out: { type: "string" } }, strict: true });
@@ -101,18 +103,40 @@ async function signGrant(args: string[]): Promise<void> {
   console.log(await signDocument(await loadKey(values.key), r.output));
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, "sign-activation": signActivation, "sign-grant": signGrant };
+const ROOT_COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, "sign-activation": signActivation, "sign-grant": signGrant };
 
-async function main(argv: string[]): Promise<number> {
-  const [group, command, ...rest] = argv;
-  const run = group === "root" && command ? COMMANDS[command] : undefined;
-  if (!run) {
-    console.error("usage: rap root keygen|sign-activation|sign-grant [options]  (see the header of scripts/rap.ts)");
+const ROOT_HELP = `usage: rap root <command> [options]   (offline: no control plane involved)
+
+  rap root keygen --out DIR
+      a Product Root key pair: DIR/product-root.pub and DIR/product-root.key (0600; keep offline)
+  rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
+      a signed activation manifest for the first owner (printed as a compact JWS)
+  rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
+      a signed platform role grant (printed as a compact JWS)`;
+
+async function root(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    console.error(ROOT_HELP);
     return 2;
   }
-  try {
-    await run(rest);
+  if (command === "--help" || command === "-h" || (ROOT_COMMANDS[command] && wantsHelp(rest))) {
+    console.log(ROOT_HELP);
     return 0;
+  }
+  const run = ROOT_COMMANDS[command];
+  if (!run) {
+    console.error(`rap: unknown command "root ${command}"\n\n${ROOT_HELP}`);
+    return 2;
+  }
+  await run(rest);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    if (argv[0] === "root") return await root(argv.slice(1));
+    return await runCli(argv);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`rap: ${(err as Error).message}`);

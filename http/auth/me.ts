@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { authenticate } from "../middleware/auth/index.ts";
+import { describeRoutes } from "../openapi/registry.ts";
 
 export const meRoutes = new Hono<AppEnv>().use(authenticate()).get("/", (c) => {
   const { user, session, subject } = c.get("auth");
@@ -14,4 +15,8 @@ export const meRoutes = new Hono<AppEnv>().use(authenticate()).get("/", (c) => {
     mfa_enabled: subject.mfaEnrolled,
     session: { id: session.id, mfa_at: session.mfaAt?.toISOString() ?? null, device_trusted: subject.deviceTrusted },
   });
+});
+
+describeRoutes(meRoutes, {
+  "GET /": { summary: "The signed-in user, roles, memberships and session" },
 });

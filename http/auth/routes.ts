@@ -24,6 +24,7 @@ import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
 import { recordAudit } from "../../control/audit/service.ts";
 import { clientIp } from "../client-ip.ts";
+import { describeRoutes } from "../openapi/registry.ts";
 
 const authed = new Hono<AppEnv>()
   .use(authenticate())
@@ -105,3 +106,29 @@ export const authRoutes = new Hono<AppEnv>()
   })
   .post("/refresh", valid("json", RefreshBody), async (c) => c.json(await refresh(c.get("deps"), c.req.valid("json").refresh_token, anonymousChange(c))))
   .route("/", authed);
+
+describeRoutes(authRoutes, {
+  "POST /logout": { summary: "End this session", status: 204 },
+  "GET /sessions": { summary: "My sessions" },
+  "DELETE /sessions/:id": { summary: "End one of my sessions", status: 204, errors: ["auth.session_not_found"] },
+  "POST /mfa/totp": { summary: "Start TOTP enrollment (secret and otpauth URI)", status: 201, errors: ["auth.mfa_already_enabled"] },
+  "POST /mfa/totp/confirm": {
+    summary: "Confirm TOTP enrollment with a code",
+    errors: ["auth.mfa_not_pending", "auth.mfa_invalid", "auth.mfa_already_enabled"],
+  },
+  "POST /step-up": {
+    summary: "Prove the second factor for high-risk actions",
+    errors: ["auth.mfa_invalid", "auth.mfa_enrollment_required", "auth.rate_limited"],
+  },
+  "GET /devices": { summary: "My trusted devices" },
+  "POST /devices": { summary: "Trust this session's device", status: 201, errors: ["auth.step_up_required", "auth.mfa_enrollment_required"] },
+  "DELETE /devices/:id": { summary: "Forget a trusted device", status: 204, errors: ["auth.device_not_found"] },
+  "POST /login": {
+    summary: "Sign in with email, password and (when enrolled) a TOTP code",
+    errors: ["auth.invalid_credentials", "auth.mfa_required", "auth.mfa_invalid", "auth.account_disabled", "auth.rate_limited"],
+  },
+  "POST /refresh": {
+    summary: "Exchange a refresh token for new tokens (single use)",
+    errors: ["auth.refresh_token_invalid", "auth.refresh_token_expired", "auth.refresh_token_reused", "auth.session_revoked", "auth.account_disabled"],
+  },
+});

@@ -12,6 +12,7 @@ import { ClusterParam, ReasonBody, SplitBody } from "../../core/contracts/nodes.
 import { authorityView, clusterRevocations, markMinority, mergeCluster, promoteCluster } from "../../control/clusters/service.ts";
 import { splitCluster } from "../../control/nodes/service.ts";
 import { agentCommand, PLATFORM } from "./wire.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const authorityRoutes = new Hono<AppEnv>()
   .get("/:id/authority", valid("param", ClusterParam), async (c) => {
@@ -40,3 +41,25 @@ export const authorityRoutes = new Hono<AppEnv>()
     const r = await splitCluster(c.get("deps"), c.req.valid("param").id, c.req.valid("json"), changeOf(c));
     return c.json({ ...r, nodes: r.nodes.map((n) => ({ ...n, agent_command: agentCommand(origin, r.cluster_id, n.join_token) })) }, 201);
   });
+
+describeRoutes(authorityRoutes, {
+  "GET /:id/authority": { summary: "The cluster authority (public keys, partition state)", errors: [...DENIED, "cluster.not_found"] },
+  "GET /:id/revocations": { summary: "The latest signed revocation list", errors: [...DENIED, "cluster.not_found"] },
+  "POST /:id/partition/minority": {
+    summary: "Mark this replica's cluster a minority partition",
+    errors: [...DENIED, "cluster.not_found", "cluster.not_active", "actor.event_rejected"],
+  },
+  "POST /:id/partition/promote": {
+    summary: "Promote a minority partition",
+    errors: [...DENIED, "cluster.not_found", "cluster.not_partitioned", "actor.event_rejected"],
+  },
+  "POST /:id/partition/merge": {
+    summary: "Merge a minority partition back",
+    errors: [...DENIED, "cluster.not_found", "cluster.not_partitioned", "actor.event_rejected"],
+  },
+  "POST /:id/partition/split": {
+    summary: "Split nodes of a minority partition into a new cluster",
+    status: 201,
+    errors: [...DENIED, "cluster.not_found", "cluster.not_partitioned", "cluster.slug_taken", "node.not_found"],
+  },
+});

@@ -9,6 +9,7 @@ import { ApproveBody, ClusterItemParam, ClusterParam, JoinRequestQuery, ReasonBo
 import { joinRequestIn, listJoinRequests } from "../../control/enrollment/queries.ts";
 import { approveJoin, rejectJoin } from "../../control/nodes/service.ts";
 import { PLATFORM, requestWire } from "./wire.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const joinRequestRoutes = new Hono<AppEnv>()
   .get("/:id/join-requests", valid("param", ClusterParam), valid("query", JoinRequestQuery), async (c) => {
@@ -31,3 +32,24 @@ export const joinRequestRoutes = new Hono<AppEnv>()
     const { id, itemId } = c.req.valid("param");
     return c.json(requestWire(await rejectJoin(c.get("deps"), id, itemId, c.req.valid("json").reason, changeOf(c))));
   });
+
+describeRoutes(joinRequestRoutes, {
+  "GET /:id/join-requests": { summary: "Join requests of a cluster", errors: [...DENIED, "cluster.not_found"] },
+  "GET /:id/join-requests/:itemId": { summary: "A join request", errors: [...DENIED, "cluster.not_found", "join_request.not_found"] },
+  "POST /:id/join-requests/:itemId/approve": {
+    summary: "Approve a join request: the node is created",
+    errors: [
+      ...DENIED,
+      "cluster.not_found",
+      "join_request.not_found",
+      "node_group.not_found",
+      "enrollment.key_reused",
+      "cluster.partition_minority",
+      "actor.event_rejected",
+    ],
+  },
+  "POST /:id/join-requests/:itemId/reject": {
+    summary: "Reject a join request",
+    errors: [...DENIED, "cluster.not_found", "join_request.not_found", "actor.event_rejected"],
+  },
+});

@@ -8,6 +8,7 @@ import { ClusterItemParam, ClusterParam, NewJoinTokenBody } from "../../core/con
 import { createJoinToken, revokeToken } from "../../control/enrollment/service.ts";
 import { listJoinTokens } from "../../control/enrollment/queries.ts";
 import { agentCommand, PLATFORM, tokenWire } from "./wire.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const joinTokenRoutes = new Hono<AppEnv>()
   .get("/:id/join-tokens", valid("param", ClusterParam), async (c) => {
@@ -24,3 +25,13 @@ export const joinTokenRoutes = new Hono<AppEnv>()
     await revokeToken(c.get("deps"), c.req.valid("param").id, c.req.valid("param").itemId, changeOf(c));
     return c.body(null, 204);
   });
+
+describeRoutes(joinTokenRoutes, {
+  "GET /:id/join-tokens": { summary: "Join tokens of a cluster (never their secrets)", errors: [...DENIED, "cluster.not_found"] },
+  "POST /:id/join-tokens": {
+    summary: "Create a join token (the secret is shown once)",
+    status: 201,
+    errors: [...DENIED, "cluster.not_found", "cluster.not_active", "cluster.partition_minority"],
+  },
+  "DELETE /:id/join-tokens/:itemId": { summary: "Revoke a join token", status: 204, errors: [...DENIED, "cluster.not_found", "join_token.not_found"] },
+});

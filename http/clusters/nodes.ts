@@ -15,6 +15,7 @@ import { ClusterItemParam, ClusterParam, NodeQuery, ReasonBody, RoleAssignmentBo
 import { listNodes, nodeDetail, nodeSnapshotIn } from "../../control/nodes/queries.ts";
 import { assignRole, changeLifecycle, moveToGroup, revokeNode, unassignRole, type LifecycleEvent } from "../../control/nodes/service.ts";
 import { nodeWire, PLATFORM } from "./wire.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 const NodeRoleParam = v.strictObject({ id: Uuid("a cluster id"), itemId: Uuid("a node id"), assignmentId: Uuid("an assignment id") });
 
@@ -101,3 +102,28 @@ export const nodeRoutes = new Hono<AppEnv>()
     const { id, itemId } = c.req.valid("param");
     return c.json(nodeWire(await moveToGroup(c.get("deps"), id, itemId, c.req.valid("json").group_id, changeOf(c))));
   });
+
+describeRoutes(nodeRoutes, {
+  "GET /:id/nodes": { summary: "Nodes of a cluster", errors: [...DENIED, "cluster.not_found"] },
+  "GET /:id/nodes/:itemId": { summary: "A node: identities, roles, services, heartbeats", errors: [...DENIED, "node.not_found"] },
+  "GET /:id/nodes/:itemId/snapshot": { summary: "The node's current signed snapshot, decoded", errors: [...DENIED, "node.not_found"] },
+  "POST /:id/nodes/:itemId/drain": { summary: "Drain a node (no new sessions)", errors: [...DENIED, "node.not_found", "actor.event_rejected"] },
+  "POST /:id/nodes/:itemId/activate": { summary: "Activate a pending or draining node", errors: [...DENIED, "node.not_found", "actor.event_rejected"] },
+  "POST /:id/nodes/:itemId/enable": { summary: "Enable a disabled node", errors: [...DENIED, "node.not_found", "actor.event_rejected"] },
+  "POST /:id/nodes/:itemId/disable": { summary: "Disable a node", errors: [...DENIED, "node.not_found", "actor.event_rejected"] },
+  "POST /:id/nodes/:itemId/revoke": {
+    summary: "Revoke a node for good (its certificates too)",
+    errors: [...DENIED, "node.not_found", "cluster.partition_minority", "actor.event_rejected"],
+  },
+  "POST /:id/nodes/:itemId/roles": {
+    summary: "Assign a role to a node",
+    status: 201,
+    errors: [...DENIED, "node.not_found", "node.not_active", "node.capability_missing", "node.role_exists", "organization.not_found"],
+  },
+  "DELETE /:id/nodes/:itemId/roles/:assignmentId": {
+    summary: "Remove a role assignment",
+    status: 204,
+    errors: [...DENIED, "node.not_found", "node.role_not_found"],
+  },
+  "PUT /:id/nodes/:itemId/group": { summary: "Move a node to a group (or none)", errors: [...DENIED, "node.not_found", "node_group.not_found"] },
+});

@@ -8,6 +8,7 @@ import { ClusterItemParam, ClusterParam, RouteIntentBody } from "../../core/cont
 import { routeIntentsOf } from "../../control/nodes/queries.ts";
 import { createRouteIntent, removeRouteIntent } from "../../control/nodes/route-intents.ts";
 import { PLATFORM, routeIntentWire } from "./wire.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const routeIntentRoutes = new Hono<AppEnv>()
   .get("/:id/route-intents", valid("param", ClusterParam), async (c) => {
@@ -24,3 +25,13 @@ export const routeIntentRoutes = new Hono<AppEnv>()
     await removeRouteIntent(c.get("deps"), id, itemId, changeOf(c));
     return c.body(null, 204);
   });
+
+describeRoutes(routeIntentRoutes, {
+  "GET /:id/route-intents": { summary: "Route intents of a cluster", errors: [...DENIED, "cluster.not_found"] },
+  "POST /:id/route-intents": {
+    summary: "Pin traffic between two nodes through relays",
+    status: 201,
+    errors: [...DENIED, "cluster.not_found", "node.not_found", "route_intent.invalid", "route_intent.exists"],
+  },
+  "DELETE /:id/route-intents/:itemId": { summary: "Delete a route intent", status: 204, errors: [...DENIED, "route_intent.not_found"] },
+});

@@ -31,6 +31,7 @@ import { nodeRoutes } from "./nodes.ts";
 import { nodeGroupRoutes } from "./node-groups.ts";
 import { workloadRoutes } from "./workloads.ts";
 import { routeIntentRoutes } from "./route-intents.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 const clusters = new Hono<AppEnv>()
   .post("/", valid("json", NewClusterBody), async (c) => {
@@ -77,3 +78,14 @@ export const clusterRoutes = new Hono<AppEnv>()
   .route("/", nodeGroupRoutes)
   .route("/", workloadRoutes)
   .route("/", routeIntentRoutes);
+
+describeRoutes(clusters, {
+  "POST /": { summary: "Create a cluster", status: 201, errors: [...DENIED, "cluster.slug_taken"] },
+  "GET /": { summary: "Clusters", errors: DENIED },
+  "GET /:id": { summary: "A cluster", errors: [...DENIED, "cluster.not_found"] },
+  "PATCH /:id": { summary: "Change a cluster", errors: [...DENIED, "cluster.not_found", "cluster.slug_taken", "actor.event_rejected"] },
+  "POST /:id/suspend": { summary: "Suspend a cluster", errors: [...DENIED, "cluster.not_found", "actor.event_rejected"] },
+  "POST /:id/resume": { summary: "Resume a suspended cluster", errors: [...DENIED, "cluster.not_found", "actor.event_rejected"] },
+  "POST /:id/archive": { summary: "Archive a cluster after a grace period", errors: [...DENIED, "cluster.not_found", "actor.event_rejected"] },
+  "POST /:id/restore": { summary: "Restore an archiving cluster", errors: [...DENIED, "cluster.not_found", "actor.event_rejected"] },
+});

@@ -6,6 +6,7 @@ import { anonymousChange } from "../change.ts";
 import { BootstrapOwnerBody } from "../../core/contracts/auth.ts";
 import { installation } from "../../control/installation/queries.ts";
 import { bootstrapOwner } from "../../control/installation/service.ts";
+import { describeRoutes } from "../openapi/registry.ts";
 
 export const installationRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
@@ -22,3 +23,18 @@ export const installationRoutes = new Hono<AppEnv>()
   .post("/bootstrap-owner", valid("json", BootstrapOwnerBody), async (c) =>
     c.json(await bootstrapOwner(c.get("deps"), c.req.valid("json"), anonymousChange(c)), 201),
   );
+
+describeRoutes(installationRoutes, {
+  "GET /": { summary: "Installation state: mode, whether it has an owner" },
+  "POST /bootstrap-owner": {
+    summary: "Create the first owner (dev insecure bootstrap or a signed activation)",
+    status: 201,
+    errors: [
+      "installation.already_activated",
+      "installation.activation_required",
+      "installation.insecure_bootstrap_disabled",
+      "installation.signature_invalid",
+      "installation.wrong_installation",
+    ],
+  },
+});

@@ -6,9 +6,10 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
 import { DomainError } from "../../core/errors.ts";
 import { verifyNodeToken, type NodePrincipal } from "../../control/nodes/node-auth.ts";
+import { mark } from "../openapi/registry.ts";
 
 export function authenticateNode(): MiddlewareHandler<AppEnv & { Variables: { node: NodePrincipal } }> {
-  return async (c, next) => {
+  const mw: ReturnType<typeof authenticateNode> = async (c, next) => {
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (!bearer) throw new DomainError("node.auth_refused", "missing node token");
     const principal = await verifyNodeToken(c.get("deps"), bearer);
@@ -16,4 +17,6 @@ export function authenticateNode(): MiddlewareHandler<AppEnv & { Variables: { no
     c.set("principal", { type: "node", id: principal.nodeId });
     await next();
   };
+  // Marked for the OpenAPI document: the routes behind it need this scheme.
+  return mark(mw, { kind: "auth", scheme: "node" });
 }

@@ -27,6 +27,7 @@ import {
 import { authenticateNode } from "./auth.ts";
 import { adapterAssignments, reportSessionEvent } from "../../control/sessions/service.ts";
 import { redeemDataPlaneToken } from "../../control/sessions/tokens.ts";
+import { describeRoutes, type RouteDoc } from "../openapi/registry.ts";
 
 type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
 
@@ -82,3 +83,51 @@ export const nodeAgentRoutes = new Hono<AppEnv>()
   )
   .post(API.session.route, valid("json", API.session.body), async (c) => c.json(await exchangeNodeProof(c.get("deps"), c.req.valid("json").proof)))
   .route("/", authed);
+
+// The OpenAPI document of each call, keyed by its row of the contract table (which also gives the answer's schema).
+const callDocs = (docs: Record<keyof typeof API, Omit<RouteDoc, "answer">>) =>
+  Object.fromEntries(
+    Object.entries(docs).map(([k, d]) => {
+      const call = API[k as keyof typeof API];
+      return [`${call.method} ${call.route}`, { ...d, answer: call.answer }];
+    }),
+  );
+
+describeRoutes(
+  nodeAgentRoutes,
+  callDocs({
+    heartbeat: { summary: "Heartbeat (durably written before the answer)", status: 202, errors: ["node.not_active"] },
+    snapshot: { summary: "Poll (or long-poll) the signed snapshot" },
+    certificate: { summary: "Renew the node certificate", status: 201, errors: ["enrollment.csr_invalid", "node.not_active"] },
+    services: { summary: "Report the state of assigned services" },
+    links: { summary: "Report reachability of peers", status: 202, errors: ["node.not_found"] },
+    routeHealth: { summary: "Report health of relay paths", status: 202, errors: ["node.not_found"] },
+    meshEndpoint: { summary: "Advertise the node's mesh endpoint" },
+    revocations: { summary: "The latest signed revocation list" },
+    sessionAssignments: { summary: "Remote sessions this node runs as adapter" },
+    sessionEvent: {
+      summary: "Adapter or entry event of a remote session",
+      errors: ["adapter.session_not_assigned", "remote_session.not_found", "actor.event_rejected"],
+    },
+    redeemToken: {
+      summary: "Redeem a client's data-plane token at an entry node",
+      errors: [
+        "data_plane.token_invalid",
+        "data_plane.token_expired",
+        "data_plane.token_replayed",
+        "data_plane.wrong_entry",
+        "data_plane.wrong_session",
+        "data_plane.attachment_superseded",
+        "remote_session.not_found",
+      ],
+    },
+    join: {
+      summary: "Ask to join a cluster with a join token",
+      status: 202,
+      errors: ["enrollment.refused", "enrollment.rate_limited", "enrollment.csr_invalid", "enrollment.key_reused"],
+    },
+    challenge: { summary: "A challenge to prove the enrolling key", errors: ["enrollment.not_found", "enrollment.rate_limited"] },
+    bootstrap: { summary: "Prove the key; the bundle once approved", errors: ["enrollment.not_found", "enrollment.rate_limited"] },
+    session: { summary: "Exchange a node proof for a node token", errors: ["node.auth_refused"] },
+  }),
+);

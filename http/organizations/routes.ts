@@ -35,6 +35,7 @@ import { DomainError } from "../../core/errors.ts";
 import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "../../control/organizations/service.ts";
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({
@@ -136,3 +137,24 @@ async function requireMemberChange(c: Context<AppEnv>, orgId: string, userId: st
   const owner = await touchesOwner(c.get("deps"), orgId, userId, newRole);
   await requireAction(c, owner ? "member.manage_owner" : "member.manage", { kind: "organization", orgId });
 }
+
+describeRoutes(organizationRoutes, {
+  "POST /": { summary: "Create an organization", status: 201, errors: [...DENIED, "organization.slug_taken"] },
+  "GET /": { summary: "Organizations I can read" },
+  "GET /:orgId": { summary: "An organization", errors: ["organization.not_found"] },
+  "PATCH /:orgId": { summary: "Change an organization", errors: [...DENIED, "organization.not_found", "organization.slug_taken"] },
+  "GET /:orgId/members": { summary: "Members of an organization", errors: [...DENIED, "organization.not_found"] },
+  "POST /:orgId/members": { summary: "Add a member (a new or existing user)", status: 201, errors: [...DENIED, "organization.not_found", "member.exists"] },
+  "PATCH /:orgId/members/:userId": {
+    summary: "Change a member's role or status",
+    errors: [...DENIED, "organization.not_found", "member.not_found", "member.last_owner"],
+  },
+  "DELETE /:orgId/members/:userId": {
+    summary: "Remove a member",
+    status: 204,
+    errors: [...DENIED, "organization.not_found", "member.not_found", "member.last_owner"],
+  },
+  "GET /:orgId/sessions": { summary: "Members' sign-in sessions", errors: [...DENIED, "organization.not_found"] },
+  "GET /:orgId/endpoints": { summary: "Where the organization's users connect", errors: [...DENIED, "organization.not_found"] },
+  "GET /:orgId/audit": { summary: "The organization's audit log", errors: [...DENIED, "organization.not_found"] },
+});

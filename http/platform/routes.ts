@@ -15,6 +15,7 @@ import { recordGrant, revokeGrantById } from "../../control/installation/service
 import { rotateSecrets } from "../../control/secrets.ts";
 import { setDevPlatformRole, unlockUser } from "../../control/platform/users.ts";
 import { overview } from "../../control/platform/overview.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 const PLATFORM = { kind: "platform" } as const;
 
@@ -64,3 +65,27 @@ export const platformRoutes = new Hono<AppEnv>()
     await requireAction(c, "secret.rotate_keys", PLATFORM);
     return c.json(await rotateSecrets(c.get("deps"), changeOf(c)));
   });
+
+describeRoutes(platformRoutes, {
+  "GET /overview": { summary: "Counts of clusters, nodes and sessions", errors: DENIED },
+  "GET /role-grants": { summary: "Signed platform role grants", errors: DENIED },
+  "POST /role-grants": {
+    summary: "Record a Product Root signed role grant",
+    status: 201,
+    errors: [
+      ...DENIED,
+      "installation.signature_invalid",
+      "installation.wrong_installation",
+      "installation.grant_exists",
+      "user.not_found",
+      "installation.strict_mode_requires_grant",
+    ],
+  },
+  "DELETE /role-grants/:id": { summary: "Revoke a role grant", status: 204, errors: [...DENIED, "installation.grant_not_found"] },
+  "PUT /users/:id/platform-role": {
+    summary: "Set a user's platform role (dev mode only)",
+    errors: [...DENIED, "user.not_found", "installation.strict_mode_requires_grant"],
+  },
+  "POST /users/:id/unlock": { summary: "Clear a user's sign-in lockout", errors: [...DENIED, "user.not_found"] },
+  "POST /secrets/rotate": { summary: "Re-wrap every secret with the active master key", errors: DENIED },
+});

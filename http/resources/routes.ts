@@ -17,6 +17,7 @@ import { organization } from "../../control/organizations/queries.ts";
 import { page } from "../page.ts";
 import { DEFAULT_DETACHED_TIMEOUT_SECONDS } from "../../control/resources/service.ts";
 import { changeResource, createResource, putResourceSecret, removeResource } from "../../control/resources/service.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 export const resourceWire = (r: ResourceRow) => ({
   id: r.id,
@@ -117,3 +118,16 @@ export const resourceRoutes = new Hono<AppEnv>()
     await requireAction(c, "resource.secret_write", { kind: "organization", orgId: r.organizationId });
     return c.json(await putResourceSecret(c.get("deps"), r, c.req.valid("json"), changeOf(c)));
   });
+
+describeRoutes(resourceRoutes, {
+  "POST /": {
+    summary: "Create a resource",
+    status: 201,
+    errors: [...DENIED, "organization.not_found", "resource.name_taken", "resource.secret_required", "resource.plaintext_credentials"],
+  },
+  "GET /": { summary: "Resources I can read", errors: ["organization.not_found"] },
+  "GET /:id": { summary: "A resource", errors: ["resource.not_found"] },
+  "PATCH /:id": { summary: "Change a resource", errors: [...DENIED, "resource.not_found", "resource.name_taken", "resource.plaintext_credentials"] },
+  "DELETE /:id": { summary: "Delete a resource", status: 204, errors: [...DENIED, "resource.not_found"] },
+  "PUT /:id/secret": { summary: "Store a resource's credentials (encrypted)", errors: [...DENIED, "resource.not_found"] },
+});

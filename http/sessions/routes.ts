@@ -30,6 +30,7 @@ import {
   type AttachOffer,
   type Caller,
 } from "../../control/sessions/service.ts";
+import { DENIED, describeRoutes } from "../openapi/registry.ts";
 
 /** The organization-facing view of a session: no node ids, addresses or paths. */
 export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: AttachmentRow[]) => ({
@@ -162,3 +163,26 @@ export const sessionRoutes = new Hono<AppEnv>()
     await terminateSession(c.get("deps"), s, s.userId === callerOf(c).userId ? "user" : "admin", changeOf(c));
     return c.json(sessionWire((await remoteSession(c.get("deps"), s.id))!, callerOf(c)));
   });
+
+describeRoutes(sessionRoutes, {
+  "POST /": {
+    summary: "Start a remote session",
+    status: 201,
+    errors: [...DENIED, "resource.not_found", "remote_session.no_adapter_node", "remote_session.no_entry_node"],
+  },
+  "GET /": { summary: "My remote sessions, or an organization's with all=true", errors: [...DENIED, "organization.not_found"] },
+  "GET /:id": { summary: "A remote session", errors: ["remote_session.not_found"] },
+  "POST /:id/attach": {
+    summary: "Attach to a session (an entry point and a token)",
+    errors: [...DENIED, "remote_session.not_found", "remote_session.attached_elsewhere", "remote_session.no_entry_node", "actor.event_rejected"],
+  },
+  "POST /:id/takeover": {
+    summary: "Take a session over from another device",
+    errors: [...DENIED, "remote_session.not_found", "remote_session.no_entry_node", "actor.event_rejected"],
+  },
+  "POST /:id/detach": {
+    summary: "Detach from a session (it keeps running)",
+    errors: [...DENIED, "remote_session.not_found", "remote_session.not_attached", "actor.event_rejected"],
+  },
+  "POST /:id/terminate": { summary: "End a session", errors: [...DENIED, "remote_session.not_found", "actor.event_rejected"] },
+});
