@@ -37,11 +37,18 @@ async function refused(env: Record<string, string>, exitCode: 1 | 2): Promise<st
   return lines[0]!;
 }
 
-/** A TCP server that answers every message with `reply` (and then closes, as PostgreSQL does after a FATAL, with `close`). */
-async function oneReplyServer(reply: Buffer, close = true): Promise<{ port: number; server: Server }> {
+/**
+ * A TCP server that answers the first message with `reply` and closes, as
+ * PostgreSQL does after a FATAL; with `perCommand`, it stays open and answers
+ * each Redis command (a RESP array) with `reply`, as Redis does.
+ */
+async function oneReplyServer(reply: Buffer, perCommand = false): Promise<{ port: number; server: Server }> {
   const server = createServer((socket) => {
     socket.on("error", () => {});
-    socket.on("data", () => (close ? socket.end(reply) : socket.write(reply)));
+    socket.on("data", (data) => {
+      if (!perCommand) return socket.end(reply);
+      for (const _ of data.toString("latin1").matchAll(/(?:^|\r\n)\*\d+\r\n/g)) socket.write(reply);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { port: (server.address() as { port: number }).port, server };
@@ -117,7 +124,7 @@ describe("Redis", () => {
   });
 
   test("a Redis that refuses the password: exit 2, correct REDIS_URL", async () => {
-    const { port, server } = await oneReplyServer(Buffer.from("-WRONGPASS invalid username-password pair or user is disabled.\r\n"), false);
+    const { port, server } = await oneReplyServer(Buffer.from("-WRONGPASS invalid username-password pair or user is disabled.\r\n"), true);
     try {
       const line = await refused({ REDIS_URL: `redis://:secret-pw@127.0.0.1:${port}` }, 2);
       expect(line).toStartWith(`rap control plane: Redis at 127.0.0.1:${port} refused to authenticate (WRONGPASS: invalid username-password pair`);

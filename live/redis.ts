@@ -13,6 +13,8 @@
 import { Redis } from "ioredis";
 import type { LiveState, Unsubscribe } from "./live-state.ts";
 
+const OPEN_TIMEOUT_MS = 15_000;
+
 export interface RedisConnectionEvents {
   onConnection?(state: "lost" | "restored", err?: Error): void;
 }
@@ -33,13 +35,22 @@ function connection(url: string, events: RedisConnectionEvents) {
     state.lost = false;
   });
   const open = async () => {
+    let timer: Timer | undefined;
+    // A server that accepts but never answers (another service on that port) must not hold start-up forever.
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`no answer to PING within ${OPEN_TIMEOUT_MS / 1000} s`), { code: "ETIMEDOUT" })),
+        OPEN_TIMEOUT_MS,
+      );
+    });
     try {
-      await conn.connect();
-      await conn.ping();
+      await Promise.race([conn.connect().then(() => conn.ping()), silent]);
       state.open = true;
     } catch (err) {
       conn.disconnect();
-      throw state.lastError ?? err;
+      throw (err as { code?: string }).code === "ETIMEDOUT" ? err : (state.lastError ?? err);
+    } finally {
+      clearTimeout(timer);
     }
   };
   return { conn, open };
