@@ -7,9 +7,13 @@
  *   rap-node-agent status [--json]   (without --state-dir and with no state in the default
  *                                    directory: the dev cluster's agents, $DATA_DIR/agents/* or .data/agents/*)
  *   rap-node-agent leave --cluster ID
+ *   rap-node-agent help [COMMAND]   (or --help / -h, on every command too)
  *
  * Common: --state-dir DIR (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent).
- * Errors print one line with the cause and a fix and exit 1; usage errors exit 2.
+ * Help goes to stdout with exit code 0 and touches nothing. Errors print one
+ * line with the cause and a fix and exit 1; usage errors (an unknown command
+ * or option, a malformed value) print the line and the command's usage and
+ * exit 2.
  */
 import { chmod, mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -32,15 +36,96 @@ const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-
 
 class Usage extends Error {}
 
+const STATE_DIR_HELP = `  --state-dir DIR           where the agent keeps its state (default $RAP_AGENT_STATE_DIR or /var/lib/rap-node-agent)`;
+
+/** Each command's usage: printed by `COMMAND --help` and after a usage error. */
+const USAGE: Record<string, string> = {
+  enroll: `usage: rap-node-agent enroll --control-plane URL --cluster ID --token TOKEN [options]
+
+Joins this host to a cluster with the join token an administrator gave you
+(the console shows the exact command), then waits for approval.
+
+  --control-plane URL       the control plane, e.g. https://cp.example.com
+  --cluster ID              the cluster to join
+  --token TOKEN             the join token (rap_jt_…)
+  --authority-fingerprint SHA256:…
+                            the cluster authority to pin (from the console)
+  --name NAME               this node's name (default: the host name)
+  --role ROLE               a role to ask for, repeatable (${NODE_ROLES.join(", ")})
+  --poll-interval SECONDS   how often to ask whether the request is approved (default 5)
+  --timeout SECONDS         stop waiting after this long (default 3600); enrol again to resume
+${STATE_DIR_HELP}`,
+  run: `usage: rap-node-agent run [options]
+
+Runs the agent for every cluster this host is enrolled in: heartbeats, signed
+snapshots, certificate renewal, the mesh and the workloads of its roles.
+SIGTERM or Ctrl-C stops it.
+
+  --workloads FILE          what to run per role (JSON; default $RAP_AGENT_WORKLOADS_FILE)
+  --heartbeat-interval SECONDS
+                            how often to heartbeat (default 30)
+  --mesh-listen IP:PORT     where the mesh listens (default $RAP_MESH_LISTEN or 0.0.0.0:7443)
+  --mesh-advertise HOST:PORT
+                            what peers should dial (default $RAP_MESH_ADVERTISE or the bound address)
+${STATE_DIR_HELP}`,
+  status: `usage: rap-node-agent status [--json] [--state-dir DIR]
+
+Shows each cluster membership: node, snapshot, roles, health, certificate.
+
+  --json                    everything, as JSON, for scripts
+${STATE_DIR_HELP}`,
+  leave: `usage: rap-node-agent leave --cluster ID [--state-dir DIR]
+
+Forgets a cluster membership and deletes its key (ask an administrator to
+revoke the node too).
+
+  --cluster ID              the cluster to leave
+${STATE_DIR_HELP}`,
+};
+
+const OVERVIEW = `usage: rap-node-agent COMMAND [options]
+
+  enroll    join this host to a cluster with a join token
+  run       run the agent for the clusters this host belongs to
+  status    show this host's memberships and health
+  leave     forget a membership and delete its key
+  help      this help; \`rap-node-agent COMMAND --help\` for a command's
+
+See docs/agent.md.`;
+
+/** A positive number of seconds from an option, or a usage error. */
+function seconds(name: string, value: string | undefined, fallback: string): number {
+  const raw = value ?? fallback;
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(n > 0)) throw new Usage(`--${name} ${raw}: not a number of seconds`);
+  return n;
+}
+
 const say = (line: string) => process.stderr.write(`rap-node-agent: ${line}\n`);
 const logJson = (msg: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ time: clock.now().toISOString(), level: "info", msg, ...fields })}\n`);
 
 async function openStore(stateDir: string): Promise<AgentStore> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  // Keys and state: owner-only, even when the directory already existed (a package may have made it 0755).
-  await chmod(stateDir, 0o700);
-  return AgentStore.open(join(stateDir, "state.db"), clock);
+  const fix = "fix: pass --state-dir (or set RAP_AGENT_STATE_DIR to) a directory this user can create or owns";
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    // Keys and state: owner-only, even when the directory already existed (a package may have made it 0755).
+    await chmod(stateDir, 0o700);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    const why =
+      code === "EEXIST" || code === "ENOTDIR" ? "is not a directory" : code === "EACCES" || code === "EPERM" ? "is not ours to write" : "cannot be used";
+    throw new AgentError("state_dir_unusable", `state directory ${stateDir} ${why} (${code}); ${fix}`);
+  }
+  try {
+    return await AgentStore.open(join(stateDir, "state.db"), clock);
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ");
+    throw new AgentError(
+      "state_dir_unusable",
+      `cannot open ${join(stateDir, "state.db")}: ${reason}; fix: check --state-dir; if the file is damaged, move it away and enrol this host again`,
+    );
+  }
 }
 
 async function cmdEnroll(args: string[]): Promise<number> {
@@ -62,6 +147,9 @@ async function cmdEnroll(args: string[]): Promise<number> {
   const url = values["control-plane"];
   if (!url || !values.cluster || !values.token)
     throw new Usage("enroll needs --control-plane URL --cluster ID --token TOKEN (the join token command from the admin console)");
+  if (!/^https?:\/\/[^/\s]+/.test(url)) throw new Usage(`--control-plane ${url}: not an http(s) URL (e.g. https://cp.example.com)`);
+  const pollSeconds = seconds("poll-interval", values["poll-interval"], process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS || "5");
+  const timeoutSeconds = seconds("timeout", values.timeout, process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS || "3600");
   const requestedRoles = values.role ?? [];
   const unknownRole = requestedRoles.find((r) => !isNodeRole(r));
   if (unknownRole) throw new Usage(`--role ${unknownRole}: not a node role (one of ${NODE_ROLES.join(", ")})`);
@@ -80,8 +168,8 @@ async function cmdEnroll(args: string[]): Promise<number> {
           .slice(0, 63),
       stateDir,
       requestedRoles: requestedRoles.filter(isNodeRole),
-      pollIntervalMs: Number(values["poll-interval"] ?? process.env.RAP_ENROLLMENT_POLL_INTERVAL_SECONDS ?? "5") * 1000,
-      timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
+      pollIntervalMs: pollSeconds * 1000,
+      timeoutMs: timeoutSeconds * 1000,
       progress: say,
       clock,
     });
@@ -129,7 +217,7 @@ async function cmdRun(args: string[]): Promise<number> {
     strict: true,
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
-  const intervalMs = Number(values["heartbeat-interval"] ?? "30") * 1000;
+  const intervalMs = seconds("heartbeat-interval", values["heartbeat-interval"], "30") * 1000;
   const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
@@ -271,25 +359,57 @@ async function cmdLeave(args: string[]): Promise<number> {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { enroll: cmdEnroll, run: cmdRun, status: cmdStatus, leave: cmdLeave };
 
+/** What to do next for an error the agent cannot fix itself, when its message does not say already. */
+const FIXES: Record<string, string> = {
+  unreachable: "fix: check --control-plane and that the control plane answers there (curl URL/healthz), then run the command again",
+  answer_invalid: "fix: check that --control-plane is this fabric's control plane and that the agent and the control plane are the same release",
+  authority_mismatch: "fix: copy --authority-fingerprint again from the join command the console shows, or ask the administrator",
+  workloads_unreadable: "fix: pass --workloads (or RAP_AGENT_WORKLOADS_FILE) a readable JSON file (docs/agent.md#workloads)",
+};
+
+const isHelp = (arg: string) => arg === "--help" || arg === "-h";
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && (isHelp(command) || command === "help")) {
+    const about = command === "help" ? rest[0] : undefined;
+    if (about !== undefined && !USAGE[about]) {
+      say(`help: no command ${about}`);
+      process.stderr.write(`${OVERVIEW}\n`);
+      return 2;
+    }
+    process.stdout.write(`${about ? USAGE[about] : OVERVIEW}\n`);
+    return 0;
+  }
   const run = command ? COMMANDS[command] : undefined;
   if (!run) {
-    say("usage: rap-node-agent enroll|run|status|leave [options] (see docs/agent.md)");
+    say(command === undefined ? "a command is needed" : command.startsWith("-") ? `unknown option '${command}'` : `unknown command '${command}'`);
+    process.stderr.write(`${OVERVIEW}\n`);
     return 2;
+  }
+  // Before anything is parsed or opened: help has no side effects.
+  if (rest.some(isHelp)) {
+    process.stdout.write(`${USAGE[command!]}\n`);
+    return 0;
   }
   try {
     return await run(rest);
   } catch (err) {
     if (err instanceof Usage || (err as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")) {
       say((err as Error).message);
+      process.stderr.write(`${USAGE[command!]}\n`);
       return 2;
     }
     if (err instanceof AgentError) {
-      say(`${err.message} (${err.code})`);
+      // An error answer without the control plane's envelope comes from something else at that address.
+      const fixText = /^http_\d+$/.test(err.code)
+        ? "fix: the answer is not the control plane's (no error envelope): check that --control-plane points at it, not at a proxy or another service"
+        : FIXES[err.code];
+      const fix = fixText && !err.message.includes("fix:") ? `; ${fixText}` : "";
+      say(`${err.message}${fix} (${err.code})`);
       return 1;
     }
-    say(`unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+    say(`unexpected error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}; fix: report it with the command you ran`);
     return 1;
   }
 }

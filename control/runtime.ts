@@ -21,6 +21,7 @@ import type { ControlDeps } from "./deps.ts";
 import { createFabric } from "./fabric.ts";
 import { loadIdentity } from "./identity.ts";
 import { checkInstallationKeys } from "./installation/keys.ts";
+import { databaseFailure, dataDirFailure, liveStateFailure } from "./startup.ts";
 
 export interface ControlPlane {
   deps: ControlDeps;
@@ -34,22 +35,32 @@ export interface ControlPlane {
 
 export async function openControlPlane(cfg: Config, log: Logger): Promise<ControlPlane> {
   // Keys and the embedded database live here: owner-only, even when the directory already existed.
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
-  await chmod(cfg.dataDir, 0o700);
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 })
+    .then(() => chmod(cfg.dataDir, 0o700))
+    .catch((err) => {
+      throw dataDirFailure(err, cfg.dataDir);
+    });
   // Keys first: a bad key file should stop start-up before anything touches the database.
   const identity = await loadIdentity(cfg, log);
-  const { db, describe: store } = await openDb(cfg);
+  const { db, describe: store } = await openDb(cfg).catch((err) => {
+    throw databaseFailure(err, cfg);
+  });
+  // Both stores answer before anything is written: an unreachable Redis stops start-up with the database untouched.
+  const { live, describe: liveState } = await openLiveState(cfg.redisUrl, log).catch(async (err) => {
+    await db.close();
+    throw liveStateFailure(err, cfg.redisUrl ?? "");
+  });
   const { applied } = await migrate(db);
   if (applied.length) log.info("migrations applied", { migrations: applied });
   // Before anything else writes: a replica whose keys differ from the installation's must change nothing.
   const keys = await checkInstallationKeys(db, identity.fingerprints).catch(async (err) => {
+    await live.close();
     await db.close();
     throw err;
   });
   if (keys.recorded.length) log.info("installation keys recorded", { keys: keys.recorded });
   if (keys.activatedSecret)
     log.info("secret encryption key is now the installation's active key", { key_id: keys.activatedSecret.to, previous_key_id: keys.activatedSecret.from });
-  const { live, describe: liveState } = await openLiveState(cfg.redisUrl);
 
   const metrics = controlPlaneMetrics();
   const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });

@@ -9,6 +9,7 @@ import { newTraceId } from "../core/ids.ts";
 import { envelope } from "./errors.ts";
 import { openControlPlane } from "../control/runtime.ts";
 import type { Config } from "../control/config.ts";
+import { listenFailure } from "../control/startup.ts";
 import { createApp } from "./app.ts";
 import { routableRequest } from "./routable-request.ts";
 
@@ -27,7 +28,13 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     trustProxy: cfg.trustProxy,
     draining: () => draining,
   });
-  const server = serve(app, { hostname: cfg.host, port: cfg.port, log });
+  let server: Server<undefined>;
+  try {
+    server = serve(app, { hostname: cfg.host, port: cfg.port, log });
+  } catch (err) {
+    await control.stop();
+    throw listenFailure(err, cfg.host, cfg.port);
+  }
   const url = originOf(cfg.host, server.port);
   control.start();
   log.info("control plane serving", { url, store: control.describe.store, live_state: control.describe.liveState });

@@ -16,7 +16,11 @@ export interface StoreConfig {
 export async function openDb(cfg: StoreConfig): Promise<{ db: Db; describe: string }> {
   if (cfg.databaseUrl) {
     const db = openPostgres(cfg.databaseUrl);
-    await db.query("select 1");
+    // The first query is the connection check: a refusal stops start-up with the driver's error.
+    await db.query("select 1").catch(async (err) => {
+      await db.close().catch(() => {});
+      throw err;
+    });
     return { db, describe: `postgresql ${redactUrl(cfg.databaseUrl)}` };
   }
   const dir = join(cfg.dataDir, "pglite");

@@ -6,7 +6,9 @@
  * with the command the console shows, approve it, watch it report healthy,
  * assign roles and see the workload run; then an organization admin signs in
  * to the panel, sees the organization's safe view and gets 403 on platform
- * pages. Every main page is saved under docs/screenshots/.
+ * pages. Every main page is saved as a screenshot: to a temporary folder
+ * (removed afterwards), or to docs/screenshots/ with UPDATE_SCREENSHOTS=1,
+ * so a test run leaves the tree as it was.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -22,7 +24,9 @@ import { totpAt, totpStep } from "../core/crypto/totp.ts";
 
 setDefaultTimeout(90_000);
 
-const SHOTS = join(import.meta.dir, "../docs/screenshots");
+/** docs/screenshots/ only when asked to refresh them; otherwise under the test's temporary folder. */
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1";
+let SHOTS = join(import.meta.dir, "../docs/screenshots");
 const OWNER = { email: "owner@example.com", password: "correct horse battery staple" };
 const ORG_ADMIN = { email: "admin@acme.example", password: "acme admin passphrase" };
 const NODE_NAME = "edge-fra-1";
@@ -125,6 +129,7 @@ async function signOut(p: Page): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-console-browser-"));
+  if (!UPDATE_SCREENSHOTS) SHOTS = join(dir, "screenshots");
   await mkdir(SHOTS, { recursive: true });
   const env: Record<string, string> = {
     DATA_DIR: join(dir, "cp"),
@@ -160,7 +165,12 @@ afterAll(async () => {
 
 describe("platform owner console", () => {
   test("bootstraps the first owner and signs in", async () => {
-    await page.goto(`${cp.url}/console/`);
+    // The bare address lands on the console, with its icon.
+    await page.goto(`${cp.url}/`);
+    expect(page.url()).toBe(`${cp.url}/console/`);
+    const iconHref = await page.locator("link[rel=icon]").getAttribute("href");
+    const icon = await page.request.get(`${cp.url}${iconHref}`);
+    expect({ status: icon.status(), type: icon.headers()["content-type"] }).toEqual({ status: 200, type: "image/svg+xml" });
     await waitText(page.getByTestId("installation-status"), "not activated");
     const form = page.getByTestId("bootstrap-form");
     await form.locator("input[name=email]").fill(OWNER.email);

@@ -75,6 +75,27 @@ describe("console pages", () => {
     expect((await t.app.request("/console/assets/console.css")).headers.get("content-type")).toContain("text/css");
     expect((await t.app.request("/console/assets/nope.js")).status).toBe(404);
   });
+
+  test("/ sends a browser to the console", async () => {
+    const res = await t.app.request("/");
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe("/console/");
+  });
+
+  test("the icon is a local SVG under the same CSP, linked from both apps and served at /favicon.ico", async () => {
+    for (const path of ["/console/", "/org/"])
+      expect(await (await t.app.request(path)).text()).toContain('<link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml">');
+    for (const path of ["/favicon.ico", "/console/assets/icon.svg"]) {
+      const res = await t.app.request(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("image/svg+xml");
+      expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      const svg = await res.text();
+      expect(svg).toStartWith("<svg");
+      expect(svg).not.toMatch(/<script|href=|https?:\/\/(?!www\.w3\.org)/);
+    }
+  });
 });
 
 describe("platform overview", () => {

@@ -1,6 +1,7 @@
 /**
  * Serves the browser apps of web/: the platform owner console at /console/
- * and the organization admin panel at /org/. The TypeScript under web/ is
+ * and the organization admin panel at /org/; `/` sends a browser to the
+ * console, and the icon (web/icon.svg) is served at /favicon.ico too. The TypeScript under web/ is
  * bundled by Bun.build once per process, in memory, on first use (nothing
  * built is committed); every asset is local. Pages carry a strict
  * Content-Security-Policy (scripts and styles only from this origin, no
@@ -65,6 +66,7 @@ function shell(app: AppName): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${title} · Secure Access Fabric</title>
+<link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/console/assets/console.css">
 <script type="module" src="/console/assets/${app}.js"></script>
 </head>
@@ -86,8 +88,22 @@ const page = (app: AppName) => (c: Context<AppEnv>) => {
 };
 
 let css: Promise<string> | undefined;
+let icon: Promise<string> | undefined;
+
+/** The SVG icon, cacheable for a day; under the pages' CSP, so nothing in it could run. */
+const iconAnswer = async (c: Context<AppEnv>) => {
+  securityHeaders(c);
+  c.header("content-type", "image/svg+xml");
+  c.header("cache-control", "public, max-age=86400");
+  icon ??= Bun.file(join(WEB, "icon.svg")).text();
+  return c.body(await icon);
+};
 
 export const consoleRoutes = new Hono<AppEnv>()
+  // A browser pointed at the bare address lands on the console's sign-in.
+  .get("/", (c) => c.redirect("/console/", 302))
+  .get("/favicon.ico", iconAnswer)
+  .get("/console/assets/icon.svg", iconAnswer)
   .get("/console", (c) => c.redirect("/console/"))
   .get("/org", (c) => c.redirect("/org/"))
   .get("/console/", page("console"))
