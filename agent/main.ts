@@ -82,6 +82,7 @@ async function cmdEnroll(args: string[]): Promise<number> {
       timeoutMs: Number(values.timeout ?? process.env.RAP_ENROLLMENT_POLL_TIMEOUT_SECONDS ?? "3600") * 1000,
       progress: say,
       clock,
+      random,
     });
     say(`enrolled in cluster ${m.clusterId} as node ${m.nodeId}; start it with \`rap-node-agent run\``);
     return 0;
