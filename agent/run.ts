@@ -136,7 +136,8 @@ export class ClusterRunner {
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       else if (this.heartbeatTrouble === "rate_limited") this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId });
-      else if (this.lastHeartbeatError) this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId, after: this.lastHeartbeatError });
+      else if (this.lastHeartbeatError)
+        this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId, after: this.lastHeartbeatError });
       this.heartbeatTrouble = null;
       this.lastHeartbeatError = null;
       this.heartbeatBackoff?.reset();
@@ -302,7 +303,11 @@ export class ClusterRunner {
         const wait = backoff.next(err);
         const trouble = isTransient(err) ? troubleOf(err) : err.code;
         if (trouble !== failing && trouble !== "unreachable" && trouble !== "server_error")
-          this.events.log("snapshot polling refused; retrying with backoff", { cluster: this.m.clusterId, code: err.code, retry_in_seconds: Math.ceil(wait / 1000) });
+          this.events.log("snapshot polling refused; retrying with backoff", {
+            cluster: this.m.clusterId,
+            code: err.code,
+            retry_in_seconds: Math.ceil(wait / 1000),
+          });
         failing = trouble;
         await this.clock.sleep(wait);
       }
@@ -368,7 +373,10 @@ export class ClusterRunner {
       advertise: (address: string) =>
         this.held("advertise", async () => void (await this.client.call("meshEndpoint", { token: await token(), body: { address } }))),
       reportLinks: (observations: LinkObservation[]) =>
-        this.held("links", async () => void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined)),
+        this.held(
+          "links",
+          async () => void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
+        ),
       reportRouteHealth: (reports) =>
         this.held("routeHealth", async () => void (await this.client.call("routeHealth", { token: await token(), body: { reports } }))),
       revokedSerials: async () => {
