@@ -84,7 +84,7 @@ export class Backoff {
 const FIXES: Record<string, string> = {
   "enrollment.refused":
     "the join token is wrong, expired, revoked, used up or for another cluster, or this key is already enrolled; fix: ask a platform admin for a new join token (the audit log's join_request.refused entry has the exact reason)",
-  "enrollment.key_reused": "this key already identifies a node; fix: `rap-node-agent leave --cluster <id>`, then enroll again with a new join token",
+  "enrollment.key_reused": "fix: `rap-node-agent leave --cluster <id>`, then enroll again with a new join token",
   "enrollment.not_found":
     "the control plane knows no join request for this key (removed, or the state comes from another host); fix: `rap-node-agent leave --cluster <id>`, then enroll again with a new join token",
   "enrollment.csr_invalid": "the control plane cannot read this agent's certificate request; fix: run the agent version that matches the control plane",
@@ -101,6 +101,6 @@ export function explain(err: AgentError, clusterId?: string): string {
       : err.code.startsWith("http_")
         ? `HTTP ${err.status} without a control-plane answer; fix: check that --control-plane points at the control plane (…/api/v1 is served there)`
         : null);
-  const line = fix ? `${err.message}: ${fix}` : err.message;
+  const line = fix ? `${err.message.replace(/\.$/, "")}: ${fix}` : err.message;
   return clusterId ? line.replaceAll("<id>", clusterId) : line;
 }
