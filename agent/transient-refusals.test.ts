@@ -102,8 +102,12 @@ function startEnroll(store: AgentStore, stateDir: string, name: string, url: str
     clock,
     random: () => 0.5,
   }).then(
-    (m) => void (done = m),
-    (e) => void (failed = e),
+    (m) => {
+      done = m;
+    },
+    (e) => {
+      failed = e;
+    },
   );
   return { running, done: () => done, failed: () => failed };
 }
