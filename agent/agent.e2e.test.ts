@@ -221,7 +221,7 @@ describe("rap-node-agent", () => {
     }
   });
 
-  test("errors are one line with a cause and a fix", async () => {
+  test("errors are one line with a cause and a fix; no control plane is waited out until --timeout", async () => {
     const r = await runAgent([
       "enroll",
       "--control-plane",
@@ -237,6 +237,7 @@ describe("rap-node-agent", () => {
     expect(r.output).toContain("(enrollment.refused)");
     const usage = await runAgent(["enroll"]);
     expect(usage.code).toBe(2);
+    // No control plane is transient: the agent says so once and waits, here until its --timeout.
     const down = await runAgent([
       "enroll",
       "--control-plane",
@@ -245,8 +246,13 @@ describe("rap-node-agent", () => {
       crypto.randomUUID(),
       "--token",
       "x",
+      "--timeout",
+      "3",
       ...stateArgs(join(dir, "host-d")),
     ]);
-    expect(down.output).toContain("(unreachable)");
+    expect(down.code).toBe(1);
+    const lines = down.output.trim().split("\n");
+    expect(lines.filter((l) => l.includes("unreachable") && l.includes("retrying with backoff"))).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(/gave up after 3 s: control plane http:\/\/127\.0\.0\.1:9 unreachable.*\(timeout\)$/);
   });
 });

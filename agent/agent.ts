@@ -29,7 +29,7 @@ const STOP_WAIT_MS = 2000;
 
 export class Agent {
   private stopping = false;
-  private wake: (() => void) | null = null;
+  private readonly wakers = new Set<() => void>();
   private loops: Promise<unknown>[] = [];
 
   private constructor(
@@ -92,7 +92,7 @@ export class Agent {
     for (const r of runners) await reconcile(r.clusterId);
     // The mesh starts alongside; heartbeats and snapshots never wait for it.
     for (const member of members.values()) void member.refresh();
-    agent.loops = [...runners.map((r) => r.watchSnapshots()), ...runners.map((r) => r.watchCertificate()), agent.heartbeats()];
+    agent.loops = [...runners.map((r) => r.watchSnapshots()), ...runners.map((r) => r.watchCertificate()), ...runners.map((r) => agent.heartbeats(r))];
     return agent;
   }
 
@@ -104,7 +104,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
     for (const r of this.runners) r.stop();
     for (const member of this.members.values()) await member.stop();
     for (const s of this.supervisors.values()) await s.stopAll();
@@ -112,18 +112,19 @@ export class Agent {
     this.o.log("agent stopped");
   }
 
-  private async heartbeats(): Promise<void> {
+  /** One membership's heartbeats: every interval, or sooner or later as the runner's backoff says after a refusal. */
+  private async heartbeats(runner: ClusterRunner): Promise<void> {
     while (!this.stopping) {
-      await Promise.all(this.runners.map((r) => r.heartbeat()));
+      const retryIn = await runner.heartbeat(this.o.heartbeatIntervalMs);
       await new Promise<void>((resolve) => {
         let timer: Timer;
         const done = () => {
-          this.wake = null;
+          this.wakers.delete(done);
           this.o.clock.clearTimeout(timer);
           resolve();
         };
-        timer = this.o.clock.setTimeout(done, this.o.heartbeatIntervalMs);
-        this.wake = done;
+        timer = this.o.clock.setTimeout(done, retryIn ?? this.o.heartbeatIntervalMs);
+        this.wakers.add(done);
         if (this.stopping) done();
       });
     }

@@ -86,6 +86,7 @@ async function enrollAll(wanted: { name: string; clusterId: string }[]): Promise
       timeoutMs: 10 * 60_000,
       progress: () => {},
       clock,
+      random: () => 0.5,
     }).then((m) => {
       done = m;
     });

@@ -26,6 +26,8 @@ export class AgentError extends Error {
     message: string,
     readonly status = 0,
     readonly details: Record<string, unknown> = {},
+    /** The answer's `Retry-After` header, in ms from when it arrived (null without one). */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
   }
@@ -74,7 +76,13 @@ export class ControlPlaneClient {
     const body = text ? safeJson(text) : null;
     if (!res.ok) {
       const e = (body as { error?: { code?: string; fallback_message?: string; details?: Record<string, unknown> } } | null)?.error;
-      throw new AgentError(e?.code ?? `http_${res.status}`, e?.fallback_message ?? `HTTP ${res.status}`, res.status, e?.details ?? {});
+      throw new AgentError(
+        e?.code ?? `http_${res.status}`,
+        e?.fallback_message ?? `HTTP ${res.status}`,
+        res.status,
+        e?.details ?? {},
+        parseRetryAfter(res.headers.get("retry-after"), this.clock.now()),
+      );
     }
     return body;
   }
@@ -91,6 +99,15 @@ export class ControlPlaneClient {
   forgetToken(): void {
     this.token = undefined;
   }
+}
+
+/** A `Retry-After` header (delay seconds or an HTTP date) as ms from `now`; null when absent or unreadable. */
+export function parseRetryAfter(header: string | null, now: Date): number | null {
+  const h = header?.trim();
+  if (!h) return null;
+  if (/^\d+$/.test(h)) return Number(h) * 1000;
+  const at = Date.parse(h);
+  return Number.isNaN(at) ? null : Math.max(0, at - now.getTime());
 }
 
 /** The parsed JSON, or null when the text is not JSON. */

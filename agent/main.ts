@@ -172,6 +172,7 @@ async function cmdEnroll(args: string[]): Promise<number> {
       timeoutMs: timeoutSeconds * 1000,
       progress: say,
       clock,
+      random,
     });
     say(`enrolled in cluster ${m.clusterId} as node ${m.nodeId}; start it with \`rap-node-agent run\``);
     return 0;

@@ -4,7 +4,8 @@
  * injected random source (day 19 to 21 of a 30-day certificate): nodes
  * enrolled together do not renew together, and a third of the lifetime is
  * left for retries. A failed attempt is retried after 1 minute, doubling to
- * 1 hour, each wait scaled by a random 0.5–1. Waits are at most an hour at a
+ * 1 hour, each wait scaled by a random 0.5–1, and never sooner than a
+ * 429's `Retry-After`. Waits are at most an hour at a
  * time, so a host that slept or a clock that jumped renews late, not never.
  *
  * The renewal uses the node's current key (a new CSR for the same key). The
@@ -18,6 +19,7 @@ import * as x509 from "@peculiar/x509";
 import { AgentError } from "./client.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 import type { AgentStore, CertificateRenewalRow } from "./store.ts";
+import { retryAfter } from "./retry.ts";
 
 export const RENEW_AT_FRACTION = 2 / 3;
 export const RENEW_JITTER_FRACTION = 1 / 30;
@@ -187,6 +189,7 @@ export class CertificateRenewal {
   private async attempt(s: CertificateRenewalRow): Promise<void> {
     const at = this.d.clock.now();
     let error: string;
+    let asked: number | null = null;
     if (this.d.refused()) {
       error = "the control plane refuses this node";
     } else {
@@ -217,10 +220,12 @@ export class CertificateRenewal {
         return;
       } catch (err) {
         error = err instanceof AgentError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+        asked = retryAfter(err);
       }
     }
     const failures = s.failures + 1;
-    const next = new Date(at.getTime() + retryDelay(failures, this.d.random));
+    // Never sooner than a rate-limiting control plane asked.
+    const next = new Date(at.getTime() + Math.max(retryDelay(failures, this.d.random), asked ?? 0));
     await this.exclusive(() => this.d.store.saveCertificateRenewal({ ...s, failures, lastError: error, lastAttemptAt: at, nextAttemptAt: next }));
     const expired = at >= s.notAfter;
     this.d.log(expired ? "certificate expired and renewal failed; retrying" : "certificate renewal failed; retrying", {

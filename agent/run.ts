@@ -6,9 +6,12 @@
  * needs no special resync: the next one simply replaces the last. When the control plane cannot be reached the agent
  * keeps running from its last valid snapshot and records that it is degraded;
  * it never decides anything the authority owns. A node the control plane
- * refuses (revoked or disabled) stops.
+ * refuses (revoked or disabled) stops. Every call to the control plane waits
+ * out a transient refusal (429 with its `Retry-After`, 5xx, no answer) with
+ * jittered backoff (retry.ts) and logs one line when its state changes, not
+ * one per retry.
  */
-import { isNodeRole } from "../core/contracts/roles.ts";
+import { isNodeRole, type NodeRole } from "../core/contracts/roles.ts";
 import type { WorkloadReport } from "./supervisor.ts";
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { certificateRequest, loadOrCreateKey, type NodeKey } from "./keys.ts";
@@ -16,10 +19,11 @@ import { telemetry } from "./host-facts.ts";
 import { verifyRevocationList, verifySnapshot } from "./verify.ts";
 import type { Directory, LinkObservation, MeshControl } from "./mesh/runtime.ts";
 import type { AgentStore, Membership } from "./store.ts";
-import type { Clock, Random } from "./clock.ts";
+import type { Clock, Random, Timer } from "./clock.ts";
 import { CertificateRenewal, certificateFacts, certificateTelemetry } from "./renew.ts";
 import { verifyNodeCertificate } from "../core/crypto/x509.ts";
 import { fromB64 } from "../core/crypto/bytes.ts";
+import { Backoff, isTransient, troubleOf, type Trouble } from "./retry.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -35,12 +39,29 @@ export interface RunnerEvents {
   onCertificate?: (clusterId: string, certPem: string) => void | Promise<void>;
 }
 
+/** Snapshot polling after an error: 1 s doubling to 30 s (or the server's `Retry-After`). */
+export const SNAPSHOT_BACKOFF = { firstMs: 1000, maxMs: 30_000 };
+/** Service reports and mesh calls after a transient refusal: 1 s doubling to 5 min. */
+export const REPORT_BACKOFF = { firstMs: 1000, maxMs: 5 * 60_000 };
+
+type ServiceReport = Omit<WorkloadReport, "service_type"> & { service_type: NodeRole };
+
 export class ClusterRunner {
   private seq: number;
   private rejected = 0;
   private stopped = false;
   refused: string | null = null;
   private readonly renewal: CertificateRenewal;
+  /** What the heartbeats are waiting out (null when the last one was accepted), and their backoff (capped at the interval). */
+  private heartbeatTrouble: Trouble | "refused" | null = null;
+  private heartbeatBackoff: Backoff | null = null;
+  private lastHeartbeatError: string | null = null;
+  /** Latest unsent state per service, resent after a transient refusal until it goes through. */
+  private readonly services = new Map<string, ServiceReport>();
+  private servicesRetry: Timer | null = null;
+  private readonly servicesBackoff: Backoff;
+  /** Per kind of mesh call: no call before `until` after a transient refusal. */
+  private readonly holds = new Map<string, { until: number; backoff: Backoff }>();
 
   private constructor(
     private readonly store: AgentStore,
@@ -49,10 +70,11 @@ export class ClusterRunner {
     private readonly client: ControlPlaneClient,
     private readonly events: RunnerEvents,
     private readonly clock: Clock,
-    random: Random,
+    private readonly random: Random,
   ) {
     // Sequence numbers keep rising across restarts: they start from the time.
     this.seq = clock.now().getTime();
+    this.servicesBackoff = new Backoff(random, REPORT_BACKOFF);
     this.renewal = new CertificateRenewal({
       clusterId: m.clusterId,
       store,
@@ -79,9 +101,14 @@ export class ClusterRunner {
     return this.m.clusterId;
   }
 
-  /** One heartbeat round (with a session as needed). Never throws for a missing control plane. */
-  async heartbeat(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * One heartbeat round (with a session as needed). Never throws for a
+   * missing control plane. Returns when to try again if it was not accepted
+   * for a transient reason: backoff from 1 s doubling to `intervalMs`, jittered,
+   * or longer when the server says so; null means the usual interval.
+   */
+  async heartbeat(intervalMs = 30_000): Promise<number | null> {
+    if (this.stopped) return null;
     const health = (await this.store.health(this.m.clusterId)) ?? {
       clusterId: this.m.clusterId,
       controlPlaneReachable: true,
@@ -108,6 +135,12 @@ export class ClusterRunner {
         },
       });
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
+      else if (this.heartbeatTrouble === "rate_limited") this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId });
+      else if (this.lastHeartbeatError)
+        this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId, after: this.lastHeartbeatError });
+      this.heartbeatTrouble = null;
+      this.lastHeartbeatError = null;
+      this.heartbeatBackoff?.reset();
       if (this.refused) {
         this.refused = null;
         this.events.log("the control plane accepts this node again; resuming", { cluster: this.m.clusterId });
@@ -121,26 +154,42 @@ export class ClusterRunner {
         lastError: null,
       });
       this.events.onControlPlane?.(this.m.clusterId, true);
+      return null;
     } catch (err) {
       if (!(err instanceof AgentError)) throw err;
-      if (err.code === "unreachable" || err.status >= 500) {
-        if (health.controlPlaneReachable)
-          this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
-        await this.store.saveHealth({
-          ...health,
-          controlPlaneReachable: false,
-          degradedSince: health.degradedSince ?? this.clock.now().toISOString(),
-          lastError: err.message,
-        });
-        this.events.onControlPlane?.(this.m.clusterId, false);
-        return;
+      if (isTransient(err)) {
+        this.heartbeatBackoff ??= new Backoff(this.random, { firstMs: Math.min(1000, intervalMs), maxMs: intervalMs });
+        const wait = this.heartbeatBackoff.next(err);
+        const trouble = troubleOf(err);
+        if (trouble === "rate_limited") {
+          // The control plane is there and asks for less: not degraded, just slower.
+          if (this.heartbeatTrouble !== trouble)
+            this.events.log("control plane is rate limiting this node; backing off", { cluster: this.m.clusterId, retry_in_seconds: Math.ceil(wait / 1000) });
+          await this.store.saveHealth({ ...health, lastError: `${err.code}: ${err.message}` });
+        } else {
+          if (health.controlPlaneReachable)
+            this.events.log("control plane unreachable; running degraded from the last valid snapshot", { cluster: this.m.clusterId, error: err.message });
+          await this.store.saveHealth({
+            ...health,
+            controlPlaneReachable: false,
+            degradedSince: health.degradedSince ?? this.clock.now().toISOString(),
+            lastError: err.message,
+          });
+          this.events.onControlPlane?.(this.m.clusterId, false);
+        }
+        this.heartbeatTrouble = trouble;
+        return wait;
       }
       if (err.code === "node.auth_refused") {
+        this.heartbeatTrouble = "refused";
         await this.refuse(err.message);
-        return;
+        return null;
       }
+      // A definitive answer about this heartbeat (not about the node): said once, retried at the usual interval.
       await this.store.saveHealth({ ...health, lastError: `${err.code}: ${err.message}` });
-      this.events.log("control plane answered with an error", { cluster: this.m.clusterId, code: err.code });
+      if (this.lastHeartbeatError !== err.code) this.events.log("control plane answered with an error", { cluster: this.m.clusterId, code: err.code });
+      this.lastHeartbeatError = err.code;
+      return null;
     }
   }
 
@@ -159,12 +208,65 @@ export class ClusterRunner {
     await this.events.onStop?.(this.m.clusterId);
   }
 
-  /** Tells the control plane what this node's workloads are doing. */
+  /**
+   * Tells the control plane what this node's workloads are doing. A report
+   * refused for a transient reason is kept (the latest state per service) and
+   * sent again with backoff until it goes through; a definitive refusal
+   * drops it and throws.
+   */
   async reportServices(reports: WorkloadReport[]): Promise<void> {
     // Roles this agent does not know are not the control plane's to hear about (the contract would refuse them).
-    const services = reports.flatMap(({ service_type, ...r }) => (isNodeRole(service_type) ? [{ ...r, service_type }] : []));
-    const token = await this.client.nodeToken(this.key, this.m.clusterId);
-    await this.client.call("services", { token, body: { services } });
+    for (const { service_type, ...r } of reports) if (isNodeRole(service_type)) this.services.set(service_type, { ...r, service_type });
+    await this.flushServices();
+  }
+
+  private async flushServices(): Promise<void> {
+    // A retry is scheduled: it carries what was just added.
+    if (this.servicesRetry !== null || this.stopped) return;
+    const batch = [...this.services.values()];
+    if (batch.length === 0) return;
+    try {
+      const token = await this.client.nodeToken(this.key, this.m.clusterId);
+      await this.client.call("services", { token, body: { services: batch } });
+    } catch (err) {
+      if (!isTransient(err)) {
+        for (const r of batch) if (this.services.get(r.service_type) === r) this.services.delete(r.service_type);
+        throw err;
+      }
+      const first = this.servicesBackoff.count === 0;
+      const wait = this.servicesBackoff.next(err);
+      if (first) this.events.log("service report held back; retrying with backoff", { cluster: this.m.clusterId, code: (err as AgentError).code });
+      this.servicesRetry = this.clock.setTimeout(() => {
+        this.servicesRetry = null;
+        void this.flushServices().catch((e) => this.events.log("service report failed", { cluster: this.m.clusterId, error: String(e) }));
+      }, wait);
+      return;
+    }
+    for (const r of batch) if (this.services.get(r.service_type) === r) this.services.delete(r.service_type);
+    if (this.servicesBackoff.count > 0) this.events.log("service report sent after retries", { cluster: this.m.clusterId });
+    this.servicesBackoff.reset();
+  }
+
+  /**
+   * One mesh call of `kind`, held back after a transient refusal until its
+   * backoff (or the server's `Retry-After`) has passed: the mesh asks again
+   * every tick, and must not hammer a control plane that asked for less.
+   */
+  private async held<T>(kind: string, call: () => Promise<T>): Promise<T> {
+    const hold = this.holds.get(kind);
+    if (hold && this.clock.now().getTime() < hold.until)
+      throw new AgentError("backing_off", `${kind}: waiting out the control plane's last refusal until ${new Date(hold.until).toISOString()}`);
+    try {
+      const r = await call();
+      this.holds.delete(kind);
+      return r;
+    } catch (err) {
+      if (isTransient(err)) {
+        const backoff = hold?.backoff ?? new Backoff(this.random, REPORT_BACKOFF);
+        this.holds.set(kind, { until: this.clock.now().getTime() + backoff.next(err), backoff });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -173,7 +275,9 @@ export class ClusterRunner {
    * (1 s doubling to 30 s); the heartbeat loop records degraded mode.
    */
   async watchSnapshots(waitSeconds = 25): Promise<void> {
-    let backoff = 1000;
+    const backoff = new Backoff(this.random, SNAPSHOT_BACKOFF);
+    // Unreachable and 5xx are the heartbeat's to report (degraded mode); the rest is said here, once per change.
+    let failing: string | null = null;
     while (!this.stopped) {
       if (this.refused) {
         await this.clock.sleep(1000);
@@ -181,12 +285,14 @@ export class ClusterRunner {
       }
       try {
         const token = await this.client.nodeToken(this.key, this.m.clusterId);
-        if ((await this.syncSnapshot(token, await this.store.snapshotVersion(this.m.clusterId), waitSeconds)) === "rejected") {
+        const outcome = await this.syncSnapshot(token, await this.store.snapshotVersion(this.m.clusterId), waitSeconds);
+        if (failing) this.events.log("snapshot polling works again", { cluster: this.m.clusterId, after: failing });
+        failing = null;
+        if (outcome === "rejected") {
           // The control plane keeps offering a snapshot we refuse: ask again later, not in a loop.
-          await this.clock.sleep(backoff);
-          backoff = Math.min(backoff * 2, 30_000);
+          await this.clock.sleep(backoff.next());
         } else {
-          backoff = 1000;
+          backoff.reset();
         }
       } catch (err) {
         if (!(err instanceof AgentError)) throw err;
@@ -194,8 +300,16 @@ export class ClusterRunner {
           await this.refuse(err.message);
           continue;
         }
-        await this.clock.sleep(backoff);
-        backoff = Math.min(backoff * 2, 30_000);
+        const wait = backoff.next(err);
+        const trouble = isTransient(err) ? troubleOf(err) : err.code;
+        if (trouble !== failing && trouble !== "unreachable" && trouble !== "server_error")
+          this.events.log("snapshot polling refused; retrying with backoff", {
+            cluster: this.m.clusterId,
+            code: err.code,
+            retry_in_seconds: Math.ceil(wait / 1000),
+          });
+        failing = trouble;
+        await this.clock.sleep(wait);
       }
     }
   }
@@ -208,6 +322,8 @@ export class ClusterRunner {
   stop(): void {
     this.stopped = true;
     this.renewal.stop();
+    if (this.servicesRetry !== null) this.clock.clearTimeout(this.servicesRetry);
+    this.servicesRetry = null;
   }
 
   /**
@@ -254,12 +370,17 @@ export class ClusterRunner {
   meshControl(): MeshControl {
     const token = () => this.client.nodeToken(this.key, this.m.clusterId);
     return {
-      advertise: async (address: string) => void (await this.client.call("meshEndpoint", { token: await token(), body: { address } })),
-      reportLinks: async (observations: LinkObservation[]) =>
-        void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
-      reportRouteHealth: async (reports) => void (await this.client.call("routeHealth", { token: await token(), body: { reports } })),
+      advertise: (address: string) =>
+        this.held("advertise", async () => void (await this.client.call("meshEndpoint", { token: await token(), body: { address } }))),
+      reportLinks: (observations: LinkObservation[]) =>
+        this.held(
+          "links",
+          async () => void (observations.length ? await this.client.call("links", { token: await token(), body: { observations } }) : undefined),
+        ),
+      reportRouteHealth: (reports) =>
+        this.held("routeHealth", async () => void (await this.client.call("routeHealth", { token: await token(), body: { reports } }))),
       revokedSerials: async () => {
-        const r = await this.client.call("revocations", { token: await token() });
+        const r = await this.held("revocations", async () => this.client.call("revocations", { token: await token() }));
         if (!r.revocation_list) return { version: r.version, serials: [] };
         const { serials } = await verifyRevocationList(r.revocation_list, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId });
         return { version: r.version, serials };

@@ -38,9 +38,20 @@ export function envelope(code: ErrorCode, details: ErrorDetails, traceId: string
   };
 }
 
+/**
+ * Every 429 carries `Retry-After` (RFC 9110 §10.2.3), from the refusal's
+ * `retry_after_seconds` (1 s when it gives none), so any HTTP client can back
+ * off without reading the envelope.
+ */
 export function sendError(c: Context, code: ErrorCode, details: ErrorDetails = {}): Response {
   const { status, body } = envelope(code, details, c.get("traceId") ?? "");
+  if (status === 429) c.header("retry-after", String(retryAfterSeconds(details)));
   return c.json(body, status);
+}
+
+function retryAfterSeconds(details: ErrorDetails): number {
+  const s = details.retry_after_seconds;
+  return typeof s === "number" && Number.isFinite(s) && s > 0 ? Math.ceil(s) : 1;
 }
 
 /** Which status a thrown error will get; unknown errors are 500. */

@@ -3,6 +3,16 @@
  * polling (agents). An agent learns nothing about its request until it proves
  * the key it enrolled with by signing a fresh server challenge, for the right
  * cluster and fingerprint; every refusal before that proof looks the same.
+ *
+ * Rate limits (JOIN_RATE) are shaped so that a legitimate storm gets through
+ * and guessing does not: wrong guesses (malformed or unknown tokens, a wrong
+ * secret, challenges and proofs for requests that do not verify) are counted
+ * per source address and per token prefix, and a source or prefix over its
+ * budget is refused before any work; joins that hold a real token are only
+ * paced per token, so 500 agents behind one NAT sharing one token get through
+ * in a few windows; polling an existing request is paced per request, never
+ * per source. A 429 says when the window ends (`retry_after_seconds`, and the
+ * `Retry-After` header).
  */
 import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
@@ -32,8 +42,22 @@ export const ENROLLMENT_AUDIENCE = "rap-node-enrollment";
 export const PENDING_TTL_MS = 24 * 3600_000;
 export const CHALLENGE_TTL_MS = 120_000;
 export const POLL_INTERVAL_SECONDS = 5;
-/** Join attempts per token and per source address in a minute, good or bad. */
-export const JOIN_RATE = { perToken: 60, perSource: 120, windowMs: 60_000 };
+/** Enrollment rate limits, per fixed window of `windowMs` on the control plane's clock. */
+export const JOIN_RATE = {
+  windowMs: 10_000,
+  /** Wrong guesses from one source address (the brute-force budget): bad tokens, challenges for unknown requests, proofs that fail. */
+  refusalsPerSource: 20,
+  /** Wrong secrets for one token prefix, from anywhere. */
+  refusalsPerToken: 10,
+  /** Joins through one real token: a batch of 1000 (the `max_uses` cap) is in within 10 windows. */
+  joinsPerToken: 100,
+  /** Challenges, and bootstraps, of one join request: an agent polling every second fits twice over. */
+  pollsPerRequest: 20,
+};
+
+type RateLimit = "source_refusals" | "token_refusals" | "token_joins" | "request_polls";
+/** A window's counter outlives it: its key names the window (on the control plane's clock), its TTL runs on the store's. */
+const COUNTER_TTL_MS = 6 * JOIN_RATE.windowMs;
 
 export class EnrollmentRefused extends DomainError {
   constructor(why: string, details: Record<string, unknown> = {}) {
@@ -139,10 +163,32 @@ export interface JoinInput {
   requested_roles: NodeRole[];
 }
 
-async function rateLimit(deps: Deps, key: string, max: number): Promise<void> {
-  if ((await deps.live.incr(`enroll:rate:${key}`, 1, JOIN_RATE.windowMs)) > max) {
-    throw new DomainError("enrollment.rate_limited", "too many enrollment attempts", { retry_after_seconds: Math.ceil(JOIN_RATE.windowMs / 1000) });
-  }
+/** The current window: its counters' key suffix, and the seconds until it ends (what a 429 asks the caller to wait). */
+function rateWindow(deps: Deps): { key: string; retryAfterSeconds: number } {
+  const now = deps.clock().getTime();
+  const index = Math.floor(now / JOIN_RATE.windowMs);
+  return { key: String(index), retryAfterSeconds: Math.max(1, Math.ceil(((index + 1) * JOIN_RATE.windowMs - now) / 1000)) };
+}
+
+const rateLimited = (limit: RateLimit, retryAfterSeconds: number) =>
+  new DomainError("enrollment.rate_limited", `too many enrollment attempts (${limit})`, { retry_after_seconds: retryAfterSeconds, limit });
+
+/** Counts one attempt against `key`; refuses it when that passes `max` in this window. */
+async function pace(deps: Deps, limit: RateLimit, key: string, max: number): Promise<void> {
+  const w = rateWindow(deps);
+  if ((await deps.live.incr(`enroll:rate:${key}:${w.key}`, 1, COUNTER_TTL_MS)) > max) throw rateLimited(limit, w.retryAfterSeconds);
+}
+
+/** Refuses at once (before any work) when `key` has used up its budget of wrong guesses in this window. */
+async function guard(deps: Deps, limit: RateLimit, key: string, max: number): Promise<void> {
+  const w = rateWindow(deps);
+  if (Number((await deps.live.get(`enroll:rate:${key}:${w.key}`)) ?? 0) >= max) throw rateLimited(limit, w.retryAfterSeconds);
+}
+
+/** Counts a wrong guess against each key. */
+async function noteRefusal(deps: Deps, ...keys: string[]): Promise<void> {
+  const w = rateWindow(deps);
+  for (const key of keys) await deps.live.incr(`enroll:rate:${key}:${w.key}`, 1, COUNTER_TTL_MS);
 }
 
 /**
@@ -156,16 +202,26 @@ export async function submitJoin(
   sourceIp: string,
   change: ChangeContext,
 ): Promise<{ request_id: string; status: "pending"; poll_interval_seconds: number }> {
-  await rateLimit(deps, `src:${sourceIp}`, JOIN_RATE.perSource);
+  const source = `refused:src:${sourceIp}`;
+  await guard(deps, "source_refusals", source, JOIN_RATE.refusalsPerSource);
   const parsed = parseOpaqueToken("jt", input.token);
-  if (!parsed) throw new EnrollmentRefused("join token malformed");
-  await rateLimit(deps, `tok:${parsed.prefix}`, JOIN_RATE.perToken);
+  if (!parsed) {
+    await noteRefusal(deps, source);
+    throw new EnrollmentRefused("join token malformed");
+  }
+  const prefix = `refused:tok:${parsed.prefix}`;
+  await guard(deps, "token_refusals", prefix, JOIN_RATE.refusalsPerToken);
+
+  const token = await getJoinTokenByPrefix(deps.db, parsed.prefix);
+  const guessed = !token || !(await secretMatches(parsed.secret, token.secretHash));
+  if (guessed) await noteRefusal(deps, source, prefix);
+  // Whoever holds the real token is paced per token, before the costly checks; the source does not matter (one NAT, many agents).
+  else await pace(deps, "token_joins", `joins:${token.id}`, JOIN_RATE.joinsPerToken);
 
   const spki = await readCsr(input.csr);
   if (b64url(spki) !== b64url(fromB64(input.public_key))) throw new EnrollmentRefused("the CSR is not for the public key sent");
   if ((await fingerprintOf(spki)) !== input.fingerprint) throw new EnrollmentRefused("fingerprint does not match the public key");
 
-  const token = await getJoinTokenByPrefix(deps.db, parsed.prefix);
   const now = deps.clock();
   // One refusal for every token problem, so a guesser cannot tell which check failed; the audit keeps the reason.
   const refuse = async (reason: string) => {
@@ -180,7 +236,7 @@ export async function submitJoin(
     });
     return new EnrollmentRefused("join token invalid, expired, revoked, used up or for another cluster");
   };
-  if (!token || !(await secretMatches(parsed.secret, token.secretHash))) throw await refuse("unknown_token");
+  if (guessed) throw await refuse("unknown_token");
   if (token.clusterId !== input.cluster_id) throw await refuse("wrong_cluster");
   if (token.revokedAt) throw await refuse("revoked");
   if (token.expiresAt <= now) throw await refuse("expired");
@@ -227,11 +283,20 @@ export async function submitJoin(
   return { request_id: requestId, status: "pending", poll_interval_seconds: POLL_INTERVAL_SECONDS };
 }
 
-/** A fresh single-use challenge. Issued for any id, so asking reveals nothing. */
+/**
+ * A fresh single-use challenge. Issued for any id, so the answer reveals
+ * nothing; one for a request that does not exist is never stored (no proof
+ * could use it) and counts as a wrong guess of its source.
+ */
 export async function issueChallenge(deps: Deps, requestId: string, sourceIp: string): Promise<{ challenge: string; expires_in: number }> {
-  await rateLimit(deps, `src:${sourceIp}`, JOIN_RATE.perSource);
   const challenge = b64url(crypto.getRandomValues(new Uint8Array(32)));
-  await deps.live.set(`enroll:challenge:${requestId}:${challenge}`, "1", CHALLENGE_TTL_MS);
+  if (await getJoinRequest(deps.db, requestId)) {
+    await pace(deps, "request_polls", `challenges:${requestId}`, JOIN_RATE.pollsPerRequest);
+    await deps.live.set(`enroll:challenge:${requestId}:${challenge}`, "1", CHALLENGE_TTL_MS);
+  } else {
+    await guard(deps, "source_refusals", `refused:src:${sourceIp}`, JOIN_RATE.refusalsPerSource);
+    await noteRefusal(deps, `refused:src:${sourceIp}`);
+  }
   return { challenge, expires_in: CHALLENGE_TTL_MS / 1000 };
 }
 
@@ -248,13 +313,22 @@ export async function bootstrap(
   sourceIp: string,
   change: ChangeContext,
 ): Promise<BootstrapAnswer> {
-  await rateLimit(deps, `src:${sourceIp}`, JOIN_RATE.perSource);
+  const source = `refused:src:${sourceIp}`;
+  // A failed proof counts against its source; a source over its budget is refused before the work of checking another.
+  const failed = async () => {
+    await guard(deps, "source_refusals", source, JOIN_RATE.refusalsPerSource);
+    await noteRefusal(deps, source);
+    return notFound();
+  };
   const key = `enroll:challenge:${requestId}:${proof.challenge}`;
   const fresh = (await deps.live.get(key)) !== null;
   await deps.live.del(key);
-  const request = fresh ? await getJoinRequest(deps.db, requestId) : undefined;
-  if (!request || request.clusterId !== proof.cluster_id || request.nodeFingerprint !== proof.fingerprint) throw notFound();
-  if (!(await verifyEnrollmentProof(fromB64(request.publicKey), requestId, request.clusterId, proof.challenge, proof.signature))) throw notFound();
+  // Only challenges issued for an existing request are stored: their number is paced per request.
+  if (!fresh) throw await failed();
+  await pace(deps, "request_polls", `bootstraps:${requestId}`, JOIN_RATE.pollsPerRequest);
+  const request = await getJoinRequest(deps.db, requestId);
+  if (!request || request.clusterId !== proof.cluster_id || request.nodeFingerprint !== proof.fingerprint) throw await failed();
+  if (!(await verifyEnrollmentProof(fromB64(request.publicKey), requestId, request.clusterId, proof.challenge, proof.signature))) throw await failed();
 
   if (request.status === "pending") return { status: "pending", poll_interval_seconds: POLL_INTERVAL_SECONDS };
   if (request.status === "rejected") return { status: "rejected", reason: request.rejectionReason };

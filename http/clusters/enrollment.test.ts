@@ -18,6 +18,7 @@ import { signEnrollmentProof } from "../../core/crypto/node-proof.ts";
 import { listAudit } from "../../sql/audit.ts";
 import { BOOTSTRAP_TYPE } from "../../control/nodes/service.ts";
 import { SNAPSHOT_TYPE, snapshotAudience } from "../../control/nodes/snapshots.ts";
+import { JOIN_RATE } from "../../control/enrollment/service.ts";
 
 const stores = useStores();
 
@@ -223,11 +224,34 @@ describe("enrollment end to end", () => {
     expect((await join(joinBody(k, clusterId, token))).status).toBe(202);
   });
 
-  test("a storm of bad joins from one source is rate limited", async () => {
-    let last = 0;
-    for (let i = 0; i < 130 && last !== 429; i++) last = (await join(joinBody(await nodeKeys(), clusterId, `rap_jt_abcdefghijkl_${"A".repeat(43)}`))).status;
-    expect(last).toBe(429);
-    await stores.live.del("enroll:rate:src:unknown");
+  test("a storm of bad joins from one source is rate limited, with Retry-After until the window ends", async () => {
+    let last: Response | undefined;
+    // A new made-up prefix each time: the per-prefix budget is not what stops it.
+    const guess = () => `rap_jt_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}_${"A".repeat(43)}`;
+    for (let i = 0; i < 130 && last?.status !== 429; i++) last = await join(joinBody(await nodeKeys(), clusterId, guess()));
+    expect(last!.status).toBe(429);
+    const retryAfter = Number(last!.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(JOIN_RATE.windowMs / 1000);
+    expect(await errOf(last!)).toMatchObject({ code: "enrollment.rate_limited", details: { retry_after_seconds: retryAfter, limit: "source_refusals" } });
+    // Even the right token is held back from that source until the window ends: a guess is not evaluated.
+    const { token } = await createJoinToken(t, owner, clusterId);
+    t.clock.advance(JOIN_RATE.windowMs);
+    expect((await join(joinBody(await nodeKeys(), clusterId, token))).status).toBe(202);
+  });
+
+  test("polling an existing request is paced per request, not per source", async () => {
+    const k = await nodeKeys();
+    const { token } = await createJoinToken(t, owner, clusterId);
+    const { request_id } = await json(await join(joinBody(k, clusterId, token)), 202);
+    for (let i = 0; i < JOIN_RATE.refusalsPerSource; i++) await t.call("POST", `/api/v1/node-agents/enrollments/${crypto.randomUUID()}/challenge`);
+    expect((await t.call("POST", `/api/v1/node-agents/enrollments/${crypto.randomUUID()}/challenge`)).status).toBe(429);
+    // The same source, out of guesses, still polls its own request.
+    expect(await json(await poll(t, request_id, clusterId, k), 200)).toMatchObject({ status: "pending" });
+    let answered = 0;
+    for (; answered < 100; answered++) if ((await t.call("POST", `/api/v1/node-agents/enrollments/${request_id}/challenge`)).status === 429) break;
+    expect(answered).toBe(JOIN_RATE.pollsPerRequest - 1);
+    t.clock.advance(JOIN_RATE.windowMs);
   });
 });
 
