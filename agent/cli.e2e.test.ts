@@ -117,11 +117,14 @@ describe("usage errors: the line, then the usage, exit 2", () => {
 describe("start-up failures: one line with the cause and the fix, exit 1", () => {
   const enroll = (url: string, stateDir: string) => ["enroll", "--control-plane", url, "--cluster", "c1", "--token", "rap_jt_x", "--state-dir", stateDir];
 
-  test("a control plane that is down", async () => {
+  test("a control plane that is down is waited out until --timeout, then one line with the fix", async () => {
     const port = await freePort();
-    const line = await failsWithOneLine(enroll(`http://127.0.0.1:${port}`, join(dir, "down")), "unreachable");
-    expect(line).toStartWith(`rap-node-agent: control plane http://127.0.0.1:${port} unreachable: `);
-    expect(line).toContain("fix: check --control-plane and that the control plane answers there (curl URL/healthz)");
+    const r = await agent([...enroll(`http://127.0.0.1:${port}`, join(dir, "down")), "--timeout", "2"]);
+    const lines = r.stderr.trim().split("\n");
+    expect(r.code).toBe(1);
+    expect(lines.filter((l) => l.includes("retrying with backoff"))).toHaveLength(1);
+    expect(lines.at(-1)).toStartWith(`rap-node-agent: gave up after 2 s: control plane http://127.0.0.1:${port} unreachable`);
+    expect(lines.at(-1)).toMatch(/\(timeout\)$/);
   });
 
   test("an address where something else answers", async () => {
@@ -132,7 +135,7 @@ describe("start-up failures: one line with the cause and the fix, exit 1", () =>
     try {
       const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
       const line = await failsWithOneLine(enroll(url, join(dir, "other")), "http_404");
-      expect(line).toContain("fix: the answer is not the control plane's (no error envelope)");
+      expect(line).toContain("the answer is not the control plane's (no error envelope); fix: check that --control-plane points at it");
     } finally {
       server.close();
     }

@@ -16,7 +16,7 @@
  * exit 2.
  */
 import { chmod, mkdir, readFile, readdir, rm } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import * as v from "valibot";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import { AgentStore } from "./store.ts";
 import { enroll } from "./enroll.ts";
 import { isNodeRole, NODE_ROLES } from "../core/contracts/roles.ts";
 import { AgentError, safeJson } from "./client.ts";
+import { explain } from "./retry.ts";
 import { keyPath } from "./keys.ts";
 import type { WorkloadSpec } from "./supervisor.ts";
 import type { MeshSettings } from "./mesh/member.ts";
@@ -279,6 +280,8 @@ async function statusDirs(flag: string | undefined): Promise<string[]> {
 async function cmdStatus(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "state-dir": { type: "string" } }, strict: true });
   const dirs = await statusDirs(values["state-dir"]);
+  // A state directory that is not a directory is an error (openStore says which and the fix), not "nothing enrolled".
+  if (dirs.length === 1 && existsSync(dirs[0]!) && !statSync(dirs[0]!).isDirectory()) await openStore(dirs[0]!);
   if (dirs.length === 1 && !existsSync(join(dirs[0]!, "state.db"))) {
     // Nothing to read: say so without creating the directory.
     if (values.json) process.stdout.write(`${JSON.stringify({ memberships: [] }, null, 2)}\n`);
@@ -361,12 +364,6 @@ async function cmdLeave(args: string[]): Promise<number> {
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { enroll: cmdEnroll, run: cmdRun, status: cmdStatus, leave: cmdLeave };
 
 /** What to do next for an error the agent cannot fix itself, when its message does not say already. */
-const FIXES: Record<string, string> = {
-  unreachable: "fix: check --control-plane and that the control plane answers there (curl URL/healthz), then run the command again",
-  answer_invalid: "fix: check that --control-plane is this fabric's control plane and that the agent and the control plane are the same release",
-  authority_mismatch: "fix: copy --authority-fingerprint again from the join command the console shows, or ask the administrator",
-  workloads_unreadable: "fix: pass --workloads (or RAP_AGENT_WORKLOADS_FILE) a readable JSON file (docs/agent.md#workloads)",
-};
 
 const isHelp = (arg: string) => arg === "--help" || arg === "-h";
 
@@ -402,12 +399,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof AgentError) {
-      // An error answer without the control plane's envelope comes from something else at that address.
-      const fixText = /^http_\d+$/.test(err.code)
-        ? "fix: the answer is not the control plane's (no error envelope): check that --control-plane points at it, not at a proxy or another service"
-        : FIXES[err.code];
-      const fix = fixText && !err.message.includes("fix:") ? `; ${fixText}` : "";
-      say(`${err.message}${fix} (${err.code})`);
+      say(`${explain(err)} (${err.code})`);
       return 1;
     }
     say(`unexpected error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}; fix: report it with the command you ran`);

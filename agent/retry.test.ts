@@ -83,7 +83,7 @@ describe("backoff", () => {
 describe("final refusals", () => {
   test("one line with the reason and the fix, the cluster filled in", () => {
     const line = explain(new AgentError("enrollment.key_reused", "This key already identifies a node.", 409), "c1");
-    expect(line).toBe("This key already identifies a node: fix: `rap-node-agent leave --cluster c1`, then enroll again with a new join token");
+    expect(line).toBe("This key already identifies a node; fix: `rap-node-agent leave --cluster c1`, then enroll again with a new join token");
     expect(explain(new AgentError("enrollment.refused", "The enrollment was refused.", 403))).toContain("fix: ask a platform admin for a new join token");
     expect(explain(new AgentError("http_404", "HTTP 404", 404))).toContain("fix: check that --control-plane");
     expect(explain(new AgentError("something.else", "Odd.", 409))).toBe("Odd.");

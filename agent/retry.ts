@@ -89,7 +89,11 @@ const FIXES: Record<string, string> = {
     "the control plane knows no join request for this key (removed, or the state comes from another host); fix: `rap-node-agent leave --cluster <id>`, then enroll again with a new join token",
   "enrollment.csr_invalid": "the control plane cannot read this agent's certificate request; fix: run the agent version that matches the control plane",
   "node.auth_refused": "the control plane refuses this node (revoked or disabled); fix: ask a platform admin to enable it, or enroll again if it was revoked",
-  answer_invalid: "the control plane's answer does not match this agent's contract; fix: run the agent version that matches the control plane",
+  answer_invalid:
+    "the control plane's answer does not match this agent's contract; fix: check that --control-plane is this fabric's control plane and that the agent and the control plane are the same release",
+  unreachable: "fix: check --control-plane and that the control plane answers there (curl URL/healthz), then run the command again",
+  authority_mismatch: "fix: copy --authority-fingerprint again from the join command the console shows, or ask the administrator",
+  workloads_unreadable: "fix: pass --workloads (or RAP_AGENT_WORKLOADS_FILE) a readable JSON file (docs/agent.md#workloads)",
 };
 
 /** One line for a definitive refusal: the reason and the fix. */
@@ -99,8 +103,10 @@ export function explain(err: AgentError, clusterId?: string): string {
     (err.code.startsWith("request.")
       ? "the control plane calls this agent's request malformed; fix: run the agent version that matches the control plane"
       : err.code.startsWith("http_")
-        ? `HTTP ${err.status} without a control-plane answer; fix: check that --control-plane points at the control plane (…/api/v1 is served there)`
+        ? "the answer is not the control plane's (no error envelope); fix: check that --control-plane points at it, not at a proxy or another service"
         : null);
-  const line = fix ? `${err.message.replace(/\.$/, "")}: ${fix}` : err.message;
+  // A message that already carries its fix (explained once, rethrown) is not explained again.
+  // "<message>: <reason>; fix: …" when the table gives a reason, "<message>; fix: …" when it gives only the fix.
+  const line = fix && !err.message.includes("fix:") ? `${err.message.replace(/\.$/, "")}${fix.startsWith("fix:") ? ";" : ":"} ${fix}` : err.message;
   return clusterId ? line.replaceAll("<id>", clusterId) : line;
 }
