@@ -22,7 +22,11 @@ export async function clusterCounts(tx: Tx, expiringBefore: Date): Promise<Clust
     "select id::text, name, slug, status, partition_state, region from clusters order by name, id",
   );
   const nodes = await tx.query<{ cluster_id: string; status: string; health: string; n: number }>(
-    "select cluster_id::text, status, health, count(*)::int as n from nodes group by 1, 2, 3",
+    // A node never heard from has no health to count: it is `never_seen`, not the `healthy` it starts with.
+    `select cluster_id::text, status,
+            case when exists (select 1 from node_heartbeats_latest h where h.node_id = nodes.id) then health else 'never_seen' end as health,
+            count(*)::int as n
+       from nodes group by 1, 2, 3`,
   );
   const pending = await tx.query<{ cluster_id: string; n: number }>(
     "select cluster_id::text, count(*)::int as n from node_join_requests where status = 'pending' group by 1",

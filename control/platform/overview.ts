@@ -37,7 +37,8 @@ export async function overview(tx: Tx, now: Date) {
     // Health only means something for nodes that are in service.
     const inService = nodes.filter((n) => n.status === "active" || n.status === "draining");
     const health: Record<Health, number> = { healthy: 0, stale: 0, offline: 0 };
-    for (const n of inService) health[n.health as Health] = (health[n.health as Health] ?? 0) + n.n;
+    // Nodes never heard from (`never_seen`) count in by_status only: they are neither healthy nor stale yet.
+    for (const n of inService) if (n.health in health) health[n.health as Health] += n.n;
     const roles = countBy(
       c.roles.filter((r) => r.clusterId === cl.id),
       (r) => r.role,

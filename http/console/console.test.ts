@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
+import { waitFor } from "../../fixtures/wait.ts";
 import { createJoinToken, enrollNode, joinBody, nodeKeys, type EnrolledNode } from "../../fixtures/nodes.ts";
 
 // Before useStores: a hook takes the default timeout in force when it is registered.
@@ -109,9 +110,15 @@ describe("platform overview", () => {
       }),
       200,
     );
-    const o = await get("/api/v1/platform/overview");
+    // Neither node has been heard from yet, so neither counts as healthy; the relay does after its first heartbeat.
+    expect((await get("/api/v1/platform/overview")).nodes.by_health).toEqual({ healthy: 0, stale: 0, offline: 0 });
+    expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token: relay.token, body: { seq: 1 } })).status).toBe(202);
+    const o = await waitFor(async () => {
+      const now = await get("/api/v1/platform/overview");
+      return now.nodes.by_health.healthy === 1 ? now : null;
+    });
     expect(o.clusters.total).toBe(1);
-    expect(o.nodes).toMatchObject({ total: 2, by_status: { active: 2 }, by_health: { healthy: 2, stale: 0, offline: 0 } });
+    expect(o.nodes).toMatchObject({ total: 2, by_status: { active: 2 }, by_health: { healthy: 1, stale: 0, offline: 0 } });
     expect(o.pending_join_requests).toBe(1);
     expect(o.role_coverage_gaps).toEqual([{ cluster_id: clusterId, cluster_name: "Frankfurt", missing_roles: ["entry-node"] }]);
     expect(o.workloads).toEqual({ desired_running: 1, running: 1, failed: 0 });
@@ -186,6 +193,12 @@ describe("at 10,000 nodes", () => {
       `insert into nodes (id, cluster_id, name, status, health)
        select gen_random_uuid(), $1::uuid, 'bulk-' || g, 'active', case when g % 10 = 0 then 'stale' else 'healthy' end
          from generate_series(1, 10000) g`,
+      [big],
+    );
+    // ...and heard from: a node never heard from is counted as never seen, not healthy.
+    await stores.store.db.query(
+      `insert into node_heartbeats_latest (node_id, cluster_id, received_at, seq, telemetry)
+       select id, cluster_id, now(), 1, '{}'::jsonb from nodes where cluster_id = $1::uuid`,
       [big],
     );
     const started = Date.now();
