@@ -149,7 +149,17 @@ export class CertificateRenewal {
     const facts = certificateFacts(this.d.current());
     const row = await this.d.store.certificateRenewal(this.d.clusterId);
     if (row && row.serial === facts.serial) return row;
-    const fresh: CertificateRenewalRow = {
+    const fresh = this.newCertificateState(facts, { lastAttemptAt: null, renewedAt: row?.renewedAt ?? null });
+    await this.d.store.saveCertificateRenewal(fresh);
+    return fresh;
+  }
+
+  /** The renewal state of a certificate just put in force: its renewal time drawn, no failures yet. */
+  private newCertificateState(
+    facts: { serial: string; notBefore: Date; notAfter: Date },
+    times: Pick<CertificateRenewalRow, "lastAttemptAt" | "renewedAt">,
+  ): CertificateRenewalRow {
+    return {
       clusterId: this.d.clusterId,
       serial: facts.serial,
       notBefore: facts.notBefore,
@@ -158,11 +168,8 @@ export class CertificateRenewal {
       nextAttemptAt: null,
       failures: 0,
       lastError: null,
-      lastAttemptAt: null,
-      renewedAt: row?.renewedAt ?? null,
+      ...times,
     };
-    await this.d.store.saveCertificateRenewal(fresh);
-    return fresh;
   }
 
   /** Runs until `stop()`: waits for the renewal time, renews, and retries with backoff. */
@@ -196,20 +203,7 @@ export class CertificateRenewal {
       try {
         const pem = await this.d.renew();
         const facts = certificateFacts(pem);
-        await this.exclusive(() =>
-          this.d.store.saveCertificateRenewal({
-            clusterId: this.d.clusterId,
-            serial: facts.serial,
-            notBefore: facts.notBefore,
-            notAfter: facts.notAfter,
-            renewAt: renewalTime(facts.notBefore, facts.notAfter, this.d.random),
-            nextAttemptAt: null,
-            failures: 0,
-            lastError: null,
-            lastAttemptAt: at,
-            renewedAt: at,
-          }),
-        );
+        await this.exclusive(() => this.d.store.saveCertificateRenewal(this.newCertificateState(facts, { lastAttemptAt: at, renewedAt: at })));
         this.d.log("certificate renewed", {
           cluster: this.d.clusterId,
           serial: facts.serial,
