@@ -18,7 +18,7 @@ import { newId } from "../../core/ids.ts";
 import { REMOTE_SESSION } from "../../actors/remote-session/kind.ts";
 import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent } from "../../actors/remote-session/machine.ts";
 import type { ResourceRow } from "../../sql/resources.ts";
-import { getRemoteSession, liveSessionsOnAdapter, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
+import { getRemoteSession, liveSessionsOnAdapter, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { getResource } from "../../sql/resources.ts";
 import { placeSession } from "./placement.ts";
 import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
@@ -27,6 +27,8 @@ import type { NodePrincipal } from "../nodes/node-auth.ts";
 import type { SessionEventBody, AdapterAssignment } from "../../core/contracts/adapter.ts";
 import { ADAPTER_ASSIGNMENT_TYPE } from "../../core/contracts/adapter.ts";
 import type { SendResult } from "../../actors/host/host.ts";
+import type { ActorEvent } from "../../actors/host/kind.ts";
+import type { Tx } from "../../sql/db.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "host" | "clock" | "identity">;
 
@@ -140,6 +142,36 @@ export async function detachSession(deps: Deps, caller: Caller, s: RemoteSession
 
 export function terminateSession(deps: Deps, s: RemoteSessionRow, reason: string, change: ChangeContext): Promise<SendResult> {
   return send(deps, s.id, { type: "session.terminate", reason, at: deps.clock().toISOString() }, change);
+}
+
+/** The actor host's transition inside a batch (`host.batch`). */
+export type Step = (kind: string, id: string, event: ActorEvent, change: ChangeContext) => Promise<SendResult>;
+
+/**
+ * Terminates, inside the caller's batch, every session that may still be
+ * terminated: one user's in one organization (their membership ends), or
+ * every one of a resource (it is deleted). Each is the actor's own
+ * `session.terminate`, journaled and audited with `reason`. A session that
+ * moved on meanwhile (already stopping or ended) is left as it is.
+ */
+export async function terminateSessionsInTx(
+  tx: Tx,
+  step: Step,
+  which: { organizationId: string; userId: string } | { resourceId: string },
+  reason: string,
+  at: string,
+  change: ChangeContext,
+): Promise<string[]> {
+  const ended: string[] = [];
+  for (const s of await terminableSessions(tx, which)) {
+    try {
+      await step(REMOTE_SESSION, s.id, { type: "session.terminate", reason, at } as never, change);
+      ended.push(s.id);
+    } catch (err) {
+      if (!(err instanceof ActorEventRejected)) throw err;
+    }
+  }
+  return ended;
 }
 
 async function sessionContext(deps: Deps, id: string): Promise<RemoteSessionContext | null> {

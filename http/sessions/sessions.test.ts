@@ -443,3 +443,34 @@ describe("data-plane tokens", () => {
     expect((await errOf(await redeem(entry, r.attach.token, r.session.id))).code).toBe("data_plane.attachment_superseded");
   });
 });
+
+describe("access ends, sessions end", () => {
+  const assignmentOf = async (id: string) =>
+    ((await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments as any[]).find((a) => a.session_id === id);
+
+  test("removing a member terminates their live sessions in the organization in the same commit, audited member_removed", async () => {
+    const leaver = await addMember(t, owner, orgA, "leaver@acme.example", "org_member");
+    const active = (await activeSession(leaver)).session.id;
+    const detached = (await activeSession(leaver)).session.id;
+    await call(leaver, "POST", `/${detached}/detach`);
+    const starting = (await json(await start(leaver), 201)).session.id;
+    const bystander = (await activeSession(aMember2)).session.id;
+    expect((await t.call("DELETE", `/api/v1/organizations/${orgA}/members/${leaver.userId}`, { token: aAdmin.token })).status).toBe(204);
+    for (const id of [active, detached, starting]) {
+      expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_removed" });
+      expect((await audited(id, "session.terminate")).details).toMatchObject({ end_reason: "member_removed", state_after: "terminating" });
+      expect(await assignmentOf(id)).toMatchObject({ desired: "stopped" });
+    }
+    // The removed user no longer sees them (404), which is why they had to end here.
+    expect((await call(leaver, "GET", `/${active}`)).status).toBe(404);
+    expect(await stateOf(bystander)).toBe("active");
+    await call(aMember2, "POST", `/${bystander}/terminate`);
+  });
+
+  test("suspending a member terminates their live sessions, audited member_suspended", async () => {
+    const paused = await addMember(t, owner, orgA, "paused@acme.example", "org_member");
+    const id = (await activeSession(paused)).session.id;
+    await json(await t.call("PATCH", `/api/v1/organizations/${orgA}/members/${paused.userId}`, { token: aAdmin.token, body: { status: "suspended" } }), 200);
+    expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_suspended" });
+  });
+});
