@@ -73,6 +73,7 @@ export async function startSession(
     clipboard: resource.clipboardMode,
     fileTransfer: resource.fileTransferMode,
     detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
+    target: { host: resource.targetHost, port: resource.targetPort, verification: resource.certificateVerificationMode },
     attachmentId: newId(now.getTime()),
     userId: caller.userId,
     clientId: caller.clientId,
@@ -207,14 +208,23 @@ export async function reportSessionEvent(
   return { session_id: sessionId, state: r.state };
 }
 
-/** The sessions a node must run or stop as their adapter, with target and policy (never credentials). */
+/**
+ * The sessions a node must run or stop as their adapter, with target and
+ * policy (never credentials). Target, protocol and policy are what the
+ * session was started with, not the resource as it is now: an edit does not
+ * move a running session, and a session whose resource was deleted is still
+ * listed (to be stopped). Only sessions recorded before the target was kept
+ * read it from the resource, and are skipped once it is gone.
+ */
 export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promise<AdapterAssignment[]> {
   const out: AdapterAssignment[] = [];
   for (const s of await liveSessionsOnAdapter(deps.db, node.nodeId)) {
     if (s.state === "placing") continue;
     const c = await sessionContext(deps, s.id);
+    if (!c) continue;
     const r = await getResource(deps.db, s.resourceId);
-    if (!c || !r) continue;
+    const target = c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.certificateVerificationMode } : null);
+    if (!target) continue;
     const ctl = controllerOf(c);
     out.push({
       type: ADAPTER_ASSIGNMENT_TYPE,
@@ -223,12 +233,12 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
       state: s.state as AdapterAssignment["state"],
       desired: s.state === "terminating" ? "stopped" : "running",
       resource: {
-        id: r.id,
-        protocol: r.protocol,
-        target_host: r.targetHost,
-        target_port: r.targetPort,
-        verification: r.certificateVerificationMode,
-        has_credentials: r.secretRef !== null,
+        id: c.resourceId,
+        protocol: c.protocol,
+        target_host: target.host,
+        target_port: target.port,
+        verification: target.verification,
+        has_credentials: r?.secretRef != null,
       },
       policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
       entry_node_ids: s.entryNodeIds,

@@ -474,3 +474,42 @@ describe("access ends, sessions end", () => {
     expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_suspended" });
   });
 });
+
+describe("a running session keeps what it was started with", () => {
+  test("editing the resource changes neither the target, verification nor policy of a running session; a new session gets the edit", async () => {
+    const edited = await newResource("edited", "office-moscow", { clipboard_mode: "client_to_server" });
+    const r = await json(await start(aMember, edited), 201);
+    expect((await report(adapter, r.session.id, { type: "adapter.started" })).status).toBe(200);
+    await json(
+      await t.call("PATCH", `/api/v1/resources/${edited}`, {
+        token: aAdmin.token,
+        body: {
+          target_host: "10.66.6.6",
+          target_port: 2222,
+          certificate_verification_mode: "ignore",
+          clipboard_mode: "bidirectional",
+          file_transfer_mode: "bidirectional",
+        },
+      }),
+      200,
+    );
+    const assignments = async () => (await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments as any[];
+    expect((await assignments()).find((a) => a.session_id === r.session.id)).toMatchObject({
+      resource: { target_host: "10.0.0.22", target_port: 22, verification: "strict" },
+      policy: { clipboard: "client_to_server", file_transfer: "disabled", channels: ["control", "input", "render", "clipboard"] },
+    });
+    // A reattach's token carries the session's policy, not the edited one.
+    await call(aMember, "POST", `/${r.session.id}/detach`);
+    const re = await json(await call(aMember, "POST", `/${r.session.id}/attach`), 200);
+    expect(re.channels).toEqual(["control", "input", "render", "clipboard"]);
+    const claims = v.parse(DataPlaneClaims, JSON.parse(Buffer.from(re.token.split(".")[1], "base64url").toString()));
+    expect(claims.pol).toEqual({ clipboard: "client_to_server", file_transfer: "disabled" });
+    // A session started after the edit connects where the resource now says.
+    const next = await json(await start(aMember, edited), 201);
+    expect((await assignments()).find((a) => a.session_id === next.session.id)).toMatchObject({
+      resource: { target_host: "10.66.6.6", target_port: 2222, verification: "ignore" },
+      policy: { clipboard: "bidirectional", file_transfer: "bidirectional" },
+    });
+    for (const id of [r.session.id, next.session.id]) await call(aMember, "POST", `/${id}/terminate`);
+  });
+});
