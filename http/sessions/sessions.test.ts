@@ -473,6 +473,23 @@ describe("access ends, sessions end", () => {
     await json(await t.call("PATCH", `/api/v1/organizations/${orgA}/members/${paused.userId}`, { token: aAdmin.token, body: { status: "suspended" } }), 200);
     expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_suspended" });
   });
+
+  test("deleting a resource terminates its live sessions in the same commit (resource_deleted); the adapter is still told to stop them", async () => {
+    const gone = await newResource("doomed", "office-moscow");
+    const r = await json(await start(aMember, gone), 201);
+    expect((await report(adapter, r.session.id, { type: "adapter.started" })).status).toBe(200);
+    const starting = (await json(await start(aMember2, gone), 201)).session.id;
+    expect((await t.call("DELETE", `/api/v1/resources/${gone}`, { token: aAdmin.token })).status).toBe(204);
+    for (const id of [r.session.id, starting]) {
+      expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "resource_deleted" });
+      expect((await audited(id, "session.terminate")).details).toMatchObject({ end_reason: "resource_deleted", resource_name: "doomed" });
+      expect(await assignmentOf(id)).toMatchObject({ desired: "stopped", resource: { id: gone, target_host: "10.0.0.22", target_port: 22 } });
+    }
+    // No more tokens: attach is refused, and a token issued before does not redeem.
+    expect((await errOf(await call(aMember, "POST", `/${r.session.id}/attach`))).code).toBe("actor.event_rejected");
+    expect((await errOf(await redeem(entry, r.attach.token, r.session.id))).code).toBe("data_plane.attachment_superseded");
+    expect((await json(await report(adapter, r.session.id, { type: "adapter.ended" }), 200)).state).toBe("terminated");
+  });
 });
 
 describe("a running session keeps what it was started with", () => {
