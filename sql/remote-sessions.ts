@@ -275,3 +275,15 @@ export async function terminableSessions(tx: Tx, o: { organizationId: string; us
         ]);
   return rows.map(toRow);
 }
+
+/** Whether a node is active and holds an active `entry-node` role serving the organization (or every organization). */
+export async function servesAsEntry(tx: Tx, nodeId: string, orgId: string): Promise<boolean> {
+  const r = await one<{ ok: boolean }>(
+    tx,
+    `select exists (select 1 from node_role_assignments a join nodes n on n.id = a.node_id join clusters c on c.id = n.cluster_id
+      where a.node_id = $1 and a.status = 'active' and a.role = 'entry-node' and (a.organization_id = $2 or a.organization_id is null)
+        and n.status = 'active' and c.status = 'active') as ok`,
+    [nodeId, orgId],
+  );
+  return r?.ok === true;
+}

@@ -530,3 +530,24 @@ describe("a running session keeps what it was started with", () => {
     for (const id of [r.session.id, next.session.id]) await call(aMember, "POST", `/${id}/terminate`);
   });
 });
+
+describe("redemption rechecks the entry node", () => {
+  test("a node whose entry-node role for the organization was withdrawn may not redeem a token naming it", async () => {
+    const r = await activeSession(aMember);
+    const [role] = await stores.store.db.query<{ id: string }>(
+      "select id::text from node_role_assignments where node_id = $1 and role = 'entry-node' and status = 'active'",
+      [entry.nodeId],
+    );
+    await stepUp(t, owner);
+    expect((await t.call("DELETE", `/api/v1/clusters/${clusterId}/nodes/${entry.nodeId}/roles/${role!.id}`, { token: owner.token })).status).toBe(204);
+    const refused = await redeem(entry, r.attach.token, r.session.id);
+    expect(refused.status).toBe(403);
+    expect((await errOf(refused)).code).toBe("data_plane.entry_not_authorized");
+    // Given the role back, the node redeems again.
+    await assign(entry, "entry-node", orgA);
+    await call(aMember, "POST", `/${r.session.id}/detach`);
+    const re = await json(await call(aMember, "POST", `/${r.session.id}/attach`), 200);
+    expect((await redeem(entry, re.token, r.session.id)).status).toBe(200);
+    await call(aMember, "POST", `/${r.session.id}/terminate`);
+  });
+});
