@@ -364,6 +364,14 @@ describe("authorization", () => {
     const all = await json(await call(aAdmin, "GET", `?organization_id=${orgA}&all=true&state=active`), 200);
     expect(all.items.map((s: any) => s.id)).toContain(id);
     expect((await errOf(await call(aAdmin, "POST", `/${id}/attach`))).code).toBe("auth.forbidden");
+    // Someone else's session is high-risk: no second factor, no takeover or terminate; nothing changed.
+    for (const p of ["/takeover", "/terminate"]) expect((await errOf(await call(aAdmin, "POST", `/${id}${p}`))).code).toBe("auth.mfa_enrollment_required");
+    aAdmin = await enrollTotp(t, aAdmin);
+    t.clock.advance(16 * 60_000);
+    for (const p of ["/takeover", "/terminate"]) expect((await errOf(await call(aAdmin, "POST", `/${id}${p}`))).code).toBe("auth.step_up_required");
+    expect(await stateOf(id)).toBe("active");
+    expect((await json(await call(owner, "GET", `/${id}`), 200)).controller_attachment_id).not.toBeNull();
+    await stepUp(t, aAdmin);
     const taken = await json(await call(aAdmin, "POST", `/${id}/takeover`), 200);
     const claims = v.parse(DataPlaneClaims, JSON.parse(Buffer.from(taken.token.split(".")[1], "base64url").toString()));
     expect(claims.sub).toBe(aAdmin.userId);
@@ -373,6 +381,7 @@ describe("authorization", () => {
   test("a platform owner may read and terminate any organization's session", async () => {
     const other = (await activeSession(aMember)).session.id;
     expect((await json(await call(owner, "GET", `/${other}`), 200)).state).toBe("active");
+    await stepUp(t, owner);
     expect((await json(await call(owner, "POST", `/${other}/terminate`), 200)).state).toBe("terminating");
   });
 });
