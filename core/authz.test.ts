@@ -205,7 +205,7 @@ describe("step-up", () => {
   });
 
   test("the high-risk actions, spelled out", () => {
-    expect([...HIGH_RISK].sort()).toEqual(
+    expect<string[]>([...HIGH_RISK].sort()).toEqual(
       [
         "platform_role.grant",
         "secret.rotate_keys",
