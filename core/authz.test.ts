@@ -204,6 +204,31 @@ describe("step-up", () => {
     expect(approve(owner({ mfaAt: new Date(now.getTime() + 60_000) })).allow).toBe(false);
   });
 
+  test("the high-risk actions, spelled out", () => {
+    expect<string[]>([...HIGH_RISK].sort()).toEqual(
+      [
+        "platform_role.grant",
+        "secret.rotate_keys",
+        "node.approve",
+        "join_token.create",
+        "role_assignment.manage",
+        "trust.change",
+        "partition.promote",
+        "update_policy.change",
+        "resource.secret_write",
+        "session.manage_any",
+      ].sort(),
+    );
+  });
+
+  test("another user's session needs a step-up; one's own does not", () => {
+    const stale = subject("org_admin", { mfaAt: new Date(now.getTime() - STEP_UP_WINDOW_MS.trustedDevice - 1000) });
+    const scope = { kind: "organization", orgId: OWN } as const;
+    expect(authorize(stale, "session.manage_any", scope, now)).toEqual({ allow: false, reason: "step_up_required" });
+    expect(authorize(stale, "session.connect", scope, now).allow).toBe(true);
+    expect(authorize(subject("org_admin"), "session.manage_any", scope, now).allow).toBe(true);
+  });
+
   test("ordinary actions need no step-up", () => {
     expect(authorize(owner({ mfaEnrolled: false, mfaAt: null }), "cluster.manage", { kind: "platform" }, now).allow).toBe(true);
   });

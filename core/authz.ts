@@ -64,6 +64,8 @@ export const HIGH_RISK: ReadonlySet<Action> = new Set<Action>([
   "partition.promote",
   "update_policy.change",
   "resource.secret_write",
+  // Taking over or ending someone else's live remote session.
+  "session.manage_any",
 ]);
 
 /** How long an MFA proof counts for step-up. */

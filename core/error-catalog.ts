@@ -91,6 +91,7 @@ export const ERROR_CATALOG = {
   "data_plane.wrong_entry": { status: 403, fallback: "The connection token is not valid at this entry point." },
   "data_plane.wrong_session": { status: 403, fallback: "The connection token is for another session." },
   "data_plane.attachment_superseded": { status: 409, fallback: "This connection was replaced by a newer one." },
+  "data_plane.entry_not_authorized": { status: 403, fallback: "This entry point no longer serves the organization. Connect again." },
   "adapter.session_not_assigned": { status: 404, fallback: "That session is not assigned to this node." },
   "secret.key_unknown": { status: 500, fallback: "Internal server error." },
   "secret.undecryptable": { status: 500, fallback: "Internal server error." },

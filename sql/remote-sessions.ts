@@ -256,3 +256,34 @@ export async function entryCandidates(tx: Tx, o: { orgId: string; clusterId: str
     latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
   }));
 }
+
+/** States in which a session still accepts `session.terminate` (terminating ones are already stopping). */
+export const TERMINABLE_SESSION_STATES = ["placing", "starting", "active", "detached"];
+
+/** Sessions that may still be terminated: one user's in one organization, or every one of a resource. */
+export async function terminableSessions(tx: Tx, o: { organizationId: string; userId: string } | { resourceId: string }): Promise<RemoteSessionRow[]> {
+  const rows =
+    "resourceId" in o
+      ? await tx.query<Raw>(`select ${COLS} from remote_sessions where resource_id = $1 and state = any($2::text[]) order by id`, [
+          o.resourceId,
+          pgArray(TERMINABLE_SESSION_STATES),
+        ])
+      : await tx.query<Raw>(`select ${COLS} from remote_sessions where organization_id = $1 and user_id = $2 and state = any($3::text[]) order by id`, [
+          o.organizationId,
+          o.userId,
+          pgArray(TERMINABLE_SESSION_STATES),
+        ]);
+  return rows.map(toRow);
+}
+
+/** Whether a node is active and holds an active `entry-node` role serving the organization (or every organization). */
+export async function servesAsEntry(tx: Tx, nodeId: string, orgId: string): Promise<boolean> {
+  const r = await one<{ ok: boolean }>(
+    tx,
+    `select exists (select 1 from node_role_assignments a join nodes n on n.id = a.node_id join clusters c on c.id = n.cluster_id
+      where a.node_id = $1 and a.status = 'active' and a.role = 'entry-node' and (a.organization_id = $2 or a.organization_id is null)
+        and n.status = 'active' and c.status = 'active') as ok`,
+    [nodeId, orgId],
+  );
+  return r?.ok === true;
+}

@@ -269,3 +269,25 @@ describe("remote session machine", () => {
     expect(controllerOf(ctx(s))!.id).toBe(`att-t${MAX_ENDED_ATTACHMENTS + 4}`);
   });
 });
+
+describe("the target a session started with", () => {
+  const target = { host: "10.0.0.22", port: 22, verification: "strict" as const };
+
+  test("is kept in context from session.start", () => {
+    const [s0] = initialTransition(remoteSessionMachine);
+    const [s1] = transition(remoteSessionMachine, s0, { ...start, target } as RemoteSessionEvent);
+    expect((s1.context as RemoteSessionContext).target).toEqual(target);
+  });
+
+  test("a snapshot persisted before it was recorded still restores and runs (no target)", () => {
+    const [s0] = initialTransition(remoteSessionMachine);
+    const [s1] = transition(remoteSessionMachine, s0, start);
+    const [s2] = transition(remoteSessionMachine, s1, placed);
+    const persisted = JSON.parse(JSON.stringify(remoteSessionMachine.getPersistedSnapshot(s2)));
+    expect("target" in persisted.context).toBe(false);
+    const restored = remoteSessionMachine.resolveState(persisted) as AnyMachineSnapshot;
+    const [s3] = transition(remoteSessionMachine, restored, started);
+    expect(s3.value).toBe("active");
+    expect((s3.context as RemoteSessionContext).target).toBeUndefined();
+  });
+});

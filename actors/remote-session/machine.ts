@@ -58,6 +58,18 @@ export interface Placement {
   entryName: string;
 }
 
+/**
+ * Where the session connects, fixed at start: a later edit of the resource
+ * does not move a running session. Optional so snapshots written before it
+ * existed still restore (same machineVersion); those fall back to the live
+ * resource.
+ */
+export interface SessionTarget {
+  host: string;
+  port: number;
+  verification: "strict" | "ignore";
+}
+
 export interface RemoteSessionContext {
   organizationId: string;
   resourceId: string;
@@ -68,6 +80,8 @@ export interface RemoteSessionContext {
   clipboard: TransferMode;
   fileTransfer: TransferMode;
   detachedTimeoutMs: number;
+  /** What the session was started with (absent in snapshots from before it was recorded). */
+  target?: SessionTarget;
   placement: Placement | null;
   attachments: Attachment[];
   failureReason: FailureReason | null;
@@ -92,6 +106,7 @@ export type RemoteSessionEvent =
       clipboard: TransferMode;
       fileTransfer: TransferMode;
       detachedTimeoutMs: number;
+      target?: SessionTarget;
     } & NewAttachment)
   | ({ type: "session.placed"; startTimeoutMs: number; at: string } & Placement)
   | { type: "session.adapter_started"; at: string }
@@ -244,6 +259,7 @@ export const remoteSessionMachine = setup({
             clipboard: event.clipboard,
             fileTransfer: event.fileTransfer,
             detachedTimeoutMs: event.detachedTimeoutMs,
+            ...(event.target ? { target: { ...event.target } } : {}),
             attachments: [newController(event)],
             requestedAt: event.at,
           })),

@@ -25,8 +25,10 @@ import {
 } from "../../sql/organizations.ts";
 import { insertUserOrUnclaimed } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
+import { terminateSessionsInTx } from "../sessions/service.ts";
 
 type Deps = Pick<ControlDeps, "db" | "clock">;
+type HostDeps = Deps & Pick<ControlDeps, "host">;
 
 export async function createOrganization(deps: Deps, input: { name: string; slug: string }, change: ChangeContext): Promise<string> {
   const id = newId(deps.clock().getTime());
@@ -104,27 +106,36 @@ export async function touchesOwner(deps: Deps, orgId: string, userId: string, ne
   return m?.role === "org_owner" || newRole === "org_owner";
 }
 
+/**
+ * Changes a member's role or status. Suspending a member ends their access
+ * to the organization, so their live remote sessions there are terminated
+ * in the same commit (reason `member_suspended`).
+ */
 export async function changeMember(
-  deps: Deps,
+  deps: HostDeps,
   orgId: string,
   userId: string,
   patch: { role?: OrgRole; status?: "active" | "suspended" },
   change: ChangeContext,
 ): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+  await deps.host.batch(async (tx, step) => {
     const m = await lockedMember(tx, orgId, userId);
     const demotesOwner = m.role === "org_owner" && ((patch.role && patch.role !== "org_owner") || patch.status === "suspended");
     if (demotesOwner && (await countOwners(tx, orgId)) <= 1) throw new DomainError("member.last_owner", "the last owner stays");
     await updateMembership(tx, orgId, userId, patch);
+    if (patch.status === "suspended")
+      await terminateSessionsInTx(tx, step, { organizationId: orgId, userId }, "member_suspended", deps.clock().toISOString(), change);
     await appendAudit(tx, { change, organizationId: orgId, action: "member.update", targetType: "user", targetId: userId, outcome: "success", details: patch });
   });
 }
 
-export async function removeMember(deps: Deps, orgId: string, userId: string, change: ChangeContext): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+/** Removes a member; their live remote sessions in the organization are terminated in the same commit (reason `member_removed`). */
+export async function removeMember(deps: HostDeps, orgId: string, userId: string, change: ChangeContext): Promise<void> {
+  await deps.host.batch(async (tx, step) => {
     const m = await lockedMember(tx, orgId, userId);
     if (m.role === "org_owner" && (await countOwners(tx, orgId)) <= 1) throw new DomainError("member.last_owner", "the last owner stays");
     await deleteMembership(tx, orgId, userId);
+    await terminateSessionsInTx(tx, step, { organizationId: orgId, userId }, "member_removed", deps.clock().toISOString(), change);
     await appendAudit(tx, { change, organizationId: orgId, action: "member.remove", targetType: "user", targetId: userId, outcome: "success" });
   });
 }

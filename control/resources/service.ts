@@ -12,11 +12,13 @@ import { appendAudit } from "../../sql/audit.ts";
 import { deleteResource, getResource, insertResource, setResourceSecret, updateResource, type ResourceFields, type ResourceRow } from "../../sql/resources.ts";
 import { resourceSecretAad } from "../secrets.ts";
 import { uniqueAs } from "../organizations/service.ts";
+import { terminateSessionsInTx } from "../sessions/service.ts";
 
 /** A detached remote session is kept this long unless the resource says otherwise. */
 export const DEFAULT_DETACHED_TIMEOUT_SECONDS = 900;
 
 type Deps = Pick<ControlDeps, "db" | "identity" | "clock" | "fabric">;
+type HostDeps = Deps & Pick<ControlDeps, "host">;
 
 export interface SecretInput {
   username?: string;
@@ -90,9 +92,11 @@ export async function changeResource(deps: Deps, current: ResourceRow, patch: Pa
   await deps.fabric.snapshots.changed(null);
 }
 
-export async function removeResource(deps: Deps, r: ResourceRow, change: ChangeContext): Promise<void> {
-  await deps.db.transaction(async (tx) => {
+/** Deletes a resource; its live remote sessions are terminated in the same commit (reason `resource_deleted`). */
+export async function removeResource(deps: HostDeps, r: ResourceRow, change: ChangeContext): Promise<void> {
+  await deps.host.batch(async (tx, step) => {
     await deleteResource(tx, r.id);
+    await terminateSessionsInTx(tx, step, { resourceId: r.id }, "resource_deleted", deps.clock().toISOString(), change);
     await appendAudit(tx, { change, organizationId: r.organizationId, action: "resource.delete", targetType: "resource", targetId: r.id, outcome: "success" });
   });
   await deps.fabric.snapshots.changed(null);

@@ -18,7 +18,7 @@ import { newId } from "../../core/ids.ts";
 import { REMOTE_SESSION } from "../../actors/remote-session/kind.ts";
 import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent } from "../../actors/remote-session/machine.ts";
 import type { ResourceRow } from "../../sql/resources.ts";
-import { getRemoteSession, liveSessionsOnAdapter, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
+import { getRemoteSession, liveSessionsOnAdapter, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { getResource } from "../../sql/resources.ts";
 import { placeSession } from "./placement.ts";
 import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
@@ -27,6 +27,8 @@ import type { NodePrincipal } from "../nodes/node-auth.ts";
 import type { SessionEventBody, AdapterAssignment } from "../../core/contracts/adapter.ts";
 import { ADAPTER_ASSIGNMENT_TYPE } from "../../core/contracts/adapter.ts";
 import type { SendResult } from "../../actors/host/host.ts";
+import type { ActorEvent } from "../../actors/host/kind.ts";
+import type { Tx } from "../../sql/db.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "host" | "clock" | "identity">;
 
@@ -71,6 +73,7 @@ export async function startSession(
     clipboard: resource.clipboardMode,
     fileTransfer: resource.fileTransferMode,
     detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
+    target: { host: resource.targetHost, port: resource.targetPort, verification: resource.certificateVerificationMode },
     attachmentId: newId(now.getTime()),
     userId: caller.userId,
     clientId: caller.clientId,
@@ -142,6 +145,36 @@ export function terminateSession(deps: Deps, s: RemoteSessionRow, reason: string
   return send(deps, s.id, { type: "session.terminate", reason, at: deps.clock().toISOString() }, change);
 }
 
+/** The actor host's transition inside a batch (`host.batch`). */
+export type Step = (kind: string, id: string, event: ActorEvent, change: ChangeContext) => Promise<SendResult>;
+
+/**
+ * Terminates, inside the caller's batch, every session that may still be
+ * terminated: one user's in one organization (their membership ends), or
+ * every one of a resource (it is deleted). Each is the actor's own
+ * `session.terminate`, journaled and audited with `reason`. A session that
+ * moved on meanwhile (already stopping or ended) is left as it is.
+ */
+export async function terminateSessionsInTx(
+  tx: Tx,
+  step: Step,
+  which: { organizationId: string; userId: string } | { resourceId: string },
+  reason: string,
+  at: string,
+  change: ChangeContext,
+): Promise<string[]> {
+  const ended: string[] = [];
+  for (const s of await terminableSessions(tx, which)) {
+    try {
+      await step(REMOTE_SESSION, s.id, { type: "session.terminate", reason, at } as never, change);
+      ended.push(s.id);
+    } catch (err) {
+      if (!(err instanceof ActorEventRejected)) throw err;
+    }
+  }
+  return ended;
+}
+
 async function sessionContext(deps: Deps, id: string): Promise<RemoteSessionContext | null> {
   const row = await readActor(deps.db, REMOTE_SESSION, id);
   return (row?.snapshot as { context: RemoteSessionContext } | undefined)?.context ?? null;
@@ -175,14 +208,23 @@ export async function reportSessionEvent(
   return { session_id: sessionId, state: r.state };
 }
 
-/** The sessions a node must run or stop as their adapter, with target and policy (never credentials). */
+/**
+ * The sessions a node must run or stop as their adapter, with target and
+ * policy (never credentials). Target, protocol and policy are what the
+ * session was started with, not the resource as it is now: an edit does not
+ * move a running session, and a session whose resource was deleted is still
+ * listed (to be stopped). Only sessions recorded before the target was kept
+ * read it from the resource, and are skipped once it is gone.
+ */
 export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promise<AdapterAssignment[]> {
   const out: AdapterAssignment[] = [];
   for (const s of await liveSessionsOnAdapter(deps.db, node.nodeId)) {
     if (s.state === "placing") continue;
     const c = await sessionContext(deps, s.id);
+    if (!c) continue;
     const r = await getResource(deps.db, s.resourceId);
-    if (!c || !r) continue;
+    const target = c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.certificateVerificationMode } : null);
+    if (!target) continue;
     const ctl = controllerOf(c);
     out.push({
       type: ADAPTER_ASSIGNMENT_TYPE,
@@ -191,12 +233,12 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
       state: s.state as AdapterAssignment["state"],
       desired: s.state === "terminating" ? "stopped" : "running",
       resource: {
-        id: r.id,
-        protocol: r.protocol,
-        target_host: r.targetHost,
-        target_port: r.targetPort,
-        verification: r.certificateVerificationMode,
-        has_credentials: r.secretRef !== null,
+        id: c.resourceId,
+        protocol: c.protocol,
+        target_host: target.host,
+        target_port: target.port,
+        verification: target.verification,
+        has_credentials: r?.secretRef != null,
       },
       policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
       entry_node_ids: s.entryNodeIds,

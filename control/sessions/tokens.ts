@@ -5,7 +5,9 @@
  * entry node the client connects to: verified exactly as the entry node
  * verifies offline, then the jti is spent in live state (`SET NX` with a TTL
  * to the token's expiry) so a second use is refused, then the attachment must
- * still be the session's controller.
+ * still be the session's controller. The redeeming node must still be an
+ * active entry node for the token's organization: the token names it as an
+ * entry, but its role may have been withdrawn (or the node disabled) since.
  */
 import type { ControlDeps } from "../deps.ts";
 import { DomainError } from "../../core/errors.ts";
@@ -20,7 +22,7 @@ import {
   type SessionChannel,
 } from "../../core/contracts/data-plane-token.ts";
 import type { RemoteSessionContext } from "../../actors/remote-session/machine.ts";
-import { getRemoteSession } from "../../sql/remote-sessions.ts";
+import { getRemoteSession, servesAsEntry } from "../../sql/remote-sessions.ts";
 import type { NodePrincipal } from "../nodes/node-auth.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "clock" | "identity">;
@@ -85,6 +87,8 @@ export async function redeemDataPlaneToken(deps: Deps, node: NodePrincipal, body
   );
   if (!verdict.ok) throw new DomainError(verdict.code, `data-plane token refused: ${verdict.code}`, verdict.details);
   const c = verdict.claims;
+  if (!(await servesAsEntry(deps.db, node.nodeId, c.org)))
+    throw new DomainError("data_plane.entry_not_authorized", "this node is no longer an entry node for the organization", { session_id: c.sid });
   const ttlMs = (c.exp - Math.floor(now.getTime() / 1000) + DATA_PLANE_SKEW_SECONDS) * 1000;
   if (!(await deps.live.setIfAbsent(jtiKey(c.jti), node.nodeId, ttlMs)))
     throw new DomainError("data_plane.token_replayed", "data-plane token already used", { session_id: c.sid });

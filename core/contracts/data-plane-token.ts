@@ -76,6 +76,7 @@ export const DATA_PLANE_REFUSALS = [
   "data_plane.wrong_entry",
   "data_plane.wrong_session",
   "data_plane.attachment_superseded",
+  "data_plane.entry_not_authorized",
 ] as const;
 export type DataPlaneRefusal = (typeof DATA_PLANE_REFUSALS)[number];
 

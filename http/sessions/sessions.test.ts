@@ -364,6 +364,14 @@ describe("authorization", () => {
     const all = await json(await call(aAdmin, "GET", `?organization_id=${orgA}&all=true&state=active`), 200);
     expect(all.items.map((s: any) => s.id)).toContain(id);
     expect((await errOf(await call(aAdmin, "POST", `/${id}/attach`))).code).toBe("auth.forbidden");
+    // Someone else's session is high-risk: no second factor, no takeover or terminate; nothing changed.
+    for (const p of ["/takeover", "/terminate"]) expect((await errOf(await call(aAdmin, "POST", `/${id}${p}`))).code).toBe("auth.mfa_enrollment_required");
+    aAdmin = await enrollTotp(t, aAdmin);
+    t.clock.advance(16 * 60_000);
+    for (const p of ["/takeover", "/terminate"]) expect((await errOf(await call(aAdmin, "POST", `/${id}${p}`))).code).toBe("auth.step_up_required");
+    expect(await stateOf(id)).toBe("active");
+    expect((await json(await call(owner, "GET", `/${id}`), 200)).controller_attachment_id).not.toBeNull();
+    await stepUp(t, aAdmin);
     const taken = await json(await call(aAdmin, "POST", `/${id}/takeover`), 200);
     const claims = v.parse(DataPlaneClaims, JSON.parse(Buffer.from(taken.token.split(".")[1], "base64url").toString()));
     expect(claims.sub).toBe(aAdmin.userId);
@@ -373,6 +381,7 @@ describe("authorization", () => {
   test("a platform owner may read and terminate any organization's session", async () => {
     const other = (await activeSession(aMember)).session.id;
     expect((await json(await call(owner, "GET", `/${other}`), 200)).state).toBe("active");
+    await stepUp(t, owner);
     expect((await json(await call(owner, "POST", `/${other}/terminate`), 200)).state).toBe("terminating");
   });
 });
@@ -441,5 +450,113 @@ describe("data-plane tokens", () => {
     const phone = await signIn(t, aMember.email);
     await json(await call(phone, "POST", `/${r.session.id}/takeover`), 200);
     expect((await errOf(await redeem(entry, r.attach.token, r.session.id))).code).toBe("data_plane.attachment_superseded");
+  });
+});
+
+describe("access ends, sessions end", () => {
+  const assignmentOf = async (id: string) =>
+    ((await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments as any[]).find((a) => a.session_id === id);
+
+  test("removing a member terminates their live sessions in the organization in the same commit, audited member_removed", async () => {
+    const leaver = await addMember(t, owner, orgA, "leaver@acme.example", "org_member");
+    const active = (await activeSession(leaver)).session.id;
+    const detached = (await activeSession(leaver)).session.id;
+    await call(leaver, "POST", `/${detached}/detach`);
+    const starting = (await json(await start(leaver), 201)).session.id;
+    const bystander = (await activeSession(aMember2)).session.id;
+    expect((await t.call("DELETE", `/api/v1/organizations/${orgA}/members/${leaver.userId}`, { token: aAdmin.token })).status).toBe(204);
+    for (const id of [active, detached, starting]) {
+      expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_removed" });
+      expect((await audited(id, "session.terminate")).details).toMatchObject({ end_reason: "member_removed", state_after: "terminating" });
+      expect(await assignmentOf(id)).toMatchObject({ desired: "stopped" });
+    }
+    // The removed user no longer sees them (404), which is why they had to end here.
+    expect((await call(leaver, "GET", `/${active}`)).status).toBe(404);
+    expect(await stateOf(bystander)).toBe("active");
+    await call(aMember2, "POST", `/${bystander}/terminate`);
+  });
+
+  test("suspending a member terminates their live sessions, audited member_suspended", async () => {
+    const paused = await addMember(t, owner, orgA, "paused@acme.example", "org_member");
+    const id = (await activeSession(paused)).session.id;
+    await json(await t.call("PATCH", `/api/v1/organizations/${orgA}/members/${paused.userId}`, { token: aAdmin.token, body: { status: "suspended" } }), 200);
+    expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "member_suspended" });
+  });
+
+  test("deleting a resource terminates its live sessions in the same commit (resource_deleted); the adapter is still told to stop them", async () => {
+    const gone = await newResource("doomed", "office-moscow");
+    const r = await json(await start(aMember, gone), 201);
+    expect((await report(adapter, r.session.id, { type: "adapter.started" })).status).toBe(200);
+    const starting = (await json(await start(aMember2, gone), 201)).session.id;
+    expect((await t.call("DELETE", `/api/v1/resources/${gone}`, { token: aAdmin.token })).status).toBe(204);
+    for (const id of [r.session.id, starting]) {
+      expect(await json(await call(owner, "GET", `/${id}`), 200)).toMatchObject({ state: "terminating", end_reason: "resource_deleted" });
+      expect((await audited(id, "session.terminate")).details).toMatchObject({ end_reason: "resource_deleted", resource_name: "doomed" });
+      expect(await assignmentOf(id)).toMatchObject({ desired: "stopped", resource: { id: gone, target_host: "10.0.0.22", target_port: 22 } });
+    }
+    // No more tokens: attach is refused, and a token issued before does not redeem.
+    expect((await errOf(await call(aMember, "POST", `/${r.session.id}/attach`))).code).toBe("actor.event_rejected");
+    expect((await errOf(await redeem(entry, r.attach.token, r.session.id))).code).toBe("data_plane.attachment_superseded");
+    expect((await json(await report(adapter, r.session.id, { type: "adapter.ended" }), 200)).state).toBe("terminated");
+  });
+});
+
+describe("a running session keeps what it was started with", () => {
+  test("editing the resource changes neither the target, verification nor policy of a running session; a new session gets the edit", async () => {
+    const edited = await newResource("edited", "office-moscow", { clipboard_mode: "client_to_server" });
+    const r = await json(await start(aMember, edited), 201);
+    expect((await report(adapter, r.session.id, { type: "adapter.started" })).status).toBe(200);
+    await json(
+      await t.call("PATCH", `/api/v1/resources/${edited}`, {
+        token: aAdmin.token,
+        body: {
+          target_host: "10.66.6.6",
+          target_port: 2222,
+          certificate_verification_mode: "ignore",
+          clipboard_mode: "bidirectional",
+          file_transfer_mode: "bidirectional",
+        },
+      }),
+      200,
+    );
+    const assignments = async () => (await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments as any[];
+    expect((await assignments()).find((a) => a.session_id === r.session.id)).toMatchObject({
+      resource: { target_host: "10.0.0.22", target_port: 22, verification: "strict" },
+      policy: { clipboard: "client_to_server", file_transfer: "disabled", channels: ["control", "input", "render", "clipboard"] },
+    });
+    // A reattach's token carries the session's policy, not the edited one.
+    await call(aMember, "POST", `/${r.session.id}/detach`);
+    const re = await json(await call(aMember, "POST", `/${r.session.id}/attach`), 200);
+    expect(re.channels).toEqual(["control", "input", "render", "clipboard"]);
+    const claims = v.parse(DataPlaneClaims, JSON.parse(Buffer.from(re.token.split(".")[1], "base64url").toString()));
+    expect(claims.pol).toEqual({ clipboard: "client_to_server", file_transfer: "disabled" });
+    // A session started after the edit connects where the resource now says.
+    const next = await json(await start(aMember, edited), 201);
+    expect((await assignments()).find((a) => a.session_id === next.session.id)).toMatchObject({
+      resource: { target_host: "10.66.6.6", target_port: 2222, verification: "ignore" },
+      policy: { clipboard: "bidirectional", file_transfer: "bidirectional" },
+    });
+    for (const id of [r.session.id, next.session.id]) await call(aMember, "POST", `/${id}/terminate`);
+  });
+});
+
+describe("redemption rechecks the entry node", () => {
+  test("a node whose entry-node role for the organization was withdrawn may not redeem a token naming it", async () => {
+    const r = await activeSession(aMember);
+    const [role] = await stores.store.db.query<{ id: string }>(
+      "select id::text from node_role_assignments where node_id = $1 and role = 'entry-node' and status = 'active'",
+      [entry.nodeId],
+    );
+    await stepUp(t, owner);
+    expect((await t.call("DELETE", `/api/v1/clusters/${clusterId}/nodes/${entry.nodeId}/roles/${role!.id}`, { token: owner.token })).status).toBe(204);
+    const refused = await redeem(entry, r.attach.token, r.session.id);
+    expect(refused.status).toBe(403);
+    expect((await errOf(refused)).code).toBe("data_plane.entry_not_authorized");
+    // Given the role back, the node redeems again.
+    await assign(entry, "entry-node", orgA);
+    await call(aMember, "POST", `/${r.session.id}/detach`);
+    const re = await json(await call(aMember, "POST", `/${r.session.id}/attach`), 200);
+    expect((await redeem(entry, re.token, r.session.id)).status).toBe(200);
+    await call(aMember, "POST", `/${r.session.id}/terminate`);
   });
 });
