@@ -1,7 +1,7 @@
 /**
  * Sign-in throttling that slows a password guesser without locking anyone
  * out. Failures are counted per (account, source), per source and per
- * account in live state; each count asks for a wait that doubles with every
+ * account in live state (a source is an IPv4 address or an IPv6 /64); each count asks for a wait that doubles with every
  * failure past a free allowance, up to 15 minutes:
  *
  * - (account, source): 5 free failures, then 1 s, 2 s, 4 s, ... The owner
@@ -138,5 +138,25 @@ export class LoginThrottle {
 
 async function keys(email: string, ip: string) {
   const account = toHex(await sha256(email.toLowerCase()));
-  return { pair: `auth:login:pair:${account}:${ip}`, source: `auth:login:src:${ip}`, account: `auth:login:acct:${account}` };
+  const source = sourceOf(ip);
+  return { pair: `auth:login:pair:${account}:${source}`, source: `auth:login:src:${source}`, account: `auth:login:acct:${account}` };
+}
+
+/**
+ * The source an attempt is counted against: an IPv4 address as it is, an
+ * IPv6 address by its /64 (one host or site holds a whole /64, so rotating
+ * addresses inside it must not make a fresh source each time).
+ */
+export function sourceOf(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  const [head, tail = ""] = ip.toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = ip.includes("::") ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || "0", 16).toString(16))
+    .join(":")}::/64`;
 }
