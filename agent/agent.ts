@@ -47,7 +47,13 @@ export class Agent {
     const members = new Map<string, MeshMember>();
     const runners: ClusterRunner[] = [];
     const time = { clock: o.clock, random: o.random };
-    const reconcile = async (clusterId: string) => supervisors.get(clusterId)!.reconcile((await o.store.assignments(clusterId)).map((a) => a.serviceType));
+    const reconcile = async (clusterId: string) => {
+      const wanted = (await o.store.assignments(clusterId)).map((a) => a.serviceType);
+      // A refused node runs nothing, even when a snapshot applied just before the refusal (a new
+      // revocation list moves every node's snapshot) still names its roles.
+      if (runners.find((r) => r.clusterId === clusterId)?.refused) return;
+      await supervisors.get(clusterId)!.reconcile(wanted);
+    };
     for (const m of memberships) {
       const runner = await ClusterRunner.open(
         o.store,
