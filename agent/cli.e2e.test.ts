@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../fixtures/process.ts";
+import { freePort, runToExit } from "../fixtures/process.ts";
 
 setDefaultTimeout(30_000);
 const ROOT = join(import.meta.dir, "..");
@@ -31,15 +31,7 @@ afterAll(async () => {
 });
 
 async function agent(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "agent/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", RAP_AGENT_STATE_DIR: untouched },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+  return runToExit([process.execPath, join(ROOT, "agent/main.ts"), ...args], { env: { PATH: process.env.PATH ?? "", RAP_AGENT_STATE_DIR: untouched } });
 }
 
 /** One line on stderr, `rap-node-agent: … (code)`, exit 1. */

@@ -19,7 +19,7 @@ import * as x509 from "@peculiar/x509";
 import { AgentError } from "./client.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 import type { AgentStore, CertificateRenewalRow } from "./store.ts";
-import { retryAfter } from "./retry.ts";
+import { backoffDelay, retryAfter } from "./retry.ts";
 
 export const RENEW_AT_FRACTION = 2 / 3;
 export const RENEW_JITTER_FRACTION = 1 / 30;
@@ -54,8 +54,7 @@ export function renewalTime(notBefore: Date, notAfter: Date, random: Random): Da
 
 /** The wait after the `failures`-th failed attempt in a row (1 for the first). */
 export function retryDelay(failures: number, random: Random): number {
-  const full = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
-  return Math.round(full * (0.5 + random() / 2));
+  return backoffDelay(failures, random, { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS });
 }
 
 export type CertificateState = "valid" | "renewal_failing" | "expired";

@@ -53,6 +53,12 @@ export function describeTrouble(err: unknown): string {
  * sooner than the server's `Retry-After`, to which up to a quarter more (at
  * least up to a second) is added at random for the same reason.
  */
+/** The wait after `failures` failures in a row: `firstMs` doubling up to `maxMs`, scaled by a random 0.5–1. */
+export function backoffDelay(failures: number, random: Random, o: { firstMs: number; maxMs: number }): number {
+  const full = Math.min(o.maxMs, o.firstMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(full * (0.5 + random() / 2));
+}
+
 export class Backoff {
   private failures = 0;
 
@@ -64,8 +70,7 @@ export class Backoff {
   /** The wait after one more failure in a row. */
   next(err?: unknown): number {
     this.failures++;
-    const full = Math.min(this.o.maxMs, this.o.firstMs * 2 ** (this.failures - 1));
-    const wait = Math.round(full * (0.5 + this.random() / 2));
+    const wait = backoffDelay(this.failures, this.random, this.o);
     const asked = retryAfter(err);
     if (asked === null) return wait;
     return Math.max(wait, asked + Math.round(this.random() * Math.max(1000, asked / 4)));

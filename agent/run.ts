@@ -22,7 +22,7 @@ import type { AgentStore, Membership } from "./store.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 import { CertificateRenewal, certificateFacts, certificateTelemetry } from "./renew.ts";
 import { verifyNodeCertificate } from "../core/crypto/x509.ts";
-import { fromB64 } from "../core/crypto/bytes.ts";
+import { constantTimeEqual, fromB64 } from "../core/crypto/bytes.ts";
 import { Backoff, isTransient, troubleOf, type Trouble } from "./retry.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -338,7 +338,7 @@ export class ClusterRunner {
     const ours = await verifyNodeCertificate(r.certificate, caPem, { clusterId: this.m.clusterId, nodeId: this.m.nodeId!, at: this.clock.now() }).catch(
       () => false,
     );
-    if (!ours || !sameBytes(certificateFacts(r.certificate).spki, fromB64(this.key.publicKey))) {
+    if (!ours || !constantTimeEqual(certificateFacts(r.certificate).spki, fromB64(this.key.publicKey))) {
       throw new AgentError("certificate_invalid", "the renewed certificate is not the cluster CA's for this node and key");
     }
     this.m = { ...this.m, certificatePem: r.certificate };
@@ -411,8 +411,4 @@ export class ClusterRunner {
       return "rejected";
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,8 +1,8 @@
 /**
  * The spec's error event (code, message_key, fallback_message, details,
- * trace_id), built from the catalog exactly as the HTTP envelope is, for
- * refusals that travel outside an HTTP answer: a data-plane token refused by
- * an entry node, `session.taken_over`, a terminal `session.state`.
+ * trace_id), built from the catalog: the body of every HTTP error answer
+ * (under `error`, http/errors.ts), and of refusals that travel outside HTTP:
+ * a data-plane token refused by an entry node, `session.taken_over`.
  */
 import { ERROR_CATALOG, type ErrorCode } from "./error-catalog.ts";
 import type { ErrorEvent } from "./contracts/data-plane-token.ts";

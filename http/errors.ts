@@ -3,6 +3,8 @@
  * catalog in core/error-catalog.ts. 5xx bodies are always the generic
  * internal error; the cause goes to the log only.
  */
+import { errorEvent } from "../core/error-event.ts";
+import type { ErrorEvent } from "../core/contracts/data-plane-token.ts";
 import type { Context } from "hono";
 import { DomainError, type ErrorDetails } from "../core/errors.ts";
 import { ERROR_CATALOG, type CatalogEntry, type ErrorCode } from "../core/error-catalog.ts";
@@ -16,26 +18,13 @@ export class HttpError extends DomainError {
   }
 }
 
+/** The HTTP error body: the spec's error event (core/error-event.ts) under `error`. */
 export interface ErrorEnvelope {
-  error: { code: string; message_key: string; fallback_message: string; details: ErrorDetails; trace_id: string };
+  error: ErrorEvent;
 }
 
 export function envelope(code: ErrorCode, details: ErrorDetails, traceId: string): { status: CatalogEntry["status"]; body: ErrorEnvelope } {
-  const entry: CatalogEntry = ERROR_CATALOG[code];
-  const isServerError = entry.status >= 500;
-  const shownCode = isServerError ? "internal.error" : code;
-  return {
-    status: entry.status,
-    body: {
-      error: {
-        code: shownCode,
-        message_key: `errors.${shownCode}`,
-        fallback_message: entry.fallback,
-        details: isServerError ? {} : details,
-        trace_id: traceId,
-      },
-    },
-  };
+  return { status: ERROR_CATALOG[code].status, body: { error: errorEvent(code, details, traceId) } };
 }
 
 /**

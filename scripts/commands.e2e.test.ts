@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 setDefaultTimeout(30_000);
+import { runToExit } from "../fixtures/process.ts";
+
 const ROOT = join(import.meta.dir, "..");
 
 let dir: string;
@@ -26,15 +28,7 @@ afterAll(async () => {
 
 async function script(name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   // A PATH without npm: a script that tried to install anything would fail loudly instead of exiting as asked.
-  const proc = Bun.spawn(["bash", join(ROOT, "scripts", name), ...args], {
-    cwd: ROOT,
-    env: { PATH: "/usr/bin:/bin", DATA_DIR: dataDir, PORT: "1" },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
+  return runToExit(["bash", join(ROOT, "scripts", name), ...args], { env: { PATH: "/usr/bin:/bin", DATA_DIR: dataDir, PORT: "1" } });
 }
 
 describe("help: usage on stdout, exit 0, no side effects", () => {

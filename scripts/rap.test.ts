@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { useStores } from "../fixtures/stores.ts";
+import { runToExit } from "../fixtures/process.ts";
 import { makeApp, serveApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, nextCode, PASSWORD, type Session } from "../fixtures/identity.ts";
 import { joinBody, nodeKeys } from "../fixtures/nodes.ts";
@@ -34,14 +35,7 @@ interface Run {
 }
 
 async function rap(args: string[], o: { env?: Record<string, string>; stdin?: string } = {}): Promise<Run> {
-  const p = Bun.spawn([process.execPath, RAP, ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: home, XDG_CONFIG_HOME: config, ...o.env },
-    stdin: o.stdin === undefined ? "ignore" : new Blob([o.stdin]),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, stdout, stderr };
+  return runToExit([process.execPath, RAP, ...args], { env: { PATH: process.env.PATH ?? "", HOME: home, XDG_CONFIG_HOME: config, ...o.env }, stdin: o.stdin });
 }
 const ok = (r: Run) => {
   if (r.code !== 0) throw new Error(`rap exited ${r.code}: ${r.stderr}`);

@@ -35,11 +35,11 @@ export function unstorableHeartbeatField(h: Heartbeat): string | undefined {
  * heartbeats in the same slot leave it alone, so history costs one write per
  * node per five minutes, not one per heartbeat.
  */
-export const HISTORY_SLOT_MS = 5 * 60_000;
-export const HISTORY_SLOTS = 24;
-export const historySlot = (at: Date) => Math.floor(at.getTime() / HISTORY_SLOT_MS) % HISTORY_SLOTS;
+const HISTORY_SLOT_MS = 5 * 60_000;
+const HISTORY_SLOTS = 24;
 /** The slot on the absolute timeline (which lap of the ring, too). */
 export const historyBucket = (at: Date) => Math.floor(at.getTime() / HISTORY_SLOT_MS);
+export const historySlot = (at: Date) => historyBucket(at) % HISTORY_SLOTS;
 
 const STALE_EVENT = JSON.stringify({ type: "node.health", health: "stale" });
 /** A liveness timer still due further ahead than this is not pushed again. */

@@ -66,40 +66,29 @@ export async function insertResource(tx: Tx, id: string, organizationId: string,
   await tx.query(
     `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
-    [
-      id,
-      organizationId,
-      f.name,
-      f.protocol,
-      f.targetHost,
-      f.targetPort,
-      f.egressPool,
-      f.certificateVerificationMode,
-      f.clipboardMode,
-      f.fileTransferMode,
-      JSON.stringify(f.metadata),
-      f.detachedTimeoutSeconds,
-    ],
+    [id, organizationId, ...fieldParams(f)],
   );
 }
+
+/** A resource's fields in the column order both writes use. */
+const fieldParams = (f: ResourceFields) => [
+  f.name,
+  f.protocol,
+  f.targetHost,
+  f.targetPort,
+  f.egressPool,
+  f.certificateVerificationMode,
+  f.clipboardMode,
+  f.fileTransferMode,
+  JSON.stringify(f.metadata),
+  f.detachedTimeoutSeconds,
+];
 
 export async function updateResource(tx: Tx, id: string, f: ResourceFields): Promise<void> {
   await tx.query(
     `update resources set name = $2, protocol = $3, target_host = $4, target_port = $5, egress_pool = $6, certificate_verification_mode = $7,
        clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, updated_at = now() where id = $1`,
-    [
-      id,
-      f.name,
-      f.protocol,
-      f.targetHost,
-      f.targetPort,
-      f.egressPool,
-      f.certificateVerificationMode,
-      f.clipboardMode,
-      f.fileTransferMode,
-      JSON.stringify(f.metadata),
-      f.detachedTimeoutSeconds,
-    ],
+    [id, ...fieldParams(f)],
   );
 }
 

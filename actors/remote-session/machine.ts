@@ -347,6 +347,3 @@ export const remoteSessionMachine = setup({
     failed: { type: "final" },
   },
 });
-
-/** States in which the session holds an adapter (what node loss fails). */
-export const LIVE_STATES = ["placing", "starting", "active", "detached", "terminating"] as const;

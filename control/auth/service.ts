@@ -8,8 +8,7 @@ import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError, type ErrorCode } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
-import { sha256 } from "../../core/crypto/bytes.ts";
-import { toHex } from "../../core/ids.ts";
+import { sha256Hex } from "../../core/crypto/bytes.ts";
 import { issueOpaqueToken, parseOpaqueToken, secretMatches } from "../../core/crypto/opaque-token.ts";
 import { newTotpSecret, otpauthUri, verifyTotp } from "../../core/crypto/totp.ts";
 import { STEP_UP_WINDOW_MS } from "../../core/authz.ts";
@@ -55,7 +54,7 @@ export interface LoginInput {
 
 /** The stored form of a client's device id: bound to the user, never the raw id. */
 export async function deviceHash(userId: string, deviceId: string | undefined): Promise<string> {
-  return deviceId ? toHex(await sha256(`${userId}:${deviceId}`)) : `ephemeral:${newId()}`;
+  return deviceId ? await sha256Hex(`${userId}:${deviceId}`) : `ephemeral:${newId()}`;
 }
 
 /**
@@ -198,10 +197,15 @@ export async function revokeOwnSession(deps: Deps, userId: string, sessionId: st
   });
 }
 
+/** A user's TOTP seed, unsealed (enabled or pending). */
+async function totpSecretOf(deps: Pick<Deps, "identity">, sealed: NonNullable<UserRow["totp"]>, userId: string): Promise<string> {
+  return new TextDecoder().decode(await deps.identity.keyring.open(sealed, totpAad(userId)));
+}
+
 /** Verifies a TOTP code and spends its time step, so a code works once. */
 async function consumeTotp(deps: Deps, user: UserRow, code: string): Promise<boolean> {
   if (!user.totp) return false;
-  const secret = new TextDecoder().decode(await deps.identity.keyring.open(user.totp, totpAad(user.id)));
+  const secret = await totpSecretOf(deps, user.totp, user.id);
   const step = await verifyTotp(secret, code, deps.clock());
   if (step === null) return false;
   return deps.db.transaction(async (tx) => {
@@ -226,7 +230,7 @@ export async function startTotpEnrollment(deps: Deps, user: UserRow, change: Cha
 export async function confirmTotpEnrollment(deps: Deps, user: UserRow, session: SessionRow, code: string, change: ChangeContext): Promise<void> {
   if (user.totpEnabledAt) throw new DomainError("auth.mfa_already_enabled", "TOTP already enabled");
   if (!user.totp) throw new DomainError("auth.mfa_not_pending", "no TOTP enrollment in progress");
-  const secret = new TextDecoder().decode(await deps.identity.keyring.open(user.totp, totpAad(user.id)));
+  const secret = await totpSecretOf(deps, user.totp, user.id);
   const now = deps.clock();
   const step = await verifyTotp(secret, code, now);
   if (step === null) throw new DomainError("auth.mfa_invalid", "wrong TOTP code");

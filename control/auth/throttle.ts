@@ -27,8 +27,7 @@
  * extend a counter's TTL) only collects old keys.
  */
 import type { LiveState } from "../../live/live-state.ts";
-import { sha256 } from "../../core/crypto/bytes.ts";
-import { toHex } from "../../core/ids.ts";
+import { sha256Hex } from "../../core/crypto/bytes.ts";
 
 export const THROTTLE = {
   windowMs: 15 * 60_000,
@@ -137,7 +136,7 @@ export class LoginThrottle {
 }
 
 async function keys(email: string, ip: string) {
-  const account = toHex(await sha256(email.toLowerCase()));
+  const account = await sha256Hex(email.toLowerCase());
   const source = sourceOf(ip);
   return { pair: `auth:login:pair:${account}:${source}`, source: `auth:login:src:${source}`, account: `auth:login:acct:${account}` };
 }

@@ -173,6 +173,13 @@ export async function changeLifecycle(
   return node;
 }
 
+/** Signs the cluster's current revoked identities as a new revocation list; its version. */
+async function publishRevocationList(deps: Pick<Deps, "fabric">, tx: Tx, clusterId: string, now: Date): Promise<number> {
+  const authority = await deps.fabric.authorities.load(tx, clusterId);
+  const doc = { revoked: await revokedIdentities(tx, clusterId), issued_at: now.toISOString() };
+  return insertRevocationList(tx, clusterId, await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, doc, now));
+}
+
 /** Revokes the node and all its certificates, and publishes a new signed revocation list. */
 export async function revokeNode(
   deps: Deps,
@@ -187,13 +194,7 @@ export async function revokeNode(
     await nodeIn(tx, clusterId, nodeId);
     await step(NODE, nodeId, { type: "node.revoke", reason }, change);
     const serials = await revokeIdentitiesOf(tx, nodeId);
-    const list = await revokedIdentities(tx, clusterId);
-    const authority = await deps.fabric.authorities.load(tx, clusterId);
-    const version = await insertRevocationList(
-      tx,
-      clusterId,
-      await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: list, issued_at: now.toISOString() }, now),
-    );
+    const version = await publishRevocationList(deps, tx, clusterId, now);
     await appendAudit(tx, {
       change,
       action: "node.certificate_revoked",
@@ -394,12 +395,7 @@ export async function splitCluster(
       const token = await issueJoinToken(deps, tx, newClusterId, { ttl_seconds: 24 * 3600, max_uses: 1, requested_roles: [...new Set(roles)] }, change);
       moved.push({ node_id: nodeId, name: node.name, join_token: token });
     }
-    const authority = await deps.fabric.authorities.load(tx, clusterId);
-    const version = await insertRevocationList(
-      tx,
-      clusterId,
-      await authority.sign(REVOCATION_TYPE, `cluster:${clusterId}`, { revoked: await revokedIdentities(tx, clusterId), issued_at: now.toISOString() }, now),
-    );
+    const version = await publishRevocationList(deps, tx, clusterId, now);
     await appendAudit(tx, {
       change,
       action: "cluster.split",

@@ -11,8 +11,7 @@
  */
 import type { Tx } from "../../sql/db.ts";
 import type { ControlDeps } from "../deps.ts";
-import { toHex } from "../../core/ids.ts";
-import { sha256 } from "../../core/crypto/bytes.ts";
+import { sha256Hex } from "../../core/crypto/bytes.ts";
 import { ENTRY_ROLES, HEARTBEAT_INTERVAL_SECONDS, MESH_ROLES, ROLE_PROTOCOL, SERVICE_ROLES, type NodeRole } from "../../core/fabric.ts";
 import { getNode, latestRevocationList } from "../../sql/nodes.ts";
 import { activeAssignments, clusterAssignments, type AssignmentRow } from "../../sql/node-roles.ts";
@@ -213,7 +212,7 @@ export async function currentSnapshot(
   now: Date,
 ): Promise<{ version: number; jws: string }> {
   const { clusterId, body } = await buildSnapshotBody(tx, nodeId, ctx, now);
-  const hash = toHex(await sha256(JSON.stringify(body)));
+  const hash = await sha256Hex(JSON.stringify(body));
   const latest = await latestSnapshot(tx, nodeId);
   if (latest?.contentHash === hash) return { version: latest.version, jws: latest.jws };
   const version = (latest?.version ?? 0) + 1;

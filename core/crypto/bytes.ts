@@ -3,6 +3,8 @@
  * constant-time compare, SHA-256. Everything returns `Bytes` (backed by a
  * plain ArrayBuffer) so WebCrypto accepts it without casts.
  */
+import { toHex } from "../ids.ts";
+
 export type Bytes = Uint8Array<ArrayBuffer>;
 export function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64");
@@ -61,6 +63,11 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 export async function sha256(data: Uint8Array | string): Promise<Bytes> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/** SHA-256 as lowercase hex: the stored form of hashed secrets, keys of counters, content hashes. */
+export async function sha256Hex(data: Uint8Array | string): Promise<string> {
+  return toHex(await sha256(data));
 }
 
 export function randomBytes(n: number): Bytes {

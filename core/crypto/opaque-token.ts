@@ -4,8 +4,7 @@
  * and the SHA-256 of the secret is stored; the raw token exists only in the
  * response that issued it. Lookup is by prefix, comparison in constant time.
  */
-import { b64url, constantTimeEqual, randomBytes, sha256 } from "./bytes.ts";
-import { toHex } from "../ids.ts";
+import { b64url, constantTimeEqual, randomBytes, sha256Hex } from "./bytes.ts";
 
 export interface IssuedToken {
   token: string;
@@ -31,7 +30,7 @@ export function parseOpaqueToken(kind: string, token: string): ParsedToken | nul
 }
 
 export async function hashSecret(secret: string): Promise<string> {
-  return toHex(await sha256(secret));
+  return sha256Hex(secret);
 }
 
 export async function secretMatches(secret: string, storedHash: string): Promise<boolean> {
