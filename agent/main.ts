@@ -5,7 +5,7 @@
  *   rap-node-agent enroll --control-plane URL --cluster ID --token TOKEN [--authority-fingerprint SHA256:…] [--name NAME] [--role ROLE]…
  *   rap-node-agent run [--workloads FILE] [--heartbeat-interval SECONDS]
  *   rap-node-agent status [--json]   (without --state-dir and with no state in the default
- *                                    directory: the dev cluster's agents, $DATA_DIR/agents/* or .data/agents/*)
+ *                                    directory: the dev cluster's agents, $DATA_DIR/agents/* or .data/dev-cluster/agents/*)
  *   rap-node-agent leave --cluster ID
  *   rap-node-agent help [COMMAND]   (or --help / -h, on every command too)
  *
@@ -26,6 +26,7 @@ import { enroll } from "./enroll.ts";
 import { isNodeRole, NODE_ROLES } from "../core/contracts/roles.ts";
 import { AgentError, safeJson } from "./client.ts";
 import { explain } from "./retry.ts";
+import { DEV_CLUSTER_DATA_DIR } from "./dev-cluster-dir.ts";
 import { keyPath } from "./keys.ts";
 import type { WorkloadSpec } from "./supervisor.ts";
 import type { MeshSettings } from "./mesh/member.ts";
@@ -269,7 +270,7 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
 async function statusDirs(flag: string | undefined): Promise<string[]> {
   if (flag) return [flag];
   if (process.env.RAP_AGENT_STATE_DIR || existsSync(join(DEFAULT_STATE_DIR, "state.db"))) return [DEFAULT_STATE_DIR];
-  const dev = join(process.env.DATA_DIR ?? ".data", "agents");
+  const dev = join(process.env.DATA_DIR ?? DEV_CLUSTER_DATA_DIR, "agents");
   const found = (await readdir(dev).catch(() => [] as string[]))
     .map((d) => join(dev, d))
     .filter((d) => existsSync(join(d, "state.db")))

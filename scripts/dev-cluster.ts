@@ -8,13 +8,16 @@
  * `[agent-2]`); an agent that dies is restarted with backoff; Ctrl-C, SIGTERM
  * or any failure stops everything this script started.
  *
- * DATA_DIR (default .data/) keeps everything a second run reuses:
+ * DATA_DIR (default .data/dev-cluster/, apart from the plain control plane's
+ * .data/ so the README's first try and this script never share an owner)
+ * keeps everything a second run reuses:
  * `dev-owner.json` (mode 0600: the dev owner's password, TOTP secret, last
  * spent TOTP step and refresh token, so a restart signs in without a code,
  * and waits for the next 30-second step only when a code is needed and the
  * current one is spent), the cluster, and `agents/agent-<i>/` (each agent's
  * state: enrolled agents just run again, no new approval).
  */
+import { DEV_CLUSTER_DATA_DIR } from "../agent/dev-cluster-dir.ts";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createSocket } from "node:dgram";
 import { join, relative, resolve } from "node:path";
@@ -30,7 +33,7 @@ const AGENT_MAIN = join(ROOT, "agent/main.ts");
 const argv = process.argv.slice(2).flatMap((a, i, all) => (a === "--agents" && (i === all.length - 1 || all[i + 1]!.startsWith("--")) ? [a, "3"] : [a]));
 const { values } = parseArgs({ args: argv, options: { agents: { type: "string" }, approve: { type: "boolean" } }, strict: true });
 const count = Math.max(1, Math.min(20, Number(values.agents ?? "3") || 3));
-const dataDir = resolve(process.env.DATA_DIR ?? ".data");
+const dataDir = resolve(process.env.DATA_DIR ?? DEV_CLUSTER_DATA_DIR);
 /** A path as the operator typed it from the repository: relative inside it, absolute outside. */
 const shown = (p: string) => (relative(process.cwd(), p).startsWith("..") ? p : relative(process.cwd(), p) || ".");
 const shownDataDir = shown(dataDir);
