@@ -61,24 +61,41 @@ async function refuse(a: MeshAgent, ...others: MeshAgent[]) {
   await writeFile(a.refuseFile, JSON.stringify(others.map((o) => o.nodeId)));
 }
 
+/** The last view each test read, named in a timeout's message so a failure says where the mesh stood. */
+let lastView: PeerView | string | undefined;
+
 async function view(from: MeshAgent, to: MeshAgent): Promise<PeerView | undefined> {
   const { code, output } = await runAgent(["status", "--json", "--state-dir", from.stateDir]);
-  if (code !== 0) return undefined;
+  if (code !== 0) {
+    lastView = `status exited ${code}: ${output.slice(0, 300)}`;
+    return undefined;
+  }
   const mesh = JSON.parse(output).memberships[0].mesh as { peers?: PeerView[] } | null;
-  return mesh?.peers?.find((p) => p.node_id === to.nodeId);
+  const peer = mesh?.peers?.find((p) => p.node_id === to.nodeId);
+  lastView = peer ?? `${from.name} lists no peer ${to.name}`;
+  return peer;
+}
+
+/** waitFor over `view`, whose timeout names the last view seen. */
+async function waitForView<T>(probe: () => Promise<T | null>, what: string): Promise<NonNullable<T>> {
+  try {
+    return await waitFor(probe, { timeoutMs: 45_000, what });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last view: ${JSON.stringify(lastView)}`);
+  }
 }
 
 /** Waits until `from` reaches `to` over `route` (node ids of relays, or "direct") with a fresh ping answer. */
 async function reaches(from: MeshAgent, to: MeshAgent, route: "direct" | MeshAgent[], since = Date.now()) {
   const want = route === "direct" ? "direct" : route.map((r) => r.nodeId);
-  return waitFor(
+  return waitForView(
     async () => {
       const v = await view(from, to);
       if (!v || JSON.stringify(v.route) !== JSON.stringify(want) || !v.reached_at || Date.parse(v.reached_at) < since) return null;
       const expectedVia = route === "direct" ? null : route[0]!.nodeId;
       return v.reached_via === expectedVia ? v : null;
     },
-    { timeoutMs: 45_000, what: `${from.name} → ${to.name} over ${route === "direct" ? "direct" : route.map((r) => r.name).join(" → ")}` },
+    `${from.name} → ${to.name} over ${route === "direct" ? "direct" : route.map((r) => r.name).join(" → ")}`,
   );
 }
 
@@ -118,20 +135,20 @@ describe("mesh with real agent processes", () => {
     const { a, c: cc, r1, r2 } = agents;
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const v = await waitFor(
+    const v = await waitForView(
       async () => {
         const x = await view(a!, cc!);
         return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] && x.channel !== "established" ? x : null;
       },
-      { timeoutMs: 45_000, what: "a one-relay route from a to c" },
+      "a one-relay route from a to c",
     );
     expect([r1!.nodeId, r2!.nodeId]).toContain((v.route as string[])[0]!);
-    const back = await waitFor(
+    const back = await waitForView(
       async () => {
         const x = await view(cc!, a!);
         return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
       },
-      { timeoutMs: 45_000 },
+      "an answer over one relay",
     );
     expect(back.route).toHaveLength(1);
   });
@@ -152,12 +169,12 @@ describe("mesh with real agent processes", () => {
     for (const x of Object.values(agents)) await refuse(x);
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const before = await waitFor(
+    const before = await waitForView(
       async () => {
         const x = await view(a!, cc!);
         return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
       },
-      { timeoutMs: 45_000 },
+      "an answer over one relay",
     );
     const used = Object.values(agents).find((x) => x.nodeId === (before.route as string[])[0])!;
     const spare = used === agents.r1 ? agents.r2! : agents.r1!;
@@ -181,12 +198,12 @@ describe("mesh with real agent processes", () => {
     await reaches(a!, cc!, [relay]);
     await refuse(a!);
     await refuse(cc!);
-    await waitFor(
+    await waitForView(
       async () => {
         const x = await view(a!, cc!);
         return x?.shortcut && x.route === "direct" && x.channel === "established" ? x : null;
       },
-      { timeoutMs: 45_000, what: "a shortcut from a to c" },
+      "a shortcut from a to c",
     );
     expect(a!.proc.output()).toContain('"msg":"mesh shortcut created"');
     await refuse(a!, cc!);

@@ -620,7 +620,11 @@ export class MeshRuntime {
     const now = this.now();
     if (this.o.refused) {
       const refused = await this.o.refused();
-      if ([...refused].sort().join() !== [...this.refusedPeers].sort().join()) this.resetBackoff();
+      if ([...refused].sort().join() !== [...this.refusedPeers].sort().join()) {
+        this.resetBackoff();
+        // Routes judged under the old block list say nothing about the new one.
+        this.badRoutes.clear();
+      }
       this.refusedPeers = refused;
     }
     if (this.advertised !== this.address) {
