@@ -57,6 +57,7 @@ export const ERROR_CATALOG = {
   "resource.not_found": { status: 404, fallback: "That resource does not exist." },
   "resource.name_taken": { status: 409, fallback: "Another resource in this organization has that name." },
   "resource.secret_required": { status: 400, fallback: "In production a resource needs its credentials stored as a secret." },
+  "adapter.no_credentials": { status: 404, fallback: "The resource has no stored credentials to connect with." },
   "resource.plaintext_credentials": { status: 400, fallback: "Credentials must not be stored in metadata; use the resource secret." },
   "cluster.not_active": { status: 409, fallback: "The cluster is not active." },
   "cluster.not_partitioned": { status: 409, fallback: "Only a minority partition can be split off." },

@@ -13,6 +13,8 @@ export interface ResourceRow {
   targetPort: number;
   egressPool: string | null;
   certificateVerificationMode: "strict" | "ignore";
+  /** The SSH host key the adapter accepts under strict verification (`SHA256:` + base64, as OpenSSH prints it). */
+  hostKeyFingerprint: string | null;
   clipboardMode: TransferMode;
   fileTransferMode: TransferMode;
   /** How long a detached remote session is kept before it is terminated. */
@@ -32,6 +34,7 @@ type Raw = {
   target_port: number;
   egress_pool: string | null;
   certificate_verification_mode: "strict" | "ignore";
+  host_key_fingerprint: string | null;
   clipboard_mode: TransferMode;
   file_transfer_mode: TransferMode;
   detached_timeout_seconds: number;
@@ -40,7 +43,7 @@ type Raw = {
   created_at: Date;
   updated_at: Date;
 };
-const COLS = `id::text, organization_id::text, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode,
+const COLS = `id::text, organization_id::text, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, host_key_fingerprint,
   clipboard_mode, file_transfer_mode, detached_timeout_seconds, metadata, secret_ref::text, created_at, updated_at`;
 const toRow = (r: Raw): ResourceRow => ({
   id: r.id,
@@ -51,6 +54,7 @@ const toRow = (r: Raw): ResourceRow => ({
   targetPort: r.target_port,
   egressPool: r.egress_pool,
   certificateVerificationMode: r.certificate_verification_mode,
+  hostKeyFingerprint: r.host_key_fingerprint,
   clipboardMode: r.clipboard_mode,
   fileTransferMode: r.file_transfer_mode,
   detachedTimeoutSeconds: r.detached_timeout_seconds,
@@ -64,8 +68,8 @@ export type ResourceFields = Omit<ResourceRow, "id" | "organizationId" | "secret
 
 export async function insertResource(tx: Tx, id: string, organizationId: string, f: ResourceFields): Promise<void> {
   await tx.query(
-    `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
+    `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds, host_key_fingerprint)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)`,
     [id, organizationId, ...fieldParams(f)],
   );
 }
@@ -82,12 +86,13 @@ const fieldParams = (f: ResourceFields) => [
   f.fileTransferMode,
   JSON.stringify(f.metadata),
   f.detachedTimeoutSeconds,
+  f.hostKeyFingerprint,
 ];
 
 export async function updateResource(tx: Tx, id: string, f: ResourceFields): Promise<void> {
   await tx.query(
     `update resources set name = $2, protocol = $3, target_host = $4, target_port = $5, egress_pool = $6, certificate_verification_mode = $7,
-       clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, updated_at = now() where id = $1`,
+       clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, host_key_fingerprint = $12, updated_at = now() where id = $1`,
     [id, ...fieldParams(f)],
   );
 }

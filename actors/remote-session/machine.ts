@@ -68,6 +68,8 @@ export interface SessionTarget {
   host: string;
   port: number;
   verification: "strict" | "ignore";
+  /** The pinned host key under strict verification; absent in snapshots from before it was recorded. */
+  hostKey?: string | null;
 }
 
 export interface RemoteSessionContext {

@@ -135,21 +135,15 @@ describe("mesh with real agent processes", () => {
     const { a, c: cc, r1, r2 } = agents;
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const v = await waitForView(
-      async () => {
-        const x = await view(a!, cc!);
-        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] && x.channel !== "established" ? x : null;
-      },
-      "a one-relay route from a to c",
-    );
+    const v = await waitForView(async () => {
+      const x = await view(a!, cc!);
+      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] && x.channel !== "established" ? x : null;
+    }, "a one-relay route from a to c");
     expect([r1!.nodeId, r2!.nodeId]).toContain((v.route as string[])[0]!);
-    const back = await waitForView(
-      async () => {
-        const x = await view(cc!, a!);
-        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
-      },
-      "an answer over one relay",
-    );
+    const back = await waitForView(async () => {
+      const x = await view(cc!, a!);
+      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
+    }, "an answer over one relay");
     expect(back.route).toHaveLength(1);
   });
 
@@ -169,13 +163,10 @@ describe("mesh with real agent processes", () => {
     for (const x of Object.values(agents)) await refuse(x);
     await refuse(a!, cc!);
     await refuse(cc!, a!);
-    const before = await waitForView(
-      async () => {
-        const x = await view(a!, cc!);
-        return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
-      },
-      "an answer over one relay",
-    );
+    const before = await waitForView(async () => {
+      const x = await view(a!, cc!);
+      return x && Array.isArray(x.route) && x.route.length === 1 && x.reached_via === x.route[0] ? x : null;
+    }, "an answer over one relay");
     const used = Object.values(agents).find((x) => x.nodeId === (before.route as string[])[0])!;
     const spare = used === agents.r1 ? agents.r2! : agents.r1!;
     // The spare must be up on both sides before the kill.
@@ -198,13 +189,10 @@ describe("mesh with real agent processes", () => {
     await reaches(a!, cc!, [relay]);
     await refuse(a!);
     await refuse(cc!);
-    await waitForView(
-      async () => {
-        const x = await view(a!, cc!);
-        return x?.shortcut && x.route === "direct" && x.channel === "established" ? x : null;
-      },
-      "a shortcut from a to c",
-    );
+    await waitForView(async () => {
+      const x = await view(a!, cc!);
+      return x?.shortcut && x.route === "direct" && x.channel === "established" ? x : null;
+    }, "a shortcut from a to c");
     expect(a!.proc.output()).toContain('"msg":"mesh shortcut created"');
     await refuse(a!, cc!);
     await refuse(cc!, a!);

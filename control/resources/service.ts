@@ -136,6 +136,7 @@ function pickFields(r: ResourceRow): ResourceFields {
     targetPort: r.targetPort,
     egressPool: r.egressPool,
     certificateVerificationMode: r.certificateVerificationMode,
+    hostKeyFingerprint: r.hostKeyFingerprint,
     clipboardMode: r.clipboardMode,
     fileTransferMode: r.fileTransferMode,
     detachedTimeoutSeconds: r.detachedTimeoutSeconds,

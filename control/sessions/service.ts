@@ -73,7 +73,12 @@ export async function startSession(
     clipboard: resource.clipboardMode,
     fileTransfer: resource.fileTransferMode,
     detachedTimeoutMs: resource.detachedTimeoutSeconds * 1000,
-    target: { host: resource.targetHost, port: resource.targetPort, verification: resource.certificateVerificationMode },
+    target: {
+      host: resource.targetHost,
+      port: resource.targetPort,
+      verification: resource.certificateVerificationMode,
+      hostKey: resource.hostKeyFingerprint,
+    },
     attachmentId: newId(now.getTime()),
     userId: caller.userId,
     clientId: caller.clientId,
@@ -223,7 +228,8 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
     const c = await sessionContext(deps, s.id);
     if (!c) continue;
     const r = await getResource(deps.db, s.resourceId);
-    const target = c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.certificateVerificationMode } : null);
+    const target =
+      c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.certificateVerificationMode, hostKey: r.hostKeyFingerprint } : null);
     if (!target) continue;
     const ctl = controllerOf(c);
     out.push({
@@ -238,6 +244,7 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
         target_host: target.host,
         target_port: target.port,
         verification: target.verification,
+        host_key_fingerprint: target.hostKey ?? null,
         has_credentials: r?.secretRef != null,
       },
       policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },

@@ -44,6 +44,8 @@ export const AdapterAssignment = v.object({
     target_port: v.number(),
     /** Host-key / certificate verification: strict by default, `ignore` only when the resource says so. */
     verification: v.picklist(["strict", "ignore"]),
+    /** The pinned SSH host key (`SHA256:…`, no padding) strict verification accepts; null when none is pinned. */
+    host_key_fingerprint: v.nullable(v.string()),
     /** Whether the resource has stored credentials the node may fetch for this session. */
     has_credentials: v.boolean(),
   }),
@@ -72,6 +74,19 @@ export const SessionEventBody = v.variant("type", [
 export type SessionEventBody = v.InferOutput<typeof SessionEventBody>;
 export const SessionEventParam = v.strictObject({ sessionId: Uuid("a session id") });
 export const SessionEventAnswer = v.object({ session_id: v.string(), state: v.string() });
+
+/**
+ * The resource's credentials for the session's adapter node only, fetched
+ * when it connects to the target (`Cache-Control: no-store`; never logged).
+ */
+export const SessionCredentials = v.object({
+  session_id: v.string(),
+  username: v.nullable(v.string()),
+  password: v.nullable(v.string()),
+  private_key: v.nullable(v.string()),
+  domain: v.nullable(v.string()),
+});
+export type SessionCredentials = v.InferOutput<typeof SessionCredentials>;
 
 /** Token redemption by an entry node: the token a client presented, and the session it asked for. */
 export const RedeemTokenBody = v.strictObject({ token: v.pipe(v.string(), v.maxLength(8192)), session_id: v.optional(Uuid("a session id")) });

@@ -21,7 +21,15 @@ import {
   ServiceReportBody,
   SnapshotQuery,
 } from "./nodes.ts";
-import { AdapterAssignments, RedeemTokenAnswer, RedeemTokenBody, SessionEventAnswer, SessionEventBody, SessionEventParam } from "./adapter.ts";
+import {
+  AdapterAssignments,
+  RedeemTokenAnswer,
+  RedeemTokenBody,
+  SessionEventAnswer,
+  SessionEventBody,
+  SessionCredentials,
+  SessionEventParam,
+} from "./adapter.ts";
 
 export const NODE_AGENT_BASE = "/api/v1/node-agents";
 
@@ -87,6 +95,14 @@ export const NODE_AGENT_API = {
     param: SessionEventParam,
     body: SessionEventBody,
     answer: SessionEventAnswer,
+  },
+  /** The session's adapter node only: the resource's credentials to connect with (never logged, audited per delivery). */
+  sessionCredentials: {
+    method: "GET",
+    route: "/sessions/:sessionId/credentials",
+    authenticated: true,
+    param: SessionEventParam,
+    answer: SessionCredentials,
   },
   /** Entry nodes: redeem a client's data-plane token (verified, spent once, attachment still in control). */
   redeemToken: { method: "POST", route: "/data-plane-tokens/redeem", authenticated: true, body: RedeemTokenBody, answer: RedeemTokenAnswer },

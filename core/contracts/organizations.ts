@@ -25,6 +25,11 @@ export const UpdateMemberBody = v.pipe(
 const TransferMode = v.picklist(["disabled", "client_to_server", "server_to_client", "bidirectional"]);
 const Host = v.pipe(Text(253, { min: 1 }), v.regex(/^[A-Za-z0-9.:[\]_-]+$/, "must be a host name or address"));
 const Metadata = JsonObject({ maxBytes: 8192 });
+/** An SSH host key's SHA-256 fingerprint as `ssh-keygen -l` prints it (the `=` padding optional). */
+const HostKeyFingerprint = v.pipe(v.string(), v.regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, "must be SHA256:<base64>, as ssh-keygen -l prints it"));
+
+/** One spelling of a fingerprint, without padding, so a pin compares equal whichever way it was pasted. */
+export const normalizeHostKey = (f: string | null): string | null => (f === null ? null : f.replace(/=$/, ""));
 
 const ResourceFields = {
   name: Text(200, { min: 1 }),
@@ -33,6 +38,8 @@ const ResourceFields = {
   target_port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
   egress_pool: v.optional(v.nullable(Text(100, { min: 1 }))),
   certificate_verification_mode: v.optional(v.picklist(["strict", "ignore"])),
+  /** The pinned SSH host key strict verification accepts; without it a strict SSH session fails to start. */
+  host_key_fingerprint: v.optional(v.nullable(HostKeyFingerprint)),
   clipboard_mode: v.optional(TransferMode),
   file_transfer_mode: v.optional(TransferMode),
   /** The resource's `detached_timeout`: how long a detached remote session is kept (60 s – 24 h, default 900). */
@@ -59,6 +66,7 @@ export const UpdateResourceBody = v.pipe(
     target_port: v.optional(ResourceFields.target_port),
     egress_pool: ResourceFields.egress_pool,
     certificate_verification_mode: ResourceFields.certificate_verification_mode,
+    host_key_fingerprint: ResourceFields.host_key_fingerprint,
     clipboard_mode: ResourceFields.clipboard_mode,
     file_transfer_mode: ResourceFields.file_transfer_mode,
     detached_timeout_seconds: ResourceFields.detached_timeout_seconds,

@@ -27,6 +27,7 @@ import {
 import { authenticateNode } from "./auth.ts";
 import { adapterAssignments, reportSessionEvent } from "../../control/sessions/service.ts";
 import { redeemDataPlaneToken } from "../../control/sessions/tokens.ts";
+import { sessionCredentials } from "../../control/sessions/credentials.ts";
 import { describeRoutes, type RouteDoc } from "../openapi/registry.ts";
 
 type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
@@ -66,6 +67,12 @@ const authed = new Hono<NodeEnv>()
     return c.json(
       await reportSessionEvent(c.get("deps"), node, c.req.valid("param").sessionId, c.req.valid("json"), agentChange(c.get("traceId"), node.nodeId)),
     );
+  })
+  .get(API.sessionCredentials.route, nodeAuth, valid("param", API.sessionCredentials.param), async (c) => {
+    const node = c.get("node");
+    const creds = await sessionCredentials(c.get("deps"), node, c.req.valid("param").sessionId, agentChange(c.get("traceId"), node.nodeId));
+    c.header("Cache-Control", "no-store");
+    return c.json(creds);
   })
   .post(API.redeemToken.route, nodeAuth, valid("json", API.redeemToken.body), async (c) =>
     c.json(await redeemDataPlaneToken(c.get("deps"), c.get("node"), c.req.valid("json"))),
@@ -108,6 +115,10 @@ describeRoutes(
     sessionEvent: {
       summary: "Adapter or entry event of a remote session",
       errors: ["adapter.session_not_assigned", "remote_session.not_found", "actor.event_rejected"],
+    },
+    sessionCredentials: {
+      summary: "The resource credentials of a session, for its adapter node",
+      errors: ["adapter.session_not_assigned", "adapter.no_credentials"],
     },
     redeemToken: {
       summary: "Redeem a client's data-plane token at an entry node",

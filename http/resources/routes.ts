@@ -9,7 +9,7 @@ import { authenticate } from "../middleware/auth/index.ts";
 import { canRead, requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
-import { ListResourcesQuery, NewResourceBody, ResourceIdParam, SecretBody, UpdateResourceBody } from "../../core/contracts/organizations.ts";
+import { ListResourcesQuery, NewResourceBody, normalizeHostKey, ResourceIdParam, SecretBody, UpdateResourceBody } from "../../core/contracts/organizations.ts";
 import { readableOrgs } from "../../core/authz.ts";
 import { DomainError } from "../../core/errors.ts";
 import { resource, resources, type ResourceFields, type ResourceRow } from "../../control/resources/queries.ts";
@@ -28,6 +28,7 @@ export const resourceWire = (r: ResourceRow) => ({
   target_port: r.targetPort,
   egress_pool: r.egressPool,
   certificate_verification_mode: r.certificateVerificationMode,
+  host_key_fingerprint: r.hostKeyFingerprint,
   clipboard_mode: r.clipboardMode,
   file_transfer_mode: r.fileTransferMode,
   detached_timeout_seconds: r.detachedTimeoutSeconds,
@@ -44,6 +45,7 @@ type Body = {
   target_port?: number;
   egress_pool?: string | null;
   certificate_verification_mode?: "strict" | "ignore";
+  host_key_fingerprint?: string | null;
   clipboard_mode?: ResourceFields["clipboardMode"];
   file_transfer_mode?: ResourceFields["fileTransferMode"];
   detached_timeout_seconds?: number;
@@ -56,6 +58,7 @@ const fieldsOf = (b: Body): Partial<ResourceFields> => ({
   targetPort: b.target_port,
   egressPool: b.egress_pool,
   certificateVerificationMode: b.certificate_verification_mode,
+  hostKeyFingerprint: b.host_key_fingerprint === undefined ? undefined : normalizeHostKey(b.host_key_fingerprint),
   clipboardMode: b.clipboard_mode,
   fileTransferMode: b.file_transfer_mode,
   detachedTimeoutSeconds: b.detached_timeout_seconds,
@@ -84,6 +87,7 @@ export const resourceRoutes = new Hono<AppEnv>()
       targetPort: b.target_port,
       egressPool: b.egress_pool ?? null,
       certificateVerificationMode: b.certificate_verification_mode ?? "strict",
+      hostKeyFingerprint: normalizeHostKey(b.host_key_fingerprint ?? null),
       clipboardMode: b.clipboard_mode ?? "disabled",
       fileTransferMode: b.file_transfer_mode ?? "disabled",
       detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS,

@@ -560,3 +560,49 @@ describe("redemption rechecks the entry node", () => {
     await call(aMember, "POST", `/${r.session.id}/terminate`);
   });
 });
+
+describe("credentials and host keys for the adapter", () => {
+  const PIN = `SHA256:${"Ab3+/".repeat(8)}xyz`;
+
+  test("only the session's adapter node gets the credentials, while the session runs; each delivery is audited without the secret", async () => {
+    const withSecret = await newResource("with-secret", "office-moscow", { host_key_fingerprint: `${PIN}=` });
+    await stepUp(t, owner);
+    const secret = {
+      username: "ops",
+      password: "Sup3r-Secret-Pw!",
+      private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----",
+    };
+    expect((await t.call("PUT", `/api/v1/resources/${withSecret}/secret`, { token: owner.token, body: secret })).status).toBe(200);
+    const r = await json(await start(aMember, withSecret), 201);
+    const id = r.session.id as string;
+    // The assignment names the pinned key (one spelling, no padding) and never the secret.
+    const assignment = (await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments.find((a: any) => a.session_id === id);
+    expect(assignment.resource).toMatchObject({ verification: "strict", host_key_fingerprint: PIN, has_credentials: true });
+    expect(JSON.stringify(assignment)).not.toContain("Sup3r");
+    const got = await agent(adapter, "GET", `/sessions/${id}/credentials`);
+    expect(got.headers.get("cache-control")).toBe("no-store");
+    expect(await json(got, 200)).toEqual({ session_id: id, username: "ops", password: secret.password, private_key: secret.private_key, domain: null });
+    const delivered = (await listAudit(stores.store.db, { limit: 50, targetId: withSecret })).find((a) => a.action === "resource.secret_delivered")!;
+    expect(delivered.details).toMatchObject({ session_id: id, node_id: adapter.nodeId, fields: ["password", "private_key", "username"] });
+    expect(JSON.stringify(delivered)).not.toContain("Sup3r");
+    // Not the entry node, not another adapter, not a session that ended.
+    for (const n of [entry, otherPool]) expect((await errOf(await agent(n, "GET", `/sessions/${id}/credentials`))).code).toBe("adapter.session_not_assigned");
+    await call(aMember, "POST", `/${id}/terminate`);
+    expect((await errOf(await agent(adapter, "GET", `/sessions/${id}/credentials`))).code).toBe("adapter.session_not_assigned");
+    expect((await agent(adapter, "GET", "/sessions/not-a-uuid/credentials")).status).toBe(400);
+  });
+
+  test("a resource without stored credentials says so; a malformed pin is refused and changes nothing", async () => {
+    const bare = await newResource("bare", "office-moscow");
+    const r = await json(await start(aMember, bare), 201);
+    const refused = await agent(adapter, "GET", `/sessions/${r.session.id}/credentials`);
+    expect(refused.status).toBe(404);
+    expect((await errOf(refused)).code).toBe("adapter.no_credentials");
+    for (const bad of ["MD5:aa:bb", `SHA256:${"A".repeat(42)}`, "SHA256:has spaces in it"]) {
+      const res = await t.call("PATCH", `/api/v1/resources/${bare}`, { token: owner.token, body: { host_key_fingerprint: bad } });
+      expect(res.status).toBe(400);
+    }
+    expect((await json(await t.call("GET", `/api/v1/resources/${bare}`, { token: owner.token }), 200)).host_key_fingerprint).toBeNull();
+    await call(aMember, "POST", `/${r.session.id}/terminate`);
+  });
+});
