@@ -161,3 +161,37 @@ export async function deleteRouteIntent(tx: Tx, clusterId: string, id: string): 
   );
   return r && { fromNode: r.from_node, toNode: r.to_node, via: r.via };
 }
+
+/** Records where an entry node takes client connections; true when it changed. */
+export async function publishEntryEndpoint(
+  tx: Tx,
+  clusterId: string,
+  nodeId: string,
+  e: { urls: string[]; certificateHashes: string[] },
+  now: Date,
+): Promise<boolean> {
+  const rows = await tx.query<{ changed: boolean }>(
+    `insert into entry_endpoints (node_id, cluster_id, urls, certificate_hashes, updated_at) values ($1, $2, $3::text[], $4::text[], $5::timestamptz)
+     on conflict (node_id) do update set cluster_id = excluded.cluster_id, urls = excluded.urls, certificate_hashes = excluded.certificate_hashes,
+       updated_at = excluded.updated_at
+       where entry_endpoints.urls is distinct from excluded.urls or entry_endpoints.certificate_hashes is distinct from excluded.certificate_hashes
+         or entry_endpoints.cluster_id is distinct from excluded.cluster_id
+     returning true as changed`,
+    [nodeId, clusterId, pgArray(e.urls), pgArray(e.certificateHashes), now.toISOString()],
+  );
+  return rows.length > 0;
+}
+
+/** The published endpoints of `nodeIds`, in that order (nodes that published none are left out). */
+export async function entryEndpoints(tx: Tx, nodeIds: string[]): Promise<{ nodeId: string; urls: string[]; certificateHashes: string[] }[]> {
+  if (!nodeIds.length) return [];
+  const rows = await tx.query<{ node_id: string; urls: string[]; certificate_hashes: string[] }>(
+    "select node_id::text, urls, certificate_hashes from entry_endpoints where node_id = any($1::uuid[])",
+    [pgArray(nodeIds)],
+  );
+  const byId = new Map(rows.map((r) => [r.node_id, r]));
+  return nodeIds.flatMap((id) => {
+    const r = byId.get(id);
+    return r ? [{ nodeId: id, urls: r.urls, certificateHashes: r.certificate_hashes }] : [];
+  });
+}

@@ -9,7 +9,7 @@ import type * as v from "valibot";
 import type { ChangeContext } from "../../core/change.ts";
 import type { HeartbeatBody, LinkReportBody, RouteHealthBody, ServiceReportBody } from "../../core/contracts/nodes.ts";
 import { DomainError } from "../../core/errors.ts";
-import { advertiseEndpoint, recordLinks, recordRouteHealth } from "../../sql/mesh.ts";
+import { advertiseEndpoint, publishEntryEndpoint, recordLinks, recordRouteHealth } from "../../sql/mesh.ts";
 import { latestRevocationList, nodesInCluster } from "../../sql/nodes.ts";
 import { reportServices } from "../../sql/node-roles.ts";
 import type { ControlDeps } from "../deps.ts";
@@ -127,6 +127,18 @@ export async function advertiseMeshEndpoint(
   // Peers learn the new address from their next snapshot.
   if (changed) await deps.fabric.snapshots.changed(node.clusterId);
   return { address, changed };
+}
+
+/** An entry node publishes where clients connect; attach offers name it from then on (no snapshot change: peers do not use it). */
+export async function publishEntry(
+  deps: Pick<ControlDeps, "db" | "clock">,
+  node: NodePrincipal,
+  body: { urls: string[]; certificate_hashes: string[] },
+): Promise<{ changed: boolean }> {
+  const changed = await deps.db.transaction((tx) =>
+    publishEntryEndpoint(tx, node.clusterId, node.nodeId, { urls: body.urls, certificateHashes: body.certificate_hashes }, deps.clock()),
+  );
+  return { changed };
 }
 
 export async function revocationList(deps: Pick<ControlDeps, "db">, node: NodePrincipal): Promise<{ version: number; revocation_list: string | null }> {

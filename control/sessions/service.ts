@@ -20,6 +20,7 @@ import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteS
 import type { ResourceRow } from "../../sql/resources.ts";
 import { getRemoteSession, liveSessionsOnAdapter, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { getResource } from "../../sql/resources.ts";
+import { entryEndpoints } from "../../sql/mesh.ts";
 import { placeSession } from "./placement.ts";
 import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
 import { readActor } from "../../sql/actors.ts";
@@ -43,6 +44,9 @@ export interface AttachOffer {
   attachmentId: string;
   token: IssuedToken;
   entryName: string | null;
+  /** The entry nodes' published URLs, nearest first, and the certificate hashes a client may pin. */
+  entryUrls: string[];
+  certificateHashes: string[];
 }
 
 const send = (deps: Deps, id: string, event: RemoteSessionEvent, change: ChangeContext) => deps.host.send(REMOTE_SESSION, id, event as never, change);
@@ -51,7 +55,14 @@ const contextOf = (r: SendResult) => r.context as RemoteSessionContext;
 async function offerFor(deps: Deps, sessionId: string, r: SendResult): Promise<AttachOffer> {
   const c = contextOf(r);
   const ctl = controllerOf(c)!;
-  return { attachmentId: ctl.id, token: await issueDataPlaneToken(deps, sessionId, c, ctl), entryName: c.placement?.entryName ?? null };
+  const published = await entryEndpoints(deps.db, c.placement?.entryNodeIds ?? []);
+  return {
+    attachmentId: ctl.id,
+    token: await issueDataPlaneToken(deps, sessionId, c, ctl),
+    entryName: c.placement?.entryName ?? null,
+    entryUrls: [...new Set(published.flatMap((e) => e.urls))],
+    certificateHashes: [...new Set(published.flatMap((e) => e.certificateHashes))],
+  };
 }
 
 export async function startSession(

@@ -16,6 +16,7 @@ import {
   JoinBody,
   LinkReportBody,
   MeshEndpointBody,
+  EntryEndpointBody,
   NodeSessionBody,
   RouteHealthBody,
   ServiceReportBody,
@@ -52,6 +53,7 @@ const ServicesAnswer = v.object({ updated: v.array(v.string()), not_assigned: v.
 const LinksAnswer = v.object({ recorded: v.number(), reachability_changes: v.number() });
 const RouteHealthAnswer = v.object({ recorded: v.number(), changes: v.number() });
 const MeshEndpointAnswer = v.object({ address: v.string(), changed: v.boolean() });
+const EntryEndpointAnswer = v.object({ changed: v.boolean() });
 const Revocations = v.object({ version: v.number(), revocation_list: v.nullable(v.string()) });
 
 interface Call {
@@ -84,6 +86,8 @@ export const NODE_AGENT_API = {
   links: { method: "POST", route: "/links", authenticated: true, body: LinkReportBody, answer: LinksAnswer },
   routeHealth: { method: "POST", route: "/route-health", authenticated: true, body: RouteHealthBody, answer: RouteHealthAnswer },
   meshEndpoint: { method: "PUT", route: "/mesh-endpoint", authenticated: true, body: MeshEndpointBody, answer: MeshEndpointAnswer },
+  /** Entry nodes: where clients connect (URLs and pinned certificate hashes), read into attach offers. */
+  entryEndpoint: { method: "PUT", route: "/entry-endpoint", authenticated: true, body: EntryEndpointBody, answer: EntryEndpointAnswer },
   revocations: { method: "GET", route: "/revocations", authenticated: true, answer: Revocations },
   /** Adapter nodes: the remote sessions to run or stop (core/contracts/adapter.ts). */
   sessionAssignments: { method: "GET", route: "/sessions/assignments", authenticated: true, answer: AdapterAssignments },

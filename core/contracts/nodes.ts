@@ -140,6 +140,21 @@ export const MeshEndpointBody = v.strictObject({
   ),
 });
 
+/**
+ * Where an entry node takes client connections: the public URLs of its
+ * WebTransport listener (`https://host:port/path`; the WebSocket fallback is
+ * the same host and port with `wss:`), and the SHA-256 hashes (hex) of the
+ * self-signed certificate clients pin, when it uses one.
+ */
+export const EntryEndpointBody = v.strictObject({
+  urls: v.pipe(
+    v.array(v.pipe(v.string(), v.maxLength(300), v.regex(/^https:\/\/[A-Za-z0-9.\-[\]:]+:\d{1,5}\/[A-Za-z0-9/._-]*$/, "must be https://host:port/path"))),
+    v.minLength(1),
+    v.maxLength(4),
+  ),
+  certificate_hashes: v.pipe(v.array(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be a SHA-256 in lowercase hex"))), v.maxLength(4)),
+});
+
 /** Route-health feedback: whether pings over a signed relay path to `to` are answered. */
 export const RouteHealthBody = v.strictObject({
   reports: v.pipe(

@@ -16,6 +16,7 @@ import { exchangeNodeProof, type NodePrincipal } from "../../control/nodes/node-
 import { renewCertificate } from "../../control/nodes/service.ts";
 import {
   advertiseMeshEndpoint,
+  publishEntry,
   agentChange,
   pollSnapshot,
   reportLinks,
@@ -56,6 +57,9 @@ const authed = new Hono<NodeEnv>()
   )
   .post(API.routeHealth.route, nodeAuth, valid("json", API.routeHealth.body), async (c) =>
     c.json(await reportRouteHealth(c.get("deps"), c.get("node"), c.req.valid("json").reports), 202),
+  )
+  .put(API.entryEndpoint.route, nodeAuth, valid("json", API.entryEndpoint.body), async (c) =>
+    c.json(await publishEntry(c.get("deps"), c.get("node"), c.req.valid("json"))),
   )
   .put(API.meshEndpoint.route, nodeAuth, valid("json", API.meshEndpoint.body), async (c) =>
     c.json(await advertiseMeshEndpoint(c.get("deps"), c.get("node"), c.req.valid("json").address)),
@@ -110,6 +114,7 @@ describeRoutes(
     links: { summary: "Report reachability of peers", status: 202, errors: ["node.not_found"] },
     routeHealth: { summary: "Report health of relay paths", status: 202, errors: ["node.not_found"] },
     meshEndpoint: { summary: "Advertise the node's mesh endpoint" },
+    entryEndpoint: { summary: "Publish where clients connect to this entry node" },
     revocations: { summary: "The latest signed revocation list" },
     sessionAssignments: { summary: "Remote sessions this node runs as adapter" },
     sessionEvent: {

@@ -68,14 +68,14 @@ export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: Attac
     : {}),
 });
 
-/** What a client needs to connect. `entry.urls` is empty until entry nodes publish their WebTransport/WebSocket listeners (issue 12, entry-node work). */
+/** What a client needs to connect: `entry.urls` to try in order (WebTransport, or `wss:` on the same host and port), and the certificate hashes to pin. */
 const offerWire = (o: AttachOffer) => ({
   attachment_id: o.attachmentId,
   token: o.token.token,
   token_type: DATA_PLANE_TOKEN_TYPE,
   expires_at: o.token.expiresAt,
   channels: o.token.channels,
-  entry: { name: o.entryName, urls: [] as string[] },
+  entry: { name: o.entryName, urls: o.entryUrls, certificate_hashes: o.certificateHashes },
 });
 
 const callerOf = (c: Context<AppEnv>): Caller => {

@@ -606,3 +606,24 @@ describe("credentials and host keys for the adapter", () => {
     await call(aMember, "POST", `/${r.session.id}/terminate`);
   });
 });
+
+describe("entry endpoints", () => {
+  test("an entry node publishes where clients connect; offers name its URLs and certificate hashes; bad bodies change nothing", async () => {
+    const hash = "0f".repeat(32);
+    const body = { urls: ["https://fra-1.access.example.test:4433/rap/v1"], certificate_hashes: [hash] };
+    expect(await json(await agent(entry, "PUT", "/entry-endpoint", body), 200)).toEqual({ changed: true });
+    expect(await json(await agent(entry, "PUT", "/entry-endpoint", body), 200)).toEqual({ changed: false });
+    for (const bad of [
+      { urls: ["http://fra-1.access.example.test:4433/rap/v1"], certificate_hashes: [] },
+      { urls: [], certificate_hashes: [] },
+      { urls: Array(5).fill(body.urls[0]), certificate_hashes: [] },
+      { urls: body.urls, certificate_hashes: ["0F".repeat(32)] },
+      { urls: body.urls, certificate_hashes: [], extra: true },
+    ]) {
+      expect((await agent(entry, "PUT", "/entry-endpoint", bad)).status).toBe(400);
+    }
+    const r = await json(await start(aMember), 201);
+    expect(r.attach.entry).toEqual({ name: expect.any(String), urls: body.urls, certificate_hashes: [hash] });
+    await call(aMember, "POST", `/${r.session.id}/terminate`);
+  });
+});
