@@ -199,6 +199,54 @@ export async function liveSessionsOnAdapter(tx: Tx, nodeId: string): Promise<Rem
   return rows.map(toRow);
 }
 
+/** What the resource says now, for sessions recorded before their target was kept. */
+export interface LiveResourceTarget {
+  targetHost: string;
+  targetPort: number;
+  verification: "strict" | "ignore";
+  hostKeyFingerprint: string | null;
+  hasSecret: boolean;
+}
+
+/**
+ * A node's live adapter sessions with each actor's context and its resource's
+ * current target, in one query (an adapter polls this; one row per session,
+ * however many it runs).
+ */
+export async function adapterWork(tx: Tx, nodeId: string): Promise<{ session: RemoteSessionRow; context: unknown; resource: LiveResourceTarget | null }[]> {
+  const rows = await tx.query<
+    Raw & {
+      context: unknown;
+      target_host: string | null;
+      target_port: number | null;
+      certificate_verification_mode: "strict" | "ignore" | null;
+      host_key_fingerprint: string | null;
+      secret_ref: string | null;
+    }
+  >(
+    `select s.*, a.snapshot->'context' as context, r.target_host, r.target_port, r.certificate_verification_mode, r.host_key_fingerprint, r.secret_ref::text
+       from (select ${COLS} from remote_sessions where adapter_node_id = $1 and state = any($2::text[])) s
+       left join actors a on a.kind = 'remote_session' and a.id = s.id
+       left join resources r on r.id = s.resource_id::uuid
+      order by s.id`,
+    [nodeId, pgArray(LIVE_SESSION_STATES)],
+  );
+  return rows.map((r) => ({
+    session: toRow(r),
+    context: r.context,
+    resource:
+      r.target_host === null
+        ? null
+        : {
+            targetHost: r.target_host,
+            targetPort: r.target_port!,
+            verification: r.certificate_verification_mode!,
+            hostKeyFingerprint: r.host_key_fingerprint,
+            hasSecret: r.secret_ref !== null,
+          },
+  }));
+}
+
 export interface AdapterCandidate {
   nodeId: string;
   clusterId: string;

@@ -18,8 +18,7 @@ import { newId } from "../../core/ids.ts";
 import { REMOTE_SESSION } from "../../actors/remote-session/kind.ts";
 import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent } from "../../actors/remote-session/machine.ts";
 import type { ResourceRow } from "../../sql/resources.ts";
-import { getRemoteSession, liveSessionsOnAdapter, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
-import { getResource } from "../../sql/resources.ts";
+import { adapterWork, getRemoteSession, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { entryEndpoints } from "../../sql/mesh.ts";
 import { placeSession } from "./placement.ts";
 import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
@@ -234,13 +233,10 @@ export async function reportSessionEvent(
  */
 export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promise<AdapterAssignment[]> {
   const out: AdapterAssignment[] = [];
-  for (const s of await liveSessionsOnAdapter(deps.db, node.nodeId)) {
-    if (s.state === "placing") continue;
-    const c = await sessionContext(deps, s.id);
-    if (!c) continue;
-    const r = await getResource(deps.db, s.resourceId);
-    const target =
-      c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.certificateVerificationMode, hostKey: r.hostKeyFingerprint } : null);
+  for (const { session: s, context, resource: r } of await adapterWork(deps.db, node.nodeId)) {
+    if (s.state === "placing" || !context) continue;
+    const c = context as RemoteSessionContext;
+    const target = c.target ?? (r ? { host: r.targetHost, port: r.targetPort, verification: r.verification, hostKey: r.hostKeyFingerprint } : null);
     if (!target) continue;
     const ctl = controllerOf(c);
     out.push({
@@ -256,7 +252,7 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
         target_port: target.port,
         verification: target.verification,
         host_key_fingerprint: target.hostKey ?? null,
-        has_credentials: r?.secretRef != null,
+        has_credentials: r?.hasSecret ?? false,
       },
       policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
       entry_node_ids: s.entryNodeIds,
