@@ -142,6 +142,8 @@ const CASES: Record<string, Case> = {
   "POST /api/v1/node-agents/services": { kind: "node-only", body: { services: [] } },
   "POST /api/v1/node-agents/links": { kind: "node-only", body: { observations: [] } },
   "PUT /api/v1/node-agents/mesh-endpoint": { kind: "node-only", body: { address: "127.0.0.1:7443" } },
+  "PUT /api/v1/node-agents/entry-endpoint": { kind: "node-only", body: { urls: ["https://127.0.0.1:4433/rap/v1"], certificate_hashes: [] } },
+  "GET /api/v1/node-agents/sessions/:sessionId/credentials": { kind: "node-only" },
   "GET /api/v1/node-agents/sessions/assignments": { kind: "node-only" },
   "POST /api/v1/node-agents/sessions/:sessionId/events": { kind: "node-only", body: { type: "adapter.started" } },
   "POST /api/v1/node-agents/data-plane-tokens/redeem": { kind: "node-only", body: { token: "a.b.c" } },
@@ -271,8 +273,9 @@ describe("tenant isolation", () => {
   });
 
   test("organization-facing responses carry no nodes, routes, peers or trust material", async () => {
+    // A resource's SSH host_key_fingerprint is the organization's own server, set by its admins: not fabric trust material.
     const FORBIDDEN_KEY =
-      /^(nodes?|node_id|node_ids|routes?|route_id|peers?|peer_id|relays?|relay_path|mesh.*|.*fingerprint|certificates?|certificate_.*(?<!verification_mode)|ca_chain|public_key|private_key|ciphertext|wrapped_key|key_id|jws|trust_bundle|cluster_authority.*)$/;
+      /^(nodes?|node_id|node_ids|routes?|route_id|peers?|peer_id|relays?|relay_path|mesh.*|.*(?<!host_key_)fingerprint|certificates?|certificate_.*(?<!verification_mode)|ca_chain|public_key|private_key|ciphertext|wrapped_key|key_id|jws|trust_bundle|cluster_authority.*)$/;
     const bad: string[] = [];
     const walk = (v: unknown, where: string) => {
       if (Array.isArray(v)) {
