@@ -7,8 +7,10 @@
 export type { Capability, NodeRole } from "./contracts/roles.ts";
 import { ROLE_REQUIRES, type Capability, type NodeRole } from "./contracts/roles.ts";
 
-/** Roles that carry mesh traffic and so need peers and route/QoS policy. */
-export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "video-relay"];
+/** Adapter roles: they end remote sessions' channel streams, which reach them from entry nodes over the mesh. */
+export const ADAPTER_ROLES: readonly NodeRole[] = ["rdp-worker", "vnc-worker", "ssh-worker"];
+/** Roles that carry or end mesh traffic and so need peers and route/QoS policy. */
+export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "video-relay", ...ADAPTER_ROLES];
 /** Roles that accept clients and so need token-validation keys and entry policy. */
 export const ENTRY_ROLES: readonly NodeRole[] = ["entry-node"];
 /** Roles that run services for organizations and so need their service configs and resource references. */

@@ -25,7 +25,9 @@ describe("hard constraints", () => {
     expect(hardConstraint(peer("a", { clusterId: "c2" }), self, now)).toBe("other_cluster");
     expect(hardConstraint(peer("a", { revoked: true }), self, now)).toBe("revoked");
     expect(hardConstraint(peer("a", { certNotAfter: now }), self, now)).toBe("certificate_expired");
-    expect(hardConstraint(peer("a", { roles: ["rdp-worker"] }), self, now)).toBe("no_mesh_role");
+    expect(hardConstraint(peer("a", { roles: ["vpn-exit"] }), self, now)).toBe("no_mesh_role");
+    // Adapters end session streams from entry nodes, so they are mesh peers.
+    expect(hardConstraint(peer("a", { roles: ["rdp-worker"] }), self, now)).toBeNull();
     const minority = { ...self, minority: true, connected: new Set(["known"]) };
     expect(hardConstraint(peer("new"), minority, now)).toBe("partition");
     expect(hardConstraint(peer("known"), minority, now)).toBeNull();

@@ -341,10 +341,10 @@ describe("signed scoped snapshots", () => {
     await json(await admin("POST", `/nodes/${workerA.nodeId}/roles`, { role: "rdp-worker", organization_id: orgA, policy: { egress_pool: "office-a" } }), 201);
   });
 
-  test("a relay gets peers and QoS policy, nothing of entry or services", async () => {
+  test("a relay gets peers (entry and adapter nodes) and QoS policy, nothing of entry or services", async () => {
     const s = await snapshotOf(relay);
     expect(s.roles).toEqual([{ role: "relay-node", organization_id: null }]);
-    expect(s.mesh!.peers.map((p) => p.node_id)).toEqual([entry.nodeId]);
+    expect(s.mesh!.peers.map((p) => p.node_id).sort()).toEqual([entry.nodeId, workerA.nodeId].sort());
     expect(s.mesh!.qos.classes.map((c) => c.name)).toEqual(expect.arrayContaining([...CHANNEL_CLASSES]));
     expect(s.mesh!.qos.classes[0]).toEqual({ name: "fabric_control", priority: 100, reliable: true });
     expect(s.mesh!.qos.classes.at(-1)).toEqual({ name: "vpn_packet", priority: 0, reliable: false });
@@ -355,13 +355,14 @@ describe("signed scoped snapshots", () => {
   test("an entry node gets token-validation keys and entry policy", async () => {
     const s = await snapshotOf(entry);
     expect(s.entry!.token_validation_keys).toEqual([{ kid: t.identity.dataPlaneKey.kid, alg: "EdDSA", public_key: t.identity.dataPlaneKey.publicKeyB64 }]);
-    expect(s.mesh!.peers.map((p) => p.node_id)).toEqual([relay.nodeId]);
+    expect(s.mesh!.peers.map((p) => p.node_id).sort()).toEqual([relay.nodeId, workerA.nodeId].sort());
     expect(s.services).toBeUndefined();
   });
 
   test("an rdp worker for A gets A's rdp resources in its egress pool only: no other pool, protocol, organization or credential", async () => {
     const s = await snapshotOf(workerA);
-    expect(s.mesh).toBeUndefined();
+    // An adapter is a mesh peer of the entry and relay nodes its session streams come through.
+    expect(s.mesh!.peers.map((p) => p.node_id).sort()).toEqual([relay.nodeId, entry.nodeId].sort());
     expect(s.entry).toBeUndefined();
     expect(s.services).toHaveLength(1);
     expect(s.services![0]!.resources.map((r) => r.target_host)).toEqual(["a-office.internal"]);
@@ -381,7 +382,7 @@ describe("signed scoped snapshots", () => {
     });
     const next = await snapshotOf(relay);
     expect(next.version).toBe(first.version + 1);
-    expect(next.mesh!.peers).toHaveLength(2);
+    expect(next.mesh!.peers).toHaveLength(3);
   });
 
   test("a long-polling agent is answered as soon as its snapshot changes", async () => {

@@ -1,0 +1,22 @@
+import { describe, expect, test } from "bun:test";
+import { classesBetween } from "./policy.ts";
+
+const BASE: string[] = ["fabric_control", "route_control", "health", "telemetry"];
+
+describe("mesh class policy", () => {
+  test("entry and adapter nodes exchange the remote-session classes and nothing bulk", () => {
+    const between = classesBetween(["entry-node"], ["ssh-worker"]);
+    expect(between).toEqual(expect.arrayContaining([...BASE, "input", "render", "clipboard", "file_transfer"]));
+    expect(between).not.toContain("vpn_packet");
+    expect(between).not.toContain("update_fetch");
+    // Both sides compute the same answer.
+    expect(classesBetween(["ssh-worker"], ["entry-node"])).toEqual(between);
+    expect(classesBetween(["relay-node"], ["rdp-worker"])).toEqual(between);
+  });
+
+  test("two adapters share only the base classes; a node with no mesh role shares nothing", () => {
+    expect(classesBetween(["ssh-worker"], ["rdp-worker", "vnc-worker"]) as string[]).toEqual(BASE);
+    expect(classesBetween(["ssh-worker"], ["vpn-exit"])).toEqual([]);
+    expect(classesBetween(["entry-node"], ["entry-node"])).toContain("vpn_packet");
+  });
+});
