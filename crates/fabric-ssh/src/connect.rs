@@ -81,7 +81,7 @@ pub(crate) struct OpenShell {
 
 enum Login<'a> {
     Password(&'a str),
-    Key(PrivateKey),
+    Key(Arc<PrivateKey>),
 }
 
 fn check_request(target: &SshTarget, pty: &Pty) -> Result<(), AdapterError> {
@@ -119,7 +119,7 @@ pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty) -> Result<OpenShel
     let check = HostKeyCheck::from_policy(&target.host_key)?;
     // The key is read before connecting: a bad key fails without touching the network.
     let login = match &target.auth {
-        SshAuth::PrivateKey { pem, passphrase } => Login::Key(read_key(pem.expose(), passphrase.as_ref().map(|p| p.expose()))?),
+        SshAuth::PrivateKey { pem, passphrase } => Login::Key(Arc::new(read_key(pem.expose(), passphrase.as_ref().map(|p| p.expose()))?)),
         SshAuth::Password(password) => Login::Password(password.expose()),
     };
     let observed = SharedObserved::default();
@@ -149,7 +149,7 @@ pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty) -> Result<OpenShel
         Login::Password(password) => session.authenticate_password(&target.username, password).await,
         Login::Key(key) => {
             let hash = session.best_supported_rsa_hash().await.map_err(|e| connect_failed("negotiating with", e))?.flatten();
-            session.authenticate_publickey(&target.username, PrivateKeyWithHashAlg::new(Arc::new(key), hash)).await
+            session.authenticate_publickey(&target.username, PrivateKeyWithHashAlg::new(key, hash)).await
         }
     }
     .map_err(|e| connect_failed("authenticating at", e))?;
