@@ -79,3 +79,37 @@ impl From<FrameError> for AdapterError {
         AdapterError { code, message }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ErrorCode; 10] = [
+        ErrorCode::TargetInvalid,
+        ErrorCode::ConnectFailed,
+        ErrorCode::HostKeyMismatch,
+        ErrorCode::HostKeyPinInvalid,
+        ErrorCode::AuthFailed,
+        ErrorCode::CredentialsInvalid,
+        ErrorCode::ShellRefused,
+        ErrorCode::ProtocolMalformedFrame,
+        ErrorCode::ProtocolFrameTooLarge,
+        ErrorCode::ProtocolUnknownMessage,
+    ];
+
+    #[test]
+    fn every_adapter_code_is_in_the_control_planes_catalog() {
+        // The control plane turns these into error events; a code it does not know would fail there, not here.
+        let catalog = include_str!("../../../core/error-catalog.ts");
+        for code in ALL.iter().map(|c| c.as_str()).filter(|c| c.starts_with("adapter.")) {
+            assert!(catalog.contains(&format!("\"{code}\":")), "{code} is missing from core/error-catalog.ts");
+        }
+    }
+
+    #[test]
+    fn frame_errors_keep_the_protocols_codes() {
+        let e: AdapterError = FrameError::Malformed("unknown frame type 9".into()).into();
+        assert_eq!((e.code(), e.message.as_str()), ("protocol.malformed_frame", "unknown frame type 9"));
+        assert_eq!(e.to_string(), "protocol.malformed_frame: unknown frame type 9");
+    }
+}

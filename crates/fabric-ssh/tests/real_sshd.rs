@@ -5,7 +5,7 @@
 mod support;
 
 use fabric_ssh::{AttachmentEnd, EndReason, HostKeyPolicy, SshAuth, SshTerminal, TerminalEvent, RENDER_FRAME_MAX};
-use support::{client, events, next_event, pty, sshd_or_skip, WAIT};
+use support::{client, events, next_event, pty, sshd_or_skip, sshd_with_password, WAIT};
 
 macro_rules! sshd_or_return {
     () => {
@@ -153,6 +153,31 @@ async fn a_key_or_password_the_server_does_not_accept_is_auth_failed() {
     assert_eq!(error.code(), "adapter.auth_failed");
     assert!(!error.to_string().contains("not-the-password"));
     assert!(sshd.log_text().contains("Failed password"), "sshd saw the password attempt:\n{}", sshd.log_text());
+}
+
+#[tokio::test]
+async fn the_right_password_logs_in_and_a_wrong_one_is_refused() {
+    let sshd = match sshd_with_password("correct horse battery") {
+        Ok(sshd) => sshd,
+        Err(why) => {
+            eprintln!("SKIPPED: password login cannot be tested here: {why}");
+            return;
+        }
+    };
+    let (sink, mut rx) = events();
+    let pinned = HostKeyPolicy::Pinned(sshd.host_fingerprint.clone());
+    let wrong = sshd.target(SshAuth::Password("correct horse".into()), pinned.clone());
+    let error = SshTerminal::start(wrong, pty(), sink.clone()).await.expect_err("a wrong password is refused");
+    assert_eq!(error.code(), "adapter.auth_failed");
+    assert!(matches!(next_event(&mut rx).await, TerminalEvent::Failed { .. }));
+    let right = sshd.target(SshAuth::Password("correct horse battery".into()), pinned);
+    let terminal = SshTerminal::start(right, pty(), sink).await.expect("the password logs in");
+    assert_eq!(next_event(&mut rx).await, TerminalEvent::Started);
+    let (input, output, mut c) = client();
+    let _attachment = terminal.attach(input, output);
+    c.keys("echo pw-$((8*8))\r").await;
+    c.wait_for("pw-64").await;
+    assert!(sshd.log_text().contains("Accepted password"), "{}", sshd.log_text());
 }
 
 #[tokio::test]

@@ -49,7 +49,28 @@ pub fn sshd_or_skip() -> Option<Sshd> {
             return None;
         }
     }
-    Some(Sshd::start())
+    Some(Sshd::start(None))
+}
+
+/// An sshd that also accepts `password` for the current user, or `None` with the reason it cannot be had.
+///
+/// With `UsePAM no` sshd checks passwords against `/etc/shadow`, which a test
+/// must not change; as root, sshd runs in a private mount namespace where a
+/// copy of `/etc/shadow` with a known hash for the current user is mounted
+/// over the real one, seen by that sshd only. As another user sshd cannot
+/// read any shadow file, so password logins cannot succeed.
+pub fn sshd_with_password(password: &str) -> Result<Sshd, String> {
+    if !Path::new(SSHD).exists() {
+        return Err(format!("{SSHD} is missing"));
+    }
+    if run(Command::new("id").arg("-u")).trim() != "0" {
+        return Err("sshd checks passwords against /etc/shadow, which only root can read".into());
+    }
+    let private_mounts = Command::new("unshare").args(["-m", "true"]).stderr(Stdio::null()).status();
+    if !matches!(private_mounts, Ok(s) if s.success()) {
+        return Err("no private mount namespace (unshare -m) for a test copy of /etc/shadow".into());
+    }
+    Ok(Sshd::start(Some(password)))
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -63,13 +84,29 @@ fn keygen(path: &Path) -> String {
     std::fs::read_to_string(path).expect("the key ssh-keygen wrote")
 }
 
+/// `/etc/shadow` with `user`'s hash replaced by one of `password` (SHA-512 crypt, as `openssl passwd -6` makes it).
+fn shadow_with_password(user: &str, password: &str) -> String {
+    let hash = run(Command::new("openssl").args(["passwd", "-6", "-salt", "fabricssh", password])).trim().to_string();
+    let shadow = std::fs::read_to_string("/etc/shadow").expect("/etc/shadow (as root)");
+    shadow
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, rest)) if name == user => {
+                let rest = rest.split_once(':').map_or("", |(_, r)| r);
+                format!("{name}:{hash}:{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().expect("its address").port()
 }
 
 impl Sshd {
-    fn start() -> Sshd {
+    fn start(password: Option<&str>) -> Sshd {
         let dir = std::env::temp_dir().join(format!("fabric-ssh-test-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
         let host_key = dir.join("host_ed25519");
@@ -102,14 +139,22 @@ impl Sshd {
             ),
         )
         .expect("sshd_config");
-        let mut child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting sshd");
+        let mut command = match password {
+            None => {
+                let mut c = Command::new(SSHD);
+                c.args(["-D", "-e", "-f"]).arg(&config);
+                c
+            }
+            Some(password) => {
+                let shadow = dir.join("shadow");
+                std::fs::write(&shadow, shadow_with_password(&username, password)).expect("the shadow copy");
+                let mut c = Command::new("unshare");
+                // unshare and sh exec, so the child is sshd itself.
+                c.args(["-m", "sh", "-c", r#"mount --bind "$1" /etc/shadow && exec "$0" -D -e -f "$2""#, SSHD]).arg(&shadow).arg(&config);
+                c
+            }
+        };
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starting sshd");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("sshd's stderr");
         let (listening_tx, listening) = std::sync::mpsc::channel();
