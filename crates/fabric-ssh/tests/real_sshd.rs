@@ -4,7 +4,7 @@
 
 mod support;
 
-use fabric_ssh::{AttachmentEnd, EndReason, HostKeyPolicy, SshAuth, SshTerminal, TerminalEvent, RENDER_FRAME_MAX};
+use fabric_ssh::{AttachmentEnd, EndReason, HostKeyPolicy, SshAuth, SshTarget, SshTerminal, TerminalEvent, RENDER_FRAME_MAX, REPLAY_LIMIT};
 use support::{client, events, next_event, pty, sshd_or_skip, sshd_with_password, WAIT};
 
 macro_rules! sshd_or_return {
@@ -61,16 +61,16 @@ async fn a_detached_shell_keeps_its_state_and_its_output_is_replayed_on_reattach
     let (sink, mut rx) = events();
     let terminal = SshTerminal::start(sshd.key_target(), pty(), sink).await.expect("the shell starts");
     assert_eq!(next_event(&mut rx).await, TerminalEvent::Started);
-    let flag = std::env::temp_dir().join(format!("fabric-ssh-go-{}", sshd.port));
-    let done = std::env::temp_dir().join(format!("fabric-ssh-done-{}", sshd.port));
+    let flag = sshd.dir().join("go");
+    let done = sshd.dir().join("done");
 
     let (input, output, mut first) = client();
     let attachment = terminal.attach(input, output);
     first.keys("KEPT=value-$((20+1))\r").await;
-    // Prints only once the test lets it, i.e. while nobody is attached.
+    // Prints only once the test lets it, i.e. while nobody is attached: 1,000,000 bytes, then a marker.
     first
         .keys(&format!(
-            "while [ ! -e {flag} ]; do sleep 0.05; done; echo late-$((2+3)); touch {done}\r",
+            "while [ ! -e {flag} ]; do sleep 0.05; done; head -c 1000000 /dev/zero | tr '\\0' a; echo late-$((2+3)); touch {done}\r",
             flag = flag.display(),
             done = done.display()
         ))
@@ -90,11 +90,14 @@ async fn a_detached_shell_keeps_its_state_and_its_output_is_replayed_on_reattach
     let (input, output, mut second) = client();
     let _attachment = terminal.attach(input, output);
     second.wait_for("late-5").await; // the replay
+                                     // Bounded: not all 1,000,000 bytes come back. (The exact REPLAY_LIMIT is the hub's unit
+                                     // test: output still between the shell and the adapter when the test attaches arrives live.)
+    let before_marker = second.text().find("late-5").expect("just seen");
+    assert!(before_marker < 500_000, "{before_marker} bytes replayed, more than the bound allows");
+    assert!(before_marker >= REPLAY_LIMIT / 2, "{before_marker} bytes replayed: the replay buffer holds more");
     second.keys("echo got-$KEPT\r").await;
     second.wait_for("got-value-21").await;
     assert_eq!(terminal.ended(), None);
-    let _ = std::fs::remove_file(flag);
-    let _ = std::fs::remove_file(done);
 }
 
 #[tokio::test]
@@ -239,4 +242,21 @@ async fn a_malformed_input_frame_detaches_that_client_only() {
     c.keys("echo got-$MARK\r").await;
     c.wait_for("got-still-10").await;
     assert_eq!(terminal.ended(), None);
+}
+
+#[tokio::test]
+async fn a_port_nobody_listens_on_is_connect_failed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("its address").port();
+    let (sink, mut rx) = events();
+    let target = SshTarget {
+        host: "127.0.0.1".into(),
+        port,
+        username: "nobody".into(),
+        auth: SshAuth::Password("x".into()),
+        host_key: HostKeyPolicy::Ignore,
+    };
+    let error = SshTerminal::start(target, pty(), sink).await.expect_err("nothing listens there");
+    assert_eq!(error.code(), "adapter.connect_failed");
+    assert!(error.message.contains(&port.to_string()), "{error}");
+    assert!(matches!(next_event(&mut rx).await, TerminalEvent::Failed { .. }));
 }

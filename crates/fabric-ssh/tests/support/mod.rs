@@ -11,6 +11,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +85,60 @@ fn keygen(path: &Path) -> String {
     std::fs::read_to_string(path).expect("the key ssh-keygen wrote")
 }
 
+/// Starts sshd on `port` with the files in `dir`, and waits until it listens.
+fn launch(dir: &Path, port: u16, with_shadow: bool) -> Result<(Child, Arc<Mutex<String>>), String> {
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "ListenAddress 127.0.0.1:{port}\nHostKey {host}\nPidFile {pid}\nAuthorizedKeysFile {auth}\n\
+             UsePAM no\nStrictModes no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin yes\nMaxAuthTries 10\nLogLevel VERBOSE\n",
+            host = dir.join("host_ed25519").display(),
+            pid = dir.join("sshd.pid").display(),
+            auth = dir.join("authorized_keys").display(),
+        ),
+    )
+    .expect("sshd_config");
+    let mut command = if with_shadow {
+        let mut c = Command::new("unshare");
+        // unshare and sh exec, so the child is sshd itself.
+        c.args(["-m", "sh", "-c", r#"mount --bind "$1" /etc/shadow && exec "$0" -D -e -f "$2""#, SSHD])
+            .arg(dir.join("shadow"))
+            .arg(&config);
+        c
+    } else {
+        let mut c = Command::new(SSHD);
+        c.args(["-D", "-e", "-f"]).arg(&config);
+        c
+    };
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starting sshd");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("sshd's stderr");
+    let (listening_tx, listening) = std::sync::mpsc::channel();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Server listening on") {
+                    let _ = listening_tx.send(());
+                }
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    // Ends at "Server listening", or at once when sshd exits (its stderr closes), or after WAIT.
+    if listening.recv_timeout(WAIT).is_ok() {
+        return Ok((child, log));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Err(format!("sshd on port {port} did not start listening; its log:\n{text}"))
+}
+
 /// `/etc/shadow` with `user`'s hash replaced by one of `password` (SHA-512 crypt, as `openssl passwd -6` makes it).
 fn shadow_with_password(user: &str, password: &str) -> String {
     let hash = run(Command::new("openssl").args(["passwd", "-6", "-salt", "fabricssh", password])).trim().to_string();
@@ -107,10 +162,10 @@ fn free_port() -> u16 {
 
 impl Sshd {
     fn start(password: Option<&str>) -> Sshd {
-        let dir = std::env::temp_dir().join(format!("fabric-ssh-test-{}-{}", std::process::id(), free_port()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("fabric-ssh-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
-        let host_key = dir.join("host_ed25519");
-        keygen(&host_key);
+        keygen(&dir.join("host_ed25519"));
         let user_key = keygen(&dir.join("user"));
         let stranger_key = keygen(&dir.join("stranger"));
         std::fs::copy(dir.join("user.pub"), dir.join("authorized_keys")).expect("authorized_keys");
@@ -120,62 +175,28 @@ impl Sshd {
             .expect("ssh-keygen -lf prints the fingerprint second")
             .to_string();
         let username = run(Command::new("id").arg("-un")).trim().to_string();
-        let root = run(Command::new("id").arg("-u")).trim() == "0";
-        if root {
+        if run(Command::new("id").arg("-u")).trim() == "0" {
             // sshd running as root wants its privilege separation folder (systemd makes it at boot).
             std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
         }
-        let port = free_port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress 127.0.0.1:{port}\nHostKey {host}\nPidFile {pid}\nAuthorizedKeysFile {auth}\n\
-                 UsePAM no\nStrictModes no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin yes\nMaxAuthTries 10\nLogLevel VERBOSE\n",
-                host = host_key.display(),
-                pid = dir.join("sshd.pid").display(),
-                auth = dir.join("authorized_keys").display(),
-            ),
-        )
-        .expect("sshd_config");
-        let mut command = match password {
-            None => {
-                let mut c = Command::new(SSHD);
-                c.args(["-D", "-e", "-f"]).arg(&config);
-                c
-            }
-            Some(password) => {
-                let shadow = dir.join("shadow");
-                std::fs::write(&shadow, shadow_with_password(&username, password)).expect("the shadow copy");
-                let mut c = Command::new("unshare");
-                // unshare and sh exec, so the child is sshd itself.
-                c.args(["-m", "sh", "-c", r#"mount --bind "$1" /etc/shadow && exec "$0" -D -e -f "$2""#, SSHD]).arg(&shadow).arg(&config);
-                c
-            }
-        };
-        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("starting sshd");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("sshd's stderr");
-        let (listening_tx, listening) = std::sync::mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("Server listening on") {
-                        let _ = listening_tx.send(());
-                    }
-                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
+        if let Some(password) = password {
+            std::fs::write(dir.join("shadow"), shadow_with_password(&username, password)).expect("the shadow copy");
         }
-        let sshd = Sshd { dir, child, port, username, host_fingerprint, user_key, stranger_key, log };
-        if listening.recv_timeout(WAIT).is_err() {
-            panic!("sshd did not start listening; its log:\n{}", sshd.log_text());
+        // A free port can be taken again before sshd binds it: then another port.
+        let mut failures = vec![];
+        for _ in 0..3 {
+            let port = free_port();
+            match launch(&dir, port, password.is_some()) {
+                Ok((child, log)) => return Sshd { dir, child, port, username, host_fingerprint, user_key, stranger_key, log },
+                Err(why) => failures.push(why),
+            }
         }
-        sshd
+        panic!("sshd did not start:\n{}", failures.join("\n---\n"));
+    }
+
+    /// The folder of this server's files, removed when it is dropped.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn log_text(&self) -> String {
