@@ -63,7 +63,7 @@ impl client::Handler for ClientHandler {
             DisconnectReason::ReceivedDisconnect(info) => {
                 (format!("the server disconnected ({:?}): {}", info.reason_code, info.message), Ok(()))
             }
-            DisconnectReason::Error(e) => (e.to_string(), Err(e)),
+            DisconnectReason::Error(e) => (format!("the connection failed: {e}"), Err(e)),
         };
         observe(&self.observed, |o| o.disconnect = Some(note));
         result
@@ -77,6 +77,8 @@ pub(crate) struct OpenShell {
     pub(crate) writer: ChannelWriteHalf<Msg>,
     pub(crate) early_output: Vec<Bytes>,
     pub(crate) host_key: String,
+    /// Why the server went away, once it has (for `EndReason::ConnectionClosed`).
+    pub(crate) observed: SharedObserved,
 }
 
 enum Login<'a> {
@@ -170,7 +172,7 @@ pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty) -> Result<OpenShel
     await_reply(&mut reader, &mut early_output, "the PTY").await?;
     writer.request_shell(true).await.map_err(|e| AdapterError::new(ErrorCode::ShellRefused, format!("requesting a shell: {e}")))?;
     await_reply(&mut reader, &mut early_output, "the shell").await?;
-    Ok(OpenShell { session, reader, writer, early_output, host_key })
+    Ok(OpenShell { session, reader, writer, early_output, host_key, observed })
 }
 
 /// Waits for the server's answer to a channel request, keeping any output that arrives meanwhile.

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
 
 use crate::attachment::{self, Attachment};
-use crate::connect::{open_shell, ClientHandler, OpenShell};
+use crate::connect::{observe, open_shell, ClientHandler, OpenShell, SharedObserved};
 use crate::error::{AdapterError, ErrorCode};
 use crate::events::{EndReason, EventSink, TerminalEvent};
 use crate::hub::Hub;
@@ -52,7 +52,7 @@ impl SshTerminal {
                 format!("{}:{} did not open a shell within {} s", target.host, target.port, START_TIMEOUT.as_secs()),
             ))
         });
-        drop(target); // the credentials are zeroed here, not when the caller's copy goes
+        drop(target); // no longer needed: its credentials are zeroed now
         let shell = match opened {
             Ok(shell) => shell,
             Err(error) => {
@@ -64,13 +64,14 @@ impl SshTerminal {
     }
 
     fn run(opened: OpenShell, events: EventSink) -> SshTerminal {
-        let OpenShell { session, reader, writer, early_output, host_key } = opened;
+        let OpenShell { session, reader, writer, early_output, host_key, observed } = opened;
         let hub = Arc::new(Hub::new());
         let stop = Arc::new(Notify::new());
         let (closed_tx, closed) = watch::channel(false);
         let runtime = tokio::runtime::Handle::current();
         events(TerminalEvent::Started);
-        runtime.spawn(read_shell(reader, session, hub.clone(), stop.clone(), early_output, events, closed_tx));
+        let shell_reader = ShellReader { reader, session, observed, hub: hub.clone(), stop: stop.clone(), events, closed: closed_tx };
+        runtime.spawn(shell_reader.run(early_output));
         SshTerminal { hub, shell: Arc::new(writer), stop, closed, runtime, host_key }
     }
 
@@ -121,54 +122,61 @@ impl Drop for SshTerminal {
     }
 }
 
-/// Reads the shell for the whole session, then reports how it ended.
-async fn read_shell(
-    mut reader: ChannelReadHalf,
+/// The task that reads the shell for the whole session, then reports how it ended.
+struct ShellReader {
+    reader: ChannelReadHalf,
     session: client::Handle<ClientHandler>,
+    observed: SharedObserved,
     hub: Arc<Hub>,
     stop: Arc<Notify>,
-    early_output: Vec<Bytes>,
     events: EventSink,
     closed: watch::Sender<bool>,
-) {
-    for chunk in early_output {
-        hub.push_output(chunk).await;
-    }
-    let mut exit = None;
-    let mut stopped = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.notified() => {
-                stopped = true;
-                break;
-            }
-            message = reader.wait() => match message {
-                Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    hub.push_output(Bytes::copy_from_slice(&data)).await;
-                }
-                Some(ChannelMsg::ExitStatus { exit_status }) => exit = Some(EndReason::ShellExited { status: exit_status }),
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => exit = Some(EndReason::ShellKilled { signal: format!("{signal_name:?}") }),
-                Some(ChannelMsg::Close) | None => break,
-                Some(_) => {}
-            },
-        }
-    }
-    let reason = match exit {
-        Some(reason) if !stopped => reason,
-        _ if stopped => EndReason::Stopped,
-        _ => EndReason::ConnectionClosed { detail: session_note(&session) },
-    };
-    hub.end(reason);
-    let _ = session.disconnect(Disconnect::ByApplication, "session ended", "en").await;
-    drop(session);
-    // `end` keeps the first reason: a stop that raced the shell's exit reports what happened first.
-    let reason = hub.ended().unwrap_or(EndReason::Stopped);
-    events(TerminalEvent::Ended { reason });
-    let _ = closed.send(true);
 }
 
-fn session_note(session: &client::Handle<ClientHandler>) -> String {
+impl ShellReader {
+    async fn run(mut self, early_output: Vec<Bytes>) {
+        for chunk in early_output {
+            self.hub.push_output(chunk).await;
+        }
+        let mut exit = None;
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.notified() => {
+                    stopped = true;
+                    break;
+                }
+                message = self.reader.wait() => match message {
+                    Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                        self.hub.push_output(Bytes::copy_from_slice(&data)).await;
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => exit = Some(EndReason::ShellExited { status: exit_status }),
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => exit = Some(EndReason::ShellKilled { signal: format!("{signal_name:?}") }),
+                    Some(ChannelMsg::Close) | None => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        let reason = match exit {
+            _ if stopped => EndReason::Stopped,
+            Some(reason) => reason,
+            None => EndReason::ConnectionClosed { detail: closing_note(&self.session, &self.observed) },
+        };
+        self.hub.end(reason);
+        let _ = self.session.disconnect(Disconnect::ByApplication, "session ended", "en").await;
+        drop(self.session);
+        // `end` keeps the first reason: a stop that raced the shell's exit reports what happened first.
+        let reason = self.hub.ended().unwrap_or(EndReason::Stopped);
+        (self.events)(TerminalEvent::Ended { reason });
+        let _ = self.closed.send(true);
+    }
+}
+
+fn closing_note(session: &client::Handle<ClientHandler>, observed: &SharedObserved) -> String {
+    if let Some(note) = observe(observed, |o| o.disconnect.clone()) {
+        return note;
+    }
     if session.is_closed() {
         "the connection to the server was lost".into()
     } else {
