@@ -159,6 +159,29 @@ async fn a_key_or_password_the_server_does_not_accept_is_auth_failed() {
 }
 
 #[tokio::test]
+async fn an_encrypted_key_logs_in_with_its_passphrase_only() {
+    let sshd = sshd_or_return!();
+    let pem = sshd.authorize_encrypted_key("key passphrase");
+    let (sink, mut rx) = events();
+    let pinned = HostKeyPolicy::Pinned(sshd.host_fingerprint.clone());
+    let with = |passphrase: Option<&str>| {
+        sshd.target(SshAuth::PrivateKey { pem: pem.clone().into(), passphrase: passphrase.map(Into::into) }, pinned.clone())
+    };
+    for passphrase in [None, Some("not-this-one-9f2")] {
+        let error = SshTerminal::start(with(passphrase), pty(), sink.clone()).await.expect_err("the key cannot be read");
+        assert_eq!(error.code(), "adapter.credentials_invalid", "{passphrase:?}");
+        assert!(!error.message.contains("not-this-one-9f2") && !error.message.contains("BEGIN"), "{error}");
+        assert!(matches!(next_event(&mut rx).await, TerminalEvent::Failed { .. }));
+    }
+    let terminal = SshTerminal::start(with(Some("key passphrase")), pty(), sink).await.expect("the key logs in");
+    assert_eq!(next_event(&mut rx).await, TerminalEvent::Started);
+    let (input, output, mut c) = client();
+    let _attachment = terminal.attach(input, output);
+    c.keys("echo enc-$((9*9))\r").await;
+    c.wait_for("enc-81").await;
+}
+
+#[tokio::test]
 async fn the_right_password_logs_in_and_a_wrong_one_is_refused() {
     let sshd = match sshd_with_password("correct horse battery") {
         Ok(sshd) => sshd,

@@ -194,6 +194,17 @@ impl Sshd {
         panic!("sshd did not start:\n{}", failures.join("\n---\n"));
     }
 
+    /// A new key protected by `passphrase`, authorized for the current user; its PEM.
+    pub fn authorize_encrypted_key(&self, passphrase: &str) -> String {
+        let path = self.dir.join("encrypted");
+        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "fabric-ssh-test", "-f"]).arg(&path));
+        let public = std::fs::read_to_string(self.dir.join("encrypted.pub")).expect("the public key");
+        let mut authorized = std::fs::read_to_string(self.dir.join("authorized_keys")).expect("authorized_keys");
+        authorized.push_str(&public);
+        std::fs::write(self.dir.join("authorized_keys"), authorized).expect("authorized_keys");
+        std::fs::read_to_string(path).expect("the private key")
+    }
+
     /// The folder of this server's files, removed when it is dropped.
     pub fn dir(&self) -> &Path {
         &self.dir
