@@ -53,7 +53,9 @@ fn parse_pin(pin: &str) -> Result<Fingerprint, AdapterError> {
             format!("{why}; expected an OpenSSH SHA-256 fingerprint such as SHA256:<43 base64 characters>"),
         )
     };
+    // The control plane accepts the pin with or without base64 padding (`core/contracts/organizations.ts`).
     let pin = pin.trim();
+    let pin = pin.strip_suffix('=').unwrap_or(pin);
     if pin.is_empty() {
         return Err(invalid("no host key pin"));
     }
@@ -79,7 +81,9 @@ mod tests {
     fn the_pinned_fingerprint_passes_and_any_other_is_a_mismatch_naming_the_presented_key() {
         let fp = fingerprint(&key());
         assert_eq!(fp, KEY_FINGERPRINT);
-        assert!(HostKeyCheck::from_policy(&HostKeyPolicy::Pinned(fp.clone())).unwrap().check(&key()).is_ok());
+        for pin in [fp.clone(), format!("{fp}="), format!(" {fp}\n")] {
+            assert!(HostKeyCheck::from_policy(&HostKeyPolicy::Pinned(pin)).unwrap().check(&key()).is_ok());
+        }
         let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let e = HostKeyCheck::from_policy(&HostKeyPolicy::Pinned(other.into())).unwrap().check(&key()).unwrap_err();
         assert_eq!(e.code(), "adapter.host_key_mismatch");
@@ -89,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_pin_is_refused_before_connecting() {
-        for pin in ["", "  ", "MD5:12:34", "SHA256:", "SHA256:not base64!", "2a:3b", "SHA512:AAAA"] {
+        for pin in ["", "  ", "=", "MD5:12:34", "SHA256:", "SHA256:not base64!", "SHA256:3sWv97h/wJgq==", "2a:3b", "SHA512:AAAA"] {
             let e = HostKeyCheck::from_policy(&HostKeyPolicy::Pinned(pin.into())).unwrap_err();
             assert_eq!(e.code(), "adapter.host_key_pin_invalid", "{pin:?}");
         }

@@ -64,7 +64,7 @@ impl fmt::Debug for SshAuth {
 /// How the server's host key is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyPolicy {
-    /// The SHA-256 fingerprint as OpenSSH prints it (`ssh-keygen -lf`): `SHA256:` and 43 base64 characters.
+    /// The SHA-256 fingerprint as OpenSSH prints it (`ssh-keygen -lf`): `SHA256:` and 43 base64 characters (a trailing `=` is accepted).
     Pinned(String),
     /// Accept any host key. Only when the resource says so (`verification: ignore`).
     Ignore,
