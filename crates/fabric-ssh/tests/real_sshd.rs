@@ -59,7 +59,9 @@ async fn a_resize_frame_changes_the_pty_size() {
 async fn a_detached_shell_keeps_its_state_and_its_output_is_replayed_on_reattach() {
     let sshd = sshd_or_return!();
     let (sink, mut rx) = events();
-    let terminal = SshTerminal::start(sshd.key_target(), pty(), sink).await.expect("the shell starts");
+    // Wide enough that the long command below is echoed on one line.
+    let wide = fabric_ssh::Pty { cols: 400, ..pty() };
+    let terminal = SshTerminal::start(sshd.key_target(), wide, sink).await.expect("the shell starts");
     assert_eq!(next_event(&mut rx).await, TerminalEvent::Started);
     let flag = sshd.dir().join("go");
     let done = sshd.dir().join("done");
@@ -67,15 +69,16 @@ async fn a_detached_shell_keeps_its_state_and_its_output_is_replayed_on_reattach
     let (input, output, mut first) = client();
     let attachment = terminal.attach(input, output);
     first.keys("KEPT=value-$((20+1))\r").await;
-    // Prints only once the test lets it, i.e. while nobody is attached: 1,000,000 bytes, then a marker.
-    first
-        .keys(&format!(
-            "while [ ! -e {flag} ]; do sleep 0.05; done; head -c 1000000 /dev/zero | tr '\\0' a; echo late-$((2+3)); touch {done}\r",
-            flag = flag.display(),
-            done = done.display()
-        ))
-        .await;
-    drop(first); // the client goes away: its input stream ends
+    // Prints only once the test lets it, i.e. while nobody is attached: 300,000 bytes, then a marker.
+    let command = format!(
+        "while [ ! -e {flag} ]; do sleep 0.05; done; head -c 300000 /dev/zero | tr '\\0' a; echo late-$((2+3)); touch {done}",
+        flag = flag.display(),
+        done = done.display()
+    );
+    first.keys(&format!("{command}\r")).await;
+    // The terminal's echo: the shell has the command. (Keys still unsent when a client goes are lost with it.)
+    first.wait_for(&done.display().to_string()).await;
+    drop(first); // the client goes away: its streams end
     assert_eq!(finished(attachment).await, AttachmentEnd::ClientGone);
 
     std::fs::write(&flag, b"").expect("the flag file");
@@ -89,11 +92,10 @@ async fn a_detached_shell_keeps_its_state_and_its_output_is_replayed_on_reattach
 
     let (input, output, mut second) = client();
     let _attachment = terminal.attach(input, output);
-    second.wait_for("late-5").await; // the replay
-                                     // Bounded: not all 1,000,000 bytes come back. (The exact REPLAY_LIMIT is the hub's unit
-                                     // test: output still between the shell and the adapter when the test attaches arrives live.)
+    second.wait_for("late-5").await;
+    // The replay came first, a good part of its buffer. (Its exact bound is the hub's unit test:
+    // output still on its way from the shell when the test attaches arrives live, uncounted.)
     let before_marker = second.text().find("late-5").expect("just seen");
-    assert!(before_marker < 500_000, "{before_marker} bytes replayed, more than the bound allows");
     assert!(before_marker >= REPLAY_LIMIT / 2, "{before_marker} bytes replayed: the replay buffer holds more");
     second.keys("echo got-$KEPT\r").await;
     second.wait_for("got-value-21").await;
