@@ -68,10 +68,23 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let end = tokio::select! {
-        end = pump_input(shell, input) => end,
-        end = pump_output(id, hub, &mut output) => end,
-        end = unplugged(id, hub) => end,
+    let end = {
+        let keys = pump_input(shell, input);
+        let screen = pump_output(id, hub, &mut output);
+        let replaced = unplugged(id, hub);
+        tokio::pin!(keys, screen, replaced);
+        tokio::select! {
+            end = &mut keys => end,
+            end = &mut screen => {
+                if end == AttachmentEnd::ClientGone {
+                    // Its render stream is gone: keys the client sent before closing still reach the shell
+                    // (until its input ends, a takeover, or the grace period).
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { tokio::select! { _ = &mut keys => {}, _ = &mut replaced => {} } }).await;
+                }
+                end
+            }
+            end = &mut replaced => end,
+        }
     };
     if matches!(end, AttachmentEnd::ClientGone | AttachmentEnd::ProtocolError(_)) {
         hub.detach(id);
