@@ -45,6 +45,22 @@ ensure_chromium() {
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || ensure_debian_packages chromium
 }
 
+# Debian's OpenSSH server for the SSH adapter's tests (crates/fabric-ssh):
+# each test starts its own `sshd -D` as the current user on a free loopback
+# port with a config in a temporary folder; nothing here uses port 22. On a
+# systemd machine the package starts and enables the system `ssh` service;
+# when this function installed the package it stops and disables that
+# service again, so no system sshd lingers because of the tests.
+ensure_sshd() {
+  [ -x /usr/sbin/sshd ] && return 0
+  ensure_debian_packages openssh-server
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    $sudo systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || say "could not stop the system ssh service (harmless: the tests never use it)"
+  fi
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
