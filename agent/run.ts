@@ -18,6 +18,8 @@ import { certificateRequest, loadOrCreateKey, type NodeKey } from "./keys.ts";
 import { telemetry } from "./host-facts.ts";
 import { verifyRevocationList, verifySnapshot } from "./verify.ts";
 import type { Directory, LinkObservation, MeshControl } from "./mesh/runtime.ts";
+import type { EntryControl } from "./sessions/entry-service.ts";
+import type { AdapterControl } from "./sessions/adapter-service.ts";
 import type { AgentStore, Membership } from "./store.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 import { CertificateRenewal, certificateFacts, certificateTelemetry } from "./renew.ts";
@@ -385,6 +387,22 @@ export class ClusterRunner {
         const { serials } = await verifyRevocationList(r.revocation_list, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId });
         return { version: r.version, serials };
       },
+    };
+  }
+
+  /** The remote-session calls of the entry-node and ssh-worker roles, with this node's session. */
+  sessionControl(): EntryControl & AdapterControl {
+    const token = () => this.client.nodeToken(this.key, this.m.clusterId);
+    return {
+      entryPolicy: async () => {
+        const entry = (await this.store.snapshot(this.m.clusterId))?.body.entry;
+        return entry ? { keys: entry.token_validation_keys, maxTtlSeconds: entry.policy.max_token_ttl_seconds } : null;
+      },
+      redeem: async (t, sessionId) => this.client.call("redeemToken", { token: await token(), body: { token: t, session_id: sessionId } }),
+      report: async (sessionId, body) => void (await this.client.call("sessionEvent", { token: await token(), params: { sessionId }, body })),
+      publish: async (body) => void (await this.client.call("entryEndpoint", { token: await token(), body })),
+      assignments: async () => (await this.client.call("sessionAssignments", { token: await token() })).assignments,
+      credentials: async (sessionId) => this.client.call("sessionCredentials", { token: await token(), params: { sessionId } }),
     };
   }
 

@@ -1,0 +1,173 @@
+/**
+ * The `ssh-worker` role: runs the SSH terminals of the remote sessions the
+ * control plane assigned to this node, and nothing else. It reads its
+ * assignments, fetches a session's credentials only when it connects (never
+ * logged, never stored), starts the terminal in Rust (crates/fabric-ssh,
+ * through the mesh addon, which splices the entry's session streams onto it),
+ * stops the ones the control plane wants stopped, and reports `started`,
+ * `failed` and `ended`. Host keys are checked strictly against the pinned
+ * fingerprint unless the resource says `ignore`; a strict resource with no
+ * pin fails to start with a reason that says how to fix it.
+ */
+import type { AdapterAssignment, SessionCredentials, SessionEventBody } from "../../core/contracts/adapter.ts";
+import { every, type Clock } from "../clock.ts";
+
+/** How an SSH terminal is started (credentials included: handed straight to Rust, never kept here). */
+export interface SshStart {
+  host: string;
+  port: number;
+  username: string;
+  password: string | null;
+  private_key: string | null;
+  /** The pinned host key (`SHA256:…`), or null to accept any (`ignore`). */
+  host_key: string | null;
+  /** Entry nodes allowed to open this session's streams. */
+  entry_node_ids: string[];
+}
+
+export type AdapterEvent = { type: "ended"; session_id: string; reason: string };
+
+/** The adapter runtime as the agent drives it. */
+export interface AdapterTransport {
+  /** Resolves once the shell runs; rejects with an Error whose message starts with the stable code (`adapter.auth_failed: …`). */
+  startSsh(sessionId: string, start: SshStart): Promise<void>;
+  /** Entry nodes allowed for a running session changed (a reattach through another entry). */
+  allowEntries(sessionId: string, entryNodeIds: string[]): void;
+  stop(sessionId: string): void;
+  nextEvent(): Promise<AdapterEvent | null>;
+  close(): Promise<void>;
+}
+
+export interface AdapterControl {
+  assignments(): Promise<AdapterAssignment[]>;
+  credentials(sessionId: string): Promise<SessionCredentials>;
+  report(sessionId: string, body: SessionEventBody): Promise<void>;
+}
+
+/** How often assignments are read: a new session waits at most this long to start. */
+export const ASSIGNMENT_POLL_MS = 1000;
+
+interface Local {
+  state: "starting" | "running" | "stopping";
+  entries: string;
+}
+
+export class AdapterService {
+  private readonly local = new Map<string, Local>();
+  private stopPolling: (() => void) | null = null;
+  private events: Promise<void> | null = null;
+  private polling = false;
+
+  constructor(
+    private readonly transport: AdapterTransport,
+    private readonly o: {
+      control: AdapterControl;
+      clock: Clock;
+      log: (msg: string, fields?: Record<string, unknown>) => void;
+      pollMs?: number;
+    },
+  ) {}
+
+  start(): void {
+    this.events = this.watchEvents();
+    this.stopPolling = every(this.o.clock, this.o.pollMs ?? ASSIGNMENT_POLL_MS, () => void this.poll());
+    void this.poll();
+  }
+
+  async stop(): Promise<void> {
+    this.stopPolling?.();
+    for (const id of this.local.keys()) this.transport.stop(id);
+    await this.transport.close();
+    await this.events;
+  }
+
+  /** Sessions this node runs now, for status. */
+  sessions(): number {
+    return this.local.size;
+  }
+
+  /** One round: start what is wanted, stop what is not, forget what the control plane no longer lists. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const assignments = (await this.o.control.assignments()).filter((a) => a.resource.protocol === "ssh");
+      const listed = new Set(assignments.map((a) => a.session_id));
+      for (const a of assignments) {
+        const mine = this.local.get(a.session_id);
+        if (a.desired === "stopped") {
+          if (mine && mine.state !== "stopping") this.stopSession(a.session_id, mine);
+          else if (!mine) await this.report(a.session_id, { type: "adapter.ended", reason: "stopped" });
+        } else if (!mine) {
+          void this.startSession(a);
+        } else if (mine.entries !== a.entry_node_ids.join()) {
+          mine.entries = a.entry_node_ids.join();
+          this.transport.allowEntries(a.session_id, a.entry_node_ids);
+        }
+      }
+      // Ended or failed on the control plane (or taken away): nothing to report, only to stop.
+      for (const [id, mine] of this.local) if (!listed.has(id) && mine.state !== "stopping") this.stopSession(id, mine);
+    } catch (err) {
+      this.o.log("ssh-worker could not read its assignments", { error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private stopSession(id: string, mine: Local): void {
+    mine.state = "stopping";
+    this.transport.stop(id);
+  }
+
+  private async startSession(a: AdapterAssignment): Promise<void> {
+    const id = a.session_id;
+    this.local.set(id, { state: "starting", entries: a.entry_node_ids.join() });
+    try {
+      if (a.resource.verification === "strict" && !a.resource.host_key_fingerprint) {
+        throw new Error(
+          "adapter.host_key_unpinned: strict host-key verification needs the server's key: set the resource's host_key_fingerprint (ssh-keygen -l -f the host key), or verification ignore",
+        );
+      }
+      if (!a.resource.has_credentials) throw new Error("adapter.no_credentials: the resource has no stored credentials to log in with");
+      const creds = await this.o.control.credentials(id);
+      if (!creds.username) throw new Error("adapter.credentials_invalid: the resource's secret has no username");
+      await this.transport.startSsh(id, {
+        host: a.resource.target_host,
+        port: a.resource.target_port,
+        username: creds.username,
+        password: creds.password,
+        private_key: creds.private_key,
+        host_key: a.resource.verification === "ignore" ? null : a.resource.host_key_fingerprint,
+        entry_node_ids: a.entry_node_ids,
+      });
+      const mine = this.local.get(id);
+      if (!mine || mine.state === "stopping") return;
+      mine.state = "running";
+      this.o.log("ssh session started", { session: id });
+      await this.report(id, { type: "adapter.started" });
+    } catch (err) {
+      this.local.delete(id);
+      const reason = (err instanceof Error ? err.message : String(err)).slice(0, 500) || "adapter.start_failed";
+      this.o.log("ssh session failed to start", { session: id, reason });
+      await this.report(id, { type: "adapter.failed", reason });
+    }
+  }
+
+  private async watchEvents(): Promise<void> {
+    for (let e = await this.transport.nextEvent(); e; e = await this.transport.nextEvent()) {
+      const mine = this.local.get(e.session_id);
+      this.local.delete(e.session_id);
+      if (!mine) continue;
+      this.o.log("ssh session ended", { session: e.session_id, reason: e.reason });
+      await this.report(e.session_id, { type: "adapter.ended", reason: e.reason.slice(0, 500) || "ended" });
+    }
+  }
+
+  private async report(sessionId: string, body: SessionEventBody): Promise<void> {
+    try {
+      await this.o.control.report(sessionId, body);
+    } catch (err) {
+      this.o.log("ssh-worker could not report a session event", { session: sessionId, type: body.type, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
