@@ -23,11 +23,17 @@ pub mod identity;
 mod inbound;
 mod outbound;
 mod queue;
+mod session;
+mod session_inbound;
+pub mod session_stream;
+mod session_table;
 mod shared;
 mod stats;
 pub mod tls;
 pub mod wire;
 
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod test_pki;
 
@@ -41,3 +47,5 @@ pub use endpoint::{Endpoint, EndpointOptions};
 pub use error::FabricError;
 pub use event::{Delivery, Event};
 pub use queue::{Enqueued, WaitForRoom};
+pub use session_stream::{IncomingSessionStream, SessionRecv, SessionSend, SessionStream};
+pub use wire::{SessionId, StreamReason};
