@@ -2,7 +2,7 @@
 //! accepts mutually authenticated connections, keeps at most one connection
 //! per peer node, and carries channel classes to direct peers or through
 //! relays (see `connection`, `inbound` and `outbound`; the state they share
-//! is in `shared`).
+//! is in `shared`), and session streams (`session`, `session_inbound`).
 //!
 //! Policy lives in TypeScript (the channel machine and the routing engine);
 //! this side enforces it: which classes each node may exchange

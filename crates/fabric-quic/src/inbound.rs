@@ -1,7 +1,8 @@
 //! Receiving: each incoming stream or datagram either ends here (checked
 //! against the channel authorization, then delivered) or names a next hop,
 //! in which case a relay splices it onto the next connection without
-//! looking at the messages inside.
+//! looking at the messages inside. Session streams (bidirectional) are
+//! `session_inbound`'s; it shares the checks here (`may_deliver`, `relay_next`).
 
 use crate::class::Class;
 use crate::clock::unix_now;

@@ -66,8 +66,9 @@ impl Endpoint {
     }
 
     /// Serves `session_id` here: session streams for it are accepted from
-    /// the nodes in `allowed_entry_nodes` (replacing an earlier list), when
-    /// their class is authorized too.
+    /// the nodes in `allowed_entry_nodes`, when their class is authorized
+    /// too. A new list replaces the old one and ends the open streams of
+    /// entry nodes it drops (`entry_not_allowed`).
     pub fn serve_session(&self, session_id: SessionId, allowed_entry_nodes: Vec<String>) {
         self.shared.sessions.lock().unwrap().serve(session_id, allowed_entry_nodes);
     }

@@ -156,14 +156,14 @@ async fn relay(shared: &Shared, prev: &str, header: SessionHeader, leftover: Byt
     let _ = send_in.set_priority(class.priority());
     add(&shared.counters.relay_streams, 1);
     add(&shared.counters.sessions_relayed, 1);
-    add(&shared.counters.relay_bytes, leftover.len() as u64);
-    let forwarded = header.forwarded(prev).encode();
-    if send_out.write_chunk(forwarded).await.is_err() || (!leftover.is_empty() && send_out.write_chunk(leftover).await.is_err()) {
+    // The header is the stream's first data, so only a lost connection fails it.
+    if send_out.write_chunk(header.forwarded(prev).encode()).await.is_err() {
         refuse(&mut send_in, &mut recv_in, StreamReason::NetworkUnreachable);
-        let _ = send_out.reset(code(StreamReason::NetworkUnreachable));
         return;
     }
-    tokio::join!(splice(shared, recv_in, send_out), splice(shared, recv_out, send_in));
+    // What came after the header goes first, under the splice's rules: the
+    // destination may already have answered (a stop) by then.
+    tokio::join!(splice(shared, leftover, recv_in, send_out), splice(shared, Bytes::new(), recv_out, send_in));
 }
 
 /// The code to pass on when the far side of a splice failed: the one it
@@ -182,12 +182,20 @@ fn passed_on_write(error: WriteError) -> VarInt {
     }
 }
 
-/// Copies one direction of a relayed session stream, chunk by chunk, and
-/// carries its end across: a finish as a finish, a reset or a stop with
-/// the same code, a lost connection as `network_unreachable`. Per-stream
-/// flow control reaches through: while `to` has no credit, `from` is not
-/// read, so its own window closes on the sender.
-async fn splice(shared: &Shared, mut from: RecvStream, mut to: SendStream) {
+/// Copies one direction of a relayed session stream, `first` then `from`
+/// chunk by chunk, and carries its end across: a finish as a finish, a
+/// reset or a stop with the same code, a lost connection as
+/// `network_unreachable`. Per-stream flow control reaches through: while
+/// `to` has no credit, `from` is not read, so its own window closes on the
+/// sender.
+async fn splice(shared: &Shared, first: Bytes, mut from: RecvStream, mut to: SendStream) {
+    if !first.is_empty() {
+        add(&shared.counters.relay_bytes, first.len() as u64);
+        if let Err(e) = to.write_chunk(first).await {
+            let _ = from.stop(passed_on_write(e));
+            return;
+        }
+    }
     let stopped = to.stopped();
     tokio::pin!(stopped);
     loop {

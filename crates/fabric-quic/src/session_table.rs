@@ -39,9 +39,12 @@ pub(crate) struct SessionTable {
 }
 
 impl SessionTable {
-    /// Serves `session_id` to `entry_nodes` (replacing an earlier list).
+    /// Serves `session_id` to `entry_nodes`, replacing an earlier list: the
+    /// streams accepted from an entry node no longer on it end.
     pub fn serve(&mut self, session_id: SessionId, entry_nodes: Vec<String>) {
-        self.served.insert(session_id, entry_nodes.into_iter().collect());
+        let entries: HashSet<String> = entry_nodes.into_iter().collect();
+        self.end_where(|s| s.accepted && s.session_id == session_id && !entries.contains(&s.peer), StreamReason::EntryNotAllowed);
+        self.served.insert(session_id, entries);
     }
 
     /// Stops serving `session_id` and ends the streams accepted for it.
@@ -135,8 +138,12 @@ mod tests {
         assert_eq!(table.admit(&[1; 16], "entry2"), Ok(()));
         assert_eq!(table.admit(&[1; 16], "other"), Err(StreamReason::EntryNotAllowed));
         assert_eq!(table.admit(&[2; 16], "entry"), Err(StreamReason::SessionNotServed));
+        let (_, from_entry) = table.open(stream(1, Class::Input, "entry", None, true));
+        let (_, from_entry2) = table.open(stream(1, Class::Input, "entry2", None, true));
         table.serve([1; 16], vec!["entry2".into()]);
         assert_eq!(table.admit(&[1; 16], "entry"), Err(StreamReason::EntryNotAllowed), "a new list replaces the old");
+        assert_eq!(*from_entry.borrow(), Some(StreamReason::EntryNotAllowed), "its open streams end");
+        assert_eq!(*from_entry2.borrow(), None);
         assert!(table.stop_serving(&[1; 16]));
         assert!(!table.stop_serving(&[1; 16]));
         assert_eq!(table.admit(&[1; 16], "entry2"), Err(StreamReason::SessionNotServed));

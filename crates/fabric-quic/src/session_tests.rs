@@ -24,8 +24,14 @@ async fn within<F: Future>(what: &str, future: F) -> F::Output {
 }
 
 fn bind(ca: &TestCa, node_id: &str, serial: u64) -> Endpoint {
+    bind_with(ca, node_id, serial, |_| {})
+}
+
+fn bind_with(ca: &TestCa, node_id: &str, serial: u64, adjust: impl FnOnce(&mut EndpointOptions)) -> Endpoint {
     let creds = ca.node(node_id, serial);
-    Endpoint::bind(EndpointOptions::new(&ca.cluster_id, node_id, &creds.cert_pem, creds.key_pkcs8, &ca.pem())).expect("bind")
+    let mut options = EndpointOptions::new(&ca.cluster_id, node_id, &creds.cert_pem, creds.key_pkcs8, &ca.pem());
+    adjust(&mut options);
+    Endpoint::bind(options).expect("bind")
 }
 
 async fn link(from: &Endpoint, to: &Endpoint, classes: &[Class]) {
@@ -84,6 +90,15 @@ async fn read_failure(recv: &mut (impl AsyncRead + Unpin)) -> &'static str {
     }
 }
 
+/// Writes `bytes`, then reads until the stream fails, and returns why. The
+/// refusal may arrive before the write (the header went first), failing it.
+async fn refusal(entry: &mut SessionStream, bytes: &[u8]) -> &'static str {
+    match within("write", entry.write_all(bytes)).await {
+        Err(e) => reason(&e),
+        Ok(()) => read_failure(entry).await,
+    }
+}
+
 async fn next_refusal(node: &Endpoint) -> Event {
     within("a refused event", async {
         loop {
@@ -92,6 +107,16 @@ async fn next_refusal(node: &Endpoint) -> Event {
                 Some(_) => continue,
                 None => panic!("events ended"),
             }
+        }
+    })
+    .await
+}
+
+/// Polls `condition` until it holds, within the bound.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    within(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
@@ -158,8 +183,7 @@ async fn a_relay_without_a_lease_refuses_the_stream() {
     let (a, r, c) = relayed(false).await;
     c.serve_session(SESSION, vec!["a".into()]);
     let mut entry = open(&a, Class::Input, SESSION).await;
-    entry.write_all(b"hello").await.expect("the first write is buffered before the refusal arrives");
-    assert_eq!(read_failure(&mut entry).await, "relay_lease_missing");
+    assert_eq!(refusal(&mut entry, b"hello").await, "relay_lease_missing");
     assert_eq!(next_refusal(&r).await, Event::Refused { node_id: "a".into(), class: Class::Input, reason: "relay_lease_missing" });
     assert_eq!(r.stats()["relay"]["refused"], 1);
     assert_eq!((sessions(&r, "relayed"), sessions(&c, "accepted"), sessions(&c, "refused")), (0, 0, 0), "nothing reached c");
@@ -180,8 +204,7 @@ async fn streams_of_a_session_not_served_from_an_entry_not_allowed_or_of_an_unau
     ];
     for (session, class, expected) in cases {
         let mut entry = open(&a, class, session).await;
-        entry.write_all(b"must not be delivered").await.expect("buffered before the refusal");
-        assert_eq!(read_failure(&mut entry).await, expected);
+        assert_eq!(refusal(&mut entry, b"must not be delivered").await, expected);
         assert_eq!(next_refusal(&c).await, Event::Refused { node_id: "a".into(), class, reason: expected });
     }
     assert_eq!((sessions(&c, "refused"), sessions(&c, "accepted")), (3, 0));
@@ -191,6 +214,45 @@ async fn streams_of_a_session_not_served_from_an_entry_not_allowed_or_of_an_unau
     entry.write_all(b"hello").await.expect("write");
     let mut adapter = accept(&c).await;
     exchange(&mut entry, &mut adapter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_does_not_start_with_a_session_header_is_refused_as_a_protocol_error() {
+    let (a, c) = direct().await;
+    c.serve_session(SESSION, vec!["a".into()]);
+    let conn = a.shared.state.lock().unwrap().peers.get("c").map(|p| p.conn.clone()).expect("a is connected to c");
+    let (mut send, mut recv) = within("open_bi", conn.open_bi()).await.expect("open_bi");
+    // A class stream's header: not a session stream.
+    let class_header = crate::wire::Header { class: Class::Input, origin: String::new(), path: vec![] }.encode();
+    send.write_all(&class_header).await.expect("write");
+    let failure = within("refusal", recv.read_to_end(1024)).await.expect_err("refused");
+    let reset = matches!(failure, quinn::ReadToEndError::Read(quinn::ReadError::Reset(code)) if code == quinn::VarInt::from_u32(StreamReason::Protocol.code()));
+    assert!(reset, "reset with protocol_error: {failure:?}");
+    assert_eq!((sessions(&c, "refused"), sessions(&c, "accepted")), (1, 0));
+    // The connection is unharmed: a real session stream still works.
+    let mut entry = open(&a, Class::Input, SESSION).await;
+    entry.write_all(b"hello").await.expect("write");
+    let mut adapter = accept(&c).await;
+    exchange(&mut entry, &mut adapter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_the_accept_backlog_are_refused() {
+    let ca = TestCa::new("c1");
+    let a = bind(&ca, "a", 10);
+    let c = bind_with(&ca, "c", 30, |o| o.session_backlog = 1);
+    link(&a, &c, &CLASSES).await;
+    c.serve_session(SESSION, vec!["a".into()]);
+    let mut first = open(&a, Class::Input, SESSION).await;
+    first.write_all(b"hello").await.expect("write");
+    wait_until("c has queued the first stream", || sessions(&c, "accepted") == 1).await;
+    let mut second = open(&a, Class::Render, SESSION).await;
+    // c's application has taken nothing yet: the second does not fit.
+    assert_eq!(refusal(&mut second, b"x").await, "session_backlog_full");
+    assert_eq!(next_refusal(&c).await, Event::Refused { node_id: "a".into(), class: Class::Render, reason: "session_backlog_full" });
+    let mut adapter = accept(&c).await;
+    exchange(&mut first, &mut adapter).await;
+    assert_eq!((sessions(&c, "accepted"), sessions(&c, "refused")), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
