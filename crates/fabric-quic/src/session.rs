@@ -19,7 +19,7 @@ use crate::outbound::hops;
 use crate::session_stream::{IncomingSessionStream, SessionStream};
 use crate::session_table::{LiveStream, Registration};
 use crate::stats::add;
-use crate::wire::{Header, SessionHeader, SessionId};
+use crate::wire::{valid_id, Header, SessionHeader, SessionId};
 
 impl Endpoint {
     /// Opens a session stream of `class` for `session_id` / `attachment_id`
@@ -36,6 +36,9 @@ impl Endpoint {
         attachment_id: SessionId,
     ) -> Result<SessionStream, FabricError> {
         let shared = &self.shared;
+        if !valid_id(to) {
+            return Err(FabricError::ConfigInvalid(format!("node id of {} bytes: 1 to 64 expected", to.len())));
+        }
         if class == Class::FabricControl {
             return Err(FabricError::ChannelClassDenied("fabric_control carries no session".into()));
         }

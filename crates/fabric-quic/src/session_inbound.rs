@@ -113,11 +113,14 @@ fn accept(shared: &Shared, prev: &str, header: SessionHeader, leftover: Bytes, m
         attachment_id: header.attachment_id,
         stream,
     };
-    let inbox = shared.session_tx.lock().unwrap().clone();
-    let Some(inbox) = inbox else { return }; // closing: dropping the stream finishes it
-                                             // Counted before the hand-over, so whoever takes the stream sees it counted.
+    // Counted before the hand-over, so whoever takes the stream sees it counted.
     add(&shared.counters.sessions_accepted, 1);
-    if let Err(TrySendError::Full(mut incoming) | TrySendError::Closed(mut incoming)) = inbox.try_send(incoming) {
+    let inbox = shared.session_tx.lock().unwrap().clone();
+    let not_taken = match inbox {
+        Some(inbox) => inbox.try_send(incoming).err().map(TrySendError::into_inner),
+        None => Some(incoming), // the endpoint is closing
+    };
+    if let Some(mut incoming) = not_taken {
         shared.counters.sessions_accepted.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         incoming.stream.abort(StreamReason::SessionBacklogFull);
         report(shared, &origin, class, StreamReason::SessionBacklogFull);

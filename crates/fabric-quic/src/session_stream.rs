@@ -24,6 +24,16 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+// Checked when compiling: the streams move between tasks and threads (a
+// napi future runs on a thread pool; each direction gets its own task).
+const _: () = {
+    fn movable<T: Send + Sync + 'static>() {}
+    let _ = movable::<SessionStream>;
+    let _ = movable::<IncomingSessionStream>;
+    let _ = movable::<SessionSend>;
+    let _ = movable::<SessionRecv>;
+};
+
 /// A session stream delivered to the node that serves the session.
 pub struct IncomingSessionStream {
     /// The entry node that opened it.

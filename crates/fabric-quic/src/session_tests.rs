@@ -256,7 +256,7 @@ async fn streams_beyond_the_accept_backlog_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opening_refuses_an_unauthorized_class_fabric_control_and_an_unknown_node() {
+async fn opening_refuses_an_unauthorized_class_fabric_control_an_unknown_node_and_a_bad_node_id() {
     let (a, _c) = direct().await;
     a.authorize("c", &[Class::Input]);
     let code = |r: Result<SessionStream, FabricError>| r.err().map(|e| e.code());
@@ -264,6 +264,9 @@ async fn opening_refuses_an_unauthorized_class_fabric_control_and_an_unknown_nod
     assert_eq!(code(a.open_session_stream("c", Class::FabricControl, SESSION, ATTACHMENT).await), Some("channel_class_denied"));
     a.authorize("nowhere", &[Class::Input]);
     assert_eq!(code(a.open_session_stream("nowhere", Class::Input, SESSION, ATTACHMENT).await), Some("network_unreachable"));
+    let too_long = "n".repeat(300);
+    assert_eq!(code(a.open_session_stream(&too_long, Class::Input, SESSION, ATTACHMENT).await), Some("config_invalid"));
+    assert_eq!(code(a.open_session_stream("", Class::Input, SESSION, ATTACHMENT).await), Some("config_invalid"));
     assert_eq!(sessions(&a, "live"), 0);
 }
 
