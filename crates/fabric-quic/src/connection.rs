@@ -8,6 +8,7 @@ use crate::clock::unix_now;
 use crate::event::Event;
 use crate::identity::{NodeCert, Refusal};
 use crate::inbound;
+use crate::session_inbound;
 use crate::shared::{close_code, PeerConn, Shared};
 use quinn::{Connection, ConnectionError};
 use rustls::pki_types::CertificateDer;
@@ -171,6 +172,7 @@ pub(crate) fn register(
     shared.emit(Event::PeerUp { node_id: node_id.clone(), serial: cert.serial.clone(), not_after_unix: cert.not_after_unix, dialled });
     tokio::spawn(inbound::streams(shared.clone(), conn.clone(), node_id.clone()));
     tokio::spawn(inbound::datagrams(shared.clone(), conn.clone(), node_id.clone()));
+    tokio::spawn(session_inbound::streams(shared.clone(), conn.clone(), node_id.clone()));
     tokio::spawn(watch_close(shared.clone(), conn.clone(), node_id.clone()));
     tokio::spawn(expire_at(shared.clone(), conn, node_id, cert.not_after_unix));
     cert

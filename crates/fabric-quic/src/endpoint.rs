@@ -2,7 +2,7 @@
 //! accepts mutually authenticated connections, keeps at most one connection
 //! per peer node, and carries channel classes to direct peers or through
 //! relays (see `connection`, `inbound` and `outbound`; the state they share
-//! is in `shared`).
+//! is in `shared`), and session streams (`session`, `session_inbound`).
 //!
 //! Policy lives in TypeScript (the channel machine and the routing engine);
 //! this side enforces it: which classes each node may exchange
@@ -21,6 +21,7 @@ use crate::connection::{accept_loop, peer_certificate, reason_from_error, regist
 use crate::error::FabricError;
 use crate::event::{Delivery, Event};
 use crate::identity::{named_node, pem_certificates, NodeCert, Refusal, Trust};
+use crate::session_table::SessionTable;
 use crate::shared::{RelayLeases, Shared, State};
 use crate::stats::Counters;
 use crate::tls::{self, LocalIdentity, PeerVerifier, SharedTrust};
@@ -44,6 +45,10 @@ pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
 /// its own stream.
 pub const DEFAULT_STREAM_WINDOW: u32 = 1 << 20;
 
+/// Session streams one peer may have open towards this node at once (QUIC's
+/// bidirectional stream limit; a few per remote session, one per class).
+pub const MAX_SESSION_STREAMS: u32 = 1024;
+
 pub struct EndpointOptions {
     pub cluster_id: String,
     pub node_id: String,
@@ -64,6 +69,9 @@ pub struct EndpointOptions {
     /// Receive window per stream: how much of one class may wait unread at
     /// the receiver (see `DEFAULT_STREAM_WINDOW`).
     pub stream_window_bytes: u32,
+    /// Accepted session streams that may wait for `accept_session_stream`;
+    /// more are refused (`session_backlog_full`).
+    pub session_backlog: usize,
 }
 
 impl EndpointOptions {
@@ -83,6 +91,7 @@ impl EndpointOptions {
             inbox_capacity: 1024,
             queue_delay_target: Some(DEFAULT_QUEUE_DELAY_TARGET),
             stream_window_bytes: DEFAULT_STREAM_WINDOW,
+            session_backlog: 256,
         }
     }
 }
@@ -98,7 +107,8 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
     t.max_idle_timeout(Some(idle))
         .keep_alive_interval(Some(opts.keep_alive))
         .max_concurrent_uni_streams(VarInt::from_u32(1024))
-        .max_concurrent_bidi_streams(VarInt::from_u32(0))
+        // Bidirectional streams are session streams only (`session`).
+        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_SESSION_STREAMS))
         .stream_receive_window(VarInt::from_u32(opts.stream_window_bytes))
         .receive_window(VarInt::from_u32(32 << 20))
         .send_window(32 << 20)
@@ -177,6 +187,7 @@ impl Endpoint {
         let (urgent_tx, urgent_rx) = mpsc::channel(opts.inbox_capacity);
         let (bulk_tx, bulk_rx) = mpsc::channel(opts.inbox_capacity);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (session_tx, session_rx) = mpsc::channel(opts.session_backlog.max(1));
         let shared = Arc::new(Shared {
             node_id: opts.node_id,
             quic,
@@ -195,6 +206,9 @@ impl Endpoint {
             urgent_tx,
             bulk_tx,
             inbox: tokio::sync::Mutex::new((urgent_rx, bulk_rx)),
+            sessions: Arc::new(Mutex::new(SessionTable::default())),
+            session_tx: Mutex::new(Some(session_tx)),
+            session_rx: tokio::sync::Mutex::new(session_rx),
             events_tx,
             events_rx: tokio::sync::Mutex::new(events_rx),
             socket_buffers,
@@ -268,6 +282,8 @@ impl Endpoint {
         if let Some(by_class) = state.senders.get_mut(node_id) {
             by_class.retain(|class, _| *class == Class::FabricControl || set.contains(class));
         }
+        // Still under the state lock, so no stream is admitted between the two.
+        self.shared.sessions.lock().unwrap().end_unauthorized(node_id, &set);
         state.allowed.insert(node_id.to_string(), set);
         self.shared.policy_epoch.fetch_add(1, Ordering::Release);
     }
@@ -393,6 +409,7 @@ impl Endpoint {
     }
 
     pub fn stats(&self) -> serde_json::Value {
+        let live_sessions = self.shared.sessions.lock().unwrap().live();
         let state = self.shared.state.lock().unwrap();
         let peers: Vec<serde_json::Value> = state
             .peers
@@ -413,7 +430,7 @@ impl Endpoint {
                 })
             })
             .collect();
-        let mut doc = self.shared.counters.to_json();
+        let mut doc = self.shared.counters.to_json(live_sessions);
         doc["node_id"] = self.shared.node_id.clone().into();
         doc["peers"] = peers.into();
         doc["socket"] =
@@ -428,6 +445,8 @@ impl Endpoint {
             self.disconnect(&node, "shutdown");
         }
         self.shared.quic.close(VarInt::from_u32(0), b"shutdown");
+        // Ends a wait in `accept_session_stream` once what was accepted is taken.
+        self.shared.session_tx.lock().unwrap().take();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.quic.wait_idle()).await;
     }
 }

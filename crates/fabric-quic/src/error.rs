@@ -26,6 +26,11 @@ pub enum FabricError {
     /// reason (see `connection::reason_from_error`).
     #[error("{reason}: {message}")]
     Handshake { reason: &'static str, message: String },
+    /// A session stream ended other than by a clean finish: refused, reset
+    /// by the other end or a relay, or its connection closed. `reason` is a
+    /// `wire::StreamReason` name or, for a closed connection, its close reason.
+    #[error("{reason}: {message}")]
+    StreamEnded { reason: &'static str, message: String },
 }
 
 impl FabricError {
@@ -38,7 +43,13 @@ impl FabricError {
             FabricError::ChannelClassDenied(_) => "channel_class_denied",
             FabricError::Certificate { refusal, .. } => refusal.code(),
             FabricError::Handshake { reason, .. } => reason,
+            FabricError::StreamEnded { reason, .. } => reason,
         }
+    }
+
+    /// The `FabricError` inside an `io::Error` a session stream returned.
+    pub fn in_io(error: &std::io::Error) -> Option<&FabricError> {
+        error.get_ref()?.downcast_ref::<FabricError>()
     }
 }
 
@@ -65,10 +76,23 @@ mod tests {
                 "tls_handshake_failed",
                 "tls_handshake_failed: alert",
             ),
+            (
+                FabricError::StreamEnded { reason: "session_not_served", message: "reset by the other end".into() },
+                "session_not_served",
+                "session_not_served: reset by the other end",
+            ),
         ];
         for (error, code, text) in cases {
             assert_eq!(error.code(), code);
             assert_eq!(error.to_string(), text);
         }
+    }
+
+    #[test]
+    fn the_error_inside_an_io_error_is_found_again() {
+        let inner = FabricError::StreamEnded { reason: "session_ended", message: "m".into() };
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, inner.clone());
+        assert_eq!(FabricError::in_io(&io), Some(&inner));
+        assert_eq!(FabricError::in_io(&std::io::Error::other("plain")), None);
     }
 }

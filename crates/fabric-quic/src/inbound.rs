@@ -1,7 +1,8 @@
 //! Receiving: each incoming stream or datagram either ends here (checked
 //! against the channel authorization, then delivered) or names a next hop,
 //! in which case a relay splices it onto the next connection without
-//! looking at the messages inside.
+//! looking at the messages inside. Session streams (bidirectional) are
+//! `session_inbound`'s; it shares the checks here (`may_deliver`, `relay_next`).
 
 use crate::class::Class;
 use crate::clock::unix_now;
@@ -131,7 +132,7 @@ async fn stream(shared: Arc<Shared>, prev: String, mut recv: RecvStream) {
 
 /// Who sent a message that ends here: the origin the header names (then
 /// the previous hop was a relay), or the previous hop itself.
-fn origin_of(header: &Header, prev: &str) -> (String, Option<String>) {
+pub(crate) fn origin_of(header: &Header, prev: &str) -> (String, Option<String>) {
     if header.origin.is_empty() {
         (prev.to_string(), None)
     } else {
@@ -141,7 +142,7 @@ fn origin_of(header: &Header, prev: &str) -> (String, Option<String>) {
 
 /// The origin must be authorized for the class, and so must the relay it
 /// came through.
-fn may_deliver(state: &State, origin: &str, via: Option<&str>, class: Class) -> bool {
+pub(crate) fn may_deliver(state: &State, origin: &str, via: Option<&str>, class: Class) -> bool {
     state.allows(origin, class) && via.is_none_or(|v| state.allows(v, class))
 }
 
@@ -190,7 +191,7 @@ fn relay_refusal(relaying: bool, leased: bool, state: &State, prev: &str, header
 }
 
 /// The connection to forward on, or why not.
-fn relay_next(shared: &Shared, prev: &str, header: &Header) -> Result<Connection, &'static str> {
+pub(crate) fn relay_next(shared: &Shared, prev: &str, header: &Header) -> Result<Connection, &'static str> {
     let relaying = shared.relay_enabled.load(Ordering::Relaxed);
     let (origin, destination) = relay_ends(prev, header);
     let leased = shared.leases.read().unwrap().covers(origin, destination, unix_now());
@@ -202,7 +203,7 @@ fn relay_next(shared: &Shared, prev: &str, header: &Header) -> Result<Connection
     state.peers.get(next).map(|p| p.conn.clone()).ok_or("network_unreachable")
 }
 
-fn refuse_relay(shared: &Shared, prev: &str, class: Class, reason: &'static str) {
+pub(crate) fn refuse_relay(shared: &Shared, prev: &str, class: Class, reason: &'static str) {
     add(&shared.counters.relay_refused, 1);
     shared.emit(Event::Refused { node_id: prev.to_string(), class, reason });
 }

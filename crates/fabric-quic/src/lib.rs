@@ -2,15 +2,21 @@
 //!
 //! QUIC (quinn) with mutual TLS over cluster-CA node certificates, channel
 //! classes mapped to prioritised streams or datagrams with per-class QoS
-//! queues, relay forwarding spliced inside Rust, and counters. The napi
-//! bindings (`napi` module) are the only way TypeScript reaches it.
+//! queues, relay forwarding spliced inside Rust, session streams (one
+//! remote session's channel bytes between an entry and an adapter node,
+//! relayed the same way) and counters. The napi bindings (`napi` module)
+//! are the only way TypeScript reaches it.
 //!
 //! Modules depend one way only: `outbound` (sending, `impl Endpoint`) on
-//! `endpoint` (the API); `endpoint` on `connection`; `connection` on
-//! `inbound`; all of those on `shared`, which uses `queue`; everything on
-//! the leaves `class`, `wire`, `identity`, `tls`, `event`, `error`, `clock`,
-//! `stats`, `congestion`. (`grep -o 'crate::[a-z_]*'` per file piped to
-//! `tsort` finds no loop.)
+//! `endpoint` (the API); `session` (session streams, `impl Endpoint`) on
+//! `endpoint` and on `outbound` for routes; `endpoint` on `connection`;
+//! `connection` on `inbound` and `session_inbound`; `session_inbound` on
+//! `inbound` for its authorization and relay checks; all of those on
+//! `shared`, which uses `queue`, `session_stream` and `session_table`;
+//! `session_stream` on `session_table`; everything on the leaves `class`,
+//! `wire`, `identity`, `tls`, `event`, `error`, `clock`, `stats`,
+//! `congestion`. (`grep -o 'crate::[a-z_]*'` per file piped to `tsort`
+//! finds no loop.)
 
 pub mod class;
 pub mod clock;
@@ -23,11 +29,17 @@ pub mod identity;
 mod inbound;
 mod outbound;
 mod queue;
+mod session;
+mod session_inbound;
+pub mod session_stream;
+mod session_table;
 mod shared;
 mod stats;
 pub mod tls;
 pub mod wire;
 
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod test_pki;
 
@@ -41,3 +53,5 @@ pub use endpoint::{Endpoint, EndpointOptions};
 pub use error::FabricError;
 pub use event::{Delivery, Event};
 pub use queue::{Enqueued, WaitForRoom};
+pub use session_stream::{IncomingSessionStream, SessionRecv, SessionSend, SessionStream};
+pub use wire::{SessionId, StreamReason};

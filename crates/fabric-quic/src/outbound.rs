@@ -94,7 +94,7 @@ fn enqueue(queue: &Queue, queueing: Queueing, data: &Bytes, urgent_pending: Opti
 /// The first hop towards `to` and the path the header carries past it.
 /// fabric_control is the channel's own control (hello, heartbeats): it
 /// always goes straight to the peer, never along a route.
-fn hops(to: &str, class: Class, relays: &[String]) -> (String, Vec<String>) {
+pub(crate) fn hops(to: &str, class: Class, relays: &[String]) -> (String, Vec<String>) {
     let relays: &[String] = if class == Class::FabricControl { &[] } else { relays };
     match relays.split_first() {
         None => (to.to_string(), Vec::new()),

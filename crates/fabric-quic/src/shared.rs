@@ -9,6 +9,8 @@ use crate::class::Class;
 use crate::event::{Delivery, Event};
 use crate::identity::NodeCert;
 use crate::queue::Sender;
+use crate::session_stream::IncomingSessionStream;
+use crate::session_table::SessionTable;
 use crate::stats::Counters;
 use crate::tls::{LocalIdentity, SharedTrust};
 use quinn::{Connection, TransportConfig, VarInt};
@@ -127,6 +129,12 @@ pub(crate) struct Shared {
     pub urgent_tx: mpsc::Sender<Delivery>,
     pub bulk_tx: mpsc::Sender<Delivery>,
     pub inbox: tokio::sync::Mutex<(mpsc::Receiver<Delivery>, mpsc::Receiver<Delivery>)>,
+    /// Served sessions and live session streams. Lock order: `state`, then this.
+    pub sessions: Arc<Mutex<SessionTable>>,
+    /// Accepted session streams on their way to `accept_session_stream`;
+    /// taken away by `close`, which ends that wait.
+    pub session_tx: Mutex<Option<mpsc::Sender<IncomingSessionStream>>>,
+    pub session_rx: tokio::sync::Mutex<mpsc::Receiver<IncomingSessionStream>>,
     pub events_tx: mpsc::UnboundedSender<Event>,
     pub events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     pub socket_buffers: (usize, usize),

@@ -24,6 +24,12 @@ pub struct Counters {
     pub relay_bytes: AtomicU64,
     pub relay_datagrams: AtomicU64,
     pub relay_refused: AtomicU64,
+    /// Session streams this node opened, accepted (delivered to the
+    /// application), refused as their destination, and spliced as a relay.
+    pub sessions_opened: AtomicU64,
+    pub sessions_accepted: AtomicU64,
+    pub sessions_refused: AtomicU64,
+    pub sessions_relayed: AtomicU64,
     handshake_failures: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -36,7 +42,8 @@ impl Counters {
         *self.handshake_failures.lock().unwrap().entry(reason.to_string()).or_default() += 1;
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    /// `live_sessions`: session streams open here now (the session table's count).
+    pub fn to_json(&self, live_sessions: usize) -> serde_json::Value {
         let mut classes = serde_json::Map::new();
         for c in ALL {
             let k = self.class(c);
@@ -59,6 +66,13 @@ impl Counters {
                 "bytes": self.relay_bytes.load(Relaxed),
                 "datagrams": self.relay_datagrams.load(Relaxed),
                 "refused": self.relay_refused.load(Relaxed),
+            },
+            "sessions": {
+                "opened": self.sessions_opened.load(Relaxed),
+                "accepted": self.sessions_accepted.load(Relaxed),
+                "refused": self.sessions_refused.load(Relaxed),
+                "relayed": self.sessions_relayed.load(Relaxed),
+                "live": live_sessions,
             },
             "handshake_failures": *self.handshake_failures.lock().unwrap(),
         })
