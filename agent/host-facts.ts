@@ -40,8 +40,8 @@ export function detectCapabilities(facts = hostFacts()): Partial<Record<Capabili
     can_egress_internet: true,
     can_run_rdp_worker: facts.freerdp === true,
     can_run_vnc_worker: false,
-    // No SSH adapter runs in the agent yet (issue 12); reported once it does.
-    can_run_ssh_worker: false,
+    // The SSH adapter is Rust inside the mesh addon (crates/fabric-ssh): nothing to install.
+    can_run_ssh_worker: true,
     can_run_vpn_exit: linux && tun,
     can_run_vpn_connector: linux && tun,
     can_run_file_cache: true,

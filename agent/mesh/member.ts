@@ -11,6 +11,7 @@ import { readKeyPkcs8 } from "../keys.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { AgentStore } from "../store.ts";
 import { every, type Clock, type Random } from "../clock.ts";
+import { SessionRoles } from "../sessions/roles.ts";
 
 export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
@@ -22,12 +23,15 @@ export interface MeshSettings {
   linkReportMs?: number;
   shortcut?: MeshRuntimeOptions["shortcut"];
   shortcutProbationMs?: number;
+  /** How often an ssh-worker reads its session assignments (default 1 s). */
+  assignmentPollMs?: number;
 }
 
 export class MeshMember {
   private runtime: MeshRuntime | null = null;
   private stopStatus: (() => void) | null = null;
   private applying: Promise<void> = Promise.resolve();
+  private readonly sessions: SessionRoles;
 
   constructor(
     private readonly runner: ClusterRunner,
@@ -36,7 +40,9 @@ export class MeshMember {
     private readonly settings: MeshSettings,
     private readonly log: (line: string, fields?: Record<string, unknown>) => void,
     private readonly time: { clock: Clock; random: Random },
-  ) {}
+  ) {
+    this.sessions = new SessionRoles(runner, { log, clock: time.clock, assignmentPollMs: settings.assignmentPollMs });
+  }
 
   /** The running mesh, if this node has a mesh role now. */
   get running(): MeshRuntime | null {
@@ -77,6 +83,7 @@ export class MeshMember {
       this.stopStatus = every(this.time.clock, 1000, save);
     }
     await this.runtime.apply(dir);
+    await this.sessions.apply(dir.roles, this.runtime.mesh);
   }
 
   /** A renewed node certificate (already stored): the running mesh moves to it; a later start reads it from the membership. */
@@ -97,6 +104,7 @@ export class MeshMember {
     this.stopStatus = null;
     const rt = this.runtime;
     this.runtime = null;
+    await this.sessions.stop();
     if (rt) {
       await rt.stop();
       await this.store.saveMeshStatus(this.runner.clusterId, { stopped: true }).catch(() => undefined);

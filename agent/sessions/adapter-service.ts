@@ -68,15 +68,24 @@ export class AdapterService {
     },
   ) {}
 
+  /** Starts reading assignments (again, after `pause`). */
   start(): void {
-    this.events = this.watchEvents();
+    this.events ??= this.watchEvents();
+    if (this.stopPolling) return;
     this.stopPolling = every(this.o.clock, this.o.pollMs ?? ASSIGNMENT_POLL_MS, () => void this.poll());
     void this.poll();
   }
 
-  async stop(): Promise<void> {
+  /** The role was withdrawn: stop reading assignments and stop every terminal (the control plane fails their sessions). */
+  pause(): void {
     this.stopPolling?.();
-    for (const id of this.local.keys()) this.transport.stop(id);
+    this.stopPolling = null;
+    for (const [id, mine] of this.local) this.stopSession(id, mine);
+  }
+
+  /** For good: after `pause`, closes the transport and waits for its event stream to end. */
+  async stop(): Promise<void> {
+    this.pause();
     await this.transport.close();
     await this.events;
   }
@@ -147,7 +156,10 @@ export class AdapterService {
       await this.report(id, { type: "adapter.started" });
     } catch (err) {
       this.local.delete(id);
-      const reason = (err instanceof Error ? err.message : String(err)).slice(0, 500) || "adapter.start_failed";
+      // Native refusals carry their code apart from the message (MeshError); our own start with it.
+      const code = (err as { code?: unknown }).code;
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = (typeof code === "string" ? `${code}: ${message}` : message).slice(0, 500) || "adapter.start_failed";
       this.o.log("ssh session failed to start", { session: id, reason });
       await this.report(id, { type: "adapter.failed", reason });
     }
@@ -167,7 +179,11 @@ export class AdapterService {
     try {
       await this.o.control.report(sessionId, body);
     } catch (err) {
-      this.o.log("ssh-worker could not report a session event", { session: sessionId, type: body.type, error: err instanceof Error ? err.message : String(err) });
+      this.o.log("ssh-worker could not report a session event", {
+        session: sessionId,
+        type: body.type,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 }

@@ -75,6 +75,26 @@ export interface MeshStats {
   socket: { recv_buffer_bytes: number; send_buffer_bytes: number };
 }
 
+/** How an adapter node starts a session's SSH terminal (the credentials go straight to Rust). */
+export interface SshStart {
+  host: string;
+  port: number;
+  username: string;
+  password: string | null;
+  private_key: string | null;
+  /** The pinned host key (`SHA256:…`), or null to accept any (`ignore`). */
+  host_key: string | null;
+  /** Entry nodes allowed to open this session's streams. */
+  entry_node_ids: string[];
+}
+
+/** A session whose terminal ended (shell exit, connection lost, or stopped). */
+export interface AdapterEnded {
+  type: "ended";
+  session_id: string;
+  reason: string;
+}
+
 export class MeshError extends Error {
   constructor(
     readonly code: string,
@@ -101,6 +121,10 @@ interface NativeEndpoint {
   recv(max: number): Promise<MeshMessage[]>;
   nextEvent(): Promise<string | null>;
   stats(): string;
+  startSsh(sessionId: string, startJson: string): Promise<void>;
+  allowSessionEntries(sessionId: string, entryNodeIds: string[]): void;
+  stopSsh(sessionId: string): void;
+  nextAdapterEvent(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -125,7 +149,7 @@ function addon(): NativeModule {
 /** The addon's "<code>: <detail>" errors as MeshError. */
 function meshError(e: unknown): unknown {
   const message = e instanceof Error ? e.message : String(e);
-  const match = /^([a-z_]+): (.*)$/s.exec(message);
+  const match = /^([a-z_][a-z_.]*): (.*)$/s.exec(message);
   return match ? new MeshError(match[1]!, match[2]!) : e;
 }
 
@@ -249,6 +273,30 @@ export class Mesh {
 
   stats(): MeshStats {
     return JSON.parse(this.endpoint.stats());
+  }
+
+  /**
+   * Remote sessions this node serves as adapter: starts the session's SSH
+   * terminal in Rust (crates/fabric-ssh) and admits its streams from the
+   * allowed entry nodes; resolves once the shell runs. Refusals are
+   * `MeshError`s with the adapter's code (`adapter.auth_failed`, …).
+   */
+  startSsh(sessionId: string, start: SshStart): Promise<void> {
+    return native(() => this.endpoint.startSsh(sessionId, JSON.stringify(start)));
+  }
+
+  allowSessionEntries(sessionId: string, entryNodeIds: readonly string[]): void {
+    sync(() => this.endpoint.allowSessionEntries(sessionId, [...entryNodeIds]));
+  }
+
+  stopSsh(sessionId: string): void {
+    sync(() => this.endpoint.stopSsh(sessionId));
+  }
+
+  /** The next session whose terminal ended; null once closed. */
+  async nextAdapterEvent(): Promise<AdapterEnded | null> {
+    const raw = await this.endpoint.nextAdapterEvent();
+    return raw === null ? null : JSON.parse(raw);
   }
 
   close(): Promise<void> {

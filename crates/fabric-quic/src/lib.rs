@@ -7,6 +7,10 @@
 //! relayed the same way) and counters. The napi bindings (`napi` module)
 //! are the only way TypeScript reaches it.
 //!
+//! The remote-session hosts sit on top: `adapter_host` (SSH terminals of
+//! crates/fabric-ssh fed by incoming session streams) uses `endpoint`,
+//! `session_stream` and `wire`; nothing below uses it.
+//!
 //! Modules depend one way only: `outbound` (sending, `impl Endpoint`) on
 //! `endpoint` (the API); `session` (session streams, `impl Endpoint`) on
 //! `endpoint` and on `outbound` for routes; `endpoint` on `connection`;
@@ -18,6 +22,7 @@
 //! `congestion`. (`grep -o 'crate::[a-z_]*'` per file piped to `tsort`
 //! finds no loop.)
 
+pub mod adapter_host;
 pub mod class;
 pub mod clock;
 pub mod congestion;

@@ -2,6 +2,7 @@
 //! `Endpoint`; errors carry the spec's failure reason as the message prefix
 //! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
 
+use crate::adapter_host::{AdapterHost, SshStart};
 use crate::class::{Class, ALL};
 use crate::endpoint::{Endpoint, EndpointOptions};
 use crate::error::FabricError;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsObject};
 use napi_derive::napi;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 fn to_napi(e: FabricError) -> napi::Error {
@@ -64,6 +66,38 @@ pub struct MeshMessage {
 #[napi]
 pub struct MeshEndpoint {
     inner: Endpoint,
+    /// The SSH terminals of the sessions this node serves as adapter, started on first use.
+    adapter: Arc<OnceLock<Arc<AdapterHost>>>,
+}
+
+impl MeshEndpoint {
+    /// The adapter host, created inside the runtime (it spawns the accept loop).
+    fn adapter_host(adapter: &OnceLock<Arc<AdapterHost>>, inner: &Endpoint) -> Arc<AdapterHost> {
+        adapter.get_or_init(|| AdapterHost::start(inner.clone())).clone()
+    }
+}
+
+fn string_field(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
+}
+
+/// The agent's `SshStart` JSON (agent/sessions/adapter-service.ts) as the adapter host's.
+fn ssh_start(json: &str) -> Result<SshStart> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(format!("ssh start: {e}")))?;
+    let port = v.get("port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0);
+    Ok(SshStart {
+        host: string_field(&v, "host").ok_or_else(|| invalid("ssh start: host missing"))?,
+        port: port.ok_or_else(|| invalid("ssh start: port must be 1-65535"))?,
+        username: string_field(&v, "username").ok_or_else(|| invalid("ssh start: username missing"))?,
+        password: string_field(&v, "password"),
+        private_key: string_field(&v, "private_key"),
+        host_key: string_field(&v, "host_key"),
+        entry_node_ids: v
+            .get("entry_node_ids")
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+    })
 }
 
 #[napi(ts_return_type = "Promise<MeshEndpoint>")]
@@ -92,7 +126,7 @@ pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
     if let Some(us) = options.queue_delay_target_us {
         opts.queue_delay_target = (us > 0).then(|| Duration::from_micros(us.into()));
     }
-    env.spawn_future(async move { Endpoint::bind(opts).map(|inner| MeshEndpoint { inner }).map_err(to_napi) })
+    env.spawn_future(async move { Endpoint::bind(opts).map(|inner| MeshEndpoint { inner, adapter: Arc::default() }).map_err(to_napi) })
 }
 
 #[napi]
@@ -221,9 +255,53 @@ impl MeshEndpoint {
         self.inner.stats().to_string()
     }
 
+    /// Starts the SSH terminal of a session this node serves as adapter; resolves once its shell runs.
+    /// Rejects with `<code>: <detail>` (`adapter.auth_failed: …`). Credentials are not kept outside the terminal.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start_ssh(&self, env: Env, session_id: String, start_json: String) -> Result<JsObject> {
+        let start = ssh_start(&start_json)?;
+        let (adapter, inner) = (self.adapter.clone(), self.inner.clone());
+        env.spawn_future(async move {
+            let host = MeshEndpoint::adapter_host(&adapter, &inner);
+            host.start_ssh(&session_id, start).await.map_err(|e| napi::Error::new(Status::GenericFailure, e))
+        })
+    }
+
+    /// The entry nodes allowed to open a running session's streams.
+    #[napi]
+    pub fn allow_session_entries(&self, session_id: String, entry_node_ids: Vec<String>) {
+        if let Some(host) = self.adapter.get() {
+            host.allow_entries(&session_id, entry_node_ids);
+        }
+    }
+
+    /// Stops a session's terminal; its end comes through `nextAdapterEvent` as `stopped`.
+    #[napi]
+    pub fn stop_ssh(&self, session_id: String) {
+        if let Some(host) = self.adapter.get() {
+            host.stop(&session_id);
+        }
+    }
+
+    /// Resolves with the next ended session as JSON (`{"type":"ended","session_id","reason"}`), or null once closed.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn next_adapter_event(&self, env: Env) -> Result<JsObject> {
+        let (adapter, inner) = (self.adapter.clone(), self.inner.clone());
+        env.spawn_future(async move {
+            let host = MeshEndpoint::adapter_host(&adapter, &inner);
+            Ok(host
+                .next_ended()
+                .await
+                .map(|e| serde_json::json!({ "type": "ended", "session_id": e.session_id, "reason": e.reason }).to_string()))
+        })
+    }
+
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> Result<JsObject> {
         let inner = self.inner.clone();
+        if let Some(host) = self.adapter.get() {
+            host.close();
+        }
         env.spawn_future(async move {
             inner.close().await;
             Ok(())
