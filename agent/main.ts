@@ -29,7 +29,7 @@ import { explain } from "./retry.ts";
 import { DEV_CLUSTER_DATA_DIR } from "./dev-cluster-dir.ts";
 import { keyPath } from "./keys.ts";
 import type { WorkloadSpec } from "./supervisor.ts";
-import type { MeshSettings } from "./mesh/member.ts";
+import type { EntrySettings, MeshSettings } from "./mesh/member.ts";
 import { Agent } from "./agent.ts";
 import { certificateStatus } from "./renew.ts";
 import { systemClock as clock, systemRandom as random } from "./clock.ts";
@@ -69,6 +69,14 @@ SIGTERM or Ctrl-C stops it.
   --mesh-listen IP:PORT     where the mesh listens (default $RAP_MESH_LISTEN or 0.0.0.0:7443)
   --mesh-advertise HOST:PORT
                             what peers should dial (default $RAP_MESH_ADVERTISE or the bound address)
+  --entry-listen IP:PORT    where an entry node takes clients, UDP (WebTransport) and TCP
+                            (WebSocket) on one port (default $RAP_ENTRY_LISTEN or 0.0.0.0:4433)
+  --entry-public-host HOST  the host name clients use for this entry (default $RAP_ENTRY_PUBLIC_HOST,
+                            else the mesh's advertised host)
+  --entry-cert FILE, --entry-key FILE
+                            the entry's TLS certificate chain and key (PEM; default $RAP_ENTRY_CERT_FILE
+                            and $RAP_ENTRY_KEY_FILE); without them a self-signed certificate valid 14
+                            days, renewed weekly, whose hash clients pin
 ${STATE_DIR_HELP}`,
   status: `usage: rap-node-agent status [--json] [--state-dir DIR]
 
@@ -216,12 +224,17 @@ async function cmdRun(args: string[]): Promise<number> {
       workloads: { type: "string" },
       "mesh-listen": { type: "string" },
       "mesh-advertise": { type: "string" },
+      "entry-listen": { type: "string" },
+      "entry-public-host": { type: "string" },
+      "entry-cert": { type: "string" },
+      "entry-key": { type: "string" },
     },
     strict: true,
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
   const intervalMs = seconds("heartbeat-interval", values["heartbeat-interval"], "30") * 1000;
   const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
+  mesh.entry = entrySettings(values, mesh);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
   try {
@@ -248,6 +261,7 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
     tickMs: num("RAP_MESH_TICK_MS"),
     linkReportMs: num("RAP_MESH_LINK_REPORT_MS"),
     shortcutProbationMs: num("RAP_MESH_SHORTCUT_PROBATION_MS"),
+    assignmentPollMs: num("RAP_SESSION_ASSIGNMENT_POLL_MS"),
   };
   if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
   if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise))
@@ -259,6 +273,21 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
   };
   settings.shortcut = Object.fromEntries(Object.entries(shortcut).filter(([, v]) => v !== undefined && Number.isFinite(v)));
   return settings;
+}
+
+/** Entry-node settings from flags and the environment. */
+function entrySettings(values: Record<string, string | boolean | undefined>, mesh: MeshSettings): EntrySettings {
+  const env = process.env;
+  const flag = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
+  const listen = flag("entry-listen") ?? env.RAP_ENTRY_LISTEN ?? "0.0.0.0:4433";
+  if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(listen)) throw new Usage(`--entry-listen ${listen} is not IP:port`);
+  const advertisedHost = mesh.advertise?.slice(0, mesh.advertise.lastIndexOf(":"));
+  const publicHost = flag("entry-public-host") ?? env.RAP_ENTRY_PUBLIC_HOST ?? advertisedHost;
+  if (publicHost !== undefined && !/^[A-Za-z0-9.\-[\]:]{1,253}$/.test(publicHost)) throw new Usage(`--entry-public-host ${publicHost} is not a host name`);
+  const certFile = flag("entry-cert") ?? env.RAP_ENTRY_CERT_FILE;
+  const keyFile = flag("entry-key") ?? env.RAP_ENTRY_KEY_FILE;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new Usage("--entry-cert and --entry-key go together");
+  return { listen, publicHost, certFile, keyFile };
 }
 
 /**

@@ -25,6 +25,18 @@ export interface MeshSettings {
   shortcutProbationMs?: number;
   /** How often an ssh-worker reads its session assignments (default 1 s). */
   assignmentPollMs?: number;
+  /** Where an entry node takes clients (the `entry-node` role). */
+  entry?: EntrySettings;
+}
+
+export interface EntrySettings {
+  /** IP:port, UDP and TCP. */
+  listen: string;
+  /** The host clients use; undefined: the mesh's advertised host, else the bound address. */
+  publicHost?: string;
+  /** An operator certificate (PEM files); without them a self-signed one clients pin by hash. */
+  certFile?: string;
+  keyFile?: string;
 }
 
 export class MeshMember {
