@@ -93,7 +93,8 @@ export const ERROR_CATALOG = {
   "data_plane.wrong_session": { status: 403, fallback: "The connection token is for another session." },
   "data_plane.attachment_superseded": { status: 409, fallback: "This connection was replaced by a newer one." },
   "data_plane.entry_not_authorized": { status: 403, fallback: "This entry point no longer serves the organization. Connect again." },
-  "data_plane.entry_unavailable": { status: 503, fallback: "This entry point cannot check connections right now. Try again in a moment." },
+  /** Not an HTTP answer: an entry node that cannot reach the control plane (or its adapter) to admit a client. Not 5xx, so clients see the code. */
+  "data_plane.entry_unavailable": { status: 409, fallback: "This entry point cannot check connections right now. Try again in a moment." },
   "session.taken_over": { status: 409, fallback: "This session was taken over on another device." },
   "adapter.session_not_assigned": { status: 404, fallback: "That session is not assigned to this node." },
   // Why an SSH adapter could not start a session (crates/fabric-ssh, reported in `adapter.failed`).
