@@ -34,6 +34,7 @@ const Env = v.object({
   LOG_LEVEL: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
   BODY_LIMIT_BYTES: v.optional(PositiveInt(1024, 64 * 1024 * 1024), String(1024 * 1024)),
   TIMER_POLL_MS: v.optional(PositiveInt(10, 60_000), "250"),
+  ADAPTER_SILENCE_SECONDS: v.optional(PositiveInt(3, 600), "15"),
   INSTALLATION_AUTHORITY_MODE: v.optional(v.picklist(["strict", "dev"])),
   INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64: v.optional(v.string()),
   INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE: v.optional(v.string()),
@@ -69,6 +70,8 @@ export type Config = {
   logLevel: "debug" | "info" | "warn" | "error";
   bodyLimitBytes: number;
   timerPollMs: number;
+  /** An adapter node that has not read its session assignments this long loses its sessions (adapter_node_lost). */
+  adapterSilenceMs: number;
   /** Take the client address from X-Forwarded-For (only behind a trusted load balancer). */
   trustProxy: boolean;
   /** `minority`: this replica runs in a segment cut off from the authoritative one; it refuses trust changes for every cluster. */
@@ -104,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     timerPollMs: e.TIMER_POLL_MS,
+    adapterSilenceMs: e.ADAPTER_SILENCE_SECONDS * 1000,
     trustProxy: e.TRUST_PROXY === "true",
     replicaPartition: e.RAP_REPLICA_PARTITION,
     authority: {

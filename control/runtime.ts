@@ -10,6 +10,7 @@
 import { chmod, mkdir } from "node:fs/promises";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
+import { AdapterLeaseSweeper } from "./sessions/adapter-lease.ts";
 import { actorKinds } from "../actors/kinds.ts";
 import type { Logger } from "../core/log.ts";
 import { controlPlaneMetrics, type ControlPlaneMetrics } from "../core/metrics.ts";
@@ -65,6 +66,7 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
   const metrics = controlPlaneMetrics();
   const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
   const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
+  const adapterLeases = new AdapterLeaseSweeper({ db, live, host, clock: () => new Date(), log }, { silenceMs: cfg.adapterSilenceMs });
   const fabric = createFabric({ db, live, host, log, keyring: identity.keyring, replicaMinority: cfg.replicaPartition === "minority" });
   await fabric.nodeBlocklist.start();
   await fabric.snapshots.start();
@@ -72,8 +74,12 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
     deps: { db, live, host, clock: () => new Date(), identity, fabric, log },
     metrics,
     describe: { store, liveState },
-    start: () => scheduler.start(),
+    start: () => {
+      scheduler.start();
+      adapterLeases.start();
+    },
     stop: async () => {
+      await adapterLeases.stop();
       await scheduler.stop();
       await fabric.heartbeats.stop();
       await fabric.nodeBlocklist.stop();

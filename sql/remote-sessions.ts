@@ -199,6 +199,15 @@ export async function liveSessionsOnAdapter(tx: Tx, nodeId: string): Promise<Rem
   return rows.map(toRow);
 }
 
+/** Adapter nodes holding a session that is starting, active or detached (the ones an adapter lease protects). */
+export async function adapterNodesWithLiveSessions(tx: Tx): Promise<string[]> {
+  const rows = await tx.query<{ node: string }>(
+    "select distinct adapter_node_id::text as node from remote_sessions where adapter_node_id is not null and state = any($1::text[])",
+    [pgArray(["starting", "active", "detached"])],
+  );
+  return rows.map((r) => r.node);
+}
+
 /** What the resource says now, for sessions recorded before their target was kept. */
 export interface LiveResourceTarget {
   targetHost: string;

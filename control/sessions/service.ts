@@ -21,6 +21,7 @@ import type { ResourceRow } from "../../sql/resources.ts";
 import { adapterWork, getRemoteSession, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { entryEndpoints } from "../../sql/mesh.ts";
 import { placeSession } from "./placement.ts";
+import { markAdapterSeen } from "./adapter-lease.ts";
 import { issueDataPlaneToken, sessionChannels, type IssuedToken } from "./tokens.ts";
 import { readActor } from "../../sql/actors.ts";
 import type { NodePrincipal } from "../nodes/node-auth.ts";
@@ -232,6 +233,8 @@ export async function reportSessionEvent(
  * read it from the resource, and are skipped once it is gone.
  */
 export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promise<AdapterAssignment[]> {
+  // Reading its assignments is how an adapter holds its lease on its sessions (adapter-lease.ts).
+  await markAdapterSeen(deps, node.nodeId);
   const out: AdapterAssignment[] = [];
   for (const { session: s, context, resource: r } of await adapterWork(deps.db, node.nodeId)) {
     if (s.state === "placing" || !context) continue;
