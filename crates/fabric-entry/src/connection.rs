@@ -123,15 +123,19 @@ async fn accept_streams<S: Session>(session: S, events: mpsc::UnboundedSender<Ev
 /// Reads a stream's kind byte.
 async fn read_kind<S: Session>(mut send: S::SendStream, mut recv: S::RecvStream, events: mpsc::UnboundedSender<Event<S>>) {
     let mut byte = [0u8; 1];
-    let event = match recv.read(&mut byte).await {
-        Ok(Some(1)) => match StreamKind::from_byte(byte[0]) {
-            Ok(kind) => Event::Kind(kind, send, recv),
-            Err(e) => Event::BadKind(e.to_string(), send),
-        },
-        // Ended or reset before its kind: nothing to serve, nothing to refuse.
-        _ => {
-            send.reset(0);
-            return;
+    let event = loop {
+        match recv.read(&mut byte).await {
+            // A transport may hand over an empty chunk (an empty STREAM frame opens a stream).
+            Ok(Some(0)) => continue,
+            Ok(Some(_)) => match StreamKind::from_byte(byte[0]) {
+                Ok(kind) => break Event::Kind(kind, send, recv),
+                Err(e) => break Event::BadKind(e.to_string(), send),
+            },
+            // Ended or reset before its kind: nothing to serve, nothing to refuse.
+            _ => {
+                send.reset(0);
+                return;
+            }
         }
     };
     let _ = events.send(event);
@@ -230,7 +234,9 @@ impl<S: Session> Connection<S> {
                 self.streams += 1;
                 // The control stream is one of the streams; the limit counts channel streams.
                 if self.streams > self.ctx.limits.max_streams + 1 {
-                    return Some(self.refusal(EntryCode::TooManyStreams, format!("more than {} streams at once", self.ctx.limits.max_streams)));
+                    return Some(
+                        self.refusal(EntryCode::TooManyStreams, format!("more than {} streams at once", self.ctx.limits.max_streams)),
+                    );
                 }
                 self.tasks.spawn(read_kind::<S>(send, recv, self.events.clone()));
                 None
@@ -250,7 +256,9 @@ impl<S: Session> Connection<S> {
             }
             Event::Kind(kind, send, recv) => self.open_channel(kind, send, recv),
             Event::Control(frame) => self.on_control(frame).await,
-            Event::ControlBad(e) => Some(Outcome::Refuse(ErrorEvent::entry_because(EntryCode::of_frame_error(&e), e.to_string(), &self.ctx.trace_id), None)),
+            Event::ControlBad(e) => {
+                Some(Outcome::Refuse(ErrorEvent::entry_because(EntryCode::of_frame_error(&e), e.to_string(), &self.ctx.trace_id), None))
+            }
             Event::ControlEnded => Some(Outcome::Closed(self.client_closed())),
             Event::Admitted(Ok(admission)) => {
                 let welcome = json!({
@@ -291,7 +299,11 @@ impl<S: Session> Connection<S> {
             State::Admitted(a) => a.clone(),
             _ => {
                 let target = if self.control.is_none() { Some(send) } else { None };
-                let event = ErrorEvent::entry_because(EntryCode::NotAuthenticated, format!("a {} stream before welcome", kind.channel()), &self.ctx.trace_id);
+                let event = ErrorEvent::entry_because(
+                    EntryCode::NotAuthenticated,
+                    format!("a {} stream before welcome", kind.channel()),
+                    &self.ctx.trace_id,
+                );
                 return Some(Outcome::Refuse(event, target));
             }
         };
@@ -359,7 +371,8 @@ impl<S: Session> Connection<S> {
             }
             None => return Some(self.refusal(EntryCode::InvalidMessage, "hello needs an integer version")),
         }
-        let text = |k: &str, max: usize| message.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= max).map(str::to_string);
+        let text =
+            |k: &str, max: usize| message.get(k).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= max).map(str::to_string);
         let Some(session_id) = text("session_id", 64) else {
             return Some(self.refusal(EntryCode::InvalidMessage, "hello needs a session_id (a string of at most 64 characters)"));
         };

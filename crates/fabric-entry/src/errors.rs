@@ -82,7 +82,9 @@ impl EntryCode {
             EntryCode::FrameTooLarge => "The client sent a message that is too large.",
             EntryCode::UnknownMessage => "The client sent a message type the session protocol does not know.",
             EntryCode::InvalidMessage => "The client sent a message with missing or invalid fields.",
-            EntryCode::UnsupportedVersion => "This client speaks a session protocol version the entry point does not support. Update the client.",
+            EntryCode::UnsupportedVersion => {
+                "This client speaks a session protocol version the entry point does not support. Update the client."
+            }
             EntryCode::TooManyStreams => "The connection opened too many streams at once.",
         }
     }

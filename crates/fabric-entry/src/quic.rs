@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::server::{EntryConfig, Shared, StartError, PATH};
 use crate::handler::Transport;
+use crate::server::{EntryConfig, Shared, StartError, PATH};
 
 pub(crate) fn endpoint(config: &EntryConfig) -> Result<quinn::Endpoint, StartError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -20,8 +20,10 @@ pub(crate) fn endpoint(config: &EntryConfig) -> Result<quinn::Endpoint, StartErr
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| StartError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
-    // Channel streams plus the control stream plus HTTP/3's CONNECT stream.
-    let streams = u32::try_from(config.max_streams_per_connection + 2).unwrap_or(u32::MAX);
+    // Channel streams, the control stream, HTTP/3's CONNECT stream, and one more so that a
+    // client going over the limit gets the entry's clear `protocol.too_many_streams`
+    // instead of a stream that silently never opens.
+    let streams = u32::try_from(config.max_streams_per_connection + 3).unwrap_or(u32::MAX);
     transport.max_concurrent_bidi_streams(streams.into());
     transport.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
     if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(30)) {

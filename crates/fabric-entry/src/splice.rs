@@ -32,7 +32,12 @@ fn client_json_types(kind: StreamKind) -> Option<&'static [&'static str]> {
 
 const CHUNK: usize = 64 * 1024;
 
-pub(crate) async fn splice<Tx: SendStream, Rx: RecvStream>(kind: StreamKind, mut send: Tx, mut recv: Rx, upstream: Box<dyn Upstream>) -> SpliceEnd {
+pub(crate) async fn splice<Tx: SendStream, Rx: RecvStream>(
+    kind: StreamKind,
+    mut send: Tx,
+    mut recv: Rx,
+    upstream: Box<dyn Upstream>,
+) -> SpliceEnd {
     let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let to_upstream = async move {
         let mut decoder = FrameDecoder::new();
