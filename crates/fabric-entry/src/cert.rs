@@ -84,6 +84,13 @@ impl Certificate {
         Ok(Certificate { sha256: sha256(&der), chain: vec![der], key })
     }
 
+    /// The leaf certificate in PEM (for a test client's trust store; never the key).
+    pub fn leaf_pem(&self) -> String {
+        let b64 = self.chain.first().map(|c| base64(c.as_ref())).unwrap_or_default();
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|l| std::str::from_utf8(l).ok()).collect();
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    }
+
     pub fn sha256_hex(&self) -> String {
         self.sha256.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -187,6 +194,9 @@ mod tests {
         let spki = spki_of(cert.chain[0].as_ref()).unwrap();
         assert_eq!(spki.len(), 91);
         assert_eq!(cert.spki_sha256_base64().unwrap().len(), 44);
+        let pem = cert.leaf_pem();
+        let parsed = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+        assert_eq!(parsed, cert.chain);
     }
 
     #[test]

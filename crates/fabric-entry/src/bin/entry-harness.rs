@@ -2,7 +2,7 @@
 //! the Bun and browser tests of the client library (built with
 //! `cargo build -p fabric-entry --features harness`).
 //!
-//!   entry-harness [--port N] [--hello-timeout-ms N] [--max-connections N]
+//!   entry-harness [--port N] [--hello-timeout-ms N] [--max-connections N] [--cert-out FILE]
 //!   entry-harness --error-catalog     the entry's error codes as JSON, then exit
 //!
 //! Prints one JSON line on stdout when listening:
@@ -20,16 +20,18 @@ use fabric_entry::{Certificate, EntryConfig, EntryServer, ErrorEvent, Notice};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const USAGE: &str = "usage: entry-harness [--port N] [--hello-timeout-ms N] [--max-connections N] | --error-catalog";
+const USAGE: &str = "usage: entry-harness [--port N] [--hello-timeout-ms N] [--max-connections N] [--cert-out FILE] | --error-catalog";
 
 struct Args {
     port: u16,
     hello_timeout_ms: u64,
     max_connections: usize,
+    /// Where to write the certificate (PEM, no key) for clients that trust it by file.
+    cert_out: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Args>, String> {
-    let mut out = Args { port: 0, hello_timeout_ms: 10_000, max_connections: 10_000 };
+    let mut out = Args { port: 0, hello_timeout_ms: 10_000, max_connections: 10_000, cert_out: None };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value")).cloned();
@@ -37,6 +39,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             "--port" => out.port = value(a)?.parse().map_err(|_| "--port takes a number")?,
             "--hello-timeout-ms" => out.hello_timeout_ms = value(a)?.parse().map_err(|_| "--hello-timeout-ms takes a number")?,
             "--max-connections" => out.max_connections = value(a)?.parse().map_err(|_| "--max-connections takes a number")?,
+            "--cert-out" => out.cert_out = Some(value(a)?),
             "--error-catalog" => {
                 println!("{}", fabric_entry::errors::catalog_json());
                 return Ok(None);
@@ -80,6 +83,9 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     let certificate = Certificate::self_signed(&["localhost".into(), "127.0.0.1".into()], 13).map_err(|e| e.to_string())?;
     let spki = certificate.spki_sha256_base64().unwrap_or_default();
+    if let Some(path) = &args.cert_out {
+        std::fs::write(path, certificate.leaf_pem()).map_err(|e| format!("writing {path}: {e}"))?;
+    }
     let mut config = EntryConfig::new(SocketAddr::from(([127, 0, 0, 1], args.port)), certificate);
     config.hello_timeout = Duration::from_millis(args.hello_timeout_ms);
     config.max_connections = args.max_connections;
