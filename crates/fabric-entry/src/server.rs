@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::cert::Certificate;
@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     refusing: AtomicUsize,
     admitted: Mutex<HashMap<ConnectionId, mpsc::Sender<Notice>>>,
     pub shutdown: watch::Receiver<bool>,
+    /// Signalled when the last connection ends (shutdown waits for it).
+    idle: Notify,
 }
 
 /// A connection's place: counted while it lives.
@@ -82,6 +84,9 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let counter = if self.refusing { &self.shared.refusing } else { &self.shared.live };
         counter.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.live.load(Ordering::Acquire) == 0 && self.shared.refusing.load(Ordering::Acquire) == 0 {
+            self.shared.idle.notify_waiters();
+        }
     }
 }
 
@@ -167,6 +172,7 @@ impl EntryServer {
             refusing: AtomicUsize::new(0),
             admitted: Mutex::new(HashMap::new()),
             shutdown: shutdown_rx,
+            idle: Notify::new(),
         });
         let tasks = vec![
             tokio::spawn(quic::accept_loop(endpoint.clone(), shared.clone())),
@@ -205,11 +211,16 @@ impl EntryServer {
             task.abort();
         }
         // Connections close themselves on the signal; give them the close grace to do so.
-        let deadline = tokio::time::Instant::now() + self.shared.limits.close_grace;
-        while self.connections() > 0 && tokio::time::Instant::now() < deadline {
-            let mut rx = self.shared.shutdown.clone();
-            let _ = tokio::time::timeout(Duration::from_millis(20), rx.changed()).await;
-        }
+        let drained = async {
+            loop {
+                let idle = self.shared.idle.notified();
+                if self.connections() == 0 && self.shared.refusing.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(self.shared.limits.close_grace, drained).await;
         self.endpoint.close(0u32.into(), b"shutdown");
     }
 }

@@ -325,3 +325,20 @@ async fn only_the_protocol_path_and_subprotocol_are_served() {
     assert!(connect_ws(&entry, PATH, "chat").await.is_err());
     assert!(connect_ws(&entry, PATH, "webtransport").await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_connection_and_reports_it() {
+    let entry = start(|_| {}).await;
+    let mut wt = Client::new(connect_wt(&entry, PATH).await.expect("wt"));
+    assert_eq!(wt.hello(GOOD).await["type"], "welcome");
+    let mut ws = Client::new(connect_ws(&entry, PATH, "webtransport").await.expect("ws"));
+    assert_eq!(ws.hello(GOOD).await["type"], "welcome");
+    let Entry { server, mut closed, .. } = entry;
+    server.shutdown().await;
+    wt.closed().await;
+    ws.closed().await;
+    for _ in 0..2 {
+        let report = tokio::time::timeout(WAIT, closed.recv()).await.expect("in time").expect("a report");
+        assert_eq!(report.reason, CloseReason::Shutdown);
+    }
+}
