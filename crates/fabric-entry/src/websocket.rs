@@ -37,7 +37,14 @@ pub(crate) fn tls_acceptor(cert: &Certificate) -> Result<TlsAcceptor, StartError
 pub(crate) async fn accept_loop(listener: std::net::TcpListener, tls: TlsAcceptor, shared: Arc<Shared>) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     loop {
-        let Ok((tcp, remote)) = listener.accept().await else { continue };
+        let (tcp, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                // Out of descriptors or a reset before accept: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let Some((slot, refuse_with)) = shared.slot() else {
             drop(tcp);
             continue;
@@ -54,7 +61,8 @@ pub(crate) async fn accept_loop(listener: std::net::TcpListener, tls: TlsAccepto
                 tokio_tungstenite::accept_hdr_async_with_config(stream, check_upgrade, Some(config)).await.ok()
             };
             let Ok(Some(ws)) = tokio::time::timeout(shared.limits.hello_timeout, handshake).await else { return };
-            let session = qmux::ws::Upgraded::new(ws).with_alpn(SUBPROTOCOL).accept();
+            // WebSocket has no idle timeout of its own: ping, and drop a client silent for 30 s (as QUIC does).
+            let session = qmux::ws::Upgraded::new(ws).with_alpn(SUBPROTOCOL).with_keep_alive(qmux::ws::KeepAlive::default()).accept();
             shared.run(session, Transport::WebSocket, remote, slot, refuse_with).await;
         });
     }
