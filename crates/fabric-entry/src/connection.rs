@@ -26,6 +26,8 @@ use crate::splice::{splice, SpliceEnd};
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub hello_timeout: Duration,
+    /// How long the handler may take to decide on a hello.
+    pub admit_timeout: Duration,
     pub max_streams: usize,
     pub close_grace: Duration,
 }
@@ -393,8 +395,13 @@ impl<S: Session> Connection<S> {
         };
         let admit = self.ctx.handler.admit(hello);
         let events = self.events.clone();
+        let (limit, trace_id) = (self.ctx.limits.admit_timeout, self.ctx.trace_id.clone());
         self.tasks.spawn(async move {
-            let _ = events.send(Event::Admitted(admit.await));
+            // A handler that never answers must not hold the client forever.
+            let decided = tokio::time::timeout(limit, admit)
+                .await
+                .unwrap_or_else(|_| Err(ErrorEvent::entry(EntryCode::Internal, Map::new(), &trace_id)));
+            let _ = events.send(Event::Admitted(decided));
         });
         None
     }

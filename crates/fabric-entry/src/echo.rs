@@ -1,6 +1,7 @@
 //! An in-process handler for tests and the `entry-harness` binary: the token
 //! `good` admits the input and render channels, `good:input` admits input
-//! only, anything else is refused with `data_plane.token_invalid`. The
+//! only, `stall` is never answered (to test the admit timeout), anything
+//! else is refused with `data_plane.token_invalid`. The
 //! upstream is an echo: what the input stream carries comes back on the
 //! render stream of the same attachment as DATA frames (a resize as the text
 //! `resize COLSxROWS\r\n`). Not used in production.
@@ -69,6 +70,9 @@ fn refused(code: &str, fallback: &str, trace_id: &str) -> ErrorEvent {
 
 impl EntryHandler for EchoHandler {
     fn admit(&self, hello: Hello) -> BoxFuture<Result<Admission, ErrorEvent>> {
+        if hello.token == "stall" {
+            return Box::pin(std::future::pending());
+        }
         let channels = match hello.token.as_str() {
             "good" => Some(vec![StreamKind::Input, StreamKind::Render]),
             "good:input" => Some(vec![StreamKind::Input]),

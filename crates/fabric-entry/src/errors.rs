@@ -30,10 +30,12 @@ pub enum EntryCode {
     UnsupportedVersion,
     /// More concurrent streams than the per-connection limit.
     TooManyStreams,
+    /// The entry could not decide (the handler did not answer in time); details are never shown.
+    Internal,
 }
 
 impl EntryCode {
-    pub const ALL: [EntryCode; 10] = [
+    pub const ALL: [EntryCode; 11] = [
         EntryCode::NotAuthenticated,
         EntryCode::HelloTimeout,
         EntryCode::ChannelNotAllowed,
@@ -44,6 +46,7 @@ impl EntryCode {
         EntryCode::InvalidMessage,
         EntryCode::UnsupportedVersion,
         EntryCode::TooManyStreams,
+        EntryCode::Internal,
     ];
 
     pub fn code(self) -> &'static str {
@@ -58,6 +61,7 @@ impl EntryCode {
             EntryCode::InvalidMessage => "protocol.invalid_message",
             EntryCode::UnsupportedVersion => "protocol.unsupported_version",
             EntryCode::TooManyStreams => "protocol.too_many_streams",
+            EntryCode::Internal => "internal.error",
         }
     }
 
@@ -69,6 +73,7 @@ impl EntryCode {
             EntryCode::EntryFull | EntryCode::TooManyStreams => 429,
             EntryCode::FrameTooLarge => 413,
             EntryCode::MalformedFrame | EntryCode::UnknownMessage | EntryCode::InvalidMessage | EntryCode::UnsupportedVersion => 400,
+            EntryCode::Internal => 500,
         }
     }
 
@@ -86,6 +91,7 @@ impl EntryCode {
                 "This client speaks a session protocol version the entry point does not support. Update the client."
             }
             EntryCode::TooManyStreams => "The connection opened too many streams at once.",
+            EntryCode::Internal => "Internal server error.",
         }
     }
 

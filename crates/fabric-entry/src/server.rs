@@ -33,6 +33,8 @@ pub struct EntryConfig {
     pub max_streams_per_connection: usize,
     /// Time a client has to send `hello` after it connects.
     pub hello_timeout: Duration,
+    /// Time the handler has to decide on a hello; past it the client gets `internal.error`.
+    pub admit_timeout: Duration,
     /// Time given to a client to read a last message (error, notice) before its transport is closed.
     pub close_grace: Duration,
 }
@@ -45,6 +47,7 @@ impl EntryConfig {
             max_connections: 10_000,
             max_streams_per_connection: 16,
             hello_timeout: Duration::from_secs(10),
+            admit_timeout: Duration::from_secs(30),
             close_grace: Duration::from_secs(2),
         }
     }
@@ -163,6 +166,7 @@ impl EntryServer {
             handler,
             limits: ConnectionLimits {
                 hello_timeout: config.hello_timeout,
+                admit_timeout: config.admit_timeout,
                 max_streams: config.max_streams_per_connection,
                 close_grace: config.close_grace,
             },

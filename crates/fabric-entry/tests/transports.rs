@@ -342,3 +342,14 @@ async fn shutdown_closes_every_connection_and_reports_it() {
         assert_eq!(report.reason, CloseReason::Shutdown);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_does_not_answer_in_time_gets_the_client_an_internal_error() {
+    let mut entry = start(|c| c.admit_timeout = Duration::from_millis(300)).await;
+    let mut ws = Client::new(connect_ws(&entry, PATH, "webtransport").await.expect("ws"));
+    let answer = ws.hello("stall").await;
+    assert_eq!(answer["error"]["code"], "internal.error");
+    assert_eq!(answer["error"]["details"], json!({}));
+    ws.closed().await;
+    assert_eq!(entry.next_closed().await.reason, CloseReason::Refused("internal.error".into()));
+}
