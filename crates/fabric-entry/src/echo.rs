@@ -85,6 +85,7 @@ impl EntryHandler for EchoHandler {
                     session_id: hello.session_id.clone(),
                     attachment_id: format!("attachment-{}", hello.connection_id),
                     channels,
+                    adapter_node_id: None,
                 };
                 if let Ok(mut a) = self.admitted.lock() {
                     a.push(admission.clone());

@@ -56,6 +56,9 @@ pub struct Admission {
     pub attachment_id: String,
     /// Channel streams the client may open (`control` is implied).
     pub channels: Vec<StreamKind>,
+    /// Where `open_upstream` splices this admission's streams (in production the adapter
+    /// node's id). Opaque to the entry and never sent to the client.
+    pub adapter_node_id: Option<String>,
 }
 
 impl Admission {
@@ -81,6 +84,27 @@ pub enum CloseReason {
     Pushed(String),
     /// The server is shutting down.
     Shutdown,
+}
+
+impl CloseReason {
+    /// The reason's name in reports: `client_closed`, `detached`, `refused`, `pushed` or `shutdown`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Detached => "detached",
+            CloseReason::Refused(_) => "refused",
+            CloseReason::Pushed(_) => "pushed",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The error code of a refusal, or the notice of a push.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            CloseReason::Refused(s) | CloseReason::Pushed(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Sent once per connection that reached the handler's `admit` (whatever the answer) or was refused.

@@ -278,6 +278,7 @@ async fn pushed<S: Session>(entry: &mut Entry, mut client: Client<S>, notice: No
     client.closed().await;
     let report = entry.next_closed().await;
     assert_eq!(report.reason, CloseReason::Pushed(want.into()));
+    assert_eq!((report.reason.name(), report.reason.detail()), ("pushed", Some(want)));
     assert_eq!(report.admission.map(|a| a.attachment_id), Some(attachment));
     assert!(!entry.server.push(admission.connection_id, Notice::Ended { reason: "again".into() }), "a closed connection takes no notice");
 }
