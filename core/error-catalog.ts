@@ -96,6 +96,20 @@ export const ERROR_CATALOG = {
   /** Not an HTTP answer: an entry node that cannot reach the control plane (or its adapter) to admit a client. Not 5xx, so clients see the code. */
   "data_plane.entry_unavailable": { status: 409, fallback: "This entry point cannot check connections right now. Try again in a moment." },
   "session.taken_over": { status: 409, fallback: "This session was taken over on another device." },
+  // Refusals of the entry node on a client's transport (docs/protocol.md); crates/fabric-entry sends them with these texts.
+  "data_plane.not_authenticated": { status: 401, fallback: "The connection must present its token before opening channels." },
+  "data_plane.hello_timeout": { status: 401, fallback: "The connection did not present its token in time. Connect again." },
+  "data_plane.channel_not_allowed": { status: 403, fallback: "This connection is not allowed to open that channel." },
+  "data_plane.entry_full": { status: 429, fallback: "This entry point has too many connections. Try another entry point or try again later." },
+  "protocol.malformed_frame": { status: 400, fallback: "The client sent data the session protocol does not allow." },
+  "protocol.frame_too_large": { status: 413, fallback: "The client sent a message that is too large." },
+  "protocol.unknown_message": { status: 400, fallback: "The client sent a message type the session protocol does not know." },
+  "protocol.invalid_message": { status: 400, fallback: "The client sent a message with missing or invalid fields." },
+  "protocol.unsupported_version": {
+    status: 400,
+    fallback: "This client speaks a session protocol version the entry point does not support. Update the client.",
+  },
+  "protocol.too_many_streams": { status: 429, fallback: "The connection opened too many streams at once." },
   "adapter.session_not_assigned": { status: 404, fallback: "That session is not assigned to this node." },
   // Why an SSH adapter could not start a session (crates/fabric-ssh, reported in `adapter.failed`).
   "adapter.target_invalid": { status: 422, fallback: "The resource's address, user or terminal settings are not usable." },

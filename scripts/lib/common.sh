@@ -72,4 +72,6 @@ ensure_native() {
   say "building native crates (cargo build --release)"
   (cd "$ROOT" && cargo build --release --quiet -p fabric-quic) || die "cargo build failed"
   install -m 0755 "$ROOT/target/release/libfabric_quic.so" "$ROOT/crates/fabric-quic/fabric-quic.node"
+  # The entry's test harness (target/release/entry-harness) for the access client's tests.
+  (cd "$ROOT" && cargo build --release --quiet -p fabric-entry --features harness --bin entry-harness) || die "cargo build of entry-harness failed"
 }
