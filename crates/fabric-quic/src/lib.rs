@@ -8,8 +8,10 @@
 //! are the only way TypeScript reaches it.
 //!
 //! The remote-session hosts sit on top: `adapter_host` (SSH terminals of
-//! crates/fabric-ssh fed by incoming session streams) uses `endpoint`,
-//! `session_stream` and `wire`; nothing below uses it.
+//! crates/fabric-ssh fed by incoming session streams) and `entry_host`
+//! (crates/fabric-entry's client server, whose channel streams become
+//! session streams) use `endpoint`, `session_stream` and `wire`; nothing
+//! below uses them.
 //!
 //! Modules depend one way only: `outbound` (sending, `impl Endpoint`) on
 //! `endpoint` (the API); `session` (session streams, `impl Endpoint`) on
@@ -28,6 +30,7 @@ pub mod clock;
 pub mod congestion;
 mod connection;
 pub mod endpoint;
+pub mod entry_host;
 pub mod error;
 pub mod event;
 pub mod identity;

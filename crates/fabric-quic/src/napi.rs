@@ -5,6 +5,7 @@
 use crate::adapter_host::{AdapterHost, SshStart};
 use crate::class::{Class, ALL};
 use crate::endpoint::{Endpoint, EndpointOptions};
+use crate::entry_host::{AdmitAnswer, EntryHost, EntryStart};
 use crate::error::FabricError;
 use crate::queue::Enqueued;
 use crate::wire::valid_id;
@@ -68,9 +69,15 @@ pub struct MeshEndpoint {
     inner: Endpoint,
     /// The SSH terminals of the sessions this node serves as adapter, started on first use.
     adapter: Arc<OnceLock<Arc<AdapterHost>>>,
+    /// The client-facing entry server, while this node runs the entry-node role.
+    entry: Arc<std::sync::Mutex<Option<Arc<EntryHost>>>>,
 }
 
 impl MeshEndpoint {
+    fn entry_host(&self) -> Result<Arc<EntryHost>> {
+        self.entry.lock().ok().and_then(|e| e.clone()).ok_or_else(|| invalid("the entry is not running"))
+    }
+
     /// The adapter host, created inside the runtime (it spawns the accept loop).
     fn adapter_host(adapter: &OnceLock<Arc<AdapterHost>>, inner: &Endpoint) -> Arc<AdapterHost> {
         adapter.get_or_init(|| AdapterHost::start(inner.clone())).clone()
@@ -126,7 +133,9 @@ pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
     if let Some(us) = options.queue_delay_target_us {
         opts.queue_delay_target = (us > 0).then(|| Duration::from_micros(us.into()));
     }
-    env.spawn_future(async move { Endpoint::bind(opts).map(|inner| MeshEndpoint { inner, adapter: Arc::default() }).map_err(to_napi) })
+    env.spawn_future(async move {
+        Endpoint::bind(opts).map(|inner| MeshEndpoint { inner, adapter: Arc::default(), entry: Arc::default() }).map_err(to_napi)
+    })
 }
 
 #[napi]
@@ -296,13 +305,99 @@ impl MeshEndpoint {
         })
     }
 
+    /// Starts the entry server on this endpoint: `{listen, cert_file?, key_file?, names}` →
+    /// `{port, certificate_sha256}` (the hash only for a self-signed certificate).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn start_entry(&self, env: Env, options_json: String) -> Result<JsObject> {
+        let v: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| invalid(format!("entry options: {e}")))?;
+        let listen = string_field(&v, "listen").ok_or_else(|| invalid("entry options: listen missing"))?;
+        let listen = listen.parse().map_err(|_| invalid(format!("entry listen address {listen:?} is not IP:port")))?;
+        let files = match (string_field(&v, "cert_file"), string_field(&v, "key_file")) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(invalid("entry options: cert_file and key_file go together")),
+        };
+        let names = v
+            .get("names")
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let (inner, slot) = (self.inner.clone(), self.entry.clone());
+        env.spawn_future(async move {
+            let host = EntryHost::start(inner, EntryStart { listen, certificate_files: files, names })
+                .await
+                .map_err(|e| napi::Error::new(Status::GenericFailure, e))?;
+            let answer = serde_json::json!({ "port": host.port, "certificate_sha256": host.certificate_sha256 }).to_string();
+            let old = slot.lock().ok().and_then(|mut s| s.replace(Arc::new(host)));
+            if let Some(old) = old {
+                old.stop().await;
+            }
+            Ok(answer)
+        })
+    }
+
+    /// The next client hello or closed connection as JSON, or null once the entry stopped.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn next_entry_event(&self, env: Env) -> Result<JsObject> {
+        let host = self.entry_host()?;
+        env.spawn_future(async move { Ok(host.next_event().await.map(|e| e.to_string())) })
+    }
+
+    /// Admits a waiting client: `{session_id, attachment_id, channels, adapter_node_id}`.
+    #[napi]
+    pub fn admit_entry(&self, connection_id: i64, answer_json: String) -> Result<()> {
+        let v: serde_json::Value = serde_json::from_str(&answer_json).map_err(|e| invalid(format!("admission: {e}")))?;
+        let field = |k: &str| string_field(&v, k).ok_or_else(|| invalid(format!("admission: {k} missing")));
+        let answer = AdmitAnswer {
+            session_id: field("session_id")?,
+            attachment_id: field("attachment_id")?,
+            adapter_node_id: field("adapter_node_id")?,
+            channels: v
+                .get("channels")
+                .and_then(|x| x.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        };
+        self.entry_host()?.admit(connection_id as u64, answer).map_err(|e| napi::Error::new(Status::GenericFailure, e))
+    }
+
+    /// Refuses a waiting client with the error event it gets.
+    #[napi]
+    pub fn refuse_entry(&self, connection_id: i64, error_json: String) -> Result<()> {
+        let v: serde_json::Value = serde_json::from_str(&error_json).map_err(|e| invalid(format!("error event: {e}")))?;
+        self.entry_host()?.refuse(connection_id as u64, &v).map_err(|e| napi::Error::new(Status::GenericFailure, e))
+    }
+
+    /// Sends `session.taken_over` or `session.ended` to one admitted client and closes its transport.
+    #[napi]
+    pub fn push_entry(&self, connection_id: i64, notice_json: String) -> Result<bool> {
+        let v: serde_json::Value = serde_json::from_str(&notice_json).map_err(|e| invalid(format!("notice: {e}")))?;
+        Ok(self.entry_host()?.push(connection_id as u64, &v))
+    }
+
+    /// Stops the entry server (every client closed); `nextEntryEvent` then resolves null.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop_entry(&self, env: Env) -> Result<JsObject> {
+        let host = self.entry.lock().ok().and_then(|mut e| e.take());
+        env.spawn_future(async move {
+            if let Some(host) = host {
+                host.stop().await;
+            }
+            Ok(())
+        })
+    }
+
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> Result<JsObject> {
         let inner = self.inner.clone();
         if let Some(host) = self.adapter.get() {
             host.close();
         }
+        let entry = self.entry.lock().ok().and_then(|mut e| e.take());
         env.spawn_future(async move {
+            if let Some(entry) = entry {
+                entry.stop().await;
+            }
             inner.close().await;
             Ok(())
         })
