@@ -25,7 +25,7 @@ const encoder = new TextEncoder();
 
 export function terminalView(): TerminalView {
   const el = document.createElement("div");
-  el.className = "terminal";
+  el.className = "terminal-host";
   el.dataset.testid = "terminal";
   const term = new Terminal({
     cursorBlink: true,

@@ -39,3 +39,7 @@ export function transportCheckbox(): HTMLElement {
 }
 
 export const transportLabel = (t: "webtransport" | "websocket") => (t === "webtransport" ? "WebTransport" : "WebSocket (fallback)");
+
+/** What the status line says while connecting, before the client library reports the transport it got. */
+export const requestedLabel = (c: TransportChoice) =>
+  c === "websocket" ? "WebSocket only (requested)" : c === "webtransport" ? "WebTransport only (requested)" : "WebTransport, or WebSocket as fallback";

@@ -20,7 +20,7 @@ import type { PageView } from "../../lib/router.ts";
 import { LIVE_STATES, type AttachOffer, type RemoteSession } from "../model.ts";
 import { attachOffer, takePendingOffer } from "../open-session.ts";
 import type { Connect, TerminalNotice, TerminalTransport } from "../terminal-transport.ts";
-import { transportChoice, transportLabel } from "../transport-choice.ts";
+import { requestedLabel, transportChoice, transportLabel } from "../transport-choice.ts";
 import { terminalView, type TerminalView } from "../terminal-view.ts";
 
 const RTT_EVERY_MS = 1000;
@@ -178,6 +178,8 @@ export function terminalPage(connect: Connect) {
       }
       entry.textContent = offer.entry.name;
       state.textContent = `Connecting to ${offer.entry.name}…`;
+      const choice = transportChoice();
+      via.textContent = requestedLabel(choice);
       let t: TerminalTransport;
       try {
         t = await connect({
@@ -185,7 +187,7 @@ export function terminalPage(connect: Connect) {
           certificateHashes: offer.entry.certificate_hashes,
           sessionId: id,
           token: offer.token,
-          transport: transportChoice(),
+          transport: choice,
         });
       } catch (err) {
         if (!disposed) connectFailed(offer, err);
@@ -220,7 +222,7 @@ export function terminalPage(connect: Connect) {
       h(
         "div",
         { class: "terminal-status", "data-testid": "terminal-status" },
-        h("a", { href: "#/sessions", class: "back" }, "← My sessions"),
+        h("a", { href: "#/sessions", class: "back", "data-testid": "back-to-sessions" }, "← My sessions"),
         h("strong", { "data-testid": "terminal-resource" }, session.resource_name),
         h("span", { class: "muted" }, "Entry point "),
         entry,
