@@ -1,32 +1,30 @@
 /**
  * The terminal page (#/terminal/<session id>): the whole window is the
- * session's terminal, under a status line naming the resource, the entry
- * point (by name: its URL is used to connect and never shown), the transport
- * (WebTransport or the WebSocket fallback) and the round-trip time.
+ * session's terminal (terminal-screen.ts), under a status line naming the
+ * resource, the entry point (by name: its URL is used to connect and never
+ * shown), the transport (WebTransport or the WebSocket fallback) and the
+ * round-trip time.
  *
  * It gets an attach offer (the one the previous page obtained, or a fresh
- * reattach, with the takeover prompt when another device holds the session),
- * connects through the `Connect` it is given, and wires keystrokes, output
- * and resizes. `session.taken_over` and `session.ended` stop input and say so.
- * Detach asks the entry to detach; leaving the page or closing the tab drops
- * the connection, which the entry reports, so the session is detached and
- * kept for its resource's detached timeout either way.
+ * reattach, with the takeover prompt when another device holds the session)
+ * and connects through the `Connect` it is given. Detach asks the entry to
+ * detach; leaving the page or closing the tab drops the connection, which
+ * the entry reports, so the session is detached and kept for its resource's
+ * detached timeout either way.
  */
 import { api } from "../../lib/api.ts";
 import { confirm } from "../../lib/dialog.ts";
-import { h, mount } from "../../lib/dom.ts";
+import { h } from "../../lib/dom.ts";
 import { errorView } from "../../lib/errors.ts";
 import type { PageView } from "../../lib/router.ts";
 import { LIVE_STATES, type AttachOffer, type RemoteSession } from "../model.ts";
 import { attachOffer, takePendingOffer } from "../open-session.ts";
-import type { Connect, TerminalNotice, TerminalTransport } from "../terminal-transport.ts";
-import { requestedLabel, transportChoice, transportLabel } from "../transport-choice.ts";
-import { terminalView, type TerminalView } from "../terminal-view.ts";
-
-const RTT_EVERY_MS = 1000;
+import type { Connect, TerminalTransport } from "../terminal-transport.ts";
+import { requestedLabel, transportChoice } from "../transport-choice.ts";
+import { terminalScreen } from "../terminal-screen.ts";
 
 /** Client errors may quote the URL they tried; the page names the entry point instead. */
-function scrub(message: string, offer: AttachOffer): string {
+export function scrub(message: string, offer: AttachOffer): string {
   let out = message;
   for (const url of offer.entry.urls) {
     out = out.split(url).join(offer.entry.name);
@@ -40,49 +38,11 @@ export function terminalPage(connect: Connect) {
   return async (params: Record<string, string>): Promise<PageView> => {
     const id = params.id ?? "";
     const session = await api.get<RemoteSession>(`/remote-sessions/${id}`);
-    const cell = (testid: string, text = "") => h("span", { "data-testid": testid }, text);
-    const state = cell("terminal-state", "Connecting…");
-    const entry = cell("terminal-entry", session.entry?.name ?? "—");
-    const via = cell("terminal-transport", "—");
-    const rtt = cell("terminal-rtt", "—");
-    const notice = h("div", { class: "terminal-notice hidden", role: "status", "data-testid": "terminal-notice" });
-    const view: TerminalView = terminalView();
-    let transport: TerminalTransport | null = null;
     let disposed = false;
-    let finished = false;
-    let rttTimer: ReturnType<typeof setInterval> | undefined;
+    let transport: TerminalTransport | null = null;
+    const sessionsLink = () => h("a", { href: "#/sessions" }, "My sessions");
 
-    const show = (tone: "info" | "bad", ...children: (Node | string)[]) => {
-      notice.className = `terminal-notice ${tone}`;
-      mount(notice, ...children);
-    };
-    const stop = (stateText: string) => {
-      finished = true;
-      state.textContent = stateText;
-      view.disableInput();
-      detachButton.disabled = true;
-      clearInterval(rttTimer);
-    };
-    const closeTransport = () => transport?.close();
-
-    const detachButton = h(
-      "button",
-      {
-        type: "button",
-        "data-testid": "detach",
-        disabled: true,
-        onclick: async () => {
-          const t = transport;
-          if (!t) return;
-          detachButton.disabled = true;
-          await t.detach().catch(() => t.close());
-          stop("Detached");
-          location.hash = "#/sessions";
-        },
-      },
-      "Detach",
-    );
-    const endButton = h(
+    const end = h(
       "button",
       {
         type: "button",
@@ -97,38 +57,27 @@ export function terminalPage(connect: Connect) {
           if (!yes) return;
           try {
             await api.post(`/remote-sessions/${id}/terminate`);
-            closeTransport();
-            stop("Ended");
+            screen.stop("Ended");
             location.hash = "#/sessions";
           } catch (err) {
-            show("bad", errorView(err));
+            screen.show("bad", errorView(err));
           }
         },
       },
       "End session",
     );
-
-    const onNotice = (n: TerminalNotice) => {
-      if (n.type === "session.taken_over") {
-        stop("Taken over");
-        show(
-          "bad",
-          h("strong", {}, "This session was taken over on another device."),
-          " Input is disabled here. ",
-          h("a", { href: "#/sessions" }, "My sessions"),
-        );
-      } else if (n.type === "session.ended") {
-        stop("Ended");
-        show("info", h("strong", {}, "The session has ended"), n.reason ? ` (${n.reason}).` : ".", " ", h("a", { href: "#/sessions" }, "My sessions"));
-      } else if (n.error) {
-        show("bad", h("strong", {}, n.error.code), " ", n.error.fallback_message);
-      }
-    };
+    const screen = terminalScreen({
+      resourceName: session.resource_name,
+      entryName: session.entry?.name ?? "—",
+      actions: [end],
+      onDetached: () => (location.hash = "#/sessions"),
+      onReattach: () => location.reload(),
+    });
 
     const connectFailed = (offer: AttachOffer, err: unknown) => {
-      stop("Not connected");
+      screen.stop("Not connected");
       const message = scrub(err instanceof Error ? err.message : String(err), offer);
-      show(
+      screen.show(
         "bad",
         h(
           "div",
@@ -143,7 +92,7 @@ export function terminalPage(connect: Connect) {
           "The session is kept for a while: ",
           h("button", { type: "button", "data-testid": "retry", onclick: () => location.reload() }, "Try again"),
           " or open it later from ",
-          h("a", { href: "#/sessions" }, "My sessions"),
+          sessionsLink(),
           ".",
         ),
       );
@@ -154,104 +103,53 @@ export function terminalPage(connect: Connect) {
 
     const run = async () => {
       if (!LIVE_STATES.includes(session.state)) {
-        stop(session.state === "failed" ? "Failed" : "Ended");
-        show(
-          "info",
-          `This session is ${session.state}${(session.failure_reason ?? session.end_reason) ? ` (${session.failure_reason ?? session.end_reason})` : ""}. `,
-          h("a", { href: "#/resources" }, "Connect again"),
-        );
+        screen.stop(session.state === "failed" ? "Failed" : "Ended");
+        const why = session.failure_reason ?? session.end_reason;
+        screen.show("info", `This session is ${session.state}${why ? ` (${why})` : ""}. `, h("a", { href: "#/resources" }, "Connect again"));
         return;
       }
       let offer: AttachOffer | null | undefined = takePendingOffer(id);
       try {
         offer ??= await attachOffer(id);
       } catch (err) {
-        stop("Not connected");
-        show("bad", errorView(err));
+        screen.stop("Not connected");
+        screen.show("bad", errorView(err));
         return;
       }
       if (disposed) return;
       if (!offer) {
-        stop("Not connected");
-        show("info", "The session stays on the other device. ", h("a", { href: "#/sessions" }, "My sessions"));
+        screen.stop("Not connected");
+        screen.show("info", "The session stays on the other device. ", sessionsLink());
         return;
       }
-      entry.textContent = offer.entry.name;
-      state.textContent = `Connecting to ${offer.entry.name}…`;
+      screen.setEntry(offer.entry.name);
+      screen.setState(`Connecting to ${offer.entry.name}…`);
       const choice = transportChoice();
-      via.textContent = requestedLabel(choice);
+      screen.setTransport(requestedLabel(choice));
       let t: TerminalTransport;
       try {
-        t = await connect({
-          urls: offer.entry.urls,
-          certificateHashes: offer.entry.certificate_hashes,
-          sessionId: id,
-          token: offer.token,
-          transport: choice,
-        });
+        t = await connect({ urls: offer.entry.urls, certificateHashes: offer.entry.certificate_hashes, sessionId: id, token: offer.token, transport: choice });
       } catch (err) {
         if (!disposed) connectFailed(offer, err);
         return;
       }
       if (disposed) return t.close();
       transport = t;
-      via.textContent = transportLabel(t.transport);
-      state.textContent = "Connected";
-      detachButton.disabled = false;
-      t.onOutput((bytes) => view.write(bytes));
-      t.onNotice(onNotice);
-      t.onClose(() => {
-        if (finished) return;
-        stop("Disconnected");
-        show("info", "The connection closed. ", h("button", { type: "button", "data-testid": "reconnect", onclick: () => location.reload() }, "Reattach"));
-      });
-      view.onInput((bytes) => !finished && t.send(bytes));
-      view.onResize((cols, rows) => !finished && t.resize(cols, rows));
-      const { cols, rows } = view.size();
-      t.resize(cols, rows);
-      rttTimer = setInterval(() => {
-        const ms = t.rtt();
-        rtt.textContent = ms === null ? "—" : `${Math.round(ms)} ms`;
-      }, RTT_EVERY_MS);
-      view.focus();
+      screen.attach(t);
     };
 
-    const el = h(
-      "div",
-      { class: "terminal-page", "data-testid": "terminal-page" },
-      h(
-        "div",
-        { class: "terminal-status", "data-testid": "terminal-status" },
-        h("a", { href: "#/sessions", class: "back", "data-testid": "back-to-sessions" }, "← My sessions"),
-        h("strong", { "data-testid": "terminal-resource" }, session.resource_name),
-        h("span", { class: "muted" }, "Entry point "),
-        entry,
-        h("span", { class: "muted" }, "Transport "),
-        via,
-        h("span", { class: "muted" }, "RTT "),
-        rtt,
-        state,
-        h("span", { class: "spacer" }),
-        detachButton,
-        endButton,
-      ),
-      notice,
-      view.el,
-    );
+    const closeTransport = () => transport?.close();
     return {
-      el,
+      el: screen.el,
       mounted: () => {
-        view.open();
+        screen.mounted();
         addEventListener("pagehide", closeTransport);
         void run();
       },
       dispose: () => {
         disposed = true;
-        finished = true;
-        clearInterval(rttTimer);
         removeEventListener("pagehide", closeTransport);
-        closeTransport();
-        view.dispose();
+        screen.dispose();
       },
     };
   };
