@@ -39,6 +39,8 @@ let clusterId = "";
 let orgId = "";
 let adapter: HttpNode;
 let entry: HttpNode;
+/** A second location whose entry node has not published where clients connect (its agent is not serving yet). */
+let parisNodes: HttpNode[] = [];
 let entryUrl = "";
 let heartbeats: ReturnType<typeof setInterval> | undefined;
 /** The member's own API client: another sign-in session of the same user, i.e. "another device". */
@@ -160,6 +162,14 @@ beforeAll(async () => {
   await resource(orgId, "db-1", "ssh", 22);
   await resource(orgId, "desk", "rdp", 3389);
   await resource(globex, "globex-db", "ssh", 22);
+  await api("POST", "/resources", {
+    organization_id: orgId,
+    name: "db-paris",
+    protocol: "ssh",
+    target_host: TARGET_HOST,
+    target_port: 22,
+    egress_pool: "office-paris",
+  });
 
   clusterId = (await api("POST", "/clusters", { name: "Frankfurt", slug: "fra" })).id;
   adapter = await enrollOverHttp(c.cp.url, c.token, clusterId, "ssh-1", { can_route_mesh: true, can_run_ssh_worker: true });
@@ -170,6 +180,17 @@ beforeAll(async () => {
     policy: { egress_pool: "office-moscow" },
   });
   await api("POST", `/clusters/${clusterId}/nodes/${entry.nodeId}/roles`, { role: "entry-node", organization_id: orgId });
+  const paris = (await api("POST", "/clusters", { name: "Paris", slug: "par" })).id;
+  parisNodes = [
+    await enrollOverHttp(c.cp.url, c.token, paris, "ssh-par-1", { can_route_mesh: true, can_run_ssh_worker: true }),
+    await enrollOverHttp(c.cp.url, c.token, paris, "entry-par-1", { can_route_mesh: true, can_accept_client_ingress: true }),
+  ];
+  await api("POST", `/clusters/${paris}/nodes/${parisNodes[0]!.nodeId}/roles`, {
+    role: "ssh-worker",
+    organization_id: orgId,
+    policy: { egress_pool: "office-paris" },
+  });
+  await api("POST", `/clusters/${paris}/nodes/${parisNodes[1]!.nodeId}/roles`, { role: "entry-node", organization_id: orgId });
   // Where clients would connect: a loopback port nothing listens on (the placeholder seam never dials it).
   entryUrl = `https://127.0.0.1:${await freePort()}/rap/v1`;
   expect((await entry.agent("PUT", "/entry-endpoint", { urls: [entryUrl], certificate_hashes: ["ab".repeat(32)] })).status).toBe(200);
@@ -177,7 +198,7 @@ beforeAll(async () => {
   let seq = 0;
   const beat = async () => {
     seq++;
-    for (const n of [adapter, entry]) await n.agent("POST", "/heartbeat", { seq }).catch(() => undefined);
+    for (const n of [adapter, entry, ...parisNodes]) await n.agent("POST", "/heartbeat", { seq }).catch(() => undefined);
   };
   await beat();
   heartbeats = setInterval(() => void beat(), 10_000);
@@ -228,6 +249,18 @@ describe("access portal", () => {
     await waitDetached(id);
     await expectNoTopology(page);
     await shot(page, "access-terminal");
+    await api("POST", `/remote-sessions/${id}/terminate`, undefined, phoneToken);
+  });
+
+  test("an entry point that has not published where to connect is named, and the page does not try", async () => {
+    await page.goto(`${c.cp.url}/access/#/resources`);
+    await page.getByTestId("connect-db-paris").click();
+    await page.waitForURL(/#\/terminal\/[0-9a-f-]{36}$/);
+    const id = UUID.exec(page.url().split("#")[1]!)![0];
+    const error = await waitText(page.getByTestId("connect-error"), "has not published");
+    expect(error).toContain("Could not connect through Paris.");
+    expect(error).not.toContain("data-plane client not built yet");
+    await waitDetached(id);
     await api("POST", `/remote-sessions/${id}/terminate`, undefined, phoneToken);
   });
 

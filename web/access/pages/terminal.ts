@@ -22,17 +22,7 @@ import { attachOffer, takePendingOffer } from "../open-session.ts";
 import type { Connect, TerminalTransport } from "../terminal-transport.ts";
 import { requestedLabel, transportChoice } from "../transport-choice.ts";
 import { terminalScreen } from "../terminal-screen.ts";
-
-/** Client errors may quote the URL they tried; the page names the entry point instead. */
-export function scrub(message: string, offer: AttachOffer): string {
-  let out = message;
-  for (const url of offer.entry.urls) {
-    out = out.split(url).join(offer.entry.name);
-    const host = URL.canParse(url) ? new URL(url).host : "";
-    if (host) out = out.split(host).join(offer.entry.name);
-  }
-  return out;
-}
+import { scrubEntryAddresses } from "../scrub.ts";
 
 export function terminalPage(connect: Connect) {
   return async (params: Record<string, string>): Promise<PageView> => {
@@ -76,7 +66,7 @@ export function terminalPage(connect: Connect) {
 
     const connectFailed = (offer: AttachOffer, err: unknown) => {
       screen.stop("Not connected");
-      const message = scrub(err instanceof Error ? err.message : String(err), offer);
+      const message = scrubEntryAddresses(err instanceof Error ? err.message : String(err), offer.entry);
       screen.show(
         "bad",
         h(
@@ -126,6 +116,10 @@ export function terminalPage(connect: Connect) {
       screen.setState(`Connecting to ${offer.entry.name}…`);
       const choice = transportChoice();
       screen.setTransport(requestedLabel(choice));
+      if (offer.entry.urls.length === 0) {
+        connectFailed(offer, new Error("The entry point has not published where to connect yet; try again in a moment."));
+        return;
+      }
       let t: TerminalTransport;
       try {
         t = await connect({ urls: offer.entry.urls, certificateHashes: offer.entry.certificate_hashes, sessionId: id, token: offer.token, transport: choice });
