@@ -28,6 +28,7 @@ setDefaultTimeout(90_000);
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1";
 let SHOTS = join(import.meta.dir, "../docs/screenshots");
 const MEMBER = { email: "member@acme.example", password: "acme member passphrase" };
+const VIEWER = { email: "viewer@acme.example", password: "acme viewer passphrase" };
 const TARGET_HOST = "10.77.0.22";
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
@@ -118,13 +119,13 @@ function watch(b: Browser): void {
   });
 }
 
-async function signIn(p: Page): Promise<void> {
+async function signIn(p: Page, who = MEMBER): Promise<void> {
   await p.goto(`${c.cp.url}/access/`);
   const form = p.getByTestId("sign-in-form");
-  await form.locator("input[name=email]").fill(MEMBER.email);
-  await form.locator("input[name=password]").fill(MEMBER.password);
+  await form.locator("input[name=email]").fill(who.email);
+  await form.locator("input[name=password]").fill(who.password);
   await form.locator("button[type=submit]").click();
-  await waitText(p.getByTestId("who"), MEMBER.email);
+  await waitText(p.getByTestId("who"), who.email);
 }
 
 /** Clicks Connect on db-1 and answers the new session's id once the terminal page shows the connect error. */
@@ -157,6 +158,7 @@ beforeAll(async () => {
   orgId = (await api("POST", "/organizations", { name: "Acme", slug: "acme" })).id;
   const globex = (await api("POST", "/organizations", { name: "Globex", slug: "globex" })).id;
   await api("POST", `/organizations/${orgId}/members`, { email: MEMBER.email, display_name: "Mia Member", password: MEMBER.password, role: "org_member" });
+  await api("POST", `/organizations/${orgId}/members`, { email: VIEWER.email, display_name: "Vic Viewer", password: VIEWER.password, role: "org_viewer" });
   const resource = (organization_id: string, name: string, protocol: string, port: number) =>
     api("POST", "/resources", { organization_id, name, protocol, target_host: TARGET_HOST, target_port: port, egress_pool: "office-moscow" });
   await resource(orgId, "db-1", "ssh", 22);
@@ -226,6 +228,18 @@ describe("access portal", () => {
     expect(await page.getByTestId("org-name").textContent()).toBe("Acme");
     await expectNoTopology(page);
     await shot(page, "access-resources");
+  });
+
+  test("a viewer, who may read resources but not connect, is told so and offered nothing", async () => {
+    // Another tab of the same browser: sign-ins live in the tab's sessionStorage.
+    const v = await browser.context.newPage();
+    await signIn(v, VIEWER);
+    expect(await waitText(v.getByTestId("no-org"), "may not connect")).toBe("Your account may not connect to resources in any organization.");
+    expect(await v.locator("[data-testid^=connect-]").count()).toBe(0);
+    // What is left is the account page, to set up two-factor or sign out.
+    await v.getByTestId("sign-out").click();
+    await v.getByTestId("sign-in-form").waitFor();
+    await v.close();
   });
 
   test("Connect starts a session and opens its terminal, which shows the data-plane seam's error clearly", async () => {

@@ -57,33 +57,31 @@ async function shell(connectFn: Connect): Promise<void> {
         : null,
     h("div", { class: "who", "data-testid": "who" }, me.email),
   );
-  if (!org) {
-    mount(
-      root,
-      header,
-      h("div", { class: "main" }, h("div", { class: "notice", "data-testid": "no-org" }, "Your account may not connect to resources in any organization.")),
-    );
-    return;
-  }
-  const NAV: [string, string][] = [
-    ["/resources", "Resources"],
-    ["/sessions", "My sessions"],
-    ["/account", "Account"],
-  ];
-  const ROUTES: Record<string, Route> = {
-    "/resources": resourcesPage(org),
-    "/sessions": sessionsPage(org),
-    "/terminal/:id": terminalPage(connectFn),
-    "/account": accountPage,
-  };
+  // Without an organization to connect in, the account page (two-factor, sign-out) is all there is.
+  const NAV: [string, string][] = org
+    ? [
+        ["/resources", "Resources"],
+        ["/sessions", "My sessions"],
+        ["/account", "Account"],
+      ]
+    : [["/account", "Account"]];
+  const ROUTES: Record<string, Route> = org
+    ? {
+        "/resources": resourcesPage(org),
+        "/sessions": sessionsPage(org),
+        "/terminal/:id": terminalPage(connectFn),
+        "/account": accountPage,
+      }
+    : { "/account": accountPage };
+  const banner = org ? null : h("div", { class: "notice", "data-testid": "no-org" }, "Your account may not connect to resources in any organization.");
   const nav = h(
     "nav",
     { "data-testid": "nav" },
     NAV.map(([path, label]) => h("a", { href: `#${path}`, "data-path": path }, label)),
   );
   const outlet = h("div", { class: "content", "data-testid": "page" });
-  mount(root, header, h("div", { class: "layout" }, nav, h("div", { class: "main" }, outlet)));
-  startRouter(outlet, ROUTES, "/resources", (path) => {
+  mount(root, header, h("div", { class: "layout" }, nav, h("div", { class: "main" }, banner, outlet)));
+  startRouter(outlet, ROUTES, org ? "/resources" : "/account", (path) => {
     for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", path.startsWith(a.dataset.path ?? "-"));
   });
 }
