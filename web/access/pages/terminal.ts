@@ -22,7 +22,7 @@ import { attachOffer, takePendingOffer } from "../open-session.ts";
 import type { Connect, TerminalTransport } from "../terminal-transport.ts";
 import { requestedLabel, transportChoice } from "../transport-choice.ts";
 import { terminalScreen } from "../terminal-screen.ts";
-import { scrubEntryAddresses } from "../scrub.ts";
+import { connectErrorMessage } from "../connect-error.ts";
 
 export function terminalPage(connect: Connect) {
   return async (params: Record<string, string>): Promise<PageView> => {
@@ -66,7 +66,7 @@ export function terminalPage(connect: Connect) {
 
     const connectFailed = (offer: AttachOffer, err: unknown) => {
       screen.stop("Not connected");
-      const message = scrubEntryAddresses(err instanceof Error ? err.message : String(err), offer.entry);
+      const message = connectErrorMessage(err, offer.entry);
       screen.show(
         "bad",
         h(
