@@ -8,8 +8,9 @@
  * colours (palette and 24-bit) and no CSP violation (without the style shim
  * xterm.js's inline styles are refused, and this fails), keystrokes go out as
  * bytes, a window resize is sent in cells, the status line shows the
- * transport and RTT, and `session.taken_over` / `session.ended` stop input
- * and say so.
+ * transport and RTT, `session.taken_over` / `session.ended` stop input
+ * and say so, an error event or a closed connection offers to reattach, and
+ * Detach detaches.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -34,7 +35,7 @@ const ENTRY = `
 import { installCspSafeStyles } from ${JSON.stringify(join(WEB, "access/csp-styles.ts"))};
 import { terminalScreen } from ${JSON.stringify(join(WEB, "access/terminal-screen.ts"))};
 installCspSafeStyles();
-const sent = { input: [], sizes: [], detached: 0, closed: 0 };
+const sent = { input: [], sizes: [], detached: 0, closed: 0, reattach: 0 };
 const cbs = { output: [], notice: [], close: [] };
 let rtt = null;
 const transport = {
@@ -53,8 +54,9 @@ window.entry = {
   output: (text) => cbs.output.forEach((cb) => cb(new TextEncoder().encode(text))),
   notice: (n) => cbs.notice.forEach((cb) => cb(n)),
   rtt: (ms) => (rtt = ms),
+  close: () => cbs.close.forEach((cb) => cb()),
 };
-const screen = terminalScreen({ resourceName: "db-1", entryName: "Frankfurt", actions: [], onDetached: () => (location.hash = "#detached"), onReattach: () => {} });
+const screen = terminalScreen({ resourceName: "db-1", entryName: "Frankfurt", actions: [], onDetached: () => (location.hash = "#detached"), onReattach: () => void sent.reattach++ });
 document.body.append(screen.el);
 screen.mounted();
 screen.attach(transport);
@@ -105,7 +107,8 @@ async function open(): Promise<void> {
 }
 
 const text = async (testid: string) => ((await page.getByTestId(testid).textContent()) ?? "").trim();
-const sent = () => page.evaluate(() => (window as any).sent as { input: number[]; sizes: [number, number][]; detached: number; closed: number });
+const sent = () =>
+  page.evaluate(() => (window as any).sent as { input: number[]; sizes: [number, number][]; detached: number; closed: number; reattach: number });
 const colorOf = (t: string) =>
   page.evaluate((want) => {
     const span = [...document.querySelectorAll(".xterm-rows span")].find((s) => s.textContent === want);
@@ -183,6 +186,35 @@ describe("a fresh terminal screen", () => {
     await page.locator(".xterm-helper-textarea").focus();
     await page.keyboard.type("ls");
     expect((await sent()).input).toEqual([]);
+  });
+
+  test("an error event from the entry, then the close, leaves the reason on screen and offers to reattach", async () => {
+    await open();
+    await page.evaluate(() =>
+      (window as any).entry.notice({
+        type: "error",
+        error: {
+          code: "data_plane.token_replayed",
+          message_key: "k",
+          fallback_message: "The connection token was already used. Connect again.",
+          details: {},
+          trace_id: "t",
+        },
+      }),
+    );
+    await page.evaluate(() => (window as any).entry.close());
+    expect(await text("terminal-state")).toBe("Disconnected");
+    expect(await text("terminal-notice")).toContain("The connection token was already used. Connect again. (data_plane.token_replayed)");
+    await page.getByTestId("reconnect").click();
+    expect((await sent()).reattach).toBe(1);
+  });
+
+  test("a connection that closes on its own offers to reattach", async () => {
+    await open();
+    await page.evaluate(() => (window as any).entry.close());
+    expect(await text("terminal-state")).toBe("Disconnected");
+    expect(await text("terminal-notice")).toContain("The connection closed.");
+    expect(await page.getByTestId("detach").isDisabled()).toBe(true);
   });
 
   test("Detach asks the transport to detach, then leaves the page", async () => {

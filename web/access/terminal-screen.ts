@@ -64,6 +64,7 @@ export function terminalScreen(o: {
     clearInterval(rttTimer);
   };
   const sessionsLink = () => h("a", { href: "#/sessions" }, "My sessions");
+  const reattachButton = () => h("button", { type: "button", "data-testid": "reconnect", onclick: o.onReattach }, "Reattach");
   const onNotice = (n: TerminalNotice) => {
     if (n.type === "session.taken_over") {
       stop("Taken over");
@@ -72,7 +73,9 @@ export function terminalScreen(o: {
       stop("Ended");
       show("info", h("strong", {}, "The session has ended"), n.reason ? ` (${n.reason}).` : ".", " ", sessionsLink());
     } else if (n.error) {
-      show("bad", h("strong", {}, n.error.code), " ", n.error.fallback_message);
+      // The entry closes the transport after an error event: say why, and offer to reattach.
+      stop("Disconnected");
+      show("bad", h("strong", {}, n.error.fallback_message), ` (${n.error.code}) `, reattachButton());
     }
   };
 
@@ -141,7 +144,7 @@ export function terminalScreen(o: {
       t.onClose(() => {
         if (finished) return;
         stop("Disconnected");
-        show("info", "The connection closed. ", h("button", { type: "button", "data-testid": "reconnect", onclick: o.onReattach }, "Reattach"));
+        show("info", "The connection closed. ", reattachButton());
       });
       view.onInput((bytes) => !finished && t.send(bytes));
       view.onResize((cols, rows) => !finished && t.resize(cols, rows));
