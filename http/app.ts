@@ -21,6 +21,7 @@ import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
 import { nodeAgentRoutes } from "./node-agents/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
+import { accessRoutes } from "./access/routes.ts";
 import { openApiRoutes } from "./openapi/routes.ts";
 import type { RouteEntry } from "./openapi/document.ts";
 import { sendError, statusOf } from "./errors.ts";
@@ -38,6 +39,7 @@ export function createApp(deps: AppDeps) {
     .use(jsonBody())
     .route("/", healthRoutes)
     .route("/", consoleRoutes)
+    .route("/", accessRoutes)
     .route("/api/v1/installation", installationRoutes)
     .route("/api/v1/auth", authRoutes)
     .route("/api/v1/me", meRoutes)

@@ -49,7 +49,7 @@ const server = await startServer(cfg, log).catch((err) => {
 });
 
 console.error(
-  `rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation, console: ${server.url}/console/; Ctrl-C stops)`,
+  `rap control plane serving ${server.url}  (health: ${server.url}/healthz, installation: ${server.url}/api/v1/installation, console: ${server.url}/console/, access portal: ${server.url}/access/; Ctrl-C stops)`,
 );
 
 let stopping = false;

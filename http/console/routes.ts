@@ -1,6 +1,7 @@
 /**
  * Serves the browser apps of web/: the platform owner console at /console/
- * and the organization admin panel at /org/; `/` sends a browser to the
+ * and the organization admin panel at /org/ (the access portal's page is
+ * http/access/routes.ts, bundled here with the others); `/` sends a browser to the
  * console, and the icon (web/icon.svg) is served at /favicon.ico too. The TypeScript under web/ is
  * bundled by Bun.build once per process, in memory, on first use (nothing
  * built is committed); every asset is local. Pages carry a strict
@@ -26,17 +27,18 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** The two apps: the path they are served at, their entry module and their page title. */
+/** The apps: the path they are served at, their entry module and their page title. */
 const APPS = {
   console: { entry: "console/main.ts", title: "Platform console" },
   org: { entry: "org/main.ts", title: "Organization admin" },
+  access: { entry: "access/main.ts", title: "Access portal" },
 } as const;
 type AppName = keyof typeof APPS;
 
 let bundles: Promise<Map<string, string>> | undefined;
 
 /** `<app>.js` → bundled source, built once per process. A failed build is retried on the next request. */
-function build(): Promise<Map<string, string>> {
+export function build(): Promise<Map<string, string>> {
   bundles ??= (async () => {
     const out = await Bun.build({
       entrypoints: Object.values(APPS).map((a) => join(WEB, a.entry)),
@@ -57,7 +59,7 @@ function build(): Promise<Map<string, string>> {
   return bundles;
 }
 
-function shell(app: AppName): string {
+function shell(app: Exclude<AppName, "access">): string {
   const { title } = APPS[app];
   return `<!doctype html>
 <html lang="en">
@@ -74,7 +76,7 @@ function shell(app: AppName): string {
 </html>`;
 }
 
-function securityHeaders(c: Context<AppEnv>) {
+export function securityHeaders(c: Context<AppEnv>) {
   c.header("content-security-policy", CONSOLE_CSP);
   c.header("x-content-type-options", "nosniff");
   c.header("referrer-policy", "no-referrer");
@@ -82,7 +84,7 @@ function securityHeaders(c: Context<AppEnv>) {
   c.header("cache-control", "no-store");
 }
 
-const page = (app: AppName) => (c: Context<AppEnv>) => {
+const page = (app: Exclude<AppName, "access">) => (c: Context<AppEnv>) => {
   securityHeaders(c);
   return c.html(shell(app));
 };
@@ -116,7 +118,9 @@ export const consoleRoutes = new Hono<AppEnv>()
     return c.body(await css);
   })
   .get("/console/assets/:file{[a-z]+\\.js}", async (c) => {
-    const source = (await build()).get(c.req.param("file"));
+    const file = c.req.param("file");
+    // The portal's bundle is served under /access/assets/ (http/access/routes.ts).
+    const source = file === "access.js" ? undefined : (await build()).get(file);
     if (source === undefined) return c.notFound();
     securityHeaders(c);
     c.header("content-type", "text/javascript; charset=utf-8");

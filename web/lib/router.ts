@@ -3,6 +3,9 @@
  * back `refresh`, which the router calls every few seconds while that page is
  * shown (polling keeps tables, health and pending requests current without
  * replacing forms the operator is typing in). Leaving the page stops it.
+ * A page that holds a live resource (the access portal's terminal and its
+ * connection) hands back `mounted`, called once its element is in the
+ * document, and `dispose`, called when another page replaces it.
  */
 import { mount } from "./dom.ts";
 import { errorView } from "./errors.ts";
@@ -10,6 +13,8 @@ import { errorView } from "./errors.ts";
 export interface PageView {
   el: HTMLElement;
   refresh?: () => Promise<void>;
+  mounted?: () => void;
+  dispose?: () => void;
 }
 export type Route = (params: Record<string, string>, query: URLSearchParams) => Promise<PageView>;
 
@@ -18,6 +23,13 @@ export const REFRESH_MS = 2000;
 export function startRouter(outlet: HTMLElement, routes: Record<string, Route>, fallback: string, onRoute?: (path: string) => void): void {
   let generation = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let shown: PageView | undefined;
+  const replace = (next: PageView | undefined, el: HTMLElement) => {
+    shown?.dispose?.();
+    shown = next;
+    mount(outlet, el);
+    next?.mounted?.();
+  };
 
   const render = async () => {
     const gen = ++generation;
@@ -33,11 +45,14 @@ export function startRouter(outlet: HTMLElement, routes: Record<string, Route>, 
     try {
       view = await match.route(match.params, new URLSearchParams(search));
     } catch (err) {
-      if (gen === generation) mount(outlet, errorView(err));
+      if (gen === generation) replace(undefined, errorView(err));
       return;
     }
-    if (gen !== generation) return;
-    mount(outlet, view.el);
+    if (gen !== generation) {
+      view.dispose?.();
+      return;
+    }
+    replace(view, view.el);
     const loop = async () => {
       if (gen !== generation || !view.refresh) return;
       try {

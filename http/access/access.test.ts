@@ -1,0 +1,68 @@
+/**
+ * The access portal's page over the in-process app: served at /access/ with
+ * the console's strict CSP, only local assets (its bundle with xterm.js, the
+ * shared stylesheet, xterm.js's and its own), no inline code, no secret, and
+ * nothing of another app's paths served under its own.
+ */
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { useStores } from "../../fixtures/stores.ts";
+import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
+import { CONSOLE_CSP } from "../console/routes.ts";
+
+setDefaultTimeout(60_000);
+const stores = useStores();
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await makeApp(stores.store.db, stores.live);
+});
+
+describe("access portal page", () => {
+  test("is served with the console's strict CSP, local assets only and no inline code or secret", async () => {
+    const res = await t.app.request("/access/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toBe(CONSOLE_CSP);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) expect(csp).toContain(d);
+    expect(csp).not.toContain("unsafe-inline");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    const html = await res.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/<script>|<style|style=|token|secret/i);
+    expect(html).toContain('<script type="module" src="/access/assets/access.js"></script>');
+    const links = [...html.matchAll(/<link rel="(?:stylesheet|icon)" href="([^"]+)"/g)].map((m) => m[1]);
+    expect(links).toEqual(["/console/assets/icon.svg", "/console/assets/console.css", "/access/assets/xterm.css", "/access/assets/access.css"]);
+    for (const href of links) expect((await t.app.request(href!)).status).toBe(200);
+    const bare = await t.app.request("/access");
+    expect(bare.status).toBe(302);
+    expect(bare.headers.get("location")).toBe("/access/");
+  });
+
+  test("the bundle holds the portal and xterm.js, names no other origin, and has one data-plane seam", async () => {
+    const js = await t.app.request("/access/assets/access.js");
+    expect(js.status).toBe(200);
+    expect(js.headers.get("content-type")).toContain("javascript");
+    expect(js.headers.get("content-security-policy")).toBe(CONSOLE_CSP);
+    const source = await js.text();
+    expect(source).toContain("/remote-sessions");
+    expect(source).toContain("xterm-helper-textarea");
+    expect(source).toContain("data-plane client not built yet");
+    expect(source).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
+    // The portal's bundle is not served under the console's path, and the console's bundles stay where they were.
+    expect((await t.app.request("/console/assets/access.js")).status).toBe(404);
+    expect((await t.app.request("/console/assets/console.js")).status).toBe(200);
+  });
+
+  test("stylesheets are local CSS under the same headers; anything else is 404", async () => {
+    const xterm = await t.app.request("/access/assets/xterm.css");
+    expect(xterm.headers.get("content-type")).toBe("text/css; charset=utf-8");
+    expect(xterm.headers.get("content-security-policy")).toBe(CONSOLE_CSP);
+    expect(await xterm.text()).toContain(".xterm-helper-textarea");
+    const own = await (await t.app.request("/access/assets/access.css")).text();
+    expect(own).toContain(".terminal-page");
+    for (const css of [await (await t.app.request("/access/assets/xterm.css")).text(), own]) expect(css).not.toMatch(/@import|url\(\s*["']?https?:/);
+    for (const path of ["/access/assets/nope.css", "/access/assets/nope.js", "/access/assets/console.js", "/access/assets/..%2Fconsole.css", "/access/other"])
+      expect((await t.app.request(path)).status).toBe(404);
+  });
+});

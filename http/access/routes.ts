@@ -1,0 +1,62 @@
+/**
+ * Serves the access portal at /access/: the page end users open to reach
+ * resources (web/access/). It shares the console's in-memory bundle and its
+ * strict Content-Security-Policy (http/console/routes.ts): scripts and styles
+ * only from this origin, no inline code, no CDN. Its own assets are the
+ * bundle, its stylesheet, and xterm.js's stylesheet read from the installed
+ * npm package, so nothing is fetched from anywhere else.
+ */
+import { Hono, type Context } from "hono";
+import { join } from "node:path";
+import type { AppEnv } from "../env.ts";
+import { build, securityHeaders } from "../console/routes.ts";
+
+const WEB = join(import.meta.dir, "../../web");
+
+/** The stylesheets the portal links, in order: the shared one, the terminal's, the portal's own. */
+const STYLES: Record<string, () => string> = {
+  "xterm.css": () => Bun.resolveSync("@xterm/xterm/css/xterm.css", WEB),
+  "access.css": () => join(WEB, "access/access.css"),
+};
+
+const SHELL = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Access portal · Secure Access Fabric</title>
+<link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/console/assets/console.css">
+<link rel="stylesheet" href="/access/assets/xterm.css">
+<link rel="stylesheet" href="/access/assets/access.css">
+<script type="module" src="/access/assets/access.js"></script>
+</head>
+<body><main id="app" data-app="access"><p class="muted">Loading…</p></main></body>
+</html>`;
+
+const styles = new Map<string, Promise<string>>();
+
+export const accessRoutes = new Hono<AppEnv>()
+  .get("/access", (c) => c.redirect("/access/"))
+  .get("/access/", (c) => {
+    securityHeaders(c);
+    return c.html(SHELL);
+  })
+  .get("/access/assets/access.js", async (c) => {
+    const source = (await build()).get("access.js");
+    if (source === undefined) return c.notFound();
+    securityHeaders(c);
+    c.header("content-type", "text/javascript; charset=utf-8");
+    return c.body(source);
+  })
+  .get("/access/assets/:file{[a-z]+\\.css}", async (c: Context<AppEnv>) => {
+    const file = c.req.param("file") ?? "";
+    const path = STYLES[file];
+    if (!path) return c.notFound();
+    securityHeaders(c);
+    c.header("content-type", "text/css; charset=utf-8");
+    // Read once per process, like the bundles.
+    if (!styles.has(file)) styles.set(file, Bun.file(path()).text());
+    return c.body(await styles.get(file)!);
+  });

@@ -1,0 +1,150 @@
+/**
+ * The terminal page (#/terminal/<session id>): the whole window is the
+ * session's terminal (terminal-screen.ts), under a status line naming the
+ * resource, the entry point (by name: its URL is used to connect and never
+ * shown), the transport (WebTransport or the WebSocket fallback) and the
+ * round-trip time.
+ *
+ * It gets an attach offer (the one the previous page obtained, or a fresh
+ * reattach, with the takeover prompt when another device holds the session)
+ * and connects through the `Connect` it is given. Detach asks the entry to
+ * detach; leaving the page or closing the tab drops the connection, which
+ * the entry reports, so the session is detached and kept for its resource's
+ * detached timeout either way.
+ */
+import { api } from "../../lib/api.ts";
+import { confirm } from "../../lib/dialog.ts";
+import { h } from "../../lib/dom.ts";
+import { errorView } from "../../lib/errors.ts";
+import type { PageView } from "../../lib/router.ts";
+import { LIVE_STATES, type AttachOffer, type RemoteSession } from "../model.ts";
+import { attachOffer, takePendingOffer } from "../open-session.ts";
+import type { Connect, TerminalTransport } from "../terminal-transport.ts";
+import { requestedLabel, transportChoice } from "../transport-choice.ts";
+import { terminalScreen } from "../terminal-screen.ts";
+import { connectErrorMessage } from "../connect-error.ts";
+
+export function terminalPage(connect: Connect) {
+  return async (params: Record<string, string>): Promise<PageView> => {
+    const id = params.id ?? "";
+    const session = await api.get<RemoteSession>(`/remote-sessions/${id}`);
+    let disposed = false;
+    let transport: TerminalTransport | null = null;
+    const sessionsLink = () => h("a", { href: "#/sessions" }, "My sessions");
+
+    const end = h(
+      "button",
+      {
+        type: "button",
+        "data-testid": "end-session",
+        onclick: async () => {
+          const yes = await confirm({
+            title: "End this session?",
+            text: `The shell on ${session.resource_name} is closed and cannot be reattached.`,
+            name: "end",
+            yes: "End session",
+          });
+          if (!yes) return;
+          try {
+            await api.post(`/remote-sessions/${id}/terminate`);
+            screen.stop("Ended");
+            location.hash = "#/sessions";
+          } catch (err) {
+            screen.show("bad", errorView(err));
+          }
+        },
+      },
+      "End session",
+    );
+    const screen = terminalScreen({
+      resourceName: session.resource_name,
+      entryName: session.entry?.name ?? "—",
+      actions: [end],
+      onDetached: () => (location.hash = "#/sessions"),
+      onReattach: () => location.reload(),
+    });
+
+    const connectFailed = (offer: AttachOffer, err: unknown) => {
+      screen.stop("Not connected");
+      const message = connectErrorMessage(err, offer.entry);
+      screen.show(
+        "bad",
+        h(
+          "div",
+          { "data-testid": "connect-error" },
+          h("strong", {}, `Could not connect through ${offer.entry.name}.`),
+          " ",
+          h("span", { "data-testid": "connect-error-message" }, message),
+        ),
+        h(
+          "p",
+          {},
+          "The session is kept for a while: ",
+          h("button", { type: "button", "data-testid": "retry", onclick: () => location.reload() }, "Try again"),
+          " or open it later from ",
+          sessionsLink(),
+          ".",
+        ),
+      );
+      // Nothing reached the entry, so nothing will report this attachment closed: detach it here so the
+      // session is kept for its detached timeout instead of looking attached to a client that is gone.
+      void api.post(`/remote-sessions/${id}/detach`).catch(() => undefined);
+    };
+
+    const run = async () => {
+      if (!LIVE_STATES.includes(session.state)) {
+        screen.stop(session.state === "failed" ? "Failed" : "Ended");
+        const why = session.failure_reason ?? session.end_reason;
+        screen.show("info", `This session is ${session.state}${why ? ` (${why})` : ""}. `, h("a", { href: "#/resources" }, "Connect again"));
+        return;
+      }
+      let offer: AttachOffer | null | undefined = takePendingOffer(id);
+      try {
+        offer ??= await attachOffer(id);
+      } catch (err) {
+        screen.stop("Not connected");
+        screen.show("bad", errorView(err));
+        return;
+      }
+      if (disposed) return;
+      if (!offer) {
+        screen.stop("Not connected");
+        screen.show("info", "The session stays on the other device. ", sessionsLink());
+        return;
+      }
+      screen.setEntry(offer.entry.name);
+      screen.setState(`Connecting to ${offer.entry.name}…`);
+      const choice = transportChoice();
+      screen.setTransport(requestedLabel(choice));
+      if (offer.entry.urls.length === 0) {
+        connectFailed(offer, new Error("The entry point has not published where to connect yet; try again in a moment."));
+        return;
+      }
+      let t: TerminalTransport;
+      try {
+        t = await connect({ urls: offer.entry.urls, certificateHashes: offer.entry.certificate_hashes, sessionId: id, token: offer.token, transport: choice });
+      } catch (err) {
+        if (!disposed) connectFailed(offer, err);
+        return;
+      }
+      if (disposed) return t.close();
+      transport = t;
+      screen.attach(t);
+    };
+
+    const closeTransport = () => transport?.close();
+    return {
+      el: screen.el,
+      mounted: () => {
+        screen.mounted();
+        addEventListener("pagehide", closeTransport);
+        void run();
+      },
+      dispose: () => {
+        disposed = true;
+        removeEventListener("pagehide", closeTransport);
+        screen.dispose();
+      },
+    };
+  };
+}
