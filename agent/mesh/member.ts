@@ -53,7 +53,17 @@ export class MeshMember {
     private readonly log: (line: string, fields?: Record<string, unknown>) => void,
     private readonly time: { clock: Clock; random: Random },
   ) {
-    this.sessions = new SessionRoles(runner, { log, clock: time.clock, assignmentPollMs: settings.assignmentPollMs });
+    this.sessions = new SessionRoles(runner, {
+      log,
+      clock: time.clock,
+      assignmentPollMs: settings.assignmentPollMs,
+      entry: settings.entry,
+      // The entry's default public host: where peers reach this node's mesh.
+      meshHost: () => {
+        const a = this.runtime?.address ?? "127.0.0.1:0";
+        return a.slice(0, a.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+      },
+    });
   }
 
   /** The running mesh, if this node has a mesh role now. */
@@ -91,8 +101,17 @@ export class MeshMember {
         shortcut: this.settings.shortcut,
         shortcutProbationMs: this.settings.shortcutProbationMs,
       });
-      const save = () => void this.store.saveMeshStatus(m.clusterId, this.runtime?.status() ?? { stopped: true }).catch(() => undefined);
-      this.stopStatus = every(this.time.clock, 1000, save);
+      const save = () =>
+        void this.store
+          .saveMeshStatus(m.clusterId, this.runtime ? { ...this.runtime.status(), sessions: this.sessions.status() } : { stopped: true })
+          .catch(() => undefined);
+      const stopSaving = every(this.time.clock, 1000, save);
+      // Hourly, even without a new snapshot: the session roles renew what ages (the entry's self-signed certificate).
+      const stopAging = every(this.time.clock, 3600_000, () => void this.refresh());
+      this.stopStatus = () => {
+        stopSaving();
+        stopAging();
+      };
     }
     await this.runtime.apply(dir);
     await this.sessions.apply(dir.roles, this.runtime.mesh);

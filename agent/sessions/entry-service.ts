@@ -85,7 +85,8 @@ export class EntryService {
 
   /** Where clients connect, as published to the control plane. */
   get url(): string {
-    return `https://${this.o.publicHost}:${this.transport.port}/rap/v1`;
+    const host = this.o.publicHost.includes(":") ? `[${this.o.publicHost}]` : this.o.publicHost;
+    return `https://${host}:${this.transport.port}/rap/v1`;
   }
 
   /** Publishes the endpoint and handles client events until `stop()`. */

@@ -8,7 +8,9 @@
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { Clock } from "../clock.ts";
+import type { EntrySettings } from "../mesh/member.ts";
 import { AdapterService, type AdapterTransport } from "./adapter-service.ts";
+import { EntryService, type EntryEvent, type EntryTransport } from "./entry-service.ts";
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -24,17 +26,73 @@ export function adapterTransport(mesh: Mesh): AdapterTransport {
   };
 }
 
+/** A self-signed entry certificate lasts 14 days (the browsers' limit for pinned hashes); the entry restarts with a new one weekly. */
+export const ENTRY_CERTIFICATE_RENEW_MS = 7 * 24 * 3600_000;
+
+/** Starts the entry server on the mesh endpoint and gives the entry service its side of it. */
+export async function entryTransport(mesh: Mesh, settings: EntrySettings, publicHost: string): Promise<EntryTransport> {
+  const started = await mesh.startEntry({
+    listen: settings.listen,
+    ...(settings.certFile && settings.keyFile ? { cert_file: settings.certFile, key_file: settings.keyFile } : {}),
+    names: [...new Set([publicHost, "localhost", "127.0.0.1"])],
+  });
+  return {
+    port: started.port,
+    certificateSha256: started.certificate_sha256,
+    nextEvent: async () => (await mesh.nextEntryEvent()) as EntryEvent | null,
+    admit: (id, a) => mesh.admitEntry(id, a),
+    refuse: (id, e) => mesh.refuseEntry(id, e),
+    push: (id, n) => mesh.pushEntry(id, n),
+    stop: () => mesh.stopEntry(),
+  };
+}
+
 export class SessionRoles {
   /** One adapter service per mesh endpoint (the endpoint's adapter events have one reader); paused while the role is withdrawn. */
   private adapter: { service: AdapterService; mesh: Mesh; running: boolean } | null = null;
+  private entry: { service: EntryService; mesh: Mesh; startedAt: number } | null = null;
 
   constructor(
     private readonly runner: ClusterRunner,
-    private readonly o: { log: Log; clock: Clock; assignmentPollMs?: number },
+    private readonly o: { log: Log; clock: Clock; assignmentPollMs?: number; entry?: EntrySettings; meshHost?: () => string },
   ) {}
 
   /** Starts or stops each role to match the snapshot's roles, on the running mesh (null: the mesh is stopping). */
   async apply(roles: readonly string[], mesh: Mesh | null): Promise<void> {
+    await this.applyAdapter(roles, mesh);
+    await this.applyEntry(roles, mesh);
+  }
+
+  private async applyEntry(roles: readonly string[], mesh: Mesh | null): Promise<void> {
+    const want = mesh !== null && roles.includes("entry-node") && this.o.entry !== undefined;
+    const selfSigned = !this.o.entry?.certFile;
+    const stale = this.entry && selfSigned && this.o.clock.now().getTime() - this.entry.startedAt > ENTRY_CERTIFICATE_RENEW_MS;
+    if (this.entry && (!want || this.entry.mesh !== mesh || stale)) {
+      await this.entry.service.stop().catch(() => undefined);
+      this.entry = null;
+      this.o.log("entry stopped", { cluster: this.runner.clusterId, ...(stale ? { reason: "certificate renewal" } : {}) });
+    }
+    if (!want || this.entry || !mesh || !this.o.entry) return;
+    const publicHost = this.o.entry.publicHost ?? this.o.meshHost?.() ?? "127.0.0.1";
+    const transport = await entryTransport(mesh, this.o.entry, publicHost);
+    const service = new EntryService(transport, {
+      nodeId: mesh.nodeId,
+      control: this.runner.sessionControl(),
+      publicHost,
+      clock: this.o.clock,
+      log: (msg, f) => this.o.log(msg, { cluster: this.runner.clusterId, ...f }),
+    });
+    try {
+      await service.start();
+    } catch (err) {
+      // Not published: clients could not find it. Stop it; the next snapshot (or restart) tries again.
+      await transport.stop();
+      throw err;
+    }
+    this.entry = { service, mesh, startedAt: this.o.clock.now().getTime() };
+  }
+
+  private async applyAdapter(roles: readonly string[], mesh: Mesh | null): Promise<void> {
     const wantAdapter = mesh !== null && roles.includes("ssh-worker");
     if (this.adapter && this.adapter.mesh !== mesh) {
       // The endpoint it ran on is closing: its terminals end with it.
@@ -68,7 +126,10 @@ export class SessionRoles {
   }
 
   /** What `status` shows. */
-  status(): { ssh_sessions: number | null } {
-    return { ssh_sessions: this.adapter?.running ? this.adapter.service.sessions() : null };
+  status(): { ssh_sessions: number | null; entry: { url: string; connections: number } | null } {
+    return {
+      ssh_sessions: this.adapter?.running ? this.adapter.service.sessions() : null,
+      entry: this.entry ? { url: this.entry.service.url, connections: this.entry.service.connections() } : null,
+    };
   }
 }

@@ -95,6 +95,14 @@ export interface AdapterEnded {
   reason: string;
 }
 
+/** Where an entry node takes clients: IP:port (UDP and TCP) and its certificate (PEM files), else a self-signed one for `names`. */
+export interface EntryOptions {
+  listen: string;
+  cert_file?: string;
+  key_file?: string;
+  names: string[];
+}
+
 export class MeshError extends Error {
   constructor(
     readonly code: string,
@@ -125,6 +133,12 @@ interface NativeEndpoint {
   allowSessionEntries(sessionId: string, entryNodeIds: string[]): void;
   stopSsh(sessionId: string): void;
   nextAdapterEvent(): Promise<string | null>;
+  startEntry(optionsJson: string): Promise<string>;
+  nextEntryEvent(): Promise<string | null>;
+  admitEntry(connectionId: number, answerJson: string): void;
+  refuseEntry(connectionId: number, errorJson: string): void;
+  pushEntry(connectionId: number, noticeJson: string): boolean;
+  stopEntry(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -291,6 +305,39 @@ export class Mesh {
 
   stopSsh(sessionId: string): void {
     sync(() => this.endpoint.stopSsh(sessionId));
+  }
+
+  /**
+   * Starts the entry server (crates/fabric-entry) on this endpoint: clients
+   * connect over WebTransport or its WebSocket fallback, and the streams of
+   * an admitted client become session streams to its adapter node, copied
+   * in Rust. Every hello waits for `admitEntry` or `refuseEntry`.
+   */
+  async startEntry(options: EntryOptions): Promise<{ port: number; certificate_sha256: string | null }> {
+    return JSON.parse(await native(() => this.endpoint.startEntry(JSON.stringify(options))));
+  }
+
+  /** The next hello or closed client connection; null once the entry stopped. */
+  async nextEntryEvent(): Promise<Record<string, unknown> | null> {
+    const raw = await native(() => this.endpoint.nextEntryEvent());
+    return raw === null ? null : JSON.parse(raw);
+  }
+
+  admitEntry(connectionId: number, answer: { session_id: string; attachment_id: string; channels: string[]; adapter_node_id: string }): void {
+    sync(() => this.endpoint.admitEntry(connectionId, JSON.stringify(answer)));
+  }
+
+  refuseEntry(connectionId: number, error: Record<string, unknown>): void {
+    sync(() => this.endpoint.refuseEntry(connectionId, JSON.stringify(error)));
+  }
+
+  /** Sends `session.taken_over` or `session.ended` to one client and closes its transport; false when it is gone. */
+  pushEntry(connectionId: number, notice: Record<string, unknown>): boolean {
+    return sync(() => this.endpoint.pushEntry(connectionId, JSON.stringify(notice)));
+  }
+
+  stopEntry(): Promise<void> {
+    return native(() => this.endpoint.stopEntry());
   }
 
   /** The next session whose terminal ended; null once closed. */

@@ -1,11 +1,26 @@
 /**
- * The one place the portal gets its data-plane client from. Until the
- * client library (WebTransport with the WebSocket fallback) is built, this
- * refuses clearly; integration replaces this file, and nothing else, with the
- * real implementation of `Connect`.
+ * The one place the portal gets its data-plane client from: the access client
+ * library (web/access/client/, WebTransport with the WebSocket fallback),
+ * adapted to the terminal's `TerminalTransport`.
  */
+import { connect as connectEntry } from "./client/connect.ts";
 import type { Connect } from "./terminal-transport.ts";
 
-export const connect: Connect = async () => {
-  throw new Error("data-plane client not built yet");
+export const connect: Connect = async (o) => {
+  const s = await connectEntry({ urls: o.urls, certificateHashes: o.certificateHashes, sessionId: o.sessionId, token: o.token, transport: o.transport });
+  return {
+    transport: s.transport,
+    // A send on a closing transport fails; the close itself is what the page reports.
+    send: (bytes) => void s.send(bytes).catch(() => undefined),
+    resize: (cols, rows) => void s.resize(cols, rows).catch(() => undefined),
+    onOutput: (cb) => void s.onOutput(cb),
+    onNotice: (cb) =>
+      void s.onNotice((n) => {
+        if (n.type !== "closed") cb(n);
+      }),
+    onClose: (cb) => void s.closed.then(cb),
+    rtt: () => s.rtt() ?? null,
+    detach: () => s.detach(),
+    close: () => s.close(),
+  };
 };
