@@ -85,6 +85,7 @@ export const ERROR_CATALOG = {
   "remote_session.no_adapter_node": { status: 409, fallback: "No node of the resource's egress pool can serve this session right now. Try again later." },
   "remote_session.no_entry_node": { status: 409, fallback: "No entry point is available for this session right now. Try again later." },
   "remote_session.attached_elsewhere": { status: 409, fallback: "This session is in use on another device. Take it over to continue here." },
+  "remote_session.starting": { status: 409, fallback: "The session is still starting. Try again in a moment." },
   "remote_session.not_attached": { status: 409, fallback: "That connection is not attached to this session." },
   "data_plane.token_invalid": { status: 401, fallback: "The connection token is not valid." },
   "data_plane.token_expired": { status: 401, fallback: "The connection token has expired. Connect again." },

@@ -6,6 +6,7 @@
  * `status` informed.
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { MeshRuntime, type MeshRuntimeOptions } from "./runtime.ts";
 import { readKeyPkcs8 } from "../keys.ts";
 import type { ClusterRunner } from "../run.ts";
@@ -58,6 +59,7 @@ export class MeshMember {
       clock: time.clock,
       assignmentPollMs: settings.assignmentPollMs,
       entry: settings.entry,
+      entryCertificateFile: join(stateDir, `entry-certificate-${runner.clusterId}.pem`),
       // The entry's default public host: where peers reach this node's mesh.
       meshHost: () => {
         const a = this.runtime?.address ?? "127.0.0.1:0";

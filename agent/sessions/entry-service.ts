@@ -62,6 +62,9 @@ export interface EntryControl {
   publish(body: CallBody<"entryEndpoint">): Promise<void>;
 }
 
+/** How long a hello waits for its session's adapter to start (the entry's own admit limit is 30 s). */
+const START_WAIT_MS = 25_000;
+
 interface Admitted {
   sessionId: string;
   attachmentId: string;
@@ -130,7 +133,7 @@ export class EntryService {
         this.o.clock.now(),
       );
       if (!verdict.ok) return refuse(verdict.code);
-      const r = await this.o.control.redeem(h.token, h.session_id);
+      const r = await this.redeemWhenStarted(h.token, h.session_id);
       for (const [id, a] of this.admitted) {
         if (a.sessionId === r.session_id && a.attachmentId !== r.attachment_id) {
           this.transport.push(id, { type: "session.taken_over", error: errorEvent("session.taken_over", { session_id: r.session_id }, h.trace_id) });
@@ -149,6 +152,24 @@ export class EntryService {
       if (err instanceof AgentError && err.status >= 400 && err.status < 500) return refuse(err.code, err.details);
       refuse("data_plane.entry_unavailable");
       this.o.log("entry could not redeem a token", { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * Redeems the token once the session's adapter runs: while it is still
+   * connecting the control plane answers `remote_session.starting` without
+   * spending the token, and the client's hello waits (the entry bounds the wait).
+   */
+  private async redeemWhenStarted(token: string, sessionId: string) {
+    const deadline = this.o.clock.now().getTime() + START_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.o.control.redeem(token, sessionId);
+      } catch (err) {
+        if (!(err instanceof AgentError) || err.code !== "remote_session.starting" || this.o.clock.now().getTime() > deadline) throw err;
+        const wait = Number(err.details.retry_after_ms);
+        await this.o.clock.sleep(Number.isFinite(wait) && wait > 0 ? Math.min(wait, 2000) : 250);
+      }
     }
   }
 

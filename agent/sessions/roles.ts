@@ -5,6 +5,7 @@
  * `entry-node` takes client connections. Each starts when the signed
  * snapshot grants the role and stops when it is withdrawn or the mesh stops.
  */
+import { rename, writeFile } from "node:fs/promises";
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { Clock } from "../clock.ts";
@@ -30,12 +31,17 @@ export function adapterTransport(mesh: Mesh): AdapterTransport {
 export const ENTRY_CERTIFICATE_RENEW_MS = 7 * 24 * 3600_000;
 
 /** Starts the entry server on the mesh endpoint and gives the entry service its side of it. */
-export async function entryTransport(mesh: Mesh, settings: EntrySettings, publicHost: string): Promise<EntryTransport> {
+export async function entryTransport(mesh: Mesh, settings: EntrySettings, publicHost: string, certificateOut?: string): Promise<EntryTransport> {
   const started = await mesh.startEntry({
     listen: settings.listen,
     ...(settings.certFile && settings.keyFile ? { cert_file: settings.certFile, key_file: settings.keyFile } : {}),
     names: [...new Set([publicHost, "localhost", "127.0.0.1"])],
   });
+  // Public: what clients pin (or a test trusts). Written whole or not at all.
+  if (certificateOut) {
+    await writeFile(`${certificateOut}.tmp`, started.certificate_pem, { mode: 0o644 });
+    await rename(`${certificateOut}.tmp`, certificateOut);
+  }
   return {
     port: started.port,
     certificateSha256: started.certificate_sha256,
@@ -54,7 +60,15 @@ export class SessionRoles {
 
   constructor(
     private readonly runner: ClusterRunner,
-    private readonly o: { log: Log; clock: Clock; assignmentPollMs?: number; entry?: EntrySettings; meshHost?: () => string },
+    private readonly o: {
+      log: Log;
+      clock: Clock;
+      assignmentPollMs?: number;
+      entry?: EntrySettings;
+      meshHost?: () => string;
+      /** Where the entry's certificate (PEM) is written for operators and clients to pin. */
+      entryCertificateFile?: string;
+    },
   ) {}
 
   /** Starts or stops each role to match the snapshot's roles, on the running mesh (null: the mesh is stopping). */
@@ -74,7 +88,7 @@ export class SessionRoles {
     }
     if (!want || this.entry || !mesh || !this.o.entry) return;
     const publicHost = this.o.entry.publicHost ?? this.o.meshHost?.() ?? "127.0.0.1";
-    const transport = await entryTransport(mesh, this.o.entry, publicHost);
+    const transport = await entryTransport(mesh, this.o.entry, publicHost, this.o.entryCertificateFile);
     const service = new EntryService(transport, {
       nodeId: mesh.nodeId,
       control: this.runner.sessionControl(),

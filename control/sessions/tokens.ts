@@ -75,6 +75,9 @@ export async function issueDataPlaneToken(
 
 const jtiKey = (jti: string) => `dp:jti:${jti}`;
 
+/** How soon an entry asks again while a session is starting. */
+export const STARTING_RETRY_MS = 250;
+
 /** An entry node redeems a client's token: everything the entry checks offline, plus single use and the attachment still in control. */
 export async function redeemDataPlaneToken(deps: Deps, node: NodePrincipal, body: { token: string; session_id?: string }) {
   const now = deps.clock();
@@ -89,6 +92,11 @@ export async function redeemDataPlaneToken(deps: Deps, node: NodePrincipal, body
   const c = verdict.claims;
   if (!(await servesAsEntry(deps.db, node.nodeId, c.org)))
     throw new DomainError("data_plane.entry_not_authorized", "this node is no longer an entry node for the organization", { session_id: c.sid });
+  // Not yet: the adapter is still connecting to the target. Nothing is spent; the entry asks again shortly.
+  const early = await getRemoteSession(deps.db, c.sid);
+  if (early?.state === "starting" && early.controllerAttachmentId === c.att) {
+    throw new DomainError("remote_session.starting", "the session's adapter is still connecting", { session_id: c.sid, retry_after_ms: STARTING_RETRY_MS });
+  }
   const ttlMs = (c.exp - Math.floor(now.getTime() / 1000) + DATA_PLANE_SKEW_SECONDS) * 1000;
   if (!(await deps.live.setIfAbsent(jtiKey(c.jti), node.nodeId, ttlMs)))
     throw new DomainError("data_plane.token_replayed", "data-plane token already used", { session_id: c.sid });

@@ -313,7 +313,7 @@ export class Mesh {
    * an admitted client become session streams to its adapter node, copied
    * in Rust. Every hello waits for `admitEntry` or `refuseEntry`.
    */
-  async startEntry(options: EntryOptions): Promise<{ port: number; certificate_sha256: string | null }> {
+  async startEntry(options: EntryOptions): Promise<{ port: number; certificate_sha256: string | null; certificate_pem: string }> {
     return JSON.parse(await native(() => this.endpoint.startEntry(JSON.stringify(options))));
   }
 

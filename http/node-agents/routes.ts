@@ -134,6 +134,7 @@ describeRoutes(
         "data_plane.wrong_entry",
         "data_plane.wrong_session",
         "data_plane.attachment_superseded",
+        "remote_session.starting",
         "data_plane.entry_not_authorized",
         "remote_session.not_found",
       ],

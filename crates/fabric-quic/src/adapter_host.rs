@@ -42,11 +42,19 @@ pub struct SessionEnded {
 
 type PairKey = (SessionId, SessionId);
 
+/// A session's terminal: still connecting, or running.
+enum Slot {
+    Starting,
+    Running(Arc<SshTerminal>),
+}
+
 #[derive(Default)]
 struct State {
-    terminals: HashMap<SessionId, Arc<SshTerminal>>,
+    terminals: HashMap<SessionId, Slot>,
     /// One half of a client, by (session, attachment): the class that came first and its stream.
     waiting: HashMap<PairKey, (Class, SessionStream)>,
+    /// A whole client (input, render) that arrived while its terminal was still connecting: attached once it runs (the newest wins).
+    early: HashMap<SessionId, (SessionStream, SessionStream)>,
 }
 
 pub struct AdapterHost {
@@ -99,9 +107,28 @@ impl AdapterHost {
     /// Connects to the target and runs the shell; resolves once it runs. The error is `<code>: <message>`.
     pub async fn start_ssh(&self, session_id: &str, start: SshStart) -> Result<(), String> {
         let sid = session_id_bytes(session_id).ok_or_else(|| format!("adapter.target_invalid: {session_id:?} is not a session id"))?;
-        if self.state.lock().map_err(|_| "adapter.internal: state lock poisoned".to_string())?.terminals.contains_key(&sid) {
-            return Ok(());
+        {
+            let mut state = self.state.lock().map_err(|_| "adapter.internal: state lock poisoned".to_string())?;
+            if state.terminals.contains_key(&sid) {
+                return Ok(());
+            }
+            state.terminals.insert(sid, Slot::Starting);
         }
+        // Clients may connect while the terminal connects: their streams are admitted now and attached once it runs.
+        self.endpoint.serve_session(sid, start.entry_node_ids.clone());
+        let result = self.connect(sid, session_id, start).await;
+        if result.is_err() {
+            self.endpoint.stop_serving_session(sid);
+            if let Ok(mut state) = self.state.lock() {
+                state.terminals.remove(&sid);
+                state.early.remove(&sid);
+                state.waiting.retain(|(session, _), _| *session != sid);
+            }
+        }
+        result
+    }
+
+    async fn connect(&self, sid: SessionId, session_id: &str, start: SshStart) -> Result<(), String> {
         let auth = match (start.private_key, start.password) {
             (Some(pem), passphrase) => SshAuth::PrivateKey { pem: Secret::new(pem), passphrase: passphrase.map(Secret::new) },
             (None, Some(password)) => SshAuth::Password(Secret::new(password)),
@@ -122,12 +149,19 @@ impl AdapterHost {
             }
         });
         let pty = Pty { cols: 80, rows: 24, term: "xterm-256color".into() };
-        let terminal = SshTerminal::start(target, pty, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))?;
+        let terminal = Arc::new(SshTerminal::start(target, pty, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))?);
         let mut state = self.state.lock().map_err(|_| "adapter.internal: state lock poisoned".to_string())?;
-        state.terminals.insert(sid, Arc::new(terminal));
+        if !state.terminals.contains_key(&sid) {
+            // Stopped while it connected.
+            terminal.stop();
+            return Err("adapter.stopped: the session was stopped while its terminal connected".into());
+        }
+        state.terminals.insert(sid, Slot::Running(terminal.clone()));
+        let early = state.early.remove(&sid);
         drop(state);
-        // Streams are admitted only once the terminal can take them.
-        self.endpoint.serve_session(sid, start.entry_node_ids);
+        if let Some((input, render)) = early {
+            attach(&terminal, input, render);
+        }
         Ok(())
     }
 
@@ -144,11 +178,12 @@ impl AdapterHost {
     pub fn stop(&self, session_id: &str) {
         let Some(sid) = session_id_bytes(session_id) else { return };
         self.endpoint.stop_serving_session(sid);
-        let terminal = self.state.lock().ok().and_then(|mut s| {
+        let slot = self.state.lock().ok().and_then(|mut s| {
             s.waiting.retain(|(session, _), _| *session != sid);
+            s.early.remove(&sid);
             s.terminals.remove(&sid)
         });
-        if let Some(t) = terminal {
+        if let Some(Slot::Running(t)) = slot {
             t.stop();
         }
     }
@@ -181,13 +216,24 @@ impl AdapterHost {
             return;
         }
         let Ok(mut state) = self.state.lock() else { return };
-        let Some(terminal) = state.terminals.get(&session_id).cloned() else { return };
+        let running = match state.terminals.get(&session_id) {
+            None => return,
+            Some(Slot::Starting) => None,
+            Some(Slot::Running(t)) => Some(t.clone()),
+        };
         let key = (session_id, attachment_id);
         match state.waiting.remove(&key) {
             Some((first, other)) if first != class => {
-                drop(state);
                 let (input, render) = if class == Class::Input { (stream, other) } else { (other, stream) };
-                attach(&terminal, input, render);
+                match running {
+                    Some(terminal) => {
+                        drop(state);
+                        attach(&terminal, input, render);
+                    }
+                    None => {
+                        state.early.insert(session_id, (input, render));
+                    }
+                }
             }
             _ => {
                 state.waiting.insert(key, (class, stream));

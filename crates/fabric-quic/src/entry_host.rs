@@ -131,6 +131,8 @@ pub struct EntryHost {
     pub port: u16,
     /// SHA-256 (hex) of a self-signed certificate; `None` with an operator's.
     pub certificate_sha256: Option<String>,
+    /// The certificate (PEM), public: operators and tests pin or trust it.
+    pub certificate_pem: String,
 }
 
 /// Where the entry listens and with which certificate.
@@ -151,6 +153,7 @@ impl EntryHost {
             None => (Certificate::self_signed(&start.names, 14).map_err(|e| format!("config_invalid: entry certificate: {e}"))?, true),
         };
         let certificate_sha256 = self_signed.then(|| certificate.sha256_hex());
+        let certificate_pem = certificate.leaf_pem();
         let (tx, rx) = mpsc::unbounded_channel();
         let bridge = Arc::new(Bridge { endpoint, events: tx, pending: Mutex::default() });
         let server = EntryServer::start(EntryConfig::new(start.listen, certificate), bridge.clone())
@@ -163,6 +166,7 @@ impl EntryHost {
             events: tokio::sync::Mutex::new(rx),
             closed: watch::channel(false).0,
             certificate_sha256,
+            certificate_pem,
         })
     }
 

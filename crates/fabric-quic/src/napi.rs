@@ -327,7 +327,12 @@ impl MeshEndpoint {
             let host = EntryHost::start(inner, EntryStart { listen, certificate_files: files, names })
                 .await
                 .map_err(|e| napi::Error::new(Status::GenericFailure, e))?;
-            let answer = serde_json::json!({ "port": host.port, "certificate_sha256": host.certificate_sha256 }).to_string();
+            let answer = serde_json::json!({
+                "port": host.port,
+                "certificate_sha256": host.certificate_sha256,
+                "certificate_pem": host.certificate_pem,
+            })
+            .to_string();
             let old = slot.lock().ok().and_then(|mut s| s.replace(Arc::new(host)));
             if let Some(old) = old {
                 old.stop().await;
