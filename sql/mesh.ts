@@ -195,3 +195,9 @@ export async function entryEndpoints(tx: Tx, nodeIds: string[]): Promise<{ nodeI
     return r ? [{ nodeId: id, urls: r.urls, certificateHashes: r.certificate_hashes }] : [];
   });
 }
+
+/** Every URL entry nodes published (the access portal's page may connect to these origins only). */
+export async function publishedEntryUrls(tx: Tx): Promise<string[]> {
+  const rows = await tx.query<{ url: string }>("select distinct unnest(urls) as url from entry_endpoints order by 1");
+  return rows.map((r) => r.url);
+}

@@ -128,12 +128,16 @@ async function signIn(p: Page, who = MEMBER): Promise<void> {
   await waitText(p.getByTestId("who"), who.email);
 }
 
-/** Clicks Connect on db-1 and answers the new session's id once the terminal page shows the connect error. */
+/**
+ * Clicks Connect on db-1 and answers the new session's id once the terminal
+ * page shows the connect error: this suite's entry published a URL nobody
+ * listens on (agent/sessions/sessions.e2e.test.ts connects through real ones).
+ */
 async function connectDb1(p: Page): Promise<string> {
   await p.getByTestId("connect-db-1").click();
   await p.waitForURL(/#\/terminal\/[0-9a-f-]{36}$/);
   const id = UUID.exec(p.url().split("#")[1]!)![0];
-  await waitText(p.getByTestId("connect-error"), "data-plane client not built yet");
+  await waitText(p.getByTestId("connect-error"), "Could not connect through Frankfurt.", 40_000);
   return id;
 }
 
@@ -149,7 +153,8 @@ async function waitDetached(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  c = await AgentCluster.start("rap-access-browser-");
+  // Its adapter is a node registered over HTTP that never reads its assignments: keep its sessions anyway.
+  c = await AgentCluster.start("rap-access-browser-", { env: { ADAPTER_SILENCE_SECONDS: "600" } });
   if (!UPDATE_SCREENSHOTS) SHOTS = join(c.dir, "screenshots");
   await mkdir(SHOTS, { recursive: true });
   browser = await launchBrowser();
@@ -242,7 +247,7 @@ describe("access portal", () => {
     await v.close();
   });
 
-  test("Connect starts a session and opens its terminal, which shows the data-plane seam's error clearly", async () => {
+  test("Connect starts a session and opens its terminal, which says clearly that the entry point could not be reached", async () => {
     const id = await connectDb1(page);
     expect(await page.getByTestId("connect-error").textContent()).toContain("Could not connect through Frankfurt.");
     expect(await page.getByTestId("terminal-resource").textContent()).toBe("db-1");
@@ -360,7 +365,7 @@ describe("access portal", () => {
     await b.getByTestId("takeover-confirm").click();
     expect((await takeover).status()).toBe(200);
     await b.waitForURL(new RegExp(`#/terminal/${id}$`));
-    await waitText(b.getByTestId("connect-error"), "data-plane client not built yet");
+    await waitText(b.getByTestId("connect-error"), "Could not connect through Frankfurt.", 40_000);
     const after = await sessionOf(id);
     const old = after.attachments.find((a: { id: string }) => a.id === phone.attachment_id);
     expect(old).toMatchObject({ state: "taken_over", end_reason: "taken_over" });

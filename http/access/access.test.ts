@@ -39,7 +39,7 @@ describe("access portal page", () => {
     expect(bare.headers.get("location")).toBe("/access/");
   });
 
-  test("the bundle holds the portal and xterm.js, names no other origin, and has one data-plane seam", async () => {
+  test("the bundle holds the portal, xterm.js and the access client, and names no other origin", async () => {
     const js = await t.app.request("/access/assets/access.js");
     expect(js.status).toBe(200);
     expect(js.headers.get("content-type")).toContain("javascript");
@@ -47,11 +47,37 @@ describe("access portal page", () => {
     const source = await js.text();
     expect(source).toContain("/remote-sessions");
     expect(source).toContain("xterm-helper-textarea");
-    expect(source).toContain("data-plane client not built yet");
+    // The data-plane client: WebTransport with certificate pinning, and the WebSocket fallback's subprotocol.
+    expect(source).toContain("serverCertificateHashes");
+    expect(source).toContain("webtransport");
     expect(source).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     // The portal's bundle is not served under the console's path, and the console's bundles stay where they were.
     expect((await t.app.request("/console/assets/access.js")).status).toBe(404);
     expect((await t.app.request("/console/assets/console.js")).status).toBe(200);
+  });
+
+  test("the page may connect to the entry points entry nodes published, over WebTransport and WebSocket, and nowhere else", async () => {
+    await stores.store.db.query(
+      "insert into entry_endpoints (node_id, cluster_id, urls, certificate_hashes, updated_at) values (gen_random_uuid(), gen_random_uuid(), $1::text[], '{}', now())",
+      ["{https://fra-1.access.example.test:4433/rap/v1,https://[2001:db8::7]:443/rap/v1}"],
+    );
+    const csp = (await t.app.request("/access/")).headers.get("content-security-policy") ?? "";
+    const connect = csp.split("; ").find((d) => d.startsWith("connect-src "))!;
+    expect(connect.split(" ").sort()).toEqual(
+      [
+        "'self'",
+        "connect-src",
+        "https://fra-1.access.example.test:4433",
+        "wss://fra-1.access.example.test:4433",
+        "https://[2001:db8::7]",
+        "wss://[2001:db8::7]",
+      ].sort(),
+    );
+    // Everything else stays the console's.
+    expect(csp.replace(connect, "connect-src 'self'")).toBe(CONSOLE_CSP);
+    // The console's own pages connect to their origin only.
+    expect((await t.app.request("/console/")).headers.get("content-security-policy")).toBe(CONSOLE_CSP);
+    await stores.store.db.query("delete from entry_endpoints");
   });
 
   test("stylesheets are local CSS under the same headers; anything else is 404", async () => {

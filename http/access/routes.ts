@@ -2,14 +2,16 @@
  * Serves the access portal at /access/: the page end users open to reach
  * resources (web/access/). It shares the console's in-memory bundle and its
  * strict Content-Security-Policy (http/console/routes.ts): scripts and styles
- * only from this origin, no inline code, no CDN. Its own assets are the
+ * only from this origin, no inline code, no CDN; it may connect to this
+ * origin and to the entry points entry nodes published, nothing else. Its own assets are the
  * bundle, its stylesheet, and xterm.js's stylesheet read from the installed
  * npm package, so nothing is fetched from anywhere else.
  */
 import { Hono, type Context } from "hono";
 import { join } from "node:path";
 import type { AppEnv } from "../env.ts";
-import { build, securityHeaders } from "../console/routes.ts";
+import { build, cspConnectingTo, securityHeaders } from "../console/routes.ts";
+import { entryUrls } from "../../control/sessions/queries.ts";
 
 const WEB = join(import.meta.dir, "../../web");
 
@@ -39,8 +41,9 @@ const styles = new Map<string, Promise<string>>();
 
 export const accessRoutes = new Hono<AppEnv>()
   .get("/access", (c) => c.redirect("/access/"))
-  .get("/access/", (c) => {
-    securityHeaders(c);
+  .get("/access/", async (c) => {
+    // The page connects to entry points: exactly the origins entry nodes published, nothing else.
+    securityHeaders(c, cspConnectingTo(await entryUrls(c.get("deps"))));
     return c.html(SHELL);
   })
   .get("/access/assets/access.js", async (c) => {

@@ -76,8 +76,29 @@ function shell(app: Exclude<AppName, "access">): string {
 </html>`;
 }
 
-export function securityHeaders(c: Context<AppEnv>) {
-  c.header("content-security-policy", CONSOLE_CSP);
+/**
+ * The console's CSP with more origins the page may connect to (the access
+ * portal's entry points: WebTransport at https://host:port and its WebSocket
+ * fallback at wss://host:port). Origins are rebuilt from parsed URLs, so
+ * nothing but scheme, host and port reaches the header.
+ */
+export function cspConnectingTo(urls: readonly string[]): string {
+  const origins = new Set<string>();
+  for (const u of urls) {
+    try {
+      const { protocol, host } = new URL(u);
+      if (protocol !== "https:") continue;
+      origins.add(`https://${host}`);
+      origins.add(`wss://${host}`);
+    } catch {
+      // Not a URL: left out.
+    }
+  }
+  return CONSOLE_CSP.replace("connect-src 'self'", ["connect-src 'self'", ...origins].join(" "));
+}
+
+export function securityHeaders(c: Context<AppEnv>, csp = CONSOLE_CSP) {
+  c.header("content-security-policy", csp);
   c.header("x-content-type-options", "nosniff");
   c.header("referrer-policy", "no-referrer");
   c.header("x-frame-options", "DENY");
