@@ -14,6 +14,10 @@ import { runAgent, spawnAgent, type AgentProcess } from "../../fixtures/agent-pr
 import { startSshd, type TestSshd } from "../../fixtures/sshd.ts";
 import { TerminalClient } from "../../fixtures/access-terminal.ts";
 import { waitFor } from "../../fixtures/wait.ts";
+import { launchBrowser, type Browser } from "../../fixtures/browser.ts";
+import { X509Certificate, createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Page } from "playwright-core";
 
 setDefaultTimeout(180_000);
 
@@ -246,6 +250,79 @@ describe("remote SSH sessions through the fabric", () => {
     expect(failed.failure_reason).toBe("adapter_node_lost");
     const audit = await c.api("GET", `/api/v1/organizations/${orgId}/audit?action=session.fail&limit=100`);
     expect(audit.items.find((a: any) => a.target.id === s.id)?.details).toMatchObject({ state_after: "failed" });
+    // Back for the next tests, once the entry has a live channel to the new process (the old one ends on its heartbeat timeout).
     adapter = startAgent(adapterDir);
+    await adapter.waitFor('"msg":"mesh channel established"', 60_000);
+  });
+});
+
+describe("in the access portal, in Chromium", () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    // WebTransport pins the entry's self-signed certificate by the hash in the offer; the WebSocket fallback is TLS, which
+    // the browser accepts for this key only (a self-signed certificate has no CA a browser would know).
+    const spki = createHash("sha256")
+      .update(new X509Certificate(await readFile(certFile, "utf8")).publicKey.export({ type: "spki", format: "der" }))
+      .digest("base64");
+    browser = await launchBrowser({
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        `--ignore-certificate-errors-spki-list=${spki}`,
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  async function connected(query: string): Promise<Page> {
+    const page = await browser.context.newPage();
+    await page.goto(`${c.cp.url}/access/${query}`);
+    // Each tab signs in (the portal keeps its tokens in the tab's sessionStorage).
+    const form = page.getByTestId("sign-in-form");
+    await form.waitFor({ timeout: 30_000 });
+    await form.locator("input[name=email]").fill("dev@acme.test");
+    await form.locator("input[name=password]").fill(PASSWORD);
+    await form.locator("button[type=submit]").click();
+    await page.getByTestId("connect-lab-shell").click();
+    await waitFor(async () => (await page.getByTestId("terminal-state").textContent()) === "Connected", {
+      timeoutMs: 30_000,
+      what: "the terminal connected",
+    });
+    return page;
+  }
+
+  async function typeAndSee(page: Page, command: string, want: string): Promise<void> {
+    await page.locator(".xterm-helper-textarea").focus();
+    await page.keyboard.type(`${command}\n`);
+    await waitFor(async () => ((await page.locator(".xterm-rows").textContent()) ?? "").includes(want), {
+      timeoutMs: 20_000,
+      what: `${want} on the terminal`,
+    });
+  }
+
+  test("over WebTransport: typed in the browser, run on the target, shown in the terminal", async () => {
+    const page = await connected("#/resources");
+    expect(await page.getByTestId("terminal-transport").textContent()).toBe("WebTransport");
+    await typeAndSee(page, "echo web-$((3*14))", "web-42");
+    await page.close();
+  });
+
+  test("with WebTransport disabled in the page: the WebSocket fallback carries the same terminal", async () => {
+    const page = await connected("?transport=websocket#/resources");
+    expect(await page.getByTestId("terminal-transport").textContent()).toBe("WebSocket (fallback)");
+    await typeAndSee(page, "echo fallback-$((2*21))", "fallback-42");
+    const rows = (await page.locator(".xterm-rows").textContent()) ?? "";
+    expect(rows).toContain("fallback-42");
+    await page.close();
   });
 });
