@@ -24,6 +24,10 @@ setDefaultTimeout(180_000);
 const PASSWORD = "correct horse battery staple 9";
 /** The control plane fails an adapter's sessions after this much silence (ADAPTER_SILENCE_SECONDS). */
 const SILENCE_S = 3;
+/** Data-plane tokens live this long here (DATA_PLANE_TOKEN_TTL_SECONDS), so the expiry test waits little. */
+const TOKEN_TTL_S = 10;
+/** The resource's detached timeout (the smallest a resource may have). */
+const DETACHED_S = 60;
 
 let c: AgentCluster;
 let sshd: TestSshd;
@@ -35,9 +39,18 @@ let memberElsewhere: string;
 let entryDir: string;
 let adapterDir: string;
 let entry: AgentProcess;
+let otherEntry: AgentProcess;
+let otherEntryDir: string;
+let otherEntryUrl: string;
+let entryNodeId: string;
+let otherEntryNodeId: string;
+let otherOrgId: string;
 let adapter: AgentProcess;
 let adapterNodeId: string;
 let certFile: string;
+/** The session left detached to be ended by its timer, and the check that waits for it. */
+let lingering: string | undefined;
+let lingeringCheck: Promise<{ ended: any; keptMs: number; closedSsh: boolean }> | undefined;
 /** The client attached in the reattach test, which the takeover test expects to be told. */
 let this_client: TerminalClient | undefined;
 
@@ -88,12 +101,19 @@ async function started(token: string): Promise<{ id: string; offer: Offer }> {
 }
 
 beforeAll(async () => {
-  c = await AgentCluster.start("rap-sessions-e2e-", { env: { ADAPTER_SILENCE_SECONDS: String(SILENCE_S) } });
+  c = await AgentCluster.start("rap-sessions-e2e-", {
+    env: { ADAPTER_SILENCE_SECONDS: String(SILENCE_S), DATA_PLANE_TOKEN_TTL_SECONDS: String(TOKEN_TTL_S) },
+  });
   clusterId = await c.newCluster("sessions");
   sshd = await startSshd();
   orgId = (await c.api("POST", "/api/v1/organizations", { name: "Acme", slug: "acme" })).id;
-  for (const email of ["dev@acme.test", "other@acme.test"]) {
-    await c.api("POST", `/api/v1/organizations/${orgId}/members`, { email, display_name: email, password: PASSWORD, role: "org_member" });
+  otherOrgId = (await c.api("POST", "/api/v1/organizations", { name: "Globex", slug: "globex" })).id;
+  for (const [email, role] of [
+    ["dev@acme.test", "org_member"],
+    ["other@acme.test", "org_member"],
+    ["admin@acme.test", "org_admin"],
+  ]) {
+    await c.api("POST", `/api/v1/organizations/${orgId}/members`, { email, display_name: email, password: PASSWORD, role });
   }
   resourceId = (
     await c.api("POST", "/api/v1/resources", {
@@ -104,15 +124,19 @@ beforeAll(async () => {
       target_port: sshd.port,
       egress_pool: "lab",
       host_key_fingerprint: sshd.hostKeyFingerprint,
-      detached_timeout_seconds: 60,
+      detached_timeout_seconds: DETACHED_S,
       secret: { username: sshd.username, private_key: sshd.userKey },
     })
   ).id;
   entryDir = join(c.dir, "entry");
   adapterDir = join(c.dir, "adapter");
-  const entryNodeId = await c.enrollApproved(clusterId, entryDir, "entry");
+  entryNodeId = await c.enrollApproved(clusterId, entryDir, "entry");
   adapterNodeId = await c.enrollApproved(clusterId, adapterDir, "adapter");
+  otherEntryDir = join(c.dir, "other-entry");
+  otherEntryNodeId = await c.enrollApproved(clusterId, otherEntryDir, "other-entry");
   await c.assignRole(clusterId, entryNodeId, "entry-node");
+  // An entry point of another organization: Acme's tokens do not name it.
+  await c.api("POST", `/api/v1/clusters/${clusterId}/nodes/${otherEntryNodeId}/roles`, { role: "entry-node", organization_id: otherOrgId });
   await c.api("POST", `/api/v1/clusters/${clusterId}/nodes/${adapterNodeId}/roles`, {
     role: "ssh-worker",
     organization_id: orgId,
@@ -120,7 +144,10 @@ beforeAll(async () => {
   });
   entry = startAgent(entryDir, {}, ["--entry-listen", "127.0.0.1:0", "--entry-public-host", "127.0.0.1"]);
   adapter = startAgent(adapterDir);
+  otherEntry = startAgent(otherEntryDir, {}, ["--entry-listen", "127.0.0.1:0", "--entry-public-host", "127.0.0.1"]);
   await entry.waitFor('"msg":"entry listening"', 60_000);
+  await otherEntry.waitFor('"msg":"entry listening"', 60_000);
+  otherEntryUrl = /"msg":"entry listening".*"url":"([^"]+)"/.exec(otherEntry.output())![1]!;
   certFile = join(entryDir, `entry-certificate-${clusterId}.pem`);
   // The entry reaches the adapter over an established mesh channel.
   await waitFor(
@@ -143,7 +170,7 @@ afterAll(async () => {
       ["adapter", adapter],
     ] as const)
       console.log(`--- ${name}\n${a?.output().slice(-8000)}`);
-  for (const a of [entry, adapter]) {
+  for (const a of [entry, adapter, otherEntry]) {
     a?.proc.kill("SIGTERM");
     await a?.exited;
   }
@@ -169,6 +196,35 @@ describe("remote SSH sessions through the fabric", () => {
     await t.sees("$((40+2))");
     t.command({ close: true });
     await t.event("closed");
+  });
+
+  test("a session left detached is kept for its detached timeout, then terminated and its SSH connection closed", async () => {
+    const s = await started(member);
+    lingering = s.id;
+    const t = terminal(s.id, s.offer);
+    await t.event("welcome");
+    t.type("echo lingering\r");
+    await t.sees("lingering");
+    const before = (sshd.log().match(/Disconnected from user/g) ?? []).length;
+    t.command({ close: true });
+    await t.event("closed");
+    const detachedAt = Date.now();
+    await waitFor(async () => (await session(member, s.id)).state === "detached", { timeoutMs: 20_000, what: "detached" });
+    // Still there well inside the timeout: a reattach would find it (the reattach test does so for another session).
+    expect((await session(member, s.id)).state).toBe("detached");
+    lingeringCheck = (async () => {
+      const ended = await waitFor(
+        async () => {
+          const x = await session(member, s.id);
+          return x.state === "terminated" ? x : null;
+        },
+        { timeoutMs: (DETACHED_S + 40) * 1000, what: "the detached session terminated" },
+      );
+      const after = (sshd.log().match(/Disconnected from user/g) ?? []).length;
+      return { ended, keptMs: Date.now() - detachedAt, closedSsh: after > before };
+    })();
+    // Awaited by the last test; a failure before then is reported there, not as an unhandled rejection.
+    lingeringCheck.catch(() => undefined);
   });
 
   test("closing the client detaches; reattaching within the timeout finds the same shell", async () => {
@@ -224,35 +280,49 @@ describe("remote SSH sessions through the fabric", () => {
     await as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
   });
 
+  test("refused: a token at an entry point it does not name, and an expired token", async () => {
+    const s = await started(member);
+    // The other organization's entry point is not in the token: refused offline, before any redemption.
+    const otherCert = join(otherEntryDir, `entry-certificate-${clusterId}.pem`);
+    const atOther = TerminalClient.start({ urls: [otherEntryUrl], sessionId: s.id, token: s.offer.token, transport: "websocket" }, otherCert);
+    expect((await atOther.event("refused")).error.code).toBe("data_plane.wrong_entry");
+    // The token was not spent there: the right entry still admits it.
+    const right = terminal(s.id, s.offer);
+    await right.event("welcome");
+    right.command({ close: true });
+    await waitFor(async () => (await session(member, s.id)).state === "detached", { timeoutMs: 20_000, what: "detached" });
+    // An attach offer left unused past its lifetime.
+    const late = await as(member, "POST", `/api/v1/remote-sessions/${s.id}/attach`);
+    expect(late.status).toBe(200);
+    await Bun.sleep((TOKEN_TTL_S + 1) * 1000);
+    const expired = terminal(s.id, late.body);
+    expect((await expired.event("refused")).error.code).toBe("data_plane.token_expired");
+    // Nothing changed: the attachment of that offer still controls the session (attach made it the controller).
+    expect((await session(member, s.id)).controller_attachment_id).toBe(late.body.attachment_id);
+    await as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
+  });
+
+  test("the organization's admin sees sessions by pool and entry point name: no node id, address or path", async () => {
+    const admin = await signIn("admin@acme.test");
+    const topology = [entryNodeId, adapterNodeId, otherEntryNodeId, "127.0.0.1:", "/rap/v1", "adapter_node", "entry_node", "route"];
+    for (const path of [
+      `/api/v1/remote-sessions?organization_id=${orgId}&all=true`,
+      `/api/v1/remote-sessions/${id}`,
+      `/api/v1/organizations/${orgId}/endpoints`,
+    ]) {
+      const r = await as(admin, "GET", path);
+      expect(r.status).toBe(200);
+      const text = JSON.stringify(r.body);
+      for (const t of topology) expect(text).not.toContain(t);
+    }
+    const view = await session(admin, id);
+    expect(view.egress_pool).toBe("lab");
+    expect(view.entry).toEqual({ name: "sessions" });
+  });
+
   test("terminate ends the shell: the adapter reports it and the session is terminated", async () => {
     expect((await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`)).status).toBe(200);
     await waitFor(async () => (await session(member, id)).state === "terminated", { timeoutMs: 20_000, what: "a terminated session" });
-  });
-
-  test("the adapter agent is killed: its sessions fail with adapter_node_lost within the silence limit, audited", async () => {
-    const s = await started(member);
-    const t = terminal(s.id, s.offer);
-    await t.event("welcome");
-    t.type("echo before-kill\r");
-    await t.sees("before-kill");
-    const killedAt = Date.now();
-    adapter.proc.kill("SIGKILL");
-    await adapter.exited;
-    const failed = await waitFor(
-      async () => {
-        const x = await session(member, s.id);
-        return x.state === "failed" ? x : null;
-      },
-      { timeoutMs: 30_000, what: "a failed session" },
-    );
-    const tookMs = Date.now() - killedAt;
-    console.log(`adapter killed: session failed ${tookMs} ms later (limit ${SILENCE_S} s + sweep)`);
-    expect(failed.failure_reason).toBe("adapter_node_lost");
-    const audit = await c.api("GET", `/api/v1/organizations/${orgId}/audit?action=session.fail&limit=100`);
-    expect(audit.items.find((a: any) => a.target.id === s.id)?.details).toMatchObject({ state_after: "failed" });
-    // Back for the next tests, once the entry has a live channel to the new process (the old one ends on its heartbeat timeout).
-    adapter = startAgent(adapterDir);
-    await adapter.waitFor('"msg":"mesh channel established"', 60_000);
   });
 });
 
@@ -324,5 +394,41 @@ describe("in the access portal, in Chromium", () => {
     const rows = (await page.locator(".xterm-rows").textContent()) ?? "";
     expect(rows).toContain("fallback-42");
     await page.close();
+  });
+});
+
+describe("after the detached timeout", () => {
+  test("the session left detached was terminated by its timer and its SSH connection closed", async () => {
+    const { ended, keptMs, closedSsh } = await lingeringCheck!;
+    console.log(`detached session kept ${keptMs} ms (timeout ${DETACHED_S} s)`);
+    expect(ended.end_reason).toBe("detached_timeout");
+    expect(keptMs).toBeGreaterThanOrEqual((DETACHED_S - 1) * 1000);
+    expect(closedSsh).toBe(true);
+    expect(lingering).toBe(ended.id);
+  });
+
+  test("the adapter agent is killed: its sessions fail with adapter_node_lost within the silence limit, audited", async () => {
+    const s = await started(member);
+    const t = terminal(s.id, s.offer);
+    await t.event("welcome");
+    t.type("echo before-kill\r");
+    await t.sees("before-kill");
+    const killedAt = Date.now();
+    adapter.proc.kill("SIGKILL");
+    await adapter.exited;
+    const failed = await waitFor(
+      async () => {
+        const x = await session(member, s.id);
+        return x.state === "failed" ? x : null;
+      },
+      { timeoutMs: 30_000, what: "a failed session" },
+    );
+    const tookMs = Date.now() - killedAt;
+    console.log(`adapter killed: session failed ${tookMs} ms later (limit ${SILENCE_S} s + sweep)`);
+    expect(failed.failure_reason).toBe("adapter_node_lost");
+    const audit = await c.api("GET", `/api/v1/organizations/${orgId}/audit?action=session.fail&limit=100`);
+    expect(audit.items.find((a: any) => a.target.id === s.id)?.details).toMatchObject({ state_after: "failed" });
+    // Back, for afterAll to stop like the others.
+    adapter = startAgent(adapterDir);
   });
 });
