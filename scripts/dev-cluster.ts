@@ -161,7 +161,9 @@ class AgentSlot {
   run() {
     const started = Date.now();
     const port = `127.0.0.1:${this.meshPort}`;
-    const proc = this.start(["run", "--heartbeat-interval", "10", "--mesh-listen", port, "--mesh-advertise", port]);
+    // Entry nodes take clients on any free loopback port; the agent publishes the one it got.
+    const entry = ["--entry-listen", "127.0.0.1:0", "--entry-public-host", "127.0.0.1"];
+    const proc = this.start(["run", "--heartbeat-interval", "10", "--mesh-listen", port, "--mesh-advertise", port, ...entry]);
     void proc.exited.then(async (code) => {
       if (stopping) return;
       // A run that lasted a minute was healthy: start the backoff over.

@@ -88,7 +88,19 @@ export class SessionRoles {
     }
     if (!want || this.entry || !mesh || !this.o.entry) return;
     const publicHost = this.o.entry.publicHost ?? this.o.meshHost?.() ?? "127.0.0.1";
-    const transport = await entryTransport(mesh, this.o.entry, publicHost, this.o.entryCertificateFile);
+    let transport: EntryTransport;
+    try {
+      transport = await entryTransport(mesh, this.o.entry, publicHost, this.o.entryCertificateFile);
+    } catch (err) {
+      // Logged with its fix; the role is tried again on the next snapshot and every hour.
+      this.o.log("entry could not start", {
+        cluster: this.runner.clusterId,
+        listen: this.o.entry.listen,
+        error: err instanceof Error ? err.message : String(err),
+        fix: "free that port or choose another with --entry-listen; check --entry-cert and --entry-key",
+      });
+      return;
+    }
     const service = new EntryService(transport, {
       nodeId: mesh.nodeId,
       control: this.runner.sessionControl(),
