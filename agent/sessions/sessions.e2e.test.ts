@@ -22,6 +22,7 @@ import type { Page } from "playwright-core";
 setDefaultTimeout(180_000);
 
 const PASSWORD = "correct horse battery staple 9";
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 /** The control plane fails an adapter's sessions after this much silence (ADAPTER_SILENCE_SECONDS). */
 const SILENCE_S = 3;
 /** Data-plane tokens live this long here (DATA_PLANE_TOKEN_TTL_SECONDS), so the expiry test waits little. */
@@ -115,6 +116,12 @@ beforeAll(async () => {
   ]) {
     await c.api("POST", `/api/v1/organizations/${orgId}/members`, { email, display_name: email, password: PASSWORD, role });
   }
+  await c.api("POST", `/api/v1/organizations/${otherOrgId}/members`, {
+    email: "dev@globex.test",
+    display_name: "Globex dev",
+    password: PASSWORD,
+    role: "org_member",
+  });
   resourceId = (
     await c.api("POST", "/api/v1/resources", {
       organization_id: orgId,
@@ -269,9 +276,11 @@ describe("remote SSH sessions through the fabric", () => {
     expect((await wrong.event("refused")).error.code).toBe("data_plane.wrong_session");
     const garbage = terminal(s.id, { ...s.offer, token: "a.b.c" });
     expect((await garbage.event("refused")).error.code).toBe("data_plane.token_invalid");
-    // Another member of the organization cannot attach to it, or even see it.
-    const other = await signIn("other@acme.test");
-    expect((await as(other, "POST", `/api/v1/remote-sessions/${s.id}/attach`)).status).toBe(404);
+    // Another member of the organization, or a member of another one, cannot attach to it, take it over, or even see it.
+    for (const who of [await signIn("other@acme.test"), await signIn("dev@globex.test")]) {
+      for (const action of ["attach", "takeover", "terminate"]) expect((await as(who, "POST", `/api/v1/remote-sessions/${s.id}/${action}`)).status).toBe(404);
+      expect((await as(who, "GET", `/api/v1/remote-sessions/${s.id}`)).status).toBe(404);
+    }
     // The first client still works.
     first.type("echo still-$((1+1))\r");
     await first.sees("still-2");
@@ -329,40 +338,46 @@ describe("remote SSH sessions through the fabric", () => {
 describe("in the access portal, in Chromium", () => {
   let browser: Browser;
 
+  let ARGS: string[];
+
   beforeAll(async () => {
     // WebTransport pins the entry's self-signed certificate by the hash in the offer; the WebSocket fallback is TLS, which
     // the browser accepts for this key only (a self-signed certificate has no CA a browser would know).
     const spki = createHash("sha256")
       .update(new X509Certificate(await readFile(certFile, "utf8")).publicKey.export({ type: "spki", format: "der" }))
       .digest("base64");
-    browser = await launchBrowser({
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    ARGS = [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+      `--ignore-certificate-errors-spki-list=${spki}`,
+    ];
+    browser = await launchBrowser({ args: ARGS });
   });
 
   afterAll(async () => {
     await browser?.close();
   });
 
-  async function connected(query: string): Promise<Page> {
-    const page = await browser.context.newPage();
+  /** A new tab, signed in (each tab is its own client: the portal keeps its tokens in the tab's sessionStorage). */
+  async function signedIn(query: string, context = browser.context): Promise<Page> {
+    const page = await context.newPage();
     await page.goto(`${c.cp.url}/access/${query}`);
-    // Each tab signs in (the portal keeps its tokens in the tab's sessionStorage).
     const form = page.getByTestId("sign-in-form");
     await form.waitFor({ timeout: 30_000 });
     await form.locator("input[name=email]").fill("dev@acme.test");
     await form.locator("input[name=password]").fill(PASSWORD);
     await form.locator("button[type=submit]").click();
+    return page;
+  }
+
+  async function connected(query: string): Promise<Page> {
+    const page = await signedIn(query);
     await page.getByTestId("connect-lab-shell").click();
     await waitFor(async () => (await page.getByTestId("terminal-state").textContent()) === "Connected", {
       timeoutMs: 30_000,
@@ -394,6 +409,32 @@ describe("in the access portal, in Chromium", () => {
     const rows = (await page.locator(".xterm-rows").textContent()) ?? "";
     expect(rows).toContain("fallback-42");
     await page.close();
+  });
+
+  test("a second browser takes the session over; the first tab is told it was taken over and stops taking input", async () => {
+    const first = await connected("#/resources");
+    await typeAndSee(first, "export OWNER=first", "OWNER=first");
+    const url = first.url();
+    const id = UUID.exec(url.split("#")[1] ?? "")![0];
+    const other = await launchBrowser({ args: ARGS });
+    try {
+      const second = await signedIn("#/sessions", other.context);
+      await second.getByTestId(`reattach-${id}`).click();
+      await second.getByTestId("takeover-confirm").click();
+      await waitFor(async () => (await second.getByTestId("terminal-state").textContent()) === "Connected", {
+        timeoutMs: 30_000,
+        what: "the second browser connected",
+      });
+      await waitFor(async () => ((await first.getByTestId("terminal-notice").textContent()) ?? "").includes("taken over"), {
+        timeoutMs: 20_000,
+        what: "the first tab told it was taken over",
+      });
+      expect(await first.getByTestId("terminal-state").textContent()).toBe("Taken over");
+      await typeAndSee(second, "echo owner=$OWNER", "owner=first");
+    } finally {
+      await other.close();
+      await first.close();
+    }
   });
 });
 
