@@ -16,9 +16,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Locator, Page, Response as PageResponse } from "playwright-core";
+import type { Page, Response as PageResponse } from "playwright-core";
 import { AgentCluster } from "../fixtures/agent-cluster.ts";
-import { launchBrowser, type Browser } from "../fixtures/browser.ts";
+import { launchBrowser, type Browser, waitText } from "../fixtures/browser.ts";
 import { enrollOverHttp, type HttpNode } from "../fixtures/http-nodes.ts";
 import { freePort } from "../fixtures/process.ts";
 import { waitFor } from "../fixtures/wait.ts";
@@ -85,22 +85,6 @@ const topology = () => [
 async function expectNoTopology(p: Page): Promise<void> {
   const html = await p.content();
   for (const secret of topology()) expect(html).not.toContain(secret);
-}
-
-async function waitText(l: Locator, want: string | RegExp, timeoutMs = 30_000): Promise<string> {
-  let last = "";
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    last = (
-      (await l
-        .first()
-        .textContent({ timeout: timeoutMs })
-        .catch(() => "")) ?? ""
-    ).trim();
-    if (typeof want === "string" ? last.includes(want) : want.test(last)) return last;
-    await Bun.sleep(100);
-  }
-  throw new Error(`text never matched ${want}; last: ${last.slice(0, 300)}`);
 }
 
 async function shot(p: Page, name: string): Promise<void> {

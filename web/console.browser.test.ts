@@ -18,7 +18,7 @@ import type { Locator, Page } from "playwright-core";
 import { freePort, spawnControlPlane, type ControlPlaneProcess } from "../fixtures/process.ts";
 import { spawnAgent, type AgentProcess } from "../fixtures/agent-process.ts";
 import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
-import { launchBrowser, type Browser } from "../fixtures/browser.ts";
+import { launchBrowser, type Browser, waitText } from "../fixtures/browser.ts";
 import { waitFor } from "../fixtures/wait.ts";
 import { totpAt, totpStep } from "../core/crypto/totp.ts";
 
@@ -74,23 +74,6 @@ async function freshCode(): Promise<string> {
 
 async function textOf(l: Locator): Promise<string> {
   return ((await l.textContent({ timeout: 20_000 })) ?? "").trim();
-}
-
-/** Waits until the element's text matches: pages refresh live, so this is how a test sees state change. */
-async function waitText(l: Locator, want: string | RegExp, timeoutMs = 30_000): Promise<string> {
-  let last = "";
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    last = (
-      (await l
-        .first()
-        .textContent({ timeout: timeoutMs })
-        .catch(() => "")) ?? ""
-    ).trim();
-    if (typeof want === "string" ? last.includes(want) : want.test(last)) return last;
-    await Bun.sleep(100);
-  }
-  throw new Error(`text never matched ${want}; last: ${last.slice(0, 300)}`);
 }
 
 async function go(p: Page, hash: string): Promise<void> {

@@ -11,19 +11,7 @@
  */
 import type { AdapterAssignment, SessionCredentials, SessionEventBody } from "../../core/contracts/adapter.ts";
 import { every, type Clock } from "../clock.ts";
-
-/** How an SSH terminal is started (credentials included: handed straight to Rust, never kept here). */
-export interface SshStart {
-  host: string;
-  port: number;
-  username: string;
-  password: string | null;
-  private_key: string | null;
-  /** The pinned host key (`SHA256:…`), or null to accept any (`ignore`). */
-  host_key: string | null;
-  /** Entry nodes allowed to open this session's streams. */
-  entry_node_ids: string[];
-}
+import type { SshStart } from "../../crates/fabric-quic/index.ts";
 
 export type AdapterEvent = { type: "ended"; session_id: string; reason: string };
 
