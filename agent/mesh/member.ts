@@ -12,7 +12,7 @@ import { readKeyPkcs8 } from "../keys.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { AgentStore } from "../store.ts";
 import { every, type Clock, type Random } from "../clock.ts";
-import { SessionRoles } from "../sessions/roles.ts";
+import { SessionRoles, type EntrySettings } from "../sessions/roles.ts";
 
 export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
@@ -28,16 +28,6 @@ export interface MeshSettings {
   assignmentPollMs?: number;
   /** Where an entry node takes clients (the `entry-node` role). */
   entry?: EntrySettings;
-}
-
-export interface EntrySettings {
-  /** IP:port, UDP and TCP. */
-  listen: string;
-  /** The host clients use; undefined: the mesh's advertised host, else the bound address. */
-  publicHost?: string;
-  /** An operator certificate (PEM files); without them a self-signed one clients pin by hash. */
-  certFile?: string;
-  keyFile?: string;
 }
 
 export class MeshMember {

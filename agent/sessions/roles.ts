@@ -9,11 +9,21 @@ import { rename, writeFile } from "node:fs/promises";
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { Clock } from "../clock.ts";
-import type { EntrySettings } from "../mesh/member.ts";
 import { AdapterService, type AdapterTransport } from "./adapter-service.ts";
 import { EntryService, type EntryEvent, type EntryTransport } from "./entry-service.ts";
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
+
+/** Where an entry node takes clients (`rap-node-agent run --entry-*`). */
+export interface EntrySettings {
+  /** IP:port, UDP and TCP. */
+  listen: string;
+  /** The host clients use; undefined: the mesh's advertised host, else the bound address. */
+  publicHost?: string;
+  /** An operator certificate (PEM files); without them a self-signed one clients pin by hash. */
+  certFile?: string;
+  keyFile?: string;
+}
 
 /** The adapter side of the mesh addon, as the ssh-worker service drives it. */
 export function adapterTransport(mesh: Mesh): AdapterTransport {
