@@ -42,6 +42,7 @@ describe("help: usage on stdout, exit 0, no side effects", () => {
     ["bench", ["--help"], "scripts/bench heartbeats"],
     ["bench", ["-h"], "scripts/bench heartbeats"],
     ["bench", ["mesh", "--help"], "scripts/bench mesh --quick"],
+    ["bench", ["sessions", "--help"], "scripts/bench sessions --quick"],
     ["lint", ["--help"], "scripts/lint --fix"],
     ["lint", ["-h"], "scripts/lint --fix"],
   ];
@@ -65,10 +66,11 @@ describe("unknown options: the line and the usage on stderr, exit 2, nothing run
     ["start", ["--approve"], "scripts/start: --approve needs --agents"],
     ["test", ["--bogus"], "scripts/test: unknown option '--bogus' (options for bun test go after --)"],
     ["test", ["--", "-t", "x"], "scripts/test: options for bun test need paths"],
-    ["bench", [], "scripts/bench: which benchmark? heartbeats or mesh"],
+    ["bench", [], "scripts/bench: which benchmark? heartbeats, mesh or sessions"],
     ["bench", ["bogus"], "scripts/bench: unknown benchmark 'bogus'"],
     ["bench", ["--quick"], "scripts/bench: unknown option '--quick'"],
     ["bench", ["heartbeats", "--bogus"], "scripts/bench: unknown option '--bogus'"],
+    ["bench", ["sessions", "--bogus"], "scripts/bench: unknown option '--bogus'"],
     ["lint", ["--bogus"], "scripts/lint: unknown option '--bogus'"],
   ];
   for (const [name, args, line] of cases) {

@@ -60,7 +60,11 @@ stop_services() {
     as_pg_user "$PG_BIN/pg_ctl" -D "$SERVICES_DIR/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   if [ -f "$SERVICES_DIR/redis/redis.pid" ]; then
-    kill "$(cat "$SERVICES_DIR/redis/redis.pid")" 2>/dev/null || true
+    local redis_pid
+    redis_pid="$(cat "$SERVICES_DIR/redis/redis.pid")"
+    kill "$redis_pid" 2>/dev/null || true
+    # Redis writes its dump on the way out: removing the folder under it fails ("Directory not empty").
+    for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
   fi
   rm -rf "$SERVICES_DIR"
   SERVICES_DIR=""
