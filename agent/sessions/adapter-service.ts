@@ -22,8 +22,8 @@ export interface AdapterTransport {
   /** Entry nodes allowed for a running session changed (a reattach through another entry). */
   allowEntries(sessionId: string, entryNodeIds: string[]): void;
   stop(sessionId: string): void;
+  /** The next ended session; null once the mesh endpoint closed (its terminals end with it). */
   nextEvent(): Promise<AdapterEvent | null>;
-  close(): Promise<void>;
 }
 
 export interface AdapterControl {
@@ -69,13 +69,6 @@ export class AdapterService {
     this.stopPolling?.();
     this.stopPolling = null;
     for (const [id, mine] of this.local) this.stopSession(id, mine);
-  }
-
-  /** For good: after `pause`, closes the transport and waits for its event stream to end. */
-  async stop(): Promise<void> {
-    this.pause();
-    await this.transport.close();
-    await this.events;
   }
 
   /** Sessions this node runs now, for status. */

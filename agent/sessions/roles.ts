@@ -32,8 +32,6 @@ export function adapterTransport(mesh: Mesh): AdapterTransport {
     allowEntries: (sessionId, ids) => mesh.allowSessionEntries(sessionId, ids),
     stop: (sessionId) => mesh.stopSsh(sessionId),
     nextEvent: () => mesh.nextAdapterEvent(),
-    // The terminals end with the mesh endpoint (its close stops them all).
-    close: async () => undefined,
   };
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric_ssh::{EndReason, EventSink, HostKeyPolicy, Pty, Secret, SshAuth, SshTarget, SshTerminal, TerminalEvent};
+use fabric_ssh::{EventSink, HostKeyPolicy, Pty, Secret, SshAuth, SshTarget, SshTerminal, TerminalEvent};
 use tokio::sync::{mpsc, watch};
 
 use crate::class::Class;
@@ -145,7 +145,7 @@ impl AdapterHost {
         let id = session_id.to_string();
         let sink: EventSink = Arc::new(move |event| {
             if let TerminalEvent::Ended { reason } = event {
-                let _ = ended.send(SessionEnded { session_id: id.clone(), reason: end_reason(&reason) });
+                let _ = ended.send(SessionEnded { session_id: id.clone(), reason: reason.to_string() });
             }
         });
         let pty = Pty { cols: 80, rows: 24, term: "xterm-256color".into() };
@@ -260,10 +260,6 @@ fn attach(terminal: &SshTerminal, input: SessionStream, render: SessionStream) {
         let _end = attachment.finished().await;
         drop((input_send, render_recv));
     });
-}
-
-fn end_reason(r: &EndReason) -> String {
-    r.to_string()
 }
 
 #[cfg(test)]

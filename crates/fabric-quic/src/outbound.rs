@@ -6,7 +6,7 @@ use crate::class::{Carrier, Class, Queueing};
 use crate::endpoint::Endpoint;
 use crate::error::FabricError;
 use crate::queue::{Enqueued, Fifo, LatestSlot, Queue, Sender, WaitForRoom};
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
 use crate::stats::add;
 use crate::wire::{length_prefix, Header};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -102,6 +102,17 @@ pub(crate) fn hops(to: &str, class: Class, relays: &[String]) -> (String, Vec<St
     }
 }
 
+/// The first hop toward `to` (direct, or the route's first relay), its connection, and the relay path after it.
+pub(crate) fn first_hop(state: &State, to: &str, class: Class) -> Result<(String, Connection, Vec<String>), FabricError> {
+    let (first_hop, path) = hops(to, class, state.routes.get(to).map(Vec::as_slice).unwrap_or_default());
+    let conn = state
+        .peers
+        .get(&first_hop)
+        .map(|p| p.conn.clone())
+        .ok_or_else(|| FabricError::NetworkUnreachable(format!("no connection to {first_hop}")))?;
+    Ok((first_hop, conn, path))
+}
+
 fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, FabricError> {
     let mut state = shared.state.lock().unwrap();
     if !state.allows(to, class) {
@@ -111,12 +122,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
     if let Some(sender) = state.senders.get(to).and_then(|by_class| by_class.get(&class)).filter(|s| s.alive()) {
         return Ok(sender.queue.clone());
     }
-    let (first_hop, path) = hops(to, class, state.routes.get(to).map(Vec::as_slice).unwrap_or_default());
-    let conn = state
-        .peers
-        .get(&first_hop)
-        .map(|p| p.conn.clone())
-        .ok_or_else(|| FabricError::NetworkUnreachable(format!("no connection to {first_hop}")))?;
+    let (hop, conn, path) = first_hop(&state, to, class)?;
     let header = Header { class, origin: String::new(), path }.encode();
     let queue = if class.queueing() == Queueing::LatestOnly {
         let slot = Arc::new(LatestSlot::default());
@@ -131,7 +137,7 @@ fn sender_for(shared: &Arc<Shared>, to: &str, class: Class) -> Result<Queue, Fab
         };
         Queue::Fifo(fifo)
     };
-    state.senders.entry(to.to_string()).or_default().insert(class, Sender::new(first_hop, queue.clone()));
+    state.senders.entry(to.to_string()).or_default().insert(class, Sender::new(hop, queue.clone()));
     Ok(queue)
 }
 

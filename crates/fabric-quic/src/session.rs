@@ -15,7 +15,7 @@
 use crate::class::Class;
 use crate::endpoint::Endpoint;
 use crate::error::FabricError;
-use crate::outbound::hops;
+use crate::outbound::first_hop;
 use crate::session_stream::{IncomingSessionStream, SessionStream};
 use crate::session_table::{LiveStream, Registration};
 use crate::stats::add;
@@ -48,12 +48,7 @@ impl Endpoint {
                 add(&shared.counters.class(class).refused, 1);
                 return Err(FabricError::ChannelClassDenied(format!("{} is not authorized with {to}", class.name())));
             }
-            let (first_hop, path) = hops(to, class, state.routes.get(to).map(Vec::as_slice).unwrap_or_default());
-            let conn = state
-                .peers
-                .get(&first_hop)
-                .map(|p| p.conn.clone())
-                .ok_or_else(|| FabricError::NetworkUnreachable(format!("no connection to {first_hop}")))?;
+            let (_, conn, path) = first_hop(&state, to, class)?;
             let header = SessionHeader { route: Header { class, origin: String::new(), path }, session_id, attachment_id }.encode();
             let live = LiveStream { session_id, class, peer: to.to_string(), via: None, accepted: false };
             let (id, ended) = shared.sessions.lock().unwrap().open(live);
