@@ -1,8 +1,9 @@
 /** Organization resources with their access policies, and their encrypted secrets. */
 import { one, type Tx, pgArray } from "./db.ts";
 import type { Sealed } from "../core/crypto/envelope.ts";
+import type { ColorMode, QualityProfile, TransferMode } from "../core/contracts/data-plane-token.ts";
 
-export type TransferMode = "disabled" | "client_to_server" | "server_to_client" | "bidirectional";
+export type { TransferMode };
 
 export interface ResourceRow {
   id: string;
@@ -17,6 +18,10 @@ export interface ResourceRow {
   hostKeyFingerprint: string | null;
   clipboardMode: TransferMode;
   fileTransferMode: TransferMode;
+  /** Remote desktops: the starting quality profile, a colour mode overriding it (null: the profile's), and whether users may change them. */
+  qualityProfile: QualityProfile;
+  colorMode: ColorMode | null;
+  qualityAdjustable: boolean;
   /** How long a detached remote session is kept before it is terminated. */
   detachedTimeoutSeconds: number;
   metadata: Record<string, unknown>;
@@ -37,6 +42,9 @@ type Raw = {
   host_key_fingerprint: string | null;
   clipboard_mode: TransferMode;
   file_transfer_mode: TransferMode;
+  quality_profile: QualityProfile;
+  color_mode: ColorMode | null;
+  quality_adjustable: boolean;
   detached_timeout_seconds: number;
   metadata: Record<string, unknown>;
   secret_ref: string | null;
@@ -44,7 +52,7 @@ type Raw = {
   updated_at: Date;
 };
 const COLS = `id::text, organization_id::text, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, host_key_fingerprint,
-  clipboard_mode, file_transfer_mode, detached_timeout_seconds, metadata, secret_ref::text, created_at, updated_at`;
+  clipboard_mode, file_transfer_mode, quality_profile, color_mode, quality_adjustable, detached_timeout_seconds, metadata, secret_ref::text, created_at, updated_at`;
 const toRow = (r: Raw): ResourceRow => ({
   id: r.id,
   organizationId: r.organization_id,
@@ -57,6 +65,9 @@ const toRow = (r: Raw): ResourceRow => ({
   hostKeyFingerprint: r.host_key_fingerprint,
   clipboardMode: r.clipboard_mode,
   fileTransferMode: r.file_transfer_mode,
+  qualityProfile: r.quality_profile,
+  colorMode: r.color_mode,
+  qualityAdjustable: r.quality_adjustable,
   detachedTimeoutSeconds: r.detached_timeout_seconds,
   metadata: r.metadata,
   secretRef: r.secret_ref,
@@ -68,8 +79,9 @@ export type ResourceFields = Omit<ResourceRow, "id" | "organizationId" | "secret
 
 export async function insertResource(tx: Tx, id: string, organizationId: string, f: ResourceFields): Promise<void> {
   await tx.query(
-    `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds, host_key_fingerprint)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)`,
+    `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds, host_key_fingerprint,
+       quality_profile, color_mode, quality_adjustable)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)`,
     [id, organizationId, ...fieldParams(f)],
   );
 }
@@ -87,12 +99,16 @@ const fieldParams = (f: ResourceFields) => [
   JSON.stringify(f.metadata),
   f.detachedTimeoutSeconds,
   f.hostKeyFingerprint,
+  f.qualityProfile,
+  f.colorMode,
+  f.qualityAdjustable,
 ];
 
 export async function updateResource(tx: Tx, id: string, f: ResourceFields): Promise<void> {
   await tx.query(
     `update resources set name = $2, protocol = $3, target_host = $4, target_port = $5, egress_pool = $6, certificate_verification_mode = $7,
-       clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, host_key_fingerprint = $12, updated_at = now() where id = $1`,
+       clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, host_key_fingerprint = $12,
+       quality_profile = $13, color_mode = $14, quality_adjustable = $15, updated_at = now() where id = $1`,
     [id, ...fieldParams(f)],
   );
 }

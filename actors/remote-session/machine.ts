@@ -34,6 +34,8 @@ export const MAX_ENDED_ATTACHMENTS = 20;
 
 export type Protocol = "ssh" | "rdp" | "vnc";
 export type TransferMode = "disabled" | "client_to_server" | "server_to_client" | "bidirectional";
+export type QualityProfile = "emergency_grayscale" | "low_bandwidth" | "text_priority" | "balanced" | "high_quality";
+export type ColorMode = "full" | "256" | "64" | "16" | "grayscale";
 export type AttachmentState = "attached" | "detached" | "taken_over" | "ended";
 export type FailureReason = "no_adapter_node" | "no_entry_node" | "adapter_node_lost" | "adapter_failed" | "start_timeout";
 
@@ -68,8 +70,10 @@ export interface SessionTarget {
   host: string;
   port: number;
   verification: "strict" | "ignore";
-  /** The pinned host key under strict verification; absent in snapshots from before it was recorded. */
+  /** The pinned host key (SSH) or certificate (RDP) under strict verification; absent in snapshots from before it was recorded. */
   hostKey?: string | null;
+  /** Remote desktops: the quality policy the session started with; absent in snapshots from before it was recorded (then `balanced`, adjustable). */
+  quality?: { profile: QualityProfile; colorMode: ColorMode | null; adjustable: boolean };
 }
 
 export interface RemoteSessionContext {

@@ -139,6 +139,9 @@ function pickFields(r: ResourceRow): ResourceFields {
     hostKeyFingerprint: r.hostKeyFingerprint,
     clipboardMode: r.clipboardMode,
     fileTransferMode: r.fileTransferMode,
+    qualityProfile: r.qualityProfile,
+    colorMode: r.colorMode,
+    qualityAdjustable: r.qualityAdjustable,
     detachedTimeoutSeconds: r.detachedTimeoutSeconds,
     metadata: r.metadata,
   };

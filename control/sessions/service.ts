@@ -16,7 +16,7 @@ import type { ChangeContext } from "../../core/change.ts";
 import { ActorEventRejected, DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
 import { REMOTE_SESSION } from "../../actors/remote-session/kind.ts";
-import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent } from "../../actors/remote-session/machine.ts";
+import { controllerOf, START_TIMEOUT_MS, type RemoteSessionContext, type RemoteSessionEvent, type SessionTarget } from "../../actors/remote-session/machine.ts";
 import type { ResourceRow } from "../../sql/resources.ts";
 import { adapterWork, getRemoteSession, terminableSessions, type RemoteSessionRow } from "../../sql/remote-sessions.ts";
 import { entryEndpoints } from "../../sql/mesh.ts";
@@ -89,6 +89,7 @@ export async function startSession(
       port: resource.targetPort,
       verification: resource.certificateVerificationMode,
       hostKey: resource.hostKeyFingerprint,
+      quality: { profile: resource.qualityProfile, colorMode: resource.colorMode, adjustable: resource.qualityAdjustable },
     },
     attachmentId: newId(now.getTime()),
     userId: caller.userId,
@@ -257,7 +258,7 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
         host_key_fingerprint: target.hostKey ?? null,
         has_credentials: r?.hasSecret ?? false,
       },
-      policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c) },
+      policy: { clipboard: c.clipboard, file_transfer: c.fileTransfer, channels: sessionChannels(c), quality: qualityOf(target) },
       entry_node_ids: s.entryNodeIds,
       controller: ctl ? { attachment_id: ctl.id, user_id: ctl.userId } : null,
       start_deadline: s.state === "starting" ? new Date(Date.parse(c.requestedAt ?? s.requestedAt) + START_TIMEOUT_MS).toISOString() : null,
@@ -265,3 +266,9 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
   }
   return out;
 }
+
+/** The quality policy a session started with; sessions recorded before it was kept get the defaults. */
+const qualityOf = (t: SessionTarget): AdapterAssignment["policy"]["quality"] => {
+  const q = t.quality ?? { profile: "balanced", colorMode: null, adjustable: true };
+  return { profile: q.profile, color_mode: q.colorMode, adjustable: q.adjustable };
+};

@@ -22,7 +22,7 @@
  */
 import * as v from "valibot";
 import { Text, Uuid } from "./common.ts";
-import { SESSION_CHANNELS, TRANSFER_MODES } from "./data-plane-token.ts";
+import { COLOR_MODES, QUALITY_PROFILES, SESSION_CHANNELS, TRANSFER_MODES } from "./data-plane-token.ts";
 
 export const ADAPTER_ASSIGNMENT_TYPE = "rap.adapter_session_assignment.v1";
 
@@ -44,12 +44,18 @@ export const AdapterAssignment = v.object({
     target_port: v.number(),
     /** Host-key / certificate verification: strict by default, `ignore` only when the resource says so. */
     verification: v.picklist(["strict", "ignore"]),
-    /** The pinned SSH host key (`SHA256:…`, no padding) strict verification accepts; null when none is pinned. */
+    /** The pinned SSH host key or RDP server certificate (`SHA256:…`, no padding) strict verification accepts; null when none is pinned. */
     host_key_fingerprint: v.nullable(v.string()),
     /** Whether the resource has stored credentials the node may fetch for this session. */
     has_credentials: v.boolean(),
   }),
-  policy: v.object({ clipboard: Mode, file_transfer: Mode, channels: v.array(v.picklist(SESSION_CHANNELS)) }),
+  policy: v.object({
+    clipboard: Mode,
+    file_transfer: Mode,
+    channels: v.array(v.picklist(SESSION_CHANNELS)),
+    /** Remote desktops: the starting profile, a colour mode overriding it (null: the profile's), and whether the user may change them. */
+    quality: v.object({ profile: v.picklist(QUALITY_PROFILES), color_mode: v.nullable(v.picklist(COLOR_MODES)), adjustable: v.boolean() }),
+  }),
   /** Entry nodes allowed to splice client streams to this session (internal node ids; never shown to organizations). */
   entry_node_ids: v.array(Id),
   /** The current controller attachment, if a client is attached. */

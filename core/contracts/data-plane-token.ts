@@ -27,6 +27,13 @@ export type SessionChannel = (typeof SESSION_CHANNELS)[number];
 export const TRANSFER_MODES = ["disabled", "client_to_server", "server_to_client", "bidirectional"] as const;
 export type TransferMode = (typeof TRANSFER_MODES)[number];
 
+/** Remote-desktop quality profiles (spec target §8), lowest bandwidth first; `balanced` is the default. */
+export const QUALITY_PROFILES = ["emergency_grayscale", "low_bandwidth", "text_priority", "balanced", "high_quality"] as const;
+export type QualityProfile = (typeof QUALITY_PROFILES)[number];
+/** Remote-desktop colour modes (spec target §8 "Color Modes"): full colour, 256, 64 or 16 colours, grayscale. */
+export const COLOR_MODES = ["full", "256", "64", "16", "grayscale"] as const;
+export type ColorMode = (typeof COLOR_MODES)[number];
+
 const Id = v.pipe(v.string(), v.uuid());
 const Seconds = v.pipe(v.number(), v.integer(), v.minValue(0));
 

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { ORG_ROLES } from "../authz.ts";
 import { DisplayName, Email, Password } from "./auth.ts";
 import { Slug } from "./clusters.ts";
+import { COLOR_MODES, QUALITY_PROFILES, TRANSFER_MODES } from "./data-plane-token.ts";
 import { JsonObject, Limit, PageQuery, ExactText, Text, Timestamp, Uuid } from "./common.ts";
 
 export const NewOrganizationBody = v.strictObject({ name: DisplayName, slug: Slug });
@@ -22,14 +23,28 @@ export const UpdateMemberBody = v.pipe(
   v.check((b) => b.role !== undefined || b.status !== undefined, "name role or status"),
 );
 
-const TransferMode = v.picklist(["disabled", "client_to_server", "server_to_client", "bidirectional"]);
+const TransferMode = v.picklist(TRANSFER_MODES);
 const Host = v.pipe(Text(253, { min: 1 }), v.regex(/^[A-Za-z0-9.:[\]_-]+$/, "must be a host name or address"));
 const Metadata = JsonObject({ maxBytes: 8192 });
-/** An SSH host key's SHA-256 fingerprint as `ssh-keygen -l` prints it (the `=` padding optional). */
-const HostKeyFingerprint = v.pipe(v.string(), v.regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, "must be SHA256:<base64>, as ssh-keygen -l prints it"));
+const SHA256_BASE64 = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const SHA256_HEX = /^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
+/**
+ * A pinned server identity: an SSH host key's SHA-256 fingerprint as
+ * `ssh-keygen -l` prints it (the `=` padding optional), or for RDP the
+ * SHA-256 of the server certificate, also as hex (`openssl x509 -noout
+ * -fingerprint -sha256` prints it with colons).
+ */
+const HostKeyFingerprint = v.pipe(
+  v.string(),
+  v.check((f) => SHA256_BASE64.test(f) || SHA256_HEX.test(f), "must be SHA256:<base64> (ssh-keygen -l) or 64 hex digits (openssl x509 -fingerprint -sha256)"),
+);
 
-/** One spelling of a fingerprint, without padding, so a pin compares equal whichever way it was pasted. */
-export const normalizeHostKey = (f: string | null): string | null => (f === null ? null : f.replace(/=$/, ""));
+/** One spelling of a fingerprint (`SHA256:` + unpadded base64), so a pin compares equal whichever way it was pasted. */
+export const normalizeHostKey = (f: string | null): string | null => {
+  if (f === null) return null;
+  if (!SHA256_HEX.test(f)) return f.replace(/=$/, "");
+  return `SHA256:${Buffer.from(f.replaceAll(":", ""), "hex").toString("base64").replace(/=$/, "")}`;
+};
 
 const ResourceFields = {
   name: Text(200, { min: 1 }),
@@ -42,6 +57,12 @@ const ResourceFields = {
   host_key_fingerprint: v.optional(v.nullable(HostKeyFingerprint)),
   clipboard_mode: v.optional(TransferMode),
   file_transfer_mode: v.optional(TransferMode),
+  /** Remote desktops: the quality profile a session starts with (default `balanced`). */
+  quality_profile: v.optional(v.picklist(QUALITY_PROFILES)),
+  /** Remote desktops: a colour mode overriding the profile's, or null for the profile's own. */
+  color_mode: v.optional(v.nullable(v.picklist(COLOR_MODES))),
+  /** Remote desktops: whether the user may change profile and colour mode while connected (default true). */
+  quality_adjustable: v.optional(v.boolean()),
   /** The resource's `detached_timeout`: how long a detached remote session is kept (60 s – 24 h, default 900). */
   detached_timeout_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(86_400))),
   metadata: v.optional(Metadata),
@@ -69,6 +90,9 @@ export const UpdateResourceBody = v.pipe(
     host_key_fingerprint: ResourceFields.host_key_fingerprint,
     clipboard_mode: ResourceFields.clipboard_mode,
     file_transfer_mode: ResourceFields.file_transfer_mode,
+    quality_profile: ResourceFields.quality_profile,
+    color_mode: ResourceFields.color_mode,
+    quality_adjustable: ResourceFields.quality_adjustable,
     detached_timeout_seconds: ResourceFields.detached_timeout_seconds,
     metadata: ResourceFields.metadata,
   }),

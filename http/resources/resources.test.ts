@@ -66,6 +66,48 @@ describe("resources", () => {
     expect(patched).toMatchObject({ clipboard_mode: "server_to_client", file_transfer_mode: "client_to_server", name: r.name });
   });
 
+  test("desktop quality policy: balanced and adjustable by default, stored as given, bad values refused", async () => {
+    const plain = await json(await t.call("POST", "/api/v1/resources", { token: admin.token, body: rdp() }), 201);
+    expect(plain).toMatchObject({ quality_profile: "balanced", color_mode: null, quality_adjustable: true });
+    const r = await json(
+      await t.call("POST", "/api/v1/resources", {
+        token: admin.token,
+        body: rdp({ quality_profile: "text_priority", color_mode: "256", quality_adjustable: false }),
+      }),
+      201,
+    );
+    expect(r).toMatchObject({ quality_profile: "text_priority", color_mode: "256", quality_adjustable: false });
+    const patched = await json(await t.call("PATCH", `/api/v1/resources/${r.id}`, { token: admin.token, body: { color_mode: null } }), 200);
+    expect(patched).toMatchObject({ quality_profile: "text_priority", color_mode: null, quality_adjustable: false });
+    for (const [body, path] of [
+      [{ quality_profile: "ultra" }, "quality_profile"],
+      [{ color_mode: "65536" }, "color_mode"],
+      [{ quality_adjustable: "yes" }, "quality_adjustable"],
+    ] as const) {
+      const res = await t.call("PATCH", `/api/v1/resources/${r.id}`, { token: admin.token, body });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify((await errOf(res)).details)).toContain(path);
+    }
+    expect(await json(await t.call("GET", `/api/v1/resources/${r.id}`, { token: admin.token }), 200)).toMatchObject({
+      color_mode: null,
+      quality_profile: "text_priority",
+    });
+  });
+
+  test("an RDP certificate pin may be pasted as openssl's hex and is kept as SHA256:<base64>", async () => {
+    const digest = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff));
+    const hex = [...digest].map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+    const r = await json(await t.call("POST", "/api/v1/resources", { token: admin.token, body: rdp({ host_key_fingerprint: hex }) }), 201);
+    expect(r.host_key_fingerprint).toBe(`SHA256:${digest.toString("base64").replace(/=$/, "")}`);
+    const bare = await json(
+      await t.call("PATCH", `/api/v1/resources/${r.id}`, { token: admin.token, body: { host_key_fingerprint: digest.toString("hex") } }),
+      200,
+    );
+    expect(bare.host_key_fingerprint).toBe(r.host_key_fingerprint);
+    const bad = await t.call("PATCH", `/api/v1/resources/${r.id}`, { token: admin.token, body: { host_key_fingerprint: hex.slice(3) } });
+    expect(bad.status).toBe(400);
+  });
+
   test("bad input is a 400 with the field named, and writes nothing", async () => {
     const before = (await stores.store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n;
     for (const [body, path] of [

@@ -31,6 +31,9 @@ export const resourceWire = (r: ResourceRow) => ({
   host_key_fingerprint: r.hostKeyFingerprint,
   clipboard_mode: r.clipboardMode,
   file_transfer_mode: r.fileTransferMode,
+  quality_profile: r.qualityProfile,
+  color_mode: r.colorMode,
+  quality_adjustable: r.qualityAdjustable,
   detached_timeout_seconds: r.detachedTimeoutSeconds,
   metadata: r.metadata,
   secret_ref: r.secretRef,
@@ -48,6 +51,9 @@ type Body = {
   host_key_fingerprint?: string | null;
   clipboard_mode?: ResourceFields["clipboardMode"];
   file_transfer_mode?: ResourceFields["fileTransferMode"];
+  quality_profile?: ResourceFields["qualityProfile"];
+  color_mode?: ResourceFields["colorMode"];
+  quality_adjustable?: boolean;
   detached_timeout_seconds?: number;
   metadata?: Record<string, unknown>;
 };
@@ -61,6 +67,9 @@ const fieldsOf = (b: Body): Partial<ResourceFields> => ({
   hostKeyFingerprint: b.host_key_fingerprint === undefined ? undefined : normalizeHostKey(b.host_key_fingerprint),
   clipboardMode: b.clipboard_mode,
   fileTransferMode: b.file_transfer_mode,
+  qualityProfile: b.quality_profile,
+  colorMode: b.color_mode,
+  qualityAdjustable: b.quality_adjustable,
   detachedTimeoutSeconds: b.detached_timeout_seconds,
   metadata: b.metadata,
 });
@@ -90,6 +99,9 @@ export const resourceRoutes = new Hono<AppEnv>()
       hostKeyFingerprint: normalizeHostKey(b.host_key_fingerprint ?? null),
       clipboardMode: b.clipboard_mode ?? "disabled",
       fileTransferMode: b.file_transfer_mode ?? "disabled",
+      qualityProfile: b.quality_profile ?? "balanced",
+      colorMode: b.color_mode ?? null,
+      qualityAdjustable: b.quality_adjustable ?? true,
       detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS,
       metadata: b.metadata ?? {},
     };

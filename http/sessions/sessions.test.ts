@@ -502,7 +502,7 @@ describe("access ends, sessions end", () => {
 });
 
 describe("a running session keeps what it was started with", () => {
-  test("editing the resource changes neither the target, verification nor policy of a running session; a new session gets the edit", async () => {
+  test("editing the resource changes neither the target, verification nor policy (quality included) of a running session; a new session gets the edit", async () => {
     const edited = await newResource("edited", "office-moscow", { clipboard_mode: "client_to_server" });
     const r = await json(await start(aMember, edited), 201);
     expect((await report(adapter, r.session.id, { type: "adapter.started" })).status).toBe(200);
@@ -515,6 +515,9 @@ describe("a running session keeps what it was started with", () => {
           certificate_verification_mode: "ignore",
           clipboard_mode: "bidirectional",
           file_transfer_mode: "bidirectional",
+          quality_profile: "low_bandwidth",
+          color_mode: "16",
+          quality_adjustable: false,
         },
       }),
       200,
@@ -522,7 +525,12 @@ describe("a running session keeps what it was started with", () => {
     const assignments = async () => (await json(await agent(adapter, "GET", "/sessions/assignments"), 200)).assignments as any[];
     expect((await assignments()).find((a) => a.session_id === r.session.id)).toMatchObject({
       resource: { target_host: "10.0.0.22", target_port: 22, verification: "strict" },
-      policy: { clipboard: "client_to_server", file_transfer: "disabled", channels: ["control", "input", "render", "clipboard"] },
+      policy: {
+        clipboard: "client_to_server",
+        file_transfer: "disabled",
+        channels: ["control", "input", "render", "clipboard"],
+        quality: { profile: "balanced", color_mode: null, adjustable: true },
+      },
     });
     // A reattach's token carries the session's policy, not the edited one.
     await call(aMember, "POST", `/${r.session.id}/detach`);
@@ -534,7 +542,7 @@ describe("a running session keeps what it was started with", () => {
     const next = await json(await start(aMember, edited), 201);
     expect((await assignments()).find((a) => a.session_id === next.session.id)).toMatchObject({
       resource: { target_host: "10.66.6.6", target_port: 2222, verification: "ignore" },
-      policy: { clipboard: "bidirectional", file_transfer: "bidirectional" },
+      policy: { clipboard: "bidirectional", file_transfer: "bidirectional", quality: { profile: "low_bandwidth", color_mode: "16", adjustable: false } },
     });
     for (const id of [r.session.id, next.session.id]) await call(aMember, "POST", `/${id}/terminate`);
   });

@@ -5,6 +5,7 @@
  * It reads only organization endpoints of /api/v1, which never carry nodes,
  * routes, peers, other organizations or trust material.
  */
+import { COLOR_MODES, QUALITY_PROFILES, TRANSFER_MODES } from "../../core/contracts/data-plane-token.ts";
 import { api, setSignedOutHandler, signedIn, type Page } from "../lib/api.ts";
 import { accountPage, type Me } from "../lib/account.ts";
 import { badge, field, formValues, h, mount, section, table } from "../lib/dom.ts";
@@ -31,6 +32,8 @@ interface Resource {
   certificate_verification_mode: string;
   clipboard_mode: string;
   file_transfer_mode: string;
+  quality_profile: string;
+  color_mode: string | null;
   secret_ref: string | null;
   updated_at: string;
 }
@@ -68,6 +71,7 @@ async function resourcesPage(): Promise<PageView> {
           { title: "Egress pool", cell: (r) => r.egress_pool ?? "—" },
           { title: "Clipboard", cell: (r) => r.clipboard_mode },
           { title: "File transfer", cell: (r) => r.file_transfer_mode },
+          { title: "Desktop quality", cell: (r) => (r.protocol === "ssh" ? "" : `${r.quality_profile}${r.color_mode ? ` · ${r.color_mode}` : ""}`) },
           {
             title: "Certificate check",
             cell: (r) => badge(r.certificate_verification_mode === "strict" ? "active" : "warning", r.certificate_verification_mode),
@@ -80,7 +84,7 @@ async function resourcesPage(): Promise<PageView> {
     "resources-pager",
   );
   await list.reload();
-  const MODES = ["disabled", "client_to_server", "server_to_client", "bidirectional"];
+  const MODES = TRANSFER_MODES;
   const form = h(
     "form",
     {
@@ -98,6 +102,9 @@ async function resourcesPage(): Promise<PageView> {
             target_port: Number(v.target_port),
             clipboard_mode: v.clipboard_mode,
             file_transfer_mode: v.file_transfer_mode,
+            quality_profile: v.quality_profile,
+            color_mode: v.color_mode || null,
+            quality_adjustable: v.quality_adjustable === "yes",
             ...(v.egress_pool ? { egress_pool: v.egress_pool } : {}),
           });
           form.reset();
@@ -131,6 +138,26 @@ async function resourcesPage(): Promise<PageView> {
         "select",
         { name: "file_transfer_mode" },
         MODES.map((m) => h("option", { value: m }, m)),
+      ),
+    ),
+    field(
+      "Desktop quality",
+      h(
+        "select",
+        { name: "quality_profile" },
+        QUALITY_PROFILES.map((p) => h("option", { value: p, ...(p === "balanced" ? { selected: true } : {}) }, p)),
+      ),
+    ),
+    field(
+      "Colours",
+      h("select", { name: "color_mode" }, [h("option", { value: "" }, "the profile's"), ...COLOR_MODES.map((m) => h("option", { value: m }, m))]),
+    ),
+    field(
+      "Users may change quality",
+      h(
+        "select",
+        { name: "quality_adjustable" },
+        ["yes", "no"].map((m) => h("option", { value: m }, m)),
       ),
     ),
     h("button", { type: "submit", class: "primary" }, "Add resource"),
