@@ -11,7 +11,7 @@
 import { verifyDataPlaneToken } from "../../core/crypto/data-plane-token.ts";
 import { errorEvent } from "../../core/error-event.ts";
 import { isErrorCode } from "../../core/error-catalog.ts";
-import type { DataPlaneKey, ErrorEvent } from "../../core/contracts/data-plane-token.ts";
+import type { DataPlaneKey, ErrorEvent, TransferMode } from "../../core/contracts/data-plane-token.ts";
 import type { CallAnswer, CallBody } from "../../core/contracts/node-agent-api.ts";
 import type { SessionEventBody } from "../../core/contracts/adapter.ts";
 import { AgentError } from "../client.ts";
@@ -47,7 +47,10 @@ export interface EntryTransport {
   /** SHA-256 (hex) of the self-signed certificate, null with an operator certificate. */
   readonly certificateSha256: string | null;
   nextEvent(): Promise<EntryEvent | null>;
-  admit(connectionId: number, admission: { session_id: string; attachment_id: string; channels: string[]; adapter_node_id: string }): void;
+  admit(
+    connectionId: number,
+    admission: { session_id: string; attachment_id: string; channels: string[]; adapter_node_id: string; clipboard: TransferMode },
+  ): void;
   refuse(connectionId: number, error: ErrorEvent): void;
   push(connectionId: number, notice: EntryNotice): boolean;
   stop(): Promise<void>;
@@ -145,6 +148,7 @@ export class EntryService {
         attachment_id: r.attachment_id,
         channels: r.channels,
         adapter_node_id: r.adapter_node_id,
+        clipboard: r.policy.clipboard,
       });
       this.o.log("entry admitted a client", { session: r.session_id, attachment: r.attachment_id, transport: h.transport });
     } catch (err) {

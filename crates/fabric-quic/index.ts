@@ -323,7 +323,10 @@ export class Mesh {
     return raw === null ? null : JSON.parse(raw);
   }
 
-  admitEntry(connectionId: number, answer: { session_id: string; attachment_id: string; channels: string[]; adapter_node_id: string }): void {
+  admitEntry(
+    connectionId: number,
+    answer: { session_id: string; attachment_id: string; channels: string[]; adapter_node_id: string; clipboard: string },
+  ): void {
     sync(() => this.endpoint.admitEntry(connectionId, JSON.stringify(answer)));
   }
 

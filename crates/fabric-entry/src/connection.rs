@@ -270,6 +270,7 @@ impl<S: Session> Connection<S> {
                     "attachment_id": admission.attachment_id,
                     "channels": std::iter::once("control").chain(admission.channels.iter().map(|k| k.channel())).collect::<Vec<_>>(),
                     "transport": self.ctx.transport.name(),
+                    "policy": { "clipboard": admission.clipboard.mode() },
                 });
                 self.state = State::Admitted(admission);
                 (self.ctx.register)(true);
@@ -318,7 +319,7 @@ impl<S: Session> Connection<S> {
         let events = self.events.clone();
         self.tasks.spawn(async move {
             let end = match handler.open_upstream(&admission, kind).await {
-                Ok(upstream) => splice(kind, send, recv, upstream).await,
+                Ok(upstream) => splice(kind, send, recv, upstream, admission.clipboard).await,
                 Err(event) => SpliceEnd::Upstream(event),
             };
             let _ = events.send(Event::Channel(end));

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 
 use crate::errors::ErrorEvent;
-use crate::handler::{Admission, BoxFuture, ConnectionClosed, EntryHandler, Hello, Upstream};
+use crate::handler::{Admission, BoxFuture, ConnectionClosed, Directions, EntryHandler, Hello, Upstream};
 
 /// One attachment's echo: input writes into `tx`, render reads from `rx` (taken once).
 struct Pipe {
@@ -73,9 +73,12 @@ impl EntryHandler for EchoHandler {
         if hello.token == "stall" {
             return Box::pin(std::future::pending());
         }
+        // `good:clipboard:<mode>`: only a clipboard stream, under that clipboard policy.
+        let clipboard = hello.token.strip_prefix("good:clipboard:").and_then(Directions::from_mode);
         let channels = match hello.token.as_str() {
             "good" => Some(vec![StreamKind::Input, StreamKind::Render]),
             "good:input" => Some(vec![StreamKind::Input]),
+            _ if clipboard.is_some() => Some(vec![StreamKind::Clipboard]),
             _ => None,
         };
         let result = match channels {
@@ -86,6 +89,7 @@ impl EntryHandler for EchoHandler {
                     attachment_id: format!("attachment-{}", hello.connection_id),
                     channels,
                     adapter_node_id: None,
+                    clipboard: clipboard.unwrap_or(Directions::BOTH),
                 };
                 if let Ok(mut a) = self.admitted.lock() {
                     a.push(admission.clone());
@@ -107,6 +111,10 @@ impl EntryHandler for EchoHandler {
             StreamKind::Render => self.pipe_rx(&admission.attachment_id).map(|rx| {
                 tokio::spawn(feed_render(ours, rx));
             }),
+            StreamKind::Clipboard => {
+                tokio::spawn(echo_one_frame(ours));
+                Some(())
+            }
             _ => None,
         };
         let result: Result<Box<dyn Upstream>, ErrorEvent> = match started {
@@ -150,6 +158,25 @@ async fn echo_input(mut input: DuplexStream, tx: mpsc::UnboundedSender<Bytes>) {
             }
         }
     }
+}
+
+/// The clipboard upstream: sends the first whole frame it gets back, then ends the stream.
+async fn echo_one_frame(mut stream: DuplexStream) {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        decoder.push(&buf[..n]);
+        if let Ok(Some(frame)) = decoder.next_frame() {
+            if let Ok(bytes) = frame.encode() {
+                let _ = stream.write_all(&bytes).await;
+            }
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
 }
 
 async fn feed_render(mut render: DuplexStream, mut rx: mpsc::UnboundedReceiver<Bytes>) {

@@ -30,12 +30,14 @@ pub enum EntryCode {
     UnsupportedVersion,
     /// More concurrent streams than the per-connection limit.
     TooManyStreams,
+    /// Clipboard text in a direction the resource's clipboard policy does not allow.
+    ClipboardDirectionRefused,
     /// The entry could not decide (the handler did not answer in time); details are never shown.
     Internal,
 }
 
 impl EntryCode {
-    pub const ALL: [EntryCode; 11] = [
+    pub const ALL: [EntryCode; 12] = [
         EntryCode::NotAuthenticated,
         EntryCode::HelloTimeout,
         EntryCode::ChannelNotAllowed,
@@ -46,6 +48,7 @@ impl EntryCode {
         EntryCode::InvalidMessage,
         EntryCode::UnsupportedVersion,
         EntryCode::TooManyStreams,
+        EntryCode::ClipboardDirectionRefused,
         EntryCode::Internal,
     ];
 
@@ -61,6 +64,7 @@ impl EntryCode {
             EntryCode::InvalidMessage => "protocol.invalid_message",
             EntryCode::UnsupportedVersion => "protocol.unsupported_version",
             EntryCode::TooManyStreams => "protocol.too_many_streams",
+            EntryCode::ClipboardDirectionRefused => "clipboard.direction_refused",
             EntryCode::Internal => "internal.error",
         }
     }
@@ -69,7 +73,7 @@ impl EntryCode {
     pub fn status(self) -> u16 {
         match self {
             EntryCode::NotAuthenticated | EntryCode::HelloTimeout => 401,
-            EntryCode::ChannelNotAllowed => 403,
+            EntryCode::ChannelNotAllowed | EntryCode::ClipboardDirectionRefused => 403,
             EntryCode::EntryFull | EntryCode::TooManyStreams => 429,
             EntryCode::FrameTooLarge => 413,
             EntryCode::MalformedFrame | EntryCode::UnknownMessage | EntryCode::InvalidMessage | EntryCode::UnsupportedVersion => 400,
@@ -91,6 +95,7 @@ impl EntryCode {
                 "This client speaks a session protocol version the entry point does not support. Update the client."
             }
             EntryCode::TooManyStreams => "The connection opened too many streams at once.",
+            EntryCode::ClipboardDirectionRefused => "The resource's clipboard policy does not allow copying in that direction.",
             EntryCode::Internal => "Internal server error.",
         }
     }

@@ -59,6 +59,40 @@ pub struct Admission {
     /// Where `open_upstream` splices this admission's streams (in production the adapter
     /// node's id). Opaque to the entry and never sent to the client.
     pub adapter_node_id: Option<String>,
+    /// Which way clipboard frames may pass (the resource's `clipboard_mode`); enforced here as well as at the adapter.
+    pub clipboard: Directions,
+}
+
+/// The directions a policy allows a channel's data to flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Directions {
+    pub to_server: bool,
+    pub to_client: bool,
+}
+
+impl Directions {
+    pub const BOTH: Directions = Directions { to_server: true, to_client: true };
+    pub const NONE: Directions = Directions { to_server: false, to_client: false };
+
+    /// A transfer mode as the control plane writes it (`disabled`, `client_to_server`, `server_to_client`, `bidirectional`).
+    pub fn from_mode(mode: &str) -> Option<Directions> {
+        match mode {
+            "disabled" => Some(Directions::NONE),
+            "client_to_server" => Some(Directions { to_server: true, to_client: false }),
+            "server_to_client" => Some(Directions { to_server: false, to_client: true }),
+            "bidirectional" => Some(Directions::BOTH),
+            _ => None,
+        }
+    }
+
+    pub fn mode(self) -> &'static str {
+        match (self.to_server, self.to_client) {
+            (false, false) => "disabled",
+            (true, false) => "client_to_server",
+            (false, true) => "server_to_client",
+            (true, true) => "bidirectional",
+        }
+    }
 }
 
 impl Admission {

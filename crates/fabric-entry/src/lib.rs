@@ -22,7 +22,9 @@ mod websocket;
 pub use cert::{CertError, Certificate};
 pub use connection::ConnectionLimits;
 pub use errors::{EntryCode, ErrorEvent};
-pub use handler::{Admission, BoxFuture, CloseReason, ConnectionClosed, ConnectionId, EntryHandler, Hello, Notice, Transport, Upstream};
+pub use handler::{
+    Admission, BoxFuture, CloseReason, ConnectionClosed, ConnectionId, Directions, EntryHandler, Hello, Notice, Transport, Upstream,
+};
 pub use server::{EntryConfig, EntryServer, StartError, PATH};
 pub use session_frame::{Frame, FrameType, StreamKind};
 pub use websocket::SUBPROTOCOL as WEBSOCKET_SUBPROTOCOL;

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use web_transport_trait::{RecvStream, SendStream};
 
 use crate::errors::{EntryCode, ErrorEvent};
-use crate::handler::Upstream;
+use crate::handler::{Directions, Upstream};
 
 /// How a splice ended.
 pub(crate) enum SpliceEnd {
@@ -23,8 +23,8 @@ pub(crate) enum SpliceEnd {
 /// JSON message types a client may send on a channel stream; `None`: any (the adapter checks them).
 fn client_json_types(kind: StreamKind) -> Option<&'static [&'static str]> {
     match kind {
-        StreamKind::Input => Some(&["resize"]),
-        StreamKind::Render => Some(&[]),
+        StreamKind::Input => Some(&["resize", "quality", "refresh"]),
+        StreamKind::Render => Some(&["frame_ack"]),
         StreamKind::Control => Some(&[]),
         StreamKind::Clipboard | StreamKind::FileTransfer => None,
     }
@@ -32,12 +32,16 @@ fn client_json_types(kind: StreamKind) -> Option<&'static [&'static str]> {
 
 const CHUNK: usize = 64 * 1024;
 
+/// Bytes flow both ways except on the clipboard stream, where `clipboard` says which ways
+/// may: a client frame the other way is refused, adapter bytes the other way are dropped.
 pub(crate) async fn splice<Tx: SendStream, Rx: RecvStream>(
     kind: StreamKind,
     mut send: Tx,
     mut recv: Rx,
     upstream: Box<dyn Upstream>,
+    clipboard: Directions,
 ) -> SpliceEnd {
+    let directions = if kind == StreamKind::Clipboard { clipboard } else { Directions::BOTH };
     let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let to_upstream = async move {
         let mut decoder = FrameDecoder::new();
@@ -58,6 +62,9 @@ pub(crate) async fn splice<Tx: SendStream, Rx: RecvStream>(
                     Ok(None) => break,
                     Err(e) => return Some((EntryCode::of_frame_error(&e), e.to_string())),
                 };
+                if !directions.to_server {
+                    return Some((EntryCode::ClipboardDirectionRefused, format!("clipboard policy {}", directions.mode())));
+                }
                 if frame.kind == FrameType::Json {
                     let message = match frame.parse_json() {
                         Ok(m) => m,
@@ -86,6 +93,8 @@ pub(crate) async fn splice<Tx: SendStream, Rx: RecvStream>(
                     let _ = send.finish();
                     return;
                 }
+                // Not allowed to the client: read and dropped, so the adapter is never blocked by it.
+                Ok(_) if !directions.to_client => {}
                 Ok(n) => {
                     if send.write_all(&buf[..n]).await.is_err() {
                         return;

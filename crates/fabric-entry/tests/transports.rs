@@ -354,3 +354,49 @@ async fn a_handler_that_does_not_answer_in_time_gets_the_client_an_internal_erro
     ws.closed().await;
     assert_eq!(entry.next_closed().await.reason, CloseReason::Refused("internal.error".into()));
 }
+
+/// Sends one clipboard frame under `mode` and returns what came back on the clipboard stream (the echo
+/// upstream answers with the same frame, then ends the stream), or the error code the entry refused with.
+async fn clipboard_round<S: Session>(mut c: Client<S>, mode: &str) -> Result<Vec<u8>, String> {
+    let welcome = c.hello(&format!("good:clipboard:{mode}")).await;
+    assert_eq!(welcome["channels"], json!(["control", "clipboard"]));
+    assert_eq!(welcome["policy"]["clipboard"], mode);
+    let (mut send, mut frames) = c.open(StreamKind::Clipboard.byte()).await;
+    let text = Frame::json(&json!({"type": "clipboard", "sequence_id": 1, "origin": "client", "content_hash": "00", "text": "hi"}));
+    send.write_all(&text.encode().expect("encode")).await.map_err(|_| "write").expect("write");
+    if mode == "server_to_client" {
+        let code = c.error_code().await;
+        c.closed().await;
+        return Err(code);
+    }
+    let mut back = vec![];
+    while let Some(frame) = frames.next().await {
+        back.extend_from_slice(&frame.encode().expect("encode"));
+    }
+    Ok(back)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clipboard_stream_passes_only_the_directions_its_policy_allows() {
+    let entry = start(|_| {}).await;
+    let sent = Frame::json(&json!({"type": "clipboard", "sequence_id": 1, "origin": "client", "content_hash": "00", "text": "hi"}))
+        .encode()
+        .expect("encode")
+        .to_vec();
+    // Both ways allowed: the upstream's answer reaches the client.
+    assert_eq!(clipboard_round(Client::new(connect_wt(&entry, PATH).await.expect("wt")), "bidirectional").await, Ok(sent.clone()));
+    assert_eq!(clipboard_round(Client::new(connect_ws(&entry, PATH, "webtransport").await.expect("ws")), "bidirectional").await, Ok(sent));
+    // Client to server only: the text reaches the upstream, whose answer is dropped before the client.
+    assert_eq!(clipboard_round(Client::new(connect_wt(&entry, PATH).await.expect("wt")), "client_to_server").await, Ok(vec![]));
+    assert_eq!(
+        clipboard_round(Client::new(connect_ws(&entry, PATH, "webtransport").await.expect("ws")), "client_to_server").await,
+        Ok(vec![])
+    );
+    // Server to client only: a client's text is refused with its code, and only that transport closes.
+    let refused = Err("clipboard.direction_refused".to_string());
+    assert_eq!(clipboard_round(Client::new(connect_wt(&entry, PATH).await.expect("wt")), "server_to_client").await, refused);
+    assert_eq!(
+        clipboard_round(Client::new(connect_ws(&entry, PATH, "webtransport").await.expect("ws")), "server_to_client").await,
+        refused
+    );
+}

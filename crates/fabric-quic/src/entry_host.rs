@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use fabric_entry::{
-    Admission, BoxFuture, Certificate, ConnectionClosed, ConnectionId, EntryConfig, EntryHandler, EntryServer, ErrorEvent, Hello, Notice,
-    Upstream,
+    Admission, BoxFuture, Certificate, ConnectionClosed, ConnectionId, Directions, EntryConfig, EntryHandler, EntryServer, ErrorEvent,
+    Hello, Notice, Upstream,
 };
 use serde_json::{json, Value};
 use session_frame::StreamKind;
@@ -27,6 +27,8 @@ pub struct AdmitAnswer {
     pub attachment_id: String,
     pub channels: Vec<String>,
     pub adapter_node_id: String,
+    /// The session's clipboard policy (`disabled`, `client_to_server`, …), enforced by the entry too.
+    pub clipboard: String,
 }
 
 type Pending = oneshot::Sender<Result<Admission, ErrorEvent>>;
@@ -185,12 +187,15 @@ impl EntryHost {
     /// The agent's yes to a hello.
     pub fn admit(&self, connection_id: ConnectionId, answer: AdmitAnswer) -> Result<(), String> {
         let channels = answer.channels.iter().filter_map(|c| kind_of(c)).collect();
+        let clipboard =
+            Directions::from_mode(&answer.clipboard).ok_or_else(|| format!("config_invalid: clipboard mode {:?}", answer.clipboard))?;
         let admission = Admission {
             connection_id,
             session_id: answer.session_id,
             attachment_id: answer.attachment_id,
             channels,
             adapter_node_id: Some(answer.adapter_node_id),
+            clipboard,
         };
         let waiting = self.bridge.pending.lock().ok().and_then(|mut p| p.remove(&connection_id));
         match waiting {

@@ -348,7 +348,7 @@ impl MeshEndpoint {
         env.spawn_future(async move { Ok(host.next_event().await.map(|e| e.to_string())) })
     }
 
-    /// Admits a waiting client: `{session_id, attachment_id, channels, adapter_node_id}`.
+    /// Admits a waiting client: `{session_id, attachment_id, channels, adapter_node_id, clipboard}` (`clipboard` the policy's mode).
     #[napi]
     pub fn admit_entry(&self, connection_id: i64, answer_json: String) -> Result<()> {
         let v: serde_json::Value = serde_json::from_str(&answer_json).map_err(|e| invalid(format!("admission: {e}")))?;
@@ -357,6 +357,7 @@ impl MeshEndpoint {
             session_id: field("session_id")?,
             attachment_id: field("attachment_id")?,
             adapter_node_id: field("adapter_node_id")?,
+            clipboard: field("clipboard")?,
             channels: v
                 .get("channels")
                 .and_then(|x| x.as_array())
