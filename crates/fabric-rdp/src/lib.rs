@@ -2,3 +2,5 @@
 //! `rap.session.v1` (`docs/protocol.md` §RDP). Plain Rust with no napi types,
 //! so the agent's addon (crates/fabric-quic) can compose it: the caller owns
 //! the runtime, hands in byte streams and an event sink.
+
+pub mod quality;
