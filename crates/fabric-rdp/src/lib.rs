@@ -4,3 +4,5 @@
 //! the runtime, hands in byte streams and an event sink.
 
 pub mod quality;
+pub mod render_wire;
+pub mod tiles;

@@ -9,6 +9,8 @@ mod encode;
 
 pub use adapt::{adapt, Pressure};
 pub use color::{luma, reduce_pixel, reduce_rgba, VGA_PALETTE};
+#[cfg(test)]
+pub(crate) use encode::decode::to_rgba as decode_for_tests;
 pub use encode::{distinct_colors_up_to, encode_tile, EncodedTile, Encoding};
 
 /// The spec's quality profiles, from the lightest to the richest.
