@@ -3,6 +3,7 @@
 //! so the agent's addon (crates/fabric-quic) can compose it: the caller owns
 //! the runtime, hands in byte streams and an event sink.
 
+pub mod clipboard_bridge;
 pub mod input_wire;
 pub mod quality;
 pub mod render_wire;
