@@ -4,6 +4,7 @@
 //! the runtime, hands in byte streams and an event sink.
 
 pub mod clipboard_bridge;
+pub mod files;
 pub mod input_wire;
 pub mod quality;
 pub mod render_wire;
