@@ -9,3 +9,5 @@ pub mod input_wire;
 pub mod quality;
 pub mod render_wire;
 pub mod tiles;
+#[cfg(test)]
+mod wire_golden;

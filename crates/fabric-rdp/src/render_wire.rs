@@ -34,7 +34,7 @@ pub fn encode_frame(seq: u32, captured_at_us: u64, tiles: &[Tile]) -> Vec<Bytes>
     encode_frame_with_limit(seq, captured_at_us, tiles, session_frame::MAX_DATA_LEN)
 }
 
-fn encode_frame_with_limit(seq: u32, captured_at_us: u64, tiles: &[Tile], limit: usize) -> Vec<Bytes> {
+pub(crate) fn encode_frame_with_limit(seq: u32, captured_at_us: u64, tiles: &[Tile], limit: usize) -> Vec<Bytes> {
     let fits = |t: &&Tile| MESSAGE_HEADER_LEN + TILE_HEADER_LEN + t.encoded.bytes.len() <= limit;
     let mut groups: Vec<Vec<&Tile>> = vec![vec![]];
     let mut size = MESSAGE_HEADER_LEN;
