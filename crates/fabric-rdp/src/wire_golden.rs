@@ -33,6 +33,8 @@ fn encoding_name(e: Encoding) -> &'static str {
 
 /// A tile and, for PNG tiles, the pixels it decodes to.
 type Sample = (Tile, Option<Vec<u8>>);
+/// A named frame: its messages and the samples whose tiles they carry, in order.
+type Case<'a> = (&'static str, Vec<Vec<u8>>, Vec<&'a Sample>);
 
 /// A tile of `rgba` encoded with `s`; lossless tiles also carry the pixels they decode to.
 fn tile(x: u16, y: u16, w: u16, h: u16, rgba: &[u8], profile: Profile, mode: Option<ColorMode>) -> Sample {
@@ -74,7 +76,7 @@ fn tile_messages() -> Value {
     let jpeg = tile(1856, 1024, 24, 16, &busy(24, 16), Profile::Balanced, None);
     let encodings = [&solid, &palette, &gray, &rgb, &jpeg].map(|t| t.0.encoded.encoding);
     assert_eq!(encodings, [Encoding::Solid, Encoding::Png, Encoding::Png, Encoding::Png, Encoding::Jpeg], "the cases show what they say");
-    let mut cases: Vec<(&str, Vec<Vec<u8>>, Vec<&Sample>)> = vec![];
+    let mut cases: Vec<Case> = vec![];
     let one = |seq, at, ts: &[&Sample]| encode_frame(seq, at, &ts.iter().map(|t| t.0.clone()).collect::<Vec<_>>());
     let to_vec = |v: Vec<bytes::Bytes>| v.into_iter().map(|b| b.to_vec()).collect::<Vec<_>>();
     cases.push(("one solid tile", to_vec(one(1, 1_000_000, &[&solid])), vec![&solid]));
