@@ -1,6 +1,6 @@
 //! One tile in, one encoded tile out: SOLID when the (reduced) tile is one
 //! colour, JPEG for busy tiles when the settings allow lossy, else PNG in the
-//! smallest form that is still exact (8-bit gray, palette, or RGB).
+//! smallest form that is still exact (a palette at 1, 2, 4 or 8 bits, 8-bit gray, or RGB).
 //!
 //! Speed matters more than the last byte (a 64×64 tile should take well under
 //! a millisecond): PNG uses fdeflate's fast mode, colour counting uses a fixed
@@ -163,9 +163,31 @@ fn encode_gray(src: &[u8], w: u16, h: u16, jpeg_quality: Option<u8>) -> EncodedT
             return jpeg;
         }
     }
-    png_bytes(&gray, w, h, png::ColorType::Grayscale, png::BitDepth::Eight, None)
-        .map(|bytes| EncodedTile { encoding: Encoding::Png, bytes })
-        .unwrap_or_else(|| EncodedTile::solid([0, 0, 0]))
+    // Text and UI in gray have few levels: a gray palette at 1, 2 or 4 bits is far smaller than 8-bit gray.
+    let png = match gray_palette(&gray) {
+        Some((palette, indices)) => png_indexed(&palette, &indices, w, h),
+        None => png_bytes(&gray, w, h, png::ColorType::Grayscale, png::BitDepth::Eight, None),
+    };
+    png.map(|bytes| EncodedTile { encoding: Encoding::Png, bytes }).unwrap_or_else(|| EncodedTile::solid([0, 0, 0]))
+}
+
+/// A palette of the gray levels (as RGB triples with R = G = B) and one index per pixel, or `None` above 16 levels.
+fn gray_palette(gray: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    const MAX_LEVELS: usize = 16;
+    let mut index = [u8::MAX; 256];
+    let mut palette = Vec::with_capacity(MAX_LEVELS * 3);
+    let mut indices = Vec::with_capacity(gray.len());
+    for &y in gray {
+        if index[usize::from(y)] == u8::MAX {
+            if palette.len() == MAX_LEVELS * 3 {
+                return None;
+            }
+            index[usize::from(y)] = (palette.len() / 3) as u8;
+            palette.extend_from_slice(&[y, y, y]);
+        }
+        indices.push(index[usize::from(y)]);
+    }
+    Some((palette, indices))
 }
 
 /// The palette (RGB triples) and one index per pixel, or `None` above 256 colours.
@@ -362,6 +384,10 @@ mod tests {
         assert_eq!(png_header(&t.bytes), (png::ColorType::Rgb, png::BitDepth::Eight));
         let t = encode_tile(&photo(64, 64), 64, 64, &hq(ColorMode::Grayscale));
         assert_eq!(png_header(&t.bytes), (png::ColorType::Grayscale, png::BitDepth::Eight));
+        assert!(to_rgba(&t, 64, 64).chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]));
+        // Few gray levels (text): a gray palette, still gray.
+        let t = encode_tile(&ui(64, 64), 64, 64, &hq(ColorMode::Grayscale));
+        assert_eq!(png_header(&t.bytes), (png::ColorType::Indexed, png::BitDepth::Four));
         assert!(to_rgba(&t, 64, 64).chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]));
     }
 
