@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ironrdp_connector::credssp::CredsspSequence;
 use ironrdp_connector::sspi::generator::NetworkRequest;
 use ironrdp_connector::{
-    ClientConnector, ConnectionResult, ConnectorError, ConnectorErrorKind, ConnectorResult, Credentials, DesktopSize, ServerName,
+    ClientConnector, ClientConnectorState, ConnectionResult, ConnectorError, ConnectorErrorKind, ConnectorResult, Credentials, DesktopSize,
+    ServerName,
 };
+use ironrdp_core::WriteBuf;
 use ironrdp_pdu::gcc::{ConnectionType, KeyboardType};
 use ironrdp_pdu::nego::FailureCode;
 use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
@@ -82,6 +85,7 @@ pub(crate) async fn connect(
     let phase = Instant::now();
     let upgraded = ironrdp_tokio::mark_as_upgraded(should_upgrade, &mut connector);
     let mut framed = TokioFramed::new(tls);
+    nla(&mut connector, &mut framed, target, &server_public_key).await?;
     let outcome = ironrdp_tokio::connect_finalize(
         upgraded,
         connector,
@@ -96,6 +100,42 @@ pub(crate) async fn connect(
     let result = outcome.into_connected().map_err(|e| classify(e, target, Some(&certificate)))?;
     timings.finalize_ms = ms(phase);
     Ok(Connected { result, framed, certificate, timings })
+}
+
+/// NLA (CredSSP), run here rather than inside `connect_finalize` so that any failure in it, including the
+/// server simply closing the connection (FreeRDP does on a wrong password), is known to be an authentication failure.
+async fn nla(
+    connector: &mut ClientConnector,
+    framed: &mut TokioFramed<RdpStream>,
+    target: &RdpTarget,
+    server_public_key: &[u8],
+) -> Result<(), AdapterError> {
+    if !connector.should_perform_credssp() {
+        return Ok(());
+    }
+    let at = format!("{}:{}", target.host, target.port);
+    let ClientConnectorState::Credssp { selected_protocol } = connector.state else {
+        return Err(AdapterError::new(ErrorCode::Internal, "the connector is not in its CredSSP state"));
+    };
+    let (sequence, ts_request) = CredsspSequence::init(
+        connector.config.credentials.clone(),
+        connector.config.domain.as_deref(),
+        selected_protocol,
+        ServerName::new(target.host.clone()),
+        server_public_key.to_vec(),
+        None,
+    )
+    .map_err(|e| classify(e, target, Some("")))?;
+    let mut buf = WriteBuf::new();
+    ironrdp_tokio::perform_credssp(framed, &mut NoKerberos, &mut buf, sequence, ts_request).await.map_err(|e| match classify(e, target, Some("")) {
+        e if e.code == ErrorCode::ConnectFailed => AdapterError::new(
+            ErrorCode::AuthFailed,
+            format!("{at} closed the connection during NLA, which servers do when they refuse the credentials; check the user name, password and domain"),
+        ),
+        e => e,
+    })?;
+    connector.mark_credssp_as_done();
+    Ok(())
 }
 
 fn ms(since: Instant) -> f64 {
@@ -141,7 +181,8 @@ pub(crate) fn connector_config(target: &RdpTarget, desktop: DesktopRequest) -> i
         platform: MajorPlatformType::UNIX,
         hardware_id: None,
         request_data: None,
-        autologon: false,
+        // With TLS (no NLA) the Client Info PDU carries the credentials: servers such as xrdp require the flag to log on with them.
+        autologon: true,
         enable_audio_playback: false,
         enable_audio_capture: false,
         performance_flags: PerformanceFlags::default() | PerformanceFlags::DISABLE_WALLPAPER | PerformanceFlags::DISABLE_FULLWINDOWDRAG,
