@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use session_frame::{write_frame, Frame, FrameType};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -21,7 +21,7 @@ use crate::events::AttachmentEnd;
 use crate::frames::FrameReader;
 use crate::hub::{DesktopInfo, Hub};
 use crate::quality::{self, Measurements, Settings};
-use crate::render_wire::{self, Tile};
+use crate::render_wire::{self, Stats, Tile};
 use crate::screen::SharedScreen;
 
 /// Frames sent and not yet acknowledged, at most.
@@ -172,16 +172,8 @@ impl<W: AsyncWrite + Unpin> Pacer<'_, W> {
     }
 
     fn desktop_message(&self, desktop: DesktopInfo, adjustable: bool) -> Value {
-        json!({
-            "type": "desktop",
-            "width": desktop.width,
-            "height": desktop.height,
-            "profile": self.settings.profile.as_str(),
-            "color_mode": self.settings.color_mode.as_str(),
-            "fps": self.settings.max_fps,
-            "adjustable": adjustable,
-            "resizable": desktop.resizable,
-        })
+        let s = &self.settings;
+        render_wire::desktop_message(desktop.width, desktop.height, s.profile, s.color_mode, s.max_fps, adjustable, desktop.resizable)
     }
 
     async fn send_desktop_if_changed(&mut self) -> std::io::Result<()> {
@@ -245,11 +237,7 @@ impl<W: AsyncWrite + Unpin> Pacer<'_, W> {
         if frame.kind != FrameType::Json {
             return;
         }
-        let Ok(map) = frame.parse_json() else { return };
-        if map.get("type").and_then(Value::as_str) != Some("frame_ack") {
-            return;
-        }
-        let Some(seq) = map.get("seq").and_then(Value::as_u64).and_then(|s| u32::try_from(s).ok()) else { return };
+        let Some(seq) = frame.parse_json().ok().and_then(|map| render_wire::parse_frame_ack(&map)) else { return };
         // An ack covers its frame and every earlier one.
         let Some(pos) = self.in_flight.iter().position(|f| f.seq == seq) else { return };
         let now = Instant::now();
@@ -291,16 +279,15 @@ impl<W: AsyncWrite + Unpin> Pacer<'_, W> {
         let secs = self.window_started.elapsed().as_secs_f64().max(0.001);
         self.readapt();
         let counters = *self.ctx.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let message = json!({
-            "type": "stats",
-            "fps": f64::from(self.window.frames) / secs,
-            "bytes_per_s": (self.window.bytes as f64 / secs).round() as u64,
-            "encode_ms_p95": p95(&mut self.window.encode_ms),
-            "frames_dropped": counters.frames_skipped,
-            "tiles_superseded": counters.tiles_superseded,
-            "rtt_ms": self.rtt_ms.unwrap_or(0.0),
-            "profile": self.settings.profile.as_str(),
-            "color_mode": self.settings.color_mode.as_str(),
+        let message = render_wire::stats_message(&Stats {
+            fps: f64::from(self.window.frames) / secs,
+            bytes_per_s: (self.window.bytes as f64 / secs).round() as u64,
+            encode_ms_p95: p95(&mut self.window.encode_ms),
+            frames_dropped: counters.frames_skipped,
+            tiles_superseded: counters.tiles_superseded,
+            rtt_ms: self.rtt_ms.unwrap_or(0.0),
+            profile: self.settings.profile,
+            color_mode: self.settings.color_mode,
         });
         self.window = Window::default();
         self.window_started = Instant::now();
