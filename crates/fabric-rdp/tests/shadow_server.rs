@@ -107,8 +107,11 @@ fn attach(desktop: &RdpDesktop) -> (Client, fabric_rdp::Attachment) {
     (Client { input, render_in, acks }, attachment)
 }
 
-/// Tiles of one tile message: (seq, last, rects).
-fn parse_tiles(payload: &[u8]) -> (u32, bool, Vec<(u16, u16, u16, u16, u8)>) {
+/// A tile's x, y, w, h and encoding.
+type TileHeader = (u16, u16, u16, u16, u8);
+
+/// Tiles of one tile message: (seq, last, tiles).
+fn parse_tiles(payload: &[u8]) -> (u32, bool, Vec<TileHeader>) {
     assert_eq!(payload[0], 1);
     let seq = u32::from_be_bytes(payload[1..5].try_into().unwrap());
     let last = payload[5] & 1 == 1;
