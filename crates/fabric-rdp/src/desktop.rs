@@ -221,11 +221,12 @@ impl RdpDesktop {
 
     /// Serves the current attachment's file-transfer stream (kind 8, after its
     /// kind byte) with the session's transfer directory. A detach blocks a
-    /// download in progress; a takeover ends the transfer.
+    /// download in progress; a takeover ends the transfer. (`Sync` streams:
+    /// `files::serve` holds the output across awaits behind shared references.)
     pub fn attach_files<R, W>(&self, input: R, output: W)
     where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
+        R: AsyncRead + Unpin + Send + Sync + 'static,
+        W: AsyncWrite + Unpin + Send + Sync + 'static,
     {
         let Some((id, dir)) = self.hub.attached().zip(self.transfers.clone()).filter(|_| self.file_mode != TransferMode::Disabled) else {
             self.runtime.spawn(refuse(output, notice("file_transfer.direction_refused", "this resource does not allow file transfer")));
