@@ -83,6 +83,7 @@ export class RdpTransferError extends Error {
 }
 
 type Listener<T> = (value: T) => void;
+const EARLY_LIMIT = 256;
 
 /** The resource's clipboard and file policy as the data-plane token states it (the entry and adapter enforce it; this only shapes the UI). */
 export function policyFromToken(token: string, channels: readonly string[]): { clipboard: TransferMode; file_transfer: TransferMode } {
@@ -123,6 +124,8 @@ interface PendingDownload {
 export class RdpSession {
   readonly policy: { clipboard: TransferMode; file_transfer: TransferMode };
   #listeners = new Map<keyof RdpEvents, Set<Listener<never>>>();
+  /** Events that came before their first listener (the page subscribes a moment after attach): handed to it. */
+  #early = new Map<keyof RdpEvents, unknown[]>();
   #desktop: DesktopInfo | null = null;
   #counters: ClientCounters = { renderBytes: 0, frames: 0, tiles: 0, lastFrameMs: null };
   #frameStarted = new Map<number, number>();
@@ -197,10 +200,18 @@ export class RdpSession {
     this.#listeners.set(event, set);
     set.add(listener as Listener<never>);
     if (event === "desktop" && this.#desktop) (listener as Listener<DesktopInfo>)(this.#desktop);
+    else for (const v of this.#early.get(event)?.splice(0) ?? []) (listener as Listener<unknown>)(v);
     return () => set.delete(listener as Listener<never>);
   }
 
   #emit<K extends keyof RdpEvents>(event: K, value: RdpEvents[K]) {
+    if (!this.#listeners.get(event)?.size) {
+      const early = this.#early.get(event) ?? [];
+      this.#early.set(event, early);
+      // Bounded: a caller that never listens does not grow this (the adapter's window of 2 frames keeps tiles few anyway).
+      if (event !== "desktop" && early.length < EARLY_LIMIT) early.push(value);
+      return;
+    }
     for (const l of (this.#listeners.get(event) ?? []) as Set<Listener<RdpEvents[K]>>) {
       try {
         l(value);
