@@ -135,6 +135,7 @@ export class RdpSession {
   #download: PendingDownload | null = null;
   #lists: ((r: { files?: RemoteFile[]; error?: NoticeError }) => void)[] = [];
   #uploads: Promise<unknown> = Promise.resolve();
+  #ended = false;
   #downloads: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -234,6 +235,7 @@ export class RdpSession {
 
   #wire() {
     this.access.onNotice((n) => {
+      this.#ended = true;
       this.#failTransfers({
         code: n.type === "closed" ? "data_plane.closed" : "data_plane.ended",
         message_key: "",
@@ -246,8 +248,9 @@ export class RdpSession {
     this.input.onFrame((f) => f.kind === "json" && f.message.type === "error" && this.#emit("notice", { ...parseNotice(f.message), channel: "input" }));
     this.clipboardStream?.onFrame((f) => void this.#onClipboard(f));
     this.files?.onFrame((f) => void this.#onFile(f));
+    // A stream that breaks while the connection lives is news; one that ends with the connection is not.
     for (const s of [this.input, this.render, this.clipboardStream, this.files])
-      void s?.ended.then(({ error }) => error && this.#notice(s.name as RdpNotice["channel"], error));
+      void s?.ended.then(({ error }) => error && !this.#ended && this.#notice(s.name as RdpNotice["channel"], error));
   }
 
   #onRender(f: Frame) {
