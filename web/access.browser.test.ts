@@ -212,7 +212,7 @@ describe("access portal", () => {
     const list = await page.getByTestId("resources").textContent();
     expect(list).toContain("Terminal (SSH)");
     expect(list).toContain("office-moscow");
-    expect(list).toContain("RDP is not available in the browser yet");
+    expect(list).toContain("Desktop (RDP)");
     expect(list).not.toContain("globex-db");
     expect(await page.getByTestId("org-name").textContent()).toBe("Acme");
     await expectNoTopology(page);

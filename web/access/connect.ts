@@ -1,10 +1,16 @@
 /**
  * The one place the portal gets its data-plane client from: the access client
  * library (web/access/client/, WebTransport with the WebSocket fallback),
- * adapted to the terminal's `TerminalTransport`.
+ * adapted to the terminal's `TerminalTransport`, and its RDP attachment for
+ * desktops.
  */
 import { connect as connectEntry } from "./client/connect.ts";
-import type { Connect } from "./terminal-transport.ts";
+import { connectRdp } from "./client/rdp-session.ts";
+import type { Connect, ConnectDesktop } from "./terminal-transport.ts";
+
+/** An RDP session's desktop: the RDP attachment of the same client library (frames acknowledged by the viewer once drawn). */
+export const connectDesktop: ConnectDesktop = (o) =>
+  connectRdp({ urls: o.urls, certificateHashes: o.certificateHashes, sessionId: o.sessionId, token: o.token, transport: o.transport });
 
 export const connect: Connect = async (o) => {
   const s = await connectEntry({ urls: o.urls, certificateHashes: o.certificateHashes, sessionId: o.sessionId, token: o.token, transport: o.transport });

@@ -1,7 +1,7 @@
 /**
  * The access portal at /access/: where end users reach resources. Sign in
  * (with MFA), choose an organization and a resource, connect, and work in a
- * terminal; "My sessions" lists the open ones to reattach (or take over from
+ * terminal or on a remote desktop; "My sessions" lists the open ones to reattach (or take over from
  * another device) and terminate. Served by http/access/routes.ts under the
  * console's strict CSP; talks to /api/v1 like any client, and to entry nodes
  * only through the `Connect` of connect.ts. Nothing here names a node, an
@@ -13,7 +13,7 @@ import { h, mount } from "../lib/dom.ts";
 import { startRouter, type Route } from "../lib/router.ts";
 import { showSignIn } from "../lib/sign-in.ts";
 import { installStepUp } from "../lib/step-up.ts";
-import { connect } from "./connect.ts";
+import { connect, connectDesktop } from "./connect.ts";
 import { installCspSafeStyles } from "./csp-styles.ts";
 import { CONNECT_PLATFORM_ROLES, CONNECT_ROLES, type Org } from "./model.ts";
 import { resourcesPage } from "./pages/resources.ts";
@@ -69,7 +69,7 @@ async function shell(connectFn: Connect): Promise<void> {
     ? {
         "/resources": resourcesPage(org),
         "/sessions": sessionsPage(org),
-        "/terminal/:id": terminalPage(connectFn),
+        "/terminal/:id": terminalPage(connectFn, connectDesktop),
         "/account": accountPage,
       }
     : { "/account": accountPage };

@@ -56,5 +56,7 @@ export const LIVE_STATES: SessionState[] = ["starting", "active", "detached"];
 export const CONNECT_ROLES = ["org_owner", "org_admin", "org_operator", "org_member"];
 export const CONNECT_PLATFORM_ROLES = ["platform_owner", "platform_admin"];
 
-/** Resource kinds the portal opens in the browser today: a terminal for SSH. */
-export const BROWSER_PROTOCOLS = new Set(["ssh"]);
+/** Resource kinds the portal opens in the browser today: a terminal for SSH, a desktop for RDP. */
+export const BROWSER_PROTOCOLS = new Set(["ssh", "rdp"]);
+
+export const PROTOCOL_LABELS: Record<string, string> = { ssh: "Terminal (SSH)", rdp: "Desktop (RDP)" };

@@ -11,6 +11,7 @@
  * detach (the session keeps running for its detached timeout), `close()` just
  * drops the connection (the entry reports it, which detaches as well).
  */
+import type { DesktopSession } from "./desktop/screen.ts";
 
 /** The spec's error event (core/error-event.ts), as entry nodes send it. */
 export interface ErrorEvent {
@@ -45,10 +46,15 @@ export interface TerminalTransport {
 
 export type TransportChoice = "auto" | "webtransport" | "websocket";
 
-export type Connect = (o: {
+export interface ConnectTo {
   urls: string[];
   certificateHashes: string[];
   sessionId: string;
   token: string;
   transport: TransportChoice;
-}) => Promise<TerminalTransport>;
+}
+
+export type Connect = (o: ConnectTo) => Promise<TerminalTransport>;
+
+/** An RDP session's desktop attachment (web/access/client/rdp-session.ts). */
+export type ConnectDesktop = (o: ConnectTo) => Promise<DesktopSession>;

@@ -4,13 +4,15 @@
  * `@moq/web-transport-ws` polyfill, which offers the same API over a
  * WebSocket (and is all there is under Bun). One code path serves both: a
  * control stream for hello/welcome, pings and notices, an input stream for
- * keystrokes and resizes, a render stream for terminal output.
+ * keystrokes and resizes, a render stream for terminal output. Other
+ * attachments (the RDP desktop, rdp-session.ts) open their channel streams
+ * themselves with `openChannel` and speak their own messages on them.
  *
  * Runs in the access portal's bundle and under Bun; imports only types from core/.
  */
 import WebTransportWs from "@moq/web-transport-ws";
 import type { ErrorEvent } from "../../../core/contracts/data-plane-token.ts";
-import { encodeData, encodeJson, FrameDecoder, type JsonMessage, MAX_DATA_LEN, STREAM_KIND, type StreamKindName } from "./frame.ts";
+import { encodeData, encodeJson, type Frame, FrameDecoder, type JsonMessage, MAX_DATA_LEN, STREAM_KIND, type StreamKindName } from "./frame.ts";
 
 export type TransportChoice = "auto" | "webtransport" | "websocket";
 export type TransportName = "webtransport" | "websocket";
@@ -28,6 +30,22 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Between pings measuring the round trip. Default 5 s. */
   pingIntervalMs?: number;
+  /**
+   * Open the terminal's input and render streams after welcome (default true).
+   * false leaves every channel to `openChannel` (the RDP attachment does that).
+   */
+  terminalChannels?: boolean;
+}
+
+/** One channel stream of the attachment (after its kind byte): frames out, frames in. */
+export interface ChannelStream {
+  readonly name: StreamKindName;
+  sendJson(message: JsonMessage): Promise<void>;
+  sendData(payload: Uint8Array): Promise<void>;
+  /** Frames from the entry; frames that came before the first listener are handed to it. */
+  onFrame(listener: (frame: Frame) => void): () => void;
+  /** The stream ended: `error` is set when the entry sent a frame this client could not decode. */
+  readonly ended: Promise<{ error?: Error }>;
 }
 
 /** What the entry tells a connected client; after any of these the transport is closed. */
@@ -48,6 +66,8 @@ export interface AccessSession {
   /** Terminal output; output that came before the first listener is handed to it. */
   onOutput(listener: (bytes: Uint8Array) => void): () => void;
   onNotice(listener: (notice: Notice) => void): () => void;
+  /** Opens a channel stream that `channels` lists (see `ConnectOptions.terminalChannels`). */
+  openChannel(name: Exclude<StreamKindName, "control">): Promise<ChannelStream>;
   /** The last measured round trip to the entry, in milliseconds. */
   rtt(): number | undefined;
   /** Tells the entry this client leaves (the session stays for reattach), then closes. */
@@ -212,8 +232,9 @@ class Connected implements AccessSession {
   static async start(wt: WebTransport, kind: TransportName, control: Stream, decoder: FrameDecoder, welcome: JsonMessage, options: ConnectOptions) {
     const s = new Connected(wt, kind, control, welcome);
     void pump(control.reader, decoder, (f) => f.kind === "json" && s.#onControl(f.message)).catch(() => undefined);
-    if (s.channels.includes("input")) s.#input = await openStream(wt, "input");
-    if (s.channels.includes("render")) {
+    const terminal = options.terminalChannels ?? true;
+    if (terminal && s.channels.includes("input")) s.#input = await openStream(wt, "input");
+    if (terminal && s.channels.includes("render")) {
       const render = await openStream(wt, "render");
       void pump(render.reader, new FrameDecoder(), (f) => f.kind === "data" && s.#onOutput(f.payload)).catch(() => undefined);
     }
@@ -292,6 +313,32 @@ class Connected implements AccessSession {
   onNotice(listener: (notice: Notice) => void) {
     this.#noticeListeners.add(listener);
     return () => this.#noticeListeners.delete(listener);
+  }
+
+  async openChannel(name: Exclude<StreamKindName, "control">): Promise<ChannelStream> {
+    if (!this.channels.includes(name)) throw new Error(`this connection may not open the ${name} channel`);
+    if (this.#ended) throw new Error("the connection is closed");
+    const stream = await openStream(this.wt, name);
+    const listeners = new Set<(frame: Frame) => void>();
+    const early: Frame[] = [];
+    const ended = pump(stream.reader, new FrameDecoder(), (f) => {
+      if (listeners.size === 0) early.push(f);
+      for (const l of listeners) l(f);
+    }).then(
+      () => ({}),
+      (error: Error) => ({ error }),
+    );
+    return {
+      name,
+      sendJson: (m) => this.#write(stream, encodeJson(m)),
+      sendData: (p) => this.#write(stream, encodeData(p)),
+      onFrame(listener) {
+        listeners.add(listener);
+        for (const f of early.splice(0)) listener(f);
+        return () => listeners.delete(listener);
+      },
+      ended,
+    };
   }
 
   rtt() {

@@ -8,7 +8,7 @@ import { h, section, table } from "../../lib/dom.ts";
 import { attempt } from "../../lib/errors.ts";
 import { pager } from "../../lib/pager.ts";
 import type { PageView } from "../../lib/router.ts";
-import { BROWSER_PROTOCOLS, type Org, type Resource } from "../model.ts";
+import { BROWSER_PROTOCOLS, PROTOCOL_LABELS, type Org, type Resource } from "../model.ts";
 import { startSession } from "../open-session.ts";
 import { transportCheckbox } from "../transport-choice.ts";
 
@@ -38,7 +38,7 @@ export function resourcesPage(org: Org) {
         table(
           [
             { title: "Resource", cell: (r) => h("strong", {}, r.name) },
-            { title: "Kind", cell: (r) => (r.protocol === "ssh" ? "Terminal (SSH)" : r.protocol.toUpperCase()) },
+            { title: "Kind", cell: (r) => PROTOCOL_LABELS[r.protocol] ?? r.protocol.toUpperCase() },
             { title: "Location", cell: (r) => r.egress_pool ?? "—" },
             { title: "", cell: connectButton },
           ],

@@ -1,6 +1,7 @@
 /**
- * The terminal page (#/terminal/<session id>): the whole window is the
- * session's terminal (terminal-screen.ts), under a status line naming the
+ * The session page (#/terminal/<session id>): the whole window is the
+ * session's terminal (terminal-screen.ts), or for an RDP session its desktop
+ * (desktop/screen.ts), under a status line naming the
  * resource, the entry point (by name: its URL is used to connect and never
  * shown), the transport (WebTransport or the WebSocket fallback) and the
  * round-trip time.
@@ -19,17 +20,24 @@ import { errorView } from "../../lib/errors.ts";
 import type { PageView } from "../../lib/router.ts";
 import { LIVE_STATES, type AttachOffer, type RemoteSession } from "../model.ts";
 import { attachOffer, takePendingOffer } from "../open-session.ts";
-import type { Connect, TerminalTransport } from "../terminal-transport.ts";
+import type { Connect, ConnectDesktop, ConnectTo } from "../terminal-transport.ts";
 import { requestedLabel, transportChoice } from "../transport-choice.ts";
 import { terminalScreen } from "../terminal-screen.ts";
 import { connectErrorMessage } from "../connect-error.ts";
+import { desktopScreen } from "../desktop/screen.ts";
 
-export function terminalPage(connect: Connect) {
+/**
+ * The desktop viewer's drawing worker, bundled on its own and served beside
+ * the portal's bundle; when it cannot be loaded the viewer draws on the main thread.
+ */
+export const RDP_WORKER_URL = "/access/assets/rdp-worker.js";
+
+export function terminalPage(connect: Connect, connectDesktop?: ConnectDesktop) {
   return async (params: Record<string, string>): Promise<PageView> => {
     const id = params.id ?? "";
     const session = await api.get<RemoteSession>(`/remote-sessions/${id}`);
     let disposed = false;
-    let transport: TerminalTransport | null = null;
+    let transport: { close(): void } | null = null;
     const sessionsLink = () => h("a", { href: "#/sessions" }, "My sessions");
 
     const end = h(
@@ -56,13 +64,31 @@ export function terminalPage(connect: Connect) {
       },
       "End session",
     );
-    const screen = terminalScreen({
+    const common = {
       resourceName: session.resource_name,
       entryName: session.entry?.name ?? "—",
       actions: [end],
       onDetached: () => (location.hash = "#/sessions"),
       onReattach: () => location.reload(),
-    });
+    };
+    // Connects and hands the connection to its screen: a desktop for RDP, else a terminal.
+    let open: (c: ConnectTo) => Promise<{ close(): void; attach(): void }>;
+    let screen: ReturnType<typeof terminalScreen> | ReturnType<typeof desktopScreen>;
+    if (session.protocol === "rdp" && connectDesktop) {
+      const desktop = desktopScreen({ ...common, workerUrl: RDP_WORKER_URL });
+      screen = desktop;
+      open = async (c) => {
+        const d = await connectDesktop(c);
+        return { close: () => d.close(), attach: () => desktop.attach(d) };
+      };
+    } else {
+      const terminal = terminalScreen(common);
+      screen = terminal;
+      open = async (c) => {
+        const t = await connect(c);
+        return { close: () => t.close(), attach: () => terminal.attach(t) };
+      };
+    }
 
     const connectFailed = (offer: AttachOffer, err: unknown) => {
       screen.stop("Not connected");
@@ -120,16 +146,16 @@ export function terminalPage(connect: Connect) {
         connectFailed(offer, new Error("The entry point has not published where to connect yet; try again in a moment."));
         return;
       }
-      let t: TerminalTransport;
+      let t: { close(): void; attach(): void };
       try {
-        t = await connect({ urls: offer.entry.urls, certificateHashes: offer.entry.certificate_hashes, sessionId: id, token: offer.token, transport: choice });
+        t = await open({ urls: offer.entry.urls, certificateHashes: offer.entry.certificate_hashes, sessionId: id, token: offer.token, transport: choice });
       } catch (err) {
         if (!disposed) connectFailed(offer, err);
         return;
       }
       if (disposed) return t.close();
       transport = t;
-      screen.attach(t);
+      t.attach();
     };
 
     const closeTransport = () => transport?.close();
