@@ -61,6 +61,34 @@ ensure_sshd() {
   fi
 }
 
+# Debian's RDP servers and X tools for the RDP tests (fixtures/rdp/): each test
+# starts its own FreeRDP shadow server on an Xvfb, or xrdp + xrdp-sesman with
+# xorgxrdp inside a private mount/pid namespace, on free loopback ports with
+# configs in a temporary folder; xfreerdp is the reference client. Nothing
+# here uses port 3389 or 3350. On a systemd machine the xrdp package starts
+# and enables the system xrdp and xrdp-sesman services (elsewhere its init
+# script may start them); when this function installed the package it stops
+# and disables them again, so no system RDP server lingers because of the tests.
+RDP_TEST_PACKAGES=(xvfb freerdp2-shadow-x11 freerdp2-x11 xrdp xorgxrdp x11-apps x11-utils xterm xclip xdotool openssl)
+ensure_rdp_servers() {
+  local tool have=1
+  for tool in Xvfb freerdp-shadow-cli xfreerdp xrdp xrdp-sesman xwud xwd xwininfo xclock xterm xclip xdotool openssl setpriv unshare; do
+    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || have=""
+  done
+  [ -f /etc/X11/xrdp/xorg.conf ] || have=""
+  [ -n "$have" ] && return 0
+  ensure_debian_packages "${RDP_TEST_PACKAGES[@]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now xrdp.service xrdp-sesman.service >/dev/null 2>&1 \
+      || say "could not stop the system xrdp services (harmless: the tests never use them)"
+  elif [ -x /etc/init.d/xrdp ]; then
+    $sudo /etc/init.d/xrdp stop >/dev/null 2>&1 || true
+    if command -v update-rc.d >/dev/null; then $sudo update-rc.d xrdp disable >/dev/null 2>&1 || true; fi
+  fi
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
