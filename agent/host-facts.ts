@@ -3,14 +3,8 @@
  * can technically do; the control plane still grants roles explicitly.
  */
 import { arch, cpus, hostname, networkInterfaces, platform, release, totalmem, freemem, loadavg, uptime } from "node:os";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { Capability } from "../core/fabric.ts";
-
-const LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"];
-
-export function hasFreeRdp(): boolean {
-  return LIB_DIRS.some((d) => existsSync(d) && readdirSync(d).some((f) => /^libfreerdp\d*\.so/.test(f)));
-}
 
 export function hostFacts(): Record<string, unknown> {
   const interfaces = Object.entries(networkInterfaces()).flatMap(([name, addrs]) =>
@@ -24,7 +18,6 @@ export function hostFacts(): Record<string, unknown> {
     cpus: cpus().length,
     memory_bytes: totalmem(),
     tun_device: existsSync("/dev/net/tun"),
-    freerdp: hasFreeRdp(),
     interfaces,
   };
 }
@@ -38,9 +31,9 @@ export function detectCapabilities(facts = hostFacts()): Partial<Record<Capabili
     can_accept_client_ingress: true,
     can_egress_private_network: true,
     can_egress_internet: true,
-    can_run_rdp_worker: facts.freerdp === true,
     can_run_vnc_worker: false,
-    // The SSH adapter is Rust inside the mesh addon (crates/fabric-ssh): nothing to install.
+    // The SSH and RDP adapters are Rust inside the mesh addon (crates/fabric-ssh, crates/fabric-rdp on IronRDP): nothing to install.
+    can_run_rdp_worker: true,
     can_run_ssh_worker: true,
     can_run_vpn_exit: linux && tun,
     can_run_vpn_connector: linux && tun,

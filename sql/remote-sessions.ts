@@ -19,6 +19,8 @@ export interface RemoteSessionRow {
   entryName: string | null;
   controllerAttachmentId: string | null;
   failureReason: string | null;
+  /** The adapter's stable error code when it could not start the session (`adapter.auth_failed`, …). */
+  failureCode: string | null;
   endReason: string | null;
   requestedAt: string;
   startedAt: string | null;
@@ -40,6 +42,7 @@ type Raw = {
   entry_name: string | null;
   controller_attachment_id: string | null;
   failure_reason: string | null;
+  failure_code: string | null;
   end_reason: string | null;
   requested_at: Date;
   started_at: Date | null;
@@ -48,7 +51,7 @@ type Raw = {
   updated_at: Date;
 };
 const COLS = `id::text, organization_id::text, resource_id::text, resource_name, user_id::text, protocol, egress_pool, state, adapter_node_id::text,
-  entry_node_ids::text[] as entry_node_ids, entry_name, controller_attachment_id::text, failure_reason, end_reason, requested_at, started_at, detached_at, ended_at, updated_at`;
+  entry_node_ids::text[] as entry_node_ids, entry_name, controller_attachment_id::text, failure_reason, failure_code, end_reason, requested_at, started_at, detached_at, ended_at, updated_at`;
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 /** PGlite may hand a uuid[] back as its text form. */
 const uuids = (a: string[] | string): string[] =>
@@ -72,6 +75,7 @@ const toRow = (r: Raw): RemoteSessionRow => ({
   entryName: r.entry_name,
   controllerAttachmentId: r.controller_attachment_id,
   failureReason: r.failure_reason,
+  failureCode: r.failure_code,
   endReason: r.end_reason,
   requestedAt: iso(r.requested_at)!,
   startedAt: iso(r.started_at),
@@ -85,10 +89,10 @@ export type RemoteSessionProjection = Omit<RemoteSessionRow, "updatedAt">;
 export async function upsertRemoteSession(tx: Tx, s: RemoteSessionProjection, now: Date): Promise<void> {
   await tx.query(
     `insert into remote_sessions (id, organization_id, resource_id, resource_name, user_id, protocol, egress_pool, state, adapter_node_id, entry_node_ids, entry_name,
-        controller_attachment_id, failure_reason, end_reason, requested_at, started_at, detached_at, ended_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10::uuid[], $11, $12::uuid, $13, $14, $15::timestamptz, $16::timestamptz, $17::timestamptz, $18::timestamptz, $19::timestamptz)
+        controller_attachment_id, failure_reason, end_reason, requested_at, started_at, detached_at, ended_at, updated_at, failure_code)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid, $10::uuid[], $11, $12::uuid, $13, $14, $15::timestamptz, $16::timestamptz, $17::timestamptz, $18::timestamptz, $19::timestamptz, $20)
      on conflict (id) do update set state = excluded.state, adapter_node_id = excluded.adapter_node_id, entry_node_ids = excluded.entry_node_ids, entry_name = excluded.entry_name,
-       controller_attachment_id = excluded.controller_attachment_id, failure_reason = excluded.failure_reason, end_reason = excluded.end_reason,
+       controller_attachment_id = excluded.controller_attachment_id, failure_reason = excluded.failure_reason, failure_code = excluded.failure_code, end_reason = excluded.end_reason,
        started_at = excluded.started_at, detached_at = excluded.detached_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at`,
     [
       s.id,
@@ -110,6 +114,7 @@ export async function upsertRemoteSession(tx: Tx, s: RemoteSessionProjection, no
       s.detachedAt,
       s.endedAt,
       now.toISOString(),
+      s.failureCode,
     ],
   );
 }

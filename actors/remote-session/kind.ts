@@ -8,9 +8,16 @@ import type { ActorKind, Transitioned } from "../host/kind.ts";
 import { stateName } from "../host/kind.ts";
 import type { Tx } from "../../sql/db.ts";
 import { upsertAttachments, upsertRemoteSession } from "../../sql/remote-sessions.ts";
+import { isErrorCode } from "../../core/error-catalog.ts";
 import { controllerOf, remoteSessionMachine, type RemoteSessionContext } from "./machine.ts";
 
 export const REMOTE_SESSION = "remote_session";
+
+/** The stable code an adapter's failure starts with (`adapter.certificate_mismatch: …`); never its message, which may name internals. */
+function failureCode(c: RemoteSessionContext): string | null {
+  const code = /^([a-z_]+\.[a-z_]+):/.exec(c.failureDetail ?? "")?.[1];
+  return code && isErrorCode(code) ? code : null;
+}
 
 async function project(tx: Tx, done: Transitioned): Promise<void> {
   const c = done.snapshot.context as RemoteSessionContext;
@@ -31,6 +38,7 @@ async function project(tx: Tx, done: Transitioned): Promise<void> {
       entryName: c.placement?.entryName ?? null,
       controllerAttachmentId: controllerOf(c)?.id ?? null,
       failureReason: c.failureReason,
+      failureCode: failureCode(c),
       endReason: c.endReason,
       requestedAt: c.requestedAt ?? done.now.toISOString(),
       startedAt: c.startedAt,
@@ -53,6 +61,7 @@ function auditDetails(snapshot: AnyMachineSnapshot): Record<string, unknown> {
     entry_name: c.placement?.entryName ?? null,
     user_id: c.userId,
     ...(c.failureReason ? { failure_reason: c.failureReason } : {}),
+    ...(failureCode(c) ? { failure_code: failureCode(c) } : {}),
     ...(c.endReason ? { end_reason: c.endReason } : {}),
     ...(() => {
       const taken = c.attachments.find((a) => a.state === "taken_over" && a.takenOverBy === controllerOf(c)?.id);

@@ -50,6 +50,8 @@ export class MeshMember {
       assignmentPollMs: settings.assignmentPollMs,
       entry: settings.entry,
       entryCertificateFile: join(stateDir, `entry-certificate-${runner.clusterId}.pem`),
+      // Per-session folders a remote desktop redirects to its target as a drive; only this node's agent reads them.
+      transferRoot: join(stateDir, "transfers", runner.clusterId),
       // The entry's default public host: where peers reach this node's mesh.
       meshHost: () => {
         const a = this.runtime?.address ?? "127.0.0.1:0";

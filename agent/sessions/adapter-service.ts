@@ -1,17 +1,22 @@
 /**
- * The `ssh-worker` role: runs the SSH terminals of the remote sessions the
- * control plane assigned to this node, and nothing else. It reads its
- * assignments, fetches a session's credentials only when it connects (never
- * logged, never stored), starts the terminal in Rust (crates/fabric-ssh,
- * through the mesh addon, which splices the entry's session streams onto it),
- * stops the ones the control plane wants stopped, and reports `started`,
- * `failed` and `ended`. Host keys are checked strictly against the pinned
- * fingerprint unless the resource says `ignore`; a strict resource with no
- * pin fails to start with a reason that says how to fix it.
+ * The adapter roles (`ssh-worker`, `rdp-worker`): run the SSH terminals and
+ * remote desktops of the remote sessions the control plane assigned to this
+ * node, and nothing else. It reads its assignments, fetches a session's
+ * credentials only when it connects (never logged, never stored), starts the
+ * terminal or desktop in Rust (crates/fabric-ssh, crates/fabric-rdp, through
+ * the mesh addon, which splices the entry's session streams onto it), stops
+ * the ones the control plane wants stopped, and reports `started`, `failed`
+ * and `ended`. Only the protocols of the roles this node holds are served.
+ * SSH host keys are checked strictly against the pinned fingerprint unless
+ * the resource says `ignore` (a strict resource with no pin fails to start
+ * with a reason that says how to fix it); RDP certificates against the pin,
+ * or without one against the system's trusted roots.
  */
 import type { AdapterAssignment, SessionCredentials, SessionEventBody } from "../../core/contracts/adapter.ts";
 import { every, type Clock } from "../clock.ts";
-import type { SshStart } from "../../crates/fabric-quic/index.ts";
+import type { RdpStart, SshStart } from "../../crates/fabric-quic/index.ts";
+
+export type AdapterProtocol = "ssh" | "rdp";
 
 export type AdapterEvent = { type: "ended"; session_id: string; reason: string };
 
@@ -19,6 +24,8 @@ export type AdapterEvent = { type: "ended"; session_id: string; reason: string }
 export interface AdapterTransport {
   /** Resolves once the shell runs; rejects with an Error whose message starts with the stable code (`adapter.auth_failed: …`). */
   startSsh(sessionId: string, start: SshStart): Promise<void>;
+  /** Resolves once the desktop runs; rejects like `startSsh`. */
+  startRdp(sessionId: string, start: RdpStart): Promise<void>;
   /** Entry nodes allowed for a running session changed (a reattach through another entry). */
   allowEntries(sessionId: string, entryNodeIds: string[]): void;
   stop(sessionId: string): void;
@@ -38,6 +45,7 @@ export const ASSIGNMENT_POLL_MS = 1000;
 interface Local {
   state: "starting" | "running" | "stopping";
   entries: string;
+  protocol: AdapterProtocol;
 }
 
 export class AdapterService {
@@ -53,8 +61,17 @@ export class AdapterService {
       clock: Clock;
       log: (msg: string, fields?: Record<string, unknown>) => void;
       pollMs?: number;
+      /** Where per-session transfer folders of remote desktops live (`<root>/<session id>/`). */
+      transferRoot: string;
     },
   ) {}
+
+  /** The protocols this node's roles serve now; sessions of any other are stopped at the next poll. */
+  private protocols = new Set<AdapterProtocol>();
+
+  serve(protocols: Iterable<AdapterProtocol>): void {
+    this.protocols = new Set(protocols);
+  }
 
   /** Starts reading assignments (again, after `pause`). */
   start(): void {
@@ -71,9 +88,11 @@ export class AdapterService {
     for (const [id, mine] of this.local) this.stopSession(id, mine);
   }
 
-  /** Sessions this node runs now, for status. */
-  sessions(): number {
-    return this.local.size;
+  /** Sessions this node runs now, by protocol, for status. */
+  sessions(): Record<AdapterProtocol, number> {
+    const count = { ssh: 0, rdp: 0 };
+    for (const mine of this.local.values()) count[mine.protocol] += 1;
+    return count;
   }
 
   /** One round: start what is wanted, stop what is not, forget what the control plane no longer lists. */
@@ -81,7 +100,7 @@ export class AdapterService {
     if (this.polling) return;
     this.polling = true;
     try {
-      const assignments = (await this.o.control.assignments()).filter((a) => a.resource.protocol === "ssh");
+      const assignments = (await this.o.control.assignments()).filter((a) => this.protocols.has(a.resource.protocol as AdapterProtocol));
       const listed = new Set(assignments.map((a) => a.session_id));
       for (const a of assignments) {
         const mine = this.local.get(a.session_id);
@@ -98,7 +117,7 @@ export class AdapterService {
       // Ended or failed on the control plane (or taken away): nothing to report, only to stop.
       for (const [id, mine] of this.local) if (!listed.has(id) && mine.state !== "stopping") this.stopSession(id, mine);
     } catch (err) {
-      this.o.log("ssh-worker could not read its assignments", { error: err instanceof Error ? err.message : String(err) });
+      this.o.log("adapter could not read its assignments", { error: err instanceof Error ? err.message : String(err) });
     } finally {
       this.polling = false;
     }
@@ -111,9 +130,10 @@ export class AdapterService {
 
   private async startSession(a: AdapterAssignment): Promise<void> {
     const id = a.session_id;
-    this.local.set(id, { state: "starting", entries: a.entry_node_ids.join() });
+    const protocol = a.resource.protocol as AdapterProtocol;
+    this.local.set(id, { state: "starting", entries: a.entry_node_ids.join(), protocol });
     try {
-      if (a.resource.verification === "strict" && !a.resource.host_key_fingerprint) {
+      if (protocol === "ssh" && a.resource.verification === "strict" && !a.resource.host_key_fingerprint) {
         throw new Error(
           "adapter.host_key_unpinned: strict host-key verification needs the server's key: set the resource's host_key_fingerprint (ssh-keygen -l -f the host key), or verification ignore",
         );
@@ -121,19 +141,15 @@ export class AdapterService {
       if (!a.resource.has_credentials) throw new Error("adapter.no_credentials: the resource has no stored credentials to log in with");
       const creds = await this.o.control.credentials(id);
       if (!creds.username) throw new Error("adapter.credentials_invalid: the resource's secret has no username");
-      await this.transport.startSsh(id, {
-        host: a.resource.target_host,
-        port: a.resource.target_port,
-        username: creds.username,
-        password: creds.password,
-        private_key: creds.private_key,
-        host_key: a.resource.verification === "ignore" ? null : a.resource.host_key_fingerprint,
-        entry_node_ids: a.entry_node_ids,
-      });
+      if (protocol === "ssh") await this.transport.startSsh(id, sshStart(a, creds));
+      else {
+        if (!creds.password) throw new Error("adapter.credentials_invalid: the resource's secret has no password (RDP logs in with one)");
+        await this.transport.startRdp(id, rdpStart(a, creds, this.o.transferRoot));
+      }
       const mine = this.local.get(id);
       if (!mine || mine.state === "stopping") return;
       mine.state = "running";
-      this.o.log("ssh session started", { session: id });
+      this.o.log(`${protocol} session started`, { session: id });
       await this.report(id, { type: "adapter.started" });
     } catch (err) {
       this.local.delete(id);
@@ -141,7 +157,7 @@ export class AdapterService {
       const code = (err as { code?: unknown }).code;
       const message = err instanceof Error ? err.message : String(err);
       const reason = (typeof code === "string" ? `${code}: ${message}` : message).slice(0, 500) || "adapter.start_failed";
-      this.o.log("ssh session failed to start", { session: id, reason });
+      this.o.log(`${protocol} session failed to start`, { session: id, reason });
       await this.report(id, { type: "adapter.failed", reason });
     }
   }
@@ -151,7 +167,7 @@ export class AdapterService {
       const mine = this.local.get(e.session_id);
       this.local.delete(e.session_id);
       if (!mine) continue;
-      this.o.log("ssh session ended", { session: e.session_id, reason: e.reason });
+      this.o.log(`${mine.protocol} session ended`, { session: e.session_id, reason: e.reason });
       await this.report(e.session_id, { type: "adapter.ended", reason: e.reason.slice(0, 500) || "ended" });
     }
   }
@@ -160,11 +176,40 @@ export class AdapterService {
     try {
       await this.o.control.report(sessionId, body);
     } catch (err) {
-      this.o.log("ssh-worker could not report a session event", {
+      this.o.log("adapter could not report a session event", {
         session: sessionId,
         type: body.type,
         error: err instanceof Error ? err.message : String(err),
       });
     }
   }
+}
+
+function sshStart(a: AdapterAssignment, creds: SessionCredentials): SshStart {
+  return {
+    host: a.resource.target_host,
+    port: a.resource.target_port,
+    username: creds.username!,
+    password: creds.password,
+    private_key: creds.private_key,
+    host_key: a.resource.verification === "ignore" ? null : a.resource.host_key_fingerprint,
+    entry_node_ids: a.entry_node_ids,
+  };
+}
+
+function rdpStart(a: AdapterAssignment, creds: SessionCredentials, transferRoot: string): RdpStart {
+  return {
+    host: a.resource.target_host,
+    port: a.resource.target_port,
+    username: creds.username!,
+    password: creds.password!,
+    domain: creds.domain,
+    certificate: a.resource.verification === "ignore" ? null : a.resource.host_key_fingerprint,
+    verification: a.resource.verification,
+    quality: a.policy.quality,
+    clipboard: a.policy.clipboard,
+    file_transfer: a.policy.file_transfer,
+    transfer_root: transferRoot,
+    entry_node_ids: a.entry_node_ids,
+  };
 }

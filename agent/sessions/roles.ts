@@ -1,15 +1,15 @@
 /**
  * The remote-session roles of one cluster membership, run inside the agent
  * beside its mesh endpoint (their bytes are spliced in Rust, on that
- * endpoint): `ssh-worker` runs the SSH terminals assigned to this node, and
- * `entry-node` takes client connections. Each starts when the signed
+ * endpoint): `ssh-worker` and `rdp-worker` run the SSH terminals and remote
+ * desktops assigned to this node, and `entry-node` takes client connections. Each starts when the signed
  * snapshot grants the role and stops when it is withdrawn or the mesh stops.
  */
 import { rename, writeFile } from "node:fs/promises";
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { Clock } from "../clock.ts";
-import { AdapterService, type AdapterTransport } from "./adapter-service.ts";
+import { AdapterService, type AdapterProtocol, type AdapterTransport } from "./adapter-service.ts";
 import { EntryService, type EntryEvent, type EntryTransport } from "./entry-service.ts";
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
@@ -25,12 +25,16 @@ export interface EntrySettings {
   keyFile?: string;
 }
 
-/** The adapter side of the mesh addon, as the ssh-worker service drives it. */
+/** The adapter roles and the protocol each serves. */
+const ADAPTER_ROLE_PROTOCOLS: Record<string, AdapterProtocol> = { "ssh-worker": "ssh", "rdp-worker": "rdp" };
+
+/** The adapter side of the mesh addon, as the adapter service drives it. */
 export function adapterTransport(mesh: Mesh): AdapterTransport {
   return {
     startSsh: (sessionId, start) => mesh.startSsh(sessionId, start),
+    startRdp: (sessionId, start) => mesh.startRdp(sessionId, start),
     allowEntries: (sessionId, ids) => mesh.allowSessionEntries(sessionId, ids),
-    stop: (sessionId) => mesh.stopSsh(sessionId),
+    stop: (sessionId) => mesh.stopSession(sessionId),
     nextEvent: () => mesh.nextAdapterEvent(),
   };
 }
@@ -76,6 +80,8 @@ export class SessionRoles {
       meshHost?: () => string;
       /** Where the entry's certificate (PEM) is written for operators and clients to pin. */
       entryCertificateFile?: string;
+      /** Where remote desktops keep their per-session transfer folders. */
+      transferRoot: string;
     },
   ) {}
 
@@ -127,7 +133,9 @@ export class SessionRoles {
   }
 
   private async applyAdapter(roles: readonly string[], mesh: Mesh | null): Promise<void> {
-    const wantAdapter = mesh !== null && roles.includes("ssh-worker");
+    const protocols = roles.flatMap((r) => ADAPTER_ROLE_PROTOCOLS[r] ?? []);
+    const wantAdapter = mesh !== null && protocols.length > 0;
+    this.adapter?.service.serve(protocols);
     if (this.adapter && this.adapter.mesh !== mesh) {
       // The endpoint it ran on is closing: its terminals end with it.
       this.adapter.service.pause();
@@ -136,7 +144,7 @@ export class SessionRoles {
     if (this.adapter?.running && !wantAdapter) {
       this.adapter.service.pause();
       this.adapter.running = false;
-      this.o.log("ssh-worker stopped", { cluster: this.runner.clusterId });
+      this.o.log("adapter stopped", { cluster: this.runner.clusterId });
     }
     if (wantAdapter && !this.adapter?.running) {
       this.adapter ??= {
@@ -147,11 +155,13 @@ export class SessionRoles {
           clock: this.o.clock,
           log: (msg, f) => this.o.log(msg, { cluster: this.runner.clusterId, ...f }),
           pollMs: this.o.assignmentPollMs,
+          transferRoot: this.o.transferRoot,
         }),
       };
+      this.adapter.service.serve(protocols);
       this.adapter.service.start();
       this.adapter.running = true;
-      this.o.log("ssh-worker running", { cluster: this.runner.clusterId });
+      this.o.log("adapter running", { cluster: this.runner.clusterId, protocols });
     }
   }
 
@@ -160,9 +170,11 @@ export class SessionRoles {
   }
 
   /** What `status` shows. */
-  status(): { ssh_sessions: number | null; entry: { url: string; connections: number } | null } {
+  status(): { ssh_sessions: number | null; rdp_sessions: number | null; entry: { url: string; connections: number } | null } {
+    const sessions = this.adapter?.running ? this.adapter.service.sessions() : null;
     return {
-      ssh_sessions: this.adapter?.running ? this.adapter.service.sessions() : null,
+      ssh_sessions: sessions?.ssh ?? null,
+      rdp_sessions: sessions?.rdp ?? null,
       entry: this.entry ? { url: this.entry.service.url, connections: this.entry.service.connections() } : null,
     };
   }

@@ -88,6 +88,24 @@ export interface SshStart {
   entry_node_ids: string[];
 }
 
+/** What the agent hands the RDP adapter (crates/fabric-rdp) to start a session's desktop; credentials go straight into Rust. */
+export interface RdpStart {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  domain: string | null;
+  /** The pinned certificate (`SHA256:…` of the DER leaf); null with `strict`: the chain must verify against the system roots. */
+  certificate: string | null;
+  verification: "strict" | "ignore";
+  quality: { profile: string; color_mode: string | null; adjustable: boolean };
+  clipboard: string;
+  file_transfer: string;
+  /** Where this node keeps per-session transfer folders (`<root>/<session id>/`, redirected to the target as a drive). */
+  transfer_root: string;
+  entry_node_ids: string[];
+}
+
 /** A session whose terminal ended (shell exit, connection lost, or stopped). */
 export interface AdapterEnded {
   type: "ended";
@@ -130,8 +148,9 @@ interface NativeEndpoint {
   nextEvent(): Promise<string | null>;
   stats(): string;
   startSsh(sessionId: string, startJson: string): Promise<void>;
+  startRdp(sessionId: string, startJson: string): Promise<void>;
   allowSessionEntries(sessionId: string, entryNodeIds: string[]): void;
-  stopSsh(sessionId: string): void;
+  stopSession(sessionId: string): void;
   nextAdapterEvent(): Promise<string | null>;
   startEntry(optionsJson: string): Promise<string>;
   nextEntryEvent(): Promise<string | null>;
@@ -299,12 +318,18 @@ export class Mesh {
     return native(() => this.endpoint.startSsh(sessionId, JSON.stringify(start)));
   }
 
+  /** Like `startSsh` for a remote desktop (crates/fabric-rdp): resolves once the desktop runs. */
+  startRdp(sessionId: string, start: RdpStart): Promise<void> {
+    return native(() => this.endpoint.startRdp(sessionId, JSON.stringify(start)));
+  }
+
   allowSessionEntries(sessionId: string, entryNodeIds: readonly string[]): void {
     sync(() => this.endpoint.allowSessionEntries(sessionId, [...entryNodeIds]));
   }
 
-  stopSsh(sessionId: string): void {
-    sync(() => this.endpoint.stopSsh(sessionId));
+  /** Stops a session's terminal or desktop; its end comes through `nextAdapterEvent` as `stopped`. */
+  stopSession(sessionId: string): void {
+    sync(() => this.endpoint.stopSession(sessionId));
   }
 
   /**

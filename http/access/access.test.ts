@@ -56,6 +56,18 @@ describe("access portal page", () => {
     expect((await t.app.request("/console/assets/console.js")).status).toBe(200);
   });
 
+  test("the desktop's drawing worker is a local script under the same headers, and names no other origin", async () => {
+    const js = await t.app.request("/access/assets/rdp-worker.js");
+    expect(js.status).toBe(200);
+    expect(js.headers.get("content-type")).toContain("javascript");
+    expect(js.headers.get("content-security-policy")).toBe(CONSOLE_CSP);
+    const source = await js.text();
+    // It decodes tiles and draws them on the canvas the page hands over.
+    expect(source).toContain("createImageBitmap");
+    expect(source).toContain("drawImage");
+    expect(source).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
+  });
+
   test("the page may connect to the entry points entry nodes published, over WebTransport and WebSocket, and nowhere else", async () => {
     await stores.store.db.query(
       "insert into entry_endpoints (node_id, cluster_id, urls, certificate_hashes, updated_at) values (gen_random_uuid(), gen_random_uuid(), $1::text[], '{}', now())",

@@ -39,6 +39,21 @@ const SHELL = `<!doctype html>
 
 const styles = new Map<string, Promise<string>>();
 
+let renderWorker: Promise<string> | undefined;
+/** The remote desktop's drawing worker (web/access/desktop/render-worker.ts), bundled once per process; a failed build is retried. */
+function buildRenderWorker(): Promise<string> {
+  renderWorker ??= Bun.build({ entrypoints: [join(WEB, "access/desktop/render-worker.ts")], target: "browser", format: "esm", minify: true })
+    .then((out) => {
+      if (!out.success || !out.outputs[0]) throw new Error(`bundling the desktop worker failed: ${out.logs.map((l) => l.message).join("; ")}`);
+      return out.outputs[0].text();
+    })
+    .catch((err) => {
+      renderWorker = undefined;
+      throw err;
+    });
+  return renderWorker;
+}
+
 export const accessRoutes = new Hono<AppEnv>()
   .get("/access", (c) => c.redirect("/access/"))
   .get("/access/", async (c) => {
@@ -49,6 +64,12 @@ export const accessRoutes = new Hono<AppEnv>()
   .get("/access/assets/access.js", async (c) => {
     const source = (await build()).get("access.js");
     if (source === undefined) return c.notFound();
+    securityHeaders(c);
+    c.header("content-type", "text/javascript; charset=utf-8");
+    return c.body(source);
+  })
+  .get("/access/assets/rdp-worker.js", async (c) => {
+    const source = await buildRenderWorker();
     securityHeaders(c);
     c.header("content-type", "text/javascript; charset=utf-8");
     return c.body(source);

@@ -45,6 +45,7 @@ export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: Attac
   entry: s.entryName ? { name: s.entryName } : null,
   controller_attachment_id: s.controllerAttachmentId,
   failure_reason: s.failureReason,
+  failure_code: s.failureCode,
   end_reason: s.endReason,
   requested_at: s.requestedAt,
   started_at: s.startedAt,

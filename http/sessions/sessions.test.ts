@@ -265,11 +265,22 @@ describe("lifecycle", () => {
     await call(aMember, "POST", `/${r.session.id}/terminate`);
   });
 
-  test("adapter failure fails the session, audited with the reason", async () => {
+  test("adapter failure fails the session, audited with the reason; a stable code in it is shown, the adapter's message never", async () => {
     const r = await activeSession(aMember);
     expect((await json(await report(adapter, r.session.id, { type: "adapter.failed", reason: "host key mismatch" }), 200)).state).toBe("failed");
-    expect((await json(await call(aMember, "GET", `/${r.session.id}`), 200)).failure_reason).toBe("adapter_failed");
+    expect(await json(await call(aMember, "GET", `/${r.session.id}`), 200)).toMatchObject({ failure_reason: "adapter_failed", failure_code: null });
     expect((await audited(r.session.id, "session.adapter_failed")).details).toMatchObject({ failure_reason: "adapter_failed", state_after: "failed" });
+    const coded = await activeSession(aMember);
+    const reason = "adapter.certificate_mismatch: 10.9.9.9:3389 presented SHA256:abc, not the pinned SHA256:def";
+    expect((await json(await report(adapter, coded.session.id, { type: "adapter.failed", reason }), 200)).state).toBe("failed");
+    const view = await json(await call(aMember, "GET", `/${coded.session.id}`), 200);
+    expect(view).toMatchObject({ failure_reason: "adapter_failed", failure_code: "adapter.certificate_mismatch" });
+    expect(JSON.stringify(view)).not.toContain("10.9.9.9");
+    expect((await audited(coded.session.id, "session.adapter_failed")).details).toMatchObject({ failure_code: "adapter.certificate_mismatch" });
+    // A code the catalog does not know is not shown.
+    const unknown = await activeSession(aMember);
+    await report(adapter, unknown.session.id, { type: "adapter.failed", reason: "adapter.made_up: nothing" });
+    expect((await json(await call(aMember, "GET", `/${unknown.session.id}`), 200)).failure_code).toBeNull();
   });
 
   test("start timeout: an adapter that never reports fails the session when the durable timer fires", async () => {

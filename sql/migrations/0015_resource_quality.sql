@@ -10,3 +10,8 @@ alter table resources
   add column color_mode text
     check (color_mode is null or color_mode in ('full', '256', '64', '16', 'grayscale')),
   add column quality_adjustable boolean not null default true;
+
+-- Why an adapter could not start a session, as its stable error code
+-- (`adapter.certificate_mismatch`, `adapter.auth_failed`, …; the catalog's
+-- code only, never the adapter's message), shown to the session's users.
+alter table remote_sessions add column failure_code text;

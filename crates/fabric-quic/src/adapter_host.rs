@@ -1,39 +1,31 @@
-//! The adapter side of remote sessions: SSH terminals (crates/fabric-ssh) for
-//! the sessions this node serves, fed by the mesh session streams entry nodes
-//! open for them. A client's `input` and `render` streams arrive as two
-//! streams with the same attachment id; once both are here the pair is
-//! attached to the session's terminal (a newer attachment takes over an
-//! older one), all in Rust. The agent only starts, re-scopes and stops
-//! sessions, and hears when one ends.
+//! The adapter side of remote sessions: SSH terminals (crates/fabric-ssh) and
+//! RDP desktops (crates/fabric-rdp) for the sessions this node serves, fed by
+//! the mesh session streams entry nodes open for them. A client's `input` and
+//! `render` streams arrive as two streams with the same attachment id; once
+//! both are here the pair is attached to the session (a newer attachment
+//! takes over an older one), all in Rust. A desktop's `clipboard` and
+//! `file_transfer` streams join their attachment once it is plugged in. The
+//! agent only starts, re-scopes and stops sessions, and hears when one ends.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric_ssh::{EventSink, HostKeyPolicy, Pty, Secret, SshAuth, SshTarget, SshTerminal, TerminalEvent};
+use fabric_rdp::RdpDesktop;
+use fabric_ssh::SshTerminal;
 use tokio::sync::{mpsc, watch};
 
+use crate::adapter_start::{self, EndedSink, RdpStart, SshStart};
 use crate::class::Class;
 use crate::endpoint::Endpoint;
 use crate::session_stream::{IncomingSessionStream, SessionStream};
 use crate::wire::SessionId;
 
-/// A half-arrived client (its input or its render stream) waits this long for the other.
+/// A half-arrived client (its input or its render stream, or a side stream before them) waits this long.
 const PAIRING_WINDOW: Duration = Duration::from_secs(10);
 
-/// What the agent hands over to start a session's terminal; credentials go straight into `Secret`s.
-pub struct SshStart {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: Option<String>,
-    pub private_key: Option<String>,
-    /// The pinned host key, or `None` for `ignore`.
-    pub host_key: Option<String>,
-    pub entry_node_ids: Vec<String>,
-}
-
-/// A session's terminal ended by itself (shell exit, connection lost) or because it was stopped.
+/// A session's terminal or desktop ended by itself (shell exit, logoff, connection lost) or because it was stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionEnded {
     pub session_id: String,
@@ -42,19 +34,56 @@ pub struct SessionEnded {
 
 type PairKey = (SessionId, SessionId);
 
-/// A session's terminal: still connecting, or running.
+/// What runs a session.
+#[derive(Clone)]
+enum Adapter {
+    Ssh(Arc<SshTerminal>),
+    Rdp(Arc<RdpDesktop>),
+}
+
+impl Adapter {
+    fn stop(&self) {
+        match self {
+            Adapter::Ssh(t) => t.stop(),
+            Adapter::Rdp(d) => d.stop(),
+        }
+    }
+}
+
+/// A session: still connecting, or running.
 enum Slot {
     Starting,
-    Running(Arc<SshTerminal>),
+    Running(Adapter),
+}
+
+/// A client's input and render streams, by attachment.
+struct Pair {
+    attachment: SessionId,
+    input: SessionStream,
+    render: SessionStream,
 }
 
 #[derive(Default)]
 struct State {
-    terminals: HashMap<SessionId, Slot>,
+    sessions: HashMap<SessionId, Slot>,
     /// One half of a client, by (session, attachment): the class that came first and its stream.
     waiting: HashMap<PairKey, (Class, SessionStream)>,
-    /// A whole client (input, render) that arrived while its terminal was still connecting: attached once it runs (the newest wins).
-    early: HashMap<SessionId, (SessionStream, SessionStream)>,
+    /// A whole client that arrived while its session was still connecting: attached once it runs (the newest wins).
+    early: HashMap<SessionId, Pair>,
+    /// Clipboard and file-transfer streams whose attachment is not plugged in yet.
+    side: HashMap<PairKey, Vec<(Class, SessionStream)>>,
+    /// The attachment plugged into each running session last.
+    plugged: HashMap<SessionId, SessionId>,
+}
+
+impl State {
+    fn forget(&mut self, sid: SessionId) -> Option<Slot> {
+        self.waiting.retain(|(session, _), _| *session != sid);
+        self.side.retain(|(session, _), _| *session != sid);
+        self.early.remove(&sid);
+        self.plugged.remove(&sid);
+        self.sessions.remove(&sid)
+    }
 }
 
 pub struct AdapterHost {
@@ -106,61 +135,90 @@ impl AdapterHost {
 
     /// Connects to the target and runs the shell; resolves once it runs. The error is `<code>: <message>`.
     pub async fn start_ssh(&self, session_id: &str, start: SshStart) -> Result<(), String> {
+        let entries = start.entry_node_ids.clone();
+        let ended = self.ended_sink(session_id, None);
+        self.start_session(
+            session_id,
+            entries,
+            async move { adapter_start::start_ssh(start, ended).await.map(|t| Adapter::Ssh(Arc::new(t))) },
+        )
+        .await
+    }
+
+    /// Connects to the target and starts its desktop; resolves once it runs. The error is `<code>: <message>`.
+    pub async fn start_rdp(&self, session_id: &str, start: RdpStart) -> Result<(), String> {
+        let entries = start.entry_node_ids.clone();
+        let folder = start.transfer_root.join(session_id);
+        let ended = self.ended_sink(session_id, Some(folder.clone()));
+        let id = session_id.to_string();
+        let result = self
+            .start_session(session_id, entries, async move {
+                adapter_start::start_rdp(&id, start, ended).await.map(|d| Adapter::Rdp(Arc::new(d)))
+            })
+            .await;
+        if result.is_err() {
+            // A desktop that never ran leaves no transfer folder behind.
+            let _ = tokio::fs::remove_dir_all(&folder).await;
+        }
+        result
+    }
+
+    /// Reports a session's end to the agent (and removes its transfer folder, whose files end with it).
+    fn ended_sink(&self, session_id: &str, transfer_folder: Option<PathBuf>) -> EndedSink {
+        let ended = self.ended_tx.clone();
+        let id = session_id.to_string();
+        Arc::new(move |reason| {
+            if let Some(folder) = &transfer_folder {
+                let folder = folder.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::fs::remove_dir_all(folder).await;
+                });
+            }
+            let _ = ended.send(SessionEnded { session_id: id.clone(), reason });
+        })
+    }
+
+    async fn start_session(
+        &self,
+        session_id: &str,
+        entry_node_ids: Vec<String>,
+        connect: impl std::future::Future<Output = Result<Adapter, String>>,
+    ) -> Result<(), String> {
         let sid = session_id_bytes(session_id).ok_or_else(|| format!("adapter.target_invalid: {session_id:?} is not a session id"))?;
         {
             let mut state = self.state.lock().map_err(|_| "adapter.internal: state lock poisoned".to_string())?;
-            if state.terminals.contains_key(&sid) {
+            if state.sessions.contains_key(&sid) {
                 return Ok(());
             }
-            state.terminals.insert(sid, Slot::Starting);
+            state.sessions.insert(sid, Slot::Starting);
         }
-        // Clients may connect while the terminal connects: their streams are admitted now and attached once it runs.
-        self.endpoint.serve_session(sid, start.entry_node_ids.clone());
-        let result = self.connect(sid, session_id, start).await;
+        // Clients may connect while the session connects: their streams are admitted now and attached once it runs.
+        self.endpoint.serve_session(sid, entry_node_ids);
+        let result = match connect.await {
+            Ok(adapter) => self.run(sid, adapter),
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             self.endpoint.stop_serving_session(sid);
             if let Ok(mut state) = self.state.lock() {
-                state.terminals.remove(&sid);
-                state.early.remove(&sid);
-                state.waiting.retain(|(session, _), _| *session != sid);
+                state.forget(sid);
             }
         }
         result
     }
 
-    async fn connect(&self, sid: SessionId, session_id: &str, start: SshStart) -> Result<(), String> {
-        let auth = match (start.private_key, start.password) {
-            (Some(pem), passphrase) => SshAuth::PrivateKey { pem: Secret::new(pem), passphrase: passphrase.map(Secret::new) },
-            (None, Some(password)) => SshAuth::Password(Secret::new(password)),
-            (None, None) => return Err("adapter.credentials_invalid: the secret has neither a password nor a private key".into()),
-        };
-        let target = SshTarget {
-            host: start.host,
-            port: start.port,
-            username: start.username,
-            auth,
-            host_key: start.host_key.map_or(HostKeyPolicy::Ignore, HostKeyPolicy::Pinned),
-        };
-        let ended = self.ended_tx.clone();
-        let id = session_id.to_string();
-        let sink: EventSink = Arc::new(move |event| {
-            if let TerminalEvent::Ended { reason } = event {
-                let _ = ended.send(SessionEnded { session_id: id.clone(), reason: reason.to_string() });
-            }
-        });
-        let pty = Pty { cols: 80, rows: 24, term: "xterm-256color".into() };
-        let terminal = Arc::new(SshTerminal::start(target, pty, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))?);
+    /// The session connected: it runs now, with the client that came early, if any.
+    fn run(&self, sid: SessionId, adapter: Adapter) -> Result<(), String> {
         let mut state = self.state.lock().map_err(|_| "adapter.internal: state lock poisoned".to_string())?;
-        if !state.terminals.contains_key(&sid) {
+        if !state.sessions.contains_key(&sid) {
             // Stopped while it connected.
-            terminal.stop();
-            return Err("adapter.stopped: the session was stopped while its terminal connected".into());
+            adapter.stop();
+            return Err("adapter.stopped: the session was stopped while it connected".into());
         }
-        state.terminals.insert(sid, Slot::Running(terminal.clone()));
+        state.sessions.insert(sid, Slot::Running(adapter.clone()));
         let early = state.early.remove(&sid);
-        drop(state);
-        if let Some((input, render)) = early {
-            attach(&terminal, input, render);
+        if let Some(pair) = early {
+            plug(&mut state, sid, &adapter, pair);
         }
         Ok(())
     }
@@ -168,27 +226,23 @@ impl AdapterHost {
     /// The entry nodes allowed to open streams for a running session (a reattach through another entry).
     pub fn allow_entries(&self, session_id: &str, entry_node_ids: Vec<String>) {
         if let Some(sid) = session_id_bytes(session_id) {
-            if self.state.lock().is_ok_and(|s| s.terminals.contains_key(&sid)) {
+            if self.state.lock().is_ok_and(|s| s.sessions.contains_key(&sid)) {
                 self.endpoint.serve_session(sid, entry_node_ids);
             }
         }
     }
 
-    /// Stops a session's terminal (its end is reported as `stopped`) and refuses its streams from now on.
+    /// Stops a session (its end is reported as `stopped`) and refuses its streams from now on.
     pub fn stop(&self, session_id: &str) {
         let Some(sid) = session_id_bytes(session_id) else { return };
         self.endpoint.stop_serving_session(sid);
-        let slot = self.state.lock().ok().and_then(|mut s| {
-            s.waiting.retain(|(session, _), _| *session != sid);
-            s.early.remove(&sid);
-            s.terminals.remove(&sid)
-        });
-        if let Some(Slot::Running(t)) = slot {
-            t.stop();
+        let slot = self.state.lock().ok().and_then(|mut s| s.forget(sid));
+        if let Some(Slot::Running(adapter)) = slot {
+            adapter.stop();
         }
     }
 
-    /// The next session whose terminal ended; `None` once closed.
+    /// The next session that ended; `None` once closed.
     pub async fn next_ended(&self) -> Option<SessionEnded> {
         let mut closed = self.closed.subscribe();
         if *closed.borrow() {
@@ -200,9 +254,9 @@ impl AdapterHost {
         }
     }
 
-    /// Stops every terminal and ends `next_ended`.
+    /// Stops every session and ends `next_ended`.
     pub fn close(&self) {
-        let ids: Vec<SessionId> = self.state.lock().map(|s| s.terminals.keys().copied().collect()).unwrap_or_default();
+        let ids: Vec<SessionId> = self.state.lock().map(|s| s.sessions.keys().copied().collect()).unwrap_or_default();
         for sid in ids {
             self.stop(&session_id_text(&sid));
         }
@@ -211,55 +265,97 @@ impl AdapterHost {
 
     fn take(&self, incoming: IncomingSessionStream) {
         let IncomingSessionStream { session_id, attachment_id, class, stream, .. } = incoming;
-        if class != Class::Input && class != Class::Render {
-            // Clipboard and file transfer are not carried by the terminal adapter.
-            return;
-        }
         let Ok(mut state) = self.state.lock() else { return };
-        let running = match state.terminals.get(&session_id) {
+        let running = match state.sessions.get(&session_id) {
             None => return,
             Some(Slot::Starting) => None,
-            Some(Slot::Running(t)) => Some(t.clone()),
+            Some(Slot::Running(adapter)) => Some(adapter.clone()),
         };
         let key = (session_id, attachment_id);
-        match state.waiting.remove(&key) {
-            Some((first, other)) if first != class => {
-                let (input, render) = if class == Class::Input { (stream, other) } else { (other, stream) };
+        match class {
+            Class::Clipboard | Class::FileTransfer => {
+                let plugged_now = state.plugged.get(&session_id) == Some(&attachment_id);
                 match running {
-                    Some(terminal) => {
+                    Some(adapter) if plugged_now => attach_side(&adapter, class, stream),
+                    _ => {
+                        state.side.entry(key).or_default().push((class, stream));
                         drop(state);
-                        attach(&terminal, input, render);
-                    }
-                    None => {
-                        state.early.insert(session_id, (input, render));
+                        self.expire(key);
                     }
                 }
             }
-            _ => {
-                state.waiting.insert(key, (class, stream));
-                drop(state);
-                let state = self.state.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(PAIRING_WINDOW).await;
-                    // Still alone: the client never opened its other stream; dropping it ends that stream.
-                    if let Ok(mut s) = state.lock() {
-                        s.waiting.remove(&key);
+            Class::Input | Class::Render => match state.waiting.remove(&key) {
+                Some((first, other)) if first != class => {
+                    let (input, render) = if class == Class::Input { (stream, other) } else { (other, stream) };
+                    let pair = Pair { attachment: attachment_id, input, render };
+                    match running {
+                        Some(adapter) => plug(&mut state, session_id, &adapter, pair),
+                        None => {
+                            state.early.insert(session_id, pair);
+                        }
                     }
-                });
-            }
+                }
+                _ => {
+                    state.waiting.insert(key, (class, stream));
+                    drop(state);
+                    self.expire(key);
+                }
+            },
+            // No other class carries a remote session.
+            _ => {}
         }
+    }
+
+    /// Streams of a client that never completed (or whose attachment never plugged in) are dropped after the window, which ends them.
+    fn expire(&self, key: PairKey) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PAIRING_WINDOW).await;
+            if let Ok(mut s) = state.lock() {
+                s.waiting.remove(&key);
+                s.side.remove(&key);
+            }
+        });
     }
 }
 
-/// Keystrokes come in on the input stream, output goes out on the render stream; the unused halves stay open until the attachment ends.
-fn attach(terminal: &SshTerminal, input: SessionStream, render: SessionStream) {
+/// Attaches a client's pair (taking over any earlier one), then the side streams that waited for it.
+fn plug(state: &mut State, sid: SessionId, adapter: &Adapter, pair: Pair) {
+    let Pair { attachment, input, render } = pair;
+    state.plugged.insert(sid, attachment);
     let (input_send, input_recv) = input.split();
     let (render_send, render_recv) = render.split();
-    let attachment = terminal.attach(input_recv, render_send);
-    tokio::spawn(async move {
-        let _end = attachment.finished().await;
-        drop((input_send, render_recv));
-    });
+    match adapter {
+        Adapter::Ssh(terminal) => {
+            let attached = terminal.attach(input_recv, render_send);
+            tokio::spawn(async move {
+                let _end = attached.finished().await;
+                drop((input_send, render_recv));
+            });
+        }
+        Adapter::Rdp(desktop) => {
+            // The render stream's read half carries the client's frame acknowledgements.
+            let attached = desktop.attach(input_recv, render_recv, render_send);
+            tokio::spawn(async move {
+                let _end = attached.finished().await;
+                drop(input_send);
+            });
+        }
+    }
+    for (class, stream) in state.side.remove(&(sid, attachment)).unwrap_or_default() {
+        attach_side(adapter, class, stream);
+    }
+}
+
+/// A desktop's clipboard or file-transfer stream for its current attachment; a terminal has neither (dropping the stream ends it).
+fn attach_side(adapter: &Adapter, class: Class, stream: SessionStream) {
+    let Adapter::Rdp(desktop) = adapter else { return };
+    let (send, recv) = stream.split();
+    match class {
+        Class::Clipboard => desktop.attach_clipboard(recv, send),
+        Class::FileTransfer => desktop.attach_files(recv, send),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

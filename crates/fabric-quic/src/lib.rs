@@ -25,6 +25,7 @@
 //! finds no loop.)
 
 pub mod adapter_host;
+pub mod adapter_start;
 pub mod class;
 pub mod clock;
 pub mod congestion;

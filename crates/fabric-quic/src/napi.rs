@@ -2,7 +2,8 @@
 //! `Endpoint`; errors carry the spec's failure reason as the message prefix
 //! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
 
-use crate::adapter_host::{AdapterHost, SshStart};
+use crate::adapter_host::AdapterHost;
+use crate::adapter_start::{RdpStart, SshStart};
 use crate::class::{Class, ALL};
 use crate::endpoint::{Endpoint, EndpointOptions};
 use crate::entry_host::{AdmitAnswer, EntryHost, EntryStart};
@@ -99,6 +100,34 @@ fn ssh_start(json: &str) -> Result<SshStart> {
         password: string_field(&v, "password"),
         private_key: string_field(&v, "private_key"),
         host_key: string_field(&v, "host_key"),
+        entry_node_ids: v
+            .get("entry_node_ids")
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// The agent's `RdpStart` JSON (agent/sessions/adapter-service.ts) as the adapter host's.
+fn rdp_start(json: &str) -> Result<RdpStart> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(format!("rdp start: {e}")))?;
+    let port = v.get("port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0);
+    let required = |k: &str| string_field(&v, k).ok_or_else(|| invalid(format!("rdp start: {k} missing")));
+    let quality = v.get("quality").ok_or_else(|| invalid("rdp start: quality missing"))?;
+    Ok(RdpStart {
+        host: required("host")?,
+        port: port.ok_or_else(|| invalid("rdp start: port must be 1-65535"))?,
+        username: required("username")?,
+        password: required("password")?,
+        domain: string_field(&v, "domain"),
+        certificate: string_field(&v, "certificate"),
+        verification: required("verification")?,
+        profile: string_field(quality, "profile").ok_or_else(|| invalid("rdp start: quality.profile missing"))?,
+        color_mode: string_field(quality, "color_mode"),
+        quality_adjustable: quality.get("adjustable").and_then(|a| a.as_bool()).unwrap_or(false),
+        clipboard: required("clipboard")?,
+        file_transfer: required("file_transfer")?,
+        transfer_root: required("transfer_root")?.into(),
         entry_node_ids: v
             .get("entry_node_ids")
             .and_then(|x| x.as_array())
@@ -276,6 +305,18 @@ impl MeshEndpoint {
         })
     }
 
+    /// Starts the RDP desktop of a session this node serves as adapter; resolves once it runs.
+    /// Rejects with `<code>: <detail>` (`adapter.certificate_mismatch: …`). Credentials are not kept outside the desktop.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start_rdp(&self, env: Env, session_id: String, start_json: String) -> Result<JsObject> {
+        let start = rdp_start(&start_json)?;
+        let (adapter, inner) = (self.adapter.clone(), self.inner.clone());
+        env.spawn_future(async move {
+            let host = MeshEndpoint::adapter_host(&adapter, &inner);
+            host.start_rdp(&session_id, start).await.map_err(|e| napi::Error::new(Status::GenericFailure, e))
+        })
+    }
+
     /// The entry nodes allowed to open a running session's streams.
     #[napi]
     pub fn allow_session_entries(&self, session_id: String, entry_node_ids: Vec<String>) {
@@ -284,9 +325,9 @@ impl MeshEndpoint {
         }
     }
 
-    /// Stops a session's terminal; its end comes through `nextAdapterEvent` as `stopped`.
+    /// Stops a session's terminal or desktop; its end comes through `nextAdapterEvent` as `stopped`.
     #[napi]
-    pub fn stop_ssh(&self, session_id: String) {
+    pub fn stop_session(&self, session_id: String) {
         if let Some(host) = self.adapter.get() {
             host.stop(&session_id);
         }

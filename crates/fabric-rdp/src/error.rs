@@ -85,4 +85,34 @@ mod tests {
         let e = AdapterError::new(ErrorCode::StartTimeout, "no desktop within 20 s");
         assert_eq!(e.to_string(), "adapter.start_timeout: no desktop within 20 s");
     }
+
+    #[test]
+    fn every_code_this_crate_sends_is_in_the_control_planes_catalog() {
+        // Adapter failures become error events on the control plane, notices reach clients by `message_key`:
+        // a code the catalog does not know would have no text anywhere. Message types (`file_upload.start`, …)
+        // are not codes: only strings that appear as a notice's or error's code are checked.
+        let catalog = include_str!("../../../core/error-catalog.ts");
+        let mut codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        for source in [
+            include_str!("clipboard_bridge.rs"),
+            include_str!("input_wire.rs"),
+            include_str!("files/protocol.rs"),
+            include_str!("desktop.rs"),
+            include_str!("input.rs"),
+            include_str!("clipboard.rs"),
+        ] {
+            for call in ["notice(\"", "refuse(\""] {
+                for (i, _) in source.match_indices(call) {
+                    let rest = &source[i + call.len()..];
+                    if let Some(end) = rest.find('"') {
+                        codes.push(&rest[..end]);
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > ErrorCode::ALL.len(), "no notice codes found: the scan is broken");
+        for code in codes {
+            assert!(catalog.contains(&format!("\"{code}\":")), "{code} is missing from core/error-catalog.ts");
+        }
+    }
 }
