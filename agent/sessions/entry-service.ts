@@ -180,8 +180,9 @@ export class EntryService {
   private async closed(e: Extract<EntryEvent, { type: "closed" }>): Promise<void> {
     const a = this.admitted.get(e.connection_id);
     this.admitted.delete(e.connection_id);
-    // A client gone (or detached) leaves its session detached; a pushed close already has its reason on the control plane.
-    if (!a || (e.reason !== "client_closed" && e.reason !== "detached")) return;
+    // An admitted client gone for any reason (closed, detached, refused for bad input, the entry shutting down) leaves its
+    // session detached, to be reattached; a pushed close (taken over, ended) already has its reason on the control plane.
+    if (!a || e.reason === "pushed") return;
     try {
       await this.o.control.report(a.sessionId, { type: "entry.transport_closed", attachment_id: a.attachmentId });
     } catch (err) {

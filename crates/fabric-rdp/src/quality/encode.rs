@@ -250,9 +250,18 @@ fn png_bytes(data: &[u8], w: u16, h: u16, color: png::ColorType, depth: png::Bit
     Some(out)
 }
 
+/// JPEG qualities at or above this keep full chroma resolution (4:4:4).
+const FULL_CHROMA_FROM_QUALITY: u8 = 80;
+
 fn jpeg(data: &[u8], w: u16, h: u16, color: jpeg_encoder::ColorType, quality: u8) -> Option<EncodedTile> {
     let mut out = Vec::with_capacity(usize::from(w) * usize::from(h) / 2 + 700);
-    jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100)).encode(data, w, h, color).ok()?;
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    // Desktop tiles have hard colour edges that 4:2:0 smears over two pixels: full chroma where the
+    // profile asks for fidelity (balanced's q85); the low-bandwidth qualities keep the smaller 4:2:0.
+    if quality >= FULL_CHROMA_FROM_QUALITY {
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    }
+    encoder.encode(data, w, h, color).ok()?;
     Some(EncodedTile { encoding: Encoding::Jpeg, bytes: out })
 }
 
