@@ -25,6 +25,7 @@ import { DomainError } from "../../core/errors.ts";
 import { recordAudit } from "../../control/audit/service.ts";
 import { clientIp } from "../client-ip.ts";
 import { describeRoutes } from "../openapi/registry.ts";
+import { ssoRoutes } from "./sso-routes.ts";
 
 const authed = new Hono<AppEnv>()
   .use(authenticate())
@@ -105,6 +106,8 @@ export const authRoutes = new Hono<AppEnv>()
     return c.json(result);
   })
   .post("/refresh", valid("json", RefreshBody), async (c) => c.json(await refresh(c.get("deps"), c.req.valid("json").refresh_token, anonymousChange(c))))
+  // Public single sign-on; mounted before the authenticated routes so their middleware does not run for it.
+  .route("/sso", ssoRoutes)
   .route("/", authed);
 
 describeRoutes(authRoutes, {
@@ -125,7 +128,7 @@ describeRoutes(authRoutes, {
   "DELETE /devices/:id": { summary: "Forget a trusted device", status: 204, errors: ["auth.device_not_found"] },
   "POST /login": {
     summary: "Sign in with email, password and (when enrolled) a TOTP code",
-    errors: ["auth.invalid_credentials", "auth.mfa_required", "auth.mfa_invalid", "auth.account_disabled", "auth.rate_limited"],
+    errors: ["auth.invalid_credentials", "auth.mfa_required", "auth.mfa_invalid", "auth.account_disabled", "auth.rate_limited", "auth.sso_required"],
   },
   "POST /refresh": {
     summary: "Exchange a refresh token for new tokens (single use)",

@@ -36,6 +36,8 @@ import { addMember, changeMember, createOrganization, removeMember, renameOrgani
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
+import { visibleOrg } from "./visible-org.ts";
+import { orgIdentitySourceRoutes } from "../identity-sources/routes.ts";
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({
@@ -46,13 +48,6 @@ const memberWire = (m: MemberRow) => ({
   status: m.status,
   created_at: m.createdAt,
 });
-
-/** The organization, or 404 when it does not exist or the caller cannot read it. */
-async function visibleOrg(c: Context<AppEnv>, orgId: string): Promise<OrgRow> {
-  const org = canRead(c, orgId, "organization.read") ? await organization(c.get("deps"), orgId) : undefined;
-  if (!org) throw new DomainError("organization.not_found", "no such organization", { id: orgId });
-  return org;
-}
 
 export const organizationRoutes = new Hono<AppEnv>()
   .use(authenticate())
@@ -131,7 +126,8 @@ export const organizationRoutes = new Hono<AppEnv>()
     const q = c.req.valid("query");
     const rows = await organizationAudit(c.get("deps"), org.id, q);
     return c.json(page(rows.map(auditWire), q.limit, (e) => e.id));
-  });
+  })
+  .route("/", orgIdentitySourceRoutes);
 
 async function requireMemberChange(c: Context<AppEnv>, orgId: string, userId: string, newRole?: Parameters<typeof touchesOwner>[3]) {
   const owner = await touchesOwner(c.get("deps"), orgId, userId, newRole);
