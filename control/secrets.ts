@@ -34,7 +34,13 @@ export async function rotateSecrets(
       const { signing, ca } = await rewrapAuthority(keyring, a);
       await updateAuthoritySealed(tx, a.clusterId, signing, ca);
     }
-    const result = { key_id: keyring.activeId, resource_secrets: secrets.length, totp_seeds: seeds.length, identity_source_secrets: sources.length, cluster_authorities: authorities.length };
+    const result = {
+      key_id: keyring.activeId,
+      resource_secrets: secrets.length,
+      totp_seeds: seeds.length,
+      identity_source_secrets: sources.length,
+      cluster_authorities: authorities.length,
+    };
     await appendAudit(tx, { change, action: "secret.rotate_keys", targetType: "keyring", targetId: keyring.activeId, outcome: "success", details: result });
     return result;
   });

@@ -85,7 +85,9 @@ const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[
   platform_owner: { platform: PLATFORM_ACTIONS, anyOrg: ORG_ACTIONS },
   platform_admin: {
     // The owner keeps the trust root: role grants, key rotation, partitions and update policy.
-    platform: PLATFORM_ACTIONS.filter((a) => !["platform_role.grant", "secret.rotate_keys", "partition.promote", "update_policy.change", "platform_identity_source.manage"].includes(a),),
+    platform: PLATFORM_ACTIONS.filter(
+      (a) => !["platform_role.grant", "secret.rotate_keys", "partition.promote", "update_policy.change", "platform_identity_source.manage"].includes(a),
+    ),
     anyOrg: ORG_ACTIONS.filter((a) => a !== "member.manage_owner"),
   },
   platform_recovery_admin: {

@@ -54,7 +54,10 @@ export const ERROR_CATALOG = {
   "identity_source.platform_exists": { status: 409, fallback: "The platform already has its identity source." },
   "identity_source.disabled": { status: 403, fallback: "This sign-in method is turned off." },
   "identity_source.wrong_kind": { status: 400, fallback: "This identity source does not sign in that way." },
-  "identity_source.insecure_transport": { status: 400, fallback: "Plain LDAP and HTTP identity providers are refused in production; use LDAPS, StartTLS or HTTPS." },
+  "identity_source.insecure_transport": {
+    status: 400,
+    fallback: "Plain LDAP and HTTP identity providers are refused in production; use LDAPS, StartTLS or HTTPS.",
+  },
   "identity_source.unreachable": { status: 409, fallback: "The identity provider or directory could not be reached or refused the connection." },
   "installation.already_activated": { status: 409, fallback: "This installation already has an owner." },
   "installation.not_activated": { status: 409, fallback: "This installation has no owner yet." },

@@ -64,7 +64,17 @@ export async function insertSource(
   await tx.query(
     `insert into identity_sources (id, organization_id, kind, name, enabled, config, secret_key_id, secret_wrapped_key, secret_ciphertext)
      values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)`,
-    [s.id, s.organizationId, s.kind, s.name, s.enabled, JSON.stringify(s.config), s.secret?.keyId ?? null, s.secret?.wrappedKey ?? null, s.secret?.ciphertext ?? null],
+    [
+      s.id,
+      s.organizationId,
+      s.kind,
+      s.name,
+      s.enabled,
+      JSON.stringify(s.config),
+      s.secret?.keyId ?? null,
+      s.secret?.wrappedKey ?? null,
+      s.secret?.ciphertext ?? null,
+    ],
   );
 }
 
@@ -102,10 +112,9 @@ export async function getSource(tx: Tx, id: string, lock = false): Promise<Sourc
 
 /** An organization's sources (null: the platform's). */
 export async function listSources(tx: Tx, organizationId: string | null): Promise<SourceRow[]> {
-  const rows = await tx.query<RawSource>(
-    `select ${COLS} from identity_sources where organization_id is not distinct from $1 order by created_at, id`,
-    [organizationId],
-  );
+  const rows = await tx.query<RawSource>(`select ${COLS} from identity_sources where organization_id is not distinct from $1 order by created_at, id`, [
+    organizationId,
+  ]);
   return rows.map(toSource);
 }
 

@@ -84,11 +84,7 @@ export async function admitInTx(deps: Deps, tx: Tx, step: Step, source: SourceRo
   if (!source.organizationId) return { admitted: true, userId, role: null, created };
 
   const orgId = source.organizationId;
-  const role = roleFromGroups(
-    await listMappings(tx, source.id),
-    person.groups,
-    (source.config.default_role as OrgRole | null | undefined) ?? null,
-  );
+  const role = roleFromGroups(await listMappings(tx, source.id), person.groups, (source.config.default_role as OrgRole | null | undefined) ?? null);
   const membership = (await membershipsWithStatus(tx, userId)).find((m) => m.organizationId === orgId);
   if (role === null) {
     await suspendFromSource(tx, step, source, userId, "no_mapped_group", change, now);
@@ -125,10 +121,7 @@ export async function suspendFromSource(
   change: ChangeContext,
   now: Date,
 ): Promise<boolean> {
-  const subjectRows = await tx.query<{ subject: string }>("select subject from external_identities where source_id = $1 and user_id = $2", [
-    source.id,
-    userId,
-  ]);
+  const subjectRows = await tx.query<{ subject: string }>("select subject from external_identities where source_id = $1 and user_id = $2", [source.id, userId]);
   for (const r of subjectRows) await disableExternalIdentity(tx, source.id, r.subject, now);
   const revoked = await revokeSourceSessions(tx, source.id, userId, `identity_source_${reason}`);
   let suspended = false;

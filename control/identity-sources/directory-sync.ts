@@ -36,7 +36,7 @@ export interface SyncResult {
 
 export async function syncDirectory(deps: Deps, sourceId: string, change: ChangeContext): Promise<SyncResult> {
   const source = await getSource(deps.db, sourceId);
-  if (!source || source.kind !== "ldap") throw new DomainError("identity_source.not_found", "no such LDAP source", { id: sourceId });
+  if (source?.kind !== "ldap") throw new DomainError("identity_source.not_found", "no such LDAP source", { id: sourceId });
   const result: SyncResult = { outcome: "success", people: 0, created: 0, updated: 0, suspended: 0, refused: 0 };
   try {
     if (!source.enabled) throw new DomainError("identity_source.disabled", "identity source disabled");

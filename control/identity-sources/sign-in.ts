@@ -32,23 +32,34 @@ interface Client {
 export async function redeemGrant(deps: Deps, input: Client & { grant: string; binding: string }, change: ChangeContext): Promise<SsoTokens> {
   const g = await peekGrant(deps.live, input.grant);
   const proof = new TextEncoder().encode(await sha256Hex(input.binding));
-  if (!g || !constantTimeEqual(proof, new TextEncoder().encode(g.bindingHash))) throw new DomainError("auth.sso_grant_invalid", "unknown grant or wrong binding");
+  if (!g || !constantTimeEqual(proof, new TextEncoder().encode(g.bindingHash)))
+    throw new DomainError("auth.sso_grant_invalid", "unknown grant or wrong binding");
   const source = await getSource(deps.db, g.sourceId);
   if (!source?.enabled) throw new DomainError("identity_source.disabled", "identity source disabled");
   return finishSignIn(
     deps,
-    { ...input, userId: g.userId, sourceId: g.sourceId, organizationId: source.organizationId, providerMfa: g.providerMfa, claim: () => spendGrant(deps.live, input.grant) },
+    {
+      ...input,
+      userId: g.userId,
+      sourceId: g.sourceId,
+      organizationId: source.organizationId,
+      providerMfa: g.providerMfa,
+      claim: () => spendGrant(deps.live, input.grant),
+    },
     change,
   );
 }
 
-export async function ldapSignIn(deps: Deps, input: Client & { sourceId: string; username: string; password: string }, change: ChangeContext): Promise<SsoTokens> {
+export async function ldapSignIn(
+  deps: Deps,
+  input: Client & { sourceId: string; username: string; password: string },
+  change: ChangeContext,
+): Promise<SsoTokens> {
   const source = await usableSource(deps, input.sourceId, "ldap");
   const throttle = new LoginThrottle(deps.live, deps.clock);
   const key = `ldap:${source.id}:${input.username.toLowerCase()}`;
   const gate = await throttle.gate(key, input.ip);
-  if (gate.retryAfterMs > 0)
-    throw new DomainError("auth.rate_limited", "sign-in held back", { retry_after_seconds: Math.ceil(gate.retryAfterMs / 1000) });
+  if (gate.retryAfterMs > 0) throw new DomainError("auth.rate_limited", "sign-in held back", { retry_after_seconds: Math.ceil(gate.retryAfterMs / 1000) });
   const secret = await openSourceSecret(deps.db, deps.identity.keyring, source.id);
   const person = await withDirectory(source.config as LdapConfig, secret, deps.identity.production, (d) => d.authenticate(input.username, input.password));
   if (!person) {

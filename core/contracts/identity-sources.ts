@@ -33,7 +33,7 @@ export const OidcConfig = v.strictObject({
     "email",
     "profile",
   ]),
-  groups_claim: v.optional(v.pipe(Text(64, { min: 1 }), v.regex(/^[A-Za-z0-9_:.\/-]+$/, "must be a claim name")), "groups"),
+  groups_claim: v.optional(v.pipe(Text(64, { min: 1 }), v.regex(/^[A-Za-z0-9_:./-]+$/, "must be a claim name")), "groups"),
   require_email_verified: v.optional(v.boolean(), true),
   mfa_policy: v.optional(v.picklist(["idp", "totp"]), "totp"),
   mfa_acr_values: v.optional(v.pipe(v.array(Text(256, { min: 1 })), v.maxLength(20)), []),

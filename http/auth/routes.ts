@@ -25,7 +25,6 @@ import { DomainError } from "../../core/errors.ts";
 import { recordAudit } from "../../control/audit/service.ts";
 import { clientIp } from "../client-ip.ts";
 import { describeRoutes } from "../openapi/registry.ts";
-import { ssoRoutes } from "./sso-routes.ts";
 
 const authed = new Hono<AppEnv>()
   .use(authenticate())
@@ -106,8 +105,6 @@ export const authRoutes = new Hono<AppEnv>()
     return c.json(result);
   })
   .post("/refresh", valid("json", RefreshBody), async (c) => c.json(await refresh(c.get("deps"), c.req.valid("json").refresh_token, anonymousChange(c))))
-  // Public single sign-on; mounted before the authenticated routes so their middleware does not run for it.
-  .route("/sso", ssoRoutes)
   .route("/", authed);
 
 describeRoutes(authRoutes, {

@@ -10,16 +10,10 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { requireAction } from "../authorize.ts";
+import { authenticate } from "../middleware/auth/index.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
-import {
-  MappingsBody,
-  NewSourceBody,
-  PlatformSourceParam,
-  SourceParam,
-  SsoPolicyBody,
-  UpdateSourceBody,
-} from "../../core/contracts/identity-sources.ts";
+import { MappingsBody, NewSourceBody, PlatformSourceParam, SourceParam, SsoPolicyBody, UpdateSourceBody } from "../../core/contracts/identity-sources.ts";
 import { OrgIdParam } from "../../core/contracts/organizations.ts";
 import { changeSource, createSource, removeSource, setMappings, setSsoPolicy, sourceOf } from "../../control/identity-sources/service.ts";
 import { sourcesOf, sourceView, ssoRequired, testConnection } from "../../control/identity-sources/queries.ts";
@@ -48,8 +42,10 @@ async function syncNow(c: Context<AppEnv>, source: Awaited<ReturnType<typeof sou
   return c.json(await syncDirectory(c.get("deps"), source.id, changeOf(c)));
 }
 
-/** Mounted by http/organizations/routes.ts (authenticated there). */
+/** Mounted at /api/v1/organizations before the organizations router; authenticates only its own paths. */
 export const orgIdentitySourceRoutes = new Hono<AppEnv>()
+  .use("/:orgId/identity-sources/*", authenticate())
+  .use("/:orgId/sso-policy", authenticate())
   .get("/:orgId/identity-sources", valid("param", OrgIdParam), async (c) => {
     const o = await visibleOrg(c, c.req.valid("param").orgId);
     await requireAction(c, "identity_source.read", org(o.id));
@@ -108,8 +104,9 @@ export const orgIdentitySourceRoutes = new Hono<AppEnv>()
     return c.json({ require_sso: await ssoRequired(c.get("deps"), o.id) });
   });
 
-/** Mounted by http/platform/routes.ts (authenticated there). */
+/** Mounted at /api/v1/platform/identity-sources, before the platform router. */
 export const platformIdentitySourceRoutes = new Hono<AppEnv>()
+  .use(authenticate())
   .get("/", async (c) => {
     await requireAction(c, "platform.read", PLATFORM);
     return c.json({ items: (await sourcesOf(c.get("deps"), null)).map(sourceWire) });

@@ -6,7 +6,7 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { authenticate } from "../middleware/auth/index.ts";
-import { canRead, requireAction } from "../authorize.ts";
+import { requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
 import {
@@ -31,13 +31,11 @@ import {
   type OrgRow,
 } from "../../control/organizations/queries.ts";
 import { organizationAudit } from "../../control/audit/service.ts";
-import { DomainError } from "../../core/errors.ts";
 import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "../../control/organizations/service.ts";
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
 import { visibleOrg } from "./visible-org.ts";
-import { orgIdentitySourceRoutes } from "../identity-sources/routes.ts";
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({
@@ -126,8 +124,7 @@ export const organizationRoutes = new Hono<AppEnv>()
     const q = c.req.valid("query");
     const rows = await organizationAudit(c.get("deps"), org.id, q);
     return c.json(page(rows.map(auditWire), q.limit, (e) => e.id));
-  })
-  .route("/", orgIdentitySourceRoutes);
+  });
 
 async function requireMemberChange(c: Context<AppEnv>, orgId: string, userId: string, newRole?: Parameters<typeof touchesOwner>[3]) {
   const owner = await touchesOwner(c.get("deps"), orgId, userId, newRole);

@@ -16,7 +16,6 @@ import { rotateSecrets } from "../../control/secrets.ts";
 import { setDevPlatformRole, unlockUser } from "../../control/platform/users.ts";
 import { overview } from "../../control/platform/overview.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
-import { platformIdentitySourceRoutes } from "../identity-sources/routes.ts";
 
 const PLATFORM = { kind: "platform" } as const;
 
@@ -65,8 +64,7 @@ export const platformRoutes = new Hono<AppEnv>()
   .post("/secrets/rotate", async (c) => {
     await requireAction(c, "secret.rotate_keys", PLATFORM);
     return c.json(await rotateSecrets(c.get("deps"), changeOf(c)));
-  })
-  .route("/identity-sources", platformIdentitySourceRoutes);
+  });
 
 describeRoutes(platformRoutes, {
   "GET /overview": { summary: "Counts of clusters, nodes and sessions", errors: DENIED },
