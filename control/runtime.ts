@@ -11,7 +11,8 @@ import { chmod, mkdir } from "node:fs/promises";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
 import { AdapterLeaseSweeper } from "./sessions/adapter-lease.ts";
-import { actorKinds } from "../actors/kinds.ts";
+import { allActorKinds } from "../actors/kinds.ts";
+import { SyncRunner } from "./identity-sources/directory-sync.ts";
 import type { Logger } from "../core/log.ts";
 import { controlPlaneMetrics, type ControlPlaneMetrics } from "../core/metrics.ts";
 import { openDb } from "../sql/open.ts";
@@ -64,14 +65,18 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
     log.info("secret encryption key is now the installation's active key", { key_id: keys.activatedSecret.to, previous_key_id: keys.activatedSecret.from });
 
   const metrics = controlPlaneMetrics();
-  const host = new ActorHost({ db, live, kinds: actorKinds, log, metrics });
+  // The directory-sync actor's timer hands due syncs to the runner, built once the deps exist.
+  let syncRunner: SyncRunner | undefined;
+  const host = new ActorHost({ db, live, kinds: allActorKinds({ directorySync: () => syncRunner }), log, metrics });
   const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
   const adapterLeases = new AdapterLeaseSweeper({ db, live, host, clock: () => new Date(), log }, { silenceMs: cfg.adapterSilenceMs });
   const fabric = createFabric({ db, live, host, log, keyring: identity.keyring, replicaMinority: cfg.replicaPartition === "minority" });
   await fabric.nodeBlocklist.start();
   await fabric.snapshots.start();
+  const deps: ControlDeps = { db, live, host, clock: () => new Date(), identity, fabric, log };
+  syncRunner = new SyncRunner(deps);
   return {
-    deps: { db, live, host, clock: () => new Date(), identity, fabric, log },
+    deps,
     metrics,
     describe: { store, liveState },
     start: () => {
@@ -81,6 +86,7 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
     stop: async () => {
       await adapterLeases.stop();
       await scheduler.stop();
+      await syncRunner?.idle();
       await fabric.heartbeats.stop();
       await fabric.nodeBlocklist.stop();
       await fabric.snapshots.stop();

@@ -1,5 +1,5 @@
 /**
- * Secrets at rest: resource credentials, TOTP seeds and cluster authority keys are sealed with the
+ * Secrets at rest: resource credentials, TOTP seeds, identity source secrets and cluster authority keys are sealed with the
  * keyring (core/crypto/envelope.ts). Rotation re-wraps every data key that is
  * not under the active master key, in one transaction, so a half-rotated
  * state is never committed.
@@ -11,6 +11,8 @@ import { secretsNotUnderKey, updateSecretSealed } from "../sql/resources.ts";
 import { setTotpSealed, usersWithTotpKey } from "../sql/users.ts";
 import { authoritiesNotUnderKey, updateAuthoritySealed } from "../sql/cluster-authorities.ts";
 import { rewrapAuthority } from "../actors/cluster/authority.ts";
+import { sourceSecretsNotUnderKey, updateSource } from "../sql/identity-sources.ts";
+import { identitySourceAad } from "./identity-sources/secret.ts";
 
 export const resourceSecretAad = (resourceId: string) => `resource-secret:${resourceId}`;
 export const userTotpAad = (userId: string) => `user-totp:${userId}`;
@@ -18,19 +20,27 @@ export const userTotpAad = (userId: string) => `user-totp:${userId}`;
 export async function rotateSecrets(
   deps: Pick<ControlDeps, "db" | "identity">,
   change: ChangeContext,
-): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; cluster_authorities: number }> {
+): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; identity_source_secrets: number; cluster_authorities: number }> {
   const { keyring } = deps.identity;
   return deps.db.transaction(async (tx) => {
     const secrets = await secretsNotUnderKey(tx, keyring.activeId);
     for (const s of secrets) await updateSecretSealed(tx, s.id, await keyring.rewrap(s.sealed, resourceSecretAad(s.resourceId)));
     const seeds = await usersWithTotpKey(tx, keyring.activeId);
     for (const u of seeds) await setTotpSealed(tx, u.id, await keyring.rewrap(u.totp, userTotpAad(u.id)));
+    const sources = await sourceSecretsNotUnderKey(tx, keyring.activeId);
+    for (const src of sources) await updateSource(tx, src.id, { secret: await keyring.rewrap(src.sealed, identitySourceAad(src.id)) });
     const authorities = await authoritiesNotUnderKey(tx, keyring.activeId);
     for (const a of authorities) {
       const { signing, ca } = await rewrapAuthority(keyring, a);
       await updateAuthoritySealed(tx, a.clusterId, signing, ca);
     }
-    const result = { key_id: keyring.activeId, resource_secrets: secrets.length, totp_seeds: seeds.length, cluster_authorities: authorities.length };
+    const result = {
+      key_id: keyring.activeId,
+      resource_secrets: secrets.length,
+      totp_seeds: seeds.length,
+      identity_source_secrets: sources.length,
+      cluster_authorities: authorities.length,
+    };
     await appendAudit(tx, { change, action: "secret.rotate_keys", targetType: "keyring", targetId: keyring.activeId, outcome: "success", details: result });
     return result;
   });

@@ -42,6 +42,7 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "trust.change": "P",
     "partition.promote": "P",
     "update_policy.change": "P",
+    "platform_identity_source.manage": "P",
     "organization.read": "OX",
     "organization.update": "OX",
     "member.read": "OX",
@@ -56,6 +57,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.connect": "OX",
     "session.read_any": "OX",
     "session.manage_any": "OX",
+    "identity_source.read": "OX",
+    "identity_source.manage": "OX",
   },
   platform_admin: {
     "platform.read": "P",
@@ -82,6 +85,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.connect": "OX",
     "session.read_any": "OX",
     "session.manage_any": "OX",
+    "identity_source.read": "OX",
+    "identity_source.manage": "OX",
   },
   platform_recovery_admin: {
     "platform.read": "P",
@@ -111,6 +116,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.connect": "O",
     "session.read_any": "O",
     "session.manage_any": "O",
+    "identity_source.read": "O",
+    "identity_source.manage": "O",
   },
   org_admin: {
     "organization.read": "O",
@@ -125,6 +132,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.connect": "O",
     "session.read_any": "O",
     "session.manage_any": "O",
+    "identity_source.read": "O",
+    "identity_source.manage": "O",
   },
   org_operator: { "organization.read": "O", "member.read": "O", "resource.read": "O", "session.connect": "O" },
   org_member: { "organization.read": "O", "resource.read": "O", "session.connect": "O" },
@@ -217,6 +226,8 @@ describe("step-up", () => {
         "update_policy.change",
         "resource.secret_write",
         "session.manage_any",
+        "identity_source.manage",
+        "platform_identity_source.manage",
       ].sort(),
     );
   });

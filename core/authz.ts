@@ -30,6 +30,8 @@ export const PLATFORM_ACTIONS = [
   "trust.change",
   "partition.promote",
   "update_policy.change",
+  // The platform's own identity source for platform staff.
+  "platform_identity_source.manage",
 ] as const;
 export type PlatformAction = (typeof PLATFORM_ACTIONS)[number];
 
@@ -49,6 +51,9 @@ export const ORG_ACTIONS = [
   "session.connect",
   "session.read_any",
   "session.manage_any",
+  // Identity sources (OIDC, LDAP), their group mappings and the require-SSO policy.
+  "identity_source.read",
+  "identity_source.manage",
 ] as const;
 export type OrgAction = (typeof ORG_ACTIONS)[number];
 export type Action = PlatformAction | OrgAction;
@@ -66,6 +71,9 @@ export const HIGH_RISK: ReadonlySet<Action> = new Set<Action>([
   "resource.secret_write",
   // Taking over or ending someone else's live remote session.
   "session.manage_any",
+  // Who may sign in, and with which role: as sensitive as managing members' secrets.
+  "identity_source.manage",
+  "platform_identity_source.manage",
 ]);
 
 /** How long an MFA proof counts for step-up. */
@@ -77,7 +85,9 @@ const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[
   platform_owner: { platform: PLATFORM_ACTIONS, anyOrg: ORG_ACTIONS },
   platform_admin: {
     // The owner keeps the trust root: role grants, key rotation, partitions and update policy.
-    platform: PLATFORM_ACTIONS.filter((a) => !["platform_role.grant", "secret.rotate_keys", "partition.promote", "update_policy.change"].includes(a)),
+    platform: PLATFORM_ACTIONS.filter(
+      (a) => !["platform_role.grant", "secret.rotate_keys", "partition.promote", "update_policy.change", "platform_identity_source.manage"].includes(a),
+    ),
     anyOrg: ORG_ACTIONS.filter((a) => a !== "member.manage_owner"),
   },
   platform_recovery_admin: {

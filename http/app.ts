@@ -19,6 +19,8 @@ import { sessionRoutes } from "./sessions/routes.ts";
 import { auditRoutes } from "./audit/routes.ts";
 import { platformRoutes } from "./platform/routes.ts";
 import { meRoutes } from "./auth/me.ts";
+import { ssoRoutes } from "./auth/sso-routes.ts";
+import { orgIdentitySourceRoutes, platformIdentitySourceRoutes } from "./identity-sources/routes.ts";
 import { nodeAgentRoutes } from "./node-agents/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import { accessRoutes } from "./access/routes.ts";
@@ -41,6 +43,10 @@ export function createApp(deps: AppDeps) {
     .route("/", consoleRoutes)
     .route("/", accessRoutes)
     .route("/api/v1/installation", installationRoutes)
+    // Before the routers of their prefixes, whose authentication middleware would otherwise run first.
+    .route("/api/v1/auth/sso", ssoRoutes)
+    .route("/api/v1/organizations", orgIdentitySourceRoutes)
+    .route("/api/v1/platform/identity-sources", platformIdentitySourceRoutes)
     .route("/api/v1/auth", authRoutes)
     .route("/api/v1/me", meRoutes)
     .route("/api/v1/organizations", organizationRoutes)

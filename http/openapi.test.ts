@@ -27,6 +27,15 @@ type Doc = { openapi: string; paths: Record<string, Record<string, Operation>> }
  * answer its success status.
  */
 const REFUSED: Record<string, string> = {
+  // Single sign-on needs a real provider or directory (http/identity-sources/*.test.ts); here the templates reach its refusals.
+  "DELETE /api/v1/platform/identity-sources/:sourceId": "identity_source.not_found",
+  "GET /api/v1/auth/sso/oidc/callback": "auth.sso_state_invalid",
+  "POST /api/v1/auth/sso/ldap/login": "identity_source.wrong_kind",
+  "POST /api/v1/auth/sso/oidc/start": "identity_source.wrong_kind",
+  "POST /api/v1/auth/sso/redeem": "auth.sso_grant_invalid",
+  "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/sync": "identity_source.wrong_kind",
+  "POST /api/v1/platform/identity-sources": "identity_source.platform_exists",
+  "POST /api/v1/platform/identity-sources/:sourceId/sync": "identity_source.wrong_kind",
   "DELETE /api/v1/auth/devices/:id": "auth.device_not_found",
   "DELETE /api/v1/auth/sessions/:id": "auth.session_not_found",
   "DELETE /api/v1/clusters/:id/join-tokens/:itemId": "join_token.not_found",

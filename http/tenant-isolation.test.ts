@@ -21,9 +21,9 @@ setDefaultTimeout(60_000);
 let t: TestApp;
 let platformOwner: Session;
 let a: { org: string; owner: Session; viewer: Session; resource: string };
-let b: { org: string; owner: Session; member: Session; resource: string; session: string; remoteSession: string };
+let b: { org: string; owner: Session; member: Session; resource: string; session: string; remoteSession: string; source: string };
 
-type Ids = { org: string; resource: string; user: string; session: string; remoteSession: string; any: string };
+type Ids = { org: string; resource: string; user: string; session: string; remoteSession: string; source: string; any: string };
 type Case =
   | { kind: "tenant"; body?: (ids: Ids) => unknown; query?: (ids: Ids) => string }
   | { kind: "platform"; body?: unknown }
@@ -64,6 +64,29 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/organizations/:orgId/audit": { kind: "tenant" },
   "GET /api/v1/organizations/:orgId/sessions": { kind: "tenant" },
   "GET /api/v1/organizations/:orgId/endpoints": { kind: "tenant" },
+  "GET /api/v1/organizations/:orgId/identity-sources": { kind: "tenant" },
+  "POST /api/v1/organizations/:orgId/identity-sources": { kind: "tenant", body: () => ({ kind: "local", name: "intruder" }) },
+  "GET /api/v1/organizations/:orgId/identity-sources/:sourceId": { kind: "tenant" },
+  "PATCH /api/v1/organizations/:orgId/identity-sources/:sourceId": { kind: "tenant", body: () => ({ enabled: false }) },
+  "DELETE /api/v1/organizations/:orgId/identity-sources/:sourceId": { kind: "tenant" },
+  "PUT /api/v1/organizations/:orgId/identity-sources/:sourceId/mappings": {
+    kind: "tenant",
+    body: () => ({ mappings: [{ group: "intruders", role: "org_owner" }] }),
+  },
+  "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/test": { kind: "tenant" },
+  "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/sync": { kind: "tenant" },
+  "PUT /api/v1/organizations/:orgId/sso-policy": { kind: "tenant", body: () => ({ require_sso: true }) },
+  "GET /api/v1/auth/sso/sources": { kind: "public" },
+  "POST /api/v1/auth/sso/oidc/start": { kind: "public" },
+  "GET /api/v1/auth/sso/oidc/callback": { kind: "public" },
+  "POST /api/v1/auth/sso/redeem": { kind: "public" },
+  "POST /api/v1/auth/sso/ldap/login": { kind: "public" },
+  "GET /api/v1/platform/identity-sources": { kind: "platform" },
+  "POST /api/v1/platform/identity-sources": { kind: "platform", body: { kind: "local", name: "intruder" } },
+  "PATCH /api/v1/platform/identity-sources/:sourceId": { kind: "platform", body: { enabled: false } },
+  "DELETE /api/v1/platform/identity-sources/:sourceId": { kind: "platform" },
+  "POST /api/v1/platform/identity-sources/:sourceId/test": { kind: "platform" },
+  "POST /api/v1/platform/identity-sources/:sourceId/sync": { kind: "platform" },
   "POST /api/v1/resources": { kind: "tenant", body: resourceBody },
   "GET /api/v1/resources": { kind: "tenant", query: (ids) => `?organization_id=${ids.org}` },
   "GET /api/v1/resources/:id": { kind: "tenant" },
@@ -154,7 +177,7 @@ const CASES: Record<string, Case> = {
 };
 
 function fill(path: string, ids: Ids): string {
-  return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any }, (p) =>
+  return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any, sourceId: ids.source }, (p) =>
     p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any,
   );
 }
@@ -170,8 +193,10 @@ async function snapshotOfB(): Promise<string> {
      union all select row_to_json(u)::text from users u where id = $4
      union all select row_to_json(rs)::text from remote_sessions rs where organization_id = $1
      union all select row_to_json(ra)::text from remote_session_attachments ra where session_id = $5::uuid
-     union all select row_to_json(ac)::text from actors ac where id = $5::text`,
-    [b.org, b.resource, b.session, b.member.userId, b.remoteSession],
+     union all select row_to_json(ac)::text from actors ac where id = $5::text or id = $6::text
+     union all select row_to_json(i)::text from identity_sources i where organization_id = $1
+     union all select row_to_json(im)::text from identity_mappings im where source_id = $6::uuid`,
+    [b.org, b.resource, b.session, b.member.userId, b.remoteSession, b.source],
   );
   return rows
     .map((r) => r.t)
@@ -208,8 +233,29 @@ beforeAll(async () => {
   // A remote session of B's member (no node serves B, so it is failed, but it exists).
   const unplaced = await t.call("POST", "/api/v1/remote-sessions", { token: bMember.token, body: { resource_id: rB.id } });
   const bRemoteSession = ((await unplaced.json()) as { error: { details: { session_id: string } } }).error.details.session_id;
+  // An LDAP source of B (never reached: nothing here may use it), with a mapping and its sync actor.
+  await stepUp(t, bOwner);
+  const bSource = await json(
+    await t.call("POST", `/api/v1/organizations/${orgB}/identity-sources`, {
+      token: bOwner.token,
+      body: {
+        kind: "ldap",
+        name: "B directory",
+        bind_password: "b-bind-password",
+        config: { url: "ldaps://127.0.0.1:1", security: "ldaps", bind_dn: "cn=r,dc=b", user_base_dn: "ou=p,dc=b", group_base_dn: "ou=g,dc=b" },
+      },
+    }),
+    201,
+  );
+  await json(
+    await t.call("PUT", `/api/v1/organizations/${orgB}/identity-sources/${bSource.id}/mappings`, {
+      token: bOwner.token,
+      body: { mappings: [{ group: "cn=staff,ou=g,dc=b", role: "org_member" }] },
+    }),
+    200,
+  );
   a = { org: orgA, owner: aOwner, viewer: aViewer, resource: rA.id };
-  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession, remoteSession: bRemoteSession };
+  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession, remoteSession: bRemoteSession, source: bSource.id };
 });
 
 describe("tenant isolation", () => {
@@ -222,10 +268,18 @@ describe("tenant isolation", () => {
 
   for (const [ids, label] of [
     [
-      () => ({ org: b.org, resource: b.resource, user: b.member.userId, session: b.session, remoteSession: b.remoteSession, any: b.resource }),
+      () => ({
+        org: b.org,
+        resource: b.resource,
+        user: b.member.userId,
+        session: b.session,
+        remoteSession: b.remoteSession,
+        source: b.source,
+        any: b.resource,
+      }),
       "leaked ids of B",
     ],
-    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), any: newId() }), "guessed ids"],
+    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), source: newId(), any: newId() }), "guessed ids"],
   ] as const) {
     test(`an owner of A gets nothing of B through any route (${label})`, async () => {
       await stepUp(t, a.owner);
@@ -298,6 +352,7 @@ describe("tenant isolation", () => {
         `/api/v1/organizations/${a.org}/audit?limit=200`,
         `/api/v1/organizations/${a.org}/sessions`,
         `/api/v1/organizations/${a.org}/endpoints`,
+        `/api/v1/organizations/${a.org}/identity-sources`,
         "/api/v1/resources",
         `/api/v1/resources/${a.resource}`,
         "/api/v1/remote-sessions",

@@ -32,6 +32,8 @@ import { signAccessToken } from "./access-token.ts";
 import { verifyPassword } from "./password.ts";
 import { LoginThrottle } from "./throttle.ts";
 import { userTotpAad as totpAad } from "../secrets.ts";
+import { ssoOnlyOrganizations } from "../../sql/identity-sources.ts";
+import { effectivePlatformRoles } from "./subject.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "identity" | "clock" | "log">;
 
@@ -85,6 +87,12 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
 
   if (!(await verifyPassword(input.password, user?.passwordHash)) || !user) throw await fail("auth.invalid_credentials", "bad_password");
   if (user.status !== "active") throw await fail("auth.account_disabled", "disabled");
+  // Organizations that require single sign-on refuse their members' passwords; owners (break-glass) and platform staff are excepted.
+  const ssoOnly = await ssoOnlyOrganizations(deps.db, user.id);
+  if (ssoOnly.length > 0 && (await effectivePlatformRoles(deps.db, deps.identity, user, now)).length === 0) {
+    await appendAudit(deps.db, { change, action: "auth.login", targetType: "user", targetId: user.id, outcome: "denied", reason: "sso_required" });
+    throw new DomainError("auth.sso_required", "the organization requires single sign-on", { organizations: ssoOnly });
+  }
 
   const device = await deviceHash(user.id, input.deviceId);
   const trusted = Boolean(await findTrustedDevice(deps.db, user.id, device));
@@ -102,18 +110,8 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
 
   await throttle.succeeded(input.email, input.ip);
   const pair = await deps.db.transaction(async (tx) => {
-    const sessionId = newId(now.getTime());
-    await insertSession(tx, {
-      id: sessionId,
-      userId: user.id,
-      deviceHash: device,
-      mfaAt,
-      now,
-      expiresAt: new Date(now.getTime() + deps.identity.refreshTtlSeconds * 1000),
-      userAgent: input.userAgent,
-      ip: input.ip,
-    });
-    const issued = await issueTokens(deps, tx, user.id, sessionId, now);
+    const issued = await openAuthSession(deps, tx, { userId: user.id, deviceHash: device, mfaAt, ip: input.ip, userAgent: input.userAgent, now });
+    const sessionId = issued.session_id;
     await appendAudit(tx, {
       change: { ...change, author: { type: "user", id: user.id } },
       action: "auth.login",
@@ -127,7 +125,30 @@ export async function login(deps: Deps, input: LoginInput, change: ChangeContext
   return { ...pair, mfa_verified: mfaAt !== null, device_trusted: trusted };
 }
 
-async function issueTokens(deps: Deps, tx: Tx, userId: string, sessionId: string, now: Date): Promise<TokenPair> {
+/**
+ * Opens an auth session (one refresh-token family) and issues its first
+ * tokens: the one way every sign-in method (password, OIDC, LDAP) ends.
+ */
+export async function openAuthSession(
+  deps: Pick<Deps, "identity">,
+  tx: Tx,
+  s: { userId: string; deviceHash: string; mfaAt: Date | null; ip: string | null; userAgent: string | null; now: Date },
+): Promise<TokenPair> {
+  const sessionId = newId(s.now.getTime());
+  await insertSession(tx, {
+    id: sessionId,
+    userId: s.userId,
+    deviceHash: s.deviceHash,
+    mfaAt: s.mfaAt,
+    now: s.now,
+    expiresAt: new Date(s.now.getTime() + deps.identity.refreshTtlSeconds * 1000),
+    userAgent: s.userAgent,
+    ip: s.ip,
+  });
+  return issueTokens(deps, tx, s.userId, sessionId, s.now);
+}
+
+async function issueTokens(deps: Pick<Deps, "identity">, tx: Tx, userId: string, sessionId: string, now: Date): Promise<TokenPair> {
   const refresh = await issueOpaqueToken("rt");
   await insertRefreshToken(tx, {
     prefix: refresh.prefix,
@@ -203,7 +224,7 @@ async function totpSecretOf(deps: Pick<Deps, "identity">, sealed: NonNullable<Us
 }
 
 /** Verifies a TOTP code and spends its time step, so a code works once. */
-async function consumeTotp(deps: Deps, user: UserRow, code: string): Promise<boolean> {
+export async function consumeTotp(deps: Deps, user: UserRow, code: string): Promise<boolean> {
   if (!user.totp) return false;
   const secret = await totpSecretOf(deps, user.totp, user.id);
   const step = await verifyTotp(secret, code, deps.clock());

@@ -26,6 +26,7 @@ import {
 import { insertUserOrUnclaimed } from "../../sql/users.ts";
 import { hashPassword } from "../auth/password.ts";
 import { terminateSessionsInTx } from "../sessions/service.ts";
+import { revokeOrgSourceSessions } from "../../sql/identity-sources.ts";
 
 type Deps = Pick<ControlDeps, "db" | "clock">;
 type HostDeps = Deps & Pick<ControlDeps, "host">;
@@ -123,8 +124,11 @@ export async function changeMember(
     const demotesOwner = m.role === "org_owner" && ((patch.role && patch.role !== "org_owner") || patch.status === "suspended");
     if (demotesOwner && (await countOwners(tx, orgId)) <= 1) throw new DomainError("member.last_owner", "the last owner stays");
     await updateMembership(tx, orgId, userId, patch);
-    if (patch.status === "suspended")
+    if (patch.status === "suspended") {
       await terminateSessionsInTx(tx, step, { organizationId: orgId, userId }, "member_suspended", deps.clock().toISOString(), change);
+      // Sign-ins the organization's own identity sources let in end too.
+      await revokeOrgSourceSessions(tx, orgId, userId, "member_suspended");
+    }
     await appendAudit(tx, { change, organizationId: orgId, action: "member.update", targetType: "user", targetId: userId, outcome: "success", details: patch });
   });
 }

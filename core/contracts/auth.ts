@@ -5,7 +5,7 @@ import { ExactText, Text } from "./common.ts";
 export const Email = v.pipe(Text(254), v.toLowerCase(), v.email("must be an email address"));
 export const Password = v.pipe(ExactText(256), v.minLength(12, "must be at least 12 characters"));
 export const DisplayName = Text(200, { min: 1 });
-const DeviceId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,128}$/, "16-128 letters, digits, _ or -"));
+export const DeviceId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,128}$/, "16-128 letters, digits, _ or -"));
 export const TotpCode = v.pipe(v.string(), v.regex(/^\d{6}$/, "must be 6 digits"));
 const Jws = v.pipe(v.string(), v.maxLength(8192), v.regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "must be a compact JWS"));
 

@@ -125,7 +125,7 @@ describeRoutes(authRoutes, {
   "DELETE /devices/:id": { summary: "Forget a trusted device", status: 204, errors: ["auth.device_not_found"] },
   "POST /login": {
     summary: "Sign in with email, password and (when enrolled) a TOTP code",
-    errors: ["auth.invalid_credentials", "auth.mfa_required", "auth.mfa_invalid", "auth.account_disabled", "auth.rate_limited"],
+    errors: ["auth.invalid_credentials", "auth.mfa_required", "auth.mfa_invalid", "auth.account_disabled", "auth.rate_limited", "auth.sso_required"],
   },
   "POST /refresh": {
     summary: "Exchange a refresh token for new tokens (single use)",

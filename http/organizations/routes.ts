@@ -6,7 +6,7 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env.ts";
 import { authenticate } from "../middleware/auth/index.ts";
-import { canRead, requireAction } from "../authorize.ts";
+import { requireAction } from "../authorize.ts";
 import { valid } from "../validate.ts";
 import { changeOf } from "../change.ts";
 import {
@@ -31,11 +31,11 @@ import {
   type OrgRow,
 } from "../../control/organizations/queries.ts";
 import { organizationAudit } from "../../control/audit/service.ts";
-import { DomainError } from "../../core/errors.ts";
 import { addMember, changeMember, createOrganization, removeMember, renameOrganization, touchesOwner } from "../../control/organizations/service.ts";
 import { auditWire } from "../audit/wire.ts";
 import { page } from "../page.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
+import { visibleOrg } from "./visible-org.ts";
 
 export const orgWire = (o: OrgRow) => ({ id: o.id, name: o.name, slug: o.slug, status: o.status, created_at: o.createdAt });
 const memberWire = (m: MemberRow) => ({
@@ -46,13 +46,6 @@ const memberWire = (m: MemberRow) => ({
   status: m.status,
   created_at: m.createdAt,
 });
-
-/** The organization, or 404 when it does not exist or the caller cannot read it. */
-async function visibleOrg(c: Context<AppEnv>, orgId: string): Promise<OrgRow> {
-  const org = canRead(c, orgId, "organization.read") ? await organization(c.get("deps"), orgId) : undefined;
-  if (!org) throw new DomainError("organization.not_found", "no such organization", { id: orgId });
-  return org;
-}
 
 export const organizationRoutes = new Hono<AppEnv>()
   .use(authenticate())

@@ -89,6 +89,27 @@ ensure_rdp_servers() {
   fi
 }
 
+# Debian's OpenLDAP server for the LDAP identity source's tests
+# (fixtures/slapd.ts): each test starts its own `slapd -d 0` as the current
+# user on a free loopback port, with a throw-away configuration and database
+# in a temporary folder. `ldap-utils` brings `slappasswd`. The package's own
+# configuration step starts a system slapd (systemd, or its init script
+# elsewhere); when this function installed the package it stops that service
+# and disables it, so no system slapd lingers because of the tests.
+ensure_slapd() {
+  [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slappasswd ] && return 0
+  # No questions: the tests never use the package's own database.
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections 2>/dev/null || true
+  ensure_debian_packages slapd ldap-utils
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now slapd.service >/dev/null 2>&1 || say "could not stop the system slapd service (harmless: the tests never use it)"
+  elif [ -x /etc/init.d/slapd ]; then
+    $sudo /etc/init.d/slapd stop >/dev/null 2>&1 || true
+  fi
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }

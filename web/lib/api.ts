@@ -91,6 +91,8 @@ async function parse<T>(res: Response): Promise<T> {
 export const api = {
   get: async <T = any>(path: string, query: Record<string, string | undefined> = {}) => parse<T>(await send("GET", path + qs(query), undefined)),
   post: async <T = any>(path: string, body?: unknown) => parse<T>(await send("POST", path, body)),
+  put: async <T = any>(path: string, body?: unknown) => parse<T>(await send("PUT", path, body)),
+  patch: async <T = any>(path: string, body?: unknown) => parse<T>(await send("PATCH", path, body)),
   del: async <T = any>(path: string) => parse<T>(await send("DELETE", path, undefined)),
 };
 /* biome-ignore-end lint/suspicious/noExplicitAny: see above */

@@ -3,11 +3,14 @@
  * first: an installation without an owner shows the first-owner bootstrap
  * (dev mode: email and password; strict mode: the signed activation
  * manifest). Sign-in asks for the authenticator code when the account has
- * MFA and this browser is not a known device.
+ * MFA and this browser is not a known device. Below it, single sign-on
+ * (lib/sso.ts): "Sign in with <source>" for the platform's and the user's
+ * organization's identity sources.
  */
 import { api, ApiError } from "./api.ts";
 import { field, formValues, h, mount } from "./dom.ts";
 import { deviceId, saveTokens, type Tokens } from "./session.ts";
+import { ssoSection } from "./sso.ts";
 
 interface Installation {
   activated: boolean;
@@ -30,7 +33,7 @@ export async function showSignIn(root: HTMLElement, title: string, onSignedIn: (
   const box = h("div", { class: "sign-in" }, h("h1", {}, title), status);
   mount(root, box);
   if (!inst.activated) box.append(bootstrapForm(inst, () => showSignIn(root, title, onSignedIn)));
-  else box.append(signInForm(onSignedIn));
+  else box.append(signInForm(onSignedIn), ssoSection(onSignedIn));
 }
 
 function bootstrapForm(inst: Installation, done: () => void): HTMLElement {

@@ -1,7 +1,8 @@
 /**
  * The organization admin panel at /org/: a tenant-safe view of one
  * organization: its resources and their policies, users and memberships,
- * members' sessions, the entry and egress names it may use, and its audit.
+ * members' sessions, the entry and egress names it may use, its identity
+ * sources (single sign-on), and its audit.
  * It reads only organization endpoints of /api/v1, which never carry nodes,
  * routes, peers, other organizations or trust material.
  */
@@ -15,6 +16,7 @@ import { pager } from "../lib/pager.ts";
 import { startRouter, type PageView, type Route } from "../lib/router.ts";
 import { showSignIn } from "../lib/sign-in.ts";
 import { installStepUp } from "../lib/step-up.ts";
+import { identitySourcesPage } from "./identity-sources.ts";
 
 interface Org {
   id: string;
@@ -266,6 +268,7 @@ const NAV: [string, string][] = [
   ["/members", "Users"],
   ["/sessions", "Sessions"],
   ["/endpoints", "Endpoints"],
+  ["/identity", "Identity sources"],
   ["/audit", "Audit"],
   ["/account", "Account"],
 ];
@@ -274,6 +277,7 @@ const ROUTES: Record<string, Route> = {
   "/members": membersPage,
   "/sessions": sessionsPage,
   "/endpoints": endpointsPage,
+  "/identity": () => identitySourcesPage(org.id),
   "/audit": auditPage,
   "/account": accountPage,
 };
