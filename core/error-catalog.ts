@@ -154,7 +154,7 @@ export const ERROR_CATALOG = {
   "clipboard.direction_refused": { status: 403, fallback: "The resource's clipboard policy does not allow copying in that direction." },
   "clipboard.too_large": { status: 413, fallback: "The clipboard text is too large to copy." },
   "clipboard.hash_mismatch": { status: 400, fallback: "The clipboard text does not match its content hash." },
-  "file_transfer.failed": { status: 500, fallback: "The file could not be written or read on the adapter. Try again." },
+  "file_transfer.failed": { status: 409, fallback: "The file could not be written or read on the remote side. Try again." },
   "file_download.too_large": { status: 413, fallback: "The file is larger than allowed for download." },
   "file_transfer.direction_refused": { status: 403, fallback: "The resource's policy does not allow file transfer in that direction." },
   "file_transfer.name_invalid": { status: 400, fallback: "That file name is not allowed." },

@@ -34,6 +34,10 @@ const NO_BODY = new Set([
   "POST /api/v1/remote-sessions/:id/detach",
   "POST /api/v1/remote-sessions/:id/takeover",
   "POST /api/v1/remote-sessions/:id/terminate",
+  "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/sync",
+  "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/test",
+  "POST /api/v1/platform/identity-sources/:sourceId/sync",
+  "POST /api/v1/platform/identity-sources/:sourceId/test",
 ]);
 
 let t: TestApp;

@@ -149,6 +149,7 @@ beforeAll(async () => {
   await newResource("shadow-nla", shadowNla, { quality_profile: "high_quality" });
   await newResource("shadow-term", shadowTerm, { clipboard_mode: "server_to_client", file_transfer_mode: "server_to_client" });
   await newResource("shadow-wrong-pin", shadowTls, { host_key_fingerprint: shadowNla.certificatePin });
+  await newResource("shadow-locked", shadowTls, { quality_profile: "text_priority", quality_adjustable: false });
   if (isRoot) {
     await newResource("xrdp-pattern", servers.xrdpPattern!, { quality_profile: "high_quality" });
     await newResource("xrdp-term", servers.xrdpTerm!, { clipboard_mode: "bidirectional", file_transfer_mode: "bidirectional" });
@@ -216,6 +217,28 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     await sessionIs(id, "active");
     d.command({ close: true });
     await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+  });
+
+  test("quality: changed at runtime when the resource allows it, refused with rdp.quality_locked when not; the adapter reports stats", async () => {
+    const { id, d } = await connected("shadow-pattern");
+    const stats = await d.event("stats");
+    for (const k of ["fps", "bytes_per_s", "encode_ms_p95", "frames_dropped", "tiles_superseded", "rtt_ms"]) expect(typeof stats[k]).toBe("number");
+    let mark = d.mark();
+    d.command({ quality: { profile: "low_bandwidth", color_mode: "16" } });
+    expect(await d.event("desktop", { from: mark })).toMatchObject({ profile: "low_bandwidth", color_mode: "16" });
+    d.command({ close: true });
+    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    const locked = await connected("shadow-locked");
+    expect(await locked.d.event("desktop")).toMatchObject({ profile: "text_priority", color_mode: "256", adjustable: false });
+    mark = locked.d.mark();
+    locked.d.command({ quality: { profile: "high_quality" } });
+    expect((await locked.d.event("notice", { from: mark })).code).toBe("rdp.quality_locked");
+    // A flood of input: the excess is dropped with one notice, and the session goes on.
+    locked.d.command({ keys: Array.from({ length: 1500 }, (_, i) => [0x2a, i % 2 === 0]) });
+    expect((await locked.d.event("notice", { from: mark, where: (e) => e.code === "rdp.input_flood" })).channel).toBe("input");
+    expect((await session(locked.id)).state).toBe("active");
+    locked.d.command({ close: true });
+    await as(member, "POST", `/api/v1/remote-sessions/${locked.id}/terminate`);
   });
 
   test("a wrong pinned certificate in strict mode is refused: the session fails with adapter.certificate_mismatch", async () => {
@@ -294,6 +317,13 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
     expect(got.origin).toBe("server");
     // The client's own text never came back as if the server had sent it.
     expect(first.events.filter((e) => e.event === "clipboard" && e.text === "from-the-client 42")).toHaveLength(0);
+    // Over 60,000 bytes: refused with a notice, the server's clipboard unchanged.
+    const big = "x".repeat(60_001);
+    first.command({
+      raw_clipboard: { type: "clipboard", sequence_id: 99, origin: "client", content_hash: createHash("sha256").update(big).digest("hex"), text: big },
+    });
+    expect((await first.event("notice", { from: mark, where: (e) => e.channel === "clipboard" })).code).toBe("clipboard.too_large");
+    expect(await servers.xrdpTerm!.clipboardText()).toBe("from-the-server 7");
   });
 
   test("a file uploaded lands in the session's transfer folder with its hash; one put in ToClient downloads intact", async () => {
@@ -362,7 +392,7 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
     });
   });
 
-  test("one-way policies: server text does not reach a client_to_server clipboard; downloads are refused", async () => {
+  test("one-way policies: server text does not reach a client_to_server clipboard; downloads are refused; the desktop resizes", async () => {
     const { id: oneWay, d } = await connected("xrdp-one-way");
     d.command({ clipboard: "up only" });
     await waitFor(async () => ((await servers.xrdpOneWay!.clipboardText()) === "up only" ? true : null), {
@@ -377,6 +407,11 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
     d.command({ counters: true });
     await d.event("counters", { from: mark });
     expect(d.events.slice(mark).filter((e) => e.event === "clipboard")).toHaveLength(0);
+    // The desktop follows the client's size where the server supports display control (xrdp does).
+    expect((await d.event("desktop")).resizable).toBe(true);
+    const before = d.mark();
+    d.command({ resize: [1024, 700] });
+    expect(await d.event("desktop", { from: before, where: (e) => e.width === 1024 })).toMatchObject({ width: 1024, height: 700 });
     d.command({ close: true });
     await as(member, "POST", `/api/v1/remote-sessions/${oneWay}/terminate`);
   });
