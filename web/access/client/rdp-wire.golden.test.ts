@@ -96,7 +96,9 @@ describe("golden tile messages", () => {
       const exact = captured <= BigInt(Number.MAX_SAFE_INTEGER);
       expect(m.capturedAtUs, g.name).toBe(Number(captured));
       expect(
-        m.tiles.map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h, encoding: t.encoding, encoding_byte: ENCODING[t.encoding], bytes_hex: hex(t.bytes) })),
+        m.tiles.map(
+          (t): GoldenTile => ({ x: t.x, y: t.y, w: t.w, h: t.h, encoding: t.encoding, encoding_byte: ENCODING[t.encoding], bytes_hex: hex(t.bytes) }),
+        ),
         g.name,
       ).toEqual(g.message.tiles.map(({ x, y, w, h, encoding, encoding_byte, bytes_hex }) => ({ x, y, w, h, encoding, encoding_byte, bytes_hex })));
       if (exact) expect(hex(encodeTileMessage(m)), g.name).toBe(g.hex);
