@@ -564,7 +564,7 @@ describe("in the access portal, in Chromium", () => {
     });
     expect(await page.getByTestId("terminal-resource").textContent()).toBe("shadow-tour");
     const html = await page.content();
-    for (const hidden of [servers.shadowTls!.host + ":" + servers.shadowTls!.port, adapterDir]) expect(html).not.toContain(hidden);
+    for (const hidden of [`${servers.shadowTls!.host}:${servers.shadowTls!.port}`, adapterDir]) expect(html).not.toContain(hidden);
     const shots = UPDATE_SCREENSHOTS ? join(import.meta.dir, "../../docs/screenshots") : join(c.dir, "screenshots");
     await mkdir(shots, { recursive: true });
     await page.screenshot({ path: join(shots, "access-desktop.png") });
