@@ -26,6 +26,8 @@ import { waitFor } from "../../fixtures/wait.ts";
 setDefaultTimeout(180_000);
 
 const PASSWORD = "correct horse battery staple 9";
+/** The viewer's screenshot for the docs goes to docs/screenshots/ with UPDATE_SCREENSHOTS=1, else to the test's folder. */
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1";
 /** The control plane fails an adapter's sessions after this much silence (ADAPTER_SILENCE_SECONDS). */
 const SILENCE_S = 3;
 const isRoot = process.getuid?.() === 0;
@@ -150,6 +152,8 @@ beforeAll(async () => {
   await newResource("shadow-term", shadowTerm, { clipboard_mode: "server_to_client", file_transfer_mode: "server_to_client" });
   await newResource("shadow-wrong-pin", shadowTls, { host_key_fingerprint: shadowNla.certificatePin });
   await newResource("shadow-locked", shadowTls, { quality_profile: "text_priority", quality_adjustable: false });
+  // What the docs show: the default profile, changeable, with every toolbar button the policies can give.
+  await newResource("shadow-tour", shadowTls, { clipboard_mode: "bidirectional", file_transfer_mode: "bidirectional" });
   if (isRoot) {
     await newResource("xrdp-pattern", servers.xrdpPattern!, { quality_profile: "high_quality" });
     await newResource("xrdp-term", servers.xrdpTerm!, { clipboard_mode: "bidirectional", file_transfer_mode: "bidirectional" });
@@ -538,6 +542,32 @@ describe("in the access portal, in Chromium", () => {
       throw new Error(`${err.message}; last comparison ${JSON.stringify(last)}`);
     });
     console.log(`balanced: mean difference ${last.meanDiff.toFixed(3)}, largest ${last.maxDiff} (JPEG q85 on busy tiles only)`);
+    await page.close();
+  });
+
+  test("the viewer as a user sees it: the desktop, the toolbar the policies allow and the stats overlay (docs/screenshots/access-desktop.png)", async () => {
+    const page = await opened("shadow-tour");
+    for (const id of ["ctrl-alt-del", "quality-profile", "quality-color", "clipboard-toggle", "upload", "downloads", "detach"])
+      expect(await page.getByTestId(id).isVisible(), id).toBe(true);
+    await waitFor(async () => ((await compare(page, servers.shadowTls!.pattern.data, 1024, 768)).meanDiff <= 2 ? true : null), {
+      timeoutMs: 30_000,
+      stepMs: 1000,
+      what: "the pattern on the canvas",
+    });
+    // compare() hid the overlay; the picture shows it once the adapter's stats have named the profile.
+    await page.getByTestId("desktop-stats").evaluate((el) => {
+      (el as HTMLElement).style.visibility = "visible";
+    });
+    await waitFor(async () => ((await page.getByTestId("desktop-stats").textContent())?.includes("Balanced, Full colour") ? true : null), {
+      timeoutMs: 15_000,
+      what: "the stats overlay with the adapter's profile",
+    });
+    expect(await page.getByTestId("terminal-resource").textContent()).toBe("shadow-tour");
+    const html = await page.content();
+    for (const hidden of [`${servers.shadowTls!.host}:${servers.shadowTls!.port}`, adapterDir]) expect(html).not.toContain(hidden);
+    const shots = UPDATE_SCREENSHOTS ? join(import.meta.dir, "../../docs/screenshots") : join(c.dir, "screenshots");
+    await mkdir(shots, { recursive: true });
+    await page.screenshot({ path: join(shots, "access-desktop.png") });
     await page.close();
   });
 

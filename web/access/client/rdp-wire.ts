@@ -61,7 +61,11 @@ export interface TileMessage {
   frameSeq: number;
   /** The last message of frame `frameSeq`: acknowledge the frame once it is drawn. */
   last: boolean;
-  /** Adapter monotonic microseconds when the frame's pixels were read. */
+  /**
+   * Adapter monotonic microseconds when the frame's pixels were read (counted
+   * from the adapter process's start, so a double holds it exactly for
+   * centuries; a u64 past 2^53 reads as the nearest double).
+   */
   capturedAtUs: number;
   tiles: Tile[];
 }
@@ -362,9 +366,13 @@ export function parseInputBatch(bytes: Uint8Array): InputEvent[] {
       case INPUT.key:
         out.push({ type: "key", scancode: v.getUint16(at + 1), down: flag(at + 3) });
         break;
-      case INPUT.unicode:
-        out.push({ type: "unicode", codepoint: v.getUint32(at + 1), down: flag(at + 5) });
+      case INPUT.unicode: {
+        // As input_wire.rs: a surrogate or a value past U+10FFFF is not a character.
+        const codepoint = v.getUint32(at + 1);
+        if (codepoint > 0x10ffff || (codepoint >= 0xd800 && codepoint <= 0xdfff)) throw fail(`byte ${at}: ${codepoint} is not a Unicode scalar value`);
+        out.push({ type: "unicode", codepoint, down: flag(at + 5) });
         break;
+      }
       case INPUT.move:
         out.push({ type: "move", x: v.getUint16(at + 1), y: v.getUint16(at + 3) });
         break;
