@@ -106,6 +106,7 @@ export const ERROR_CATALOG = {
   "remote_session.no_entry_node": { status: 409, fallback: "No entry point is available for this session right now. Try again later." },
   "remote_session.attached_elsewhere": { status: 409, fallback: "This session is in use on another device. Take it over to continue here." },
   "remote_session.starting": { status: 409, fallback: "The session is still starting. Try again in a moment." },
+  "remote_session.ended": { status: 409, fallback: "This session has ended. Start a new one." },
   "remote_session.not_attached": { status: 409, fallback: "That connection is not attached to this session." },
   "data_plane.token_invalid": { status: 401, fallback: "The connection token is not valid." },
   "data_plane.token_expired": { status: 401, fallback: "The connection token has expired. Connect again." },
@@ -140,6 +141,7 @@ export const ERROR_CATALOG = {
   "adapter.auth_failed": { status: 409, fallback: "The target refused the resource's credentials." },
   "adapter.credentials_invalid": { status: 422, fallback: "The resource's private key could not be read." },
   "adapter.shell_refused": { status: 409, fallback: "The target refused to open a terminal." },
+  "adapter.host_key_unpinned": { status: 422, fallback: "The resource has no pinned host key. Set its host key fingerprint, or verification ignore." },
   // Why an RDP adapter could not start a session (crates/fabric-rdp, reported in `adapter.failed`).
   "adapter.certificate_mismatch": { status: 409, fallback: "The target's certificate is not the pinned one. The connection was refused." },
   "adapter.certificate_untrusted": { status: 409, fallback: "The target's certificate is not trusted. Pin its fingerprint on the resource." },
@@ -164,6 +166,11 @@ export const ERROR_CATALOG = {
   "file_upload.hash_mismatch": { status: 422, fallback: "The uploaded file did not arrive intact. Upload it again." },
   "file_download.not_found": { status: 404, fallback: "That file is not in the transfer folder." },
   "file_download.blocked": { status: 409, fallback: "The download stopped because the session was detached." },
+  // Refusals of the access client library itself (web/access/client/rdp-wire.ts), shown like the adapter's.
+  "rdp.malformed_tiles": { status: 400, fallback: "The remote desktop sent a picture this client cannot read." },
+  "file_transfer.size_mismatch": { status: 422, fallback: "The file did not arrive with its announced size." },
+  "file_download.hash_mismatch": { status: 422, fallback: "The downloaded file did not arrive intact. Download it again." },
+  "file_download.cancelled": { status: 409, fallback: "The download was cancelled." },
   "secret.key_unknown": { status: 500, fallback: "Internal server error." },
   "secret.undecryptable": { status: 500, fallback: "Internal server error." },
   "actor.not_found": { status: 404, fallback: "That item does not exist." },

@@ -252,6 +252,9 @@ describe("remote desktops through the fabric (Bun clients)", () => {
       what: "a failed session",
     });
     expect(failed).toMatchObject({ failure_reason: "adapter_failed", failure_code: "adapter.certificate_mismatch" });
+    // The client that came with the offer is told the session ended, and why.
+    const refused = await desktop(s.id, s.offer).event("refused");
+    expect(refused.error).toMatchObject({ code: "remote_session.ended", details: { state: "failed", failure_code: "adapter.certificate_mismatch" } });
   });
 
   test("text typed in the client reaches the remote terminal (shadow server); broken input is a notice and the session goes on", async () => {

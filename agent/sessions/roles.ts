@@ -5,7 +5,7 @@
  * desktops assigned to this node, and `entry-node` takes client connections. Each starts when the signed
  * snapshot grants the role and stops when it is withdrawn or the mesh stops.
  */
-import { rename, writeFile } from "node:fs/promises";
+import { rename, rm, writeFile } from "node:fs/promises";
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
 import type { ClusterRunner } from "../run.ts";
 import type { Clock } from "../clock.ts";
@@ -147,6 +147,12 @@ export class SessionRoles {
       this.o.log("adapter stopped", { cluster: this.runner.clusterId });
     }
     if (wantAdapter && !this.adapter?.running) {
+      if (!this.adapter) {
+        // Desktops do not outlive the endpoint that ran them: transfer folders left by an earlier run (a killed agent) go.
+        await rm(this.o.transferRoot, { recursive: true, force: true }).catch((err) =>
+          this.o.log("could not remove old transfer folders", { path: this.o.transferRoot, error: err instanceof Error ? err.message : String(err) }),
+        );
+      }
       this.adapter ??= {
         mesh,
         running: false,

@@ -23,6 +23,7 @@ import {
 } from "../../core/contracts/data-plane-token.ts";
 import type { RemoteSessionContext } from "../../actors/remote-session/machine.ts";
 import { getRemoteSession, servesAsEntry } from "../../sql/remote-sessions.ts";
+import { ERROR_CATALOG, isErrorCode } from "../../core/error-catalog.ts";
 import type { NodePrincipal } from "../nodes/node-auth.ts";
 
 type Deps = Pick<ControlDeps, "db" | "live" | "clock" | "identity">;
@@ -101,6 +102,11 @@ export async function redeemDataPlaneToken(deps: Deps, node: NodePrincipal, body
   if (!(await deps.live.setIfAbsent(jtiKey(c.jti), node.nodeId, ttlMs)))
     throw new DomainError("data_plane.token_replayed", "data-plane token already used", { session_id: c.sid });
   const s = await getRemoteSession(deps.db, c.sid);
+  if (s?.state === "failed" || s?.state === "terminated") {
+    // Said plainly, with the adapter's reason when it could not start: the client shows why, not "superseded".
+    const failure = s.failureCode && isErrorCode(s.failureCode) ? { failure_code: s.failureCode, failure_message: ERROR_CATALOG[s.failureCode].fallback } : {};
+    throw new DomainError("remote_session.ended", `the session is ${s.state}`, { session_id: c.sid, state: s.state, ...failure });
+  }
   if (!s?.adapterNodeId || !["starting", "active", "detached"].includes(s.state) || s.controllerAttachmentId !== c.att) {
     throw new DomainError("data_plane.attachment_superseded", "the attachment no longer controls the session", { session_id: c.sid, state: s?.state ?? null });
   }

@@ -31,6 +31,7 @@ import {
   type Caller,
 } from "../../control/sessions/service.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
+import { ERROR_CATALOG, isErrorCode } from "../../core/error-catalog.ts";
 
 /** The organization-facing view of a session: no node ids, addresses or paths. */
 export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: AttachmentRow[]) => ({
@@ -46,6 +47,7 @@ export const sessionWire = (s: RemoteSessionRow, me: Caller, attachments?: Attac
   controller_attachment_id: s.controllerAttachmentId,
   failure_reason: s.failureReason,
   failure_code: s.failureCode,
+  failure_message: s.failureCode && isErrorCode(s.failureCode) ? ERROR_CATALOG[s.failureCode].fallback : null,
   end_reason: s.endReason,
   requested_at: s.requestedAt,
   started_at: s.startedAt,

@@ -274,7 +274,11 @@ describe("lifecycle", () => {
     const reason = "adapter.certificate_mismatch: 10.9.9.9:3389 presented SHA256:abc, not the pinned SHA256:def";
     expect((await json(await report(adapter, coded.session.id, { type: "adapter.failed", reason }), 200)).state).toBe("failed");
     const view = await json(await call(aMember, "GET", `/${coded.session.id}`), 200);
-    expect(view).toMatchObject({ failure_reason: "adapter_failed", failure_code: "adapter.certificate_mismatch" });
+    expect(view).toMatchObject({
+      failure_reason: "adapter_failed",
+      failure_code: "adapter.certificate_mismatch",
+      failure_message: "The target's certificate is not the pinned one. The connection was refused.",
+    });
     expect(JSON.stringify(view)).not.toContain("10.9.9.9");
     expect((await audited(coded.session.id, "session.adapter_failed")).details).toMatchObject({ failure_code: "adapter.certificate_mismatch" });
     // A code the catalog does not know is not shown.

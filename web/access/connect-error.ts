@@ -32,6 +32,8 @@ export function connectErrorMessage(err: unknown, entry: AttachOffer["entry"]): 
     : typeof err === "object" && err !== null && isEvent((err as { error?: unknown }).error)
       ? (err as { error: ErrorEvent }).error
       : null;
-  const text = event ? `${event.fallback_message} (${event.code})` : err instanceof Error ? err.message : String(err);
+  // A session that could not start says why (the adapter's stable code and its text, from the control plane).
+  const failure = event?.details?.failure_message ? ` ${String(event.details.failure_message)} (${String(event.details.failure_code)})` : "";
+  const text = event ? `${event.fallback_message} (${event.code})${failure}` : err instanceof Error ? err.message : String(err);
   return scrubEntryAddresses(text, entry);
 }

@@ -29,6 +29,10 @@ export interface RemoteSession {
   state: SessionState;
   entry: { name: string } | null;
   failure_reason: string | null;
+  /** Why the adapter could not start it, as a stable code (`adapter.certificate_mismatch`, …). */
+  failure_code: string | null;
+  /** That code's text, in English. */
+  failure_message: string | null;
   end_reason: string | null;
   requested_at: string;
   started_at: string | null;

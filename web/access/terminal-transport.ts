@@ -11,7 +11,7 @@
  * detach (the session keeps running for its detached timeout), `close()` just
  * drops the connection (the entry reports it, which detaches as well).
  */
-import type { DesktopSession } from "./desktop/screen.ts";
+import type { DesktopSession } from "./desktop/session.ts";
 
 /** The spec's error event (core/error-event.ts), as entry nodes send it. */
 export interface ErrorEvent {

@@ -8,7 +8,6 @@
  *
  *   bun web/access/client/rdp-test-client.ts URL
  */
-import { waitFor } from "../../../fixtures/wait.ts";
 import { type AccessSession, type ChannelStream, connect } from "./connect.ts";
 import { RdpSession, type RdpNotice } from "./rdp-session.ts";
 import { encodeTileMessage, type TileMessage } from "./rdp-wire.ts";
@@ -16,6 +15,15 @@ import { encodePng } from "./test-png.ts";
 
 const [url] = process.argv.slice(2);
 const say = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
+/** A bounded wait (this program stands alone: no test fixtures in web/). */
+async function waitFor<T>(probe: () => T, o: { timeoutMs: number; what: string }): Promise<NonNullable<T>> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (let v = probe(); ; v = probe()) {
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${o.what}`);
+    await Bun.sleep(10);
+  }
+}
 
 const access = await connect({ urls: [url!], sessionId: "3f1c1d9e-0000-4000-8000-000000000001", token: "good", terminalChannels: false, pingIntervalMs: 100 });
 // The test writes raw tile messages on the input stream (the echo's way back to render): keep its handle.

@@ -11,36 +11,16 @@
  * API call and knows no URL: the page hands it a connected session.
  */
 import { h, mount, type Child } from "../../lib/dom.ts";
-import { allowsToClient, allowsToServer, type RdpNotice, type RdpSession } from "../client/rdp-session.ts";
+import { allowsToClient, allowsToServer, type RdpNotice } from "../client/rdp-session.ts";
 import { COLOR_MODES, type DesktopInfo, MAX_DESKTOP, MIN_DESKTOP, PROFILES, type RdpStats } from "../client/rdp-wire.ts";
 import type { Notice } from "../client/connect.ts";
 import { transportLabel } from "../transport-choice.ts";
 import { captureInput, type InputCapture } from "./input.ts";
 import { createRenderer, type Pixels, type Renderer } from "./renderer.ts";
 import { CTRL_ALT_DEL } from "./scancodes.ts";
+import type { DesktopSession } from "./session.ts";
 
-/** What the screen uses of an RDP session (rdp-session.ts); tests hand it a stand-in. */
-export type DesktopSession = Pick<
-  RdpSession,
-  | "on"
-  | "ack"
-  | "sendInput"
-  | "resize"
-  | "setQuality"
-  | "refresh"
-  | "sendClipboard"
-  | "upload"
-  | "listDownloads"
-  | "download"
-  | "detach"
-  | "close"
-  | "rtt"
-  | "counters"
-  | "policy"
-  | "hasClipboard"
-  | "hasFileTransfer"
-  | "transport"
->;
+export type { DesktopSession } from "./session.ts";
 
 export type Tone = "info" | "bad";
 

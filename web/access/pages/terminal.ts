@@ -121,7 +121,8 @@ export function terminalPage(connect: Connect, connectDesktop?: ConnectDesktop) 
       if (!LIVE_STATES.includes(session.state)) {
         screen.stop(session.state === "failed" ? "Failed" : "Ended");
         const why = session.failure_reason ?? session.end_reason;
-        screen.show("info", `This session is ${session.state}${why ? ` (${why})` : ""}. `, h("a", { href: "#/resources" }, "Connect again"));
+        const cause = session.failure_message ? ` ${session.failure_message} (${session.failure_code})` : "";
+        screen.show("info", `This session is ${session.state}${why ? ` (${why})` : ""}.${cause} `, h("a", { href: "#/resources" }, "Connect again"));
         return;
       }
       let offer: AttachOffer | null | undefined = takePendingOffer(id);
