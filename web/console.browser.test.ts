@@ -405,6 +405,27 @@ describe("organization admin panel", () => {
     await waitText(org.getByTestId("org-resources"), "finance-desktop");
     expect(await textOf(org.getByTestId("org-resources"))).toContain("acme-office");
     await shot(org, "org-resources");
+    // A desktop added from the panel with its certificate pinned as openssl prints it (kept as SHA256:<base64>).
+    const form = org.getByTestId("new-resource");
+    await form.locator("input[name=name]").fill("pinned-desktop");
+    await form.locator("select[name=protocol]").selectOption("rdp");
+    await form.locator("input[name=target_host]").fill("10.20.0.9");
+    await form.locator("select[name=quality_profile]").selectOption("text_priority");
+    await form.locator("input[name=host_key_fingerprint]").fill(Array.from({ length: 32 }, () => "AB").join(":"));
+    await form.locator("button[type=submit]").click();
+    await waitText(org.getByTestId("org-resources"), "pinned-desktop");
+    const pinned = await org.evaluate(async () => {
+      const token = JSON.parse(sessionStorage.getItem("rap.session") ?? "{}").access_token as string;
+      const page = (await (await fetch("/api/v1/resources?limit=100", { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        items: { name: string; host_key_fingerprint: string | null; quality_profile: string; certificate_verification_mode: string }[];
+      };
+      return page.items.find((r) => r.name === "pinned-desktop");
+    });
+    expect(pinned).toMatchObject({
+      host_key_fingerprint: `SHA256:${Buffer.alloc(32, 0xab).toString("base64").replace(/=$/, "")}`,
+      quality_profile: "text_priority",
+      certificate_verification_mode: "strict",
+    });
     await go(org, "#/members");
     await waitText(org.getByTestId("org-members"), ORG_ADMIN.email);
     await shot(org, "org-members");

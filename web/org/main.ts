@@ -107,6 +107,8 @@ async function resourcesPage(): Promise<PageView> {
             quality_profile: v.quality_profile,
             color_mode: v.color_mode || null,
             quality_adjustable: v.quality_adjustable === "yes",
+            certificate_verification_mode: v.certificate_verification_mode,
+            ...(v.host_key_fingerprint ? { host_key_fingerprint: v.host_key_fingerprint.trim() } : {}),
             ...(v.egress_pool ? { egress_pool: v.egress_pool } : {}),
           });
           form.reset();
@@ -126,6 +128,23 @@ async function resourcesPage(): Promise<PageView> {
     field("Target host", h("input", { name: "target_host", required: true })),
     field("Port", h("input", { name: "target_port", type: "number", min: 1, max: 65535, value: 3389, required: true })),
     field("Egress pool", h("input", { name: "egress_pool" })),
+    field(
+      "Verification",
+      h(
+        "select",
+        { name: "certificate_verification_mode" },
+        ["strict", "ignore"].map((m) => h("option", { value: m }, m)),
+      ),
+    ),
+    field(
+      "Pinned server key or certificate (SHA-256)",
+      h("input", {
+        name: "host_key_fingerprint",
+        placeholder: "from ssh-keygen -l or openssl x509 -fingerprint -sha256",
+        autocomplete: "off",
+        spellcheck: false,
+      }),
+    ),
     field(
       "Clipboard",
       h(
