@@ -158,6 +158,7 @@ beforeAll(async () => {
     await newResource("xrdp-pattern", servers.xrdpPattern!, { quality_profile: "high_quality" });
     await newResource("xrdp-term", servers.xrdpTerm!, { clipboard_mode: "bidirectional", file_transfer_mode: "bidirectional" });
     await newResource("xrdp-one-way", servers.xrdpOneWay!, { clipboard_mode: "client_to_server", file_transfer_mode: "client_to_server" });
+    await newResource("xrdp-wrong-pin", servers.xrdpPattern!, { host_key_fingerprint: shadowTls.certificatePin });
   }
   const entryDir = join(c.dir, "entry");
   adapterDir = join(c.dir, "adapter");
@@ -278,6 +279,29 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 
+  test("detach and reattach, then a takeover, keep the same remote desktop on the shadow server too", async () => {
+    const { id, d } = await connected("shadow-term");
+    d.command({ move: [400, 300] });
+    d.command({ type: "one" });
+    const typed = (want: string) =>
+      waitFor(async () => ((await servers.shadowTerm!.typedText()).endsWith(want) ? true : null), { timeoutMs: 20_000, what: `${want} typed` });
+    await typed("one");
+    d.command({ close: true });
+    await d.event("closed");
+    await sessionIs(id, "detached");
+    const re = desktop(id, (await as(member, "POST", `/api/v1/remote-sessions/${id}/attach`)).body);
+    await re.event("frame");
+    re.command({ type: "two" });
+    await typed("onetwo");
+    const taker = desktop(id, (await as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`)).body);
+    await taker.event("frame");
+    expect((await re.event("end")).notice.type).toBe("session.taken_over");
+    taker.command({ type: "three" });
+    await typed("onetwothree");
+    taker.command({ close: true });
+    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+  });
+
   test("policy refusals at the adapter and the entry: an upload and a client's clipboard text the policy does not allow", async () => {
     const { id, d } = await connected("shadow-term");
     expect((await d.event("welcome")).policy).toEqual({ clipboard: "server_to_client", file_transfer: "server_to_client" });
@@ -312,6 +336,15 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
       timeoutMs: 20_000,
       what: "the typed text on xrdp's terminal",
     });
+  });
+
+  test("a wrong pinned certificate is refused by xrdp's adapter too", async () => {
+    const s = await started("xrdp-wrong-pin");
+    const failed = await waitFor(async () => ((await session(s.id)).state === "failed" ? session(s.id) : null), {
+      timeoutMs: 30_000,
+      what: "a failed session",
+    });
+    expect(failed.failure_code).toBe("adapter.certificate_mismatch");
   });
 
   test("clipboard text both ways, with its hash, and no echo back", async () => {
