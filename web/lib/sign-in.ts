@@ -10,7 +10,7 @@
 import { api, ApiError } from "./api.ts";
 import { field, formValues, h, mount } from "./dom.ts";
 import { deviceId, saveTokens, type Tokens } from "./session.ts";
-import { ssoSection } from "./sso.ts";
+import { showRefusal, ssoSection } from "./sso.ts";
 
 interface Installation {
   activated: boolean;
@@ -94,6 +94,7 @@ function signInForm(onSignedIn: () => void): HTMLElement {
         e.preventDefault();
         const v = formValues(form);
         error.textContent = "";
+        delete error.dataset.code;
         try {
           const tokens = await api.post<Tokens>("/auth/login", {
             email: v.email,
@@ -110,7 +111,7 @@ function signInForm(onSignedIn: () => void): HTMLElement {
             totp.querySelector("input")?.focus();
             return;
           }
-          error.textContent = err instanceof ApiError ? err.message : String(err);
+          showRefusal(error, err);
         }
       },
     },

@@ -28,6 +28,19 @@ const MESSAGES: Record<string, string> = {
   "identity_source.disabled": "This sign-in method is turned off.",
 };
 
+/** A refusal as the page shows it: the human message and the stable code (also in `data-code`), so it can be looked up in docs/identity.md. */
+export function showRefusal(el: HTMLElement, err: unknown): void {
+  if (err instanceof ApiError || typeof err === "string") {
+    const code = typeof err === "string" ? err : err.code;
+    const message = MESSAGES[code] ?? (typeof err === "string" ? "Single sign-on failed." : err.message);
+    el.textContent = `${message} (${code})`;
+    el.dataset.code = code;
+    return;
+  }
+  el.textContent = err instanceof Error ? err.message : String(err);
+  delete el.dataset.code;
+}
+
 async function sha256Hex(text: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -80,7 +93,11 @@ export function ssoSection(onSignedIn: () => void): HTMLElement {
           type: "button",
           onclick: () => {
             error.textContent = "";
-            return show(org.value.trim().toLowerCase());
+            delete error.dataset.code;
+            return show(org.value.trim().toLowerCase()).catch((err: unknown) => {
+              mount(choices);
+              showRefusal(error, err);
+            });
           },
         },
         "Find sign-in options",
@@ -106,7 +123,7 @@ async function startOidc(c: Choice, error: HTMLElement): Promise<void> {
     });
     location.assign(r.authorization_url);
   } catch (err) {
-    error.textContent = err instanceof ApiError ? err.message : String(err);
+    showRefusal(error, err);
   }
 }
 
@@ -118,7 +135,7 @@ async function finishFromFragment(onSignedIn: () => void, error: HTMLElement, ex
   if (!grant && !failure) return;
   history.replaceState(null, "", location.pathname + location.search);
   if (failure) {
-    error.textContent = MESSAGES[failure] ?? `Single sign-on failed (${failure}).`;
+    showRefusal(error, failure);
     return;
   }
   const binding = sessionStorage.getItem(BINDING) ?? "";
@@ -135,7 +152,7 @@ async function finishFromFragment(onSignedIn: () => void, error: HTMLElement, ex
         );
         return;
       }
-      error.textContent = err instanceof ApiError ? (MESSAGES[err.code] ?? err.message) : String(err);
+      showRefusal(error, err);
     }
   };
   await redeem();
@@ -183,7 +200,7 @@ function ldapForm(c: Choice, onSignedIn: () => void, error: HTMLElement): HTMLEl
             mount(totp, field("Authenticator code", h("input", { name: "totp_code", inputmode: "numeric", pattern: "[0-9]{6}", required: true })));
             return;
           }
-          error.textContent = err instanceof ApiError ? (MESSAGES[err.code] ?? err.message) : String(err);
+          showRefusal(error, err);
         }
       },
     },

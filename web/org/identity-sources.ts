@@ -81,7 +81,10 @@ function sourcesTable(orgId: string, items: Source[], reload: () => Promise<void
       { title: "Kind", cell: (s) => h("code", {}, s.kind) },
       { title: "State", cell: (s) => badge(s.enabled ? "active" : "disabled") },
       { title: "Mapped groups", cell: (s) => (s.mappings.length ? s.mappings.map((m) => `${m.group} → ${m.role}`).join("; ") : "—") },
-      { title: "Last sync", cell: (s) => (s.last_sync ? h("span", {}, badge(s.last_sync.outcome), ` ${when(s.last_sync.at)}`) : "—") },
+      {
+        title: "Last sync",
+        cell: (s) => (s.last_sync ? h("span", {}, badge(s.last_sync.outcome), ` ${when(s.last_sync.at)} · ${syncSummary(s.last_sync.details)}`) : "—"),
+      },
       {
         title: "",
         cell: (s) =>
@@ -99,6 +102,7 @@ function sourcesTable(orgId: string, items: Source[], reload: () => Promise<void
               ? h(
                   "button",
                   {
+                    "data-testid": `sync-${s.id}`,
                     onclick: () =>
                       attempt(out, async () => {
                         show("Sync", await api.post(`${base(s)}/sync`));
@@ -111,6 +115,7 @@ function sourcesTable(orgId: string, items: Source[], reload: () => Promise<void
             h(
               "button",
               {
+                "data-testid": `toggle-${s.id}`,
                 onclick: () =>
                   attempt(out, async () => {
                     await api.patch(base(s), { enabled: !s.enabled });
@@ -119,7 +124,7 @@ function sourcesTable(orgId: string, items: Source[], reload: () => Promise<void
               },
               s.enabled ? "Disable" : "Enable",
             ),
-            h("button", { onclick: () => mount(out, mappingsForm(base(s), s, reload, out)) }, "Mappings"),
+            h("button", { "data-testid": `mappings-${s.id}`, onclick: () => mount(out, mappingsForm(base(s), s, reload, out)) }, "Mappings"),
           ),
       },
     ],
@@ -128,10 +133,17 @@ function sourcesTable(orgId: string, items: Source[], reload: () => Promise<void
   );
 }
 
+/** What the last sync did (docs/identity.md: people, created, updated, suspended, refused, or the error). */
+function syncSummary(d: Record<string, unknown>): string {
+  if (typeof d.error === "string") return d.error;
+  return ["people", "created", "updated", "suspended", "refused"].map((k) => `${Number(d[k] ?? 0)} ${k}`).join(", ");
+}
+
 function mappingsForm(path: string, s: Source, reload: () => Promise<void>, out: HTMLElement): HTMLElement {
   const form = h(
     "form",
     {
+      "data-testid": "mappings-form",
       onsubmit: (e: Event) => {
         e.preventDefault();
         const lines = (formValues(form).mappings ?? "")
