@@ -138,12 +138,14 @@ beforeAll(async () => {
   Object.assign(servers, { shadowTls, shadowNla, shadowTerm });
   if (isRoot) {
     // xrdp's session takes the client's size: the adapter asks for 1280×800.
-    const [xrdpPattern, xrdpTerm, xrdpOneWay] = await Promise.all([
+    const [xrdpPattern, xrdpTerm, xrdpOneWay, xrdpRefusing] = await Promise.all([
       startXrdp({ desktop: "pattern", width: 1280, height: 800 }),
       startXrdp({ desktop: "terminal", width: 1280, height: 800 }),
       startXrdp({ desktop: "terminal", width: 1280, height: 800 }),
+      // Only ever reached with a wrong pin: its own server, so a refused handshake touches no other test's.
+      startXrdp({ desktop: "clock", width: 1280, height: 800 }),
     ]);
-    Object.assign(servers, { xrdpPattern, xrdpTerm, xrdpOneWay });
+    Object.assign(servers, { xrdpPattern, xrdpTerm, xrdpOneWay, xrdpRefusing });
   }
   await newResource("shadow-pattern", shadowTls, { quality_profile: "high_quality" });
   await newResource("shadow-gray", shadowTls, { quality_profile: "emergency_grayscale" });
@@ -158,7 +160,7 @@ beforeAll(async () => {
     await newResource("xrdp-pattern", servers.xrdpPattern!, { quality_profile: "high_quality" });
     await newResource("xrdp-term", servers.xrdpTerm!, { clipboard_mode: "bidirectional", file_transfer_mode: "bidirectional" });
     await newResource("xrdp-one-way", servers.xrdpOneWay!, { clipboard_mode: "client_to_server", file_transfer_mode: "client_to_server" });
-    await newResource("xrdp-wrong-pin", servers.xrdpPattern!, { host_key_fingerprint: shadowTls.certificatePin });
+    await newResource("xrdp-wrong-pin", servers.xrdpRefusing!, { host_key_fingerprint: shadowTls.certificatePin });
   }
   const entryDir = join(c.dir, "entry");
   adapterDir = join(c.dir, "adapter");
