@@ -8,41 +8,38 @@
  *
  *   bun scripts/benchmarks/rdp-client.ts '{"urls":[…],"sessionId":…,"token":…}'
  *   stdin:  {"counters":true}
- *           {"latency":{"display":":N","x":512,"y":384,"size":128,"count":100,"gapMs":[250,350],"timeoutMs":3000}}
- *   stdout: {"event":"ready"} {"event":"counters",…} {"event":"latency","samples":[{"ms":…,"syncMs":…}],"missed":n}
+ *           {"latency":{"display":":N","probe":{"x":64,"y":256,"size":128},"count":100,"gapMs":[250,350],"timeoutMs":3000,"xfreerdpDisplay":":M"?}}
+ *   stdout: {"event":"ready"} {"event":"counters",…} {"event":"latency","ms":{"fabric":[…],"xfreerdp"?:[…]},"syncMs":[…]}
  *           {"event":"failed","message":…} {"event":"closed"}
  *
- * Latency: this process fills a 64-aligned square of the server's X display
- * (raw X11, rdp-x11.ts) with a new colour and waits for the X server's reply
- * proving the fill ran; the clock stops when a SOLID tile of that colour
- * covering the square's centre arrives. SOLID tiles carry their colour, so
- * "received" is "decoded" for them; the viewer paints them with one fillRect.
+ * Latency (rdp-latency.ts): this process draws on the server's display and
+ * watches its own tiles, and with `xfreerdpDisplay` also FreeRDP's client
+ * window on that display: the paired measurement, one fill timed by both.
  */
 import { connectRdp } from "../../web/access/client/rdp-session.ts";
-import { X11 } from "./rdp-x11.ts";
-import { PROBE_COLORS, colorDistance } from "./rdp-workload.ts";
+import { measureLatency, type Probe, solidTileWatcher, type Watcher, xfreerdpWatcher } from "./rdp-latency.ts";
 
 const say = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
 interface LatencyCommand {
   display: string;
-  x: number;
-  y: number;
-  size: number;
+  probe: Probe;
   count: number;
   gapMs: [number, number];
   timeoutMs: number;
+  xfreerdpDisplay?: string;
 }
-
-/** How far (max over R, G, B) a received colour may be from the drawn one: the server's codec may be lossy. */
-const COLOR_TOLERANCE = 12;
 
 if (import.meta.main) {
   const options = JSON.parse(process.argv[2] ?? "{}");
   try {
     const s = await connectRdp({ ...options, transport: "websocket", pingIntervalMs: 2000, autoAck: true });
-    let watcher: ((tiles: { x: number; y: number; w: number; h: number; encoding: string; bytes: Uint8Array }[], atMs: number) => void) | null = null;
-    s.on("tiles", ({ message }) => watcher?.(message.tiles, performance.now()));
+    type TilesListener = Parameters<Parameters<typeof solidTileWatcher>[1]>[0];
+    const tileListeners = new Set<TilesListener>();
+    s.on("tiles", ({ message }) => {
+      const at = performance.now();
+      for (const l of tileListeners) l(message.tiles, at);
+    });
     s.on("end", (n) => say({ event: "end", notice: n }));
     void s.closed.then(() => {
       say({ event: "closed" });
@@ -53,36 +50,19 @@ if (import.meta.main) {
     say({ event: "ready" });
 
     async function latency(c: LatencyCommand) {
-      const x = await X11.open(c.display);
-      const cx = c.x + c.size / 2;
-      const cy = c.y + c.size / 2;
-      const samples: { ms: number; syncMs: number }[] = [];
-      let missed = 0;
+      const watchers: Watcher[] = [
+        solidTileWatcher(c.probe, (l) => {
+          tileListeners.add(l);
+          return () => tileListeners.delete(l);
+        }),
+      ];
       try {
-        for (let i = 0; i < c.count; i++) {
-          const color = PROBE_COLORS[i % PROBE_COLORS.length]!;
-          let seen: ((at: number) => void) | null = null;
-          const arrived = new Promise<number>((resolve) => (seen = resolve));
-          watcher = (tiles, at) => {
-            for (const t of tiles) {
-              if (t.encoding !== "solid" || cx < t.x || cx >= t.x + t.w || cy < t.y || cy >= t.y + t.h) continue;
-              const rgb = (t.bytes[0]! << 16) | (t.bytes[1]! << 8) | t.bytes[2]!;
-              if (colorDistance(rgb, color) <= COLOR_TOLERANCE) seen?.(at);
-            }
-          };
-          const { sentMs, doneMs } = await x.fillSynced(c.x, c.y, c.size, c.size, color);
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const at = await Promise.race([arrived, new Promise<null>((r) => (timer = setTimeout(() => r(null), c.timeoutMs)))]);
-          clearTimeout(timer);
-          watcher = null;
-          if (at === null) missed++;
-          else samples.push({ ms: at - doneMs, syncMs: doneMs - sentMs });
-          await Bun.sleep(c.gapMs[0] + Math.random() * (c.gapMs[1] - c.gapMs[0]));
-        }
+        if (c.xfreerdpDisplay) watchers.push(await xfreerdpWatcher(c.probe, c.xfreerdpDisplay));
+        const run = await measureLatency(c.display, c.probe, c, watchers);
+        say({ event: "latency", ...run });
       } finally {
-        x.close();
+        for (const w of watchers) w.close();
       }
-      say({ event: "latency", samples, missed });
     }
 
     const decoder = new TextDecoder();

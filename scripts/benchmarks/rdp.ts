@@ -17,7 +17,7 @@
  *
  * Writes docs/bench/rdp.json and docs/bench/rdp.md (`--render` rewrites the Markdown from the JSON).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
@@ -26,8 +26,9 @@ import { runAgent, spawnAgent, type AgentProcess } from "../../fixtures/agent-pr
 import { ROOT } from "../../fixtures/process.ts";
 import { startShadowServer, startXfreerdp, startXvfb, type ShadowServer } from "../../fixtures/rdp/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
-import { type LatencySample, markdown, type Report } from "./rdp-report.ts";
-import { busyLayout, colorDistance, PROBE_COLORS, startBusyWorkload } from "./rdp-workload.ts";
+import { COLOR_TOLERANCE, type LatencyRun, measureLatency, waitForPicture, xfreerdpWatcher } from "./rdp-latency.ts";
+import { markdown, type Report } from "./rdp-report.ts";
+import { busyLayout, startBusyWorkload } from "./rdp-workload.ts";
 import { X11 } from "./rdp-x11.ts";
 
 const quick = process.argv.includes("--quick");
@@ -35,12 +36,21 @@ const PASSWORD = "correct horse battery staple 9";
 const PROFILES = ["emergency_grayscale", "low_bandwidth", "text_priority", "balanced", "high_quality"] as const;
 const WIDTH = 1024;
 const HEIGHT = 768;
-/** The latency probe's square: 64-aligned, 2×2 whole tiles, clear of the clock (0,0–200,200) and the busy workload. */
-const PROBE = { x: 512, y: 640 - 128 - 64, size: 128 };
+/** The latency probe's square: 64-aligned, 2×2 whole tiles, clear of the clock (0,0–200,200) and the busy workload (rdp-workload.ts). */
+const PROBE = { x: 64, y: 256, size: 128 };
 const FPS_TARGET = 15;
 
 const PLAN = quick
-  ? { latencySamples: 40, gapMs: [250, 350] as [number, number], idleSessions: 2, idleWindowS: 10, profileWindowS: 8, rampLevels: [1, 2, 4], rampWindowS: 8, settleS: 3 }
+  ? {
+      latencySamples: 40,
+      gapMs: [250, 350] as [number, number],
+      idleSessions: 2,
+      idleWindowS: 10,
+      profileWindowS: 8,
+      rampLevels: [1, 2, 4],
+      rampWindowS: 8,
+      settleS: 3,
+    }
   : {
       latencySamples: 300,
       gapMs: [250, 350] as [number, number],
@@ -58,11 +68,27 @@ const log = (msg: string, fields: Record<string, unknown> = {}) => console.error
 
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-/** A process's user + system CPU seconds so far (all its threads). */
+/** A process's user + system CPU seconds so far (all its threads), and its live descendants' (an agent could run workers). */
 function processCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  const stats = new Map<number, { ppid: number; cpu: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(entry), { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S });
+    } catch {
+      // The process ended while we listed: its time is gone with it.
+    }
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    total += stats.get(p)?.cpu ?? 0;
+    for (const [child, st] of stats) if (st.ppid === p) todo.push(child);
+  }
+  return total;
 }
 
 /** The machine's busy and total CPU ticks (all cores) so far. */
@@ -122,13 +148,16 @@ class Client {
   ) {}
 
   static start(sessionId: string, offer: Offer, certFile: string): Client {
-    const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/benchmarks/rdp-client.ts"), JSON.stringify({ urls: offer.entry.urls, sessionId, token: offer.token })], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: certFile },
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-    });
+    const proc = Bun.spawn(
+      [process.execPath, join(ROOT, "scripts/benchmarks/rdp-client.ts"), JSON.stringify({ urls: offer.entry.urls, sessionId, token: offer.token })],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: certFile },
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      },
+    );
     const c = new Client(sessionId, proc);
     void c.read();
     return c;
@@ -229,7 +258,11 @@ async function main() {
     const entryNodeId = await c.enrollApproved(clusterId, entryDir, "entry");
     const adapterNodeId = await c.enrollApproved(clusterId, adapterDir, "adapter");
     await c.assignRole(clusterId, entryNodeId, "entry-node");
-    await c.api("POST", `/api/v1/clusters/${clusterId}/nodes/${adapterNodeId}/roles`, { role: "rdp-worker", organization_id: orgId, policy: { egress_pool: "bench" } });
+    await c.api("POST", `/api/v1/clusters/${clusterId}/nodes/${adapterNodeId}/roles`, {
+      role: "rdp-worker",
+      organization_id: orgId,
+      policy: { egress_pool: "bench" },
+    });
     // The product's defaults (1 s mesh tick, 1 s assignment poll): the idle CPU figure includes them.
     const agentArgs = (dir: string) => ["run", "--state-dir", dir, "--heartbeat-interval", "1", "--mesh-listen", "127.0.0.1:0"];
     entry = spawnAgent([...agentArgs(entryDir), "--entry-listen", "127.0.0.1:0", "--entry-public-host", "127.0.0.1"]);
@@ -277,18 +310,34 @@ async function main() {
     };
     const pids = { adapter: adapter.proc.pid, entry: entry.proc.pid, shadow_server: server.pid };
 
-    // 1. Frame latency: FreeRDP's client straight to the server first, then ours through the fabric (one client at a time).
-    log("latency: xfreerdp straight to the server", { samples: PLAN.latencySamples });
-    const direct = await xfreerdpLatency(server);
-    log("latency: through the fabric (balanced)", { samples: PLAN.latencySamples });
+    // 1. Frame latency. Our client alone; then xfreerdp joins and one fill is timed by both (paired); then xfreerdp alone.
+    const latencyCommand = { display: server.display, probe: PROBE, count: PLAN.latencySamples, gapMs: PLAN.gapMs, timeoutMs: 3000 };
+    const latencyBudgetMs = PLAN.latencySamples * (PLAN.gapMs[1] + 3000) + 30_000;
+    log("latency: through the fabric (balanced), alone", { samples: PLAN.latencySamples });
     const ours = await open("balanced");
-    const lat = await ours.ask(
-      { latency: { display: server.display, x: PROBE.x, y: PROBE.y, size: PROBE.size, count: PLAN.latencySamples, gapMs: PLAN.gapMs, timeoutMs: 3000 } },
-      "latency",
-      PLAN.latencySamples * 5000,
-    );
-    await close(ours);
-    const fabric = { samples: lat.samples as LatencySample[], missed: lat.missed as number };
+    const alone = await ours.ask({ latency: latencyCommand }, "latency", latencyBudgetMs);
+    const xvfb = await startXvfb(WIDTH, HEIGHT);
+    const xf = await startXfreerdp(xvfb.x, server, { width: WIDTH, height: HEIGHT });
+    let paired: LatencyRun;
+    let direct: LatencyRun;
+    try {
+      // xfreerdp is up once its window shows the server's desktop (the clock's white face).
+      if (!(await waitForPicture(xvfb.x.display, 100, 100, 30_000))) throw new Error(`xfreerdp did not show the desktop: ${xf.output().slice(-2000)}`);
+      log("latency: our client and xfreerdp on the same fills (paired)", { samples: PLAN.latencySamples });
+      paired = (await ours.ask({ latency: { ...latencyCommand, xfreerdpDisplay: xvfb.x.display } }, "latency", latencyBudgetMs)) as unknown as LatencyRun;
+      await close(ours);
+      log("latency: xfreerdp straight to the server, alone", { samples: PLAN.latencySamples });
+      const watcher = await xfreerdpWatcher(PROBE, xvfb.x.display);
+      try {
+        direct = await measureLatency(server.display, PROBE, latencyCommand, [watcher]);
+      } finally {
+        watcher.close();
+      }
+    } finally {
+      await xf.stop();
+      await xvfb.stop();
+    }
+    const latency = { alone: alone as unknown as LatencyRun, paired, direct };
 
     // 2. Idle CPU per session on the clock desktop.
     log("idle CPU", { sessions: PLAN.idleSessions, window_s: PLAN.idleWindowS });
@@ -315,7 +364,9 @@ async function main() {
         2,
       ),
       bytes_per_s_per_session: Math.round(
-        idleFrames1.reduce((a, x, i) => a + x.renderBytes - idleFrames0[i]!.renderBytes, 0) / PLAN.idleSessions / ((idleFrames1[0]!.atMs - idleFrames0[0]!.atMs) / 1000),
+        idleFrames1.reduce((a, x, i) => a + x.renderBytes - idleFrames0[i]!.renderBytes, 0) /
+          PLAN.idleSessions /
+          ((idleFrames1[0]!.atMs - idleFrames0[0]!.atMs) / 1000),
       ),
     };
 
@@ -386,7 +437,7 @@ async function main() {
       await workload.stop();
       drawer.close();
 
-      const report = buildReport({ machine, direct, fabric, idle, profiles, ramp, stopped, seconds: Math.round((performance.now() - runStarted) / 1000) });
+      const report = buildReport({ machine, latency, idle, profiles, ramp, stopped, seconds: Math.round((performance.now() - runStarted) / 1000) });
       await writeFile(join(ROOT, "docs/bench/rdp.json"), `${JSON.stringify(report, null, 2)}\n`);
       await writeMarkdown(markdown(report));
       log("report written", { ...report.figures });
@@ -418,59 +469,9 @@ export interface RampLevel {
   met: boolean;
 }
 
-/**
- * The baseline: `xfreerdp` (FreeRDP's X11 client, default settings) on its own Xvfb, connected straight to the
- * shadow server. The same fills as our client's; the clock stops at the DAMAGE event of xfreerdp's drawing over the
- * square's centre, once a GetImage of that pixel shows the new colour.
- */
-async function xfreerdpLatency(server: ShadowServer): Promise<{ samples: LatencySample[]; missed: number }> {
-  const xvfb = await startXvfb(WIDTH, HEIGHT);
-  const xf = await startXfreerdp(xvfb.x, server, { width: WIDTH, height: HEIGHT });
-  const watch = await X11.open(xvfb.x.display);
-  const draw = await X11.open(server.display);
-  const cx = PROBE.x + PROBE.size / 2;
-  const cy = PROBE.y + PROBE.size / 2;
-  const samples: LatencySample[] = [];
-  let missed = 0;
-  try {
-    let awaited: { color: number; seen: (at: number) => void } | null = null;
-    await watch.watchDamage((r, at) => {
-      const a = awaited;
-      if (!a || cx < r.x || cx >= r.x + r.w || cy < r.y || cy >= r.y + r.h) return;
-      void watch
-        .pixel(cx, cy)
-        .then((p) => colorDistance(p, a.color) <= 12 && a.seen(at))
-        .catch(() => {});
-    });
-    // xfreerdp is up once its window shows the server's desktop: a fill arrives.
-    await waitFor(async () => (await watch.pixel(100, 100)) !== 0 || null, { timeoutMs: 30_000, what: "xfreerdp's window showing the desktop" }).catch(() => {
-      throw new Error(`xfreerdp did not show the desktop: ${xf.output().slice(-2000)}`);
-    });
-    for (let i = 0; i < PLAN.latencySamples; i++) {
-      const color = PROBE_COLORS[i % PROBE_COLORS.length]!;
-      const arrived = new Promise<number>((resolve) => (awaited = { color, seen: resolve }));
-      const { sentMs, doneMs } = await draw.fillSynced(PROBE.x, PROBE.y, PROBE.size, PROBE.size, color);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const at = await Promise.race([arrived, new Promise<null>((r) => (timer = setTimeout(() => r(null), 3000)))]);
-      clearTimeout(timer);
-      awaited = null;
-      if (at === null) missed++;
-      else samples.push({ ms: at - doneMs, syncMs: doneMs - sentMs });
-      await Bun.sleep(PLAN.gapMs[0] + Math.random() * (PLAN.gapMs[1] - PLAN.gapMs[0]));
-    }
-  } finally {
-    watch.close();
-    draw.close();
-    await xf.stop();
-    await xvfb.stop();
-  }
-  return { samples, missed };
-}
-
 interface Measured {
   machine: Omit<Report["machine"], "load_average_after">;
-  direct: { samples: LatencySample[]; missed: number };
-  fabric: { samples: LatencySample[]; missed: number };
+  latency: { alone: LatencyRun; paired: LatencyRun; direct: LatencyRun };
   idle: Report["idle"];
   profiles: Report["profiles"];
   ramp: RampLevel[];
@@ -482,15 +483,28 @@ const AIMS = { frame_p95_ms: 8, cpu_per_session_pct: 2 };
 const FLOORS = { frame_p95_ms: 16, cpu_per_session_pct: 4 };
 
 function buildReport(m: Measured): Report {
-  const direct = summary(m.direct.samples.map((s) => s.ms));
-  const fabric = summary(m.fabric.samples.map((s) => s.ms));
-  const sync = summary([...m.direct.samples, ...m.fabric.samples].map((s) => s.syncMs));
+  const seen = (xs: (number | null)[] | undefined) => (xs ?? []).filter((x): x is number => x !== null);
+  const missed = (xs: (number | null)[] | undefined) => (xs ?? []).filter((x) => x === null).length;
+  const fabric = { ...summary(seen(m.latency.alone.ms.fabric)), missed: missed(m.latency.alone.ms.fabric) };
+  const direct = { ...summary(seen(m.latency.direct.ms.xfreerdp)), missed: missed(m.latency.direct.ms.xfreerdp) };
+  const pf = m.latency.paired.ms.fabric ?? [];
+  const px = m.latency.paired.ms.xfreerdp ?? [];
+  const both = pf.flatMap((f, i) => (f !== null && px[i] !== null && px[i] !== undefined ? [{ f, x: px[i]! }] : []));
+  const paired = {
+    changes: pf.length,
+    seen_by_both: both.length,
+    fabric: summary(both.map((b) => b.f)),
+    xfreerdp: summary(both.map((b) => b.x)),
+    difference: summary(both.map((b) => b.f - b.x)),
+  };
+  const sync = summary([m.latency.alone, m.latency.paired, m.latency.direct].flatMap((r) => r.syncMs));
   const idleAdapter = (m.idle.with_sessions.process_pct_of_core.adapter! - m.idle.no_sessions.process_pct_of_core.adapter!) / m.idle.sessions;
   const idleEntry = (m.idle.with_sessions.process_pct_of_core.entry! - m.idle.no_sessions.process_pct_of_core.entry!) / m.idle.sessions;
   const best = m.ramp.filter((l) => l.met).at(-1);
   const bytes = Object.fromEntries(Object.entries(m.profiles).map(([k, v]) => [k, v.bytes_per_s]));
   const figures = {
     frame_p95_ms: round(fabric.p95_ms - direct.p95_ms),
+    frame_added_p95_paired_ms: paired.difference.p95_ms,
     cpu_per_session_pct: round(idleAdapter),
     entry_cpu_per_session_pct: round(idleEntry),
     bytes_per_s: bytes,
@@ -510,7 +524,7 @@ function buildReport(m: Measured): Report {
       server: `freerdp-shadow-cli (FreeRDP 2, X11 subsystem) over TLS on Xvfb ${WIDTH}×${HEIGHT}×24, the fixtures' clock desktop (xclock -update 1)`,
       client_transport: "WebSocket fallback (wss, TLS over TCP; Bun has no WebTransport), one Bun process per session, frames acknowledged on arrival",
       agent_settings: "product defaults: mesh tick 1 s, assignment poll 1 s",
-      latency_probe: { ...PROBE, samples: PLAN.latencySamples, gap_ms: PLAN.gapMs, colour_tolerance: 12 },
+      latency_probe: { ...PROBE, samples: PLAN.latencySamples, gap_ms: PLAN.gapMs, colour_tolerance: COLOR_TOLERANCE },
       idle_sessions: PLAN.idleSessions,
       idle_window_s: PLAN.idleWindowS,
       profile_window_s: PLAN.profileWindowS,
@@ -526,9 +540,10 @@ function buildReport(m: Measured): Report {
     aims_met: { frame_p95_ms: figures.frame_p95_ms <= AIMS.frame_p95_ms, cpu_per_session_pct: figures.cpu_per_session_pct <= AIMS.cpu_per_session_pct },
     floors_met: { frame_p95_ms: figures.frame_p95_ms <= FLOORS.frame_p95_ms, cpu_per_session_pct: figures.cpu_per_session_pct <= FLOORS.cpu_per_session_pct },
     latency: {
-      fabric: { ...fabric, missed: m.fabric.missed },
-      xfreerdp_direct: { ...direct, missed: m.direct.missed },
+      fabric,
+      xfreerdp_direct: direct,
       p50_difference_ms: round(fabric.p50_ms - direct.p50_ms),
+      paired,
       change_bracket: sync,
     },
     idle: m.idle,
