@@ -104,7 +104,7 @@ function limits(r: Report): string {
       `the fps column shows what each delivered. The shadow server's own capture rate caps every profile's frame rate.`,
     `- **Sessions per core**: ${best ? `${best.sessions} session(s) held ≥ ${r.setup.fps_target} fps with the adapter at ${fmt(best.adapter_pct_of_core)} % of a core` : "no level was met"}; ` +
       `the ramp stopped: ${r.ramp_stopped}. ${last ? `At the last level the machine was ${fmt(last.machine_busy_pct, 0)} % busy: the shadow server took ${fmt(last.shadow_server_pct_of_core)} %, the clients ${fmt(last.clients_pct_of_core)} %, the entry ${fmt(last.entry_pct_of_core)} % and the adapter ${fmt(last.adapter_pct_of_core)} % of a core. ` : ""}` +
-      `Every session reads the same shadow server, which encodes the workload once per client, and everything runs on ${r.machine.cpus} shared cores, so the level reached is ` +
+      `One session alone got ${fmt(r.ramp[0]?.fps_mean, 1)} fps while the workload drew ${fmt(r.ramp[0]?.workload_steps_per_s, 0)} steps/s: the shadow server's capture timer (about 16 fps) is the ceiling, so ≥ ${r.setup.fps_target} fps leaves a margin of one late capture per second or so. Every session reads the same shadow server, which encodes the workload once per client, and everything runs on ${r.machine.cpus} shared cores, so the level reached is ` +
       `bounded by the machine before it is by the adapter; sessions per core divides the sessions held by the adapter's measured CPU (cores), which is what an adapter node ` +
       `would need per session on its own machine.`,
   ].join("\n");
