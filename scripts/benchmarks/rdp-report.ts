@@ -101,7 +101,9 @@ function limits(r: Report): string {
       `the machine was ${fmt(idle.with_sessions.machine_busy_pct, 0)} % busy during the window (other work shares it).`,
     `- **Bytes per profile**: one session at a time on the same busy workload; emergency_grayscale sends ${fmt(r.emergency_vs_high_bytes, 3)}× the bytes of high_quality. ` +
       `The profiles differ by colour reduction, encoding and their frame-rate cap (3, 8, 15, 20, 30 fps), so lower profiles also send fewer frames; ` +
-      `the fps column shows what each delivered. The shadow server's own capture rate caps every profile's frame rate.`,
+      `the fps column shows what each delivered, and KiB/frame the cost of a frame of the same changes: colour reduction and JPEG for busy tiles ` +
+      `make a frame smaller, lossless PNG (\`high_quality\` always, \`text_priority\` as a palette) larger on the photo-like block. ` +
+      `The shadow server's capture timer (about 16 fps) caps the two profiles allowed more (\`balanced\` 20, \`high_quality\` 30).`,
     `- **Sessions per core**: ${best ? `${best.sessions} session(s) held ≥ ${r.setup.fps_target} fps with the adapter at ${fmt(best.adapter_pct_of_core)} % of a core` : "no level was met"}; ` +
       `the ramp stopped: ${r.ramp_stopped}. ${last ? `At the last level the machine was ${fmt(last.machine_busy_pct, 0)} % busy: the shadow server took ${fmt(last.shadow_server_pct_of_core)} %, the clients ${fmt(last.clients_pct_of_core)} %, the entry ${fmt(last.entry_pct_of_core)} % and the adapter ${fmt(last.adapter_pct_of_core)} % of a core. ` : ""}` +
       `One session alone got ${fmt(r.ramp[0]?.fps_mean, 1)} fps while the workload drew ${fmt(r.ramp[0]?.workload_steps_per_s, 0)} steps/s: the shadow server's capture timer (about 16 fps) is the ceiling, so ≥ ${r.setup.fps_target} fps leaves a margin of one late capture per second or so. Every session reads the same shadow server, which encodes the workload once per client, and everything runs on ${r.machine.cpus} shared cores, so the level reached is ` +
@@ -160,8 +162,8 @@ The change itself is bracketed by the fill's write and the X server's reply: p50
 
 ## Bytes per profile (busy workload)
 
-| profile | bytes/s | | frames/s | tiles/s | adapter CPU % of a core |
-| --- | --- | --- | --- | --- | --- |
+| profile | bytes/s | | frames/s | KiB/frame | tiles/s | adapter CPU % of a core |
+| --- | --- | --- | --- | --- | --- | --- |
 ${profiles}
 
 ## Idle sessions (clock desktop)
@@ -200,13 +202,16 @@ ${GUACAMOLE}
   GetInputFocus round trip whose reply proves the fill ran; the clock starts at that reply). *Through the fabric*: the client process that
   draws is also the access client (one clock); the clock stops when a tile message with a SOLID tile of that colour (± ${r.setup.latency_probe.colour_tolerance} per channel)
   covering the square's centre arrives and is parsed: a SOLID tile carries its colour, so nothing is left to decode (the viewer paints it with
-  one fillRect). *Direct*: \`xfreerdp\` (package freerdp2-x11, default settings, ${"1024×768"}) runs on its own Xvfb; the benchmark watches that
-  display with the X DAMAGE extension (RawRectangles on the root) and stops the clock at the damage event covering the square's centre, once a
-  GetImage of that pixel shows the new colour. Both detections are event-driven (no polling): their resolution is the event's delivery,
-  well under a millisecond. The two sides run one after the other (only one client connected to the server at a time), against the same
-  server and display: ours alone, then paired (xfreerdp connects too and the drawing process times each fill for both), then
-  \`xfreerdp\` alone. The figure is ours-alone p95 − xfreerdp-alone p95; the paired figure is the p95 of the per-change difference.
-- **Idle CPU** (\`cpu_per_session_pct\`): the adapter and entry agents' utime + stime (\`/proc/PID/stat\`) over ${r.setup.idle_window_s} s with no session, then
+  one fillRect). *Direct*: \`xfreerdp\` (package freerdp2-x11, default settings, the same desktop size) runs on its own Xvfb; the benchmark
+  watches that display with the X DAMAGE extension (RawRectangles on the root) and stops the clock at the damage event covering the square's
+  centre, once a GetImage of that pixel shows the new colour. Both detections are event-driven (no polling): their resolution is the event's
+  delivery, well under a millisecond, and the change instant is known to within the bracket above. What each end point includes differs
+  slightly: \`xfreerdp\`'s clock stops once it has decoded the update and drawn it into its X server; ours once the tile message is parsed
+  (a SOLID tile needs no decoding; the browser's fillRect and its next paint, and the monitor's refresh for both, are not included).
+  The runs, against the same server and display: ours alone (only our adapter connected to the server), then paired (\`xfreerdp\`
+  connects too, and the process that draws times each fill for both clients), then \`xfreerdp\` alone. The figure is ours-alone p95 −
+  \`xfreerdp\`-alone p95, as the issue defines it; the paired figure is the p95 of the per-change difference.
+- **Idle CPU** (\`cpu_per_session_pct\`): the adapter and entry agents' utime + stime (\`/proc/PID/stat\`, all threads, plus any child process) over ${r.setup.idle_window_s} s with no session, then
   over ${r.setup.idle_window_s} s with ${r.setup.idle_sessions} \`balanced\` sessions attached to the clock desktop (\`xclock -update 1\`: one small change a second).
   The figure is (with − without) ÷ sessions, in % of one core.
 - **Bytes per profile** (\`bytes_per_s\`): the busy workload (scripts/benchmarks/rdp-workload.ts) runs for the rest of the benchmark: a
