@@ -87,18 +87,27 @@ export async function xfreerdpWatcher(probe: Probe, display: string): Promise<Wa
   };
 }
 
-/** Waits until `display` (xfreerdp's Xvfb) shows something other than black at x,y: the client is up and drawing. */
-export async function waitForPicture(display: string, x: number, y: number, timeoutMs: number): Promise<boolean> {
-  const conn = await X11.open(display);
+/**
+ * Waits until the client on `clientDisplay` (xfreerdp's Xvfb) shows changes of the server's display: fills the probe
+ * square with two grays in turn, 500 ms apart, until the client's pixel at its centre has the last one. (The initial
+ * picture is no sign: at the clock's centre its hands are black, like an empty screen.)
+ */
+export async function waitUntilShown(serverDisplay: string, clientDisplay: string, probe: Probe, timeoutMs: number): Promise<boolean> {
+  const { cx, cy } = centre(probe);
+  const draw = await X11.open(serverDisplay);
+  const look = await X11.open(clientDisplay);
   try {
     const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
-      if ((await conn.pixel(x, y)) !== 0) return true;
-      await Bun.sleep(50);
+    for (let k = 0; performance.now() < deadline; k++) {
+      const gray = k % 2 === 0 ? 0x404040 : 0x808080;
+      await draw.fillSynced(probe.x, probe.y, probe.size, probe.size, gray);
+      await Bun.sleep(500);
+      if (colorDistance(await look.pixel(cx, cy), gray) <= COLOR_TOLERANCE) return true;
     }
     return false;
   } finally {
-    conn.close();
+    draw.close();
+    look.close();
   }
 }
 

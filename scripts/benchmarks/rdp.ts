@@ -26,7 +26,7 @@ import { runAgent, spawnAgent, type AgentProcess } from "../../fixtures/agent-pr
 import { ROOT } from "../../fixtures/process.ts";
 import { startShadowServer, startXfreerdp, startXvfb, type ShadowServer } from "../../fixtures/rdp/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
-import { COLOR_TOLERANCE, type LatencyRun, measureLatency, waitForPicture, xfreerdpWatcher } from "./rdp-latency.ts";
+import { COLOR_TOLERANCE, type LatencyRun, measureLatency, waitUntilShown, xfreerdpWatcher } from "./rdp-latency.ts";
 import { markdown, type Report } from "./rdp-report.ts";
 import { busyLayout, startBusyWorkload } from "./rdp-workload.ts";
 import { X11 } from "./rdp-x11.ts";
@@ -466,19 +466,15 @@ export interface RampLevel {
   met: boolean;
 }
 
-/**
- * `xfreerdp` on its own Xvfb, once its window shows the server's desktop (the clock's white face at 100,100). On this
- * machine about one start in four shows nothing for 20 s (the process lives, prints nothing, and the server logs the
- * connection): such a start is stopped and retried, up to three times.
- */
+/** `xfreerdp` on its own Xvfb, once it shows changes of the server's display (a start that does not within 20 s is retried, up to three times). */
 async function xfreerdpShowing(server: ShadowServer) {
   const failures: string[] = [];
   for (let attempt = 1; attempt <= 3; attempt++) {
     const xvfb = await startXvfb(WIDTH, HEIGHT);
     const xf = await startXfreerdp(xvfb.x, server, { width: WIDTH, height: HEIGHT });
-    if (await waitForPicture(xvfb.x.display, 100, 100, 15_000)) return { xvfb, xf };
+    if (await waitUntilShown(server.display, xvfb.x.display, PROBE, 20_000)) return { xvfb, xf };
     failures.push(`attempt ${attempt}: exit ${xf.proc.exitCode}, output ${JSON.stringify(xf.output().slice(-500))}`);
-    log("xfreerdp showed nothing within 15 s, starting it again", { attempt });
+    log("xfreerdp showed no change within 20 s, starting it again", { attempt });
     await xf.stop();
     await xvfb.stop();
   }
