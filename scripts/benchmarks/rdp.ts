@@ -278,19 +278,27 @@ async function main() {
       { timeoutMs: 90_000, what: "an established mesh channel from the entry to the adapter" },
     );
     const certFile = join(entryDir, `entry-certificate-${clusterId}.pem`);
-    const login = await fetch(`${c.cp.url}/api/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "dev@bench.test", password: PASSWORD }),
-    });
-    const token = ((await login.json()) as { access_token: string }).access_token;
-    const api = async (method: string, path: string, body?: unknown) => {
+    // The run outlasts an access token (the user's sign-in expires after minutes): sign in again when it has.
+    const signIn = async () => {
+      const login = await fetch(`${c.cp.url}/api/v1/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "dev@bench.test", password: PASSWORD }),
+      });
+      return ((await login.json()) as { access_token: string }).access_token;
+    };
+    let token = await signIn();
+    const api = async (method: string, path: string, body?: unknown, again = true): Promise<any> => {
       const res = await fetch(`${c.cp.url}${path}`, {
         method,
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
+      if (res.status === 401 && again) {
+        token = await signIn();
+        return api(method, path, body, false);
+      }
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
       return text ? JSON.parse(text) : null;
     };
