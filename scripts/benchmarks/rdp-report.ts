@@ -90,9 +90,13 @@ function limits(r: Report): string {
       `(FreeRDP 2's X11 shadow subsystem: 16 fps by default, adapted per client when one is connected), so a change waits 0 to one capture period (about 62 ms) before ` +
       `any client can see it, and the fills meet that timer at random phases. With ${fmt(l.fabric.samples, 0)} samples per side that quantisation moves each p95 by ` +
       `several milliseconds from run to run, as much as the difference being measured, so \`frame_p95_ms\` (the difference of two p95s, as the issue defines it) is noisy and can ` +
-      `come out negative. The paired measurement removes the server's share: both clients receive the same capture, so ours − \`xfreerdp\` per change is what the fabric path ` +
+      `come out negative. Alone, the two clients do not even get the same capture rate: the server adapts it to its only client, and \`xfreerdp\`'s ` +
+      `alone (p95 ${fmt(l.xfreerdp_direct.p95_ms)}, max ${fmt(l.xfreerdp_direct.max_ms)} ms) fits a shorter period than ours (p95 ${fmt(l.fabric.p95_ms)}, max ${fmt(l.fabric.max_ms)} ms, ` +
+      `about 16 fps), likely because FreeRDP's client acknowledges frames in a way that raises the server's rate and the adapter's IronRDP client does not ` +
+      `(not verified in FreeRDP's source here). The paired measurement removes the server's share: both clients receive the same capture, so ours − \`xfreerdp\` per change is what the fabric path ` +
       `(IronRDP decoding into the adapter's framebuffer, tile encoding, the pacer, mesh and entry hops, TLS/WebSocket) costs against FreeRDP's own client ` +
-      `(its decoding and drawing with XPutImage on its Xvfb): p50 ${fmt(l.paired.difference.p50_ms)} ms, p95 ${fmt(l.paired.difference.p95_ms)} ms. In the paired run the ` +
+      `(its decoding and drawing on its Xvfb): p50 ${fmt(l.paired.difference.p50_ms)} ms, p95 ${fmt(l.paired.difference.p95_ms)} ms, max ${fmt(l.paired.difference.max_ms)} ms` +
+      `${l.paired.difference.max_ms < 0 ? ": on every change our client had the tile before FreeRDP's client had drawn it" : ""}. In the paired run the ` +
       `server sends every change to two clients, and the machine (2 cores, shared) runs both, so its absolute times are a little higher than alone.`,
     `- **Idle CPU**: the adapter agent used ${fmt(idle.no_sessions.process_pct_of_core.adapter)} % of a core with no session and ${fmt(idle.with_sessions.process_pct_of_core.adapter)} % ` +
       `with ${idle.sessions} sessions on the clock desktop (each received ${fmt(idle.frames_per_s_per_session)} frames/s, ${kib(idle.bytes_per_s_per_session)}); ` +
@@ -101,11 +105,13 @@ function limits(r: Report): string {
       `the machine was ${fmt(idle.with_sessions.machine_busy_pct, 0)} % busy during the window (other work shares it).`,
     `- **Bytes per profile**: one session at a time on the same busy workload; emergency_grayscale sends ${fmt(r.emergency_vs_high_bytes, 3)}× the bytes of high_quality. ` +
       `The profiles differ by colour reduction, encoding and their frame-rate cap (3, 8, 15, 20, 30 fps), so lower profiles also send fewer frames; ` +
-      `the fps column shows what each delivered, and KiB/frame the cost of a frame of the same changes: colour reduction and JPEG for busy tiles ` +
-      `make a frame smaller, lossless PNG (\`high_quality\` always, \`text_priority\` as a palette) larger on the photo-like block. ` +
+      `the fps column shows what each delivered. Most of the saving of the low profiles is their frame rate: a frame of a low-fps profile folds ` +
+      `more steps of the animation into it (more tiles per frame), so KiB/frame is not like for like; bytes/tile is the encoding's cost for the same ` +
+      `64×64 tile: colour reduction (grayscale, 64 colours) and JPEG for busy tiles make it smaller, lossless PNG (\`high_quality\` always, ` +
+      `\`text_priority\` as a palette) larger on the photo-like block. ` +
       `The shadow server's capture timer (about 16 fps) caps the two profiles allowed more (\`balanced\` 20, \`high_quality\` 30).`,
     `- **Sessions per core**: ${best ? `${best.sessions} session(s) held ≥ ${r.setup.fps_target} fps with the adapter at ${fmt(best.adapter_pct_of_core)} % of a core` : "no level was met"}; ` +
-      `the ramp stopped: ${r.ramp_stopped}. ${last ? `At the last level the machine was ${fmt(last.machine_busy_pct, 0)} % busy: the shadow server took ${fmt(last.shadow_server_pct_of_core)} %, the clients ${fmt(last.clients_pct_of_core)} %, the entry ${fmt(last.entry_pct_of_core)} % and the adapter ${fmt(last.adapter_pct_of_core)} % of a core. ` : ""}` +
+      `the ramp stopped: ${r.ramp_stopped}${best && last && best === last ? ` — the largest level planned was met, so ${best.sessions} sessions and ${fmt(r.sessions_per_core, 1)} per core are lower bounds (the limit was not found; the adapter's CPU grew by about ${fmt(best.adapter_pct_of_core / best.sessions, 1)} % of a core per session, nearly linearly)` : ""}. ${last ? `At the last level the machine was ${fmt(last.machine_busy_pct, 0)} % busy: the shadow server took ${fmt(last.shadow_server_pct_of_core)} %, the clients ${fmt(last.clients_pct_of_core)} %, the entry ${fmt(last.entry_pct_of_core)} % and the adapter ${fmt(last.adapter_pct_of_core)} % of a core. ` : ""}` +
       `One session alone got ${fmt(r.ramp[0]?.fps_mean, 1)} fps while the workload drew ${fmt(r.ramp[0]?.workload_steps_per_s, 0)} steps/s: the shadow server's capture timer (about 16 fps) is the ceiling, so ≥ ${r.setup.fps_target} fps leaves a margin of one late capture per second or so. Every session reads the same shadow server, which encodes the workload once per client, and everything runs on ${r.machine.cpus} shared cores, so the level reached is ` +
       `bounded by the machine before it is by the adapter; sessions per core divides the sessions held by the adapter's measured CPU (cores), which is what an adapter node ` +
       `would need per session on its own machine.`,
@@ -118,7 +124,7 @@ export function markdown(r: Report): string {
   const profiles = Object.entries(r.profiles)
     .map(
       ([name, p]) =>
-        `| \`${name}\` | ${fmt(p.bytes_per_s, 0)} | ${kib(p.bytes_per_s)} | ${fmt(p.fps, 1)} | ${fmt(p.tiles_per_s, 0)} | ${fmt(p.adapter_pct_of_core)} |`,
+        `| \`${name}\` | ${fmt(p.bytes_per_s, 0)} | ${kib(p.bytes_per_s)} | ${fmt(p.fps, 1)} | ${p.fps > 0 ? fmt(p.bytes_per_s / p.fps / 1024, 1) : "n/a"} | ${fmt(p.tiles_per_s, 0)} | ${p.tiles_per_s > 0 ? fmt(p.bytes_per_s / p.tiles_per_s, 0) : "n/a"} | ${fmt(p.adapter_pct_of_core)} |`,
     )
     .join("\n");
   const ramp = r.ramp
@@ -162,8 +168,8 @@ The change itself is bracketed by the fill's write and the X server's reply: p50
 
 ## Bytes per profile (busy workload)
 
-| profile | bytes/s | | frames/s | KiB/frame | tiles/s | adapter CPU % of a core |
-| --- | --- | --- | --- | --- | --- | --- |
+| profile | bytes/s | | frames/s | KiB/frame | tiles/s | bytes/tile | adapter CPU % of a core |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 ${profiles}
 
 ## Idle sessions (clock desktop)
