@@ -208,7 +208,8 @@ ${GUACAMOLE}
   GetInputFocus round trip whose reply proves the fill ran; the clock starts at that reply). *Through the fabric*: the client process that
   draws is also the access client (one clock); the clock stops when a tile message with a SOLID tile of that colour (± ${r.setup.latency_probe.colour_tolerance} per channel)
   covering the square's centre arrives and is parsed: a SOLID tile carries its colour, so nothing is left to decode (the viewer paints it with
-  one fillRect). *Direct*: \`xfreerdp\` (package freerdp2-x11, default settings, the same desktop size) runs on its own Xvfb; the benchmark
+  one fillRect). *Direct*: \`xfreerdp\` (package freerdp2-x11, default settings, the same desktop size) runs on its own Xvfb (in trials on this
+  machine the shadow server's log showed it encoding H.264 with libx264 for this client, so its time includes an H.264 encode and decode); the benchmark
   watches that display with the X DAMAGE extension (RawRectangles on the root) and stops the clock at the damage event covering the square's
   centre, once a GetImage of that pixel shows the new colour. Both detections are event-driven (no polling): their resolution is the event's
   delivery, well under a millisecond, and the change instant is known to within the bracket above. What each end point includes differs
@@ -253,8 +254,8 @@ figures has a documented Guacamole number beside it:
   time ([Guacamole.Display.Statistics](https://guacamole.apache.org/doc/guacamole-common-js/Guacamole.Display.Statistics.html):
   \`desktopFps\`, \`serverFps\`, \`clientFps\`, \`dropRate\`) but the documentation gives no values. Its RDP quality settings
   (colour depth, performance flags) are not five named profiles with a byte budget, so \`emergency_vs_high_bytes\` has no counterpart.
-- Sessions per core: not in the documentation. On the project's user mailing list (not documentation) a project member recalls
-  sizing guidance of "about 1 core and 2 GB of RAM per 25 concurrent connections", answering a user whose 300 RDP sessions on a
+- Sessions per core: not in the documentation. On the project's user mailing list (not documentation) a reply recalls earlier
+  guidance from a project developer of "about 1 core and 2 GB of RAM per 25 concurrent connections", answering a user whose 300 RDP sessions on a
   16-core server reached 85 % CPU ([user@guacamole.apache.org, July 2025](https://www.mail-archive.com/user@guacamole.apache.org/msg14749.html)),
   i.e. about 22–25 sessions per core for guacd, for an unstated desktop workload. Our \`sessions_per_core\` counts the adapter's
   CPU only, on a continuously animated workload at ≥ 15 fps, so the two are not the same measure: read them as orders of magnitude.`;
