@@ -43,6 +43,7 @@ describe("help: usage on stdout, exit 0, no side effects", () => {
     ["bench", ["-h"], "scripts/bench heartbeats"],
     ["bench", ["mesh", "--help"], "scripts/bench mesh --quick"],
     ["bench", ["sessions", "--help"], "scripts/bench sessions --quick"],
+    ["bench", ["rdp", "--help"], "scripts/bench rdp --quick"],
     ["lint", ["--help"], "scripts/lint --fix"],
     ["lint", ["-h"], "scripts/lint --fix"],
   ];
@@ -66,11 +67,12 @@ describe("unknown options: the line and the usage on stderr, exit 2, nothing run
     ["start", ["--approve"], "scripts/start: --approve needs --agents"],
     ["test", ["--bogus"], "scripts/test: unknown option '--bogus' (options for bun test go after --)"],
     ["test", ["--", "-t", "x"], "scripts/test: options for bun test need paths"],
-    ["bench", [], "scripts/bench: which benchmark? heartbeats, mesh or sessions"],
+    ["bench", [], "scripts/bench: which benchmark? heartbeats, mesh, sessions or rdp"],
     ["bench", ["bogus"], "scripts/bench: unknown benchmark 'bogus'"],
     ["bench", ["--quick"], "scripts/bench: unknown option '--quick'"],
     ["bench", ["heartbeats", "--bogus"], "scripts/bench: unknown option '--bogus'"],
     ["bench", ["sessions", "--bogus"], "scripts/bench: unknown option '--bogus'"],
+    ["bench", ["rdp", "--bogus"], "scripts/bench: unknown option '--bogus'"],
     ["lint", ["--bogus"], "scripts/lint: unknown option '--bogus'"],
   ];
   for (const [name, args, line] of cases) {
