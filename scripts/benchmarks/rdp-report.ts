@@ -4,7 +4,20 @@
  * `bun scripts/benchmarks/rdp.ts --render` can rewrite the wording without
  * measuring again.
  */
-import type { RampLevel } from "./rdp.ts";
+/** One level of the sessions ramp: how many sessions, what they got, what it cost. */
+export interface RampLevel {
+  sessions: number;
+  fps_min: number;
+  fps_mean: number;
+  workload_steps_per_s: number;
+  adapter_pct_of_core: number;
+  entry_pct_of_core: number;
+  shadow_server_pct_of_core: number;
+  clients_pct_of_core: number;
+  machine_busy_pct: number;
+  bytes_per_s_per_session: number;
+  met: boolean;
+}
 
 interface Summary {
   samples: number;

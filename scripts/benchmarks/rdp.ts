@@ -27,7 +27,7 @@ import { ROOT } from "../../fixtures/process.ts";
 import { startShadowServer, startXfreerdp, startXvfb, type ShadowServer } from "../../fixtures/rdp/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { COLOR_TOLERANCE, type LatencyRun, measureLatency, waitUntilShown, xfreerdpWatcher } from "./rdp-latency.ts";
-import { markdown, type Report } from "./rdp-report.ts";
+import { markdown, type RampLevel, type Report } from "./rdp-report.ts";
 import { busyLayout, startBusyWorkload } from "./rdp-workload.ts";
 import { X11 } from "./rdp-x11.ts";
 
@@ -458,20 +458,6 @@ async function main() {
     await server?.stop();
     await c.stop();
   }
-}
-
-export interface RampLevel {
-  sessions: number;
-  fps_min: number;
-  fps_mean: number;
-  workload_steps_per_s: number;
-  adapter_pct_of_core: number;
-  entry_pct_of_core: number;
-  shadow_server_pct_of_core: number;
-  clients_pct_of_core: number;
-  machine_busy_pct: number;
-  bytes_per_s_per_session: number;
-  met: boolean;
 }
 
 /** `xfreerdp` on its own Xvfb, once it shows changes of the server's display (a start that does not within 20 s is retried, up to three times). */
