@@ -28,7 +28,7 @@ pub struct Entry {
 pub async fn start(adjust: impl FnOnce(&mut EntryConfig)) -> Entry {
     let certificate = Certificate::self_signed(&["localhost".into(), "127.0.0.1".into()], 13).expect("certificate");
     let mut config = EntryConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), certificate.clone());
-    config.close_grace = Duration::from_millis(500);
+    config.close_grace = Duration::from_secs(2);
     adjust(&mut config);
     let (handler, closed) = EchoHandler::new();
     let server = EntryServer::start(config, handler.clone()).await.expect("start");
