@@ -122,7 +122,17 @@ async fn misbehave<S: Session>(mut c: Client<S>, bad: Bad) -> String {
     match bad {
         Bad::ChannelBeforeWelcome => {
             c.open_control().await;
-            kept.push(c.open(StreamKind::Input.byte()).await);
+            let (_send, mut input) = c.open(StreamKind::Input.byte()).await;
+            // The entry reads each stream's kind on its own task: when the input stream's kind is read before
+            // control's, there is no control stream yet and the refusal comes back on the input stream instead.
+            let (_, control) = c.control.as_mut().expect("control");
+            let m = tokio::select! {
+                Some(m) = control.json() => m,
+                Some(m) = input.json() => m,
+                else => panic!("an error event on control or on the input stream"),
+            };
+            c.closed().await;
+            return m["error"]["code"].as_str().unwrap_or_default().to_string();
         }
         Bad::ChannelBeforeControl => {
             // No control stream to answer on: the error comes back on the offending stream.
