@@ -129,6 +129,8 @@ impl AdapterHost {
             while let Some(incoming) = accepting.endpoint.accept_session_stream().await {
                 accepting.take(incoming);
             }
+            // The endpoint closed (or was closed before this host started): so does the host.
+            accepting.close();
         });
         host
     }

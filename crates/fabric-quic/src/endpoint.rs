@@ -212,6 +212,7 @@ impl Endpoint {
             events_tx,
             events_rx: tokio::sync::Mutex::new(events_rx),
             socket_buffers,
+            closed: tokio::sync::watch::channel(false).0,
         });
         tokio::spawn(accept_loop(shared.clone()));
         Ok(Endpoint { shared })
@@ -386,13 +387,16 @@ impl Endpoint {
     /// Waits for at least one delivery and returns up to `max`, urgent
     /// classes first. Empty when the endpoint is closed.
     pub async fn recv(&self, max: usize) -> Vec<Delivery> {
-        let mut inbox = self.shared.inbox.lock().await;
+        let mut inbox = tokio::select! {
+            inbox = self.shared.inbox.lock() => inbox,
+            _ = self.shared.until_closed() => return Vec::new(),
+        };
         let (urgent, bulk) = &mut *inbox;
         let first = tokio::select! {
             biased;
             Some(d) = urgent.recv() => d,
             Some(d) = bulk.recv() => d,
-            else => return Vec::new(),
+            _ = self.shared.until_closed() => return Vec::new(),
         };
         let mut out = vec![first];
         while out.len() < max {
@@ -404,8 +408,13 @@ impl Endpoint {
         out
     }
 
+    /// The next event; `None` once the endpoint is closed.
     pub async fn next_event(&self) -> Option<Event> {
-        self.shared.events_rx.lock().await.recv().await
+        tokio::select! {
+            biased;
+            event = async { self.shared.events_rx.lock().await.recv().await } => event,
+            _ = self.shared.until_closed() => None,
+        }
     }
 
     pub fn stats(&self) -> serde_json::Value {
@@ -445,6 +454,7 @@ impl Endpoint {
             self.disconnect(&node, "shutdown");
         }
         self.shared.quic.close(VarInt::from_u32(0), b"shutdown");
+        self.shared.closed.send_replace(true);
         // Ends a wait in `accept_session_stream` once what was accepted is taken.
         self.shared.session_tx.lock().unwrap().take();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.quic.wait_idle()).await;

@@ -80,6 +80,9 @@ impl Endpoint {
 
     /// The next admitted session stream; `None` once the endpoint is closed.
     pub async fn accept_session_stream(&self) -> Option<IncomingSessionStream> {
-        self.shared.session_rx.lock().await.recv().await
+        tokio::select! {
+            incoming = async { self.shared.session_rx.lock().await.recv().await } => incoming,
+            _ = self.shared.until_closed() => None,
+        }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub(crate) struct PeerConn {
     pub conn: Connection,
@@ -138,9 +138,19 @@ pub(crate) struct Shared {
     pub events_tx: mpsc::UnboundedSender<Event>,
     pub events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
     pub socket_buffers: (usize, usize),
+    /// Set once by `close`: every pending `recv`, `next_event` and
+    /// `accept_session_stream` settles (the channels' senders live in this
+    /// struct, so their receivers alone would wait forever).
+    pub closed: watch::Sender<bool>,
 }
 
 impl Shared {
+    /// Resolves once the endpoint is closed (at once if it already is).
+    pub async fn until_closed(&self) {
+        let mut closed = self.closed.subscribe();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+
     pub fn emit(&self, event: Event) {
         let _ = self.events_tx.send(event);
     }
