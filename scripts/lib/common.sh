@@ -19,6 +19,18 @@ ensure_node_deps() {
   "$BUN" --version >/dev/null 2>&1 || die "bun from node_modules does not run; remove node_modules and retry"
 }
 
+# Deno from npm (devDependency `deno`): its binary ships in the optional
+# dependency @deno/linux-x64-glibc, so no postinstall is needed. Exports DENO
+# (the real binary, not the npm shim) and checks that it runs. Deno uses
+# the npm-installed node_modules through deno.json ("nodeModulesDir": "manual").
+ensure_deno() {
+  ensure_node_deps
+  DENO="$ROOT/node_modules/@deno/linux-x64-glibc/deno"
+  [ -x "$DENO" ] || die "deno binary missing at $DENO (only linux-x64 glibc is packaged); run npm ci and retry"
+  "$DENO" --version >/dev/null 2>&1 || die "deno from node_modules does not run ($DENO); remove node_modules and retry"
+  export DENO
+}
+
 # Installs Debian packages that are missing. Needs root (or sudo) and apt.
 APT_UPDATED=""
 ensure_debian_packages() {

@@ -1,0 +1,51 @@
+/**
+ * The runtime seam: the one module that knows whether the code runs on Bun
+ * or Deno. Everything else imports serve, spawn, sleep and file reads from
+ * here and stays portable (README.md beside this file).
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { bunRuntime } from "./bun.ts";
+import { denoRuntime } from "./deno.ts";
+import type { ChildProcess, RunningServer, RuntimeImpl, RuntimeName, ServeOptions, SpawnOptions } from "./types.ts";
+
+export type { ChildProcess, ChildStdin, RequestInfo, RunningServer, RuntimeName, ServeOptions, SpawnOptions, StdioOut } from "./types.ts";
+
+const impl: RuntimeImpl = "Deno" in globalThis ? denoRuntime : bunRuntime;
+
+export const runtimeName: RuntimeName = impl.name;
+export const runtimeVersion: string = impl.version;
+
+/** The repository root (this file is core/runtime/index.ts). */
+const ROOT = join(import.meta.dirname, "../..");
+
+/** deno.json at the repository root: node_modules from npm, no remote imports. */
+export const DENO_CONFIG = join(ROOT, "deno.json");
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const readText = (path: string): Promise<string> => readFile(path, "utf8");
+
+export const readBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(path));
+
+/** An HTTP server on hostname:port (0 = a free port); resolves once it listens. */
+export const serve = (options: ServeOptions): Promise<RunningServer> => impl.serve(options);
+
+/** Starts a child process (argv[0] looked up in PATH). See ChildProcess for the exit status. */
+export const spawn = (argv: string[], options?: SpawnOptions): ChildProcess => impl.spawn(argv, options);
+
+/**
+ * Deno permission flags for a child script: every permission by default (test
+ * children, fixtures). The agent and the control plane have their own
+ * explicit sets (docs/operations.md).
+ */
+export type ScriptPermissions = string[];
+
+/**
+ * The argv that runs a TypeScript file of this repository on the current
+ * runtime: `bun FILE ARGS` or `deno run --config deno.json PERMS FILE ARGS`.
+ */
+export function scriptArgv(file: string, args: string[] = [], permissions: ScriptPermissions = ["--allow-all"]): string[] {
+  if (runtimeName === "bun") return [process.execPath, file, ...args];
+  return [process.execPath, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
+}
