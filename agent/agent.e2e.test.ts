@@ -4,7 +4,7 @@
  * pinning, heartbeats, a role reaching the agent's snapshot, revocation; and
  * one host enrolled in two clusters without their state mixing.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -36,7 +36,7 @@ beforeAll(async () => {
   workloadsFile = join(dir, "workloads.json");
   await writeFile(
     workloadsFile,
-    JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }),
+    JSON.stringify({ "relay-node": { command: [process.execPath, join(import.meta.dirname, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pidDir } } }),
   );
 });
 

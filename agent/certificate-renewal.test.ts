@@ -14,7 +14,8 @@
  * third node, in a cluster that has lost its authority (a minority
  * partition, which issues no certificates), fails to renew and says so.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { sleep } from "../core/runtime/index.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -237,7 +238,7 @@ describe("certificate renewal across expiry", () => {
     // The old certificates expire: in clock time and in real time (the transport's), plus the second it allows.
     await clock.jump(Math.max(...first.map((f) => f.notAfter.getTime())) - clock.now().getTime() + 60_000);
     const lastOld = Math.max(first[0]!.notAfter.getTime(), first[1]!.notAfter.getTime());
-    await Bun.sleep(Math.max(0, lastOld + 2500 - Date.now()));
+    await sleep(Math.max(0, lastOld + 2500 - Date.now()));
     await say("after the old certificates expired");
     expect(channel(a, b)?.channel).toBe("established");
     expect(channel(b, a)?.channel).toBe("established");

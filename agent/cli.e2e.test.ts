@@ -6,7 +6,7 @@
  * a control plane that is down or is not one, a state directory that is a
  * file or holds a damaged state.db, a host that is not enrolled.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { freePort, runToExit } from "../fixtures/process.ts";
 
 setDefaultTimeout(30_000);
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dirname, "..");
 const COMMANDS = ["enroll", "run", "status", "leave"];
 
 let dir: string;

@@ -1,12 +1,13 @@
 /** The agent's client speaks the node-agent contract: paths from the table, answers checked before use, errors with the server's code. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "../fixtures/test.ts";
+import { serve, type RunningServer } from "../core/runtime/index.ts";
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { ManualClock } from "../fixtures/clock.ts";
 
-let server: ReturnType<typeof Bun.serve>;
+let server: RunningServer;
 const seen: string[] = [];
-beforeAll(() => {
-  server = Bun.serve({
+beforeAll(async () => {
+  server = await serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch: (req) => {
@@ -18,7 +19,7 @@ beforeAll(() => {
     },
   });
 });
-afterAll(() => server.stop(true));
+afterAll(() => server.stop({ force: true }));
 
 const client = () => new ControlPlaneClient(`http://127.0.0.1:${server.port}`, new ManualClock());
 

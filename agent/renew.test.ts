@@ -4,7 +4,7 @@
  * off (1 min doubling to 1 h, scaled 0.5–1), what `status` and heartbeats
  * say, and that an expired certificate still renews.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "../fixtures/test.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

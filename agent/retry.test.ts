@@ -1,5 +1,5 @@
 /** Which refusals the agent waits out, for how long, and what it says about the final ones. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { AgentError, parseRetryAfter } from "./client.ts";
 import { Backoff, explain, isTransient, MAX_RETRY_AFTER_MS, retryAfter, troubleOf } from "./retry.ts";
 

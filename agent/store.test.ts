@@ -1,6 +1,6 @@
 /** Node-local state: migrations once, memberships per cluster, snapshot caches replaced whole, removal per cluster. */
 import type { SignedSnapshot } from "../core/contracts/snapshot.ts";
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "../fixtures/test.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
  * backoff, stop on removal, unsupported roles. Backoff and probe intervals
  * run on a manual clock: processes are real, waiting out timers is not.
  */
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +14,7 @@ import { ManualClock } from "../fixtures/clock.ts";
 setDefaultTimeout(30_000);
 
 const dir = mkdtempSync(join(tmpdir(), "rap-sup-"));
-const WORKLOAD = { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: dir } };
+const WORKLOAD = { command: [process.execPath, join(import.meta.dirname, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: dir } };
 let sup: Supervisor | undefined;
 let clock = new ManualClock();
 

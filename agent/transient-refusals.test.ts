@@ -7,7 +7,8 @@
  * manual clock; a small proxy in front of it makes the 503s, the 429s and the
  * outage the real one would not make on demand.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { serve, type RunningServer } from "../core/runtime/index.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,10 +37,10 @@ let dir: string;
 /** What the proxy does with the next request, and the heartbeats it saw (simulated ms, answer). */
 let mode: "pass" | "503" | "429" = "pass";
 const heartbeats: { at: number; status: number }[] = [];
-let proxy: ReturnType<typeof Bun.serve>;
-let proxyPort: number | undefined = 0;
-const startProxy = () => {
-  proxy = Bun.serve({
+let proxy: RunningServer;
+let proxyPort = 0;
+const startProxy = async () => {
+  proxy = await serve({
     hostname: "127.0.0.1",
     port: proxyPort,
     fetch: async (req) => {
@@ -68,13 +69,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-transient-"));
   t = await makeApp(stores.store.db, stores.live, { clock, identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
   server = serveApp(t);
-  startProxy();
+  await startProxy();
   owner = await enrollTotp(t, await bootstrapOwner(t));
   clusterId = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
 });
 
 afterAll(async () => {
-  proxy?.stop(true);
+  await proxy?.stop({ force: true });
   await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -183,12 +184,12 @@ describe("transient refusals", () => {
       mode = "pass";
       await waitFor(() => lines("leaving degraded mode") === 1, { clock, what: "recovered from the 503", timeoutMs: 20_000, stepMs: 500 });
 
-      proxy.stop(true);
+      await proxy.stop({ force: true });
       await waitFor(() => lines("running degraded") === 2, { clock, what: "degraded by the outage", timeoutMs: 20_000, stepMs: 500 });
       // Nothing answers for a simulated minute and more; the agent is still trying.
       await clock.advanceAsync(90_000);
       expect(lines("running degraded")).toBe(2);
-      startProxy();
+      await startProxy();
       const afterOutage = accepted();
       await waitFor(() => lines("leaving degraded mode") === 2, { clock, what: "recovered from the outage", timeoutMs: 20_000, stepMs: 500 });
       expect(accepted()).toBeGreaterThan(afterOutage);

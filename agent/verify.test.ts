@@ -1,5 +1,5 @@
 /** What the agent accepts: only snapshots and bundles signed by its pinned authority, for it, not older. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { CompactSign } from "jose";
 import { signAuthority, AUTHORITY_ISSUER } from "../core/crypto/authority-jws.ts";
 import { b64 } from "../core/crypto/bytes.ts";
@@ -30,11 +30,12 @@ const doc = (over: Record<string, unknown> = {}) =>
     ...over,
   }) as never;
 
-describe("snapshot verification", async () => {
-  const a = await authority();
-  const expectation = { authorityPublicKey: a.publicKey, clusterId: cluster, nodeId: node, currentVersion: 2 };
-  const rejects = async (jws: string, exp = expectation) => expect(await verifySnapshot(jws, exp).catch((e) => e)).toBeInstanceOf(AgentError);
+// Set up at module level: a describe body is synchronous on both runtimes.
+const a = await authority();
+const expectation = { authorityPublicKey: a.publicKey, clusterId: cluster, nodeId: node, currentVersion: 2 };
+const rejects = async (jws: string, exp = expectation) => expect(await verifySnapshot(jws, exp).catch((e) => e)).toBeInstanceOf(AgentError);
 
+describe("snapshot verification", () => {
   test("a snapshot signed by the pinned authority for this node is accepted", async () => {
     expect((await verifySnapshot(await signAuthority(a.privateKey, "k", doc()), expectation)).version).toBe(3);
   });

@@ -1,5 +1,5 @@
 /** loadIdentity: development keys persist in DATA_DIR (same fingerprints after a restart), previous secret key ids are unique. */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 /** The bounded adapter mailbox (C19P–C19S): drop-oldest, partial drain, consumer lag, closed refusal. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { AdapterMailbox } from "./adapter-mailbox.ts";
 
 describe("adapter mailbox", () => {

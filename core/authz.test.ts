@@ -4,7 +4,7 @@
  * table is spelled literally so a change to the policy shows up here as a
  * diff a reviewer reads.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import {
   authorize,
   HIGH_RISK,

@@ -1,5 +1,5 @@
 /** The error catalog is a closed set: a code missing from it fails the compile, and every entry is well formed. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { ERROR_CATALOG, isErrorCode } from "./error-catalog.ts";
 import { Conflict, DomainError } from "./errors.ts";
 

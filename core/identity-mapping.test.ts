@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { groupsFromClaim, providerProvedMfa, roleFromGroups } from "./identity-mapping.ts";
 
 describe("roleFromGroups", () => {

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { isTraceId, newId, newTraceId } from "./ids.ts";
 
 describe("ids", () => {

@@ -1,5 +1,5 @@
 /** The app's shared contract: error envelope, input guards, trace ids, logs. Through app.request() over real stores. */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "../fixtures/test.ts";
 import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, type Session } from "../fixtures/identity.ts";

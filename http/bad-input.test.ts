@@ -5,7 +5,7 @@
  * table changes; an endpoint that takes no body refuses one. The caller is
  * the platform owner with a fresh step-up, so only the input is wrong.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { useStores } from "../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../fixtures/identity.ts";

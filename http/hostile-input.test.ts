@@ -19,7 +19,7 @@
  * place and the value. scripts/test runs this file on PostgreSQL and again
  * on PGlite.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import fc from "fast-check";
 import { useStores } from "../fixtures/stores.ts";
 import type { TestApp } from "../fixtures/control-plane.ts";

@@ -7,7 +7,7 @@
  * (the requests the hostile-input test starts from), answers its documented
  * success status, or a documented error code of that route.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { useStores } from "../fixtures/stores.ts";
 import { apiRoutes } from "../fixtures/routes.ts";

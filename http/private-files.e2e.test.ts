@@ -6,7 +6,8 @@
  * SQLite's side files), and a Product Root key pair. Run under umask 000, so
  * any file whose mode is left to the umask shows up as world-readable.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { scriptArgv, spawn } from "../core/runtime/index.ts";
 import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,7 +62,7 @@ test("rap root keygen: the key directory is 0700 and the private key 0600 (the p
   const dir = await mkdtemp(join(tmpdir(), "rap-root-"));
   try {
     const out = join(dir, "root");
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../scripts/rap.ts"), "root", "keygen", "--out", out], { stdout: "pipe", stderr: "pipe" });
+    const proc = spawn(scriptArgv(join(import.meta.dirname, "../scripts/rap.ts"), ["root", "keygen", "--out", out]), { stdout: "pipe", stderr: "pipe" });
     expect(await proc.exited).toBe(0);
     expect((await stat(out)).mode & 0o777).toBe(0o700);
     expect((await stat(join(out, "product-root.key"))).mode & 0o777).toBe(0o600);

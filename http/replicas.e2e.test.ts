@@ -7,7 +7,7 @@
  * naming the key and the fix) and changes nothing in the database.
  * Needs PostgreSQL and Redis (scripts/test); skipped on the embedded stores.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

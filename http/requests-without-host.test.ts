@@ -6,7 +6,7 @@
  * server (http/server.ts over the suite's stores) is sent raw HTTP/1.0 and
  * HTTP/1.1 with an empty Host over a socket.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
  * fires after it. Runs against PostgreSQL under scripts/test (a fresh
  * database) and the embedded PGlite otherwise.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

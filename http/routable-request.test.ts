@@ -1,5 +1,5 @@
 /** routableRequest: which URLs are rebuilt, and that a rebuilt request keeps path, query, method, headers and body. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { routableRequest } from "./routable-request.ts";
 
 const ORIGIN = "http://10.0.0.5:8080";

@@ -8,7 +8,7 @@
  * it, and the last tests pin that list so a Bun upgrade that changes it
  * shows up here.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { connect } from "node:net";
 import type { Server } from "bun";
 import { useStores } from "../fixtures/stores.ts";

@@ -3,7 +3,8 @@
  * in-process live state and against a real Redis (TEST_REDIS_URL, started by
  * scripts/test). Without TEST_REDIS_URL the Redis half is skipped, not faked.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "../fixtures/test.ts";
+import { sleep } from "../core/runtime/index.ts";
 import type { LiveState } from "./live-state.ts";
 import { memoryLiveState } from "./memory.ts";
 import { redisLiveState } from "./redis.ts";
@@ -106,4 +107,4 @@ contract("in-process", async () => ({
 }));
 
 const redisUrl = process.env.TEST_REDIS_URL;
-contract("redis", async () => ({ live: await redisLiveState(redisUrl!, `test:${newId()}:`), advance: (ms) => Bun.sleep(ms) }), Boolean(redisUrl));
+contract("redis", async () => ({ live: await redisLiveState(redisUrl!, `test:${newId()}:`), advance: (ms) => sleep(ms) }), Boolean(redisUrl));

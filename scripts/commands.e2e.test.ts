@@ -5,7 +5,7 @@
  * line and the usage on stderr and exits 2 before anything runs.
  * scripts/rap has its own tests.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +14,7 @@ import { join } from "node:path";
 setDefaultTimeout(30_000);
 import { runToExit } from "../fixtures/process.ts";
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dirname, "..");
 
 let dir: string;
 let dataDir: string;

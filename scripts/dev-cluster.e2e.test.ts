@@ -5,7 +5,8 @@
  * restarted; SIGINT leaves no process behind; a second run on the same data
  * reuses the owner, the cluster and the agents without any approval.
  */
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { type ChildProcess, scriptArgv, sleep, spawn } from "../core/runtime/index.ts";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +17,7 @@ import { waitFor } from "../fixtures/wait.ts";
 setDefaultTimeout(240_000);
 
 let dir: string;
-const started: ReturnType<typeof Bun.spawn>[] = [];
+const started: ChildProcess[] = [];
 afterAll(async () => {
   for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -34,14 +35,14 @@ interface Membership {
 /** `rap-node-agent status --json` with no --state-dir: finds the dev cluster's agents through DATA_DIR. */
 async function status(): Promise<Membership[]> {
   // Probes spawn a process each: pace them.
-  await Bun.sleep(500);
+  await sleep(500);
   const { output } = await runAgent(["status", "--json"], { DATA_DIR: dir });
   return (JSON.parse(output.trim() || "{}").memberships ?? []) as Membership[];
 }
 
 /** Process ids whose command line mentions the test's data directory (the agents), plus the ones the script printed. */
 async function leftovers(printed: number[]): Promise<number[]> {
-  const p = Bun.spawn(["pgrep", "-f", dir], { stdout: "pipe" });
+  const p = spawn(["pgrep", "-f", dir], { stdout: "pipe" });
   const byDir = (await new Response(p.stdout).text()).split("\n").filter(Boolean).map(Number);
   const alive = printed.filter((pid) => {
     try {
@@ -55,7 +56,7 @@ async function leftovers(printed: number[]): Promise<number[]> {
 }
 
 async function startCluster(port: number) {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "dev-cluster.ts"), "--agents", "2", "--approve"], {
+  const proc = spawn(scriptArgv(join(import.meta.dirname, "dev-cluster.ts"), ["--agents", "2", "--approve"]), {
     env: { PATH: process.env.PATH ?? "", DATA_DIR: dir, PORT: String(port) },
     stdout: "pipe",
     stderr: "pipe",
@@ -114,7 +115,7 @@ test("a dev cluster forms a live mesh, restarts a dead agent, stops cleanly and 
   // SIGINT (Ctrl-C) stops everything it started.
   first.proc.kill("SIGINT");
   expect(await first.proc.exited).toBe(0);
-  await Bun.sleep(200);
+  await sleep(200);
   expect(await leftovers(first.pids())).toEqual([]);
 
   // Second run on the same data, at once: everything reused, nothing to approve, no TOTP code needed.
@@ -132,6 +133,6 @@ test("a dev cluster forms a live mesh, restarts a dead agent, stops cleanly and 
   expect(out).not.toContain("role entry-node assigned");
   second.proc.kill("SIGTERM");
   expect(await second.proc.exited).toBe(0);
-  await Bun.sleep(200);
+  await sleep(200);
   expect(await leftovers(second.pids())).toEqual([]);
 });

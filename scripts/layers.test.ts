@@ -7,11 +7,11 @@
  * framework stay at their edges: only sql/ opens a database, only live/
  * talks to Redis, only agent/store.ts to libsql, only http/ uses Hono.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
-const ROOT = resolve(import.meta.dir, "..");
+const ROOT = resolve(import.meta.dirname, "..");
 const SKIP = new Set(["node_modules", "target", ".git", ".data", "docs"]);
 
 /** Which top-level folders (or paths) each layer may import from, besides itself. */

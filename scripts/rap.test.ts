@@ -7,7 +7,8 @@
  * the refresh runs), one-line errors with the API's code, logout, --help
  * everywhere without side effects, and bad options.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -20,7 +21,7 @@ import { notPrivate } from "../fixtures/file-modes.ts";
 
 setDefaultTimeout(60_000);
 const stores = useStores();
-const RAP = resolve(import.meta.dir, "rap.ts");
+const RAP = resolve(import.meta.dirname, "rap.ts");
 
 let t: TestApp;
 let server: { url: string; stop: () => Promise<void> };
@@ -79,7 +80,7 @@ describe("rap", () => {
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
       expect(r.stdout).toContain("usage: rap");
     }
-    expect(await Bun.file(credentials()).exists()).toBe(false);
+    expect(existsSync(credentials())).toBe(false);
     expect(ok(await rap(["--help"]))).toContain("rap nodes list|show|drain|activate|enable|disable|revoke");
   });
 
@@ -110,7 +111,7 @@ describe("rap", () => {
     const wrong = await rap(["login", "--password-stdin"], { env: { ...env, RAP_TOTP: "000000" }, stdin: "wrong password!\n" });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr.trim()).toEndWith("(auth.invalid_credentials)");
-    expect(await Bun.file(credentials()).exists()).toBe(false);
+    expect(existsSync(credentials())).toBe(false);
 
     const r = await rap(["login", "--url", server.url, "--email", owner.email, "--password-stdin", "--totp", await nextCode(t, owner.totpSecret!)], {
       stdin: `${PASSWORD}\n`,
@@ -186,7 +187,7 @@ describe("rap", () => {
   test("logout ends the session and forgets the tokens", async () => {
     const saved = JSON.parse(await readFile(credentials(), "utf8"));
     expect(ok(await rap(["logout"]))).toContain(`signed out of ${server.url}`);
-    expect(await Bun.file(credentials()).exists()).toBe(false);
+    expect(existsSync(credentials())).toBe(false);
     expect((await stat(join(config, "rap"))).mode & 0o777).toBe(0o700);
     const reuse = await t.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: saved.refresh_token } });
     expect(reuse.status).toBe(401);

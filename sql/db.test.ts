@@ -1,5 +1,5 @@
 /** The Db adapter contract: the same answers from PostgreSQL and PGlite. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
 import { pgError, UNIQUE_VIOLATION } from "./db.ts";
 

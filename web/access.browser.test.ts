@@ -13,7 +13,7 @@
  * No page shows a node, an address or a path. Screenshots go to a temporary
  * folder, or to docs/screenshots/ with UPDATE_SCREENSHOTS=1.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page, Response as PageResponse } from "playwright-core";
@@ -26,7 +26,7 @@ import { waitFor } from "../fixtures/wait.ts";
 setDefaultTimeout(90_000);
 
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1";
-let SHOTS = join(import.meta.dir, "../docs/screenshots");
+let SHOTS = join(import.meta.dirname, "../docs/screenshots");
 const MEMBER = { email: "member@acme.example", password: "acme member passphrase" };
 const VIEWER = { email: "viewer@acme.example", password: "acme viewer passphrase" };
 const TARGET_HOST = "10.77.0.22";

@@ -10,7 +10,7 @@
  * (removed afterwards), or to docs/screenshots/ with UPDATE_SCREENSHOTS=1,
  * so a test run leaves the tree as it was.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ setDefaultTimeout(90_000);
 
 /** docs/screenshots/ only when asked to refresh them; otherwise under the test's temporary folder. */
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === "1";
-let SHOTS = join(import.meta.dir, "../docs/screenshots");
+let SHOTS = join(import.meta.dirname, "../docs/screenshots");
 const OWNER = { email: "owner@example.com", password: "correct horse battery staple" };
 const ORG_ADMIN = { email: "admin@acme.example", password: "acme admin passphrase" };
 const NODE_NAME = "edge-fra-1";
@@ -257,7 +257,7 @@ describe("platform owner console", () => {
     const pids = join(dir, "pids");
     await mkdir(pids);
     const workloads = join(dir, "workloads.json");
-    const workload = { command: [process.execPath, join(import.meta.dir, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pids } };
+    const workload = { command: [process.execPath, join(import.meta.dirname, "../fixtures/workload.ts")], env: { WORKLOAD_PID_DIR: pids } };
     await writeFile(workloads, JSON.stringify({ "relay-node": workload, "entry-node": workload }));
     runner = spawnAgent(["run", "--heartbeat-interval", "0.5", "--workloads", workloads, "--state-dir", join(dir, "host")]);
     const node = await waitFor(

@@ -1,5 +1,5 @@
 /** Pure transition tests of the cluster machine: every state, every event, no IO. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { ARCHIVE_TIMER, clusterMachine, type ClusterEvent } from "./machine.ts";
 import { TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { initialTransition, transition } from "xstate";
 import { directorySyncMachine, RUN_SYNC, SYNC_TIMER } from "./machine.ts";
 import { TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";

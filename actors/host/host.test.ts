@@ -4,7 +4,7 @@
  * host makes: row locking loses no event, timers survive a restart, and a
  * transition commits whole or not at all.
  */
-import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { freshDatabase, freshLiveState, storeKind, type TestDatabase } from "../../fixtures/stores.ts";
 import { makeHost } from "../../fixtures/control-plane.ts";
 import { ManualClock } from "../../fixtures/clock.ts";

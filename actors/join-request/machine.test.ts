@@ -1,5 +1,5 @@
 /** Pure transition tests of the join-request machine. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { EXPIRE_TIMER, joinRequestMachine, type JoinRequestEvent } from "./machine.ts";
 import { TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";

@@ -1,5 +1,5 @@
 /** Pure transition tests of the node machine. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { nodeMachine, type NodeEvent } from "./machine.ts";
 

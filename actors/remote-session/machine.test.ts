@@ -1,5 +1,5 @@
 /** Pure transition tests of the remote session machine: every state, guard, timer and forbidden event. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { initialTransition, transition, type AnyMachineSnapshot } from "xstate";
 import { remoteSessionMachine, controllerOf, MAX_ENDED_ATTACHMENTS, type RemoteSessionContext, type RemoteSessionEvent } from "./machine.ts";
 

@@ -5,7 +5,7 @@
  * before authorization, heartbeat timeout, draining, trust rotation and
  * degraded-mode TTL. The transport half of these arrives with fabric-quic.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { createActor, type SnapshotFrom } from "xstate";
 import {
   canSend,

@@ -6,7 +6,7 @@
  * the agents' local failover and shortcut decisions are what carries the
  * route-health pings that `status` reports.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { classesBetween } from "./policy.ts";
 
 const BASE: string[] = ["fabric_control", "route_control", "health", "telemetry"];

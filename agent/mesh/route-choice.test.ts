@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { chooseRoute, initialRouteState, type RouteInput } from "./route-choice.ts";
 
 const thresholds = { minFlowMs: 60_000, minRouteLatencyMs: 20, minGain: 0.2 };

@@ -5,7 +5,7 @@
  * runtimes' ticks, heartbeats and TTLs run on a manual clock that the tests
  * move; the network is real.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "../../fixtures/test.ts";
 import { MeshRuntime, type Directory, type MeshControl } from "./runtime.ts";
 import { Mesh } from "../../crates/fabric-quic/index.ts";
 import { encode } from "./messages.ts";

@@ -11,7 +11,7 @@
  * entry → mesh session streams → adapter (IronRDP) → server, spliced and
  * encoded in Rust.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { createHash, X509Certificate } from "node:crypto";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -603,7 +603,7 @@ describe("in the access portal, in Chromium", () => {
     expect(await page.getByTestId("terminal-resource").textContent()).toBe("shadow-tour");
     const html = await page.content();
     for (const hidden of [`${servers.shadowTls!.host}:${servers.shadowTls!.port}`, adapterDir]) expect(html).not.toContain(hidden);
-    const shots = UPDATE_SCREENSHOTS ? join(import.meta.dir, "../../docs/screenshots") : join(c.dir, "screenshots");
+    const shots = UPDATE_SCREENSHOTS ? join(import.meta.dirname, "../../docs/screenshots") : join(c.dir, "screenshots");
     await mkdir(shots, { recursive: true });
     await page.screenshot({ path: join(shots, "access-desktop.png") });
     await page.close();

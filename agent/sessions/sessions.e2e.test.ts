@@ -7,7 +7,8 @@
  * covers WebTransport). Keystrokes go client → entry → mesh session stream →
  * adapter → sshd and back, spliced in Rust.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { sleep } from "../../core/runtime/index.ts";
 import { join } from "node:path";
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";
 import { runAgent, spawnAgent, type AgentProcess } from "../../fixtures/agent-process.ts";
@@ -303,7 +304,7 @@ describe("remote SSH sessions through the fabric", () => {
     // An attach offer left unused past its lifetime.
     const late = await as(member, "POST", `/api/v1/remote-sessions/${s.id}/attach`);
     expect(late.status).toBe(200);
-    await Bun.sleep((TOKEN_TTL_S + 1) * 1000);
+    await sleep((TOKEN_TTL_S + 1) * 1000);
     const expired = terminal(s.id, late.body);
     expect((await expired.event("refused")).error.code).toBe("data_plane.token_expired");
     // Nothing changed: the attachment of that offer still controls the session (attach made it the controller).

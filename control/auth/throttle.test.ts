@@ -1,5 +1,5 @@
 /** Which source a sign-in attempt counts against. */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { sourceOf } from "./throttle.ts";
 
 test("IPv4 counts per address; IPv6 per /64, however it is written; IPv4-mapped IPv6 as IPv4", () => {

@@ -5,7 +5,7 @@
  * the previous keys) starts and moves the record. planKeys is pure; the rest
  * runs over the suite's stores.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { randomBytes } from "../../core/crypto/bytes.ts";
 import { newId } from "../../core/ids.ts";
 import { listAudit } from "../../sql/audit.ts";

@@ -1,5 +1,5 @@
 /** The node blocklist: a change on one replica reaches the others over live state; a reload repairs a missed message. */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { freshDatabase, freshLiveState, type TestDatabase } from "../../fixtures/stores.ts";
 import type { LiveState } from "../../live/live-state.ts";
 import { NodeBlocklist } from "./blocklist.ts";

@@ -5,7 +5,7 @@
  * with a 400, and the rest of its batch is written. Over the batched writer
  * directly (1,000 heartbeats in one batch) and over the real API.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, makeHost, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, type Session } from "../../fixtures/identity.ts";

@@ -4,7 +4,7 @@
  * PostgreSQL can store, bounded JSON and a real instant; the agent wire
  * contracts never throw and never pass on an unstorable string.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import fc from "fast-check";
 import * as v from "valibot";
 import { isStorableText, JsonObject, jsonProblem, Text, Timestamp } from "./common.ts";

@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { atHashMatches } from "./at-hash.ts";
 
 // The example of OpenID Connect Core, Appendix A.3 (RS256).

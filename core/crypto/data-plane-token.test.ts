@@ -1,5 +1,5 @@
 /** The offline verifier an entry node runs: every refusal, in the spec's error event shape. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { entryRef, signDataPlaneToken, verifyDataPlaneToken } from "./data-plane-token.ts";
 import {
   DATA_PLANE_AUDIENCE,
@@ -46,11 +46,12 @@ async function claims(over: Partial<DataPlaneClaims> = {}): Promise<DataPlaneCla
   };
 }
 
-describe("verifyDataPlaneToken", async () => {
-  const k = await keyPair("dp-1");
-  const other = await keyPair("dp-2");
-  const expect0: DataPlaneExpect = { entryNodeId: ENTRY, sessionId: SID };
+// Set up at module level: a describe body is synchronous on both runtimes.
+const k = await keyPair("dp-1");
+const other = await keyPair("dp-2");
+const expect0: DataPlaneExpect = { entryNodeId: ENTRY, sessionId: SID };
 
+describe("verifyDataPlaneToken", () => {
   test("a valid token verifies with the snapshot's key and gives its claims", async () => {
     const v = await verifyDataPlaneToken(await signDataPlaneToken(k.sign, await claims()), [other.pub, k.pub], expect0, now);
     expect(v).toMatchObject({ ok: true, claims: { sid: SID, chn: ["control", "input", "render"] } });

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { issueOpaqueToken, parseOpaqueToken, secretMatches } from "./opaque-token.ts";
 
 describe("opaque tokens", () => {

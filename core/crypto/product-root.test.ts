@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import {
   generateProductRoot,
   GRANT_TYPE,
@@ -15,11 +15,12 @@ import {
 const now = new Date("2026-06-01T00:00:00Z");
 const installationId = "0190f5f0-0000-7000-8000-000000000001";
 
-describe("product root", async () => {
-  const root = await generateProductRoot();
-  const priv = await importPrivateKey(root.privateKeyPkcs8B64);
-  const pub = await importPublicKey(root.publicKeyB64);
+// Set up at module level: a describe body is synchronous on both runtimes.
+const root = await generateProductRoot();
+const priv = await importPrivateKey(root.privateKeyPkcs8B64);
+const pub = await importPublicKey(root.publicKeyB64);
 
+describe("product root", () => {
   test("an activation manifest signed by the root verifies and round-trips", async () => {
     const m = newActivation({ installationId, ownerEmail: "Owner@Example.com", now, validForMs: 3600_000 });
     const got = await verifyActivation(pub, await signDocument(priv, m), now);

@@ -1,5 +1,5 @@
 /** sharedKeyFingerprint: stable, short, separated by purpose, not the plain SHA-256 of the key. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { sharedKeyFingerprint } from "./shared-key-fingerprint.ts";
 import { toHex } from "../ids.ts";
 

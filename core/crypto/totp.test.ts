@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { base32 } from "./bytes.ts";
 import { totpAt, totpStep, verifyTotp } from "./totp.ts";
 

@@ -1,5 +1,5 @@
 /** Peer selection: hard constraints, class-aware scoring, active/warm/cold sets by profile, recovery order. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { hardConstraint, recoveryOrder, score, selectPeers, TARGETS, type Peer, type SelfContext } from "./peers.ts";
 
 const now = 1_800_000_000_000;

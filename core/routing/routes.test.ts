@@ -1,5 +1,5 @@
 /** Routes: direct, one- and two-relay paths, relay-only transit, failover through the cache, shortcut conditions. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../fixtures/test.ts";
 import { activePath, findRoute, RouteCache, shortcutBlockers, type Directory, type Link } from "./routes.ts";
 
 const link = (from: string, to: string, latencyMs: number, loss = 0, up = true): Link[] => [

@@ -4,7 +4,7 @@
  * the routing engine, control plane, agent and this wrapper use); this fails
  * when they differ.
  */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { CHANNEL_CLASSES, channelClasses } from "./index.ts";
 
 test("the Rust crate and the TypeScript wrapper list the same channel classes in wire order", () => {

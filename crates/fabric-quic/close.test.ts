@@ -3,11 +3,11 @@
  * process that closed its endpoints exits by itself (before this, a pending
  * `recv()` or `nextEvent()` kept the process alive forever).
  */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
-const SCRIPT = join(import.meta.dir, "../../fixtures/mesh-close-exit.ts");
+const SCRIPT = join(import.meta.dirname, "../../fixtures/mesh-close-exit.ts");
 
 /** Runs the script under this same runtime; its exit code and stdout, or "still running" after `limitMs`. */
 function runScript(limitMs: number): Promise<{ code: number | null; stdout: string; stillRunning: boolean }> {

@@ -4,7 +4,8 @@
  * authorization, revocation and trust rotation on live connections, relays
  * spliced in Rust, and the QoS queues.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "../../fixtures/test.ts";
+import { sleep } from "../../core/runtime/index.ts";
 import { Mesh, MeshError } from "./index.ts";
 import { meshNode, MeshRecorder, nodeCredentials, testCa, type TestCa } from "../../fixtures/mesh.ts";
 import { waitFor } from "../../fixtures/wait.ts";
@@ -184,7 +185,7 @@ describe("mutual TLS with cluster node certificates", () => {
       for (const m of sent) {
         await a.send(b.nodeId, "input", bytes(m));
         await b.send(a.nodeId, "input", bytes(m));
-        if (Number(m.slice(1)) % 20 === 0) await Bun.sleep(1);
+        if (Number(m.slice(1)) % 20 === 0) await sleep(1);
       }
     })();
     expect((await a.connect(b.nodeId, b.address)).node_id).toBe(b.nodeId);

@@ -4,7 +4,7 @@
  * shared stylesheet, xterm.js's and its own), no inline code, no secret, and
  * nothing of another app's paths served under its own.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { CONSOLE_CSP } from "../console/routes.ts";

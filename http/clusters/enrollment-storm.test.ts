@@ -9,7 +9,7 @@
  * next; the figures (429s, when the last join and the last bootstrap landed)
  * are printed and bounded.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";

@@ -5,7 +5,8 @@
  * role assignments against capabilities, node groups, and signed snapshots
  * scoped per role and per organization.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { sleep } from "../../core/runtime/index.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
@@ -389,7 +390,7 @@ describe("signed scoped snapshots", () => {
     const before = await snapshotOf(entry);
     const started = Date.now();
     const waiting = agent(entry, "GET", `/snapshot?after_version=${before.version}&wait=20`);
-    await Bun.sleep(50);
+    await sleep(50);
     const r2 = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "relay-late");
     await stepUp(t, owner);
     await json(await admin("POST", `/nodes/${r2.nodeId}/roles`, { role: "relay-node" }), 201);

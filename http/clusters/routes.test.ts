@@ -1,5 +1,5 @@
 /** Clusters API through app.request() over real stores: lifecycle, auth, conflicts, pagination, timers. */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, type Session } from "../../fixtures/identity.ts";

@@ -7,7 +7,7 @@
  * audience, nonce, signature key, at_hash), claims that try to grant
  * platform roles, sources of other organizations, require-SSO, MFA policy.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { generateKeyPair } from "jose";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";

@@ -4,7 +4,8 @@
  * role grants, and proof that the users.platform_role column alone grants
  * nothing in strict mode. Dev mode: explicit insecure bootstrap only.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { scriptArgv, spawn } from "../../core/runtime/index.ts";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,10 +19,10 @@ import { listAudit } from "../../sql/audit.ts";
 
 setDefaultTimeout(30_000);
 
-const ROOT = join(import.meta.dir, "../..");
+const ROOT = join(import.meta.dirname, "../..");
 
 async function rap(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([process.execPath, join(ROOT, "scripts/rap.ts"), ...args], { stdout: "pipe", stderr: "pipe" });
+  const p = spawn(scriptArgv(join(ROOT, "scripts/rap.ts"), args), { stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code: await p.exited, out: out.trim(), err: err.trim() };
 }

@@ -1,5 +1,5 @@
 /** The node-agent routes the app serves are exactly the contract table's, method and path, so server and agent cannot drift apart. */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import * as v from "valibot";
 import { createApp } from "../app.ts";
 import { apiRoutes } from "../../fixtures/routes.ts";

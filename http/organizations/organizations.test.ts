@@ -1,5 +1,5 @@
 /** Organizations, memberships and the audit trail over the real API. */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, json, PASSWORD, signIn, type Session } from "../../fixtures/identity.ts";

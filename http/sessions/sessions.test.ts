@@ -8,7 +8,7 @@
  * entry, expired, tampered, wrong session, superseded) and what an
  * organization may read (no node ids or addresses).
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, signIn, stepUp, type Session } from "../../fixtures/identity.ts";

@@ -4,7 +4,8 @@
  * DAMAGE watch reports the drawn area, and a bad display name is refused.
  * The benchmark's latency figures rest on exactly these.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
+import { sleep } from "../../core/runtime/index.ts";
 import { startXvfb, type Xvfb } from "../../fixtures/rdp/index.ts";
 import { busyLayout, startBusyWorkload } from "./rdp-workload.ts";
 import { type DamageRect, X11 } from "./rdp-x11.ts";
@@ -71,7 +72,7 @@ describe("raw X11 client (rdp-x11.ts)", () => {
       await drawer.fillSynced(192, 128, 64, 32, 0xff00ff);
       await watcher.sync();
       const deadline = Date.now() + 5000;
-      while (!seen.some((r) => r.x <= 192 && r.y <= 128 && r.x + r.w >= 256 && r.y + r.h >= 160) && Date.now() < deadline) await Bun.sleep(10);
+      while (!seen.some((r) => r.x <= 192 && r.y <= 128 && r.x + r.w >= 256 && r.y + r.h >= 160) && Date.now() < deadline) await sleep(10);
       expect(seen.some((r) => r.x <= 192 && r.y <= 128 && r.x + r.w >= 256 && r.y + r.h >= 160)).toBe(true);
     } finally {
       watcher.close();
@@ -85,11 +86,11 @@ describe("raw X11 client (rdp-x11.ts)", () => {
       await x.useFont("fixed");
       const w = startBusyWorkload(x, busyLayout(x.width, x.height));
       const deadline = Date.now() + 5000;
-      while (w.steps() < 6 && Date.now() < deadline) await Bun.sleep(20);
+      while (w.steps() < 6 && Date.now() < deadline) await sleep(20);
       await w.stop();
       const after = w.steps();
       expect(after).toBeGreaterThanOrEqual(6);
-      await Bun.sleep(100);
+      await sleep(100);
       expect(w.steps()).toBe(after);
     } finally {
       x.close();

@@ -1,5 +1,5 @@
 /** A failed connection reads as one line naming the entry point, never its URL, host or address. */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { connectErrorMessage, scrubEntryAddresses } from "./connect-error.ts";
 
 const entry = { name: "Frankfurt", urls: ["https://fra-1.access.example.com:4433/rap/v1", "https://[2001:db8::7]:4433/rap/v1"], certificate_hashes: [] };

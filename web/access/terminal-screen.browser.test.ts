@@ -12,7 +12,7 @@
  * and say so, an error event or a closed connection offers to reattach, and
  * Detach detaches.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,7 @@ import { waitFor } from "../../fixtures/wait.ts";
 
 setDefaultTimeout(60_000);
 
-const WEB = join(import.meta.dir, "..");
+const WEB = join(import.meta.dirname, "..");
 let dir: string;
 let server: ReturnType<typeof Bun.serve>;
 let browser: Browser;

@@ -8,7 +8,7 @@
  * keys typed into the page go out on the input channel and their echo comes
  * back on render.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "../../../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,7 +34,7 @@ let server: ReturnType<typeof Bun.serve>;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-entry-browser-"));
   harness = await startEntryHarness(join(dir, "entry.pem"));
-  const bundle = await Bun.build({ entrypoints: [join(import.meta.dir, "test-page.ts")], target: "browser", format: "esm" });
+  const bundle = await Bun.build({ entrypoints: [join(import.meta.dirname, "test-page.ts")], target: "browser", format: "esm" });
   if (!bundle.success) throw new Error(bundle.logs.map((l) => l.message).join("; "));
   const script = await bundle.outputs[0]!.text();
   server = Bun.serve({

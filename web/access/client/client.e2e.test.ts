@@ -5,7 +5,7 @@
  * entry's qmux WebSocket transport. Each client runs as its own Bun process
  * that trusts the harness's certificate file; nothing is mocked.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "../../../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { ERROR_CATALOG } from "../../../core/error-catalog.ts";
 import { buildEntryHarness, ENTRY_HARNESS, type EntryHarness, startEntryHarness } from "../../../fixtures/entry-harness.ts";
 import { runToExit } from "../../../fixtures/process.ts";
 
-const ROOT = join(import.meta.dir, "../../..");
+const ROOT = join(import.meta.dirname, "../../..");
 let dir: string;
 let harness: EntryHarness;
 

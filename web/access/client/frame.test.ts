@@ -1,5 +1,5 @@
 /** The TypeScript frame codec against the golden file that crates/fabric-entry/tests/golden.rs checks the Rust codec with: both agree byte for byte. */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../../fixtures/test.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeData, encodeFrame, encodeJson, type Frame, FrameDecoder, FrameError, MAX_DATA_LEN, MAX_JSON_LEN, STREAM_KIND } from "./frame.ts";
@@ -9,7 +9,7 @@ interface Golden {
   frames: { name: string; hex: string; frame: { kind: "json"; message: { type: string } } | { kind: "data"; payload_hex: string } }[];
   refused: { name: string; hex: string; code: string }[];
 }
-const golden: Golden = JSON.parse(readFileSync(join(import.meta.dir, "../../../fixtures/session-frame/golden.json"), "utf8"));
+const golden: Golden = JSON.parse(readFileSync(join(import.meta.dirname, "../../../fixtures/session-frame/golden.json"), "utf8"));
 const bytes = (hex: string) => new Uint8Array(Buffer.from(hex, "hex"));
 const toFrame = (f: Golden["frames"][number]["frame"]): Frame =>
   f.kind === "json" ? { kind: "json", message: f.message } : { kind: "data", payload: bytes(f.payload_hex) };

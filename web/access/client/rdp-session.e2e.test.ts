@@ -9,7 +9,7 @@
  * pass it: see rdp-test-client.ts.) The client runs as
  * its own process (rdp-test-client.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "../../../fixtures/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ afterAll(async () => {
 
 describe("RDP attachment over the WebSocket fallback, under Bun", () => {
   test("tiles come back parsed, a bad message is a notice and the session goes on, unallowed channels are refused, detach detaches", async () => {
-    const run = await runToExit([process.execPath, join(import.meta.dir, "rdp-test-client.ts"), harness.url], {
+    const run = await runToExit([process.execPath, join(import.meta.dirname, "rdp-test-client.ts"), harness.url], {
       env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: harness.certFile },
       timeoutMs: 60_000,
     });

@@ -6,7 +6,7 @@
  * adapter refuses are refused here with the same code, and the JSON messages
  * match what the client builds or reads. Rust and TS agree byte for byte.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../../fixtures/test.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -56,7 +56,7 @@ interface Golden {
   json_messages: Record<string, Record<string, unknown> & { type: string }>;
 }
 
-const golden: Golden = JSON.parse(readFileSync(join(import.meta.dir, "../../../fixtures/rdp-wire/golden.json"), "utf8"));
+const golden: Golden = JSON.parse(readFileSync(join(import.meta.dirname, "../../../fixtures/rdp-wire/golden.json"), "utf8"));
 const fromHex = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const json = (name: string) => {

@@ -4,7 +4,7 @@
  * input batches have the brief's exact bytes and round-trip through the
  * adapter's reading; controls, clipboard and file messages check their limits.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../../../fixtures/test.ts";
 import {
   checkFileName,
   clipboardMessage,

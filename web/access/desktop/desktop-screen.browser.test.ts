@@ -12,7 +12,7 @@
  * the wheel produce the exact input events; the toolbar follows the desktop
  * message and the clipboard/file policy.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../../fixtures/test.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +25,7 @@ import { encodePng, type PngKind } from "../client/test-png.ts";
 
 setDefaultTimeout(60_000);
 
-const WEB = join(import.meta.dir, "../..");
+const WEB = join(import.meta.dirname, "../..");
 let dir: string;
 let server: ReturnType<typeof Bun.serve>;
 let browser: Browser;
