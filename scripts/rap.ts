@@ -21,7 +21,7 @@ import { generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newA
 import { newId } from "../core/ids.ts";
 import { runCli, UsageError, wantsHelp } from "./rap-commands.ts";
 
-const REPO = resolve(import.meta.dir, "..");
+const REPO = resolve(import.meta.dirname, "..");
 
 async function keygen(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { out: { type: "string" } }, strict: true });

@@ -29,7 +29,13 @@ export const readText = (path: string): Promise<string> => readFile(path, "utf8"
 export const readBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(path));
 
 /** An HTTP server on hostname:port (0 = a free port); resolves once it listens. */
-export const serve = (options: ServeOptions): Promise<RunningServer> => impl.serve(options);
+export const serve = async (options: ServeOptions): Promise<RunningServer> => impl.serveNow(options);
+
+/**
+ * `serve` for callers that need the port at once (both runtimes bind before
+ * returning): listening when it returns; a bind failure throws.
+ */
+export const serveNow = (options: ServeOptions): RunningServer => impl.serveNow(options);
 
 /** Starts a child process (argv[0] looked up in PATH). See ChildProcess for the exit status. */
 export const spawn = (argv: string[], options?: SpawnOptions): ChildProcess => impl.spawn(argv, options);

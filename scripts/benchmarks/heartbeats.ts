@@ -15,6 +15,7 @@
  *
  * Writes docs/bench/heartbeats.json and docs/bench/heartbeats.md.
  */
+import { sleep } from "../../core/runtime/index.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -42,7 +43,7 @@ import { newEd25519Pkcs8 } from "../../control/identity.ts";
 import { NODE_TOKEN_TTL_SECONDS } from "../../control/nodes/node-auth.ts";
 import { spawnControlPlane } from "../../fixtures/process.ts";
 
-const ROOT = join(import.meta.dir, "../..");
+const ROOT = join(import.meta.dirname, "../..");
 const quick = process.argv.includes("--quick");
 const INTERVAL_S = 30;
 const STEP_SECONDS = quick ? 6 : INTERVAL_S;
@@ -272,7 +273,7 @@ async function loadStep(baseUrl: string, tokens: string[], agents: number) {
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
-    await Bun.sleep(2);
+    await sleep(2);
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - started) / 1000;
