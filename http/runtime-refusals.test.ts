@@ -1,5 +1,5 @@
 /**
- * The runtime's own answers, over a real socket to Bun.serve as
+ * The runtime's own answers, over a real socket to the runtime's server as
  * http/server.ts configures it. What reaches the app gets its JSON envelope:
  * an oversized body (declared or chunked, however large), a body on a route
  * that takes none (a GET's included), an error thrown outside the app, and a

@@ -1,11 +1,12 @@
 /**
- * Only core/runtime/ knows which runtime runs the code: no other source file
- * (tests excepted, for now) mentions the Bun or Deno globals, `import.meta.dir`
+ * Only core/runtime/ knows which runtime runs the code: no other source file,
+ * tests included, mentions the Bun or Deno globals, `import.meta.dir`
  * (Bun-only; `import.meta.dirname` works on both) or imports Bun's own "bun"
- * module. A hit names the file and line; the fix is the seam's export
+ * module; and only fixtures/test.ts imports "bun:test" (test files import
+ * the test API from it, so they run on both runtimes). A hit names the file and line; the fix is the seam's export
  * (core/runtime/README.md) or a portable node: API.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test } from "../fixtures/test.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 
@@ -16,11 +17,15 @@ const SEAM = "core/runtime/";
 
 /** Runtime-specific spellings, each with what to use instead. */
 const FORBIDDEN: [RegExp, string][] = [
-  [/\bBun\./, "the Bun global: use core/runtime"],
-  [/\bDeno\./, "the Deno global: use core/runtime"],
+  [/\bBun\.[A-Za-z_$]/, "the Bun global: use core/runtime"],
+  [/\bDeno\.[A-Za-z_$]/, "the Deno global: use core/runtime"],
   [/import\.meta\.dir\b/, "import.meta.dir: use import.meta.dirname"],
   [/(?:from\s+|import\s*\(\s*|import\s+)["']bun["']/, 'the "bun" module: use core/runtime types'],
+  [/(?:from\s+|import\s*\(\s*|import\s+)["']bun:test["']/, '"bun:test": import the test API from fixtures/test.ts'],
 ];
+
+/** The one file that may name bun:test: the test API's Bun side. */
+const TEST_API = "fixtures/test.ts";
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -31,7 +36,8 @@ function sources(dir: string): string[] {
   });
 }
 
-const isTest = (file: string) => /\.test\.tsx?$/.test(file);
+/** This check spells every forbidden pattern in its samples. */
+const THIS_FILE = "scripts/runtime-seam.test.ts";
 
 /** `file:line: what` for each forbidden spelling in the non-test sources outside the seam. */
 function seamViolations(root: string): string[] {
@@ -39,7 +45,7 @@ function seamViolations(root: string): string[] {
   for (const folder of FOLDERS) {
     for (const path of sources(join(root, folder))) {
       const file = relative(root, path);
-      if (file.startsWith(SEAM) || isTest(file)) continue;
+      if (file.startsWith(SEAM) || file === TEST_API || file === THIS_FILE) continue;
       readFileSync(path, "utf8")
         .split("\n")
         .forEach((line, i) => {
@@ -51,12 +57,18 @@ function seamViolations(root: string): string[] {
 }
 
 describe("runtime seam", () => {
-  test("no source file outside core/runtime/ names Bun, Deno or import.meta.dir", () => {
+  test("no source file outside core/runtime/ names Bun, Deno, import.meta.dir or bun:test", () => {
     expect(seamViolations(ROOT)).toEqual([]);
   });
 
   test("the check sees each forbidden spelling (it would fail on a violation)", () => {
-    const samples = ["await Bun.sleep(1);", "Deno.exit(0);", 'join(import.meta.dir, "x")', 'import type { Server } from "bun";'];
+    const samples = [
+      "await Bun.sleep(1);",
+      "Deno.exit(0);",
+      'join(import.meta.dir, "x")',
+      'import type { Server } from "bun";',
+      'import { test } from "bun:test";',
+    ];
     for (const sample of samples) expect(FORBIDDEN.some(([p]) => p.test(sample))).toBe(true);
     expect(FORBIDDEN.some(([p]) => p.test('join(import.meta.dirname, "x")'))).toBe(false);
   });

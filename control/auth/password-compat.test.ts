@@ -1,10 +1,10 @@
 /**
- * Passwords hashed by Bun.password (before the runtime seam) still verify
- * with @node-rs/argon2. The hashes below were made by Bun 1.4.5's
- * `Bun.password.hash(pw, { algorithm: "argon2id", memoryCost, timeCost })`
+ * Passwords hashed by Bun's built-in argon2id (before the runtime seam) still verify
+ * with @node-rs/argon2. The hashes below were made by Bun 1.4.5's own
+ * `password.hash(pw, { algorithm: "argon2id", memoryCost, timeCost })`
  * and are fixed here, so this test runs the same on Bun and Deno.
  */
-import { expect, test } from "bun:test";
+import { expect, test } from "../../fixtures/test.ts";
 import { hashPassword, NO_PASSWORD, verifyPassword } from "./password.ts";
 
 const BUN_HASHES = [
@@ -18,14 +18,14 @@ const BUN_HASHES = [
   },
 ];
 
-test("a hash Bun.password made verifies its password and no other", async () => {
+test("a hash Bun's argon2id made verifies its password and no other", async () => {
   for (const { password, hash } of BUN_HASHES) {
     expect(await verifyPassword(password, hash)).toBe(true);
     expect(await verifyPassword(`${password}x`, hash)).toBe(false);
   }
 });
 
-test("new hashes are argon2id with the OWASP parameters Bun.password used, in the same PHC format", async () => {
+test("new hashes are argon2id with the OWASP parameters Bun's hashing used, in the same PHC format", async () => {
   const hash = await hashPassword("fresh password");
   expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/);
   expect(await verifyPassword("fresh password", hash)).toBe(true);
