@@ -468,7 +468,9 @@ async function main() {
   }
   await Promise.all(ready);
   if (stopping) return;
-  const cmd = (dir: string) => `node_modules/.bin/bun agent/main.ts status${dir}`;
+  const agentCommand =
+    runtimeName === "bun" ? "node_modules/.bin/bun agent/main.ts" : "node_modules/@deno/linux-x64-glibc/deno run --config deno.json -A agent/main.ts";
+  const cmd = (dir: string) => `${agentCommand} status${dir}`;
   const envPrefix = process.env.DATA_DIR ? `DATA_DIR=${shownDataDir} ` : "";
   say(`ready: cluster dev (${cluster.id}), ${count} agent(s) running, control plane ${url}`);
   say(`  console: ${url}/console/  (sign in as ${owner.email}; password and TOTP secret in ${shown(ownerFile)})`);

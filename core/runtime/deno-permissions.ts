@@ -33,7 +33,8 @@ export function controlPlanePermissions(dataDir: string): string[] {
 
 /**
  * rap-node-agent (agent/main.ts): reads and writes its state folder; loads
- * the napi addons under crates/ (QUIC mesh, SSH and RDP adapters); runs the
+ * the napi addons under crates/ (QUIC mesh, SSH and RDP adapters) and
+ * libsql's (its state store, agent/store.ts); runs the
  * workloads the control plane assigns (any command, so `--allow-run`
  * without a list); reads host facts (hostname, CPUs, interfaces).
  */
@@ -43,9 +44,11 @@ export function agentPermissions(stateDir: string): string[] {
     "--allow-net",
     "--allow-sys",
     "--allow-run",
+    // Not /dev/net/tun: Deno lets only --allow-all touch /dev, /proc and /sys, so the agent
+    // reports no TUN device under this set (agent/host-facts.ts).
     list("--allow-read", [ROOT, stateDir]),
     list("--allow-write", [stateDir]),
-    list("--allow-ffi", [join(ROOT, "crates")]),
+    list("--allow-ffi", [join(ROOT, "crates"), join(ROOT, "node_modules/@libsql")]),
   ];
 }
 

@@ -49,9 +49,18 @@ export type ScriptPermissions = string[];
 
 /**
  * The argv that runs a TypeScript file of this repository on the current
- * runtime: `bun FILE ARGS` or `deno run --config deno.json PERMS FILE ARGS`.
+ * runtime (or `runtime`): `bun FILE ARGS` or
+ * `deno run --config deno.json PERMS FILE ARGS`. The other runtime's binary
+ * is $BUN / $DENO (scripts/lib/common.sh exports them), else the one npm
+ * installed.
  */
-export function scriptArgv(file: string, args: string[] = [], permissions: ScriptPermissions = ["--allow-all"]): string[] {
-  if (runtimeName === "bun") return [process.execPath, file, ...args];
-  return [process.execPath, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
+export function scriptArgv(file: string, args: string[] = [], permissions: ScriptPermissions = ["--allow-all"], runtime: RuntimeName = runtimeName): string[] {
+  const binary = runtime === runtimeName ? process.execPath : runtimeBinary(runtime);
+  if (runtime === "bun") return [binary, file, ...args];
+  return [binary, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
+}
+
+function runtimeBinary(runtime: RuntimeName): string {
+  if (runtime === "bun") return process.env.BUN || join(ROOT, "node_modules/.bin/bun");
+  return process.env.DENO || join(ROOT, "node_modules/@deno/linux-x64-glibc/deno");
 }

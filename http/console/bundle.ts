@@ -19,7 +19,9 @@ export async function bundleForBrowser(entries: string[], root: string): Promise
     outbase: root,
     outdir: root,
     entryNames: "[dir]",
+    // As Bun's bundler did: no license comments in the served bundle (they carry other origins' URLs).
     logLevel: "silent",
+    legalComments: "none",
   }).catch((err: { errors?: { text: string }[] }) => {
     throw new Error(`bundling ${entries.map((e) => relative(root, e)).join(", ")} failed: ${(err.errors ?? []).map((e) => e.text).join("; ") || String(err)}`);
   });
