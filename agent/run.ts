@@ -27,7 +27,8 @@ import { verifyNodeCertificate } from "../core/crypto/x509.ts";
 import { constantTimeEqual, fromB64 } from "../core/crypto/bytes.ts";
 import { Backoff, isTransient, troubleOf, type Trouble } from "./retry.ts";
 
-export const AGENT_VERSION = "0.1.0";
+/** The release this agent was built as (scripts/release bakes it in); a source checkout reports 0.1.0. */
+export const AGENT_VERSION: string = process.env.RAP_AGENT_BUILD_VERSION ?? "0.1.0";
 
 export interface RunnerEvents {
   log: (line: string, fields?: Record<string, unknown>) => void;
