@@ -40,6 +40,8 @@ export interface RunnerEvents {
   onStop?: (clusterId: string) => void | Promise<void>;
   /** A renewed certificate is stored (the membership has it): put it to use. */
   onCertificate?: (clusterId: string, certPem: string) => void | Promise<void>;
+  /** More telemetry for each heartbeat (the self-update state, agent/updates/updater.ts). */
+  telemetry?: () => Record<string, unknown>;
 }
 
 /** Snapshot polling after an error: 1 s doubling to 30 s (or the server's `Retry-After`). */
@@ -134,6 +136,7 @@ export class ClusterRunner {
             snapshot_rejections: this.rejected,
             degraded: !health.controlPlaneReachable,
             ...certificate,
+            ...this.events.telemetry?.(),
           },
         },
       });

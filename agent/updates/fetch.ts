@@ -70,6 +70,8 @@ export async function fetchRelease(opts: {
   host: HostTarget;
   /** A role's workload; undefined for the agent itself. */
   role?: string;
+  /** Called with the verified manifest before the artifact is downloaded; throwing stops the fetch. */
+  onManifest?: (m: ReleaseManifest) => Promise<void>;
 }): Promise<FetchedRelease> {
   const metadataDir = join(opts.stateDir, "metadata");
   const targetDir = join(opts.stateDir, "downloads");
@@ -97,7 +99,7 @@ async function fetchFrom(
   base: string,
   metadataDir: string,
   targetDir: string,
-  opts: { version: string; host: HostTarget; role?: string },
+  opts: { version: string; host: HostTarget; role?: string; onManifest?: (m: ReleaseManifest) => Promise<void> },
 ): Promise<FetchedRelease> {
   const updater = new Updater({
     metadataDir,
@@ -120,6 +122,7 @@ async function fetchFrom(
   if (!m.success) throw new UpdateFetchError("refused", `the manifest of ${opts.version} is malformed: ${m.issues[0]?.message}`, base);
   const manifest = m.output;
   if (manifest.version !== opts.version) throw new UpdateFetchError("refused", `the manifest at ${opts.version} says version ${manifest.version}`, base);
+  await opts.onManifest?.(manifest);
   const what = opts.role === undefined ? "agent" : `${opts.role} workload`;
   const artifact = pickArtifact(manifest, opts.host, opts.role);
   if (!artifact) throw new UpdateFetchError("refused", `release ${opts.version} has no ${what} for ${opts.host.os}-${opts.host.arch}`, base);
