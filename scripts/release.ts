@@ -4,6 +4,7 @@
  *   release keygen --out DIR
  *   release build --version V --out DIR [--channel C] [--arch A] [--workload ROLE=DIR]... [--min-agent-version V] [--no-downgrade] [--min-rollback-version V]
  *   release publish --build DIR --repo DIR --key FILE --pub FILE [--root FILE] [--timestamp-days N] [--targets-days N]
+ *   release refresh --repo DIR --key FILE --pub FILE [--timestamp-days N] [--targets-days N]
  *
  * keygen writes DIR/release.key (0600) and DIR/release.pub; the Product Root
  * authorizes the public half offline with `rap root authorize-release-key`.
@@ -19,7 +20,7 @@ import { isNodeRole } from "../core/contracts/roles.ts";
 import { RELEASE_CHANNELS, ReleaseManifest, ReleaseVersion } from "../core/updates/manifest.ts";
 import { signingKey } from "../core/updates/tuf.ts";
 import { BuildError, type BuiltFile, buildAgentArtifact, buildWorkloadArtifact, REPO, releaseManifest } from "./release-lib/build.ts";
-import { addRoot, PublishError, publishRelease } from "./release-lib/publish.ts";
+import { addRoot, PublishError, publishRelease, refreshRepository } from "./release-lib/publish.ts";
 
 class Usage extends Error {}
 
@@ -33,7 +34,10 @@ const HELP = `usage: scripts/release <command> [options]
       directories (each with an executable "run"), and DIR/release.json (the unsigned manifest)
   publish --build DIR --repo DIR --key FILE --pub FILE [--root FILE] [--timestamp-days N] [--targets-days N]
       signs a new generation of the TUF repository DIR that adds the release; --root adds root
-      metadata from "rap root authorize-release-key" (needed once, and after each key rotation)`;
+      metadata from "rap root authorize-release-key" (needed once, and after each key rotation)
+  refresh --repo DIR --key FILE --pub FILE [--timestamp-days N] [--targets-days N]
+      signs a new generation with the same files, so the feed does not expire (agents refuse
+      a timestamp past its expiry as a frozen feed): run it more often than --timestamp-days`;
 
 const BuildRecord = v.strictObject({
   manifest: ReleaseManifest,
@@ -158,7 +162,36 @@ async function publish(args: string[]): Promise<void> {
   console.log(`published ${record.output.manifest.version} to ${repo} (timestamp version ${ts})`);
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, build, publish };
+async function refresh(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      repo: { type: "string" },
+      key: { type: "string" },
+      pub: { type: "string" },
+      "timestamp-days": { type: "string" },
+      "targets-days": { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values.repo || !values.key || !values.pub) throw new Usage("refresh needs --repo DIR --key FILE --pub FILE");
+  const [priv, pub] = await Promise.all([readFile(values.key, "utf8"), readFile(values.pub, "utf8")]).catch(() => {
+    throw new Usage("cannot read --key or --pub");
+  });
+  const key = await signingKey(priv, pub).catch(() => {
+    throw new Usage(`${values.key} / ${values.pub} is not an Ed25519 release key pair`);
+  });
+  const ts = await refreshRepository({
+    repoDir: resolve(values.repo),
+    releaseKey: key,
+    now: new Date(),
+    timestampValidMs: days(values["timestamp-days"], 7, "--timestamp-days"),
+    targetsValidMs: days(values["targets-days"], 365, "--targets-days"),
+  });
+  console.log(`refreshed ${values.repo} (timestamp version ${ts})`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, build, publish, refresh };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -11,7 +11,7 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
-import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, serveRepo } from "../../fixtures/releases.ts";
+import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, runScript, serveRepo } from "../../fixtures/releases.ts";
 import { spawn } from "../../core/runtime/index.ts";
 import { signingKey } from "../../core/updates/tuf.ts";
 import { publishRelease } from "../../scripts/release-lib/publish.ts";
@@ -144,7 +144,7 @@ describe("fetching a signed release", () => {
     }
   }, 60_000);
 
-  test("a frozen feed (an expired timestamp) is refused", async () => {
+  test("a frozen feed (an expired timestamp) is refused until the release operator refreshes it", async () => {
     const own = await tmp("rap-repo-frozen-");
     const record = JSON.parse(await readFile(join(build2, "release.json"), "utf8")) as { manifest: ReleaseManifest; files: BuiltFile[] };
     const key = await signingKey(await readFile(keys.releaseKey, "utf8"), await readFile(keys.releasePub, "utf8"));
@@ -166,6 +166,17 @@ describe("fetching a signed release", () => {
       );
       expect(err.kind).toBe("refused");
       expect(err.message).toMatch(/expired/i);
+      // The release operator refreshes the feed (same files, a new generation): accepted again.
+      const r = await runScript("release", ["refresh", "--repo", own, "--key", keys.releaseKey, "--pub", keys.releasePub, "--timestamp-days", "1"]);
+      expect(r.code).toBe(0);
+      const got = await fetchRelease({
+        stateDir: await tmp("rap-agent-updates-"),
+        trustedRootFile: keys.rootFile,
+        sources: [s.url],
+        version: "2.0.0",
+        host: HOST,
+      });
+      expect(got.manifest.version).toBe("2.0.0");
     } finally {
       await s.stop();
     }

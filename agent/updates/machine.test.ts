@@ -80,6 +80,9 @@ describe("update machine", () => {
       { type: "staged", at },
     );
     expect(recover(migrating, onKnown, at).state).toBe("rollback_required");
+    const starting = run(idle, ...toStaging, { type: "staged", at });
+    expect(recover(starting, onKnown, at)).toMatchObject({ state: "idle", current: "1.0.0", target: undefined });
+    expect(recover({ ...starting, switched: true }, onKnown, at)).toMatchObject({ state: "rolled_back", failed: "2.0.0" });
     const started = run(idle, ...toStaging, { type: "staged", at }, { type: "started", at });
     expect(recover(started, { version: "2.0.0", knownGood: "1.0.0", trial: true }, at).state).toBe("health_checking");
     expect(recover(started, onKnown, at)).toMatchObject({ state: "rolled_back", current: "1.0.0", failed: "2.0.0" });

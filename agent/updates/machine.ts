@@ -45,6 +45,8 @@ export interface UpdateStatus {
   reason?: string;
   /** Whether the target's signed manifest carries migrations for this node. */
   migration: boolean;
+  /** Set once `current` points at the target's slot (written by the driver right after the switch). */
+  switched?: boolean;
   /** When the state was entered (from the event). */
   at: string;
 }
@@ -86,7 +88,7 @@ export function step(s: UpdateStatus, e: UpdateEvent): UpdateStatus {
       // A request is consumed when its update settles (updater.ts removes it), so a failed version
       // asked for again is a new decision by the operator or the control plane, and is tried.
       if (!isSettled(s) || e.version === s.current) return s;
-      return to("checking", { target: e.version, reason: undefined, migration: false });
+      return to("checking", { target: e.version, reason: undefined, migration: false, switched: false });
     case "checked":
       return s.state === "checking" ? to("downloading", { migration: e.migration }) : s;
     case "downloaded":
@@ -154,6 +156,8 @@ export function workOf(s: UpdateStatus): UpdateWork {
  *   slot is discarded by the driver).
  * - Interrupted in migrating: the migration may be half done, so it must be
  *   undone: rollback_required.
+ * - Interrupted in starting before the slot switch (`switched` unset, no
+ *   trial): idle, like the states before it.
  * - Running the target after the switch: the trial goes on (health_checking),
  *   or, past promotion, running.
  * - Running the known-good version although the target was switched to: the
@@ -166,6 +170,9 @@ export function recover(persisted: UpdateStatus, running: { version: string; kno
   if (BEFORE_SWITCH.includes(s.state))
     return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted in ${s.state}; still on ${running.version}` };
   if (s.state === "migrating") return { ...base, state: "rollback_required", reason: `update to ${s.target} interrupted while migrating` };
+  // Killed in starting before the switch: nothing changed either (the request stands and is tried again).
+  if (s.state === "starting" && !s.switched && !running.trial && running.version !== s.target)
+    return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted before the switch; still on ${running.version}` };
   if (["starting", "health_checking", "promoting"].includes(s.state)) {
     if (running.version === s.target && running.trial) return { ...base, state: "health_checking" };
     if (running.version === s.target) return { ...base, state: "running" };

@@ -199,6 +199,8 @@ export class Updater {
         case "restart_into_target":
           if (!this.slot) return await this.apply({ type: "unhealthy", reason: "the staged slot was lost in a restart", at });
           await this.slots.activate(this.slot);
+          this.s = { ...this.s, switched: true };
+          await this.persist();
           this.o.log("switching to the new version; the launcher starts it", { target });
           this.o.restart();
           return;

@@ -120,3 +120,31 @@ export async function publishRelease(opts: PublishOptions): Promise<number> {
   await writeAtomic(join(opts.repoDir, "metadata/timestamp.json"), metadataBytes(published.timestamp));
   return published.timestamp.signed.version;
 }
+
+/**
+ * Signs a new generation with the same targets: what keeps a feed alive
+ * between releases, since clients refuse a timestamp past its expiry (a
+ * frozen feed). Run it more often than --timestamp-days (a timer does).
+ */
+export async function refreshRepository(opts: {
+  repoDir: string;
+  releaseKey: SigningKey;
+  now: Date;
+  timestampValidMs: number;
+  targetsValidMs: number;
+}): Promise<number> {
+  const gen = await currentGeneration(opts.repoDir);
+  if (!gen.versions) throw new PublishError(`${opts.repoDir} has no published generation to refresh`);
+  const published = await publishGeneration({
+    previous: gen.versions,
+    targets: gen.targets,
+    releaseKey: opts.releaseKey,
+    now: opts.now,
+    targetsExpiry: new Date(opts.now.getTime() + opts.targetsValidMs),
+    timestampExpiry: new Date(opts.now.getTime() + opts.timestampValidMs),
+  });
+  await writeAtomic(join(opts.repoDir, `metadata/${published.targets.signed.version}.targets.json`), metadataBytes(published.targets));
+  await writeAtomic(join(opts.repoDir, `metadata/${published.snapshot.signed.version}.snapshot.json`), metadataBytes(published.snapshot));
+  await writeAtomic(join(opts.repoDir, "metadata/timestamp.json"), metadataBytes(published.timestamp));
+  return published.timestamp.signed.version;
+}
