@@ -19,6 +19,7 @@ import { AgentCluster } from "../../fixtures/agent-cluster.ts";
 import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, serveRepo } from "../../fixtures/releases.ts";
 import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
+import { freePort } from "../../fixtures/process.ts";
 import type { UpdateStatus } from "./machine.ts";
 
 setDefaultTimeout(180_000);
@@ -273,7 +274,7 @@ describe("agent self-update through A/B slots", () => {
   }
 
   test("with an update-cache node in front, the agent fetches through it", async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const cacheProc = spawn([process.execPath, join(import.meta.dirname, "cache-main.ts")], {
       env: {
         PATH: process.env.PATH,
