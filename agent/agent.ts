@@ -5,6 +5,7 @@
  * source it is given. `main.ts` starts it with the system ones; tests start
  * it in-process with a manual clock.
  */
+import { sleep } from "../core/runtime/index.ts";
 import { AgentError } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
 import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
@@ -120,7 +121,7 @@ export class Agent {
     for (const r of this.runners) r.stop();
     for (const member of this.members.values()) await member.stop();
     for (const s of this.supervisors.values()) await s.stopAll();
-    await Promise.race([Promise.all(this.loops), Bun.sleep(STOP_WAIT_MS)]);
+    await Promise.race([Promise.all(this.loops), sleep(STOP_WAIT_MS)]);
     this.o.log("agent stopped");
   }
 

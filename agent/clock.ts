@@ -7,6 +7,7 @@
  * (`performance.now()`) stay on real time: they measure the world, not a
  * schedule.
  */
+import { sleep } from "../core/runtime/index.ts";
 
 /** Opaque: what `setTimeout` returns and `clearTimeout` takes. */
 export type Timer = unknown;
@@ -25,7 +26,7 @@ export const systemClock: Clock = {
   now: () => new Date(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
-  sleep: (ms) => Bun.sleep(ms),
+  sleep,
 };
 
 export const systemRandom: Random = Math.random;

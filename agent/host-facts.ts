@@ -17,9 +17,24 @@ export function hostFacts(): Record<string, unknown> {
     arch: arch(),
     cpus: cpus().length,
     memory_bytes: totalmem(),
-    tun_device: existsSync("/dev/net/tun"),
+    tun_device: tunDevice(),
     interfaces,
   };
+}
+
+/**
+ * Whether the TUN device exists. Deno lets only `--allow-all` look at
+ * /dev, /proc or /sys, so under the agent's own permission set
+ * (core/runtime/deno-permissions.ts) the answer is "no": the VPN roles are
+ * then not offered, which is the safe side of not knowing.
+ */
+function tunDevice(): boolean {
+  try {
+    return existsSync("/dev/net/tun");
+  } catch (err) {
+    if ((err as Error).name === "NotCapable") return false;
+    throw err;
+  }
 }
 
 export function detectCapabilities(facts = hostFacts()): Partial<Record<Capability, boolean>> {

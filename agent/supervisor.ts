@@ -8,7 +8,7 @@
  * grace period). A role with no workload implementation here is reported
  * `unsupported`, never `running`. Every state change is reported.
  */
-import type { Subprocess } from "bun";
+import { type ChildProcess, spawn } from "../core/runtime/index.ts";
 import { every, type Clock, type Timer } from "./clock.ts";
 
 export interface WorkloadSpec {
@@ -29,7 +29,7 @@ export interface WorkloadReport {
 interface Running {
   role: string;
   spec: WorkloadSpec;
-  proc: Subprocess | null;
+  proc: ChildProcess | null;
   state: ReportedState;
   restarts: number;
   startedAt: number;
@@ -111,7 +111,7 @@ export class Supervisor {
 
   private start(w: Running): void {
     w.startedAt = this.deps.clock.now().getTime();
-    w.proc = Bun.spawn(w.spec.command, {
+    w.proc = spawn(w.spec.command, {
       env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role },
       stdin: "ignore",
       stdout: "inherit",
@@ -144,7 +144,7 @@ export class Supervisor {
   }
 
   /** An unhealthy workload is killed; the exit handler then restarts it with backoff. */
-  private watchHealth(w: Running, proc: Subprocess): void {
+  private watchHealth(w: Running, proc: ChildProcess): void {
     const health = w.spec.health;
     if (!health) return;
     let failures = 0;

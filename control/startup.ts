@@ -166,7 +166,7 @@ export function dataDirFailure(err: unknown, dataDir: string): StartupRefused {
   });
 }
 
-/** Bun.serve could not listen on HOST:PORT. */
+/** The HTTP server (core/runtime serve) could not listen on HOST:PORT. */
 export function listenFailure(err: unknown, host: string, port: number): StartupRefused {
   const code = codeOf(err);
   const at = `${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -1,8 +1,8 @@
 /**
  * The caller's address for rate limits and audit. With TRUST_PROXY=true
  * (only behind a load balancer that sets it) the first X-Forwarded-For hop;
- * otherwise the socket address from Bun's server.requestIP; "unknown" when
- * neither exists (in-process tests).
+ * otherwise the socket address the runtime seam hands the app as its env
+ * (`RequestInfo.remoteAddress`); "unknown" when neither exists (in-process tests).
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./env.ts";
@@ -12,6 +12,6 @@ export function clientIp(c: Context<AppEnv>): string {
     const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
     if (forwarded) return forwarded.slice(0, 64);
   }
-  const env = c.env as { requestIP?: (r: Request) => { address: string } | null } | undefined;
-  return env?.requestIP?.(c.req.raw)?.address ?? "unknown";
+  const env = c.env as { remoteAddress?: string | null } | undefined;
+  return env?.remoteAddress ?? "unknown";
 }

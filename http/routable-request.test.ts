@@ -4,7 +4,7 @@ import { routableRequest } from "./routable-request.ts";
 
 const ORIGIN = "http://10.0.0.5:8080";
 
-/** A Request whose url is what Bun.serve gives for a Host-less request (a Request cannot be constructed with a relative URL). */
+/** A Request whose url is what Bun's server gives for a Host-less request (a Request cannot be constructed with a relative URL). */
 const withUrl = (url: string, init?: RequestInit) => Object.defineProperty(new Request("http://placeholder/", init), "url", { value: url });
 
 describe("routableRequest", () => {

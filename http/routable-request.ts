@@ -1,5 +1,5 @@
 /**
- * Gives every request an absolute URL before Hono sees it. Bun.serve builds
+ * Gives every request an absolute URL before Hono sees it. Bun's server builds
  * `req.url` from the Host header; without a usable one (an HTTP/1.0 health
  * check, an empty or malformed Host) the URL is only the path ("/healthz").
  * Hono finds the path by skipping past "scheme://authority", so such a URL

@@ -1,9 +1,10 @@
 /**
  * Runs one control-plane replica over HTTP: asks control/runtime.ts for the
- * deps, serves the Hono app under Bun.serve. `stop()` drains: readiness fails
- * first, in-flight requests finish, then the control plane stops.
+ * deps, serves the Hono app through the runtime seam (core/runtime: Bun or
+ * Deno). `stop()` drains: readiness fails first, in-flight requests finish,
+ * then the control plane stops.
  */
-import type { Server } from "bun";
+import { type RequestInfo, type RunningServer as HttpServer, serveNow } from "../core/runtime/index.ts";
 import { createLogger, F, type Logger } from "../core/log.ts";
 import { newTraceId } from "../core/ids.ts";
 import { envelope } from "./errors.ts";
@@ -28,7 +29,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     trustProxy: cfg.trustProxy,
     draining: () => draining,
   });
-  let server: Server<undefined>;
+  let server: HttpServer;
   try {
     server = serve(app, { hostname: cfg.host, port: cfg.port, log });
   } catch (err) {
@@ -43,7 +44,7 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
     url,
     stop: async () => {
       draining = true;
-      await server.stop(false);
+      await server.stop();
       await control.stop();
       log.info("control plane stopped");
     },
@@ -51,35 +52,31 @@ export async function startServer(cfg: Config, log: Logger = createLogger({ leve
 }
 
 /**
- * Bun.serve for the app. Bun answers some malformed requests itself before
- * any of our code runs (docs/api.md lists them); everything else gets the
- * app's envelope:
+ * The app over HTTP. The runtime answers some malformed requests itself
+ * before any of our code runs (docs/api.md lists them); everything else gets
+ * the app's envelope:
  * - no runtime body cap: the app refuses an oversized body with its own 413
  *   (middleware/json-body reads at most BODY_LIMIT_BYTES and then closes the
- *   connection); a body no route reads is discarded by Bun, never buffered.
+ *   connection); a body no route reads is discarded, never buffered.
  *   A runtime cap would answer 413 without the envelope.
- * - `error`: if the app itself ever throws, a 500 envelope instead of Bun's page.
+ * - `onError`: if the app itself ever throws, a 500 envelope instead of the runtime's page.
  * - Host-less requests (HTTP/1.0 health checks) get this server's own origin
  *   (http/routable-request.ts), so they route like any other.
+ * - The peer address reaches handlers as the Hono env (`RequestInfo`,
+ *   http/client-ip.ts).
  */
 export function serve(
-  app: { fetch(req: Request, srv: Pick<Server<undefined>, "requestIP">): Response | Promise<Response> },
+  app: { fetch(req: Request, env: RequestInfo): Response | Promise<Response> },
   o: { hostname: string; port: number; log: Logger },
-): Server<undefined> {
+): HttpServer {
   let origin = "";
-  const server = Bun.serve({
+  const server = serveNow({
     hostname: o.hostname,
     port: o.port,
-    fetch: (req, srv) => {
-      const routable = routableRequest(req, origin);
-      // The server is passed as the Hono env so handlers can read the peer address; Bun
-      // knows the peer only of the request it made, not of a copy.
-      return app.fetch(routable, routable === req ? srv : { requestIP: () => srv.requestIP(req) });
-    },
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    fetch: (req, info) => app.fetch(routableRequest(req, origin), info),
     // Agents long-poll for snapshots for up to 30 s.
-    idleTimeout: 60,
-    error: (err) => {
+    idleTimeoutSeconds: 60,
+    onError: (err) => {
       const traceId = newTraceId();
       o.log.error("unhandled error outside the app", { [F.traceId]: traceId, err });
       const { status, body } = envelope("internal.error", {}, traceId);

@@ -22,12 +22,15 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createSocket } from "node:dgram";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { Subprocess } from "bun";
+import { type ChildProcess, runtimeName, runtimeVersion, scriptArgv, sleep, spawn } from "../core/runtime/index.ts";
+import { agentPermissions, controlPlanePermissions } from "../core/runtime/deno-permissions.ts";
 import { totpAt, totpStep } from "../core/crypto/totp.ts";
 import { b64url, randomBytes } from "../core/crypto/bytes.ts";
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dirname, "..");
 const AGENT_MAIN = join(ROOT, "agent/main.ts");
+/** An agent command on this script's runtime; on Deno with the agent's own permissions, not `--allow-all`. */
+const agentArgv = (args: string[], stateDir: string) => scriptArgv(AGENT_MAIN, args, agentPermissions(stateDir));
 
 // `--agents` may come without a number: then it means the default.
 const argv = process.argv.slice(2).flatMap((a, i, all) => (a === "--agents" && (i === all.length - 1 || all[i + 1]!.startsWith("--")) ? [a, "3"] : [a]));
@@ -55,7 +58,7 @@ interface DevOwner {
 
 // ---------------------------------------------------------------- supervision
 
-const children = new Set<Subprocess<"ignore", "pipe", "pipe">>();
+const children = new Set<ChildProcess>();
 let stopping = false;
 
 /** Child output, one prefixed line at a time; JSON log lines shortened to `msg key=value…`. */
@@ -95,11 +98,11 @@ function readable(line: string): string {
 }
 
 function spawnChild(name: string, cmd: string[], env: Record<string, string>, onLine: (line: string) => void = () => {}) {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = spawn(cmd, { cwd: ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   children.add(proc);
   void proc.exited.then(() => children.delete(proc));
-  pump(name, proc.stdout, onLine);
-  pump(name, proc.stderr, onLine);
+  pump(name, proc.stdout!, onLine);
+  pump(name, proc.stderr!, onLine);
   return proc;
 }
 
@@ -111,10 +114,10 @@ async function stopAll(code: number, why?: string): Promise<never> {
   const all = [...children];
   const cp = controlPlane;
   for (const p of all) if (p !== cp) p.kill("SIGTERM");
-  const settle = (ps: Subprocess[]) =>
+  const settle = (ps: ChildProcess[]) =>
     Promise.race([
       Promise.all(ps.map((p) => p.exited)),
-      Bun.sleep(10_000).then(() => {
+      sleep(10_000).then(() => {
         for (const p of ps) if (p.exitCode === null) p.kill("SIGKILL");
       }),
     ]);
@@ -138,7 +141,7 @@ const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(e
 class AgentSlot {
   readonly name: string;
   readonly stateDir: string;
-  proc: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+  proc: ChildProcess | null = null;
   nodeId: string | null = null;
   private backoffMs = 1000;
 
@@ -152,7 +155,7 @@ class AgentSlot {
 
   start(args: string[], onLine?: (line: string) => void) {
     const env: Record<string, string> = { PATH: process.env.PATH ?? "", ...(process.env.HOME ? { HOME: process.env.HOME } : {}) };
-    this.proc = spawnChild(this.name, [process.execPath, AGENT_MAIN, ...args, "--state-dir", this.stateDir], env, onLine);
+    this.proc = spawnChild(this.name, agentArgv([...args, "--state-dir", this.stateDir], this.stateDir), env, onLine);
     say(`${this.name} ${args[0]} started (pid ${this.proc.pid})`);
     return this.proc;
   }
@@ -168,8 +171,8 @@ class AgentSlot {
       if (stopping) return;
       // A run that lasted a minute was healthy: start the backoff over.
       if (Date.now() - started > 60_000) this.backoffMs = 1000;
-      say(`${this.name} exited (${code === null ? "signal" : `code ${code}`}); restarting in ${this.backoffMs / 1000} s`);
-      await Bun.sleep(this.backoffMs);
+      say(`${this.name} exited (code ${code}); restarting in ${this.backoffMs / 1000} s`);
+      await sleep(this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
       if (!stopping) this.run();
     });
@@ -178,7 +181,7 @@ class AgentSlot {
 
 // ---------------------------------------------------------------- control plane and API
 
-let controlPlane: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+let controlPlane: ChildProcess | null = null;
 
 async function startControlPlane(): Promise<string> {
   const env = {
@@ -190,7 +193,7 @@ async function startControlPlane(): Promise<string> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
   };
   let url: string | undefined;
-  const proc = spawnChild("control", [process.execPath, join(ROOT, "http/main.ts")], env, (line) => {
+  const proc = spawnChild("control", scriptArgv(join(ROOT, "http/main.ts"), [], controlPlanePermissions(dataDir)), env, (line) => {
     url ??= /serving (http:\/\/\S+)/.exec(line)?.[1];
   });
   controlPlane = proc;
@@ -200,7 +203,7 @@ async function startControlPlane(): Promise<string> {
   const deadline = Date.now() + 120_000;
   while (!url) {
     if (Date.now() > deadline) throw new Fatal("the control plane did not start within 120 s; see its lines above");
-    await Bun.sleep(50);
+    await sleep(50);
   }
   return url;
 }
@@ -255,7 +258,7 @@ class OwnerSession {
   private async code(): Promise<string> {
     const spent = this.owner.lastStep ?? 0;
     if (totpStep(new Date()) <= spent) say("waiting for the next TOTP step (each 30-second code works once)");
-    while (totpStep(new Date()) <= spent) await Bun.sleep(250);
+    while (totpStep(new Date()) <= spent) await sleep(250);
     const step = totpStep(new Date());
     this.owner = { ...this.owner, lastStep: step };
     await this.save();
@@ -322,7 +325,7 @@ function freeUdpPort(): Promise<number> {
 }
 
 async function agentStatus(stateDir: string): Promise<{ cluster_id: string; status: string; node_id: string | null }[]> {
-  const p = Bun.spawn([process.execPath, AGENT_MAIN, "status", "--json", "--state-dir", stateDir], {
+  const p = spawn(agentArgv(["status", "--json", "--state-dir", stateDir], stateDir), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "" },
     stdout: "pipe",
@@ -340,6 +343,7 @@ const rolesFor = (i: number) => (count > 1 && i === count ? ["relay-node"] : ["e
 
 async function main() {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  say(`runtime: ${runtimeName} ${runtimeVersion}`);
   const stored = await readFile(ownerFile, "utf8").then(
     (t) => JSON.parse(t) as DevOwner,
     () => null,
@@ -446,7 +450,7 @@ async function main() {
     if (stopping) return;
     if (code === 0) return enrolled(slot);
     say(`${slot.name} enroll exited (code ${code}); trying again in ${backoffMs / 1000} s`);
-    await Bun.sleep(backoffMs);
+    await sleep(backoffMs);
     if (!stopping) return enroll(slot, Math.min(backoffMs * 2, 30_000));
   };
 
@@ -464,7 +468,9 @@ async function main() {
   }
   await Promise.all(ready);
   if (stopping) return;
-  const cmd = (dir: string) => `node_modules/.bin/bun agent/main.ts status${dir}`;
+  const agentCommand =
+    runtimeName === "bun" ? "node_modules/.bin/bun agent/main.ts" : "node_modules/@deno/linux-x64-glibc/deno run --config deno.json -A agent/main.ts";
+  const cmd = (dir: string) => `${agentCommand} status${dir}`;
   const envPrefix = process.env.DATA_DIR ? `DATA_DIR=${shownDataDir} ` : "";
   say(`ready: cluster dev (${cluster.id}), ${count} agent(s) running, control plane ${url}`);
   say(`  console: ${url}/console/  (sign in as ${owner.email}; password and TOTP secret in ${shown(ownerFile)})`);

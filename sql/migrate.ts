@@ -5,13 +5,13 @@
  * start together apply each migration exactly once: the second waits, then
  * sees it recorded. A recorded migration whose file changed is an error.
  */
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DomainError } from "../core/errors.ts";
 import { toHex } from "../core/ids.ts";
 import type { Db, Tx } from "./db.ts";
 
-export const MIGRATIONS_DIR = join(import.meta.dir, "migrations");
+export const MIGRATIONS_DIR = join(import.meta.dirname, "migrations");
 /** Arbitrary constant that names "schema migration" among advisory locks. */
 const MIGRATION_LOCK_KEY = 7_305_128_441;
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
@@ -43,7 +43,7 @@ export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migr
     if (!m) throw new MigrationFileInvalid(file, "name must look like 0001_snake_name.sql");
     const version = Number(m[1]);
     if (out.some((x) => x.version === version)) throw new MigrationFileInvalid(file, `duplicate version ${version}`);
-    const sql = await Bun.file(join(dir, file)).text();
+    const sql = await readFile(join(dir, file), "utf8");
     out.push({ version, name: m[2]!, sql, checksum: await sha256(sql) });
   }
   return out;

@@ -11,6 +11,7 @@
  * so a test run leaves the tree as it was.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { TotpCodes } from "../fixtures/totp-codes.ts";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,6 @@ import { spawnAgent, type AgentProcess } from "../fixtures/agent-process.ts";
 import { freshDatabase, storeKind, type TestDatabase } from "../fixtures/stores.ts";
 import { launchBrowser, type Browser, waitText } from "../fixtures/browser.ts";
 import { waitFor } from "../fixtures/wait.ts";
-import { totpAt, totpStep } from "../core/crypto/totp.ts";
 
 setDefaultTimeout(90_000);
 
@@ -38,8 +38,7 @@ let browser: Browser;
 let page: Page;
 let enroller: AgentProcess | undefined;
 let runner: AgentProcess | undefined;
-let totpSecret = "";
-let lastStep = 0;
+const totp = new TotpCodes();
 let apiToken = "";
 let orgId = "";
 let clusterId = "";
@@ -57,19 +56,6 @@ async function api<T = Record<string, any>>(method: string, path: string, body?:
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
-}
-
-/** A code the control plane has not seen yet: each time step works once, and the previous and next steps are accepted. */
-async function freshCode(): Promise<string> {
-  for (;;) {
-    const current = totpStep(new Date());
-    const step = Math.max(lastStep + 1, current - 1);
-    if (step <= current + 1) {
-      lastStep = step;
-      return totpAt(totpSecret, step);
-    }
-    await Bun.sleep(500);
-  }
 }
 
 async function textOf(l: Locator): Promise<string> {
@@ -171,14 +157,14 @@ describe("platform owner console", () => {
   test("sets up two-factor, signs in with a code, and trusts this browser", async () => {
     await go(page, "#/account");
     await page.getByTestId("mfa-start").click();
-    totpSecret = await textOf(page.getByTestId("mfa-secret"));
-    expect(totpSecret).toMatch(/^[A-Z2-7]{16,}$/);
-    await page.getByTestId("mfa-code").fill(await freshCode());
+    totp.secret = await textOf(page.getByTestId("mfa-secret"));
+    expect(totp.secret).toMatch(/^[A-Z2-7]{16,}$/);
+    await page.getByTestId("mfa-code").fill(await totp.next());
     await page.getByTestId("mfa-confirm").click();
     await waitText(page.getByTestId("mfa"), "two-factor on");
 
     await signOut(page);
-    await signIn(page, OWNER, freshCode);
+    await signIn(page, OWNER, () => totp.next());
     await go(page, "#/account");
     await page.getByTestId("trust-device").click();
     await waitText(page.getByTestId("trusted-devices"), "browser");
@@ -208,7 +194,7 @@ describe("platform owner console", () => {
     await go(page, `#/join-requests?cluster=${clusterId}`);
     await page.getByTestId("create-token").click();
     await page.getByTestId("step-up-dialog").waitFor();
-    await page.getByTestId("step-up-input").fill(await freshCode());
+    await page.getByTestId("step-up-input").fill(await totp.next());
     await page.getByTestId("step-up-submit").click();
     const command = await textOf(page.getByTestId("agent-command"));
     expect(command).toMatch(

@@ -12,6 +12,7 @@
  * required, a member's password is refused with `auth.sso_required`.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { TotpCodes } from "../fixtures/totp-codes.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +23,6 @@ import { launchBrowser, type Browser, waitText } from "../fixtures/browser.ts";
 import { startOidcProvider, type TestOidcProvider } from "../fixtures/oidc-provider.ts";
 import { GROUPS_DN, groupDn, PEOPLE_DN, READER_DN, startSlapd, type TestSlapd } from "../fixtures/slapd.ts";
 import { waitFor } from "../fixtures/wait.ts";
-import { totpAt, totpStep } from "../core/crypto/totp.ts";
 
 setDefaultTimeout(90_000);
 
@@ -40,8 +40,7 @@ let browser: Browser;
 let admin: Page;
 let ownerToken = "";
 let orgId = "";
-let adminTotp = "";
-let lastStep = 0;
+const totp = new TotpCodes();
 let oidcId = "";
 let ldapId = "";
 /** Script errors, CSP violations and requests that left the control plane (or, from the provider's pages, the provider). */
@@ -56,19 +55,6 @@ async function api<T = Record<string, any>>(method: string, path: string, body?:
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
-}
-
-/** A code the control plane has not seen yet (each time step works once). */
-async function freshCode(): Promise<string> {
-  for (;;) {
-    const current = totpStep(new Date());
-    const step = Math.max(lastStep + 1, current - 1);
-    if (step <= current + 1) {
-      lastStep = step;
-      return totpAt(adminTotp, step);
-    }
-    await Bun.sleep(500);
-  }
 }
 
 async function go(p: Page, hash: string): Promise<void> {
@@ -185,8 +171,8 @@ beforeAll(async () => {
   await api("POST", `/organizations/${orgId}/members`, { email: MEMBER.email, display_name: "Mia Member", password: MEMBER.password, role: "org_member" });
   // The admin sets up their authenticator (as on the Account page): sources are changed with step-up.
   const adminToken = (await api<{ access_token: string }>("POST", "/auth/login", ADMIN, "")).access_token;
-  adminTotp = (await api<{ secret: string }>("POST", "/auth/mfa/totp", undefined, adminToken)).secret;
-  await api("POST", "/auth/mfa/totp/confirm", { code: await freshCode() }, adminToken);
+  totp.secret = (await api<{ secret: string }>("POST", "/auth/mfa/totp", undefined, adminToken)).secret;
+  await api("POST", "/auth/mfa/totp/confirm", { code: await totp.next() }, adminToken);
   admin = await browser.context.newPage();
 });
 
@@ -202,7 +188,7 @@ afterAll(async () => {
 describe("the org panel's Identity sources page", () => {
   test("the admin signs in, trusts this browser and opens the page: no source yet", async () => {
     await admin.goto(`${cp.url}/org/`);
-    await passwordSignIn(admin, ADMIN, freshCode);
+    await passwordSignIn(admin, ADMIN, () => totp.next());
     await go(admin, "#/account");
     await admin.getByTestId("trust-device").click();
     await waitText(admin.getByTestId("trusted-devices"), "browser");
@@ -230,7 +216,7 @@ describe("the org panel's Identity sources page", () => {
     await form.locator("input[name=secret]").fill(idp.clientSecret);
     await form.locator("button[type=submit]").click();
     await admin.getByTestId("step-up-dialog").waitFor();
-    await admin.getByTestId("step-up-input").fill(await freshCode());
+    await admin.getByTestId("step-up-input").fill(await totp.next());
     await admin.getByTestId("step-up-submit").click();
 
     const row = admin.locator("[data-testid=identity-sources] tbody tr", { hasText: "Acme IdP" });

@@ -50,26 +50,7 @@ interface Offer {
   entry: { name: string; urls: string[]; certificate_hashes: string[] };
 }
 
-async function as(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${c.cp.url}${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function signIn(email: string): Promise<string> {
-  const res = await fetch(`${c.cp.url}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email, password: PASSWORD }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
-const session = async (id: string) => (await as(member, "GET", `/api/v1/remote-sessions/${id}`)).body;
+const session = async (id: string) => (await c.as(member, "GET", `/api/v1/remote-sessions/${id}`)).body;
 const sessionIs = (id: string, state: string) =>
   waitFor(async () => ((await session(id)).state === state ? true : null), { timeoutMs: 30_000, what: `session ${state}` });
 
@@ -85,7 +66,7 @@ function desktop(id: string, offer: Offer): DesktopClient {
 }
 
 async function started(resource: string): Promise<{ id: string; offer: Offer }> {
-  const r = await as(member, "POST", "/api/v1/remote-sessions", { resource_id: resources[resource] });
+  const r = await c.as(member, "POST", "/api/v1/remote-sessions", { resource_id: resources[resource] });
   expect(r.status).toBe(201);
   return { id: r.body.session.id, offer: r.body.attach };
 }
@@ -185,8 +166,8 @@ beforeAll(async () => {
     },
     { timeoutMs: 60_000, what: "an established mesh channel from the entry to the adapter" },
   );
-  member = await signIn("dev@acme.test");
-  memberElsewhere = await signIn("dev@acme.test");
+  member = await c.signIn("dev@acme.test", PASSWORD);
+  memberElsewhere = await c.signIn("dev@acme.test", PASSWORD);
 });
 
 afterAll(async () => {
@@ -215,7 +196,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     await sessionIs(id, "active");
     d.command({ close: true });
     await d.event("closed");
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 
   test("FreeRDP shadow over NLA (CredSSP with the resource's credentials) logs on and streams the desktop", async () => {
@@ -223,7 +204,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     expect((await d.event("desktop")).width).toBe(1024);
     await sessionIs(id, "active");
     d.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 
   test("quality: changed at runtime when the resource allows it, refused with rdp.quality_locked when not; the adapter reports stats", async () => {
@@ -234,7 +215,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     d.command({ quality: { profile: "low_bandwidth", color_mode: "16" } });
     expect(await d.event("desktop", { from: mark })).toMatchObject({ profile: "low_bandwidth", color_mode: "16" });
     d.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
     const locked = await connected("shadow-locked");
     expect(await locked.d.event("desktop")).toMatchObject({ profile: "text_priority", color_mode: "256", adjustable: false });
     mark = locked.d.mark();
@@ -245,7 +226,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     await locked.d.event("notice", { from: mark, where: (e) => e.code === "rdp.input_flood" });
     expect((await session(locked.id)).state).toBe("active");
     locked.d.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${locked.id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${locked.id}/terminate`);
   });
 
   test("a wrong pinned certificate in strict mode is refused: the session fails with adapter.certificate_mismatch", async () => {
@@ -278,7 +259,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     });
     expect((await session(id)).state).toBe("active");
     d.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 
   test("detach and reattach, then a takeover, keep the same remote desktop on the shadow server too", async () => {
@@ -291,17 +272,17 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     d.command({ close: true });
     await d.event("closed");
     await sessionIs(id, "detached");
-    const re = desktop(id, (await as(member, "POST", `/api/v1/remote-sessions/${id}/attach`)).body);
+    const re = desktop(id, (await c.as(member, "POST", `/api/v1/remote-sessions/${id}/attach`)).body);
     await re.event("frame");
     re.command({ type: "two" });
     await typed("onetwo");
-    const taker = desktop(id, (await as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`)).body);
+    const taker = desktop(id, (await c.as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`)).body);
     await taker.event("frame");
     expect((await re.event("end")).notice.type).toBe("session.taken_over");
     taker.command({ type: "three" });
     await typed("onetwothree");
     taker.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 
   test("policy refusals at the adapter and the entry: an upload and a client's clipboard text the policy does not allow", async () => {
@@ -318,7 +299,7 @@ describe("remote desktops through the fabric (Bun clients)", () => {
     });
     expect((await d.event("end", { from: mark })).notice.error.code).toBe("clipboard.direction_refused");
     await sessionIs(id, "detached");
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
   });
 });
 
@@ -401,7 +382,7 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
     first.command({ close: true });
     await first.event("closed");
     await sessionIs(id, "detached");
-    const re = await as(member, "POST", `/api/v1/remote-sessions/${id}/attach`);
+    const re = await c.as(member, "POST", `/api/v1/remote-sessions/${id}/attach`);
     expect(re.status).toBe(200);
     const again = desktop(id, re.body);
     await again.event("frame");
@@ -416,7 +397,7 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
   });
 
   test("another client takes over: the first is told session.taken_over; the new one drives the same desktop", async () => {
-    const taken = await as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`);
+    const taken = await c.as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`);
     expect(taken.status).toBe(200);
     const second = desktop(id, taken.body);
     await second.event("frame");
@@ -427,7 +408,7 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
       what: "typing after takeover",
     });
     second.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`);
     await sessionIs(id, "terminated");
     // Its transfer folder goes with it.
     await waitFor(async () => ((await stat(transferFolder(id)).catch(() => null)) === null ? true : null), {
@@ -455,7 +436,7 @@ describe.if(isRoot)("xrdp with xorgxrdp (a second RDP server implementation)", (
     // session is not shown here: it did not within 30 s (docs/remote-desktop.md, "Not built yet").
     await d.event("desktop", { where: (e) => e.resizable === true });
     d.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${oneWay}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${oneWay}/terminate`);
   });
 });
 

@@ -62,26 +62,7 @@ interface Offer {
   entry: { name: string; urls: string[]; certificate_hashes: string[] };
 }
 
-async function as(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${c.cp.url}${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function signIn(email: string): Promise<string> {
-  const res = await fetch(`${c.cp.url}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email, password: PASSWORD }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
-const session = async (token: string, id: string) => (await as(token, "GET", `/api/v1/remote-sessions/${id}`)).body;
+const session = async (token: string, id: string) => (await c.as(token, "GET", `/api/v1/remote-sessions/${id}`)).body;
 
 function startAgent(dir: string, env: Record<string, string> = {}, extra: string[] = []): AgentProcess {
   return spawnAgent(["run", "--state-dir", dir, "--heartbeat-interval", "1", "--mesh-listen", "127.0.0.1:0", ...extra], {
@@ -97,7 +78,7 @@ function terminal(id: string, offer: Offer, transport = "websocket"): TerminalCl
 }
 
 async function started(token: string): Promise<{ id: string; offer: Offer }> {
-  const r = await as(token, "POST", "/api/v1/remote-sessions", { resource_id: resourceId });
+  const r = await c.as(token, "POST", "/api/v1/remote-sessions", { resource_id: resourceId });
   expect(r.status).toBe(201);
   return { id: r.body.session.id, offer: r.body.attach };
 }
@@ -167,8 +148,8 @@ beforeAll(async () => {
     },
     { timeoutMs: 60_000, what: "an established mesh channel from the entry to the adapter" },
   );
-  member = await signIn("dev@acme.test");
-  memberElsewhere = await signIn("dev@acme.test");
+  member = await c.signIn("dev@acme.test", PASSWORD);
+  memberElsewhere = await c.signIn("dev@acme.test", PASSWORD);
 });
 
 afterAll(async () => {
@@ -237,7 +218,7 @@ describe("remote SSH sessions through the fabric", () => {
 
   test("closing the client detaches; reattaching within the timeout finds the same shell", async () => {
     await waitFor(async () => (await session(member, id)).state === "detached", { timeoutMs: 20_000, what: "a detached session" });
-    const re = await as(member, "POST", `/api/v1/remote-sessions/${id}/attach`);
+    const re = await c.as(member, "POST", `/api/v1/remote-sessions/${id}/attach`);
     expect(re.status).toBe(200);
     const t = terminal(id, re.body);
     await t.event("welcome");
@@ -248,10 +229,10 @@ describe("remote SSH sessions through the fabric", () => {
   });
 
   test("another client of the user takes over; the first is told session.taken_over and closed", async () => {
-    const refused = await as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/attach`);
+    const refused = await c.as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/attach`);
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe("remote_session.attached_elsewhere");
-    const taken = await as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`);
+    const taken = await c.as(memberElsewhere, "POST", `/api/v1/remote-sessions/${id}/takeover`);
     expect(taken.status).toBe(200);
     const second = terminal(id, taken.body);
     await second.event("welcome");
@@ -278,16 +259,16 @@ describe("remote SSH sessions through the fabric", () => {
     const garbage = terminal(s.id, { ...s.offer, token: "a.b.c" });
     expect((await garbage.event("refused")).error.code).toBe("data_plane.token_invalid");
     // Another member of the organization, or a member of another one, cannot attach to it, take it over, or even see it.
-    for (const who of [await signIn("other@acme.test"), await signIn("dev@globex.test")]) {
-      for (const action of ["attach", "takeover", "terminate"]) expect((await as(who, "POST", `/api/v1/remote-sessions/${s.id}/${action}`)).status).toBe(404);
-      expect((await as(who, "GET", `/api/v1/remote-sessions/${s.id}`)).status).toBe(404);
+    for (const who of [await c.signIn("other@acme.test", PASSWORD), await c.signIn("dev@globex.test", PASSWORD)]) {
+      for (const action of ["attach", "takeover", "terminate"]) expect((await c.as(who, "POST", `/api/v1/remote-sessions/${s.id}/${action}`)).status).toBe(404);
+      expect((await c.as(who, "GET", `/api/v1/remote-sessions/${s.id}`)).status).toBe(404);
     }
     // The first client still works.
     first.type("echo still-$((1+1))\r");
     await first.sees("still-2");
     expect((await session(member, s.id)).controller_attachment_id).toBe(s.offer.attachment_id);
     first.command({ close: true });
-    await as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
   });
 
   test("refused: a token at an entry point it does not name, and an expired token", async () => {
@@ -302,25 +283,25 @@ describe("remote SSH sessions through the fabric", () => {
     right.command({ close: true });
     await waitFor(async () => (await session(member, s.id)).state === "detached", { timeoutMs: 20_000, what: "detached" });
     // An attach offer left unused past its lifetime.
-    const late = await as(member, "POST", `/api/v1/remote-sessions/${s.id}/attach`);
+    const late = await c.as(member, "POST", `/api/v1/remote-sessions/${s.id}/attach`);
     expect(late.status).toBe(200);
     await sleep((TOKEN_TTL_S + 1) * 1000);
     const expired = terminal(s.id, late.body);
     expect((await expired.event("refused")).error.code).toBe("data_plane.token_expired");
     // Nothing changed: the attachment of that offer still controls the session (attach made it the controller).
     expect((await session(member, s.id)).controller_attachment_id).toBe(late.body.attachment_id);
-    await as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
+    await c.as(member, "POST", `/api/v1/remote-sessions/${s.id}/terminate`);
   });
 
   test("the organization's admin sees sessions by pool and entry point name: no node id, address or path", async () => {
-    const admin = await signIn("admin@acme.test");
+    const admin = await c.signIn("admin@acme.test", PASSWORD);
     const topology = [entryNodeId, adapterNodeId, otherEntryNodeId, "127.0.0.1:", "/rap/v1", "adapter_node", "entry_node", "route"];
     for (const path of [
       `/api/v1/remote-sessions?organization_id=${orgId}&all=true`,
       `/api/v1/remote-sessions/${id}`,
       `/api/v1/organizations/${orgId}/endpoints`,
     ]) {
-      const r = await as(admin, "GET", path);
+      const r = await c.as(admin, "GET", path);
       expect(r.status).toBe(200);
       const text = JSON.stringify(r.body);
       for (const t of topology) expect(text).not.toContain(t);
@@ -331,7 +312,7 @@ describe("remote SSH sessions through the fabric", () => {
   });
 
   test("terminate ends the shell: the adapter reports it and the session is terminated", async () => {
-    expect((await as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`)).status).toBe(200);
+    expect((await c.as(member, "POST", `/api/v1/remote-sessions/${id}/terminate`)).status).toBe(200);
     await waitFor(async () => (await session(member, id)).state === "terminated", { timeoutMs: 20_000, what: "a terminated session" });
   });
 });

@@ -1,10 +1,17 @@
 /**
- * Password hashing with argon2id (Bun's built-in, OWASP parameters: 19 MiB,
- * 2 passes). An unknown account is still checked against a dummy hash so a
- * failed login takes the same time whether or not the email exists; so does
- * an account that signs in only through an identity source (`NO_PASSWORD`).
+ * Password hashing with argon2id (`@node-rs/argon2`, a napi addon that loads
+ * on Bun and Deno; OWASP parameters: 19 MiB, 2 passes, one lane). Its PHC
+ * strings are the same format Bun's password API wrote, so hashes stored before
+ * the move verify unchanged (control/auth/password-compat.test.ts).
+ * An unknown account is still checked against a dummy hash so a failed
+ * login takes the same time whether or not the email exists; so does an
+ * account that signs in only through an identity source (`NO_PASSWORD`).
  */
-const PARAMS = { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 } as const;
+import { hash, verify } from "@node-rs/argon2";
+
+/** `Algorithm.Argon2id` (a const enum the package declares; isolated modules cannot import it). */
+const ARGON2ID = 2;
+const PARAMS = { algorithm: ARGON2ID, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
 let dummy: Promise<string> | undefined;
 
@@ -12,15 +19,16 @@ let dummy: Promise<string> | undefined;
 export const NO_PASSWORD = "!identity-source-only";
 
 export function hashPassword(password: string): Promise<string> {
-  return Bun.password.hash(password, PARAMS);
+  return hash(password, PARAMS);
 }
 
-export async function verifyPassword(password: string, hash: string | undefined): Promise<boolean> {
+export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
   // An account without a password (NO_PASSWORD) costs the same work as an unknown one and never matches.
-  if (!hash?.startsWith("$")) {
+  if (!stored?.startsWith("$")) {
     dummy ??= hashPassword("not-a-real-password-used-for-timing-only");
-    await Bun.password.verify(password, await dummy);
+    await verify(await dummy, password);
     return false;
   }
-  return Bun.password.verify(password, hash);
+  // A stored value that is not a PHC string this library reads is no match, not a crash.
+  return verify(stored, password).catch(() => false);
 }

@@ -4,7 +4,7 @@ import { constants } from "node:os";
 import type { ChildProcess, ChildStdin, RunningServer, RuntimeImpl, ServeOptions, SpawnOptions } from "./types.ts";
 import { cleanEnv, statusFromSignal, urlOf } from "./shared.ts";
 
-async function serve(o: ServeOptions): Promise<RunningServer> {
+function serveNow(o: ServeOptions): RunningServer {
   const server = Bun.serve({
     hostname: o.hostname,
     port: o.port,
@@ -61,6 +61,10 @@ function spawn(argv: string[], o: SpawnOptions = {}): ChildProcess {
     get exitCode() {
       return exitCode;
     },
+    cpuTimeUs: () => {
+      const usage = exitCode === null ? undefined : proc.resourceUsage();
+      return usage ? Number(usage.cpuTime.total) : null;
+    },
     kill: (signal = "SIGTERM") => {
       if (exitCode !== null || proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill(typeof signal === "number" ? signal : (constants.signals[signal] ?? signal));
@@ -73,6 +77,6 @@ export const bunRuntime: RuntimeImpl = {
   get version() {
     return Bun.version;
   },
-  serve,
+  serveNow,
   spawn,
 };

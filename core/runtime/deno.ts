@@ -48,8 +48,7 @@ const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 const stdio = (s: "pipe" | "inherit" | "ignore"): Stdio => (s === "pipe" ? "piped" : s === "inherit" ? "inherit" : "null");
 
-async function serve(o: ServeOptions): Promise<RunningServer> {
-  const { promise: listening, resolve } = Promise.withResolvers<void>();
+function serveNow(o: ServeOptions): RunningServer {
   const server = deno().serve(
     {
       hostname: o.hostname,
@@ -57,11 +56,11 @@ async function serve(o: ServeOptions): Promise<RunningServer> {
       ...(o.tls ? { cert: o.tls.cert, key: o.tls.key } : {}),
       ...(o.onError ? { onError: o.onError } : {}),
       // Without onListen Deno prints "Listening on …" to stdout.
-      onListen: () => resolve(),
+      onListen: () => {},
     },
     (req, info) => o.fetch(withoutEmptyBody(req), { remoteAddress: info.remoteAddr?.hostname ?? null }),
   );
-  await listening;
+  // Bound when Deno.serve returns (a bind failure throws there), as with Bun.
   const port = server.addr.port;
   return {
     hostname: o.hostname,
@@ -118,6 +117,7 @@ function spawn(argv: string[], o: SpawnOptions = {}): ChildProcess {
     get exitCode() {
       return exitCode;
     },
+    cpuTimeUs: () => null,
     kill: (signal = "SIGTERM") => {
       if (exitCode !== null) return;
       try {
@@ -139,6 +139,6 @@ export const denoRuntime: RuntimeImpl = {
   get version() {
     return deno().version.deno;
   },
-  serve,
+  serveNow,
   spawn,
 };

@@ -29,7 +29,13 @@ export const readText = (path: string): Promise<string> => readFile(path, "utf8"
 export const readBytes = async (path: string): Promise<Uint8Array> => new Uint8Array(await readFile(path));
 
 /** An HTTP server on hostname:port (0 = a free port); resolves once it listens. */
-export const serve = (options: ServeOptions): Promise<RunningServer> => impl.serve(options);
+export const serve = async (options: ServeOptions): Promise<RunningServer> => impl.serveNow(options);
+
+/**
+ * `serve` for callers that need the port at once (both runtimes bind before
+ * returning): listening when it returns; a bind failure throws.
+ */
+export const serveNow = (options: ServeOptions): RunningServer => impl.serveNow(options);
 
 /** Starts a child process (argv[0] looked up in PATH). See ChildProcess for the exit status. */
 export const spawn = (argv: string[], options?: SpawnOptions): ChildProcess => impl.spawn(argv, options);
@@ -43,9 +49,18 @@ export type ScriptPermissions = string[];
 
 /**
  * The argv that runs a TypeScript file of this repository on the current
- * runtime: `bun FILE ARGS` or `deno run --config deno.json PERMS FILE ARGS`.
+ * runtime (or `runtime`): `bun FILE ARGS` or
+ * `deno run --config deno.json PERMS FILE ARGS`. The other runtime's binary
+ * is $BUN / $DENO (scripts/lib/common.sh exports them), else the one npm
+ * installed.
  */
-export function scriptArgv(file: string, args: string[] = [], permissions: ScriptPermissions = ["--allow-all"]): string[] {
-  if (runtimeName === "bun") return [process.execPath, file, ...args];
-  return [process.execPath, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
+export function scriptArgv(file: string, args: string[] = [], permissions: ScriptPermissions = ["--allow-all"], runtime: RuntimeName = runtimeName): string[] {
+  const binary = runtime === runtimeName ? process.execPath : runtimeBinary(runtime);
+  if (runtime === "bun") return [binary, file, ...args];
+  return [binary, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
+}
+
+function runtimeBinary(runtime: RuntimeName): string {
+  if (runtime === "bun") return process.env.BUN || join(ROOT, "node_modules/.bin/bun");
+  return process.env.DENO || join(ROOT, "node_modules/@deno/linux-x64-glibc/deno");
 }

@@ -76,6 +76,11 @@ export interface ChildProcess {
   exited: Promise<number>;
   /** null while the child runs, then the same number `exited` resolves to. */
   readonly exitCode: number | null;
+  /**
+   * CPU time (user + system, µs) the exited child used, where the runtime
+   * reports it (Bun); null before exit and on Deno.
+   */
+  cpuTimeUs(): number | null;
   /** Sends a signal (default SIGTERM); a child that already exited is left alone. */
   kill(signal?: NodeJS.Signals | number): void;
 }
@@ -84,6 +89,7 @@ export interface ChildProcess {
 export interface RuntimeImpl {
   name: RuntimeName;
   version: string;
-  serve(options: ServeOptions): Promise<RunningServer>;
+  /** Listening when it returns; a bind failure throws. */
+  serveNow(options: ServeOptions): RunningServer;
   spawn(argv: string[], options?: SpawnOptions): ChildProcess;
 }

@@ -166,7 +166,7 @@ interface NativeModule {
   channelClasses(): string[];
 }
 
-export const ADDON_PATH = join(import.meta.dir, "fabric-quic.node");
+export const ADDON_PATH = join(import.meta.dirname, "fabric-quic.node");
 
 let loaded: NativeModule | undefined;
 function addon(): NativeModule {

@@ -8,16 +8,19 @@
  * npm package, so nothing is fetched from anywhere else.
  */
 import { Hono, type Context } from "hono";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { readText } from "../../core/runtime/index.ts";
 import type { AppEnv } from "../env.ts";
+import { bundleOne } from "../console/bundle.ts";
 import { build, cspConnectingTo, securityHeaders } from "../console/routes.ts";
 import { entryUrls } from "../../control/sessions/queries.ts";
 
-const WEB = join(import.meta.dir, "../../web");
+const WEB = join(import.meta.dirname, "../../web");
 
 /** The stylesheets the portal links, in order: the shared one, the terminal's, the portal's own. */
 const STYLES: Record<string, () => string> = {
-  "xterm.css": () => Bun.resolveSync("@xterm/xterm/css/xterm.css", WEB),
+  "xterm.css": () => createRequire(join(WEB, "package.json")).resolve("@xterm/xterm/css/xterm.css"),
   "access.css": () => join(WEB, "access/access.css"),
 };
 
@@ -42,15 +45,10 @@ const styles = new Map<string, Promise<string>>();
 let renderWorker: Promise<string> | undefined;
 /** The remote desktop's drawing worker (web/access/desktop/render-worker.ts), bundled once per process; a failed build is retried. */
 function buildRenderWorker(): Promise<string> {
-  renderWorker ??= Bun.build({ entrypoints: [join(WEB, "access/desktop/render-worker.ts")], target: "browser", format: "esm", minify: true })
-    .then((out) => {
-      if (!out.success || !out.outputs[0]) throw new Error(`bundling the desktop worker failed: ${out.logs.map((l) => l.message).join("; ")}`);
-      return out.outputs[0].text();
-    })
-    .catch((err) => {
-      renderWorker = undefined;
-      throw err;
-    });
+  renderWorker ??= bundleOne(join(WEB, "access/desktop/render-worker.ts")).catch((err) => {
+    renderWorker = undefined;
+    throw err;
+  });
   return renderWorker;
 }
 
@@ -81,6 +79,6 @@ export const accessRoutes = new Hono<AppEnv>()
     securityHeaders(c);
     c.header("content-type", "text/css; charset=utf-8");
     // Read once per process, like the bundles.
-    if (!styles.has(file)) styles.set(file, Bun.file(path()).text());
+    if (!styles.has(file)) styles.set(file, readText(path()));
     return c.body(await styles.get(file)!);
   });

@@ -3,7 +3,7 @@
  * and the organization admin panel at /org/ (the access portal's page is
  * http/access/routes.ts, bundled here with the others); `/` sends a browser to the
  * console, and the icon (web/icon.svg) is served at /favicon.ico too. The TypeScript under web/ is
- * bundled by Bun.build once per process, in memory, on first use (nothing
+ * bundled with esbuild (./bundle.ts) once per process, in memory, on first use (nothing
  * built is committed); every asset is local. Pages carry a strict
  * Content-Security-Policy (scripts and styles only from this origin, no
  * inline code) and hold no secret: they sign in through /api/v1 like any
@@ -11,9 +11,11 @@
  */
 import { Hono, type Context } from "hono";
 import { join } from "node:path";
+import { readText } from "../../core/runtime/index.ts";
 import type { AppEnv } from "../env.ts";
+import { bundleForBrowser } from "./bundle.ts";
 
-const WEB = join(import.meta.dir, "../../web");
+const WEB = join(import.meta.dirname, "../../web");
 
 export const CONSOLE_CSP = [
   "default-src 'none'",
@@ -40,18 +42,10 @@ let bundles: Promise<Map<string, string>> | undefined;
 /** `<app>.js` → bundled source, built once per process. A failed build is retried on the next request. */
 export function build(): Promise<Map<string, string>> {
   bundles ??= (async () => {
-    const out = await Bun.build({
-      entrypoints: Object.values(APPS).map((a) => join(WEB, a.entry)),
-      target: "browser",
-      format: "esm",
-      minify: true,
-      naming: "[dir].[ext]",
-      root: WEB,
-    });
-    if (!out.success) throw new Error(`bundling web/ failed: ${out.logs.map((l) => l.message).join("; ")}`);
-    const files = new Map<string, string>();
-    for (const artifact of out.outputs) files.set(artifact.path.replace(/^\.\//, ""), await artifact.text());
-    return files;
+    return bundleForBrowser(
+      Object.values(APPS).map((a) => join(WEB, a.entry)),
+      WEB,
+    );
   })().catch((err) => {
     bundles = undefined;
     throw err;
@@ -118,7 +112,7 @@ const iconAnswer = async (c: Context<AppEnv>) => {
   securityHeaders(c);
   c.header("content-type", "image/svg+xml");
   c.header("cache-control", "public, max-age=86400");
-  icon ??= Bun.file(join(WEB, "icon.svg")).text();
+  icon ??= readText(join(WEB, "icon.svg"));
   return c.body(await icon);
 };
 
@@ -135,7 +129,7 @@ export const consoleRoutes = new Hono<AppEnv>()
     securityHeaders(c);
     c.header("content-type", "text/css; charset=utf-8");
     // Read once per process, like the bundles.
-    css ??= Bun.file(join(WEB, "console.css")).text();
+    css ??= readText(join(WEB, "console.css"));
     return c.body(await css);
   })
   .get("/console/assets/:file{[a-z]+\\.js}", async (c) => {

@@ -14,7 +14,16 @@
  *    target rate achieved.
  *
  * Writes docs/bench/heartbeats.json and docs/bench/heartbeats.md.
+ *
+ * `--runtime deno` compares the runtimes instead: the same load steps, in
+ * the same run, against the same database and tokens, each step first with the
+ * control plane on Bun, then on Deno (with its own permission set, as
+ * `scripts/start --runtime deno` runs it); the load generator runs on the runtime running this script (Bun, from scripts/bench).
+ * The writer comparison (in-process, runtime-independent) is left out. Writes
+ * docs/bench/heartbeats-runtimes.json and docs/bench/heartbeats-runtimes.md.
  */
+import { type RuntimeName, runtimeName, runtimeVersion, scriptArgv, sleep, spawn } from "../../core/runtime/index.ts";
+import { controlPlanePermissions } from "../../core/runtime/deno-permissions.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -42,8 +51,12 @@ import { newEd25519Pkcs8 } from "../../control/identity.ts";
 import { NODE_TOKEN_TTL_SECONDS } from "../../control/nodes/node-auth.ts";
 import { spawnControlPlane } from "../../fixtures/process.ts";
 
-const ROOT = join(import.meta.dir, "../..");
+const ROOT = join(import.meta.dirname, "../..");
 const quick = process.argv.includes("--quick");
+const runtimeOption = process.argv[process.argv.indexOf("--runtime") + 1];
+/** `--runtime deno`: Bun and Deno side by side (the default, Bun, is the plain report). */
+const compareRuntimes = process.argv.includes("--runtime") && runtimeOption === "deno";
+if (process.argv.includes("--runtime") && runtimeOption !== "deno" && runtimeOption !== "bun") throw new Error("--runtime takes bun or deno");
 const INTERVAL_S = 30;
 const STEP_SECONDS = quick ? 6 : INTERVAL_S;
 const STEPS = quick ? [2_000, 5_000] : [10_000, 25_000, 50_000, 75_000, 100_000, 125_000, 150_000];
@@ -80,11 +93,7 @@ async function main() {
   log.info("seeding nodes", { nodes: maxNodes });
   const nodeIds = await seedNodes(db, clusterId, maxNodes);
 
-  log.info("comparing writers", { heartbeats: WRITER_HEARTBEATS, concurrency: WRITER_CONCURRENCY });
-  const writers = await compareWriters(db, live, host, clusterId, nodeIds);
-  log.info("writers", writers);
-
-  const server = await spawnControlPlane({
+  const env = {
     DATABASE_URL: url.toString(),
     REDIS_URL: redisUrl!,
     DATA_DIR: dataDir,
@@ -92,21 +101,72 @@ async function main() {
     SECRET_ENCRYPTION_KEY_B64: b64(secretKey),
     AUTH_TOKEN_KEY_B64: b64(tokenKey),
     DATA_PLANE_TOKEN_KEY_B64: await newEd25519Pkcs8(),
-  });
-  const steps = [];
-  try {
-    for (const n of STEPS) {
-      // Minted per step: the server honours a node token only for the 10 minutes it issues them for.
-      const tokens = await Promise.all(nodeIds.slice(0, n).map((id) => nodeToken(tokenKey, id, clusterId)));
-      const step = await loadStep(server.url, tokens, n);
-      steps.push(step);
-      log.info("load step", step);
-      if (!step.sustained) break;
+  };
+  /** The load steps against one control plane on `runtime`, growing until one is not sustained. */
+  const measure = async (runtime: RuntimeName) => {
+    const server = await spawnControlPlane(env, 60_000, { runtime, permissions: controlPlanePermissions(dataDir) });
+    const steps = [];
+    try {
+      for (const n of STEPS) {
+        // Minted per step: the server honours a node token only for the 10 minutes it issues them for.
+        const tokens = await Promise.all(nodeIds.slice(0, n).map((id) => nodeToken(tokenKey, id, clusterId)));
+        const step = await loadStep(server.url, tokens, n);
+        steps.push(step);
+        log.info("load step", { runtime, ...step });
+        if (!step.sustained) break;
+      }
+    } finally {
+      await server.stop();
     }
-  } finally {
-    await server.stop();
+    return steps;
+  };
+  /**
+   * Both control planes up at once (the idle one costs next to nothing), each step measured on Bun
+   * then on Deno, so a machine whose load drifts (other work on it) weighs on both alike. Steps
+   * grow until neither runtime sustains one.
+   */
+  const measureSideBySide = async () => {
+    const runtimes = ["bun", "deno"] as const;
+    const servers = await Promise.all(runtimes.map((runtime) => spawnControlPlane(env, 60_000, { runtime, permissions: controlPlanePermissions(dataDir) })));
+    const byRuntime: Record<RuntimeName, Step[]> = { bun: [], deno: [] };
+    try {
+      for (const n of STEPS) {
+        let anySustained = false;
+        for (const [i, runtime] of runtimes.entries()) {
+          const tokens = await Promise.all(nodeIds.slice(0, n).map((id) => nodeToken(tokenKey, id, clusterId)));
+          const step = await loadStep(servers[i]!.url, tokens, n);
+          byRuntime[runtime].push(step);
+          log.info("load step", { runtime, ...step });
+          anySustained ||= step.sustained;
+        }
+        if (!anySustained) break;
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+    return byRuntime;
+  };
+  const finish = async () => {
+    await live.close();
+    await db.close();
+    await admin.exec(`drop database if exists ${dbName} with (force)`);
+    await admin.close();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  if (compareRuntimes) {
+    const versions = { bun: await runtimeVersionOf("bun"), deno: await runtimeVersionOf("deno") };
+    const byRuntime = await measureSideBySide();
+    await writeRuntimeReport(versions, byRuntime);
+    await finish();
+    return;
   }
 
+  log.info("comparing writers", { heartbeats: WRITER_HEARTBEATS, concurrency: WRITER_CONCURRENCY });
+  const writers = await compareWriters(db, live, host, clusterId, nodeIds);
+  log.info("writers", writers);
+
+  const steps = await measure(runtimeName);
   const best = steps.filter((s) => s.sustained).at(-1);
   const report = {
     benchmark: "heartbeats",
@@ -130,12 +190,94 @@ async function main() {
   await writeFile(join(ROOT, "docs/bench/heartbeats.json"), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(ROOT, "docs/bench/heartbeats.md"), markdown(report));
   log.info("report written", { agents_sustained: report.agents_sustained, p99_ingest_ms: report.p99_ingest_ms, batched_vs_naive: report.batched_vs_naive });
+  await finish();
+}
 
-  await live.close();
-  await db.close();
-  await admin.exec(`drop database if exists ${dbName} with (force)`);
-  await admin.close();
-  await rm(dataDir, { recursive: true, force: true });
+/** `bun --version` / `deno --version`, as the control plane child will run. */
+async function runtimeVersionOf(runtime: RuntimeName): Promise<string> {
+  if (runtime === runtimeName) return runtimeVersion;
+  const [binary] = scriptArgv("x.ts", [], [], runtime);
+  const proc = spawn([binary!, "--version"], { stdout: "pipe", stderr: "ignore" });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  // "deno 2.9.6 (stable, release, …)" → "2.9.6"
+  return out
+    .split("\n")[0]!
+    .replace(/^deno /, "")
+    .split(" ")[0]!
+    .trim();
+}
+
+type Step = Awaited<ReturnType<typeof loadStep>>;
+
+/** docs/bench/heartbeats-runtimes.{json,md}: the same steps on each runtime. */
+async function writeRuntimeReport(versions: Record<RuntimeName, string>, byRuntime: Record<RuntimeName, Step[]>) {
+  const best = (steps: Step[]) => steps.filter((s) => s.sustained).at(-1) ?? null;
+  const report = {
+    benchmark: "heartbeats-runtimes",
+    date: new Date().toISOString(),
+    quick,
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", memory_gib: Math.round(totalmem() / 2 ** 30) },
+    setup: {
+      interval_seconds: INTERVAL_S,
+      step_seconds: STEP_SECONDS,
+      p99_limit_ms: P99_LIMIT_MS,
+      client: `one ${runtimeName} ${runtimeVersion} process, keep-alive fetch`,
+    },
+    runtimes: (["bun", "deno"] as const).map((r) => ({
+      runtime: r,
+      version: versions[r],
+      agents_sustained: best(byRuntime[r])?.agents ?? 0,
+      p99_ingest_ms: best(byRuntime[r])?.p99_ms ?? null,
+      steps: byRuntime[r],
+    })),
+  };
+  await writeFile(join(ROOT, "docs/bench/heartbeats-runtimes.json"), `${JSON.stringify(report, null, 2)}\n`);
+  const rows = report.runtimes
+    .flatMap((r) =>
+      r.steps.map(
+        (s) =>
+          `| ${r.runtime} ${r.version} | ${s.agents.toLocaleString("en")} | ${s.target_per_second} | ${s.achieved_per_second} | ${s.p50_ms} | ${s.p99_ms} | ${s.max_ms} | ${s.errors} | ${s.sustained ? "yes" : "no"} |`,
+      ),
+    )
+    .join("\n");
+  const summary = report.runtimes
+    .map((r) => {
+      // No step sustained: below the smallest, with the p99 that step had.
+      const first = r.steps[0];
+      if (r.p99_ingest_ms === null)
+        return `| ${r.runtime} ${r.version} | **< ${STEPS[0]!.toLocaleString("en")}** | ${first ? `${first.p99_ms} ms at ${first.agents.toLocaleString("en")}` : "–"} |`;
+      return `| ${r.runtime} ${r.version} | **${r.agents_sustained.toLocaleString("en")}** | ${r.p99_ingest_ms} ms |`;
+    })
+    .join("\n");
+  await writeFile(
+    join(ROOT, "docs/bench/heartbeats-runtimes.md"),
+    `# Heartbeat ingest on Bun and on Deno
+
+Generated by \`scripts/bench heartbeats --runtime deno${quick ? " --quick" : ""}\` on ${report.date}; the figures are in
+[heartbeats-runtimes.json](heartbeats-runtimes.json). Same run, same PostgreSQL (durable commits) and Redis, same
+simulated agents and load steps as [heartbeats.md](heartbeats.md) (${STEP_SECONDS} s per step). Both control planes run at
+once; each step is measured on Bun, then on Deno (its own permission set, as \`scripts/start --runtime deno\` runs
+it), so load from elsewhere on the machine weighs on both alike; steps grow until neither sustains one. The load
+generator is one ${runtimeName} process either way. Machine: ${report.machine.cpus} CPU cores (${report.machine.cpu_model}), ${report.machine.memory_gib} GiB, shared by
+everything.
+
+| control plane on | agents sustained (30 s interval, p99 < ${P99_LIMIT_MS} ms, no errors) | p99 at that load |
+| --- | --- | --- |
+${summary}
+
+| runtime | agents | target req/s | achieved req/s | p50 ms | p99 ms | max ms | errors | sustained |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${rows}
+`,
+  );
+  const fmt = spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--write", join(ROOT, "docs/bench/heartbeats-runtimes.md")], {
+    cwd: ROOT,
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  if ((await fmt.exited) !== 0) log.warn("biome could not format the report");
+  log.info("runtime report written", { bun: report.runtimes[0]!.agents_sustained, deno: report.runtimes[1]!.agents_sustained });
 }
 
 /**
@@ -272,7 +414,7 @@ async function loadStep(baseUrl: string, tokens: string[], agents: number) {
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
-    await Bun.sleep(2);
+    await sleep(2);
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - started) / 1000;
@@ -308,7 +450,8 @@ function markdown(r: Report): string {
   return `# Heartbeat ingest benchmark
 
 Generated by \`scripts/bench heartbeats${r.quick ? " --quick" : ""}\` on ${r.date}; the figures are in
-[heartbeats.json](heartbeats.json). Re-run it to refresh both files.
+[heartbeats.json](heartbeats.json). Re-run it to refresh both files. The control plane on Bun and on Deno,
+side by side: [heartbeats-runtimes.md](heartbeats-runtimes.md) (\`scripts/bench heartbeats --runtime deno\`).
 
 ## Result
 

@@ -13,13 +13,14 @@
  *
  * Writes docs/bench/mesh.json and docs/bench/mesh.md.
  */
+import { runtimeName, runtimeVersion, spawn } from "../../core/runtime/index.ts";
 import { writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { napiBulk, WINDOW, type NapiBulk } from "./mesh-napi.ts";
 
-const ROOT = join(import.meta.dir, "../..");
+const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "target/release/mesh-bench");
 const quick = process.argv.includes("--quick");
 const RUNS = 5;
@@ -97,10 +98,10 @@ const sum = (d: Drops) => d.rcvbuf_errors + d.sndbuf_errors;
 let childCpuUs = 0;
 
 async function rust(args: string[]): Promise<unknown> {
-  const proc = Bun.spawn([BIN, ...args], { stdout: "pipe", stderr: "inherit" });
+  const proc = spawn([BIN, ...args], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) throw new Error(`mesh-bench ${args.join(" ")} failed`);
-  childCpuUs += Number(proc.resourceUsage()?.cpuTime.total ?? 0);
+  childCpuUs += proc.cpuTimeUs() ?? Number.NaN;
   return JSON.parse(out);
 }
 
@@ -157,7 +158,7 @@ function machine() {
     kernel,
     rmem_max: sysctl("rmem_max"),
     wmem_max: sysctl("wmem_max"),
-    bun: Bun.version,
+    runtime: `${runtimeName} ${runtimeVersion}`,
   };
 }
 
@@ -317,7 +318,7 @@ ${analysis(r, figures, detail, suite, napi)}
 
 ## How it was measured
 
-- Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, Bun ${r.machine.bun}.
+- Machine: ${r.machine.cores} CPU cores (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, kernel \`${r.machine.kernel}\`, ${r.machine.runtime}.
   Release build (thin LTO): \`${r.command}\` builds \`mesh-bench\` (\`cargo build --release -p fabric-quic --no-default-features
   --features bench --bin mesh-bench\`) and the napi addon (\`cargo build --release -p fabric-quic\`), then runs
   \`target/release/mesh-bench suite --runs ${RUNS} --bytes ${suite.bulk_bytes}${r.quick ? " --quick" : ""}\` and, for napi vs Rust,

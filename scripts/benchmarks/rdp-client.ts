@@ -67,7 +67,7 @@ if (import.meta.main) {
 
     const decoder = new TextDecoder();
     let buffered = "";
-    for await (const chunk of Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
       buffered += decoder.decode(chunk, { stream: true });
       let nl = buffered.indexOf("\n");
       while (nl >= 0) {

@@ -14,6 +14,7 @@
  *   event of its drawing over the square's centre, once a GetImage of that
  *   pixel shows the colour (the event's arrival is the instant taken).
  */
+import { sleep } from "../../core/runtime/index.ts";
 import { X11 } from "./rdp-x11.ts";
 import { colorDistance, PROBE_COLORS } from "./rdp-workload.ts";
 
@@ -101,7 +102,7 @@ export async function waitUntilShown(serverDisplay: string, clientDisplay: strin
     for (let k = 0; performance.now() < deadline; k++) {
       const gray = k % 2 === 0 ? 0x404040 : 0x808080;
       await draw.fillSynced(probe.x, probe.y, probe.size, probe.size, gray);
-      await Bun.sleep(500);
+      await sleep(500);
       if (colorDistance(await look.pixel(cx, cy), gray) <= COLOR_TOLERANCE) return true;
     }
     return false;
@@ -135,7 +136,7 @@ export async function measureLatency(
         run.ms[w.name]!.push(at === null || at === undefined ? null : at - doneMs);
       });
       run.syncMs.push(doneMs - sentMs);
-      await Bun.sleep(o.gapMs[0] + Math.random() * (o.gapMs[1] - o.gapMs[0]));
+      await sleep(o.gapMs[0] + Math.random() * (o.gapMs[1] - o.gapMs[0]));
     }
   } finally {
     draw.close();

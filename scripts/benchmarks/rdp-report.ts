@@ -39,7 +39,15 @@ export interface Report {
   date: string;
   quick: boolean;
   run_seconds: number;
-  machine: { cpus: number; cpu_model: string; memory_gib: number; kernel: string; bun: string; load_average_before: number[]; load_average_after: number[] };
+  machine: {
+    cpus: number;
+    cpu_model: string;
+    memory_gib: number;
+    kernel: string;
+    runtime: string;
+    load_average_before: number[];
+    load_average_after: number[];
+  };
   setup: {
     processes: string;
     server: string;
@@ -210,7 +218,7 @@ ${GUACAMOLE}
 
 ## What each number means and how it was measured
 
-- **Setup.** One machine runs everything: ${m.cpus} CPU cores (${m.cpu_model}), ${m.memory_gib} GiB, Linux ${m.kernel}, Bun ${m.bun}.
+- **Setup.** One machine runs everything: ${m.cpus} CPU cores (${m.cpu_model}), ${m.memory_gib} GiB, Linux ${m.kernel}, ${m.runtime}.
   ${r.setup.processes}. The server: ${r.setup.server}. Agents: ${r.setup.agent_settings}. Clients: ${r.setup.client_transport}.
   Each profile has its own resource (\`quality_profile\` set, \`quality_adjustable: false\`). The machine is shared with other work:
   load average ${m.load_average_before.join(", ")} before the run, ${m.load_average_after.join(", ")} after; each window reports the share of

@@ -17,6 +17,7 @@
  *
  * Writes docs/bench/rdp.json and docs/bench/rdp.md (`--render` rewrites the Markdown from the JSON).
  */
+import { type ChildProcess, runtimeName, runtimeVersion, scriptArgv, sleep, spawn } from "../../core/runtime/index.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -144,12 +145,12 @@ class Client {
   readonly events: ClientEvent[] = [];
   private constructor(
     readonly sessionId: string,
-    private readonly proc: ReturnType<typeof Bun.spawn>,
+    private readonly proc: ChildProcess,
   ) {}
 
   static start(sessionId: string, offer: Offer, certFile: string): Client {
-    const proc = Bun.spawn(
-      [process.execPath, join(ROOT, "scripts/benchmarks/rdp-client.ts"), JSON.stringify({ urls: offer.entry.urls, sessionId, token: offer.token })],
+    const proc = spawn(
+      scriptArgv(join(ROOT, "scripts/benchmarks/rdp-client.ts"), [JSON.stringify({ urls: offer.entry.urls, sessionId, token: offer.token })]),
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: certFile },
@@ -170,7 +171,7 @@ class Client {
   private async read() {
     const decoder = new TextDecoder();
     let buffered = "";
-    for await (const chunk of this.proc.stdout as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of this.proc.stdout! as unknown as AsyncIterable<Uint8Array>) {
       buffered += decoder.decode(chunk, { stream: true });
       let nl = buffered.indexOf("\n");
       while (nl >= 0) {
@@ -184,9 +185,7 @@ class Client {
   /** Sends a command and waits for the next event of `type` after it. */
   async ask(cmd: Record<string, unknown>, type: string, timeoutMs = 30_000): Promise<ClientEvent> {
     const from = this.events.length;
-    const stdin = this.proc.stdin as import("bun").FileSink;
-    stdin.write(`${JSON.stringify(cmd)}\n`);
-    await stdin.flush();
+    await this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
     return this.next(type, from, timeoutMs);
   }
 
@@ -220,7 +219,7 @@ async function main() {
     cpu_model: cpus()[0]?.model ?? "unknown",
     memory_gib: Math.round(totalmem() / 2 ** 30),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
-    bun: Bun.version,
+    runtime: `${runtimeName} ${runtimeVersion}`,
     load_average_before: loadavg().map((x) => round(x)),
   };
   log("setting up", { quick });
@@ -346,16 +345,16 @@ async function main() {
 
     // 2. Idle CPU per session on the clock desktop.
     log("idle CPU", { sessions: PLAN.idleSessions, window_s: PLAN.idleWindowS });
-    await Bun.sleep(PLAN.settleS * 1000);
+    await sleep(PLAN.settleS * 1000);
     const idleBase = cpuWindow(pids);
-    await Bun.sleep(PLAN.idleWindowS * 1000);
+    await sleep(PLAN.idleWindowS * 1000);
     const noSessions = idleBase();
     const idleClients: Client[] = [];
     for (let i = 0; i < PLAN.idleSessions; i++) idleClients.push(await open("balanced"));
-    await Bun.sleep(PLAN.settleS * 1000);
+    await sleep(PLAN.settleS * 1000);
     const idleFrames0 = await Promise.all(idleClients.map((cl) => cl.counters()));
     const idleW = cpuWindow(pids);
-    await Bun.sleep(PLAN.idleWindowS * 1000);
+    await sleep(PLAN.idleWindowS * 1000);
     const withSessions = idleW();
     const idleFrames1 = await Promise.all(idleClients.map((cl) => cl.counters()));
     for (const cl of idleClients) await close(cl);
@@ -384,10 +383,10 @@ async function main() {
       for (const profile of PROFILES) {
         log("profile", { profile, window_s: PLAN.profileWindowS });
         const cl = await open(profile);
-        await Bun.sleep(PLAN.settleS * 1000);
+        await sleep(PLAN.settleS * 1000);
         const a = await cl.counters();
         const w = cpuWindow(pids);
-        await Bun.sleep(PLAN.profileWindowS * 1000);
+        await sleep(PLAN.profileWindowS * 1000);
         const cpu = w();
         const b = await cl.counters();
         const s = (b.atMs - a.atMs) / 1000;
@@ -407,11 +406,11 @@ async function main() {
       const held: Client[] = [];
       for (const level of PLAN.rampLevels) {
         while (held.length < level) held.push(await open("balanced"));
-        await Bun.sleep(PLAN.settleS * 1000);
+        await sleep(PLAN.settleS * 1000);
         const before = await Promise.all(held.map((cl) => cl.counters()));
         const steps0 = workload.steps();
         const w = cpuWindow({ ...pids, ...Object.fromEntries(held.map((cl, i) => [`client${i}`, cl.pid])) });
-        await Bun.sleep(PLAN.rampWindowS * 1000);
+        await sleep(PLAN.rampWindowS * 1000);
         const cpu = w();
         const after = await Promise.all(held.map((cl) => cl.counters()));
         const fps = after.map((x, i) => round((x.frames - before[i]!.frames) / ((x.atMs - before[i]!.atMs) / 1000), 1));
@@ -563,7 +562,7 @@ function buildReport(m: Measured): Report {
 async function writeMarkdown(text: string): Promise<void> {
   const file = join(ROOT, "docs/bench/rdp.md");
   await writeFile(file, text);
-  const fmt = Bun.spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--write", file], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
+  const fmt = spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--write", file], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
   if ((await fmt.exited) !== 0) log("warning: biome could not format the report");
 }
 

@@ -10,6 +10,7 @@
  *   bun scripts/benchmarks/sessions-load.ts '<LoadConfig JSON>'
  *   stdout: one JSON line, the LoadResult; progress goes to stderr.
  */
+import { sleep, spawn } from "../../core/runtime/index.ts";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { connect, type AccessSession } from "../../web/access/client/connect.ts";
@@ -183,7 +184,7 @@ class Bench {
     const deadline = performance.now() + timeoutMs;
     while ((await this.api("GET", `/api/v1/remote-sessions/${id}`)).state !== state) {
       if (performance.now() > deadline) throw new Error(`session ${id} not ${state} within ${timeoutMs} ms`);
-      await Bun.sleep(20);
+      await sleep(20);
     }
   }
 
@@ -197,7 +198,7 @@ class Bench {
     for (let i = 0; i < this.c.startSessions; i++) {
       // A random pause first: started back to back, each session would meet the adapter's assignment poll at the same
       // phase (right after the previous one ran), always waiting nearly a whole poll period, or never.
-      await Bun.sleep(Math.random() * this.c.startGapMaxMs);
+      await sleep(Math.random() * this.c.startGapMaxMs);
       const t = await this.startSession();
       ids.push(t.id);
       starts.push(t.prompt);
@@ -234,16 +235,15 @@ class Bench {
   /** Keystroke → echo on one fabric session and one direct `ssh -tt`, alternating probe by probe, both idle otherwise. */
   async echoVsDirect(): Promise<LoadResult["echo"]> {
     const fabric = await this.startSession();
-    const ssh = Bun.spawn(this.c.directSsh, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const ssh = spawn(this.c.directSsh, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const sshScreen = new Screen();
     void (async () => {
       const decoder = new TextDecoder();
-      for await (const chunk of ssh.stdout as unknown as AsyncIterable<Uint8Array>) sshScreen.push(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of ssh.stdout! as unknown as AsyncIterable<Uint8Array>) sshScreen.push(decoder.decode(chunk, { stream: true }));
     })();
     if (!(await sshScreen.until(atPrompt, PROMPT_TIMEOUT_MS))) throw new Error(`direct ssh: no prompt: ${JSON.stringify(sshScreen.text.slice(-300))}`);
     const sshSend = async (k: string) => {
-      ssh.stdin.write(k);
-      await ssh.stdin.flush();
+      await ssh.stdin!.write(k);
     };
     const fab: number[] = [];
     const direct: number[] = [];
@@ -260,7 +260,7 @@ class Bench {
         await send(key);
         if (await echoed) into.push(performance.now() - t0);
         else timeouts++;
-        await Bun.sleep(5);
+        await sleep(5);
       }
     }
     ssh.kill();
@@ -369,7 +369,7 @@ class Bench {
     const end = performance.now() + this.c.levelWindowMs;
     await Promise.all(
       held.map(async (h, i) => {
-        await Bun.sleep((i / held.length) * this.c.keystrokeIntervalMs);
+        await sleep((i / held.length) * this.c.keystrokeIntervalMs);
         while (performance.now() < end) {
           const tick = performance.now();
           const key = h.n++ % 2 === 0 ? "x" : "\x7f";
@@ -379,7 +379,7 @@ class Bench {
           if (await echoed) latencies.push(performance.now() - t0);
           else timeouts++;
           const wait = this.c.keystrokeIntervalMs - (performance.now() - tick);
-          if (wait > 0) await Bun.sleep(wait);
+          if (wait > 0) await sleep(wait);
         }
       }),
     );

@@ -15,6 +15,7 @@
  *
  * Writes docs/bench/sessions.json and docs/bench/sessions.md.
  */
+import { runtimeName, runtimeVersion, scriptArgv, spawn } from "../../core/runtime/index.ts";
 import { writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -86,7 +87,7 @@ async function main() {
     cpu_model: cpus()[0]?.model ?? "unknown",
     memory_gib: Math.round(totalmem() / 2 ** 30),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
-    bun: Bun.version,
+    runtime: `${runtimeName} ${runtimeVersion}`,
     load_average_before: loadavg().map((x) => Math.round(x * 100) / 100),
   };
   log("setting up", { quick });
@@ -184,13 +185,13 @@ async function main() {
 async function writeMarkdown(text: string): Promise<void> {
   const file = join(ROOT, "docs/bench/sessions.md");
   await writeFile(file, text);
-  const fmt = Bun.spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--write", file], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
+  const fmt = spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--write", file], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
   if ((await fmt.exited) !== 0) log("warning: biome could not format the report");
 }
 
 /** Runs the load client with the entry's certificate trusted; its last stdout line is the result. */
 async function runLoad(config: LoadConfig, certFile: string): Promise<LoadResult> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/benchmarks/sessions-load.ts"), JSON.stringify(config)], {
+  const proc = spawn(scriptArgv(join(ROOT, "scripts/benchmarks/sessions-load.ts"), [JSON.stringify(config)]), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: certFile },
     stdin: "ignore",
@@ -210,7 +211,7 @@ interface Machine {
   cpu_model: string;
   memory_gib: number;
   kernel: string;
-  bun: string;
+  runtime: string;
   load_average_before: number[];
 }
 
@@ -378,7 +379,7 @@ ${limits(r)}
 
 ## What each number means and how it was measured
 
-- **Setup.** One machine runs everything: ${m.cpus} CPU cores (${m.cpu_model}), ${m.memory_gib} GiB, Linux ${m.kernel}, Bun ${m.bun}.
+- **Setup.** One machine runs everything: ${m.cpus} CPU cores (${m.cpu_model}), ${m.memory_gib} GiB, Linux ${m.kernel}, ${m.runtime}.
   On it: a control plane (\`http/main.ts\`) over a throw-away PostgreSQL (durable commits) and Redis, one entry
   agent and ${r.setup.adapters} ssh-worker agent(s) (\`rap-node-agent run\`, enrolled and approved like real nodes, the entry with
   the \`entry-node\` role, each adapter with \`ssh-worker\` for the resource's egress pool; placement puts each new

@@ -13,6 +13,8 @@
  * Detach detaches.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { readText, type RunningServer } from "../../core/runtime/index.ts";
+import { bundleForBrowser, packageFile, type PageFiles, servePageFiles } from "../../fixtures/page-server.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +27,7 @@ setDefaultTimeout(60_000);
 
 const WEB = join(import.meta.dirname, "..");
 let dir: string;
-let server: ReturnType<typeof Bun.serve>;
+let server: RunningServer;
 let browser: Browser;
 let page: Page;
 const violations: string[] = [];
@@ -65,26 +67,17 @@ screen.attach(transport);
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-terminal-screen-"));
   await writeFile(join(dir, "entry.ts"), ENTRY);
-  const out = await Bun.build({ entrypoints: [join(dir, "entry.ts")], target: "browser", format: "esm" });
-  if (!out.success) throw new Error(out.logs.map((l) => l.message).join("; "));
-  const files: Record<string, [string, string]> = {
+  const files: PageFiles = {
     "/": [
       '<!doctype html><html><head><link rel="stylesheet" href="/console.css"><link rel="stylesheet" href="/xterm.css"><link rel="stylesheet" href="/access.css"><script type="module" src="/entry.js"></script></head><body></body></html>',
       "text/html",
     ],
-    "/entry.js": [await out.outputs[0]!.text(), "text/javascript"],
-    "/console.css": [await Bun.file(join(WEB, "console.css")).text(), "text/css"],
-    "/xterm.css": [await Bun.file(Bun.resolveSync("@xterm/xterm/css/xterm.css", WEB)).text(), "text/css"],
-    "/access.css": [await Bun.file(join(WEB, "access/access.css")).text(), "text/css"],
+    "/entry.js": [await bundleForBrowser(join(dir, "entry.ts")), "text/javascript"],
+    "/console.css": [await readText(join(WEB, "console.css")), "text/css"],
+    "/xterm.css": [await readText(packageFile("@xterm/xterm/css/xterm.css", WEB)), "text/css"],
+    "/access.css": [await readText(join(WEB, "access/access.css")), "text/css"],
   };
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      const f = files[new URL(req.url).pathname];
-      return f ? new Response(f[0], { headers: { "content-type": f[1], "content-security-policy": CONSOLE_CSP } }) : new Response("", { status: 404 });
-    },
-  });
+  server = await servePageFiles(files, { "content-security-policy": CONSOLE_CSP });
   browser = await launchBrowser();
   page = await browser.context.newPage();
   page.on("console", (m) => {
@@ -96,7 +89,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  server?.stop(true);
+  await server?.stop({ force: true });
   await rm(dir, { recursive: true, force: true });
 });
 

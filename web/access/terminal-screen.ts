@@ -9,6 +9,7 @@
  */
 import { h, mount, type Child } from "../lib/dom.ts";
 import type { TerminalNotice, TerminalTransport } from "./terminal-transport.ts";
+import { sessionStatusBar } from "./session-status.ts";
 import { transportLabel } from "./transport-choice.ts";
 import { terminalView } from "./terminal-view.ts";
 
@@ -100,22 +101,7 @@ export function terminalScreen(o: {
   const el = h(
     "div",
     { class: "terminal-page", "data-testid": "terminal-page" },
-    h(
-      "div",
-      { class: "terminal-status", "data-testid": "terminal-status" },
-      h("a", { href: "#/sessions", class: "back", "data-testid": "back-to-sessions" }, "← My sessions"),
-      h("strong", { "data-testid": "terminal-resource" }, o.resourceName),
-      h("span", { class: "muted" }, "Entry point "),
-      entry,
-      h("span", { class: "muted" }, "Transport "),
-      via,
-      h("span", { class: "muted" }, "RTT "),
-      rtt,
-      state,
-      h("span", { class: "spacer" }),
-      detach,
-      o.actions,
-    ),
+    sessionStatusBar(o.resourceName, entry, via, h("span", { class: "muted" }, "RTT "), rtt, state, h("span", { class: "spacer" }), detach, o.actions),
     notice,
     view.el,
   );

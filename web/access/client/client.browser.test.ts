@@ -9,6 +9,8 @@
  * back on render.
  */
 import { afterAll, beforeAll, describe, expect, test } from "../../../fixtures/test.ts";
+import type { RunningServer } from "../../../core/runtime/index.ts";
+import { bundleForBrowser, servePageFiles } from "../../../fixtures/page-server.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,26 +31,17 @@ const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 
 let dir: string;
 let harness: EntryHarness;
-let server: ReturnType<typeof Bun.serve>;
+let server: RunningServer;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-entry-browser-"));
   harness = await startEntryHarness(join(dir, "entry.pem"));
-  const bundle = await Bun.build({ entrypoints: [join(import.meta.dirname, "test-page.ts")], target: "browser", format: "esm" });
-  if (!bundle.success) throw new Error(bundle.logs.map((l) => l.message).join("; "));
-  const script = await bundle.outputs[0]!.text();
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch: (req) =>
-      new URL(req.url).pathname === "/page.js"
-        ? new Response(script, { headers: { "content-type": "text/javascript" } })
-        : new Response(PAGE, { headers: { "content-type": "text/html" } }),
-  });
+  const script = await bundleForBrowser(join(import.meta.dirname, "test-page.ts"));
+  server = await servePageFiles({ "/": [PAGE, "text/html"], "/page.js": [script, "text/javascript"] });
 }, 900_000);
 
 afterAll(async () => {
-  await server?.stop(true);
+  await server?.stop({ force: true });
   await harness?.stop();
   await rm(dir, { recursive: true, force: true });
 });

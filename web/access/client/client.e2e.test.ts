@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ERROR_CATALOG } from "../../../core/error-catalog.ts";
 import { buildEntryHarness, ENTRY_HARNESS, type EntryHarness, startEntryHarness } from "../../../fixtures/entry-harness.ts";
 import { runToExit } from "../../../fixtures/process.ts";
+import { scriptArgv, spawn } from "../../../core/runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
 let dir: string;
@@ -66,13 +67,13 @@ describe("access client over the WebSocket fallback, under Bun", () => {
   }, 120_000);
 
   test("a pushed session.taken_over reaches the client, which is then closed", async () => {
-    const proc = Bun.spawn([process.execPath, join(ROOT, "fixtures/access-client.ts"), "notice", harness.url, "good"], {
+    const proc = spawn(scriptArgv(join(ROOT, "fixtures/access-client.ts"), ["notice", harness.url, "good"]), {
       env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: harness.certFile },
       stdout: "pipe",
       stderr: "pipe",
     });
     const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    const reader = proc.stdout.getReader();
+    const reader = proc.stdout!.getReader();
     let text = "";
     // The client prints its attachment once welcomed; the push goes to that attachment's connection.
     while (!text.includes("\n")) {

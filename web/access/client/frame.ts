@@ -4,7 +4,7 @@
  * fixtures/session-frame/golden.json holds both sides to it): every stream
  * starts with a stream-kind byte, then carries frames
  * `[u8 type][u32 big-endian length][payload]`. Pure code, no IO: it runs in
- * the browser bundle and under Bun.
+ * the browser bundle and under Bun and Deno alike.
  */
 
 /** The byte a stream starts with: 0 for control, else the mesh channel class wire id. */

@@ -1,6 +1,6 @@
 /**
  * A program on the RDP attachment (rdp-session.ts) for rdp-session.e2e.test.ts,
- * run as its own Bun process (Bun trusts the entry harness's certificate only
+ * run as its own process (Bun trusts the entry harness's certificate only
  * through NODE_EXTRA_CA_CERTS, read at start-up). The harness's echo upstream
  * returns what the input stream carries as DATA on render, so tile messages
  * written on input come back as a desktop's render stream would carry them.
@@ -21,7 +21,7 @@ async function waitFor<T>(probe: () => T, o: { timeoutMs: number; what: string }
   for (let v = probe(); ; v = probe()) {
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${o.what}`);
-    await Bun.sleep(10);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 

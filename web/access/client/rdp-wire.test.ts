@@ -5,6 +5,7 @@
  * adapter's reading; controls, clipboard and file messages check their limits.
  */
 import { describe, expect, test } from "../../../fixtures/test.ts";
+import { createHash } from "node:crypto";
 import {
   checkFileName,
   clipboardMessage,
@@ -225,7 +226,7 @@ describe("clipboard", () => {
       type: "clipboard",
       sequence_id: 3,
       origin: "client",
-      content_hash: new Bun.CryptoHasher("sha256").update("héllo").digest("hex"),
+      content_hash: createHash("sha256").update("héllo").digest("hex"),
       text: "héllo",
     });
     expect(await parseClipboard({ ...m, origin: "server" })).toEqual({ ...m, origin: "server" });

@@ -4,7 +4,7 @@
  * messages on `render`, input event batches and JSON controls on `input`,
  * clipboard messages, and the file-transfer messages with their chunking.
  * Pure code plus WebCrypto's SHA-256: it runs in the browser bundle, in the
- * viewer's drawing worker and under Bun. Everything that came from the
+ * viewer's drawing worker and under Bun and Deno alike. Everything that came from the
  * network is checked against its bounds before use; a bad message throws an
  * `RdpWireError` with a stable code and nothing else happens.
  */

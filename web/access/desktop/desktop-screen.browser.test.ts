@@ -13,6 +13,8 @@
  * message and the clipboard/file policy.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../../fixtures/test.ts";
+import { readText, type RunningServer } from "../../../core/runtime/index.ts";
+import { bundleForBrowser, type PageFiles, servePageFiles } from "../../../fixtures/page-server.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +29,7 @@ setDefaultTimeout(60_000);
 
 const WEB = join(import.meta.dirname, "../..");
 let dir: string;
-let server: ReturnType<typeof Bun.serve>;
+let server: RunningServer;
 let browser: Browser;
 let page: Page;
 const violations: string[] = [];
@@ -100,29 +102,18 @@ screen.attach(session);
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rap-desktop-screen-"));
   await writeFile(join(dir, "entry.ts"), ENTRY);
-  const build = async (entry: string) => {
-    const out = await Bun.build({ entrypoints: [entry], target: "browser", format: "esm" });
-    if (!out.success) throw new Error(out.logs.map((l) => l.message).join("; "));
-    return out.outputs[0]!.text();
-  };
-  const files: Record<string, [string, string]> = {
+  const build = bundleForBrowser;
+  const files: PageFiles = {
     "/": [
       '<!doctype html><html><head><link rel="stylesheet" href="/console.css"><link rel="stylesheet" href="/access.css"><script type="module" src="/entry.js"></script></head><body></body></html>',
       "text/html",
     ],
     "/entry.js": [await build(join(dir, "entry.ts")), "text/javascript"],
     "/rdp-worker.js": [await build(join(WEB, "access/desktop/render-worker.ts")), "text/javascript"],
-    "/console.css": [await Bun.file(join(WEB, "console.css")).text(), "text/css"],
-    "/access.css": [await Bun.file(join(WEB, "access/access.css")).text(), "text/css"],
+    "/console.css": [await readText(join(WEB, "console.css")), "text/css"],
+    "/access.css": [await readText(join(WEB, "access/access.css")), "text/css"],
   };
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      const f = files[new URL(req.url).pathname];
-      return f ? new Response(f[0], { headers: { "content-type": f[1], "content-security-policy": CONSOLE_CSP } }) : new Response("", { status: 404 });
-    },
-  });
+  server = await servePageFiles(files, { "content-security-policy": CONSOLE_CSP });
   browser = await launchBrowser();
   page = await browser.context.newPage();
   page.on("console", (m) => {
@@ -134,7 +125,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  server?.stop(true);
+  await server?.stop({ force: true });
   await rm(dir, { recursive: true, force: true });
 });
 

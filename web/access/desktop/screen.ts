@@ -14,6 +14,7 @@ import { h, mount, type Child } from "../../lib/dom.ts";
 import { allowsToClient, allowsToServer, type RdpNotice } from "../client/rdp-session.ts";
 import { COLOR_MODES, type DesktopInfo, MAX_DESKTOP, MIN_DESKTOP, PROFILES, type RdpStats } from "../client/rdp-wire.ts";
 import type { Notice } from "../client/connect.ts";
+import { sessionStatusBar } from "../session-status.ts";
 import { transportLabel } from "../transport-choice.ts";
 import { captureInput, type InputCapture } from "./input.ts";
 import { createRenderer, type Pixels, type Renderer } from "./renderer.ts";
@@ -386,14 +387,9 @@ export function desktopScreen(o: {
   const el = h(
     "div",
     { class: "terminal-page desktop-page", "data-testid": "desktop-page" },
-    h(
-      "div",
-      { class: "terminal-status", "data-testid": "terminal-status" },
-      h("a", { href: "#/sessions", class: "back", "data-testid": "back-to-sessions" }, "← My sessions"),
-      h("strong", { "data-testid": "terminal-resource" }, o.resourceName),
-      h("span", { class: "muted" }, "Entry point "),
+    sessionStatusBar(
+      o.resourceName,
       entry,
-      h("span", { class: "muted" }, "Transport "),
       via,
       state,
       h("span", { class: "spacer" }),
