@@ -77,6 +77,14 @@ describe("fetching a signed release", () => {
     expect(out).toContain("not enrolled");
   }, 60_000);
 
+  test("the artifact build is reproducible: the same sources give the same hash", async () => {
+    const again = await buildRelease("2.0.0");
+    dirs.push(again);
+    const first = JSON.parse(await readFile(join(build2, "release.json"), "utf8")) as { files: BuiltFile[] };
+    const second = JSON.parse(await readFile(join(again, "release.json"), "utf8")) as { files: BuiltFile[] };
+    expect(second.files[0]?.sha256).toBe(first.files[0]?.sha256 as string);
+  }, 60_000);
+
   test("a tampered artifact is refused by its signed hash", async () => {
     const copy = await tmp("rap-repo-tampered-");
     await cp(repo, copy, { recursive: true });
