@@ -36,10 +36,13 @@ let holdFile: string;
 let launcher: ChildProcess | undefined;
 let output = "";
 
-async function buildAndPublish(version: string, extra: string[] = []): Promise<string> {
+async function buildAndPublish(version: string, extra: string[] = []): Promise<void> {
   const b = await buildRelease(version, extra);
-  await publish(keys, b, repo);
-  return b;
+  try {
+    await publish(keys, b, repo);
+  } finally {
+    await rm(b, { recursive: true, force: true });
+  }
 }
 
 async function status(): Promise<UpdateStatus | undefined> {
@@ -111,7 +114,8 @@ beforeAll(async () => {
   holdFile = join(work, "hold");
   keys = await makeReleaseKeys();
   repo = join(work, "repo");
-  const v1 = await buildAndPublish("1.0.0");
+  const v1 = await buildRelease("1.0.0");
+  await publish(keys, v1, repo);
   server = await serveRepo(repo);
   clusterId = await c.newCluster("updates");
   nodeId = await c.enrollApproved(clusterId, stateDir, "updating-node");
@@ -132,6 +136,7 @@ beforeAll(async () => {
     },
   );
   expect(await install.exited).toBe(0);
+  await rm(v1, { recursive: true, force: true });
   startLauncher([server.url]);
 });
 
@@ -177,9 +182,7 @@ describe("agent self-update through A/B slots", () => {
   test("a v4 whose agent crashes on start: the launcher brings v2 back, which reports the rollback", async () => {
     const crash = join(work, "crash.ts");
     await writeFile(crash, 'throw new Error("v4 crashes on start");\n');
-    const b = await buildRelease("4.0.0");
     // The same release tooling, with an entry point that dies at once.
-    await rm(b, { recursive: true, force: true });
     const { buildAgentArtifact, releaseManifest } = await import("../../scripts/release-lib/build.ts");
     const out = await mkdtemp(join(tmpdir(), "rap-build-4-"));
     const agent = await buildAgentArtifact({ version: "4.0.0", arch: "x64", outDir: out, entrySource: crash });
@@ -316,8 +319,7 @@ describe("agent self-update through A/B slots", () => {
 
   test("a tampered release is refused and nothing is switched", async () => {
     const before = await status();
-    const b = await buildRelease("9.0.0");
-    await publish(keys, b, repo);
+    await buildAndPublish("9.0.0");
     const tampered = await serveRepo(repo);
     const { readdir } = await import("node:fs/promises");
     const dir = join(repo, "targets/agent/9.0.0");
