@@ -23,6 +23,8 @@ export interface AgentOptions {
   log: (msg: string, fields?: Record<string, unknown>) => void;
   clock: Clock;
   random: Random;
+  /** The self-update driver (agent/updates/updater.ts), when the agent runs under the launcher. */
+  updater?: { controlPlaneReached(): void; tick(): Promise<void>; telemetry(): Record<string, unknown> };
 }
 
 /** How long `stop()` waits for snapshot long-polls in flight (real network requests). */
@@ -66,12 +68,16 @@ export class Agent {
             void reconcile(clusterId);
             void members.get(clusterId)!.refresh();
           },
-          onControlPlane: (clusterId, reachable) => members.get(clusterId)!.controlPlane(reachable),
+          onControlPlane: (clusterId, reachable) => {
+            members.get(clusterId)!.controlPlane(reachable);
+            if (reachable) o.updater?.controlPlaneReached();
+          },
           onStop: async (clusterId) => {
             await members.get(clusterId)!.stop();
             await supervisors.get(clusterId)!.stopAll();
           },
           onCertificate: (clusterId, certPem) => members.get(clusterId)!.renewed(certPem),
+          telemetry: o.updater ? () => o.updater!.telemetry() : undefined,
         },
         o.clock,
         o.random,
@@ -123,6 +129,7 @@ export class Agent {
   private async heartbeats(runner: ClusterRunner): Promise<void> {
     while (!this.stopping) {
       const retryIn = await runner.heartbeat(this.o.heartbeatIntervalMs);
+      await this.o.updater?.tick().catch((err: unknown) => this.o.log("update step failed", { error: err instanceof Error ? err.message : String(err) }));
       await new Promise<void>((resolve) => {
         let timer: Timer;
         const done = () => {

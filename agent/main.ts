@@ -34,6 +34,9 @@ import type { EntrySettings } from "./sessions/roles.ts";
 import { Agent } from "./agent.ts";
 import { certificateStatus } from "./renew.ts";
 import { systemClock as clock, systemRandom as random } from "./clock.ts";
+import { EXIT_RESTART, Updater } from "./updates/updater.ts";
+import { cmdUpdate, UPDATE_USAGE } from "./updates/command.ts";
+import { UPDATE_STATES, type UpdateStateName } from "./updates/machine.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -85,6 +88,7 @@ Shows each cluster membership: node, snapshot, roles, health, certificate.
 
   --json                    everything, as JSON, for scripts
 ${STATE_DIR_HELP}`,
+  update: UPDATE_USAGE,
   leave: `usage: rap-node-agent leave --cluster ID [--state-dir DIR]
 
 Forgets a cluster membership and deletes its key (ask an administrator to
@@ -100,6 +104,7 @@ const OVERVIEW = `usage: rap-node-agent COMMAND [options]
   run       run the agent for the clusters this host belongs to
   status    show this host's memberships and health
   leave     forget a membership and delete its key
+  update    install the first agent slot, ask for a version, show the update state
   help      this help; \`rap-node-agent COMMAND --help\` for a command's
 
 See docs/agent.md.`;
@@ -238,17 +243,50 @@ async function cmdRun(args: string[]): Promise<number> {
   mesh.entry = entrySettings(values, mesh);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   const store = await openStore(stateDir);
+  let exitCode = 0;
   try {
-    const agent = await Agent.start({ store, stateDir, heartbeatIntervalMs: intervalMs, registry, mesh, log: logJson, clock, random });
-    await new Promise<void>((resolve) => {
-      process.on("SIGINT", resolve);
-      process.on("SIGTERM", resolve);
+    let finish: (code: number) => void = () => {};
+    const stopped = new Promise<number>((resolve) => {
+      finish = resolve;
+      process.on("SIGINT", () => resolve(0));
+      process.on("SIGTERM", () => resolve(0));
     });
+    const updater = await openUpdater((code) => finish(code));
+    const agent = await Agent.start({ store, stateDir, heartbeatIntervalMs: intervalMs, registry, mesh, log: logJson, clock, random, updater });
+    exitCode = await stopped;
     await agent.stop();
   } finally {
     store.close();
   }
-  return 0;
+  return exitCode;
+}
+
+/**
+ * The self-update driver, when the agent runs from the launcher's A/B slots
+ * (RAP_AGENT_UPDATES_DIR, set by agent/packaging/rap-agent-launcher) with a
+ * trusted root and update sources configured; otherwise none (docs/updates.md).
+ */
+async function openUpdater(exit: (code: number) => void): Promise<Updater | undefined> {
+  const env = process.env;
+  const dir = env.RAP_AGENT_UPDATES_DIR;
+  if (!dir || !env.RAP_UPDATE_TRUSTED_ROOT) return undefined;
+  const holdFile = env.RAP_AGENT_TEST_HOLD_UPDATE_AT_FILE;
+  let holdAt: UpdateStateName | undefined;
+  if (holdFile) {
+    const text = (await readFile(holdFile, "utf8").catch(() => "")).trim();
+    holdAt = (UPDATE_STATES as readonly string[]).includes(text) ? (text as UpdateStateName) : undefined;
+  }
+  return Updater.open({
+    dir,
+    trustedRootFile: env.RAP_UPDATE_TRUSTED_ROOT,
+    sources: (env.RAP_UPDATE_SOURCES ?? "").split(",").filter((s) => s.length > 0),
+    host: { os: "linux", arch: process.arch === "arm64" ? "arm64" : "x64" },
+    now: () => clock.now(),
+    log: logJson,
+    restart: () => exit(EXIT_RESTART),
+    healthTimeoutMs: Number(env.RAP_UPDATE_HEALTH_TIMEOUT_SECONDS ?? "120") * 1000,
+    holdAt,
+  });
 }
 
 /** Mesh settings from flags and the environment (tuning knobs are for tests and labs). */
@@ -392,7 +430,7 @@ async function cmdLeave(args: string[]): Promise<number> {
   }
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { enroll: cmdEnroll, run: cmdRun, status: cmdStatus, leave: cmdLeave };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { enroll: cmdEnroll, run: cmdRun, status: cmdStatus, leave: cmdLeave, update: cmdUpdate };
 
 /** What to do next for an error the agent cannot fix itself, when its message does not say already. */
 

@@ -27,7 +27,8 @@ import { verifyNodeCertificate } from "../core/crypto/x509.ts";
 import { constantTimeEqual, fromB64 } from "../core/crypto/bytes.ts";
 import { Backoff, isTransient, troubleOf, type Trouble } from "./retry.ts";
 
-export const AGENT_VERSION = "0.1.0";
+/** The release this agent was built as (scripts/release bakes it in); a source checkout reports 0.1.0. */
+export const AGENT_VERSION: string = process.env.RAP_AGENT_BUILD_VERSION ?? "0.1.0";
 
 export interface RunnerEvents {
   log: (line: string, fields?: Record<string, unknown>) => void;
@@ -39,6 +40,8 @@ export interface RunnerEvents {
   onStop?: (clusterId: string) => void | Promise<void>;
   /** A renewed certificate is stored (the membership has it): put it to use. */
   onCertificate?: (clusterId: string, certPem: string) => void | Promise<void>;
+  /** More telemetry for each heartbeat (the self-update state, agent/updates/updater.ts). */
+  telemetry?: () => Record<string, unknown>;
 }
 
 /** Snapshot polling after an error: 1 s doubling to 30 s (or the server's `Retry-After`). */
@@ -133,6 +136,7 @@ export class ClusterRunner {
             snapshot_rejections: this.rejected,
             degraded: !health.controlPlaneReachable,
             ...certificate,
+            ...this.events.telemetry?.(),
           },
         },
       });

@@ -46,6 +46,8 @@ describe("help: usage on stdout, exit 0, no side effects", () => {
     ["bench", ["rdp", "--help"], "scripts/bench rdp --quick"],
     ["lint", ["--help"], "scripts/lint --fix"],
     ["lint", ["-h"], "scripts/lint --fix"],
+    ["release", ["--help"], "publish --build DIR --repo DIR"],
+    ["release", ["build", "-h"], "build --version V --out DIR"],
   ];
   for (const [name, args, shows] of cases) {
     test(`scripts/${name} ${args.join(" ")}`, async () => {
@@ -73,6 +75,9 @@ describe("unknown options: the line and the usage on stderr, exit 2, nothing run
     ["bench", ["heartbeats", "--bogus"], "scripts/bench: unknown option '--bogus'"],
     ["bench", ["sessions", "--bogus"], "scripts/bench: unknown option '--bogus'"],
     ["bench", ["rdp", "--bogus"], "scripts/bench: unknown option '--bogus'"],
+    ["release", ["bogus"], 'release: unknown command "bogus"'],
+    ["release", ["build", "--bogus"], "release: Unknown option '--bogus'"],
+    ["release", ["build", "--version", "2"], "release: --version must be MAJOR.MINOR.PATCH"],
     ["lint", ["--bogus"], "scripts/lint: unknown option '--bogus'"],
   ];
   for (const [name, args, line] of cases) {

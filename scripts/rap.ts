@@ -7,6 +7,7 @@
  *   rap root keygen --out DIR
  *   rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
  *   rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
+ *   rap root authorize-release-key --key FILE --release-key PUBFILE --out FILE [--version N] [--valid-days N]
  *
  * keygen writes DIR/product-root.pub (give it to the control plane as
  * INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE) and DIR/product-root.key (mode
@@ -20,6 +21,8 @@ import * as v from "valibot";
 import { generateProductRoot, GRANT_TYPE, importPrivateKey, keyFingerprint, newActivation, RoleGrant, signDocument } from "../core/crypto/product-root.ts";
 import { newId } from "../core/ids.ts";
 import { runCli, UsageError, wantsHelp } from "./rap-commands.ts";
+import { metadataBytes, rootMetadata, sign, tufKey } from "../core/updates/tuf.ts";
+import { b64, fromB64url } from "../core/crypto/bytes.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -103,7 +106,59 @@ async function signGrant(args: string[]): Promise<void> {
   console.log(await signDocument(await loadKey(values.key), r.output));
 }
 
-const ROOT_COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, "sign-activation": signActivation, "sign-grant": signGrant };
+/**
+ * Root metadata of the release repository (docs/updates.md): the Product Root
+ * keeps the TUF root role and names the release key for targets, snapshot and
+ * timestamp. A new key (rotation) is a new --version, which clients accept
+ * because the previous root's key (the Product Root) signed it.
+ */
+async function authorizeReleaseKey(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      key: { type: "string" },
+      "release-key": { type: "string" },
+      out: { type: "string" },
+      version: { type: "string" },
+      "valid-days": { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values["release-key"] || !values.out)
+    throw new UsageError("--release-key PUBFILE (release.pub from scripts/release keygen) and --out FILE are required");
+  const version = Number(values.version ?? "1");
+  if (!Number.isInteger(version) || version < 1) throw new UsageError("--version is a whole number from 1");
+  const days = Number(values["valid-days"] ?? "365");
+  if (!Number.isFinite(days) || days <= 0 || days > 3650) throw new UsageError("--valid-days must be between 1 and 3650");
+  const releasePub = await readFile(values["release-key"], "utf8").catch(() => {
+    throw new UsageError(`cannot read ${values["release-key"]}`);
+  });
+  await tufKey(releasePub).catch(() => {
+    throw new UsageError(`${values["release-key"]} is not an Ed25519 public key (release.pub)`);
+  });
+  const privateKey = await loadKey(values.key);
+  // The Product Root's public half, from the private key file (a JWK export carries it as x).
+  const pkcs8 = (await readFile(values.key as string, "utf8")).trim();
+  const extractable = await crypto.subtle.importKey("pkcs8", Buffer.from(pkcs8, "base64"), { name: "Ed25519" }, true, ["sign"]);
+  const jwk = await crypto.subtle.exportKey("jwk", extractable);
+  const productRootPub = b64(fromB64url(jwk.x as string));
+  const md = await rootMetadata({
+    productRootPublicB64: productRootPub,
+    releasePublicB64: releasePub,
+    version,
+    expires: new Date(Date.now() + days * 86_400_000),
+  });
+  await sign(md, { key: await tufKey(productRootPub), privateKey });
+  await writeFile(values.out, metadataBytes(md));
+  console.log(`root version ${version} authorizing release key ${await keyFingerprint(releasePub.trim())}: ${values.out}`);
+}
+
+const ROOT_COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  keygen,
+  "sign-activation": signActivation,
+  "sign-grant": signGrant,
+  "authorize-release-key": authorizeReleaseKey,
+};
 
 const ROOT_HELP = `usage: rap root <command> [options]   (offline: no control plane involved)
 
@@ -112,7 +167,9 @@ const ROOT_HELP = `usage: rap root <command> [options]   (offline: no control pl
   rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
       a signed activation manifest for the first owner (printed as a compact JWS)
   rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
-      a signed platform role grant (printed as a compact JWS)`;
+      a signed platform role grant (printed as a compact JWS)
+  rap root authorize-release-key --key FILE --release-key PUBFILE --out FILE [--version N] [--valid-days N]
+      root metadata of the release repository naming the release key (docs/updates.md)`;
 
 async function root(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
