@@ -10,18 +10,24 @@
  * 2. napi vs Rust: each run measures `mesh-bench bulk` (two endpoints in one
  *    Rust process) and the same transfer through the TypeScript wrapper in this
  *    Bun process (mesh-napi.ts), alternating which goes first.
+ * 3. Shaped links (mesh-shaped.ts): two namespaces, a rate-limited veth with a
+ *    bottleneck queue, delay and loss; `input` p99 idle and loaded, goodput.
  *
- * Writes docs/bench/mesh.json and docs/bench/mesh.md.
+ * Writes docs/bench/mesh.json and docs/bench/mesh.md. `--shaped-only` runs
+ * part 3 alone and prints its figures (the report files are left as they are);
+ * `--quick` makes every part shorter.
  */
 import { writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { napiBulk, WINDOW, type NapiBulk } from "./mesh-napi.ts";
+import { goodputShare, LINK_QUEUE_MS, LOADS, SCENARIOS, shapedScenarios, type ShapedRun } from "./mesh-shaped.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = join(ROOT, "target/release/mesh-bench");
 const quick = process.argv.includes("--quick");
+const shapedOnly = process.argv.includes("--shaped-only");
 const RUNS = 5;
 const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
 const MESSAGE = 64 << 10;
@@ -44,6 +50,8 @@ interface Latency {
   udp_drops: Drops;
   sender: Bulk["sender"];
 }
+/** Shaped runs per scenario: fewer when quick (each scenario run takes ~4 × (2 s warm-up + pings × 2 ms)). */
+const SHAPED_RUNS = quick ? 1 : RUNS;
 interface RustRun {
   raw_tcp: { mbps: number };
   tls_tcp: { mbps: number; protocol: string };
@@ -161,7 +169,37 @@ function machine() {
   };
 }
 
+/** Per shaped run index: the worst `input` p99 ratio (any scenario, any load) and the worst bulk goodput share. */
+function shapedPerRun(shaped: ShapedRun[]) {
+  const byRun: ShapedRun[][] = [];
+  for (let i = 0; i < shaped.length; i += SCENARIOS.length) byRun.push(shaped.slice(i, i + SCENARIOS.length));
+  const scenario = (r: ShapedRun) => SCENARIOS.find((s) => s.name === r.scenario)!;
+  const ratio = (r: ShapedRun, load: (typeof LOADS)[number]) => r[load].p99_ms / r.idle.p99_ms;
+  return {
+    worstRatio: byRun.map((rs) => Math.max(...rs.flatMap((r) => LOADS.map((l) => ratio(r, l))))),
+    worstShare: byRun.map((rs) => Math.min(...rs.flatMap((r) => [goodputShare(r.file_transfer, scenario(r)), goodputShare(r.vpn_packet, scenario(r))]))),
+    ratio,
+    scenario,
+  };
+}
+
+async function shapedOnlyMain() {
+  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
+  const { worstRatio, worstShare, ratio, scenario } = shapedPerRun(shaped);
+  for (const r of shaped) {
+    const s = scenario(r);
+    const loads = LOADS.map((l) => `${l} p50/p99 ${r[l].p50_ms}/${r[l].p99_ms} ms (${r3(ratio(r, l))}×, goodput ${r3(goodputShare(r[l], s))})`);
+    console.error(
+      `[mesh] ${r.scenario}: idle p50/p99 ${r.idle.p50_ms}/${r.idle.p99_ms} ms; ${loads.join("; ")}; tbf drops ${r.tbf_drops.a_to_b}/${r.tbf_drops.b_to_a}`,
+    );
+  }
+  console.error(`[mesh] shaped_input_p99_loaded_vs_idle = ${r3(median(worstRatio))} (per run ${worstRatio.map(r3).join(", ")})`);
+  console.error(`[mesh] shaped_bulk_goodput_share = ${r3(median(worstShare))} (per run ${worstShare.map(r3).join(", ")})`);
+  console.log(JSON.stringify({ shaped_runs: shaped }));
+}
+
 async function main() {
+  if (shapedOnly) return shapedOnlyMain();
   const started = new Date();
   const loadBefore = loadavg();
   const cpuBefore = machineCpu();
@@ -169,6 +207,7 @@ async function main() {
   console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
   const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
   const napi = await napiVsRust();
+  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
   const loadAfter = loadavg();
   const cpuAfter = machineCpu();
   const ownUs = process.cpuUsage(ownBefore);
@@ -197,6 +236,8 @@ async function main() {
     input_p99_vpn_packet_vs_idle: R.map((r) => r.input_vpn_packet.p99_ms / r.input_idle.p99_ms),
   };
   const worse = R.map((_, i) => Math.max(per.input_p99_file_transfer_vs_idle[i]!, per.input_p99_vpn_packet_vs_idle[i]!));
+  const added = R.map((r) => Math.max(r.input_file_transfer.p99_ms, r.input_vpn_packet.p99_ms) - r.input_idle.p99_ms);
+  const sp = shapedPerRun(shaped);
   const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure => ({
     key,
     label,
@@ -215,6 +256,25 @@ async function main() {
     fig("relay_vs_direct", "bulk through one relay ÷ direct", per.relay_vs_direct, "higher", "×", 0.4, 0.6),
     fig("relay_added_p50_ms", "added p50 RTT of `input` ping-pong through one relay", per.relay_added_p50_ms, "lower", "ms", undefined, 0.1),
     fig("input_p99_loaded_vs_idle", "`input` p99 under a saturating flow ÷ idle (worse of file_transfer, vpn_packet)", worse, "lower", "×", 2, 1.2),
+    fig("input_p99_added_ms", "`input` p99 under a saturating flow − idle, loopback (worse load)", added, "lower", "ms", 2, 0.5),
+    fig(
+      "shaped_input_p99_loaded_vs_idle",
+      "shaped links: `input` p99 under a saturating flow ÷ idle (worst scenario and load)",
+      sp.worstRatio,
+      "lower",
+      "×",
+      2,
+      1.25,
+    ),
+    fig(
+      "shaped_bulk_goodput_share",
+      "shaped links: bulk goodput ÷ link rate (worst scenario, file_transfer or vpn_packet)",
+      sp.worstShare,
+      "higher",
+      "×",
+      0.8,
+      0.9,
+    ),
   ];
   const detail = [
     fig("input_p99_file_transfer_vs_idle", "`input` p99 under saturating file_transfer ÷ idle", per.input_p99_file_transfer_vs_idle, "lower", "×", 2, 1.2),
@@ -267,9 +327,11 @@ async function main() {
     },
     rust_runs: R,
     napi_runs: napi,
+    shaped_setup: { scenarios: SCENARIOS, link_queue_ms: LINK_QUEUE_MS, runs: SHAPED_RUNS },
+    shaped_runs: shaped,
   };
   await writeFile(join(ROOT, "docs/bench/mesh.json"), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi));
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi, shaped));
   console.error(`[mesh] wrote docs/bench/mesh.json and docs/bench/mesh.md`);
   for (const f of figures) console.error(`[mesh] ${f.key} = ${f.value} (${verdict(f).replaceAll("*", "")})`);
 }
@@ -286,7 +348,7 @@ const target = (f: Figure) =>
         .filter(Boolean)
         .join(", ");
 
-function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[], shaped: ShapedRun[]): string {
   const R = suite.runs;
   const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
   const figureRows = [...figures, ...detail].map((f) =>
@@ -314,6 +376,8 @@ Each figure is the median over ${RUNS} runs of a ratio whose two sides were meas
 ${figureRows.join("\n")}
 
 ${analysis(r, figures, detail, suite, napi)}
+
+${shapedSection(shaped)}
 
 ## How it was measured
 
@@ -404,6 +468,55 @@ ${R.map((x, i) => {
     e?.sender?.lost_packets ?? "",
   ]);
 }).join("\n")}
+`;
+}
+
+/** The shaped-link results: per scenario, medians over the runs, and every run. */
+function shapedSection(shaped: ShapedRun[]): string {
+  const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  const { ratio, scenario } = shapedPerRun(shaped);
+  const med = (xs: number[]) => r3(median(xs));
+  const summary = SCENARIOS.map((s) => {
+    const rs = shaped.filter((r) => r.scenario === s.name);
+    return row([
+      `\`${s.name}\``,
+      `${med(rs.map((r) => r.idle.p50_ms))} / ${med(rs.map((r) => r.idle.p99_ms))}`,
+      ...LOADS.map(
+        (l) =>
+          `${med(rs.map((r) => r[l].p50_ms))} / ${med(rs.map((r) => r[l].p99_ms))} (${med(rs.map((r) => ratio(r, l)))}×, ${med(rs.map((r) => goodputShare(r[l], s)))})`,
+      ),
+    ]);
+  });
+  const runs = shaped.map((r, i) =>
+    row([
+      Math.floor(i / SCENARIOS.length) + 1,
+      `\`${r.scenario}\``,
+      r.idle.p99_ms,
+      ...LOADS.map((l) => `${r[l].p99_ms} · ${r3(goodputShare(r[l], scenario(r)))} · ${r[l].sender.lost_packets}`),
+      `${r.tbf_drops.a_to_b} / ${r.tbf_drops.b_to_a}`,
+      LOADS.map((l) => r[l].delay_line.lost).join(" · "),
+    ]),
+  );
+  return `## Shaped links
+
+Two network namespaces made by the benchmark, joined by a veth pair; each side's egress is a \`tc\` token bucket
+(\`tbf\`) at the link rate with a bottleneck buffer of ${LINK_QUEUE_MS} ms at that rate, the queue where a sender that ignores
+delay builds a standing queue. The kernel here has no \`sch_netem\`, so the round-trip delay and random loss are a user-space
+delay line in \`mesh-bench shaped\` (node B's namespace: it holds each datagram half the RTT each way and drops the given
+share at random, after the token bucket; it never queues beyond that). One mesh node per namespace, fresh endpoints per
+load; ${shaped[0]?.idle.samples ?? 0} \`input\` messages, one every 2 ms, after 2 s of load alone. Goodput: payload delivered while
+\`input\` was measured ÷ link rate (\`render\` is latest-only frames: its share says how much of the link it got, not a floor).
+
+| scenario | idle p50 / p99 ms | file_transfer p50 / p99 ms (÷ idle p99, goodput) | vpn_packet p50 / p99 ms (÷ idle, goodput) | render p50 / p99 ms (÷ idle, share) |
+| --- | --- | --- | --- | --- |
+${summary.join("\n")}
+
+Every run (p99 ms · goodput share · packets the sender declared lost, per load; token-bucket drops A→B / B→A over the run;
+datagrams the delay line dropped on purpose, per load):
+
+| run | scenario | idle p99 | file_transfer | vpn_packet | render | tbf drops | line losses |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${runs.join("\n")}
 `;
 }
 
