@@ -126,6 +126,17 @@ impl Cluster {
         if std::env::var("MESH_BENCH_PLAIN_CUBIC").is_ok_and(|v| v == "1") {
             opts.queue_delay_target = None;
         }
+        // Diagnostics: MESH_BENCH_BBR=1 quinn's BBR; MESH_BENCH_RTT_SHARE=<f> and MESH_BENCH_LOSS_TOLERANCE=<f>
+        // tune the delay-capped controller (docs/bench/mesh.md compares them).
+        if std::env::var("MESH_BENCH_BBR").is_ok_and(|v| v == "1") {
+            opts.bbr = true;
+        }
+        if let Some(share) = std::env::var("MESH_BENCH_RTT_SHARE").ok().and_then(|v| v.parse().ok()) {
+            opts.queue_delay_rtt_share = share;
+        }
+        if let Some(tolerance) = std::env::var("MESH_BENCH_LOSS_TOLERANCE").ok().and_then(|v| v.parse().ok()) {
+            opts.random_loss_tolerance = tolerance;
+        }
         // Diagnostic: MESH_BENCH_STREAM_WINDOW=<bytes> overrides the per-stream receive window.
         if let Some(bytes) = std::env::var("MESH_BENCH_STREAM_WINDOW").ok().and_then(|v| v.parse().ok()) {
             opts.stream_window_bytes = bytes;
