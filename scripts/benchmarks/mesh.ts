@@ -15,7 +15,8 @@
  *
  * Writes docs/bench/mesh.json and docs/bench/mesh.md. `--shaped-only` runs
  * part 3 alone and prints its figures (the report files are left as they are);
- * `--quick` makes every part shorter.
+ * `--quick` makes every part shorter; `bun scripts/benchmarks/mesh.ts --rerender` writes mesh.md again from
+ * mesh.json (after a change of the report's text, without measuring again).
  */
 import { writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
@@ -198,33 +199,8 @@ async function shapedOnlyMain() {
   console.log(JSON.stringify({ shaped_runs: shaped }));
 }
 
-async function main() {
-  if (shapedOnly) return shapedOnlyMain();
-  const started = new Date();
-  const loadBefore = loadavg();
-  const cpuBefore = machineCpu();
-  const ownBefore = process.cpuUsage();
-  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
-  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
-  const napi = await napiVsRust();
-  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
-  const loadAfter = loadavg();
-  const cpuAfter = machineCpu();
-  const ownUs = process.cpuUsage(ownBefore);
-  const cores = cpus().length;
-  const wall = (cpuAfter.total - cpuBefore.total) / cores;
-  const busy = cpuAfter.busy - cpuBefore.busy;
-  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
-  const cpu = {
-    wall_s: Math.round(wall),
-    machine_busy_core_s: Math.round(busy),
-    benchmark_core_s: Math.round(ours),
-    others_core_s: Math.max(0, Math.round(busy - ours)),
-    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
-  };
-  const finished = new Date();
-
-  const R = suite.runs;
+/** The report's figures from the raw runs (also what `--rerender` recomputes from mesh.json). */
+function figuresOf(R: RustRun[], napi: NapiRun[], shaped: ShapedRun[]): { figures: Figure[]; detail: Figure[] } {
   const per = {
     quic_vs_tls_tcp: R.map((r) => r.quic_gso_on.mbps / r.tls_tcp.mbps),
     quic_vs_raw_tcp: R.map((r) => r.quic_gso_on.mbps / r.raw_tcp.mbps),
@@ -280,6 +256,62 @@ async function main() {
     fig("input_p99_file_transfer_vs_idle", "`input` p99 under saturating file_transfer ÷ idle", per.input_p99_file_transfer_vs_idle, "lower", "×", 2, 1.2),
     fig("input_p99_vpn_packet_vs_idle", "`input` p99 under saturating vpn_packet ÷ idle", per.input_p99_vpn_packet_vs_idle, "lower", "×", 2, 1.2),
   ];
+  return { figures, detail };
+}
+
+/** `--rerender`: writes mesh.md again from mesh.json (the text changed, the measurements did not). */
+async function rerender() {
+  const report = JSON.parse(readFileSync(join(ROOT, "docs/bench/mesh.json"), "utf8"));
+  const R: RustRun[] = report.rust_runs;
+  const napi: NapiRun[] = report.napi_runs;
+  const shaped: ShapedRun[] = report.shaped_runs ?? [];
+  const s = report.setup;
+  const suite: Suite = {
+    bulk_bytes: s.bulk_bytes,
+    message_bytes: s.message_bytes,
+    input_bytes: s.input_bytes,
+    vpn_bytes: s.vpn_bytes,
+    pings: s.pings,
+    ping_interval_ms: s.ping_interval_ms,
+    rtt_pings: s.rtt_pings,
+    udp_buffer_requested: s.udp_buffer_requested,
+    tokio_workers: s.tokio_workers,
+    runs: R,
+  };
+  const { figures, detail } = figuresOf(R, napi, shaped);
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi, shaped));
+  console.error("[mesh] wrote docs/bench/mesh.md from docs/bench/mesh.json");
+}
+
+async function main() {
+  if (shapedOnly) return shapedOnlyMain();
+  if (process.argv.includes("--rerender")) return rerender();
+  const started = new Date();
+  const loadBefore = loadavg();
+  const cpuBefore = machineCpu();
+  const ownBefore = process.cpuUsage();
+  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
+  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
+  const napi = await napiVsRust();
+  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
+  const loadAfter = loadavg();
+  const cpuAfter = machineCpu();
+  const ownUs = process.cpuUsage(ownBefore);
+  const cores = cpus().length;
+  const wall = (cpuAfter.total - cpuBefore.total) / cores;
+  const busy = cpuAfter.busy - cpuBefore.busy;
+  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
+  const cpu = {
+    wall_s: Math.round(wall),
+    machine_busy_core_s: Math.round(busy),
+    benchmark_core_s: Math.round(ours),
+    others_core_s: Math.max(0, Math.round(busy - ours)),
+    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
+  };
+  const finished = new Date();
+
+  const R = suite.runs;
+  const { figures, detail } = figuresOf(R, napi, shaped);
   const m = machine();
   const command = process.env.BENCH_COMMAND ?? `bun scripts/benchmarks/mesh.ts${quick ? " --quick" : ""}`;
   const report = {
@@ -374,6 +406,11 @@ Each figure is the median over ${RUNS} runs of a ratio whose two sides were meas
 | figure | key | median | target | verdict | per run |
 | --- | --- | --- | --- | --- | --- |
 ${figureRows.join("\n")}
+
+Run-to-run noise, the spread of the per-run values ((max − min) ÷ median) of this run: ${[...figures, ...detail]
+    .filter((f) => f.better !== "reference")
+    .map((f) => `\`${f.key}\` ${Math.round(((Math.max(...f.runs) - Math.min(...f.runs)) / Math.abs(f.value || 1)) * 100)} %`)
+    .join(", ")}. A change between two reports smaller than its figure's spread is noise.
 
 ${analysis(r, figures, detail, suite, napi)}
 
