@@ -39,9 +39,10 @@ use tokio::sync::mpsc;
 /// of the path's min RTT when larger).
 pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
 
-/// Queueing delay tolerated as a share of the path's min RTT: a quarter keeps
-/// `input` within 1.25× to 1.5× of its idle latency on a loaded link
-/// (docs/bench/mesh.md, shaped links) while the bottleneck stays busy.
+/// Queueing delay tolerated as a share of the path's min RTT: a quarter adds
+/// about a quarter of the RTT to `input` on a saturated link while the
+/// bottleneck stays busy (docs/bench/mesh.md, shaped links: 1.6–2.1× the idle
+/// p99 per link there, scheduling jitter of a shared 2-core host included).
 pub const DEFAULT_QUEUE_DELAY_RTT_SHARE: f64 = 0.25;
 
 /// Share of bytes lost over the last few round trips below which a loss is
