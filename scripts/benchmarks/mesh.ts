@@ -10,8 +10,13 @@
  * 2. napi vs Rust: each run measures `mesh-bench bulk` (two endpoints in one
  *    Rust process) and the same transfer through the TypeScript wrapper in this
  *    Bun process (mesh-napi.ts), alternating which goes first.
+ * 3. Shaped links (mesh-shaped.ts): two namespaces, a rate-limited veth with a
+ *    bottleneck queue, delay and loss; `input` p99 idle and loaded, goodput.
  *
- * Writes docs/bench/mesh.json and docs/bench/mesh.md.
+ * Writes docs/bench/mesh.json and docs/bench/mesh.md. `--shaped-only` runs
+ * part 3 alone and prints its figures (the report files are left as they are);
+ * `--quick` makes every part shorter; `bun scripts/benchmarks/mesh.ts --rerender` writes mesh.md again from
+ * mesh.json (after a change of the report's text, without measuring again).
  */
 import { runtimeName, runtimeVersion, spawn } from "../../core/runtime/index.ts";
 import { writeFile } from "node:fs/promises";
@@ -19,10 +24,12 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { napiBulk, WINDOW, type NapiBulk } from "./mesh-napi.ts";
+import { goodputShare, LINK_QUEUE_MS, LOADS, SCENARIOS, shapedScenarios, type ShapedRun } from "./mesh-shaped.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "target/release/mesh-bench");
 const quick = process.argv.includes("--quick");
+const shapedOnly = process.argv.includes("--shaped-only");
 const RUNS = 5;
 const BULK_BYTES = quick ? 64 << 20 : 512 << 20;
 const MESSAGE = 64 << 10;
@@ -45,6 +52,8 @@ interface Latency {
   udp_drops: Drops;
   sender: Bulk["sender"];
 }
+/** Shaped runs per scenario: fewer when quick (each scenario run takes ~4 × (2 s warm-up + pings × 2 ms)). */
+const SHAPED_RUNS = quick ? 1 : RUNS;
 interface RustRun {
   raw_tcp: { mbps: number };
   tls_tcp: { mbps: number; protocol: string };
@@ -162,31 +171,37 @@ function machine() {
   };
 }
 
-async function main() {
-  const started = new Date();
-  const loadBefore = loadavg();
-  const cpuBefore = machineCpu();
-  const ownBefore = process.cpuUsage();
-  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
-  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
-  const napi = await napiVsRust();
-  const loadAfter = loadavg();
-  const cpuAfter = machineCpu();
-  const ownUs = process.cpuUsage(ownBefore);
-  const cores = cpus().length;
-  const wall = (cpuAfter.total - cpuBefore.total) / cores;
-  const busy = cpuAfter.busy - cpuBefore.busy;
-  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
-  const cpu = {
-    wall_s: Math.round(wall),
-    machine_busy_core_s: Math.round(busy),
-    benchmark_core_s: Math.round(ours),
-    others_core_s: Math.max(0, Math.round(busy - ours)),
-    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
+/** Per shaped run index: the worst `input` p99 ratio (any scenario, any load) and the worst bulk goodput share. */
+function shapedPerRun(shaped: ShapedRun[]) {
+  const byRun: ShapedRun[][] = [];
+  for (let i = 0; i < shaped.length; i += SCENARIOS.length) byRun.push(shaped.slice(i, i + SCENARIOS.length));
+  const scenario = (r: ShapedRun) => SCENARIOS.find((s) => s.name === r.scenario)!;
+  const ratio = (r: ShapedRun, load: (typeof LOADS)[number]) => r[load].p99_ms / r.idle.p99_ms;
+  return {
+    worstRatio: byRun.map((rs) => Math.max(...rs.flatMap((r) => LOADS.map((l) => ratio(r, l))))),
+    worstShare: byRun.map((rs) => Math.min(...rs.flatMap((r) => [goodputShare(r.file_transfer, scenario(r)), goodputShare(r.vpn_packet, scenario(r))]))),
+    ratio,
+    scenario,
   };
-  const finished = new Date();
+}
 
-  const R = suite.runs;
+async function shapedOnlyMain() {
+  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
+  const { worstRatio, worstShare, ratio, scenario } = shapedPerRun(shaped);
+  for (const r of shaped) {
+    const s = scenario(r);
+    const loads = LOADS.map((l) => `${l} p50/p99 ${r[l].p50_ms}/${r[l].p99_ms} ms (${r3(ratio(r, l))}×, goodput ${r3(goodputShare(r[l], s))})`);
+    console.error(
+      `[mesh] ${r.scenario}: idle p50/p99 ${r.idle.p50_ms}/${r.idle.p99_ms} ms; ${loads.join("; ")}; tbf drops ${r.tbf_drops.a_to_b}/${r.tbf_drops.b_to_a}`,
+    );
+  }
+  console.error(`[mesh] shaped_input_p99_loaded_vs_idle = ${r3(median(worstRatio))} (per run ${worstRatio.map(r3).join(", ")})`);
+  console.error(`[mesh] shaped_bulk_goodput_share = ${r3(median(worstShare))} (per run ${worstShare.map(r3).join(", ")})`);
+  console.log(JSON.stringify({ shaped_runs: shaped }));
+}
+
+/** The report's figures from the raw runs (also what `--rerender` recomputes from mesh.json). */
+function figuresOf(R: RustRun[], napi: NapiRun[], shaped: ShapedRun[]): { figures: Figure[]; detail: Figure[] } {
   const per = {
     quic_vs_tls_tcp: R.map((r) => r.quic_gso_on.mbps / r.tls_tcp.mbps),
     quic_vs_raw_tcp: R.map((r) => r.quic_gso_on.mbps / r.raw_tcp.mbps),
@@ -198,6 +213,8 @@ async function main() {
     input_p99_vpn_packet_vs_idle: R.map((r) => r.input_vpn_packet.p99_ms / r.input_idle.p99_ms),
   };
   const worse = R.map((_, i) => Math.max(per.input_p99_file_transfer_vs_idle[i]!, per.input_p99_vpn_packet_vs_idle[i]!));
+  const added = R.map((r) => Math.max(r.input_file_transfer.p99_ms, r.input_vpn_packet.p99_ms) - r.input_idle.p99_ms);
+  const sp = shapedPerRun(shaped);
   const fig = (key: string, label: string, runs: number[], better: Figure["better"], unit: string, floor?: number, aim?: number): Figure => ({
     key,
     label,
@@ -216,11 +233,86 @@ async function main() {
     fig("relay_vs_direct", "bulk through one relay ÷ direct", per.relay_vs_direct, "higher", "×", 0.4, 0.6),
     fig("relay_added_p50_ms", "added p50 RTT of `input` ping-pong through one relay", per.relay_added_p50_ms, "lower", "ms", undefined, 0.1),
     fig("input_p99_loaded_vs_idle", "`input` p99 under a saturating flow ÷ idle (worse of file_transfer, vpn_packet)", worse, "lower", "×", 2, 1.2),
+    fig("input_p99_added_ms", "`input` p99 under a saturating flow − idle, loopback (worse load)", added, "lower", "ms", 2, 0.5),
+    fig(
+      "shaped_input_p99_loaded_vs_idle",
+      "shaped links: `input` p99 under a saturating flow ÷ idle (worst scenario and load)",
+      sp.worstRatio,
+      "lower",
+      "×",
+      2,
+      1.25,
+    ),
+    fig(
+      "shaped_bulk_goodput_share",
+      "shaped links: bulk goodput ÷ link rate (worst scenario, file_transfer or vpn_packet)",
+      sp.worstShare,
+      "higher",
+      "×",
+      0.8,
+      0.9,
+    ),
   ];
   const detail = [
     fig("input_p99_file_transfer_vs_idle", "`input` p99 under saturating file_transfer ÷ idle", per.input_p99_file_transfer_vs_idle, "lower", "×", 2, 1.2),
     fig("input_p99_vpn_packet_vs_idle", "`input` p99 under saturating vpn_packet ÷ idle", per.input_p99_vpn_packet_vs_idle, "lower", "×", 2, 1.2),
   ];
+  return { figures, detail };
+}
+
+/** `--rerender`: writes mesh.md again from mesh.json (the text changed, the measurements did not). */
+async function rerender() {
+  const report = JSON.parse(readFileSync(join(ROOT, "docs/bench/mesh.json"), "utf8"));
+  const R: RustRun[] = report.rust_runs;
+  const napi: NapiRun[] = report.napi_runs;
+  const shaped: ShapedRun[] = report.shaped_runs ?? [];
+  const s = report.setup;
+  const suite: Suite = {
+    bulk_bytes: s.bulk_bytes,
+    message_bytes: s.message_bytes,
+    input_bytes: s.input_bytes,
+    vpn_bytes: s.vpn_bytes,
+    pings: s.pings,
+    ping_interval_ms: s.ping_interval_ms,
+    rtt_pings: s.rtt_pings,
+    udp_buffer_requested: s.udp_buffer_requested,
+    tokio_workers: s.tokio_workers,
+    runs: R,
+  };
+  const { figures, detail } = figuresOf(R, napi, shaped);
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi, shaped));
+  console.error("[mesh] wrote docs/bench/mesh.md from docs/bench/mesh.json");
+}
+
+async function main() {
+  if (shapedOnly) return shapedOnlyMain();
+  if (process.argv.includes("--rerender")) return rerender();
+  const started = new Date();
+  const loadBefore = loadavg();
+  const cpuBefore = machineCpu();
+  const ownBefore = process.cpuUsage();
+  console.error(`[mesh] rust suite (${quick ? "quick" : "full"}, ${RUNS} runs)`);
+  const suite = (await rust(["suite", "--runs", String(RUNS), "--bytes", String(BULK_BYTES), ...(quick ? ["--quick"] : [])])) as Suite;
+  const napi = await napiVsRust();
+  const shaped = await shapedScenarios(SHAPED_RUNS, quick, rust);
+  const loadAfter = loadavg();
+  const cpuAfter = machineCpu();
+  const ownUs = process.cpuUsage(ownBefore);
+  const cores = cpus().length;
+  const wall = (cpuAfter.total - cpuBefore.total) / cores;
+  const busy = cpuAfter.busy - cpuBefore.busy;
+  const ours = (ownUs.user + ownUs.system + childCpuUs) / 1e6;
+  const cpu = {
+    wall_s: Math.round(wall),
+    machine_busy_core_s: Math.round(busy),
+    benchmark_core_s: Math.round(ours),
+    others_core_s: Math.max(0, Math.round(busy - ours)),
+    others_share_of_machine: r3(Math.max(0, busy - ours) / (wall * cores)),
+  };
+  const finished = new Date();
+
+  const R = suite.runs;
+  const { figures, detail } = figuresOf(R, napi, shaped);
   const m = machine();
   const command = process.env.BENCH_COMMAND ?? `bun scripts/benchmarks/mesh.ts${quick ? " --quick" : ""}`;
   const report = {
@@ -268,9 +360,11 @@ async function main() {
     },
     rust_runs: R,
     napi_runs: napi,
+    shaped_setup: { scenarios: SCENARIOS, link_queue_ms: LINK_QUEUE_MS, runs: SHAPED_RUNS },
+    shaped_runs: shaped,
   };
   await writeFile(join(ROOT, "docs/bench/mesh.json"), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi));
+  await writeFile(join(ROOT, "docs/bench/mesh.md"), markdown(report, figures, detail, suite, napi, shaped));
   console.error(`[mesh] wrote docs/bench/mesh.json and docs/bench/mesh.md`);
   for (const f of figures) console.error(`[mesh] ${f.key} = ${f.value} (${verdict(f).replaceAll("*", "")})`);
 }
@@ -287,7 +381,7 @@ const target = (f: Figure) =>
         .filter(Boolean)
         .join(", ");
 
-function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[]): string {
+function markdown(r: Record<string, any>, figures: Figure[], detail: Figure[], suite: Suite, napi: NapiRun[], shaped: ShapedRun[]): string {
   const R = suite.runs;
   const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
   const figureRows = [...figures, ...detail].map((f) =>
@@ -314,7 +408,14 @@ Each figure is the median over ${RUNS} runs of a ratio whose two sides were meas
 | --- | --- | --- | --- | --- | --- |
 ${figureRows.join("\n")}
 
+Run-to-run noise, the spread of the per-run values ((max − min) ÷ median) of this run: ${[...figures, ...detail]
+    .filter((f) => f.better !== "reference")
+    .map((f) => `\`${f.key}\` ${Math.round(((Math.max(...f.runs) - Math.min(...f.runs)) / Math.abs(f.value || 1)) * 100)} %`)
+    .join(", ")}. A change between two reports smaller than its figure's spread is noise.
+
 ${analysis(r, figures, detail, suite, napi)}
+
+${shapedSection(shaped)}
 
 ## How it was measured
 
@@ -406,6 +507,102 @@ ${R.map((x, i) => {
   ]);
 }).join("\n")}
 `;
+}
+
+/**
+ * What changed for the shaped links and the on/off numbers behind it. Measured by hand (not regenerated by
+ * this script): \`MESH_BENCH_*\` diagnostics of mesh-bench.rs, one \`--shaped-only --quick\` run each, back to back.
+ */
+const SHAPED_ANALYSIS = `### What keeps \`input\` fast on a loaded link, and the on/off numbers
+
+With a standing queue in the bottleneck buffer, \`input\` waits for the whole queue however high its stream priority:
+priorities order what is still at the sender, not packets already in the buffer. With quinn's plain CUBIC (loss-based)
+the flows fill the ${LINK_QUEUE_MS} ms buffer until it overflows, and \`input\` p99 was 7–8.6× its idle value on both clean links;
+with 1 % random loss CUBIC's cut per loss event held the transfer at 12–13 % of the link. What changed in
+\`crates/fabric-quic/src/congestion.rs\` (the default controller):
+
+1. **The queue target is a quarter of the path's min RTT** (at least 1 ms; \`queue_delay_rtt_share\` 0.25), not a whole
+   min RTT: \`input\` then waits about a quarter of the RTT more than idle, about 1.25× its one-way time plus jitter.
+2. **The cap follows FAST TCP's rule once per round on the round's least RTT sample**
+   (\`cap ← cap × (½ + ½ × (min + target) / least)\`, at most halved or doubled), instead of halving on the smoothed
+   RTT and growing back at the ack rate. The old rule overshot at tens of ms (it doubled per RTT as soon as the lagging
+   smoothed RTT fell) and oscillated between a full buffer and an empty one; the least sample of a round ignores a delayed
+   ack or a descheduled thread.
+3. **Random loss is not congestion**: a loss counts only above 2 % of the bytes of the last 4 rounds (and more than
+   2 packets); congestive loss cuts the cap by 0.7 and the delay rule grows it back within a few rounds.
+
+One \`--shaped-only --quick\` run each, back to back on 2026-11-29 (load average 1.3–2.3; worst ratio over the three links
+and three loads, worst goodput share of \`file_transfer\`/\`vpn_packet\`; the build before this change from the same session):
+
+| controller | 50 Mbit/s 20 ms: \`file_transfer\` p99 ÷ idle | 200 Mbit/s 5 ms: \`file_transfer\` p99 ÷ idle | 1 % loss: \`file_transfer\` goodput share | worst p99 ratio | worst goodput share |
+| --- | --- | --- | --- | --- | --- |
+| before: smoothed-RTT cap, target = min RTT, every loss to CUBIC | 8.77× | 8.92× | 0.165 | 8.92× | 0.158 |
+| quinn plain CUBIC (\`MESH_BENCH_PLAIN_CUBIC=1\`) | 8.54× | 8.55× | 0.133 | 8.55× | 0.122 |
+| quinn 0.11 BBR (\`MESH_BENCH_BBR=1\`) | 18.7× | 6.01× | 0.922 | 29.3× | 0.915 |
+| new rule, target = min RTT (\`MESH_BENCH_RTT_SHARE=1\`) | 2.65× | 3.40× | 0.955 | 3.45× | 0.914 |
+| new rule, every loss is congestion (\`MESH_BENCH_LOSS_TOLERANCE=0\`) | 1.96× | 1.22× | 0.354 | 2.08× | 0.274 |
+| new rule, target ⅛ of min RTT (\`MESH_BENCH_RTT_SHARE=0.125\`) | 1.60× | 1.61× | 0.910 | 1.97× | 0.501 |
+| **new rule, target ¼ of min RTT, loss tolerance 2 % (the default)** | 1.77×, 1.72× | 2.26×, 2.17× | 0.917, 0.899 | 2.26×, 2.17× | 0.882, 0.878 |
+
+So the queue target is what moves the delay (a whole RTT of queue: 2.6–3.5×; a quarter: 1.6–2.3×; an eighth: 1.4–2.0×),
+and loss tolerance is what moves goodput on a lossy link (0.27–0.35 without it, 0.88–0.92 with it). An eighth of the RTT
+was better for delay but left the lossy link half idle after each cut in one of the two loads (0.50), so the default
+stays at a quarter. BBR (quinn 0.11's BBRv1) keeps about twice the bandwidth-delay product in flight and filled the buffer
+even more than CUBIC on the 50 Mbit/s link (it overflowed it: thousands of token-bucket drops). The remaining tail on
+the 200 Mbit/s, 5 ms link is the scale of a 2-core host: the one-way idle time is 2.7 ms, so 1.25 ms of target queue
+plus a millisecond or two of scheduling delay (sender, receiver and the user-space delay line share the two cores with
+whatever else runs) is already 2×. The token-bucket drops in the tables (a few hundred per run) are counted over the whole run, 2 s warm-ups
+included; most likely they are slow start's overshoot before the first delay signal (not separated).
+`;
+
+/** The shaped-link results: per scenario, medians over the runs, and every run. */
+function shapedSection(shaped: ShapedRun[]): string {
+  const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  const { ratio, scenario } = shapedPerRun(shaped);
+  const med = (xs: number[]) => r3(median(xs));
+  const summary = SCENARIOS.map((s) => {
+    const rs = shaped.filter((r) => r.scenario === s.name);
+    return row([
+      `\`${s.name}\``,
+      `${med(rs.map((r) => r.idle.p50_ms))} / ${med(rs.map((r) => r.idle.p99_ms))}`,
+      ...LOADS.map(
+        (l) =>
+          `${med(rs.map((r) => r[l].p50_ms))} / ${med(rs.map((r) => r[l].p99_ms))} (${med(rs.map((r) => ratio(r, l)))}×, ${med(rs.map((r) => goodputShare(r[l], s)))})`,
+      ),
+    ]);
+  });
+  const runs = shaped.map((r, i) =>
+    row([
+      Math.floor(i / SCENARIOS.length) + 1,
+      `\`${r.scenario}\``,
+      r.idle.p99_ms,
+      ...LOADS.map((l) => `${r[l].p99_ms} · ${r3(goodputShare(r[l], scenario(r)))} · ${r[l].sender.lost_packets}`),
+      `${r.tbf_drops.a_to_b} / ${r.tbf_drops.b_to_a}`,
+      LOADS.map((l) => r[l].delay_line.lost).join(" · "),
+    ]),
+  );
+  return `## Shaped links
+
+Two network namespaces made by the benchmark, joined by a veth pair; each side's egress is a \`tc\` token bucket
+(\`tbf\`) at the link rate with a bottleneck buffer of ${LINK_QUEUE_MS} ms at that rate, the queue where a sender that ignores
+delay builds a standing queue. The kernel here has no \`sch_netem\`, so the round-trip delay and random loss are a user-space
+delay line in \`mesh-bench shaped\` (node B's namespace: it holds each datagram half the RTT each way and drops the given
+share at random, after the token bucket; it never queues beyond that). One mesh node per namespace, fresh endpoints per
+load; ${shaped[0]?.idle.samples ?? 0} \`input\` messages, one every 2 ms, after 2 s of load alone. Goodput: payload delivered while
+\`input\` was measured ÷ link rate (\`render\` is latest-only frames: its share says how much of the link it got, not a floor).
+
+| scenario | idle p50 / p99 ms | file_transfer p50 / p99 ms (÷ idle p99, goodput) | vpn_packet p50 / p99 ms (÷ idle, goodput) | render p50 / p99 ms (÷ idle, share) |
+| --- | --- | --- | --- | --- |
+${summary.join("\n")}
+
+Every run (p99 ms · goodput share · packets the sender declared lost, per load; token-bucket drops A→B / B→A over the run;
+datagrams the delay line dropped on purpose, per load):
+
+| run | scenario | idle p99 | file_transfer | vpn_packet | render | tbf drops | line losses |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${runs.join("\n")}
+
+${SHAPED_ANALYSIS}`;
 }
 
 /** The analysis: what the figures say and, for a missed floor, why and what would fix it. */
@@ -522,8 +719,9 @@ unbounded standing queue, not the priority scheduling, is what costs the latency
 What was changed after the first full runs, and what remains. Two changes in \`crates/fabric-quic\`, both defaults now:
 (1) the per-stream receive window went from 8 MiB to 1 MiB (\`DEFAULT_STREAM_WINDOW\`), so one bulk class can keep at
 most 1 MiB unread ahead of the receiver; (2) the congestion controller is CUBIC with a queueing-delay cap
-(\`congestion.rs\`: when the smoothed RTT rises more than max(1 ms, min RTT) above the minimum, the window is scaled
-down, at most halved per RTT, and grows back at the ack rate once the queue drains), which is what bounds datagrams,
+(\`congestion.rs\`; in its first form, measured here: when the smoothed RTT rose more than max(1 ms, min RTT) above
+the minimum, the window was scaled down, at most halved per RTT, and grew back at the ack rate; it now follows FAST
+TCP's rule on each round's least RTT sample, see "Shaped links" below), which is what bounds datagrams,
 which have no flow-control window. Hand experiments on this machine (2026-11-23, single \`mesh-bench suite --quick
 --runs 1\` runs each, so indicative only; the first table by the benchmark's author, the second after the changes):
 
@@ -557,6 +755,17 @@ for the same two runtime workers), and a machine where the receiver gets a CPU p
   }
 
 ${vpnParagraph()}
+
+**Added \`input\` p99 on loopback (${v("input_p99_added_ms")} ms, ${verdict(f("input_p99_added_ms")).replaceAll("*", "")}; per run ${f("input_p99_added_ms").runs.join(", ")}).**
+The same runs as the ratio above, as milliseconds added to the idle p99 by the worse load. On loopback the sender sees no
+queue: quinn's smoothed RTT stayed at ${med((x) => x.input_vpn_packet.sender?.rtt_ms ?? 0)} ms under \`vpn_packet\` and ${med((x) => x.input_file_transfer.sender?.rtt_ms ?? 0)} ms under
+\`file_transfer\` (median at the end of the measurement), so no delay-based controller can act on it; the wait is after
+quinn has acknowledged the packets, in the receiver getting a CPU for its stream task while the bulk flow keeps both
+cores busy. A hand experiment on 2026-11-29 (\`mesh-bench suite --quick\`, two runs each, load average 1.4–2.2) with
+quinn's datagram receive buffer at 256 KiB instead of 4 MiB gave \`vpn_packet\` p99 of 5.7, 8.3, 102 and 8.0 ms against
+21.1 and 8.8 ms: inside the run-to-run noise of this shared machine, so it was not kept. What would fix it is CPU for the
+receiver's urgent streams (a runtime or thread for urgent classes, so a bulk flow cannot take both workers), which this
+round did not do.
 
 `;
 }

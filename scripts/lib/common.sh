@@ -51,6 +51,13 @@ ensure_debian_packages() {
     || die "apt-get install ${missing[*]} failed"
 }
 
+# Debian's iproute2 (`ip`, `tc`) for the mesh benchmark's shaped links
+# (network namespaces joined by a rate-limited veth pair).
+ensure_iproute2() {
+  command -v ip >/dev/null && command -v tc >/dev/null && return 0
+  ensure_debian_packages iproute2
+}
+
 # Debian's chromium for the browser tests (web/*.browser.test.ts drive it with
 # playwright-core; no browser is ever downloaded).
 ensure_chromium() {

@@ -35,8 +35,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Least queueing delay tolerated before the window is capped (the path's min RTT when larger).
+/// Least queueing delay tolerated before the window is capped (`DEFAULT_QUEUE_DELAY_RTT_SHARE`
+/// of the path's min RTT when larger).
 pub const DEFAULT_QUEUE_DELAY_TARGET: Duration = Duration::from_millis(1);
+
+/// Queueing delay tolerated as a share of the path's min RTT: a quarter adds
+/// about a quarter of the RTT to `input` on a saturated link while the
+/// bottleneck stays busy (docs/bench/mesh.md, shaped links: 1.6–2.1× the idle
+/// p99 per link there, scheduling jitter of a shared 2-core host included).
+pub const DEFAULT_QUEUE_DELAY_RTT_SHARE: f64 = 0.25;
+
+/// Share of bytes lost over the last few round trips below which a loss is
+/// taken as random (a lossy hop), not congestion (see `congestion`).
+pub const DEFAULT_RANDOM_LOSS_TOLERANCE: f64 = 0.02;
 
 /// 1 MiB per stream: a bulk class can keep at most this much queued ahead of
 /// the receiver, which is what delays `input` behind it (docs/bench/mesh.md:
@@ -66,6 +77,12 @@ pub struct EndpointOptions {
     /// Queueing delay the congestion controller tolerates above the path's
     /// minimum RTT (see `congestion`); None: plain CUBIC.
     pub queue_delay_target: Option<Duration>,
+    /// Queueing delay tolerated as a share of the min RTT (see `DEFAULT_QUEUE_DELAY_RTT_SHARE`).
+    pub queue_delay_rtt_share: f64,
+    /// Loss share taken as random, not congestion (see `DEFAULT_RANDOM_LOSS_TOLERANCE`).
+    pub random_loss_tolerance: f64,
+    /// Diagnostic for the benchmark: quinn's BBR instead of the delay-capped controller.
+    pub bbr: bool,
     /// Receive window per stream: how much of one class may wait unread at
     /// the receiver (see `DEFAULT_STREAM_WINDOW`).
     pub stream_window_bytes: u32,
@@ -90,6 +107,9 @@ impl EndpointOptions {
             segmentation_offload: true,
             inbox_capacity: 1024,
             queue_delay_target: Some(DEFAULT_QUEUE_DELAY_TARGET),
+            queue_delay_rtt_share: DEFAULT_QUEUE_DELAY_RTT_SHARE,
+            random_loss_tolerance: DEFAULT_RANDOM_LOSS_TOLERANCE,
+            bbr: false,
             stream_window_bytes: DEFAULT_STREAM_WINDOW,
             session_backlog: 256,
         }
@@ -117,8 +137,10 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
         // deep datagram buffer would queue vpn_packet in front of input.
         .datagram_send_buffer_size(64 << 10)
         .enable_segmentation_offload(opts.segmentation_offload);
-    if let Some(target) = opts.queue_delay_target {
-        t.congestion_controller_factory(Arc::new(DelayCappedConfig::new(target)));
+    if opts.bbr {
+        t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    } else if let Some(target) = opts.queue_delay_target {
+        t.congestion_controller_factory(Arc::new(DelayCappedConfig::new(target, opts.queue_delay_rtt_share, opts.random_loss_tolerance)));
     }
     Ok(t)
 }

@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "mesh-bench/shaped.rs"]
+mod shaped;
+
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
 
@@ -110,6 +113,11 @@ impl Cluster {
     }
 
     fn endpoint_with(&self, node_id: &str, gso: bool, udp_buffer: usize) -> Result<Endpoint> {
+        Ok(Endpoint::bind(self.options(node_id, gso, udp_buffer)?)?)
+    }
+
+    /// A node's options (fresh certificate), for `Endpoint::bind` here or in a network namespace.
+    fn options(&self, node_id: &str, gso: bool, udp_buffer: usize) -> Result<EndpointOptions> {
         let creds = self.node(node_id)?;
         let mut opts = EndpointOptions::new(&self.id, node_id, &creds.cert_pem, creds.key_pkcs8, &self.ca_pem());
         opts.udp_buffer_bytes = udp_buffer;
@@ -118,11 +126,22 @@ impl Cluster {
         if std::env::var("MESH_BENCH_PLAIN_CUBIC").is_ok_and(|v| v == "1") {
             opts.queue_delay_target = None;
         }
+        // Diagnostics: MESH_BENCH_BBR=1 quinn's BBR; MESH_BENCH_RTT_SHARE=<f> and MESH_BENCH_LOSS_TOLERANCE=<f>
+        // tune the delay-capped controller (docs/bench/mesh.md compares them).
+        if std::env::var("MESH_BENCH_BBR").is_ok_and(|v| v == "1") {
+            opts.bbr = true;
+        }
+        if let Some(share) = std::env::var("MESH_BENCH_RTT_SHARE").ok().and_then(|v| v.parse().ok()) {
+            opts.queue_delay_rtt_share = share;
+        }
+        if let Some(tolerance) = std::env::var("MESH_BENCH_LOSS_TOLERANCE").ok().and_then(|v| v.parse().ok()) {
+            opts.random_loss_tolerance = tolerance;
+        }
         // Diagnostic: MESH_BENCH_STREAM_WINDOW=<bytes> overrides the per-stream receive window.
         if let Some(bytes) = std::env::var("MESH_BENCH_STREAM_WINDOW").ok().and_then(|v| v.parse().ok()) {
             opts.stream_window_bytes = bytes;
         }
-        Ok(Endpoint::bind(opts)?)
+        Ok(opts)
     }
 
     /// The same identity and verifier the mesh uses, for the TLS-over-TCP baseline.
@@ -149,9 +168,10 @@ async fn close(endpoints: &[&Endpoint]) {
 
 // ---------------------------------------------------------------- counters
 
-/// UDP `RcvbufErrors` + `SndbufErrors` from /proc/net/snmp (system-wide).
+/// UDP `RcvbufErrors` + `SndbufErrors` from /proc/net/snmp (system-wide, of
+/// the calling thread's network namespace).
 fn udp_buffer_errors() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let text = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
     let [names, values] = lines.as_slice() else { return (0, 0) };
     let field = |name: &str| -> u64 {
@@ -425,6 +445,7 @@ enum Load {
     Idle,
     FileTransfer,
     VpnPacket,
+    Render,
 }
 
 /// One-way `input` latency a → b (send timestamp in the message, both ends in
@@ -434,7 +455,19 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
     let a = cluster.endpoint_with("a", true, udp_buffer)?;
     let b = cluster.endpoint_with("b", true, udp_buffer)?;
     a.connect("b", b.local_addr()).await?;
-    allow(&[(&a, &b)], &[Class::Input, Class::FileTransfer, Class::VpnPacket]);
+    let out = input_latency_on(&a, &b, load, sizes, Duration::from_millis(300)).await;
+    close(&[&a, &b]).await;
+    out
+}
+
+/// Render frames: a desktop update, replaced by the next one when unsent.
+const RENDER_FRAME: usize = 64 << 10;
+
+/// The measurement of `input_latency` on two connected endpoints (`a` has
+/// dialled `b`), after `warmup` of load alone (cwnd grown, queues full).
+async fn input_latency_on(a: &Endpoint, b: &Endpoint, load: Load, sizes: &Sizes, warmup: Duration) -> Result<Value> {
+    allow(&[(a, b)], &[Class::Input, Class::FileTransfer, Class::VpnPacket, Class::Render]);
+    let to = b.node_id().to_string();
     let pings = sizes.pings;
     let bulk_received = Arc::new(AtomicU64::new(0));
     let sink = {
@@ -463,30 +496,37 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
     };
     let stop = Arc::new(AtomicBool::new(false));
     let loader = {
-        let (a, stop) = (a.clone(), stop.clone());
+        let (a, stop, to) = (a.clone(), stop.clone(), to.clone());
         tokio::spawn(async move {
             match load {
                 Load::Idle => {}
                 Load::FileTransfer => {
                     let chunk = Bytes::from(vec![0xA5u8; MESSAGE]);
                     while !stop.load(Ordering::Relaxed) {
-                        if a.send("b", Class::FileTransfer, chunk.clone()).await.is_err() {
+                        if a.send(&to, Class::FileTransfer, chunk.clone()).await.is_err() {
                             break;
                         }
                     }
                 }
-                Load::VpnPacket => {
-                    // Like a TUN reader at line rate: every 100 µs the queue is
-                    // topped up until QoS drops (it is full), so it never runs
-                    // dry (512 packets last longer than a top-up interval at
-                    // any rate seen here), without a spinning core that would
-                    // measure CPU contention instead of the transport.
-                    let packet = Bytes::from(vec![0x5Au8; VPN]);
+                Load::VpnPacket | Load::Render => {
+                    // Like a TUN reader at line rate (or a desktop producing
+                    // frames as fast as it can): every 100 µs the queue is
+                    // topped up until QoS drops (it is full; a latest-only
+                    // render slot takes one frame), so it never runs dry (512
+                    // packets last longer than a top-up interval at any rate
+                    // seen here), without a spinning core that would measure
+                    // CPU contention instead of the transport.
+                    let (class, payload) = if load == Load::Render {
+                        (Class::Render, Bytes::from(vec![0x3Cu8; RENDER_FRAME]))
+                    } else {
+                        (Class::VpnPacket, Bytes::from(vec![0x5Au8; VPN]))
+                    };
                     let generator = std::thread::spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             loop {
-                                match a.send_now("b", Class::VpnPacket, packet.clone()) {
+                                match a.send_now(&to, class, payload.clone()) {
                                     Ok(Enqueued::Dropped) => break,
+                                    Ok(_) if class == Class::Render => break,
                                     Ok(_) => {}
                                     Err(_) => return,
                                 }
@@ -500,9 +540,8 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
         })
     };
     let drops = Drops::start();
-    // Let the load reach steady state (cwnd grown, queues full) first.
     if load != Load::Idle {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(warmup).await;
     }
     let bulk_at_start = bulk_received.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -512,7 +551,7 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
         ticker.tick().await;
         let mut msg = vec![0u8; INPUT];
         msg[..8].copy_from_slice(&(base().elapsed().as_nanos() as u64).to_be_bytes());
-        a.send("b", Class::Input, Bytes::from(msg)).await?;
+        a.send(&to, Class::Input, Bytes::from(msg)).await?;
     }
     let mut latencies = tokio::time::timeout(Duration::from_secs(30), sink).await.map_err(|_| "input messages lost")??;
     latencies.sort_by(|x, y| x.total_cmp(y));
@@ -521,20 +560,19 @@ async fn input_latency(cluster: &Cluster, load: Load, sizes: &Sizes, udp_buffer:
     stop.store(true, Ordering::Relaxed);
     let _ = loader.await;
     let stats = a.stats();
-    let vpn_drops = stats["classes"]["vpn_packet"]["drops"].clone();
-    let out = json!({
+    let class_drops = |c: Class| stats["classes"][c.name()]["drops"].clone();
+    Ok(json!({
         "p50_ms": round(percentile(&latencies, 50.0), 4),
         "p99_ms": round(percentile(&latencies, 99.0), 4),
         "max_ms": round(latencies.last().copied().unwrap_or(f64::NAN), 4),
         "samples": latencies.len(),
-        "load_mbps": round(load_mbps, 1),
-        "vpn_qos_drops": vpn_drops,
+        "load_mbps": round(load_mbps, 2),
+        "vpn_qos_drops": class_drops(Class::VpnPacket),
+        "render_replaced": class_drops(Class::Render),
         "udp_drops": drops.since(),
-        "sender": peer_stats(&a),
-        "socket": socket_buffers(&b),
-    });
-    close(&[&a, &b]).await;
-    Ok(out)
+        "sender": peer_stats(a),
+        "socket": socket_buffers(b),
+    }))
 }
 
 // ---------------------------------------------------------------- main
@@ -609,7 +647,26 @@ fn main() -> Result<()> {
             let doc = runtime.block_on(quic_pair(&cluster, true, bytes, message))?;
             println!("{doc}");
         }
-        _ => return Err("usage: mesh-bench suite [--quick] [--runs N] [--bytes N] | bulk [--bytes N] [--message N]".into()),
+        Some("shaped") => {
+            let text = |name: &str| arg::<String>(&args, name).ok_or_else(|| format!("shaped needs {name}"));
+            let link = shaped::Link {
+                ns_a: text("--ns-a")?,
+                ns_b: text("--ns-b")?,
+                addr_a: text("--addr-a")?.parse()?,
+                addr_b: text("--addr-b")?.parse()?,
+                one_way: Duration::from_secs_f64(arg::<f64>(&args, "--one-way-ms").unwrap_or(0.0) / 1000.0),
+                loss: arg(&args, "--loss").unwrap_or(0.0),
+            };
+            let sizes = Sizes {
+                bulk_bytes: 0,
+                pings: arg(&args, "--pings").unwrap_or(if quick { 500 } else { 2000 }),
+                ping_interval: Duration::from_millis(2),
+                rtt_pings: 0,
+            };
+            let doc = runtime.block_on(shaped::run(&cluster, &link, &sizes))?;
+            println!("{doc}");
+        }
+        _ => return Err("usage: mesh-bench suite [--quick] [--runs N] [--bytes N] | bulk [--bytes N] [--message N] | shaped --ns-a NS --ns-b NS --addr-a IP --addr-b IP [--one-way-ms F] [--loss F] [--pings N] [--quick]".into()),
     }
     Ok(())
 }
