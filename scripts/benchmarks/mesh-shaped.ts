@@ -13,6 +13,7 @@
  * Needs root (namespaces, tc). The namespaces are named after NETNS_PREFIX and
  * removed when the run ends, fails or is interrupted (and by scripts/bench's trap).
  */
+import { spawnSync } from "node:child_process";
 
 export interface ShapedScenario {
   /** Key in the report, e.g. `50mbit_20ms`. */
@@ -65,9 +66,9 @@ export interface ShapedRun {
 export const LOADS = ["file_transfer", "vpn_packet", "render"] as const;
 
 function sh(args: string[], allowFail = false): string {
-  const p = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0 && !allowFail) throw new Error(`${args.join(" ")} failed: ${p.stderr.toString().trim()}`);
-  return p.stdout.toString();
+  const p = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
+  if (p.status !== 0 && !allowFail) throw new Error(`${args.join(" ")} failed: ${(p.stderr || String(p.error)).trim()}`);
+  return p.stdout ?? "";
 }
 
 /** Removes both namespaces (their veth ends go with them); safe to call twice. */
