@@ -55,6 +55,19 @@ afterAll(async () => {
   for (const d of [...dirs, keys?.dir, build2]) if (d) await rm(d, { recursive: true, force: true });
 });
 
+/** Publishes build v2 into a new repository of its own (prefix), signed by the release key, with these times and targets. */
+async function publishV2By(
+  prefix: string,
+  options: Pick<Parameters<typeof publishRelease>[0], "now" | "timestampValidMs" | "targetsValidMs" | "customFor">,
+): Promise<string> {
+  const own = await tmp(prefix);
+  const record = JSON.parse(await readFile(join(build2, "release.json"), "utf8")) as { manifest: ReleaseManifest; files: BuiltFile[] };
+  const key = await signingKey(await readFile(keys.releaseKey, "utf8"), await readFile(keys.releasePub, "utf8"));
+  await cp(keys.rootFile, join(own, "metadata/1.root.json"));
+  await publishRelease({ repoDir: own, releaseKey: key, manifest: record.manifest, files: record.files, ...options });
+  return own;
+}
+
 describe("fetching a signed release", () => {
   test("a good release is fetched through TUF, unpacks to the declared version and runs", async () => {
     const state = await tmp("rap-agent-updates-");
@@ -153,16 +166,8 @@ describe("fetching a signed release", () => {
   }, 60_000);
 
   test("a frozen feed (an expired timestamp) is refused until the release operator refreshes it", async () => {
-    const own = await tmp("rap-repo-frozen-");
-    const record = JSON.parse(await readFile(join(build2, "release.json"), "utf8")) as { manifest: ReleaseManifest; files: BuiltFile[] };
-    const key = await signingKey(await readFile(keys.releaseKey, "utf8"), await readFile(keys.releasePub, "utf8"));
-    await cp(keys.rootFile, join(own, "metadata/1.root.json"));
     // Published ten days ago with a one-day timestamp: nobody refreshed the feed since.
-    await publishRelease({
-      repoDir: own,
-      releaseKey: key,
-      manifest: record.manifest,
-      files: record.files,
+    const own = await publishV2By("rap-repo-frozen-", {
       now: new Date(Date.now() - 10 * 86_400_000),
       timestampValidMs: 86_400_000,
       targetsValidMs: 365 * 86_400_000,
@@ -191,16 +196,8 @@ describe("fetching a signed release", () => {
   });
 
   test("an artifact signed for another architecture is refused, and so is a release without one for this host", async () => {
-    const own = await tmp("rap-repo-arch-");
-    const record = JSON.parse(await readFile(join(build2, "release.json"), "utf8")) as { manifest: ReleaseManifest; files: BuiltFile[] };
-    const key = await signingKey(await readFile(keys.releaseKey, "utf8"), await readFile(keys.releasePub, "utf8"));
-    await cp(keys.rootFile, join(own, "metadata/1.root.json"));
     // The manifest lists the file as x64, but the signed targets say it is an arm64 build.
-    await publishRelease({
-      repoDir: own,
-      releaseKey: key,
-      manifest: record.manifest,
-      files: record.files,
+    const own = await publishV2By("rap-repo-arch-", {
       now: new Date(),
       timestampValidMs: 86_400_000,
       targetsValidMs: 86_400_000,

@@ -114,11 +114,7 @@ export async function publishRelease(opts: PublishOptions): Promise<number> {
     targetsExpiry: new Date(opts.now.getTime() + opts.targetsValidMs),
     timestampExpiry: new Date(opts.now.getTime() + opts.timestampValidMs),
   });
-  await writeAtomic(join(opts.repoDir, `metadata/${published.targets.signed.version}.targets.json`), metadataBytes(published.targets));
-  await writeAtomic(join(opts.repoDir, `metadata/${published.snapshot.signed.version}.snapshot.json`), metadataBytes(published.snapshot));
-  // The timestamp last: until it is replaced, clients still see the previous, complete generation.
-  await writeAtomic(join(opts.repoDir, "metadata/timestamp.json"), metadataBytes(published.timestamp));
-  return published.timestamp.signed.version;
+  return writeGeneration(opts.repoDir, published);
 }
 
 /**
@@ -143,8 +139,14 @@ export async function refreshRepository(opts: {
     targetsExpiry: new Date(opts.now.getTime() + opts.targetsValidMs),
     timestampExpiry: new Date(opts.now.getTime() + opts.timestampValidMs),
   });
-  await writeAtomic(join(opts.repoDir, `metadata/${published.targets.signed.version}.targets.json`), metadataBytes(published.targets));
-  await writeAtomic(join(opts.repoDir, `metadata/${published.snapshot.signed.version}.snapshot.json`), metadataBytes(published.snapshot));
-  await writeAtomic(join(opts.repoDir, "metadata/timestamp.json"), metadataBytes(published.timestamp));
+  return writeGeneration(opts.repoDir, published);
+}
+
+/** Writes a signed generation's metadata; its timestamp version. */
+async function writeGeneration(repoDir: string, published: Awaited<ReturnType<typeof publishGeneration>>): Promise<number> {
+  await writeAtomic(join(repoDir, `metadata/${published.targets.signed.version}.targets.json`), metadataBytes(published.targets));
+  await writeAtomic(join(repoDir, `metadata/${published.snapshot.signed.version}.snapshot.json`), metadataBytes(published.snapshot));
+  // The timestamp last: until it is replaced, clients still see the previous, complete generation.
+  await writeAtomic(join(repoDir, "metadata/timestamp.json"), metadataBytes(published.timestamp));
   return published.timestamp.signed.version;
 }
