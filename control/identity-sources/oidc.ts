@@ -17,9 +17,9 @@ import { DomainError, type ErrorCode } from "../../core/errors.ts";
 import { atHashMatches } from "../../core/crypto/at-hash.ts";
 import { groupsFromClaim, providerProvedMfa } from "../../core/identity-mapping.ts";
 import type { OidcConfig } from "../../core/contracts/identity-sources.ts";
-import { appendAudit } from "../../sql/audit.ts";
 import { getSource, type SourceRow } from "../../sql/identity-sources.ts";
 import { admitInTx, type ExternalPerson } from "./admit.ts";
+import { auditSourceLogin } from "./login-audit.ts";
 import { openSourceSecret } from "./secret.ts";
 import { randomValue, saveAttempt, saveGrant, takeAttempt } from "./sign-in-state.ts";
 
@@ -85,15 +85,7 @@ export async function oidcCallback(deps: Deps, params: URLSearchParams, change: 
   if (!source?.enabled || source.kind !== "oidc") return back("sso_error=identity_source.disabled");
   const cfg = source.config as OidcConfig;
   const failed = async (code: ErrorCode, reason: string) => {
-    await appendAudit(deps.db, {
-      change,
-      organizationId: source.organizationId,
-      action: "auth.login",
-      targetType: "identity_source",
-      targetId: source.id,
-      outcome: code === "auth.sso_failed" ? "failure" : "denied",
-      reason,
-    });
+    await auditSourceLogin(deps.db, change, source, code === "auth.sso_failed" ? "failure" : "denied", reason);
     return back(`sso_error=${code}`);
   };
   if (params.get("error")) return failed("auth.sso_failed", `provider_error:${params.get("error")!.slice(0, 60)}`);

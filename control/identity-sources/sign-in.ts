@@ -10,10 +10,10 @@ import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { constantTimeEqual, sha256Hex } from "../../core/crypto/bytes.ts";
 import type { LdapConfig } from "../../core/contracts/identity-sources.ts";
-import { appendAudit } from "../../sql/audit.ts";
 import { getSource } from "../../sql/identity-sources.ts";
 import { LoginThrottle } from "../auth/throttle.ts";
 import { admitInTx } from "./admit.ts";
+import { auditSourceLogin } from "./login-audit.ts";
 import { finishSignIn, type SsoTokens } from "./finish-sign-in.ts";
 import { withDirectory } from "./ldap-directory.ts";
 import { usableSource } from "./oidc.ts";
@@ -64,28 +64,12 @@ export async function ldapSignIn(
   const person = await withDirectory(source.config as LdapConfig, secret, deps.identity.production, (d) => d.authenticate(input.username, input.password));
   if (!person) {
     await throttle.failed(key, input.ip);
-    await appendAudit(deps.db, {
-      change,
-      organizationId: source.organizationId,
-      action: "auth.login",
-      targetType: "identity_source",
-      targetId: source.id,
-      outcome: "failure",
-      reason: "bad_password",
-    });
+    await auditSourceLogin(deps.db, change, source, "failure", "bad_password");
     throw new DomainError("auth.invalid_credentials", "directory refused the login");
   }
   const admission = await deps.host.batch((tx, step) => admitInTx(deps, tx, step, source, person, change));
   if (!admission.admitted) {
-    await appendAudit(deps.db, {
-      change,
-      organizationId: source.organizationId,
-      action: "auth.login",
-      targetType: "identity_source",
-      targetId: source.id,
-      outcome: "denied",
-      reason: admission.reason,
-    });
+    await auditSourceLogin(deps.db, change, source, "denied", admission.reason);
     throw new DomainError(admission.refusal, "not admitted");
   }
   await throttle.succeeded(key, input.ip);
