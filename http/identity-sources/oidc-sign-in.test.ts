@@ -82,16 +82,7 @@ async function lastAuditReason(action: string): Promise<string | null> {
 beforeAll(async () => {
   idp = await startOidcProvider({
     redirectUri: REDIRECT,
-    accounts: {
-      alice: person("alice@acme.example", ["engineers"]),
-      bob: person("bob@acme.example", ["engineers"]),
-      carol: person("carol@acme.example", ["admins"]),
-      mallory: person("mallory@acme.example", ["platform_owner", "admins"], { platform_role: "platform_owner", role: "platform_owner" }),
-      unverified: { claims: { email: "dan@acme.example", email_verified: false, groups: ["engineers"] } },
-      hijack: person("owner@other.example", ["admins"]),
-      erin: person("erin@acme.example", ["engineers"]),
-      frank: person("frank@acme.example", ["engineers"]),
-    },
+    accounts: initialAccounts(),
   });
   // Tests move the clock by TOTP steps; sessions stay usable.
   t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ accessTtlSeconds: 24 * 3600 }) });
@@ -393,9 +384,9 @@ describe("OIDC sign-in", () => {
 });
 
 /** The provider's accounts as the test last set them (setAccounts replaces all). */
-let current: Record<string, Account> | undefined;
-async function accounts(): Promise<Record<string, Account>> {
-  current ??= {
+/** The provider's people at the start (tests change them with setAccounts). */
+function initialAccounts(): Record<string, Account> {
+  return {
     alice: person("alice@acme.example", ["engineers"]),
     bob: person("bob@acme.example", ["engineers"]),
     carol: person("carol@acme.example", ["admins"]),
@@ -405,5 +396,10 @@ async function accounts(): Promise<Record<string, Account>> {
     erin: person("erin@acme.example", ["engineers"]),
     frank: person("frank@acme.example", ["engineers"]),
   };
+}
+
+let current: Record<string, Account> | undefined;
+async function accounts(): Promise<Record<string, Account>> {
+  current ??= initialAccounts();
   return current;
 }
