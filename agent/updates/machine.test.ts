@@ -11,6 +11,17 @@ const toStaging: UpdateEvent[] = [
   { type: "verified", at },
 ];
 
+/** Desired, checked with a signed migration, downloaded, verified and staged: where migrating starts. */
+const stagedWithMigration = () =>
+  run(
+    idle,
+    { type: "desired", version: "2.0.0", at },
+    { type: "checked", migration: true, at },
+    { type: "downloaded", at },
+    { type: "verified", at },
+    { type: "staged", at },
+  );
+
 describe("update machine", () => {
   test("a good update walks every state to running and becomes known good", () => {
     const states: string[] = [];
@@ -25,14 +36,7 @@ describe("update machine", () => {
   });
 
   test("a signed migration adds the migrating state", () => {
-    const s = run(
-      idle,
-      { type: "desired", version: "2.0.0", at },
-      { type: "checked", migration: true, at },
-      { type: "downloaded", at },
-      { type: "verified", at },
-      { type: "staged", at },
-    );
+    const s = stagedWithMigration();
     expect(s.state).toBe("migrating");
     expect(workOf(s)).toBe("migrate");
     expect(step(s, { type: "migrated", at }).state).toBe("starting");
@@ -71,14 +75,7 @@ describe("update machine", () => {
       const s = run(idle, ...toStaging.slice(0, n));
       expect(recover(s, onKnown, at)).toMatchObject({ state: "idle", current: "1.0.0", target: undefined });
     }
-    const migrating = run(
-      idle,
-      { type: "desired", version: "2.0.0", at },
-      { type: "checked", migration: true, at },
-      { type: "downloaded", at },
-      { type: "verified", at },
-      { type: "staged", at },
-    );
+    const migrating = stagedWithMigration();
     expect(recover(migrating, onKnown, at).state).toBe("rollback_required");
     const starting = run(idle, ...toStaging, { type: "staged", at });
     expect(recover(starting, onKnown, at)).toMatchObject({ state: "idle", current: "1.0.0", target: undefined });
