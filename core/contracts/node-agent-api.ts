@@ -43,7 +43,14 @@ const BootstrapAnswer = v.variant("status", [
   v.object({ status: v.literal("approved"), node_id: v.string(), bundle: v.string() }),
 ]);
 const NodeSession = v.object({ access_token: v.string(), expires_in: v.number(), node_id: v.string(), cluster_id: v.string() });
-const HeartbeatAnswer = v.object({ next_heartbeat_seconds: v.number() });
+/**
+ * What the control plane's rollout wants this node to run (docs/updates.md): the agent version, the
+ * repositories to fetch it from in order (the node's update-cache nodes first, then version storage) and
+ * the request's id. An agent tries each `request_id` once: a version that failed or was rolled back is
+ * not tried again until the control plane issues a new request. Absent or null: no update is asked for.
+ */
+export const UpdateRequest = v.object({ request_id: v.string(), version: v.string(), sources: v.array(v.string()) });
+const HeartbeatAnswer = v.object({ next_heartbeat_seconds: v.number(), update: v.optional(v.nullable(UpdateRequest)) });
 const SnapshotPoll = v.variant("changed", [
   v.object({ version: v.number(), changed: v.literal(false) }),
   v.object({ version: v.number(), changed: v.literal(true), snapshot: v.string() }),
