@@ -14,6 +14,7 @@
  * folder, or to docs/screenshots/ with UPDATE_SCREENSHOTS=1.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { apiCall } from "../fixtures/api-client.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page, Response as PageResponse } from "playwright-core";
@@ -48,15 +49,8 @@ let heartbeats: ReturnType<typeof setInterval> | undefined;
 let phoneToken = "";
 const problems: string[] = [];
 
-async function api<T = Record<string, any>>(method: string, path: string, body?: unknown, token = c.token): Promise<T> {
-  const res = await fetch(`${c.cp.url}/api/v1${path}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
+function api<T = Record<string, any>>(method: string, path: string, body?: unknown, token = c.token): Promise<T> {
+  return apiCall<T>(c.cp.url, method, path, body, token);
 }
 
 async function report(sessionId: string, type: "adapter.started" | "adapter.ended"): Promise<void> {

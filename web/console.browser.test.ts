@@ -11,6 +11,7 @@
  * so a test run leaves the tree as it was.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { apiCall } from "../fixtures/api-client.ts";
 import { TotpCodes } from "../fixtures/totp-codes.ts";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,15 +48,8 @@ let nodeId = "";
 const problems: string[] = [];
 
 /** The API as a separate client of the same control plane, to check what the pages show against the real state. */
-async function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${cp.url}/api/v1${path}`, {
-    method,
-    headers: { "content-type": "application/json", ...(apiToken ? { authorization: `Bearer ${apiToken}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
+function api<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<T> {
+  return apiCall<T>(cp.url, method, path, body, apiToken);
 }
 
 async function textOf(l: Locator): Promise<string> {

@@ -12,6 +12,7 @@
  * required, a member's password is refused with `auth.sso_required`.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../fixtures/test.ts";
+import { apiCall } from "../fixtures/api-client.ts";
 import { TotpCodes } from "../fixtures/totp-codes.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -46,15 +47,8 @@ let ldapId = "";
 /** Script errors, CSP violations and requests that left the control plane (or, from the provider's pages, the provider). */
 const problems: string[] = [];
 
-async function api<T = Record<string, any>>(method: string, path: string, body?: unknown, token = ownerToken): Promise<T> {
-  const res = await fetch(`${cp.url}/api/v1${path}`, {
-    method,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
+function api<T = Record<string, any>>(method: string, path: string, body?: unknown, token = ownerToken): Promise<T> {
+  return apiCall<T>(cp.url, method, path, body, token);
 }
 
 async function go(p: Page, hash: string): Promise<void> {
