@@ -143,7 +143,9 @@ interface NativeEndpoint {
   setCertificate(certPem: string, keyPkcs8: Buffer): string;
   disconnect(nodeId: string, reason: string): boolean;
   peers(): string[];
-  send(to: string, cls: string, data: Uint8Array): Promise<boolean>;
+  sendNow(to: string, cls: string, data: Uint8Array): number;
+  sendMany(to: string, cls: string, data: Uint8Array[]): { queued: number; dropped: number; wait: boolean };
+  room(to: string, cls: string): Promise<void>;
   recv(max: number): Promise<MeshMessage[]>;
   nextEvent(): Promise<string | null>;
   stats(): string;
@@ -164,6 +166,8 @@ interface NativeEndpoint {
 interface NativeModule {
   bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint>;
   channelClasses(): string[];
+  readonly SENT_READY: number;
+  readonly SENT_WAIT: number;
 }
 
 export const ADDON_PATH = join(import.meta.dirname, "fabric-quic.node");
@@ -286,9 +290,33 @@ export class Mesh {
     return this.endpoint.peers();
   }
 
-  /** true when queued; false when the class's QoS dropped it. */
+  /**
+   * true when queued; false when the class's QoS dropped it. Queued at once,
+   * in call order; the promise waits only while a back-pressured class's
+   * queue is over its depth (otherwise it is already settled: no round trip
+   * through the addon).
+   */
   send(to: string, cls: ChannelClass, data: Uint8Array): Promise<boolean> {
-    return native(() => this.endpoint.send(to, cls, data));
+    let sent: number;
+    try {
+      sent = this.endpoint.sendNow(to, cls, data);
+    } catch (e) {
+      return Promise.reject(meshError(e));
+    }
+    if (sent === addon().SENT_WAIT) return native(() => this.endpoint.room(to, cls)).then(() => true);
+    return Promise.resolve(sent === addon().SENT_READY);
+  }
+
+  /**
+   * Queues several messages for one destination and class, in order, in one
+   * call into the addon; resolves once the class has room for more. Rejects
+   * only when the first cannot be queued; a route that closes part-way stops
+   * the batch (`queued` says how many went).
+   */
+  async sendMany(to: string, cls: ChannelClass, messages: Uint8Array[]): Promise<{ queued: number; dropped: number }> {
+    const batch = sync(() => this.endpoint.sendMany(to, cls, messages));
+    if (batch.wait) await native(() => this.endpoint.room(to, cls));
+    return { queued: batch.queued, dropped: batch.dropped };
   }
 
   /** Waits for messages (urgent classes first); [] once closed. */

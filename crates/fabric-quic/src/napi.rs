@@ -65,6 +65,31 @@ pub struct MeshMessage {
     pub data: Buffer,
 }
 
+/// What `send_many` did with a batch (see `send_now` for `wait`).
+#[napi(object)]
+pub struct SendBatch {
+    pub queued: u32,
+    pub dropped: u32,
+    /// At least one message went onto a queue over its depth: await `room` before sending more.
+    pub wait: bool,
+}
+
+/// `send_now`'s answers.
+#[napi]
+pub const SENT_READY: u32 = 0;
+#[napi]
+pub const SENT_DROPPED: u32 = 1;
+#[napi]
+pub const SENT_WAIT: u32 = 2;
+
+fn outcome_code(enqueued: Enqueued) -> u32 {
+    match enqueued {
+        Enqueued::Ready => SENT_READY,
+        Enqueued::Dropped => SENT_DROPPED,
+        Enqueued::Wait(_) => SENT_WAIT,
+    }
+}
+
 #[napi]
 pub struct MeshEndpoint {
     inner: Endpoint,
@@ -248,22 +273,49 @@ impl MeshEndpoint {
         self.inner.peers()
     }
 
-    /// Resolves `true` when queued, `false` when QoS dropped the message.
-    #[napi(ts_return_type = "Promise<boolean>")]
-    pub fn send(&self, env: Env, to: String, class_name: String, data: Buffer) -> Result<JsObject> {
-        // Queued here, on the JS thread, so messages keep their call order;
-        // only the wait for room (back-pressure) is asynchronous.
+    /// Queues a message and answers at once, without a promise: `SENT_READY`
+    /// (queued, go on), `SENT_DROPPED` (QoS dropped it) or `SENT_WAIT`
+    /// (queued, but the class's queue is over its depth: await `room` before
+    /// the next). The common case costs no round trip through napi's
+    /// threadsafe functions, which is what `send`'s promise pays.
+    #[napi]
+    pub fn send_now(&self, to: String, class_name: String, data: Buffer) -> Result<u32> {
         let class = class(&class_name)?;
-        let enqueued = self.inner.send_now(&to, class, Bytes::copy_from_slice(&data)).map_err(to_napi)?;
+        Ok(outcome_code(self.inner.send_now(&to, class, Bytes::copy_from_slice(&data)).map_err(to_napi)?))
+    }
+
+    /// Queues several messages for one destination and class, in order, in one
+    /// call. Throws only when the first cannot be queued (no route, class not
+    /// authorized); a route that closes part-way stops the batch, and `queued`
+    /// then says how many went.
+    #[napi]
+    pub fn send_many(&self, to: String, class_name: String, data: Vec<Buffer>) -> Result<SendBatch> {
+        let class = class(&class_name)?;
+        let mut batch = SendBatch { queued: 0, dropped: 0, wait: false };
+        for (i, message) in data.iter().enumerate() {
+            match self.inner.send_now(&to, class, Bytes::copy_from_slice(message)) {
+                Ok(enqueued) => match outcome_code(enqueued) {
+                    SENT_DROPPED => batch.dropped += 1,
+                    code => {
+                        batch.queued += 1;
+                        batch.wait |= code == SENT_WAIT;
+                    }
+                },
+                Err(e) if i == 0 => return Err(to_napi(e)),
+                Err(_) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Resolves once the (to, class) queue has room again (after `SENT_WAIT`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn room(&self, env: Env, to: String, class_name: String) -> Result<JsObject> {
+        let class = class(&class_name)?;
+        let inner = self.inner.clone();
         env.spawn_future(async move {
-            Ok(match enqueued {
-                Enqueued::Ready => true,
-                Enqueued::Dropped => false,
-                Enqueued::Wait(room) => {
-                    room.ready().await;
-                    true
-                }
-            })
+            inner.room(&to, class).await;
+            Ok(())
         })
     }
 
@@ -276,7 +328,9 @@ impl MeshEndpoint {
             let batch = inner.recv(max.max(1) as usize).await;
             Ok(batch
                 .into_iter()
-                .map(|d| MeshMessage { from: d.from, via: d.via, class: d.class.name().into(), data: d.data.to_vec().into() })
+                // The received bytes become the Buffer's memory without a copy when the
+                // message owns its allocation (it usually does: one per message).
+                .map(|d| MeshMessage { from: d.from, via: d.via, class: d.class.name().into(), data: Vec::<u8>::from(d.data).into() })
                 .collect::<Vec<_>>())
         })
     }

@@ -42,6 +42,24 @@ impl Endpoint {
         Err(FabricError::NetworkUnreachable(format!("the route to {to} closed while sending")))
     }
 
+    /// Waits until the (to, class) queue is back at or under its depth, or its
+    /// writer ended; at once for a class that never makes a sender wait. What a
+    /// caller does after `send_now` answered `Wait` when it cannot hold the
+    /// `WaitForRoom` itself (the JS side of the addon).
+    pub async fn room(&self, to: &str, class: Class) {
+        let wait = {
+            let state = self.shared.state.lock().unwrap();
+            let queue = state.senders.get(to).and_then(|by_class| by_class.get(&class)).map(|s| s.queue.clone());
+            match (queue, class.queueing()) {
+                (Some(Queue::Fifo(fifo)), Queueing::Backpressure { capacity }) => Some(WaitForRoom { fifo, capacity }),
+                _ => None,
+            }
+        };
+        if let Some(wait) = wait {
+            wait.ready().await;
+        }
+    }
+
     /// `send_now`, then waits for room. `Ok(false)` means QoS dropped it.
     pub async fn send(&self, to: &str, class: Class, data: Bytes) -> Result<bool, FabricError> {
         match self.send_now(to, class, data)? {
