@@ -112,6 +112,26 @@ describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TU
   );
 
   test(
+    "the pump survives its device going down (writes fail, counted) and carries traffic again once it is back up",
+    async () => {
+      const before = await path.egress.counters();
+      path.lab.run("egress", ["ip", "link", "set", "vpn0", "down"]);
+      try {
+        expect(received(ping(LAB.office, 2))).toBe(0);
+        const during = await path.egress.counters();
+        expect(during.written_packets).toBe(before.written_packets);
+        expect(during.write_errors! - before.write_errors!).toBeGreaterThanOrEqual(1);
+      } finally {
+        path.lab.run("egress", ["ip", "link", "set", "vpn0", "up"]);
+        // The kernel drops a link's routes when it goes down; the agent puts them back.
+        path.lab.run("egress", ["ip", "route", "replace", LAB.clientsCidr, "dev", "vpn0"]);
+      }
+      expect(received(ping(LAB.office, 2))).toBe(2);
+    },
+    SLOW,
+  );
+
+  test(
     "after the egress moves to a newer epoch, packets with the old one are refused and counted, never forwarded",
     async () => {
       await path.egress.call("setEpoch", { connection: CONNECTION, epoch: 2 });

@@ -180,4 +180,78 @@ mod tests {
         assert!(parse_filter(&["10.77.0.0/16".into()], &["10.77.9.0/24".into()]).is_ok());
         assert_eq!(parse_filter(&[], &["10.77.9.1/24".into()]).unwrap_err().code(), "config_invalid");
     }
+
+    /// A table with connection "c" at epoch 5: 10.77.0.0/16 routes to (and may come from) node "egress",
+    /// 100.64.0.2 to node "client"; the filter denies 10.77.9.0/24.
+    fn table() -> (VpnTable, mpsc::Receiver<Bytes>) {
+        let (to_device, from_mesh) = mpsc::channel(2);
+        let conn = VpnConnection {
+            id: "c".into(),
+            gate: EpochGate::default(),
+            routes: RwLock::new(Arc::new(
+                parse_routes(&[("10.77.0.0/16".into(), "egress".into()), ("100.64.0.2/32".into(), "client".into())]).unwrap(),
+            )),
+            filter: RwLock::new(Arc::new(parse_filter(&[], &["10.77.9.0/24".into()]).unwrap())),
+            to_device,
+            counters: ConnectionCounters::default(),
+            stop: watch::channel(false).0,
+            device: "vpn0".into(),
+        };
+        conn.gate.set(5);
+        let table = VpnTable::default();
+        table.connections.write().unwrap().insert("c".into(), Arc::new(conn));
+        (table, from_mesh)
+    }
+
+    fn packet(connection: &str, epoch: u64, src: [u8; 4], dst: [u8; 4]) -> Bytes {
+        let mut p = fabric_tun::frame::header(connection, epoch).unwrap();
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[12..16].copy_from_slice(&src);
+        ip[16..20].copy_from_slice(&dst);
+        p.extend_from_slice(&ip);
+        Bytes::from(p)
+    }
+
+    fn counter(table: &VpnTable, name: &str) -> u64 {
+        table.connections.read().unwrap()["c"].counters.to_json()[name].as_u64().unwrap()
+    }
+
+    #[test]
+    fn an_arriving_packet_reaches_the_device_only_with_the_current_epoch_a_matching_source_and_an_allowed_destination() {
+        let (table, mut device) = table();
+        let office = [10, 77, 0, 1];
+        let client = [100, 64, 0, 2];
+        assert!(deliver(&table, "client", &packet("c", 5, client, office)));
+        let written = device.try_recv().expect("forwarded");
+        assert_eq!(&written[12..16], &client, "only the IP packet reaches the device");
+
+        assert!(deliver(&table, "client", &packet("c", 4, client, office)));
+        assert_eq!(counter(&table, "refused_epoch"), 1, "an old epoch is refused");
+        assert!(deliver(&table, "egress", &packet("c", 5, client, office)));
+        assert_eq!(counter(&table, "refused_source"), 1, "the source does not route back to the sender");
+        assert!(deliver(&table, "client", &packet("c", 5, client, [10, 77, 9, 1])));
+        assert_eq!(counter(&table, "denied"), 1, "the egress filter denies the destination");
+        assert!(deliver(&table, "client", &packet("other", 5, client, office)));
+        assert_eq!(table.counters.unknown_connection.load(Ordering::Relaxed), 1);
+        assert!(deliver(&table, "client", &Bytes::from_static(b"junk")));
+        assert_eq!(table.counters.malformed.load(Ordering::Relaxed), 1);
+        assert!(device.try_recv().is_err(), "nothing refused reached the device");
+
+        table.connections.read().unwrap()["c"].gate.fence();
+        assert!(deliver(&table, "client", &packet("c", 5, client, office)));
+        assert_eq!(counter(&table, "refused_epoch"), 2, "fenced: even the last epoch is refused");
+        assert!(device.try_recv().is_err());
+        assert_eq!(counter(&table, "received_packets"), 5, "every packet naming the connection, refused or not");
+    }
+
+    #[test]
+    fn a_full_device_queue_drops_and_counts_and_an_empty_table_leaves_datagrams_to_the_application() {
+        let (table, _device) = table();
+        for _ in 0..3 {
+            deliver(&table, "client", &packet("c", 5, [100, 64, 0, 2], [10, 77, 0, 1]));
+        }
+        assert_eq!(counter(&table, "write_drops"), 1, "queue of two: the third is dropped");
+        assert!(!deliver(&VpnTable::default(), "client", &packet("c", 5, [100, 64, 0, 2], [10, 77, 0, 1])));
+    }
 }
