@@ -66,10 +66,10 @@ describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TU
   test(
     "a TCP flow (iperf3, 2 s) into the office carries data both ways",
     async () => {
-      const server = path.lab.start("office", ["iperf3", "-s", "-1", "-B", LAB.office]);
+      const server = path.lab.start("office", ["iperf3", "-s", "-1", "-B", LAB.office, "--rcv-timeout", "10000"]);
       const run = await waitFor(
         () => {
-          const r = path.lab.attempt("client", ["iperf3", "-c", LAB.office, "-t", "2", "-J"]);
+          const r = path.lab.attempt("client", ["iperf3", "-c", LAB.office, "-t", "2", "-J", "--connect-timeout", "3000"]);
           return r.status === 0 ? JSON.parse(r.stdout) : null;
         },
         { timeoutMs: 20_000, what: "iperf3 through the VPN" },

@@ -42,11 +42,11 @@ function cpuSeconds(pid: number): number {
 
 /** Starts a one-shot iperf3 server in `where` and runs the client in the client namespace once it listens. */
 async function iperf(path: VpnPath, where: "egress" | "office", bind: string, clientArgs: string[]): Promise<any> {
-  const server = path.lab.start(where, ["iperf3", "-s", "-1", "-B", bind]);
+  const server = path.lab.start(where, ["iperf3", "-s", "-1", "-B", bind, "--rcv-timeout", "10000"]);
   try {
     return await waitFor(
       () => {
-        const r = path.lab.attempt("client", ["iperf3", "-c", bind, "-t", String(SECONDS), "-J", ...clientArgs]);
+        const r = path.lab.attempt("client", ["iperf3", "-c", bind, "-t", String(SECONDS), "-J", "--connect-timeout", "3000", ...clientArgs]);
         if (r.status !== 0) return null;
         const result = JSON.parse(r.stdout);
         if (result.error) console.log(`iperf3 to ${bind}: ${result.error}`);
