@@ -163,8 +163,19 @@ interface NativeEndpoint {
   close(): Promise<void>;
 }
 
+/** The VPN pump's native calls (wrapped by vpn.ts). */
+export interface NativeVpnEndpoint {
+  vpnAttach(connection: string, device: unknown): void;
+  vpnDetach(connection: string): void;
+  vpnSetEpoch(connection: string, epoch: number): void;
+  vpnFence(connection: string): void;
+  vpnSetRoutes(connection: string, routes: string[][]): void;
+  vpnSetFilter(connection: string, allow: string[], deny: string[]): void;
+  vpnStats(): string;
+}
+
 interface NativeModule {
-  bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint>;
+  bind(options: Omit<BindOptions, "keyPkcs8"> & { keyPkcs8: Buffer }): Promise<NativeEndpoint & NativeVpnEndpoint>;
   channelClasses(): string[];
   readonly SENT_READY: number;
   readonly SENT_WAIT: number;
@@ -173,7 +184,8 @@ interface NativeModule {
 export const ADDON_PATH = join(import.meta.dirname, "fabric-quic.node");
 
 let loaded: NativeModule | undefined;
-function addon(): NativeModule {
+/** The loaded addon (vpn.ts reaches its TUN exports through it). */
+export function addon(): NativeModule {
   if (!loaded) {
     if (!existsSync(ADDON_PATH)) {
       throw new MeshError("addon_missing", `${ADDON_PATH} is not built; run scripts/test or scripts/start, which build crates/ with cargo`);
@@ -184,7 +196,7 @@ function addon(): NativeModule {
 }
 
 /** The addon's "<code>: <detail>" errors as MeshError. */
-function meshError(e: unknown): unknown {
+export function meshError(e: unknown): unknown {
   const message = e instanceof Error ? e.message : String(e);
   const match = /^([a-z_][a-z_.]*): (.*)$/s.exec(message);
   return match ? new MeshError(match[1]!, match[2]!) : e;
@@ -213,9 +225,14 @@ export function channelClasses(): string[] {
 
 export class Mesh {
   private constructor(
-    private readonly endpoint: NativeEndpoint,
+    private readonly endpoint: NativeEndpoint & NativeVpnEndpoint,
     readonly nodeId: string,
   ) {}
+
+  /** The native endpoint's VPN calls, for the VPN wrapper (vpn.ts: `VpnPump`), which drives the same endpoint. */
+  nativeVpn(): NativeVpnEndpoint {
+    return this.endpoint;
+  }
 
   static async bind(options: BindOptions): Promise<Mesh> {
     const endpoint = await native(() => addon().bind({ ...options, keyPkcs8: Buffer.from(options.keyPkcs8) }));

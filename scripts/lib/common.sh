@@ -129,6 +129,17 @@ ensure_slapd() {
   fi
 }
 
+# Debian's userspace WireGuard and tools plus iperf3 for the VPN data-path
+# tests and benchmark (crates/fabric-tun, fixtures/netns.ts). The kernel here
+# may lack the WireGuard module, so the office gateway runs `wireguard-go`
+# (a TUN-backed WireGuard) configured with `wg`; iperf3 measures throughput
+# and `ping` (iputils-ping) checks reachability.
+ensure_vpn_tools() {
+  ensure_iproute2
+  command -v wireguard-go >/dev/null && command -v wg >/dev/null && command -v iperf3 >/dev/null && command -v ping >/dev/null && return 0
+  ensure_debian_packages wireguard-go wireguard-tools iperf3 iputils-ping
+}
+
 free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }

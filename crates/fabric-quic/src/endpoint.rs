@@ -235,6 +235,7 @@ impl Endpoint {
             events_rx: tokio::sync::Mutex::new(events_rx),
             socket_buffers,
             closed: tokio::sync::watch::channel(false).0,
+            vpn: Default::default(),
         });
         tokio::spawn(accept_loop(shared.clone()));
         Ok(Endpoint { shared })
@@ -475,6 +476,7 @@ impl Endpoint {
         for node in peers {
             self.disconnect(&node, "shutdown");
         }
+        self.shared.vpn.stop_all();
         self.shared.quic.close(VarInt::from_u32(0), b"shutdown");
         self.shared.closed.send_replace(true);
         // Ends a wait in `accept_session_stream` once what was accepted is taken.

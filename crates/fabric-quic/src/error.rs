@@ -31,6 +31,24 @@ pub enum FabricError {
     /// `wire::StreamReason` name or, for a closed connection, its close reason.
     #[error("{reason}: {message}")]
     StreamEnded { reason: &'static str, message: String },
+    /// The kernel refused a TUN device (no /dev/net/tun, no permission).
+    #[error("tun_unavailable: {0}")]
+    TunUnavailable(String),
+    /// No VPN connection of that id is attached to this endpoint.
+    #[error("vpn_connection_unknown: {0}")]
+    VpnConnectionUnknown(String),
+    /// A fencing epoch lower than one this node was already told.
+    #[error("epoch_stale: {0}")]
+    EpochStale(String),
+}
+
+impl From<fabric_tun::TunError> for FabricError {
+    fn from(e: fabric_tun::TunError) -> FabricError {
+        match e {
+            fabric_tun::TunError::ConfigInvalid(m) => FabricError::ConfigInvalid(m),
+            fabric_tun::TunError::Unavailable(m) => FabricError::TunUnavailable(m),
+        }
+    }
 }
 
 impl FabricError {
@@ -44,6 +62,9 @@ impl FabricError {
             FabricError::Certificate { refusal, .. } => refusal.code(),
             FabricError::Handshake { reason, .. } => reason,
             FabricError::StreamEnded { reason, .. } => reason,
+            FabricError::TunUnavailable(_) => "tun_unavailable",
+            FabricError::VpnConnectionUnknown(_) => "vpn_connection_unknown",
+            FabricError::EpochStale(_) => "epoch_stale",
         }
     }
 

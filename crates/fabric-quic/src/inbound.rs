@@ -258,6 +258,10 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
         if header.path.is_empty() {
             let (origin, via) = origin_of(&header, &prev);
             if authorized(&shared, &origin, via.as_deref(), header.class, true) {
+                // A VPN packet goes to its TUN device in Rust (`vpn`), never to the application.
+                if header.class == Class::VpnPacket && crate::vpn_table::deliver(&shared.vpn, &origin, &payload) {
+                    continue;
+                }
                 let k = shared.counters.class(header.class);
                 add(&k.received_messages, 1);
                 add(&k.received_bytes, payload.len() as u64);

@@ -21,8 +21,10 @@
 //! `shared`, which uses `queue`, `session_stream` and `session_table`;
 //! `session_stream` on `session_table`; everything on the leaves `class`,
 //! `wire`, `identity`, `tls`, `event`, `error`, `clock`, `stats`,
-//! `congestion`. (`grep -o 'crate::[a-z_]*'` per file piped to `tsort`
-//! finds no loop.)
+//! `congestion`. The VPN pump: `vpn` (`impl Endpoint`) on `endpoint` and
+//! `vpn_table`, which `shared` holds and `inbound` hands `vpn_packet`
+//! datagrams to; `vpn_table` uses only leaves and crates/fabric-tun.
+//! (`grep -o 'crate::[a-z_]*'` per file piped to `tsort` finds no loop.)
 
 pub mod adapter_host;
 pub mod adapter_start;
@@ -45,6 +47,8 @@ mod session_table;
 mod shared;
 mod stats;
 pub mod tls;
+mod vpn;
+mod vpn_table;
 pub mod wire;
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ use napi_derive::napi;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+#[path = "napi_vpn.rs"]
+mod vpn;
+
 fn to_napi(e: FabricError) -> napi::Error {
     // Display is "<code>: <detail>", which the TypeScript wrapper parses.
     napi::Error::new(Status::GenericFailure, e.to_string())

@@ -142,6 +142,8 @@ pub(crate) struct Shared {
     /// `accept_session_stream` settles (the channels' senders live in this
     /// struct, so their receivers alone would wait forever).
     pub closed: watch::Sender<bool>,
+    /// VPN connections attached to TUN devices (`vpn`): their pumps and counters.
+    pub vpn: crate::vpn_table::VpnTable,
 }
 
 impl Shared {
