@@ -1,0 +1,63 @@
+/**
+ * VPN connections (docs/vpn.md): the lease history every party records in
+ * one format, and the node-facing shapes of an assignment. The control plane
+ * (the lease actor's projection), the agent's lease keeper and the tests all
+ * write `VpnHistoryEvent`s, so one checker (core/vpn/history.ts) can read a
+ * run's whole story: grants, renewals and ends from the control plane,
+ * forwarding starts, stops and packets from the agents.
+ */
+import * as v from "valibot";
+
+/** Lease changes the control plane records (the lease actor's projection). */
+export const VPN_LEASE_EVENT_KINDS = ["lease.granted", "lease.renewed", "lease.expired", "lease.released", "lease.fenced"] as const;
+/** What an agent records about its own forwarding: it started, it stopped, or it forwarded a packet (a sample is enough). */
+export const VPN_FORWARD_EVENT_KINDS = ["forward.started", "forward.stopped", "forward.packet"] as const;
+export const VPN_HISTORY_EVENT_KINDS = [...VPN_LEASE_EVENT_KINDS, ...VPN_FORWARD_EVENT_KINDS] as const;
+export type VpnLeaseEventKind = (typeof VPN_LEASE_EVENT_KINDS)[number];
+export type VpnForwardEventKind = (typeof VPN_FORWARD_EVENT_KINDS)[number];
+
+/**
+ * One recorded fact. `epoch` is the lease's fencing epoch the fact belongs
+ * to; `at` is the recorder's clock (ISO 8601); `expires_at` is the lease end
+ * a grant or renewal set; `reason` says why a lease or forwarding ended.
+ */
+export const VpnHistoryEvent = v.object({
+  kind: v.picklist(VPN_HISTORY_EVENT_KINDS),
+  connection_id: v.string(),
+  node_id: v.string(),
+  epoch: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  at: v.string(),
+  expires_at: v.optional(v.string()),
+  reason: v.optional(v.string()),
+});
+export type VpnHistoryEvent = v.InferOutput<typeof VpnHistoryEvent>;
+
+/** Where the tunnel goes: the site's name and its WireGuard gateway. */
+export const VpnTarget = v.object({ site: v.string(), address: v.string(), port: v.number() });
+export type VpnTarget = v.InferOutput<typeof VpnTarget>;
+
+/** What may use the connection and where it may lead (§9.1 "Routing Policy Layer"). */
+export const VpnRouting = v.object({
+  allowed_cidrs: v.array(v.string()),
+  denied_cidrs: v.array(v.string()),
+  dns_routes: v.array(v.object({ suffix: v.string(), servers: v.array(v.string()) })),
+  services: v.array(v.string()),
+  resource_ids: v.array(v.string()),
+  internet_egress: v.boolean(),
+});
+export type VpnRouting = v.InferOutput<typeof VpnRouting>;
+
+/** One VPN connection a node serves, as its signed snapshot names it. The WireGuard secret is never here. */
+export const VpnAssignment = v.object({
+  connection_id: v.string(),
+  organization_id: v.string(),
+  role: v.picklist(["active", "standby"]),
+  /** The lease's fencing epoch; a standby sees the current owner's, so it knows what a takeover must beat. */
+  epoch: v.number(),
+  /** Active only: when the lease ends unless renewed. */
+  lease_expires_at: v.nullable(v.string()),
+  ttl_seconds: v.number(),
+  target: VpnTarget,
+  routing: VpnRouting,
+});
+export type VpnAssignment = v.InferOutput<typeof VpnAssignment>;
