@@ -29,6 +29,7 @@ import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
 import { timerActions, TIMER_CANCEL, TIMER_SCHEDULE } from "../host/kind.ts";
 
 export const LEASE_EXPIRY_TIMER = "expiry";
+export const OWNERSHIP_CHANGED = "vpn.ownership_changed";
 /** How many history facts the snapshot keeps; the projection has them all. */
 export const HISTORY_KEPT = 32;
 
@@ -103,8 +104,8 @@ function granted(c: VpnLeaseContext, nodeId: string, standbyNodeId: string | nul
 /** An end of the owner's lease: to the standby at once (a new epoch) when there is one, else vacant. */
 const endLease = (guard: "expiryDue" | "ownerInTime" | "ownerOfEpoch") =>
   [
-    { guard: and([guard, "standbyWillTakeOver"]), target: "held", reenter: true, actions: ["endLease", "scheduleExpiry"] },
-    { guard, target: "vacant", actions: ["endLease", "cancelExpiry"] },
+    { guard: and([guard, "standbyWillTakeOver"]), target: "held", reenter: true, actions: ["endLease", "scheduleExpiry", OWNERSHIP_CHANGED] },
+    { guard, target: "vacant", actions: ["endLease", "cancelExpiry", OWNERSHIP_CHANGED] },
   ] as const;
 
 export const vpnLeaseMachine = setup({
@@ -126,6 +127,8 @@ export const vpnLeaseMachine = setup({
   },
   actions: {
     ...timerActions,
+    /** Who runs the connection changed: nodes' snapshots must be rebuilt (an effect of the kind, after commit). */
+    [OWNERSHIP_CHANGED]: () => {},
     scheduleExpiry: enqueueActions(({ context: c, enqueue }) => {
       if (!c.expiresAt) return;
       enqueue({
@@ -161,7 +164,9 @@ export const vpnLeaseMachine = setup({
     history: [],
   },
   on: {
-    "lease.set_standby": { actions: assign(({ context: c, event }) => ({ standbyNodeId: event.nodeId === c.ownerNodeId ? null : event.nodeId })) },
+    "lease.set_standby": {
+      actions: [assign(({ context: c, event }) => ({ standbyNodeId: event.nodeId === c.ownerNodeId ? null : event.nodeId })), OWNERSHIP_CHANGED],
+    },
     "lease.set_ttl": { guard: ({ event }) => event.ttlMs > 0, actions: assign(({ event }) => ({ ttlMs: event.ttlMs })) },
   },
   states: {
@@ -178,7 +183,7 @@ export const vpnLeaseMachine = setup({
       on: {
         "lease.grant": {
           target: "held",
-          actions: [assign(({ context, event }) => granted(context, event.nodeId, event.standbyNodeId, event.at)), "scheduleExpiry"],
+          actions: [assign(({ context, event }) => granted(context, event.nodeId, event.standbyNodeId, event.at)), "scheduleExpiry", OWNERSHIP_CHANGED],
         },
         "lease.retire": "retired",
       },
@@ -203,33 +208,39 @@ export const vpnLeaseMachine = setup({
         "lease.release": endLease("ownerInTime"),
         "lease.fence": {
           target: "fencing",
-          actions: assign(({ context: c, event }) => ({
-            fencedReason: event.reason,
-            standbyNodeId: event.keepStandby ? c.standbyNodeId : null,
-            ...recorded(c, {
-              kind: "lease.fenced",
-              node_id: c.ownerNodeId ?? "",
-              epoch: c.epoch,
-              at: event.at,
-              expires_at: c.expiresAt ?? event.at,
-              reason: event.reason,
-            }),
-          })),
+          actions: [
+            OWNERSHIP_CHANGED,
+            assign(({ context: c, event }) => ({
+              fencedReason: event.reason,
+              standbyNodeId: event.keepStandby ? c.standbyNodeId : null,
+              ...recorded(c, {
+                kind: "lease.fenced",
+                node_id: c.ownerNodeId ?? "",
+                epoch: c.epoch,
+                at: event.at,
+                expires_at: c.expiresAt ?? event.at,
+                reason: event.reason,
+              }),
+            })),
+          ],
         },
         "lease.retire": {
           target: "retired",
-          actions: assign(({ context: c, event }) => ({
-            lastEndReason: "retired",
-            standbyNodeId: null,
-            ...recorded(c, {
-              kind: "lease.fenced",
-              node_id: c.ownerNodeId ?? "",
-              epoch: c.epoch,
-              at: event.at,
-              expires_at: c.expiresAt ?? event.at,
-              reason: "retired",
-            }),
-          })),
+          actions: [
+            OWNERSHIP_CHANGED,
+            assign(({ context: c, event }) => ({
+              lastEndReason: "retired",
+              standbyNodeId: null,
+              ...recorded(c, {
+                kind: "lease.fenced",
+                node_id: c.ownerNodeId ?? "",
+                epoch: c.epoch,
+                at: event.at,
+                expires_at: c.expiresAt ?? event.at,
+                reason: "retired",
+              }),
+            })),
+          ],
         },
       },
     },

@@ -52,12 +52,40 @@ export const VpnAssignment = v.object({
   connection_id: v.string(),
   organization_id: v.string(),
   role: v.picklist(["active", "standby"]),
-  /** The lease's fencing epoch; a standby sees the current owner's, so it knows what a takeover must beat. */
+  /**
+   * The lease's fencing epoch; a standby sees the current owner's, so it knows what a takeover must beat.
+   * The lease's expiry is not here (it moves with every renewal, and a snapshot changes only when its
+   * content does): the renewal answer carries it.
+   */
   epoch: v.number(),
-  /** Active only: when the lease ends unless renewed. */
-  lease_expires_at: v.nullable(v.string()),
   ttl_seconds: v.number(),
+  /** Bumped when the WireGuard configuration changes: the active owner fetches it again (vpnSecret). */
+  secret_version: v.number(),
   target: VpnTarget,
   routing: VpnRouting,
 });
 export type VpnAssignment = v.InferOutput<typeof VpnAssignment>;
+
+/** The node-agent calls' bodies and answers (core/contracts/node-agent-api.ts). */
+export const VpnConnectionParam = v.strictObject({ connectionId: v.pipe(v.string(), v.uuid("must be a VPN connection id")) });
+export const VpnEpochBody = v.strictObject({ epoch: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER)) });
+/** A renewal: the new expiry (and whether the control plane wants the lease back: drain), or a refusal that fences. */
+export const VpnRenewAnswer = v.variant("status", [
+  v.object({ status: v.literal("renewed"), epoch: v.number(), expires_at: v.string(), ttl_seconds: v.number(), release_requested: v.boolean() }),
+  v.object({ status: v.literal("refused"), reason: v.string() }),
+]);
+export const VpnReleaseAnswer = v.object({ released: v.boolean() });
+/** The WireGuard configuration, to the active owner only (audited, never logged). */
+export const VpnSecretAnswer = v.object({
+  connection_id: v.string(),
+  epoch: v.number(),
+  secret_version: v.number(),
+  wireguard: v.object({
+    private_key: v.string(),
+    peer_public_key: v.string(),
+    preshared_key: v.nullable(v.string()),
+    tunnel_addresses: v.array(v.string()),
+  }),
+});
+export type VpnRenewAnswer = v.InferOutput<typeof VpnRenewAnswer>;
+export type VpnSecretAnswer = v.InferOutput<typeof VpnSecretAnswer>;
