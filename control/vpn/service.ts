@@ -17,6 +17,9 @@ import { VPN_LEASE } from "../../actors/vpn-lease/kind.ts";
 import type { VpnConfig } from "../../actors/vpn-connection/machine.ts";
 import { checkVpnConfig } from "./config.ts";
 import { reconcileVpnConnection } from "./placement.ts";
+import { uniqueAs } from "../organizations/service.ts";
+
+const nameTaken = () => uniqueAs("vpn_connections_org_name", "vpn.name_taken", "another VPN connection of the organization has that name");
 
 type Deps = Pick<ControlDeps, "db" | "host" | "clock" | "identity" | "fabric">;
 
@@ -56,13 +59,15 @@ export async function createVpnConnection(
 ): Promise<string> {
   const id = newId(deps.clock().getTime());
   const sealed = await seal(deps, id, input.secret);
-  await deps.host.batch(async (tx, step) => {
-    await lockOrganization(tx, organizationId);
-    await checkVpnConfig(tx, organizationId, input.config, null);
-    await step(VPN_CONNECTION, id, { type: "vpn.create", organizationId, config: input.config, enabled: input.enabled }, change);
-    await step(VPN_LEASE, id, { type: "lease.open", connectionId: id, organizationId, ttlMs: VPN_LEASE_TTL_MS }, change);
-    await setVpnSecret(tx, id, sealed);
-  });
+  await deps.host
+    .batch(async (tx, step) => {
+      await lockOrganization(tx, organizationId);
+      await checkVpnConfig(tx, organizationId, input.config, null);
+      await step(VPN_CONNECTION, id, { type: "vpn.create", organizationId, config: input.config, enabled: input.enabled }, change);
+      await step(VPN_LEASE, id, { type: "lease.open", connectionId: id, organizationId, ttlMs: VPN_LEASE_TTL_MS }, change);
+      await setVpnSecret(tx, id, sealed);
+    })
+    .catch(nameTaken());
   await reconcileVpnConnection(deps, id, change);
   return id;
 }
@@ -75,13 +80,15 @@ export async function updateVpnConnection(
   change: ChangeContext,
 ): Promise<void> {
   const sealed = input.secret ? await seal(deps, id, input.secret) : undefined;
-  await deps.host.batch(async (tx, step) => {
-    const c = await live(tx, organizationId, id);
-    await lockOrganization(tx, c.organizationId);
-    await checkVpnConfig(tx, c.organizationId, input.config, id);
-    await step(VPN_CONNECTION, id, { type: "vpn.update", config: input.config, secretChanged: Boolean(sealed) }, change);
-    if (sealed) await setVpnSecret(tx, id, sealed);
-  });
+  await deps.host
+    .batch(async (tx, step) => {
+      const c = await live(tx, organizationId, id);
+      await lockOrganization(tx, c.organizationId);
+      await checkVpnConfig(tx, c.organizationId, input.config, id);
+      await step(VPN_CONNECTION, id, { type: "vpn.update", config: input.config, secretChanged: Boolean(sealed) }, change);
+      if (sealed) await setVpnSecret(tx, id, sealed);
+    })
+    .catch(nameTaken());
   await reconcileVpnConnection(deps, id, change);
   await deps.fabric.snapshots.changed(null);
 }

@@ -89,3 +89,64 @@ export const VpnSecretAnswer = v.object({
 });
 export type VpnRenewAnswer = v.InferOutput<typeof VpnRenewAnswer>;
 export type VpnSecretAnswer = v.InferOutput<typeof VpnSecretAnswer>;
+
+// ---- Admin API (http/vpn/routes.ts): bodies, strict, every string bounded. ----
+
+const Name = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be 1–63 lowercase letters, digits or dashes"));
+const Short = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.check((s) => !/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/.test(s), "must not contain control characters"),
+    v.trim(),
+    v.minLength(1, "must not be empty"),
+    v.maxLength(max, `must be at most ${max} characters`),
+  );
+/** Syntax only here; control/vpn/config.ts checks canonical form and overlaps with a stable code. */
+const CidrText = v.pipe(v.string(), v.maxLength(43, "must be a CIDR range"), v.regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be a CIDR range"));
+const Key = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{42,43}=?$/, "must be a WireGuard key (base64 of 32 bytes)"));
+const NodeId = v.pipe(v.string(), v.uuid("must be a node id"));
+const Region = Short(64);
+const Mbps = v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)));
+
+export const VpnConfigBody = v.strictObject({
+  name: Name,
+  target: v.strictObject({ site: Short(120), address: Short(253), port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)) }),
+  /** Absent or empty: any capable node of the organization; else only these nodes. */
+  allowed_node_ids: v.optional(v.pipe(v.array(NodeId), v.maxLength(64)), []),
+  routing: v.strictObject({
+    allowed_cidrs: v.pipe(v.array(CidrText), v.minLength(1, "needs at least one allowed range"), v.maxLength(256)),
+    denied_cidrs: v.optional(v.pipe(v.array(CidrText), v.maxLength(256)), []),
+    dns_routes: v.optional(
+      v.pipe(v.array(v.strictObject({ suffix: Short(253), servers: v.pipe(v.array(Short(45)), v.minLength(1), v.maxLength(8)) })), v.maxLength(64)),
+      [],
+    ),
+    services: v.optional(v.pipe(v.array(v.picklist(["rdp", "vnc", "ssh", "http", "ip_tunnel"])), v.maxLength(5)), ["ip_tunnel"]),
+    resource_ids: v.optional(v.pipe(v.array(v.pipe(v.string(), v.uuid("must be a resource id"))), v.maxLength(256)), []),
+    internet_egress: v.optional(v.boolean(), false),
+  }),
+  placement: v.optional(
+    v.strictObject({
+      allowed_regions: v.optional(v.pipe(v.array(Region), v.maxLength(32)), []),
+      preferred_regions: v.optional(v.pipe(v.array(Region), v.maxLength(32)), []),
+      standby: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
+  bandwidth: v.optional(v.strictObject({ max_mbps: v.optional(Mbps, null), per_client_mbps: v.optional(Mbps, null) }), {}),
+});
+
+export const WireguardSecretBody = v.strictObject({
+  private_key: Key,
+  peer_public_key: Key,
+  preshared_key: v.optional(v.nullable(Key), null),
+  tunnel_addresses: v.pipe(v.array(CidrText), v.minLength(1), v.maxLength(4)),
+});
+
+export const NewVpnBody = v.strictObject({ ...VpnConfigBody.entries, secret: WireguardSecretBody, enabled: v.optional(v.boolean(), true) });
+export const UpdateVpnBody = v.strictObject({ ...VpnConfigBody.entries, secret: v.optional(WireguardSecretBody) });
+export const DisableVpnBody = v.strictObject({ reason: v.optional(Short(200)), force: v.optional(v.boolean(), false) });
+export const OrgVpnParam = v.strictObject({
+  orgId: v.pipe(v.string(), v.uuid("must be an organization id")),
+  vpnId: v.pipe(v.string(), v.uuid("must be a VPN connection id")),
+});
+export const VpnIdParam = v.strictObject({ vpnId: v.pipe(v.string(), v.uuid("must be a VPN connection id")) });
