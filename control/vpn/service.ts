@@ -15,6 +15,8 @@ import { getVpnConnection, setVpnSecret, type VpnConnectionRow } from "../../sql
 import { VPN_CONNECTION } from "../../actors/vpn-connection/kind.ts";
 import { VPN_LEASE } from "../../actors/vpn-lease/kind.ts";
 import type { VpnConfig } from "../../actors/vpn-connection/machine.ts";
+
+export type { VpnConfig };
 import { checkVpnConfig } from "./config.ts";
 import { reconcileVpnConnection } from "./placement.ts";
 import { uniqueAs } from "../organizations/service.ts";

@@ -7,6 +7,7 @@
  * forwarding starts, stops and packets from the agents.
  */
 import * as v from "valibot";
+import { Text } from "./common.ts";
 
 /** Lease changes the control plane records (the lease actor's projection). */
 export const VPN_LEASE_EVENT_KINDS = ["lease.granted", "lease.renewed", "lease.expired", "lease.released", "lease.fenced"] as const;
@@ -93,14 +94,8 @@ export type VpnSecretAnswer = v.InferOutput<typeof VpnSecretAnswer>;
 // ---- Admin API (http/vpn/routes.ts): bodies, strict, every string bounded. ----
 
 const Name = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be 1–63 lowercase letters, digits or dashes"));
-const Short = (max: number) =>
-  v.pipe(
-    v.string(),
-    v.check((s) => !/[\u0000-\u001F\u007F-\u009F\u2028\u2029]/.test(s), "must not contain control characters"),
-    v.trim(),
-    v.minLength(1, "must not be empty"),
-    v.maxLength(max, `must be at most ${max} characters`),
-  );
+/** Storable one-line text, trimmed, not empty (core/contracts/common.ts). */
+const Short = (max: number) => Text(max, { min: 1 });
 /** Syntax only here; control/vpn/config.ts checks canonical form and overlaps with a stable code. */
 const CidrText = v.pipe(v.string(), v.maxLength(43, "must be a CIDR range"), v.regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be a CIDR range"));
 const Key = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{42,43}=?$/, "must be a WireGuard key (base64 of 32 bytes)"));
