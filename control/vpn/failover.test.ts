@@ -8,23 +8,27 @@
  * history (the control plane's lease facts and both keepers' forwarding
  * facts) passes the history checker, and a doctored copy does not.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { useStores } from "../../fixtures/stores.ts";
-import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
+import { makeApp, serveApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { enrollNode, nodeSession, type EnrolledNode } from "../../fixtures/nodes.ts";
 import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
 import { listAudit } from "../../sql/audit.ts";
 import { getVpnLease, leaseHistory } from "../../sql/vpn.ts";
-import { VpnLeaseRunner, type LeasePort, type RenewAnswer } from "../../agent/vpn/lease-runner.ts";
+import type { LeasePort } from "../../agent/vpn/lease-runner.ts";
+import { controlLeasePort, VpnAssignmentFollower } from "../../agent/vpn/control-port.ts";
+import { ControlPlaneClient } from "../../agent/client.ts";
+import type { SnapshotBody } from "../../core/contracts/snapshot.ts";
 import { createVpnConnection, setVpnConnectionEnabled } from "./service.ts";
 import { vpnAssignmentsOf } from "./node-calls.ts";
 import { reconcileVpnConnection } from "./placement.ts";
 import type { VpnConfig } from "../../actors/vpn-connection/machine.ts";
 
-const stores = useStores();
+// Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
 setDefaultTimeout(120_000);
+const stores = useStores();
 
 const VPN = { can_route_mesh: true, can_run_vpn_connector: true };
 const config: VpnConfig = {
@@ -39,6 +43,7 @@ const config: VpnConfig = {
 const secret = { private_key: "cHJpdmF0ZS1rZXktb2YtdGVzdA==", peer_public_key: "cGVlci1rZXk=", preshared_key: null, tunnel_addresses: ["10.99.0.2/32"] };
 
 let t: TestApp;
+let server: { url: string; stop: () => Promise<void> };
 let owner: Session;
 let clusterId: string;
 let orgA: string;
@@ -56,7 +61,10 @@ const agent = async (n: EnrolledNode, method: string, path: string, body?: unkno
 const lease = () => stores.store.db.transaction((tx) => getVpnLease(tx, connectionId));
 const assignments = (n: EnrolledNode) => stores.store.db.transaction((tx) => vpnAssignmentsOf(tx, n.nodeId));
 
-/** A keeper for node `n`, calling the real renewal and release routes; `cut` makes its calls fail as if the link were down. */
+/**
+ * Node `n`'s agent side: the snapshot follower and its lease keepers, calling the real renewal and release routes
+ * through the agent's client over loopback HTTP; `cut` makes its calls fail as if the link to the control plane were down.
+ */
 function keeper(name: string, n: EnrolledNode) {
   const inFlight = new Set<Promise<unknown>>();
   const state = { cut: false };
@@ -65,34 +73,30 @@ function keeper(name: string, n: EnrolledNode) {
     void p.finally(() => inFlight.delete(p)).catch(() => {});
     return p;
   };
+  const real = controlLeasePort(new ControlPlaneClient(server.url, t.clock), () => nodeSession(t, n, clusterId));
+  const cutOff = () => Promise.reject(new Error("control plane unreachable"));
   const port: LeasePort = {
-    renew: (id, epoch) =>
-      track(
-        (async (): Promise<RenewAnswer> => {
-          if (state.cut) throw new Error("control plane unreachable");
-          return json(await agent(n, "POST", `/vpn/${id}/renew`, { epoch }), 200);
-        })(),
-      ),
-    release: (id, epoch) =>
-      track(
-        (async () => {
-          await json(await agent(n, "POST", `/vpn/${id}/release`, { epoch }), 200);
-        })(),
-      ),
+    renew: (id, epoch) => track(state.cut ? cutOff() : real.renew(id, epoch)),
+    release: (id, epoch) => track(state.cut ? cutOff() : real.release(id, epoch)),
   };
-  const runner = new VpnLeaseRunner(
-    { connectionId, nodeId: n.nodeId, driftAllowanceMs: 1000, renewFraction: 1 / 3, retryMs: 1000 },
-    t.clock,
-    port,
-    { start: (_c, e) => forwarding.push(`${name} start ${e}`), stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`) },
-    (e) => agentFacts.push(e),
-  );
-  /** Waits (bounded) for this keeper's calls in flight, so each clock step sees their answers. */
+  const follower = new VpnAssignmentFollower({
+    nodeId: n.nodeId,
+    clock: t.clock,
+    lease: port,
+    forwarding: { start: (_c, e) => forwarding.push(`${name} start ${e}`), stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`) },
+    record: (e) => agentFacts.push(e),
+  });
+  /** Waits (bounded) for this node's calls in flight, so each clock step sees their answers. */
   const settle = async () => {
     for (let i = 0; i < 50 && inFlight.size > 0; i++) await Promise.allSettled([...inFlight]);
     expect(inFlight.size).toBe(0);
   };
-  return { runner, state, settle };
+  const runner = {
+    get phase() {
+      return follower.runner(connectionId)?.phase ?? "idle";
+    },
+  };
+  return { follower, runner, state, settle };
 }
 let keepers: Record<string, ReturnType<typeof keeper>>;
 
@@ -107,11 +111,12 @@ async function advance(seconds: number) {
     await t.scheduler.tick();
   }
 }
-/** Tells each keeper what its node's assignments say (the agent's snapshot handler). */
+/** Each node's agent reads its signed snapshot and follows its VPN section (the snapshot handler's part). */
 async function followAssignments() {
   for (const [name, n] of Object.entries(nodes)) {
-    const active = (await assignments(n)).find((a) => a.connection_id === connectionId && a.role === "active");
-    if (active) keepers[name]!.runner.assign(active.epoch, active.ttl_seconds * 1000);
+    const poll = await json(await agent(n, "GET", "/snapshot"), 200);
+    const body = JSON.parse(Buffer.from((poll.snapshot as string).split(".")[1]!, "base64url").toString()) as SnapshotBody;
+    keepers[name]!.follower.apply(body.vpn);
   }
   await t.clock.advanceAsync(0);
   for (const k of Object.values(keepers)) await k.settle();
@@ -119,6 +124,7 @@ async function followAssignments() {
 
 beforeAll(async () => {
   t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
+  server = serveApp(t);
   owner = await enrollTotp(t, await bootstrapOwner(t));
   await stepUp(t, owner);
   orgA = await createOrg(t, owner, "acme");
@@ -141,6 +147,8 @@ beforeAll(async () => {
   }
   for (const n of Object.values(nodes)) expect((await agent(n, "POST", "/heartbeat", { seq: 0 })).status).toBe(202);
 }, 120_000);
+
+afterAll(() => server?.stop());
 
 describe("VPN failover over the real control plane", () => {
   let first: string;
@@ -198,7 +206,9 @@ describe("VPN failover over the real control plane", () => {
     expect(keepers[second]!.runner.phase).toBe("forwarding");
     keepers[first]!.state.cut = false;
     await advance(2);
-    expect(keepers[first]!.runner.phase).toBe("stopped");
+    // Its snapshot no longer lists it as the owner, so its keeper is unassigned; it forwarded nothing since it stopped.
+    expect(keepers[first]!.runner.phase).toBe("idle");
+    expect(forwarding.filter((f) => f.startsWith(first))).toEqual([`${first} start 1`, `${first} stop 1 cannot_renew`]);
     expect(await json(await agent(nodes[first]!, "POST", `/vpn/${connectionId}/renew`, { epoch: 1 }), 200)).toEqual({ status: "refused", reason: "not_owner" });
     const audit = await listAudit(stores.store.db, { limit: 200, targetId: connectionId });
     expect(audit.some((a) => a.action === "lease.expire" && a.details.owner_node_id === nodes[second]!.nodeId && a.details.epoch === 2)).toBe(true);

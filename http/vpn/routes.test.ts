@@ -11,8 +11,9 @@ import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plan
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { listAudit } from "../../sql/audit.ts";
 
-const stores = useStores();
+// Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
 setDefaultTimeout(120_000);
+const stores = useStores();
 
 const KEY = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
 const body = (name: string, cidrs: string[], extra: Record<string, unknown> = {}) => ({
