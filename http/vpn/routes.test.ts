@@ -10,6 +10,7 @@ import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { listAudit } from "../../sql/audit.ts";
+import { enrollNode, nodeSession } from "../../fixtures/nodes.ts";
 
 // Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
 setDefaultTimeout(120_000);
@@ -129,5 +130,50 @@ describe("VPN connection routes", () => {
     expect((await stores.store.db.query("select 1 from vpn_connection_secrets where connection_id = $1", [id])).length).toBe(0);
     // Its ranges are free again.
     expect((await t.call("POST", base(), { token: admin.token, body: body("berlin-2", ["10.20.0.0/16"]) })).status).toBe(201);
+  });
+
+  test("disabling a connection that live sessions route through is refused (409 vpn.clients_attached) unless forced", async () => {
+    await stepUp(t, owner);
+    const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
+    const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
+    const adapter = await enrollNode(t, owner, cluster, SSH, "ssh-1");
+    const entry = await enrollNode(t, owner, cluster, SSH, "entry-1");
+    for (const [n, role, policy] of [
+      [adapter, "ssh-worker", { egress_pool: "office" }],
+      [entry, "entry-node", undefined],
+    ] as const) {
+      await stepUp(t, owner);
+      const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
+      await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
+      const token = await nodeSession(t, n, cluster);
+      expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
+    }
+    const resource = (
+      await json(
+        await t.call("POST", "/api/v1/resources", {
+          token: owner.token,
+          body: { organization_id: org, name: "office-db", protocol: "ssh", target_host: "10.50.0.22", target_port: 22, egress_pool: "office" },
+        }),
+        201,
+      )
+    ).id as string;
+    const session = await json(await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource } }), 201);
+    expect(["placing", "starting"]).toContain(session.session.state);
+    await stepUp(t, admin);
+    const vpn = (
+      await json(
+        await t.call("POST", base(), {
+          token: admin.token,
+          body: body("office-ssh", ["10.50.0.0/16"], { routing: { allowed_cidrs: ["10.50.0.0/16"], resource_ids: [resource] } }),
+        }),
+        201,
+      )
+    ).id as string;
+    const refused = await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: {} });
+    expect(refused.status).toBe(409);
+    expect(await errOf(refused)).toMatchObject({ code: "vpn.clients_attached", details: { sessions: 1 } });
+    expect((await json(await t.call("GET", `${base()}/${vpn}`, { token: admin.token }), 200)).desired_state).toBe("enabled");
+    const forced = await json(await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: { force: true, reason: "moving office" } }), 200);
+    expect(forced).toMatchObject({ desired_state: "disabled", status: "disabled", disabled_reason: "moving office" });
   });
 });
