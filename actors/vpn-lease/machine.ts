@@ -65,7 +65,6 @@ export type VpnLeaseEvent =
   | { type: "lease.release"; nodeId: string; epoch: number; at: string }
   | { type: "lease.fence"; reason: string; at: string; keepStandby: boolean }
   | { type: "lease.set_standby"; nodeId: string | null }
-  | { type: "lease.set_ttl"; ttlMs: number }
   | { type: "lease.retire"; at: string };
 
 const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
@@ -167,7 +166,6 @@ export const vpnLeaseMachine = setup({
     "lease.set_standby": {
       actions: [assign(({ context: c, event }) => ({ standbyNodeId: event.nodeId === c.ownerNodeId ? null : event.nodeId })), OWNERSHIP_CHANGED],
     },
-    "lease.set_ttl": { guard: ({ event }) => event.ttlMs > 0, actions: assign(({ event }) => ({ ttlMs: event.ttlMs })) },
   },
   states: {
     new: {
