@@ -5,6 +5,8 @@ import { directorySyncKind, type DirectorySyncRunner } from "./directory-sync/ki
 import { joinRequestKind } from "./join-request/kind.ts";
 import { nodeKind } from "./node/kind.ts";
 import { remoteSessionKind } from "./remote-session/kind.ts";
+import { vpnConnectionKind } from "./vpn-connection/kind.ts";
+import { vpnLeaseKind } from "./vpn-lease/kind.ts";
 
 /** What some kinds' effects hand work to; looked up when the effect runs (built after the host). */
 export interface ActorPorts {
@@ -12,7 +14,7 @@ export interface ActorPorts {
 }
 
 export function allActorKinds(ports: ActorPorts = {}): ActorKind[] {
-  return [clusterKind, joinRequestKind, nodeKind, remoteSessionKind, directorySyncKind(ports.directorySync)];
+  return [clusterKind, joinRequestKind, nodeKind, remoteSessionKind, directorySyncKind(ports.directorySync), vpnConnectionKind, vpnLeaseKind];
 }
 
 export const actorKinds: ActorKind[] = allActorKinds();

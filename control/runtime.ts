@@ -7,6 +7,7 @@
  * finishes the scheduler's tick and the fabric's pending writes, then closes
  * the stores.
  */
+import { VpnReconciler } from "./vpn/reconciler.ts";
 import { chmod, mkdir } from "node:fs/promises";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
@@ -75,6 +76,7 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
   await fabric.snapshots.start();
   const deps: ControlDeps = { db, live, host, clock: () => new Date(), identity, fabric, log };
   syncRunner = new SyncRunner(deps);
+  const vpnReconciler = new VpnReconciler(deps);
   return {
     deps,
     metrics,
@@ -82,8 +84,10 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
     start: () => {
       scheduler.start();
       adapterLeases.start();
+      vpnReconciler.start();
     },
     stop: async () => {
+      await vpnReconciler.stop();
       await adapterLeases.stop();
       await scheduler.stop();
       await syncRunner?.idle();

@@ -1,5 +1,5 @@
 /**
- * Secrets at rest: resource credentials, TOTP seeds, identity source secrets and cluster authority keys are sealed with the
+ * Secrets at rest: resource credentials, VPN WireGuard configurations, TOTP seeds, identity source secrets and cluster authority keys are sealed with the
  * keyring (core/crypto/envelope.ts). Rotation re-wraps every data key that is
  * not under the active master key, in one transaction, so a half-rotated
  * state is never committed.
@@ -13,6 +13,8 @@ import { authoritiesNotUnderKey, updateAuthoritySealed } from "../sql/cluster-au
 import { rewrapAuthority } from "../actors/cluster/authority.ts";
 import { sourceSecretsNotUnderKey, updateSource } from "../sql/identity-sources.ts";
 import { identitySourceAad } from "./identity-sources/secret.ts";
+import { setVpnSecret, vpnSecretsNotUnderKey } from "../sql/vpn.ts";
+import { vpnSecretAad } from "./vpn/service.ts";
 
 export const resourceSecretAad = (resourceId: string) => `resource-secret:${resourceId}`;
 export const userTotpAad = (userId: string) => `user-totp:${userId}`;
@@ -20,11 +22,20 @@ export const userTotpAad = (userId: string) => `user-totp:${userId}`;
 export async function rotateSecrets(
   deps: Pick<ControlDeps, "db" | "identity">,
   change: ChangeContext,
-): Promise<{ key_id: string; resource_secrets: number; totp_seeds: number; identity_source_secrets: number; cluster_authorities: number }> {
+): Promise<{
+  key_id: string;
+  resource_secrets: number;
+  vpn_secrets: number;
+  totp_seeds: number;
+  identity_source_secrets: number;
+  cluster_authorities: number;
+}> {
   const { keyring } = deps.identity;
   return deps.db.transaction(async (tx) => {
     const secrets = await secretsNotUnderKey(tx, keyring.activeId);
     for (const s of secrets) await updateSecretSealed(tx, s.id, await keyring.rewrap(s.sealed, resourceSecretAad(s.resourceId)));
+    const vpn = await vpnSecretsNotUnderKey(tx, keyring.activeId);
+    for (const s of vpn) await setVpnSecret(tx, s.connectionId, await keyring.rewrap(s.sealed, vpnSecretAad(s.connectionId)));
     const seeds = await usersWithTotpKey(tx, keyring.activeId);
     for (const u of seeds) await setTotpSealed(tx, u.id, await keyring.rewrap(u.totp, userTotpAad(u.id)));
     const sources = await sourceSecretsNotUnderKey(tx, keyring.activeId);
@@ -37,6 +48,7 @@ export async function rotateSecrets(
     const result = {
       key_id: keyring.activeId,
       resource_secrets: secrets.length,
+      vpn_secrets: vpn.length,
       totp_seeds: seeds.length,
       identity_source_secrets: sources.length,
       cluster_authorities: authorities.length,

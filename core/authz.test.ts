@@ -59,6 +59,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.manage_any": "OX",
     "identity_source.read": "OX",
     "identity_source.manage": "OX",
+    "vpn.read": "OX",
+    "vpn.manage": "OX",
   },
   platform_admin: {
     "platform.read": "P",
@@ -87,6 +89,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.manage_any": "OX",
     "identity_source.read": "OX",
     "identity_source.manage": "OX",
+    "vpn.read": "OX",
+    "vpn.manage": "OX",
   },
   platform_recovery_admin: {
     "platform.read": "P",
@@ -100,6 +104,7 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "resource.read": "OX",
     "audit.read_org": "OX",
     "session.read_any": "OX",
+    "vpn.read": "OX",
   },
   org_owner: {
     "organization.read": "O",
@@ -118,6 +123,8 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.manage_any": "O",
     "identity_source.read": "O",
     "identity_source.manage": "O",
+    "vpn.read": "O",
+    "vpn.manage": "O",
   },
   org_admin: {
     "organization.read": "O",
@@ -134,10 +141,12 @@ const EXPECTED: Record<PlatformRole | OrgRole, Record<string, string>> = {
     "session.manage_any": "O",
     "identity_source.read": "O",
     "identity_source.manage": "O",
+    "vpn.read": "O",
+    "vpn.manage": "O",
   },
-  org_operator: { "organization.read": "O", "member.read": "O", "resource.read": "O", "session.connect": "O" },
+  org_operator: { "organization.read": "O", "member.read": "O", "resource.read": "O", "session.connect": "O", "vpn.read": "O" },
   org_member: { "organization.read": "O", "resource.read": "O", "session.connect": "O" },
-  org_viewer: { "organization.read": "O", "member.read": "O", "resource.read": "O" },
+  org_viewer: { "organization.read": "O", "member.read": "O", "resource.read": "O", "vpn.read": "O" },
 };
 
 function subject(role: PlatformRole | OrgRole, extra: Partial<Subject> = {}): Subject {
@@ -228,6 +237,7 @@ describe("step-up", () => {
         "session.manage_any",
         "identity_source.manage",
         "platform_identity_source.manage",
+        "vpn.manage",
       ].sort(),
     );
   });

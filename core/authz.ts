@@ -54,6 +54,9 @@ export const ORG_ACTIONS = [
   // Identity sources (OIDC, LDAP), their group mappings and the require-SSO policy.
   "identity_source.read",
   "identity_source.manage",
+  // VPN connections (docs/vpn.md): their status, and creating, changing, disabling and deleting them.
+  "vpn.read",
+  "vpn.manage",
 ] as const;
 export type OrgAction = (typeof ORG_ACTIONS)[number];
 export type Action = PlatformAction | OrgAction;
@@ -74,12 +77,14 @@ export const HIGH_RISK: ReadonlySet<Action> = new Set<Action>([
   // Who may sign in, and with which role: as sensitive as managing members' secrets.
   "identity_source.manage",
   "platform_identity_source.manage",
+  // A VPN connection is a network exit with WireGuard keys: as sensitive as a resource's secret.
+  "vpn.manage",
 ]);
 
 /** How long an MFA proof counts for step-up. */
 export const STEP_UP_WINDOW_MS = { trustedDevice: 15 * 60_000, unknownDevice: 5 * 60_000 } as const;
 
-const ORG_READS: OrgAction[] = ["organization.read", "member.read", "resource.read", "audit.read_org", "session.read_any"];
+const ORG_READS: OrgAction[] = ["organization.read", "member.read", "resource.read", "audit.read_org", "session.read_any", "vpn.read"];
 
 const PLATFORM_GRANTS: Record<PlatformRole, { platform: readonly PlatformAction[]; anyOrg: readonly OrgAction[] }> = {
   platform_owner: { platform: PLATFORM_ACTIONS, anyOrg: ORG_ACTIONS },
@@ -101,9 +106,9 @@ const ORG_GRANTS: Record<OrgRole, readonly OrgAction[]> = {
   org_owner: ORG_ACTIONS,
   org_admin: ORG_ACTIONS.filter((a) => a !== "member.manage_owner" && a !== "organization.update"),
   // Operators and members use resources (their own sessions); only owners and admins see or stop others' sessions.
-  org_operator: ["organization.read", "member.read", "resource.read", "session.connect"],
+  org_operator: ["organization.read", "member.read", "resource.read", "session.connect", "vpn.read"],
   org_member: ["organization.read", "resource.read", "session.connect"],
-  org_viewer: ["organization.read", "member.read", "resource.read"],
+  org_viewer: ["organization.read", "member.read", "resource.read", "vpn.read"],
 };
 
 export interface Subject {

@@ -3,6 +3,7 @@
  * log/metrics → JSON body guard), then one sub-app per resource. One
  * `onError` turns every thrown error into the envelope of http/errors.ts.
  */
+import { orgVpnRoutes, platformVpnRoutes } from "./vpn/routes.ts";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppDeps, AppEnv } from "./env.ts";
@@ -53,6 +54,8 @@ export function createApp(deps: AppDeps) {
     .route("/api/v1/resources", resourceRoutes)
     .route("/api/v1/remote-sessions", sessionRoutes)
     .route("/api/v1/audit", auditRoutes)
+    .route("/api/v1/organizations", orgVpnRoutes)
+    .route("/api/v1/platform/vpn-connections", platformVpnRoutes)
     .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes)
     .route("/api/v1/node-agents", nodeAgentRoutes)

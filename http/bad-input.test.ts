@@ -38,6 +38,7 @@ const NO_BODY = new Set([
   "POST /api/v1/organizations/:orgId/identity-sources/:sourceId/test",
   "POST /api/v1/platform/identity-sources/:sourceId/sync",
   "POST /api/v1/platform/identity-sources/:sourceId/test",
+  "POST /api/v1/organizations/:orgId/vpn-connections/:vpnId/enable",
 ]);
 
 let t: TestApp;

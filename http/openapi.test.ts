@@ -45,6 +45,8 @@ const REFUSED: Record<string, string> = {
   "DELETE /api/v1/platform/role-grants/:id": "installation.grant_not_found",
   "DELETE /api/v1/resources/:id": "resource.not_found",
   "GET /api/v1/node-agents/sessions/:sessionId/credentials": "adapter.session_not_assigned",
+  // The route world's node holds no VPN lease.
+  "GET /api/v1/node-agents/vpn/:connectionId/secret": "vpn.not_owner",
   "POST /api/v1/auth/login": "auth.invalid_credentials",
   "POST /api/v1/auth/mfa/totp": "auth.mfa_already_enabled",
   "POST /api/v1/auth/mfa/totp/confirm": "auth.mfa_already_enabled",

@@ -21,9 +21,9 @@ setDefaultTimeout(60_000);
 let t: TestApp;
 let platformOwner: Session;
 let a: { org: string; owner: Session; viewer: Session; resource: string };
-let b: { org: string; owner: Session; member: Session; resource: string; session: string; remoteSession: string; source: string };
+let b: { org: string; owner: Session; member: Session; resource: string; session: string; remoteSession: string; source: string; vpn: string };
 
-type Ids = { org: string; resource: string; user: string; session: string; remoteSession: string; source: string; any: string };
+type Ids = { org: string; resource: string; user: string; session: string; remoteSession: string; source: string; vpn: string; any: string };
 type Case =
   | { kind: "tenant"; body?: (ids: Ids) => unknown; query?: (ids: Ids) => string }
   | { kind: "platform"; body?: unknown }
@@ -31,6 +31,13 @@ type Case =
   | { kind: "node-only"; body?: unknown }
   | { kind: "public" };
 
+const WG_KEY = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
+const vpnBody = {
+  name: "intruder",
+  target: { site: "x", address: "198.51.100.9", port: 51820 },
+  routing: { allowed_cidrs: ["10.66.0.0/16"] },
+  secret: { private_key: WG_KEY, peer_public_key: WG_KEY, tunnel_addresses: ["10.99.0.9/32"] },
+};
 const resourceBody = (ids: Ids) => ({ organization_id: ids.org, name: "intruder", protocol: "rdp", target_host: "10.0.0.9", target_port: 3389 });
 
 /** Every route of the API. The kind says who may use it and how isolation is proven. */
@@ -170,6 +177,19 @@ const CASES: Record<string, Case> = {
   "GET /api/v1/node-agents/sessions/assignments": { kind: "node-only" },
   "POST /api/v1/node-agents/sessions/:sessionId/events": { kind: "node-only", body: { type: "adapter.started" } },
   "POST /api/v1/node-agents/data-plane-tokens/redeem": { kind: "node-only", body: { token: "a.b.c" } },
+  "GET /api/v1/organizations/:orgId/vpn-connections": { kind: "tenant" },
+  "POST /api/v1/organizations/:orgId/vpn-connections": { kind: "tenant", body: () => vpnBody },
+  "GET /api/v1/organizations/:orgId/vpn-connections/:vpnId": { kind: "tenant" },
+  "PUT /api/v1/organizations/:orgId/vpn-connections/:vpnId": { kind: "tenant", body: () => ({ ...vpnBody, secret: undefined }) },
+  "POST /api/v1/organizations/:orgId/vpn-connections/:vpnId/disable": { kind: "tenant", body: () => ({ force: true }) },
+  "POST /api/v1/organizations/:orgId/vpn-connections/:vpnId/enable": { kind: "tenant" },
+  "DELETE /api/v1/organizations/:orgId/vpn-connections/:vpnId": { kind: "tenant" },
+  "GET /api/v1/platform/vpn-connections": { kind: "platform" },
+  "GET /api/v1/platform/vpn-connections/:vpnId": { kind: "platform" },
+  "GET /api/v1/platform/vpn-connections/:vpnId/history": { kind: "platform" },
+  "POST /api/v1/node-agents/vpn/:connectionId/renew": { kind: "node-only", body: { epoch: 1 } },
+  "POST /api/v1/node-agents/vpn/:connectionId/release": { kind: "node-only", body: { epoch: 1 } },
+  "GET /api/v1/node-agents/vpn/:connectionId/secret": { kind: "node-only" },
   "POST /api/v1/node-agents/route-health": {
     kind: "node-only",
     body: { reports: [{ to: "01a20a05-7de4-745e-9a97-9afb1e424ac0", via: ["01a20a05-82d0-71ac-b254-3e4f46bb03de"], healthy: true }] },
@@ -177,8 +197,19 @@ const CASES: Record<string, Case> = {
 };
 
 function fill(path: string, ids: Ids): string {
-  return fillParams(path, { orgId: ids.org, userId: ids.user, itemId: ids.any, assignmentId: ids.any, requestId: ids.any, sourceId: ids.source }, (p) =>
-    p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any,
+  return fillParams(
+    path,
+    {
+      orgId: ids.org,
+      userId: ids.user,
+      itemId: ids.any,
+      assignmentId: ids.any,
+      requestId: ids.any,
+      sourceId: ids.source,
+      vpnId: ids.vpn,
+      connectionId: ids.vpn,
+    },
+    (p) => (p.includes("/resources/") ? ids.resource : p.includes("/remote-sessions/") ? ids.remoteSession : p.includes("/sessions/") ? ids.session : ids.any),
   );
 }
 
@@ -195,7 +226,9 @@ async function snapshotOfB(): Promise<string> {
      union all select row_to_json(ra)::text from remote_session_attachments ra where session_id = $5::uuid
      union all select row_to_json(ac)::text from actors ac where id = $5::text or id = $6::text
      union all select row_to_json(i)::text from identity_sources i where organization_id = $1
-     union all select row_to_json(im)::text from identity_mappings im where source_id = $6::uuid`,
+     union all select row_to_json(im)::text from identity_mappings im where source_id = $6::uuid
+     union all select row_to_json(vc)::text from vpn_connections vc where organization_id = $1
+     union all select row_to_json(vl)::text from vpn_leases vl where organization_id = $1`,
     [b.org, b.resource, b.session, b.member.userId, b.remoteSession, b.source],
   );
   return rows
@@ -254,8 +287,13 @@ beforeAll(async () => {
     }),
     200,
   );
+  // A VPN connection of B (no node serves it).
+  const bVpn = await json(
+    await t.call("POST", `/api/v1/organizations/${orgB}/vpn-connections`, { token: bOwner.token, body: { ...vpnBody, name: "b-office" } }),
+    201,
+  );
   a = { org: orgA, owner: aOwner, viewer: aViewer, resource: rA.id };
-  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession, remoteSession: bRemoteSession, source: bSource.id };
+  b = { org: orgB, owner: bOwner, member: bMember, resource: rB.id, session: bSession, remoteSession: bRemoteSession, source: bSource.id, vpn: bVpn.id };
 });
 
 describe("tenant isolation", () => {
@@ -275,11 +313,15 @@ describe("tenant isolation", () => {
         session: b.session,
         remoteSession: b.remoteSession,
         source: b.source,
+        vpn: b.vpn,
         any: b.resource,
       }),
       "leaked ids of B",
     ],
-    [() => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), source: newId(), any: newId() }), "guessed ids"],
+    [
+      () => ({ org: newId(), resource: newId(), user: newId(), session: newId(), remoteSession: newId(), source: newId(), vpn: newId(), any: newId() }),
+      "guessed ids",
+    ],
   ] as const) {
     test(`an owner of A gets nothing of B through any route (${label})`, async () => {
       await stepUp(t, a.owner);
@@ -303,7 +345,7 @@ describe("tenant isolation", () => {
         const text = await res.text();
         const listing = res.status === 200 && method === "GET" && !path.includes(":");
         if (listing) {
-          if (text.includes(b.org) || text.includes(b.resource) || text.includes(b.remoteSession) || text.includes("b-desk"))
+          if (text.includes(b.org) || text.includes(b.resource) || text.includes(b.remoteSession) || text.includes("b-desk") || text.includes(b.vpn))
             failures.push(`${route}: listing shows B`);
         } else if (res.status !== 403 && res.status !== 404) {
           failures.push(`${route} → ${res.status} ${text.slice(0, 120)}`);

@@ -40,11 +40,12 @@ export async function activateInstallationKey(tx: Tx, purpose: KeyPurpose, keyId
   await tx.query("update installation_keys set active = true where purpose = $1 and key_id = $2", [purpose, keyId]);
 }
 
-/** How many sealed values each secret master key id holds: resource secrets, TOTP seeds, cluster authority keys. */
+/** How many sealed values each secret master key id holds: resource and VPN secrets, TOTP seeds, cluster authority keys. */
 export async function sealedKeyIds(tx: Tx): Promise<Map<string, number>> {
   const rows = await tx.query<{ key_id: string; n: number }>(
     `select key_id, count(*)::int as n from (
        select key_id from resource_secrets
+       union all select key_id from vpn_connection_secrets
        union all select totp_key_id from users where totp_key_id is not null
        union all select signing_key_id from cluster_authorities
        union all select ca_key_id from cluster_authorities

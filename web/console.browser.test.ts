@@ -358,6 +358,25 @@ describe("platform owner console", () => {
     for (const text of await rows.allTextContents()) expect(text).toContain("node.role_assigned");
     await shot(page, "audit");
 
+    // A VPN connection of Acme (no node may run it here: it waits for one); its lease as the platform sees it.
+    await api("POST", "/auth/step-up", { code: await totp.next() });
+    const vpn = await api("POST", `/organizations/${orgId}/vpn-connections`, {
+      name: "berlin-office",
+      target: { site: "Berlin office", address: "198.51.100.7", port: 51820 },
+      routing: { allowed_cidrs: ["10.20.0.0/16"], denied_cidrs: ["10.20.9.0/24"] },
+      secret: {
+        private_key: "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=",
+        peer_public_key: "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=",
+        tunnel_addresses: ["10.99.0.2/32"],
+      },
+    });
+    await go(page, "#/vpn");
+    await waitText(page.getByTestId("vpn-connections"), "berlin-office");
+    expect(await textOf(page.getByTestId("vpn-connections"))).toContain("waiting_for_node");
+    await go(page, `#/vpn?vpn=${vpn.id}`);
+    await waitText(page.getByTestId("vpn-history"), "No lease facts yet.");
+    await shot(page, "vpn");
+
     await go(page, `#/trust?cluster=${clusterId}`);
     const authority = await api("GET", `/clusters/${clusterId}/authority`);
     await waitText(page.getByTestId("trust-signing-fingerprint"), authority.signing_fingerprint);
@@ -419,11 +438,15 @@ describe("organization admin panel", () => {
     expect(egress).toContain("acme-exit");
     expect(egress).toContain("acme-office");
     await shot(org, "org-endpoints");
+    await go(org, "#/vpn");
+    await waitText(org.getByTestId("org-vpn"), "berlin-office");
+    expect(await textOf(org.getByTestId("org-vpn"))).toContain("waiting for node");
+    await shot(org, "org-vpn");
     await go(org, "#/audit");
     await waitText(org.getByTestId("org-audit"), "resource.create");
     await shot(org, "org-audit");
 
-    for (const hash of ["#/resources", "#/members", "#/sessions", "#/endpoints", "#/audit"]) {
+    for (const hash of ["#/resources", "#/members", "#/sessions", "#/endpoints", "#/vpn", "#/audit"]) {
       await go(org, hash);
       await org.waitForTimeout(300);
       const html = await org.content();

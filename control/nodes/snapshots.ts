@@ -7,7 +7,9 @@
  * - mesh roles: peers (active nodes with mesh roles) and route/QoS policy;
  * - entry roles: data-plane token validation keys and entry policy;
  * - service roles: their service configs and the resource references of the
- *   organization the role serves (no credentials, no other organization).
+ *   organization the role serves (no credentials, no other organization);
+ * - VPN connector roles: the VPN connections the node runs or stands by for,
+ *   with the lease's epoch and the routing policy (never the WireGuard secret).
  */
 import type { Tx } from "../../sql/db.ts";
 import type { ControlDeps } from "../deps.ts";
@@ -24,6 +26,7 @@ import { meshEndpoints, reachableLinks, routeIntents, staleRelays } from "../../
 import { findRoute } from "../../core/routing/routes.ts";
 import { CLASS_POLICY } from "../../core/contracts/channel-classes.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../core/contracts/snapshot.ts";
+import { vpnAssignmentsOf } from "../vpn/node-calls.ts";
 
 export { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody };
 
@@ -169,6 +172,10 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
   }
   const services = assignments.filter((a) => SERVICE_ROLES.includes(a.role as NodeRole));
   if (services.length) body.services = await Promise.all(services.map((a) => serviceConfig(tx, a)));
+  if (roles.has("vpn-connector")) {
+    const vpn = await vpnAssignmentsOf(tx, nodeId);
+    if (vpn.length) body.vpn = vpn;
+  }
   return { clusterId: node.clusterId, body };
 }
 

@@ -32,6 +32,8 @@ import {
   SessionEventParam,
 } from "./adapter.ts";
 
+import { VpnConnectionParam, VpnEpochBody, VpnReleaseAnswer, VpnRenewAnswer, VpnSecretAnswer } from "./vpn.ts";
+
 export const NODE_AGENT_BASE = "/api/v1/node-agents";
 
 const Joined = v.object({ request_id: v.string(), status: v.literal("pending"), poll_interval_seconds: v.number() });
@@ -117,6 +119,26 @@ export const NODE_AGENT_API = {
   },
   /** Entry nodes: redeem a client's data-plane token (verified, spent once, attachment still in control). */
   redeemToken: { method: "POST", route: "/data-plane-tokens/redeem", authenticated: true, body: RedeemTokenBody, answer: RedeemTokenAnswer },
+  /** VPN owners: renew the lease under its epoch (a refusal means: stop forwarding now). */
+  vpnRenew: {
+    method: "POST",
+    route: "/vpn/:connectionId/renew",
+    authenticated: true,
+    param: VpnConnectionParam,
+    body: VpnEpochBody,
+    answer: VpnRenewAnswer,
+  },
+  /** VPN owners: hand the lease back after forwarding stopped (drain); the standby takes over at once. */
+  vpnRelease: {
+    method: "POST",
+    route: "/vpn/:connectionId/release",
+    authenticated: true,
+    param: VpnConnectionParam,
+    body: VpnEpochBody,
+    answer: VpnReleaseAnswer,
+  },
+  /** The active owner only: the WireGuard configuration (audited per delivery, never logged). */
+  vpnSecret: { method: "GET", route: "/vpn/:connectionId/secret", authenticated: true, param: VpnConnectionParam, answer: VpnSecretAnswer },
 } as const satisfies Record<string, Call>;
 
 export type NodeAgentApi = typeof NODE_AGENT_API;

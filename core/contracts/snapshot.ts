@@ -8,6 +8,7 @@
  * authority-signed document a node receives.
  */
 import * as v from "valibot";
+import { VpnAssignment } from "./vpn.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
@@ -67,6 +68,8 @@ export const SnapshotBody = v.object({
       }),
     ),
   ),
+  /** VPN connections this node runs (`active`, under the lease's epoch) or stands by for (docs/vpn.md). */
+  vpn: v.optional(v.array(VpnAssignment)),
 });
 
 /** The snapshot as signed: the body plus its version and the authority's term (and the JWS claims). */

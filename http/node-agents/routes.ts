@@ -30,6 +30,7 @@ import { adapterAssignments, reportSessionEvent } from "../../control/sessions/s
 import { redeemDataPlaneToken } from "../../control/sessions/tokens.ts";
 import { sessionCredentials } from "../../control/sessions/credentials.ts";
 import { describeRoutes, type RouteDoc } from "../openapi/registry.ts";
+import { releaseVpnLease, renewVpnLease, vpnSecretFor } from "../../control/vpn/node-calls.ts";
 
 type NodeEnv = AppEnv & { Variables: { node: NodePrincipal } };
 
@@ -80,7 +81,23 @@ const authed = new Hono<NodeEnv>()
   })
   .post(API.redeemToken.route, nodeAuth, valid("json", API.redeemToken.body), async (c) =>
     c.json(await redeemDataPlaneToken(c.get("deps"), c.get("node"), c.req.valid("json"))),
-  );
+  )
+  .post(API.vpnRenew.route, nodeAuth, valid("param", API.vpnRenew.param), valid("json", API.vpnRenew.body), async (c) => {
+    const node = c.get("node");
+    const { connectionId } = c.req.valid("param");
+    return c.json(await renewVpnLease(c.get("deps"), node.nodeId, connectionId, c.req.valid("json").epoch, agentChange(c.get("traceId"), node.nodeId)));
+  })
+  .post(API.vpnRelease.route, nodeAuth, valid("param", API.vpnRelease.param), valid("json", API.vpnRelease.body), async (c) => {
+    const node = c.get("node");
+    const { connectionId } = c.req.valid("param");
+    return c.json(await releaseVpnLease(c.get("deps"), node.nodeId, connectionId, c.req.valid("json").epoch, agentChange(c.get("traceId"), node.nodeId)));
+  })
+  .get(API.vpnSecret.route, nodeAuth, valid("param", API.vpnSecret.param), async (c) => {
+    const node = c.get("node");
+    const secret = await vpnSecretFor(c.get("deps"), node.nodeId, c.req.valid("param").connectionId, agentChange(c.get("traceId"), node.nodeId));
+    c.header("Cache-Control", "no-store");
+    return c.json(secret);
+  });
 
 export const nodeAgentRoutes = new Hono<AppEnv>()
   .post(API.join.route, valid("json", API.join.body), async (c) =>
@@ -139,6 +156,9 @@ describeRoutes(
         "remote_session.not_found",
       ],
     },
+    vpnRenew: { summary: "Renew a VPN connection's lease under its epoch (refused: stop forwarding now)" },
+    vpnRelease: { summary: "Hand a VPN connection's lease back after forwarding stopped (drain)" },
+    vpnSecret: { summary: "The WireGuard configuration of a VPN connection, for its active owner only", errors: ["vpn.not_owner"] },
     join: {
       summary: "Ask to join a cluster with a join token",
       status: 202,

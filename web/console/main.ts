@@ -16,6 +16,7 @@ import { nodeDetailPage } from "./pages/node-detail.ts";
 import { joinRequestsPage } from "./pages/join-requests.ts";
 import { rolesPage } from "./pages/roles.ts";
 import { workloadsPage } from "./pages/workloads.ts";
+import { vpnPage } from "./pages/vpn.ts";
 import { healthPage } from "./pages/health.ts";
 import { auditPage } from "./pages/audit.ts";
 import { trustPage } from "./pages/trust.ts";
@@ -27,6 +28,7 @@ const NAV: [string, string][] = [
   ["/join-requests", "Join requests"],
   ["/roles", "Role assignments"],
   ["/workloads", "Service workloads"],
+  ["/vpn", "VPN connections"],
   ["/health", "Health and alerts"],
   ["/audit", "Audit"],
   ["/trust", "Trust and certificates"],
@@ -42,6 +44,7 @@ const ROUTES: Record<string, Route> = {
   "/join-requests": joinRequestsPage,
   "/roles": rolesPage,
   "/workloads": workloadsPage,
+  "/vpn": vpnPage,
   "/health": healthPage,
   "/audit": auditPage,
   "/trust": trustPage,

@@ -17,6 +17,7 @@ import { startRouter, type PageView, type Route } from "../lib/router.ts";
 import { showSignIn } from "../lib/sign-in.ts";
 import { installStepUp } from "../lib/step-up.ts";
 import { identitySourcesPage } from "./identity-sources.ts";
+import { vpnStatusPage } from "./vpn.ts";
 
 interface Org {
   id: string;
@@ -287,6 +288,7 @@ const NAV: [string, string][] = [
   ["/members", "Users"],
   ["/sessions", "Sessions"],
   ["/endpoints", "Endpoints"],
+  ["/vpn", "VPN connections"],
   ["/identity", "Identity sources"],
   ["/audit", "Audit"],
   ["/account", "Account"],
@@ -296,6 +298,7 @@ const ROUTES: Record<string, Route> = {
   "/members": membersPage,
   "/sessions": sessionsPage,
   "/endpoints": endpointsPage,
+  "/vpn": () => vpnStatusPage(org.id),
   "/identity": () => identitySourcesPage(org.id),
   "/audit": auditPage,
   "/account": accountPage,

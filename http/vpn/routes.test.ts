@@ -1,0 +1,179 @@
+/**
+ * VPN connection routes over real stores: create, read (organization view
+ * without topology, platform view with the lease), refusals with stable codes
+ * that change nothing (bad or overlapping CIDRs, unknown nodes, a duplicate
+ * name, nodes named by a non-platform caller, deleting an enabled connection),
+ * disable and delete, and who may do what.
+ */
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
+import { useStores } from "../../fixtures/stores.ts";
+import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
+import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
+import { listAudit } from "../../sql/audit.ts";
+import { enrollNode, nodeSession } from "../../fixtures/nodes.ts";
+
+// Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
+setDefaultTimeout(120_000);
+const stores = useStores();
+
+const KEY = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
+const body = (name: string, cidrs: string[], extra: Record<string, unknown> = {}) => ({
+  name,
+  target: { site: "Berlin office", address: "198.51.100.7", port: 51820 },
+  routing: { allowed_cidrs: cidrs, denied_cidrs: ["10.20.9.0/24"] },
+  placement: { preferred_regions: ["eu-central"] },
+  secret: { private_key: KEY, peer_public_key: KEY, tunnel_addresses: ["10.99.0.2/32"] },
+  ...extra,
+});
+
+let t: TestApp;
+let owner: Session;
+let admin: Session;
+let member: Session;
+let viewer: Session;
+let org: string;
+const base = () => `/api/v1/organizations/${org}/vpn-connections`;
+const errOf = async (res: Response) => ((await res.json()) as { error: { code: string; details: Record<string, unknown> } }).error;
+const rows = async () => (await stores.store.db.query<{ n: number }>("select count(*)::int as n from vpn_connections"))[0]!.n;
+
+beforeAll(async () => {
+  t = await makeApp(stores.store.db, stores.live, { identity: await testIdentity({ accessTtlSeconds: 7 * 24 * 3600 }) });
+  owner = await enrollTotp(t, await bootstrapOwner(t));
+  await stepUp(t, owner);
+  org = await createOrg(t, owner, "acme");
+  admin = await enrollTotp(t, await addMember(t, owner, org, "admin@acme.example", "org_admin"));
+  member = await addMember(t, owner, org, "member@acme.example", "org_member");
+  viewer = await addMember(t, owner, org, "viewer@acme.example", "org_viewer");
+}, 120_000);
+
+describe("VPN connection routes", () => {
+  let id: string;
+
+  test("an organization admin creates one; the organization's view has status but no nodes, epochs or secrets", async () => {
+    await stepUp(t, admin);
+    const created = await json(await t.call("POST", base(), { token: admin.token, body: body("berlin", ["10.20.0.0/16"]) }), 201);
+    id = created.id;
+    expect(created).toMatchObject({ name: "berlin", desired_state: "enabled", status: "waiting_for_node", mode: "single_active", secret_version: 1 });
+    expect(created.routing).toMatchObject({ allowed_cidrs: ["10.20.0.0/16"], services: ["ip_tunnel"], internet_egress: false });
+    const text = JSON.stringify(await json(await t.call("GET", `${base()}/${id}`, { token: viewer.token }), 200));
+    for (const hidden of ["lease", "epoch", "owner_node_id", "standby_node_id", "allowed_node_ids", KEY]) expect(text).not.toContain(hidden);
+    const audit = (await listAudit(stores.store.db, { limit: 50, targetId: id })).find((a) => a.action === "vpn.create")!;
+    expect(audit.organization_id).toBe(org);
+    expect(JSON.stringify(audit)).not.toContain(KEY);
+  });
+
+  test("the platform view shows the lease (vacant, epoch 0: no node can run it yet) and its history", async () => {
+    const p = await json(await t.call("GET", `/api/v1/platform/vpn-connections/${id}`, { token: owner.token }), 200);
+    expect(p.lease).toMatchObject({ state: "vacant", epoch: 0, owner_node_id: null, ttl_seconds: 9, failovers: 0 });
+    expect((await json(await t.call("GET", "/api/v1/platform/vpn-connections", { token: owner.token }), 200)).items.map((i: { id: string }) => i.id)).toEqual([
+      id,
+    ]);
+    expect(await json(await t.call("GET", `/api/v1/platform/vpn-connections/${id}/history`, { token: owner.token }), 200)).toEqual({ items: [] });
+    expect((await t.call("GET", "/api/v1/platform/vpn-connections", { token: admin.token })).status).toBe(403);
+  });
+
+  test("bad configuration gets a stable code and writes nothing", async () => {
+    await stepUp(t, admin);
+    const before = await rows();
+    const cases: [Record<string, unknown>, Session, number, string][] = [
+      [body("overlap", ["10.20.128.0/17"]), admin, 409, "vpn.cidr_overlap"],
+      [body("wider", ["10.0.0.0/8"]), admin, 409, "vpn.cidr_overlap"],
+      [body("hostbits", ["10.30.0.1/16"]), admin, 400, "vpn.cidr_invalid"],
+      [body("deny", ["10.30.0.0/16"], { routing: { allowed_cidrs: ["10.30.0.0/16"], denied_cidrs: ["300.1.0.0/16"] } }), admin, 400, "vpn.cidr_invalid"],
+      [body("berlin", ["10.40.0.0/16"]), admin, 409, "vpn.name_taken"],
+      [body("nodes", ["10.50.0.0/16"], { allowed_node_ids: [crypto.randomUUID()] }), admin, 403, "auth.forbidden"],
+      [body("Bad Name", ["10.60.0.0/16"]), admin, 400, "request.validation_failed"],
+      [{ ...body("extra", ["10.70.0.0/16"]), surprise: 1 }, admin, 400, "request.unknown_field"],
+      [
+        body("badkey", ["10.80.0.0/16"], { secret: { private_key: "short", peer_public_key: KEY, tunnel_addresses: ["10.99.0.2/32"] } }),
+        admin,
+        400,
+        "request.validation_failed",
+      ],
+    ];
+    for (const [b, who, status, code] of cases) {
+      const res = await t.call("POST", base(), { token: who.token, body: b });
+      expect({ name: b.name, status: res.status, code: (await errOf(res)).code }).toEqual({ name: b.name, status, code });
+    }
+    await stepUp(t, owner);
+    const unknown = await t.call("POST", base(), { token: owner.token, body: body("nodes", ["10.50.0.0/16"], { allowed_node_ids: [crypto.randomUUID()] }) });
+    expect(unknown.status).toBe(400);
+    expect((await errOf(unknown)).code).toBe("vpn.unknown_nodes");
+    expect(await rows()).toBe(before);
+  });
+
+  test("who may: members see nothing, viewers read, only owners and admins change", async () => {
+    expect((await t.call("GET", base(), { token: member.token })).status).toBe(403);
+    expect((await json(await t.call("GET", base(), { token: viewer.token }), 200)).items).toHaveLength(1);
+    const res = await t.call("POST", `${base()}/${id}/disable`, { token: viewer.token, body: {} });
+    expect(res.status).toBe(403);
+  });
+
+  test("an update replaces the configuration and keeps overlap rules; a new secret bumps its version", async () => {
+    await stepUp(t, admin);
+    const { secret, ...config } = body("berlin", ["10.20.0.0/16", "10.21.0.0/16"]);
+    const same = await json(await t.call("PUT", `${base()}/${id}`, { token: admin.token, body: config }), 200);
+    expect(same).toMatchObject({ secret_version: 1, routing: { allowed_cidrs: ["10.20.0.0/16", "10.21.0.0/16"] } });
+    expect((await json(await t.call("PUT", `${base()}/${id}`, { token: admin.token, body: { ...config, secret } }), 200)).secret_version).toBe(2);
+  });
+
+  test("delete needs a disabled connection; disable then delete, and it is gone", async () => {
+    await stepUp(t, admin);
+    const enabled = await t.call("DELETE", `${base()}/${id}`, { token: admin.token });
+    expect(enabled.status).toBe(409);
+    expect((await errOf(enabled)).code).toBe("vpn.not_disabled");
+    expect((await json(await t.call("POST", `${base()}/${id}/disable`, { token: admin.token, body: { reason: "office closed" } }), 200)).status).toBe(
+      "disabled",
+    );
+    expect((await t.call("DELETE", `${base()}/${id}`, { token: admin.token })).status).toBe(204);
+    expect((await t.call("GET", `${base()}/${id}`, { token: admin.token })).status).toBe(404);
+    expect((await stores.store.db.query("select 1 from vpn_connection_secrets where connection_id = $1", [id])).length).toBe(0);
+    // Its ranges are free again.
+    expect((await t.call("POST", base(), { token: admin.token, body: body("berlin-2", ["10.20.0.0/16"]) })).status).toBe(201);
+  });
+
+  test("disabling a connection that live sessions route through is refused (409 vpn.clients_attached) unless forced", async () => {
+    await stepUp(t, owner);
+    const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
+    const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
+    const adapter = await enrollNode(t, owner, cluster, SSH, "ssh-1");
+    const entry = await enrollNode(t, owner, cluster, SSH, "entry-1");
+    for (const [n, role, policy] of [
+      [adapter, "ssh-worker", { egress_pool: "office" }],
+      [entry, "entry-node", undefined],
+    ] as const) {
+      await stepUp(t, owner);
+      const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
+      await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
+      const token = await nodeSession(t, n, cluster);
+      expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
+    }
+    const resource = (
+      await json(
+        await t.call("POST", "/api/v1/resources", {
+          token: owner.token,
+          body: { organization_id: org, name: "office-db", protocol: "ssh", target_host: "10.50.0.22", target_port: 22, egress_pool: "office" },
+        }),
+        201,
+      )
+    ).id as string;
+    const session = await json(await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource } }), 201);
+    expect(["placing", "starting"]).toContain(session.session.state);
+    await stepUp(t, admin);
+    const vpn = (
+      await json(
+        await t.call("POST", base(), {
+          token: admin.token,
+          body: body("office-ssh", ["10.50.0.0/16"], { routing: { allowed_cidrs: ["10.50.0.0/16"], resource_ids: [resource] } }),
+        }),
+        201,
+      )
+    ).id as string;
+    const refused = await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: {} });
+    expect(refused.status).toBe(409);
+    expect(await errOf(refused)).toMatchObject({ code: "vpn.clients_attached", details: { sessions: 1 } });
+    expect((await json(await t.call("GET", `${base()}/${vpn}`, { token: admin.token }), 200)).desired_state).toBe("enabled");
+    const forced = await json(await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: { force: true, reason: "moving office" } }), 200);
+    expect(forced).toMatchObject({ desired_state: "disabled", status: "disabled", disabled_reason: "moving office" });
+  });
+});
