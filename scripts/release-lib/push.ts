@@ -62,5 +62,7 @@ export function httpCall(baseUrl: string, token: string): ApiCall {
         "content-type": "json" in body ? "application/json" : "application/octet-stream",
       },
       body: "json" in body ? JSON.stringify(body.json) : (body.bytes as Uint8Array<ArrayBuffer>),
+    }).catch((err: unknown) => {
+      throw new PushError(`${base} did not answer: ${err instanceof Error ? err.message : String(err)}`);
     });
 }
