@@ -7,6 +7,7 @@ import type { ControlDeps } from "../deps.ts";
 import { DomainError } from "../../core/errors.ts";
 import { RELEASE_CHANNELS } from "../../core/updates/manifest.ts";
 import type { RolloutState } from "../../core/updates/rollout.ts";
+import { type ClusterPlan, loadPlan, requestFor } from "./update-answer.ts";
 import { getCluster } from "../../sql/clusters.ts";
 import {
   clusterNodeUpdates,
@@ -45,10 +46,11 @@ export async function release(deps: Deps, version: string) {
 
 export async function clusterUpdates(deps: Deps, clusterId: string) {
   if (!(await getCluster(deps.db, clusterId))) throw new DomainError("cluster.not_found", "no such cluster", { id: clusterId });
-  const [channels, rollouts, nodes] = await Promise.all([
+  const [channels, rollouts, nodes, plan] = await Promise.all([
     listChannels(deps.db, clusterId),
     listRollouts(deps.db, clusterId),
     clusterNodeUpdates(deps.db, clusterId),
+    loadPlan(deps.db, clusterId),
   ]);
   return {
     channels: RELEASE_CHANNELS.map((ch) => {
@@ -88,8 +90,15 @@ export async function clusterUpdates(deps: Deps, clusterId: string) {
       channel: n.channel,
       ring: n.ring,
       update: n.state === null ? null : { state: n.state, current: n.current, target: n.target, failed: n.failed, reason: n.reason, reported_at: n.reportedAt },
+      // What its heartbeats are answered now: the version asked for and the request's id (null: nothing asked).
+      asked: asked(plan, clusterId, n.nodeId, n.current),
     })),
   };
+}
+
+function asked(plan: ClusterPlan, clusterId: string, nodeId: string, current: string | null) {
+  const r = requestFor(plan, clusterId, nodeId, current, "");
+  return r && { version: r.version, request_id: r.request_id };
 }
 
 const META = /^(?:(\d{1,9})\.(root|targets|snapshot)|timestamp)\.json$/;

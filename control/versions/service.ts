@@ -41,7 +41,7 @@ export async function publishGeneration(
 ): Promise<{ timestamp_version: number; releases: string[] }> {
   const productRootB64 = deps.identity.productRoot?.publicKeyB64;
   if (!productRootB64)
-    throw new DomainError("versions.no_product_root", "set INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY: releases are verified against the Product Root");
+    throw new DomainError("versions.no_product_root", "set INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_B64 or _FILE: releases are verified against the Product Root");
   const vs = deps.fabric.versions;
   const [root, timestamp, snapshot, targets, known] = await Promise.all([
     newestMetadata(deps.db, "root"),

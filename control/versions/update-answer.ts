@@ -18,7 +18,7 @@ import { tallyRollout } from "./rollout-events.ts";
 /** How long a replica answers from a cached plan; another replica's change is seen within this. */
 export const PLAN_TTL_MS = 2_000;
 
-interface ClusterPlan {
+export interface ClusterPlan {
   loadedAt: number;
   channels: Map<string, { version: string | null; updatedAt: string }>;
   rollouts: Map<string, RolloutRow>;
@@ -77,7 +77,8 @@ export class UpdatePolicyCache {
   }
 }
 
-async function loadPlan(db: Db, clusterId: string): Promise<ClusterPlan> {
+/** A cluster's update policy as heartbeats answer from it (the cache holds it for PLAN_TTL_MS). */
+export async function loadPlan(db: Db, clusterId: string): Promise<ClusterPlan> {
   const [channels, rollouts, settings, cacheUrls, blocked] = await Promise.all([
     listChannels(db, clusterId),
     governingRollouts(db, clusterId),
