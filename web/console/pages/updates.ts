@@ -41,6 +41,8 @@ interface NodeUpdate {
   channel: string;
   ring: string;
   update: { state: string; current: string | null; target: string | null; reason: string | null; reported_at: string } | null;
+  /** What its heartbeats ask it to run now. */
+  asked: { version: string; request_id: string } | null;
 }
 interface Picture {
   channels: { channel: string; version: string | null; updated_at: string | null }[];
@@ -127,6 +129,7 @@ export async function updatesPage(_: Record<string, string>, query: URLSearchPar
             { title: "Update state", cell: (n) => badge(n.update?.state ?? "unknown") },
             { title: "Running", cell: (n) => n.update?.current ?? "—" },
             { title: "Target", cell: (n) => n.update?.target ?? "—" },
+            { title: "Asked to run", cell: (n) => n.asked?.version ?? "—" },
             { title: "Reason", cell: (n) => n.update?.reason ?? "" },
             { title: "Reported", cell: (n) => ago(n.update?.reported_at) },
           ],
