@@ -18,6 +18,9 @@ import { tallyRollout } from "./rollout-events.ts";
 /** How long a replica answers from a cached plan; another replica's change is seen within this. */
 export const PLAN_TTL_MS = 2_000;
 
+/** Update states that end an attempt (agent/updates/machine.ts); a rollout is tallied only when a node reaches one. */
+const SETTLED = new Set(["idle", "running", "rolled_back", "failed"]);
+
 export interface ClusterPlan {
   loadedAt: number;
   channels: Map<string, { version: string | null; updatedAt: string }>;
@@ -88,10 +91,16 @@ export async function loadPlan(db: Db, clusterId: string): Promise<ClusterPlan> 
     updateCacheUrls(db, clusterId),
     db.query<{ version: string }>("select version from releases where blocked_at is not null"),
   ]);
+  const channelMap = new Map(channels.map((c) => [c.channel, { version: c.version, updatedAt: c.updatedAt }]));
   return {
     loadedAt: Date.now(),
-    channels: new Map(channels.map((c) => [c.channel, { version: c.version, updatedAt: c.updatedAt }])),
-    rollouts: new Map(rollouts.map((r) => [r.channel, r])),
+    channels: channelMap,
+    // A halted rollout keeps its nodes on the previous version until the channel is pointed again by hand.
+    rollouts: new Map(
+      rollouts
+        .filter((r) => r.status !== "halted" || Date.parse(channelMap.get(r.channel)?.updatedAt ?? "") <= Date.parse(r.updatedAt) || !channelMap.has(r.channel))
+        .map((r) => [r.channel, r]),
+    ),
     settings: new Map(settings.map((s) => [s.node_id, { channel: s.channel, ring: s.ring }])),
     cacheUrls,
     blocked: new Set(blocked.map((b) => b.version)),
@@ -161,7 +170,8 @@ async function recordReport(deps: { db: Db; now: Date }, node: { nodeId: string;
       reason: report.reason ?? null,
       at: deps.now,
     });
-    if (!open || (open.status !== "active" && open.status !== "paused")) return false;
+    // Only a settled state moves a ring's counts (running on the version, rolled back, failed); the steps between do not.
+    if (!open || (open.status !== "active" && open.status !== "paused") || !SETTLED.has(report.state)) return false;
     return tallyRollout(tx, open.id, deps.now, systemChange("agent", newTraceId()));
   });
 }

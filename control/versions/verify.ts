@@ -64,9 +64,11 @@ function classify(err: unknown): DomainError {
   if (err instanceof DomainError) return err;
   const name = (err as Error)?.constructor?.name ?? "";
   const message = err instanceof Error ? err.message : String(err);
+  // tuf-js wraps some of its errors (RuntimeError "Unable to load … error …"), so the message decides as much as the class.
   if (name === "UnsignedMetadataError" || /signature|signed by \d+\/\d+ keys/i.test(message)) return refused("versions.signature_invalid", message);
-  if (name === "BadVersionError" || name === "EqualVersionError" || /version/i.test(message)) return refused("versions.replayed", message);
-  if (name === "ExpiredMetadataError" || /expired/i.test(message)) return refused("versions.expired", message);
+  if (name === "ExpiredMetadataError" || /is expired/i.test(message)) return refused("versions.expired", message);
+  if (name === "BadVersionError" || name === "EqualVersionError" || /is (less than|equal to) current version|Expected version \d+/i.test(message))
+    return refused("versions.replayed", message);
   return refused("versions.refused", `${name || "error"}: ${message}`);
 }
 

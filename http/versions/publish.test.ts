@@ -136,6 +136,15 @@ describe("publishing a signed generation", () => {
     expect(await stored()).toBe(before);
   });
 
+  test("a generation whose timestamp has already expired (a frozen feed) is refused", async () => {
+    const stale = await tmp("rap-vrepo-stale-");
+    await cp(repo, stale, { recursive: true });
+    await addRelease(keys, stale, "3.0.0", { now: new Date(Date.now() - 10 * 86_400_000), timestampValidMs: 86_400_000 });
+    const before = await stored();
+    expect(await refusedCode(pushTo(t, owner.token, stale))).toBe("versions.expired");
+    expect(await stored()).toBe(before);
+  });
+
   test("the stored repository serves the agent's own TUF fetch, unchanged", async () => {
     const served = serveApp(t);
     try {

@@ -162,6 +162,10 @@ describe("a rollout", () => {
     });
     expect((await again.json()).error.code).toBe("versions.release_blocked");
     expect(await auditActions()).toContain("version.blocklist");
+    // Pointing the channel by hand ends what the halted rollout asked for.
+    await api("PUT", `/clusters/${cluster}/channels/stable`, { version: "1.0.0" });
+    expect(await beat(canary, { state: "running", current: "3.0.0", target: "3.0.0" })).toMatchObject({ version: "1.0.0" });
+    await api("PUT", `/clusters/${cluster}/channels/stable`, { version: "2.0.0" });
   });
 
   test("an update-cache node of the cluster is named before version storage", async () => {
