@@ -139,7 +139,14 @@ export async function heartbeatUpdate(
 ): Promise<UpdateRequestAnswer | null> {
   const parsed = v.safeParse(Reported, telemetry.update);
   const report = parsed.success ? parsed.output : undefined;
-  let plan = await deps.cache.plan(deps.db, node.clusterId);
+  let plan: ClusterPlan;
+  try {
+    plan = await deps.cache.plan(deps.db, node.clusterId);
+  } catch (err) {
+    // The heartbeat is already durable: without the policy it is answered with no update, never refused.
+    deps.log.warn("update policy not loaded", { err });
+    return null;
+  }
   if (report && deps.cache.changed(node.nodeId, report)) {
     try {
       if (await recordReport(deps, node, report, plan)) {
