@@ -17,6 +17,8 @@ export interface ArtifactStore {
   /** The bytes stored under `sha256`, or undefined. */
   get(sha256: string): Promise<Uint8Array | undefined>;
   has(sha256: string): Promise<boolean>;
+  /** Forgets a file (staged uploads, once a verified generation moved them into the store). */
+  remove(sha256: string): Promise<void>;
 }
 
 const sha256Hex = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
@@ -60,6 +62,10 @@ export class DiskArtifactStore implements ArtifactStore {
       (b) => new Uint8Array(b),
       () => undefined,
     );
+  }
+
+  async remove(sha256: string): Promise<void> {
+    if (SHA256.test(sha256)) await rm(this.pathOf(sha256), { force: true });
   }
 
   async has(sha256: string): Promise<boolean> {

@@ -92,6 +92,8 @@ export async function publishGeneration(
       if (isUniqueViolation(err)) throw new DomainError("versions.publish_conflict", "another publish stored this generation's versions first");
       throw err;
     });
+  // Stored now: the staged copies are no longer needed (a refused upload's stay until pushed again or removed by hand).
+  for (const sha of verified.blobs.keys()) await vs.staging.remove(sha);
   return { timestamp_version: verified.timestampVersion, releases: verified.releases.map((r) => r.version) };
 }
 

@@ -114,6 +114,10 @@ describe("publishing a signed generation", () => {
   test("a good generation is stored, listed and audited", async () => {
     const answer = await pushTo(t, owner.token, repo);
     expect(answer).toMatchObject({ releases: ["1.0.0"] });
+    // Moved from staging into the store.
+    const sha = (await stores.store.db.query<{ sha256: string }>("select sha256 from release_artifacts where version = '1.0.0' and kind = 'agent'"))[0]!.sha256;
+    expect(await t.fabric.versions.store.has(sha)).toBe(true);
+    expect(await t.fabric.versions.staging.has(sha)).toBe(false);
     const list = await json(await t.call("GET", "/api/v1/versions/releases", { token: owner.token }), 200);
     expect(list.items.map((r: { version: string }) => r.version)).toEqual(["1.0.0"]);
     const one = await json(await t.call("GET", "/api/v1/versions/releases/1.0.0", { token: owner.token }), 200);
