@@ -122,7 +122,7 @@ async function requireRelease(tx: Tx, version: string): Promise<void> {
   if (r.blockedAt) throw new DomainError("versions.release_blocked", "that release is blocklisted", { version });
 }
 
-/** Never offered again: channels stop pointing at it (those keep no version) and rollouts to it halt. */
+/** Never offered again: no heartbeat asks for it, no channel or rollout can take it, and open rollouts to it halt. */
 export async function blocklistRelease(deps: Deps, version: string, reason: string, change: ChangeContext): Promise<{ halted: string[] }> {
   const now = deps.clock();
   const halted = await deps.db.transaction(async (tx) => {
