@@ -5,6 +5,7 @@
  *   release build --version V --out DIR [--channel C] [--arch A] [--workload ROLE=DIR]... [--min-agent-version V] [--no-downgrade] [--min-rollback-version V]
  *   release publish --build DIR --repo DIR --key FILE --pub FILE [--root FILE] [--timestamp-days N] [--targets-days N]
  *   release refresh --repo DIR --key FILE --pub FILE [--timestamp-days N] [--targets-days N]
+ *   release push --repo DIR --control-plane URL   (RAP_ACCESS_TOKEN: a platform owner's token, after step-up)
  *
  * keygen writes DIR/release.key (0600) and DIR/release.pub; the Product Root
  * authorizes the public half offline with `rap root authorize-release-key`.
@@ -21,6 +22,7 @@ import { RELEASE_CHANNELS, ReleaseManifest, ReleaseVersion } from "../core/updat
 import { signingKey } from "../core/updates/tuf.ts";
 import { BuildError, type BuiltFile, buildAgentArtifact, buildWorkloadArtifact, REPO, releaseManifest } from "./release-lib/build.ts";
 import { addRoot, PublishError, publishRelease, refreshRepository } from "./release-lib/publish.ts";
+import { httpCall, PushError, pushRepository } from "./release-lib/push.ts";
 
 class Usage extends Error {}
 
@@ -37,7 +39,11 @@ const HELP = `usage: scripts/release <command> [options]
       metadata from "rap root authorize-release-key" (needed once, and after each key rotation)
   refresh --repo DIR --key FILE --pub FILE [--timestamp-days N] [--targets-days N]
       signs a new generation with the same files, so the feed does not expire (agents refuse
-      a timestamp past its expiry as a frozen feed): run it more often than --timestamp-days`;
+      a timestamp past its expiry as a frozen feed): run it more often than --timestamp-days
+  push --repo DIR --control-plane URL
+      uploads the repository's current generation to the control plane's version storage, which
+      verifies it against the Product Root before keeping it; the access token of a platform owner
+      (after step-up) is read from RAP_ACCESS_TOKEN, never from the command line`;
 
 const BuildRecord = v.strictObject({
   manifest: ReleaseManifest,
@@ -191,7 +197,17 @@ async function refresh(args: string[]): Promise<void> {
   console.log(`refreshed ${values.repo} (timestamp version ${ts})`);
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, build, publish, refresh };
+async function push(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { repo: { type: "string" }, "control-plane": { type: "string" } }, strict: true });
+  if (!values.repo || !values["control-plane"]) throw new Usage("push needs --repo DIR --control-plane URL");
+  const token = process.env.RAP_ACCESS_TOKEN?.trim();
+  if (!token) throw new Usage("push reads the access token from RAP_ACCESS_TOKEN (a platform owner's, after step-up)");
+  if (!/^https?:\/\//.test(values["control-plane"])) throw new Usage("--control-plane is an http(s) URL");
+  const answer = await pushRepository(resolve(values.repo), httpCall(values["control-plane"], token));
+  console.log(`pushed ${values.repo}: timestamp version ${String(answer.timestamp_version)}, new releases: ${JSON.stringify(answer.releases)}`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { keygen, build, publish, refresh, push };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -212,7 +228,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`release: ${(err as Error).message}\n\n${HELP}`);
       return 2;
     }
-    if (err instanceof BuildError || err instanceof PublishError) {
+    if (err instanceof BuildError || err instanceof PublishError || err instanceof PushError) {
       console.error(`release: ${err.message}`);
       return 1;
     }

@@ -19,6 +19,7 @@ import { workloadsPage } from "./pages/workloads.ts";
 import { healthPage } from "./pages/health.ts";
 import { auditPage } from "./pages/audit.ts";
 import { trustPage } from "./pages/trust.ts";
+import { updatesPage } from "./pages/updates.ts";
 
 const NAV: [string, string][] = [
   ["/overview", "Overview"],
@@ -30,6 +31,7 @@ const NAV: [string, string][] = [
   ["/health", "Health and alerts"],
   ["/audit", "Audit"],
   ["/trust", "Trust and certificates"],
+  ["/updates", "Releases and rollouts"],
   ["/account", "Account"],
 ];
 
@@ -45,6 +47,7 @@ const ROUTES: Record<string, Route> = {
   "/health": healthPage,
   "/audit": auditPage,
   "/trust": trustPage,
+  "/updates": updatesPage,
   "/account": accountPage,
 };
 
