@@ -251,8 +251,21 @@ async function cmdRun(args: string[]): Promise<number> {
       process.on("SIGINT", () => resolve(0));
       process.on("SIGTERM", () => resolve(0));
     });
-    const updater = await openUpdater((code) => finish(code));
-    const agent = await Agent.start({ store, stateDir, heartbeatIntervalMs: intervalMs, registry, mesh, log: logJson, clock, random, updater });
+    const updater = await openUpdater((code) => finish(code), store);
+    // The workloads the running release installed take the place of the configured commands for their roles.
+    const fromRelease = (await updater?.workloadSpecs()) ?? {};
+    if (Object.keys(fromRelease).length) logJson("workloads from the release", { roles: Object.keys(fromRelease), version: updater?.status().current });
+    const agent = await Agent.start({
+      store,
+      stateDir,
+      heartbeatIntervalMs: intervalMs,
+      registry: { ...registry, ...fromRelease },
+      mesh,
+      log: logJson,
+      clock,
+      random,
+      updater,
+    });
     exitCode = await stopped;
     await agent.stop();
   } finally {
@@ -266,7 +279,7 @@ async function cmdRun(args: string[]): Promise<number> {
  * (RAP_AGENT_UPDATES_DIR, set by agent/packaging/rap-agent-launcher) with a
  * trusted root and update sources configured; otherwise none (docs/updates.md).
  */
-async function openUpdater(exit: (code: number) => void): Promise<Updater | undefined> {
+async function openUpdater(exit: (code: number) => void, store: AgentStore): Promise<Updater | undefined> {
   const env = process.env;
   const dir = env.RAP_AGENT_UPDATES_DIR;
   if (!dir || !env.RAP_UPDATE_TRUSTED_ROOT) return undefined;
@@ -280,6 +293,11 @@ async function openUpdater(exit: (code: number) => void): Promise<Updater | unde
     dir,
     trustedRootFile: env.RAP_UPDATE_TRUSTED_ROOT,
     sources: (env.RAP_UPDATE_SOURCES ?? "").split(",").filter((s) => s.length > 0),
+    roles: async () => {
+      const roles = new Set<string>();
+      for (const m of await store.memberships()) if (m.status === "enrolled") for (const a of await store.assignments(m.clusterId)) roles.add(a.serviceType);
+      return [...roles];
+    },
     host: { os: "linux", arch: process.arch === "arm64" ? "arm64" : "x64" },
     now: () => clock.now(),
     log: logJson,
