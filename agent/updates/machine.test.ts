@@ -101,4 +101,13 @@ describe("update machine", () => {
     const busy = run(idle, ...toStaging);
     expect(step(busy, { type: "already_running", requestId: "r-9", at })).toBe(busy);
   });
+
+  test("killed in starting after signed migrations ran, before the switch: rolled back (the store goes back to its backup), not idle", () => {
+    const s = step(stagedWithMigration(), { type: "migrated", at });
+    expect(s.state).toBe("starting");
+    const r = recover(s, { version: "1.0.0", knownGood: "1.0.0", trial: false }, at);
+    expect(r).toMatchObject({ state: "rollback_required", target: "2.0.0", migration: true });
+    const plain = run(idle, ...toStaging, { type: "staged", at });
+    expect(recover(plain, { version: "1.0.0", knownGood: "1.0.0", trial: false }, at).state).toBe("idle");
+  });
 });

@@ -164,7 +164,8 @@ export function workOf(s: UpdateStatus): UpdateWork {
  * - Interrupted in migrating: the migration may be half done, so it must be
  *   undone: rollback_required.
  * - Interrupted in starting before the slot switch (`switched` unset, no
- *   trial): idle, like the states before it.
+ *   trial): idle, like the states before it, unless migrations ran
+ *   (rollback_required: the store goes back to its backup).
  * - Running the target after the switch: the trial goes on (health_checking),
  *   or, past promotion, running.
  * - Running the known-good version although the target was switched to: the
@@ -178,8 +179,11 @@ export function recover(persisted: UpdateStatus, running: { version: string; kno
     return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted in ${s.state}; still on ${running.version}` };
   if (s.state === "migrating") return { ...base, state: "rollback_required", reason: `update to ${s.target} interrupted while migrating` };
   // Killed in starting before the switch: nothing changed either (the request stands and is tried again).
-  if (s.state === "starting" && !s.switched && !running.trial && running.version !== s.target)
+  if (s.state === "starting" && !s.switched && !running.trial && running.version !== s.target) {
+    // After signed migrations ran, the store is the target's: it must go back to the backup (a rollback).
+    if (s.migration) return { ...base, state: "rollback_required", reason: `update to ${s.target} interrupted after its migrations, before the switch` };
     return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted before the switch; still on ${running.version}` };
+  }
   if (["starting", "health_checking", "promoting"].includes(s.state)) {
     if (running.version === s.target && running.trial) return { ...base, state: "health_checking" };
     if (running.version === s.target) return { ...base, state: "running" };

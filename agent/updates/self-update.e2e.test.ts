@@ -226,7 +226,7 @@ describe("agent self-update through A/B slots", () => {
     await rm(out, { recursive: true, force: true });
   });
 
-  test("a release whose signed manifest lists a node-local migration this agent cannot run is rolled back, never half-applied", async () => {
+  test("a release whose signed manifest lists a migration this agent does not run (service-local data) is rolled back, never half-applied", async () => {
     const { buildAgentArtifact, releaseManifest } = await import("../../scripts/release-lib/build.ts");
     const out = await mkdtemp(join(tmpdir(), "rap-build-6-"));
     const agent = await buildAgentArtifact({ version: "6.0.0", arch: "x64", outDir: out });
@@ -239,7 +239,7 @@ describe("agent self-update through A/B slots", () => {
       migrations: [
         {
           id: "state-db-v2",
-          kind: "node_local_state",
+          kind: "service_local_data",
           from_version: "2.0.0",
           to_version: "6.0.0",
           preflight: ["free disk for a copy of state.db"],
@@ -256,7 +256,7 @@ describe("agent self-update through A/B slots", () => {
     await request("6.0.0");
     const s = await settledOn((s) => s.state === "rolled_back" && s.failed === "6.0.0", "6.0.0 rolled back");
     expect(s).toMatchObject({ current: before?.current, knownGood: before?.knownGood, migration: true });
-    expect(s.reason).toContain("migrations");
+    expect(s.reason).toContain("this agent runs node_local_state migrations only");
   });
 
   const killStates = ["checking", "downloading", "verifying", "staging", "starting", "health_checking", "promoting"] as const;
@@ -488,4 +488,109 @@ describe("agent self-update through A/B slots", () => {
     });
     rollout.update = null;
   });
+
+  /**
+   * Publishes an agent whose store carries `storeVersions` more migrations than this checkout's (tables
+   * release_test_N), listed in the signed manifest as node-local migrations from `from`; `crashOnRun`: it
+   * migrates when asked (`update migrate-store`) but dies when started.
+   */
+  async function publishMigratingAgent(version: string, opts: { from: string; storeVersions: number; crashOnRun?: boolean }): Promise<void> {
+    const { buildAgentArtifact, releaseManifest } = await import("../../scripts/release-lib/build.ts");
+    const { MIGRATIONS } = await import("../store.ts");
+    const src = await mkdtemp(join(tmpdir(), "rap-migrating-agent-"));
+    const repoRoot = join(import.meta.dirname, "../..");
+    const first = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
+    const extra = Array.from({ length: opts.storeVersions }, (_, i) => first + i).map(
+      (n) => `MIGRATIONS.push({ version: ${n}, name: "test release table ${n}", sql: ["create table release_test_${n} (v text)"] });`,
+    );
+    await writeFile(join(src, "extra.ts"), `import { MIGRATIONS } from ${JSON.stringify(join(repoRoot, "agent/store.ts"))};\n${extra.join("\n")}\n`);
+    await writeFile(
+      join(src, "crash.ts"),
+      opts.crashOnRun ? `if (process.argv[2] === "run") throw new Error("${version} crashes on start");\n` : "export {};\n",
+    );
+    await writeFile(join(src, "entry.ts"), `import "./extra.ts";\nimport "./crash.ts";\nimport ${JSON.stringify(join(repoRoot, "agent/main.ts"))};\n`);
+    const out = await mkdtemp(join(tmpdir(), `rap-build-${version}-`));
+    const agent = await buildAgentArtifact({ version, arch: "x64", outDir: out, entrySource: join(src, "entry.ts") });
+    const manifest = releaseManifest({
+      version,
+      channel: "candidate",
+      now: new Date(),
+      agent: [agent],
+      workloads: {},
+      migrations: [
+        {
+          id: `store-${version.replaceAll(".", "-")}`,
+          kind: "node_local_state",
+          from_version: opts.from,
+          to_version: version,
+          preflight: ["free disk for a copy of state.db"],
+          backup_required: true,
+          rollback: "restore_backup",
+          downgrade_possible: false,
+        },
+      ],
+    });
+    await writeFile(join(out, "release.json"), JSON.stringify({ manifest, files: [agent] }));
+    await publish(keys, out, repo);
+    await rm(out, { recursive: true, force: true });
+    await rm(src, { recursive: true, force: true });
+  }
+
+  /** The newest schema version of the agent's store, read beside the running agent. */
+  async function storeSchema(): Promise<number> {
+    const { AgentStore } = await import("../store.ts");
+    const { systemClock } = await import("../clock.ts");
+    const store = await AgentStore.open(join(stateDir, "state.db"), systemClock);
+    try {
+      return await store.schemaVersion();
+    } finally {
+      store.close();
+    }
+  }
+
+  let baseSchema = 0;
+
+  test("a release with a signed node-local migration: the store is backed up, the new version migrates it, the backup goes on promotion", async () => {
+    baseSchema = await storeSchema();
+    const before = (await status())?.current as string;
+    await publishMigratingAgent("15.0.0", { from: before, storeVersions: 1 });
+    rollout.update = { request_id: "rollout-10", version: "15.0.0", sources: [server.url] };
+    const s = await settledOn((s) => s.state === "running" && s.current === "15.0.0", "running 15.0.0 on its migrated store");
+    expect(s).toMatchObject({ migration: true, knownGood: "15.0.0" });
+    expect(output).toContain("node-local migrations applied");
+    expect(await storeSchema()).toBe(baseSchema + 1);
+    expect(existsSync(join(updates, "backups"))).toBe(false);
+    await waitFor(async () => (await heartbeatVersion(clusterId, nodeId)) === "15.0.0", { timeoutMs: 30_000, what: "15.0.0 heartbeating" });
+  });
+
+  test("a v16 that migrates the store and then crashes on start: back on 15.0.0 with the store 15.0.0 left (the backup restored)", async () => {
+    await publishMigratingAgent("16.0.0", { from: "15.0.0", storeVersions: 2, crashOnRun: true });
+    rollout.update = { request_id: "rollout-11", version: "16.0.0", sources: [server.url] };
+    const s = await settledOn((s) => s.state === "rolled_back" && s.failed === "16.0.0", "16.0.0 rolled back");
+    expect(s).toMatchObject({ current: "15.0.0", knownGood: "15.0.0", migration: true });
+    expect(output).toContain("restored the store backed up before 16.0.0");
+    expect(await storeSchema()).toBe(baseSchema + 1);
+    await waitFor(async () => (await heartbeatVersion(clusterId, nodeId)) === "15.0.0", { timeoutMs: 30_000, what: "15.0.0 heartbeating again" });
+  });
+
+  for (const [i, state] of (["migrating", "starting"] as const).entries()) {
+    test(`killed in ${state} with a signed migration: back on 15.0.0 with a store it can read`, async () => {
+      const target = `17.0.${i}`;
+      await publishMigratingAgent(target, { from: "15.0.0", storeVersions: 2 });
+      await writeFile(holdFile, state);
+      await stopLauncher();
+      startLauncher([server.url]);
+      rollout.update = { request_id: `rollout-kill-${state}`, version: target, sources: [server.url] };
+      await settledOn((s) => s.state === state && s.target === target, `held in ${state}`);
+      // Held before the work of its state: in starting, the migrations have run.
+      expect(await storeSchema()).toBe(state === "starting" ? baseSchema + 2 : baseSchema + 1);
+      const pid = await agentPid();
+      await rm(holdFile, { force: true });
+      process.kill(pid, "SIGKILL");
+      const end = await settledOn((s) => s.state === "rolled_back" && s.failed === target, `rolled back after the kill in ${state}`);
+      expect(end).toMatchObject({ current: "15.0.0", knownGood: "15.0.0" });
+      expect(await storeSchema()).toBe(baseSchema + 1);
+      await waitFor(async () => (await heartbeatVersion(clusterId, nodeId)) === "15.0.0", { timeoutMs: 30_000, what: "15.0.0 heartbeating" });
+    });
+  }
 });

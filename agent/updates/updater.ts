@@ -22,13 +22,15 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readBytes } from "../../core/runtime/index.ts";
 import { sha256Hex } from "../../core/crypto/bytes.ts";
-import { compareVersions, type ReleaseManifest, transitionAllowed } from "../../core/updates/manifest.ts";
+import { compareVersions, nodeMigrationProblem, type ReleaseManifest, transitionAllowed } from "../../core/updates/manifest.ts";
+import { spawn } from "../../core/runtime/index.ts";
 import type { WorkloadHealth, WorkloadSpec } from "../supervisor.ts";
 import { type FetchedRelease, fetchRelease, type HostTarget, UpdateFetchError } from "./fetch.ts";
 import { initialStatus, isSettled, recover, step, type UpdateEvent, type UpdateStateName, type UpdateStatus, workOf } from "./machine.ts";
 import { decideOffer, type DesiredUpdate, formatDesired, type OfferedUpdate, parseDesired, withAnswered } from "./request.ts";
 import { SlotError, Slots } from "./slots.ts";
 import { Workloads } from "./workloads.ts";
+import { backupStore, dropBackups, hasBackup } from "./store-backup.ts";
 
 /** Exit code that tells the launcher "slots switched: start the agent again now". */
 export const EXIT_RESTART = 75;
@@ -41,6 +43,12 @@ export interface UpdaterOptions {
   sources: string[];
   /** This node's roles (from the stored snapshots): the release's workloads for them are installed with the agent. */
   roles?: () => Promise<string[]>;
+  /**
+   * The agent's state directory and a consistent copy of its store into a
+   * file: with both, a release's signed node-local migrations are run
+   * (backup first, store-backup.ts); without, a release that lists one is not installed.
+   */
+  store?: { stateDir: string; backupTo: (file: string) => Promise<void> };
   host: HostTarget;
   now: () => Date;
   log: (msg: string, fields?: Record<string, unknown>) => void;
@@ -286,9 +294,28 @@ export class Updater {
           for (const w of f.workloads) await this.workloads.install(w.file, { role: w.role, version: target, ...this.o.host });
           return await this.apply({ type: "staged", at });
         }
-        case "migrate":
-          // This agent knows no node-local migrations yet: a release that lists one is not installed here.
-          return await this.apply({ type: "unhealthy", reason: `release ${target} lists migrations this agent cannot run`, at });
+        case "migrate": {
+          const f = this.fetched as FetchedRelease | undefined;
+          const problem = f ? nodeMigrationProblem(f.manifest, this.s.current) : "the release was lost in a restart";
+          if (problem) return await this.apply({ type: "unhealthy", reason: problem, at });
+          if (!this.o.store || !this.slot)
+            return await this.apply({ type: "unhealthy", reason: `release ${target} lists migrations this agent cannot run here`, at });
+          await backupStore(this.o.dir, this.o.store.backupTo, { from: this.s.current, to: target, at });
+          // The new version applies its own migrations (it knows them), each in one transaction, to the store backed up above.
+          const child = spawn([join(this.o.dir, "slots", this.slot, "bin/rap-node-agent"), "update", "migrate-store", "--state-dir", this.o.store.stateDir], {
+            stdout: "pipe",
+            stderr: "pipe",
+          });
+          const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+          if (code !== 0)
+            return await this.apply({
+              type: "unhealthy",
+              reason: `the migrations of ${target} failed (exit ${code}): ${err.trim().slice(-200)}`,
+              at: this.at(),
+            });
+          this.o.log("node-local migrations applied", { target, schema: out.trim() });
+          return await this.apply({ type: "migrated", at: this.at() });
+        }
         case "restart_into_target":
           if (!this.slot) return await this.apply({ type: "unhealthy", reason: "the staged slot was lost in a restart", at });
           await this.slots.activate(this.slot);
@@ -305,6 +332,7 @@ export class Updater {
         }
         case "promote":
           await this.slots.promote();
+          await dropBackups(this.o.dir);
           await this.workloads.prune([target, this.s.knownGood]);
           await this.consume(target);
           return await this.apply({ type: "promoted", at });
@@ -312,7 +340,8 @@ export class Updater {
           if (this.s.state === "rollback_required") await this.apply({ type: "rollback_started", at });
           const view = await this.slots.view();
           await this.consume(target);
-          if (view.slot !== view.knownGoodSlot || view.trial) {
+          // A migrated store goes back to its backup before the old version opens it again (main.ts, at start): a restart.
+          if (view.slot !== view.knownGoodSlot || view.trial || (this.s.migration && (await hasBackup(this.o.dir, target)))) {
             await this.slots.rollBack();
             this.o.log("rolling back; the launcher starts the known-good version", { to: view.knownGoodVersion });
             this.o.restart();
