@@ -38,6 +38,8 @@ describe("the control plane's update request (heartbeat answer)", () => {
   test("no sources: the configured ones (RAP_UPDATE_SOURCES) stay; a malformed version or source is not taken", () => {
     expect(decideOffer({ ...base, offer: { ...offer, sources: [] } })).toEqual({ kind: "desire", desired: { version: "2.0.0", requestId: "req-1" } });
     expect(decideOffer({ ...base, offer: { ...offer, version: "2.0.0-rc1" } }).kind).toBe("ignore");
+    expect(decideOffer({ ...base, offer: { ...offer, request_id: "" } }).kind).toBe("ignore");
+    expect(decideOffer({ ...base, offer: { ...offer, request_id: "r".repeat(201) } }).kind).toBe("ignore");
     expect(decideOffer({ ...base, offer: { ...offer, sources: ["not a url", "https://ok.example"] } })).toMatchObject({
       desired: { sources: ["https://ok.example"] },
     });

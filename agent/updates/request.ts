@@ -92,6 +92,7 @@ export function decideOffer(input: {
   const { offer } = input;
   if (!offer) return { kind: "ignore", why: "nothing asked" };
   if (!v.is(ReleaseVersion, offer.version)) return { kind: "ignore", why: `"${String(offer.version).slice(0, 40)}" is not a release version` };
+  if (!offer.request_id || offer.request_id.length > 200) return { kind: "ignore", why: "the request id is empty or longer than 200 characters" };
   if (input.answered.has(offer.request_id)) return { kind: "ignore", why: "already answered" };
   if (input.busy) return { kind: "ignore", why: "an update is under way" };
   if (input.pending && input.pending.requestId === undefined) return { kind: "ignore", why: "an operator's request on this node goes first" };
