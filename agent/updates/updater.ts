@@ -97,14 +97,7 @@ export class Updater {
     const s = persisted
       ? recover(persisted, { version: view.version, knownGood: view.knownGoodVersion, trial: view.trial }, at)
       : initialStatus(view.version, at);
-    const answered = await readFile(join(o.dir, "requests.json"), "utf8").then(
-      (t) => {
-        const parsed = JSON.parse(t) as { answered?: unknown };
-        return Array.isArray(parsed.answered) ? parsed.answered.filter((x): x is string => typeof x === "string") : [];
-      },
-      () => [] as string[],
-    );
-    const u = new Updater(o, slots, s, answered);
+    const u = new Updater(o, slots, s, await readAnswered(o));
     if (persisted && (persisted.state !== s.state || persisted.current !== s.current))
       o.log("update state recovered after a restart", { from: persisted.state, to: s.state, current: s.current, target: s.target, reason: s.reason });
     await u.persist();
@@ -360,6 +353,24 @@ export class Updater {
       throw err;
     }
   }
+}
+
+/**
+ * The answered request ids (requests.json). An unreadable file (a disk fault;
+ * it is only ever replaced by rename) is logged and read as none: at worst a
+ * request the control plane still sends is tried once more.
+ */
+async function readAnswered(o: UpdaterOptions): Promise<string[]> {
+  const text = await readFile(join(o.dir, "requests.json"), "utf8").catch(() => undefined);
+  if (text === undefined) return [];
+  try {
+    const parsed = JSON.parse(text) as { answered?: unknown };
+    if (Array.isArray(parsed.answered)) return parsed.answered.filter((x): x is string => typeof x === "string");
+  } catch {
+    // Falls through to the log below.
+  }
+  o.log("requests.json is unreadable; answered update requests start over", { file: join(o.dir, "requests.json") });
+  return [];
 }
 
 /**
