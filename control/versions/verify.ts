@@ -193,12 +193,20 @@ export async function verifyGeneration(opts: {
     const rootVersion = (body: Uint8Array | string) => JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body)).signed.version as number;
     const fromRoot = opts.trusted.root ? rootVersion(opts.trusted.root) : 0;
     const toRoot = rootVersion(await read("root.json"));
+    // Targets and snapshot only when newer than the stored ones: a refresh (`scripts/release refresh`) signs a
+    // new timestamp over the same snapshot, and storing that snapshot again would collide with itself.
+    const storedVersion = (body: string | undefined) => (body ? (JSON.parse(body).signed.version as number) : 0);
+    const snapshotVersion = versionOf(JSON.parse(await read("snapshot.json")), "snapshot");
     const documents: VerifiedGeneration["documents"] = [
       ...roots
         .filter((r) => r.version > fromRoot && r.version <= toRoot)
         .map((r) => ({ role: "root" as const, version: r.version, body: new TextDecoder().decode(r.bytes) })),
-      { role: "targets", version: verifiedTargets.signed.version, body: await read("targets.json") },
-      { role: "snapshot", version: versionOf(JSON.parse(await read("snapshot.json")), "snapshot"), body: await read("snapshot.json") },
+      ...(verifiedTargets.signed.version > storedVersion(opts.trusted.targets)
+        ? [{ role: "targets" as const, version: verifiedTargets.signed.version, body: await read("targets.json") }]
+        : []),
+      ...(snapshotVersion > storedVersion(opts.trusted.snapshot)
+        ? [{ role: "snapshot" as const, version: snapshotVersion, body: await read("snapshot.json") }]
+        : []),
       { role: "timestamp", version: timestampVersion, body: verifiedTimestamp },
     ];
 

@@ -14,10 +14,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, serveApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { bootstrapOwner, enrollTotp, json, signIn, stepUp, type Session } from "../../fixtures/identity.ts";
-import { makeReleaseKeys, type ReleaseKeys } from "../../fixtures/releases.ts";
+import { makeReleaseKeys, type ReleaseKeys, runScript } from "../../fixtures/releases.ts";
 import { addRelease, appCall, newRepo, productRootPublic, pushTo } from "../../fixtures/version-repo.ts";
 import { generationBody, PushError, pushRepository } from "../../scripts/release-lib/push.ts";
 import { fetchRelease } from "../../agent/updates/fetch.ts";
+import { addRoot, refreshRepository } from "../../scripts/release-lib/publish.ts";
+import { signingKey } from "../../core/updates/tuf.ts";
 
 setDefaultTimeout(60_000);
 const stores = useStores();
@@ -39,6 +41,12 @@ async function stored(): Promise<string> {
   const meta = await stores.store.db.query("select role, version, body from version_metadata order by role, version");
   const rel = await stores.store.db.query("select version, blocked_at from releases order by version");
   return JSON.stringify([meta, rel]);
+}
+
+/** Runs an operator command of this repository to success (its output on failure). */
+async function must(script: string, args: string[]): Promise<void> {
+  const r = await runScript(script, args);
+  if (r.code !== 0) throw new Error(`${script} ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
 }
 
 async function refusedCode(p: Promise<unknown>): Promise<string> {
@@ -172,6 +180,54 @@ describe("publishing a signed generation", () => {
     expect(res.status).toBe(404);
     const meta = await t.call("GET", "/api/v1/versions/repository/metadata/..%2Fsecret");
     expect(meta.status).toBe(404);
+  });
+
+  test("a root that names a separate timestamp key: a refresh signed by that key alone is accepted; a timestamp signed by another key is refused and stores nothing", async () => {
+    // The Product Root authorizes root version 2, naming an online timestamp key beside the release key.
+    const online = await tmp("rap-vrepo-online-");
+    await must("release", ["keygen", "--timestamp", "--out", online]);
+    const tsKeys: ReleaseKeys = { ...keys, timestampKey: join(online, "timestamp.key"), timestampPub: join(online, "timestamp.pub") };
+    const root2 = join(online, "2.root.json");
+    await must("rap", [
+      "root",
+      "authorize-release-key",
+      "--key",
+      keys.productRootKey,
+      "--release-key",
+      keys.releasePub,
+      "--timestamp-key",
+      tsKeys.timestampPub as string,
+      "--version",
+      "2",
+      "--out",
+      root2,
+    ]);
+    await addRoot(repo, new Uint8Array(await readFile(root2)));
+    await addRelease(tsKeys, repo, "4.0.0");
+    expect(await pushTo(t, owner.token, repo)).toMatchObject({ releases: ["4.0.0"] });
+
+    // `scripts/release refresh` with the timestamp key only: a new timestamp over the same snapshot.
+    const timestampBefore = await readFile(join(repo, "metadata/timestamp.json"), "utf8");
+    await must("release", ["refresh", "--repo", repo, "--timestamp-key", tsKeys.timestampKey as string, "--timestamp-pub", tsKeys.timestampPub as string]);
+    expect(await readFile(join(repo, "metadata/timestamp.json"), "utf8")).not.toBe(timestampBefore);
+    await pushTo(t, owner.token, repo);
+    const served = JSON.parse(new TextDecoder().decode(await (await t.call("GET", "/api/v1/versions/repository/metadata/timestamp.json")).arrayBuffer()));
+    expect(served).toEqual(JSON.parse(await readFile(join(repo, "metadata/timestamp.json"), "utf8")));
+
+    // The CLI refuses to sign with a key the root does not name; a timestamp signed so anyway is refused by version storage.
+    const refused = await runScript("release", ["refresh", "--repo", repo, "--key", keys.releaseKey, "--pub", keys.releasePub]);
+    expect(refused.code).not.toBe(0);
+    const wrong = await tmp("rap-vrepo-wrong-ts-");
+    await cp(repo, wrong, { recursive: true });
+    await refreshRepository({
+      repoDir: wrong,
+      timestampKey: await signingKey(await readFile(keys.releaseKey, "utf8"), await readFile(keys.releasePub, "utf8")),
+      now: new Date(),
+      timestampValidMs: 86_400_000,
+    });
+    const before = await stored();
+    expect(await refusedCode(pushTo(t, owner.token, wrong))).toBe("versions.signature_invalid");
+    expect(await stored()).toBe(before);
   });
 
   test("a push without step-up is refused", async () => {
