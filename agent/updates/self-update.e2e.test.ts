@@ -14,9 +14,12 @@
  * - workloads from the release: a good one runs in place of the configured command, a v14 whose workload
  *   fails its health check rolls back by itself and the old workload runs again.
  *
- * The control plane's rollout does not answer heartbeats with `update` yet (version storage is built on
- * another branch), so the agent reaches the real control plane through fixtures/rollout-stand-in.ts, a
- * proxy that adds exactly the contract's `update` to the real heartbeat answers.
+ * The agent reaches the real control plane through fixtures/rollout-stand-in.ts, a proxy that adds exactly
+ * the contract's `update` to the real heartbeat answers. The control plane answers `update` itself now
+ * (http/versions/rollout.e2e.test.ts drives real rollouts), but these cases need requests a rollout never
+ * makes on purpose: a version no repository signs, the same version under a new request id, the running
+ * version asked again, sources that point at a plain file server (tampered, or with nothing), and ids
+ * the test names so it can show each is tried once across restarts.
  */
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";

@@ -269,6 +269,8 @@ export class Updater {
             },
           });
           if (!manifest) throw new UpdateFetchError("refused", "no manifest");
+          // Which source answered: an operator sees whether the node's update cache is used.
+          this.o.log("release fetched", { target, source: this.fetched.source });
           return await this.apply({ type: "downloaded", at: this.at() });
         }
         case "download":
