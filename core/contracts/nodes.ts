@@ -46,7 +46,14 @@ export const ReasonBody = v.strictObject({ reason: Reason });
 export const RoleAssignmentBody = v.strictObject({
   role: Role,
   organization_id: v.optional(Uuid("an organization id")),
-  policy: v.optional(v.strictObject({ egress_pool: v.optional(Text(100, { min: 1 })) }), {}),
+  policy: v.optional(
+    v.strictObject({
+      egress_pool: v.optional(Text(100, { min: 1 })),
+      /** update-cache only: where the cache serves (agent/updates/cache.ts); heartbeats name it to the cluster's agents first. */
+      cache_url: v.optional(v.pipe(v.string(), v.maxLength(300), v.url("must be a URL"), v.regex(/^https?:\/\//, "must be an http(s) URL"))),
+    }),
+    {},
+  ),
 });
 export const NodeGroupBody = v.strictObject({ name: Text(100, { min: 1 }), parent_id: v.optional(Uuid("a group id")) });
 export const SetGroupBody = v.strictObject({ group_id: v.nullable(Uuid("a group id")) });
