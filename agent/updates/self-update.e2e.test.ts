@@ -30,7 +30,7 @@ import { AgentCluster } from "../../fixtures/agent-cluster.ts";
 import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, serveRepo } from "../../fixtures/releases.ts";
 import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
-import { freePort } from "../../fixtures/process.ts";
+import { collectOutput, freePort } from "../../fixtures/process.ts";
 import { rolloutStandIn, type RolloutStandIn } from "../../fixtures/rollout-stand-in.ts";
 import type { UpdateStatus } from "./machine.ts";
 
@@ -46,7 +46,7 @@ let stateDir: string;
 let updates: string;
 let holdFile: string;
 let launcher: ChildProcess | undefined;
-let output = "";
+let output: () => string = () => "";
 let rollout: RolloutStandIn;
 let workloadLog: string;
 
@@ -59,6 +59,20 @@ async function buildAndPublish(version: string, extra: string[] = []): Promise<v
   }
 }
 
+/** One migration bundle of a signed manifest: backed up first, restored on rollback, no downgrade. */
+function migrationBundle(id: string, kind: "node_local_state" | "service_local_data", from: string, to: string) {
+  return {
+    id,
+    kind,
+    from_version: from,
+    to_version: to,
+    preflight: ["free disk for a copy of state.db"],
+    backup_required: true,
+    rollback: "restore_backup" as const,
+    downgrade_possible: false,
+  };
+}
+
 async function status(): Promise<UpdateStatus | undefined> {
   return readFile(join(updates, "status.json"), "utf8").then(
     (t) => JSON.parse(t) as UpdateStatus,
@@ -67,7 +81,6 @@ async function status(): Promise<UpdateStatus | undefined> {
 }
 
 function startLauncher(sources: string[]): void {
-  output = "";
   launcher = spawn(["sh", LAUNCHER, "run", "--state-dir", stateDir, "--heartbeat-interval", "0.3", "--mesh-listen", "127.0.0.1:0"], {
     env: {
       PATH: process.env.PATH,
@@ -82,17 +95,7 @@ function startLauncher(sources: string[]): void {
     stdout: "pipe",
     stderr: "pipe",
   });
-  for (const stream of [launcher.stdout, launcher.stderr]) {
-    void (async () => {
-      const dec = new TextDecoder();
-      const reader = (stream as ReadableStream<Uint8Array>).getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        output += dec.decode(value);
-      }
-    })();
-  }
+  output = collectOutput(launcher);
 }
 
 async function stopLauncher(): Promise<void> {
@@ -181,7 +184,7 @@ async function settledOn(pred: (s: UpdateStatus) => boolean, what: string): Prom
     );
   } catch (err) {
     throw new Error(
-      `${(err as Error).message}\nheartbeats via stand-in: ${rollout.heartbeats} ${rollout.calls.slice(-10).join("; ")}\nstatus: ${JSON.stringify(await status())}\nlauncher output:\n${output.slice(-4000)}`,
+      `${(err as Error).message}\nheartbeats via stand-in: ${rollout.heartbeats} ${rollout.calls.slice(-10).join("; ")}\nstatus: ${JSON.stringify(await status())}\nlauncher output:\n${output().slice(-4000)}`,
     );
   }
 }
@@ -239,18 +242,7 @@ describe("agent self-update through A/B slots", () => {
       now: new Date(),
       agent: [agent],
       workloads: {},
-      migrations: [
-        {
-          id: "state-db-v2",
-          kind: "service_local_data",
-          from_version: "2.0.0",
-          to_version: "6.0.0",
-          preflight: ["free disk for a copy of state.db"],
-          backup_required: true,
-          rollback: "restore_backup",
-          downgrade_possible: false,
-        },
-      ],
+      migrations: [migrationBundle("state-db-v2", "service_local_data", "2.0.0", "6.0.0")],
     });
     await writeFile(join(out, "release.json"), JSON.stringify({ manifest, files: [agent] }));
     await publish(keys, out, repo);
@@ -390,13 +382,13 @@ describe("agent self-update through A/B slots", () => {
     await stopLauncher();
     startLauncher(nowhere);
     await heartbeatsLater(5);
-    expect(output).not.toContain('"state":"checking"');
+    expect(output()).not.toContain('"state":"checking"');
     expect(await status()).toMatchObject({ state: "failed", requestId: "rollout-2", current: "10.0.0" });
 
     // A new request id for the same version is a new decision: tried again.
     rollout.update = { request_id: "rollout-3", version: "10.9.9", sources: [server.url] };
     await settledOn((s) => s.state === "failed" && s.requestId === "rollout-3", "rollout-3 tried and refused");
-    expect(output).toContain('"state":"checking"');
+    expect(output()).toContain('"state":"checking"');
 
     // The version that runs: answered at once, nothing downloaded.
     const fetched = server.requests.length;
@@ -520,18 +512,7 @@ describe("agent self-update through A/B slots", () => {
       now: new Date(),
       agent: [agent],
       workloads: {},
-      migrations: [
-        {
-          id: `store-${version.replaceAll(".", "-")}`,
-          kind: "node_local_state",
-          from_version: opts.from,
-          to_version: version,
-          preflight: ["free disk for a copy of state.db"],
-          backup_required: true,
-          rollback: "restore_backup",
-          downgrade_possible: false,
-        },
-      ],
+      migrations: [migrationBundle(`store-${version.replaceAll(".", "-")}`, "node_local_state", opts.from, version)],
     });
     await writeFile(join(out, "release.json"), JSON.stringify({ manifest, files: [agent] }));
     await publish(keys, out, repo);
@@ -560,7 +541,7 @@ describe("agent self-update through A/B slots", () => {
     rollout.update = { request_id: "rollout-10", version: "15.0.0", sources: [server.url] };
     const s = await settledOn((s) => s.state === "running" && s.current === "15.0.0", "running 15.0.0 on its migrated store");
     expect(s).toMatchObject({ migration: true, knownGood: "15.0.0" });
-    expect(output).toContain("node-local migrations applied");
+    expect(output()).toContain("node-local migrations applied");
     expect(await storeSchema()).toBe(baseSchema + 1);
     expect(existsSync(join(updates, "backups"))).toBe(false);
     await waitFor(async () => (await heartbeatVersion(clusterId, nodeId)) === "15.0.0", { timeoutMs: 30_000, what: "15.0.0 heartbeating" });
@@ -571,7 +552,7 @@ describe("agent self-update through A/B slots", () => {
     rollout.update = { request_id: "rollout-11", version: "16.0.0", sources: [server.url] };
     const s = await settledOn((s) => s.state === "rolled_back" && s.failed === "16.0.0", "16.0.0 rolled back");
     expect(s).toMatchObject({ current: "15.0.0", knownGood: "15.0.0", migration: true });
-    expect(output).toContain("restored the store backed up before 16.0.0");
+    expect(output()).toContain("restored the store backed up before 16.0.0");
     expect(await storeSchema()).toBe(baseSchema + 1);
     await waitFor(async () => (await heartbeatVersion(clusterId, nodeId)) === "15.0.0", { timeoutMs: 30_000, what: "15.0.0 heartbeating again" });
   });

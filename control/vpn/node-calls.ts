@@ -18,6 +18,7 @@ import { getVpnConnection, getVpnLease, getVpnSecret, leasesOfNode } from "../..
 import { VPN_LEASE } from "../../actors/vpn-lease/kind.ts";
 import type { VpnLeaseContext } from "../../actors/vpn-lease/machine.ts";
 import { vpnSecretAad, type WireguardSecret } from "./service.ts";
+import { routingOnWire } from "./config.ts";
 
 type Deps = Pick<ControlDeps, "db" | "host" | "clock">;
 
@@ -37,14 +38,7 @@ export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssig
       ttl_seconds: l.ttlMs / 1000,
       secret_version: c.secretVersion,
       target: c.target,
-      routing: {
-        allowed_cidrs: c.routing.allowedCidrs,
-        denied_cidrs: c.routing.deniedCidrs,
-        dns_routes: c.routing.dnsRoutes,
-        services: c.routing.services,
-        resource_ids: c.routing.resourceIds,
-        internet_egress: c.routing.internetEgress,
-      },
+      routing: routingOnWire(c.routing),
     });
   }
   return out;

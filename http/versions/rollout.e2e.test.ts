@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";
 import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, runScript } from "../../fixtures/releases.ts";
 import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
-import { freePort } from "../../fixtures/process.ts";
+import { collectOutput, freePort } from "../../fixtures/process.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import type { UpdateStatus } from "../../agent/updates/machine.ts";
 
@@ -42,7 +42,7 @@ interface Node {
   /** The agent's workloads file (what it runs per role), when it has one. */
   workloadsFile?: string;
   launcher?: ChildProcess;
-  output: string;
+  output: () => string;
 }
 
 let c: AgentCluster;
@@ -99,7 +99,6 @@ async function status(n: Node): Promise<UpdateStatus | undefined> {
 }
 
 function startLauncher(n: Node): void {
-  n.output = "";
   const launcher = spawn(["sh", LAUNCHER, "run", "--state-dir", n.stateDir, "--heartbeat-interval", "0.3", "--mesh-listen", "127.0.0.1:0"], {
     env: {
       PATH: process.env.PATH,
@@ -115,17 +114,7 @@ function startLauncher(n: Node): void {
     stderr: "pipe",
   });
   n.launcher = launcher;
-  for (const stream of [launcher.stdout, launcher.stderr]) {
-    void (async () => {
-      const dec = new TextDecoder();
-      const reader = (stream as ReadableStream<Uint8Array>).getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        n.output += dec.decode(value);
-      }
-    })();
-  }
+  n.output = collectOutput(launcher);
 }
 
 type Picture = {
@@ -151,12 +140,12 @@ async function settled(n: Node, pred: (s: UpdateStatus) => boolean, what: string
       { timeoutMs: 90_000, what: `${n.name}: ${what}` },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status(n))}\nlauncher output:\n${n.output.slice(-3000)}`);
+    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status(n))}\nlauncher output:\n${n.output().slice(-3000)}`);
   }
 }
 
 async function newNode(name: string, v1: string, workloads?: Record<string, unknown>): Promise<Node> {
-  const n: Node = { name, id: "", stateDir: join(work, name), updates: join(work, `${name}-updates`), output: "" };
+  const n: Node = { name, id: "", stateDir: join(work, name), updates: join(work, `${name}-updates`), output: () => "" };
   if (workloads) {
     n.workloadsFile = join(work, `${name}-workloads.json`);
     await writeFile(n.workloadsFile, JSON.stringify(workloads));
@@ -260,8 +249,8 @@ describe("a rollout with real agents", () => {
     await settled(canary, (s) => s.state === "running" && s.current === "2.0.0", "running 2.0.0");
     // The canary's answer listed the cache first: the canary's agent fetched from it, and the cache fetched,
     // verified and keeps v2's agent and workload.
-    expect(canary.output).toMatch(new RegExp(`"msg":"release fetched".*"target":"2\\.0\\.0".*"source":"${cacheUrl}"`));
-    expect(canary.output).not.toMatch(/"msg":"release fetched".*"source":"[^"]*versions\/repository"/);
+    expect(canary.output()).toMatch(new RegExp(`"msg":"release fetched".*"target":"2\\.0\\.0".*"source":"${cacheUrl}"`));
+    expect(canary.output()).not.toMatch(/"msg":"release fetched".*"source":"[^"]*versions\/repository"/);
     expect(existsSync(join(cacheDir, "targets/agent/2.0.0"))).toBe(true);
     expect(existsSync(join(cacheDir, `targets/workloads/${ROLE}/2.0.0`))).toBe(true);
     await settled(other, (s) => s.state === "running" && s.current === "2.0.0", "running 2.0.0");
