@@ -60,7 +60,9 @@ export function scriptArgv(file: string, args: string[] = [], permissions: Scrip
   return [binary, "run", "--quiet", "--config", DENO_CONFIG, ...permissions, file, ...args];
 }
 
-function runtimeBinary(runtime: RuntimeName): string {
+/** The binary of `runtime`: this process's own when it is the current one, else $BUN / $DENO, else npm's. */
+export function runtimeBinary(runtime: RuntimeName): string {
+  if (runtime === runtimeName) return process.execPath;
   if (runtime === "bun") return process.env.BUN || join(ROOT, "node_modules/.bin/bun");
   return process.env.DENO || join(ROOT, "node_modules/@deno/linux-x64-glibc/deno");
 }

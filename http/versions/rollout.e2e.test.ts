@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";
 import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, runScript } from "../../fixtures/releases.ts";
-import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
+import { type ChildProcess, runtimeBinary, scriptArgv, spawn } from "../../core/runtime/index.ts";
 import { collectOutput, freePort } from "../../fixtures/process.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import type { UpdateStatus } from "../../agent/updates/machine.ts";
@@ -102,7 +102,8 @@ function startLauncher(n: Node): void {
   const launcher = spawn(["sh", LAUNCHER, "run", "--state-dir", n.stateDir, "--heartbeat-interval", "0.3", "--mesh-listen", "127.0.0.1:0"], {
     env: {
       PATH: process.env.PATH,
-      RAP_BUN: process.execPath,
+      // Release artifacts run on Bun (docs/updates.md), whichever runtime runs this test and its control plane.
+      RAP_BUN: runtimeBinary("bun"),
       RAP_AGENT_UPDATES_DIR: n.updates,
       RAP_UPDATE_TRUSTED_ROOT: keys.rootFile,
       // No configured source: the heartbeat answer's own sources (the cache, then version storage) are all there is.
@@ -152,16 +153,12 @@ async function newNode(name: string, v1: string, workloads?: Record<string, unkn
   }
   n.id = await c.enrollApproved(clusterId, n.stateDir, name);
   const install = spawn(
-    [
-      process.execPath,
+    scriptArgv(
       join(import.meta.dirname, "../../agent/main.ts"),
-      "update",
-      "install",
-      "--artifact",
-      join(v1, "rap-node-agent-1.0.0-linux-x64.tar.gz"),
-      "--updates-dir",
-      n.updates,
-    ],
+      ["update", "install", "--artifact", join(v1, "rap-node-agent-1.0.0-linux-x64.tar.gz"), "--updates-dir", n.updates],
+      [],
+      "bun",
+    ),
     { stdout: "pipe", stderr: "pipe" },
   );
   expect(await install.exited).toBe(0);
@@ -197,7 +194,7 @@ beforeAll(async () => {
   // The edge node runs the update cache as its update-cache role's workload, in front of version storage.
   other = await newNode("edge-1", v1, {
     "update-cache": {
-      command: [process.execPath, join(import.meta.dirname, "../../agent/updates/cache-main.ts")],
+      command: scriptArgv(join(import.meta.dirname, "../../agent/updates/cache-main.ts"), [], [], "bun"),
       env: {
         RAP_UPDATE_CACHE_UPSTREAM: `${c.cp.url}/api/v1/versions/repository`,
         RAP_UPDATE_TRUSTED_ROOT: keys.rootFile,
