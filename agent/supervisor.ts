@@ -47,6 +47,11 @@ export interface WorkloadReport {
   version?: string;
 }
 
+/** A workload the node is asked to run, before its first start. */
+function newWorkload(role: string, spec: WorkloadSpec, state: ReportedState): Running {
+  return { role, spec, proc: null, state, restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true, exits: 0, probedOk: false };
+}
+
 interface Running {
   role: string;
   spec: WorkloadSpec;
@@ -116,35 +121,11 @@ export class Supervisor {
       if (this.workloads.has(role)) continue;
       const spec = this.deps.registry[role];
       if (!spec) {
-        this.workloads.set(role, {
-          role,
-          spec: { command: [] },
-          proc: null,
-          state: "unsupported",
-          restarts: 0,
-          startedAt: 0,
-          timer: undefined,
-          probe: undefined,
-          wanted: true,
-          exits: 0,
-          probedOk: false,
-        });
+        this.workloads.set(role, newWorkload(role, { command: [] }, "unsupported"));
         changes.push({ service_type: role, reported_state: "unsupported" });
         continue;
       }
-      const w: Running = {
-        role,
-        spec,
-        proc: null,
-        state: "starting",
-        restarts: 0,
-        startedAt: 0,
-        timer: undefined,
-        probe: undefined,
-        wanted: true,
-        exits: 0,
-        probedOk: false,
-      };
+      const w = newWorkload(role, spec, "starting");
       this.workloads.set(role, w);
       this.start(w);
       changes.push(this.report(w, "running"));

@@ -27,7 +27,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";
-import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, serveRepo } from "../../fixtures/releases.ts";
+import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, serveRepo, updateCacheServing } from "../../fixtures/releases.ts";
 import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { collectOutput, freePort } from "../../fixtures/process.ts";
@@ -303,14 +303,7 @@ describe("agent self-update through A/B slots", () => {
     });
     const cacheUrl = `http://127.0.0.1:${port}`;
     try {
-      await waitFor(
-        () =>
-          fetch(`${cacheUrl}/metadata/timestamp.json`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        { timeoutMs: 20_000, what: "the update cache" },
-      );
+      await updateCacheServing(cacheUrl, 20_000, "the update cache");
       await buildAndPublish("5.0.0");
       await stopLauncher();
       // The origin listed second: the agent must not need it while the cache answers.

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AgentCluster } from "../../fixtures/agent-cluster.ts";
-import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, runScript } from "../../fixtures/releases.ts";
+import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, runScript, updateCacheServing } from "../../fixtures/releases.ts";
 import { type ChildProcess, runtimeBinary, scriptArgv, spawn } from "../../core/runtime/index.ts";
 import { collectOutput, freePort } from "../../fixtures/process.ts";
 import { waitFor } from "../../fixtures/wait.ts";
@@ -229,14 +229,7 @@ describe("a rollout with real agents", () => {
       },
       { timeoutMs: 60_000, what: "update states from both agents" },
     );
-    await waitFor(
-      () =>
-        fetch(`${cacheUrl}/metadata/timestamp.json`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      { timeoutMs: 30_000, what: "the update cache the edge agent runs as its role's workload" },
-    );
+    await updateCacheServing(cacheUrl, 30_000, "the update cache the edge agent runs as its role's workload");
   });
 
   test("v2 reaches the canary first, fetched through the update cache, then the rest; the console API shows each ring", async () => {
