@@ -46,7 +46,14 @@ export const ReasonBody = v.strictObject({ reason: Reason });
 export const RoleAssignmentBody = v.strictObject({
   role: Role,
   organization_id: v.optional(Uuid("an organization id")),
-  policy: v.optional(v.strictObject({ egress_pool: v.optional(Text(100, { min: 1 })) }), {}),
+  policy: v.optional(
+    v.strictObject({
+      egress_pool: v.optional(Text(100, { min: 1 })),
+      /** `vpn-client`: the client's address inside its organization's VPN connections (an IPv4 `/32`). */
+      tunnel_address: v.optional(v.pipe(v.string(), v.regex(/^(\d{1,3}\.){3}\d{1,3}\/32$/, "must be an IPv4 address with /32"))),
+    }),
+    {},
+  ),
 });
 export const NodeGroupBody = v.strictObject({ name: Text(100, { min: 1 }), parent_id: v.optional(Uuid("a group id")) });
 export const SetGroupBody = v.strictObject({ group_id: v.nullable(Uuid("a group id")) });
