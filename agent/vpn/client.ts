@@ -16,7 +16,7 @@
  */
 import { TunDevice, type VpnPump, type VpnRoute } from "../../crates/fabric-quic/vpn.ts";
 import type { VpnClientAssignment } from "../../core/contracts/vpn.ts";
-import { attempt, run } from "./commands.ts";
+import { attempt, run, shortTag } from "./commands.ts";
 
 export interface ClientDeps {
   log(line: string, fields?: Record<string, unknown>): void;
@@ -37,7 +37,7 @@ interface ClientConnection {
 
 /** The client adapter's name for a connection (≤ 15 bytes). */
 export function clientDeviceName(connectionId: string): string {
-  return `vpc-${connectionId.replace(/-/g, "").slice(0, 8)}`;
+  return `vpc-${shortTag(connectionId, 10)}`;
 }
 
 /** Full tunnel: two halves, more specific than any default route, so the host's own default stays for the underlay. */

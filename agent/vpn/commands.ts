@@ -5,7 +5,16 @@
  * `VpnCommandError` with the command's name and its stderr, never its input
  * (a private key travels only on stdin).
  */
+import { createHash } from "node:crypto";
 import { type ChildProcess, spawn } from "../../core/runtime/index.ts";
+
+/**
+ * A short tag for an id in an interface name (15 bytes at most): a hash, not a prefix, because our ids are UUIDv7,
+ * whose leading digits are the creation time and so the same for ids made in the same minutes.
+ */
+export function shortTag(id: string, length: number): string {
+  return createHash("sha256").update(id).digest("hex").slice(0, length);
+}
 
 export class VpnCommandError extends Error {
   readonly code = "vpn.command_failed";
@@ -38,7 +47,28 @@ export async function attempt(argv: readonly string[]): Promise<boolean> {
   );
 }
 
-/** A long-lived helper (wireguard-go in the foreground); its stderr is kept for the error when it dies early. */
-export function start(argv: readonly string[], env: Record<string, string>): ChildProcess {
-  return spawn([...argv], { env: { ...process.env, ...env }, stdout: "ignore", stderr: "pipe" });
+/**
+ * A long-lived helper that lives no longer than this process: it runs under `sh`, which waits for end of file on
+ * its stdin (a pipe only this process holds) and then stops the helper. So a killed agent (SIGKILL, a crash) leaves
+ * no tunnel up behind it, as a service manager's control group would; `stopHelper` ends it the same way.
+ * Its stderr is kept for the error when it dies early.
+ */
+export function startHelper(argv: readonly string[], env: Record<string, string>): ChildProcess {
+  const script = '"$@" & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid"';
+  return spawn(["sh", "-c", script, "helper", ...argv], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+}
+
+/** Ends a `startHelper` helper: end of file on its stdin, then (bounded) SIGKILL of the shell. */
+export async function stopHelper(child: ChildProcess, timeoutMs = 3000): Promise<void> {
+  await child.stdin?.end().catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const exited = await Promise.race([child.exited.then(() => true), late]);
+  clearTimeout(timer);
+  if (!exited) {
+    child.kill("SIGKILL");
+    await child.exited;
+  }
 }

@@ -17,7 +17,7 @@
 import { TunDevice, type VpnPump } from "../../crates/fabric-quic/vpn.ts";
 import type { VpnAssignment, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { ForwardingPort } from "./lease-runner.ts";
-import { attempt, run } from "./commands.ts";
+import { attempt, run, shortTag } from "./commands.ts";
 import { WireguardTunnel, wireguardName } from "./wireguard.ts";
 
 export interface EgressDeps {
@@ -46,7 +46,7 @@ interface EgressConnection {
 
 /** The egress device's name for a connection (≤ 15 bytes). */
 export function egressDeviceName(connectionId: string): string {
-  return `vpe-${connectionId.replace(/-/g, "").slice(0, 8)}`;
+  return `vpe-${shortTag(connectionId, 10)}`;
 }
 
 export class VpnEgress implements ForwardingPort {

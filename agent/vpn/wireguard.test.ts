@@ -1,6 +1,6 @@
 import { describe, expect, test } from "../../fixtures/test.ts";
 import { endpointOf, wgSetArgs, wireguardName } from "./wireguard.ts";
-import { clientRoutes, FULL_TUNNEL, pumpRoutes } from "./client.ts";
+import { clientDeviceName, clientRoutes, FULL_TUNNEL, pumpRoutes } from "./client.ts";
 import { egressDeviceName } from "./egress.ts";
 
 const secret = {
@@ -38,8 +38,6 @@ describe("WireGuard egress configuration", () => {
       "10.77.0.0/16",
       "endpoint",
       "192.168.202.2:51820",
-      "persistent-keepalive",
-      "25",
     ]);
     expect(args.main.join(" ")).not.toContain(secret.private_key);
     expect(args.preshared).toBeNull();
@@ -54,12 +52,16 @@ describe("WireGuard egress configuration", () => {
     expect(endpointOf({ site: "o", address: "2001:db8::1", port: 51820 })).toBe("[2001:db8::1]:51820");
   });
 
-  test("interface names fit the kernel's 15 bytes and differ per node (wireguard-go's sockets are not per namespace)", () => {
-    const conn = "6f1c2a3b-1111-4222-8333-944445555666";
-    const a = wireguardName(conn, "0a0b0c0d-0000-4000-8000-000000000001");
-    const b = wireguardName(conn, "1a0b0c0d-0000-4000-8000-000000000001");
+  test("interface names fit the kernel's 15 bytes and differ per node and connection, even for UUIDv7s of the same minute", () => {
+    // UUIDv7: the leading 48 bits are the creation time, so ids made together share their prefix.
+    const conn = "01a22a79-9b04-7ace-8474-802934992468";
+    const other = "01a22a79-9b05-7ace-8474-802934992469";
+    const a = wireguardName(conn, "01a22a79-95bb-731c-8da2-a40c8641286f");
+    const b = wireguardName(conn, "01a22a79-97e0-7aa2-a9ea-b01c3d44be05");
     expect(a).not.toBe(b);
-    for (const name of [a, b, egressDeviceName(conn)]) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(15);
+    expect(egressDeviceName(conn)).not.toBe(egressDeviceName(other));
+    expect(clientDeviceName(conn)).not.toBe(clientDeviceName(other));
+    for (const name of [a, b, egressDeviceName(conn), clientDeviceName(conn)]) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(15);
   });
 });
 

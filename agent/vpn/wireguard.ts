@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import type { ChildProcess } from "../../core/runtime/index.ts";
 import { sleep } from "../../core/runtime/index.ts";
 import type { VpnSecretAnswer, VpnTarget } from "../../core/contracts/vpn.ts";
-import { attempt, run, start, VpnCommandError } from "./commands.ts";
+import { attempt, run, shortTag, startHelper, stopHelper, VpnCommandError } from "./commands.ts";
 
 export interface WireguardConfig {
   /** Interface name (≤ 15 bytes); wireguard-go's control socket is `/var/run/wireguard/<name>.sock`, one namespace for all. */
@@ -29,7 +29,7 @@ const START_TIMEOUT_MS = 10_000;
 
 /** The interface name for one connection on one node: unique across nodes sharing `/var/run/wireguard`. */
 export function wireguardName(connectionId: string, nodeId: string): string {
-  return `wg-${connectionId.replace(/-/g, "").slice(0, 6)}-${nodeId.replace(/-/g, "").slice(0, 4)}`;
+  return `wg-${shortTag(connectionId, 6)}-${shortTag(nodeId, 5)}`;
 }
 
 /** `host:port` for `wg`: IPv6 in brackets. */
@@ -45,7 +45,9 @@ export function endpointOf(target: VpnTarget): string {
 export function wgSetArgs(cfg: WireguardConfig): { main: string[]; preshared: string[] | null } {
   const allowed = [...new Set(cfg.routes)].join(",");
   const main = ["wg", "set", cfg.name, "private-key", "/dev/stdin", "peer", cfg.secret.peer_public_key, "allowed-ips", allowed];
-  main.push("endpoint", endpointOf(cfg.target), "persistent-keepalive", "25");
+  // No persistent keepalive: a stopped or fenced former owner whose wireguard-go still runs must not send the gateway
+  // anything that would move its endpoint back (WireGuard roams to the last authenticated sender).
+  main.push("endpoint", endpointOf(cfg.target));
   const preshared = cfg.secret.preshared_key ? ["wg", "set", cfg.name, "peer", cfg.secret.peer_public_key, "preshared-key", "/dev/stdin"] : null;
   return { main, preshared };
 }
@@ -58,9 +60,10 @@ export class WireguardTunnel {
 
   /** Starts wireguard-go, configures it, addresses it and routes the allowed ranges into it; half-done work is undone on failure. */
   static async up(cfg: WireguardConfig): Promise<WireguardTunnel> {
-    // A socket left by a killed earlier run of this node would make wireguard-go refuse; nothing else uses this name.
+    // An interface or socket left by a killed earlier run of this node would make wireguard-go refuse; nothing else uses this name.
+    await attempt(["ip", "link", "del", cfg.name]);
     if (existsSync(`${SOCKET_DIR}/${cfg.name}.sock`)) await attempt(["rm", "-f", `${SOCKET_DIR}/${cfg.name}.sock`]);
-    const proc = start(["wireguard-go", "--foreground", cfg.name], { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1" });
+    const proc = startHelper(["wireguard-go", "--foreground", cfg.name], { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1" });
     const tunnel = new WireguardTunnel(cfg.name, proc);
     try {
       const deadline = Date.now() + START_TIMEOUT_MS;
@@ -84,12 +87,7 @@ export class WireguardTunnel {
 
   /** Stops wireguard-go; its interface and routes go with it. */
   async down(): Promise<void> {
-    this.proc.kill("SIGTERM");
-    const exited = await Promise.race([this.proc.exited.then(() => true), sleep(3000).then(() => false)]);
-    if (!exited) {
-      this.proc.kill("SIGKILL");
-      await this.proc.exited;
-    }
+    await stopHelper(this.proc);
     await attempt(["ip", "link", "del", this.name]);
   }
 }
