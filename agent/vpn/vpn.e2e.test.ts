@@ -222,4 +222,37 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     }
     console.log(`history checker on the paused run: ${violations.map((v) => v.code).join(", ") || "no violations"}`);
   });
+
+  test("the owner cut off from the control plane stops on its own before its lease ends; the standby takes over", async () => {
+    const owner = (await ownerAgent())!;
+    await waitFor(
+      async () => {
+        const l = (await platform()).lease;
+        return l.standby_node_id !== null && l.standby_node_id !== owner.nodeId;
+      },
+      { timeoutMs: 60_000, what: "a standby again" },
+    );
+    const before = await platform();
+    const cutAt = Date.now();
+    owner.bridge.kill("SIGKILL");
+    await waitFor(() => ping(AGENT_LAB.office), { timeoutMs: 5_000, what: "traffic still through the owner right after the cut" });
+    const stop = await waitFor(
+      () => readVpnHistory(vpnHistoryFile(owner.stateDir, clusterId)).find((e) => e.kind === "forward.stopped" && e.epoch === before.lease.epoch),
+      { timeoutMs: 30_000, what: "the cut-off owner's own stop" },
+    );
+    expect(stop.reason).toBe("cannot_renew");
+    await waitFor(async () => (await platform()).lease.epoch > before.lease.epoch, { timeoutMs: 30_000, what: "the lease granted to the standby" });
+    await waitFor(() => ping(AGENT_LAB.office), { timeoutMs: 30_000, what: "ping through the standby" });
+    const recoveredS = (Date.now() - cutAt) / 1000;
+    const facts = (await recordedFacts()).filter((e) => e.epoch >= before.lease.epoch);
+    const end = facts.find((e) => e.epoch === before.lease.epoch && (e.kind === "lease.expired" || e.kind === "lease.fenced"));
+    expect(end).toBeDefined();
+    const marginMs = Date.parse(end!.at) - Date.parse(stop.at);
+    console.log(
+      `cut off: the owner stopped on its own ${((Date.parse(stop.at) - cutAt) / 1000).toFixed(1)} s after the cut, ${marginMs} ms before its lease ended; traffic through the standby ${recoveredS.toFixed(1)} s after the cut`,
+    );
+    // It stopped before the control plane could give the connection to anyone else.
+    expect(marginMs).toBeGreaterThan(0);
+    expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
+  });
 });
