@@ -122,7 +122,7 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     );
     const before = await run.lease();
     const cutAt = Date.now();
-    owner.bridge.kill("SIGKILL");
+    await run.cutOff(owner);
     await waitFor(office, { timeoutMs: 5_000, what: "traffic still through the owner right after the cut" });
     const stop = await waitFor(
       () => readVpnHistory(vpnHistoryFile(owner.stateDir, run.clusterId)).find((e) => e.kind === "forward.stopped" && e.epoch === before.epoch),
@@ -141,6 +141,43 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     );
     // It stopped before the control plane could give the connection to anyone else.
     expect(marginMs).toBeGreaterThan(0);
+    expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
+  });
+
+  test("draining the owner hands over to the standby: stop, release, the standby's grant at once; the interruption is measured", async () => {
+    // The node cut off in the last test comes back and becomes the standby.
+    const cut = [...run.agents.values()].find((a) => a.bridge.exitCode !== null)!;
+    await run.reconnect(cut);
+    const owner = (await run.owner())!;
+    await waitFor(async () => (await run.lease()).standby_node_id === cut.nodeId, { timeoutMs: 60_000, what: "the reconnected node as standby" });
+    await waitFor(office, { timeoutMs: 10_000, what: "traffic before the drain" });
+    const before = await run.lease();
+    const answers = async () => (await run.inNs("client", ["ping", "-c", "1", "-W", "0.3", AGENT_LAB.office])).status === 0;
+    const drainedAt = Date.now();
+    await run.cluster.api("POST", `/api/v1/clusters/${run.clusterId}/nodes/${owner.nodeId}/drain`);
+    // Pings back to back until the new owner answers; the longest time without an answer is the interruption.
+    let lastAnswer = drainedAt;
+    let longestGapMs = 0;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await answers();
+      const now = Date.now();
+      if (ok) {
+        longestGapMs = Math.max(longestGapMs, now - lastAnswer);
+        lastAnswer = now;
+        if ((await run.lease()).owner_node_id === cut.nodeId && now - drainedAt > 500) break;
+      }
+      if (now > deadline) throw new Error("no answer through the standby within 60 s of the drain");
+    }
+    const after = await run.lease();
+    expect(after.epoch).toBe(before.epoch + 1);
+    const facts = (await run.facts()).filter((e) => e.epoch >= before.epoch);
+    expect(facts.find((e) => e.kind === "lease.released" && e.epoch === before.epoch)).toBeDefined();
+    const stopped = facts.find((e) => e.kind === "forward.stopped" && e.epoch === before.epoch && e.node_id === owner.nodeId);
+    expect(stopped?.reason).toBe("released");
+    console.log(`drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (renewal interval 3 s + the standby's renewal and tunnel start)`);
+    expect(longestGapMs).toBeLessThan(15_000);
+    await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the drained owner's WireGuard interface gone" });
     expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
   });
 });
