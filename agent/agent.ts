@@ -97,7 +97,11 @@ export class Agent {
         o.random,
       );
       // Each further cluster listens on the next port (when a port is given).
-      members.set(m.clusterId, new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time));
+      const statusExtra = () => ({ vpn: vpn.get(m.clusterId)?.status() ?? null });
+      members.set(
+        m.clusterId,
+        new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time, statusExtra),
+      );
       supervisors.set(
         m.clusterId,
         new Supervisor({

@@ -86,8 +86,15 @@ export class VpnMember {
     this.follower.releaseAll();
   }
 
+  /** For `rap-node-agent status`: what each role runs, and the pump's counters per connection (refused epochs, denied, …). */
   status(): Record<string, unknown> {
-    return { egress: this.egress.status(), client: this.client.status() };
+    let pump: unknown = null;
+    try {
+      pump = this.pump?.stats() ?? null;
+    } catch {
+      // The mesh closed under us: no counters this time.
+    }
+    return { egress: this.egress.status(), client: this.client.status(), pump };
   }
 
   /** Forwarding stops first (fenced), then tunnels and adapters go; a later `apply` starts over (a node enabled again). */

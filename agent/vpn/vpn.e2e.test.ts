@@ -56,6 +56,15 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     // The denied address answers the gateway, but not the client: the owner's egress filter drops it.
     expect(await run.ping(AGENT_LAB.officeDenied, "gateway")).toBe(true);
     expect(await run.ping(AGENT_LAB.officeDenied)).toBe(false);
+    // The owner's pump counted it (`rap-node-agent status`): dropped by the filter, not lost on the way.
+    const counted = await waitFor(
+      async () => {
+        const c = await run.counters(owner);
+        return c && (c.denied ?? 0) > 0 ? c : null;
+      },
+      { timeoutMs: 15_000, what: "the owner's denied counter" },
+    );
+    expect(counted.written_packets).toBeGreaterThan(0);
   });
 
   test("SIGKILL of the owner: the standby carries traffic again within a measured bound; never two owners", async () => {
