@@ -39,6 +39,8 @@ interface EgressConnection {
   device: TunDevice | null;
   attachedTo: VpnPump | null;
   tunnel: WireguardTunnel | null;
+  /** What the tunnel was built from (secret version, target, routed ranges): a change rebuilds it. */
+  tunnelKey: string;
   /** Client addresses routed to the device. */
   clientRoutes: Set<string>;
   chain: Promise<void>;
@@ -68,11 +70,14 @@ export class VpnEgress implements ForwardingPort {
     this.enqueue(connectionId, c, () => this.bringDown(connectionId, c));
   }
 
-  /** A new snapshot: client routes follow it; a start that failed is tried again. */
+  /**
+   * A new snapshot: client routes and the egress filter follow it; a new secret version, target or set of routed
+   * ranges rebuilds the tunnel under the same epoch; a start that failed is tried again.
+   */
   refresh(): void {
     for (const [id, c] of this.conns) {
       if (c.wanted !== null && c.running !== c.wanted) this.enqueue(id, c, () => this.bringUp(id, c));
-      else if (c.running !== null) this.enqueue(id, c, () => this.applyClients(id, c));
+      else if (c.running !== null) this.enqueue(id, c, () => this.follow(id, c));
     }
   }
 
@@ -98,7 +103,7 @@ export class VpnEgress implements ForwardingPort {
   private entry(id: string): EgressConnection {
     let c = this.conns.get(id);
     if (!c) {
-      c = { wanted: null, running: null, device: null, attachedTo: null, tunnel: null, clientRoutes: new Set(), chain: Promise.resolve() };
+      c = { wanted: null, running: null, device: null, attachedTo: null, tunnel: null, tunnelKey: "", clientRoutes: new Set(), chain: Promise.resolve() };
       this.conns.set(id, c);
     }
     return c;
@@ -137,21 +142,40 @@ export class VpnEgress implements ForwardingPort {
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
     pump.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
     await this.applyClients(id, c);
-    if (!c.tunnel) {
-      const secret = await this.deps.secret(id);
-      if (c.wanted !== epoch) return;
-      c.tunnel = await WireguardTunnel.up({
-        name: wireguardName(id, this.deps.nodeId),
-        secret: secret.wireguard,
-        target: a.target,
-        routes: a.routing.allowed_cidrs,
-      });
-    }
+    if (!c.tunnel) await this.tunnelUp(id, c, a);
     // The keeper may have stopped while the tunnel came up: then nothing is forwarded and the tunnel goes.
     if (c.wanted !== epoch) return this.bringDown(id, c);
     pump.setEpoch(id, epoch);
     c.running = epoch;
-    this.deps.log("vpn forwarding", { connection: id, epoch, tunnel: c.tunnel.name, clients: c.clientRoutes.size });
+    this.deps.log("vpn forwarding", { connection: id, epoch, tunnel: c.tunnel?.name ?? null, clients: c.clientRoutes.size });
+  }
+
+  /** While forwarding: the snapshot's clients and filter, and the tunnel rebuilt when what it was built from changed. */
+  private async follow(id: string, c: EgressConnection): Promise<void> {
+    const a = this.deps.assignment(id);
+    if (!a || c.running === null || !c.attachedTo) return;
+    c.attachedTo.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
+    await this.applyClients(id, c);
+    if (c.tunnel && c.tunnelKey !== tunnelKeyOf(a)) {
+      this.deps.log("vpn tunnel configuration changed; rebuilding it", { connection: id, secret_version: a.secret_version });
+      const old = c.tunnel;
+      c.tunnel = null;
+      await old.down();
+      await this.tunnelUp(id, c, a);
+    }
+  }
+
+  /** The WireGuard tunnel from the secret the control plane gives the active owner (never logged). */
+  private async tunnelUp(id: string, c: EgressConnection, a: VpnAssignment): Promise<void> {
+    const secret = await this.deps.secret(id);
+    if (c.wanted === null) return;
+    c.tunnel = await WireguardTunnel.up({
+      name: wireguardName(id, this.deps.nodeId),
+      secret: secret.wireguard,
+      target: a.target,
+      routes: a.routing.allowed_cidrs,
+    });
+    c.tunnelKey = tunnelKeyOf({ ...a, secret_version: secret.secret_version });
   }
 
   /** Each client's address routes to the device (kernel) and to its node (pump: also the only source it may send from). */
@@ -185,6 +209,10 @@ export class VpnEgress implements ForwardingPort {
     c.device?.close();
     c.device = null;
   }
+}
+
+function tunnelKeyOf(a: Pick<VpnAssignment, "secret_version" | "target" | "routing">): string {
+  return JSON.stringify([a.secret_version, a.target, a.routing.allowed_cidrs]);
 }
 
 /** An egress forwards between its TUN device and the tunnel: the kernel must route between interfaces. */

@@ -67,6 +67,28 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     expect(counted.written_packets).toBeGreaterThan(0);
   });
 
+  test("a policy change and a new secret follow from the snapshot: the filter changes, the tunnel is rebuilt, the client keeps its adapter", async () => {
+    const owner = (await run.owner())!;
+    const epoch = (await run.lease()).epoch;
+    const adapterBefore = (await run.inNs("client", ["ip", "-o", "link", "show"])).out.match(/vpc-\w+/)?.[0];
+    expect(adapterBefore).toBeDefined();
+    // The denied range is lifted and the WireGuard configuration given again (same keys: the secret version moves).
+    await run.cluster.api("PUT", `/api/v1/organizations/${run.orgId}/vpn-connections/${run.connectionId}`, {
+      ...run.config,
+      routing: { ...run.config.routing, denied_cidrs: [] },
+      secret: { ...run.lab.secret, tunnel_addresses: [`${AGENT_LAB.wgOwner}/32`] },
+    });
+    await waitFor(() => run.ping(AGENT_LAB.officeDenied), { timeoutMs: 30_000, what: "the formerly denied address through the tunnel" });
+    await waitFor(() => owner.output().includes("vpn tunnel configuration changed; rebuilding it"), { timeoutMs: 30_000, what: "the tunnel rebuilt" });
+    await waitFor(office, { timeoutMs: 30_000, what: "the office through the rebuilt tunnel" });
+    // Same owner, same epoch, same client adapter: nothing was reconfigured but what changed.
+    expect((await run.lease()).epoch).toBe(epoch);
+    expect((await run.inNs("client", ["ip", "-o", "link", "show"])).out).toContain(adapterBefore!);
+    // The denied range again, for the tests that follow.
+    await run.cluster.api("PUT", `/api/v1/organizations/${run.orgId}/vpn-connections/${run.connectionId}`, run.config);
+    await waitFor(async () => !(await run.ping(AGENT_LAB.officeDenied)), { timeoutMs: 30_000, what: "the denied range refused again" });
+  });
+
   test("SIGKILL of the owner: the standby carries traffic again within a measured bound; never two owners", async () => {
     const owner = (await run.owner())!;
     const before = await run.lease();
