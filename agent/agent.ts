@@ -8,7 +8,7 @@
 import { sleep } from "../core/runtime/index.ts";
 import { AgentError } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
-import { Supervisor, type WorkloadSpec } from "./supervisor.ts";
+import { Supervisor, type WorkloadHealth, type WorkloadSpec } from "./supervisor.ts";
 import { MeshMember, type MeshSettings } from "./mesh/member.ts";
 import { VpnMember } from "./vpn/member.ts";
 import { vpnHistoryFile } from "./vpn/history-file.ts";
@@ -26,7 +26,13 @@ export interface AgentOptions {
   clock: Clock;
   random: Random;
   /** The self-update driver (agent/updates/updater.ts), when the agent runs under the launcher. */
-  updater?: { controlPlaneReached(): void; tick(): Promise<void>; telemetry(): Record<string, unknown> };
+  updater?: {
+    controlPlaneReached(): void;
+    tick(): Promise<void>;
+    telemetry(): Record<string, unknown>;
+    offer(update: ClusterRunner["updateRequest"]): Promise<void>;
+    watchWorkloads(health: () => WorkloadHealth[]): void;
+  };
 }
 
 /** How long `stop()` waits for snapshot long-polls in flight (real network requests). */
@@ -124,6 +130,8 @@ export class Agent {
       runners.push(runner);
     }
     const agent = new Agent(o, runners, members, supervisors, vpn);
+    // An update's health check includes every workload this agent runs, in every cluster.
+    o.updater?.watchWorkloads(() => [...supervisors.values()].flatMap((s) => s.health()));
     o.log("agent running", {
       clusters: runners.map((r) => r.clusterId),
       heartbeat_interval_seconds: o.heartbeatIntervalMs / 1000,
@@ -159,6 +167,9 @@ export class Agent {
   private async heartbeats(runner: ClusterRunner): Promise<void> {
     while (!this.stopping) {
       const retryIn = await runner.heartbeat(this.o.heartbeatIntervalMs);
+      await this.o.updater
+        ?.offer(runner.updateRequest)
+        .catch((err: unknown) => this.o.log("update request not taken", { error: err instanceof Error ? err.message : String(err) }));
       await this.o.updater?.tick().catch((err: unknown) => this.o.log("update step failed", { error: err instanceof Error ? err.message : String(err) }));
       await new Promise<void>((resolve) => {
         let timer: Timer;

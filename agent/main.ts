@@ -35,6 +35,8 @@ import { Agent } from "./agent.ts";
 import { certificateStatus } from "./renew.ts";
 import { systemClock as clock, systemRandom as random } from "./clock.ts";
 import { EXIT_RESTART, Updater } from "./updates/updater.ts";
+import { Slots } from "./updates/slots.ts";
+import { restoreStoreIfRolledBack } from "./updates/store-backup.ts";
 import { cmdUpdate, UPDATE_USAGE } from "./updates/command.ts";
 import { UPDATE_STATES, type UpdateStateName } from "./updates/machine.ts";
 
@@ -242,6 +244,13 @@ async function cmdRun(args: string[]): Promise<number> {
   const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
   mesh.entry = entrySettings(values, mesh);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
+  // Before anything opens the store: an update that migrated it and then went back gets its backup restored.
+  const updatesDir = process.env.RAP_AGENT_UPDATES_DIR;
+  if (updatesDir && process.env.RAP_UPDATE_TRUSTED_ROOT) {
+    const running = await new Slots(updatesDir).view().catch(() => undefined);
+    const restored = running && (await restoreStoreIfRolledBack(updatesDir, stateDir, running.version));
+    if (restored) logJson(restored);
+  }
   const store = await openStore(stateDir);
   let exitCode = 0;
   try {
@@ -251,8 +260,21 @@ async function cmdRun(args: string[]): Promise<number> {
       process.on("SIGINT", () => resolve(0));
       process.on("SIGTERM", () => resolve(0));
     });
-    const updater = await openUpdater((code) => finish(code));
-    const agent = await Agent.start({ store, stateDir, heartbeatIntervalMs: intervalMs, registry, mesh, log: logJson, clock, random, updater });
+    const updater = await openUpdater((code) => finish(code), store, stateDir);
+    // The workloads the running release installed take the place of the configured commands for their roles.
+    const fromRelease = (await updater?.workloadSpecs()) ?? {};
+    if (Object.keys(fromRelease).length) logJson("workloads from the release", { roles: Object.keys(fromRelease), version: updater?.status().current });
+    const agent = await Agent.start({
+      store,
+      stateDir,
+      heartbeatIntervalMs: intervalMs,
+      registry: { ...registry, ...fromRelease },
+      mesh,
+      log: logJson,
+      clock,
+      random,
+      updater,
+    });
     exitCode = await stopped;
     await agent.stop();
   } finally {
@@ -266,7 +288,7 @@ async function cmdRun(args: string[]): Promise<number> {
  * (RAP_AGENT_UPDATES_DIR, set by agent/packaging/rap-agent-launcher) with a
  * trusted root and update sources configured; otherwise none (docs/updates.md).
  */
-async function openUpdater(exit: (code: number) => void): Promise<Updater | undefined> {
+async function openUpdater(exit: (code: number) => void, store: AgentStore, stateDir: string): Promise<Updater | undefined> {
   const env = process.env;
   const dir = env.RAP_AGENT_UPDATES_DIR;
   if (!dir || !env.RAP_UPDATE_TRUSTED_ROOT) return undefined;
@@ -280,6 +302,12 @@ async function openUpdater(exit: (code: number) => void): Promise<Updater | unde
     dir,
     trustedRootFile: env.RAP_UPDATE_TRUSTED_ROOT,
     sources: (env.RAP_UPDATE_SOURCES ?? "").split(",").filter((s) => s.length > 0),
+    store: { stateDir, backupTo: (file) => store.backupTo(file) },
+    roles: async () => {
+      const roles = new Set<string>();
+      for (const m of await store.memberships()) if (m.status === "enrolled") for (const a of await store.assignments(m.clusterId)) roles.add(a.serviceType);
+      return [...roles];
+    },
     host: { os: "linux", arch: process.arch === "arm64" ? "arm64" : "x64" },
     now: () => clock.now(),
     log: logJson,

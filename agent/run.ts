@@ -13,6 +13,7 @@
  */
 import { isNodeRole, type NodeRole } from "../core/contracts/roles.ts";
 import type { WorkloadReport } from "./supervisor.ts";
+import type { CallAnswer } from "../core/contracts/node-agent-api.ts";
 import { AgentError, ControlPlaneClient } from "./client.ts";
 import { certificateRequest, loadOrCreateKey, type NodeKey } from "./keys.ts";
 import { telemetry } from "./host-facts.ts";
@@ -58,6 +59,8 @@ export class ClusterRunner {
   private rejected = 0;
   private stopped = false;
   refused: string | null = null;
+  /** The `update` of the last accepted heartbeat answer: what the control plane's rollout asks this node to run (null: nothing). */
+  updateRequest: CallAnswer<"heartbeat">["update"] | null = null;
   private readonly renewal: CertificateRenewal;
   /** What the heartbeats are waiting out (null when the last one was accepted), and their backoff (capped at the interval). */
   private heartbeatTrouble: Trouble | "refused" | null = null;
@@ -127,7 +130,7 @@ export class ClusterRunner {
       const token = await this.client.nodeToken(this.key, this.m.clusterId);
       const version = await this.store.snapshotVersion(this.m.clusterId);
       const certificate = certificateTelemetry(await this.renewal.state(), this.clock.now());
-      await this.client.call("heartbeat", {
+      const answer = await this.client.call("heartbeat", {
         token,
         body: {
           seq: this.seq++,
@@ -142,6 +145,7 @@ export class ClusterRunner {
           },
         },
       });
+      this.updateRequest = answer.update ?? null;
       if (!health.controlPlaneReachable) this.events.log("control plane reachable again; leaving degraded mode", { cluster: this.m.clusterId });
       else if (this.heartbeatTrouble === "rate_limited") this.events.log("control plane accepts heartbeats again", { cluster: this.m.clusterId });
       else if (this.lastHeartbeatError)

@@ -10,7 +10,15 @@ import { chmod, open } from "node:fs/promises";
 import { createClient, type Client, type InValue } from "@libsql/client";
 import type { Clock } from "./clock.ts";
 
-const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
+/**
+ * The store's schema, one transaction per version, applied at open. A release
+ * that adds one lists it in its signed manifest as a `node_local_state`
+ * migration bundle, so the agent backs the file up before the new version
+ * opens it and restores the backup if the update rolls back
+ * (agent/updates/store-backup.ts). Exported so that tests can build a
+ * release whose agent carries one more.
+ */
+export const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
   {
     version: 1,
     name: "initial",
@@ -113,6 +121,16 @@ export class AgentStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** The newest schema version applied to this file. */
+  async schemaVersion(): Promise<number> {
+    return Number((await this.db.execute("select coalesce(max(version), 0) as v from agent_migrations")).rows[0]?.v ?? 0);
+  }
+
+  /** A consistent copy of the whole store in a new file (`vacuum into`), taken while the agent keeps running. */
+  async backupTo(file: string): Promise<void> {
+    await this.db.execute({ sql: "vacuum into ?", args: [file] });
   }
 
   async membership(clusterId: string): Promise<Membership | undefined> {

@@ -145,4 +145,33 @@ describe("supervisor", () => {
     expect(alive(pid)).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  test("an update's health check: healthy once the workload writes its ready file, failed once it exits, pending before", async () => {
+    const own = mkdtempSync(join(tmpdir(), "rap-sup-ready-"));
+    const ready = join(own, "ready-relay-node");
+    const stale = join(own, "ready-entry-node");
+    // A ready file left from an earlier run does not count: it is removed before each start.
+    writeFileSync(stale, "");
+    sup = new Supervisor({
+      registry: {
+        "relay-node": { command: ["sh", "-c", 'touch "$RAP_WORKLOAD_READY_FILE"; exec tail -f /dev/null'], version: "3.0.0", readyFile: ready },
+        "entry-node": { command: ["sh", "-c", "exec tail -f /dev/null"], readyFile: stale },
+        "vpn-exit": { command: ["sh", "-c", "exit 3"] },
+      },
+      report: async () => {},
+      log: () => {},
+      graceMs: 2000,
+      clock,
+    });
+    await sup.reconcile(["relay-node", "entry-node", "vpn-exit", "rdp-worker"]);
+    const byRole = () => Object.fromEntries(sup!.health().map((h) => [h.role, h]));
+    await waitFor(() => byRole()["relay-node"]?.health === "healthy" && byRole()["vpn-exit"]?.health === "failed", { what: "ready and exited workloads" });
+    expect(byRole()).toEqual({
+      "relay-node": { role: "relay-node", version: "3.0.0", health: "healthy" },
+      "entry-node": { role: "entry-node", health: "pending" },
+      "vpn-exit": { role: "vpn-exit", health: "failed", detail: "exited with code 3" },
+    });
+    await sup.stopAll();
+    rmSync(own, { recursive: true, force: true });
+  });
 });

@@ -8,6 +8,7 @@
  * grace period). A role with no workload implementation here is reported
  * `unsupported`, never `running`. Every state change is reported.
  */
+import { existsSync, rmSync } from "node:fs";
 import { type ChildProcess, spawn } from "../core/runtime/index.ts";
 import { every, type Clock, type Timer } from "./clock.ts";
 
@@ -18,6 +19,26 @@ export interface WorkloadSpec {
   env?: Record<string, string>;
   /** Probed every `interval_seconds` (default 10); three failures in a row restart the workload. */
   health?: { url: string; interval_seconds?: number };
+  /**
+   * A workload from a release says it is ready by creating this file (passed
+   * as RAP_WORKLOAD_READY_FILE, removed before each start); an update's
+   * health check waits for it (agent/updates/workloads.ts).
+   */
+  readyFile?: string;
+  /** The working directory (a release's workload runs in its own directory). */
+  cwd?: string;
+}
+
+/**
+ * One workload as an update's health check sees it: `healthy` once it said
+ * so (its ready file, a passing probe, or, with neither, simply running),
+ * `failed` once it exited since this agent started it.
+ */
+export interface WorkloadHealth {
+  role: string;
+  version?: string;
+  health: "pending" | "healthy" | "failed";
+  detail?: string;
 }
 export type ReportedState = "starting" | "running" | "stopping" | "stopped" | "failed" | "unsupported";
 export interface WorkloadReport {
@@ -37,6 +58,11 @@ interface Running {
   /** Stops the health probe. */
   probe: (() => void) | undefined;
   wanted: boolean;
+  /** Exits since this agent first started it, and the last exit code. */
+  exits: number;
+  lastExit?: number;
+  /** Whether a health probe has passed since the last start. */
+  probedOk: boolean;
 }
 
 export interface SupervisorDeps {
@@ -59,6 +85,20 @@ export class Supervisor {
 
   states(): Record<string, ReportedState> {
     return Object.fromEntries([...this.workloads].map(([role, w]) => [role, w.state]));
+  }
+
+  /** Each supervised workload's health (unsupported roles run nothing and are left out). */
+  health(): WorkloadHealth[] {
+    const out: WorkloadHealth[] = [];
+    for (const w of this.workloads.values()) {
+      if (w.state === "unsupported" || !w.wanted) continue;
+      const base = { role: w.role, ...(w.spec.version ? { version: w.spec.version } : {}) };
+      if (w.exits > 0) out.push({ ...base, health: "failed", detail: `exited with code ${w.lastExit ?? "unknown"}` });
+      else if (w.spec.readyFile) out.push({ ...base, health: existsSync(w.spec.readyFile) ? "healthy" : "pending" });
+      else if (w.spec.health) out.push({ ...base, health: w.probedOk ? "healthy" : "pending" });
+      else out.push({ ...base, health: w.state === "running" ? "healthy" : "pending" });
+    }
+    return out;
   }
 
   /** Makes the running set match the assigned roles. */
@@ -86,11 +126,25 @@ export class Supervisor {
           timer: undefined,
           probe: undefined,
           wanted: true,
+          exits: 0,
+          probedOk: false,
         });
         changes.push({ service_type: role, reported_state: "unsupported" });
         continue;
       }
-      const w: Running = { role, spec, proc: null, state: "starting", restarts: 0, startedAt: 0, timer: undefined, probe: undefined, wanted: true };
+      const w: Running = {
+        role,
+        spec,
+        proc: null,
+        state: "starting",
+        restarts: 0,
+        startedAt: 0,
+        timer: undefined,
+        probe: undefined,
+        wanted: true,
+        exits: 0,
+        probedOk: false,
+      };
       this.workloads.set(role, w);
       this.start(w);
       changes.push(this.report(w, "running"));
@@ -111,8 +165,17 @@ export class Supervisor {
 
   private start(w: Running): void {
     w.startedAt = this.deps.clock.now().getTime();
+    w.probedOk = false;
+    if (w.spec.readyFile) rmSync(w.spec.readyFile, { force: true });
     w.proc = spawn(w.spec.command, {
-      env: { ...process.env, ...w.spec.env, RAP_WORKLOAD_ROLE: w.role },
+      env: {
+        ...process.env,
+        ...w.spec.env,
+        RAP_WORKLOAD_ROLE: w.role,
+        ...(w.spec.version ? { RAP_WORKLOAD_VERSION: w.spec.version } : {}),
+        ...(w.spec.readyFile ? { RAP_WORKLOAD_READY_FILE: w.spec.readyFile } : {}),
+      },
+      ...(w.spec.cwd ? { cwd: w.spec.cwd } : {}),
       stdin: "ignore",
       stdout: "inherit",
       stderr: "inherit",
@@ -125,6 +188,8 @@ export class Supervisor {
       w.probe?.();
       if (!w.wanted || w.proc !== proc) return;
       w.state = "failed";
+      w.exits++;
+      w.lastExit = code;
       if (this.deps.clock.now().getTime() - w.startedAt > STABLE_MS) w.restarts = 0;
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** w.restarts);
       w.restarts++;
@@ -154,6 +219,7 @@ export class Supervisor {
         () => false,
       );
       failures = ok ? 0 : failures + 1;
+      if (ok && w.proc === proc) w.probedOk = true;
       if (failures >= 3 && w.proc === proc && proc.exitCode === null) {
         this.deps.log("workload unhealthy; restarting", { role: w.role, url: health.url });
         failures = 0;

@@ -11,6 +11,7 @@ import { AuthorityKeys } from "../actors/cluster/authority.ts";
 import type { ActorHost } from "../actors/host/host.ts";
 import type { Keyring } from "../core/crypto/envelope.ts";
 import type { Logger } from "../core/log.ts";
+import { VersionStorage } from "./versions/storage.ts";
 import type { Db } from "../sql/db.ts";
 import type { LiveState } from "../live/live-state.ts";
 import { DomainError } from "../core/errors.ts";
@@ -25,6 +26,8 @@ export interface Fabric {
   snapshots: SnapshotSignals;
   /** Set when this replica itself is in a minority partition (RAP_REPLICA_PARTITION). */
   replicaMinority: boolean;
+  /** Version storage: release files on this replica's disk, and the update policy heartbeats answer from. */
+  versions: VersionStorage;
 }
 
 export function createFabric(d: {
@@ -35,6 +38,8 @@ export function createFabric(d: {
   keyring: Keyring;
   replicaMinority: boolean;
   heartbeatFlushMs?: number;
+  /** Where version storage keeps release files (DATA_DIR/versions). */
+  versionsDir: string;
 }): Fabric {
   return {
     authorities: new AuthorityKeys(d.keyring),
@@ -42,6 +47,7 @@ export function createFabric(d: {
     nodeBlocklist: new NodeBlocklist(d.db, d.live),
     snapshots: new SnapshotSignals(d.live),
     replicaMinority: d.replicaMinority,
+    versions: new VersionStorage(d.versionsDir),
   };
 }
 

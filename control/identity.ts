@@ -18,7 +18,8 @@ import { ConfigInvalid } from "./config.ts";
 
 export interface Identity {
   mode: "strict" | "dev";
-  productRoot: { key: CryptoKey; fingerprint: string } | null;
+  /** `publicKeyB64`: the raw key, for version storage to compare with the root of a release repository. */
+  productRoot: { key: CryptoKey; fingerprint: string; publicKeyB64: string } | null;
   insecureBootstrap: boolean;
   production: boolean;
   keyring: Keyring;
@@ -60,7 +61,11 @@ export async function fingerprintKeys(k: {
 export async function loadIdentity(cfg: Config, log: Logger): Promise<Identity> {
   const rootB64 = await readKey(cfg.authority.productRootKey, "INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY");
   const productRoot = rootB64
-    ? { key: await importPublicKey(rootB64).catch(bad("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY")), fingerprint: await keyFingerprint(rootB64) }
+    ? {
+        key: await importPublicKey(rootB64).catch(bad("INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY")),
+        fingerprint: await keyFingerprint(rootB64),
+        publicKeyB64: rootB64.trim(),
+      }
     : null;
   const secretKey = (await readKey(cfg.secrets.activeKey, "SECRET_ENCRYPTION_KEY")) ?? (await devKey(cfg, "secret-key", log));
   const keys = new Map<string, Uint8Array>([[cfg.secrets.activeKeyId, decode32(secretKey, "SECRET_ENCRYPTION_KEY")]]);

@@ -9,6 +9,7 @@
  */
 import { VpnReconciler } from "./vpn/reconciler.ts";
 import { chmod, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { ActorHost } from "../actors/host/host.ts";
 import { TimerScheduler } from "../actors/host/scheduler.ts";
 import { AdapterLeaseSweeper } from "./sessions/adapter-lease.ts";
@@ -71,7 +72,15 @@ export async function openControlPlane(cfg: Config, log: Logger): Promise<Contro
   const host = new ActorHost({ db, live, kinds: allActorKinds({ directorySync: () => syncRunner }), log, metrics });
   const scheduler = new TimerScheduler({ db, host, log, metrics, pollMs: cfg.timerPollMs });
   const adapterLeases = new AdapterLeaseSweeper({ db, live, host, clock: () => new Date(), log }, { silenceMs: cfg.adapterSilenceMs });
-  const fabric = createFabric({ db, live, host, log, keyring: identity.keyring, replicaMinority: cfg.replicaPartition === "minority" });
+  const fabric = createFabric({
+    db,
+    live,
+    host,
+    log,
+    keyring: identity.keyring,
+    replicaMinority: cfg.replicaPartition === "minority",
+    versionsDir: join(cfg.dataDir, "versions"),
+  });
   await fabric.nodeBlocklist.start();
   await fabric.snapshots.start();
   const deps: ControlDeps = { db, live, host, clock: () => new Date(), identity, fabric, log };

@@ -30,6 +30,7 @@ import type { RouteEntry } from "./openapi/document.ts";
 import { sendError, statusOf } from "./errors.ts";
 import { DomainError } from "../core/errors.ts";
 import { F } from "../core/log.ts";
+import { versionRepositoryRoutes, versionRoutes } from "./versions/routes.ts";
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>()
@@ -59,6 +60,8 @@ export function createApp(deps: AppDeps) {
     .route("/api/v1/platform", platformRoutes)
     .route("/api/v1/clusters", clusterRoutes)
     .route("/api/v1/node-agents", nodeAgentRoutes)
+    .route("/api/v1/versions/repository", versionRepositoryRoutes)
+    .route("/api/v1/versions", versionRoutes)
     // Built from this app's own route table on first use (http/openapi/).
     .route(
       "/",

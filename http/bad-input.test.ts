@@ -39,7 +39,11 @@ const NO_BODY = new Set([
   "POST /api/v1/platform/identity-sources/:sourceId/sync",
   "POST /api/v1/platform/identity-sources/:sourceId/test",
   "POST /api/v1/organizations/:orgId/vpn-connections/:vpnId/enable",
+  "POST /api/v1/versions/clusters/:id/rollouts/:itemId/pause",
+  "POST /api/v1/versions/clusters/:id/rollouts/:itemId/resume",
 ]);
+/** Routes that take raw bytes (application/octet-stream), not JSON: any JSON body is the wrong media type. */
+const OCTET_BODY = new Set(["PUT /api/v1/versions/blobs/:digest"]);
 
 let t: TestApp;
 let owner: Session;
@@ -104,7 +108,11 @@ describe("bad input on every body-taking endpoint", () => {
       const before = await tableCounts();
       const wrong: string[] = [];
       for (const route of bodyRoutes()) {
-        const expected = NO_BODY.has(route) ? ["request.body_not_allowed"] : codes;
+        const expected = NO_BODY.has(route)
+          ? ["request.body_not_allowed"]
+          : OCTET_BODY.has(route)
+            ? ["request.unsupported_media_type", "request.body_too_large"]
+            : codes;
         const res = await send(route);
         const body = (await res.json().catch(() => null)) as { error?: { code: string; trace_id: string } } | null;
         if (res.status < 400 || res.status >= 500 || !body?.error || !expected.includes(body.error.code) || !body.error.trace_id) {

@@ -69,6 +69,18 @@ const REFUSED: Record<string, string> = {
   "POST /api/v1/remote-sessions/:id/detach": "remote_session.not_attached",
   "POST /api/v1/remote-sessions/:id/takeover": "actor.event_rejected",
   "POST /api/v1/remote-sessions/:id/terminate": "actor.event_rejected",
+  // Version storage in a world without a Product Root or releases (http/versions/*.test.ts publish and roll out for real).
+  "GET /api/v1/versions/releases/:version": "versions.release_not_found",
+  "GET /api/v1/versions/repository/metadata/:file": "versions.file_not_found",
+  "GET /api/v1/versions/repository/targets/:path{.+}": "versions.file_not_found",
+  "POST /api/v1/versions/clusters/:id/rollouts": "versions.release_not_found",
+  "POST /api/v1/versions/clusters/:id/rollouts/:itemId/halt": "versions.rollout_not_found",
+  "POST /api/v1/versions/clusters/:id/rollouts/:itemId/pause": "versions.rollout_not_found",
+  "POST /api/v1/versions/clusters/:id/rollouts/:itemId/resume": "versions.rollout_not_found",
+  "POST /api/v1/versions/generations": "versions.no_product_root",
+  "POST /api/v1/versions/releases/:version/blocklist": "versions.release_not_found",
+  "PUT /api/v1/versions/blobs/:digest": "versions.blob_hash_mismatch",
+  "PUT /api/v1/versions/clusters/:id/channels/:channel": "versions.release_not_found",
 };
 
 let w: RouteWorld;

@@ -7,7 +7,7 @@
  *   rap root keygen --out DIR
  *   rap root sign-activation --key FILE --email EMAIL [--name NAME] [--installation-id UUID] [--valid-hours N]
  *   rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
- *   rap root authorize-release-key --key FILE --release-key PUBFILE --out FILE [--version N] [--valid-days N]
+ *   rap root authorize-release-key --key FILE --release-key PUBFILE [--timestamp-key PUBFILE] --out FILE [--version N] [--valid-days N]
  *
  * keygen writes DIR/product-root.pub (give it to the control plane as
  * INSTALLATION_PRODUCT_ROOT_PUBLIC_KEY_FILE) and DIR/product-root.key (mode
@@ -118,6 +118,7 @@ async function authorizeReleaseKey(args: string[]): Promise<void> {
     options: {
       key: { type: "string" },
       "release-key": { type: "string" },
+      "timestamp-key": { type: "string" },
       out: { type: "string" },
       version: { type: "string" },
       "valid-days": { type: "string" },
@@ -136,6 +137,15 @@ async function authorizeReleaseKey(args: string[]): Promise<void> {
   await tufKey(releasePub).catch(() => {
     throw new UsageError(`${values["release-key"]} is not an Ed25519 public key (release.pub)`);
   });
+  const timestampPub = values["timestamp-key"]
+    ? await readFile(values["timestamp-key"], "utf8").catch(() => {
+        throw new UsageError(`cannot read ${values["timestamp-key"]}`);
+      })
+    : undefined;
+  if (timestampPub !== undefined)
+    await tufKey(timestampPub).catch(() => {
+      throw new UsageError(`${values["timestamp-key"]} is not an Ed25519 public key (timestamp.pub from scripts/release keygen --timestamp)`);
+    });
   const privateKey = await loadKey(values.key);
   // The Product Root's public half, from the private key file (a JWK export carries it as x).
   const pkcs8 = (await readFile(values.key as string, "utf8")).trim();
@@ -145,12 +155,14 @@ async function authorizeReleaseKey(args: string[]): Promise<void> {
   const md = await rootMetadata({
     productRootPublicB64: productRootPub,
     releasePublicB64: releasePub,
+    timestampPublicB64: timestampPub,
     version,
     expires: new Date(Date.now() + days * 86_400_000),
   });
   await sign(md, { key: await tufKey(productRootPub), privateKey });
   await writeFile(values.out, metadataBytes(md));
-  console.log(`root version ${version} authorizing release key ${await keyFingerprint(releasePub.trim())}: ${values.out}`);
+  const timestampNote = timestampPub ? ` and timestamp key ${await keyFingerprint(timestampPub.trim())}` : " (it signs timestamps too)";
+  console.log(`root version ${version} authorizing release key ${await keyFingerprint(releasePub.trim())}${timestampNote}: ${values.out}`);
 }
 
 const ROOT_COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
@@ -168,8 +180,10 @@ const ROOT_HELP = `usage: rap root <command> [options]   (offline: no control pl
       a signed activation manifest for the first owner (printed as a compact JWS)
   rap root sign-grant --key FILE --installation-id UUID --email EMAIL --role ROLE [--valid-days N]
       a signed platform role grant (printed as a compact JWS)
-  rap root authorize-release-key --key FILE --release-key PUBFILE --out FILE [--version N] [--valid-days N]
-      root metadata of the release repository naming the release key (docs/updates.md)`;
+  rap root authorize-release-key --key FILE --release-key PUBFILE [--timestamp-key PUBFILE] --out FILE [--version N] [--valid-days N]
+      root metadata of the release repository naming the release key for targets and snapshot and the
+      online timestamp key for timestamps (without --timestamp-key the release key signs all three)
+      (docs/updates.md)`;
 
 async function root(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

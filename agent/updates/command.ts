@@ -5,6 +5,7 @@
  *   update request --version V [--updates-dir DIR]       ask the running agent to go to V (it looks on every heartbeat)
  *   update status [--updates-dir DIR]                    the update state as JSON
  *   update rollback [--updates-dir DIR]                  point current at known good (then restart the launcher)
+ *   update migrate-store --state-dir DIR                 apply this version's store migrations (the updater runs it from a staged slot)
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,6 +14,8 @@ import * as v from "valibot";
 import { ReleaseVersion } from "../../core/updates/manifest.ts";
 import { AgentError } from "../client.ts";
 import { Slots, SlotError } from "./slots.ts";
+import { AgentStore } from "../store.ts";
+import { systemClock } from "../clock.ts";
 
 export const UPDATE_USAGE = `usage: rap-node-agent update install|request|status|rollback [options]
 
@@ -22,6 +25,9 @@ The agent's A/B slots, run by agent/packaging/rap-agent-launcher (docs/updates.m
   request --version V       ask the running agent to update to V (signed releases only)
   status                    the update state, the slots and their versions, as JSON
   rollback                  by hand: point current at the known-good slot (restart the launcher after)
+  migrate-store --state-dir DIR
+                            apply this version's node-local store migrations (the updater runs it from the
+                            staged slot, after backing the store up); prints the schema version
   --updates-dir DIR         the slots (default $RAP_AGENT_UPDATES_DIR or /var/lib/rap-node-agent/updates)`;
 
 class UpdateUsage extends Error {
@@ -32,7 +38,7 @@ export async function cmdUpdate(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values } = parseArgs({
     args: rest,
-    options: { artifact: { type: "string" }, version: { type: "string" }, "updates-dir": { type: "string" } },
+    options: { artifact: { type: "string" }, version: { type: "string" }, "updates-dir": { type: "string" }, "state-dir": { type: "string" } },
     strict: true,
   });
   const dir = values["updates-dir"] ?? process.env.RAP_AGENT_UPDATES_DIR ?? "/var/lib/rap-node-agent/updates";
@@ -61,6 +67,16 @@ export async function cmdUpdate(args: string[]): Promise<number> {
           () => null,
         );
         process.stdout.write(`${JSON.stringify({ slots: view, update: status }, null, 2)}\n`);
+        return 0;
+      }
+      case "migrate-store": {
+        if (!values["state-dir"]) throw new UpdateUsage("update migrate-store needs --state-dir DIR");
+        const store = await AgentStore.open(join(values["state-dir"], "state.db"), systemClock);
+        try {
+          process.stdout.write(`${await store.schemaVersion()}\n`);
+        } finally {
+          store.close();
+        }
         return 0;
       }
       case "rollback": {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
 import { buildRelease, makeReleaseKeys, publish, type ReleaseKeys, type RepoServer, runScript, serveRepo } from "../../fixtures/releases.ts";
 import { spawn } from "../../core/runtime/index.ts";
-import { signingKey } from "../../core/updates/tuf.ts";
+import { metadataBytes, signingKey, timestampMetadata } from "../../core/updates/tuf.ts";
 import { publishRelease } from "../../scripts/release-lib/publish.ts";
 import { fetchRelease, UpdateFetchError } from "./fetch.ts";
 import { untarGz } from "../../scripts/release-lib/build.ts";
@@ -228,4 +228,59 @@ describe("fetching a signed release", () => {
     });
     expect(got.source).toBe(server.url);
   });
+
+  test("a separate online timestamp key: it alone refreshes the feed; a timestamp signed by another key is refused", async () => {
+    const split = await makeReleaseKeys({ timestampKey: true });
+    dirs.push(split.dir);
+    const own = await tmp("rap-repo-split-");
+    await publish(split, build2, own);
+    const s = await serveRepo(own);
+    const fetchV2 = async () =>
+      fetchRelease({ stateDir: await tmp("rap-agent-updates-"), trustedRootFile: split.rootFile, sources: [s.url], version: "2.0.0", host: HOST });
+    try {
+      expect((await fetchV2()).manifest.version).toBe("2.0.0");
+      // The refresh timer holds only the timestamp key: a new timestamp for the same snapshot, accepted.
+      const before = JSON.parse(await readFile(join(own, "metadata/timestamp.json"), "utf8"));
+      const r = await runScript("release", [
+        "refresh",
+        "--repo",
+        own,
+        "--timestamp-key",
+        split.timestampKey as string,
+        "--timestamp-pub",
+        split.timestampPub as string,
+      ]);
+      expect(r.code).toBe(0);
+      const after = JSON.parse(await readFile(join(own, "metadata/timestamp.json"), "utf8"));
+      expect(after.signed.version).toBe(before.signed.version + 1);
+      expect(after.signed.meta).toEqual(before.signed.meta);
+      expect((await fetchV2()).manifest.version).toBe("2.0.0");
+
+      // The release key is not the timestamp key of this root: the commands refuse it and write nothing ...
+      const refresh = await runScript("release", ["refresh", "--repo", own, "--key", split.releaseKey, "--pub", split.releasePub]);
+      expect(refresh.code).toBe(1);
+      expect(refresh.stderr).toContain("names another key for timestamps");
+      const build3 = await buildRelease("3.0.0");
+      dirs.push(build3);
+      const pub = await runScript("release", ["publish", "--build", build3, "--repo", own, "--key", split.releaseKey, "--pub", split.releasePub]);
+      expect(pub.code).toBe(1);
+      expect(pub.stderr).toContain("names another key for timestamps");
+      expect(JSON.parse(await readFile(join(own, "metadata/timestamp.json"), "utf8"))).toEqual(after);
+
+      // ... and a timestamp it signs anyway (a mirror, or a release machine that skipped the check) is refused by the agent.
+      const releaseKey = await signingKey(await readFile(split.releaseKey, "utf8"), await readFile(split.releasePub, "utf8"));
+      const forged = await timestampMetadata({
+        version: after.signed.version + 1,
+        snapshotVersion: after.signed.meta["snapshot.json"].version,
+        expires: new Date(Date.now() + 86_400_000),
+        key: releaseKey,
+      });
+      s.override.set("metadata/timestamp.json", metadataBytes(forged) as Uint8Array<ArrayBuffer>);
+      const err = await refusal(fetchV2());
+      expect(err.kind).toBe("refused");
+      expect(err.message).toContain("timestamp was signed by 0/1 keys");
+    } finally {
+      await s.stop();
+    }
+  }, 120_000);
 });

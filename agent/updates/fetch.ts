@@ -38,6 +38,14 @@ export interface FetchedRelease {
   file: string;
   /** The base URL it came from. */
   source: string;
+  /** The workloads of the asked roles that the release carries, verified like the agent. */
+  workloads: FetchedWorkload[];
+}
+
+export interface FetchedWorkload {
+  role: string;
+  artifact: ArtifactRef;
+  file: string;
 }
 
 /** Network-level failures (no answer, HTTP errors) move on to the next source; every other failure is a refusal. */
@@ -70,8 +78,12 @@ export async function fetchRelease(opts: {
   host: HostTarget;
   /** A role's workload; undefined for the agent itself. */
   role?: string;
-  /** Called with the verified manifest before the artifact is downloaded; throwing stops the fetch. */
-  onManifest?: (m: ReleaseManifest) => Promise<void>;
+  /** With the agent, also fetch the workloads of these roles (this node's) that the release carries. */
+  workloadRoles?: string[];
+  /** The version this node runs: its signed manifest is passed to `onManifest` too (a downgrade needs its rules). */
+  runningVersion?: string;
+  /** Called with the verified manifest (and the running version's, when signed) before the artifact is downloaded; throwing stops the fetch. */
+  onManifest?: (m: ReleaseManifest, running?: ReleaseManifest) => Promise<void>;
 }): Promise<FetchedRelease> {
   const metadataDir = join(opts.stateDir, "metadata");
   const targetDir = join(opts.stateDir, "downloads");
@@ -99,7 +111,14 @@ async function fetchFrom(
   base: string,
   metadataDir: string,
   targetDir: string,
-  opts: { version: string; host: HostTarget; role?: string; onManifest?: (m: ReleaseManifest) => Promise<void> },
+  opts: {
+    version: string;
+    host: HostTarget;
+    role?: string;
+    runningVersion?: string;
+    workloadRoles?: string[];
+    onManifest?: (m: ReleaseManifest, running?: ReleaseManifest) => Promise<void>;
+  },
 ): Promise<FetchedRelease> {
   const updater = new Updater({
     metadataDir,
@@ -109,34 +128,53 @@ async function fetchFrom(
     config: { fetchRetries: 0, fetchRetry: 0, fetchTimeout: 30_000 },
   });
   await updater.refresh();
-  const manifestInfo = await updater.getTargetInfo(manifestTarget(opts.version));
-  if (!manifestInfo) throw new UpdateFetchError("refused", `release ${opts.version} is not in the signed repository`, base);
-  const manifestFile = await updater.downloadTarget(manifestInfo, join(targetDir, `manifest-${opts.version}.json`));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(manifestFile, "utf8"));
-  } catch {
-    throw new UpdateFetchError("refused", `the manifest of ${opts.version} is not JSON`, base);
-  }
-  const m = v.safeParse(ReleaseManifest, parsed);
-  if (!m.success) throw new UpdateFetchError("refused", `the manifest of ${opts.version} is malformed: ${m.issues[0]?.message}`, base);
-  const manifest = m.output;
-  if (manifest.version !== opts.version) throw new UpdateFetchError("refused", `the manifest at ${opts.version} says version ${manifest.version}`, base);
-  await opts.onManifest?.(manifest);
+  const manifest = await signedManifest(updater, targetDir, opts.version, base);
+  if (!manifest) throw new UpdateFetchError("refused", `release ${opts.version} is not in the signed repository`, base);
+  // Going back needs the running release's own signed rules (downgrade_allowed, min_rollback_version).
+  const running = opts.runningVersion && opts.runningVersion !== opts.version ? await signedManifest(updater, targetDir, opts.runningVersion, base) : undefined;
+  await opts.onManifest?.(manifest, running);
   const what = opts.role === undefined ? "agent" : `${opts.role} workload`;
   const artifact = pickArtifact(manifest, opts.host, opts.role);
   if (!artifact) throw new UpdateFetchError("refused", `release ${opts.version} has no ${what} for ${opts.host.os}-${opts.host.arch}`, base);
+  const file = await downloadArtifact(updater, targetDir, artifact, opts.host, base);
+  // The workloads of this node's roles that the release carries; a role without one keeps its configured command.
+  const workloads: FetchedWorkload[] = [];
+  for (const role of opts.workloadRoles ?? []) {
+    const w = pickArtifact(manifest, opts.host, role);
+    if (w) workloads.push({ role, artifact: w, file: await downloadArtifact(updater, targetDir, w, opts.host, base) });
+  }
+  return { manifest, artifact, file, source: base, workloads };
+}
+
+/** Downloads one artifact the manifest lists, after checking the signed targets say the same hash, length, OS and architecture. */
+async function downloadArtifact(updater: Updater, targetDir: string, artifact: ArtifactRef, host: HostTarget, base: string): Promise<string> {
   const info = await updater.getTargetInfo(artifact.target);
   if (!info) throw new UpdateFetchError("refused", `${artifact.target} is listed in the manifest but not signed in the repository`, base);
   const custom = (info.custom ?? {}) as Record<string, unknown>;
   if (info.hashes.sha256 !== artifact.sha256 || info.length !== artifact.length)
     throw new UpdateFetchError("refused", `${artifact.target}: the manifest's hash differs from the signed targets`, base);
-  if (custom.os !== opts.host.os || custom.arch !== opts.host.arch)
+  if (custom.os !== host.os || custom.arch !== host.arch)
     throw new UpdateFetchError(
       "refused",
-      `${artifact.target} is signed as ${String(custom.os)}-${String(custom.arch)}, this host is ${opts.host.os}-${opts.host.arch}`,
+      `${artifact.target} is signed as ${String(custom.os)}-${String(custom.arch)}, this host is ${host.os}-${host.arch}`,
       base,
     );
-  const file = await updater.downloadTarget(info, join(targetDir, `${artifact.sha256}.tar.gz`));
-  return { manifest, artifact, file, source: base };
+  return updater.downloadTarget(info, join(targetDir, `${artifact.sha256}.tar.gz`));
+}
+
+/** A release's manifest as a signed target, checked against the contract; undefined when the repository does not list it. */
+async function signedManifest(updater: Updater, targetDir: string, version: string, base: string): Promise<ReleaseManifest | undefined> {
+  const info = await updater.getTargetInfo(manifestTarget(version));
+  if (!info) return undefined;
+  const file = await updater.downloadTarget(info, join(targetDir, `manifest-${version}.json`));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, "utf8"));
+  } catch {
+    throw new UpdateFetchError("refused", `the manifest of ${version} is not JSON`, base);
+  }
+  const m = v.safeParse(ReleaseManifest, parsed);
+  if (!m.success) throw new UpdateFetchError("refused", `the manifest of ${version} is malformed: ${m.issues[0]?.message}`, base);
+  if (m.output.version !== version) throw new UpdateFetchError("refused", `the manifest at ${version} says version ${m.output.version}`, base);
+  return m.output;
 }

@@ -88,4 +88,26 @@ describe("update machine", () => {
     const rollingBack = run(started, { type: "unhealthy", reason: "x", at }, { type: "rollback_started", at });
     expect(recover(rollingBack, onKnown, at)).toMatchObject({ state: "rolled_back", failed: "2.0.0" });
   });
+
+  test("a control-plane request for the version that runs is answered in any settled state, and waits during an update", () => {
+    const failed = run(idle, ...toStaging.slice(0, 1), { type: "refused", reason: "bad signature", at });
+    expect(failed.state).toBe("failed");
+    expect(step(failed, { type: "already_running", requestId: "r-9", at })).toMatchObject({
+      state: "running",
+      target: "1.0.0",
+      requestId: "r-9",
+      reason: undefined,
+    });
+    const busy = run(idle, ...toStaging);
+    expect(step(busy, { type: "already_running", requestId: "r-9", at })).toBe(busy);
+  });
+
+  test("killed in starting after signed migrations ran, before the switch: rolled back (the store goes back to its backup), not idle", () => {
+    const s = step(stagedWithMigration(), { type: "migrated", at });
+    expect(s.state).toBe("starting");
+    const r = recover(s, { version: "1.0.0", knownGood: "1.0.0", trial: false }, at);
+    expect(r).toMatchObject({ state: "rollback_required", target: "2.0.0", migration: true });
+    const plain = run(idle, ...toStaging, { type: "staged", at });
+    expect(recover(plain, { version: "1.0.0", knownGood: "1.0.0", trial: false }, at).state).toBe("idle");
+  });
 });

@@ -5,6 +5,7 @@
  * or kill, `recover` turns whatever was persisted plus what is really running
  * into a consistent status, so the node never reports or stays half-updated.
  *
+ *   idle, running, rolled_back, failed ─already_running─▶ running   (the control plane asked for what runs)
  *   idle ─desired─▶ checking ─checked─▶ downloading ─downloaded─▶ verifying ─verified─▶ staging
  *   staging ─staged─▶ migrating (when the signed manifest lists migrations) ─migrated─▶ starting
  *   staging ─staged─▶ starting ─started─▶ health_checking ─healthy─▶ promoting ─promoted─▶ running
@@ -40,6 +41,8 @@ export interface UpdateStatus {
   knownGood: string;
   /** The version being installed, while an update is under way or just ended. */
   target?: string;
+  /** The control plane's request this update answers (absent for an operator's request on the node). */
+  requestId?: string;
   /** The last version that failed here (refused, unhealthy or crashed). */
   failed?: string;
   reason?: string;
@@ -52,7 +55,8 @@ export interface UpdateStatus {
 }
 
 export type UpdateEvent =
-  | { type: "desired"; version: string; at: string }
+  | { type: "desired"; version: string; requestId?: string; at: string }
+  | { type: "already_running"; requestId: string; at: string }
   | { type: "checked"; migration: boolean; at: string }
   | { type: "downloaded"; at: string }
   | { type: "verified"; at: string }
@@ -88,7 +92,10 @@ export function step(s: UpdateStatus, e: UpdateEvent): UpdateStatus {
       // A request is consumed when its update settles (updater.ts removes it), so a failed version
       // asked for again is a new decision by the operator or the control plane, and is tried.
       if (!isSettled(s) || e.version === s.current) return s;
-      return to("checking", { target: e.version, reason: undefined, migration: false, switched: false });
+      return to("checking", { target: e.version, requestId: e.requestId, reason: undefined, migration: false, switched: false });
+    case "already_running":
+      // The control plane asks for the version that runs: answered without an update (settled states only).
+      return isSettled(s) ? to("running", { target: s.current, requestId: e.requestId, reason: undefined }) : s;
     case "checked":
       return s.state === "checking" ? to("downloading", { migration: e.migration }) : s;
     case "downloaded":
@@ -157,7 +164,8 @@ export function workOf(s: UpdateStatus): UpdateWork {
  * - Interrupted in migrating: the migration may be half done, so it must be
  *   undone: rollback_required.
  * - Interrupted in starting before the slot switch (`switched` unset, no
- *   trial): idle, like the states before it.
+ *   trial): idle, like the states before it, unless migrations ran
+ *   (rollback_required: the store goes back to its backup).
  * - Running the target after the switch: the trial goes on (health_checking),
  *   or, past promotion, running.
  * - Running the known-good version although the target was switched to: the
@@ -171,8 +179,11 @@ export function recover(persisted: UpdateStatus, running: { version: string; kno
     return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted in ${s.state}; still on ${running.version}` };
   if (s.state === "migrating") return { ...base, state: "rollback_required", reason: `update to ${s.target} interrupted while migrating` };
   // Killed in starting before the switch: nothing changed either (the request stands and is tried again).
-  if (s.state === "starting" && !s.switched && !running.trial && running.version !== s.target)
+  if (s.state === "starting" && !s.switched && !running.trial && running.version !== s.target) {
+    // After signed migrations ran, the store is the target's: it must go back to the backup (a rollback).
+    if (s.migration) return { ...base, state: "rollback_required", reason: `update to ${s.target} interrupted after its migrations, before the switch` };
     return { ...base, state: "idle", target: undefined, reason: `update to ${s.target} interrupted before the switch; still on ${running.version}` };
+  }
   if (["starting", "health_checking", "promoting"].includes(s.state)) {
     if (running.version === s.target && running.trial) return { ...base, state: "health_checking" };
     if (running.version === s.target) return { ...base, state: "running" };

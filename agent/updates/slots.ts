@@ -15,7 +15,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { spawn } from "../../core/runtime/index.ts";
 
-const ArtifactInfo = v.object({
+export const ArtifactInfo = v.object({
   typ: v.literal("rap.artifact.v1"),
   name: v.string(),
   version: v.string(),
@@ -33,6 +33,15 @@ export interface SlotView {
   knownGoodSlot: string;
   knownGoodVersion: string;
   trial: boolean;
+}
+
+/** Empties `into` and unpacks a verified `.tar.gz` there (never as root's owners: --no-same-owner). */
+export async function unpackInto(file: string, into: string, what: string): Promise<void> {
+  await rm(into, { recursive: true, force: true });
+  await mkdir(into, { recursive: true });
+  const child = spawn(["tar", "--no-same-owner", "-xzf", file, "-C", into], { stdout: "ignore", stderr: "pipe" });
+  const [err, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+  if (code !== 0) throw new SlotError(`unpacking into ${what} failed: ${err.trim().slice(0, 200)}`);
 }
 
 const other = (slot: string): string => (slot === "a" ? "b" : "a");
@@ -80,11 +89,7 @@ export class Slots {
    */
   private async unpack(file: string, slot: string, expected: { version?: string; os: string; arch: string }): Promise<string> {
     const into = join(this.dir, "slots", slot);
-    await rm(into, { recursive: true, force: true });
-    await mkdir(into, { recursive: true });
-    const child = spawn(["tar", "--no-same-owner", "-xzf", file, "-C", into], { stdout: "ignore", stderr: "pipe" });
-    const [err, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
-    if (code !== 0) throw new SlotError(`unpacking into slot ${slot} failed: ${err.trim().slice(0, 200)}`);
+    await unpackInto(file, into, `slot ${slot}`);
     const info = await this.info(slot);
     if (info.name !== "rap-node-agent") throw new SlotError(`the artifact is ${info.name}, not rap-node-agent`);
     if (info.os !== expected.os || info.arch !== expected.arch)

@@ -291,6 +291,8 @@ export async function assignRole(
     return id;
   });
   await deps.fabric.snapshots.changed(clusterId);
+  // An update-cache assignment changes the sources heartbeats name.
+  deps.fabric.versions.policy.invalidate();
   return id;
 }
 
@@ -323,6 +325,7 @@ export async function unassignRole(deps: Deps, clusterId: string, nodeId: string
     }
   });
   await deps.fabric.snapshots.changed(clusterId);
+  deps.fabric.versions.policy.invalidate();
 }
 
 export async function createGroup(deps: Deps, clusterId: string, input: { name: string; parent_id?: string }, change: ChangeContext): Promise<string> {

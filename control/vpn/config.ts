@@ -9,7 +9,20 @@ import { DomainError } from "../../core/errors.ts";
 import { cidrsOverlap, parseCidr, type Cidr } from "../../core/vpn/cidr.ts";
 import type { Tx } from "../../sql/db.ts";
 import { existingNodeIds, listVpnConnections } from "../../sql/vpn.ts";
-import type { VpnConfig } from "../../actors/vpn-connection/machine.ts";
+import type { VpnConfig, VpnRoutingPolicy } from "../../actors/vpn-connection/machine.ts";
+import type { VpnRouting } from "../../core/contracts/vpn.ts";
+
+/** The routing policy as the API and the node snapshot spell it. */
+export function routingOnWire(r: VpnRoutingPolicy): VpnRouting {
+  return {
+    allowed_cidrs: r.allowedCidrs,
+    denied_cidrs: r.deniedCidrs,
+    dns_routes: r.dnsRoutes,
+    services: r.services,
+    resource_ids: r.resourceIds,
+    internet_egress: r.internetEgress,
+  };
+}
 
 function parseAll(list: string[], field: string): Cidr[] {
   return list.map((text) => {

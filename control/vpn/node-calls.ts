@@ -10,15 +10,16 @@
 import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { ActorEventRejected, ActorNotFound, DomainError } from "../../core/errors.ts";
-import type { VpnAssignment, VpnClientAssignment, VpnRenewAnswer, VpnSecretAnswer, VpnRouting } from "../../core/contracts/vpn.ts";
+import type { VpnAssignment, VpnClientAssignment, VpnRenewAnswer, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { getNode } from "../../sql/nodes.ts";
-import { getVpnConnection, getVpnLease, getVpnSecret, leasesOfNode, listVpnConnections, type VpnConnectionRow } from "../../sql/vpn.ts";
+import { getVpnConnection, getVpnLease, getVpnSecret, leasesOfNode, listVpnConnections } from "../../sql/vpn.ts";
 import { clusterAssignments, type AssignmentRow } from "../../sql/node-roles.ts";
 import { VPN_LEASE } from "../../actors/vpn-lease/kind.ts";
 import type { VpnLeaseContext } from "../../actors/vpn-lease/machine.ts";
 import { vpnSecretAad, type WireguardSecret } from "./service.ts";
+import { routingOnWire } from "./config.ts";
 
 type Deps = Pick<ControlDeps, "db" | "host" | "clock">;
 
@@ -38,7 +39,7 @@ export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssig
       ttl_seconds: l.ttlMs / 1000,
       secret_version: c.secretVersion,
       target: c.target,
-      routing: routingOf(c),
+      routing: routingOnWire(c.routing),
     };
     if (active) {
       const node = await getNode(tx, nodeId);
@@ -69,7 +70,7 @@ export async function vpnClientAssignmentsOf(tx: Tx, clientRoles: readonly Assig
         owner_node_id: held ? l.ownerNodeId : null,
         epoch: l?.epoch ?? 0,
         tunnel_address: address,
-        routing: routingOf(c),
+        routing: routingOnWire(c.routing),
       });
     }
   }
@@ -82,17 +83,6 @@ function vpnClientsOf(roles: readonly AssignmentRow[], organizationId: string): 
     .filter((a) => a.role === "vpn-client" && a.organizationId === organizationId && typeof a.policy.tunnel_address === "string")
     .map((a) => ({ node_id: a.nodeId, address: a.policy.tunnel_address as string }))
     .sort((x, y) => x.node_id.localeCompare(y.node_id));
-}
-
-function routingOf(c: VpnConnectionRow): VpnRouting {
-  return {
-    allowed_cidrs: c.routing.allowedCidrs,
-    denied_cidrs: c.routing.deniedCidrs,
-    dns_routes: c.routing.dnsRoutes,
-    services: c.routing.services,
-    resource_ids: c.routing.resourceIds,
-    internet_egress: c.routing.internetEgress,
-  };
 }
 
 export async function renewVpnLease(deps: Deps, nodeId: string, connectionId: string, epoch: number, change: ChangeContext): Promise<VpnRenewAnswer> {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "../../fixtures/test.ts";
 import * as v from "valibot";
-import { compareVersions, MANIFEST_TYPE, pickArtifact, ReleaseManifest, transitionAllowed } from "./manifest.ts";
+import { compareVersions, MANIFEST_TYPE, nodeMigrationProblem, pickArtifact, ReleaseManifest, transitionAllowed } from "./manifest.ts";
 
 const artifact = (arch: "x64" | "arm64", target = `agent/2.0.0/a-${arch}.tar.gz`) => ({
   target,
@@ -57,5 +57,23 @@ describe("release manifest", () => {
     expect(transitionAllowed("3.0.0", manifest("2.0.0")).ok).toBe(false);
     const oneWay = manifest("3.0.0", { rollback: { downgrade_allowed: false, min_rollback_version: "0.0.0" } });
     expect(transitionAllowed("3.0.0", manifest("2.0.0"), oneWay).ok).toBe(false);
+  });
+
+  test("the agent runs only its own store's migrations, ending at the release and starting at or below what runs", () => {
+    const mig = {
+      id: "store-v4",
+      kind: "node_local_state" as const,
+      from_version: "1.0.0",
+      to_version: "2.0.0",
+      preflight: [],
+      backup_required: true,
+      rollback: "restore_backup" as const,
+      downgrade_possible: false,
+    };
+    expect(nodeMigrationProblem(manifest("2.0.0", { migrations: [mig] }), "1.0.0")).toBeUndefined();
+    expect(nodeMigrationProblem(manifest("2.0.0", { migrations: [] }), "0.1.0")).toBeUndefined();
+    expect(nodeMigrationProblem(manifest("2.0.0", { migrations: [{ ...mig, kind: "cache_format" }] }), "1.0.0")).toContain("node_local_state migrations only");
+    expect(nodeMigrationProblem(manifest("2.0.0", { migrations: [{ ...mig, to_version: "3.0.0" }] }), "1.0.0")).toContain("ends at 3.0.0");
+    expect(nodeMigrationProblem(manifest("2.0.0", { migrations: [mig] }), "0.9.0")).toContain("starts from 1.0.0");
   });
 });

@@ -115,3 +115,19 @@ export function transitionAllowed(from: string, to: ReleaseManifest, newerManife
     return { ok: false, reason: `${newerManifest.version} forbids going back below ${newerManifest.rollback.min_rollback_version}` };
   return { ok: true };
 }
+
+/**
+ * Why this agent cannot run the migrations a release lists (undefined: it
+ * can). The agent runs only migrations of its own store (`node_local_state`),
+ * each ending at this release and starting at or below the version the node
+ * runs; anything else is for another runner and the release is not installed.
+ */
+export function nodeMigrationProblem(m: ReleaseManifest, from: string): string | undefined {
+  for (const mig of m.migrations) {
+    if (mig.kind !== "node_local_state")
+      return `release ${m.version} lists a ${mig.kind} migration (${mig.id}); this agent runs node_local_state migrations only`;
+    if (mig.to_version !== m.version) return `migration ${mig.id} ends at ${mig.to_version}, not at release ${m.version}`;
+    if (compareVersions(from, mig.from_version) < 0) return `migration ${mig.id} starts from ${mig.from_version}; this node runs ${from}`;
+  }
+  return undefined;
+}

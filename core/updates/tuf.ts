@@ -8,7 +8,11 @@
  * that must be replaced (root rotation).
  *
  * The Product Root (offline) signs `root`, which names the release key for
- * `targets`, `snapshot` and `timestamp`; the release key signs those. Keys are
+ * `targets` and `snapshot`, and an online timestamp key for `timestamp` (or
+ * the release key for all three, a one-key root). The timestamp key is the
+ * only key a refresh needs, so the release key can stay off the machine that
+ * keeps the feed fresh: a stolen timestamp key can freeze or delay a feed but
+ * never publish a release. Keys are
  * Ed25519 (WebCrypto) in the same base64 raw/PKCS#8 form as the Product Root,
  * so `rap root` keys work here unchanged. Signing computes TUF's canonical
  * JSON of `signed` and signs those bytes, as the TUF specification says.
@@ -60,13 +64,26 @@ export const tufTime = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
  * snapshots are on, so every artifact is stored and fetched under its own
  * hash (content-addressed) and metadata under its version.
  */
-export async function rootMetadata(opts: { productRootPublicB64: string; releasePublicB64: string; version: number; expires: Date }): Promise<Metadata<Root>> {
+export async function rootMetadata(opts: {
+  productRootPublicB64: string;
+  releasePublicB64: string;
+  /** The online timestamp key; without it the release key signs timestamps too (a one-key root). */
+  timestampPublicB64?: string;
+  version: number;
+  expires: Date;
+}): Promise<Metadata<Root>> {
   const root = new Root({ version: opts.version, specVersion: SPEC_VERSION, expires: tufTime(opts.expires), consistentSnapshot: true });
   const rootKey = await tufKey(opts.productRootPublicB64);
   const releaseKey = await tufKey(opts.releasePublicB64);
   root.addKey(rootKey, "root");
-  for (const role of ["targets", "snapshot", "timestamp"]) root.addKey(releaseKey, role);
+  for (const role of ["targets", "snapshot"]) root.addKey(releaseKey, role);
+  root.addKey(opts.timestampPublicB64 ? await tufKey(opts.timestampPublicB64) : releaseKey, "timestamp");
   return new Metadata(root);
+}
+
+/** The key ids a root names for a role (what publish and refresh check their keys against before signing). */
+export function roleKeyIds(root: Metadata<Root>, role: "targets" | "snapshot" | "timestamp"): string[] {
+  return root.signed.roles[role]?.keyIDs ?? [];
 }
 
 /** A file the repository serves, with what the signed targets say about it. */
@@ -103,6 +120,8 @@ export async function publishGeneration(opts: {
   previous?: { targets: number; snapshot: number; timestamp: number };
   targets: TargetFile[];
   releaseKey: SigningKey;
+  /** Signs the timestamp; the release key when the root names it for timestamps too. */
+  timestampKey?: SigningKey;
   now: Date;
   targetsExpiry: Date;
   timestampExpiry: Date;
@@ -126,16 +145,26 @@ export async function publishGeneration(opts: {
     }),
   );
   await sign(snapshot, opts.releaseKey);
+  const timestamp = await timestampMetadata({
+    version: v.timestamp + 1,
+    snapshotVersion: snapshot.signed.version,
+    expires: opts.timestampExpiry,
+    key: opts.timestampKey ?? opts.releaseKey,
+  });
+  return { targets, snapshot, timestamp };
+}
+
+/** A timestamp naming snapshot `snapshotVersion`, signed by the timestamp key: all a refresh of the feed signs. */
+export async function timestampMetadata(opts: { version: number; snapshotVersion: number; expires: Date; key: SigningKey }): Promise<Metadata<Timestamp>> {
   const timestamp = new Metadata(
     new Timestamp({
-      version: v.timestamp + 1,
+      version: opts.version,
       specVersion: SPEC_VERSION,
-      expires: tufTime(opts.timestampExpiry),
-      snapshotMeta: new MetaFile({ version: snapshot.signed.version }),
+      expires: tufTime(opts.expires),
+      snapshotMeta: new MetaFile({ version: opts.snapshotVersion }),
     }),
   );
-  await sign(timestamp, opts.releaseKey);
-  return { targets, snapshot, timestamp };
+  return sign(timestamp, opts.key);
 }
 
 /** Canonical bytes of a metadata document as the repository stores and serves it. */

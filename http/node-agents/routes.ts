@@ -26,6 +26,7 @@ import {
   submitHeartbeat,
 } from "../../control/nodes/agent-reports.ts";
 import { authenticateNode } from "./auth.ts";
+import { answerUpdate, versionStorageUrl } from "../../control/versions/heartbeat.ts";
 import { adapterAssignments, reportSessionEvent } from "../../control/sessions/service.ts";
 import { redeemDataPlaneToken } from "../../control/sessions/tokens.ts";
 import { sessionCredentials } from "../../control/sessions/credentials.ts";
@@ -39,8 +40,10 @@ const nodeAuth = authenticateNode();
 
 const authed = new Hono<NodeEnv>()
   .post(API.heartbeat.route, nodeAuth, valid("json", API.heartbeat.body), async (c) => {
-    await submitHeartbeat(c.get("deps"), c.get("node"), c.req.valid("json"));
-    return c.json({ next_heartbeat_seconds: HEARTBEAT_INTERVAL_SECONDS }, 202);
+    const body = c.req.valid("json");
+    await submitHeartbeat(c.get("deps"), c.get("node"), body);
+    const update = await answerUpdate(c.get("deps"), c.get("node"), body, versionStorageUrl(c.req.url));
+    return c.json({ next_heartbeat_seconds: HEARTBEAT_INTERVAL_SECONDS, update }, 202);
   })
   .get(API.snapshot.route, nodeAuth, valid("query", API.snapshot.query), async (c) => {
     const { after_version: after, wait = 0 } = c.req.valid("query");

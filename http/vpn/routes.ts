@@ -22,6 +22,7 @@ import { DomainError } from "../../core/errors.ts";
 import { OrgIdParam } from "../../core/contracts/organizations.ts";
 import { DisableVpnBody, NewVpnBody, OrgVpnParam, UpdateVpnBody, type VpnConfigBody, VpnIdParam } from "../../core/contracts/vpn.ts";
 import { createVpnConnection, deleteVpnConnection, setVpnConnectionEnabled, updateVpnConnection, type VpnConfig } from "../../control/vpn/service.ts";
+import { routingOnWire } from "../../control/vpn/config.ts";
 import { vpnConnection, vpnConnections, vpnHistory, type VpnView } from "../../control/vpn/queries.ts";
 import { visibleOrg } from "../organizations/visible-org.ts";
 import { DENIED, describeRoutes } from "../openapi/registry.ts";
@@ -43,14 +44,7 @@ const orgWire = (c: VpnView) => ({
   disabled_reason: c.disabledReason,
   mode: c.mode,
   target: c.target,
-  routing: {
-    allowed_cidrs: c.routing.allowedCidrs,
-    denied_cidrs: c.routing.deniedCidrs,
-    dns_routes: c.routing.dnsRoutes,
-    services: c.routing.services,
-    resource_ids: c.routing.resourceIds,
-    internet_egress: c.routing.internetEgress,
-  },
+  routing: routingOnWire(c.routing),
   placement: { allowed_regions: c.placement.allowedRegions, preferred_regions: c.placement.preferredRegions, standby: c.placement.standby },
   bandwidth: { max_mbps: c.bandwidth.maxMbps, per_client_mbps: c.bandwidth.perClientMbps },
   secret_version: c.secretVersion,

@@ -11,11 +11,11 @@
  * Each publish signs one new generation whose versions are the previous ones
  * plus one; a published version is immutable (publishing it again is refused).
  */
-import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Metadata, MetadataKind, type TargetFile } from "@tufjs/models";
+import { Metadata, MetadataKind, type Root, type TargetFile } from "@tufjs/models";
 import { manifestTarget, type ReleaseManifest } from "../../core/updates/manifest.ts";
-import { metadataBytes, publishGeneration, type SigningKey, targetFile } from "../../core/updates/tuf.ts";
+import { metadataBytes, publishGeneration, roleKeyIds, type SigningKey, targetFile, timestampMetadata } from "../../core/updates/tuf.ts";
 import type { BuiltFile } from "./build.ts";
 
 export class PublishError extends Error {}
@@ -64,9 +64,42 @@ export async function addRoot(repoDir: string, rootJson: Uint8Array): Promise<nu
   return root.signed.version;
 }
 
+/** The repository's newest root metadata (N.root.json with the highest N), if it has one. */
+export async function newestRoot(repoDir: string): Promise<Metadata<Root> | undefined> {
+  const names = await readdir(join(repoDir, "metadata")).catch(() => [] as string[]);
+  const versions = names
+    .map((n) => /^(\d+)\.root\.json$/.exec(n)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number);
+  if (versions.length === 0) return undefined;
+  const json = await readJson(join(repoDir, `metadata/${Math.max(...versions)}.root.json`));
+  return Metadata.fromJSON(MetadataKind.Root, json as never);
+}
+
+/**
+ * Refuses, before anything is written, to sign with keys the repository's
+ * root does not name for those roles: agents would refuse the result, and
+ * the feed would look broken rather than the operator's command.
+ */
+export async function checkSigningKeys(repoDir: string, keys: { release?: SigningKey; timestamp: SigningKey }): Promise<void> {
+  const root = await newestRoot(repoDir);
+  if (!root) return;
+  const v = root.signed.version;
+  if (keys.release && !roleKeyIds(root, "targets").includes(keys.release.key.keyID))
+    throw new PublishError(
+      `root version ${v} of ${repoDir} does not name this release key for targets; use the key it authorizes (rap root authorize-release-key)`,
+    );
+  if (!roleKeyIds(root, "timestamp").includes(keys.timestamp.key.keyID))
+    throw new PublishError(
+      `root version ${v} of ${repoDir} names another key for timestamps; pass the timestamp key it authorizes (--timestamp-key FILE --timestamp-pub FILE)`,
+    );
+}
+
 export interface PublishOptions {
   repoDir: string;
   releaseKey: SigningKey;
+  /** Signs the timestamp when the root names a separate timestamp key; otherwise the release key does. */
+  timestampKey?: SigningKey;
   manifest: ReleaseManifest;
   /** Every file the manifest lists, as build.ts made them. */
   files: BuiltFile[];
@@ -110,6 +143,7 @@ export async function publishRelease(opts: PublishOptions): Promise<number> {
     previous: gen.versions,
     targets: [...gen.targets.filter((t) => !added.some((a) => a.path === t.path)), ...added],
     releaseKey: opts.releaseKey,
+    timestampKey: opts.timestampKey,
     now: opts.now,
     targetsExpiry: new Date(opts.now.getTime() + opts.targetsValidMs),
     timestampExpiry: new Date(opts.now.getTime() + opts.timestampValidMs),
@@ -118,28 +152,23 @@ export async function publishRelease(opts: PublishOptions): Promise<number> {
 }
 
 /**
- * Signs a new generation with the same targets: what keeps a feed alive
+ * Signs a new timestamp for the same snapshot: what keeps a feed alive
  * between releases, since clients refuse a timestamp past its expiry (a
- * frozen feed). Run it more often than --timestamp-days (a timer does).
+ * frozen feed). It needs only the timestamp key, so the timer that runs it
+ * more often than --timestamp-days never holds the release key. Targets and
+ * snapshot keep their own (long) expiry; publishing a release renews them.
  */
-export async function refreshRepository(opts: {
-  repoDir: string;
-  releaseKey: SigningKey;
-  now: Date;
-  timestampValidMs: number;
-  targetsValidMs: number;
-}): Promise<number> {
+export async function refreshRepository(opts: { repoDir: string; timestampKey: SigningKey; now: Date; timestampValidMs: number }): Promise<number> {
   const gen = await currentGeneration(opts.repoDir);
   if (!gen.versions) throw new PublishError(`${opts.repoDir} has no published generation to refresh`);
-  const published = await publishGeneration({
-    previous: gen.versions,
-    targets: gen.targets,
-    releaseKey: opts.releaseKey,
-    now: opts.now,
-    targetsExpiry: new Date(opts.now.getTime() + opts.targetsValidMs),
-    timestampExpiry: new Date(opts.now.getTime() + opts.timestampValidMs),
+  const timestamp = await timestampMetadata({
+    version: gen.versions.timestamp + 1,
+    snapshotVersion: gen.versions.snapshot,
+    expires: new Date(opts.now.getTime() + opts.timestampValidMs),
+    key: opts.timestampKey,
   });
-  return writeGeneration(opts.repoDir, published);
+  await writeAtomic(join(opts.repoDir, "metadata/timestamp.json"), metadataBytes(timestamp));
+  return timestamp.signed.version;
 }
 
 /** Writes a signed generation's metadata; its timestamp version. */

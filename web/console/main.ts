@@ -20,6 +20,7 @@ import { vpnPage } from "./pages/vpn.ts";
 import { healthPage } from "./pages/health.ts";
 import { auditPage } from "./pages/audit.ts";
 import { trustPage } from "./pages/trust.ts";
+import { updatesPage } from "./pages/updates.ts";
 
 const NAV: [string, string][] = [
   ["/overview", "Overview"],
@@ -32,6 +33,7 @@ const NAV: [string, string][] = [
   ["/health", "Health and alerts"],
   ["/audit", "Audit"],
   ["/trust", "Trust and certificates"],
+  ["/updates", "Releases and rollouts"],
   ["/account", "Account"],
 ];
 
@@ -48,6 +50,7 @@ const ROUTES: Record<string, Route> = {
   "/health": healthPage,
   "/audit": auditPage,
   "/trust": trustPage,
+  "/updates": updatesPage,
   "/account": accountPage,
 };
 

@@ -17,6 +17,9 @@ import { HttpError } from "../../errors.ts";
 const JSON_TYPE = /^application\/(?:[a-z0-9.+-]+\+)?json\s*(?:;.*)?$/i;
 
 const bodyReaders = new WeakSet<object>();
+/** Handlers that read a raw byte body themselves (version storage uploads), with their own size limit. */
+const octetReaders = new WeakSet<object>();
+const OCTET_TYPE = /^application\/octet-stream\s*(?:;.*)?$/i;
 
 /** Marks a route handler (a JSON validator) as the one that reads the request body. */
 export function readsBody<H extends object>(handler: H): H {
@@ -24,12 +27,29 @@ export function readsBody<H extends object>(handler: H): H {
   return handler;
 }
 
-/** Whether the matched route reads a body, or null when no route matched. */
-function routeReadsBody(c: Context<AppEnv>): boolean | null {
+/** Marks a route handler that reads an `application/octet-stream` body itself, through `readOctets`. */
+export function readsOctets<H extends object>(handler: H): H {
+  octetReaders.add(handler);
+  return handler;
+}
+
+/** Whether the matched route reads a body (JSON or raw bytes), or null when no route matched. */
+function routeReadsBody(c: Context<AppEnv>): boolean | "octets" | null {
   const routes = matchedRoutes(c);
   if (!routes.some((r) => r.method !== "ALL")) return null;
   // A sub-app with its own onError wraps each handler and keeps the original under this key.
-  return routes.some((r) => bodyReaders.has(r.handler) || bodyReaders.has((r.handler as unknown as Record<string, object>).__COMPOSED_HANDLER ?? {}));
+  const handlers = routes.flatMap((r) => [r.handler as object, (r.handler as unknown as Record<string, object>).__COMPOSED_HANDLER ?? {}]);
+  if (handlers.some((h) => octetReaders.has(h))) return "octets";
+  return handlers.some((h) => bodyReaders.has(h));
+}
+
+/** The raw body of a `readsOctets` route, refused as too large past `limit` bytes. */
+export async function readOctets(c: Context<AppEnv>, limit: number): Promise<Uint8Array> {
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(c, limit);
+  const bytes = await readLimited(c.req.raw, limit);
+  if (!bytes) throw tooLarge(c, limit);
+  return bytes;
 }
 
 export function jsonBody(): MiddlewareHandler<AppEnv> {
@@ -41,6 +61,13 @@ export function jsonBody(): MiddlewareHandler<AppEnv> {
     const limit = c.get("deps").bodyLimitBytes;
     const reads = routeReadsBody(c);
     if (reads === null) return next();
+    if (reads === "octets") {
+      if (!OCTET_TYPE.test(c.req.header("content-type") ?? ""))
+        throw new HttpError("request.unsupported_media_type", "request body must be application/octet-stream", {
+          content_type: c.req.header("content-type") ?? null,
+        });
+      return next();
+    }
     if (!reads) {
       // An empty body (content-length 0, or a chunked body with no bytes) is no body.
       const empty = declared !== undefined ? Number(declared) === 0 : c.req.raw.body !== null && !(await hasBytes(c.req.raw));
