@@ -10,6 +10,8 @@ import { AgentError } from "./client.ts";
 import { ClusterRunner } from "./run.ts";
 import { Supervisor, type WorkloadHealth, type WorkloadSpec } from "./supervisor.ts";
 import { MeshMember, type MeshSettings } from "./mesh/member.ts";
+import { VpnMember } from "./vpn/member.ts";
+import { vpnHistoryFile } from "./vpn/history-file.ts";
 import type { AgentStore } from "./store.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 
@@ -46,6 +48,7 @@ export class Agent {
     readonly runners: ClusterRunner[],
     readonly members: Map<string, MeshMember>,
     private readonly supervisors: Map<string, Supervisor>,
+    readonly vpn: Map<string, VpnMember>,
   ) {}
 
   /** Opens every enrolled membership and starts the work its last valid snapshot authorizes; the loops run until `stop()`. */
@@ -54,7 +57,17 @@ export class Agent {
     if (memberships.length === 0) throw new AgentError("not_enrolled", "this host is not enrolled in any cluster; run `rap-node-agent enroll` first");
     const supervisors = new Map<string, Supervisor>();
     const members = new Map<string, MeshMember>();
+    const vpn = new Map<string, VpnMember>();
     const runners: ClusterRunner[] = [];
+    // The VPN roles follow each snapshot once the mesh applied it: they run on its pump.
+    const refreshMesh = async (clusterId: string) => {
+      const member = members.get(clusterId)!;
+      await member.refresh();
+      // A refused node runs nothing (onStop closed its VPN work).
+      if (runners.find((r) => r.clusterId === clusterId)?.refused) return;
+      const body = (await o.store.snapshot(clusterId))?.body ?? null;
+      await vpn.get(clusterId)!.apply(body, member.running?.mesh ?? null);
+    };
     const time = { clock: o.clock, random: o.random };
     const reconcile = async (clusterId: string) => {
       const wanted = (await o.store.assignments(clusterId)).map((a) => a.serviceType);
@@ -72,13 +85,14 @@ export class Agent {
           log: o.log,
           onSnapshot: (clusterId) => {
             void reconcile(clusterId);
-            void members.get(clusterId)!.refresh();
+            void refreshMesh(clusterId).catch((e) => o.log("vpn could not apply the snapshot", { cluster: clusterId, error: String(e) }));
           },
           onControlPlane: (clusterId, reachable) => {
             members.get(clusterId)!.controlPlane(reachable);
             if (reachable) o.updater?.controlPlaneReached();
           },
           onStop: async (clusterId) => {
+            await vpn.get(clusterId)!.close();
             await members.get(clusterId)!.stop();
             await supervisors.get(clusterId)!.stopAll();
           },
@@ -89,7 +103,11 @@ export class Agent {
         o.random,
       );
       // Each further cluster listens on the next port (when a port is given).
-      members.set(m.clusterId, new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time));
+      const statusExtra = () => ({ vpn: vpn.get(m.clusterId)?.status() ?? null });
+      members.set(
+        m.clusterId,
+        new MeshMember(runner, o.store, o.stateDir, { ...o.mesh, listen: nthPort(o.mesh.listen, members.size) }, o.log, time, statusExtra),
+      );
       supervisors.set(
         m.clusterId,
         new Supervisor({
@@ -99,9 +117,19 @@ export class Agent {
           clock: o.clock,
         }),
       );
+      vpn.set(
+        m.clusterId,
+        new VpnMember({
+          nodeId: m.nodeId!,
+          historyFile: vpnHistoryFile(o.stateDir, m.clusterId),
+          clock: o.clock,
+          control: runner.vpnControl(),
+          log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }),
+        }),
+      );
       runners.push(runner);
     }
-    const agent = new Agent(o, runners, members, supervisors);
+    const agent = new Agent(o, runners, members, supervisors, vpn);
     // An update's health check includes every workload this agent runs, in every cluster.
     o.updater?.watchWorkloads(() => [...supervisors.values()].flatMap((s) => s.health()));
     o.log("agent running", {
@@ -112,7 +140,7 @@ export class Agent {
     // Work already authorized by the last valid snapshot starts even before the control plane answers.
     for (const r of runners) await reconcile(r.clusterId);
     // The mesh starts alongside; heartbeats and snapshots never wait for it.
-    for (const member of members.values()) void member.refresh();
+    for (const r of runners) void refreshMesh(r.clusterId).catch((e) => o.log("vpn could not apply the snapshot", { cluster: r.clusterId, error: String(e) }));
     agent.loops = [...runners.map((r) => r.watchSnapshots()), ...runners.map((r) => r.watchCertificate()), ...runners.map((r) => agent.heartbeats(r))];
     return agent;
   }
@@ -127,6 +155,8 @@ export class Agent {
     this.stopping = true;
     for (const wake of [...this.wakers]) wake();
     for (const r of this.runners) r.stop();
+    // Forwarding stops (fenced) before the mesh it runs on.
+    for (const v of this.vpn.values()) await v.close();
     for (const member of this.members.values()) await member.stop();
     for (const s of this.supervisors.values()) await s.stopAll();
     await Promise.race([Promise.all(this.loops), sleep(STOP_WAIT_MS)]);

@@ -52,6 +52,7 @@ export function detectCapabilities(facts = hostFacts()): Partial<Record<Capabili
     can_run_ssh_worker: true,
     can_run_vpn_exit: linux && tun,
     can_run_vpn_connector: linux && tun,
+    can_run_vpn_client: linux && tun,
     can_run_file_cache: true,
     can_run_update_cache: true,
     can_run_video_relay: true,

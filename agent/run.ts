@@ -27,6 +27,8 @@ import { CertificateRenewal, certificateFacts, certificateTelemetry } from "./re
 import { verifyNodeCertificate } from "../core/crypto/x509.ts";
 import { constantTimeEqual, fromB64 } from "../core/crypto/bytes.ts";
 import { Backoff, isTransient, troubleOf, type Trouble } from "./retry.ts";
+import { controlLeasePort } from "./vpn/control-port.ts";
+import type { VpnControl } from "./vpn/member.ts";
 
 /** The release this agent was built as (scripts/release bakes it in); a source checkout reports 0.1.0. */
 export const AGENT_VERSION: string = process.env.RAP_AGENT_BUILD_VERSION ?? "0.1.0";
@@ -395,6 +397,15 @@ export class ClusterRunner {
         const { serials } = await verifyRevocationList(r.revocation_list, { authorityPublicKey: this.m.authorityPublicKey!, clusterId: this.m.clusterId });
         return { version: r.version, serials };
       },
+    };
+  }
+
+  /** The VPN roles' calls (lease renewals and releases, the owner's WireGuard secret), with this node's session. */
+  vpnControl(): VpnControl {
+    const token = () => this.client.nodeToken(this.key, this.m.clusterId);
+    return {
+      lease: controlLeasePort(this.client, token),
+      secret: async (connectionId) => this.client.call("vpnSecret", { token: await token(), params: { connectionId } }),
     };
   }
 

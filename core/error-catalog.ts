@@ -95,6 +95,10 @@ export const ERROR_CATALOG = {
   "node.auth_refused": { status: 401, fallback: "The node could not be authenticated." },
   "node.capability_missing": { status: 409, fallback: "The node does not report the capability this role needs." },
   "node.role_exists": { status: 409, fallback: "The node already has this role." },
+  "node.role_policy_invalid": {
+    status: 400,
+    fallback: "This role needs settings the assignment does not give (a vpn-client needs an organization and a tunnel address).",
+  },
   "node.role_not_found": { status: 404, fallback: "That role assignment does not exist." },
   "route_intent.not_found": { status: 404, fallback: "That route intent does not exist." },
   "route_intent.exists": { status: 409, fallback: "Those two nodes already have a route intent; delete it first." },

@@ -9,8 +9,10 @@ import { ROLE_REQUIRES, type Capability, type NodeRole } from "./contracts/roles
 
 /** Adapter roles: they end remote sessions' channel streams, which reach them from entry nodes over the mesh. */
 export const ADAPTER_ROLES: readonly NodeRole[] = ["rdp-worker", "vnc-worker", "ssh-worker"];
+/** The VPN roles: the owner of a connection ends its packets at the egress; a client sends them (docs/vpn.md). */
+export const VPN_MESH_ROLES: readonly NodeRole[] = ["vpn-connector", "vpn-client"];
 /** Roles that carry or end mesh traffic and so need peers and route/QoS policy. */
-export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "video-relay", ...ADAPTER_ROLES];
+export const MESH_ROLES: readonly NodeRole[] = ["entry-node", "relay-node", "video-relay", ...ADAPTER_ROLES, ...VPN_MESH_ROLES];
 /** Roles that accept clients and so need token-validation keys and entry policy. */
 export const ENTRY_ROLES: readonly NodeRole[] = ["entry-node"];
 /** Roles that run services for organizations and so need their service configs and resource references. */

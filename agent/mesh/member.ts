@@ -30,6 +30,9 @@ export interface MeshSettings {
   entry?: EntrySettings;
 }
 
+/** More for the saved mesh status (`rap-node-agent status`): the VPN roles' state and counters. */
+export type StatusExtra = () => Record<string, unknown>;
+
 export class MeshMember {
   private runtime: MeshRuntime | null = null;
   private stopStatus: (() => void) | null = null;
@@ -43,6 +46,7 @@ export class MeshMember {
     private readonly settings: MeshSettings,
     private readonly log: (line: string, fields?: Record<string, unknown>) => void,
     private readonly time: { clock: Clock; random: Random },
+    private readonly statusExtra: StatusExtra = () => ({}),
   ) {
     this.sessions = new SessionRoles(runner, {
       log,
@@ -97,7 +101,7 @@ export class MeshMember {
       });
       const save = () =>
         void this.store
-          .saveMeshStatus(m.clusterId, this.runtime ? { ...this.runtime.status(), sessions: this.sessions.status() } : { stopped: true })
+          .saveMeshStatus(m.clusterId, this.runtime ? { ...this.runtime.status(), sessions: this.sessions.status(), ...this.statusExtra() } : { stopped: true })
           .catch(() => undefined);
       const stopSaving = every(this.time.clock, 1000, save);
       // Hourly, even without a new snapshot: the session roles renew what ages (the entry's self-signed certificate).

@@ -19,4 +19,14 @@ describe("mesh class policy", () => {
     expect(classesBetween(["ssh-worker"], ["vpn-exit"])).toEqual([]);
     expect(classesBetween(["entry-node"], ["entry-node"])).toContain("vpn_packet");
   });
+
+  test("a VPN client and a connector exchange vpn_packet; two clients or two connectors do not", () => {
+    expect(classesBetween(["vpn-client"], ["vpn-connector"]) as string[]).toEqual([...BASE, "vpn_packet"]);
+    expect(classesBetween(["vpn-connector"], ["vpn-client"])).toEqual(classesBetween(["vpn-client"], ["vpn-connector"]));
+    expect(classesBetween(["vpn-client"], ["vpn-client"]) as string[]).toEqual(BASE);
+    expect(classesBetween(["vpn-connector"], ["vpn-connector", "ssh-worker"]) as string[]).toEqual(BASE);
+    // Through a relay the packets may travel; a connector that is also an adapter still gets no session classes from a client.
+    expect(classesBetween(["relay-node"], ["vpn-client"])).toContain("vpn_packet");
+    expect(classesBetween(["vpn-client"], ["vpn-connector", "ssh-worker"])).not.toContain("input");
+  });
 });

@@ -9,7 +9,10 @@
  * - a video-relay takes only the interactive desktop classes;
  * - an adapter node (ssh/rdp/vnc worker) takes the remote-session classes
  *   from the nodes that carry sessions (entry nodes, relays), never from
- *   another adapter: adapters do not talk sessions to each other.
+ *   another adapter: adapters do not talk sessions to each other;
+ * - a vpn-client and a vpn-connector exchange `vpn_packet` (the connector
+ *   ends the tunnel at the egress), and so does either with a relay;
+ *   two clients, or two connectors, never do.
  */
 import { CHANNEL_CLASSES, type ChannelClassName } from "./channel.ts";
 
@@ -19,12 +22,15 @@ const VIDEO: ChannelClassName[] = ["input", "render", "clipboard"];
 const ADAPTER: ChannelClassName[] = ["input", "render", "clipboard", "file_transfer"];
 const ADAPTER_ROLES = ["ssh-worker", "rdp-worker", "vnc-worker"];
 const CARRIERS = ["entry-node", "relay-node", "video-relay"];
+const VPN_CLIENT = "vpn-client";
+const VPN_CONNECTOR = "vpn-connector";
 
 function offered(roles: readonly string[]): Set<ChannelClassName> {
   const out = new Set<ChannelClassName>();
   if (roles.includes("relay-node") || roles.includes("entry-node")) for (const c of [...BASE, ...SESSION]) out.add(c);
   if (roles.includes("video-relay")) for (const c of [...BASE, ...VIDEO]) out.add(c);
   if (roles.some((r) => ADAPTER_ROLES.includes(r))) for (const c of [...BASE, ...ADAPTER]) out.add(c);
+  if (roles.includes(VPN_CLIENT) || roles.includes(VPN_CONNECTOR)) for (const c of [...BASE, "vpn_packet" as const]) out.add(c);
   return out;
 }
 
@@ -33,6 +39,11 @@ export function classesBetween(a: readonly string[], b: readonly string[]): Chan
   const x = offered(a);
   const y = offered(b);
   const carries = (roles: readonly string[]) => roles.some((r) => CARRIERS.includes(r));
+  // VPN packets go between a client and a connector (one end of the tunnel each), never client to client.
+  const vpnPair = (x: readonly string[], y: readonly string[]) => x.includes(VPN_CLIENT) && y.includes(VPN_CONNECTOR);
+  if (!carries(a) && !carries(b) && (vpnPair(a, b) || vpnPair(b, a))) {
+    return CHANNEL_CLASSES.filter((c) => (BASE.includes(c) || c === "vpn_packet") && x.has(c) && y.has(c));
+  }
   // Two nodes of which neither carries sessions (adapters only) share the base classes alone.
   if (!carries(a) && !carries(b)) return BASE.filter((c) => x.has(c) && y.has(c));
   return CHANNEL_CLASSES.filter((c) => x.has(c) && y.has(c));

@@ -256,6 +256,9 @@ export async function assignRole(
     const missing = missingCapability(input.role, node.capabilities);
     if (missing) throw new DomainError("node.capability_missing", `the node does not report ${missing}`, { role: input.role, capability: missing });
     if (input.organization_id && !(await getOrg(tx, input.organization_id))) throw new DomainError("organization.not_found", "no such organization");
+    // A VPN client sends from its tunnel address inside one organization's connections: without both it could use none.
+    if (input.role === "vpn-client" && (!input.organization_id || typeof input.policy.tunnel_address !== "string"))
+      throw new DomainError("node.role_policy_invalid", "a vpn-client role needs organization_id and policy.tunnel_address", { role: input.role });
     const id = newId();
     await insertAssignment(tx, {
       id,

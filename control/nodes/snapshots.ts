@@ -26,7 +26,7 @@ import { meshEndpoints, reachableLinks, routeIntents, staleRelays } from "../../
 import { findRoute } from "../../core/routing/routes.ts";
 import { CLASS_POLICY } from "../../core/contracts/channel-classes.ts";
 import { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody } from "../../core/contracts/snapshot.ts";
-import { vpnAssignmentsOf } from "../vpn/node-calls.ts";
+import { vpnAssignmentsOf, vpnClientAssignmentsOf } from "../vpn/node-calls.ts";
 
 export { SNAPSHOT_TYPE, snapshotAudience, type SnapshotBody };
 
@@ -175,6 +175,10 @@ export async function buildSnapshotBody(tx: Tx, nodeId: string, ctx: SnapshotCon
   if (roles.has("vpn-connector")) {
     const vpn = await vpnAssignmentsOf(tx, nodeId);
     if (vpn.length) body.vpn = vpn;
+  }
+  if (roles.has("vpn-client")) {
+    const vpn = await vpnClientAssignmentsOf(tx, assignments);
+    if (vpn.length) body.vpn_client = vpn;
   }
   return { clusterId: node.clusterId, body };
 }

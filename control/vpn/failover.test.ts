@@ -49,6 +49,8 @@ let clusterId: string;
 let orgA: string;
 let orgB: string;
 const nodes: Record<string, EnrolledNode> = {};
+/** `vpn-client` nodes, one per organization. */
+const clients: Record<string, EnrolledNode> = {};
 let connectionId: string;
 /** Both keepers' forwarding facts, as agents would record them. */
 const agentFacts: VpnHistoryEvent[] = [];
@@ -145,6 +147,21 @@ beforeAll(async () => {
       201,
     );
   }
+  // VPN clients of each organization (no connector capability: never placed); set up before time starts to matter.
+  for (const [name, org, address] of [
+    ["client-a", orgA, "100.64.0.2/32"],
+    ["client-other", orgB, "100.64.0.3/32"],
+  ] as const) {
+    clients[name] = await enrollNode(t, owner, clusterId, { can_route_mesh: true, can_run_vpn_client: true }, name);
+    await stepUp(t, owner);
+    await json(
+      await t.call("POST", `/api/v1/clusters/${clusterId}/nodes/${clients[name]!.nodeId}/roles`, {
+        token: owner.token,
+        body: { role: "vpn-client", organization_id: org, policy: { tunnel_address: address } },
+      }),
+      201,
+    );
+  }
   for (const n of Object.values(nodes)) expect((await agent(n, "POST", "/heartbeat", { seq: 0 })).status).toBe(202);
 }, 120_000);
 
@@ -167,6 +184,24 @@ describe("VPN failover over the real control plane", () => {
     expect((await assignments(nodes[first]!)).map((a) => [a.role, a.epoch])).toEqual([["active", 1]]);
     expect((await assignments(nodes[second]!)).map((a) => [a.role, a.epoch])).toEqual([["standby", 1]]);
     expect(await assignments(nodes["vpn-other"]!)).toEqual([]);
+  });
+
+  test("vpn-client nodes: the organization's client sees the connection with its owner and epoch, the owner routes back to it; another organization's client sees nothing", async () => {
+    const snapshot = async (n: EnrolledNode) => {
+      const poll = await json(await agent(n, "GET", "/snapshot"), 200);
+      return JSON.parse(Buffer.from((poll.snapshot as string).split(".")[1]!, "base64url").toString()) as SnapshotBody;
+    };
+    const mine = await snapshot(clients["client-a"]!);
+    expect(mine.vpn_client).toEqual([
+      expect.objectContaining({ connection_id: connectionId, owner_node_id: nodes[first]!.nodeId, epoch: 1, tunnel_address: "100.64.0.2/32" }),
+    ]);
+    expect(mine.vpn_client![0]!.routing).toMatchObject({ allowed_cidrs: ["10.20.0.0/16"], denied_cidrs: ["10.20.9.0/24"], internet_egress: false });
+    // Both VPN roles are mesh roles: the client gets its peers.
+    expect(mine.mesh?.peers.map((p) => p.node_id)).toContain(nodes[first]!.nodeId);
+    expect((await snapshot(clients["client-other"]!)).vpn_client).toBeUndefined();
+    // The owner routes only the organization's client back (and accepts packets only from it).
+    expect((await assignments(nodes[first]!))[0]!.clients).toEqual([{ node_id: clients["client-a"]!.nodeId, address: "100.64.0.2/32" }]);
+    expect((await assignments(nodes[second]!))[0]!.clients).toBeUndefined();
   });
 
   test("only the owner gets the WireGuard secret, and each delivery is audited without the secret", async () => {

@@ -10,11 +10,12 @@
 import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { ActorEventRejected, ActorNotFound, DomainError } from "../../core/errors.ts";
-import type { VpnAssignment, VpnRenewAnswer, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
+import type { VpnAssignment, VpnClientAssignment, VpnRenewAnswer, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { Tx } from "../../sql/db.ts";
 import { appendAudit } from "../../sql/audit.ts";
 import { getNode } from "../../sql/nodes.ts";
-import { getVpnConnection, getVpnLease, getVpnSecret, leasesOfNode } from "../../sql/vpn.ts";
+import { getVpnConnection, getVpnLease, getVpnSecret, leasesOfNode, listVpnConnections } from "../../sql/vpn.ts";
+import { clusterAssignments, type AssignmentRow } from "../../sql/node-roles.ts";
 import { VPN_LEASE } from "../../actors/vpn-lease/kind.ts";
 import type { VpnLeaseContext } from "../../actors/vpn-lease/machine.ts";
 import { vpnSecretAad, type WireguardSecret } from "./service.ts";
@@ -22,7 +23,7 @@ import { routingOnWire } from "./config.ts";
 
 type Deps = Pick<ControlDeps, "db" | "host" | "clock">;
 
-/** The node's VPN assignments for its snapshot: active (the lease is held by it) or standby. */
+/** The node's VPN assignments for its snapshot: active (the lease is held by it) or standby; the active owner also gets the organization's clients. */
 export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssignment[]> {
   const out: VpnAssignment[] = [];
   for (const l of await leasesOfNode(tx, nodeId)) {
@@ -30,7 +31,7 @@ export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssig
     if (c?.state !== "enabled") continue;
     const active = l.state === "held" && l.ownerNodeId === nodeId;
     if (!active && l.standbyNodeId !== nodeId) continue;
-    out.push({
+    const assignment: VpnAssignment = {
       connection_id: c.id,
       organization_id: c.organizationId,
       role: active ? "active" : "standby",
@@ -39,9 +40,49 @@ export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssig
       secret_version: c.secretVersion,
       target: c.target,
       routing: routingOnWire(c.routing),
-    });
+    };
+    if (active) {
+      const node = await getNode(tx, nodeId);
+      assignment.clients = node ? vpnClientsOf(await clusterAssignments(tx, node.clusterId), c.organizationId) : [];
+    }
+    out.push(assignment);
   }
   return out;
+}
+
+/**
+ * A `vpn-client` node's connections: every enabled connection of its organization that allows IP tunnels, with the
+ * lease's current owner and epoch (null owner while nobody holds it). A client without a tunnel address in its role
+ * assignment's policy gets nothing: it has no address to send from.
+ */
+export async function vpnClientAssignmentsOf(tx: Tx, clientRoles: readonly AssignmentRow[]): Promise<VpnClientAssignment[]> {
+  const out: VpnClientAssignment[] = [];
+  for (const a of clientRoles) {
+    const address = typeof a.policy.tunnel_address === "string" ? a.policy.tunnel_address : null;
+    if (a.role !== "vpn-client" || !a.organizationId || !address) continue;
+    for (const c of await listVpnConnections(tx, a.organizationId)) {
+      if (c.state !== "enabled" || !c.routing.services.includes("ip_tunnel")) continue;
+      const l = await getVpnLease(tx, c.id);
+      const held = l?.state === "held" && l.ownerNodeId !== null;
+      out.push({
+        connection_id: c.id,
+        organization_id: c.organizationId,
+        owner_node_id: held ? l.ownerNodeId : null,
+        epoch: l?.epoch ?? 0,
+        tunnel_address: address,
+        routing: routingOnWire(c.routing),
+      });
+    }
+  }
+  return out;
+}
+
+/** The organization's active `vpn-client` nodes with a tunnel address, by node id. */
+function vpnClientsOf(roles: readonly AssignmentRow[], organizationId: string): { node_id: string; address: string }[] {
+  return roles
+    .filter((a) => a.role === "vpn-client" && a.organizationId === organizationId && typeof a.policy.tunnel_address === "string")
+    .map((a) => ({ node_id: a.nodeId, address: a.policy.tunnel_address as string }))
+    .sort((x, y) => x.node_id.localeCompare(y.node_id));
 }
 
 export async function renewVpnLease(deps: Deps, nodeId: string, connectionId: string, epoch: number, change: ChangeContext): Promise<VpnRenewAnswer> {

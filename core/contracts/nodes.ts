@@ -49,6 +49,8 @@ export const RoleAssignmentBody = v.strictObject({
   policy: v.optional(
     v.strictObject({
       egress_pool: v.optional(Text(100, { min: 1 })),
+      /** `vpn-client`: the client's address inside its organization's VPN connections (an IPv4 `/32`). */
+      tunnel_address: v.optional(v.pipe(v.string(), v.regex(/^(\d{1,3}\.){3}\d{1,3}\/32$/, "must be an IPv4 address with /32"))),
       /** update-cache only: where the cache serves (agent/updates/cache.ts); heartbeats name it to the cluster's agents first. */
       cache_url: v.optional(v.pipe(v.string(), v.maxLength(300), v.url("must be a URL"), v.regex(/^https?:\/\//, "must be an http(s) URL"))),
     }),

@@ -14,6 +14,7 @@ export const CAPABILITIES = [
   "can_run_ssh_worker",
   "can_run_vpn_exit",
   "can_run_vpn_connector",
+  "can_run_vpn_client",
   "can_run_file_cache",
   "can_run_update_cache",
   "can_run_video_relay",
@@ -30,6 +31,8 @@ export const ROLE_REQUIRES = {
   "vpn-exit": "can_run_vpn_exit",
   "ipv4-egress": "can_egress_internet",
   "vpn-connector": "can_run_vpn_connector",
+  /** The Linux IP tunnel client (docs/vpn.md "Clients"): a TUN adapter and the authorized routes of its organization's connections. */
+  "vpn-client": "can_run_vpn_client",
   "file-storage-cache": "can_run_file_cache",
   "update-cache": "can_run_update_cache",
   "video-relay": "can_run_video_relay",

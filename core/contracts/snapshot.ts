@@ -8,7 +8,7 @@
  * authority-signed document a node receives.
  */
 import * as v from "valibot";
-import { VpnAssignment } from "./vpn.ts";
+import { VpnAssignment, VpnClientAssignment } from "./vpn.ts";
 
 export const SNAPSHOT_TYPE = "rap.node_snapshot.v1";
 export const BOOTSTRAP_TYPE = "rap.bootstrap_bundle.v1";
@@ -70,6 +70,8 @@ export const SnapshotBody = v.object({
   ),
   /** VPN connections this node runs (`active`, under the lease's epoch) or stands by for (docs/vpn.md). */
   vpn: v.optional(v.array(VpnAssignment)),
+  /** `vpn-client` nodes: the connections of their organization they may use, with the current owner (docs/vpn.md "Clients"). */
+  vpn_client: v.optional(v.array(VpnClientAssignment)),
 });
 
 /** The snapshot as signed: the body plus its version and the authority's term (and the JWS claims). */

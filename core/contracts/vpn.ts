@@ -64,8 +64,25 @@ export const VpnAssignment = v.object({
   secret_version: v.number(),
   target: VpnTarget,
   routing: VpnRouting,
+  /** The organization's `vpn-client` nodes and their tunnel addresses: the owner routes each address back to its node (and accepts it only from there). */
+  clients: v.optional(v.array(v.object({ node_id: v.string(), address: v.string() }))),
 });
 export type VpnAssignment = v.InferOutput<typeof VpnAssignment>;
+
+/**
+ * One connection a `vpn-client` node may use, as its signed snapshot names it: where to send (the lease's current
+ * owner and epoch; null while nobody holds it), its own tunnel address, and the routing policy it installs (split
+ * tunnel from the allowed ranges, full tunnel when internet egress is allowed). Changes of owner arrive as new snapshots.
+ */
+export const VpnClientAssignment = v.object({
+  connection_id: v.string(),
+  organization_id: v.string(),
+  owner_node_id: v.nullable(v.string()),
+  epoch: v.number(),
+  tunnel_address: v.string(),
+  routing: VpnRouting,
+});
+export type VpnClientAssignment = v.InferOutput<typeof VpnClientAssignment>;
 
 /** The node-agent calls' bodies and answers (core/contracts/node-agent-api.ts). */
 export const VpnConnectionParam = v.strictObject({ connectionId: v.pipe(v.string(), v.uuid("must be a VPN connection id")) });

@@ -258,6 +258,24 @@ describe("roles and groups", () => {
     expect(actions).toEqual(expect.arrayContaining(["node.role_assigned", "node.role_removed", "node.service_desired_state"]));
   });
 
+  test("a vpn-client role needs an organization and a /32 tunnel address; a refused one writes nothing", async () => {
+    const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true, can_run_vpn_client: true }, "vpn-client-1");
+    const org = await createOrg(t, owner, "vpn-clients");
+    await stepUp(t, owner);
+    expect((await errOf(await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "vpn-client", organization_id: org }))).code).toBe("node.role_policy_invalid");
+    const noOrg = await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "vpn-client", policy: { tunnel_address: "100.64.0.9/32" } });
+    expect((await errOf(noOrg)).code).toBe("node.role_policy_invalid");
+    const badAddress = await admin("POST", `/nodes/${n.nodeId}/roles`, {
+      role: "vpn-client",
+      organization_id: org,
+      policy: { tunnel_address: "100.64.0.0/24" },
+    });
+    expect((await errOf(badAddress)).code).toBe("request.validation_failed");
+    expect((await json(await admin("GET", `/nodes/${n.nodeId}`), 200)).roles).toEqual([]);
+    const ok = await admin("POST", `/nodes/${n.nodeId}/roles`, { role: "vpn-client", organization_id: org, policy: { tunnel_address: "100.64.0.9/32" } });
+    expect(ok.status).toBe(201);
+  });
+
   test("an agent reports its services' state; only assigned services change", async () => {
     const n = await enrollNode(t, owner, clusterId, { can_route_mesh: true }, "svc-1");
     await stepUp(t, owner);

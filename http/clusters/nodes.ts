@@ -118,7 +118,15 @@ describeRoutes(nodeRoutes, {
   "POST /:id/nodes/:itemId/roles": {
     summary: "Assign a role to a node",
     status: 201,
-    errors: [...DENIED, "node.not_found", "node.not_active", "node.capability_missing", "node.role_exists", "organization.not_found"],
+    errors: [
+      ...DENIED,
+      "node.not_found",
+      "node.not_active",
+      "node.capability_missing",
+      "node.role_exists",
+      "node.role_policy_invalid",
+      "organization.not_found",
+    ],
   },
   "DELETE /:id/nodes/:itemId/roles/:assignmentId": {
     summary: "Remove a role assignment",

@@ -15,8 +15,9 @@
  * - `cpu_s_per_gbit`: CPU seconds of the two mesh/pump processes (client
  *   and egress, from /proc) per Gbit carried during the TCP run.
  *
- * Failover figures (`failover_p50_s`, `failover_max_s`) need the lease
- * keeper of the control-plane work and are not measured here.
+ * - `failover_p50_s`, `failover_max_s`: SIGKILL of the connection's owner to
+ *   the first ping answered through the new owner, over 5 kills, with real
+ *   agents and a real control plane (vpn-failover.ts; lease TTL 9 s).
  * Writes docs/bench/vpn.json and docs/bench/vpn.md.
  */
 import { readFileSync } from "node:fs";
@@ -26,6 +27,7 @@ import { join } from "node:path";
 import { LAB } from "../../fixtures/netns.ts";
 import { CONNECTION, vpnPath, type VpnPath } from "../../fixtures/vpn-path.ts";
 import { waitFor } from "../../fixtures/wait.ts";
+import { measureFailover } from "./vpn-failover.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const quick = process.argv.includes("--quick");
@@ -33,6 +35,8 @@ const RUNS = quick ? 1 : 5;
 const SECONDS = quick ? 2 : 5;
 const FLOOR = 0.15;
 const AIM = 0.35;
+const KILLS = 5;
+const FAILOVER_AIM_S = 2;
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
@@ -126,6 +130,10 @@ try {
   await path.close();
 }
 
+const failover = await measureFailover(KILLS);
+const failoverP50 = median(failover.seconds);
+const failoverMax = Math.max(...failover.seconds);
+
 const ratios = runs.map((r) => r.tun_mesh_mbps / r.veth_mbps);
 const ratio = round(median(ratios));
 const verdict = ratio >= AIM ? "meets aim" : ratio >= FLOOR ? "meets floor, misses aim" : "misses floor";
@@ -140,12 +148,14 @@ const report = {
   pps_small_packets: median(runs.map((r) => r.pps_small_packets)),
   cpu_s_per_gbit: median(runs.map((r) => r.cpu_s_per_gbit)),
   office_via_wireguard_mbps: median(runs.map((r) => r.office_via_wireguard_mbps)),
+  failover_p50_s: failoverP50,
+  failover_max_s: failoverMax,
   figures: {
     tun_mesh_vs_veth: { value: ratio, runs: ratios.map((r) => round(r)), floor: FLOOR, aim: AIM, verdict },
+    failover_s: { p50: failoverP50, max: failoverMax, kills: failover.seconds, aim: FAILOVER_AIM_S, history_violations: failover.violations },
   },
   runs,
   counters_after: counters,
-  not_measured: ["failover_p50_s", "failover_max_s"],
 };
 await writeFile(join(ROOT, "docs/bench/vpn.json"), `${JSON.stringify(report, null, 2)}\n`);
 
@@ -162,7 +172,13 @@ Produced by \`scripts/benchmarks/vpn.ts\`; method in its header. Namespaces and 
 | \`pps_small_packets\` (UDP, 64-byte payloads, received) | ${report.pps_small_packets} | | | |
 | \`cpu_s_per_gbit\` (client + egress mesh processes) | ${report.cpu_s_per_gbit} | | | |
 | \`office_via_wireguard_mbps\` (through the mesh, then wireguard-go) | ${report.office_via_wireguard_mbps} | | | |
-| \`failover_p50_s\`, \`failover_max_s\` | not measured (needs the lease keeper of the control-plane work) | | | |
+| \`failover_p50_s\` (SIGKILL of the owner → first ping through the new owner, ${KILLS} kills) | ${failoverP50} | | ${FAILOVER_AIM_S} | ${failoverP50 <= FAILOVER_AIM_S ? "meets aim" : "misses aim"} |
+| \`failover_max_s\` | ${failoverMax} | | | |
+
+Failover per kill (s): ${failover.seconds.join(", ")}; history checker over the whole run: ${failover.violations.length ? failover.violations.join("; ") : "no violations (never two owners)"}.
+Real agents and a real control plane in network namespaces (\`fixtures/vpn-agents.ts\`); the lease TTL is 9 s, and failover
+is the rest of the dead owner's lease plus the standby's first renewal and tunnel start, so it is about one TTL: the aim
+of 2 s needs a TTL of about 2 s (more lease writes on the control plane).
 
 Per run (Mbit/s):
 
@@ -176,5 +192,7 @@ is why it is so much faster than any per-packet path (every packet through the V
 most the TUN MTU, 1280 bytes).
 `;
 await writeFile(join(ROOT, "docs/bench/vpn.md"), md);
-console.log(`tun_mesh_vs_veth ${ratio} (${verdict}); pps_small_packets ${report.pps_small_packets}; cpu_s_per_gbit ${report.cpu_s_per_gbit}`);
+console.log(
+  `tun_mesh_vs_veth ${ratio} (${verdict}); pps_small_packets ${report.pps_small_packets}; cpu_s_per_gbit ${report.cpu_s_per_gbit}; failover p50 ${failoverP50} s, max ${failoverMax} s`,
+);
 process.exit(0);

@@ -37,7 +37,11 @@ function snapshotMesh(jws: string): SnapshotMesh | null {
 }
 
 function meshSection(clusterId: string, mesh: SnapshotMesh | null, seen: boolean) {
-  if (!mesh) return section("Mesh", h("p", { class: "muted", "data-testid": "node-mesh" }, "Not in the mesh: no entry-node, relay-node or video-relay role."));
+  if (!mesh)
+    return section(
+      "Mesh",
+      h("p", { class: "muted", "data-testid": "node-mesh" }, "Not in the mesh: the node has no mesh role (entry, relay, video relay, adapter or VPN)."),
+    );
   const nameOf = (id: string) => mesh.peers.find((p) => p.node_id === id)?.name ?? id;
   const path = (to: string) => {
     const r = mesh.route_paths.find((p) => p.to === to);

@@ -1,0 +1,50 @@
+/**
+ * VPN failover with real agents (part of `scripts/bench vpn`): the harness of
+ * fixtures/vpn-agents.ts (a control plane, two candidate owners and a client,
+ * each a real agent in its own network namespace). Each round waits until a
+ * standby is set, SIGKILLs the owner, and times from the kill to the first
+ * ping answered from the office through the new owner (pings of 0.3 s
+ * timeout back to back, so the resolution is about 0.3 s); then restarts the
+ * killed agent, which becomes the next round's standby. The whole run's
+ * facts go through the history checker.
+ */
+import { AGENT_LAB } from "../../fixtures/netns.ts";
+import { VpnAgents } from "../../fixtures/vpn-agents.ts";
+import { waitFor } from "../../fixtures/wait.ts";
+import { checkVpnHistory } from "../../core/vpn/history.ts";
+
+export interface FailoverResult {
+  seconds: number[];
+  /** History-checker findings over the whole run (0: never two owners, nobody forwarding without a lease). */
+  violations: string[];
+}
+
+export async function measureFailover(kills: number): Promise<FailoverResult> {
+  const run = await VpnAgents.start();
+  const seconds: number[] = [];
+  const answers = async () => (await run.inNs("client", ["ping", "-c", "1", "-W", "0.3", AGENT_LAB.office])).status === 0;
+  try {
+    await waitFor(answers, { timeoutMs: 120_000, what: "the office through the first owner" });
+    for (let i = 0; i < kills; i++) {
+      const owner = await waitFor(
+        async () => {
+          const [lease, agent] = [await run.lease(), await run.owner()];
+          const standby = [...run.agents.values()].find((a) => a.nodeId === lease.standby_node_id && a.killedAt === null);
+          return agent && standby ? agent : null;
+        },
+        { timeoutMs: 90_000, what: `a running owner and standby (round ${i + 1})` },
+      );
+      await waitFor(answers, { timeoutMs: 60_000, what: "the office before the kill" });
+      await run.kill(owner, (await run.lease()).epoch);
+      await waitFor(answers, { timeoutMs: 90_000, what: "the office through the new owner" });
+      const s = (Date.now() - owner.killedAt!) / 1000;
+      seconds.push(Number(s.toFixed(2)));
+      console.log(`failover ${i + 1}/${kills}: ${s.toFixed(2)} s from SIGKILL to the first answer through the new owner`);
+      run.restart(owner);
+    }
+    const violations = checkVpnHistory(await run.facts(), { toleranceMs: 1000 }).map((v) => `${v.code}: ${v.message}`);
+    return { seconds, violations };
+  } finally {
+    await run.close();
+  }
+}
