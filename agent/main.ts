@@ -39,6 +39,7 @@ import { Slots } from "./updates/slots.ts";
 import { restoreStoreIfRolledBack } from "./updates/store-backup.ts";
 import { cmdUpdate, UPDATE_USAGE } from "./updates/command.ts";
 import { UPDATE_STATES, type UpdateStateName } from "./updates/machine.ts";
+import { DEFAULT_DNS_LISTEN, parseHostPort } from "./vpn/dns-stub.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -83,6 +84,11 @@ SIGTERM or Ctrl-C stops it.
                             the entry's TLS certificate chain and key (PEM; default $RAP_ENTRY_CERT_FILE
                             and $RAP_ENTRY_KEY_FILE); without them a self-signed certificate valid 14
                             days, renewed weekly, whose hash clients pin
+  --vpn-dns-listen IP:PORT  where a vpn-client's DNS stub listens (UDP; default $RAP_VPN_DNS_LISTEN
+                            or 127.0.88.53:53); point the host's resolver at it (docs/vpn.md)
+  --vpn-dns-upstream IP[:PORT][,...]
+                            the host's resolvers for names outside every DNS route (default
+                            $RAP_VPN_DNS_UPSTREAM, else /etc/resolv.conf's nameservers)
 ${STATE_DIR_HELP}`,
   status: `usage: rap-node-agent status [--json] [--state-dir DIR]
 
@@ -236,10 +242,13 @@ async function cmdRun(args: string[]): Promise<number> {
       "entry-public-host": { type: "string" },
       "entry-cert": { type: "string" },
       "entry-key": { type: "string" },
+      "vpn-dns-listen": { type: "string" },
+      "vpn-dns-upstream": { type: "string" },
     },
     strict: true,
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
+  const vpnDns = vpnDnsSettings(values["vpn-dns-listen"], values["vpn-dns-upstream"]);
   const intervalMs = seconds("heartbeat-interval", values["heartbeat-interval"], "30") * 1000;
   const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
   mesh.entry = entrySettings(values, mesh);
@@ -270,6 +279,7 @@ async function cmdRun(args: string[]): Promise<number> {
       heartbeatIntervalMs: intervalMs,
       registry: { ...registry, ...fromRelease },
       mesh,
+      vpnDns,
       log: logJson,
       clock,
       random,
@@ -339,6 +349,17 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
     minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN"),
   };
   settings.shortcut = Object.fromEntries(Object.entries(shortcut).filter(([, v]) => v !== undefined && Number.isFinite(v)));
+  return settings;
+}
+
+/** The VPN client's DNS stub from flags and the environment (docs/vpn.md "DNS routes"). */
+function vpnDnsSettings(listen: string | undefined, upstream: string | undefined): { listen: string; upstreams: string[] } {
+  const settings = {
+    listen: listen ?? process.env.RAP_VPN_DNS_LISTEN ?? DEFAULT_DNS_LISTEN,
+    upstreams: (upstream ?? process.env.RAP_VPN_DNS_UPSTREAM ?? "").split(",").filter((s) => s.length > 0),
+  };
+  if (!/:\d{1,5}$/.test(settings.listen) || !parseHostPort(settings.listen)) throw new Usage(`--vpn-dns-listen ${settings.listen} is not IP:port`);
+  for (const u of settings.upstreams) if (!parseHostPort(u)) throw new Usage(`--vpn-dns-upstream ${u} is not an IP address (or IP:port)`);
   return settings;
 }
 

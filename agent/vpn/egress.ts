@@ -10,14 +10,23 @@
  * nothing is forwarded after it returns) and then takes the tunnel down, so
  * a node that lost its lease never keeps a second tunnel up.
  *
+ * The owner's kernel gets the connection's own nftables table
+ * (egress-rules.ts): only the TUN device's traffic may enter the tunnel, and
+ * with internet egress the rest leaves by the owner's uplink with source NAT
+ * (the pump's filter then allows every destination but the denied ranges).
+ * The table goes with the tunnel, and a guard process removes it if the agent
+ * dies.
+ *
  * Work per connection is serialised; a start that failed (no mesh yet, the
  * secret unreachable, wireguard-go missing) is logged and retried on the
  * next snapshot (`retry`), while the connection stays fenced.
  */
 import { TunDevice, type VpnPump } from "../../crates/fabric-quic/vpn.ts";
+import type { ChildProcess } from "../../core/runtime/index.ts";
 import type { VpnAssignment, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { ForwardingPort } from "./lease-runner.ts";
-import { attempt, run, shortTag } from "./commands.ts";
+import { attempt, run, shortTag, startGuard, stopHelper } from "./commands.ts";
+import { egressRuleset, egressTableName } from "./egress-rules.ts";
 import { WireguardTunnel, wireguardName } from "./wireguard.ts";
 
 export interface EgressDeps {
@@ -43,6 +52,9 @@ interface EgressConnection {
   tunnelKey: string;
   /** Client addresses routed to the device. */
   clientRoutes: Set<string>;
+  /** The nftables table as last applied ("" while none), and the guard that deletes it if the agent dies. */
+  rules: string;
+  guard: ChildProcess | null;
   chain: Promise<void>;
 }
 
@@ -95,15 +107,28 @@ export class VpnEgress implements ForwardingPort {
     this.conns.clear();
   }
 
-  /** What runs now, for status: connection → epoch forwarded, tunnel interface. */
-  status(): Record<string, { epoch: number | null; tunnel: string | null }> {
-    return Object.fromEntries([...this.conns].map(([id, c]) => [id, { epoch: c.running, tunnel: c.tunnel?.name ?? null }]));
+  /** What runs now, for status: connection → epoch forwarded, tunnel interface, nftables table. */
+  status(): Record<string, { epoch: number | null; tunnel: string | null; rules: string | null }> {
+    return Object.fromEntries(
+      [...this.conns].map(([id, c]) => [id, { epoch: c.running, tunnel: c.tunnel?.name ?? null, rules: c.rules ? egressTableName(id) : null }]),
+    );
   }
 
   private entry(id: string): EgressConnection {
     let c = this.conns.get(id);
     if (!c) {
-      c = { wanted: null, running: null, device: null, attachedTo: null, tunnel: null, tunnelKey: "", clientRoutes: new Set(), chain: Promise.resolve() };
+      c = {
+        wanted: null,
+        running: null,
+        device: null,
+        attachedTo: null,
+        tunnel: null,
+        tunnelKey: "",
+        clientRoutes: new Set(),
+        rules: "",
+        guard: null,
+        chain: Promise.resolve(),
+      };
       this.conns.set(id, c);
     }
     return c;
@@ -140,22 +165,31 @@ export class VpnEgress implements ForwardingPort {
     }
     await enableForwarding();
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
-    pump.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
+    pump.setFilter(id, egressFilter(a));
     await this.applyClients(id, c);
     if (!c.tunnel) await this.tunnelUp(id, c, a);
+    await this.applyRules(id, c, a);
     // The keeper may have stopped while the tunnel came up: then nothing is forwarded and the tunnel goes.
     if (c.wanted !== epoch) return this.bringDown(id, c);
     pump.setEpoch(id, epoch);
     c.running = epoch;
-    this.deps.log("vpn forwarding", { connection: id, epoch, tunnel: c.tunnel?.name ?? null, clients: c.clientRoutes.size });
+    this.deps.log("vpn forwarding", {
+      connection: id,
+      epoch,
+      tunnel: c.tunnel?.name ?? null,
+      clients: c.clientRoutes.size,
+      internet_egress: a.routing.internet_egress,
+      rules: egressTableName(id),
+    });
   }
 
   /** While forwarding: the snapshot's clients and filter, and the tunnel rebuilt when what it was built from changed. */
   private async follow(id: string, c: EgressConnection): Promise<void> {
     const a = this.deps.assignment(id);
     if (!a || c.running === null || !c.attachedTo) return;
-    c.attachedTo.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
+    c.attachedTo.setFilter(id, egressFilter(a));
     await this.applyClients(id, c);
+    await this.applyRules(id, c, a);
     if (c.tunnel && c.tunnelKey !== tunnelKeyOf(a)) {
       this.deps.log("vpn tunnel configuration changed; rebuilding it", { connection: id, secret_version: a.secret_version });
       const old = c.tunnel;
@@ -192,11 +226,33 @@ export class VpnEgress implements ForwardingPort {
     c.clientRoutes = wanted;
   }
 
-  private async bringDown(_id: string, c: EgressConnection): Promise<void> {
+  /** The connection's nftables table (egress-rules.ts), replaced atomically when what it is built from changed. */
+  private async applyRules(id: string, c: EgressConnection, a: VpnAssignment): Promise<void> {
+    const table = egressTableName(id);
+    const script = egressRuleset({
+      table,
+      device: c.device!.info().name,
+      tunnel: c.tunnel?.name ?? wireguardName(id, this.deps.nodeId),
+      internetEgress: a.routing.internet_egress,
+      deniedCidrs: a.routing.denied_cidrs,
+    });
+    if (script === c.rules) return;
+    c.guard ??= startGuard(["nft", "delete", "table", "inet", table]);
+    await run(["nft", "-f", "-"], script);
+    if (c.rules) this.deps.log("vpn egress rules changed", { connection: id, rules: table, internet_egress: a.routing.internet_egress });
+    c.rules = script;
+  }
+
+  private async bringDown(id: string, c: EgressConnection): Promise<void> {
     if (c.wanted !== null) return;
     const tunnel = c.tunnel;
     c.tunnel = null;
     await tunnel?.down();
+    if (c.rules) await attempt(["nft", "delete", "table", "inet", egressTableName(id)]);
+    c.rules = "";
+    const guard = c.guard;
+    c.guard = null;
+    if (guard) await stopHelper(guard);
   }
 
   private detach(id: string, c: EgressConnection): void {
@@ -209,6 +265,11 @@ export class VpnEgress implements ForwardingPort {
     c.device?.close();
     c.device = null;
   }
+}
+
+/** The pump's egress filter: the allowed ranges, or (internet egress) every destination; the denied ranges either way. */
+export function egressFilter(a: Pick<VpnAssignment, "routing">): { allow: string[]; deny: string[] } {
+  return { allow: a.routing.internet_egress ? [] : a.routing.allowed_cidrs, deny: a.routing.denied_cidrs };
 }
 
 function tunnelKeyOf(a: Pick<VpnAssignment, "secret_version" | "target" | "routing">): string {

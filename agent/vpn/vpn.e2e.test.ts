@@ -6,7 +6,11 @@
  * `rap-node-agent run` in its own namespace, the office behind its WireGuard
  * gateway. Proves: ping and a TCP flow from the client into the office
  * through the owner's WireGuard; a denied range unreachable (refused at the
- * egress); SIGKILL of the owner: the standby carries traffic again within a
+ * egress); another organization's client gets no route, and packets it
+ * forces at the owner are dropped there; internet egress (full tunnel) out of
+ * the owner's uplink with its address as source, only while the policy allows
+ * it; DNS routes: names under the connection's suffix resolved by the office's
+ * DNS server through the tunnel, others by the host's resolver; SIGKILL of the owner: the standby carries traffic again within a
  * measured bound; SIGSTOP past the lease, then SIGCONT; the owner cut off
  * from the control plane stops on its own before its lease ends. Every run's
  * recorded facts (the control plane's lease history, each agent's forwarding
@@ -14,7 +18,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AGENT_LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
-import { VpnAgents } from "../../fixtures/vpn-agents.ts";
+import { CLIENT_RESOLVER_ANSWER, VpnAgents } from "../../fixtures/vpn-agents.ts";
+import { DEFAULT_DNS_LISTEN } from "./dns-stub.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
 import { readVpnHistory, vpnHistoryFile } from "./history-file.ts";
@@ -42,7 +47,7 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     await waitFor(office, { timeoutMs: 90_000, what: "ping from the client into the office" });
     expect(owner.output()).toContain('"msg":"vpn forwarding"');
     // The standby prepares nothing: no WireGuard interface in its namespace.
-    const standby = [...run.agents.values()].find((a) => a.name !== "client" && a !== owner)!;
+    const standby = [...run.agents.values()].find((a) => a.name.startsWith("owner") && a !== owner)!;
     expect(await run.hasTunnel(standby.name)).toBe(false);
     // A TCP flow: iperf3 for 2 s through the tunnel.
     const server = run.lab.lab.start("office", ["iperf3", "-s", "-1", "-B", AGENT_LAB.office]);
@@ -87,6 +92,96 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     // The denied range again, for the tests that follow.
     await run.cluster.api("PUT", `/api/v1/organizations/${run.orgId}/vpn-connections/${run.connectionId}`, run.config);
     await waitFor(async () => !(await run.ping(AGENT_LAB.officeDenied)), { timeoutMs: 30_000, what: "the denied range refused again" });
+  });
+
+  test("another organization's client gets no route into the connection; packets it forces at the owner are dropped and counted there", async () => {
+    const owner = (await run.owner())!;
+    const other = run.agents.get("client2")!;
+    // Its agent runs with its own vpn-client role and tunnel address, but its snapshot names no connection: no adapter, no route.
+    const status = await waitFor(() => run.vpnStatus(other), { timeoutMs: 30_000, what: "client2's status" });
+    expect(status.client).toEqual({});
+    expect((await run.inNs("client2", ["ip", "-o", "link", "show"])).out).not.toContain("vpc-");
+    expect((await run.inNs("client2", ["ip", "route", "get", AGENT_LAB.office])).status).not.toBe(0);
+    // It forces the office's range at the owner by hand, from its own underlay address, its own tunnel address and the
+    // first organization's client's address (spoofed). The owner's kernel would forward all of it into the tunnel; the
+    // connection's rules drop it (`foreign`), and nothing reaches the office.
+    const before = (await run.egressCounters(owner))!;
+    expect(before).not.toBeNull();
+    await run.inNs("client2", ["ip", "route", "add", AGENT_LAB.officeCidr, "via", AGENT_LAB.underlay[owner.name as "ownerA" | "ownerB"]]);
+    for (const address of [AGENT_LAB.client2Tun, AGENT_LAB.clientTun]) await run.inNs("client2", ["ip", "addr", "add", `${address}/32`, "dev", "lo"]);
+    const forced = [[], ["-I", AGENT_LAB.client2Tun], ["-I", AGENT_LAB.clientTun]];
+    for (const source of forced) expect((await run.inNs("client2", ["ping", "-c", "2", "-W", "1", ...source, AGENT_LAB.office])).status).not.toBe(0);
+    const after = (await run.egressCounters(owner))!;
+    console.log(`another organization's forced packets dropped at the owner: ${after.foreign - before.foreign}`);
+    expect(after.foreign - before.foreign).toBeGreaterThanOrEqual(forced.length * 2);
+    // The connection's own client is unaffected.
+    await waitFor(office, { timeoutMs: 10_000, what: "the first organization's client still through" });
+    await run.inNs("client2", ["ip", "route", "del", AGENT_LAB.officeCidr]);
+    for (const address of [AGENT_LAB.client2Tun, AGENT_LAB.clientTun]) await run.inNs("client2", ["ip", "addr", "del", `${address}/32`, "dev", "lo"]);
+  });
+
+  test("internet egress: only while the policy allows it, the client reaches an internet host through the owner's uplink, as the owner's address", async () => {
+    const owner = (await run.owner())!;
+    const uplink = AGENT_LAB.uplink[owner.name as "ownerA" | "ownerB"];
+    // The owner reaches the internet host; the client (split tunnel, no way out of its underlay) does not.
+    expect(await run.ping(AGENT_LAB.internetHost, owner.name)).toBe(true);
+    expect(await run.ping(AGENT_LAB.internetHost)).toBe(false);
+    await run.configure({ internet_egress: true });
+    await waitFor(() => run.ping(AGENT_LAB.internetHost), { timeoutMs: 30_000, what: "the internet host through the owner (full tunnel)" });
+    // The internet host sees the owner's uplink address as the source (source NAT), never the client's tunnel address.
+    const server = run.lab.lab.start("internet", ["iperf3", "-s", "-1", "-J", "-B", AGENT_LAB.internetHost]);
+    const seen = new Response(server.stdout).text();
+    await waitFor(async () => (await run.inNs("internet", ["ss", "-ltn"])).out.includes(":5201"), { timeoutMs: 10_000, what: "iperf3 listening" });
+    expect((await run.inNs("client", ["iperf3", "-c", AGENT_LAB.internetHost, "-t", "1"])).status).toBe(0);
+    await server.exited;
+    const connected = JSON.parse(await seen).start.connected[0] as { remote_host: string };
+    console.log(`internet egress: the internet host saw ${connected.remote_host} (the owner's uplink is ${uplink})`);
+    expect(connected.remote_host).toBe(uplink);
+    // Denied ranges still apply under a full tunnel; the office still answers.
+    expect(await run.ping(AGENT_LAB.officeDenied)).toBe(false);
+    expect(await run.ping(AGENT_LAB.office)).toBe(true);
+    expect((await run.egressCounters(owner))!.internet).toBeGreaterThan(0);
+    // Off again: the client's full-tunnel routes go and the owner's rules block anything but the allowed ranges.
+    await run.configure({});
+    await waitFor(async () => !(await run.ping(AGENT_LAB.internetHost)), { timeoutMs: 30_000, what: "the internet host unreachable again" });
+    await waitFor(office, { timeoutMs: 10_000, what: "the office after internet egress was turned off" });
+  });
+
+  test("DNS routes: names under the suffix go to the office's server through the tunnel, others to the host's resolver; changes follow", async () => {
+    const officeDns = await run.dnsServer("office", AGENT_LAB.officeDns, 53, AGENT_LAB.office, AGENT_LAB.officeSuffix);
+    const hostResolver = await run.dnsServer("client", "127.0.0.1", 5300, CLIENT_RESOLVER_ANSWER);
+    const client = run.agents.get("client")!;
+    const routes = [{ suffix: AGENT_LAB.officeSuffix, servers: [AGENT_LAB.officeDns] }];
+    await run.configure({ dns_routes: routes });
+    // The stub shows the route in force (rap-node-agent status) and logs it.
+    await waitFor(async () => (await run.vpnStatus(client))?.dns?.routes.some((r) => r.suffix === AGENT_LAB.officeSuffix) ?? false, {
+      timeoutMs: 30_000,
+      what: "the DNS route in the client's status",
+    });
+    expect(client.output()).toContain('"msg":"vpn dns routes in force"');
+    const name = `intranet.${AGENT_LAB.officeSuffix}`;
+    expect(await run.resolve("client", DEFAULT_DNS_LISTEN, name)).toBe(AGENT_LAB.office);
+    expect(await run.resolve("client", DEFAULT_DNS_LISTEN, "www.example.org")).toBe(CLIENT_RESOLVER_ANSWER);
+    // The office's server saw the routed name, from the client's tunnel address (through the adapter); never the other one.
+    expect(officeDns()).toContain(`query ${name} from ${AGENT_LAB.clientTun}`);
+    expect(officeDns()).not.toContain("www.example.org");
+    expect(hostResolver()).toContain("query www.example.org");
+    expect(hostResolver()).not.toContain(name);
+    const status = (await waitFor(
+      async () => {
+        const dns = (await run.vpnStatus(client))?.dns;
+        return dns && dns.routes[0]!.queries >= 1 && dns.other_queries >= 1 ? dns : null;
+      },
+      { timeoutMs: 15_000, what: "the stub's counters in the status" },
+    ))!;
+    expect(status.routes[0]).toMatchObject({ suffix: AGENT_LAB.officeSuffix, servers: [AGENT_LAB.officeDns], connection_id: run.connectionId, failures: 0 });
+    // The route removed by a new snapshot: the same name now goes to the host's resolver; the stub kept running.
+    await run.configure({});
+    await waitFor(async () => (await run.resolve("client", DEFAULT_DNS_LISTEN, name)) === CLIENT_RESOLVER_ANSWER, {
+      timeoutMs: 30_000,
+      what: "the suffix no longer routed",
+    });
+    expect(client.output().match(/"msg":"vpn dns stub listening"/g)?.length).toBe(1);
   });
 
   test("SIGKILL of the owner: the standby carries traffic again within a measured bound; never two owners", async () => {

@@ -81,6 +81,39 @@ describe("VPN connection routes", () => {
       [body("hostbits", ["10.30.0.1/16"]), admin, 400, "vpn.cidr_invalid"],
       [body("deny", ["10.30.0.0/16"], { routing: { allowed_cidrs: ["10.30.0.0/16"], denied_cidrs: ["300.1.0.0/16"] } }), admin, 400, "vpn.cidr_invalid"],
       [body("berlin", ["10.40.0.0/16"]), admin, 409, "vpn.name_taken"],
+      ...[
+        ["Corp.Example", "10.31.0.53"],
+        ["corp.example.", "10.31.0.53"],
+        ["-corp.example", "10.31.0.53"],
+        ["corp..example", "10.31.0.53"],
+      ].map(([suffix, server]): [Record<string, unknown>, Session, number, string] => [
+        body("dns", ["10.31.0.0/16"], { routing: { allowed_cidrs: ["10.31.0.0/16"], dns_routes: [{ suffix, servers: [server] }] } }),
+        admin,
+        400,
+        "vpn.dns_suffix_invalid",
+      ]),
+      [
+        body("dns", ["10.31.0.0/16"], {
+          routing: {
+            allowed_cidrs: ["10.31.0.0/16"],
+            dns_routes: [
+              { suffix: "corp.example", servers: ["10.31.0.53"] },
+              { suffix: "corp.example", servers: ["10.31.0.54"] },
+            ],
+          },
+        }),
+        admin,
+        400,
+        "vpn.dns_suffix_invalid",
+      ],
+      ...["dns.corp.example", "10.31.0.300", "10.99.0.53", "10.31.9.53"].map((server): [Record<string, unknown>, Session, number, string] => [
+        body("dns", ["10.31.0.0/16"], {
+          routing: { allowed_cidrs: ["10.31.0.0/16"], denied_cidrs: ["10.31.9.0/24"], dns_routes: [{ suffix: "corp.example", servers: [server] }] },
+        }),
+        admin,
+        400,
+        "vpn.dns_server_invalid",
+      ]),
       [body("nodes", ["10.50.0.0/16"], { allowed_node_ids: [crypto.randomUUID()] }), admin, 403, "auth.forbidden"],
       [body("Bad Name", ["10.60.0.0/16"]), admin, 400, "request.validation_failed"],
       [{ ...body("extra", ["10.70.0.0/16"]), surprise: 1 }, admin, 400, "request.unknown_field"],
