@@ -11,8 +11,8 @@
  * added and removed one by one on the same adapter, the pump pointed at the
  * current owner under the lease's epoch (`setRoutes` + `setEpoch`), fenced
  * while nobody holds the lease. Denied ranges are enforced at the egress
- * (the owner's filter), whatever this side does. DNS policy is not applied
- * yet (docs/vpn.md "Clients").
+ * (the owner's filter), whatever this side does. DNS routes go to the
+ * host's DNS stub (dns-stub.ts, wired in member.ts).
  */
 import { TunDevice, type VpnPump, type VpnRoute } from "../../crates/fabric-quic/vpn.ts";
 import type { VpnClientAssignment } from "../../core/contracts/vpn.ts";

@@ -7,7 +7,9 @@
  * gateway. Proves: ping and a TCP flow from the client into the office
  * through the owner's WireGuard; a denied range unreachable (refused at the
  * egress); another organization's client gets no route, and packets it
- * forces at the owner are dropped there; internet egress (full tunnel) out of
+ * forces at the owner (by a hand-made route through the owner's kernel, or as
+ * forged `vpn_packet` frames over the mesh with its own valid certificate)
+ * are dropped there and counted; internet egress (full tunnel) out of
  * the owner's uplink with its address as source, only while the policy allows
  * it; DNS routes: names under the connection's suffix resolved by the office's
  * DNS server through the tunnel, others by the host's resolver; SIGKILL of the owner: the standby carries traffic again within a
@@ -18,7 +20,11 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AGENT_LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
+import { join } from "node:path";
+import { scriptArgv } from "../../core/runtime/index.ts";
 import { CLIENT_RESOLVER_ANSWER, VpnAgents } from "../../fixtures/vpn-agents.ts";
+import { VpnPeer } from "../../fixtures/vpn-path.ts";
+import { ROOT } from "../../fixtures/process.ts";
 import { DEFAULT_DNS_LISTEN } from "./dns-stub.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
@@ -110,14 +116,53 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     await run.inNs("client2", ["ip", "route", "add", AGENT_LAB.officeCidr, "via", AGENT_LAB.underlay[owner.name as "ownerA" | "ownerB"]]);
     for (const address of [AGENT_LAB.client2Tun, AGENT_LAB.clientTun]) await run.inNs("client2", ["ip", "addr", "add", `${address}/32`, "dev", "lo"]);
     const forced = [[], ["-I", AGENT_LAB.client2Tun], ["-I", AGENT_LAB.clientTun]];
-    for (const source of forced) expect((await run.inNs("client2", ["ping", "-c", "2", "-W", "1", ...source, AGENT_LAB.office])).status).not.toBe(0);
+    // (the addresses stay on its loopback for the mesh forgery below)
+    for (const source of forced)
+      expect((await run.inNs("client2", ["ping", "-c", "2", "-i", "0.2", "-W", "1", ...source, AGENT_LAB.office])).status).not.toBe(0);
     const after = (await run.egressCounters(owner))!;
     console.log(`another organization's forced packets dropped at the owner: ${after.foreign - before.foreign}`);
     expect(after.foreign - before.foreign).toBeGreaterThanOrEqual(forced.length * 2);
+    await run.inNs("client2", ["ip", "route", "del", AGENT_LAB.officeCidr]);
+    // Through the mesh: client2's node, with its own valid certificate, forges `vpn_packet` frames naming the first
+    // organization's connection under its current epoch (its agent stopped, a test process with its identity in its
+    // place). The mesh admits it (a vpn-client and a vpn-connector may exchange packets); the owner's pump refuses every
+    // one, because no source it may send from routes back to it (`refused_source`), and nothing reaches the office.
+    other.proc.kill("SIGTERM");
+    await other.proc.exited;
+    const forger = new VpnPeer(other.nodeId, run.lab.lab.start("client2", scriptArgv(join(ROOT, "fixtures", "vpn-peer.ts"))));
+    await forger.call("bindAs", { stateDir: other.stateDir, listen: `${AGENT_LAB.underlay.client2}:7444` });
+    await forger.call("connect", { nodeId: owner.nodeId, address: `${AGENT_LAB.underlay[owner.name as "ownerA" | "ownerB"]}:7443` });
+    await forger.call("hello", { nodeId: owner.nodeId, roles: ["vpn-client"], peerRoles: ["vpn-connector"] });
+    await forger.call("authorize", { nodeId: owner.nodeId });
+    await forger.call("createTun", { options: { name: "forge0", ipv4: [`${AGENT_LAB.client2Tun}/32`] } });
+    await run.inNs("client2", ["ip", "link", "set", "forge0", "up"]);
+    await run.inNs("client2", ["ip", "route", "add", AGENT_LAB.officeCidr, "dev", "forge0"]);
+    await forger.call("attach", { connection: run.connectionId, device: "forge0" });
+    await forger.call("setRoutes", { connection: run.connectionId, routes: [[AGENT_LAB.officeCidr, owner.nodeId]] });
+    await forger.call("setEpoch", { connection: run.connectionId, epoch: (await run.lease()).epoch });
+    const pumpBefore = (await run.counters(owner))!;
+    const sent = async () => (await forger.stats()).connections[run.connectionId]?.sent_packets ?? 0;
+    // Its own tunnel address, and the first organization's client's (spoofed).
+    for (const source of [
+      ["-I", AGENT_LAB.client2Tun],
+      ["-I", AGENT_LAB.clientTun],
+    ]) {
+      expect((await run.inNs("client2", ["ping", "-c", "2", "-i", "0.2", "-W", "1", ...source, AGENT_LAB.office])).status).not.toBe(0);
+    }
+    expect(await sent()).toBeGreaterThanOrEqual(4);
+    const pumpAfter = await waitFor(
+      async () => {
+        const c = await run.counters(owner);
+        return c && (c.refused_source ?? 0) - (pumpBefore.refused_source ?? 0) >= 4 ? c : null;
+      },
+      { timeoutMs: 15_000, what: "the owner's pump refusing the forged packets (refused_source)" },
+    );
+    console.log(
+      `another organization's node forging vpn_packet frames: ${await sent()} sent, ${(pumpAfter.refused_source ?? 0) - (pumpBefore.refused_source ?? 0)} refused by the owner's pump (refused_source)`,
+    );
     // The connection's own client is unaffected.
     await waitFor(office, { timeoutMs: 10_000, what: "the first organization's client still through" });
-    await run.inNs("client2", ["ip", "route", "del", AGENT_LAB.officeCidr]);
-    for (const address of [AGENT_LAB.client2Tun, AGENT_LAB.clientTun]) await run.inNs("client2", ["ip", "addr", "del", `${address}/32`, "dev", "lo"]);
+    await forger.call("close").catch(() => undefined);
   });
 
   test("internet egress: only while the policy allows it, the client reaches an internet host through the owner's uplink, as the owner's address", async () => {
