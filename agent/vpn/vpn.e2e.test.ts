@@ -244,6 +244,8 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     expect(failoverS).toBeLessThan(30);
     // The killed agent left no tunnel behind: its wireguard-go ended with it.
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the killed owner's WireGuard interface gone" });
+    // …and no nftables table: its guard process deleted it when the agent's pipe closed.
+    await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 10_000, what: "the killed owner's nftables table gone" });
     expect(checkVpnHistory(await run.facts(), { toleranceMs: 1000 })).toEqual([]);
   });
 
@@ -264,6 +266,7 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     owner.proc.kill("SIGCONT");
     // On waking, the old owner stops on its own (its deadline passed) and its renewal is refused; its tunnel goes down.
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 15_000, what: "the resumed owner's WireGuard interface gone" });
+    await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 15_000, what: "the resumed owner's nftables table gone" });
     const stop = readVpnHistory(vpnHistoryFile(owner.stateDir, run.clusterId)).find((e) => e.epoch === before.epoch && e.kind === "forward.stopped");
     expect(stop?.reason).toMatch(/cannot_renew|fenced/);
     console.log(`the resumed owner recorded its stop ${Date.parse(stop!.at) - resumedAt} ms after SIGCONT`);
@@ -349,6 +352,8 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     console.log(`drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (renewal interval 3 s + the standby's renewal and tunnel start)`);
     expect(longestGapMs).toBeLessThan(15_000);
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the drained owner's WireGuard interface gone" });
+    await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 10_000, what: "the drained owner's nftables table gone" });
+    expect(await run.hasEgressRules((await run.owner())!.name)).toBe(true);
     expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
   });
 });
