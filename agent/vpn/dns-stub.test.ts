@@ -3,9 +3,11 @@
  * server answering names under its suffix, the host's "normal" resolver, and
  * the stub between them choosing by suffix, following route changes on the
  * same socket, falling over to a route's next server, and answering SERVFAIL
- * (never the wrong network's answer) when no server of the route answers.
+ * (never the wrong network's answer) when no server of the route answers;
+ * the same over TCP (a resolver's retry after a truncated answer).
  */
 import { createSocket, type Socket } from "node:dgram";
+import { connect, createServer, type Server as TcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
 import { dnsAnswer, dnsQuery } from "../../fixtures/dns-server.ts";
 import { parseDnsQuestion } from "../../core/vpn/dns.ts";
@@ -13,24 +15,52 @@ import { DnsStub, parseHostPort, resolvConfServers } from "./dns-stub.ts";
 
 interface Server {
   socket: Socket;
+  tcp: TcpServer;
   address: string;
+  /** The names it was asked, with the transport: `name` (UDP) or `tcp:name`. */
   names: string[];
 }
 
-/** A DNS server on 127.0.0.1 that answers every A query with `answer` and remembers the names it was asked. */
+const frame = (m: Uint8Array) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]);
+
+/** A DNS server on 127.0.0.1 (UDP and TCP, one port) that answers every A query with `answer` and remembers the names it was asked. */
 function server(answer: string): Promise<Server> {
   return new Promise((resolve) => {
     const socket = createSocket("udp4");
-    const s: Server = { socket, address: "", names: [] };
-    socket.on("message", (msg, from) => {
-      const q = parseDnsQuestion(new Uint8Array(msg))!;
-      s.names.push(q.name);
-      socket.send(dnsAnswer(new Uint8Array(msg), q.end, answer), from.port, from.address);
-    });
+    const reply = (msg: Uint8Array, tag: string) => {
+      const q = parseDnsQuestion(msg)!;
+      s.names.push(`${tag}${q.name}`);
+      return dnsAnswer(msg, q.end, answer);
+    };
+    const tcp = createServer((c) => c.on("data", (chunk: Buffer) => c.write(frame(reply(new Uint8Array(chunk.subarray(2)), "tcp:")))));
+    const s: Server = { socket, tcp, address: "", names: [] };
+    socket.on("message", (msg, from) => socket.send(reply(new Uint8Array(msg), ""), from.port, from.address));
     socket.bind(0, "127.0.0.1", () => {
-      s.address = `127.0.0.1:${socket.address().port}`;
-      resolve(s);
+      const port = socket.address().port;
+      s.address = `127.0.0.1:${port}`;
+      tcp.listen(port, "127.0.0.1", () => resolve(s));
     });
+  });
+}
+
+/** One A query over TCP: the rcode and the answer's address, or null when the connection fails or stays silent 5 s. */
+function askTcp(to: string, name: string): Promise<{ rcode: number; address: string | null } | null> {
+  const { host, port } = parseHostPort(to)!;
+  return new Promise((resolve) => {
+    const c = connect(port, host, () => c.write(frame(dnsQuery(name, 9))));
+    const timer = setTimeout(() => c.destroy(), 5000);
+    let buffered = Buffer.alloc(0);
+    c.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+      const msg = buffered.subarray(2);
+      clearTimeout(timer);
+      c.destroy();
+      const answers = (msg[6]! << 8) | msg[7]!;
+      resolve({ rcode: msg[3]! & 0x0f, address: answers ? [...msg.subarray(msg.length - 4)].join(".") : null });
+    });
+    c.on("close", () => resolve(null));
+    c.on("error", () => resolve(null));
   });
 }
 
@@ -79,7 +109,10 @@ beforeAll(async () => {
 
 afterAll(() => {
   stub.close();
-  for (const s of [office, office2, host]) s.socket.close();
+  for (const s of [office, office2, host]) {
+    s.socket.close();
+    s.tcp.close();
+  }
 });
 
 describe("the VPN client's DNS stub", () => {
@@ -118,6 +151,15 @@ describe("the VPN client's DNS stub", () => {
     expect(stub.status().routes[0]!.failures).toBe(1);
   });
 
+  test("over TCP (a resolver's retry after a truncated answer) the same choice, sent on over TCP", async () => {
+    await stub.setRoutes("m1", [{ suffix: "corp.example", servers: [office.address], connection_id: "c1" }]);
+    expect(await askTcp(listen, "wiki.corp.example")).toEqual({ rcode: 0, address: "10.77.0.1" });
+    expect(await askTcp(listen, "news.example.net")).toEqual({ rcode: 0, address: "192.0.2.1" });
+    expect(office.names).toContain("tcp:wiki.corp.example");
+    expect(host.names).toContain("tcp:news.example.net");
+    expect(office.names).not.toContain("tcp:news.example.net");
+  });
+
   test("routes of several memberships add up; the stub stops when none has a client connection", async () => {
     await stub.setRoutes("m2", [{ suffix: "other.example", servers: [office2.address], connection_id: "c3" }]);
     expect(stub.status().routes.map((r) => r.suffix)).toEqual(["corp.example", "other.example"]);
@@ -126,6 +168,25 @@ describe("the VPN client's DNS stub", () => {
     await stub.setRoutes("m2", null);
     expect(stub.listening()).toBe(false);
     expect(logs.at(-1)?.line).toBe("vpn dns stub stopped");
+  });
+
+  test("an address already taken: the start fails with the reason, and neither transport stays bound", async () => {
+    const port = await freePort();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(port, "127.0.0.1", r));
+    const logs2: string[] = [];
+    const other = new DnsStub({ listen: `127.0.0.1:${port}`, upstreams: [], log: (l) => logs2.push(l) });
+    await expect(other.setRoutes("m", [])).rejects.toMatchObject({ code: "EADDRINUSE" });
+    expect(other.listening()).toBe(false);
+    // The UDP half that did bind was closed again: the port is free for UDP.
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.bind(port, "127.0.0.1", resolve);
+    });
+    probe.close();
+    taken.close();
+    expect(logs2).not.toContain("vpn dns stub listening");
   });
 
   test("resolv.conf nameservers; IP, IP:port and [v6]:port parse, anything else is refused", () => {

@@ -13,13 +13,14 @@
  * The routes follow each snapshot (`setRoutes`), without restarting
  * anything; the stub listens while the node has any VPN client connection.
  * What is in force and how many queries each route took is in
- * `rap-node-agent status` and logged on every change. UDP only: a client
- * that retries over TCP after a truncated answer is not served (stated in
- * the docs).
+ * `rap-node-agent status` and logged on every change. UDP and TCP (a
+ * resolver retries over TCP after a truncated answer): each query is sent
+ * on to its server over the transport it came in on.
  */
 import { createSocket, type Socket } from "node:dgram";
+import { connect, createServer, type Server, type Socket as TcpSocket } from "node:net";
 import { readFileSync } from "node:fs";
-import { dnsRouteFor, dnsServfail, isDnsServer, parseDnsQuestion } from "../../core/vpn/dns.ts";
+import { type DnsQuestion, dnsRouteFor, dnsServfail, isDnsServer, parseDnsQuestion } from "../../core/vpn/dns.ts";
 
 export const DEFAULT_DNS_LISTEN = "127.0.88.53:53";
 /** How long one server has to answer before the next is tried. */
@@ -73,7 +74,9 @@ export function resolvConfServers(text: string): string[] {
 }
 
 export class DnsStub {
-  private socket: Socket | null = null;
+  private udp: Socket | null = null;
+  private tcp: Server | null = null;
+  private readonly conns = new Set<TcpSocket>();
   private starting: Promise<void> | null = null;
   private routes: DnsRouteInForce[] = [];
   private readonly bySource = new Map<string, DnsRouteInForce[]>();
@@ -117,36 +120,68 @@ export class DnsStub {
 
   /** Whether the stub is listening now. */
   listening(): boolean {
-    return this.socket !== null;
+    return this.udp !== null;
   }
 
   close(): void {
-    const s = this.socket;
-    this.socket = null;
+    const [udp, tcp] = [this.udp, this.tcp];
+    this.udp = null;
+    this.tcp = null;
     this.starting = null;
-    if (s) {
-      s.close();
+    for (const c of this.conns) c.destroy();
+    this.conns.clear();
+    tcp?.close();
+    if (udp) {
+      udp.close();
       this.o.log("vpn dns stub stopped", { listen: this.o.listen });
     }
   }
 
+  /** UDP and TCP on the same address; if either cannot bind, neither stays open. */
   private open(): Promise<void> {
-    if (this.socket) return Promise.resolve();
-    this.starting ??= new Promise<void>((resolve, reject) => {
+    if (this.udp) return Promise.resolve();
+    this.starting ??= Promise.allSettled([this.openUdp(), this.openTcp()])
+      .then(([udp, tcp]) => {
+        if (udp.status === "fulfilled" && tcp.status === "fulfilled") {
+          this.udp = udp.value;
+          this.tcp = tcp.value;
+          this.o.log("vpn dns stub listening", { listen: this.o.listen, transports: ["udp", "tcp"] });
+          return;
+        }
+        // The one that did bind is closed again.
+        if (udp.status === "fulfilled") udp.value.close();
+        if (tcp.status === "fulfilled") tcp.value.close();
+        throw udp.status === "rejected" ? udp.reason : (tcp as PromiseRejectedResult).reason;
+      })
+      .finally(() => {
+        this.starting = null;
+      });
+    return this.starting;
+  }
+
+  private openUdp(): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
       const s = createSocket(this.bind.host.includes(":") ? "udp6" : "udp4");
       s.once("error", reject);
       s.bind(this.bind.port, this.bind.host, () => {
         s.off("error", reject);
         s.on("error", (e) => this.o.log("vpn dns stub socket error", { error: e.message }));
-        s.on("message", (msg, from) => void this.answer(s, new Uint8Array(msg), from.address, from.port));
-        this.socket = s;
-        this.o.log("vpn dns stub listening", { listen: this.o.listen });
-        resolve();
+        s.on("message", (msg, from) => void this.answerUdp(s, new Uint8Array(msg), from.address, from.port));
+        resolve(s);
       });
-    }).finally(() => {
-      this.starting = null;
     });
-    return this.starting;
+  }
+
+  private openTcp(): Promise<Server> {
+    return new Promise<Server>((resolve, reject) => {
+      const server = createServer((c) => this.serveTcp(c));
+      server.once("error", reject);
+      server.listen(this.bind.port, this.bind.host, () => {
+        server.off("error", reject);
+        server.on("error", (e) => this.o.log("vpn dns stub socket error", { error: e.message }));
+        resolve(server);
+      });
+    });
   }
 
   private upstreams(): string[] {
@@ -161,9 +196,41 @@ export class DnsStub {
     return resolvConfServers(text).filter((s) => s !== this.bind.host || this.bind.port !== 53);
   }
 
-  private async answer(s: Socket, query: Uint8Array, address: string, port: number): Promise<void> {
+  private async answerUdp(s: Socket, query: Uint8Array, address: string, port: number): Promise<void> {
     const q = parseDnsQuestion(query);
     if (!q) return;
+    const reply = await this.resolve(query, q, exchangeUdp);
+    if (this.udp === s) s.send(reply, port, address);
+  }
+
+  /** DNS over TCP (RFC 7766): two-byte length, message; several queries may follow on one connection. */
+  private serveTcp(c: TcpSocket): void {
+    this.conns.add(c);
+    c.setTimeout(10_000, () => c.destroy());
+    c.on("close", () => this.conns.delete(c));
+    c.on("error", () => c.destroy());
+    let buffered: Uint8Array = new Uint8Array(0);
+    c.on("data", (chunk: Uint8Array) => {
+      buffered = concat(buffered, chunk);
+      while (buffered.length >= 2) {
+        const len = (buffered[0]! << 8) | buffered[1]!;
+        if (buffered.length < 2 + len) break;
+        const query = buffered.slice(2, 2 + len);
+        buffered = buffered.slice(2 + len);
+        const q = parseDnsQuestion(query);
+        if (!q) {
+          c.destroy();
+          return;
+        }
+        void this.resolve(query, q, exchangeTcp).then((reply) => {
+          if (!c.destroyed) c.write(framed(reply));
+        });
+      }
+    });
+  }
+
+  /** The answer to one query: from the servers of the longest matching route, else the host's resolvers; SERVFAIL when none answers. */
+  private async resolve(query: Uint8Array, q: DnsQuestion, exchange: Exchange): Promise<Uint8Array> {
     const route = dnsRouteFor(q.name, this.routes);
     const servers = route ? route.servers : this.upstreams();
     let counters: RouteCounters | undefined;
@@ -172,28 +239,41 @@ export class DnsStub {
       this.counters.set(key(route), counters);
       counters.queries++;
     } else this.otherQueries++;
-    let reply: Uint8Array | null = null;
     for (const server of servers) {
       const to = parseHostPort(server);
       if (!to) continue;
-      reply = await exchange(query, q.id, to).catch(() => null);
-      if (reply) break;
+      const reply = await exchange(query, q.id, to).catch(() => null);
+      if (reply) return reply;
     }
-    if (!reply) {
-      if (counters) counters.failures++;
-      reply = dnsServfail(query, q);
-    }
-    if (this.socket === s) s.send(reply, port, address);
+    if (counters) counters.failures++;
+    return dnsServfail(query, q);
   }
 }
+
+type Exchange = (query: Uint8Array, id: number, to: { host: string; port: number }) => Promise<Uint8Array | null>;
 
 function key(r: DnsRouteInForce): string {
   return `${r.connection_id} ${r.suffix}`;
 }
 
-/** One query to one server from a socket of its own, the answer with the query's id, or null after the timeout. */
-function exchange(query: Uint8Array, id: number, to: { host: string; port: number }): Promise<Uint8Array | null> {
-  return new Promise((resolve) => {
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function framed(msg: Uint8Array): Uint8Array {
+  return concat(new Uint8Array([msg.length >> 8, msg.length & 0xff]), msg);
+}
+
+function idOf(msg: Uint8Array): number {
+  return msg.length < 2 ? -1 : (msg[0]! << 8) | msg[1]!;
+}
+
+/** One query to one server over UDP from a socket of its own: the answer with the query's id, or null after the timeout. */
+const exchangeUdp: Exchange = (query, id, to) =>
+  new Promise((resolve) => {
     const s = createSocket(to.host.includes(":") ? "udp6" : "udp4");
     const done = (answer: Uint8Array | null) => {
       clearTimeout(timer);
@@ -203,9 +283,31 @@ function exchange(query: Uint8Array, id: number, to: { host: string; port: numbe
     const timer = setTimeout(() => done(null), SERVER_TIMEOUT_MS);
     s.on("error", () => done(null));
     s.on("message", (msg, from) => {
-      if (from.address !== to.host || from.port !== to.port || msg.length < 2 || ((msg[0]! << 8) | msg[1]!) !== id) return;
+      if (from.address !== to.host || from.port !== to.port || idOf(msg) !== id) return;
       done(new Uint8Array(msg));
     });
     s.send(query, to.port, to.host);
   });
-}
+
+/** The same over TCP: one connection per query, the first framed answer with the query's id. */
+const exchangeTcp: Exchange = (query, id, to) =>
+  new Promise((resolve) => {
+    const c = connect(to.port, to.host);
+    let buffered: Uint8Array = new Uint8Array(0);
+    const done = (answer: Uint8Array | null) => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(null), SERVER_TIMEOUT_MS);
+    c.on("error", () => done(null));
+    c.on("connect", () => c.write(framed(query)));
+    c.on("data", (chunk: Uint8Array) => {
+      buffered = concat(buffered, chunk);
+      if (buffered.length < 2) return;
+      const len = (buffered[0]! << 8) | buffered[1]!;
+      if (buffered.length < 2 + len) return;
+      const answer = buffered.slice(2, 2 + len);
+      done(idOf(answer) === id ? answer : null);
+    });
+  });

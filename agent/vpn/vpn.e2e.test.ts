@@ -207,8 +207,11 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     const name = `intranet.${AGENT_LAB.officeSuffix}`;
     expect(await run.resolve("client", DEFAULT_DNS_LISTEN, name)).toBe(AGENT_LAB.office);
     expect(await run.resolve("client", DEFAULT_DNS_LISTEN, "www.example.org")).toBe(CLIENT_RESOLVER_ANSWER);
+    // Over TCP too (a resolver's retry after a truncated answer), through the tunnel as well.
+    expect(await run.resolve("client", DEFAULT_DNS_LISTEN, `tcp.${AGENT_LAB.officeSuffix}`, "tcp")).toBe(AGENT_LAB.office);
+    expect(officeDns()).toContain(`query tcp.${AGENT_LAB.officeSuffix} from ${AGENT_LAB.clientTun} (tcp)`);
     // The office's server saw the routed name, from the client's tunnel address (through the adapter); never the other one.
-    expect(officeDns()).toContain(`query ${name} from ${AGENT_LAB.clientTun}`);
+    expect(officeDns()).toContain(`query ${name} from ${AGENT_LAB.clientTun} (udp)`);
     expect(officeDns()).not.toContain("www.example.org");
     expect(hostResolver()).toContain("query www.example.org");
     expect(hostResolver()).not.toContain(name);
