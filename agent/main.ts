@@ -40,6 +40,7 @@ import { restoreStoreIfRolledBack } from "./updates/store-backup.ts";
 import { cmdUpdate, UPDATE_USAGE } from "./updates/command.ts";
 import { UPDATE_STATES, type UpdateStateName } from "./updates/machine.ts";
 import { DEFAULT_DNS_LISTEN, parseHostPort } from "./vpn/dns-stub.ts";
+import { vpnStatusLine } from "./vpn/status-text.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -84,7 +85,7 @@ SIGTERM or Ctrl-C stops it.
                             the entry's TLS certificate chain and key (PEM; default $RAP_ENTRY_CERT_FILE
                             and $RAP_ENTRY_KEY_FILE); without them a self-signed certificate valid 14
                             days, renewed weekly, whose hash clients pin
-  --vpn-dns-listen IP:PORT  where a vpn-client's DNS stub listens (UDP; default $RAP_VPN_DNS_LISTEN
+  --vpn-dns-listen IP:PORT  where a vpn-client's DNS stub listens (UDP, TCP; default $RAP_VPN_DNS_LISTEN
                             or 127.0.88.53:53); point the host's resolver at it (docs/vpn.md)
   --vpn-dns-upstream IP[:PORT][,...]
                             the host's resolvers for names outside every DNS route (default
@@ -415,7 +416,7 @@ async function cmdStatus(args: string[]): Promise<number> {
       const peers = (m.mesh as { peers?: { channel?: string }[] } | null)?.peers;
       const mesh = peers ? `  mesh peers ${peers.length} (${peers.filter((p) => p.channel === "established").length} established)` : "";
       process.stdout.write(
-        `${m.state_dir ? `${m.state_dir}: ` : ""}${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]${mesh}  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`,
+        `${m.state_dir ? `${m.state_dir}: ` : ""}${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]${mesh}  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}${vpnStatusLine((m.mesh as { vpn?: unknown } | null)?.vpn)}\n`,
       );
     }
   return 0;

@@ -25,6 +25,7 @@ import { scriptArgv } from "../../core/runtime/index.ts";
 import { CLIENT_RESOLVER_ANSWER, VpnAgents } from "../../fixtures/vpn-agents.ts";
 import { VpnPeer } from "../../fixtures/vpn-path.ts";
 import { ROOT } from "../../fixtures/process.ts";
+import { runAgent } from "../../fixtures/agent-process.ts";
 import { DEFAULT_DNS_LISTEN } from "./dns-stub.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
@@ -223,6 +224,9 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
       { timeoutMs: 15_000, what: "the stub's counters in the status" },
     ))!;
     expect(status.routes[0]).toMatchObject({ suffix: AGENT_LAB.officeSuffix, servers: [AGENT_LAB.officeDns], connection_id: run.connectionId, failures: 0 });
+    // The plain `rap-node-agent status` names the route in force too.
+    const text = await runAgent(["status", "--state-dir", client.stateDir]);
+    expect(text.output).toContain(`dns ${DEFAULT_DNS_LISTEN}: ${AGENT_LAB.officeSuffix} → ${AGENT_LAB.officeDns}`);
     // The route removed by a new snapshot: the same name now goes to the host's resolver; the stub kept running.
     await run.configure({});
     await waitFor(async () => (await run.resolve("client", DEFAULT_DNS_LISTEN, name)) === CLIENT_RESOLVER_ANSWER, {
