@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { AGENT_LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
 import { join } from "node:path";
 import { scriptArgv } from "../../core/runtime/index.ts";
-import { CLIENT_RESOLVER_ANSWER, VpnAgents } from "../../fixtures/vpn-agents.ts";
+import { CLIENT_RESOLVER_ANSWER, type LabAgent, VpnAgents } from "../../fixtures/vpn-agents.ts";
 import { VpnPeer } from "../../fixtures/vpn-path.ts";
 import { ROOT } from "../../fixtures/process.ts";
 import { runAgent } from "../../fixtures/agent-process.ts";
@@ -47,6 +47,29 @@ afterAll(async () => {
 });
 
 const office = () => run.ping(AGENT_LAB.office);
+
+/**
+ * A node's agent stopped and a test process with its identity in its place (fixtures/vpn-peer.ts `bindAs`): a mesh
+ * channel to the owner, a TUN device `forge0` with `address`, `ranges` routed into it and sent to the owner under the
+ * lease's current epoch, whatever the node's snapshot allows. What the owner does with it is the owner's enforcement.
+ */
+async function forgeAs(node: LabAgent, owner: LabAgent, address: string, ranges: string[]): Promise<VpnPeer> {
+  node.proc.kill("SIGTERM");
+  await node.proc.exited;
+  const forger = new VpnPeer(node.nodeId, run.lab.lab.start(node.name, scriptArgv(join(ROOT, "fixtures", "vpn-peer.ts"))));
+  const underlay = AGENT_LAB.underlay as Record<string, string>;
+  await forger.call("bindAs", { stateDir: node.stateDir, listen: `${underlay[node.name]}:7444` });
+  await forger.call("connect", { nodeId: owner.nodeId, address: `${underlay[owner.name]}:7443` });
+  await forger.call("hello", { nodeId: owner.nodeId, roles: ["vpn-client"], peerRoles: ["vpn-connector"] });
+  await forger.call("authorize", { nodeId: owner.nodeId });
+  await forger.call("createTun", { options: { name: "forge0", ipv4: [`${address}/32`] } });
+  await run.inNs(node.name, ["ip", "link", "set", "forge0", "up"]);
+  for (const range of ranges) await run.inNs(node.name, ["ip", "route", "replace", range, "dev", "forge0"]);
+  await forger.call("attach", { connection: run.connectionId, device: "forge0" });
+  await forger.call("setRoutes", { connection: run.connectionId, routes: ranges.map((r) => [r, owner.nodeId]) });
+  await forger.call("setEpoch", { connection: run.connectionId, epoch: (await run.lease()).epoch });
+  return forger;
+}
 
 describe.skipIf(!!unavailable)("VPN connections with real agents in network namespaces", () => {
   test("the owner brings up WireGuard; the client reaches the office by ping and TCP; a denied range is refused at the egress", async () => {
@@ -128,19 +151,7 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     // organization's connection under its current epoch (its agent stopped, a test process with its identity in its
     // place). The mesh admits it (a vpn-client and a vpn-connector may exchange packets); the owner's pump refuses every
     // one, because no source it may send from routes back to it (`refused_source`), and nothing reaches the office.
-    other.proc.kill("SIGTERM");
-    await other.proc.exited;
-    const forger = new VpnPeer(other.nodeId, run.lab.lab.start("client2", scriptArgv(join(ROOT, "fixtures", "vpn-peer.ts"))));
-    await forger.call("bindAs", { stateDir: other.stateDir, listen: `${AGENT_LAB.underlay.client2}:7444` });
-    await forger.call("connect", { nodeId: owner.nodeId, address: `${AGENT_LAB.underlay[owner.name as "ownerA" | "ownerB"]}:7443` });
-    await forger.call("hello", { nodeId: owner.nodeId, roles: ["vpn-client"], peerRoles: ["vpn-connector"] });
-    await forger.call("authorize", { nodeId: owner.nodeId });
-    await forger.call("createTun", { options: { name: "forge0", ipv4: [`${AGENT_LAB.client2Tun}/32`] } });
-    await run.inNs("client2", ["ip", "link", "set", "forge0", "up"]);
-    await run.inNs("client2", ["ip", "route", "add", AGENT_LAB.officeCidr, "dev", "forge0"]);
-    await forger.call("attach", { connection: run.connectionId, device: "forge0" });
-    await forger.call("setRoutes", { connection: run.connectionId, routes: [[AGENT_LAB.officeCidr, owner.nodeId]] });
-    await forger.call("setEpoch", { connection: run.connectionId, epoch: (await run.lease()).epoch });
+    const forger = await forgeAs(other, owner, AGENT_LAB.client2Tun, [AGENT_LAB.officeCidr]);
     const pumpBefore = (await run.counters(owner))!;
     const sent = async () => (await forger.stats()).connections[run.connectionId]?.sent_packets ?? 0;
     // Its own tunnel address, and the first organization's client's (spoofed).
@@ -362,5 +373,23 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 10_000, what: "the drained owner's nftables table gone" });
     expect(await run.hasEgressRules((await run.owner())!.name)).toBe(true);
     expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
+  });
+  test("the owner decides what leaves, whatever a client sends: with internet egress off, the client's own node and address reach the office but not the internet", async () => {
+    // Last: the client's agent is replaced by a test process with its identity that sends everything to the owner.
+    const owner = (await run.owner())!;
+    const client = run.agents.get("client")!;
+    const forger = await forgeAs(client, owner, AGENT_LAB.clientTun, [AGENT_LAB.officeCidr, `${AGENT_LAB.internetHost}/32`]);
+    await waitFor(office, { timeoutMs: 15_000, what: "the office from the client's identity through the test process" });
+    const before = (await run.counters(owner))!;
+    expect((await run.inNs("client", ["ping", "-c", "3", "-i", "0.2", "-W", "1", AGENT_LAB.internetHost])).status).not.toBe(0);
+    const after = await waitFor(
+      async () => {
+        const c = await run.counters(owner);
+        return c && (c.denied ?? 0) - (before.denied ?? 0) >= 3 ? c : null;
+      },
+      { timeoutMs: 15_000, what: "the owner's pump denying the internet host (denied)" },
+    );
+    console.log(`internet egress off: ${(after.denied ?? 0) - (before.denied ?? 0)} packets to the internet host denied by the owner's pump`);
+    await forger.call("close").catch(() => undefined);
   });
 });
