@@ -11,7 +11,8 @@
  * forged `vpn_packet` frames over the mesh with its own valid certificate)
  * are dropped there and counted; internet egress (full tunnel) out of
  * the owner's uplink with its address as source, only while the policy allows
- * it; DNS routes: names under the connection's suffix resolved by the office's
+ * it, and the owner denies the internet to a client's own identity when it
+ * does not; DNS routes: names under the connection's suffix resolved by the office's
  * DNS server through the tunnel, others by the host's resolver; SIGKILL of the owner: the standby carries traffic again within a
  * measured bound; SIGSTOP past the lease, then SIGCONT; the owner cut off
  * from the control plane stops on its own before its lease ends. Every run's
