@@ -173,6 +173,7 @@ export interface NativeVpnEndpoint {
   vpnAttach(connection: string, device: unknown): void;
   vpnDetach(connection: string): void;
   vpnSetEpoch(connection: string, epoch: number): void;
+  vpnHoldUntil(connection: string, epoch: number, ms: number): boolean;
   vpnFence(connection: string): void;
   vpnSetRoutes(connection: string, routes: string[][]): void;
   vpnSetFilter(connection: string, allow: string[], deny: string[]): void;

@@ -150,6 +150,16 @@ export class VpnPump {
     sync(() => this.native.vpnSetEpoch(connection, epoch));
   }
 
+  /**
+   * Lets `epoch` forward for `ms` more milliseconds and then stops it by itself, both ways, unless held again:
+   * the owner's lease deadline, kept in Rust on the monotonic clock so a stalled event loop or a frozen process
+   * cannot forward past it. False (nothing changes) when `epoch` is not the current one.
+   */
+  holdUntil(connection: string, epoch: number, ms: number): boolean {
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw meshError(new Error(`config_invalid: epoch ${epoch} is not a positive integer`));
+    return sync(() => this.native.vpnHoldUntil(connection, epoch, Math.max(0, Math.floor(ms))));
+  }
+
   fence(connection: string): void {
     sync(() => this.native.vpnFence(connection));
   }

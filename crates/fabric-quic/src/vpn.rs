@@ -110,6 +110,14 @@ impl Endpoint {
         }
     }
 
+    /// Lets `epoch` of `id` pass for `within` more and then stops it by
+    /// itself, in both directions, unless held again (the owner's lease
+    /// deadline, enforced here so a stalled caller cannot overrun it).
+    /// False when `epoch` is not the current one (nothing changes).
+    pub fn vpn_hold_until(&self, id: &str, epoch: u64, within: Duration) -> Result<bool, FabricError> {
+        Ok(self.shared.vpn.get(id)?.gate.hold_until(epoch, within))
+    }
+
     /// Stops `id` at once in both directions until a newer epoch is set.
     pub fn vpn_fence(&self, id: &str) -> Result<(), FabricError> {
         self.shared.vpn.get(id)?.gate.fence();

@@ -4,23 +4,44 @@
 //! packets stamped with exactly that epoch, so a stale owner that still
 //! runs (paused, partitioned) is refused by its peers. `fence` stops the
 //! connection at once, in both directions, until a newer epoch arrives.
-//! Checked on every packet, so it is one atomic load.
+//!
+//! An owner also gives its epoch a deadline (`hold_until`: the end of the
+//! lease as its own keeper computes it, renewed with every renewal). Past
+//! it the gate is closed by itself, so forwarding stops on time even when
+//! the process that should say so is stalled (a long pause of the
+//! JavaScript event loop, a frozen process waking up): the deadline is
+//! kept here, in the data path, on the monotonic clock.
+//! Checked on every packet: one or two atomic loads, and a clock read only
+//! while a deadline is set.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// No epoch yet, or fenced: nothing passes.
 const CLOSED: u64 = u64::MAX;
+/// No deadline: the epoch holds until it is moved or fenced.
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Milliseconds on this process's monotonic clock (never goes back, keeps
+/// counting across wall-clock changes).
+pub fn monotonic_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 #[derive(Debug)]
 pub struct EpochGate {
     current: AtomicU64,
     /// The highest epoch ever set, so an older one can never come back.
     highest: AtomicU64,
+    /// `monotonic_ms` after which the current epoch no longer passes.
+    until_ms: AtomicU64,
 }
 
 impl Default for EpochGate {
     fn default() -> Self {
-        EpochGate { current: AtomicU64::new(CLOSED), highest: AtomicU64::new(0) }
+        EpochGate { current: AtomicU64::new(CLOSED), highest: AtomicU64::new(0), until_ms: AtomicU64::new(NO_DEADLINE) }
     }
 }
 
@@ -44,8 +65,32 @@ impl EpochGate {
         if epoch < highest {
             return EpochChange::Stale { highest };
         }
+        self.until_ms.store(NO_DEADLINE, Ordering::Release);
         self.current.store(epoch, Ordering::Release);
         EpochChange::Set
+    }
+
+    /// Lets the current epoch pass for `within` more (from now), and not a
+    /// moment longer unless called again. False (and nothing changes) when
+    /// `epoch` is not the current one, or its deadline has already passed:
+    /// a late renewal of an older term cannot extend a newer one, and a
+    /// term that ran out stays closed like a fence (only `set` reopens it).
+    pub fn hold_until(&self, epoch: u64, within: Duration) -> bool {
+        let now = monotonic_ms();
+        self.hold_until_at(epoch, now.saturating_add(within.as_millis() as u64), now)
+    }
+
+    fn hold_until_at(&self, epoch: u64, until_ms: u64, now_ms: u64) -> bool {
+        if epoch == CLOSED || self.current.load(Ordering::Acquire) != epoch || !self.open_at(|| now_ms) {
+            return false;
+        }
+        self.until_ms.store(until_ms, Ordering::Release);
+        true
+    }
+
+    fn open_at(&self, now_ms: impl FnOnce() -> u64) -> bool {
+        let until = self.until_ms.load(Ordering::Acquire);
+        until == NO_DEADLINE || now_ms() < until
     }
 
     /// Stops everything until a newer epoch is set.
@@ -53,13 +98,21 @@ impl EpochGate {
         self.current.store(CLOSED, Ordering::Release);
     }
 
-    /// The epoch packets must carry now, if any.
+    /// The epoch packets must carry now, if any (none past its deadline).
     pub fn current(&self) -> Option<u64> {
-        Some(self.current.load(Ordering::Acquire)).filter(|e| *e != CLOSED)
+        self.current_at(monotonic_ms)
+    }
+
+    fn current_at(&self, now_ms: impl FnOnce() -> u64) -> Option<u64> {
+        Some(self.current.load(Ordering::Acquire)).filter(|e| *e != CLOSED && self.open_at(now_ms))
     }
 
     pub fn admits(&self, epoch: u64) -> bool {
-        epoch != CLOSED && self.current.load(Ordering::Acquire) == epoch
+        self.admits_at(epoch, monotonic_ms)
+    }
+
+    fn admits_at(&self, epoch: u64, now_ms: impl FnOnce() -> u64) -> bool {
+        epoch != CLOSED && self.current.load(Ordering::Acquire) == epoch && self.open_at(now_ms)
     }
 }
 
@@ -82,6 +135,35 @@ mod tests {
         assert_eq!(gate.current(), None);
         assert_eq!(gate.set(5), EpochChange::Set);
         assert!(gate.admits(5));
+    }
+
+    #[test]
+    fn an_epoch_held_until_a_deadline_closes_by_itself_there_and_a_renewal_moves_it() {
+        let gate = EpochGate::default();
+        gate.set(2);
+        assert!(gate.admits_at(2, || 1_000_000), "without a deadline the epoch holds");
+        assert!(gate.hold_until_at(2, 5_000, 0));
+        assert!(gate.admits_at(2, || 4_999));
+        assert_eq!(gate.current_at(|| 4_999), Some(2));
+        assert!(gate.hold_until_at(2, 8_000, 4_000), "a renewal within the term moves the deadline");
+        assert!(gate.admits_at(2, || 7_999));
+        assert!(!gate.admits_at(2, || 8_000), "closed at the deadline, with nobody telling it");
+        assert_eq!(gate.current_at(|| 8_000), None, "and sends nothing");
+        assert!(!gate.hold_until_at(2, 20_000, 8_000), "a term that ran out stays closed");
+        assert!(!gate.admits_at(2, || 8_001));
+        assert_eq!(gate.set(2), EpochChange::Set, "re-set (the lease was re-confirmed): open again, no deadline");
+        assert!(!gate.hold_until_at(1, 60_000, 9_000), "an older term cannot extend this one");
+        assert!(gate.admits_at(2, || 1_000_000));
+        gate.set(3);
+        assert!(gate.admits_at(3, || 1_000_000), "a new epoch starts without the old term's deadline");
+        gate.fence();
+        assert!(!gate.hold_until_at(3, 60_000, 0), "a fenced gate cannot be held open");
+        assert!(!gate.hold_until(4, Duration::from_secs(1)));
+        gate.set(4);
+        assert!(gate.hold_until(4, Duration::from_secs(60)));
+        assert!(gate.admits(4), "the real clock is well before a minute from now");
+        assert!(gate.hold_until(4, Duration::ZERO));
+        assert!(!gate.admits(4), "a deadline of now has passed");
     }
 
     #[test]
