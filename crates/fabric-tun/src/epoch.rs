@@ -9,25 +9,33 @@
 //! lease as its own keeper computes it, renewed with every renewal). Past
 //! it the gate is closed by itself, so forwarding stops on time even when
 //! the process that should say so is stalled (a long pause of the
-//! JavaScript event loop, a frozen process waking up): the deadline is
-//! kept here, in the data path, on the monotonic clock.
+//! JavaScript event loop, a frozen process waking up, a host resumed from
+//! sleep): the deadline is kept here, in the data path, on the clock that
+//! also counts suspended time (`CLOCK_BOOTTIME`).
 //! Checked on every packet: one or two atomic loads, and a clock read only
 //! while a deadline is set.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// No epoch yet, or fenced: nothing passes.
 const CLOSED: u64 = u64::MAX;
 /// No deadline: the epoch holds until it is moved or fenced.
 const NO_DEADLINE: u64 = u64::MAX;
 
-/// Milliseconds on this process's monotonic clock (never goes back, keeps
-/// counting across wall-clock changes).
-pub fn monotonic_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+/// Milliseconds since boot, suspended time included (`CLOCK_BOOTTIME`):
+/// never goes back, ignores wall-clock steps, and a host that slept past a
+/// lease wakes up with its deadline already passed (the monotonic clock
+/// would stop while suspended and keep the lease alive too long).
+pub fn boot_clock_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through the pointer it is given, which is valid and exclusive.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        // Not on Linux ≥ 2.6.39: there is no clock to trust, so every deadline counts as passed.
+        return u64::MAX - 1;
+    }
+    (ts.tv_sec as u64).saturating_mul(1000).saturating_add(ts.tv_nsec as u64 / 1_000_000)
 }
 
 #[derive(Debug)]
@@ -35,7 +43,7 @@ pub struct EpochGate {
     current: AtomicU64,
     /// The highest epoch ever set, so an older one can never come back.
     highest: AtomicU64,
-    /// `monotonic_ms` after which the current epoch no longer passes.
+    /// `boot_clock_ms` after which the current epoch no longer passes.
     until_ms: AtomicU64,
 }
 
@@ -76,8 +84,9 @@ impl EpochGate {
     /// a late renewal of an older term cannot extend a newer one, and a
     /// term that ran out stays closed like a fence (only `set` reopens it).
     pub fn hold_until(&self, epoch: u64, within: Duration) -> bool {
-        let now = monotonic_ms();
-        self.hold_until_at(epoch, now.saturating_add(within.as_millis() as u64), now)
+        let now = boot_clock_ms();
+        // A deadline is never "none", however far: a hold always ends.
+        self.hold_until_at(epoch, now.saturating_add(within.as_millis() as u64).min(NO_DEADLINE - 1), now)
     }
 
     fn hold_until_at(&self, epoch: u64, until_ms: u64, now_ms: u64) -> bool {
@@ -100,7 +109,7 @@ impl EpochGate {
 
     /// The epoch packets must carry now, if any (none past its deadline).
     pub fn current(&self) -> Option<u64> {
-        self.current_at(monotonic_ms)
+        self.current_at(boot_clock_ms)
     }
 
     fn current_at(&self, now_ms: impl FnOnce() -> u64) -> Option<u64> {
@@ -108,7 +117,7 @@ impl EpochGate {
     }
 
     pub fn admits(&self, epoch: u64) -> bool {
-        self.admits_at(epoch, monotonic_ms)
+        self.admits_at(epoch, boot_clock_ms)
     }
 
     fn admits_at(&self, epoch: u64, now_ms: impl FnOnce() -> u64) -> bool {
