@@ -169,19 +169,20 @@ describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TU
   test(
     "an owner's epoch held until its lease deadline stops by itself there, with nobody telling it, and stays stopped",
     async () => {
-      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 3, ms: 1500 })).toBe(true);
+      for (const p of [path.client, path.egress]) await p.call("setEpoch", { connection: CONNECTION, epoch: 5 });
+      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 5, ms: 1500 })).toBe(true);
       expect(received(ping(LAB.office, 1))).toBe(1);
       const before = await path.egress.counters();
       await waitFor(() => (received(ping(LAB.office, 1)) === 0 ? true : null), { timeoutMs: 10_000, what: "the held epoch to run out" });
       const after = await path.egress.counters();
       expect(after.refused_epoch! - before.refused_epoch!).toBeGreaterThanOrEqual(1);
       expect(after.epoch).toBeNull();
-      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 3, ms: 60_000 })).toBe(false);
+      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 5, ms: 60_000 })).toBe(false);
       expect(received(ping(LAB.office, 2))).toBe(0);
       const stopped = await path.egress.counters();
       expect(stopped.written_packets).toBe(after.written_packets);
       expect(stopped.refused_epoch! - after.refused_epoch!).toBeGreaterThanOrEqual(2);
-      for (const p of [path.client, path.egress]) await p.call("setEpoch", { connection: CONNECTION, epoch: 4 });
+      for (const p of [path.client, path.egress]) await p.call("setEpoch", { connection: CONNECTION, epoch: 6 });
       expect(received(ping(LAB.office, 1))).toBe(1);
     },
     SLOW,
