@@ -131,6 +131,7 @@ export class Agent {
           control: runner.vpnControl(),
           dns,
           log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }),
+          maxUdpPayload: o.mesh.maxUdpPayload,
         }),
       );
       runners.push(runner);

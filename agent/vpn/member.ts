@@ -8,7 +8,7 @@
  * (history-file.ts) and logged. Called after the mesh applied each snapshot.
  */
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
-import { VpnPump } from "../../crates/fabric-quic/vpn.ts";
+import { VpnPump, vpnTunMtu } from "../../crates/fabric-quic/vpn.ts";
 import type { SnapshotBody } from "../../core/contracts/snapshot.ts";
 import type { VpnAssignment, VpnHistoryEvent, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { Clock } from "../clock.ts";
@@ -35,6 +35,8 @@ export interface VpnMemberDeps {
   dns?: DnsStub;
   /** docs/vpn.md: 1 s per 9 s TTL. */
   driftAllowanceMs?: number;
+  /** The mesh's largest UDP payload (default 1472): the TUN devices' MTU follows it (vpnTunMtu). */
+  maxUdpPayload?: number;
 }
 
 export class VpnMember {
@@ -48,6 +50,7 @@ export class VpnMember {
   private dnsInForce = false;
 
   constructor(private readonly deps: VpnMemberDeps) {
+    const tunMtu = vpnTunMtu(deps.maxUdpPayload);
     const append = historyRecorder(deps.historyFile);
     const record = (e: VpnHistoryEvent) => {
       append(e);
@@ -59,6 +62,7 @@ export class VpnMember {
       assignment: (id) => this.assignments.get(id),
       secret: (id) => deps.control.secret(id),
       log: deps.log,
+      tunMtu,
     });
     this.follower = new VpnAssignmentFollower({
       nodeId: deps.nodeId,
@@ -68,7 +72,7 @@ export class VpnMember {
       record,
       driftAllowanceMs: deps.driftAllowanceMs,
     });
-    this.client = new VpnClient({ log: deps.log });
+    this.client = new VpnClient({ log: deps.log, tunMtu });
   }
 
   /** The latest verified snapshot (null: none) and the mesh now running (null: none). */
