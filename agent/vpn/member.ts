@@ -30,8 +30,6 @@ export interface VpnMemberDeps {
   clock: Clock;
   control: VpnControl;
   log(line: string, fields?: Record<string, unknown>): void;
-  /** docs/vpn.md: 1 s per 9 s TTL. */
-  driftAllowanceMs?: number;
 }
 
 export class VpnMember {
@@ -61,7 +59,6 @@ export class VpnMember {
       lease: deps.control.lease,
       forwarding: this.egress,
       record,
-      driftAllowanceMs: deps.driftAllowanceMs,
     });
     this.client = new VpnClient({ log: deps.log });
   }

@@ -6,15 +6,29 @@
  * ping answered from the office through the new owner (pings of 0.3 s
  * timeout back to back, so the resolution is about 0.3 s); then restarts the
  * killed agent, which becomes the next round's standby. The whole run's
- * facts go through the history checker.
+ * facts go through the history checker, and each kill is split into its
+ * parts from the recorded facts: the dead owner's lease running out (the new
+ * epoch's grant), the new owner's forwarding (its keeper's first accepted
+ * renewal), and the first answer through it.
  */
 import { AGENT_LAB } from "../../fixtures/netns.ts";
 import { VpnAgents } from "../../fixtures/vpn-agents.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
 
+/** One kill, in seconds after the SIGKILL. */
+export interface FailoverSplit {
+  /** The next epoch granted to the standby (the dead owner's lease ran out). */
+  granted_s: number | null;
+  /** The new owner's keeper started forwarding (it learnt of the grant and a renewal was accepted). */
+  forwarding_s: number | null;
+  /** The first ping answered from the office through the new owner. */
+  answered_s: number;
+}
+
 export interface FailoverResult {
   seconds: number[];
+  splits: FailoverSplit[];
   /** History-checker findings over the whole run (0: never two owners, nobody forwarding without a lease). */
   violations: string[];
 }
@@ -22,6 +36,7 @@ export interface FailoverResult {
 export async function measureFailover(kills: number): Promise<FailoverResult> {
   const run = await VpnAgents.start();
   const seconds: number[] = [];
+  const killed: { at: number; epoch: number }[] = [];
   const answers = async () => (await run.inNs("client", ["ping", "-c", "1", "-W", "0.3", AGENT_LAB.office])).status === 0;
   try {
     await waitFor(answers, { timeoutMs: 120_000, what: "the office through the first owner" });
@@ -35,15 +50,26 @@ export async function measureFailover(kills: number): Promise<FailoverResult> {
         { timeoutMs: 90_000, what: `a running owner and standby (round ${i + 1})` },
       );
       await waitFor(answers, { timeoutMs: 60_000, what: "the office before the kill" });
-      await run.kill(owner, (await run.lease()).epoch);
+      const epoch = (await run.lease()).epoch;
+      await run.kill(owner, epoch);
+      killed.push({ at: owner.killedAt!, epoch });
       await waitFor(answers, { timeoutMs: 90_000, what: "the office through the new owner" });
       const s = (Date.now() - owner.killedAt!) / 1000;
       seconds.push(Number(s.toFixed(2)));
       console.log(`failover ${i + 1}/${kills}: ${s.toFixed(2)} s from SIGKILL to the first answer through the new owner`);
       run.restart(owner);
     }
-    const violations = checkVpnHistory(await run.facts(), { toleranceMs: 1000 }).map((v) => `${v.code}: ${v.message}`);
-    return { seconds, violations };
+    const facts = await run.facts();
+    const violations = checkVpnHistory(facts, { toleranceMs: 1000 }).map((v) => `${v.code}: ${v.message}`);
+    const after = (kill: { at: number }, t: string | undefined) => (t ? Number(((Date.parse(t) - kill.at) / 1000).toFixed(2)) : null);
+    const splits = killed.map((k, i) => ({
+      granted_s: after(k, facts.find((f) => f.kind === "lease.granted" && f.epoch === k.epoch + 1)?.at),
+      forwarding_s: after(k, facts.find((f) => f.kind === "forward.started" && f.epoch === k.epoch + 1)?.at),
+      answered_s: seconds[i]!,
+    }));
+    for (const [i, s] of splits.entries())
+      console.log(`kill ${i + 1}: granted +${s.granted_s} s, forwarding +${s.forwarding_s} s, answered +${s.answered_s} s`);
+    return { seconds, splits, violations };
   } finally {
     await run.close();
   }
