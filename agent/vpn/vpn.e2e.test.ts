@@ -17,6 +17,7 @@ import { AGENT_LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
 import { VpnAgents } from "../../fixtures/vpn-agents.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { readVpnHistory, vpnHistoryFile } from "./history-file.ts";
 
 setDefaultTimeout(240_000);
@@ -96,12 +97,13 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     await run.kill(owner, before.epoch);
     await waitFor(office, { timeoutMs: 60_000, what: "ping into the office through the new owner" });
     const failoverS = (Date.now() - owner.killedAt!) / 1000;
-    console.log(`failover after SIGKILL of the owner: traffic again ${failoverS.toFixed(1)} s after the kill (lease TTL 9 s)`);
+    console.log(`failover after SIGKILL of the owner: traffic again ${failoverS.toFixed(1)} s after the kill (lease TTL ${VPN_LEASE_TTL_MS / 1000} s)`);
     const after = await run.lease();
     expect(after.owner_node_id).toBe(before.standby_node_id);
     expect(after.epoch).toBeGreaterThan(before.epoch);
-    // TTL 9 s + the standby's first renewal and tunnel start; the issue's goal (5 s) needs a shorter TTL.
-    expect(failoverS).toBeLessThan(30);
+    // The rest of the lease (at most one TTL) + the standby's first renewal and tunnel start; timings are measured by
+    // `scripts/bench vpn`, this bound only catches a takeover that did not happen at the expiry (ten TTLs).
+    expect(failoverS).toBeLessThan((10 * VPN_LEASE_TTL_MS) / 1000);
     // The killed agent left no tunnel behind: its wireguard-go ended with it.
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the killed owner's WireGuard interface gone" });
     expect(checkVpnHistory(await run.facts(), { toleranceMs: 1000 })).toEqual([]);
@@ -206,7 +208,9 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     expect(facts.find((e) => e.kind === "lease.released" && e.epoch === before.epoch)).toBeDefined();
     const stopped = facts.find((e) => e.kind === "forward.stopped" && e.epoch === before.epoch && e.node_id === owner.nodeId);
     expect(stopped?.reason).toBe("released");
-    console.log(`drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (renewal interval 3 s + the standby's renewal and tunnel start)`);
+    console.log(
+      `drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (up to one renewal interval, TTL/4, + the standby's renewal and tunnel start)`,
+    );
     expect(longestGapMs).toBeLessThan(15_000);
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the drained owner's WireGuard interface gone" });
     expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);

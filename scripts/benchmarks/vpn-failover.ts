@@ -22,6 +22,8 @@ export interface FailoverSplit {
   granted_s: number | null;
   /** The new owner's keeper started forwarding (it learnt of the grant and a renewal was accepted). */
   forwarding_s: number | null;
+  /** The new owner's egress was up: TUN device, routes, filter, WireGuard tunnel, epoch set (its `vpn forwarding` log line). */
+  tunnel_up_s: number | null;
   /** The first ping answered from the office through the new owner. */
   answered_s: number;
 }
@@ -36,7 +38,7 @@ export interface FailoverResult {
 export async function measureFailover(kills: number): Promise<FailoverResult> {
   const run = await VpnAgents.start();
   const seconds: number[] = [];
-  const killed: { at: number; epoch: number }[] = [];
+  const killed: { at: number; epoch: number; output: () => string }[] = [];
   const answers = async () => (await run.inNs("client", ["ping", "-c", "1", "-W", "0.3", AGENT_LAB.office])).status === 0;
   try {
     await waitFor(answers, { timeoutMs: 120_000, what: "the office through the first owner" });
@@ -50,9 +52,11 @@ export async function measureFailover(kills: number): Promise<FailoverResult> {
         { timeoutMs: 90_000, what: `a running owner and standby (round ${i + 1})` },
       );
       await waitFor(answers, { timeoutMs: 60_000, what: "the office before the kill" });
-      const epoch = (await run.lease()).epoch;
+      const lease0 = await run.lease();
+      const epoch = lease0.epoch;
       await run.kill(owner, epoch);
-      killed.push({ at: owner.killedAt!, epoch });
+      const standby = [...run.agents.values()].find((a) => a.killedAt === null && a.nodeId === lease0.standby_node_id);
+      killed.push({ at: owner.killedAt!, epoch, output: () => standby?.output() ?? "" });
       await waitFor(answers, { timeoutMs: 90_000, what: "the office through the new owner" });
       const s = (Date.now() - owner.killedAt!) / 1000;
       seconds.push(Number(s.toFixed(2)));
@@ -65,12 +69,28 @@ export async function measureFailover(kills: number): Promise<FailoverResult> {
     const splits = killed.map((k, i) => ({
       granted_s: after(k, facts.find((f) => f.kind === "lease.granted" && f.epoch === k.epoch + 1)?.at),
       forwarding_s: after(k, facts.find((f) => f.kind === "forward.started" && f.epoch === k.epoch + 1)?.at),
+      tunnel_up_s: after(k, tunnelUpAt(k.output(), k.epoch + 1)),
       answered_s: seconds[i]!,
     }));
-    for (const [i, s] of splits.entries())
-      console.log(`kill ${i + 1}: granted +${s.granted_s} s, forwarding +${s.forwarding_s} s, answered +${s.answered_s} s`);
+    for (const [i, s] of splits.entries()) {
+      console.log(`kill ${i + 1}: granted +${s.granted_s} s, forwarding +${s.forwarding_s} s, tunnel up +${s.tunnel_up_s} s, answered +${s.answered_s} s`);
+    }
     return { seconds, splits, violations };
   } finally {
     await run.close();
   }
+}
+
+/** When an agent's egress logged `vpn forwarding` for `epoch` (its JSON log line's time), if it did. */
+function tunnelUpAt(output: string, epoch: number): string | undefined {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"msg":"vpn forwarding"')) continue;
+    try {
+      const r = JSON.parse(line) as { time?: string; epoch?: number };
+      if (r.epoch === epoch) return r.time;
+    } catch {
+      // Not a JSON log line.
+    }
+  }
+  return undefined;
 }
