@@ -247,8 +247,8 @@ Produced by \`scripts/benchmarks/vpn.ts\`; method in its header. Namespaces and 
 | \`failover_p50_s\` (SIGKILL of the owner → first ping through the new owner, ${KILLS} kills) | ${failoverP50} | | ${FAILOVER_AIM_S} | ${failoverP50 <= FAILOVER_AIM_S ? "meets aim" : "misses aim"} |
 | \`failover_max_s\` (goal: under 5 s) | ${failoverMax} | | | ${failoverMax < 5 ? "meets goal" : "misses goal"} |
 
-Failover per kill (s): ${failover.seconds.join(", ")}; split (s after the kill: next epoch granted / new owner's keeper forwarding / its tunnel up / first answer):
-${failover.splits.map((x) => `${x.granted_s} / ${x.forwarding_s} / ${x.tunnel_up_s} / ${x.answered_s}`).join("; ")}; history checker over the whole run: ${failover.violations.length ? failover.violations.join("; ") : "no violations (never two owners)"}.
+Failover per kill (s): ${failover.seconds.join(", ")}; split (s after the kill: next epoch granted / new owner's keeper forwarding / its tunnel up / the client following it / first answer):
+${failover.splits.map((x) => `${x.granted_s} / ${x.forwarding_s} / ${x.tunnel_up_s} / ${x.client_follows_s} / ${x.answered_s}`).join("; ")}; history checker over the whole run: ${failover.violations.length ? failover.violations.join("; ") : "no violations (never two owners)"}.
 Real agents and a real control plane in network namespaces (\`fixtures/vpn-agents.ts\`); the lease TTL is ${VPN_LEASE_TTL_MS / 1000} s
 (core/vpn/lease-timing.ts), and failover is the rest of the dead owner's lease (at most one TTL, at least three quarters of
 one) plus the standby learning of its grant, its first renewal and its tunnel start (docs/vpn.md, "Lease and fencing").
