@@ -219,6 +219,7 @@ const report = {
       kills: failover.seconds,
       aim: FAILOVER_AIM_S,
       history_violations: failover.violations,
+      self_stops: failover.self_stops,
       splits: failover.splits,
       ...failoverPart,
     },
@@ -248,7 +249,8 @@ Produced by \`scripts/benchmarks/vpn.ts\`; method in its header. Namespaces and 
 | \`failover_max_s\` (goal: under 5 s) | ${failoverMax} | | | ${failoverMax < 5 ? "meets goal" : "misses goal"} |
 
 Failover per kill (s): ${failover.seconds.join(", ")}; split (s after the kill: next epoch granted / new owner's keeper forwarding / its tunnel up / the client following it / first answer):
-${failover.splits.map((x) => `${x.granted_s} / ${x.forwarding_s} / ${x.tunnel_up_s} / ${x.client_follows_s} / ${x.answered_s}`).join("; ")}; history checker over the whole run: ${failover.violations.length ? failover.violations.join("; ") : "no violations (never two owners)"}.
+${failover.splits.map((x) => `${x.granted_s} / ${x.forwarding_s} / ${x.tunnel_up_s} / ${x.client_follows_s} / ${x.answered_s}`).join("; ")};
+owners that stopped on their own for want of a renewal (needless, nobody was cut off): ${failover.self_stops}; history checker over the whole run: ${failover.violations.length ? failover.violations.join("; ") : "no violations (never two owners)"}.
 Real agents and a real control plane in network namespaces (\`fixtures/vpn-agents.ts\`); the lease TTL is ${VPN_LEASE_TTL_MS / 1000} s
 (core/vpn/lease-timing.ts), and failover is the rest of the dead owner's lease (at most one TTL, at least three quarters of
 one) plus the standby learning of its grant, its first renewal and its tunnel start (docs/vpn.md, "Lease and fencing").
