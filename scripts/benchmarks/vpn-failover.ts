@@ -10,7 +10,8 @@
  * process start on a loaded host delays the figure); then it restarts the
  * killed agent, which becomes the next round's standby once the client's
  * mesh reaches it (a channel to it established). The whole run's
- * facts go through the history checker, and each kill is split into its
+ * facts go through the history checker (no tolerance: every recorder reads
+ * this host's clock), and each kill is split into its
  * parts from the recorded facts: the dead owner's lease running out (the new
  * epoch's grant), the new owner's forwarding (its keeper's first accepted
  * renewal), and the first answer through it.
@@ -85,7 +86,7 @@ export async function measureFailover(kills: number): Promise<FailoverResult> {
       run.restart(owner);
     }
     const facts = await run.facts();
-    const violations = checkVpnHistory(facts, { toleranceMs: 1000 }).map((v) => `${v.code}: ${v.message}`);
+    const violations = checkVpnHistory(facts, { toleranceMs: 0 }).map((v) => `${v.code}: ${v.message}`);
     const after = (kill: { at: number }, t: string | undefined) => (t ? Number(((Date.parse(t) - kill.at) / 1000).toFixed(2)) : null);
     const client = run.agents.get("client");
     const splits = killed.map((k, i) => ({
