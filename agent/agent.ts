@@ -125,6 +125,7 @@ export class Agent {
           clock: o.clock,
           control: runner.vpnControl(),
           log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }),
+          maxUdpPayload: o.mesh.maxUdpPayload,
         }),
       );
       runners.push(runner);

@@ -75,6 +75,10 @@ SIGTERM or Ctrl-C stops it.
   --mesh-listen IP:PORT     where the mesh listens (default $RAP_MESH_LISTEN or 0.0.0.0:7443)
   --mesh-advertise HOST:PORT
                             what peers should dial (default $RAP_MESH_ADVERTISE or the bound address)
+  --mesh-max-udp-payload BYTES
+                            the largest mesh datagram, 1200-8972 (default $RAP_MESH_MAX_UDP_PAYLOAD
+                            or 1472); 8972 on a jumbo-frame (MTU 9000) network: path-MTU discovery
+                            finds it per peer, and VPN adapters get a larger MTU
   --entry-listen IP:PORT    where an entry node takes clients, UDP (WebTransport) and TCP
                             (WebSocket) on one port (default $RAP_ENTRY_LISTEN or 0.0.0.0:4433)
   --entry-public-host HOST  the host name clients use for this entry (default $RAP_ENTRY_PUBLIC_HOST,
@@ -232,6 +236,7 @@ async function cmdRun(args: string[]): Promise<number> {
       workloads: { type: "string" },
       "mesh-listen": { type: "string" },
       "mesh-advertise": { type: "string" },
+      "mesh-max-udp-payload": { type: "string" },
       "entry-listen": { type: "string" },
       "entry-public-host": { type: "string" },
       "entry-cert": { type: "string" },
@@ -241,7 +246,7 @@ async function cmdRun(args: string[]): Promise<number> {
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
   const intervalMs = seconds("heartbeat-interval", values["heartbeat-interval"], "30") * 1000;
-  const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
+  const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"], values["mesh-max-udp-payload"]);
   mesh.entry = entrySettings(values, mesh);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   // Before anything opens the store: an update that migrated it and then went back gets its backup restored.
@@ -318,7 +323,7 @@ async function openUpdater(exit: (code: number) => void, store: AgentStore, stat
 }
 
 /** Mesh settings from flags and the environment (tuning knobs are for tests and labs). */
-function meshSettings(listen: string | undefined, advertise: string | undefined): MeshSettings {
+function meshSettings(listen: string | undefined, advertise: string | undefined, maxUdpPayload: string | undefined): MeshSettings {
   const env = process.env;
   const num = (name: string) => (env[name] !== undefined && env[name] !== "" ? Number(env[name]) : undefined);
   const settings: MeshSettings = {
@@ -333,6 +338,12 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
   if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
   if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise))
     throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
+  const payload = maxUdpPayload ?? env.RAP_MESH_MAX_UDP_PAYLOAD;
+  if (payload !== undefined && payload !== "") {
+    if (!/^\d{4}$/.test(payload) || Number(payload) < 1200 || Number(payload) > 8972)
+      throw new Usage(`--mesh-max-udp-payload ${payload} is not a number of bytes from 1200 to 8972`);
+    settings.maxUdpPayload = Number(payload);
+  }
   const shortcut = {
     minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"),
     minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"),

@@ -20,6 +20,8 @@ import { attempt, run, shortTag } from "./commands.ts";
 
 export interface ClientDeps {
   log(line: string, fields?: Record<string, unknown>): void;
+  /** The adapter's MTU (default 1280). */
+  tunMtu?: number;
 }
 
 interface ClientConnection {
@@ -86,7 +88,7 @@ export class VpnClient {
     for (const [id, a] of wanted) {
       let c = this.conns.get(id);
       if (!c) {
-        const device = await TunDevice.create({ name: clientDeviceName(id), ipv4: [a.tunnel_address] });
+        const device = await TunDevice.create({ name: clientDeviceName(id), ipv4: [a.tunnel_address], mtu: this.deps.tunMtu });
         pump!.attach(id, device);
         await run(["ip", "link", "set", device.info().name, "up"]);
         c = { device, pump: pump!, routes: new Set(), pinned: new Set(), owner: null, epoch: 0, pumpRoutes: "" };

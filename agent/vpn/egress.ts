@@ -29,6 +29,8 @@ export interface EgressDeps {
   /** `vpnSecret`: the WireGuard configuration (active owner only). Never logged. */
   secret(connectionId: string): Promise<VpnSecretAnswer>;
   log(line: string, fields?: Record<string, unknown>): void;
+  /** The device's MTU (default 1280). */
+  tunMtu?: number;
 }
 
 interface EgressConnection {
@@ -133,7 +135,7 @@ export class VpnEgress implements ForwardingPort {
     if (!pump) throw new Error("the mesh is not running yet");
     if (!a) throw new Error("the connection is not in the snapshot");
     if (c.attachedTo !== pump) {
-      c.device ??= await TunDevice.create({ name: egressDeviceName(id) });
+      c.device ??= await TunDevice.create({ name: egressDeviceName(id), mtu: this.deps.tunMtu });
       pump.attach(id, c.device);
       c.attachedTo = pump;
       c.clientRoutes.clear();

@@ -8,7 +8,7 @@
  * (history-file.ts) and logged. Called after the mesh applied each snapshot.
  */
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
-import { VpnPump } from "../../crates/fabric-quic/vpn.ts";
+import { VpnPump, vpnTunMtu } from "../../crates/fabric-quic/vpn.ts";
 import type { SnapshotBody } from "../../core/contracts/snapshot.ts";
 import type { VpnAssignment, VpnHistoryEvent, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { Clock } from "../clock.ts";
@@ -30,6 +30,8 @@ export interface VpnMemberDeps {
   clock: Clock;
   control: VpnControl;
   log(line: string, fields?: Record<string, unknown>): void;
+  /** The mesh's largest UDP payload (default 1472): the TUN devices' MTU follows it (vpnTunMtu). */
+  maxUdpPayload?: number;
 }
 
 export class VpnMember {
@@ -41,6 +43,7 @@ export class VpnMember {
   private readonly client: VpnClient;
 
   constructor(deps: VpnMemberDeps) {
+    const tunMtu = vpnTunMtu(deps.maxUdpPayload);
     const append = historyRecorder(deps.historyFile);
     const record = (e: VpnHistoryEvent) => {
       append(e);
@@ -52,6 +55,7 @@ export class VpnMember {
       assignment: (id) => this.assignments.get(id),
       secret: (id) => deps.control.secret(id),
       log: deps.log,
+      tunMtu,
     });
     this.follower = new VpnAssignmentFollower({
       nodeId: deps.nodeId,
@@ -60,7 +64,7 @@ export class VpnMember {
       forwarding: this.egress,
       record,
     });
-    this.client = new VpnClient({ log: deps.log });
+    this.client = new VpnClient({ log: deps.log, tunMtu });
   }
 
   /** The latest verified snapshot (null: none) and the mesh now running (null: none). */
