@@ -9,10 +9,11 @@ import { describe, expect, test } from "../../fixtures/test.ts";
 import { ManualClock } from "../../fixtures/clock.ts";
 import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { VpnLeaseRunner, type LeasePort, type RenewAnswer } from "./lease-runner.ts";
 
-const TTL_S = 9;
-const DRIFT_MS = 1000;
+/** The default TTL (core/vpn/lease-timing.ts): renewals every 0.75 s, retries every 0.25 s, drift allowance 0.5 s. */
+const TTL_S = VPN_LEASE_TTL_MS / 1000;
 
 /** A control plane that grants epoch `epoch` to node `a`, and answers renewals as `mode` says at the time they arrive. */
 function setup() {
@@ -47,7 +48,7 @@ function setup() {
   };
   const t0 = clock.now().getTime();
   const runner = new VpnLeaseRunner(
-    { connectionId: "c1", nodeId: "a", driftAllowanceMs: DRIFT_MS, renewFraction: 1 / 3, retryMs: 1000 },
+    { connectionId: "c1", nodeId: "a" },
     clock,
     port,
     { start: (_c, e) => forwarding.push(`start ${e}`), stop: (_c, e, why) => forwarding.push(`stop ${e} ${why}`) },
@@ -69,15 +70,15 @@ function setup() {
 }
 
 describe("VPN lease keeper", () => {
-  test("forwarding starts only after the first renewal succeeds, then renewals come every third of a TTL", async () => {
+  test("forwarding starts only after the first renewal succeeds, then renewals come every quarter of a TTL", async () => {
     const k = setup();
     k.grant();
     expect(k.runner.phase).toBe("acquiring");
     await k.clock.advanceAsync(0);
     expect(k.runner.phase).toBe("forwarding");
     expect(k.forwarding).toEqual(["start 1"]);
-    await k.clock.advanceAsync(10_000);
-    expect(k.calls).toEqual(["renew@0", "renew@3", "renew@6", "renew@9"]);
+    await k.clock.advanceAsync(3_000);
+    expect(k.calls).toEqual(["renew@0", "renew@0.75", "renew@1.5", "renew@2.25", "renew@3"]);
     expect(k.runner.phase).toBe("forwarding");
     expect(checkVpnHistory(k.history)).toEqual([]);
   });
@@ -87,16 +88,16 @@ describe("VPN lease keeper", () => {
     k.grant();
     await k.clock.advanceAsync(0);
     k.setMode("unreachable");
-    await k.clock.advanceAsync(7_900);
+    await k.clock.advanceAsync(2_400);
     expect(k.runner.phase).toBe("forwarding");
     await k.clock.advanceAsync(100);
-    // Last good renewal sent at 0: TTL 9 s, drift allowance 1 s.
+    // Last good renewal sent at 0: TTL 3 s, drift allowance 0.5 s.
     expect(k.runner.phase).toBe("stopped");
     expect(k.forwarding).toEqual(["start 1", "stop 1 cannot_renew"]);
     const stopped = k.history.find((e) => e.kind === "forward.stopped")!;
-    expect(Date.parse(stopped.at)).toBe(k.t0 + 8000);
+    expect(Date.parse(stopped.at)).toBe(k.t0 + 2500);
     expect(Date.parse(stopped.at)).toBeLessThan(k.lastExpiry());
-    expect(k.calls.slice(0, 5)).toEqual(["renew@0", "renew@3", "renew@4", "renew@5", "renew@6"]);
+    expect(k.calls.slice(0, 5)).toEqual(["renew@0", "renew@0.75", "renew@1", "renew@1.25", "renew@1.5"]);
     // The control plane then lets the lease expire; the history shows no forwarding past it.
     k.history.push({ kind: "lease.expired", connection_id: "c1", node_id: "a", epoch: 1, at: new Date(k.lastExpiry()).toISOString() });
     expect(checkVpnHistory(k.history, { until: new Date(k.t0 + 20_000).toISOString() })).toEqual([]);
@@ -107,9 +108,9 @@ describe("VPN lease keeper", () => {
     k.grant();
     await k.clock.advanceAsync(0);
     k.setMode("unreachable");
-    await k.clock.advanceAsync(7_950);
+    await k.clock.advanceAsync(2_450);
     k.setMode("ok");
-    // At 8 s it stops (the deadline) and retries in the same instant; the control plane still holds its lease (until 9 s).
+    // At 2.5 s it stops (the deadline) and retries in the same instant; the control plane still holds its lease (until 3 s).
     await k.clock.advanceAsync(50);
     expect(k.runner.phase).toBe("forwarding");
     expect(k.forwarding).toEqual(["start 1", "stop 1 cannot_renew", "start 1"]);

@@ -7,9 +7,10 @@
  * agent's own: a renewal sent at local time `s` that the control plane
  * accepts gives a lease of `ttl` from the server's "now", which is no earlier
  * than `s`; so this node may forward until `s + ttl - driftAllowance` by its
- * own clock. It renews every `ttl * renewFraction` after a sent renewal,
- * retries every `retryMs` while renewals fail, and stops forwarding at that
- * deadline when none got through ("cannot renew"). A refusal (another epoch
+ * own clock. It renews every TTL/4 after a sent renewal, retries every TTL/12
+ * while renewals fail, and stops forwarding at that deadline when none got
+ * through ("cannot renew"); all three derive from the TTL the control plane
+ * answered (core/vpn/lease-timing.ts). A refusal (another epoch
  * owns the connection, or this one was fenced) stops it at once, and so does
  * the control plane asking for a release (drain): stop first, then release,
  * so the next owner never overlaps. Forwarding starts only after a renewal
@@ -20,16 +21,11 @@
  * control plane's records together.
  */
 import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
+import { forwardDeadline, leaseTiming } from "../../core/vpn/lease-timing.ts";
 
 export interface KeeperConfig {
   connectionId: string;
   nodeId: string;
-  /** How much the agent's clock may run ahead of the control plane's over one TTL (docs/vpn.md). */
-  driftAllowanceMs: number;
-  /** Renew this fraction of a TTL after each sent renewal (default 1/3: two chances before the end). */
-  renewFraction: number;
-  /** Retry a failed renewal this often. */
-  retryMs: number;
 }
 
 export type KeeperPhase = "idle" | "acquiring" | "forwarding" | "releasing" | "stopped";
@@ -102,8 +98,8 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
       return [releaseNow(s, input.at), out];
     case "renew_ok": {
       if (s.inFlight !== input.sentAt || !renewing(s)) return [s, out];
-      const deadline = Math.max(s.deadline, input.sentAt + input.ttlMs - cfg.driftAllowanceMs);
-      let next: KeeperState = { ...s, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + Math.floor(input.ttlMs * cfg.renewFraction) };
+      const deadline = Math.max(s.deadline, forwardDeadline(input.sentAt, input.ttlMs));
+      let next: KeeperState = { ...s, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + leaseTiming(input.ttlMs).renewEveryMs };
       // An answer that arrives after its own deadline grants nothing usable; the next tick renews again.
       if (input.at < deadline && s.phase !== "forwarding") {
         next = { ...next, phase: "forwarding", stopReason: null };
@@ -117,7 +113,7 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
       if (s.inFlight === null || !renewing(s)) return [s, out];
       return [{ ...stop(s, "fenced", input.at), inFlight: null, stopReason: `fenced: ${input.reason}` }, out];
     case "renew_failed":
-      return [tick({ ...s, inFlight: null, renewAt: input.at + cfg.retryMs }, input.at), out];
+      return [tick({ ...s, inFlight: null, renewAt: input.at + leaseTiming(s.ttlMs).retryMs }, input.at), out];
     case "tick":
       return [tick(s, input.at), out];
   }

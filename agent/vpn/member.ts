@@ -33,8 +33,6 @@ export interface VpnMemberDeps {
   log(line: string, fields?: Record<string, unknown>): void;
   /** The host's DNS stub (shared by memberships): this membership's client connections' DNS routes go to it. */
   dns?: DnsStub;
-  /** docs/vpn.md: 1 s per 9 s TTL. */
-  driftAllowanceMs?: number;
   /** The mesh's largest UDP payload (default 1472): the TUN devices' MTU follows it (vpnTunMtu). */
   maxUdpPayload?: number;
 }
@@ -70,7 +68,6 @@ export class VpnMember {
       lease: deps.control.lease,
       forwarding: this.egress,
       record,
-      driftAllowanceMs: deps.driftAllowanceMs,
     });
     this.client = new VpnClient({ log: deps.log, tunMtu });
   }

@@ -17,7 +17,9 @@
  * measured bound; SIGSTOP past the lease, then SIGCONT; the owner cut off
  * from the control plane stops on its own before its lease ends. Every run's
  * recorded facts (the control plane's lease history, each agent's forwarding
- * file) go through the history checker: never two owners.
+ * file) go through the history checker: never two owners, with no
+ * tolerance (every recorder here reads the same host clock; only the paused
+ * run, whose owner cannot record its stop while frozen, allows 1 s).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "../../fixtures/test.ts";
 import { AGENT_LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
@@ -30,6 +32,7 @@ import { runAgent } from "../../fixtures/agent-process.ts";
 import { DEFAULT_DNS_LISTEN } from "./dns-stub.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { readVpnHistory, vpnHistoryFile } from "./history-file.ts";
 
 setDefaultTimeout(240_000);
@@ -255,17 +258,18 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     await run.kill(owner, before.epoch);
     await waitFor(office, { timeoutMs: 60_000, what: "ping into the office through the new owner" });
     const failoverS = (Date.now() - owner.killedAt!) / 1000;
-    console.log(`failover after SIGKILL of the owner: traffic again ${failoverS.toFixed(1)} s after the kill (lease TTL 9 s)`);
+    console.log(`failover after SIGKILL of the owner: traffic again ${failoverS.toFixed(1)} s after the kill (lease TTL ${VPN_LEASE_TTL_MS / 1000} s)`);
     const after = await run.lease();
     expect(after.owner_node_id).toBe(before.standby_node_id);
     expect(after.epoch).toBeGreaterThan(before.epoch);
-    // TTL 9 s + the standby's first renewal and tunnel start; the issue's goal (5 s) needs a shorter TTL.
-    expect(failoverS).toBeLessThan(30);
+    // The rest of the lease (at most one TTL) + the standby's first renewal and tunnel start; timings are measured by
+    // `scripts/bench vpn`, this bound only catches a takeover that did not happen at the expiry (ten TTLs).
+    expect(failoverS).toBeLessThan((10 * VPN_LEASE_TTL_MS) / 1000);
     // The killed agent left no tunnel behind: its wireguard-go ended with it.
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the killed owner's WireGuard interface gone" });
     // …and no nftables table: its guard process deleted it when the agent's pipe closed.
     await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 10_000, what: "the killed owner's nftables table gone" });
-    expect(checkVpnHistory(await run.facts(), { toleranceMs: 1000 })).toEqual([]);
+    expect(checkVpnHistory(await run.facts(), { toleranceMs: 0 })).toEqual([]);
   });
 
   test("SIGSTOP of the owner past its lease, then SIGCONT: the standby takes over, the old owner stops and takes its tunnel down", async () => {
@@ -334,7 +338,7 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     );
     // It stopped before the control plane could give the connection to anyone else.
     expect(marginMs).toBeGreaterThan(0);
-    expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
+    expect(checkVpnHistory(facts, { toleranceMs: 0 })).toEqual([]);
   });
 
   test("draining the owner hands over to the standby: stop, release, the standby's grant at once; the interruption is measured", async () => {
@@ -368,12 +372,14 @@ describe.skipIf(!!unavailable)("VPN connections with real agents in network name
     expect(facts.find((e) => e.kind === "lease.released" && e.epoch === before.epoch)).toBeDefined();
     const stopped = facts.find((e) => e.kind === "forward.stopped" && e.epoch === before.epoch && e.node_id === owner.nodeId);
     expect(stopped?.reason).toBe("released");
-    console.log(`drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (renewal interval 3 s + the standby's renewal and tunnel start)`);
+    console.log(
+      `drain: longest time without an answer ${(longestGapMs / 1000).toFixed(1)} s (up to one renewal interval, TTL/4, + the standby's renewal and tunnel start)`,
+    );
     expect(longestGapMs).toBeLessThan(15_000);
     await waitFor(async () => !(await run.hasTunnel(owner.name)), { timeoutMs: 10_000, what: "the drained owner's WireGuard interface gone" });
     await waitFor(async () => !(await run.hasEgressRules(owner.name)), { timeoutMs: 10_000, what: "the drained owner's nftables table gone" });
     expect(await run.hasEgressRules((await run.owner())!.name)).toBe(true);
-    expect(checkVpnHistory(facts, { toleranceMs: 1000 })).toEqual([]);
+    expect(checkVpnHistory(facts, { toleranceMs: 0 })).toEqual([]);
   });
   test("the owner decides what leaves, whatever a client sends: with internet egress off, the client's own node and address reach the office but not the internet", async () => {
     // Last: the client's agent is replaced by a test process with its identity that sends everything to the owner.

@@ -10,6 +10,7 @@ import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { listAudit } from "../../sql/audit.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { enrollNode, nodeSession } from "../../fixtures/nodes.ts";
 
 // Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
@@ -64,7 +65,7 @@ describe("VPN connection routes", () => {
 
   test("the platform view shows the lease (vacant, epoch 0: no node can run it yet) and its history", async () => {
     const p = await json(await t.call("GET", `/api/v1/platform/vpn-connections/${id}`, { token: owner.token }), 200);
-    expect(p.lease).toMatchObject({ state: "vacant", epoch: 0, owner_node_id: null, ttl_seconds: 9, failovers: 0 });
+    expect(p.lease).toMatchObject({ state: "vacant", epoch: 0, owner_node_id: null, ttl_seconds: VPN_LEASE_TTL_MS / 1000, failovers: 0 });
     expect((await json(await t.call("GET", "/api/v1/platform/vpn-connections", { token: owner.token }), 200)).items.map((i: { id: string }) => i.id)).toEqual([
       id,
     ]);
