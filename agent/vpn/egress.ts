@@ -6,7 +6,8 @@
  * filter (the routing policy's allowed/denied ranges, enforced here whatever
  * a client was told), the WireGuard tunnel to the target from the secret the
  * control plane gives the active owner only, and last the epoch: packets
- * move only from then on. `stop` fences the pump at once (synchronously:
+ * move only from then on, and only until the lease deadline the keeper last
+ * handed over (`hold`), which the pump enforces by itself. `stop` fences the pump at once (synchronously:
  * nothing is forwarded after it returns) and then takes the tunnel down, so
  * a node that lost its lease never keeps a second tunnel up.
  *
@@ -40,6 +41,8 @@ export interface EgressDeps {
   log(line: string, fields?: Record<string, unknown>): void;
   /** The device's MTU (default 1280). */
   tunMtu?: number;
+  /** Local time in ms, the clock the keeper's deadlines are on (default Date.now). */
+  now?: () => number;
 }
 
 interface EgressConnection {
@@ -47,6 +50,8 @@ interface EgressConnection {
   wanted: number | null;
   /** The epoch the pump forwards under now, or null. */
   running: number | null;
+  /** The lease deadline the keeper last handed over (local ms) and its epoch. */
+  held: { epoch: number; until: number } | null;
   device: TunDevice | null;
   attachedTo: VpnPump | null;
   tunnel: WireguardTunnel | null;
@@ -74,6 +79,12 @@ export class VpnEgress implements ForwardingPort {
     const c = this.entry(connectionId);
     c.wanted = epoch;
     this.enqueue(connectionId, c, () => this.bringUp(connectionId, c));
+  }
+
+  hold(connectionId: string, epoch: number, until: number): void {
+    const c = this.entry(connectionId);
+    c.held = { epoch, until };
+    if (c.running === epoch) this.applyHold(connectionId, c);
   }
 
   stop(connectionId: string, epoch: number, reason: string): void {
@@ -122,6 +133,7 @@ export class VpnEgress implements ForwardingPort {
       c = {
         wanted: null,
         running: null,
+        held: null,
         device: null,
         attachedTo: null,
         tunnel: null,
@@ -141,6 +153,17 @@ export class VpnEgress implements ForwardingPort {
       this.fence(id, c);
       this.deps.log("vpn egress could not start; fenced until the next snapshot", { connection: id, error: e instanceof Error ? e.message : String(e) });
     });
+  }
+
+  /** Hands the deadline to the pump, which closes the epoch there by itself (false: it already ran out, so stop). */
+  private applyHold(id: string, c: EgressConnection): void {
+    const h = c.held;
+    if (!h || c.running !== h.epoch || !c.attachedTo) return;
+    const now = this.deps.now?.() ?? Date.now();
+    if (!c.attachedTo.holdUntil(id, h.epoch, h.until - now)) {
+      this.fence(id, c);
+      this.deps.log("vpn lease deadline passed before it reached the pump; fenced", { connection: id, epoch: h.epoch });
+    }
   }
 
   private fence(id: string, c: EgressConnection): void {
@@ -175,6 +198,8 @@ export class VpnEgress implements ForwardingPort {
     if (c.wanted !== epoch) return this.bringDown(id, c);
     pump.setEpoch(id, epoch);
     c.running = epoch;
+    this.applyHold(id, c);
+    if (c.running === null) return this.bringDown(id, c);
     this.deps.log("vpn forwarding", {
       connection: id,
       epoch,

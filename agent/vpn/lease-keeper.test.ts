@@ -11,6 +11,7 @@ import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
 import { checkVpnHistory } from "../../core/vpn/history.ts";
 import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { VpnLeaseRunner, type LeasePort, type RenewAnswer } from "./lease-runner.ts";
+import { initialKeeper, stepKeeper } from "./lease-keeper.ts";
 
 /** The default TTL (core/vpn/lease-timing.ts): renewals every 0.75 s, retries every 0.25 s, drift allowance 0.5 s. */
 const TTL_S = VPN_LEASE_TTL_MS / 1000;
@@ -21,6 +22,8 @@ function setup() {
   const history: VpnHistoryEvent[] = [];
   const forwarding: string[] = [];
   const calls: string[] = [];
+  /** [epoch, deadline − t0] handed to the data path, in order. */
+  const holds: [number, number][] = [];
   let mode: "ok" | "unreachable" | "refuse" | "drain" = "ok";
   let expiresAt = 0;
   const port: LeasePort = {
@@ -51,7 +54,11 @@ function setup() {
     { connectionId: "c1", nodeId: "a" },
     clock,
     port,
-    { start: (_c, e) => forwarding.push(`start ${e}`), stop: (_c, e, why) => forwarding.push(`stop ${e} ${why}`) },
+    {
+      start: (_c, e) => forwarding.push(`start ${e}`),
+      hold: (_c, e, until) => holds.push([e, until - t0]),
+      stop: (_c, e, why) => forwarding.push(`stop ${e} ${why}`),
+    },
     (e) => history.push(e),
   );
   const grant = (epoch = 1) => {
@@ -66,7 +73,7 @@ function setup() {
     });
     runner.assign(epoch, TTL_S * 1000);
   };
-  return { clock, runner, history, forwarding, calls, grant, setMode: (m: typeof mode) => (mode = m), lastExpiry: () => expiresAt, t0 };
+  return { clock, runner, history, forwarding, calls, holds, grant, setMode: (m: typeof mode) => (mode = m), lastExpiry: () => expiresAt, t0 };
 }
 
 describe("VPN lease keeper", () => {
@@ -80,6 +87,14 @@ describe("VPN lease keeper", () => {
     await k.clock.advanceAsync(3_000);
     expect(k.calls).toEqual(["renew@0", "renew@0.75", "renew@1.5", "renew@2.25", "renew@3"]);
     expect(k.runner.phase).toBe("forwarding");
+    // Each accepted renewal hands the data path its deadline: sent at s, TTL 3 s, drift allowance 0.5 s.
+    expect(k.holds).toEqual([
+      [1, 2500],
+      [1, 3250],
+      [1, 4000],
+      [1, 4750],
+      [1, 5500],
+    ]);
     expect(checkVpnHistory(k.history)).toEqual([]);
   });
 
@@ -90,6 +105,7 @@ describe("VPN lease keeper", () => {
     k.setMode("unreachable");
     await k.clock.advanceAsync(2_400);
     expect(k.runner.phase).toBe("forwarding");
+    expect(k.holds).toEqual([[1, 2500]]);
     await k.clock.advanceAsync(100);
     // Last good renewal sent at 0: TTL 3 s, drift allowance 0.5 s.
     expect(k.runner.phase).toBe("stopped");
@@ -115,6 +131,24 @@ describe("VPN lease keeper", () => {
     expect(k.runner.phase).toBe("forwarding");
     expect(k.forwarding).toEqual(["start 1", "stop 1 cannot_renew", "start 1"]);
     expect(checkVpnHistory(k.history)).toEqual([]);
+  });
+
+  test("a renewal answered after the deadline passed (its stop not yet ticked): stopped at the deadline, where the data path closed, then resumed", () => {
+    const cfg = { connectionId: "c1", nodeId: "a" };
+    const forwarding = { ...initialKeeper, phase: "forwarding" as const, epoch: 2, ttlMs: 3000, deadline: 10_000, renewAt: 9_750, inFlight: 9_600 };
+    const [next, out] = stepKeeper(cfg, forwarding, { type: "renew_ok", sentAt: 9_600, ttlMs: 3000, releaseRequested: false, at: 10_200 });
+    expect(next.phase).toBe("forwarding");
+    expect(next.deadline).toBe(9_600 + 2_500);
+    const records = out.flatMap((o) => (o.type === "record" ? [[o.event.kind, Date.parse(o.event.at)]] : []));
+    expect(records).toEqual([
+      ["forward.stopped", 10_000],
+      ["forward.started", 10_200],
+    ]);
+    expect(out.filter((o) => o.type !== "record")).toEqual([
+      { type: "stop_forwarding", epoch: 2, reason: "cannot_renew" },
+      { type: "start_forwarding", epoch: 2 },
+      { type: "hold_forwarding", epoch: 2, until: 12_100 },
+    ]);
   });
 
   test("a refused renewal (fenced, or a newer epoch owns it) stops forwarding at once and for good", async () => {

@@ -16,6 +16,12 @@
  * so the next owner never overlaps. Forwarding starts only after a renewal
  * of the assigned epoch succeeded, never on the snapshot's word alone.
  *
+ * Every accepted renewal also hands the deadline to the data path
+ * (`hold_forwarding`): the pump closes the epoch there by itself, in Rust
+ * (`VpnPump.holdUntil`), so a stalled event loop or a frozen process cannot
+ * forward past it, and a stop for want of renewals is recorded at the
+ * deadline, when forwarding really ended.
+ *
  * Every change of forwarding is recorded in the shared history format
  * (core/contracts/vpn.ts), so the history checker can read agents' and the
  * control plane's records together.
@@ -55,6 +61,8 @@ export type KeeperInput =
 export type KeeperOutput =
   | { type: "renew"; epoch: number; at: number }
   | { type: "start_forwarding"; epoch: number }
+  /** The data path may forward `epoch` until local time `until` (ms) and must stop there by itself. */
+  | { type: "hold_forwarding"; epoch: number; until: number }
   | { type: "stop_forwarding"; epoch: number; reason: string }
   | { type: "release"; epoch: number }
   | { type: "record"; event: VpnHistoryEvent };
@@ -75,7 +83,9 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
   const stop = (state: KeeperState, reason: string, at: number, phase: KeeperPhase = "stopped"): KeeperState => {
     if (state.phase === "forwarding") {
       out.push({ type: "stop_forwarding", epoch: state.epoch, reason });
-      record("forward.stopped", state.epoch, at, reason);
+      // Whatever stops it late (a refusal or a tick handled after a stall), the data path closed the epoch at
+      // the deadline it was held to, so forwarding ended there at the latest.
+      record("forward.stopped", state.epoch, state.deadline > 0 ? Math.min(at, state.deadline) : at, reason);
     }
     return { ...state, phase, stopReason: reason, deadline: 0 };
   };
@@ -98,14 +108,18 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
       return [releaseNow(s, input.at), out];
     case "renew_ok": {
       if (s.inFlight !== input.sentAt || !renewing(s)) return [s, out];
-      const deadline = Math.max(s.deadline, forwardDeadline(input.sentAt, input.ttlMs));
-      let next: KeeperState = { ...s, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + leaseTiming(input.ttlMs).renewEveryMs };
+      // Answered after the deadline had passed (the tick that stops there not yet run): the data path closed the
+      // epoch at that deadline, so that is when forwarding stopped; it starts again below if this answer still counts.
+      const current = s.phase === "forwarding" && input.at >= s.deadline ? stop(s, "cannot_renew", input.at) : s;
+      const deadline = Math.max(current.deadline, forwardDeadline(input.sentAt, input.ttlMs));
+      let next: KeeperState = { ...current, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + leaseTiming(input.ttlMs).renewEveryMs };
       // An answer that arrives after its own deadline grants nothing usable; the next tick renews again.
-      if (input.at < deadline && s.phase !== "forwarding") {
+      if (input.at < deadline && next.phase !== "forwarding") {
         next = { ...next, phase: "forwarding", stopReason: null };
         out.push({ type: "start_forwarding", epoch: s.epoch });
         record("forward.started", s.epoch, input.at);
       }
+      if (next.phase === "forwarding") out.push({ type: "hold_forwarding", epoch: s.epoch, until: deadline });
       if (input.releaseRequested) return [releaseNow(next, input.at), out];
       return [next, out];
     }

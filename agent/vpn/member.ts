@@ -61,6 +61,7 @@ export class VpnMember {
       secret: (id) => deps.control.secret(id),
       log: deps.log,
       tunMtu,
+      now: () => deps.clock.now().getTime(),
     });
     this.follower = new VpnAssignmentFollower({
       nodeId: deps.nodeId,

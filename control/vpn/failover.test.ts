@@ -85,7 +85,11 @@ function keeper(name: string, n: EnrolledNode) {
     nodeId: n.nodeId,
     clock: t.clock,
     lease: port,
-    forwarding: { start: (_c, e) => forwarding.push(`${name} start ${e}`), stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`) },
+    forwarding: {
+      start: (_c, e) => forwarding.push(`${name} start ${e}`),
+      hold: () => {},
+      stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`),
+    },
     record: (e) => agentFacts.push(e),
   });
   /** Waits (bounded) for this node's calls in flight, so each clock step sees their answers. */
