@@ -78,7 +78,7 @@ SIGTERM or Ctrl-C stops it.
   --mesh-advertise HOST:PORT
                             what peers should dial (default $RAP_MESH_ADVERTISE or the bound address)
   --mesh-max-udp-payload BYTES
-                            the largest mesh datagram, 1200-8972 (default $RAP_MESH_MAX_UDP_PAYLOAD
+                            the largest mesh datagram, 1420-8972 (default $RAP_MESH_MAX_UDP_PAYLOAD
                             or 1472); 8972 on a jumbo-frame (MTU 9000) network: path-MTU discovery
                             finds it per peer, and VPN adapters get a larger MTU
   --entry-listen IP:PORT    where an entry node takes clients, UDP (WebTransport) and TCP
@@ -351,8 +351,10 @@ function meshSettings(listen: string | undefined, advertise: string | undefined,
     throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
   const payload = maxUdpPayload ?? env.RAP_MESH_MAX_UDP_PAYLOAD;
   if (payload !== undefined && payload !== "") {
-    if (!/^\d{4}$/.test(payload) || Number(payload) < 1200 || Number(payload) > 8972)
-      throw new Usage(`--mesh-max-udp-payload ${payload} is not a number of bytes from 1200 to 8972`);
+    // At least what carries a 1280-byte packet (IPv6's minimum MTU, the VPN adapters' smallest) with the VPN frame,
+    // a relayed mesh header and QUIC's own: below it, full-size IPv6 packets could never cross.
+    if (!/^\d{4}$/.test(payload) || Number(payload) < 1420 || Number(payload) > 8972)
+      throw new Usage(`--mesh-max-udp-payload ${payload} is not a number of bytes from 1420 to 8972`);
     settings.maxUdpPayload = Number(payload);
   }
   const shortcut = {
@@ -370,7 +372,11 @@ function vpnDnsSettings(listen: string | undefined, upstream: string | undefined
     listen: listen ?? process.env.RAP_VPN_DNS_LISTEN ?? DEFAULT_DNS_LISTEN,
     upstreams: (upstream ?? process.env.RAP_VPN_DNS_UPSTREAM ?? "").split(",").filter((s) => s.length > 0),
   };
-  if (!/:\d{1,5}$/.test(settings.listen) || !parseHostPort(settings.listen)) throw new Usage(`--vpn-dns-listen ${settings.listen} is not IP:port`);
+  const at = /:\d{1,5}$/.test(settings.listen) ? parseHostPort(settings.listen) : null;
+  if (!at || (at.host.includes(":") && !settings.listen.startsWith("[")))
+    throw new Usage(`--vpn-dns-listen ${settings.listen} is not IP:port (IPv6 as [address]:port)`);
+  // Elsewhere it would answer the network with the office's names, through the tunnel: an open resolver into the site.
+  if (!/^127\./.test(at.host) && at.host !== "::1") throw new Usage(`--vpn-dns-listen ${settings.listen} is not a loopback address`);
   for (const u of settings.upstreams) if (!parseHostPort(u)) throw new Usage(`--vpn-dns-upstream ${u} is not an IP address (or IP:port)`);
   return settings;
 }

@@ -18,7 +18,7 @@ export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
   listen: string;
   advertise?: string;
-  /** The largest UDP payload, 1200–8972 (default 1472; 8972 on a jumbo-frame underlay). */
+  /** The largest UDP payload, 1420–8972 (default 1472; 8972 on a jumbo-frame underlay). */
   maxUdpPayload?: number;
   /** A JSON array of node ids this node refuses direct channels with, re-read every tick. */
   refuseFile?: string;

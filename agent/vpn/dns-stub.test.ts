@@ -6,6 +6,9 @@
  * (never the wrong network's answer) when no server of the route answers;
  * the same over TCP (a resolver's retry after a truncated answer).
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createSocket, type Socket } from "node:dgram";
 import { connect, createServer, type Server as TcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
@@ -187,6 +190,40 @@ describe("the VPN client's DNS stub", () => {
     probe.close();
     taken.close();
     expect(logs2).not.toContain("vpn dns stub listening");
+  });
+
+  test("closed while it is still binding: nothing stays open", async () => {
+    const port = await freePort();
+    const quiet = new DnsStub({ listen: `127.0.0.1:${port}`, upstreams: [], log: () => {} });
+    const opening = quiet.setRoutes("m", [{ suffix: "corp.example", servers: ["10.77.0.1"], connection_id: "c1" }]);
+    quiet.close();
+    await opening;
+    expect(quiet.listening()).toBe(false);
+    // Both transports were let go: the port binds again for UDP and for TCP.
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.bind(port, "127.0.0.1", resolve);
+    });
+    probe.close();
+    const tcp = createServer();
+    await new Promise<void>((resolve, reject) => {
+      tcp.once("error", reject);
+      tcp.listen(port, "127.0.0.1", resolve);
+    });
+    tcp.close();
+  });
+
+  test("the host's resolvers from resolv.conf leave out loopback ones (the stub itself, or a local resolver that may ask it back)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rap-dns-"));
+    try {
+      const file = join(dir, "resolv.conf");
+      writeFileSync(file, "nameserver 127.0.88.53\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\nnameserver fd00::1\n");
+      const reading = new DnsStub({ listen: "127.0.0.1:1", upstreams: [], log: () => {}, resolvConf: file });
+      expect(reading.status().upstreams).toEqual(["10.0.0.2", "fd00::1"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("resolv.conf nameservers; IP, IP:port and [v6]:port parse, anything else is refused", () => {

@@ -19,7 +19,7 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { connect, createServer, type Server, type Socket as TcpSocket } from "node:net";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { type DnsQuestion, dnsRouteFor, dnsServfail, isDnsServer, parseDnsQuestion } from "../../core/vpn/dns.ts";
 
 export const DEFAULT_DNS_LISTEN = "127.0.88.53:53";
@@ -78,6 +78,8 @@ export class DnsStub {
   private tcp: Server | null = null;
   private readonly conns = new Set<TcpSocket>();
   private starting: Promise<void> | null = null;
+  /** Bumped by `close`, so an `open` still binding knows it is stale. */
+  private generation = 0;
   private routes: DnsRouteInForce[] = [];
   private readonly bySource = new Map<string, DnsRouteInForce[]>();
   private readonly counters = new Map<string, RouteCounters>();
@@ -128,6 +130,8 @@ export class DnsStub {
     this.udp = null;
     this.tcp = null;
     this.starting = null;
+    // An open still binding finds it is stale and closes what it bound.
+    this.generation++;
     for (const c of this.conns) c.destroy();
     this.conns.clear();
     tcp?.close();
@@ -140,8 +144,15 @@ export class DnsStub {
   /** UDP and TCP on the same address; if either cannot bind, neither stays open. */
   private open(): Promise<void> {
     if (this.udp) return Promise.resolve();
+    const generation = this.generation;
     this.starting ??= Promise.allSettled([this.openUdp(), this.openTcp()])
       .then(([udp, tcp]) => {
+        if (generation !== this.generation) {
+          // Closed (no routes left, or the agent stopping) while binding: nothing stays open.
+          if (udp.status === "fulfilled") udp.value.close();
+          if (tcp.status === "fulfilled") tcp.value.close();
+          return;
+        }
         if (udp.status === "fulfilled" && tcp.status === "fulfilled") {
           this.udp = udp.value;
           this.tcp = tcp.value;
@@ -154,7 +165,7 @@ export class DnsStub {
         throw udp.status === "rejected" ? udp.reason : (tcp as PromiseRejectedResult).reason;
       })
       .finally(() => {
-        this.starting = null;
+        if (generation === this.generation) this.starting = null;
       });
     return this.starting;
   }
@@ -188,12 +199,16 @@ export class DnsStub {
     if (this.o.upstreams.length) return [...this.o.upstreams];
     let text = "";
     try {
-      text = readFileSync(this.o.resolvConf ?? "/etc/resolv.conf", "utf8");
+      // Where systemd-resolved runs, its list of real upstream servers; /etc/resolv.conf there names resolved itself.
+      const files = this.o.resolvConf ? [this.o.resolvConf] : ["/run/systemd/resolve/resolv.conf", "/etc/resolv.conf"];
+      const file = files.find((f) => existsSync(f));
+      if (file) text = readFileSync(file, "utf8");
     } catch {
       return [];
     }
-    // Never forward to ourselves (the operator pointed resolv.conf at the stub).
-    return resolvConfServers(text).filter((s) => s !== this.bind.host || this.bind.port !== 53);
+    // Never a loopback resolver from the file: the stub itself (resolv.conf pointed at it), or a local resolver that
+    // may forward back to it (a loop). One on this host is named with --vpn-dns-upstream.
+    return resolvConfServers(text).filter((s) => !/^127\./.test(s) && s !== "::1");
   }
 
   private async answerUdp(s: Socket, query: Uint8Array, address: string, port: number): Promise<void> {

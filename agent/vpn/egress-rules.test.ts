@@ -19,6 +19,9 @@ describe("the owner's per-connection nftables rules", () => {
     expect(text).toContain('iifname "vpe-0a1b2c3d4e" ip daddr { 10.77.9.0/24 } counter name "denied" drop');
     expect(text).toContain('iifname "vpe-0a1b2c3d4e" ip6 daddr { fd00:9::/32 } counter name "denied" drop');
     expect(text).toContain('iifname "vpe-0a1b2c3d4e" counter name "blocked" drop');
+    // Towards the clients: only the tunnel's traffic or answers; and clients never reach this node's own services.
+    expect(text).toContain('oifname "vpe-0a1b2c3d4e" iifname != "wg-1234567890" ct state != { established, related } counter name "foreign" drop');
+    expect(text).toMatch(/chain input \{\n\s+type filter hook input priority filter; policy accept;\n\s+iifname "vpe-0a1b2c3d4e" counter name "foreign" drop/);
     expect(text).not.toContain("masquerade");
     // The denied ranges are dropped before the tunnel's accept.
     expect(text.indexOf('"denied" drop')).toBeLessThan(text.indexOf('oifname "wg-1234567890" accept'));

@@ -65,6 +65,9 @@ export function egressRuleset(spec: EgressRuleSpec): string {
   const denied6 = spec.deniedCidrs.filter((c) => c.includes(":"));
   const forward = [
     `oifname ${tun} iifname != ${dev} counter name "foreign" drop`,
+    // Towards the clients only what the tunnel sends, or answers (internet egress replies come back on the uplink):
+    // another host routing a client's address at this node cannot inject into the connection.
+    `oifname ${dev} iifname != ${tun} ct state != { established, related } counter name "foreign" drop`,
     ...(denied4.length ? [`iifname ${dev} ip daddr ${cidrSet(denied4)} counter name "denied" drop`] : []),
     ...(denied6.length ? [`iifname ${dev} ip6 daddr ${cidrSet(denied6)} counter name "denied" drop`] : []),
     `iifname ${dev} oifname ${tun} accept`,
@@ -79,6 +82,11 @@ export function egressRuleset(spec: EgressRuleSpec): string {
     "  chain forward {",
     "    type filter hook forward priority filter; policy accept;",
     ...forward.map((r) => `    ${r}`),
+    "  }",
+    "  chain input {",
+    "    type filter hook input priority filter; policy accept;",
+    // Clients reach the target network (and the internet, when allowed), never this node's own services.
+    `    iifname ${dev} counter name "foreign" drop`,
     "  }",
     "  chain postrouting {",
     "    type nat hook postrouting priority srcnat; policy accept;",

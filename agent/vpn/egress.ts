@@ -160,7 +160,15 @@ export class VpnEgress implements ForwardingPort {
     const h = c.held;
     if (!h || c.running !== h.epoch || !c.attachedTo) return;
     const now = this.deps.now?.() ?? Date.now();
-    if (!c.attachedTo.holdUntil(id, h.epoch, h.until - now)) {
+    let held: boolean;
+    try {
+      held = c.attachedTo.holdUntil(id, h.epoch, h.until - now);
+    } catch (e) {
+      // The pump went with its mesh (a new one is attached on the next start): nothing forwards through it.
+      held = false;
+      this.deps.log("vpn pump refused the lease deadline", { connection: id, error: e instanceof Error ? e.message : String(e) });
+    }
+    if (!held) {
       this.fence(id, c);
       this.deps.log("vpn lease deadline passed before it reached the pump; fenced", { connection: id, epoch: h.epoch });
     }
@@ -192,8 +200,9 @@ export class VpnEgress implements ForwardingPort {
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
     pump.setFilter(id, egressFilter(a));
     await this.applyClients(id, c);
-    if (!c.tunnel) await this.tunnelUp(id, c, a);
+    // The rules first: a tunnel never exists without them (a failed nft leaves no open tunnel behind).
     await this.applyRules(id, c, a);
+    if (!c.tunnel) await this.tunnelUp(id, c, a);
     // The keeper may have stopped while the tunnel came up: then nothing is forwarded and the tunnel goes.
     if (c.wanted !== epoch) return this.bringDown(id, c);
     pump.setEpoch(id, epoch);

@@ -75,15 +75,19 @@ export class VpnLeaseRunner {
     const [next, outputs] = stepKeeper(this.cfg, this.state, input);
     this.state = next;
     const id = this.cfg.connectionId;
-    for (const o of outputs) {
-      if (o.type === "record") this.record(o.event);
-      else if (o.type === "start_forwarding") this.forwarding.start(id, o.epoch);
-      else if (o.type === "hold_forwarding") this.forwarding.hold(id, o.epoch, o.until);
-      else if (o.type === "stop_forwarding") this.forwarding.stop(id, o.epoch, o.reason);
-      else if (o.type === "renew") this.renew(o.epoch, o.at);
-      else if (o.type === "release") void this.lease.release(id, o.epoch).catch(() => {});
+    try {
+      for (const o of outputs) {
+        if (o.type === "record") this.record(o.event);
+        else if (o.type === "start_forwarding") this.forwarding.start(id, o.epoch);
+        else if (o.type === "hold_forwarding") this.forwarding.hold(id, o.epoch, o.until);
+        else if (o.type === "stop_forwarding") this.forwarding.stop(id, o.epoch, o.reason);
+        else if (o.type === "renew") this.renew(o.epoch, o.at);
+        else if (o.type === "release") void this.lease.release(id, o.epoch).catch(() => {});
+      }
+    } finally {
+      // Whatever a port threw, the keeper keeps its schedule: its deadline still stops forwarding.
+      this.arm();
     }
-    this.arm();
   }
 
   private renew(epoch: number, sentAt: number): void {

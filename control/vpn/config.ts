@@ -51,7 +51,8 @@ export function checkDnsRoutes(routing: VpnRoutingPolicy, allowed: Cidr[], denie
       const address = isDnsServer(server) ? parseCidr(`${server}/${server.includes(":") ? 128 : 32}`) : null;
       const reason = !address
         ? "is not an IP address"
-        : !routing.internetEgress && !allowed.some((c) => cidrsOverlap(c, address))
+        : // The full tunnel carries IPv4 only: an IPv6 server outside the ranges would be asked outside the tunnel.
+          !(routing.internetEgress && !server.includes(":")) && !allowed.some((c) => cidrsOverlap(c, address))
           ? "is outside the allowed ranges"
           : denied.some((c) => cidrsOverlap(c, address))
             ? "is in a denied range"

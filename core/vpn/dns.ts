@@ -38,8 +38,11 @@ export function normalizeName(name: string): string {
 export function dnsRouteFor<R extends DnsRoute>(name: string, routes: readonly R[]): R | null {
   const n = normalizeName(name);
   let best: R | null = null;
+  let bestSuffix = "";
   for (const r of routes) {
-    if ((n === r.suffix || n.endsWith(`.${r.suffix}`)) && (!best || r.suffix.length > best.suffix.length)) best = r;
+    // Routes stored before suffixes were validated may carry capitals or a trailing dot.
+    const suffix = normalizeName(r.suffix);
+    if ((n === suffix || n.endsWith(`.${suffix}`)) && (!best || suffix.length > bestSuffix.length)) [best, bestSuffix] = [r, suffix];
   }
   return best;
 }

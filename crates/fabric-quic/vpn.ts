@@ -152,7 +152,7 @@ export class VpnPump {
 
   /**
    * Lets `epoch` forward for `ms` more milliseconds and then stops it by itself, both ways, unless held again:
-   * the owner's lease deadline, kept in Rust on the monotonic clock so a stalled event loop or a frozen process
+   * the owner's lease deadline, kept in Rust on the boot clock (suspended time included) so a stalled event loop or a frozen process
    * cannot forward past it. False (nothing changes) when `epoch` is not the current one.
    */
   holdUntil(connection: string, epoch: number, ms: number): boolean {

@@ -115,6 +115,15 @@ describe("VPN connection routes", () => {
         400,
         "vpn.dns_server_invalid",
       ]),
+      // With internet egress the (IPv4-only) full tunnel carries an IPv4 server outside the ranges, never an IPv6 one.
+      [
+        body("dns6", ["10.32.0.0/16"], {
+          routing: { allowed_cidrs: ["10.32.0.0/16"], internet_egress: true, dns_routes: [{ suffix: "corp.example", servers: ["2001:db8::53"] }] },
+        }),
+        admin,
+        400,
+        "vpn.dns_server_invalid",
+      ],
       [body("nodes", ["10.50.0.0/16"], { allowed_node_ids: [crypto.randomUUID()] }), admin, 403, "auth.forbidden"],
       [body("Bad Name", ["10.60.0.0/16"]), admin, 400, "request.validation_failed"],
       [{ ...body("extra", ["10.70.0.0/16"]), surprise: 1 }, admin, 400, "request.unknown_field"],

@@ -12,8 +12,9 @@
 //! loss to retransmit), and one slow peer stalls the others only briefly.
 //! A packet larger than the datagram the path to its peer carries now
 //! (path-MTU discovery moves it) is answered with ICMP "packet too big"
-//! written back into the device (`fabric_tun::too_big`), so a TUN MTU above
-//! one peer's path costs a round trip, never a black hole. Without a
+//! written back into the device (`fabric_tun::too_big`) once that size has
+//! settled (`ROOM_SETTLED`; before, it is dropped unanswered), so a TUN MTU
+//! above one peer's path costs a round trip, never a black hole. Without a
 //! current epoch (never set, or fenced) the node sends nothing: an owner
 //! that lost its lease stops on its own.
 //!
@@ -41,7 +42,7 @@ use fabric_tun::epoch::EpochChange;
 use fabric_tun::packet::addresses;
 use fabric_tun::{frame, too_big, CidrFilter, EpochGate, Tun};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// Packets waiting for the device writer; more are dropped (the kernel's
@@ -55,6 +56,10 @@ const READ_RETRY: Duration = Duration::from_millis(50);
 /// How long a reader holds its device for a peer whose queue is full
 /// before dropping the packet after all.
 const ROOM_WAIT: Duration = Duration::from_millis(2);
+/// How long a peer's path size must hold before a packet above it is
+/// answered with "too big" (quinn's discovery searches for well under a
+/// second after a channel opens; Linux keeps a learned path MTU 10 minutes).
+const ROOM_SETTLED: Duration = Duration::from_secs(2);
 
 impl Endpoint {
     /// Joins `tun` to the mesh for VPN connection `id`. Nothing moves until
@@ -180,15 +185,42 @@ impl HeaderCache {
     }
 }
 
-/// The largest framed packet the path to `peer` carries now, asked once per
-/// batch and peer (path-MTU discovery may raise or lower it meanwhile).
-fn room_for(rooms: &mut Vec<(String, Option<usize>)>, endpoint: &Endpoint, peer: &str) -> Option<usize> {
-    if let Some((_, room)) = rooms.iter().find(|(p, _)| p == peer) {
-        return *room;
+/// What each peer's path carries: asked once per batch (path-MTU discovery
+/// may raise or lower it meanwhile), and since when it has not changed.
+#[derive(Default)]
+struct PathRooms {
+    /// Peer, room (None: no path or no datagrams), since when, asked in this batch.
+    peers: Vec<(String, Option<usize>, Instant, bool)>,
+}
+
+impl PathRooms {
+    fn new_batch(&mut self) {
+        self.peers.iter_mut().for_each(|p| p.3 = false);
     }
-    let room = endpoint.datagram_room(peer, Class::VpnPacket);
-    rooms.push((peer.to_string(), room));
-    room
+
+    /// The largest framed packet the path to `peer` carries now, and whether
+    /// that size has held for `ROOM_SETTLED` (discovery has finished
+    /// searching; a "too big" answer sent during the search would pin the
+    /// sender's path MTU low for minutes).
+    fn room(&mut self, endpoint: &Endpoint, peer: &str) -> (Option<usize>, bool) {
+        let now = Instant::now();
+        let i = match self.peers.iter().position(|p| p.0 == peer) {
+            Some(i) => i,
+            None => {
+                self.peers.push((peer.to_string(), None, now, false));
+                self.peers.len() - 1
+            }
+        };
+        let entry = &mut self.peers[i];
+        if !entry.3 {
+            let room = endpoint.datagram_room(peer, Class::VpnPacket);
+            if room != entry.1 {
+                (entry.1, entry.2) = (room, now);
+            }
+            entry.3 = true;
+        }
+        (entry.1, now.duration_since(entry.2) >= ROOM_SETTLED)
+    }
 }
 
 /// One queue's reader: device → mesh.
@@ -200,12 +232,14 @@ async fn device_reader(
 ) {
     let mut out: Vec<(String, Bytes)> = Vec::with_capacity(64);
     let mut headers = HeaderCache::default();
-    let mut rooms: Vec<(String, Option<usize>)> = Vec::new();
+    let mut rooms = PathRooms::default();
+    let mut gave_up: Vec<String> = Vec::new();
     loop {
         let k = &conn.counters;
         // Routes, and what each peer's path carries, are taken once per batch (after the read returned).
         let mut routes: Option<Arc<Routes>> = None;
-        rooms.clear();
+        rooms.new_batch();
+        gave_up.clear();
         let read = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
@@ -221,11 +255,12 @@ async fn device_reader(
                     add(&k.no_route, 1);
                     return;
                 };
-                if let Some(room) = room_for(&mut rooms, &endpoint, peer) {
+                if let (Some(room), settled) = rooms.room(&endpoint, peer) {
                     if header.len() + packet.len() > room {
                         add(&k.too_big, 1);
-                        let mtu = room.saturating_sub(header.len()) as u32;
-                        if let Some(answer) = too_big::answer(packet, mtu) {
+                        // While discovery is still searching, the packet is dropped unanswered (it may fit in a moment).
+                        let answer = settled.then(|| too_big::answer(packet, room.saturating_sub(header.len()) as u32)).flatten();
+                        if let Some(answer) = answer {
                             let _ = conn.to_device.try_send(Bytes::from(answer));
                         }
                         return;
@@ -246,13 +281,17 @@ async fn device_reader(
         }
         for (peer, framed) in out.drain(..) {
             let len = framed.len() as u64;
-            let mut sent = endpoint.send_unless_full(&peer, Class::VpnPacket, framed.clone(), true);
+            let hold = !gave_up.contains(&peer);
+            let mut sent = endpoint.send_unless_full(&peer, Class::VpnPacket, framed.clone(), hold);
             if let Ok(Err(room)) = sent {
                 // The peer's queue is full: hold the device rather than drop
                 // (the sender's TCP sees a slow link, not a loss), but only
-                // briefly, so one slow peer cannot stall the others behind it.
+                // briefly and once per batch, so one slow peer cannot stall
+                // the others behind it.
                 add(&k.send_waits, 1);
-                let _ = tokio::time::timeout(ROOM_WAIT, room.ready()).await;
+                if tokio::time::timeout(ROOM_WAIT, room.ready()).await.is_err() {
+                    gave_up.push(peer.clone());
+                }
                 sent = endpoint.send_unless_full(&peer, Class::VpnPacket, framed, false);
             }
             match sent {

@@ -73,6 +73,8 @@ impl EpochGate {
         if epoch < highest {
             return EpochChange::Stale { highest };
         }
+        // Closed while the deadline is cleared, so no packet of an older, expired term slips through in between.
+        self.current.store(CLOSED, Ordering::Release);
         self.until_ms.store(NO_DEADLINE, Ordering::Release);
         self.current.store(epoch, Ordering::Release);
         EpochChange::Set
@@ -80,7 +82,7 @@ impl EpochGate {
 
     /// Lets the current epoch pass for `within` more (from now), and not a
     /// moment longer unless called again. False (and nothing changes) when
-    /// `epoch` is not the current one, or its deadline has already passed:
+    /// `within` is zero, `epoch` is not the current one, or its deadline has already passed:
     /// a late renewal of an older term cannot extend a newer one, and a
     /// term that ran out stays closed like a fence (only `set` reopens it).
     pub fn hold_until(&self, epoch: u64, within: Duration) -> bool {
@@ -90,7 +92,7 @@ impl EpochGate {
     }
 
     fn hold_until_at(&self, epoch: u64, until_ms: u64, now_ms: u64) -> bool {
-        if epoch == CLOSED || self.current.load(Ordering::Acquire) != epoch || !self.open_at(|| now_ms) {
+        if epoch == CLOSED || until_ms <= now_ms || self.current.load(Ordering::Acquire) != epoch || !self.open_at(|| now_ms) {
             return false;
         }
         self.until_ms.store(until_ms, Ordering::Release);
@@ -171,8 +173,8 @@ mod tests {
         gate.set(4);
         assert!(gate.hold_until(4, Duration::from_secs(60)));
         assert!(gate.admits(4), "the real clock is well before a minute from now");
-        assert!(gate.hold_until(4, Duration::ZERO));
-        assert!(!gate.admits(4), "a deadline of now has passed");
+        assert!(!gate.hold_until(4, Duration::ZERO), "a deadline of now has already passed: refused");
+        assert!(gate.admits(4), "and the earlier hold stands");
     }
 
     #[test]
