@@ -91,6 +91,10 @@ export interface VpnConnectionCounters {
   written_bytes: number;
   write_drops: number;
   write_errors: number;
+  /** Dial streams (managed sessions through this owner) connected, refused (epoch, service, filter, fenced while open), failed (TCP). */
+  dials: number;
+  dials_refused: number;
+  dials_failed: number;
   /** The current epoch, or null when none is set or the connection is fenced. */
   epoch: number | null;
   device: string;
@@ -149,6 +153,14 @@ export class VpnPump {
   /** Egress filter on packets arriving from the mesh: destination in `allow` (all when empty) and in no `deny` block. */
   setFilter(connection: string, filter: { allow?: readonly string[]; deny?: readonly string[] }): void {
     sync(() => this.native.vpnSetFilter(connection, [...(filter.allow ?? [])], [...(filter.deny ?? [])]));
+  }
+
+  /**
+   * Which managed-session services (`ssh`, `rdp`) may open TCP through this owner for `connection`
+   * (dial streams: crates/fabric-quic/src/vpn_dial.rs). Empty: none. The target must pass the filter too.
+   */
+  setDialServices(connection: string, services: readonly string[]): void {
+    sync(() => this.native.vpnSetDialServices(connection, [...services]));
   }
 
   stats(): VpnStats {

@@ -16,10 +16,13 @@ use fabric_rdp::RdpDesktop;
 use fabric_ssh::SshTerminal;
 use tokio::sync::{mpsc, watch};
 
-use crate::adapter_start::{self, EndedSink, RdpStart, SshStart};
+use crate::adapter_start::{self, EndedSink, RdpStart, SshStart, VpnRoute};
 use crate::class::Class;
 use crate::endpoint::Endpoint;
+use crate::error::FabricError;
 use crate::session_stream::{IncomingSessionStream, SessionStream};
+use crate::vpn_bridge;
+use crate::vpn_dial_wire::DialRequest;
 use crate::wire::SessionId;
 
 /// A half-arrived client (its input or its render stream, or a side stream before them) waits this long.
@@ -108,6 +111,19 @@ pub fn session_id_bytes(id: &str) -> Option<SessionId> {
     Some(out)
 }
 
+/// A failed dial through the VPN owner, as the session's failure reason: the owner's refusal
+/// (`adapter.vpn_not_owner`, `adapter.vpn_denied`, `adapter.vpn_dial_failed`) or the mesh's.
+fn vpn_failure(e: &FabricError) -> String {
+    let code = e.code();
+    let why = match code {
+        "vpn_not_owner" => "the node this session was sent to no longer runs the VPN connection under that lease (failover or fence); a new session follows the new owner",
+        "vpn_denied" => "the VPN connection's routing policy does not let this service reach that target (service, allowed or denied ranges)",
+        "vpn_dial_failed" => "the VPN connection's owner could not open TCP to the target (refused, unreachable, timed out or not resolved)",
+        _ => return format!("adapter.vpn_unreachable: the VPN connection's owner could not be reached: {e}"),
+    };
+    format!("adapter.{code}: {why}")
+}
+
 fn session_id_text(id: &SessionId) -> String {
     let h: String = id.iter().map(|b| format!("{b:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
@@ -136,7 +152,10 @@ impl AdapterHost {
     }
 
     /// Connects to the target and runs the shell; resolves once it runs. The error is `<code>: <message>`.
-    pub async fn start_ssh(&self, session_id: &str, start: SshStart) -> Result<(), String> {
+    pub async fn start_ssh(&self, session_id: &str, mut start: SshStart) -> Result<(), String> {
+        if let Some(route) = start.via_vpn.take() {
+            (start.host, start.port) = self.through_vpn(session_id, &route, "ssh", &start.host, start.port).await?;
+        }
         let entries = start.entry_node_ids.clone();
         let ended = self.ended_sink(session_id, None);
         self.start_session(
@@ -148,7 +167,10 @@ impl AdapterHost {
     }
 
     /// Connects to the target and starts its desktop; resolves once it runs. The error is `<code>: <message>`.
-    pub async fn start_rdp(&self, session_id: &str, start: RdpStart) -> Result<(), String> {
+    pub async fn start_rdp(&self, session_id: &str, mut start: RdpStart) -> Result<(), String> {
+        if let Some(route) = start.via_vpn.take() {
+            (start.host, start.port) = self.through_vpn(session_id, &route, "rdp", &start.host, start.port).await?;
+        }
         let entries = start.entry_node_ids.clone();
         let folder = start.transfer_root.join(session_id);
         let ended = self.ended_sink(session_id, Some(folder.clone()));
@@ -163,6 +185,23 @@ impl AdapterHost {
             let _ = tokio::fs::remove_dir_all(&folder).await;
         }
         result
+    }
+
+    /// Opens the session's TCP through the VPN connection's owner and returns
+    /// the loopback address the SSH or RDP client connects to instead of the target.
+    async fn through_vpn(&self, session_id: &str, route: &VpnRoute, service: &str, host: &str, port: u16) -> Result<(String, u16), String> {
+        let sid = session_id_bytes(session_id).ok_or_else(|| format!("adapter.target_invalid: session id {session_id:?} is not a UUID"))?;
+        let request = DialRequest {
+            connection_id: route.connection_id.clone(),
+            epoch: route.epoch,
+            service: service.to_string(),
+            host: host.to_string(),
+            port,
+        };
+        let stream = self.endpoint.vpn_dial(&route.owner_node_id, sid, &request).await.map_err(|e| vpn_failure(&e))?;
+        let address =
+            vpn_bridge::bridge(stream).await.map_err(|e| format!("adapter.internal: the loopback bridge to the VPN stream: {e}"))?;
+        Ok((address.ip().to_string(), address.port()))
     }
 
     /// Reports a session's end to the agent (and removes its transfer folder, whose files end with it).

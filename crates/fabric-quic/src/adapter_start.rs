@@ -12,6 +12,15 @@ use fabric_rdp::quality::{ColorMode, Profile};
 use fabric_rdp::{CertificatePolicy, DesktopEvent, DesktopRequest, RdpDesktop, RdpTarget, SessionPolicy};
 use fabric_ssh::{EventSink, HostKeyPolicy, Pty, Secret, SshAuth, SshTarget, SshTerminal, TerminalEvent};
 
+/// A session whose resource names a VPN connection: its TCP goes through the connection's
+/// current owner (`vpn_dial`), as the control plane's assignment said when the session started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpnRoute {
+    pub connection_id: String,
+    pub owner_node_id: String,
+    pub epoch: u64,
+}
+
 /// An SSH session's start: the target and its credentials.
 pub struct SshStart {
     pub host: String,
@@ -22,6 +31,7 @@ pub struct SshStart {
     /// The pinned host key, or `None` for `ignore`.
     pub host_key: Option<String>,
     pub entry_node_ids: Vec<String>,
+    pub via_vpn: Option<VpnRoute>,
 }
 
 /// A remote desktop's start: the target, its credentials and the resource's policy.
@@ -43,6 +53,7 @@ pub struct RdpStart {
     /// Per-session transfer folders live under here (`<root>/<session id>/`).
     pub transfer_root: PathBuf,
     pub entry_node_ids: Vec<String>,
+    pub via_vpn: Option<VpnRoute>,
 }
 
 /// How a session ended, in the words the agent reports.

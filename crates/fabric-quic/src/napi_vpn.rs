@@ -129,6 +129,12 @@ impl MeshEndpoint {
         self.inner.vpn_set_filter(&connection, &allow, &deny).map_err(to_napi)
     }
 
+    /// Which services (`ssh`, `rdp`) may open TCP through this owner for `connection` (dial streams).
+    #[napi]
+    pub fn vpn_set_dial_services(&self, connection: String, services: Vec<String>) -> Result<()> {
+        self.inner.vpn_set_dial_services(&connection, &services).map_err(to_napi)
+    }
+
     #[napi]
     pub fn vpn_stats(&self) -> String {
         self.inner.vpn_stats().to_string()

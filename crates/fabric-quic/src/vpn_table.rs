@@ -46,6 +46,10 @@ counters!(ConnectionCounters {
     written_bytes,
     write_drops,
     write_errors,
+    // dial streams (vpn_dial: managed sessions through the connection)
+    dials,
+    dials_refused,
+    dials_failed,
 });
 
 counters!(TableCounters { unknown_connection, malformed });
@@ -70,6 +74,10 @@ pub(crate) struct VpnConnection {
     pub counters: ConnectionCounters,
     pub stop: watch::Sender<bool>,
     pub device: String,
+    /// Which services (`ssh`, `rdp`) may open TCP through this owner (`vpn_dial`); empty: none.
+    pub dial_services: RwLock<Arc<Vec<String>>>,
+    /// Bumped on every epoch change or fence, so open dial streams re-check their epoch at once.
+    pub epoch_changed: watch::Sender<u64>,
 }
 
 /// The connections attached on this endpoint, by id.
@@ -196,6 +204,8 @@ mod tests {
             counters: ConnectionCounters::default(),
             stop: watch::channel(false).0,
             device: "vpn0".into(),
+            dial_services: RwLock::new(Arc::new(Vec::new())),
+            epoch_changed: watch::channel(0).0,
         };
         conn.gate.set(5);
         let table = VpnTable::default();

@@ -1,0 +1,122 @@
+/**
+ * Managed sessions through a VPN connection's owner (dial streams,
+ * src/vpn_dial.rs), over a real mesh in network namespaces
+ * (fixtures/netns.ts, fixtures/vpn-path.ts) with a real OpenSSH server in
+ * the office namespace, reachable only through the office's WireGuard
+ * gateway:
+ *
+ *   adapter node (client namespace) ─mesh dial stream─▶ owner (egress namespace) ─TCP over WireGuard─▶ office sshd
+ *
+ * The client namespace's own route into the office is removed first, so the
+ * session can only come through the owner. Proves: an SSH session starts
+ * through the owner under its epoch; the owner refuses another epoch
+ * (`vpn_not_owner`), a denied range or a service the connection does not
+ * allow (`vpn_denied`), a closed port (`vpn_dial_failed`); a fence ends the
+ * running session. Needs root, /dev/net/tun, wireguard-go, wg, sshd.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
+import { LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
+import { startSshd, type TestSshd } from "../../fixtures/sshd.ts";
+import { CONNECTION, type VpnPath, VpnPeerError, vpnPath } from "../../fixtures/vpn-path.ts";
+import type { SshStart } from "./index.ts";
+
+const unavailable = vpnLabUnavailable();
+if (unavailable) console.warn(`vpn-dial.test.ts skipped: ${unavailable}`);
+
+const SLOW = 90_000;
+const SSH_PORT = 2222;
+
+describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owner", () => {
+  let path: VpnPath;
+  let sshd: TestSshd;
+  let sessions = 0;
+  beforeAll(async () => {
+    path = await vpnPath();
+    sshd = await startSshd({ netns: { name: path.lab.ns.office, listen: LAB.office, port: SSH_PORT } });
+    // The adapter's namespace keeps no way into the office but the owner.
+    path.lab.run("client", ["ip", "route", "del", LAB.officeCidr]);
+    await path.egress.call("setDialServices", { connection: CONNECTION, services: ["ssh"] });
+  }, SLOW);
+  afterAll(async () => {
+    await sshd?.stop();
+    await path?.close();
+  }, SLOW);
+
+  const sessionId = () => `00000000-0000-4000-8000-${String(++sessions).padStart(12, "0")}`;
+  function start(over: Partial<SshStart> = {}, epoch = 1): SshStart {
+    return {
+      host: LAB.office,
+      port: SSH_PORT,
+      username: sshd.username,
+      password: null,
+      private_key: sshd.userKey,
+      host_key: sshd.hostKeyFingerprint,
+      entry_node_ids: [],
+      via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch },
+      ...over,
+    };
+  }
+  async function refusal(s: SshStart): Promise<string> {
+    const e = await path.client.call("startSsh", { sessionId: sessionId(), start: s }).then(
+      () => null,
+      (e) => e,
+    );
+    expect(e).toBeInstanceOf(VpnPeerError);
+    return (e as VpnPeerError).code;
+  }
+
+  test(
+    "an SSH session to the office starts through the owner, and the adapter's namespace has no other way in",
+    async () => {
+      expect(path.lab.attempt("client", ["ping", "-c", "1", "-W", "1", LAB.office]).status).not.toBe(0);
+      const before = await path.egress.counters();
+      const id = sessionId();
+      await path.client.call("startSsh", { sessionId: id, start: start() });
+      const after = await path.egress.counters();
+      expect(after.dials! - before.dials!).toBe(1);
+      expect(sshd.log()).toContain("Accepted publickey");
+      await path.client.call("stopSession", { sessionId: id });
+      expect(await path.client.call("nextAdapterEvent")).toEqual({ type: "ended", session_id: id, reason: "stopped" });
+    },
+    SLOW,
+  );
+
+  test(
+    "the owner refuses another epoch, a denied range, a closed port and a service the connection does not allow",
+    async () => {
+      const before = await path.egress.counters();
+      expect(await refusal(start({}, 2))).toBe("adapter.vpn_not_owner");
+      expect(await refusal(start({ host: LAB.officeDenied }))).toBe("adapter.vpn_denied");
+      expect(await refusal(start({ host: "192.0.2.1" }))).toBe("adapter.vpn_denied");
+      expect(await refusal(start({ port: 23 }))).toBe("adapter.vpn_dial_failed");
+      expect(await refusal({ ...start(), via_vpn: { connection_id: "vpn_other", owner_node_id: path.egress.nodeId, epoch: 1 } })).toBe("adapter.vpn_not_owner");
+      await path.egress.call("setDialServices", { connection: CONNECTION, services: ["rdp"] });
+      try {
+        expect(await refusal(start())).toBe("adapter.vpn_denied");
+      } finally {
+        await path.egress.call("setDialServices", { connection: CONNECTION, services: ["ssh"] });
+      }
+      const after = await path.egress.counters();
+      expect(after.dials).toBe(before.dials);
+      expect(after.dials_refused! - before.dials_refused!).toBe(4);
+      expect(after.dials_failed! - before.dials_failed!).toBe(1);
+    },
+    SLOW,
+  );
+
+  test(
+    "a fence at the owner ends the running session at once; after a new epoch a new session follows it",
+    async () => {
+      const id = sessionId();
+      await path.client.call("startSsh", { sessionId: id, start: start() });
+      const ended = path.client.call<{ session_id: string; reason: string }>("nextAdapterEvent");
+      await path.egress.call("fence", { connection: CONNECTION });
+      const event = await ended;
+      expect(event.session_id).toBe(id);
+      expect(await refusal(start())).toBe("adapter.vpn_not_owner");
+      await path.egress.call("setEpoch", { connection: CONNECTION, epoch: 2 });
+      await path.client.call("startSsh", { sessionId: sessionId(), start: start({}, 2) });
+    },
+    SLOW,
+  );
+});
