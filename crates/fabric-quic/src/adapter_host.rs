@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use fabric_rdp::RdpDesktop;
 use fabric_ssh::SshTerminal;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::adapter_start::{self, EndedSink, RdpStart, SshStart, VpnRoute};
@@ -153,31 +154,31 @@ impl AdapterHost {
 
     /// Connects to the target and runs the shell; resolves once it runs. The error is `<code>: <message>`.
     pub async fn start_ssh(&self, session_id: &str, mut start: SshStart) -> Result<(), String> {
-        if let Some(route) = start.via_vpn.take() {
-            (start.host, start.port) = self.through_vpn(session_id, &route, "ssh", &start.host, start.port).await?;
-        }
+        let transport = match start.via_vpn.take() {
+            Some(route) => Some(self.through_vpn(session_id, &route, "ssh", &start.host, start.port).await?),
+            None => None,
+        };
         let entries = start.entry_node_ids.clone();
         let ended = self.ended_sink(session_id, None);
-        self.start_session(
-            session_id,
-            entries,
-            async move { adapter_start::start_ssh(start, ended).await.map(|t| Adapter::Ssh(Arc::new(t))) },
-        )
+        self.start_session(session_id, entries, async move {
+            adapter_start::start_ssh(start, ended, transport).await.map(|t| Adapter::Ssh(Arc::new(t)))
+        })
         .await
     }
 
     /// Connects to the target and starts its desktop; resolves once it runs. The error is `<code>: <message>`.
     pub async fn start_rdp(&self, session_id: &str, mut start: RdpStart) -> Result<(), String> {
-        if let Some(route) = start.via_vpn.take() {
-            (start.host, start.port) = self.through_vpn(session_id, &route, "rdp", &start.host, start.port).await?;
-        }
+        let transport = match start.via_vpn.take() {
+            Some(route) => Some(self.through_vpn(session_id, &route, "rdp", &start.host, start.port).await?),
+            None => None,
+        };
         let entries = start.entry_node_ids.clone();
         let folder = start.transfer_root.join(session_id);
         let ended = self.ended_sink(session_id, Some(folder.clone()));
         let id = session_id.to_string();
         let result = self
             .start_session(session_id, entries, async move {
-                adapter_start::start_rdp(&id, start, ended).await.map(|d| Adapter::Rdp(Arc::new(d)))
+                adapter_start::start_rdp(&id, start, ended, transport).await.map(|d| Adapter::Rdp(Arc::new(d)))
             })
             .await;
         if result.is_err() {
@@ -187,9 +188,9 @@ impl AdapterHost {
         result
     }
 
-    /// Opens the session's TCP through the VPN connection's owner and returns
-    /// the loopback address the SSH or RDP client connects to instead of the target.
-    async fn through_vpn(&self, session_id: &str, route: &VpnRoute, service: &str, host: &str, port: u16) -> Result<(String, u16), String> {
+    /// Opens the session's TCP through the VPN connection's owner; the SSH or RDP
+    /// client speaks over the returned connection (spliced onto the dial stream).
+    async fn through_vpn(&self, session_id: &str, route: &VpnRoute, service: &str, host: &str, port: u16) -> Result<TcpStream, String> {
         let sid = session_id_bytes(session_id).ok_or_else(|| format!("adapter.target_invalid: session id {session_id:?} is not a UUID"))?;
         let request = DialRequest {
             connection_id: route.connection_id.clone(),
@@ -199,9 +200,7 @@ impl AdapterHost {
             port,
         };
         let stream = self.endpoint.vpn_dial(&route.owner_node_id, sid, &request).await.map_err(|e| vpn_failure(&e))?;
-        let address =
-            vpn_bridge::bridge(stream).await.map_err(|e| format!("adapter.internal: the loopback bridge to the VPN stream: {e}"))?;
-        Ok((address.ip().to_string(), address.port()))
+        vpn_bridge::bridge(stream).await.map_err(|e| format!("adapter.internal: the loopback bridge to the VPN stream: {e}"))
     }
 
     /// Reports a session's end to the agent (and removes its transfer folder, whose files end with it).

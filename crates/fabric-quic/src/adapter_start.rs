@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 use fabric_rdp::clipboard_bridge::ClipboardMode;
 use fabric_rdp::files::{TransferDir, TransferMode};
@@ -60,7 +61,8 @@ pub struct RdpStart {
 pub type EndedSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Connects and opens the shell; the error is `<code>: <message>`.
-pub async fn start_ssh(start: SshStart, ended: EndedSink) -> Result<SshTerminal, String> {
+/// `transport`: an open connection that carries the session to the target (a VPN owner's dial stream); else TCP to it.
+pub async fn start_ssh(start: SshStart, ended: EndedSink, transport: Option<TcpStream>) -> Result<SshTerminal, String> {
     let auth = match (start.private_key, start.password) {
         (Some(pem), passphrase) => SshAuth::PrivateKey { pem: Secret::new(pem), passphrase: passphrase.map(Secret::new) },
         (None, Some(password)) => SshAuth::Password(Secret::new(password)),
@@ -79,11 +81,11 @@ pub async fn start_ssh(start: SshStart, ended: EndedSink) -> Result<SshTerminal,
         }
     });
     let pty = Pty { cols: 80, rows: 24, term: "xterm-256color".into() };
-    SshTerminal::start(target, pty, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))
+    SshTerminal::start_over(target, pty, sink, transport).await.map_err(|e| format!("{}: {}", e.code(), e.message))
 }
 
 /// Connects (TLS or NLA, the certificate checked per policy) and starts the desktop; the error is `<code>: <message>`.
-pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink) -> Result<RdpDesktop, String> {
+pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink, transport: Option<TcpStream>) -> Result<RdpDesktop, String> {
     let invalid = |what: &str, value: &str| format!("adapter.target_invalid: {what} {value:?} is not one this adapter knows");
     let profile = Profile::parse(&start.profile).ok_or_else(|| invalid("quality profile", &start.profile))?;
     let color_mode = match start.color_mode.as_deref() {
@@ -120,5 +122,7 @@ pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink) -> R
             ended(reason.to_string());
         }
     });
-    RdpDesktop::start(target, DesktopRequest::default(), policy, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))
+    RdpDesktop::start_over(target, DesktopRequest::default(), policy, sink, transport)
+        .await
+        .map_err(|e| format!("{}: {}", e.code(), e.message))
 }
