@@ -141,7 +141,7 @@ export class VpnEgress implements ForwardingPort {
     await enableForwarding();
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
     pump.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
-    pump.setDialServices(id, dialServices(a));
+    pump.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
     if (!c.tunnel) await this.tunnelUp(id, c, a);
     // The keeper may have stopped while the tunnel came up: then nothing is forwarded and the tunnel goes.
@@ -156,7 +156,7 @@ export class VpnEgress implements ForwardingPort {
     const a = this.deps.assignment(id);
     if (!a || c.running === null || !c.attachedTo) return;
     c.attachedTo.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
-    c.attachedTo.setDialServices(id, dialServices(a));
+    c.attachedTo.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
     if (c.tunnel && c.tunnelKey !== tunnelKeyOf(a)) {
       this.deps.log("vpn tunnel configuration changed; rebuilding it", { connection: id, secret_version: a.secret_version });
@@ -222,6 +222,9 @@ async function enableForwarding(): Promise<void> {
   await run(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 }
 
-/** The managed-session services whose adapters may dial targets through this owner (crates/fabric-quic/src/vpn_dial.rs). */
+/**
+ * Who may dial targets through this owner (crates/fabric-quic/src/vpn_dial.rs): the policy's managed-session
+ * services, from the organization's adapter nodes the snapshot lists (another organization's adapter is refused).
+ */
 const DIAL_SERVICES = ["ssh", "rdp"];
-const dialServices = (a: VpnAssignment): string[] => a.routing.services.filter((s) => DIAL_SERVICES.includes(s));
+const dialPolicy = (a: VpnAssignment) => ({ services: a.routing.services.filter((s) => DIAL_SERVICES.includes(s)), nodes: a.adapters ?? [] });

@@ -181,7 +181,7 @@ export interface NativeVpnEndpoint {
   vpnFence(connection: string): void;
   vpnSetRoutes(connection: string, routes: string[][]): void;
   vpnSetFilter(connection: string, allow: string[], deny: string[]): void;
-  vpnSetDialServices(connection: string, services: string[]): void;
+  vpnSetDialPolicy(connection: string, services: string[], nodes: string[]): void;
   vpnStats(): string;
 }
 

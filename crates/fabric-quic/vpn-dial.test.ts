@@ -10,9 +10,9 @@
  * The client namespace's own route into the office is removed first, so the
  * session can only come through the owner. Proves: an SSH session starts
  * through the owner under its epoch; the owner refuses another epoch
- * (`vpn_not_owner`), a denied range or a service the connection does not
- * allow (`vpn_denied`), a closed port (`vpn_dial_failed`); a fence ends the
- * running session. Needs root, /dev/net/tun, wireguard-go, wg, sshd.
+ * (`vpn_not_owner`), a denied range, a service the connection does not allow
+ * or a node that is not one of the organization's adapters (`vpn_denied`), a
+ * closed port (`vpn_dial_failed`); a fence ends the running session. Needs root, /dev/net/tun, wireguard-go, wg, sshd.
  */
 import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test.ts";
 import { LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
@@ -35,13 +35,14 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
     sshd = await startSshd({ netns: { name: path.lab.ns.office, listen: LAB.office, port: SSH_PORT } });
     // The adapter's namespace keeps no way into the office but the owner.
     path.lab.run("client", ["ip", "route", "del", LAB.officeCidr]);
-    await path.egress.call("setDialServices", { connection: CONNECTION, services: ["ssh"] });
+    await allowDials(["ssh"]);
   }, SLOW);
   afterAll(async () => {
     await sshd?.stop();
     await path?.close();
   }, SLOW);
 
+  const allowDials = (services: string[], nodes = [path.client.nodeId]) => path.egress.call("setDialPolicy", { connection: CONNECTION, services, nodes });
   const sessionId = () => `00000000-0000-4000-8000-${String(++sessions).padStart(12, "0")}`;
   function start(over: Partial<SshStart> = {}, epoch = 1): SshStart {
     return {
@@ -82,7 +83,7 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
   );
 
   test(
-    "the owner refuses another epoch, a denied range, a closed port and a service the connection does not allow",
+    "the owner refuses another epoch, a denied range, a closed port, a service the connection does not allow and another organization's adapter",
     async () => {
       const before = await path.egress.counters();
       expect(await refusal(start({}, 2))).toBe("adapter.vpn_not_owner");
@@ -90,15 +91,18 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
       expect(await refusal(start({ host: "192.0.2.1" }))).toBe("adapter.vpn_denied");
       expect(await refusal(start({ port: 23 }))).toBe("adapter.vpn_dial_failed");
       expect(await refusal({ ...start(), via_vpn: { connection_id: "vpn_other", owner_node_id: path.egress.nodeId, epoch: 1 } })).toBe("adapter.vpn_not_owner");
-      await path.egress.call("setDialServices", { connection: CONNECTION, services: ["rdp"] });
+      await allowDials(["rdp"]);
       try {
         expect(await refusal(start())).toBe("adapter.vpn_denied");
+        // Another organization's adapter (a node the owner was not given) is refused too.
+        await allowDials(["ssh"], ["node-of-another-organization"]);
+        expect(await refusal(start())).toBe("adapter.vpn_denied");
       } finally {
-        await path.egress.call("setDialServices", { connection: CONNECTION, services: ["ssh"] });
+        await allowDials(["ssh"]);
       }
       const after = await path.egress.counters();
       expect(after.dials).toBe(before.dials);
-      expect(after.dials_refused! - before.dials_refused!).toBe(4);
+      expect(after.dials_refused! - before.dials_refused!).toBe(5);
       expect(after.dials_failed! - before.dials_failed!).toBe(1);
     },
     SLOW,

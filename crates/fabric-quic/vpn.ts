@@ -156,11 +156,12 @@ export class VpnPump {
   }
 
   /**
-   * Which managed-session services (`ssh`, `rdp`) may open TCP through this owner for `connection`
-   * (dial streams: crates/fabric-quic/src/vpn_dial.rs). Empty: none. The target must pass the filter too.
+   * Who may open TCP through this owner for `connection` (dial streams: crates/fabric-quic/src/vpn_dial.rs): the
+   * managed-session `services` (`ssh`, `rdp`) from the adapter `nodes` of the connection's organization. Until set,
+   * nobody. The target must pass the filter too.
    */
-  setDialServices(connection: string, services: readonly string[]): void {
-    sync(() => this.native.vpnSetDialServices(connection, [...services]));
+  setDialPolicy(connection: string, policy: { services: readonly string[]; nodes: readonly string[] }): void {
+    sync(() => this.native.vpnSetDialPolicy(connection, [...policy.services], [...policy.nodes]));
   }
 
   stats(): VpnStats {

@@ -129,10 +129,10 @@ impl MeshEndpoint {
         self.inner.vpn_set_filter(&connection, &allow, &deny).map_err(to_napi)
     }
 
-    /// Which services (`ssh`, `rdp`) may open TCP through this owner for `connection` (dial streams).
+    /// Which services (`ssh`, `rdp`) may open TCP through this owner for `connection`, from which nodes (dial streams).
     #[napi]
-    pub fn vpn_set_dial_services(&self, connection: String, services: Vec<String>) -> Result<()> {
-        self.inner.vpn_set_dial_services(&connection, &services).map_err(to_napi)
+    pub fn vpn_set_dial_policy(&self, connection: String, services: Vec<String>, nodes: Vec<String>) -> Result<()> {
+        self.inner.vpn_set_dial_policy(&connection, &services, &nodes).map_err(to_napi)
     }
 
     #[napi]

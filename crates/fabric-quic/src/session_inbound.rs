@@ -156,7 +156,8 @@ fn accept_dial(
         return refused(shared, &origin, class, StreamReason::ChannelClassDenied, &mut send, &mut recv);
     };
     add(&shared.counters.sessions_accepted, 1);
-    crate::vpn_dial_owner::accept(shared, SessionStream::new(send, recv, leftover, Registration::new(shared.sessions.clone(), id, ended)));
+    let stream = SessionStream::new(send, recv, leftover, Registration::new(shared.sessions.clone(), id, ended));
+    crate::vpn_dial_owner::accept(shared, origin, stream);
 }
 
 fn report(shared: &Shared, origin: &str, class: Class, reason: StreamReason) {

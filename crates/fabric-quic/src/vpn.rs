@@ -27,7 +27,7 @@ use crate::class::Class;
 use crate::endpoint::Endpoint;
 use crate::error::FabricError;
 use crate::queue::Enqueued;
-use crate::vpn_table::{add, parse_filter, parse_routes, route_for, ConnectionCounters, Routes, VpnConnection};
+use crate::vpn_table::{add, parse_filter, parse_routes, route_for, ConnectionCounters, DialPolicy, Routes, VpnConnection};
 use bytes::{Bytes, BytesMut};
 use fabric_tun::epoch::EpochChange;
 use fabric_tun::packet::addresses;
@@ -67,7 +67,7 @@ impl Endpoint {
             counters: ConnectionCounters::default(),
             stop,
             device: tun.name().to_string(),
-            dial_services: RwLock::new(Arc::new(Vec::new())),
+            dial: RwLock::new(Arc::new(DialPolicy::default())),
             epoch_changed: watch::channel(0).0,
         });
         let queues = tun.queues();

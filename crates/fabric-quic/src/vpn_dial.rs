@@ -21,6 +21,7 @@ use crate::endpoint::Endpoint;
 use crate::error::FabricError;
 use crate::session_stream::SessionStream;
 use crate::vpn_dial_wire::{ended, DialRequest, ANSWER_TIMEOUT, CONNECTED};
+use crate::vpn_table::DialPolicy;
 use crate::wire::{SessionId, StreamReason};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,11 +55,12 @@ impl Endpoint {
         }
     }
 
-    /// Which services may open TCP through this owner for connection `id`
-    /// (`ssh`, `rdp`: the routing policy's `services`). Empty: none.
-    pub fn vpn_set_dial_services(&self, id: &str, services: &[String]) -> Result<(), FabricError> {
+    /// Who may open TCP through this owner for connection `id`: `services`
+    /// (`ssh`, `rdp`: the routing policy's) from the nodes in `nodes` (the
+    /// organization's adapter nodes). Until set, nobody.
+    pub fn vpn_set_dial_policy(&self, id: &str, services: &[String], nodes: &[String]) -> Result<(), FabricError> {
         let conn = self.shared.vpn.get(id)?;
-        *conn.dial_services.write().unwrap() = Arc::new(services.to_vec());
+        *conn.dial.write().unwrap() = Arc::new(DialPolicy { services: services.to_vec(), nodes: nodes.iter().cloned().collect() });
         Ok(())
     }
 }

@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A dial stream that ended here (its class authorized for the origin): serve it on its own task.
-pub(crate) fn accept(shared: &Arc<Shared>, stream: SessionStream) {
-    shared.runtime.spawn(serve(shared.clone(), stream));
+pub(crate) fn accept(shared: &Arc<Shared>, origin: String, stream: SessionStream) {
+    shared.runtime.spawn(serve(shared.clone(), origin, stream));
 }
 
 async fn read_request(stream: &mut SessionStream) -> Option<DialRequest> {
@@ -40,13 +40,14 @@ async fn read_request(stream: &mut SessionStream) -> Option<DialRequest> {
 }
 
 /// The owner's checks, in order; `Ok` is the connection and the address to open.
-async fn admit(shared: &Shared, request: &DialRequest) -> Result<(Arc<VpnConnection>, SocketAddr), StreamReason> {
+async fn admit(shared: &Shared, origin: &str, request: &DialRequest) -> Result<(Arc<VpnConnection>, SocketAddr), StreamReason> {
     let conn = shared.vpn.get(&request.connection_id).map_err(|_| StreamReason::VpnNotOwner)?;
     if !conn.gate.admits(request.epoch) {
         add(&conn.counters.dials_refused, 1);
         return Err(StreamReason::VpnNotOwner);
     }
-    if !conn.dial_services.read().unwrap().contains(&request.service) {
+    // The service must be the policy's, and the dialling node one of the organization's adapters.
+    if !conn.dial.read().unwrap().allows(origin, &request.service) {
         add(&conn.counters.dials_refused, 1);
         return Err(StreamReason::VpnDenied);
     }
@@ -70,11 +71,11 @@ async fn admit(shared: &Shared, request: &DialRequest) -> Result<(Arc<VpnConnect
     }
 }
 
-async fn serve(shared: Arc<Shared>, mut stream: SessionStream) {
+async fn serve(shared: Arc<Shared>, origin: String, mut stream: SessionStream) {
     let Ok(Some(request)) = tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await else {
         return stream.abort(StreamReason::Protocol);
     };
-    let (conn, address) = match admit(&shared, &request).await {
+    let (conn, address) = match admit(&shared, &origin, &request).await {
         Ok(admitted) => admitted,
         Err(reason) => return stream.abort(reason),
     };

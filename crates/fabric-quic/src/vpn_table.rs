@@ -74,10 +74,24 @@ pub(crate) struct VpnConnection {
     pub counters: ConnectionCounters,
     pub stop: watch::Sender<bool>,
     pub device: String,
-    /// Which services (`ssh`, `rdp`) may open TCP through this owner (`vpn_dial`); empty: none.
-    pub dial_services: RwLock<Arc<Vec<String>>>,
+    /// Who may open TCP through this owner (`vpn_dial`): nobody until it is set.
+    pub dial: RwLock<Arc<DialPolicy>>,
     /// Bumped on every epoch change or fence, so open dial streams re-check their epoch at once.
     pub epoch_changed: watch::Sender<u64>,
+}
+
+/// Which services (`ssh`, `rdp`) may dial through the owner, and from which nodes
+/// (the organization's adapter nodes: another organization's adapter is refused).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DialPolicy {
+    pub services: Vec<String>,
+    pub nodes: std::collections::HashSet<String>,
+}
+
+impl DialPolicy {
+    pub fn allows(&self, origin: &str, service: &str) -> bool {
+        self.nodes.contains(origin) && self.services.iter().any(|s| s == service)
+    }
 }
 
 /// The connections attached on this endpoint, by id.
@@ -204,7 +218,7 @@ mod tests {
             counters: ConnectionCounters::default(),
             stop: watch::channel(false).0,
             device: "vpn0".into(),
-            dial_services: RwLock::new(Arc::new(Vec::new())),
+            dial: RwLock::new(Arc::new(DialPolicy::default())),
             epoch_changed: watch::channel(0).0,
         };
         conn.gate.set(5);
