@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, test } from "../../fixtures/test
 import { LAB, vpnLabUnavailable } from "../../fixtures/netns.ts";
 import { startSshd, type TestSshd } from "../../fixtures/sshd.ts";
 import { CONNECTION, type VpnPath, VpnPeerError, vpnPath } from "../../fixtures/vpn-path.ts";
-import type { SshStart } from "./index.ts";
+import type { RdpStart, SshStart } from "./index.ts";
 
 const unavailable = vpnLabUnavailable();
 if (unavailable) console.warn(`vpn-dial.test.ts skipped: ${unavailable}`);
@@ -104,6 +104,52 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
       expect(after.dials).toBe(before.dials);
       expect(after.dials_refused! - before.dials_refused!).toBe(5);
       expect(after.dials_failed! - before.dials_failed!).toBe(1);
+    },
+    SLOW,
+  );
+
+  test(
+    "a remote desktop's TCP goes through the owner the same way (an RDP client against the office's sshd fails in RDP, not in the VPN)",
+    async () => {
+      const rdp = (): RdpStart => ({
+        host: LAB.office,
+        port: SSH_PORT,
+        username: "user",
+        password: "not-used",
+        domain: null,
+        certificate: null,
+        verification: "ignore",
+        quality: { profile: "balanced", color_mode: null, adjustable: true },
+        clipboard: "disabled",
+        file_transfer: "disabled",
+        transfer_root: "/nonexistent",
+        entry_node_ids: [],
+        via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch: 1 },
+      });
+      const code = async () => {
+        const e = await path.client.call("startRdp", { sessionId: sessionId(), start: rdp() }).then(
+          () => null,
+          (e) => e,
+        );
+        expect(e).toBeInstanceOf(VpnPeerError);
+        detail = (e as VpnPeerError).message;
+        return (e as VpnPeerError).code;
+      };
+      let detail = "";
+      expect(await code(), "rdp is not among the services yet").toBe("adapter.vpn_denied");
+      await allowDials(["ssh", "rdp"]);
+      try {
+        const before = await path.egress.counters();
+        const failed = await code();
+        console.log(`rdp through the owner against the office sshd: ${failed}: ${detail}`);
+        // Not a TCP connect of its own: the RDP client spoke over the owner's connection and the server was not RDP.
+        expect(detail).not.toContain("TCP connect");
+        expect(failed.startsWith("adapter.")).toBe(true);
+        expect(failed.startsWith("adapter.vpn_")).toBe(false);
+        expect((await path.egress.counters()).dials! - before.dials!).toBe(1);
+      } finally {
+        await allowDials(["ssh"]);
+      }
     },
     SLOW,
   );
