@@ -63,6 +63,8 @@ pub mod wire;
 mod session_tests;
 #[cfg(test)]
 mod test_pki;
+#[cfg(test)]
+mod vpn_dial_tests;
 
 // Not in unit-test builds: napi-derive registers the exports only outside
 // cfg(test), so there they would be dead code, and they run only inside Bun.
