@@ -199,7 +199,7 @@ function vpnRouteOf(a: AdapterAssignment): VpnRoute | null {
   if (!a.vpn.owner_node_id || a.vpn.epoch < 1) {
     throw new Error("adapter.vpn_no_owner: the resource's VPN connection has no active node now (disabled, or failing over); try again shortly");
   }
-  return { connection_id: a.vpn.connection_id, owner_node_id: a.vpn.owner_node_id, epoch: a.vpn.epoch };
+  return { connection_id: a.vpn.connection_id, owner_node_id: a.vpn.owner_node_id, epoch: a.vpn.epoch, resource_id: a.resource.id };
 }
 
 function sshStart(a: AdapterAssignment, creds: SessionCredentials): SshStart {

@@ -224,7 +224,12 @@ async function enableForwarding(): Promise<void> {
 
 /**
  * Who may dial targets through this owner (crates/fabric-quic/src/vpn_dial.rs): the policy's managed-session
- * services, from the organization's adapter nodes the snapshot lists (another organization's adapter is refused).
+ * services, from the organization's adapter nodes the snapshot lists (another organization's adapter is refused),
+ * for the resources the policy lists (none listed: any).
  */
 const DIAL_SERVICES = ["ssh", "rdp"];
-const dialPolicy = (a: VpnAssignment) => ({ services: a.routing.services.filter((s) => DIAL_SERVICES.includes(s)), nodes: a.adapters ?? [] });
+const dialPolicy = (a: VpnAssignment) => ({
+  services: a.routing.services.filter((s) => DIAL_SERVICES.includes(s)),
+  nodes: a.adapters ?? [],
+  resource_ids: a.routing.resource_ids,
+});

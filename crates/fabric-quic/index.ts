@@ -95,6 +95,8 @@ export interface VpnRoute {
   connection_id: string;
   owner_node_id: string;
   epoch: number;
+  /** The session's resource: the owner checks it against the policy's `resource_ids`. */
+  resource_id: string;
 }
 
 /** What the agent hands the RDP adapter (crates/fabric-rdp) to start a session's desktop; credentials go straight into Rust. */
@@ -181,7 +183,7 @@ export interface NativeVpnEndpoint {
   vpnFence(connection: string): void;
   vpnSetRoutes(connection: string, routes: string[][]): void;
   vpnSetFilter(connection: string, allow: string[], deny: string[]): void;
-  vpnSetDialPolicy(connection: string, services: string[], nodes: string[]): void;
+  vpnSetDialPolicy(connection: string, services: string[], nodes: string[], resourceIds: string[]): void;
   vpnStats(): string;
 }
 

@@ -25,6 +25,7 @@ if (unavailable) console.warn(`vpn-dial.test.ts skipped: ${unavailable}`);
 
 const SLOW = 90_000;
 const SSH_PORT = 2222;
+const RESOURCE = "00000000-0000-4000-8000-000000000001";
 
 describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owner", () => {
   let path: VpnPath;
@@ -42,7 +43,8 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
     await path?.close();
   }, SLOW);
 
-  const allowDials = (services: string[], nodes = [path.client.nodeId]) => path.egress.call("setDialPolicy", { connection: CONNECTION, services, nodes });
+  const allowDials = (services: string[], nodes = [path.client.nodeId], resource_ids: string[] = []) =>
+    path.egress.call("setDialPolicy", { connection: CONNECTION, services, nodes, resource_ids });
   const sessionId = () => `00000000-0000-4000-8000-${String(++sessions).padStart(12, "0")}`;
   function start(over: Partial<SshStart> = {}, epoch = 1): SshStart {
     return {
@@ -53,7 +55,7 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
       private_key: sshd.userKey,
       host_key: sshd.hostKeyFingerprint,
       entry_node_ids: [],
-      via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch },
+      via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch, resource_id: RESOURCE },
       ...over,
     };
   }
@@ -90,19 +92,23 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
       expect(await refusal(start({ host: LAB.officeDenied }))).toBe("adapter.vpn_denied");
       expect(await refusal(start({ host: "192.0.2.1" }))).toBe("adapter.vpn_denied");
       expect(await refusal(start({ port: 23 }))).toBe("adapter.vpn_dial_failed");
-      expect(await refusal({ ...start(), via_vpn: { connection_id: "vpn_other", owner_node_id: path.egress.nodeId, epoch: 1 } })).toBe("adapter.vpn_not_owner");
+      expect(await refusal({ ...start(), via_vpn: { connection_id: "vpn_other", owner_node_id: path.egress.nodeId, epoch: 1, resource_id: RESOURCE } })).toBe(
+        "adapter.vpn_not_owner",
+      );
       await allowDials(["rdp"]);
       try {
         expect(await refusal(start())).toBe("adapter.vpn_denied");
-        // Another organization's adapter (a node the owner was not given) is refused too.
+        // Another organization's adapter (a node the owner was not given) is refused too, and so is a resource the policy does not list.
         await allowDials(["ssh"], ["node-of-another-organization"]);
+        expect(await refusal(start())).toBe("adapter.vpn_denied");
+        await allowDials(["ssh"], [path.client.nodeId], ["00000000-0000-4000-8000-0000000000aa"]);
         expect(await refusal(start())).toBe("adapter.vpn_denied");
       } finally {
         await allowDials(["ssh"]);
       }
       const after = await path.egress.counters();
       expect(after.dials).toBe(before.dials);
-      expect(after.dials_refused! - before.dials_refused!).toBe(5);
+      expect(after.dials_refused! - before.dials_refused!).toBe(6);
       expect(after.dials_failed! - before.dials_failed!).toBe(1);
     },
     SLOW,
@@ -124,7 +130,7 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
         file_transfer: "disabled",
         transfer_root: "/nonexistent",
         entry_node_ids: [],
-        via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch: 1 },
+        via_vpn: { connection_id: CONNECTION, owner_node_id: path.egress.nodeId, epoch: 1, resource_id: RESOURCE },
       });
       const code = async () => {
         const e = await path.client.call("startRdp", { sessionId: sessionId(), start: rdp() }).then(

@@ -157,11 +157,11 @@ export class VpnPump {
 
   /**
    * Who may open TCP through this owner for `connection` (dial streams: crates/fabric-quic/src/vpn_dial.rs): the
-   * managed-session `services` (`ssh`, `rdp`) from the adapter `nodes` of the connection's organization. Until set,
-   * nobody. The target must pass the filter too.
+   * managed-session `services` (`ssh`, `rdp`) from the adapter `nodes` of the connection's organization, for the
+   * `resource_ids` (absent or empty: any). Until set, nobody. The target must pass the filter too.
    */
-  setDialPolicy(connection: string, policy: { services: readonly string[]; nodes: readonly string[] }): void {
-    sync(() => this.native.vpnSetDialPolicy(connection, [...policy.services], [...policy.nodes]));
+  setDialPolicy(connection: string, policy: { services: readonly string[]; nodes: readonly string[]; resource_ids?: readonly string[] }): void {
+    sync(() => this.native.vpnSetDialPolicy(connection, [...policy.services], [...policy.nodes], [...(policy.resource_ids ?? [])]));
   }
 
   stats(): VpnStats {

@@ -196,6 +196,7 @@ impl AdapterHost {
             connection_id: route.connection_id.clone(),
             epoch: route.epoch,
             service: service.to_string(),
+            resource_id: route.resource_id.clone(),
             host: host.to_string(),
             port,
         };

@@ -20,6 +20,8 @@ pub struct VpnRoute {
     pub connection_id: String,
     pub owner_node_id: String,
     pub epoch: u64,
+    /// The session's resource, which the owner checks against the policy's `resource_ids`.
+    pub resource_id: String,
 }
 
 /// An SSH session's start: the target and its credentials.

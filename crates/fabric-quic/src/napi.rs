@@ -120,11 +120,12 @@ fn string_field(v: &serde_json::Value, key: &str) -> Option<String> {
 /// `via_vpn: {connection_id, owner_node_id, epoch}` or absent/null.
 fn vpn_route(v: &serde_json::Value) -> Result<Option<VpnRoute>> {
     let Some(route) = v.get("via_vpn").filter(|r| !r.is_null()) else { return Ok(None) };
-    let bad = || invalid("via_vpn: connection_id, owner_node_id and an epoch of at least 1 expected");
+    let bad = || invalid("via_vpn: connection_id, owner_node_id, resource_id and an epoch of at least 1 expected");
     Ok(Some(VpnRoute {
         connection_id: string_field(route, "connection_id").ok_or_else(bad)?,
         owner_node_id: string_field(route, "owner_node_id").ok_or_else(bad)?,
         epoch: route.get("epoch").and_then(|e| e.as_u64()).filter(|e| *e >= 1).ok_or_else(bad)?,
+        resource_id: string_field(route, "resource_id").ok_or_else(bad)?,
     }))
 }
 

@@ -57,10 +57,11 @@ impl Endpoint {
 
     /// Who may open TCP through this owner for connection `id`: `services`
     /// (`ssh`, `rdp`: the routing policy's) from the nodes in `nodes` (the
-    /// organization's adapter nodes). Until set, nobody.
-    pub fn vpn_set_dial_policy(&self, id: &str, services: &[String], nodes: &[String]) -> Result<(), FabricError> {
+    /// organization's adapter nodes), for the resources in `resource_ids`
+    /// (empty: any). Until set, nobody.
+    pub fn vpn_set_dial_policy(&self, id: &str, policy: DialPolicy) -> Result<(), FabricError> {
         let conn = self.shared.vpn.get(id)?;
-        *conn.dial.write().unwrap() = Arc::new(DialPolicy { services: services.to_vec(), nodes: nodes.iter().cloned().collect() });
+        *conn.dial.write().unwrap() = Arc::new(policy);
         Ok(())
     }
 }

@@ -46,8 +46,8 @@ async fn admit(shared: &Shared, origin: &str, request: &DialRequest) -> Result<(
         add(&conn.counters.dials_refused, 1);
         return Err(StreamReason::VpnNotOwner);
     }
-    // The service must be the policy's, and the dialling node one of the organization's adapters.
-    if !conn.dial.read().unwrap().allows(origin, &request.service) {
+    // The service and the resource must be the policy's, and the dialling node one of the organization's adapters.
+    if !conn.dial.read().unwrap().allows(origin, &request.service, &request.resource_id) {
         add(&conn.counters.dials_refused, 1);
         return Err(StreamReason::VpnDenied);
     }

@@ -42,12 +42,20 @@ fn attach(owner: &Endpoint) -> Arc<VpnConnection> {
         counters: ConnectionCounters::default(),
         stop: watch::channel(false).0,
         device: "none".into(),
-        dial: RwLock::new(Arc::new(DialPolicy { services: vec!["ssh".into()], nodes: ["adapter".to_string()].into() })),
+        dial: RwLock::new(Arc::new(policy(&["adapter"], &[]))),
         epoch_changed: watch::channel(0).0,
     });
     conn.gate.set(3);
     owner.shared.vpn.connections.write().unwrap().insert("office".into(), conn.clone());
     conn
+}
+
+fn policy(nodes: &[&str], resources: &[&str]) -> DialPolicy {
+    DialPolicy {
+        services: vec!["ssh".into()],
+        nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        resource_ids: resources.iter().map(|r| r.to_string()).collect(),
+    }
 }
 
 /// A TCP server on loopback that echoes what it reads.
@@ -83,7 +91,14 @@ async fn lab(classes: &[Class]) -> Lab {
 }
 
 fn request(lab: &Lab) -> DialRequest {
-    DialRequest { connection_id: "office".into(), epoch: 3, service: "ssh".into(), host: "127.0.0.1".into(), port: lab.port }
+    DialRequest {
+        connection_id: "office".into(),
+        epoch: 3,
+        service: "ssh".into(),
+        resource_id: "res-1".into(),
+        host: "127.0.0.1".into(),
+        port: lab.port,
+    }
 }
 
 async fn refusal(lab: &Lab, request: DialRequest) -> &'static str {
@@ -116,8 +131,10 @@ async fn the_owner_refuses_what_its_lease_and_policy_do_not_allow() {
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     assert_eq!(refusal(&lab, DialRequest { port: closed_port, ..request(&lab) }).await, "vpn_dial_failed");
-    // Another node (another organization's adapter) may not dial.
-    *lab.conn.dial.write().unwrap() = Arc::new(DialPolicy { services: vec!["ssh".into()], nodes: ["someone-else".to_string()].into() });
+    // A resource the policy does not list, then another node (another organization's adapter), may not dial.
+    *lab.conn.dial.write().unwrap() = Arc::new(policy(&["adapter"], &["res-2"]));
+    assert_eq!(refusal(&lab, request(&lab)).await, "vpn_denied");
+    *lab.conn.dial.write().unwrap() = Arc::new(policy(&["someone-else"], &[]));
     assert_eq!(refusal(&lab, request(&lab)).await, "vpn_denied");
     assert_eq!(lab.conn.counters.dials.load(Ordering::Relaxed), 0);
 }

@@ -25,6 +25,8 @@ pub struct DialRequest {
     pub epoch: u64,
     /// `ssh` or `rdp`: the routing policy's `services` decide.
     pub service: String,
+    /// The session's resource: the routing policy's `resource_ids`, when it lists any, decide.
+    pub resource_id: String,
     pub host: String,
     pub port: u16,
 }
@@ -32,15 +34,15 @@ pub struct DialRequest {
 impl DialRequest {
     pub fn encode(&self) -> Result<Vec<u8>, FabricError> {
         let invalid = |m: String| Err(FabricError::ConfigInvalid(m));
-        if !(1..=MAX_FIELD).contains(&self.connection_id.len()) || !(1..=MAX_FIELD).contains(&self.service.len()) {
-            return invalid("a dial needs a connection id and a service of 1 to 64 bytes".into());
+        if [&self.connection_id, &self.service, &self.resource_id].iter().any(|f| !(1..=MAX_FIELD).contains(&f.len())) {
+            return invalid("a dial needs a connection id, a service and a resource id of 1 to 64 bytes".into());
         }
         if !(1..=MAX_HOST).contains(&self.host.len()) || self.port == 0 || self.epoch == 0 {
             return invalid(format!("a dial needs a host of 1 to {MAX_HOST} bytes, a port and an epoch"));
         }
         let mut out = Vec::with_capacity(16 + self.connection_id.len() + self.service.len() + self.host.len());
         out.put_u8(DIAL_VERSION);
-        for field in [&self.connection_id, &self.service, &self.host] {
+        for field in [&self.connection_id, &self.service, &self.resource_id, &self.host] {
             out.put_u8(field.len() as u8);
             out.put_slice(field.as_bytes());
         }
@@ -58,7 +60,7 @@ impl DialRequest {
         }
         at += 1;
         let mut fields = Vec::with_capacity(3);
-        for max in [MAX_FIELD, MAX_FIELD, MAX_HOST] {
+        for max in [MAX_FIELD, MAX_FIELD, MAX_FIELD, MAX_HOST] {
             let Some(&len) = buf.get(at) else { return Ok(None) };
             let len = len as usize;
             if len == 0 || len > max {
@@ -73,13 +75,13 @@ impl DialRequest {
         if epoch == 0 || port == 0 {
             return Err("dial epoch and port must not be 0");
         }
-        let [connection_id, service, host] = <[String; 3]>::try_from(fields).map_err(|_| "dial fields")?;
-        Ok(Some((DialRequest { connection_id, epoch, service, host, port }, at + 10)))
+        let [connection_id, service, resource_id, host] = <[String; 4]>::try_from(fields).map_err(|_| "dial fields")?;
+        Ok(Some((DialRequest { connection_id, epoch, service, resource_id, host, port }, at + 10)))
     }
 }
 
 /// The longest request a reader buffers before it gives up.
-pub(crate) const MAX_REQUEST: usize = 1 + 3 + 2 * MAX_FIELD + MAX_HOST + 10;
+pub(crate) const MAX_REQUEST: usize = 1 + 4 + 3 * MAX_FIELD + MAX_HOST + 10;
 
 pub(crate) fn ended(error: &std::io::Error, fallback: &str) -> FabricError {
     FabricError::in_io(error).cloned().unwrap_or_else(|| FabricError::NetworkUnreachable(format!("{fallback}: {error}")))
@@ -90,7 +92,14 @@ mod tests {
     use super::*;
 
     fn request() -> DialRequest {
-        DialRequest { connection_id: "c-1".into(), epoch: 7, service: "ssh".into(), host: "10.77.0.10".into(), port: 22 }
+        DialRequest {
+            connection_id: "c-1".into(),
+            epoch: 7,
+            service: "ssh".into(),
+            resource_id: "r-1".into(),
+            host: "10.77.0.10".into(),
+            port: 22,
+        }
     }
 
     #[test]
@@ -112,6 +121,7 @@ mod tests {
             DialRequest { host: "h".repeat(254), ..request() },
             DialRequest { connection_id: "c".repeat(65), ..request() },
             DialRequest { service: String::new(), ..request() },
+            DialRequest { resource_id: "r".repeat(65), ..request() },
         ] {
             assert_eq!(bad.encode().unwrap_err().code(), "config_invalid", "{bad:?}");
         }

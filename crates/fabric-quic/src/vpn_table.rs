@@ -86,11 +86,15 @@ pub(crate) struct VpnConnection {
 pub struct DialPolicy {
     pub services: Vec<String>,
     pub nodes: std::collections::HashSet<String>,
+    /// The resources that may dial; empty: any of the organization's.
+    pub resource_ids: Vec<String>,
 }
 
 impl DialPolicy {
-    pub fn allows(&self, origin: &str, service: &str) -> bool {
-        self.nodes.contains(origin) && self.services.iter().any(|s| s == service)
+    pub fn allows(&self, origin: &str, service: &str, resource_id: &str) -> bool {
+        self.nodes.contains(origin)
+            && self.services.iter().any(|s| s == service)
+            && (self.resource_ids.is_empty() || self.resource_ids.iter().any(|r| r == resource_id))
     }
 }
 
