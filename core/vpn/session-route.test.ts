@@ -15,8 +15,10 @@ describe("may a resource route its sessions through a VPN connection", () => {
   test("an SSH resource inside the allowed ranges, with the service allowed, may", () => {
     expect(vpnRouteRefusal(resource, connection())).toBeNull();
     expect(vpnRouteRefusal(resource, connection({ resourceIds: ["res-1"] }))).toBeNull();
-    expect(vpnRouteRefusal({ ...resource, targetHost: "db.office.example" }, connection()), "names are checked by the owner").toBeNull();
-    expect(vpnRouteRefusal(resource, connection({}, { state: "disabled" })), "a disabled connection is a status, not a bad reference").toBeNull();
+    // Names are checked by the owner when it dials.
+    expect(vpnRouteRefusal({ ...resource, targetHost: "db.office.example" }, connection())).toBeNull();
+    // A disabled connection is a status (sessions fail with vpn_no_owner), not a bad reference.
+    expect(vpnRouteRefusal(resource, connection({}, { state: "disabled" }))).toBeNull();
   });
 
   test("another organization's, a deleted or a missing connection reads as not found", () => {

@@ -142,7 +142,8 @@ describe.skipIf(!!unavailable)("managed sessions through a VPN connection's owne
         return (e as VpnPeerError).code;
       };
       let detail = "";
-      expect(await code(), "rdp is not among the services yet").toBe("adapter.vpn_denied");
+      // rdp is not among the services yet.
+      expect(await code()).toBe("adapter.vpn_denied");
       await allowDials(["ssh", "rdp"]);
       try {
         const before = await path.egress.counters();
