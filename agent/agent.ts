@@ -12,6 +12,7 @@ import { Supervisor, type WorkloadHealth, type WorkloadSpec } from "./supervisor
 import { MeshMember, type MeshSettings } from "./mesh/member.ts";
 import { VpnMember } from "./vpn/member.ts";
 import { vpnHistoryFile } from "./vpn/history-file.ts";
+import { DEFAULT_DNS_LISTEN, DnsStub } from "./vpn/dns-stub.ts";
 import type { AgentStore } from "./store.ts";
 import type { Clock, Random, Timer } from "./clock.ts";
 
@@ -22,6 +23,8 @@ export interface AgentOptions {
   /** Workload implementations by role. */
   registry: Record<string, WorkloadSpec>;
   mesh: MeshSettings;
+  /** The VPN client's DNS stub (agent/vpn/dns-stub.ts): where it listens, and the host's resolvers (empty: /etc/resolv.conf). */
+  vpnDns?: { listen: string; upstreams: string[] };
   log: (msg: string, fields?: Record<string, unknown>) => void;
   clock: Clock;
   random: Random;
@@ -59,6 +62,8 @@ export class Agent {
     const members = new Map<string, MeshMember>();
     const vpn = new Map<string, VpnMember>();
     const runners: ClusterRunner[] = [];
+    // One DNS stub for the host, whatever the number of memberships: it listens while any has a VPN client connection.
+    const dns = new DnsStub({ listen: o.vpnDns?.listen ?? DEFAULT_DNS_LISTEN, upstreams: o.vpnDns?.upstreams ?? [], log: o.log });
     // The VPN roles follow each snapshot once the mesh applied it: they run on its pump.
     const refreshMesh = async (clusterId: string) => {
       const member = members.get(clusterId)!;
@@ -124,7 +129,9 @@ export class Agent {
           historyFile: vpnHistoryFile(o.stateDir, m.clusterId),
           clock: o.clock,
           control: runner.vpnControl(),
+          dns,
           log: (msg, f) => o.log(msg, { cluster: m.clusterId, ...f }),
+          maxUdpPayload: o.mesh.maxUdpPayload,
         }),
       );
       runners.push(runner);

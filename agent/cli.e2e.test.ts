@@ -91,6 +91,13 @@ describe("usage errors: the line, then the usage, exit 2", () => {
       "usage: rap-node-agent enroll",
     ],
     [["run", "--heartbeat-interval", "0"], "rap-node-agent: --heartbeat-interval 0: not a number of seconds", "usage: rap-node-agent run"],
+    [["run", "--vpn-dns-listen", "localhost:53"], "rap-node-agent: --vpn-dns-listen localhost:53 is not IP:port", "usage: rap-node-agent run"],
+    [["run", "--vpn-dns-upstream", "10.0.0.2,dns.example"], "rap-node-agent: --vpn-dns-upstream dns.example is not an IP address", "usage: rap-node-agent run"],
+    [
+      ["run", "--mesh-max-udp-payload", "9000"],
+      "rap-node-agent: --mesh-max-udp-payload 9000 is not a number of bytes from 1200 to 8972",
+      "usage: rap-node-agent run",
+    ],
     [["leave"], "rap-node-agent: leave needs --cluster ID", "usage: rap-node-agent leave"],
   ];
   for (const [args, first, usage] of cases) {

@@ -39,6 +39,8 @@ import { Slots } from "./updates/slots.ts";
 import { restoreStoreIfRolledBack } from "./updates/store-backup.ts";
 import { cmdUpdate, UPDATE_USAGE } from "./updates/command.ts";
 import { UPDATE_STATES, type UpdateStateName } from "./updates/machine.ts";
+import { DEFAULT_DNS_LISTEN, parseHostPort } from "./vpn/dns-stub.ts";
+import { vpnStatusLine } from "./vpn/status-text.ts";
 
 const DEFAULT_STATE_DIR = process.env.RAP_AGENT_STATE_DIR ?? "/var/lib/rap-node-agent";
 
@@ -75,6 +77,10 @@ SIGTERM or Ctrl-C stops it.
   --mesh-listen IP:PORT     where the mesh listens (default $RAP_MESH_LISTEN or 0.0.0.0:7443)
   --mesh-advertise HOST:PORT
                             what peers should dial (default $RAP_MESH_ADVERTISE or the bound address)
+  --mesh-max-udp-payload BYTES
+                            the largest mesh datagram, 1200-8972 (default $RAP_MESH_MAX_UDP_PAYLOAD
+                            or 1472); 8972 on a jumbo-frame (MTU 9000) network: path-MTU discovery
+                            finds it per peer, and VPN adapters get a larger MTU
   --entry-listen IP:PORT    where an entry node takes clients, UDP (WebTransport) and TCP
                             (WebSocket) on one port (default $RAP_ENTRY_LISTEN or 0.0.0.0:4433)
   --entry-public-host HOST  the host name clients use for this entry (default $RAP_ENTRY_PUBLIC_HOST,
@@ -83,6 +89,11 @@ SIGTERM or Ctrl-C stops it.
                             the entry's TLS certificate chain and key (PEM; default $RAP_ENTRY_CERT_FILE
                             and $RAP_ENTRY_KEY_FILE); without them a self-signed certificate valid 14
                             days, renewed weekly, whose hash clients pin
+  --vpn-dns-listen IP:PORT  where a vpn-client's DNS stub listens (UDP, TCP; default $RAP_VPN_DNS_LISTEN
+                            or 127.0.88.53:53); point the host's resolver at it (docs/vpn.md)
+  --vpn-dns-upstream IP[:PORT][,...]
+                            the host's resolvers for names outside every DNS route (default
+                            $RAP_VPN_DNS_UPSTREAM, else /etc/resolv.conf's nameservers)
 ${STATE_DIR_HELP}`,
   status: `usage: rap-node-agent status [--json] [--state-dir DIR]
 
@@ -232,16 +243,20 @@ async function cmdRun(args: string[]): Promise<number> {
       workloads: { type: "string" },
       "mesh-listen": { type: "string" },
       "mesh-advertise": { type: "string" },
+      "mesh-max-udp-payload": { type: "string" },
       "entry-listen": { type: "string" },
       "entry-public-host": { type: "string" },
       "entry-cert": { type: "string" },
       "entry-key": { type: "string" },
+      "vpn-dns-listen": { type: "string" },
+      "vpn-dns-upstream": { type: "string" },
     },
     strict: true,
   });
   const stateDir = values["state-dir"] ?? DEFAULT_STATE_DIR;
+  const vpnDns = vpnDnsSettings(values["vpn-dns-listen"], values["vpn-dns-upstream"]);
   const intervalMs = seconds("heartbeat-interval", values["heartbeat-interval"], "30") * 1000;
-  const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"]);
+  const mesh = meshSettings(values["mesh-listen"], values["mesh-advertise"], values["mesh-max-udp-payload"]);
   mesh.entry = entrySettings(values, mesh);
   const registry = await loadWorkloads(values.workloads ?? process.env.RAP_AGENT_WORKLOADS_FILE);
   // Before anything opens the store: an update that migrated it and then went back gets its backup restored.
@@ -270,6 +285,7 @@ async function cmdRun(args: string[]): Promise<number> {
       heartbeatIntervalMs: intervalMs,
       registry: { ...registry, ...fromRelease },
       mesh,
+      vpnDns,
       log: logJson,
       clock,
       random,
@@ -318,7 +334,7 @@ async function openUpdater(exit: (code: number) => void, store: AgentStore, stat
 }
 
 /** Mesh settings from flags and the environment (tuning knobs are for tests and labs). */
-function meshSettings(listen: string | undefined, advertise: string | undefined): MeshSettings {
+function meshSettings(listen: string | undefined, advertise: string | undefined, maxUdpPayload: string | undefined): MeshSettings {
   const env = process.env;
   const num = (name: string) => (env[name] !== undefined && env[name] !== "" ? Number(env[name]) : undefined);
   const settings: MeshSettings = {
@@ -333,12 +349,29 @@ function meshSettings(listen: string | undefined, advertise: string | undefined)
   if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(settings.listen)) throw new Usage(`--mesh-listen ${settings.listen} is not IP:port`);
   if (settings.advertise !== undefined && !/^[A-Za-z0-9.:[\]-]{1,255}:\d{1,5}$/.test(settings.advertise))
     throw new Usage(`--mesh-advertise ${settings.advertise} is not HOST:PORT`);
+  const payload = maxUdpPayload ?? env.RAP_MESH_MAX_UDP_PAYLOAD;
+  if (payload !== undefined && payload !== "") {
+    if (!/^\d{4}$/.test(payload) || Number(payload) < 1200 || Number(payload) > 8972)
+      throw new Usage(`--mesh-max-udp-payload ${payload} is not a number of bytes from 1200 to 8972`);
+    settings.maxUdpPayload = Number(payload);
+  }
   const shortcut = {
     minFlowMs: num("RAP_MESH_SHORTCUT_MIN_FLOW_MS"),
     minRouteLatencyMs: num("RAP_MESH_SHORTCUT_MIN_ROUTE_LATENCY_MS"),
     minGain: num("RAP_MESH_SHORTCUT_MIN_GAIN"),
   };
   settings.shortcut = Object.fromEntries(Object.entries(shortcut).filter(([, v]) => v !== undefined && Number.isFinite(v)));
+  return settings;
+}
+
+/** The VPN client's DNS stub from flags and the environment (docs/vpn.md "DNS routes"). */
+function vpnDnsSettings(listen: string | undefined, upstream: string | undefined): { listen: string; upstreams: string[] } {
+  const settings = {
+    listen: listen ?? process.env.RAP_VPN_DNS_LISTEN ?? DEFAULT_DNS_LISTEN,
+    upstreams: (upstream ?? process.env.RAP_VPN_DNS_UPSTREAM ?? "").split(",").filter((s) => s.length > 0),
+  };
+  if (!/:\d{1,5}$/.test(settings.listen) || !parseHostPort(settings.listen)) throw new Usage(`--vpn-dns-listen ${settings.listen} is not IP:port`);
+  for (const u of settings.upstreams) if (!parseHostPort(u)) throw new Usage(`--vpn-dns-upstream ${u} is not an IP address (or IP:port)`);
   return settings;
 }
 
@@ -394,7 +427,7 @@ async function cmdStatus(args: string[]): Promise<number> {
       const peers = (m.mesh as { peers?: { channel?: string }[] } | null)?.peers;
       const mesh = peers ? `  mesh peers ${peers.length} (${peers.filter((p) => p.channel === "established").length} established)` : "";
       process.stdout.write(
-        `${m.state_dir ? `${m.state_dir}: ` : ""}${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]${mesh}  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}\n`,
+        `${m.state_dir ? `${m.state_dir}: ` : ""}${m.cluster_id}  ${m.status}  node ${m.node_id ?? "-"} (${m.node_name})  snapshot v${m.snapshot_version ?? "-"}  roles [${m.roles.join(", ")}]${mesh}  ${m.degraded ? "DEGRADED" : "ok"}${certificateLine(m.certificate)}${m.last_error ? `  last error: ${m.last_error}` : ""}${vpnStatusLine((m.mesh as { vpn?: unknown } | null)?.vpn)}\n`,
       );
     }
   return 0;

@@ -111,6 +111,14 @@ export const ERROR_CATALOG = {
   "vpn.name_taken": { status: 409, fallback: "Another VPN connection in this organization has that name." },
   "vpn.cidr_invalid": { status: 400, fallback: "A CIDR range is not valid (expected an address and prefix length, such as 10.20.0.0/16)." },
   "vpn.cidr_overlap": { status: 409, fallback: "An allowed range overlaps a range of another VPN connection of this organization." },
+  "vpn.dns_suffix_invalid": {
+    status: 400,
+    fallback: "A DNS route's suffix is not a DNS name (lower case, no trailing dot, such as corp.example), or it is given twice.",
+  },
+  "vpn.dns_server_invalid": {
+    status: 400,
+    fallback: "A DNS route's server is not an IP address the connection reaches (it must lie in an allowed range and in no denied range).",
+  },
   "vpn.unknown_nodes": { status: 400, fallback: "The allowed-node list names nodes that do not exist." },
   "vpn.clients_attached": { status: 409, fallback: "Sessions are using this VPN connection; end them first or disable with force." },
   "vpn.resources_attached": { status: 409, fallback: "Resources route their sessions through this VPN connection; change them first." },

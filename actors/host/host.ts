@@ -165,16 +165,18 @@ export class ActorHost {
 
     const done: Transitioned = { id, version, snapshot: next, change, now };
     await def.project(tx, done);
-    await appendAudit(tx, {
-      change,
-      organizationId: def.organizationOf?.(next) ?? null,
-      action: event.type,
-      targetType: kind,
-      targetId: id,
-      outcome: "success",
-      details: { ...def.auditDetails?.(next, event), state_before: row.state, state_after: stateAfter },
-      at: now,
-    });
+    if (def.audited?.(event) ?? true) {
+      await appendAudit(tx, {
+        change,
+        organizationId: def.organizationOf?.(next) ?? null,
+        action: event.type,
+        targetType: kind,
+        targetId: id,
+        outcome: "success",
+        details: { ...def.auditDetails?.(next, event), state_before: row.state, state_after: stateAfter },
+        at: now,
+      });
+    }
 
     const effects: PendingEffect[] = [];
     for (const action of actions) {

@@ -61,6 +61,12 @@ export interface ActorKind {
   /** Extra audit details of a transition (the destination of a session: resource and pool), beside the states. Never node ids for tenant-visible kinds. */
   auditDetails?(snapshot: AnyMachineSnapshot, event: ActorEvent): Record<string, unknown>;
   /**
+   * Whether a transition gets an audit row (default: every one). A kind leaves out only routine repeats whose every
+   * occurrence is kept elsewhere: a VPN lease renewal (several a second per connection) is in the journal and in
+   * `vpn_lease_history`, while the term it extends is audited at its grant and at its end.
+   */
+  audited?(event: ActorEvent): boolean;
+  /**
    * Transitions of other actors this one causes, run in the same transaction
    * (a node lost fails the sessions it served). Each is a normal transition;
    * one its actor no longer accepts is skipped.

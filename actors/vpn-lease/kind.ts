@@ -2,10 +2,11 @@
  * Registers the vpn_lease actor (one per VPN connection, same id). Projection:
  * `vpn_leases` and the facts of `vpn_lease_history`. Its audit rows are
  * platform rows (no organization): they name nodes, which an organization
- * never sees (§9.1 "Visibility"); each grant, expiry, release and fence is one.
+ * never sees (§9.1 "Visibility"); each grant, expiry, release and fence is one,
+ * a renewal none: the end of a term carries the term (its renewals counted).
  */
 import type { AnyMachineSnapshot } from "xstate";
-import type { ActorKind, Transitioned } from "../host/kind.ts";
+import type { ActorEvent, ActorKind, Transitioned } from "../host/kind.ts";
 import { stateName } from "../host/kind.ts";
 import type { Tx } from "../../sql/db.ts";
 import { appendLeaseHistory, upsertVpnLease } from "../../sql/vpn.ts";
@@ -37,7 +38,10 @@ async function project(tx: Tx, done: Transitioned): Promise<void> {
   await appendLeaseHistory(tx, c.history);
 }
 
-function auditDetails(snapshot: AnyMachineSnapshot): Record<string, unknown> {
+/** Events that end a term: their audit row carries the ended term (owner, epoch, granted, last renewed, renewals). */
+const ENDS_A_TERM = new Set(["lease.expire", "lease.release"]);
+
+function auditDetails(snapshot: AnyMachineSnapshot, event: ActorEvent): Record<string, unknown> {
   const c = snapshot.context as VpnLeaseContext;
   return {
     connection_id: c.connectionId,
@@ -49,6 +53,7 @@ function auditDetails(snapshot: AnyMachineSnapshot): Record<string, unknown> {
     ...(c.fencedReason ? { fenced_reason: c.fencedReason } : {}),
     ...(c.lastEndReason ? { last_end_reason: c.lastEndReason } : {}),
     failovers: c.failovers,
+    ...(ENDS_A_TERM.has(event.type) && c.endedTerm ? { ended_term: c.endedTerm } : {}),
   };
 }
 
@@ -63,5 +68,8 @@ export const vpnLeaseKind: ActorKind = {
   project,
   organizationOf: () => null,
   auditDetails,
+  // One audit row per lease term (grant, end) and per fence, standby change and failover; renewals (every TTL/4 per
+  // connection) stay in the journal and vpn_lease_history, which the history checker reads.
+  audited: (event) => event.type !== "lease.renew",
   effects: { [OWNERSHIP_CHANGED]: (_params, deps) => deps.live.publish(SNAPSHOT_CHANNEL, ALL_CLUSTERS) },
 };

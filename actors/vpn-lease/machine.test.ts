@@ -73,6 +73,23 @@ describe("VPN lease machine", () => {
     ]);
   });
 
+  test("renewals are counted per term; a term's end keeps the term (owner, epoch, grant, last renewal, renewals) for its one audit row", () => {
+    const { s } = run(open, grant("a", 0, "b"), renew("a", 1, 3), renew("a", 1, 6), expire(1, 15));
+    expect(ctx(s).renewals).toBe(0);
+    expect(ctx(s).endedTerm).toEqual({
+      epoch: 1,
+      node_id: "a",
+      granted_at: at(0),
+      last_renewed_at: at(6),
+      renewals: 2,
+      ended_at: at(15),
+      reason: "expired",
+    });
+    const renewed = run(open, grant("a", 0, "b"), renew("a", 1, 3), expire(1, 12), renew("b", 2, 13)).s;
+    expect(ctx(renewed).renewals).toBe(1);
+    expect(ctx(renewed).endedTerm).toMatchObject({ epoch: 1, node_id: "a", renewals: 1 });
+  });
+
   test("drain: the owner's release hands over at once, not counted as a failover", () => {
     const { s } = run(open, grant("a", 0, "b"), release("a", 1, 4));
     expect(ctx(s)).toMatchObject({ epoch: 2, ownerNodeId: "b", grantedAt: at(4), failovers: 0, lastEndReason: "released" });

@@ -53,8 +53,23 @@ export interface VpnLeaseContext {
   lastEndReason: string | null;
   /** How many times the connection moved to another node without its owner releasing it. */
   failovers: number;
+  /** Renewals accepted in the current term (since its grant); renewals are not audited one by one, the term's end says how many. */
+  renewals: number;
+  /** The term that ended last, for the audit row of its end: one row per term instead of one per renewal. */
+  endedTerm: EndedTerm | null;
   seq: number;
   history: LeaseFact[];
+}
+
+/** A finished lease term: who held which epoch, from when to when, renewed how often. */
+export interface EndedTerm {
+  epoch: number;
+  node_id: string;
+  granted_at: string | null;
+  last_renewed_at: string | null;
+  renewals: number;
+  ended_at: string;
+  reason: string;
 }
 
 export type VpnLeaseEvent =
@@ -78,7 +93,17 @@ function recorded(c: VpnLeaseContext, fact: Omit<VpnHistoryEvent, "connection_id
 /** The owner's lease ends (`kind`); the standby, if any and not the leaving owner, is granted the next epoch at once. */
 function endAndHandOver(c: VpnLeaseContext, kind: "lease.expired" | "lease.released", at: string, reason: string): Partial<VpnLeaseContext> {
   const ended = { ...c, ...recorded(c, { kind, node_id: c.ownerNodeId ?? "", epoch: c.epoch, at, reason }) };
-  const base = { ...ended, ownerNodeId: null, grantedAt: null, renewedAt: null, expiresAt: null, lastEndReason: reason, fencedReason: null };
+  const endedTerm: EndedTerm = {
+    epoch: c.epoch,
+    node_id: c.ownerNodeId ?? "",
+    granted_at: c.grantedAt,
+    last_renewed_at: c.renewedAt,
+    // Absent in a snapshot persisted before renewals were counted.
+    renewals: c.renewals ?? 0,
+    ended_at: at,
+    reason,
+  };
+  const base = { ...ended, ownerNodeId: null, grantedAt: null, renewedAt: null, expiresAt: null, lastEndReason: reason, fencedReason: null, endedTerm };
   const next = c.standbyNodeId && c.standbyNodeId !== c.ownerNodeId ? c.standbyNodeId : null;
   if (!next) return base;
   return { ...granted(base, next, null, at), failovers: c.failovers + (kind === "lease.expired" ? 1 : 0) };
@@ -94,6 +119,7 @@ function granted(c: VpnLeaseContext, nodeId: string, standbyNodeId: string | nul
     standbyNodeId: standbyNodeId === nodeId ? null : standbyNodeId,
     grantedAt: at,
     renewedAt: null,
+    renewals: 0,
     expiresAt,
     fencedReason: null,
     ...recorded(c, { kind: "lease.granted", node_id: nodeId, epoch, at, expires_at: expiresAt }),
@@ -159,6 +185,8 @@ export const vpnLeaseMachine = setup({
     lastEndReason: null,
     fencedReason: null,
     failovers: 0,
+    renewals: 0,
+    endedTerm: null,
     seq: 0,
     history: [],
   },
@@ -195,6 +223,7 @@ export const vpnLeaseMachine = setup({
               const expiresAt = plus(event.at, c.ttlMs);
               return {
                 renewedAt: event.at,
+                renewals: (c.renewals ?? 0) + 1,
                 expiresAt,
                 ...recorded(c, { kind: "lease.renewed", node_id: event.nodeId, epoch: c.epoch, at: event.at, expires_at: expiresAt }),
               };

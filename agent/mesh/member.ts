@@ -18,6 +18,8 @@ export interface MeshSettings {
   /** host:port to bind (port 0: any free port). */
   listen: string;
   advertise?: string;
+  /** The largest UDP payload, 1200–8972 (default 1472; 8972 on a jumbo-frame underlay). */
+  maxUdpPayload?: number;
   /** A JSON array of node ids this node refuses direct channels with, re-read every tick. */
   refuseFile?: string;
   tickMs?: number;
@@ -89,6 +91,7 @@ export class MeshMember {
         keyPkcs8: await readKeyPkcs8(this.stateDir, m.clusterId),
         listen: this.settings.listen,
         advertise: this.settings.advertise,
+        maxUdpPayload: this.settings.maxUdpPayload,
         control: this.runner.meshControl(),
         log: (line, f) => this.log(line, { cluster: m.clusterId, ...f }),
         refused: this.settings.refuseFile ? () => readRefused(this.settings.refuseFile!) : undefined,

@@ -69,6 +69,8 @@ export interface MeshRuntimeOptions {
   heartbeatMs?: number;
   linkReportMs?: number;
   idleTimeoutMs?: number;
+  /** The largest UDP payload the mesh accepts and path-MTU discovery may reach (default 1472). */
+  maxUdpPayload?: number;
   shortcut?: Partial<ShortcutThresholds>;
   shortcutProbationMs?: number;
   /** How long channels outlive an unreachable control plane (degraded mode). */
@@ -167,6 +169,7 @@ export class MeshRuntime {
       caPems: [o.caPem],
       listen: o.listen,
       idleTimeoutMs: o.idleTimeoutMs,
+      maxUdpPayload: o.maxUdpPayload,
     });
     const rt = new MeshRuntime(mesh, o);
     void rt.pumpEvents();

@@ -11,8 +11,8 @@
  * added and removed one by one on the same adapter, the pump pointed at the
  * current owner under the lease's epoch (`setRoutes` + `setEpoch`), fenced
  * while nobody holds the lease. Denied ranges are enforced at the egress
- * (the owner's filter), whatever this side does. DNS policy is not applied
- * yet (docs/vpn.md "Clients").
+ * (the owner's filter), whatever this side does. DNS routes go to the
+ * host's DNS stub (dns-stub.ts, wired in member.ts).
  */
 import { TunDevice, type VpnPump, type VpnRoute } from "../../crates/fabric-quic/vpn.ts";
 import type { VpnClientAssignment } from "../../core/contracts/vpn.ts";
@@ -20,6 +20,8 @@ import { attempt, run, shortTag } from "./commands.ts";
 
 export interface ClientDeps {
   log(line: string, fields?: Record<string, unknown>): void;
+  /** The adapter's MTU (default 1280). */
+  tunMtu?: number;
 }
 
 interface ClientConnection {
@@ -86,7 +88,7 @@ export class VpnClient {
     for (const [id, a] of wanted) {
       let c = this.conns.get(id);
       if (!c) {
-        const device = await TunDevice.create({ name: clientDeviceName(id), ipv4: [a.tunnel_address] });
+        const device = await TunDevice.create({ name: clientDeviceName(id), ipv4: [a.tunnel_address], mtu: this.deps.tunMtu });
         pump!.attach(id, device);
         await run(["ip", "link", "set", device.info().name, "up"]);
         c = { device, pump: pump!, routes: new Set(), pinned: new Set(), owner: null, epoch: 0, pumpRoutes: "" };

@@ -58,6 +58,16 @@ export function startHelper(argv: readonly string[], env: Record<string, string>
   return spawn(["sh", "-c", script, "helper", ...argv], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "ignore", stderr: "pipe" });
 }
 
+/**
+ * A guard that runs `cleanup` when this process ends (its stdin pipe closes: a clean stop, SIGKILL or a crash),
+ * like `startHelper`: kernel state the agent made (an nftables table) does not outlive it. `stopHelper` ends it
+ * the same way (the clean-up then finds nothing left to remove).
+ */
+export function startGuard(cleanup: readonly string[]): ChildProcess {
+  const script = 'read -r _; "$@" >/dev/null 2>&1; exit 0';
+  return spawn(["sh", "-c", script, "guard", ...cleanup], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+}
+
 /** Ends a `startHelper` helper: end of file on its stdin, then (bounded) SIGKILL of the shell. */
 export async function stopHelper(child: ChildProcess, timeoutMs = 3000): Promise<void> {
   await child.stdin?.end().catch(() => undefined);

@@ -32,8 +32,6 @@ export interface FollowerDeps {
   lease: LeasePort;
   forwarding: ForwardingPort;
   record: (e: VpnHistoryEvent) => void;
-  /** docs/vpn.md: 1 s per 9 s TTL. */
-  driftAllowanceMs?: number;
 }
 
 export class VpnAssignmentFollower {
@@ -52,13 +50,7 @@ export class VpnAssignmentFollower {
     for (const [id, a] of active) {
       let r = this.runners.get(id);
       if (!r) {
-        r = new VpnLeaseRunner(
-          { connectionId: id, nodeId: this.deps.nodeId, driftAllowanceMs: this.deps.driftAllowanceMs ?? 1000, renewFraction: 1 / 3, retryMs: 1000 },
-          this.deps.clock,
-          this.deps.lease,
-          this.deps.forwarding,
-          this.deps.record,
-        );
+        r = new VpnLeaseRunner({ connectionId: id, nodeId: this.deps.nodeId }, this.deps.clock, this.deps.lease, this.deps.forwarding, this.deps.record);
         this.runners.set(id, r);
       }
       r.assign(a.epoch, a.ttl_seconds * 1000);

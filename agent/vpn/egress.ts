@@ -6,18 +6,28 @@
  * filter (the routing policy's allowed/denied ranges, enforced here whatever
  * a client was told), the WireGuard tunnel to the target from the secret the
  * control plane gives the active owner only, and last the epoch: packets
- * move only from then on. `stop` fences the pump at once (synchronously:
+ * move only from then on, and only until the lease deadline the keeper last
+ * handed over (`hold`), which the pump enforces by itself. `stop` fences the pump at once (synchronously:
  * nothing is forwarded after it returns) and then takes the tunnel down, so
  * a node that lost its lease never keeps a second tunnel up.
+ *
+ * The owner's kernel gets the connection's own nftables table
+ * (egress-rules.ts): only the TUN device's traffic may enter the tunnel, and
+ * with internet egress the rest leaves by the owner's uplink with source NAT
+ * (the pump's filter then allows every destination but the denied ranges).
+ * The table goes with the tunnel, and a guard process removes it if the agent
+ * dies.
  *
  * Work per connection is serialised; a start that failed (no mesh yet, the
  * secret unreachable, wireguard-go missing) is logged and retried on the
  * next snapshot (`retry`), while the connection stays fenced.
  */
 import { TunDevice, type VpnPump } from "../../crates/fabric-quic/vpn.ts";
+import type { ChildProcess } from "../../core/runtime/index.ts";
 import type { VpnAssignment, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { ForwardingPort } from "./lease-runner.ts";
-import { attempt, run, shortTag } from "./commands.ts";
+import { attempt, run, shortTag, startGuard, stopHelper } from "./commands.ts";
+import { egressRuleset, egressTableName } from "./egress-rules.ts";
 import { WireguardTunnel, wireguardName } from "./wireguard.ts";
 
 export interface EgressDeps {
@@ -29,6 +39,10 @@ export interface EgressDeps {
   /** `vpnSecret`: the WireGuard configuration (active owner only). Never logged. */
   secret(connectionId: string): Promise<VpnSecretAnswer>;
   log(line: string, fields?: Record<string, unknown>): void;
+  /** The device's MTU (default 1280). */
+  tunMtu?: number;
+  /** Local time in ms, the clock the keeper's deadlines are on (default Date.now). */
+  now?: () => number;
 }
 
 interface EgressConnection {
@@ -36,6 +50,8 @@ interface EgressConnection {
   wanted: number | null;
   /** The epoch the pump forwards under now, or null. */
   running: number | null;
+  /** The lease deadline the keeper last handed over (local ms) and its epoch. */
+  held: { epoch: number; until: number } | null;
   device: TunDevice | null;
   attachedTo: VpnPump | null;
   tunnel: WireguardTunnel | null;
@@ -43,6 +59,9 @@ interface EgressConnection {
   tunnelKey: string;
   /** Client addresses routed to the device. */
   clientRoutes: Set<string>;
+  /** The nftables table as last applied ("" while none), and the guard that deletes it if the agent dies. */
+  rules: string;
+  guard: ChildProcess | null;
   chain: Promise<void>;
 }
 
@@ -60,6 +79,12 @@ export class VpnEgress implements ForwardingPort {
     const c = this.entry(connectionId);
     c.wanted = epoch;
     this.enqueue(connectionId, c, () => this.bringUp(connectionId, c));
+  }
+
+  hold(connectionId: string, epoch: number, until: number): void {
+    const c = this.entry(connectionId);
+    c.held = { epoch, until };
+    if (c.running === epoch) this.applyHold(connectionId, c);
   }
 
   stop(connectionId: string, epoch: number, reason: string): void {
@@ -95,15 +120,29 @@ export class VpnEgress implements ForwardingPort {
     this.conns.clear();
   }
 
-  /** What runs now, for status: connection → epoch forwarded, tunnel interface. */
-  status(): Record<string, { epoch: number | null; tunnel: string | null }> {
-    return Object.fromEntries([...this.conns].map(([id, c]) => [id, { epoch: c.running, tunnel: c.tunnel?.name ?? null }]));
+  /** What runs now, for status: connection → epoch forwarded, tunnel interface, nftables table. */
+  status(): Record<string, { epoch: number | null; tunnel: string | null; rules: string | null }> {
+    return Object.fromEntries(
+      [...this.conns].map(([id, c]) => [id, { epoch: c.running, tunnel: c.tunnel?.name ?? null, rules: c.rules ? egressTableName(id) : null }]),
+    );
   }
 
   private entry(id: string): EgressConnection {
     let c = this.conns.get(id);
     if (!c) {
-      c = { wanted: null, running: null, device: null, attachedTo: null, tunnel: null, tunnelKey: "", clientRoutes: new Set(), chain: Promise.resolve() };
+      c = {
+        wanted: null,
+        running: null,
+        held: null,
+        device: null,
+        attachedTo: null,
+        tunnel: null,
+        tunnelKey: "",
+        clientRoutes: new Set(),
+        rules: "",
+        guard: null,
+        chain: Promise.resolve(),
+      };
       this.conns.set(id, c);
     }
     return c;
@@ -114,6 +153,17 @@ export class VpnEgress implements ForwardingPort {
       this.fence(id, c);
       this.deps.log("vpn egress could not start; fenced until the next snapshot", { connection: id, error: e instanceof Error ? e.message : String(e) });
     });
+  }
+
+  /** Hands the deadline to the pump, which closes the epoch there by itself (false: it already ran out, so stop). */
+  private applyHold(id: string, c: EgressConnection): void {
+    const h = c.held;
+    if (!h || c.running !== h.epoch || !c.attachedTo) return;
+    const now = this.deps.now?.() ?? Date.now();
+    if (!c.attachedTo.holdUntil(id, h.epoch, h.until - now)) {
+      this.fence(id, c);
+      this.deps.log("vpn lease deadline passed before it reached the pump; fenced", { connection: id, epoch: h.epoch });
+    }
   }
 
   private fence(id: string, c: EgressConnection): void {
@@ -133,31 +183,42 @@ export class VpnEgress implements ForwardingPort {
     if (!pump) throw new Error("the mesh is not running yet");
     if (!a) throw new Error("the connection is not in the snapshot");
     if (c.attachedTo !== pump) {
-      c.device ??= await TunDevice.create({ name: egressDeviceName(id) });
+      c.device ??= await TunDevice.create({ name: egressDeviceName(id), mtu: this.deps.tunMtu });
       pump.attach(id, c.device);
       c.attachedTo = pump;
       c.clientRoutes.clear();
     }
     await enableForwarding();
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
-    pump.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
+    pump.setFilter(id, egressFilter(a));
     pump.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
     if (!c.tunnel) await this.tunnelUp(id, c, a);
+    await this.applyRules(id, c, a);
     // The keeper may have stopped while the tunnel came up: then nothing is forwarded and the tunnel goes.
     if (c.wanted !== epoch) return this.bringDown(id, c);
     pump.setEpoch(id, epoch);
     c.running = epoch;
-    this.deps.log("vpn forwarding", { connection: id, epoch, tunnel: c.tunnel?.name ?? null, clients: c.clientRoutes.size });
+    this.applyHold(id, c);
+    if (c.running === null) return this.bringDown(id, c);
+    this.deps.log("vpn forwarding", {
+      connection: id,
+      epoch,
+      tunnel: c.tunnel?.name ?? null,
+      clients: c.clientRoutes.size,
+      internet_egress: a.routing.internet_egress,
+      rules: egressTableName(id),
+    });
   }
 
   /** While forwarding: the snapshot's clients and filter, and the tunnel rebuilt when what it was built from changed. */
   private async follow(id: string, c: EgressConnection): Promise<void> {
     const a = this.deps.assignment(id);
     if (!a || c.running === null || !c.attachedTo) return;
-    c.attachedTo.setFilter(id, { allow: a.routing.allowed_cidrs, deny: a.routing.denied_cidrs });
+    c.attachedTo.setFilter(id, egressFilter(a));
     c.attachedTo.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
+    await this.applyRules(id, c, a);
     if (c.tunnel && c.tunnelKey !== tunnelKeyOf(a)) {
       this.deps.log("vpn tunnel configuration changed; rebuilding it", { connection: id, secret_version: a.secret_version });
       const old = c.tunnel;
@@ -194,11 +255,33 @@ export class VpnEgress implements ForwardingPort {
     c.clientRoutes = wanted;
   }
 
-  private async bringDown(_id: string, c: EgressConnection): Promise<void> {
+  /** The connection's nftables table (egress-rules.ts), replaced atomically when what it is built from changed. */
+  private async applyRules(id: string, c: EgressConnection, a: VpnAssignment): Promise<void> {
+    const table = egressTableName(id);
+    const script = egressRuleset({
+      table,
+      device: c.device!.info().name,
+      tunnel: c.tunnel?.name ?? wireguardName(id, this.deps.nodeId),
+      internetEgress: a.routing.internet_egress,
+      deniedCidrs: a.routing.denied_cidrs,
+    });
+    if (script === c.rules) return;
+    c.guard ??= startGuard(["nft", "delete", "table", "inet", table]);
+    await run(["nft", "-f", "-"], script);
+    if (c.rules) this.deps.log("vpn egress rules changed", { connection: id, rules: table, internet_egress: a.routing.internet_egress });
+    c.rules = script;
+  }
+
+  private async bringDown(id: string, c: EgressConnection): Promise<void> {
     if (c.wanted !== null) return;
     const tunnel = c.tunnel;
     c.tunnel = null;
     await tunnel?.down();
+    if (c.rules) await attempt(["nft", "delete", "table", "inet", egressTableName(id)]);
+    c.rules = "";
+    const guard = c.guard;
+    c.guard = null;
+    if (guard) await stopHelper(guard);
   }
 
   private detach(id: string, c: EgressConnection): void {
@@ -211,6 +294,11 @@ export class VpnEgress implements ForwardingPort {
     c.device?.close();
     c.device = null;
   }
+}
+
+/** The pump's egress filter: the allowed ranges, or (internet egress) every destination; the denied ranges either way. */
+export function egressFilter(a: Pick<VpnAssignment, "routing">): { allow: string[]; deny: string[] } {
+  return { allow: a.routing.internet_egress ? [] : a.routing.allowed_cidrs, deny: a.routing.denied_cidrs };
 }
 
 function tunnelKeyOf(a: Pick<VpnAssignment, "secret_version" | "target" | "routing">): string {

@@ -7,29 +7,31 @@
  * agent's own: a renewal sent at local time `s` that the control plane
  * accepts gives a lease of `ttl` from the server's "now", which is no earlier
  * than `s`; so this node may forward until `s + ttl - driftAllowance` by its
- * own clock. It renews every `ttl * renewFraction` after a sent renewal,
- * retries every `retryMs` while renewals fail, and stops forwarding at that
- * deadline when none got through ("cannot renew"). A refusal (another epoch
+ * own clock. It renews every TTL/4 after a sent renewal, retries every TTL/12
+ * while renewals fail, and stops forwarding at that deadline when none got
+ * through ("cannot renew"); all three derive from the TTL the control plane
+ * answered (core/vpn/lease-timing.ts). A refusal (another epoch
  * owns the connection, or this one was fenced) stops it at once, and so does
  * the control plane asking for a release (drain): stop first, then release,
  * so the next owner never overlaps. Forwarding starts only after a renewal
  * of the assigned epoch succeeded, never on the snapshot's word alone.
+ *
+ * Every accepted renewal also hands the deadline to the data path
+ * (`hold_forwarding`): the pump closes the epoch there by itself, in Rust
+ * (`VpnPump.holdUntil`), so a stalled event loop or a frozen process cannot
+ * forward past it, and a stop for want of renewals is recorded at the
+ * deadline, when forwarding really ended.
  *
  * Every change of forwarding is recorded in the shared history format
  * (core/contracts/vpn.ts), so the history checker can read agents' and the
  * control plane's records together.
  */
 import type { VpnHistoryEvent } from "../../core/contracts/vpn.ts";
+import { forwardDeadline, leaseTiming } from "../../core/vpn/lease-timing.ts";
 
 export interface KeeperConfig {
   connectionId: string;
   nodeId: string;
-  /** How much the agent's clock may run ahead of the control plane's over one TTL (docs/vpn.md). */
-  driftAllowanceMs: number;
-  /** Renew this fraction of a TTL after each sent renewal (default 1/3: two chances before the end). */
-  renewFraction: number;
-  /** Retry a failed renewal this often. */
-  retryMs: number;
 }
 
 export type KeeperPhase = "idle" | "acquiring" | "forwarding" | "releasing" | "stopped";
@@ -59,6 +61,8 @@ export type KeeperInput =
 export type KeeperOutput =
   | { type: "renew"; epoch: number; at: number }
   | { type: "start_forwarding"; epoch: number }
+  /** The data path may forward `epoch` until local time `until` (ms) and must stop there by itself. */
+  | { type: "hold_forwarding"; epoch: number; until: number }
   | { type: "stop_forwarding"; epoch: number; reason: string }
   | { type: "release"; epoch: number }
   | { type: "record"; event: VpnHistoryEvent };
@@ -79,7 +83,9 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
   const stop = (state: KeeperState, reason: string, at: number, phase: KeeperPhase = "stopped"): KeeperState => {
     if (state.phase === "forwarding") {
       out.push({ type: "stop_forwarding", epoch: state.epoch, reason });
-      record("forward.stopped", state.epoch, at, reason);
+      // Whatever stops it late (a refusal or a tick handled after a stall), the data path closed the epoch at
+      // the deadline it was held to, so forwarding ended there at the latest.
+      record("forward.stopped", state.epoch, state.deadline > 0 ? Math.min(at, state.deadline) : at, reason);
     }
     return { ...state, phase, stopReason: reason, deadline: 0 };
   };
@@ -102,14 +108,18 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
       return [releaseNow(s, input.at), out];
     case "renew_ok": {
       if (s.inFlight !== input.sentAt || !renewing(s)) return [s, out];
-      const deadline = Math.max(s.deadline, input.sentAt + input.ttlMs - cfg.driftAllowanceMs);
-      let next: KeeperState = { ...s, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + Math.floor(input.ttlMs * cfg.renewFraction) };
+      // Answered after the deadline had passed (the tick that stops there not yet run): the data path closed the
+      // epoch at that deadline, so that is when forwarding stopped; it starts again below if this answer still counts.
+      const current = s.phase === "forwarding" && input.at >= s.deadline ? stop(s, "cannot_renew", input.at) : s;
+      const deadline = Math.max(current.deadline, forwardDeadline(input.sentAt, input.ttlMs));
+      let next: KeeperState = { ...current, ttlMs: input.ttlMs, inFlight: null, deadline, renewAt: input.sentAt + leaseTiming(input.ttlMs).renewEveryMs };
       // An answer that arrives after its own deadline grants nothing usable; the next tick renews again.
-      if (input.at < deadline && s.phase !== "forwarding") {
+      if (input.at < deadline && next.phase !== "forwarding") {
         next = { ...next, phase: "forwarding", stopReason: null };
         out.push({ type: "start_forwarding", epoch: s.epoch });
         record("forward.started", s.epoch, input.at);
       }
+      if (next.phase === "forwarding") out.push({ type: "hold_forwarding", epoch: s.epoch, until: deadline });
       if (input.releaseRequested) return [releaseNow(next, input.at), out];
       return [next, out];
     }
@@ -117,7 +127,7 @@ export function stepKeeper(cfg: KeeperConfig, s: KeeperState, input: KeeperInput
       if (s.inFlight === null || !renewing(s)) return [s, out];
       return [{ ...stop(s, "fenced", input.at), inFlight: null, stopReason: `fenced: ${input.reason}` }, out];
     case "renew_failed":
-      return [tick({ ...s, inFlight: null, renewAt: input.at + cfg.retryMs }, input.at), out];
+      return [tick({ ...s, inFlight: null, renewAt: input.at + leaseTiming(s.ttlMs).retryMs }, input.at), out];
     case "tick":
       return [tick(s, input.at), out];
   }

@@ -20,6 +20,8 @@ export interface LeasePort {
 /** The data plane's side: the tunnel and its forwarding under an epoch (crates/fabric-tun). */
 export interface ForwardingPort {
   start(connectionId: string, epoch: number): void;
+  /** Forwarding of `epoch` must end by itself at local time `until` (ms) unless held again: the lease deadline. */
+  hold(connectionId: string, epoch: number, until: number): void;
   stop(connectionId: string, epoch: number, reason: string): void;
 }
 
@@ -76,6 +78,7 @@ export class VpnLeaseRunner {
     for (const o of outputs) {
       if (o.type === "record") this.record(o.event);
       else if (o.type === "start_forwarding") this.forwarding.start(id, o.epoch);
+      else if (o.type === "hold_forwarding") this.forwarding.hold(id, o.epoch, o.until);
       else if (o.type === "stop_forwarding") this.forwarding.stop(id, o.epoch, o.reason);
       else if (o.type === "renew") this.renew(o.epoch, o.at);
       else if (o.type === "release") void this.lease.release(id, o.epoch).catch(() => {});

@@ -8,7 +8,7 @@
  * (history-file.ts) and logged. Called after the mesh applied each snapshot.
  */
 import type { Mesh } from "../../crates/fabric-quic/index.ts";
-import { VpnPump } from "../../crates/fabric-quic/vpn.ts";
+import { VpnPump, vpnTunMtu } from "../../crates/fabric-quic/vpn.ts";
 import type { SnapshotBody } from "../../core/contracts/snapshot.ts";
 import type { VpnAssignment, VpnHistoryEvent, VpnSecretAnswer } from "../../core/contracts/vpn.ts";
 import type { Clock } from "../clock.ts";
@@ -17,6 +17,7 @@ import type { LeasePort } from "./lease-runner.ts";
 import { VpnEgress } from "./egress.ts";
 import { VpnClient } from "./client.ts";
 import { historyRecorder } from "./history-file.ts";
+import type { DnsRouteInForce, DnsStub } from "./dns-stub.ts";
 
 export interface VpnControl {
   lease: LeasePort;
@@ -30,8 +31,10 @@ export interface VpnMemberDeps {
   clock: Clock;
   control: VpnControl;
   log(line: string, fields?: Record<string, unknown>): void;
-  /** docs/vpn.md: 1 s per 9 s TTL. */
-  driftAllowanceMs?: number;
+  /** The host's DNS stub (shared by memberships): this membership's client connections' DNS routes go to it. */
+  dns?: DnsStub;
+  /** The mesh's largest UDP payload (default 1472): the TUN devices' MTU follows it (vpnTunMtu). */
+  maxUdpPayload?: number;
 }
 
 export class VpnMember {
@@ -41,8 +44,11 @@ export class VpnMember {
   private readonly follower: VpnAssignmentFollower;
   private readonly egress: VpnEgress;
   private readonly client: VpnClient;
+  /** Whether this membership has client connections (its DNS routes are in force). */
+  private dnsInForce = false;
 
-  constructor(deps: VpnMemberDeps) {
+  constructor(private readonly deps: VpnMemberDeps) {
+    const tunMtu = vpnTunMtu(deps.maxUdpPayload);
     const append = historyRecorder(deps.historyFile);
     const record = (e: VpnHistoryEvent) => {
       append(e);
@@ -54,6 +60,8 @@ export class VpnMember {
       assignment: (id) => this.assignments.get(id),
       secret: (id) => deps.control.secret(id),
       log: deps.log,
+      tunMtu,
+      now: () => deps.clock.now().getTime(),
     });
     this.follower = new VpnAssignmentFollower({
       nodeId: deps.nodeId,
@@ -61,9 +69,8 @@ export class VpnMember {
       lease: deps.control.lease,
       forwarding: this.egress,
       record,
-      driftAllowanceMs: deps.driftAllowanceMs,
     });
-    this.client = new VpnClient({ log: deps.log });
+    this.client = new VpnClient({ log: deps.log, tunMtu });
   }
 
   /** The latest verified snapshot (null: none) and the mesh now running (null: none). */
@@ -78,7 +85,22 @@ export class VpnMember {
     this.follower.apply(vpn);
     this.egress.refresh();
     const underlay = (body?.mesh?.peers ?? []).flatMap((p) => p.endpoints.map((e) => hostOf(e.address)));
-    await this.client.apply(body?.vpn_client ?? [], this.pump, underlay);
+    const clients = this.pump ? (body?.vpn_client ?? []) : [];
+    await this.client.apply(clients, this.pump, underlay);
+    await this.applyDns(clients);
+  }
+
+  /** The client connections' DNS routes to the host's stub (null: none of them, the stub may stop). */
+  private async applyDns(clients: readonly { connection_id: string; routing: { dns_routes: { suffix: string; servers: string[] }[] } }[]): Promise<void> {
+    const dns = this.deps.dns;
+    if (!dns) return;
+    const routes: DnsRouteInForce[] = clients.flatMap((a) =>
+      a.routing.dns_routes.map((r) => ({ suffix: r.suffix, servers: r.servers, connection_id: a.connection_id })),
+    );
+    this.dnsInForce = clients.length > 0;
+    await dns
+      .setRoutes(this.deps.nodeId, this.dnsInForce ? routes : null)
+      .catch((e: unknown) => this.deps.log("vpn dns stub could not start", { listen: dns.status().listen, error: e instanceof Error ? e.message : String(e) }));
   }
 
   /** Drain: every owned connection stops forwarding, then hands its lease back. */
@@ -94,7 +116,7 @@ export class VpnMember {
     } catch {
       // The mesh closed under us: no counters this time.
     }
-    return { egress: this.egress.status(), client: this.client.status(), pump };
+    return { egress: this.egress.status(), client: this.client.status(), dns: this.dnsInForce ? (this.deps.dns?.status() ?? null) : null, pump };
   }
 
   /** Forwarding stops first (fenced), then tunnels and adapters go; a later `apply` starts over (a node enabled again). */
@@ -102,6 +124,7 @@ export class VpnMember {
     this.follower.close();
     await this.egress.close();
     await this.client.close();
+    await this.applyDns([]);
   }
 }
 

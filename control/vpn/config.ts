@@ -3,10 +3,12 @@
  * organization before anything is written: every CIDR canonical, no allowed
  * range overlapping another connection's of the same organization (two exits
  * for one range would make routing ambiguous), every node of an explicit
- * allowed-node list known. Each refusal is a stable code (core/error-catalog.ts).
+ * allowed-node list known, every DNS route a canonical suffix with servers the
+ * connection reaches. Each refusal is a stable code (core/error-catalog.ts).
  */
 import { DomainError } from "../../core/errors.ts";
 import { cidrsOverlap, parseCidr, type Cidr } from "../../core/vpn/cidr.ts";
+import { isDnsServer, isDnsSuffix } from "../../core/vpn/dns.ts";
 import type { Tx } from "../../sql/db.ts";
 import { existingNodeIds, listVpnConnections } from "../../sql/vpn.ts";
 import type { VpnConfig, VpnRoutingPolicy } from "../../actors/vpn-connection/machine.ts";
@@ -32,10 +34,43 @@ function parseAll(list: string[], field: string): Cidr[] {
   });
 }
 
+/**
+ * Each DNS route: a canonical suffix, given once; servers that are addresses the connection carries (in an allowed
+ * range, or anywhere with internet egress, and in no denied range), since the client sends them through its adapter.
+ */
+export function checkDnsRoutes(routing: VpnRoutingPolicy, allowed: Cidr[], denied: Cidr[]): void {
+  const seen = new Set<string>();
+  for (const route of routing.dnsRoutes) {
+    if (!isDnsSuffix(route.suffix) || seen.has(route.suffix)) {
+      throw new DomainError("vpn.dns_suffix_invalid", `dns_routes: ${JSON.stringify(route.suffix)} is not a lower-case DNS name given once`, {
+        suffix: route.suffix,
+      });
+    }
+    seen.add(route.suffix);
+    for (const server of route.servers) {
+      const address = isDnsServer(server) ? parseCidr(`${server}/${server.includes(":") ? 128 : 32}`) : null;
+      const reason = !address
+        ? "is not an IP address"
+        : !routing.internetEgress && !allowed.some((c) => cidrsOverlap(c, address))
+          ? "is outside the allowed ranges"
+          : denied.some((c) => cidrsOverlap(c, address))
+            ? "is in a denied range"
+            : null;
+      if (reason) {
+        throw new DomainError("vpn.dns_server_invalid", `dns_routes ${route.suffix}: server ${JSON.stringify(server)} ${reason}`, {
+          suffix: route.suffix,
+          server,
+        });
+      }
+    }
+  }
+}
+
 /** Throws the first problem; `selfId` is the connection being updated (its own ranges do not count). */
 export async function checkVpnConfig(tx: Tx, organizationId: string, config: VpnConfig, selfId: string | null): Promise<void> {
   const allowed = parseAll(config.routing.allowedCidrs, "allowed_cidrs");
-  parseAll(config.routing.deniedCidrs, "denied_cidrs");
+  const denied = parseAll(config.routing.deniedCidrs, "denied_cidrs");
+  checkDnsRoutes(config.routing, allowed, denied);
   for (const other of await listVpnConnections(tx, organizationId)) {
     if (other.id === selfId) continue;
     for (const text of other.routing.allowedCidrs) {

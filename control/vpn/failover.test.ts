@@ -85,7 +85,11 @@ function keeper(name: string, n: EnrolledNode) {
     nodeId: n.nodeId,
     clock: t.clock,
     lease: port,
-    forwarding: { start: (_c, e) => forwarding.push(`${name} start ${e}`), stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`) },
+    forwarding: {
+      start: (_c, e) => forwarding.push(`${name} start ${e}`),
+      hold: () => {},
+      stop: (_c, e, why) => forwarding.push(`${name} stop ${e} ${why}`),
+    },
     record: (e) => agentFacts.push(e),
   });
   /** Waits (bounded) for this node's calls in flight, so each clock step sees their answers. */
@@ -269,6 +273,23 @@ describe("VPN failover over the real control plane", () => {
     expect(keepers[first]!.runner.phase).toBe("stopped");
     await advance(10);
     expect(await lease()).toMatchObject({ state: "vacant", epoch: 3, ownerNodeId: null });
+  });
+
+  test("audit: a row per grant, end, fence and standby change, none per renewal; each term's end counts the term's renewals", async () => {
+    const control = await stores.store.db.transaction((tx) => leaseHistory(tx, connectionId));
+    const audit = await listAudit(stores.store.db, { limit: 500, targetId: connectionId });
+    const renewalsOf = (epoch: number) => control.filter((e) => e.kind === "lease.renewed" && e.epoch === epoch).length;
+    expect(renewalsOf(1)).toBeGreaterThan(3);
+    expect(audit.filter((a) => a.action === "lease.renew")).toEqual([]);
+    const ends = audit
+      .filter((a) => a.action === "lease.expire" || a.action === "lease.release")
+      .map((a) => a.details.ended_term as { epoch: number; renewals: number; reason: string })
+      .sort((x, y) => x.epoch - y.epoch);
+    expect(ends.map((t) => [t.epoch, t.reason, t.renewals])).toEqual([
+      [1, "expired", renewalsOf(1)],
+      [2, "released", renewalsOf(2)],
+      [3, "connection_disabled", renewalsOf(3)],
+    ]);
   });
 
   test("the whole recorded history passes the checker; doctored copies do not", async () => {

@@ -21,13 +21,11 @@ export type { VpnConfig };
 import { checkVpnConfig } from "./config.ts";
 import { reconcileVpnConnection } from "./placement.ts";
 import { uniqueAs } from "../organizations/service.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 
 const nameTaken = () => uniqueAs("vpn_connections_org_name", "vpn.name_taken", "another VPN connection of the organization has that name");
 
 type Deps = Pick<ControlDeps, "db" | "host" | "clock" | "identity" | "fabric">;
-
-/** Lease length: a lost owner is replaced within about this long (docs/vpn.md, "Lease and fencing"). */
-export const VPN_LEASE_TTL_MS = 9_000;
 
 /** The WireGuard side of a connection, sealed at rest and given only to the active owner. */
 export interface WireguardSecret {

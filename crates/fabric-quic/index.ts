@@ -24,6 +24,11 @@ export interface BindOptions {
   keepAliveMs?: number;
   udpBufferBytes?: number;
   segmentationOffload?: boolean;
+  /**
+   * The largest UDP payload accepted, and the ceiling of path-MTU discovery, bytes (1200–8972, default 1472).
+   * Raise it on jumbo-frame underlays: VPN packets and bulk data then travel in fewer, larger datagrams.
+   */
+  maxUdpPayload?: number;
   /** Queueing delay tolerated above the path's min RTT before the window is capped, µs (default 1000; 0: plain CUBIC). */
   queueDelayTargetUs?: number;
   /** Receive window per stream, bytes (default 1 MiB; 64 KiB–64 MiB). */
@@ -180,6 +185,7 @@ export interface NativeVpnEndpoint {
   vpnAttach(connection: string, device: unknown): void;
   vpnDetach(connection: string): void;
   vpnSetEpoch(connection: string, epoch: number): void;
+  vpnHoldUntil(connection: string, epoch: number, ms: number): boolean;
   vpnFence(connection: string): void;
   vpnSetRoutes(connection: string, routes: string[][]): void;
   vpnSetFilter(connection: string, allow: string[], deny: string[]): void;

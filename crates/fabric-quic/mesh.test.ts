@@ -77,6 +77,17 @@ describe("mutual TLS with cluster node certificates", () => {
     recorder.stop();
   });
 
+  test("a max UDP payload outside 1200–8972 bytes is refused with config_invalid, and nothing is bound", async () => {
+    const ca = await testCa();
+    const creds = await nodeCredentials(ca, crypto.randomUUID());
+    for (const maxUdpPayload of [1199, 8973, 70_000]) {
+      expect(await refusal(Mesh.bind({ ...creds, maxUdpPayload }))).toBe("config_invalid");
+    }
+    const jumbo = await Mesh.bind({ ...creds, maxUdpPayload: 8972 });
+    open.push(jumbo);
+    expect(jumbo.address).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
   test("dialling a node id the server's certificate does not name fails with wrong_node", async () => {
     const ca = await testCa();
     const [a, b] = [await node(ca), await node(ca)];

@@ -165,4 +165,102 @@ describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TU
     },
     SLOW,
   );
+
+  test(
+    "an owner's epoch held until its lease deadline stops by itself there, with nobody telling it, and stays stopped",
+    async () => {
+      for (const p of [path.client, path.egress]) await p.call("setEpoch", { connection: CONNECTION, epoch: 5 });
+      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 5, ms: 1500 })).toBe(true);
+      expect(received(ping(LAB.office, 1))).toBe(1);
+      const before = await path.egress.counters();
+      await waitFor(() => (received(ping(LAB.office, 1)) === 0 ? true : null), { timeoutMs: 10_000, what: "the held epoch to run out" });
+      const after = await path.egress.counters();
+      expect(after.refused_epoch! - before.refused_epoch!).toBeGreaterThanOrEqual(1);
+      expect(after.epoch).toBeNull();
+      expect(await path.egress.call("holdUntil", { connection: CONNECTION, epoch: 5, ms: 60_000 })).toBe(false);
+      expect(received(ping(LAB.office, 2))).toBe(0);
+      const stopped = await path.egress.counters();
+      expect(stopped.written_packets).toBe(after.written_packets);
+      expect(stopped.refused_epoch! - after.refused_epoch!).toBeGreaterThanOrEqual(2);
+      for (const p of [path.client, path.egress]) await p.call("setEpoch", { connection: CONNECTION, epoch: 6 });
+      expect(received(ping(LAB.office, 1))).toBe(1);
+    },
+    SLOW,
+  );
+});
+
+describe.skipIf(!!unavailable)("VPN packet sizes: what the mesh path carries decides, never a silent drop", () => {
+  const pingSize = (path: VpnPath, size: number) => path.lab.attempt("client", ["ping", "-c", "1", "-W", "1", "-M", "do", "-s", String(size), LAB.egressTun]);
+  /** The client may also reach the egress node's own TUN address. */
+  async function reachEgressTun(path: VpnPath) {
+    path.lab.run("client", ["ip", "route", "add", `${LAB.egressTun}/32`, "dev", "vpn0"]);
+    await path.client.call("setRoutes", { connection: CONNECTION, routes: [[`${LAB.egressTun}/32`, path.egress.nodeId]] });
+    await path.egress.call("setFilter", { connection: CONNECTION, allow: [`${LAB.egressTun}/32`], deny: [] });
+  }
+
+  test(
+    "a TUN MTU above what a 1500-byte path carries: the oversize packet is answered with 'fragmentation needed' and TCP then flows at the path's size",
+    async () => {
+      const path = await vpnPath({ mtu: 4000 });
+      try {
+        await reachEgressTun(path);
+        const before = await path.client.counters();
+        const big = pingSize(path, 3000);
+        expect(big.status).not.toBe(0);
+        // ping reports the ICMP answer the pump wrote back into the device, with the MTU the path carries.
+        expect(`${big.stdout}${big.stderr}`).toMatch(/Frag needed and DF set \(mtu = \d+\)|[Mm]essage too long, mtu[=:]? ?\d+/);
+        const after = await path.client.counters();
+        expect(after.too_big! - before.too_big!).toBe(1);
+        expect(after.sent_packets).toBe(before.sent_packets);
+        // A TCP flow whose first segments are too big learns the path's size and carries data.
+        const server = path.lab.start("egress", ["iperf3", "-s", "-1", "-B", LAB.egressTun, "--rcv-timeout", "10000"]);
+        try {
+          const result = await waitFor(
+            () => {
+              const r = path.lab.attempt("client", ["iperf3", "-c", LAB.egressTun, "-t", "2", "-J", "--connect-timeout", "3000"]);
+              return r.status === 0 ? JSON.parse(r.stdout) : null;
+            },
+            { timeoutMs: 30_000, what: "iperf3 through a TUN larger than the path" },
+          );
+          expect(result.end.sum_received.bytes).toBeGreaterThan(4 << 20);
+        } finally {
+          server.kill();
+          await server.exited;
+        }
+        expect((await path.egress.counters()).written_bytes).toBeGreaterThan(4 << 20);
+      } finally {
+        await path.close();
+      }
+    },
+    SLOW,
+  );
+
+  test(
+    "on a jumbo-frame underlay (MTU 9000, maxUdpPayload 8972) path-MTU discovery lets an 8000-byte packet through as one datagram",
+    async () => {
+      const path = await vpnPath({ underlayMtu: 9000, maxUdpPayload: 8972, mtu: 8780 });
+      try {
+        await reachEgressTun(path);
+        // Until discovery has raised the datagram size the pump answers 'too big' and the kernel remembers
+        // it; forget that and try again until a whole 8000-byte packet comes back.
+        const answered = await waitFor(
+          () => {
+            path.lab.run("client", ["ip", "route", "flush", "cache"]);
+            return pingSize(path, 8000).status === 0 ? true : null;
+          },
+          { timeoutMs: 20_000, what: "an 8000-byte ping through the jumbo path" },
+        );
+        expect(answered).toBe(true);
+        const before = await path.client.counters();
+        expect(pingSize(path, 8000).status).toBe(0);
+        const after = await path.client.counters();
+        expect(after.sent_packets! - before.sent_packets!).toBe(1);
+        expect(after.too_big).toBe(before.too_big);
+        expect(after.sent_bytes! - before.sent_bytes!).toBeGreaterThan(8000);
+      } finally {
+        await path.close();
+      }
+    },
+    SLOW,
+  );
 });

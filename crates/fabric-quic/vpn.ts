@@ -43,6 +43,18 @@ function sync<T>(call: () => T): T {
   }
 }
 
+/** Room a `vpn_packet` datagram needs around the IP packet: QUIC's short header and datagram frame, the mesh header with a relay, the VPN frame. */
+const VPN_OVERHEAD = 192;
+
+/**
+ * The TUN MTU for a mesh endpoint bound with `maxUdpPayload`: 1280 (IPv6's minimum) on an internet path
+ * (the default 1472), larger on a jumbo-frame underlay. A packet larger than one peer's path carries is
+ * answered with ICMP "packet too big" by the pump, so its sender shrinks the flow.
+ */
+export function vpnTunMtu(maxUdpPayload = 1472): number {
+  return Math.max(1280, maxUdpPayload - VPN_OVERHEAD);
+}
+
 /** A TUN device in this process's network namespace. Routes are the caller's (`ip route`). */
 export class TunDevice {
   private constructor(readonly native: NativeTun) {}
@@ -74,6 +86,10 @@ export interface VpnConnectionCounters {
   sent_bytes: number;
   /** `vpn_packet` queue full (drop-when-full) or no route to the peer. */
   send_drops: number;
+  /** Times the reader held its device for a peer whose queue was full (instead of dropping). */
+  send_waits: number;
+  /** Larger than the path to its peer carries: dropped, and answered with ICMP "packet too big" when the sender asked (DF, IPv6). */
+  too_big: number;
   /** No route for the destination. */
   no_route: number;
   /** Read while this node holds no current epoch (never set, or fenced): not sent. */
@@ -89,6 +105,8 @@ export interface VpnConnectionCounters {
   malformed: number;
   written_packets: number;
   written_bytes: number;
+  /** Device writes; written_packets / write_batches is how well arrivals were merged (GRO). */
+  write_batches: number;
   write_drops: number;
   write_errors: number;
   /** Dial streams (managed sessions through this owner) connected, refused (epoch, service, filter, fenced while open), failed (TCP). */
@@ -134,6 +152,16 @@ export class VpnPump {
   setEpoch(connection: string, epoch: number): void {
     if (!Number.isSafeInteger(epoch) || epoch < 1) throw meshError(new Error(`config_invalid: epoch ${epoch} is not a positive integer`));
     sync(() => this.native.vpnSetEpoch(connection, epoch));
+  }
+
+  /**
+   * Lets `epoch` forward for `ms` more milliseconds and then stops it by itself, both ways, unless held again:
+   * the owner's lease deadline, kept in Rust on the monotonic clock so a stalled event loop or a frozen process
+   * cannot forward past it. False (nothing changes) when `epoch` is not the current one.
+   */
+  holdUntil(connection: string, epoch: number, ms: number): boolean {
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw meshError(new Error(`config_invalid: epoch ${epoch} is not a positive integer`));
+    return sync(() => this.native.vpnHoldUntil(connection, epoch, Math.max(0, Math.floor(ms))));
   }
 
   fence(connection: string): void {

@@ -10,6 +10,7 @@ import { useStores } from "../../fixtures/stores.ts";
 import { makeApp, testIdentity, type TestApp } from "../../fixtures/control-plane.ts";
 import { addMember, bootstrapOwner, createOrg, enrollTotp, json, stepUp, type Session } from "../../fixtures/identity.ts";
 import { listAudit } from "../../sql/audit.ts";
+import { VPN_LEASE_TTL_MS } from "../../core/vpn/lease-timing.ts";
 import { enrollNode, nodeSession } from "../../fixtures/nodes.ts";
 
 // Before useStores: its hooks (a fresh migrated database) take the timeout in force when they are registered.
@@ -64,7 +65,7 @@ describe("VPN connection routes", () => {
 
   test("the platform view shows the lease (vacant, epoch 0: no node can run it yet) and its history", async () => {
     const p = await json(await t.call("GET", `/api/v1/platform/vpn-connections/${id}`, { token: owner.token }), 200);
-    expect(p.lease).toMatchObject({ state: "vacant", epoch: 0, owner_node_id: null, ttl_seconds: 9, failovers: 0 });
+    expect(p.lease).toMatchObject({ state: "vacant", epoch: 0, owner_node_id: null, ttl_seconds: VPN_LEASE_TTL_MS / 1000, failovers: 0 });
     expect((await json(await t.call("GET", "/api/v1/platform/vpn-connections", { token: owner.token }), 200)).items.map((i: { id: string }) => i.id)).toEqual([
       id,
     ]);
@@ -81,6 +82,39 @@ describe("VPN connection routes", () => {
       [body("hostbits", ["10.30.0.1/16"]), admin, 400, "vpn.cidr_invalid"],
       [body("deny", ["10.30.0.0/16"], { routing: { allowed_cidrs: ["10.30.0.0/16"], denied_cidrs: ["300.1.0.0/16"] } }), admin, 400, "vpn.cidr_invalid"],
       [body("berlin", ["10.40.0.0/16"]), admin, 409, "vpn.name_taken"],
+      ...[
+        ["Corp.Example", "10.31.0.53"],
+        ["corp.example.", "10.31.0.53"],
+        ["-corp.example", "10.31.0.53"],
+        ["corp..example", "10.31.0.53"],
+      ].map(([suffix, server]): [Record<string, unknown>, Session, number, string] => [
+        body("dns", ["10.31.0.0/16"], { routing: { allowed_cidrs: ["10.31.0.0/16"], dns_routes: [{ suffix, servers: [server] }] } }),
+        admin,
+        400,
+        "vpn.dns_suffix_invalid",
+      ]),
+      [
+        body("dns", ["10.31.0.0/16"], {
+          routing: {
+            allowed_cidrs: ["10.31.0.0/16"],
+            dns_routes: [
+              { suffix: "corp.example", servers: ["10.31.0.53"] },
+              { suffix: "corp.example", servers: ["10.31.0.54"] },
+            ],
+          },
+        }),
+        admin,
+        400,
+        "vpn.dns_suffix_invalid",
+      ],
+      ...["dns.corp.example", "10.31.0.300", "10.99.0.53", "10.31.9.53"].map((server): [Record<string, unknown>, Session, number, string] => [
+        body("dns", ["10.31.0.0/16"], {
+          routing: { allowed_cidrs: ["10.31.0.0/16"], denied_cidrs: ["10.31.9.0/24"], dns_routes: [{ suffix: "corp.example", servers: [server] }] },
+        }),
+        admin,
+        400,
+        "vpn.dns_server_invalid",
+      ]),
       [body("nodes", ["10.50.0.0/16"], { allowed_node_ids: [crypto.randomUUID()] }), admin, 403, "auth.forbidden"],
       [body("Bad Name", ["10.60.0.0/16"]), admin, 400, "request.validation_failed"],
       [{ ...body("extra", ["10.70.0.0/16"]), surprise: 1 }, admin, 400, "request.unknown_field"],

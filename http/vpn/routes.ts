@@ -182,7 +182,7 @@ export const platformVpnRoutes = new Hono<AppEnv>()
   });
 
 const NOT_FOUND = [...DENIED, "organization.not_found", "vpn.not_found"] as const;
-const BAD_CONFIG = ["vpn.cidr_invalid", "vpn.cidr_overlap", "vpn.unknown_nodes", "vpn.name_taken"] as const;
+const BAD_CONFIG = ["vpn.cidr_invalid", "vpn.cidr_overlap", "vpn.dns_suffix_invalid", "vpn.dns_server_invalid", "vpn.unknown_nodes", "vpn.name_taken"] as const;
 
 describeRoutes(orgVpnRoutes, {
   "GET /:orgId/vpn-connections": {

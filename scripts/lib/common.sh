@@ -136,8 +136,9 @@ ensure_slapd() {
 # and `ping` (iputils-ping) checks reachability.
 ensure_vpn_tools() {
   ensure_iproute2
-  command -v wireguard-go >/dev/null && command -v wg >/dev/null && command -v iperf3 >/dev/null && command -v ping >/dev/null && return 0
-  ensure_debian_packages wireguard-go wireguard-tools iperf3 iputils-ping
+  command -v wireguard-go >/dev/null && command -v wg >/dev/null && command -v iperf3 >/dev/null && command -v ping >/dev/null && command -v nft >/dev/null && return 0
+  # nftables: the owner's per-connection forward rules and internet egress NAT (agent/vpn/egress-rules.ts).
+  ensure_debian_packages wireguard-go wireguard-tools iperf3 iputils-ping nftables
 }
 
 free_port() {

@@ -60,6 +60,18 @@ pub const DEFAULT_STREAM_WINDOW: u32 = 1 << 20;
 /// bidirectional stream limit; a few per remote session, one per class).
 pub const MAX_SESSION_STREAMS: u32 = 1024;
 
+/// A 1500-byte Ethernet path less IPv4 and UDP headers: what the internet
+/// carries. Raise it (up to `MAX_UDP_PAYLOAD`) on jumbo-frame underlays,
+/// a data centre's or a cloud network's (9001 bytes inside one AWS VPC):
+/// path-MTU discovery then finds the larger size per peer, and VPN packets
+/// and bulk streams need fewer, larger datagrams (docs/bench/vpn.md: about
+/// a third of the CPU per Gbit on a 9000-byte underlay).
+pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 1472;
+/// QUIC's minimum (RFC 9000 §14).
+pub const MIN_UDP_PAYLOAD: u16 = 1200;
+/// A 9000-byte jumbo frame less IPv4 and UDP headers.
+pub const MAX_UDP_PAYLOAD: u16 = 8972;
+
 pub struct EndpointOptions {
     pub cluster_id: String,
     pub node_id: String,
@@ -73,6 +85,9 @@ pub struct EndpointOptions {
     pub keep_alive: Duration,
     pub udp_buffer_bytes: usize,
     pub segmentation_offload: bool,
+    /// The largest UDP payload this endpoint accepts and path-MTU discovery
+    /// may reach (see `DEFAULT_MAX_UDP_PAYLOAD`).
+    pub max_udp_payload: u16,
     pub inbox_capacity: usize,
     /// Queueing delay the congestion controller tolerates above the path's
     /// minimum RTT (see `congestion`); None: plain CUBIC.
@@ -105,6 +120,7 @@ impl EndpointOptions {
             keep_alive: Duration::from_secs(5),
             udp_buffer_bytes: 4 << 20,
             segmentation_offload: true,
+            max_udp_payload: DEFAULT_MAX_UDP_PAYLOAD,
             inbox_capacity: 1024,
             queue_delay_target: Some(DEFAULT_QUEUE_DELAY_TARGET),
             queue_delay_rtt_share: DEFAULT_QUEUE_DELAY_RTT_SHARE,
@@ -137,6 +153,11 @@ fn transport(opts: &EndpointOptions) -> Result<TransportConfig, FabricError> {
         // deep datagram buffer would queue vpn_packet in front of input.
         .datagram_send_buffer_size(64 << 10)
         .enable_segmentation_offload(opts.segmentation_offload);
+    // Path-MTU discovery searches up to what this endpoint accepts, less
+    // room for an IPv6 header (quinn's own default: 1472 → 1452).
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(opts.max_udp_payload - 20);
+    t.mtu_discovery_config(Some(mtu));
     if opts.bbr {
         t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     } else if let Some(target) = opts.queue_delay_target {
@@ -187,6 +208,9 @@ impl Endpoint {
     /// Binds the socket and starts accepting. Must run inside a tokio runtime.
     pub fn bind(opts: EndpointOptions) -> Result<Endpoint, FabricError> {
         let invalid = |what: &str, e: String| FabricError::ConfigInvalid(format!("{what}: {e}"));
+        if !(MIN_UDP_PAYLOAD..=MAX_UDP_PAYLOAD).contains(&opts.max_udp_payload) {
+            return Err(invalid("max UDP payload", format!("{} is not {MIN_UDP_PAYLOAD}-{MAX_UDP_PAYLOAD} bytes", opts.max_udp_payload)));
+        }
         let chain = certificate_chain(&opts.cert_pem)?;
         let mut trust = Trust::new(&opts.cluster_id, &opts.ca_pems).map_err(|e| invalid("trust bundle", e))?;
         trust.set_revoked(opts.revoked_serials.iter().cloned());
@@ -204,7 +228,9 @@ impl Endpoint {
         let transport = Arc::new(transport(&opts)?);
         let server = server_config(&identity, &trust, &transport)?;
         let (socket, socket_buffers) = udp_socket(opts.listen, opts.udp_buffer_bytes)?;
-        let quic = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, Arc::new(quinn::TokioRuntime))
+        let mut endpoint_config = quinn::EndpointConfig::default();
+        endpoint_config.max_udp_payload_size(opts.max_udp_payload).map_err(|e| invalid("max UDP payload", e.to_string()))?;
+        let quic = quinn::Endpoint::new(endpoint_config, Some(server), socket, Arc::new(quinn::TokioRuntime))
             .map_err(|e| FabricError::BindFailed(e.to_string()))?;
         let (urgent_tx, urgent_rx) = mpsc::channel(opts.inbox_capacity);
         let (bulk_tx, bulk_rx) = mpsc::channel(opts.inbox_capacity);

@@ -54,6 +54,9 @@ pub struct BindOptions {
     pub keep_alive_ms: Option<u32>,
     pub udp_buffer_bytes: Option<u32>,
     pub segmentation_offload: Option<bool>,
+    /// The largest UDP payload accepted and searched for by path-MTU
+    /// discovery, 1200-8972 (default 1472; raise on jumbo-frame underlays).
+    pub max_udp_payload: Option<u32>,
     /// Queueing delay tolerated above the path's min RTT, in µs; 0: plain CUBIC.
     pub queue_delay_target_us: Option<u32>,
     /// Receive window per stream, bytes (default 1 MiB).
@@ -197,6 +200,9 @@ pub fn bind(env: Env, options: BindOptions) -> Result<JsObject> {
     }
     if let Some(gso) = options.segmentation_offload {
         opts.segmentation_offload = gso;
+    }
+    if let Some(bytes) = options.max_udp_payload {
+        opts.max_udp_payload = u16::try_from(bytes).unwrap_or(u16::MAX);
     }
     if let Some(bytes) = options.stream_window_bytes {
         opts.stream_window_bytes = bytes.clamp(64 << 10, 64 << 20);

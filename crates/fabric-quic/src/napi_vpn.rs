@@ -106,6 +106,15 @@ impl MeshEndpoint {
         self.inner.vpn_set_epoch(&connection, epoch).map_err(to_napi)
     }
 
+    /// Lets `epoch` pass for `ms` more milliseconds, then stops it by itself unless held again; false when
+    /// `epoch` is not the current one.
+    #[napi]
+    pub fn vpn_hold_until(&self, connection: String, epoch: i64, ms: i64) -> Result<bool> {
+        let epoch = u64::try_from(epoch).map_err(|_| invalid("an epoch is a positive integer"))?;
+        let ms = u64::try_from(ms).map_err(|_| invalid("a hold is a number of milliseconds, at least 0"))?;
+        self.inner.vpn_hold_until(&connection, epoch, std::time::Duration::from_millis(ms)).map_err(to_napi)
+    }
+
     #[napi]
     pub fn vpn_fence(&self, connection: String) -> Result<()> {
         self.inner.vpn_fence(&connection).map_err(to_napi)

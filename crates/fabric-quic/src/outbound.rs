@@ -20,9 +20,33 @@ impl Endpoint {
     /// Queues `data` for `to` on `class`, in call order. Never blocks: a
     /// back-pressured class answers `Wait` when its queue is over depth.
     pub fn send_now(&self, to: &str, class: Class, data: Bytes) -> Result<Enqueued, FabricError> {
+        match self.send_unless_full(to, class, data, false)? {
+            Ok(enqueued) => Ok(enqueued),
+            Err(_) => unreachable!("send_unless_full(…, false) never answers full"),
+        }
+    }
+
+    /// `send_now`, except that with `hold_when_full` a full drop-when-full
+    /// queue does not drop: nothing is queued or counted and the answer is
+    /// `Err(room)`, to await before offering the same message again. For a
+    /// source that can itself hold back, like the VPN pump, which then stops
+    /// reading its device and lets the kernel slow the flow down instead of
+    /// losing a packet to retransmit.
+    pub(crate) fn send_unless_full(
+        &self,
+        to: &str,
+        class: Class,
+        data: Bytes,
+        hold_when_full: bool,
+    ) -> Result<Result<Enqueued, WaitForRoom>, FabricError> {
         let shared = &self.shared;
         for _ in 0..2 {
             let queue = sender_for(shared, to, class)?;
+            if let (true, Queue::Fifo(f), Queueing::DropWhenFull { capacity }) = (hold_when_full, &queue, class.queueing()) {
+                if f.depth.load(Ordering::Acquire) >= capacity && !f.tx.is_closed() {
+                    return Ok(Err(WaitForRoom { fifo: f.clone(), capacity: capacity - 1 }));
+                }
+            }
             let urgent = class.is_urgent().then_some(&shared.urgent_pending);
             let outcome = enqueue(&queue, class.queueing(), &data, urgent);
             match outcome {
@@ -30,7 +54,7 @@ impl Endpoint {
                     if matches!(enqueued, Enqueued::Dropped) {
                         add(&shared.counters.class(class).drops, 1);
                     }
-                    return Ok(enqueued);
+                    return Ok(Ok(enqueued));
                 }
                 None => {
                     if let Some(by_class) = shared.state.lock().unwrap().senders.get_mut(to) {
@@ -58,6 +82,17 @@ impl Endpoint {
         if let Some(wait) = wait {
             wait.ready().await;
         }
+    }
+
+    /// The largest payload one datagram of `class` to `to` carries now: the
+    /// first hop's current QUIC datagram size (path-MTU discovery moves it)
+    /// less the mesh header. `None` without a route, or when the peer takes
+    /// no datagrams.
+    pub(crate) fn datagram_room(&self, to: &str, class: Class) -> Option<usize> {
+        let state = self.shared.state.lock().unwrap();
+        let (_, conn, path) = first_hop(&state, to, class).ok()?;
+        let header = Header { class, origin: String::new(), path }.encode().len();
+        conn.max_datagram_size()?.checked_sub(header)
     }
 
     /// `send_now`, then waits for room. `Ok(false)` means QoS dropped it.

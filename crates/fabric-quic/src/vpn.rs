@@ -4,11 +4,18 @@
 //! Out (device → mesh): each queue of the device has a reader task; every
 //! packet is looked up in the connection's routes (destination CIDR → peer
 //! node, longest prefix first), framed with the connection id and the
-//! current fencing epoch (`fabric_tun::frame`) and queued with `send_now`
-//! on `vpn_packet`: the lowest class, a short drop-when-full queue, sent
-//! only while no urgent class has data waiting (see `class` and
-//! `outbound`). Without a current epoch (never set, or fenced) the node
-//! sends nothing: an owner that lost its lease stops on its own.
+//! current fencing epoch (`fabric_tun::frame`) and queued on `vpn_packet`:
+//! the lowest class, a short drop-when-full queue, sent only while no
+//! urgent class has data waiting (see `class` and `outbound`). When that
+//! queue is full the reader holds the device for up to `ROOM_WAIT` instead
+//! of dropping: the kernel then slows the sender's TCP (a slow link, not a
+//! loss to retransmit), and one slow peer stalls the others only briefly.
+//! A packet larger than the datagram the path to its peer carries now
+//! (path-MTU discovery moves it) is answered with ICMP "packet too big"
+//! written back into the device (`fabric_tun::too_big`), so a TUN MTU above
+//! one peer's path costs a round trip, never a black hole. Without a
+//! current epoch (never set, or fenced) the node sends nothing: an owner
+//! that lost its lease stops on its own.
 //!
 //! In (mesh → device): `inbound` hands every authorized `vpn_packet`
 //! datagram here while a connection is attached. A packet is written to
@@ -20,8 +27,9 @@
 //! one peer cannot pose as another's addresses); and its destination
 //! passes the connection's CIDR filter (the egress allow/deny list). Each
 //! refusal is counted, never forwarded. A bounded queue feeds the device's
-//! writer task (batched, GRO when offloads are on); when it is full the
-//! packet is dropped and counted.
+//! writer task (batched, GRO when offloads are on; it gives a burst one
+//! turn to arrive whole, since each write runs the receiving stack once);
+//! when the queue is full the packet is dropped and counted.
 
 use crate::class::Class;
 use crate::endpoint::Endpoint;
@@ -31,7 +39,7 @@ use crate::vpn_table::{add, parse_filter, parse_routes, route_for, ConnectionCou
 use bytes::{Bytes, BytesMut};
 use fabric_tun::epoch::EpochChange;
 use fabric_tun::packet::addresses;
-use fabric_tun::{frame, CidrFilter, EpochGate, Tun};
+use fabric_tun::{frame, too_big, CidrFilter, EpochGate, Tun};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -44,6 +52,9 @@ const WRITE_BATCH: usize = 64;
 /// How long a reader waits before reading again after an error (EIO while
 /// the interface is down or moving between namespaces).
 const READ_RETRY: Duration = Duration::from_millis(50);
+/// How long a reader holds its device for a peer whose queue is full
+/// before dropping the packet after all.
+const ROOM_WAIT: Duration = Duration::from_millis(2);
 
 impl Endpoint {
     /// Joins `tun` to the mesh for VPN connection `id`. Nothing moves until
@@ -102,6 +113,14 @@ impl Endpoint {
                 Err(FabricError::EpochStale(format!("{id}: epoch {epoch} is not above {highest} (epochs start at 1 and never go back)")))
             }
         }
+    }
+
+    /// Lets `epoch` of `id` pass for `within` more and then stops it by
+    /// itself, in both directions, unless held again (the owner's lease
+    /// deadline, enforced here so a stalled caller cannot overrun it).
+    /// False when `epoch` is not the current one (nothing changes).
+    pub fn vpn_hold_until(&self, id: &str, epoch: u64, within: Duration) -> Result<bool, FabricError> {
+        Ok(self.shared.vpn.get(id)?.gate.hold_until(epoch, within))
     }
 
     /// Stops `id` at once in both directions until a newer epoch is set.
@@ -168,6 +187,17 @@ impl HeaderCache {
     }
 }
 
+/// The largest framed packet the path to `peer` carries now, asked once per
+/// batch and peer (path-MTU discovery may raise or lower it meanwhile).
+fn room_for(rooms: &mut Vec<(String, Option<usize>)>, endpoint: &Endpoint, peer: &str) -> Option<usize> {
+    if let Some((_, room)) = rooms.iter().find(|(p, _)| p == peer) {
+        return *room;
+    }
+    let room = endpoint.datagram_room(peer, Class::VpnPacket);
+    rooms.push((peer.to_string(), room));
+    room
+}
+
 /// One queue's reader: device → mesh.
 async fn device_reader(
     endpoint: Endpoint,
@@ -177,10 +207,12 @@ async fn device_reader(
 ) {
     let mut out: Vec<(String, Bytes)> = Vec::with_capacity(64);
     let mut headers = HeaderCache::default();
+    let mut rooms: Vec<(String, Option<usize>)> = Vec::new();
     loop {
         let k = &conn.counters;
-        // Routes are taken once per batch, on its first packet (after the read returned).
+        // Routes, and what each peer's path carries, are taken once per batch (after the read returned).
         let mut routes: Option<Arc<Routes>> = None;
+        rooms.clear();
         let read = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
@@ -196,6 +228,16 @@ async fn device_reader(
                     add(&k.no_route, 1);
                     return;
                 };
+                if let Some(room) = room_for(&mut rooms, &endpoint, peer) {
+                    if header.len() + packet.len() > room {
+                        add(&k.too_big, 1);
+                        let mtu = room.saturating_sub(header.len()) as u32;
+                        if let Some(answer) = too_big::answer(packet, mtu) {
+                            let _ = conn.to_device.try_send(Bytes::from(answer));
+                        }
+                        return;
+                    }
+                }
                 let mut framed = BytesMut::with_capacity(header.len() + packet.len());
                 framed.extend_from_slice(header);
                 framed.extend_from_slice(packet);
@@ -211,12 +253,21 @@ async fn device_reader(
         }
         for (peer, framed) in out.drain(..) {
             let len = framed.len() as u64;
-            match endpoint.send_now(&peer, Class::VpnPacket, framed) {
-                Ok(Enqueued::Ready | Enqueued::Wait(_)) => {
+            let mut sent = endpoint.send_unless_full(&peer, Class::VpnPacket, framed.clone(), true);
+            if let Ok(Err(room)) = sent {
+                // The peer's queue is full: hold the device rather than drop
+                // (the sender's TCP sees a slow link, not a loss), but only
+                // briefly, so one slow peer cannot stall the others behind it.
+                add(&k.send_waits, 1);
+                let _ = tokio::time::timeout(ROOM_WAIT, room.ready()).await;
+                sent = endpoint.send_unless_full(&peer, Class::VpnPacket, framed, false);
+            }
+            match sent {
+                Ok(Ok(Enqueued::Ready | Enqueued::Wait(_))) => {
                     add(&k.sent_packets, 1);
                     add(&k.sent_bytes, len);
                 }
-                Ok(Enqueued::Dropped) | Err(_) => add(&k.send_drops, 1),
+                Ok(Ok(Enqueued::Dropped) | Err(_)) | Err(_) => add(&k.send_drops, 1),
             }
         }
     }
@@ -239,10 +290,25 @@ async fn device_writer(
         if n == 0 {
             return;
         }
+        // Woken by the first packet of a burst the mesh is still handing
+        // over: give it one turn to finish, so the burst is merged (GRO) into
+        // few large writes. Each write runs the receiving stack once, so
+        // larger writes are what make the device cheap (docs/bench/vpn.md).
+        if n < WRITE_BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < WRITE_BATCH {
+                match from_mesh.try_recv() {
+                    Ok(packet) => batch.push(packet),
+                    Err(_) => break,
+                }
+            }
+        }
+        let n = batch.len();
         let bytes: u64 = batch.iter().map(|p| p.len() as u64).sum();
         match writer.write_batch(&batch).await {
             Ok(()) => {
                 add(&conn.counters.written_packets, n as u64);
+                add(&conn.counters.write_batches, 1);
                 add(&conn.counters.written_bytes, bytes);
             }
             Err(_) => add(&conn.counters.write_errors, 1),

@@ -33,6 +33,8 @@ counters!(ConnectionCounters {
     sent_packets,
     sent_bytes,
     send_drops,
+    send_waits,
+    too_big,
     no_route,
     not_active,
     read_errors,
@@ -44,6 +46,7 @@ counters!(ConnectionCounters {
     malformed,
     written_packets,
     written_bytes,
+    write_batches,
     write_drops,
     write_errors,
     // dial streams (vpn_dial: managed sessions through the connection)

@@ -6,7 +6,9 @@
 //! the IP header fields the path looks at (`packet`), CIDR lists and the
 //! egress allow/deny filter (`cidr`), the `vpn_packet` frame that carries a
 //! packet with its connection id and fencing epoch (`frame`), and the epoch
-//! gate that refuses a fenced owner's traffic (`epoch`).
+//! gate that refuses a fenced owner's traffic (`epoch`); and the ICMP
+//! "packet too big" answer for a packet the mesh path cannot carry
+//! (`too_big`).
 //!
 //! Plain Rust (`rlib`): the mesh addon (crates/fabric-quic) composes it and
 //! runs the pump that joins a device to the mesh's datagrams, because the
@@ -18,6 +20,7 @@ pub mod epoch;
 pub mod error;
 pub mod frame;
 pub mod packet;
+pub mod too_big;
 
 pub use cidr::{Cidr, CidrFilter};
 pub use device::{Tun, TunOptions, TunQueue};
