@@ -220,6 +220,8 @@ export interface LiveResourceTarget {
   verification: "strict" | "ignore";
   hostKeyFingerprint: string | null;
   hasSecret: boolean;
+  /** The VPN connection the resource routes its sessions through, read when the adapter starts one. */
+  vpnConnectionId: string | null;
 }
 
 /**
@@ -236,9 +238,11 @@ export async function adapterWork(tx: Tx, nodeId: string): Promise<{ session: Re
       certificate_verification_mode: "strict" | "ignore" | null;
       host_key_fingerprint: string | null;
       secret_ref: string | null;
+      vpn_connection_id: string | null;
     }
   >(
-    `select s.*, a.snapshot->'context' as context, r.target_host, r.target_port, r.certificate_verification_mode, r.host_key_fingerprint, r.secret_ref::text
+    `select s.*, a.snapshot->'context' as context, r.target_host, r.target_port, r.certificate_verification_mode, r.host_key_fingerprint, r.secret_ref::text,
+            r.vpn_connection_id::text
        from (select ${COLS} from remote_sessions where adapter_node_id = $1 and state = any($2::text[])) s
        left join actors a on a.kind = 'remote_session' and a.id = s.id
        left join resources r on r.id = s.resource_id::uuid
@@ -257,6 +261,7 @@ export async function adapterWork(tx: Tx, nodeId: string): Promise<{ session: Re
             verification: r.certificate_verification_mode!,
             hostKeyFingerprint: r.host_key_fingerprint,
             hasSecret: r.secret_ref !== null,
+            vpnConnectionId: r.vpn_connection_id,
           },
   }));
 }

@@ -24,6 +24,8 @@ export interface ResourceRow {
   qualityAdjustable: boolean;
   /** How long a detached remote session is kept before it is terminated. */
   detachedTimeoutSeconds: number;
+  /** The VPN connection whose current owner dials the target for this resource's sessions; null: the adapter dials directly. */
+  vpnConnectionId: string | null;
   metadata: Record<string, unknown>;
   secretRef: string | null;
   createdAt: string;
@@ -46,13 +48,14 @@ type Raw = {
   color_mode: ColorMode | null;
   quality_adjustable: boolean;
   detached_timeout_seconds: number;
+  vpn_connection_id: string | null;
   metadata: Record<string, unknown>;
   secret_ref: string | null;
   created_at: Date;
   updated_at: Date;
 };
 const COLS = `id::text, organization_id::text, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, host_key_fingerprint,
-  clipboard_mode, file_transfer_mode, quality_profile, color_mode, quality_adjustable, detached_timeout_seconds, metadata, secret_ref::text, created_at, updated_at`;
+  clipboard_mode, file_transfer_mode, quality_profile, color_mode, quality_adjustable, detached_timeout_seconds, vpn_connection_id::text, metadata, secret_ref::text, created_at, updated_at`;
 const toRow = (r: Raw): ResourceRow => ({
   id: r.id,
   organizationId: r.organization_id,
@@ -69,6 +72,7 @@ const toRow = (r: Raw): ResourceRow => ({
   colorMode: r.color_mode,
   qualityAdjustable: r.quality_adjustable,
   detachedTimeoutSeconds: r.detached_timeout_seconds,
+  vpnConnectionId: r.vpn_connection_id,
   metadata: r.metadata,
   secretRef: r.secret_ref,
   createdAt: new Date(r.created_at).toISOString(),
@@ -80,8 +84,8 @@ export type ResourceFields = Omit<ResourceRow, "id" | "organizationId" | "secret
 export async function insertResource(tx: Tx, id: string, organizationId: string, f: ResourceFields): Promise<void> {
   await tx.query(
     `insert into resources (id, organization_id, name, protocol, target_host, target_port, egress_pool, certificate_verification_mode, clipboard_mode, file_transfer_mode, metadata, detached_timeout_seconds, host_key_fingerprint,
-       quality_profile, color_mode, quality_adjustable)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)`,
+       quality_profile, color_mode, quality_adjustable, vpn_connection_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16, $17)`,
     [id, organizationId, ...fieldParams(f)],
   );
 }
@@ -102,13 +106,14 @@ const fieldParams = (f: ResourceFields) => [
   f.qualityProfile,
   f.colorMode,
   f.qualityAdjustable,
+  f.vpnConnectionId,
 ];
 
 export async function updateResource(tx: Tx, id: string, f: ResourceFields): Promise<void> {
   await tx.query(
     `update resources set name = $2, protocol = $3, target_host = $4, target_port = $5, egress_pool = $6, certificate_verification_mode = $7,
        clipboard_mode = $8, file_transfer_mode = $9, metadata = $10::jsonb, detached_timeout_seconds = $11, host_key_fingerprint = $12,
-       quality_profile = $13, color_mode = $14, quality_adjustable = $15, updated_at = now() where id = $1`,
+       quality_profile = $13, color_mode = $14, quality_adjustable = $15, vpn_connection_id = $16, updated_at = now() where id = $1`,
     [id, ...fieldParams(f)],
   );
 }
@@ -163,4 +168,10 @@ export async function updateSecretSealed(tx: Tx, id: string, sealed: Sealed): Pr
     sealed.wrappedKey,
     sealed.ciphertext,
   ]);
+}
+
+/** How many resources route through VPN connection `id` (a connection they name cannot be deleted). */
+export async function countResourcesThroughVpn(tx: Tx, vpnConnectionId: string): Promise<number> {
+  const [r] = await tx.query<{ n: string | number }>("select count(*) as n from resources where vpn_connection_id = $1", [vpnConnectionId]);
+  return Number(r?.n ?? 0);
 }

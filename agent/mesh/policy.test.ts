@@ -20,11 +20,20 @@ describe("mesh class policy", () => {
     expect(classesBetween(["entry-node"], ["entry-node"])).toContain("vpn_packet");
   });
 
+  test("an adapter and a connector exchange vpn_packet (dial streams of VPN-routed sessions) and nothing of a session", () => {
+    for (const adapter of ["ssh-worker", "rdp-worker"]) {
+      expect(classesBetween([adapter], ["vpn-connector"]) as string[]).toEqual([...BASE, "vpn_packet"]);
+      expect(classesBetween(["vpn-connector"], [adapter])).toEqual(classesBetween([adapter], ["vpn-connector"]));
+    }
+    expect(classesBetween(["vpn-connector"], ["vpn-connector", "ssh-worker"]) as string[]).toEqual([...BASE, "vpn_packet"]);
+    expect(classesBetween(["ssh-worker"], ["ssh-worker"]) as string[]).toEqual(BASE);
+  });
+
   test("a VPN client and a connector exchange vpn_packet; two clients or two connectors do not", () => {
     expect(classesBetween(["vpn-client"], ["vpn-connector"]) as string[]).toEqual([...BASE, "vpn_packet"]);
     expect(classesBetween(["vpn-connector"], ["vpn-client"])).toEqual(classesBetween(["vpn-client"], ["vpn-connector"]));
     expect(classesBetween(["vpn-client"], ["vpn-client"]) as string[]).toEqual(BASE);
-    expect(classesBetween(["vpn-connector"], ["vpn-connector", "ssh-worker"]) as string[]).toEqual(BASE);
+    expect(classesBetween(["vpn-connector"], ["vpn-connector"]) as string[]).toEqual(BASE);
     // Through a relay the packets may travel; a connector that is also an adapter still gets no session classes from a client.
     expect(classesBetween(["relay-node"], ["vpn-client"])).toContain("vpn_packet");
     expect(classesBetween(["vpn-client"], ["vpn-connector", "ssh-worker"])).not.toContain("input");

@@ -12,7 +12,11 @@
  *   another adapter: adapters do not talk sessions to each other;
  * - a vpn-client and a vpn-connector exchange `vpn_packet` (the connector
  *   ends the tunnel at the egress), and so does either with a relay;
- *   two clients, or two connectors, never do.
+ *   two clients, or two connectors, never do;
+ * - an adapter node and a vpn-connector exchange `vpn_packet` too: the
+ *   adapter's dial streams (sessions whose resource routes through a VPN
+ *   connection, crates/fabric-quic/src/vpn_dial.rs) go to the owner as
+ *   `vpn_packet` session streams; nothing else moves between them.
  */
 import { CHANNEL_CLASSES, type ChannelClassName } from "./channel.ts";
 
@@ -43,6 +47,11 @@ export function classesBetween(a: readonly string[], b: readonly string[]): Chan
   const vpnPair = (x: readonly string[], y: readonly string[]) => x.includes(VPN_CLIENT) && y.includes(VPN_CONNECTOR);
   if (!carries(a) && !carries(b) && (vpnPair(a, b) || vpnPair(b, a))) {
     return CHANNEL_CLASSES.filter((c) => (BASE.includes(c) || c === "vpn_packet") && x.has(c) && y.has(c));
+  }
+  // An adapter dials its VPN-routed targets through the connection's owner (vpn_packet dial streams).
+  const dialPair = (x: readonly string[], y: readonly string[]) => x.some((r) => ADAPTER_ROLES.includes(r)) && y.includes(VPN_CONNECTOR);
+  if (!carries(a) && !carries(b) && (dialPair(a, b) || dialPair(b, a))) {
+    return CHANNEL_CLASSES.filter((c) => (BASE.includes(c) && x.has(c) && y.has(c)) || c === "vpn_packet");
   }
   // Two nodes of which neither carries sessions (adapters only) share the base classes alone.
   if (!carries(a) && !carries(b)) return BASE.filter((c) => x.has(c) && y.has(c));

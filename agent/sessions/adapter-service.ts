@@ -10,11 +10,13 @@
  * SSH host keys are checked strictly against the pinned fingerprint unless
  * the resource says `ignore` (a strict resource with no pin fails to start
  * with a reason that says how to fix it); RDP certificates against the pin,
- * or without one against the system's trusted roots.
+ * or without one against the system's trusted roots. A resource routed
+ * through a VPN connection is dialled through the connection's current owner
+ * (`via_vpn`, docs/vpn.md).
  */
 import type { AdapterAssignment, SessionCredentials, SessionEventBody } from "../../core/contracts/adapter.ts";
 import { every, type Clock } from "../clock.ts";
-import type { RdpStart, SshStart } from "../../crates/fabric-quic/index.ts";
+import type { RdpStart, SshStart, VpnRoute } from "../../crates/fabric-quic/index.ts";
 
 export type AdapterProtocol = "ssh" | "rdp";
 
@@ -139,12 +141,13 @@ export class AdapterService {
         );
       }
       if (!a.resource.has_credentials) throw new Error("adapter.no_credentials: the resource has no stored credentials to log in with");
+      const viaVpn = vpnRouteOf(a);
       const creds = await this.o.control.credentials(id);
       if (!creds.username) throw new Error("adapter.credentials_invalid: the resource's secret has no username");
-      if (protocol === "ssh") await this.transport.startSsh(id, sshStart(a, creds));
+      if (protocol === "ssh") await this.transport.startSsh(id, { ...sshStart(a, creds), via_vpn: viaVpn });
       else {
         if (!creds.password) throw new Error("adapter.credentials_invalid: the resource's secret has no password (RDP logs in with one)");
-        await this.transport.startRdp(id, rdpStart(a, creds, this.o.transferRoot));
+        await this.transport.startRdp(id, { ...rdpStart(a, creds, this.o.transferRoot), via_vpn: viaVpn });
       }
       const mine = this.local.get(id);
       if (!mine || mine.state === "stopping") return;
@@ -183,6 +186,20 @@ export class AdapterService {
       });
     }
   }
+}
+
+/**
+ * Where the session's TCP goes when its resource routes through a VPN connection: the lease's current owner under
+ * its epoch (the owner checks both, the service and the target). Fails with a clear reason when the connection's
+ * policy no longer allows the resource or nobody holds the lease.
+ */
+function vpnRouteOf(a: AdapterAssignment): VpnRoute | null {
+  if (!a.vpn) return null;
+  if (a.vpn.refused) throw new Error(`adapter.vpn_not_allowed: ${a.vpn.refused}`);
+  if (!a.vpn.owner_node_id || a.vpn.epoch < 1) {
+    throw new Error("adapter.vpn_no_owner: the resource's VPN connection has no active node now (disabled, or failing over); try again shortly");
+  }
+  return { connection_id: a.vpn.connection_id, owner_node_id: a.vpn.owner_node_id, epoch: a.vpn.epoch, resource_id: a.resource.id };
 }
 
 function sshStart(a: AdapterAssignment, creds: SessionCredentials): SshStart {

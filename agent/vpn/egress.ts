@@ -199,6 +199,7 @@ export class VpnEgress implements ForwardingPort {
     await enableForwarding();
     await run(["ip", "link", "set", c.device!.info().name, "up"]);
     pump.setFilter(id, egressFilter(a));
+    pump.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
     // The rules first: a tunnel never exists without them (a failed nft leaves no open tunnel behind).
     await this.applyRules(id, c, a);
@@ -224,6 +225,7 @@ export class VpnEgress implements ForwardingPort {
     const a = this.deps.assignment(id);
     if (!a || c.running === null || !c.attachedTo) return;
     c.attachedTo.setFilter(id, egressFilter(a));
+    c.attachedTo.setDialPolicy(id, dialPolicy(a));
     await this.applyClients(id, c);
     await this.applyRules(id, c, a);
     if (c.tunnel && c.tunnelKey !== tunnelKeyOf(a)) {
@@ -316,3 +318,15 @@ function tunnelKeyOf(a: Pick<VpnAssignment, "secret_version" | "target" | "routi
 async function enableForwarding(): Promise<void> {
   await run(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 }
+
+/**
+ * Who may dial targets through this owner (crates/fabric-quic/src/vpn_dial.rs): the policy's managed-session
+ * services, from the organization's adapter nodes the snapshot lists (another organization's adapter is refused),
+ * for the resources the policy lists (none listed: any).
+ */
+const DIAL_SERVICES = ["ssh", "rdp"];
+const dialPolicy = (a: VpnAssignment) => ({
+  services: a.routing.services.filter((s) => DIAL_SERVICES.includes(s)),
+  nodes: a.adapters ?? [],
+  resource_ids: a.routing.resource_ids,
+});

@@ -13,6 +13,8 @@ import { deleteResource, getResource, insertResource, setResourceSecret, updateR
 import { resourceSecretAad } from "../secrets.ts";
 import { uniqueAs } from "../organizations/service.ts";
 import { terminateSessionsInTx } from "../sessions/service.ts";
+import { getVpnConnection } from "../../sql/vpn.ts";
+import { vpnRouteRefusal } from "../../core/vpn/session-route.ts";
 
 /** A detached remote session is kept this long unless the resource says otherwise. */
 export const DEFAULT_DETACHED_TIMEOUT_SECONDS = 900;
@@ -45,6 +47,20 @@ function guardMetadata(deps: Deps, metadata: Record<string, unknown>): void {
   if (keys.length) throw new DomainError("resource.plaintext_credentials", "metadata carries credential-like fields", { fields: keys });
 }
 
+/**
+ * A resource that names a VPN connection must be allowed to use it
+ * (core/vpn/session-route.ts): refused with `resource.vpn_connection_not_found`
+ * or `resource.vpn_not_allowed`, and nothing is written.
+ */
+async function checkVpnRoute(tx: Tx, id: string, organizationId: string, f: ResourceFields): Promise<void> {
+  if (!f.vpnConnectionId) return;
+  const refusal = vpnRouteRefusal({ id, organizationId, protocol: f.protocol, targetHost: f.targetHost }, await getVpnConnection(tx, f.vpnConnectionId));
+  if (refusal?.kind === "not_found") {
+    throw new DomainError("resource.vpn_connection_not_found", "the organization has no such VPN connection", { vpn_connection_id: f.vpnConnectionId });
+  }
+  if (refusal) throw new DomainError("resource.vpn_not_allowed", refusal.reason, { vpn_connection_id: f.vpnConnectionId });
+}
+
 export async function createResource(
   deps: Deps,
   orgId: string,
@@ -57,6 +73,7 @@ export async function createResource(
   const id = newId(deps.clock().getTime());
   const sealed = secret ? await deps.identity.keyring.seal(new TextEncoder().encode(JSON.stringify(secret)), resourceSecretAad(id)) : undefined;
   await deps.db.transaction(async (tx) => {
+    await checkVpnRoute(tx, id, orgId, fields);
     await insertResource(tx, id, orgId, fields).catch(uniqueAs("resources_org_name_key", "resource.name_taken", "name taken"));
     if (sealed) await setResourceSecret(tx, id, newId(), sealed);
     await appendAudit(tx, {
@@ -66,7 +83,7 @@ export async function createResource(
       targetType: "resource",
       targetId: id,
       outcome: "success",
-      details: { protocol: fields.protocol, with_secret: Boolean(sealed) },
+      details: { protocol: fields.protocol, with_secret: Boolean(sealed), ...(fields.vpnConnectionId ? { vpn_connection_id: fields.vpnConnectionId } : {}) },
     });
   });
   // Service nodes of the organization carry resource references in their snapshots.
@@ -78,6 +95,7 @@ export async function changeResource(deps: Deps, current: ResourceRow, patch: Pa
   const next: ResourceFields = { ...pickFields(current), ...definedOnly(patch) };
   guardMetadata(deps, next.metadata);
   await deps.db.transaction(async (tx) => {
+    await checkVpnRoute(tx, current.id, current.organizationId, next);
     await updateResource(tx, current.id, next).catch(uniqueAs("resources_org_name_key", "resource.name_taken", "name taken"));
     await appendAudit(tx, {
       change,
@@ -143,6 +161,7 @@ function pickFields(r: ResourceRow): ResourceFields {
     colorMode: r.colorMode,
     qualityAdjustable: r.qualityAdjustable,
     detachedTimeoutSeconds: r.detachedTimeoutSeconds,
+    vpnConnectionId: r.vpnConnectionId,
     metadata: r.metadata,
   };
 }

@@ -27,6 +27,8 @@ import { readActor } from "../../sql/actors.ts";
 import type { NodePrincipal } from "../nodes/node-auth.ts";
 import type { SessionEventBody, AdapterAssignment } from "../../core/contracts/adapter.ts";
 import { ADAPTER_ASSIGNMENT_TYPE } from "../../core/contracts/adapter.ts";
+import { getVpnConnection, getVpnLease } from "../../sql/vpn.ts";
+import { type RoutedResource, vpnRouteRefusal } from "../../core/vpn/session-route.ts";
 import type { SendResult } from "../../actors/host/host.ts";
 import type { ActorEvent } from "../../actors/host/kind.ts";
 import type { Tx } from "../../sql/db.ts";
@@ -262,9 +264,31 @@ export async function adapterAssignments(deps: Deps, node: NodePrincipal): Promi
       entry_node_ids: s.entryNodeIds,
       controller: ctl ? { attachment_id: ctl.id, user_id: ctl.userId } : null,
       start_deadline: s.state === "starting" ? new Date(Date.parse(c.requestedAt ?? s.requestedAt) + START_TIMEOUT_MS).toISOString() : null,
+      ...(r?.vpnConnectionId && s.state !== "terminating"
+        ? {
+            vpn: await vpnRouteOf(
+              deps,
+              { id: c.resourceId, organizationId: s.organizationId, protocol: c.protocol, targetHost: target.host },
+              r.vpnConnectionId,
+            ),
+          }
+        : {}),
     });
   }
   return out;
+}
+
+/**
+ * Where a session of a VPN-routed resource is dialled through now: the lease's current owner and epoch, or why not
+ * (the policy changed since the resource was written, or nobody holds the lease). Read as the adapter starts the
+ * session; a session already running keeps its stream until the owner's epoch moves on.
+ */
+async function vpnRouteOf(deps: Deps, resource: RoutedResource, connectionId: string): Promise<NonNullable<AdapterAssignment["vpn"]>> {
+  const [connection, lease] = await deps.db.transaction(async (tx) => [await getVpnConnection(tx, connectionId), await getVpnLease(tx, connectionId)] as const);
+  const refusal = vpnRouteRefusal(resource, connection);
+  const refused = refusal === null ? null : refusal.kind === "not_found" ? "the VPN connection no longer exists" : refusal.reason;
+  const held = connection?.state === "enabled" && lease?.state === "held" && lease.ownerNodeId !== null;
+  return { connection_id: connectionId, owner_node_id: held ? lease.ownerNodeId : null, epoch: lease?.epoch ?? 0, refused };
 }
 
 /** The quality policy a session started with; sessions recorded before it was kept get the defaults. */

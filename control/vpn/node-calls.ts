@@ -43,7 +43,9 @@ export async function vpnAssignmentsOf(tx: Tx, nodeId: string): Promise<VpnAssig
     };
     if (active) {
       const node = await getNode(tx, nodeId);
-      assignment.clients = node ? vpnClientsOf(await clusterAssignments(tx, node.clusterId), c.organizationId) : [];
+      const roles = node ? await clusterAssignments(tx, node.clusterId) : [];
+      assignment.clients = vpnClientsOf(roles, c.organizationId);
+      assignment.adapters = adaptersOf(roles, c.organizationId);
     }
     out.push(assignment);
   }
@@ -78,6 +80,13 @@ export async function vpnClientAssignmentsOf(tx: Tx, clientRoles: readonly Assig
 }
 
 /** The organization's active `vpn-client` nodes with a tunnel address, by node id. */
+/** The adapter nodes serving the organization (or every organization): the ones whose sessions may dial through its connections. */
+function adaptersOf(roles: readonly AssignmentRow[], organizationId: string): string[] {
+  const adapters = roles.filter((a) => ADAPTER_ROLES.includes(a.role) && (a.organizationId === organizationId || a.organizationId === null));
+  return [...new Set(adapters.map((a) => a.nodeId))].sort();
+}
+const ADAPTER_ROLES = ["ssh-worker", "rdp-worker"];
+
 function vpnClientsOf(roles: readonly AssignmentRow[], organizationId: string): { node_id: string; address: string }[] {
   return roles
     .filter((a) => a.role === "vpn-client" && a.organizationId === organizationId && typeof a.policy.tunnel_address === "string")

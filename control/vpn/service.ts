@@ -10,6 +10,7 @@ import type { ControlDeps } from "../deps.ts";
 import type { ChangeContext } from "../../core/change.ts";
 import { DomainError } from "../../core/errors.ts";
 import { newId } from "../../core/ids.ts";
+import { countResourcesThroughVpn } from "../../sql/resources.ts";
 import type { Tx } from "../../sql/db.ts";
 import { getVpnConnection, setVpnSecret, type VpnConnectionRow } from "../../sql/vpn.ts";
 import { VPN_CONNECTION } from "../../actors/vpn-connection/kind.ts";
@@ -95,10 +96,12 @@ export async function updateVpnConnection(
 
 /** Live remote sessions on resources that route through this connection: its attached clients. */
 async function attachedSessions(tx: Tx, c: VpnConnectionRow): Promise<number> {
-  if (c.routing.resourceIds.length === 0) return 0;
+  // The resources the policy names, and those that name the connection (their adapters dial through it).
   const [r] = await tx.query<{ n: string | number }>(
-    `select count(*) as n from remote_sessions where resource_id = any($1::uuid[]) and state in ('placing', 'starting', 'active', 'detached')`,
-    [`{${c.routing.resourceIds.join(",")}}`],
+    `select count(*) as n from remote_sessions
+      where (resource_id = any($1::uuid[]) or resource_id in (select id from resources where vpn_connection_id = $2))
+        and state in ('placing', 'starting', 'active', 'detached')`,
+    [`{${c.routing.resourceIds.join(",")}}`, c.id],
   );
   return Number(r?.n ?? 0);
 }
@@ -128,6 +131,8 @@ export async function deleteVpnConnection(deps: Deps, organizationId: string | n
   await deps.host.batch(async (tx, step) => {
     const c = await live(tx, organizationId, id);
     if (c.state !== "disabled") throw new DomainError("vpn.not_disabled", "disable the VPN connection first", { id });
+    const routed = await countResourcesThroughVpn(tx, id);
+    if (routed > 0) throw new DomainError("vpn.resources_attached", "resources route their sessions through this VPN connection", { resources: routed });
     await step(VPN_CONNECTION, id, { type: "vpn.delete" }, change);
     await tx.query("delete from vpn_connection_secrets where connection_id = $1", [id]);
   });

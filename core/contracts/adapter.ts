@@ -62,6 +62,12 @@ export const AdapterAssignment = v.object({
   controller: v.nullable(v.object({ attachment_id: Id, user_id: Id })),
   /** When the adapter must have reported `adapter.started`, or the session fails with `start_timeout`. */
   start_deadline: v.nullable(v.string()),
+  /**
+   * The resource routes through a VPN connection (docs/vpn.md): the adapter dials the target through the lease's
+   * current owner under its epoch. `owner_node_id` is null while nobody holds the lease; `refused` says why the
+   * connection's policy no longer lets this resource use it. Absent: the adapter dials the target directly.
+   */
+  vpn: v.optional(v.object({ connection_id: v.string(), owner_node_id: v.nullable(v.string()), epoch: v.number(), refused: v.nullable(v.string()) })),
 });
 export type AdapterAssignment = v.InferOutput<typeof AdapterAssignment>;
 

@@ -65,6 +65,8 @@ const ResourceFields = {
   quality_adjustable: v.optional(v.boolean()),
   /** The resource's `detached_timeout`: how long a detached remote session is kept (60 s – 24 h, default 900). */
   detached_timeout_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(60), v.maxValue(86_400))),
+  /** SSH/RDP: a VPN connection of the same organization whose current owner dials the target (docs/vpn.md); null: dialled directly. */
+  vpn_connection_id: v.optional(v.nullable(Uuid("a VPN connection id"))),
   metadata: v.optional(Metadata),
 };
 
@@ -94,6 +96,7 @@ export const UpdateResourceBody = v.pipe(
     color_mode: ResourceFields.color_mode,
     quality_adjustable: ResourceFields.quality_adjustable,
     detached_timeout_seconds: ResourceFields.detached_timeout_seconds,
+    vpn_connection_id: ResourceFields.vpn_connection_id,
     metadata: ResourceFields.metadata,
   }),
   v.check((b) => Object.keys(b).length > 0, "name at least one field to change"),

@@ -66,6 +66,8 @@ export const VpnAssignment = v.object({
   routing: VpnRouting,
   /** The organization's `vpn-client` nodes and their tunnel addresses: the owner routes each address back to its node (and accepts it only from there). */
   clients: v.optional(v.array(v.object({ node_id: v.string(), address: v.string() }))),
+  /** The organization's adapter nodes (`ssh-worker`, `rdp-worker`): the owner opens TCP for their managed sessions only (dial streams). */
+  adapters: v.optional(v.array(v.string())),
 });
 export type VpnAssignment = v.InferOutput<typeof VpnAssignment>;
 

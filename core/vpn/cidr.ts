@@ -59,3 +59,13 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const shorter = BigInt(Math.min(a.prefix, b.prefix));
   return a.network >> (bits - shorter) === b.network >> (bits - shorter);
 }
+
+/** An address literal (IPv4 or IPv6) as a one-address range; null when `text` is not one (a host name). */
+export function parseAddress(text: string): Cidr | null {
+  return parseCidr(`${text}/${text.includes(":") ? 128 : 32}`);
+}
+
+/** Whether `range` holds the whole of `inner` (an address is a one-address range). */
+export function cidrContains(range: Cidr, inner: Cidr): boolean {
+  return range.family === inner.family && range.prefix <= inner.prefix && cidrsOverlap(range, inner);
+}

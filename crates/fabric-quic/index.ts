@@ -91,6 +91,17 @@ export interface SshStart {
   host_key: string | null;
   /** Entry nodes allowed to open this session's streams. */
   entry_node_ids: string[];
+  /** The resource's VPN connection: TCP goes through its current owner (crates/fabric-quic/src/vpn_dial.rs). */
+  via_vpn?: VpnRoute | null;
+}
+
+/** Which node runs the session's VPN connection now, under which lease epoch. */
+export interface VpnRoute {
+  connection_id: string;
+  owner_node_id: string;
+  epoch: number;
+  /** The session's resource: the owner checks it against the policy's `resource_ids`. */
+  resource_id: string;
 }
 
 /** What the agent hands the RDP adapter (crates/fabric-rdp) to start a session's desktop; credentials go straight into Rust. */
@@ -109,6 +120,7 @@ export interface RdpStart {
   /** Where this node keeps per-session transfer folders (`<root>/<session id>/`, redirected to the target as a drive). */
   transfer_root: string;
   entry_node_ids: string[];
+  via_vpn?: VpnRoute | null;
 }
 
 /** A session whose terminal ended (shell exit, connection lost, or stopped). */
@@ -177,6 +189,7 @@ export interface NativeVpnEndpoint {
   vpnFence(connection: string): void;
   vpnSetRoutes(connection: string, routes: string[][]): void;
   vpnSetFilter(connection: string, allow: string[], deny: string[]): void;
+  vpnSetDialPolicy(connection: string, services: string[], nodes: string[], resourceIds: string[]): void;
   vpnStats(): string;
 }
 

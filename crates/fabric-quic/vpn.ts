@@ -109,6 +109,10 @@ export interface VpnConnectionCounters {
   write_batches: number;
   write_drops: number;
   write_errors: number;
+  /** Dial streams (managed sessions through this owner) connected, refused (epoch, service, filter, fenced while open), failed (TCP). */
+  dials: number;
+  dials_refused: number;
+  dials_failed: number;
   /** The current epoch, or null when none is set or the connection is fenced. */
   epoch: number | null;
   device: string;
@@ -177,6 +181,15 @@ export class VpnPump {
   /** Egress filter on packets arriving from the mesh: destination in `allow` (all when empty) and in no `deny` block. */
   setFilter(connection: string, filter: { allow?: readonly string[]; deny?: readonly string[] }): void {
     sync(() => this.native.vpnSetFilter(connection, [...(filter.allow ?? [])], [...(filter.deny ?? [])]));
+  }
+
+  /**
+   * Who may open TCP through this owner for `connection` (dial streams: crates/fabric-quic/src/vpn_dial.rs): the
+   * managed-session `services` (`ssh`, `rdp`) from the adapter `nodes` of the connection's organization, for the
+   * `resource_ids` (absent or empty: any). Until set, nobody. The target must pass the filter too.
+   */
+  setDialPolicy(connection: string, policy: { services: readonly string[]; nodes: readonly string[]; resource_ids?: readonly string[] }): void {
+    sync(() => this.native.vpnSetDialPolicy(connection, [...policy.services], [...policy.nodes], [...(policy.resource_ids ?? [])]));
   }
 
   stats(): VpnStats {

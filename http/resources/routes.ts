@@ -35,6 +35,7 @@ export const resourceWire = (r: ResourceRow) => ({
   color_mode: r.colorMode,
   quality_adjustable: r.qualityAdjustable,
   detached_timeout_seconds: r.detachedTimeoutSeconds,
+  vpn_connection_id: r.vpnConnectionId,
   metadata: r.metadata,
   secret_ref: r.secretRef,
   created_at: r.createdAt,
@@ -55,6 +56,7 @@ type Body = {
   color_mode?: ResourceFields["colorMode"];
   quality_adjustable?: boolean;
   detached_timeout_seconds?: number;
+  vpn_connection_id?: string | null;
   metadata?: Record<string, unknown>;
 };
 const fieldsOf = (b: Body): Partial<ResourceFields> => ({
@@ -71,6 +73,7 @@ const fieldsOf = (b: Body): Partial<ResourceFields> => ({
   colorMode: b.color_mode,
   qualityAdjustable: b.quality_adjustable,
   detachedTimeoutSeconds: b.detached_timeout_seconds,
+  vpnConnectionId: b.vpn_connection_id,
   metadata: b.metadata,
 });
 
@@ -103,6 +106,7 @@ export const resourceRoutes = new Hono<AppEnv>()
       colorMode: b.color_mode ?? null,
       qualityAdjustable: b.quality_adjustable ?? true,
       detachedTimeoutSeconds: b.detached_timeout_seconds ?? DEFAULT_DETACHED_TIMEOUT_SECONDS,
+      vpnConnectionId: b.vpn_connection_id ?? null,
       metadata: b.metadata ?? {},
     };
     const id = await createResource(c.get("deps"), b.organization_id, fields, b.secret, changeOf(c));

@@ -219,4 +219,119 @@ describe("VPN connection routes", () => {
     const forced = await json(await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: { force: true, reason: "moving office" } }), 200);
     expect(forced).toMatchObject({ desired_state: "disabled", status: "disabled", disabled_reason: "moving office" });
   });
+
+  test("a resource routes its sessions through a connection its policy allows; anything else is a clear 4xx that writes nothing", async () => {
+    await stepUp(t, admin);
+    const vpn = (
+      await json(
+        await t.call("POST", base(), {
+          token: admin.token,
+          body: body("office-routed", ["10.60.0.0/16"], { routing: { allowed_cidrs: ["10.60.0.0/16"], denied_cidrs: ["10.60.9.0/24"], services: ["ssh"] } }),
+        }),
+        201,
+      )
+    ).id as string;
+    const resource = (over: Record<string, unknown>) => ({
+      organization_id: org,
+      name: `routed-${Math.random().toString(36).slice(2, 8)}`,
+      protocol: "ssh",
+      target_host: "10.60.0.22",
+      target_port: 22,
+      vpn_connection_id: vpn,
+      ...over,
+    });
+    const count = async () => (await stores.store.db.query<{ n: number }>("select count(*)::int as n from resources"))[0]!.n;
+    const before = await count();
+    const refusals: [Record<string, unknown>, number, string][] = [
+      [{ vpn_connection_id: "00000000-0000-4000-8000-000000000099" }, 404, "resource.vpn_connection_not_found"],
+      [{ protocol: "rdp", target_port: 3389 }, 409, "resource.vpn_not_allowed"],
+      [{ target_host: "10.61.0.1" }, 409, "resource.vpn_not_allowed"],
+      [{ target_host: "10.60.9.7" }, 409, "resource.vpn_not_allowed"],
+    ];
+    for (const [over, status, code] of refusals) {
+      const res = await t.call("POST", "/api/v1/resources", { token: owner.token, body: resource(over) });
+      expect(res.status).toBe(status);
+      expect((await errOf(res)).code).toBe(code);
+    }
+    // Another organization's connection reads as not found.
+    await stepUp(t, owner);
+    const other = await createOrg(t, owner, "globex");
+    const theirs = (
+      await json(
+        await t.call("POST", `/api/v1/organizations/${other}/vpn-connections`, { token: owner.token, body: body("globex-office", ["10.60.0.0/16"]) }),
+        201,
+      )
+    ).id as string;
+    const foreign = await t.call("POST", "/api/v1/resources", { token: owner.token, body: resource({ vpn_connection_id: theirs }) });
+    expect((await errOf(foreign)).code).toBe("resource.vpn_connection_not_found");
+    expect(await count()).toBe(before);
+
+    const created = await json(await t.call("POST", "/api/v1/resources", { token: owner.token, body: resource({}) }), 201);
+    expect(created.vpn_connection_id).toBe(vpn);
+    // A patch that would leave the policy is refused and changes nothing; clearing the route is fine.
+    const moved = await t.call("PATCH", `/api/v1/resources/${created.id}`, { token: owner.token, body: { target_host: "10.70.0.1" } });
+    expect((await errOf(moved)).code).toBe("resource.vpn_not_allowed");
+    expect((await json(await t.call("GET", `/api/v1/resources/${created.id}`, { token: owner.token }), 200)).target_host).toBe("10.60.0.22");
+
+    // The connection cannot be deleted while a resource routes through it.
+    await stepUp(t, admin);
+    await json(await t.call("POST", `${base()}/${vpn}/disable`, { token: admin.token, body: {} }), 200);
+    const del = await t.call("DELETE", `${base()}/${vpn}`, { token: admin.token });
+    expect(del.status).toBe(409);
+    expect(await errOf(del)).toMatchObject({ code: "vpn.resources_attached", details: { resources: 1 } });
+    const cleared = await json(await t.call("PATCH", `/api/v1/resources/${created.id}`, { token: owner.token, body: { vpn_connection_id: null } }), 200);
+    expect(cleared.vpn_connection_id).toBeNull();
+    expect((await t.call("DELETE", `${base()}/${vpn}`, { token: admin.token })).status).toBe(204);
+  });
+
+  test("the adapter's assignment carries the route: no owner while nobody holds the lease, and the policy's refusal once it changed", async () => {
+    await stepUp(t, owner);
+    const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Hamburg", slug: "ham" } }), 201)).id;
+    const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
+    const adapter = await enrollNode(t, owner, cluster, SSH, "ssh-ham");
+    const entry = await enrollNode(t, owner, cluster, SSH, "entry-ham");
+    for (const [n, role, policy] of [
+      [adapter, "ssh-worker", { egress_pool: "routed" }],
+      [entry, "entry-node", undefined],
+    ] as const) {
+      await stepUp(t, owner);
+      const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
+      await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
+      const token = await nodeSession(t, n, cluster);
+      expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
+    }
+    await stepUp(t, admin);
+    const routing = { allowed_cidrs: ["10.80.0.0/16"], services: ["ssh"] };
+    const vpn = (await json(await t.call("POST", base(), { token: admin.token, body: body("office-assigned", ["10.80.0.0/16"], { routing }) }), 201))
+      .id as string;
+    const resource = (
+      await json(
+        await t.call("POST", "/api/v1/resources", {
+          token: owner.token,
+          body: {
+            organization_id: org,
+            name: "routed-db",
+            protocol: "ssh",
+            target_host: "10.80.0.5",
+            target_port: 22,
+            egress_pool: "routed",
+            vpn_connection_id: vpn,
+          },
+        }),
+        201,
+      )
+    ).id as string;
+    const session = (await json(await t.call("POST", "/api/v1/remote-sessions", { token: owner.token, body: { resource_id: resource } }), 201)).session.id;
+    const token = await nodeSession(t, adapter, cluster);
+    const route = async () => {
+      const { assignments } = await json(await t.call("GET", "/api/v1/node-agents/sessions/assignments", { token }), 200);
+      return assignments.find((a: { session_id: string }) => a.session_id === session)?.vpn;
+    };
+    // No vpn-connector node in this cluster: nobody holds the lease.
+    expect(await route()).toEqual({ connection_id: vpn, owner_node_id: null, epoch: 0, refused: null });
+    await stepUp(t, admin);
+    const update = body("office-assigned", ["10.80.0.0/16"], { routing: { ...routing, services: ["rdp"] } });
+    await json(await t.call("PUT", `${base()}/${vpn}`, { token: admin.token, body: update }), 200);
+    expect((await route()).refused).toContain("does not allow ssh");
+  });
 });

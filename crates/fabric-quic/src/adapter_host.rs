@@ -14,12 +14,16 @@ use std::time::Duration;
 
 use fabric_rdp::RdpDesktop;
 use fabric_ssh::SshTerminal;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use crate::adapter_start::{self, EndedSink, RdpStart, SshStart};
+use crate::adapter_start::{self, EndedSink, RdpStart, SshStart, VpnRoute};
 use crate::class::Class;
 use crate::endpoint::Endpoint;
+use crate::error::FabricError;
 use crate::session_stream::{IncomingSessionStream, SessionStream};
+use crate::vpn_bridge;
+use crate::vpn_dial_wire::DialRequest;
 use crate::wire::SessionId;
 
 /// A half-arrived client (its input or its render stream, or a side stream before them) waits this long.
@@ -108,6 +112,19 @@ pub fn session_id_bytes(id: &str) -> Option<SessionId> {
     Some(out)
 }
 
+/// A failed dial through the VPN owner, as the session's failure reason: the owner's refusal
+/// (`adapter.vpn_not_owner`, `adapter.vpn_denied`, `adapter.vpn_dial_failed`) or the mesh's.
+fn vpn_failure(e: &FabricError) -> String {
+    let code = e.code();
+    let why = match code {
+        "vpn_not_owner" => "the node this session was sent to no longer runs the VPN connection under that lease (failover or fence); a new session follows the new owner",
+        "vpn_denied" => "the VPN connection's routing policy does not let this service reach that target (service, allowed or denied ranges)",
+        "vpn_dial_failed" => "the VPN connection's owner could not open TCP to the target (refused, unreachable, timed out or not resolved)",
+        _ => return format!("adapter.vpn_unreachable: the VPN connection's owner could not be reached: {e}"),
+    };
+    format!("adapter.{code}: {why}")
+}
+
 fn session_id_text(id: &SessionId) -> String {
     let h: String = id.iter().map(|b| format!("{b:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
@@ -136,26 +153,32 @@ impl AdapterHost {
     }
 
     /// Connects to the target and runs the shell; resolves once it runs. The error is `<code>: <message>`.
-    pub async fn start_ssh(&self, session_id: &str, start: SshStart) -> Result<(), String> {
+    pub async fn start_ssh(&self, session_id: &str, mut start: SshStart) -> Result<(), String> {
+        let transport = match start.via_vpn.take() {
+            Some(route) => Some(self.through_vpn(session_id, &route, "ssh", &start.host, start.port).await?),
+            None => None,
+        };
         let entries = start.entry_node_ids.clone();
         let ended = self.ended_sink(session_id, None);
-        self.start_session(
-            session_id,
-            entries,
-            async move { adapter_start::start_ssh(start, ended).await.map(|t| Adapter::Ssh(Arc::new(t))) },
-        )
+        self.start_session(session_id, entries, async move {
+            adapter_start::start_ssh(start, ended, transport).await.map(|t| Adapter::Ssh(Arc::new(t)))
+        })
         .await
     }
 
     /// Connects to the target and starts its desktop; resolves once it runs. The error is `<code>: <message>`.
-    pub async fn start_rdp(&self, session_id: &str, start: RdpStart) -> Result<(), String> {
+    pub async fn start_rdp(&self, session_id: &str, mut start: RdpStart) -> Result<(), String> {
+        let transport = match start.via_vpn.take() {
+            Some(route) => Some(self.through_vpn(session_id, &route, "rdp", &start.host, start.port).await?),
+            None => None,
+        };
         let entries = start.entry_node_ids.clone();
         let folder = start.transfer_root.join(session_id);
         let ended = self.ended_sink(session_id, Some(folder.clone()));
         let id = session_id.to_string();
         let result = self
             .start_session(session_id, entries, async move {
-                adapter_start::start_rdp(&id, start, ended).await.map(|d| Adapter::Rdp(Arc::new(d)))
+                adapter_start::start_rdp(&id, start, ended, transport).await.map(|d| Adapter::Rdp(Arc::new(d)))
             })
             .await;
         if result.is_err() {
@@ -163,6 +186,22 @@ impl AdapterHost {
             let _ = tokio::fs::remove_dir_all(&folder).await;
         }
         result
+    }
+
+    /// Opens the session's TCP through the VPN connection's owner; the SSH or RDP
+    /// client speaks over the returned connection (spliced onto the dial stream).
+    async fn through_vpn(&self, session_id: &str, route: &VpnRoute, service: &str, host: &str, port: u16) -> Result<TcpStream, String> {
+        let sid = session_id_bytes(session_id).ok_or_else(|| format!("adapter.target_invalid: session id {session_id:?} is not a UUID"))?;
+        let request = DialRequest {
+            connection_id: route.connection_id.clone(),
+            epoch: route.epoch,
+            service: service.to_string(),
+            resource_id: route.resource_id.clone(),
+            host: host.to_string(),
+            port,
+        };
+        let stream = self.endpoint.vpn_dial(&route.owner_node_id, sid, &request).await.map_err(|e| vpn_failure(&e))?;
+        vpn_bridge::bridge(stream).await.map_err(|e| format!("adapter.internal: the loopback bridge to the VPN stream: {e}"))
     }
 
     /// Reports a session's end to the agent (and removes its transfer folder, whose files end with it).

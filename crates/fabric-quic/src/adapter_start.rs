@@ -5,12 +5,24 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 use fabric_rdp::clipboard_bridge::ClipboardMode;
 use fabric_rdp::files::{TransferDir, TransferMode};
 use fabric_rdp::quality::{ColorMode, Profile};
 use fabric_rdp::{CertificatePolicy, DesktopEvent, DesktopRequest, RdpDesktop, RdpTarget, SessionPolicy};
 use fabric_ssh::{EventSink, HostKeyPolicy, Pty, Secret, SshAuth, SshTarget, SshTerminal, TerminalEvent};
+
+/// A session whose resource names a VPN connection: its TCP goes through the connection's
+/// current owner (`vpn_dial`), as the control plane's assignment said when the session started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpnRoute {
+    pub connection_id: String,
+    pub owner_node_id: String,
+    pub epoch: u64,
+    /// The session's resource, which the owner checks against the policy's `resource_ids`.
+    pub resource_id: String,
+}
 
 /// An SSH session's start: the target and its credentials.
 pub struct SshStart {
@@ -22,6 +34,7 @@ pub struct SshStart {
     /// The pinned host key, or `None` for `ignore`.
     pub host_key: Option<String>,
     pub entry_node_ids: Vec<String>,
+    pub via_vpn: Option<VpnRoute>,
 }
 
 /// A remote desktop's start: the target, its credentials and the resource's policy.
@@ -43,13 +56,15 @@ pub struct RdpStart {
     /// Per-session transfer folders live under here (`<root>/<session id>/`).
     pub transfer_root: PathBuf,
     pub entry_node_ids: Vec<String>,
+    pub via_vpn: Option<VpnRoute>,
 }
 
 /// How a session ended, in the words the agent reports.
 pub type EndedSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Connects and opens the shell; the error is `<code>: <message>`.
-pub async fn start_ssh(start: SshStart, ended: EndedSink) -> Result<SshTerminal, String> {
+/// `transport`: an open connection that carries the session to the target (a VPN owner's dial stream); else TCP to it.
+pub async fn start_ssh(start: SshStart, ended: EndedSink, transport: Option<TcpStream>) -> Result<SshTerminal, String> {
     let auth = match (start.private_key, start.password) {
         (Some(pem), passphrase) => SshAuth::PrivateKey { pem: Secret::new(pem), passphrase: passphrase.map(Secret::new) },
         (None, Some(password)) => SshAuth::Password(Secret::new(password)),
@@ -68,11 +83,11 @@ pub async fn start_ssh(start: SshStart, ended: EndedSink) -> Result<SshTerminal,
         }
     });
     let pty = Pty { cols: 80, rows: 24, term: "xterm-256color".into() };
-    SshTerminal::start(target, pty, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))
+    SshTerminal::start_over(target, pty, sink, transport).await.map_err(|e| format!("{}: {}", e.code(), e.message))
 }
 
 /// Connects (TLS or NLA, the certificate checked per policy) and starts the desktop; the error is `<code>: <message>`.
-pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink) -> Result<RdpDesktop, String> {
+pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink, transport: Option<TcpStream>) -> Result<RdpDesktop, String> {
     let invalid = |what: &str, value: &str| format!("adapter.target_invalid: {what} {value:?} is not one this adapter knows");
     let profile = Profile::parse(&start.profile).ok_or_else(|| invalid("quality profile", &start.profile))?;
     let color_mode = match start.color_mode.as_deref() {
@@ -109,5 +124,7 @@ pub async fn start_rdp(session_id: &str, start: RdpStart, ended: EndedSink) -> R
             ended(reason.to_string());
         }
     });
-    RdpDesktop::start(target, DesktopRequest::default(), policy, sink).await.map_err(|e| format!("{}: {}", e.code(), e.message))
+    RdpDesktop::start_over(target, DesktopRequest::default(), policy, sink, transport)
+        .await
+        .map_err(|e| format!("{}: {}", e.code(), e.message))
 }

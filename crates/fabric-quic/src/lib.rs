@@ -23,7 +23,11 @@
 //! `wire`, `identity`, `tls`, `event`, `error`, `clock`, `stats`,
 //! `congestion`. The VPN pump: `vpn` (`impl Endpoint`) on `endpoint` and
 //! `vpn_table`, which `shared` holds and `inbound` hands `vpn_packet`
-//! datagrams to; `vpn_table` uses only leaves and crates/fabric-tun.
+//! datagrams to; `vpn_table` uses only leaves and crates/fabric-tun. Dial streams (TCP through a
+//! connection's owner for managed sessions): `vpn_dial` (adapter side, `impl Endpoint`) on `endpoint`
+//! and the leaf `vpn_dial_wire`; `vpn_dial_owner` (owner side) on `shared`, `vpn_table` and
+//! `vpn_dial_wire`; `session_inbound` hands it `vpn_packet` session streams; `vpn_bridge`
+//! (the adapter's loopback splice) used by `adapter_host`.
 //! (`grep -o 'crate::[a-z_]*'` per file piped to `tsort` finds no loop.)
 
 pub mod adapter_host;
@@ -48,6 +52,10 @@ mod shared;
 mod stats;
 pub mod tls;
 mod vpn;
+mod vpn_bridge;
+pub mod vpn_dial;
+mod vpn_dial_owner;
+pub mod vpn_dial_wire;
 mod vpn_table;
 pub mod wire;
 
@@ -55,6 +63,8 @@ pub mod wire;
 mod session_tests;
 #[cfg(test)]
 mod test_pki;
+#[cfg(test)]
+mod vpn_dial_tests;
 
 // Not in unit-test builds: napi-derive registers the exports only outside
 // cfg(test), so there they would be dead code, and they run only inside Bun.

@@ -3,7 +3,7 @@
 //! (`<code>: <detail>`), which the TypeScript wrapper turns into `code`.
 
 use crate::adapter_host::AdapterHost;
-use crate::adapter_start::{RdpStart, SshStart};
+use crate::adapter_start::{RdpStart, SshStart, VpnRoute};
 use crate::class::{Class, ALL};
 use crate::endpoint::{Endpoint, EndpointOptions};
 use crate::entry_host::{AdmitAnswer, EntryHost, EntryStart};
@@ -120,6 +120,18 @@ fn string_field(v: &serde_json::Value, key: &str) -> Option<String> {
     v.get(key).and_then(|x| x.as_str()).map(str::to_string)
 }
 
+/// `via_vpn: {connection_id, owner_node_id, epoch}` or absent/null.
+fn vpn_route(v: &serde_json::Value) -> Result<Option<VpnRoute>> {
+    let Some(route) = v.get("via_vpn").filter(|r| !r.is_null()) else { return Ok(None) };
+    let bad = || invalid("via_vpn: connection_id, owner_node_id, resource_id and an epoch of at least 1 expected");
+    Ok(Some(VpnRoute {
+        connection_id: string_field(route, "connection_id").ok_or_else(bad)?,
+        owner_node_id: string_field(route, "owner_node_id").ok_or_else(bad)?,
+        epoch: route.get("epoch").and_then(|e| e.as_u64()).filter(|e| *e >= 1).ok_or_else(bad)?,
+        resource_id: string_field(route, "resource_id").ok_or_else(bad)?,
+    }))
+}
+
 /// The agent's `SshStart` JSON (agent/sessions/adapter-service.ts) as the adapter host's.
 fn ssh_start(json: &str) -> Result<SshStart> {
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(format!("ssh start: {e}")))?;
@@ -136,6 +148,7 @@ fn ssh_start(json: &str) -> Result<SshStart> {
             .and_then(|x| x.as_array())
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default(),
+        via_vpn: vpn_route(&v)?,
     })
 }
 
@@ -164,6 +177,7 @@ fn rdp_start(json: &str) -> Result<RdpStart> {
             .and_then(|x| x.as_array())
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default(),
+        via_vpn: vpn_route(&v)?,
     })
 }
 

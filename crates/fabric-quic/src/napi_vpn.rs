@@ -138,6 +138,19 @@ impl MeshEndpoint {
         self.inner.vpn_set_filter(&connection, &allow, &deny).map_err(to_napi)
     }
 
+    /// Which services (`ssh`, `rdp`) may open TCP through this owner for `connection`, from which nodes (dial streams).
+    #[napi]
+    pub fn vpn_set_dial_policy(
+        &self,
+        connection: String,
+        services: Vec<String>,
+        nodes: Vec<String>,
+        resource_ids: Vec<String>,
+    ) -> Result<()> {
+        let policy = crate::vpn_table::DialPolicy { services, nodes: nodes.into_iter().collect(), resource_ids };
+        self.inner.vpn_set_dial_policy(&connection, policy).map_err(to_napi)
+    }
+
     #[napi]
     pub fn vpn_stats(&self) -> String {
         self.inner.vpn_stats().to_string()

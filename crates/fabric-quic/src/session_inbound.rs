@@ -86,9 +86,12 @@ fn admission(
     table.admit(session_id, origin)
 }
 
-fn accept(shared: &Shared, prev: &str, header: SessionHeader, leftover: Bytes, mut send: SendStream, mut recv: RecvStream) {
+fn accept(shared: &Arc<Shared>, prev: &str, header: SessionHeader, leftover: Bytes, mut send: SendStream, mut recv: RecvStream) {
     let (origin, via) = origin_of(&header.route, prev);
     let class = header.route.class;
+    if class == Class::VpnPacket {
+        return accept_dial(shared, origin, via, header, leftover, send, recv);
+    }
     let admitted = {
         // Under both locks (state first), so an authorization change or a
         // session that stops being served either sees this stream or refuses it.
@@ -125,6 +128,36 @@ fn accept(shared: &Shared, prev: &str, header: SessionHeader, leftover: Bytes, m
         incoming.stream.abort(StreamReason::SessionBacklogFull);
         report(shared, &origin, class, StreamReason::SessionBacklogFull);
     }
+}
+
+/// A `vpn_packet` session stream is a dial stream (`vpn_dial`): admitted when
+/// the class is authorized for its origin (and relay); the owner's own
+/// checks (lease epoch, service, egress filter) follow in `vpn_dial`.
+fn accept_dial(
+    shared: &Arc<Shared>,
+    origin: String,
+    via: Option<String>,
+    header: SessionHeader,
+    leftover: Bytes,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let class = Class::VpnPacket;
+    let admitted = {
+        let state = shared.state.lock().unwrap();
+        if may_deliver(&state, &origin, via.as_deref(), class) {
+            let live = LiveStream { session_id: header.session_id, class, peer: origin.clone(), via, accepted: true };
+            Some(shared.sessions.lock().unwrap().open(live))
+        } else {
+            None
+        }
+    };
+    let Some((id, ended)) = admitted else {
+        return refused(shared, &origin, class, StreamReason::ChannelClassDenied, &mut send, &mut recv);
+    };
+    add(&shared.counters.sessions_accepted, 1);
+    let stream = SessionStream::new(send, recv, leftover, Registration::new(shared.sessions.clone(), id, ended));
+    crate::vpn_dial_owner::accept(shared, origin, stream);
 }
 
 fn report(shared: &Shared, origin: &str, class: Class, reason: StreamReason) {

@@ -36,7 +36,7 @@ use crate::class::Class;
 use crate::endpoint::Endpoint;
 use crate::error::FabricError;
 use crate::queue::Enqueued;
-use crate::vpn_table::{add, parse_filter, parse_routes, route_for, ConnectionCounters, Routes, VpnConnection};
+use crate::vpn_table::{add, parse_filter, parse_routes, route_for, ConnectionCounters, DialPolicy, Routes, VpnConnection};
 use bytes::{Bytes, BytesMut};
 use fabric_tun::epoch::EpochChange;
 use fabric_tun::packet::addresses;
@@ -83,6 +83,8 @@ impl Endpoint {
             counters: ConnectionCounters::default(),
             stop,
             device: tun.name().to_string(),
+            dial: RwLock::new(Arc::new(DialPolicy::default())),
+            epoch_changed: watch::channel(0).0,
         });
         let queues = tun.queues();
         let runtime = &self.shared.runtime;
@@ -107,7 +109,10 @@ impl Endpoint {
     /// The fencing epoch of the lease this node was told about: packets of
     /// `id` are sent with it and only packets carrying it are accepted.
     pub fn vpn_set_epoch(&self, id: &str, epoch: u64) -> Result<(), FabricError> {
-        match self.shared.vpn.get(id)?.gate.set(epoch) {
+        let conn = self.shared.vpn.get(id)?;
+        let change = conn.gate.set(epoch);
+        conn.epoch_changed.send_modify(|n| *n += 1);
+        match change {
             EpochChange::Set => Ok(()),
             EpochChange::Stale { highest } => {
                 Err(FabricError::EpochStale(format!("{id}: epoch {epoch} is not above {highest} (epochs start at 1 and never go back)")))
@@ -125,7 +130,9 @@ impl Endpoint {
 
     /// Stops `id` at once in both directions until a newer epoch is set.
     pub fn vpn_fence(&self, id: &str) -> Result<(), FabricError> {
-        self.shared.vpn.get(id)?.gate.fence();
+        let conn = self.shared.vpn.get(id)?;
+        conn.gate.fence();
+        conn.epoch_changed.send_modify(|n| *n += 1);
         Ok(())
     }
 

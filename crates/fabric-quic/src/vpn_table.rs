@@ -49,6 +49,10 @@ counters!(ConnectionCounters {
     write_batches,
     write_drops,
     write_errors,
+    // dial streams (vpn_dial: managed sessions through the connection)
+    dials,
+    dials_refused,
+    dials_failed,
 });
 
 counters!(TableCounters { unknown_connection, malformed });
@@ -73,6 +77,28 @@ pub(crate) struct VpnConnection {
     pub counters: ConnectionCounters,
     pub stop: watch::Sender<bool>,
     pub device: String,
+    /// Who may open TCP through this owner (`vpn_dial`): nobody until it is set.
+    pub dial: RwLock<Arc<DialPolicy>>,
+    /// Bumped on every epoch change or fence, so open dial streams re-check their epoch at once.
+    pub epoch_changed: watch::Sender<u64>,
+}
+
+/// Which services (`ssh`, `rdp`) may dial through the owner, and from which nodes
+/// (the organization's adapter nodes: another organization's adapter is refused).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DialPolicy {
+    pub services: Vec<String>,
+    pub nodes: std::collections::HashSet<String>,
+    /// The resources that may dial; empty: any of the organization's.
+    pub resource_ids: Vec<String>,
+}
+
+impl DialPolicy {
+    pub fn allows(&self, origin: &str, service: &str, resource_id: &str) -> bool {
+        self.nodes.contains(origin)
+            && self.services.iter().any(|s| s == service)
+            && (self.resource_ids.is_empty() || self.resource_ids.iter().any(|r| r == resource_id))
+    }
 }
 
 /// The connections attached on this endpoint, by id.
@@ -199,6 +225,8 @@ mod tests {
             counters: ConnectionCounters::default(),
             stop: watch::channel(false).0,
             device: "vpn0".into(),
+            dial: RwLock::new(Arc::new(DialPolicy::default())),
+            epoch_changed: watch::channel(0).0,
         };
         conn.gate.set(5);
         let table = VpnTable::default();

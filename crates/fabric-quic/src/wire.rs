@@ -156,9 +156,15 @@ pub enum StreamReason {
     SessionEnded = 8,
     /// The adapter's application is not accepting streams fast enough.
     SessionBacklogFull = 9,
+    /// A VPN dial stream (`vpn_dial`) reached a node that is not the connection's owner under that epoch (fenced, moved on, never attached).
+    VpnNotOwner = 10,
+    /// The connection's policy does not let that service reach that target (service not allowed, target outside the allowed or inside the denied ranges).
+    VpnDenied = 11,
+    /// The owner could not open TCP to the target (refused, unreachable, timed out, name not resolved).
+    VpnDialFailed = 12,
 }
 
-const STREAM_REASONS: [StreamReason; 10] = [
+const STREAM_REASONS: [StreamReason; 13] = [
     StreamReason::Closed,
     StreamReason::Protocol,
     StreamReason::PolicyDenied,
@@ -169,6 +175,9 @@ const STREAM_REASONS: [StreamReason; 10] = [
     StreamReason::EntryNotAllowed,
     StreamReason::SessionEnded,
     StreamReason::SessionBacklogFull,
+    StreamReason::VpnNotOwner,
+    StreamReason::VpnDenied,
+    StreamReason::VpnDialFailed,
 ];
 
 impl StreamReason {
@@ -184,6 +193,9 @@ impl StreamReason {
             StreamReason::EntryNotAllowed => "entry_not_allowed",
             StreamReason::SessionEnded => "session_ended",
             StreamReason::SessionBacklogFull => "session_backlog_full",
+            StreamReason::VpnNotOwner => "vpn_not_owner",
+            StreamReason::VpnDenied => "vpn_denied",
+            StreamReason::VpnDialFailed => "vpn_dial_failed",
         }
     }
 

@@ -49,9 +49,12 @@ pub struct ConnectTimings {
 }
 
 /// Connects to `target` with `connector` (its static channels already attached).
+/// Over `transport` when given (a TCP connection already made to something that carries it to the target,
+/// e.g. a VPN owner's dial stream), else over a new TCP connection; the certificate is checked the same way.
 pub(crate) async fn connect(
     target: &RdpTarget,
     connector_for: impl FnOnce(SocketAddr) -> ClientConnector,
+    transport: Option<TcpStream>,
 ) -> Result<Connected, AdapterError> {
     let check = CertificateCheck::from_policy(&target.certificate)?;
     if target.host.trim().is_empty() {
@@ -59,7 +62,11 @@ pub(crate) async fn connect(
     }
     let mut timings = ConnectTimings::default();
     let started = Instant::now();
-    let tcp = TcpStream::connect((target.host.as_str(), target.port)).await.map_err(|e| {
+    let tcp = match transport {
+        Some(tcp) => Ok(tcp),
+        None => TcpStream::connect((target.host.as_str(), target.port)).await,
+    };
+    let tcp = tcp.map_err(|e| {
         AdapterError::new(
             ErrorCode::ConnectFailed,
             format!("TCP connect to {}:{} failed: {e}; check the host, port and that the RDP server runs", target.host, target.port),

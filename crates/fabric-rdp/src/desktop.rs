@@ -112,13 +112,25 @@ impl RdpDesktop {
         policy: SessionPolicy,
         events: EventSink,
     ) -> Result<RdpDesktop, AdapterError> {
+        RdpDesktop::start_over(target, desktop, policy, events, None).await
+    }
+
+    /// Like `start`, over `transport` when given: a TCP connection already made to something that carries
+    /// it to the target (the adapter's splice onto a VPN owner's dial stream).
+    pub async fn start_over(
+        target: RdpTarget,
+        desktop: DesktopRequest,
+        policy: SessionPolicy,
+        events: EventSink,
+        transport: Option<tokio::net::TcpStream>,
+    ) -> Result<RdpDesktop, AdapterError> {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let clipboard = (policy.clipboard != ClipboardMode::Disabled)
             .then(|| Arc::new(ClipboardHub::new(ClipboardBridge::new(policy.clipboard), commands_tx.clone())));
         let drive = policy.transfers.as_ref().filter(|_| policy.file_transfer != TransferMode::Disabled).map(|d| d.path().to_path_buf());
         let config = connector_config(&target, desktop);
         let channels = clipboard.clone();
-        let attempt = connect::connect(&target, move |client_addr| build_connector(config, client_addr, channels, drive));
+        let attempt = connect::connect(&target, move |client_addr| build_connector(config, client_addr, channels, drive), transport);
         let connected =
             tokio::time::timeout(START_TIMEOUT, attempt).await.unwrap_or_else(|_| Err(connect::start_timeout(&target, START_TIMEOUT)));
         drop(target); // its credentials are zeroed now

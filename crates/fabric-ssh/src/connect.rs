@@ -10,6 +10,7 @@ use bytes::Bytes;
 use russh::client::{self, DisconnectReason, Msg};
 use russh::keys::{decode_secret_key, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio::net::TcpStream;
 
 use crate::error::{AdapterError, ErrorCode};
 use crate::host_key::{fingerprint, HostKeyCheck};
@@ -116,7 +117,9 @@ fn read_key(pem: &str, passphrase: Option<&str>) -> Result<PrivateKey, AdapterEr
     })
 }
 
-pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty) -> Result<OpenShell, AdapterError> {
+/// Opens the shell over `transport` when given (a TCP connection someone else made, e.g. spliced onto a
+/// VPN owner's dial stream), else over a new TCP connection to the target.
+pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty, transport: Option<TcpStream>) -> Result<OpenShell, AdapterError> {
     check_request(target, pty)?;
     let check = HostKeyCheck::from_policy(&target.host_key)?;
     // The key is read before connecting: a bad key fails without touching the network.
@@ -135,7 +138,11 @@ pub(crate) async fn open_shell(target: &SshTarget, pty: &Pty) -> Result<OpenShel
     let address = (target.host.as_str(), target.port);
     let connect_failed =
         |what: &str, e: russh::Error| AdapterError::new(ErrorCode::ConnectFailed, format!("{what} {}:{}: {e}", target.host, target.port));
-    let mut session = match client::connect(Arc::new(config), address, handler).await {
+    let connected = match transport {
+        Some(tcp) => client::connect_stream(Arc::new(config), tcp, handler).await,
+        None => client::connect(Arc::new(config), address, handler).await,
+    };
+    let mut session = match connected {
         Ok(session) => session,
         Err(e) => {
             return Err(observe(&observed, |o| o.host_key_refused.take()).unwrap_or_else(|| connect_failed("connecting to", e)));

@@ -20,6 +20,7 @@ use crate::error::{AdapterError, ErrorCode};
 use crate::events::{EndReason, EventSink, TerminalEvent};
 use crate::hub::Hub;
 use crate::target::{Pty, SshTarget};
+use tokio::net::TcpStream;
 
 /// Connecting, logging in and opening the shell must finish within this.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -46,7 +47,19 @@ impl SshTerminal {
     /// `Failed` with the same error this returns. Must be called inside a
     /// tokio runtime; the terminal's tasks run on it.
     pub async fn start(target: SshTarget, pty: Pty, events: EventSink) -> Result<SshTerminal, AdapterError> {
-        let opened = tokio::time::timeout(START_TIMEOUT, open_shell(&target, &pty)).await.unwrap_or_else(|_| {
+        SshTerminal::start_over(target, pty, events, None).await
+    }
+
+    /// Like `start`, over `transport` when given: a TCP connection already made to something that carries
+    /// it to the target (the adapter's splice onto a VPN owner's dial stream). The host key is checked
+    /// against the target's pin all the same.
+    pub async fn start_over(
+        target: SshTarget,
+        pty: Pty,
+        events: EventSink,
+        transport: Option<TcpStream>,
+    ) -> Result<SshTerminal, AdapterError> {
+        let opened = tokio::time::timeout(START_TIMEOUT, open_shell(&target, &pty, transport)).await.unwrap_or_else(|_| {
             Err(AdapterError::new(
                 ErrorCode::ConnectFailed,
                 format!("{}:{} did not open a shell within {} s", target.host, target.port, START_TIMEOUT.as_secs()),
