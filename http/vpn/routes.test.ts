@@ -47,6 +47,26 @@ beforeAll(async () => {
   viewer = await addMember(t, owner, org, "viewer@acme.example", "org_viewer");
 }, 120_000);
 
+/** A new cluster with an ssh-worker (in egress pool `pool`) and an entry node of the organization, both heartbeating. */
+async function sessionCluster(name: string, slug: string, pool: string) {
+  await stepUp(t, owner);
+  const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name, slug } }), 201)).id;
+  const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
+  const adapter = await enrollNode(t, owner, cluster, SSH, `ssh-${slug}`);
+  const entry = await enrollNode(t, owner, cluster, SSH, `entry-${slug}`);
+  for (const [n, role, policy] of [
+    [adapter, "ssh-worker", { egress_pool: pool }],
+    [entry, "entry-node", undefined],
+  ] as const) {
+    await stepUp(t, owner);
+    const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
+    await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
+    const token = await nodeSession(t, n, cluster);
+    expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
+  }
+  return { cluster, adapter, entry };
+}
+
 describe("VPN connection routes", () => {
   let id: string;
 
@@ -176,21 +196,7 @@ describe("VPN connection routes", () => {
   });
 
   test("disabling a connection that live sessions route through is refused (409 vpn.clients_attached) unless forced", async () => {
-    await stepUp(t, owner);
-    const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Frankfurt", slug: "fra" } }), 201)).id;
-    const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
-    const adapter = await enrollNode(t, owner, cluster, SSH, "ssh-1");
-    const entry = await enrollNode(t, owner, cluster, SSH, "entry-1");
-    for (const [n, role, policy] of [
-      [adapter, "ssh-worker", { egress_pool: "office" }],
-      [entry, "entry-node", undefined],
-    ] as const) {
-      await stepUp(t, owner);
-      const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
-      await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
-      const token = await nodeSession(t, n, cluster);
-      expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
-    }
+    await sessionCluster("Frankfurt", "fra", "office");
     const resource = (
       await json(
         await t.call("POST", "/api/v1/resources", {
@@ -285,21 +291,7 @@ describe("VPN connection routes", () => {
   });
 
   test("the adapter's assignment carries the route: no owner while nobody holds the lease, and the policy's refusal once it changed", async () => {
-    await stepUp(t, owner);
-    const cluster = (await json(await t.call("POST", "/api/v1/clusters", { token: owner.token, body: { name: "Hamburg", slug: "ham" } }), 201)).id;
-    const SSH = { can_route_mesh: true, can_accept_client_ingress: true, can_run_ssh_worker: true };
-    const adapter = await enrollNode(t, owner, cluster, SSH, "ssh-ham");
-    const entry = await enrollNode(t, owner, cluster, SSH, "entry-ham");
-    for (const [n, role, policy] of [
-      [adapter, "ssh-worker", { egress_pool: "routed" }],
-      [entry, "entry-node", undefined],
-    ] as const) {
-      await stepUp(t, owner);
-      const b = { role, organization_id: org, ...(policy ? { policy } : {}) };
-      await json(await t.call("POST", `/api/v1/clusters/${cluster}/nodes/${n.nodeId}/roles`, { token: owner.token, body: b }), 201);
-      const token = await nodeSession(t, n, cluster);
-      expect((await t.call("POST", "/api/v1/node-agents/heartbeat", { token, body: { seq: 1 } })).status).toBe(202);
-    }
+    const { cluster, adapter } = await sessionCluster("Hamburg", "ham", "routed");
     await stepUp(t, admin);
     const routing = { allowed_cidrs: ["10.80.0.0/16"], services: ["ssh"] };
     const vpn = (await json(await t.call("POST", base(), { token: admin.token, body: body("office-assigned", ["10.80.0.0/16"], { routing }) }), 201))
