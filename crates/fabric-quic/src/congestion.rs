@@ -10,7 +10,11 @@
 //! adds a cap steered by queueing delay (FAST TCP's rule, once per round
 //! trip): with `q` the least RTT sample of the last round and `t` the
 //! tolerated queueing delay, `cap ← cap × (½ + ½ × (min + t) / q)`, at most
-//! halved or doubled per round. It settles where the standing queue is `t`:
+//! halved or doubled per round, applied to what the round actually had in
+//! flight when that is less than the window (a sender held back by a busy
+//! receiver or CPU, not by the window, would otherwise carry a window many
+//! times the path's capacity and need a dozen rounds of halving before the
+//! cap bites). It settles where the standing queue is `t`:
 //! `max(min_target, rtt_share × min RTT)`, small next to the path's own delay,
 //! so `input` waits little more than on an idle link while the bottleneck
 //! stays busy. The least sample of a round, not the smoothed RTT, so that a
@@ -70,6 +74,8 @@ impl ControllerFactory for DelayCappedConfig {
             loss_tolerance: self.loss_tolerance,
             round_end: None,
             round_min: None,
+            round_in_flight: None,
+            batch_acked: 0,
             rounds: [(0, 0); LOSS_ROUNDS],
             smoothed: Duration::ZERO,
             loss_cut_until: None,
@@ -88,6 +94,11 @@ struct DelayCapped {
     round_end: Option<Instant>,
     /// Least RTT sample of the current round.
     round_min: Option<Duration>,
+    /// Most bytes that were in flight when an ack batch of the current round
+    /// arrived (what was left in flight plus what the batch acknowledged).
+    round_in_flight: Option<u64>,
+    /// Bytes acknowledged so far in the ack batch being processed.
+    batch_acked: u64,
     /// (bytes sent, bytes lost) of the current round first, then the previous ones.
     rounds: [(u64, u64); LOSS_ROUNDS],
     /// The smoothed RTT last seen (a round's length).
@@ -122,13 +133,14 @@ impl DelayCapped {
         let queued = self.round_min.unwrap_or(sample).max(min);
         let wanted = min + self.target(min);
         let ratio = wanted.as_secs_f64() / queued.as_secs_f64().max(1e-6);
-        let window = self.window() as f64;
+        let window = self.window().min(self.round_in_flight.unwrap_or(u64::MAX).max(self.floor())) as f64;
         if ratio < 1.0 || (self.cap != u64::MAX && !app_limited) {
             let scaled = window * (0.5 + 0.5 * ratio).clamp(0.5, 2.0);
             self.cap = (scaled as u64).max(self.floor());
         }
         self.round_end = Some(now + smoothed);
         self.round_min = None;
+        self.round_in_flight = None;
         self.rounds.rotate_right(1);
         self.rounds[0] = (0, 0);
     }
@@ -151,12 +163,15 @@ impl Controller for DelayCapped {
 
     fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
         self.inner.on_ack(now, sent, bytes, app_limited, rtt);
+        self.batch_acked += bytes;
         // This packet's own RTT (quinn's latest sample is private); ack delay
         // included, which the round's least sample filters out.
         self.on_rtt(now, now.saturating_duration_since(sent), rtt.min(), rtt.get(), app_limited);
     }
 
     fn on_end_acks(&mut self, now: Instant, in_flight: u64, app_limited: bool, largest_packet_num_acked: Option<u64>) {
+        let before = in_flight + std::mem::take(&mut self.batch_acked);
+        self.round_in_flight = Some(self.round_in_flight.map_or(before, |m| m.max(before)));
         self.inner.on_end_acks(now, in_flight, app_limited, largest_packet_num_acked);
     }
 
@@ -200,6 +215,8 @@ impl Controller for DelayCapped {
             loss_tolerance: self.loss_tolerance,
             round_end: self.round_end,
             round_min: self.round_min,
+            round_in_flight: self.round_in_flight,
+            batch_acked: self.batch_acked,
             rounds: self.rounds,
             smoothed: self.smoothed,
             loss_cut_until: self.loss_cut_until,
@@ -255,6 +272,8 @@ mod tests {
             loss_tolerance: 0.02,
             round_end: None,
             round_min: None,
+            round_in_flight: None,
+            batch_acked: 0,
             rounds: [(0, 0); LOSS_ROUNDS],
             smoothed: Duration::ZERO,
             loss_cut_until: None,
@@ -316,6 +335,25 @@ mod tests {
         // A descheduled thread: one 80 ms sample, the round's least is 21 ms.
         round(&mut cc, &at, 0, ms(21), ms(80));
         assert_eq!(cc.window(), 1_000_000);
+    }
+
+    #[test]
+    fn the_cap_follows_what_was_in_flight_not_a_window_the_sender_never_filled() {
+        let at = clock();
+        // CUBIC's window grew to 1 GB without loss, but only 2 MB were ever in flight.
+        let mut cc = capped(1_000_000_000);
+        cc.on_end_acks(at(0), 2_000_000, false, Some(1));
+        round(&mut cc, &at, 0, ms(50), ms(50));
+        // ¾ of the 2 MB in flight, not ¾ of 1 GB.
+        assert_near(cc.window(), 1_500_000);
+        // Without a queue it grows from what is in flight, at most doubling.
+        cc.on_end_acks(at(21), 1_400_000, false, Some(2));
+        round(&mut cc, &at, 20, ms(20), ms(20));
+        assert_near(cc.window(), 1_400_000 * 9 / 8);
+        // A round with no ack batch seen keeps the window as the base.
+        let before = cc.window();
+        round(&mut cc, &at, 40, ms(20), ms(20));
+        assert_near(cc.window(), before * 9 / 8);
     }
 
     #[test]

@@ -53,17 +53,19 @@ fn read_header(buf: &[u8]) -> HeaderRead {
     }
 }
 
-/// Authorization of one incoming stream, rechecked whenever the policy
-/// epoch moves. A refusal is reported on the first check and each time the
-/// class goes from allowed to refused, not once per message.
-struct StreamGate {
+/// Authorization of one incoming stream, or of one class of datagrams from
+/// the previous hop, rechecked whenever the policy epoch moves (not per
+/// message: that would take the endpoint's state lock for each of hundreds of
+/// thousands of datagrams a second). A refusal is reported on the first check
+/// and each time the class goes from allowed to refused, not once per message.
+struct AuthGate {
     checked_epoch: Option<u64>,
     allowed: bool,
 }
 
-impl StreamGate {
-    fn new() -> StreamGate {
-        StreamGate { checked_epoch: None, allowed: false }
+impl AuthGate {
+    fn new() -> AuthGate {
+        AuthGate { checked_epoch: None, allowed: false }
     }
 
     /// Whether the next message may be delivered; `check(report)` decides,
@@ -104,7 +106,7 @@ async fn stream(shared: Arc<Shared>, prev: String, mut recv: RecvStream) {
     let class = header.class;
     // Messages that arrive while the class is not authorized are counted
     // and discarded, never delivered.
-    let mut gate = StreamGate::new();
+    let mut gate = AuthGate::new();
     loop {
         loop {
             let data = match next_message(&mut buf) {
@@ -252,26 +254,12 @@ async fn relay_stream(shared: Arc<Shared>, prev: String, header: Header, leftove
 }
 
 pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: String) {
+    let mut direct: [AuthGate; CLASS_SLOTS] = std::array::from_fn(|_| AuthGate::new());
     while let Ok(datagram) = conn.read_datagram().await {
         let Ok((header, used)) = Header::decode(&datagram) else { continue };
         let payload = datagram.slice(used..);
         if header.path.is_empty() {
-            let (origin, via) = origin_of(&header, &prev);
-            if authorized(&shared, &origin, via.as_deref(), header.class, true) {
-                // A VPN packet goes to its TUN device in Rust (`vpn`), never to the application.
-                if header.class == Class::VpnPacket && crate::vpn_table::deliver(&shared.vpn, &origin, &payload) {
-                    continue;
-                }
-                let k = shared.counters.class(header.class);
-                add(&k.received_messages, 1);
-                add(&k.received_bytes, payload.len() as u64);
-                let delivery = Delivery { from: origin, via, class: header.class, data: payload };
-                if shared.bulk_tx.try_send(delivery).is_err() {
-                    add(&k.drops, 1);
-                }
-            } else {
-                add(&shared.counters.class(header.class).refused, 1);
-            }
+            end_datagram(&shared, &prev, &mut direct, header, payload);
             continue;
         }
         match relay_next(&shared, &prev, &header) {
@@ -286,6 +274,40 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
             }
             Err(reason) => refuse_relay(&shared, &prev, header.class, reason),
         }
+    }
+}
+
+/// One gate per class value (classes are numbered from 1).
+const CLASS_SLOTS: usize = crate::class::ALL.len() + 1;
+
+/// A datagram that ends here: authorized (per policy epoch for the previous
+/// hop's own datagrams, each time for relayed ones, which name their origin),
+/// then handed to the VPN table or to the application.
+fn end_datagram(shared: &Shared, prev: &str, direct: &mut [AuthGate; CLASS_SLOTS], header: Header, payload: Bytes) {
+    let class = header.class;
+    let relayed = !header.origin.is_empty();
+    let allowed = if relayed {
+        authorized(shared, &header.origin, Some(prev), class, true)
+    } else {
+        let epoch = shared.policy_epoch.load(Ordering::Acquire);
+        direct[class as usize].admit(epoch, |report| authorized(shared, prev, None, class, report))
+    };
+    let k = shared.counters.class(class);
+    if !allowed {
+        add(&k.refused, 1);
+        return;
+    }
+    let origin = if relayed { header.origin.as_str() } else { prev };
+    // A VPN packet goes to its TUN device in Rust (`vpn`), never to the application.
+    if class == Class::VpnPacket && crate::vpn_table::deliver(&shared.vpn, origin, &payload) {
+        return;
+    }
+    add(&k.received_messages, 1);
+    add(&k.received_bytes, payload.len() as u64);
+    let via = relayed.then(|| prev.to_string());
+    let delivery = Delivery { from: origin.to_string(), via, class, data: payload };
+    if shared.bulk_tx.try_send(delivery).is_err() {
+        add(&k.drops, 1);
     }
 }
 
@@ -337,9 +359,9 @@ mod tests {
 
     #[test]
     fn a_refusal_is_reported_once_per_change_not_per_message() {
-        let mut gate = StreamGate::new();
+        let mut gate = AuthGate::new();
         let mut reports = Vec::new();
-        let mut check = |epoch: u64, allow: bool, gate: &mut StreamGate| {
+        let mut check = |epoch: u64, allow: bool, gate: &mut AuthGate| {
             gate.admit(epoch, |report| {
                 reports.push((epoch, report));
                 allow

@@ -32,7 +32,7 @@ impl Endpoint {
     /// source that can itself hold back, like the VPN pump, which then stops
     /// reading its device and lets the kernel slow the flow down instead of
     /// losing a packet to retransmit.
-    pub(crate) fn send_unless_full(
+    pub fn send_unless_full(
         &self,
         to: &str,
         class: Class,

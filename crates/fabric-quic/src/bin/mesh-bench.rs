@@ -12,7 +12,8 @@
 //!   stream or `vpn_packet` datagram flow shares the connection.
 //!
 //! `mesh-bench suite [--quick] [--runs N] [--bytes N]` prints one JSON document with
-//! every run's raw values; `mesh-bench bulk --bytes N --message M` prints the
+//! every run's raw values; `mesh-bench latency [--runs N]` only the `input`
+//! latency measurements, a JSON line per run (for on/off experiments); `mesh-bench bulk --bytes N --message M` prints the
 //! pure-Rust twin of the Bun napi measurement (scripts/benchmarks/mesh-napi.ts).
 //! Certificates are made in-process with rcgen the way core/crypto/x509.ts
 //! makes them. The binary only measures; medians, ratios and the report are
@@ -21,7 +22,7 @@
 use bytes::Bytes;
 use fabric_quic::identity::{pem_certificates, Trust};
 use fabric_quic::tls::{self, LocalIdentity, PeerVerifier};
-use fabric_quic::{Class, Endpoint, EndpointOptions, Enqueued};
+use fabric_quic::{Class, Endpoint, EndpointOptions};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
     PKCS_ECDSA_P256_SHA256,
@@ -136,6 +137,10 @@ impl Cluster {
         }
         if let Some(tolerance) = std::env::var("MESH_BENCH_LOSS_TOLERANCE").ok().and_then(|v| v.parse().ok()) {
             opts.random_loss_tolerance = tolerance;
+        }
+        // Diagnostic: MESH_BENCH_QUEUE_TARGET_MS=<f> sets the controller's least tolerated queueing delay.
+        if let Some(ms) = std::env::var("MESH_BENCH_QUEUE_TARGET_MS").ok().and_then(|v| v.parse::<f64>().ok()) {
+            opts.queue_delay_target = Some(Duration::from_secs_f64(ms / 1000.0));
         }
         // Diagnostic: MESH_BENCH_STREAM_WINDOW=<bytes> overrides the per-stream receive window.
         if let Some(bytes) = std::env::var("MESH_BENCH_STREAM_WINDOW").ok().and_then(|v| v.parse().ok()) {
@@ -508,28 +513,29 @@ async fn input_latency_on(a: &Endpoint, b: &Endpoint, load: Load, sizes: &Sizes,
                         }
                     }
                 }
-                Load::VpnPacket | Load::Render => {
-                    // Like a TUN reader at line rate (or a desktop producing
-                    // frames as fast as it can): every 100 µs the queue is
-                    // topped up until QoS drops (it is full; a latest-only
-                    // render slot takes one frame), so it never runs dry (512
-                    // packets last longer than a top-up interval at any rate
-                    // seen here), without a spinning core that would measure
-                    // CPU contention instead of the transport.
-                    let (class, payload) = if load == Load::Render {
-                        (Class::Render, Bytes::from(vec![0x3Cu8; RENDER_FRAME]))
-                    } else {
-                        (Class::VpnPacket, Bytes::from(vec![0x5Au8; VPN]))
-                    };
+                Load::VpnPacket => {
+                    // Like the VPN pump reading a TUN device at line rate: offer
+                    // packets until the class's queue is full, then wait for
+                    // room (`send_unless_full` with hold), so the queue never
+                    // runs dry and no core spins or polls.
+                    let payload = Bytes::from(vec![0x5Au8; VPN]);
+                    while !stop.load(Ordering::Relaxed) {
+                        match a.send_unless_full(&to, Class::VpnPacket, payload.clone(), true) {
+                            Ok(Err(room)) => room.ready().await,
+                            Ok(Ok(_)) => {}
+                            Err(_) => return,
+                        }
+                    }
+                }
+                Load::Render => {
+                    // A desktop producing frames as fast as it can: every 100 µs
+                    // a new frame replaces the unsent one (latest-only), from a
+                    // thread of its own like a capture loop.
+                    let payload = Bytes::from(vec![0x3Cu8; RENDER_FRAME]);
                     let generator = std::thread::spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
-                            loop {
-                                match a.send_now(&to, class, payload.clone()) {
-                                    Ok(Enqueued::Dropped) => break,
-                                    Ok(_) if class == Class::Render => break,
-                                    Ok(_) => {}
-                                    Err(_) => return,
-                                }
+                            if a.send_now(&to, Class::Render, payload.clone()).is_err() {
+                                return;
                             }
                             std::thread::sleep(Duration::from_micros(100));
                         }
@@ -641,6 +647,22 @@ fn main() -> Result<()> {
             });
             println!("{doc}");
         }
+        Some("latency") => {
+            // Only the loopback `input` latency (idle, then under each load), for
+            // quick on/off experiments: one JSON line per run.
+            let runs: usize = arg(&args, "--runs").unwrap_or(3);
+            let pings = arg(&args, "--pings").unwrap_or(2000);
+            let sizes = Sizes { bulk_bytes: 0, pings, ping_interval: Duration::from_millis(2), rtt_pings: 0 };
+            for _ in 0..runs {
+                let doc = runtime.block_on(async {
+                    let idle = input_latency(&cluster, Load::Idle, &sizes, UDP_BUFFER).await?;
+                    let ft = input_latency(&cluster, Load::FileTransfer, &sizes, UDP_BUFFER).await?;
+                    let vpn = input_latency(&cluster, Load::VpnPacket, &sizes, UDP_BUFFER).await?;
+                    Ok::<_, Error>(json!({ "input_idle": idle, "input_file_transfer": ft, "input_vpn_packet": vpn }))
+                })?;
+                println!("{doc}");
+            }
+        }
         Some("bulk") => {
             let bytes: u64 = arg(&args, "--bytes").unwrap_or(64 << 20);
             let message: usize = arg(&args, "--message").unwrap_or(MESSAGE);
@@ -666,7 +688,7 @@ fn main() -> Result<()> {
             let doc = runtime.block_on(shaped::run(&cluster, &link, &sizes))?;
             println!("{doc}");
         }
-        _ => return Err("usage: mesh-bench suite [--quick] [--runs N] [--bytes N] | bulk [--bytes N] [--message N] | shaped --ns-a NS --ns-b NS --addr-a IP --addr-b IP [--one-way-ms F] [--loss F] [--pings N] [--quick]".into()),
+        _ => return Err("usage: mesh-bench suite [--quick] [--runs N] [--bytes N] | latency [--runs N] [--pings N] | bulk [--bytes N] [--message N] | shaped --ns-a NS --ns-b NS --addr-a IP --addr-b IP [--one-way-ms F] [--loss F] [--pings N] [--quick]".into()),
     }
     Ok(())
 }
