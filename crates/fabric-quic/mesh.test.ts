@@ -306,6 +306,32 @@ describe("channel classes", () => {
     expect(rb.messages[0].data.length).toBe(1200);
     rb.stop();
   });
+
+  test("datagrams of a class the receiver withdraws are refused from then on, reported once, and delivered again once allowed", async () => {
+    const ca = await testCa();
+    const [a, b] = [await node(ca), await node(ca)];
+    const rb = new MeshRecorder(b);
+    await a.connect(b.nodeId, b.address);
+    a.authorize(b.nodeId, ["vpn_packet"]);
+    b.authorize(a.nodeId, ["vpn_packet"]);
+    await a.send(b.nodeId, "vpn_packet", bytes("first"));
+    await waitFor(() => rb.messages.length === 1);
+
+    // b withdraws the class on the live connection; a still sends.
+    b.authorize(a.nodeId, []);
+    for (let i = 0; i < 5; i++) await a.send(b.nodeId, "vpn_packet", bytes(`refused ${i}`));
+    await waitFor(() => b.stats().classes.vpn_packet.refused === 5);
+    const refusals = () => rb.events.filter((e) => e.type === "refused" && e.class === "vpn_packet");
+    expect(refusals()).toHaveLength(1);
+    expect(refusals()[0]).toMatchObject({ node_id: a.nodeId, reason: "channel_class_denied" });
+
+    b.authorize(a.nodeId, ["vpn_packet"]);
+    await a.send(b.nodeId, "vpn_packet", bytes("again"));
+    await waitFor(() => rb.messages.length === 2);
+    expect(rb.messages.map((m) => text(m.data))).toEqual(["first", "again"]);
+    expect(b.stats().classes.vpn_packet.refused).toBe(5);
+    rb.stop();
+  });
 });
 
 describe("sending through the addon", () => {

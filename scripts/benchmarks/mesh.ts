@@ -530,6 +530,10 @@ with 1 % random loss CUBIC's cut per loss event held the transfer at 12–13 % o
    ack or a descheduled thread.
 3. **Random loss is not congestion**: a loss counts only above 2 % of the bytes of the last 4 rounds (and more than
    2 packets); congestive loss cuts the cap by 0.7 and the delay rule grows it back within a few rounds.
+4. **The rule scales what was in flight** (2026-11-30, for loopback; see "Where the loopback tail came from" above): the
+   round's most bytes in flight when that is below the window. On these links the sender fills its window, so it changes
+   little here: one \`--shaped-only --quick\` run with it gave worst ratios 1.75×, 2.17×, 1.47× (50 Mbit/s, 200 Mbit/s,
+   lossy) and worst goodput 0.899.
 
 One \`--shaped-only --quick\` run each, back to back on 2026-11-29 (load average 1.3–2.3; worst ratio over the three links
 and three loads, worst goodput share of \`file_transfer\`/\`vpn_packet\`; the build before this change from the same session):
@@ -631,30 +635,55 @@ function analysis(r: Record<string, any>, figures: Figure[], detail: Figure[], s
     const p99 = med((x) => x.input_vpn_packet.p99_ms);
     const load = med((x) => x.input_vpn_packet.load_mbps);
     const ok = v("input_p99_vpn_packet_vs_idle") <= 2;
-    return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams, the rest dropped by QoS) \`input\` had p50 ${p50} ms and
+    return `Under saturating \`vpn_packet\` (${load} MB/s of datagrams delivered; the source offers packets until the class's
+queue is full and then waits for room, as the VPN pump does, so the queue never runs dry) \`input\` had p50 ${p50} ms and
 p99 ${p99} ms (${v("input_p99_vpn_packet_vs_idle")}×; per run ${f("input_p99_vpn_packet_vs_idle").runs.join(", ")}).${ok ? " That is within the floor." : ""}
-Datagrams have no flow control: nothing but the congestion window bounds what is in flight, and with no loss CUBIC alone
-keeps growing it (it ended at a median ${Math.round(med((x) => (x.input_vpn_packet.sender?.cwnd ?? 0) / 1e6))} MB), so the queue can keep growing for the whole
-measurement (compare a run's p99 with its max in mesh.json) instead of levelling off at a window as \`file_transfer\` does.${
+Datagrams have no flow control: only the congestion window bounds what is in flight, so this is where the controller
+matters most.${
       vs
         ? ` With 256 KiB socket buffers the same load gave p50
-${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms (the socket drops there are the loss signal that stops the growth);
-what remains is most likely CPU: the receiver does per-datagram work in \`inbound::datagrams\` (a lock of the endpoint state for
-the authorization check, an origin string and a \`Delivery\` for each of several hundred thousand datagrams a second), and the
-\`input\` stream's reader task waits for one of the two runtime workers behind it.`
+${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p50_ms)} ms and p99 ${med((x) => x.diagnostic_input_vpn_packet_small_buffers!.p99_ms)} ms.`
         : ""
     }
-${
-  ok
-    ? ""
-    : `The delay-capped controller (above) is what bounds this queue now; what would fix the rest: pacing
-\`vpn_packet\` to the delivery rate the peer reports, and cheaper datagram delivery (check the authorization once per
-policy epoch per peer, as the stream reader does, instead of per datagram).`
-}
-Note on the generator: an earlier version refilled the queue in a spinning loop; that kept a core busy, starved the
-sender of CPU and so hid the queue (it measured p50 near idle). A drop-when-full class answers \`Dropped\` at once with
-nothing to await, so a real TUN reader at line rate faces the same choice between spinning and sleeping a guessed time; a
-readiness signal for those queues (like \`WaitForRoom\` for back-pressured ones) would let it block.`;
+
+**Where the loopback tail came from, and what changed (2026-11-30).** Until this round the \`vpn_packet\` p99 on
+loopback was 10–140 ms and grew during a run. Per-round traces of the controller (an instrumented build, not committed:
+each round's least RTT sample, CUBIC's window and the cap) showed why. CUBIC's window, never cut without loss, had
+reached about 1 GB, and the cap sat at twice that: on loopback the sender is held back by CPU, not by the window, so
+the delay rule saw no queue and kept doubling the cap from the window. When the receiver fell behind for a moment (a
+descheduled task on 2 shared cores), the least RTT of a round rose from 0.04 ms to 3.4 ms, then 13.6 ms, while the
+cap was halved ten times in a row (2.28 GB → 742 MB → … → 622 KB, about 25 ms) before it was below what was in flight.
+Three changes, measured back to back with \`mesh-bench latency\` (idle, then each load, 1500 \`input\` messages; each row
+is one build, one figure per run; load average 1.1–1.6):
+
+| build | \`file_transfer\` p99 ms | \`vpn_packet\` p99 ms | \`vpn_packet\` delivered MB/s |
+| --- | --- | --- | --- |
+| before: a thread tops the queue up every 100 µs, cap scaled from the window | 1.69, 1.71, 1.81 | 58.2, 53.6, 139.9 | 548–628 |
+| the source waits for room instead | 1.92, 1.69, 1.75, 1.58 | 4.57, 1.60, 2.00, 1.51 | 502–731 |
+| and datagrams authorized once per policy epoch and class | 1.77, 1.61, 1.62, 1.72, 1.62 | 0.38, 2.17, 2.76, 2.70, 0.25 | 703–714 |
+| and the cap scaled from the bytes in flight after each ack batch | 0.85, 1.51, 1.28, 1.46, 1.51, 0.63 | 0.27, 0.21, 0.22, 0.21, 0.24, 0.67 | 520–658 |
+| **and the cap scaled from the most bytes in flight before each ack batch (the default)** | 1.58, 1.56, 1.43, 1.34 | 1.31, 0.89, 0.22, 1.08 | 532–726 |
+| not kept: the datagram reader yields every 16 datagrams | 1.69, 1.64, 1.64, 1.61 | 1.06, 4.33, 1.22, 0.26 | 198–237 |
+
+1. **The load source** (benchmark only): the old generator, a thread that refilled the queue every 100 µs until QoS
+   dropped, was a third runnable thread on two cores; the VPN pump in the product never did that (it holds its device
+   and awaits \`WaitForRoom\`, \`Endpoint::send_unless_full\`), and now the benchmark's source does the same. Its queue is
+   as full as before, and more gets delivered.
+2. **Datagram authorization per policy epoch** (\`inbound.rs\`): a datagram from the previous hop was checked against
+   the endpoint's state under its lock, one by one; now, as for a stream, once per policy epoch and class (relayed ones,
+   which name their origin, still each time). A refusal is reported once per change instead of per datagram. Its effect
+   on latency is inside the noise; it takes a contended lock off the per-datagram path.
+3. **The cap follows what was in flight** (\`congestion.rs\`): each round's rule is applied to the most bytes that
+   round had in flight (what was left in flight after an ack batch plus what the batch acknowledged), when that is
+   less than the window. A cut bites in the first round, and the cap never grows past twice what was actually used.
+   Taking what was left after the batch held the loopback tail lowest, but on the 1 % loss link it cut \`vpn_packet\`
+   goodput to 0.67 of the link (one \`--shaped-only --quick\` run; 0.90 with the peak), so the peak is the default.
+
+Tried and not kept, in the same session: the datagram reader yielding every 16 datagrams (row above: the load fell to a
+third), a 0.5 ms least queue target (\`MESH_BENCH_QUEUE_TARGET_MS=0.5\`: \`vpn_packet\` p99 1.5–3.9 ms, no better),
+quinn's datagram receive buffer at 256 KiB or 64 KiB instead of 4 MiB (0.7–12.4 ms, noise), and a 512 KiB stream
+window (\`MESH_BENCH_STREAM_WINDOW=524288\`: \`file_transfer\` p99 0.63–0.86 ms at the same loopback throughput, but it
+would halve what one bulk stream carries per round trip on long paths, about 10 MB/s at 50 ms).`;
   };
   const rustMb = median(napi.map((x) => x.rust.mbps));
   return `## Analysis
@@ -673,12 +702,14 @@ priority scheduling and one copy into each stream reader's buffer. GSO is what k
 ${missedFloor("quic_vs_tls_tcp") ? "Below the floor, the next steps are fewer copies in `inbound.rs` (deliver `read_chunk` slices instead of copying into a `BytesMut`)." : ""}
 
 **napi vs Rust (${v("napi_vs_rust")}×, ${verdict(f("napi_vs_rust")).replaceAll("*", "")}).** Through the TypeScript wrapper the same
-transfer ran at ${napiMb} MB/s against ${rustMb} MB/s with both endpoints in one Rust process. The boundary costs: each
-\`Mesh.send\` copies the message into Rust (\`Bytes::copy_from_slice\`) and settles a promise through napi's threadsafe
-function, each \`recv\` batch is copied into fresh \`Buffer\`s, and the JS thread takes one of the two cores away from the
-QUIC drivers. ${missedFloor("napi_vs_rust") ? "This misses the floor; the fix is" : "What would close the rest of the gap to the aim:"} handing received
-\`Bytes\` to JS as external buffers instead of copying, answering \`send\` synchronously when the queue has room (no promise
-round trip for the common case), and a batched \`sendMany\`. None of that changes the Rust core.
+transfer ran at ${napiMb} MB/s against ${rustMb} MB/s with both endpoints in one Rust process. The boundary as it is: \`Mesh.send\`
+is answered synchronously by \`sendNow\` while the class's queue has room (a promise only when it is over depth, through
+\`room\`), \`sendMany\` queues a batch in one call, and \`recv\` hands each received message's own allocation to its
+\`Buffer\` without a copy. What it still costs: one copy of each sent message into Rust (\`Bytes::copy_from_slice\`: a
+napi \`Buffer\` cannot be borrowed past the call), one threadsafe-function round trip per \`recv\` batch and per wait for
+room, and the JS thread taking one of the ${r.machine.cores} cores away from the QUIC drivers. ${missedFloor("napi_vs_rust") ? "This misses the floor; the next step is" : "What would close the rest of the gap to the aim:"} taking the
+sender's bytes without a copy (an external \`ArrayBuffer\` handed over to Rust), and a receive path that fills a JS ring
+buffer instead of resolving a promise per batch.
 
 **Relay vs direct (${v("relay_vs_direct")}×, ${verdict(f("relay_vs_direct")).replaceAll("*", "")}; added p50 RTT ${v("relay_added_p50_ms")} ms,
 ${verdict(f("relay_added_p50_ms")).replaceAll("*", "")}).** The relay splices stream chunks in Rust without parsing messages,
@@ -746,7 +777,9 @@ stream tasks, which only the stream window bounds), but it cuts the \`vpn_packet
 1 MiB window caps one stream at 1 MiB per round trip (about 20 MB/s at 50 ms RTT; each bulk class has its own stream),
 which is the price on long paths. ${
     missedFloor("input_p99_loaded_vs_idle")
-      ? `The floor is still missed. What would fix the rest: a receive window per class (quinn 0.11 has one
+      ? `The ratio's floor is still missed, and on this host it says little: with an idle p99 of ${idle99} ms, 2× leaves
+${r3(idle99 * 2)} ms for \`input\` under a saturating flow on two shared cores, less than one scheduler time slice. Issue 16 made
+the milliseconds added (\`input_p99_added_ms\`, below) the loopback floor, next to the shaped links. What would fix the rest: a receive window per class (quinn 0.11 has one
 window for every stream of a connection: bulk classes want a window that follows the bandwidth-delay product, interactive
 ones need almost none), reading urgent streams ahead of bulk ones in the receiver (today every stream task competes
 for the same two runtime workers), and a machine where the receiver gets a CPU promptly: the idle p99 here is under
@@ -757,15 +790,13 @@ for the same two runtime workers), and a machine where the receiver gets a CPU p
 ${vpnParagraph()}
 
 **Added \`input\` p99 on loopback (${v("input_p99_added_ms")} ms, ${verdict(f("input_p99_added_ms")).replaceAll("*", "")}; per run ${f("input_p99_added_ms").runs.join(", ")}).**
-The same runs as the ratio above, as milliseconds added to the idle p99 by the worse load. On loopback the sender sees no
-queue: quinn's smoothed RTT stayed at ${med((x) => x.input_vpn_packet.sender?.rtt_ms ?? 0)} ms under \`vpn_packet\` and ${med((x) => x.input_file_transfer.sender?.rtt_ms ?? 0)} ms under
-\`file_transfer\` (median at the end of the measurement), so no delay-based controller can act on it; the wait is after
-quinn has acknowledged the packets, in the receiver getting a CPU for its stream task while the bulk flow keeps both
-cores busy. A hand experiment on 2026-11-29 (\`mesh-bench suite --quick\`, two runs each, load average 1.4–2.2) with
-quinn's datagram receive buffer at 256 KiB instead of 4 MiB gave \`vpn_packet\` p99 of 5.7, 8.3, 102 and 8.0 ms against
-21.1 and 8.8 ms: inside the run-to-run noise of this shared machine, so it was not kept. What would fix it is CPU for the
-receiver's urgent streams (a runtime or thread for urgent classes, so a bulk flow cannot take both workers), which this
-round did not do.
+The same runs as the ratio above, as milliseconds added to the idle p99 by the worse load. What is left after the changes
+above is the \`file_transfer\` case: the bytes one bulk stream may keep unread ahead of the receiver (the 1 MiB stream
+window, about 1 ms at loopback rates) and scheduling on two shared cores. (The sender's smoothed RTT in mesh.json, ${med((x) => x.input_vpn_packet.sender?.rtt_ms ?? 0)} ms
+under \`vpn_packet\` and ${med((x) => x.input_file_transfer.sender?.rtt_ms ?? 0)} ms under \`file_transfer\`, is read after the load has stopped, so it shows the
+drained path, not the queue during the load.) What would shave the rest: a receive window per class that follows the
+bandwidth-delay product instead of a fixed one (quinn 0.11 has one window for every stream of a connection), and a
+runtime or thread for urgent classes at the receiver.
 
 `;
 }
