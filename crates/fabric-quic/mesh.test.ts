@@ -21,6 +21,17 @@ async function node(ca: TestCa, overrides = {}) {
   return mesh;
 }
 
+/** Two connected nodes that allow each other `vpn_packet`, with b's deliveries and events recorded. */
+async function vpnPacketPair() {
+  const ca = await testCa();
+  const [a, b] = [await node(ca), await node(ca)];
+  const rb = new MeshRecorder(b);
+  await a.connect(b.nodeId, b.address);
+  a.authorize(b.nodeId, ["vpn_packet"]);
+  b.authorize(a.nodeId, ["vpn_packet"]);
+  return { a, b, rb };
+}
+
 async function refusal(p: Promise<unknown>): Promise<string> {
   const error = await p.then(
     () => null,
@@ -292,12 +303,7 @@ describe("channel classes", () => {
   });
 
   test("vpn_packet rides datagrams and is delivered when authorized", async () => {
-    const ca = await testCa();
-    const [a, b] = [await node(ca), await node(ca)];
-    const rb = new MeshRecorder(b);
-    await a.connect(b.nodeId, b.address);
-    a.authorize(b.nodeId, ["vpn_packet"]);
-    b.authorize(a.nodeId, ["vpn_packet"]);
+    const { a, b, rb } = await vpnPacketPair();
     await a.send(b.nodeId, "vpn_packet", new Uint8Array(1200));
     await a.send(b.nodeId, "vpn_packet", new Uint8Array(60_000)); // larger than a datagram: dropped
     await waitFor(() => rb.messages.length === 1);
@@ -308,12 +314,7 @@ describe("channel classes", () => {
   });
 
   test("datagrams of a class the receiver withdraws are refused from then on, reported once, and delivered again once allowed", async () => {
-    const ca = await testCa();
-    const [a, b] = [await node(ca), await node(ca)];
-    const rb = new MeshRecorder(b);
-    await a.connect(b.nodeId, b.address);
-    a.authorize(b.nodeId, ["vpn_packet"]);
-    b.authorize(a.nodeId, ["vpn_packet"]);
+    const { a, b, rb } = await vpnPacketPair();
     await a.send(b.nodeId, "vpn_packet", bytes("first"));
     await waitFor(() => rb.messages.length === 1);
 
