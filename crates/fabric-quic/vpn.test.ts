@@ -20,6 +20,38 @@ if (unavailable) console.warn(`vpn.test.ts skipped: ${unavailable}`);
 
 const SLOW = 90_000;
 
+/**
+ * A 2 s iperf3 TCP run from the client's namespace to `server` (an address in
+ * `where`), against a server that outlives one attempt. Each attempt is cut
+ * off after 12 s (a client whose connection stalls would otherwise wait for
+ * the server's results forever and hold the test's thread); one that fails
+ * other than by finding no server yet is logged with the pumps' counters, so
+ * a flake says what the path did.
+ */
+async function iperf3Through(path: VpnPath, where: "egress" | "office", server: string, what: string) {
+  const listener = path.lab.start(where, ["iperf3", "-s", "-B", server, "--rcv-timeout", "10000"]);
+  try {
+    return await waitFor(
+      async () => {
+        const r = path.lab.attempt("client", ["timeout", "-s", "KILL", "12", "iperf3", "-c", server, "-t", "2", "-J", "--connect-timeout", "3000"]);
+        // iperf3 may exit 0 with its error in the JSON (the server not listening yet).
+        const json = r.status === 0 ? JSON.parse(r.stdout) : null;
+        if (json && !json.error && json.end?.sum_received) return json;
+        const error = String(json?.error ?? r.stderr ?? "");
+        if (!error.includes("Connection refused")) {
+          const counters = { client: await path.client.counters(), egress: await path.egress.counters() };
+          console.warn(`${what}: attempt failed (exit ${r.status}): ${error.slice(0, 200)}; ${JSON.stringify(counters)}`);
+        }
+        return null;
+      },
+      { timeoutMs: 40_000, what },
+    );
+  } finally {
+    listener.kill();
+    await listener.exited;
+  }
+}
+
 describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TUN → WireGuard → office", () => {
   let path: VpnPath;
   beforeAll(async () => {
@@ -66,15 +98,7 @@ describe.skipIf(!!unavailable)("VPN data path: client TUN → mesh → egress TU
   test(
     "a TCP flow (iperf3, 2 s) into the office carries data both ways",
     async () => {
-      const server = path.lab.start("office", ["iperf3", "-s", "-1", "-B", LAB.office, "--rcv-timeout", "10000"]);
-      const run = await waitFor(
-        () => {
-          const r = path.lab.attempt("client", ["iperf3", "-c", LAB.office, "-t", "2", "-J", "--connect-timeout", "3000"]);
-          return r.status === 0 ? JSON.parse(r.stdout) : null;
-        },
-        { timeoutMs: 20_000, what: "iperf3 through the VPN" },
-      );
-      await server.exited;
+      const run = await iperf3Through(path, "office", LAB.office, "iperf3 through the VPN");
       const bytes = run.end.sum_received.bytes as number;
       console.log(`tcp through the vpn: ${((run.end.sum_received.bits_per_second as number) / 1e6).toFixed(0)} Mbit/s, ${bytes} bytes`);
       expect(bytes).toBeGreaterThan(1_000_000);
@@ -219,25 +243,10 @@ describe.skipIf(!!unavailable)("VPN packet sizes: what the mesh path carries dec
         const after = await path.client.counters();
         expect(after.too_big! - before.too_big!).toBeGreaterThanOrEqual(1);
         expect(after.sent_packets).toBe(before.sent_packets);
-        // A TCP flow whose first segments are too big learns the path's size and carries data.
-        // A server that outlives one test: an attempt cut short by the path still learning its size is tried again.
-        const server = path.lab.start("egress", ["iperf3", "-s", "-B", LAB.egressTun, "--rcv-timeout", "10000"]);
-        try {
-          const result = await waitFor(
-            () => {
-              const r = path.lab.attempt("client", ["iperf3", "-c", LAB.egressTun, "-t", "2", "-J", "--connect-timeout", "3000"]);
-              if (r.status !== 0) return null;
-              // iperf3 may exit 0 with its error in the JSON (the server not listening yet): try again.
-              const json = JSON.parse(r.stdout);
-              return json.error || !json.end?.sum_received ? null : json;
-            },
-            { timeoutMs: 30_000, what: "iperf3 through a TUN larger than the path" },
-          );
-          expect(result.end.sum_received.bytes).toBeGreaterThan(4 << 20);
-        } finally {
-          server.kill();
-          await server.exited;
-        }
+        // A TCP flow whose first segments are too big learns the path's size and carries data (an attempt cut
+        // short by the path still learning its size is tried again).
+        const result = await iperf3Through(path, "egress", LAB.egressTun, "iperf3 through a TUN larger than the path");
+        expect(result.end.sum_received.bytes).toBeGreaterThan(4 << 20);
         expect((await path.egress.counters()).written_bytes).toBeGreaterThan(4 << 20);
       } finally {
         await path.close();
