@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "../../fixtures/test.ts";
 import { sleep } from "../../core/runtime/index.ts";
-import { Mesh, MeshError } from "./index.ts";
+import { type ChannelClass, Mesh, MeshError } from "./index.ts";
 import { meshNode, MeshRecorder, nodeCredentials, testCa, type TestCa } from "../../fixtures/mesh.ts";
 import { waitFor } from "../../fixtures/wait.ts";
 
@@ -21,14 +21,14 @@ async function node(ca: TestCa, overrides = {}) {
   return mesh;
 }
 
-/** Two connected nodes that allow each other `vpn_packet`, with b's deliveries and events recorded. */
-async function vpnPacketPair() {
+/** Two connected nodes that allow each other `classes`, with b's deliveries and events recorded. */
+async function pairAllowing(...classes: ChannelClass[]) {
   const ca = await testCa();
   const [a, b] = [await node(ca), await node(ca)];
   const rb = new MeshRecorder(b);
   await a.connect(b.nodeId, b.address);
-  a.authorize(b.nodeId, ["vpn_packet"]);
-  b.authorize(a.nodeId, ["vpn_packet"]);
+  a.authorize(b.nodeId, classes);
+  b.authorize(a.nodeId, classes);
   return { a, b, rb };
 }
 
@@ -279,12 +279,7 @@ describe("channel classes", () => {
   });
 
   test("render keeps only the latest frame; telemetry drops when its queue is full", async () => {
-    const ca = await testCa();
-    const [a, b] = [await node(ca), await node(ca)];
-    const rb = new MeshRecorder(b);
-    await a.connect(b.nodeId, b.address);
-    a.authorize(b.nodeId, ["render", "telemetry"]);
-    b.authorize(a.nodeId, ["render", "telemetry"]);
+    const { a, b, rb } = await pairAllowing("render", "telemetry");
     const frame = new Uint8Array(256 * 1024);
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => a.send(b.nodeId, "render", frame.fill(i % 250, 0, 1))));
     const telemetry = await Promise.all(Array.from({ length: 400 }, () => a.send(b.nodeId, "telemetry", new Uint8Array(64 * 1024))));
@@ -303,7 +298,7 @@ describe("channel classes", () => {
   });
 
   test("vpn_packet rides datagrams and is delivered when authorized", async () => {
-    const { a, b, rb } = await vpnPacketPair();
+    const { a, b, rb } = await pairAllowing("vpn_packet");
     await a.send(b.nodeId, "vpn_packet", new Uint8Array(1200));
     await a.send(b.nodeId, "vpn_packet", new Uint8Array(60_000)); // larger than a datagram: dropped
     await waitFor(() => rb.messages.length === 1);
@@ -314,7 +309,7 @@ describe("channel classes", () => {
   });
 
   test("datagrams of a class the receiver withdraws are refused from then on, reported once, and delivered again once allowed", async () => {
-    const { a, b, rb } = await vpnPacketPair();
+    const { a, b, rb } = await pairAllowing("vpn_packet");
     await a.send(b.nodeId, "vpn_packet", bytes("first"));
     await waitFor(() => rb.messages.length === 1);
 
@@ -322,6 +317,10 @@ describe("channel classes", () => {
     b.authorize(a.nodeId, []);
     for (let i = 0; i < 5; i++) await a.send(b.nodeId, "vpn_packet", bytes(`refused ${i}`));
     await waitFor(() => b.stats().classes.vpn_packet.refused === 5);
+    // Events arrive in order: once a later refusal (of input) is recorded, every vpn_packet refusal event is too.
+    a.authorize(b.nodeId, ["vpn_packet", "input"]);
+    await a.send(b.nodeId, "input", bytes("marker"));
+    await rb.event("refused", (e) => e.class === "input");
     const refusals = () => rb.events.filter((e) => e.type === "refused" && e.class === "vpn_packet");
     expect(refusals()).toHaveLength(1);
     expect(refusals()[0]).toMatchObject({ node_id: a.nodeId, reason: "channel_class_denied" });
@@ -337,12 +336,7 @@ describe("channel classes", () => {
 
 describe("sending through the addon", () => {
   test("a back-pressured class queues every message in call order and delivers each intact", async () => {
-    const ca = await testCa();
-    const [a, b] = [await node(ca), await node(ca)];
-    const rb = new MeshRecorder(b);
-    await a.connect(b.nodeId, b.address);
-    a.authorize(b.nodeId, ["file_transfer"]);
-    b.authorize(a.nodeId, ["file_transfer"]);
+    const { a, b, rb } = await pairAllowing("file_transfer");
     // 200 messages of 64 KiB: far past file_transfer's depth of 64, so later sends wait for room.
     const message = (i: number) => new Uint8Array(64 * 1024).fill(i % 251);
     const sent = await Promise.all(Array.from({ length: 200 }, (_, i) => a.send(b.nodeId, "file_transfer", message(i))));
@@ -356,12 +350,7 @@ describe("sending through the addon", () => {
   });
 
   test("sendMany queues a batch in order in one call, reports QoS drops, and refuses an unauthorized class whole", async () => {
-    const ca = await testCa();
-    const [a, b] = [await node(ca), await node(ca)];
-    const rb = new MeshRecorder(b);
-    await a.connect(b.nodeId, b.address);
-    a.authorize(b.nodeId, ["file_transfer", "telemetry"]);
-    b.authorize(a.nodeId, ["file_transfer", "telemetry"]);
+    const { a, b, rb } = await pairAllowing("file_transfer", "telemetry");
 
     expect(await refusal(a.sendMany(b.nodeId, "input", [bytes("x"), bytes("y")]))).toBe("channel_class_denied");
     const batch = Array.from({ length: 150 }, (_, i) => bytes(`part-${i}`));

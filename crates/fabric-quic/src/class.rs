@@ -42,6 +42,9 @@ pub enum Carrier {
     Datagram,
 }
 
+/// Length of a table indexed by `Class as usize` (classes are numbered from 1).
+pub const BY_VALUE: usize = ALL.len() + 1;
+
 /// Every class in wire order (by `Class as u8`); the napi `channelClasses()`
 /// export and the TypeScript `CHANNEL_CLASSES` follow it.
 pub const ALL: [Class; 11] = [

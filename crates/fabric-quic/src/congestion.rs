@@ -116,6 +116,12 @@ impl DelayCapped {
         self.min_target.max(min.mul_f64(self.rtt_share))
     }
 
+    /// What the round's rule scales: the window, or the most the round had in
+    /// flight when that was less (never below the floor).
+    fn round_base(&self) -> u64 {
+        self.window().min(self.round_in_flight.unwrap_or(u64::MAX).max(self.floor()))
+    }
+
     /// The cap's rule for one RTT sample, given the path's minimum and smoothed
     /// RTT (quinn's estimator cannot be built outside quinn, so tests drive this
     /// directly). `app_limited`: the sender did not fill the window, so a short
@@ -133,7 +139,7 @@ impl DelayCapped {
         let queued = self.round_min.unwrap_or(sample).max(min);
         let wanted = min + self.target(min);
         let ratio = wanted.as_secs_f64() / queued.as_secs_f64().max(1e-6);
-        let window = self.window().min(self.round_in_flight.unwrap_or(u64::MAX).max(self.floor())) as f64;
+        let window = self.round_base() as f64;
         if ratio < 1.0 || (self.cap != u64::MAX && !app_limited) {
             let scaled = window * (0.5 + 0.5 * ratio).clamp(0.5, 2.0);
             self.cap = (scaled as u64).max(self.floor());

@@ -4,7 +4,7 @@
 //! looking at the messages inside. Session streams (bidirectional) are
 //! `session_inbound`'s; it shares the checks here (`may_deliver`, `relay_next`).
 
-use crate::class::Class;
+use crate::class::{Class, BY_VALUE};
 use crate::clock::unix_now;
 use crate::event::{Delivery, Event};
 use crate::shared::{Shared, State};
@@ -254,7 +254,7 @@ async fn relay_stream(shared: Arc<Shared>, prev: String, header: Header, leftove
 }
 
 pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: String) {
-    let mut direct: [AuthGate; CLASS_SLOTS] = std::array::from_fn(|_| AuthGate::new());
+    let mut direct: [AuthGate; BY_VALUE] = std::array::from_fn(|_| AuthGate::new());
     while let Ok(datagram) = conn.read_datagram().await {
         let Ok((header, used)) = Header::decode(&datagram) else { continue };
         let payload = datagram.slice(used..);
@@ -277,13 +277,10 @@ pub(crate) async fn datagrams(shared: Arc<Shared>, conn: Connection, prev: Strin
     }
 }
 
-/// One gate per class value (classes are numbered from 1).
-const CLASS_SLOTS: usize = crate::class::ALL.len() + 1;
-
 /// A datagram that ends here: authorized (per policy epoch for the previous
 /// hop's own datagrams, each time for relayed ones, which name their origin),
 /// then handed to the VPN table or to the application.
-fn end_datagram(shared: &Shared, prev: &str, direct: &mut [AuthGate; CLASS_SLOTS], header: Header, payload: Bytes) {
+fn end_datagram(shared: &Shared, prev: &str, direct: &mut [AuthGate; BY_VALUE], header: Header, payload: Bytes) {
     let class = header.class;
     let relayed = !header.origin.is_empty();
     let allowed = if relayed {

@@ -19,7 +19,7 @@ pub struct ClassCounters {
 
 #[derive(Default)]
 pub struct Counters {
-    classes: [ClassCounters; 12],
+    classes: [ClassCounters; crate::class::BY_VALUE],
     pub relay_streams: AtomicU64,
     pub relay_bytes: AtomicU64,
     pub relay_datagrams: AtomicU64,

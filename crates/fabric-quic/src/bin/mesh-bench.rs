@@ -13,8 +13,9 @@
 //!
 //! `mesh-bench suite [--quick] [--runs N] [--bytes N]` prints one JSON document with
 //! every run's raw values; `mesh-bench latency [--runs N]` only the `input`
-//! latency measurements, a JSON line per run (for on/off experiments); `mesh-bench bulk --bytes N --message M` prints the
-//! pure-Rust twin of the Bun napi measurement (scripts/benchmarks/mesh-napi.ts).
+//! latency measurements, a JSON line per run (for on/off experiments);
+//! `mesh-bench bulk --bytes N --message M` prints the pure-Rust twin of the
+//! Bun napi measurement (scripts/benchmarks/mesh-napi.ts).
 //! Certificates are made in-process with rcgen the way core/crypto/x509.ts
 //! makes them. The binary only measures; medians, ratios and the report are
 //! computed by scripts/benchmarks/mesh.ts.
@@ -595,12 +596,7 @@ async fn one_run(cluster: &Cluster, sizes: &Sizes, run: usize) -> Result<Value> 
     let gso_off = quic_pair(cluster, false, sizes.bulk_bytes, MESSAGE).await?;
     step("relay vs direct");
     let relay = relay(cluster, sizes, run.is_multiple_of(2)).await?;
-    step("input latency idle");
-    let idle = input_latency(cluster, Load::Idle, sizes, UDP_BUFFER).await?;
-    step("input latency under file_transfer");
-    let ft = input_latency(cluster, Load::FileTransfer, sizes, UDP_BUFFER).await?;
-    step("input latency under vpn_packet");
-    let vpn = input_latency(cluster, Load::VpnPacket, sizes, UDP_BUFFER).await?;
+    let [idle, ft, vpn] = input_latencies(cluster, sizes, &step).await?;
     // Diagnostic, not a figure: the loaded cases with small socket buffers,
     // to show how much of the loaded latency is the queue that a saturating
     // flow builds in the receiver's socket buffer.
@@ -614,6 +610,18 @@ async fn one_run(cluster: &Cluster, sizes: &Sizes, run: usize) -> Result<Value> 
         "diagnostic_input_file_transfer_small_buffers": ft_small,
         "diagnostic_input_vpn_packet_small_buffers": vpn_small,
     }))
+}
+
+/// The loopback `input` latency idle, then under a saturating `file_transfer`
+/// and a saturating `vpn_packet` flow, in that order.
+async fn input_latencies(cluster: &Cluster, sizes: &Sizes, step: &dyn Fn(&str)) -> Result<[Value; 3]> {
+    step("input latency idle");
+    let idle = input_latency(cluster, Load::Idle, sizes, UDP_BUFFER).await?;
+    step("input latency under file_transfer");
+    let ft = input_latency(cluster, Load::FileTransfer, sizes, UDP_BUFFER).await?;
+    step("input latency under vpn_packet");
+    let vpn = input_latency(cluster, Load::VpnPacket, sizes, UDP_BUFFER).await?;
+    Ok([idle, ft, vpn])
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
@@ -653,14 +661,10 @@ fn main() -> Result<()> {
             let runs: usize = arg(&args, "--runs").unwrap_or(3);
             let pings = arg(&args, "--pings").unwrap_or(2000);
             let sizes = Sizes { bulk_bytes: 0, pings, ping_interval: Duration::from_millis(2), rtt_pings: 0 };
-            for _ in 0..runs {
-                let doc = runtime.block_on(async {
-                    let idle = input_latency(&cluster, Load::Idle, &sizes, UDP_BUFFER).await?;
-                    let ft = input_latency(&cluster, Load::FileTransfer, &sizes, UDP_BUFFER).await?;
-                    let vpn = input_latency(&cluster, Load::VpnPacket, &sizes, UDP_BUFFER).await?;
-                    Ok::<_, Error>(json!({ "input_idle": idle, "input_file_transfer": ft, "input_vpn_packet": vpn }))
-                })?;
-                println!("{doc}");
+            for run in 1..=runs {
+                let step = |what: &str| eprintln!("[mesh-bench] latency run {run}: {what}");
+                let [idle, ft, vpn] = runtime.block_on(input_latencies(&cluster, &sizes, &step))?;
+                println!("{}", json!({ "input_idle": idle, "input_file_transfer": ft, "input_vpn_packet": vpn }));
             }
         }
         Some("bulk") => {
